@@ -1,0 +1,411 @@
+//! Framed, metered channels between the two parties: TCP for real runs, an in-memory pipe for
+//! tests and single-process demos. Both share one framing and metering implementation.
+//!
+//! A frame is `magic (4) | version u16 | kind u16 | body length u64 | body`, little-endian. A
+//! receiver checks magic, version, kind and length (against both the caller's bound and the
+//! channel's maximum) before allocating the body. Every byte, message and round is counted under
+//! the label of the building block that caused it ([`Channel::set_label`]).
+
+use std::collections::BTreeMap;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::net::TcpStream;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::time::Duration;
+
+use crate::wire::{Decode, Encode, Reader, WireError, decode_exact};
+
+/// Magic bytes that open every frame.
+pub const MAGIC: [u8; 4] = *b"BUNT";
+/// Version of the framing and of every message format; bumped on any change.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Length of a frame header.
+pub const FRAME_HEADER_LEN: usize = 16;
+/// Default largest frame body accepted (64 MiB): larger payloads are streamed in batches.
+pub const DEFAULT_MAX_FRAME_LEN: u64 = 64 << 20;
+/// Buffer size of the transport halves.
+const BUFFER_LEN: usize = 1 << 20;
+
+/// Why the channel failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// The peer closed the connection.
+    #[error("the peer closed the connection")]
+    Closed,
+    /// No data arrived within the read timeout.
+    #[error("no data from the peer within {0:?}")]
+    Timeout(Duration),
+    /// Another I/O failure.
+    #[error("channel i/o: {0}")]
+    Io(#[source] io::Error),
+    /// The frame header is malformed.
+    #[error("bad frame header: {0}")]
+    BadFrame(#[from] WireError),
+    /// The peer speaks another protocol version.
+    #[error("protocol version mismatch: expected {expected}, found {found}")]
+    VersionMismatch {
+        /// Our version.
+        expected: u16,
+        /// The peer's.
+        found: u16,
+    },
+    /// The frame is of another message kind than the protocol step expects.
+    #[error("unexpected message kind: expected {expected}, found {found}")]
+    UnexpectedKind {
+        /// The kind this step expects.
+        expected: u16,
+        /// The kind received.
+        found: u16,
+    },
+    /// The frame announces a body longer than allowed.
+    #[error("frame of {found} bytes exceeds the maximum {max}")]
+    FrameTooLarge {
+        /// The announced length.
+        found: u64,
+        /// The bound.
+        max: u64,
+    },
+}
+
+/// Settings of a channel.
+#[derive(Debug, Clone, Copy)]
+pub struct ChannelConfig {
+    /// How long a read may wait for the peer (`None`: forever).
+    pub read_timeout: Option<Duration>,
+    /// The largest frame body accepted.
+    pub max_frame_len: u64,
+}
+
+impl Default for ChannelConfig {
+    fn default() -> Self {
+        Self {
+            read_timeout: Some(Duration::from_secs(300)),
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+        }
+    }
+}
+
+/// Traffic of one building block, as seen by one party.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Bytes sent, frame headers included.
+    pub bytes_sent: u64,
+    /// Bytes received, frame headers included.
+    pub bytes_received: u64,
+    /// Frames sent.
+    pub messages_sent: u64,
+    /// Frames received.
+    pub messages_received: u64,
+    /// Flights sent: runs of sends not interrupted by a receive. The protocol's round count is
+    /// the sum of both parties' flights.
+    pub flights: u64,
+}
+
+impl Traffic {
+    /// Adds another record to this one.
+    pub fn add(&mut self, other: &Traffic) {
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+        self.messages_sent += other.messages_sent;
+        self.messages_received += other.messages_received;
+        self.flights += other.flights;
+    }
+}
+
+/// Traffic per building-block label.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meter {
+    by_label: BTreeMap<&'static str, Traffic>,
+}
+
+impl Meter {
+    /// The traffic recorded under `label`.
+    pub fn get(&self, label: &str) -> Traffic {
+        self.by_label.get(label).copied().unwrap_or_default()
+    }
+
+    /// Every label with its traffic, sorted by label.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Traffic)> {
+        self.by_label.iter().map(|(k, v)| (*k, v))
+    }
+
+    /// The sum over all labels.
+    pub fn total(&self) -> Traffic {
+        let mut t = Traffic::default();
+        for v in self.by_label.values() {
+            t.add(v);
+        }
+        t
+    }
+
+    fn entry(&mut self, label: &'static str) -> &mut Traffic {
+        self.by_label.entry(label).or_default()
+    }
+}
+
+/// One end of a framed, metered, bidirectional channel.
+pub struct Channel {
+    reader: Box<dyn Read + Send>,
+    writer: Box<dyn Write + Send>,
+    config: ChannelConfig,
+    meter: Meter,
+    label: &'static str,
+    sending_flight: bool,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("label", &self.label)
+            .field("meter", &self.meter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Channel {
+    fn from_halves(
+        reader: Box<dyn Read + Send>,
+        writer: Box<dyn Write + Send>,
+        config: ChannelConfig,
+    ) -> Self {
+        Self {
+            reader,
+            writer,
+            config,
+            meter: Meter::default(),
+            label: "unlabelled",
+            sending_flight: false,
+        }
+    }
+
+    /// A channel over a connected TCP stream (Nagle disabled, buffered, read timeout set).
+    ///
+    /// # Errors
+    /// [`ChannelError::Io`] if the socket cannot be configured or cloned.
+    pub fn tcp(stream: TcpStream, config: ChannelConfig) -> Result<Self, ChannelError> {
+        stream.set_nodelay(true).map_err(ChannelError::Io)?;
+        stream
+            .set_read_timeout(config.read_timeout)
+            .map_err(ChannelError::Io)?;
+        let read_half = stream.try_clone().map_err(ChannelError::Io)?;
+        Ok(Self::from_halves(
+            Box::new(BufReader::with_capacity(BUFFER_LEN, read_half)),
+            Box::new(BufWriter::with_capacity(BUFFER_LEN, stream)),
+            config,
+        ))
+    }
+
+    /// Two connected in-memory ends. Each direction buffers a bounded number of chunks, so a
+    /// writer that runs ahead blocks as it would on a socket.
+    pub fn in_memory_pair(config: ChannelConfig) -> (Channel, Channel) {
+        let (a_tx, b_rx) = sync_channel(16);
+        let (b_tx, a_rx) = sync_channel(16);
+        let end = |tx, rx| {
+            Channel::from_halves(
+                Box::new(PipeReader::new(rx, config.read_timeout)),
+                Box::new(BufWriter::with_capacity(BUFFER_LEN, PipeWriter { tx })),
+                config,
+            )
+        };
+        (end(a_tx, a_rx), end(b_tx, b_rx))
+    }
+
+    /// Sets the building-block label that subsequent traffic is counted under; returns the
+    /// previous label.
+    pub fn set_label(&mut self, label: &'static str) -> &'static str {
+        std::mem::replace(&mut self.label, label)
+    }
+
+    /// The current label.
+    pub fn label(&self) -> &'static str {
+        self.label
+    }
+
+    /// Traffic counted so far.
+    pub fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    /// The channel's settings.
+    pub fn config(&self) -> &ChannelConfig {
+        &self.config
+    }
+
+    /// Queues one frame of message `kind` (sent at the latest on the next receive or flush).
+    ///
+    /// # Errors
+    /// [`ChannelError::Io`] or [`ChannelError::Closed`].
+    pub fn send(&mut self, kind: u16, body: &[u8]) -> Result<(), ChannelError> {
+        let mut header = [0u8; FRAME_HEADER_LEN];
+        header[..4].copy_from_slice(&MAGIC);
+        header[4..6].copy_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+        header[6..8].copy_from_slice(&kind.to_le_bytes());
+        header[8..].copy_from_slice(&(body.len() as u64).to_le_bytes());
+        self.writer.write_all(&header).map_err(io_error)?;
+        self.writer.write_all(body).map_err(io_error)?;
+        let label = self.label;
+        let first_of_flight = !std::mem::replace(&mut self.sending_flight, true);
+        let traffic = self.meter.entry(label);
+        traffic.bytes_sent += (FRAME_HEADER_LEN + body.len()) as u64;
+        traffic.messages_sent += 1;
+        traffic.flights += u64::from(first_of_flight);
+        Ok(())
+    }
+
+    /// Encodes and queues one message.
+    ///
+    /// # Errors
+    /// As [`Channel::send`].
+    pub fn send_message<T: Encode>(&mut self, kind: u16, message: &T) -> Result<(), ChannelError> {
+        self.send(kind, &message.to_bytes())
+    }
+
+    /// Pushes queued frames to the peer.
+    ///
+    /// # Errors
+    /// [`ChannelError::Io`] or [`ChannelError::Closed`].
+    pub fn flush(&mut self) -> Result<(), ChannelError> {
+        self.writer.flush().map_err(io_error)
+    }
+
+    /// Receives one frame of message `kind` whose body is at most `max_len` bytes (and at most
+    /// the channel's maximum frame length). Queued frames are flushed first.
+    ///
+    /// # Errors
+    /// [`ChannelError`] on a closed or silent peer, a malformed header, a version or kind
+    /// mismatch, or a body longer than allowed (rejected before allocation).
+    pub fn recv(&mut self, kind: u16, max_len: usize) -> Result<Vec<u8>, ChannelError> {
+        self.flush()?;
+        self.sending_flight = false;
+        let mut header = [0u8; FRAME_HEADER_LEN];
+        self.read_exact(&mut header)?;
+        let mut r = Reader::new(&header);
+        if r.array::<4>()? != MAGIC {
+            return Err(ChannelError::BadFrame(WireError::Invalid("frame magic")));
+        }
+        let version = r.u16()?;
+        if version != PROTOCOL_VERSION {
+            return Err(ChannelError::VersionMismatch {
+                expected: PROTOCOL_VERSION,
+                found: version,
+            });
+        }
+        let found_kind = r.u16()?;
+        let len = r.u64()?;
+        let max = self.config.max_frame_len.min(max_len as u64);
+        if len > max {
+            return Err(ChannelError::FrameTooLarge { found: len, max });
+        }
+        if found_kind != kind {
+            return Err(ChannelError::UnexpectedKind {
+                expected: kind,
+                found: found_kind,
+            });
+        }
+        let mut body = vec![0u8; len as usize];
+        self.read_exact(&mut body)?;
+        let traffic = self.meter.entry(self.label);
+        traffic.bytes_received += FRAME_HEADER_LEN as u64 + len;
+        traffic.messages_received += 1;
+        Ok(body)
+    }
+
+    /// Receives and decodes one message, rejecting trailing bytes.
+    ///
+    /// # Errors
+    /// As [`Channel::recv`], and [`crate::Error::Wire`] if the body does not decode.
+    pub fn recv_message<T: Decode>(
+        &mut self,
+        kind: u16,
+        max_len: usize,
+        ctx: &T::Context,
+    ) -> Result<T, crate::Error> {
+        let body = self.recv(kind, max_len)?;
+        Ok(decode_exact(&body, ctx)?)
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), ChannelError> {
+        self.reader.read_exact(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                ChannelError::Timeout(self.config.read_timeout.unwrap_or_default())
+            }
+            _ => io_error(e),
+        })
+    }
+}
+
+fn io_error(e: io::Error) -> ChannelError {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted => ChannelError::Closed,
+        _ => ChannelError::Io(e),
+    }
+}
+
+/// Writing half of an in-memory pipe: each flushed buffer travels as one chunk.
+struct PipeWriter {
+    tx: SyncSender<Vec<u8>>,
+}
+
+impl Write for PipeWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.tx
+            .send(buf.to_vec())
+            .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reading half of an in-memory pipe, with the channel's read timeout.
+struct PipeReader {
+    rx: Receiver<Vec<u8>>,
+    timeout: Option<Duration>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl PipeReader {
+    fn new(rx: Receiver<Vec<u8>>, timeout: Option<Duration>) -> Self {
+        Self {
+            rx,
+            timeout,
+            chunk: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl Read for PipeReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.chunk.len() {
+            let next = match self.timeout {
+                Some(t) => self.rx.recv_timeout(t).map_err(|e| match e {
+                    RecvTimeoutError::Timeout => io::Error::from(io::ErrorKind::TimedOut),
+                    RecvTimeoutError::Disconnected => io::Error::from(io::ErrorKind::UnexpectedEof),
+                })?,
+                None => self
+                    .rx
+                    .recv()
+                    .map_err(|_| io::Error::from(io::ErrorKind::UnexpectedEof))?,
+            };
+            self.chunk = next;
+            self.pos = 0;
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests;

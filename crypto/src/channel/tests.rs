@@ -1,0 +1,106 @@
+use super::*;
+use std::net::TcpListener;
+use std::thread;
+
+fn tcp_pair(config: ChannelConfig) -> (Channel, Channel) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = thread::spawn(move || TcpStream::connect(addr).unwrap());
+    let (server, _) = listener.accept().unwrap();
+    let client = client.join().unwrap();
+    (
+        Channel::tcp(server, config).unwrap(),
+        Channel::tcp(client, config).unwrap(),
+    )
+}
+
+fn pairs(config: ChannelConfig) -> Vec<(Channel, Channel)> {
+    vec![Channel::in_memory_pair(config), tcp_pair(config)]
+}
+
+#[test]
+fn frames_arrive_intact_and_are_metered_on_both_sides() {
+    for (mut a, mut b) in pairs(ChannelConfig::default()) {
+        let peer = thread::spawn(move || {
+            b.set_label("echo");
+            let x = b.recv(7, 1 << 22).unwrap();
+            let y = b.recv(8, 1 << 22).unwrap();
+            b.send(9, &[x, y].concat()).unwrap();
+            b.flush().unwrap();
+            b
+        });
+        a.set_label("echo");
+        a.send(7, &[1; 1000]).unwrap();
+        a.send(8, &[2; 3_000_000][..1_500_000]).unwrap();
+        let back = a.recv(9, 1 << 22).unwrap();
+        assert_eq!(back.len(), 1_501_000);
+        let b = peer.join().unwrap();
+        let (ta, tb) = (a.meter().get("echo"), b.meter().get("echo"));
+        assert_eq!(ta.bytes_sent, tb.bytes_received);
+        assert_eq!(ta.bytes_received, tb.bytes_sent);
+        assert_eq!((ta.messages_sent, ta.flights, tb.flights), (2, 1, 1));
+        assert_eq!(ta.bytes_sent, 1_501_000 + 2 * FRAME_HEADER_LEN as u64);
+    }
+}
+
+#[test]
+fn oversized_frame_is_rejected_before_allocation() {
+    for (mut a, mut b) in pairs(ChannelConfig::default()) {
+        // A hand-made header announcing 2^40 bytes.
+        let mut header = Vec::from(MAGIC);
+        header.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+        header.extend_from_slice(&3u16.to_le_bytes());
+        header.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        a.writer.write_all(&header).unwrap();
+        a.flush().unwrap();
+        assert!(matches!(
+            b.recv(3, usize::MAX),
+            Err(ChannelError::FrameTooLarge { found, .. }) if found == 1 << 40
+        ));
+    }
+}
+
+#[test]
+fn wrong_kind_version_and_magic_are_typed_errors() {
+    let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+    a.send(1, b"x").unwrap();
+    a.flush().unwrap();
+    assert!(matches!(
+        b.recv(2, 10),
+        Err(ChannelError::UnexpectedKind {
+            expected: 2,
+            found: 1
+        })
+    ));
+    // A failed receive leaves the stream where it failed: the channel is then unusable, so the
+    // remaining checks use a fresh pair.
+    let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+    let mut bad = Vec::from(*b"BUNT");
+    bad.extend_from_slice(&99u16.to_le_bytes());
+    bad.extend_from_slice(&[0; 10]);
+    a.writer.write_all(&bad).unwrap();
+    a.flush().unwrap();
+    assert!(matches!(
+        b.recv(0, 10),
+        Err(ChannelError::VersionMismatch { found: 99, .. })
+    ));
+    let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+    a.writer.write_all(&[0xAB; 16]).unwrap();
+    a.flush().unwrap();
+    assert!(matches!(b.recv(0, 10), Err(ChannelError::BadFrame(_))));
+}
+
+#[test]
+fn silent_peer_times_out_and_closed_peer_is_reported() {
+    let config = ChannelConfig {
+        read_timeout: Some(Duration::from_millis(200)),
+        ..ChannelConfig::default()
+    };
+    for (mut a, b) in pairs(config) {
+        let start = std::time::Instant::now();
+        assert!(matches!(a.recv(1, 10), Err(ChannelError::Timeout(_))));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        drop(b);
+        assert!(matches!(a.recv(1, 10), Err(ChannelError::Closed)));
+    }
+}

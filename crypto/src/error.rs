@@ -1,0 +1,17 @@
+use crate::channel::ChannelError;
+use crate::wire::WireError;
+
+/// Errors of the crypto crate, one variant per domain.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bytes from the other party did not decode.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The channel to the other party failed.
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    /// A kernel refused its parameters.
+    #[error(transparent)]
+    Kernel(#[from] bunet_kernels::Error),
+}

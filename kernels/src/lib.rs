@@ -1,0 +1,20 @@
+//! Arithmetic kernels of BUNET: word-size modular arithmetic, negacyclic and cyclic NTTs, and
+//! fixed-key AES hashing for garbling.
+//!
+//! Every operation has one safe entry point. Inside, a portable scalar reference is always
+//! compiled and tested, and SIMD backends are chosen once, when a plan or context is built
+//! ([`Backend::detect`]), from the CPU's features. `BUNET_FORCE_SCALAR=1` forces the portable path.
+//! This crate holds no protocol logic and performs no I/O.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs)]
+
+mod backend;
+mod error;
+pub mod modarith;
+pub mod ntt;
+pub mod primes;
+
+pub use backend::Backend;
+pub use error::Error;
+pub use modarith::Modulus;

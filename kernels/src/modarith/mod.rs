@@ -1,0 +1,207 @@
+//! Modular arithmetic for word-size moduli `q < 2^62`: the RNS ciphertext primes and the
+//! plaintext prime `p` (about 24 or 32 bits).
+//!
+//! [`Modulus`] holds `q`, its Barrett constant and the backend chosen at construction. Element
+//! operations are `const`-cheap scalar code; slice operations dispatch to the backend.
+//! Inputs of every operation must be reduced (`< q`) unless the function says otherwise.
+
+mod scalar;
+
+use crate::{Backend, Error};
+
+/// Largest supported modulus size in bits: lazy NTT butterflies keep values below `4q < 2^64`.
+pub const MAX_MODULUS_BITS: u32 = 62;
+
+/// A modulus `2 <= q < 2^62` with precomputed reduction constants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Modulus {
+    q: u64,
+    /// Barrett constant `floor(2^(2k) / q)` with `k` the bit length of `q`.
+    barrett: u128,
+    /// Bit length of `q`.
+    k: u32,
+    backend: Backend,
+}
+
+impl Modulus {
+    /// A modulus with the best backend of this CPU.
+    ///
+    /// # Errors
+    /// [`Error::ModulusOutOfRange`] unless `2 <= q < 2^62`.
+    pub fn new(q: u64) -> Result<Self, Error> {
+        Self::with_backend(q, Backend::detect())
+    }
+
+    /// A modulus whose slice operations run on `backend`.
+    ///
+    /// # Errors
+    /// [`Error::ModulusOutOfRange`] unless `2 <= q < 2^62`; [`Error::BackendUnavailable`] if the CPU
+    /// lacks the backend.
+    pub fn with_backend(q: u64, backend: Backend) -> Result<Self, Error> {
+        if !(2..1u64 << MAX_MODULUS_BITS).contains(&q) {
+            return Err(Error::ModulusOutOfRange {
+                q,
+                max_bits: MAX_MODULUS_BITS,
+            });
+        }
+        if !backend.is_available() {
+            return Err(Error::BackendUnavailable(backend));
+        }
+        let k = 64 - q.leading_zeros();
+        let barrett = (1u128 << (2 * k)) / q as u128;
+        Ok(Self {
+            q,
+            barrett,
+            k,
+            backend,
+        })
+    }
+
+    /// The modulus `q`.
+    #[inline]
+    pub fn q(&self) -> u64 {
+        self.q
+    }
+
+    /// The backend that runs this modulus's slice operations.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Bit length of `q`.
+    #[inline]
+    pub fn bits(&self) -> u32 {
+        self.k
+    }
+
+    /// `(a + b) mod q`.
+    #[inline]
+    pub fn add(&self, a: u64, b: u64) -> u64 {
+        scalar::add(a, b, self.q)
+    }
+
+    /// `(a - b) mod q`.
+    #[inline]
+    pub fn sub(&self, a: u64, b: u64) -> u64 {
+        scalar::sub(a, b, self.q)
+    }
+
+    /// `(-a) mod q`.
+    #[inline]
+    pub fn neg(&self, a: u64) -> u64 {
+        scalar::sub(0, a, self.q)
+    }
+
+    /// `x mod q` for any 64-bit `x`.
+    #[inline]
+    pub fn reduce(&self, x: u64) -> u64 {
+        self.reduce_u128(x as u128)
+    }
+
+    /// `x mod q` for `x < q^2` or more generally `x < 2^(2k)` (Barrett reduction).
+    #[inline]
+    pub fn reduce_u128(&self, x: u128) -> u64 {
+        if x >> (2 * self.k) == 0 {
+            scalar::barrett(x, self.q, self.barrett, self.k)
+        } else {
+            (x % self.q as u128) as u64
+        }
+    }
+
+    /// `a * b mod q` (Barrett).
+    #[inline]
+    pub fn mul(&self, a: u64, b: u64) -> u64 {
+        debug_assert!(a < self.q && b < self.q);
+        scalar::barrett(a as u128 * b as u128, self.q, self.barrett, self.k)
+    }
+
+    /// The Shoup companion `floor(w * 2^64 / q)` of a fixed operand `w < q`.
+    #[inline]
+    pub fn shoup(&self, w: u64) -> u64 {
+        debug_assert!(w < self.q);
+        (((w as u128) << 64) / self.q as u128) as u64
+    }
+
+    /// `a * w mod q` with the precomputed Shoup companion `w_shoup = self.shoup(w)`; `a` may be
+    /// any 64-bit value.
+    #[inline]
+    pub fn mul_shoup(&self, a: u64, w: u64, w_shoup: u64) -> u64 {
+        let r = scalar::mul_shoup_lazy(a, w, w_shoup, self.q);
+        if r >= self.q { r - self.q } else { r }
+    }
+
+    /// `a * w mod q` in the lazy range `[0, 2q)`, with the Shoup companion of `w`.
+    #[inline]
+    pub fn mul_shoup_lazy(&self, a: u64, w: u64, w_shoup: u64) -> u64 {
+        scalar::mul_shoup_lazy(a, w, w_shoup, self.q)
+    }
+
+    /// `base^exp mod q`.
+    pub fn pow(&self, base: u64, exp: u64) -> u64 {
+        crate::primes::pow_mod(base, exp, self.q)
+    }
+
+    /// `a += b` elementwise mod q.
+    ///
+    /// # Panics
+    /// If the slices differ in length.
+    pub fn add_assign(&self, a: &mut [u64], b: &[u64]) {
+        assert_eq!(a.len(), b.len(), "slice lengths differ");
+        scalar::add_assign(a, b, self.q)
+    }
+
+    /// `a -= b` elementwise mod q.
+    ///
+    /// # Panics
+    /// If the slices differ in length.
+    pub fn sub_assign(&self, a: &mut [u64], b: &[u64]) {
+        assert_eq!(a.len(), b.len(), "slice lengths differ");
+        scalar::sub_assign(a, b, self.q)
+    }
+
+    /// `a = -a` elementwise mod q.
+    pub fn neg_assign(&self, a: &mut [u64]) {
+        scalar::neg_assign(a, self.q)
+    }
+
+    /// `a = a ∘ b` (Hadamard product) mod q.
+    ///
+    /// # Panics
+    /// If the slices differ in length.
+    pub fn mul_assign(&self, a: &mut [u64], b: &[u64]) {
+        assert_eq!(a.len(), b.len(), "slice lengths differ");
+        scalar::mul_assign(a, b, self)
+    }
+
+    /// `acc += b ∘ c` mod q.
+    ///
+    /// # Panics
+    /// If the slices differ in length.
+    pub fn mul_add_assign(&self, acc: &mut [u64], b: &[u64], c: &[u64]) {
+        assert!(
+            acc.len() == b.len() && b.len() == c.len(),
+            "slice lengths differ"
+        );
+        scalar::mul_add_assign(acc, b, c, self)
+    }
+
+    /// `a = s · a` mod q for a scalar `s < q`.
+    pub fn scalar_mul_assign(&self, a: &mut [u64], s: u64) {
+        let s_shoup = self.shoup(s);
+        scalar::scalar_mul_assign(a, s, s_shoup, self.q)
+    }
+
+    /// `a = a mod q` elementwise, for arbitrary 64-bit inputs.
+    pub fn reduce_assign(&self, a: &mut [u64]) {
+        for x in a {
+            *x = self.reduce(*x);
+        }
+    }
+
+    pub(crate) fn barrett_parts(&self) -> (u128, u32) {
+        (self.barrett, self.k)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,82 @@
+use super::*;
+use proptest::prelude::*;
+
+fn moduli() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        2u64..1 << 20,
+        (1u64 << 23)..(1 << 24),
+        (1u64 << 31)..(1 << 32),
+        (1u64 << 49)..(1 << 50),
+        (1u64 << 59)..(1 << 60),
+        (1u64 << 61)..(1 << 62),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn element_ops_agree_with_u128(q in moduli(), a in any::<u64>(), b in any::<u64>(), x in any::<u128>()) {
+        let m = Modulus::new(q).unwrap();
+        let (a, b) = (a % q, b % q);
+        let (qq, aa, bb) = (q as u128, a as u128, b as u128);
+        prop_assert_eq!(m.add(a, b) as u128, (aa + bb) % qq);
+        prop_assert_eq!(m.sub(a, b) as u128, (aa + qq - bb) % qq);
+        prop_assert_eq!(m.neg(a) as u128, (qq - aa) % qq);
+        prop_assert_eq!(m.mul(a, b) as u128, aa * bb % qq);
+        prop_assert_eq!(m.mul_shoup(x as u64, b, m.shoup(b)) as u128, (x as u64 as u128) * bb % qq);
+        prop_assert!(m.mul_shoup_lazy(x as u64, b, m.shoup(b)) < 2 * q);
+        prop_assert_eq!(m.reduce_u128(x) as u128, x % qq);
+    }
+
+    #[test]
+    fn slice_ops_agree_with_elements(q in moduli(), v in proptest::collection::vec(any::<(u64, u64, u64)>(), 0..70), s in any::<u64>()) {
+        for backend in Backend::available() {
+            let m = Modulus::with_backend(q, backend).unwrap();
+            let a: Vec<u64> = v.iter().map(|t| t.0 % q).collect();
+            let b: Vec<u64> = v.iter().map(|t| t.1 % q).collect();
+            let c: Vec<u64> = v.iter().map(|t| t.2 % q).collect();
+            let s = s % q;
+            let mut r = a.clone(); m.add_assign(&mut r, &b);
+            prop_assert!(r.iter().zip(&a).zip(&b).all(|((r, &a), &b)| *r == m.add(a, b)));
+            let mut r = a.clone(); m.sub_assign(&mut r, &b);
+            prop_assert!(r.iter().zip(&a).zip(&b).all(|((r, &a), &b)| *r == m.sub(a, b)));
+            let mut r = a.clone(); m.neg_assign(&mut r);
+            prop_assert!(r.iter().zip(&a).all(|(r, &a)| *r == m.neg(a)));
+            let mut r = a.clone(); m.mul_assign(&mut r, &b);
+            prop_assert!(r.iter().zip(&a).zip(&b).all(|((r, &a), &b)| *r == m.mul(a, b)));
+            let mut r = a.clone(); m.mul_add_assign(&mut r, &b, &c);
+            prop_assert!(r.iter().enumerate().all(|(i, r)| *r == m.add(a[i], m.mul(b[i], c[i]))));
+            let mut r = a.clone(); m.scalar_mul_assign(&mut r, s);
+            prop_assert!(r.iter().zip(&a).all(|(r, &a)| *r == m.mul(a, s)));
+        }
+    }
+}
+
+#[test]
+fn edge_values() {
+    for q in [
+        2,
+        3,
+        (1 << 24) - 3,
+        (1 << 32) - 5,
+        (1 << 50) - 27,
+        (1 << 62) - 57,
+    ] {
+        let m = Modulus::new(q).unwrap();
+        for a in [0, 1, q / 2, q - 2, q - 1] {
+            for b in [0, 1, q / 2, q - 1] {
+                let (aa, bb, qq) = (a as u128, b as u128, q as u128);
+                assert_eq!(m.mul(a % q, b % q) as u128, (aa % qq) * (bb % qq) % qq);
+                assert_eq!(m.add(a % q, b % q) as u128, (aa % qq + bb % qq) % qq);
+            }
+        }
+        assert_eq!(m.reduce(u64::MAX) as u128, u64::MAX as u128 % q as u128);
+    }
+}
+
+#[test]
+fn out_of_range_moduli_are_refused() {
+    assert!(Modulus::new(0).is_err());
+    assert!(Modulus::new(1).is_err());
+    assert!(Modulus::new(1 << 62).is_err());
+    assert!(Modulus::new((1 << 62) - 1).is_ok());
+}

@@ -1,0 +1,244 @@
+//! Number-theoretic transforms over a word-size prime `q < 2^62`.
+//!
+//! * [`Plan`]: the negacyclic NTT of length `N` (evaluation of a polynomial of
+//!   `Z_q[X]/(X^N + 1)` at the primitive `2N`-th roots of unity), used for RLWE arithmetic.
+//! * [`CyclicPlan`]: the cyclic NTT of length `n` (the integer DFT over `Z_p` that HomConv uses to
+//!   turn convolutions into Hadamard products).
+//!
+//! **Order.** `forward` takes coefficients in natural order and leaves the evaluations in
+//! bit-reversed order; `inverse` takes bit-reversed evaluations and returns natural-order
+//! coefficients, already scaled by `1/N`. Products of two forward transforms can therefore be
+//! taken pointwise without any permutation, and `inverse(forward(a)) = a`.
+//! All inputs and outputs are reduced (`< q`).
+//!
+//! Butterflies are Harvey's lazy butterflies with Shoup multiplication (D. Harvey, "Faster
+//! arithmetic for number-theoretic transforms", 2014): intermediate values stay below `4q`.
+
+mod scalar;
+#[cfg(test)]
+mod tests;
+
+use crate::primes::{inv_mod_prime, primitive_root_of_unity};
+use crate::{Backend, Error, Modulus};
+
+/// Smallest transform length a plan accepts (small lengths serve differential tests).
+pub const MIN_LEN: usize = 2;
+/// Largest transform length a plan accepts.
+pub const MAX_LEN: usize = 1 << 16;
+
+/// A twiddle factor with its Shoup companion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Twiddle {
+    pub(crate) w: u64,
+    pub(crate) w_shoup: u64,
+}
+
+fn check_len(n: usize) -> Result<(), Error> {
+    if n.is_power_of_two() && (MIN_LEN..=MAX_LEN).contains(&n) {
+        Ok(())
+    } else {
+        Err(Error::LengthUnsupported {
+            n,
+            min: MIN_LEN,
+            max: MAX_LEN,
+        })
+    }
+}
+
+fn bit_reverse(i: usize, bits: u32) -> usize {
+    if bits == 0 {
+        0
+    } else {
+        i.reverse_bits() >> (usize::BITS - bits)
+    }
+}
+
+fn twiddle(m: &Modulus, w: u64) -> Twiddle {
+    Twiddle {
+        w,
+        w_shoup: m.shoup(w),
+    }
+}
+
+/// A precomputed negacyclic NTT of length `n` modulo a prime `q ≡ 1 (mod 2n)`, `q < 2^62`.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    modulus: Modulus,
+    n: usize,
+    /// `psi^bitrev(i)` for the forward transform (`psi` a primitive `2n`-th root).
+    forward: Vec<Twiddle>,
+    /// `psi^-bitrev(i)` for the inverse transform.
+    inverse: Vec<Twiddle>,
+    /// `n^-1 mod q`.
+    n_inv: Twiddle,
+}
+
+impl Plan {
+    /// A plan for length `n` and prime `q` on the best backend of this CPU.
+    ///
+    /// # Errors
+    /// [`Error::LengthUnsupported`] unless `n` is a power of two in `[MIN_LEN, MAX_LEN]`;
+    /// [`Error::ModulusOutOfRange`] unless `q < 2^62`; [`Error::NotNttFriendly`] unless `q` is a
+    /// prime with `q ≡ 1 (mod 2n)`.
+    pub fn new(n: usize, q: u64) -> Result<Self, Error> {
+        Self::with_backend(n, q, Backend::detect())
+    }
+
+    /// A plan that runs on `backend`.
+    ///
+    /// # Errors
+    /// As [`Plan::new`], and [`Error::BackendUnavailable`] if the CPU lacks the backend.
+    pub fn with_backend(n: usize, q: u64, backend: Backend) -> Result<Self, Error> {
+        check_len(n)?;
+        let modulus = Modulus::with_backend(q, backend)?;
+        let psi = primitive_root_of_unity(2 * n as u64, q).ok_or(Error::NotNttFriendly {
+            q,
+            n,
+            order: 2 * n,
+        })?;
+        let psi_inv = inv_mod_prime(psi, q).expect("a root of unity is invertible");
+        let bits = n.trailing_zeros();
+        let mut forward = Vec::with_capacity(n);
+        let mut inverse = Vec::with_capacity(n);
+        for i in 0..n {
+            let e = bit_reverse(i, bits) as u64;
+            forward.push(twiddle(&modulus, modulus.pow(psi, e)));
+            inverse.push(twiddle(&modulus, modulus.pow(psi_inv, e)));
+        }
+        let n_inv = twiddle(&modulus, inv_mod_prime(n as u64, q).expect("n < q"));
+        Ok(Self {
+            modulus,
+            n,
+            forward,
+            inverse,
+            n_inv,
+        })
+    }
+
+    /// The transform length `n`.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The modulus `q`, with its reduction constants.
+    pub fn modulus(&self) -> &Modulus {
+        &self.modulus
+    }
+
+    /// The backend this plan runs on.
+    pub fn backend(&self) -> Backend {
+        self.modulus.backend()
+    }
+
+    /// In-place forward transform: natural-order coefficients `< q` in, bit-reversed evaluations
+    /// `< q` out.
+    ///
+    /// # Panics
+    /// If `a.len() != n`.
+    pub fn forward(&self, a: &mut [u64]) {
+        assert_eq!(a.len(), self.n, "input length must equal the plan's length");
+        scalar::negacyclic_forward(a, &self.forward, self.modulus.q());
+    }
+
+    /// In-place inverse transform, scaled by `1/n`: bit-reversed evaluations `< q` in,
+    /// natural-order coefficients `< q` out.
+    ///
+    /// # Panics
+    /// If `a.len() != n`.
+    pub fn inverse(&self, a: &mut [u64]) {
+        assert_eq!(a.len(), self.n, "input length must equal the plan's length");
+        scalar::negacyclic_inverse(a, &self.inverse, self.n_inv, self.modulus.q());
+    }
+}
+
+/// A precomputed cyclic NTT (integer DFT) of length `n` modulo a prime `p ≡ 1 (mod n)`,
+/// `p < 2^62`.
+#[derive(Debug, Clone)]
+pub struct CyclicPlan {
+    modulus: Modulus,
+    n: usize,
+    /// Stage twiddles: entry `len + j` holds `omega^(j * n / (2 len))` for the stage whose
+    /// butterflies span `len`, `j < len`.
+    forward: Vec<Twiddle>,
+    /// The same with `omega^-1`.
+    inverse: Vec<Twiddle>,
+    n_inv: Twiddle,
+}
+
+impl CyclicPlan {
+    /// A cyclic plan for length `n` and prime `p` on the best backend of this CPU.
+    ///
+    /// # Errors
+    /// [`Error::LengthUnsupported`], [`Error::ModulusOutOfRange`], or [`Error::NotNttFriendly`]
+    /// unless `p` is a prime with `p ≡ 1 (mod n)`.
+    pub fn new(n: usize, p: u64) -> Result<Self, Error> {
+        Self::with_backend(n, p, Backend::detect())
+    }
+
+    /// A cyclic plan that runs on `backend`.
+    ///
+    /// # Errors
+    /// As [`CyclicPlan::new`], and [`Error::BackendUnavailable`].
+    pub fn with_backend(n: usize, p: u64, backend: Backend) -> Result<Self, Error> {
+        check_len(n)?;
+        let modulus = Modulus::with_backend(p, backend)?;
+        let omega = primitive_root_of_unity(n as u64, p).ok_or(Error::NotNttFriendly {
+            q: p,
+            n,
+            order: n,
+        })?;
+        let omega_inv = inv_mod_prime(omega, p).expect("a root of unity is invertible");
+        let mut forward = vec![Twiddle::default(); n];
+        let mut inverse = vec![Twiddle::default(); n];
+        let mut len = 1;
+        while len < n {
+            let step = (n / (2 * len)) as u64;
+            for j in 0..len {
+                forward[len + j] = twiddle(&modulus, modulus.pow(omega, j as u64 * step));
+                inverse[len + j] = twiddle(&modulus, modulus.pow(omega_inv, j as u64 * step));
+            }
+            len *= 2;
+        }
+        let n_inv = twiddle(&modulus, inv_mod_prime(n as u64, p).expect("n < p"));
+        Ok(Self {
+            modulus,
+            n,
+            forward,
+            inverse,
+            n_inv,
+        })
+    }
+
+    /// The transform length `n`.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The modulus `p`, with its reduction constants.
+    pub fn modulus(&self) -> &Modulus {
+        &self.modulus
+    }
+
+    /// The backend this plan runs on.
+    pub fn backend(&self) -> Backend {
+        self.modulus.backend()
+    }
+
+    /// In-place forward DFT: natural order in, bit-reversed order out, values `< p`.
+    ///
+    /// # Panics
+    /// If `a.len() != n`.
+    pub fn forward(&self, a: &mut [u64]) {
+        assert_eq!(a.len(), self.n, "input length must equal the plan's length");
+        scalar::cyclic_forward(a, &self.forward, self.modulus.q());
+    }
+
+    /// In-place inverse DFT scaled by `1/n`: bit-reversed order in, natural order out.
+    ///
+    /// # Panics
+    /// If `a.len() != n`.
+    pub fn inverse(&self, a: &mut [u64]) {
+        assert_eq!(a.len(), self.n, "input length must equal the plan's length");
+        scalar::cyclic_inverse(a, &self.inverse, self.n_inv, self.modulus.q());
+    }
+}
