@@ -963,7 +963,7 @@ pub fn write<T: Voxel>(path: &Path, header: &Header, voxels: &[T]) -> Result<Pat
 /// Writes a binary mask with the geometry and header of `reference` ([`Header::for_mask`]).
 ///
 /// # Errors
-/// As [`write`].
+/// As [`write()`].
 pub fn write_mask(path: &Path, reference: &Header, mask: &[u8]) -> Result<PathBuf, Error> {
     write(path, &reference.for_mask(), mask)
 }
