@@ -524,38 +524,38 @@ impl Phantom {
 
     fn grow_vessels(&mut self, rng: &mut SplitMix64) {
         let b = self.body.clone();
+        let hilum_w = b.heart_c[2] + b.heart_r[2] + 20.0;
+        // Per lung, an artery and a vein for each of three zones (lower, middle, upper), each
+        // tree aiming its first branches at its own zone so that the whole lung is supplied.
+        let zones = [
+            (40.0, hilum_w - 20.0, -0.6f32),
+            (hilum_w - 50.0, hilum_w + 40.0, 0.0),
+            (hilum_w, b.apex - 5.0, 0.9),
+        ];
         for side in 0..2 {
             let s = if side == 0 { -1.0 } else { 1.0 };
-            // Arteries enter above the veins at the hilum.
-            // Lower-lobe arteries, veins, and the upper-lobe trunk heading for the apex.
-            for (dw, r0, up) in [
-                (0.0f32, 9.0f32, 0.0f32),
-                (-28.0, 8.0, -0.3),
-                (12.0, 6.5, 1.2),
-            ] {
-                let root = [
-                    b.lung_u[side] * 0.45,
-                    b.lung_v - 2.0,
-                    b.heart_c[2] + b.heart_r[2] + 20.0 + dw,
-                ];
-                let g = Growth {
-                    root,
-                    dir: [s, 0.1, up + rng.range(-0.3, 0.3) as f32],
-                    r0,
-                    len0: 30.0,
-                    generations: 9,
-                    r_min: 0.6,
-                };
-                let mut out = Vec::new();
-                let this = &*self;
-                grow(
-                    &g,
-                    rng,
-                    &mut |r| this.random_lung_point(r, side, 40.0, b.apex - 5.0),
-                    &|p| this.lung_coverage(p) > 0.5,
-                    &mut out,
-                );
-                self.vessels.extend(out);
+            for (w_lo, w_hi, up) in zones {
+                for (dw, r0) in [(0.0f32, 7.0f32), (-25.0, 6.5)] {
+                    let root = [b.lung_u[side] * 0.45, b.lung_v - 2.0, hilum_w + dw];
+                    let g = Growth {
+                        root,
+                        dir: [s, rng.range(-0.3, 0.3) as f32, up],
+                        r0,
+                        len0: 26.0,
+                        generations: 9,
+                        r_min: 0.6,
+                    };
+                    let mut out = Vec::new();
+                    let this = &*self;
+                    grow(
+                        &g,
+                        rng,
+                        &mut |r| this.random_lung_point(r, side, w_lo, w_hi),
+                        &|p| this.lung_coverage(p) > 0.5,
+                        &mut out,
+                    );
+                    self.vessels.extend(out);
+                }
             }
         }
     }
