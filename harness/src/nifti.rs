@@ -772,68 +772,166 @@ fn io_or_gzip(e: io::Error, gz: bool) -> Error {
 /// [`Error::VoxOffset`] or [`Error::Scaling`] if it is malformed. Memory is allocated only as
 /// voxel bytes actually arrive, and never beyond [`MAX_VOXELS`] voxels.
 pub fn read(path: &Path) -> Result<Image, Error> {
-    let file = File::open(path)?;
-    let gz = is_gz(path);
-    if gz {
-        read_from(MultiGzDecoder::new(BufReader::new(file)), true)
-    } else {
-        read_from(BufReader::new(file), false)
-    }
+    let mut reader = SliceReader::open(path)?;
+    reader.read_all()
 }
 
-/// Reads a NIfTI-1 volume from a byte stream (already decompressed if `gz` is false; `gz` only
-/// classifies stream errors). See [`read`].
+/// Reads a NIfTI-1 volume from a byte stream (already decompressed; `gz` only classifies stream
+/// errors). See [`read`].
 ///
 /// # Errors
 /// As [`read`].
-pub fn read_from(mut r: impl Read, gz: bool) -> Result<Image, Error> {
-    let mut raw = [0u8; HEADER_LEN];
-    read_full(&mut r, &mut raw, "header", gz)?;
-    let (mut header, big) = Header::decode(&raw)?;
-    let datatype = Datatype::from_code(header.datatype, header.bitpix)?;
-    let dims = header.dims()?;
-    let off = header.vox_offset;
-    if !(off.is_finite() && off.fract() == 0.0 && off >= 352.0 && off <= MAX_VOX_OFFSET as f32) {
-        return Err(Error::VoxOffset(off));
-    }
-    let (slope, inter) = (header.scl_slope, header.scl_inter);
-    if !(slope.is_finite() && inter.is_finite()) {
-        return Err(Error::Scaling { slope, inter });
-    }
-    let mut ext = vec![0u8; off as usize - HEADER_LEN];
-    read_full(&mut r, &mut ext, "extensions", gz)?;
-    header.extensions = ext;
+pub fn read_from(r: impl Read, gz: bool) -> Result<Image, Error> {
+    SliceReader::new(r, gz)?.read_all()
+}
 
-    let count: usize = dims.iter().product();
-    let size = datatype.size();
-    let (slope, inter) = if slope == 0.0 {
-        (1.0, 0.0)
-    } else {
-        (slope, inter)
-    };
-    // Read slice by slice so that memory grows only with the bytes actually present.
-    let slice_voxels = dims[0] * dims[1];
-    let mut bytes = vec![0u8; slice_voxels * size];
-    let mut data = Vec::new();
-    for z in 0..dims[2] {
-        match read_full(&mut r, &mut bytes, "voxels", gz) {
+/// Reads a NIfTI-1 volume one `z` slice at a time, so that a 512³ scan can be processed with a
+/// few slices in memory.
+pub struct SliceReader<R: Read> {
+    r: R,
+    gz: bool,
+    header: Header,
+    dims: [usize; 3],
+    datatype: Datatype,
+    big_endian: bool,
+    slope: f32,
+    inter: f32,
+    next_z: usize,
+    bytes: Vec<u8>,
+}
+
+impl<R: Read> std::fmt::Debug for SliceReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SliceReader")
+            .field("dims", &self.dims)
+            .field("datatype", &self.datatype)
+            .field("next_z", &self.next_z)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SliceReader<Box<dyn Read>> {
+    /// Opens `path` (gzip-compressed when the name ends in `.gz`) and reads its header.
+    ///
+    /// # Errors
+    /// As [`read`].
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let file = BufReader::new(File::open(path)?);
+        let gz = is_gz(path);
+        let r: Box<dyn Read> = if gz {
+            Box::new(MultiGzDecoder::new(file))
+        } else {
+            Box::new(file)
+        };
+        SliceReader::new(r, gz)
+    }
+}
+
+impl<R: Read> SliceReader<R> {
+    /// Reads and checks the header and extensions from `r`.
+    ///
+    /// # Errors
+    /// As [`read`].
+    pub fn new(mut r: R, gz: bool) -> Result<Self, Error> {
+        let mut raw = [0u8; HEADER_LEN];
+        read_full(&mut r, &mut raw, "header", gz)?;
+        let (mut header, big_endian) = Header::decode(&raw)?;
+        let datatype = Datatype::from_code(header.datatype, header.bitpix)?;
+        let dims = header.dims()?;
+        let off = header.vox_offset;
+        if !(off.is_finite()
+            && off.fract() == 0.0
+            && (352.0..=MAX_VOX_OFFSET as f32).contains(&off))
+        {
+            return Err(Error::VoxOffset(off));
+        }
+        let (slope, inter) = (header.scl_slope, header.scl_inter);
+        if !(slope.is_finite() && inter.is_finite()) {
+            return Err(Error::Scaling { slope, inter });
+        }
+        let mut ext = vec![0u8; off as usize - HEADER_LEN];
+        read_full(&mut r, &mut ext, "extensions", gz)?;
+        header.extensions = ext;
+        let (slope, inter) = if slope == 0.0 {
+            (1.0, 0.0)
+        } else {
+            (slope, inter)
+        };
+        Ok(SliceReader {
+            r,
+            gz,
+            header,
+            dims,
+            datatype,
+            big_endian,
+            slope,
+            inter,
+            next_z: 0,
+            bytes: Vec::new(),
+        })
+    }
+
+    /// The header (with its extensions).
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Extent `[nx, ny, nz]`.
+    pub fn dims(&self) -> [usize; 3] {
+        self.dims
+    }
+
+    /// Reads the next slice into `out` (`nx * ny` values, scaled), or returns `false` after the
+    /// last one.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] if the file ends inside the slice, [`Error::Gzip`] or [`Error::Io`].
+    pub fn read_slice(&mut self, out: &mut Vec<f32>) -> Result<bool, Error> {
+        let [nx, ny, nz] = self.dims;
+        if self.next_z >= nz {
+            return Ok(false);
+        }
+        let size = self.datatype.size();
+        let slice_bytes = nx * ny * size;
+        self.bytes.resize(slice_bytes, 0);
+        match read_full(&mut self.r, &mut self.bytes, "voxels", self.gz) {
             Ok(()) => {}
             Err(Error::Truncated { found, .. }) => {
                 return Err(Error::Truncated {
                     what: "voxels",
-                    expected: (count * size) as u64,
-                    found: (z * slice_voxels * size) as u64 + found,
+                    expected: (nx * ny * nz * size) as u64,
+                    found: (self.next_z * slice_bytes) as u64 + found,
                 });
             }
             Err(e) => return Err(e),
         }
-        data.extend(
-            bytes
+        out.clear();
+        let (dt, big, slope, inter) = (self.datatype, self.big_endian, self.slope, self.inter);
+        out.extend(
+            self.bytes
                 .chunks_exact(size)
-                .map(|c| datatype.decode(c, big) * slope + inter),
+                .map(|c| dt.decode(c, big) * slope + inter),
         );
+        self.next_z += 1;
+        Ok(true)
     }
-    Ok(Image { header, dims, data })
+
+    /// Reads the remaining slices into an [`Image`].
+    ///
+    /// # Errors
+    /// As [`SliceReader::read_slice`].
+    pub fn read_all(&mut self) -> Result<Image, Error> {
+        let mut data = Vec::new();
+        let mut slice = Vec::new();
+        while self.read_slice(&mut slice)? {
+            data.extend_from_slice(&slice);
+        }
+        Ok(Image {
+            header: self.header.clone(),
+            dims: self.dims,
+            data,
+        })
+    }
 }
 
 enum Sink {

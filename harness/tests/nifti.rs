@@ -51,6 +51,26 @@ fn nii_gz_round_trip_keeps_data_and_geometry() {
 }
 
 #[test]
+fn slice_reader_streams_the_same_values() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("s.nii.gz");
+    let data = ramp(7 * 5 * 3);
+    nifti::write(&path, &ct_header([7, 5, 3]), &data).expect("write");
+    let mut r = nifti::SliceReader::open(&path).expect("open");
+    assert_eq!(r.dims(), [7, 5, 3]);
+    let mut slice = Vec::new();
+    for z in 0..3 {
+        assert!(r.read_slice(&mut slice).expect("slice"));
+        let want: Vec<f32> = data[z * 35..(z + 1) * 35]
+            .iter()
+            .map(|&v| f32::from(v))
+            .collect();
+        assert_eq!(slice, want);
+    }
+    assert!(!r.read_slice(&mut slice).expect("end"));
+}
+
+#[test]
 fn float_volumes_and_scaling_are_read_as_values() {
     let dir = tempfile::tempdir().expect("temp dir");
     let f = dir.path().join("f.nii.gz");
@@ -125,6 +145,29 @@ fn qform_and_sform_give_the_same_affine() {
     let qform = h.affine();
     for (a, b) in sform.iter().flatten().zip(qform.iter().flatten()) {
         assert!((a - b).abs() < 1e-6, "sform {sform:?} vs qform {qform:?}");
+    }
+}
+
+#[test]
+fn qform_matches_sform_for_every_axis_flip() {
+    for flips in 0..8 {
+        let sign = |bit: i32| if flips >> bit & 1 == 1 { -1.0f32 } else { 1.0 };
+        let srow = [
+            [0.7 * sign(0), 0.0, 0.0, 10.0],
+            [0.0, 0.9 * sign(1), 0.0, -20.0],
+            [0.0, 0.0, 2.5 * sign(2), 30.0],
+        ];
+        let mut h = Header::new([4, 4, 4], [0.7, 0.9, 2.5], Datatype::I16, srow);
+        assert_eq!(h.qform_code, 1);
+        let sform = h.affine();
+        h.sform_code = 0;
+        let qform = h.affine();
+        for (a, b) in sform.iter().flatten().zip(qform.iter().flatten()) {
+            assert!(
+                (a - b).abs() < 1e-6,
+                "flips {flips}: {sform:?} vs {qform:?}"
+            );
+        }
     }
 }
 

@@ -10,9 +10,10 @@ use std::process::ExitCode;
 use bunet_harness::{nifti, preview, synth};
 use clap::{Parser, Subcommand};
 
-/// Blind UNet segmentation of CT volumes between two parties.
+/// bunet: blind UNet segmentation of CT volumes between two parties (client holds the scan,
+/// server holds the weights).
 #[derive(Debug, Parser)]
-#[command(name = "bunet", version, about, long_about = None)]
+#[command(name = "bunet", version)]
 #[command(
     after_help = "Exit codes: 0 ok, 2 usage, 65 bad input data, 66 missing input, \
                         69 peer unavailable, 70 internal, 74 I/O, 75 timeout, 76 protocol mismatch."
