@@ -24,6 +24,13 @@ fn same_seed_gives_same_volume_and_different_seeds_differ() {
 }
 
 #[test]
+fn anatomy_of_a_seed_does_not_depend_on_the_size() {
+    // Train at 128 x 128 x 48, segment at 512^3: the same patient either way.
+    assert_eq!(phantom(32, 16, 5).lesions(), phantom(512, 512, 5).lesions());
+    assert_eq!(phantom(64, 48, 6).lesions(), phantom(128, 48, 6).lesions());
+}
+
+#[test]
 fn sizes_out_of_range_are_rejected() {
     for dims in [[0, 8, 8], [8, 8, 0], [MAX_DIM + 1, 8, 8]] {
         assert_eq!(

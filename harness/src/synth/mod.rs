@@ -455,7 +455,16 @@ impl Phantom {
     /// Fraction of a voxel centred at `p` that is lung parenchyma (lesions included): inside
     /// a lung shape and the cavity, outside heart, aorta, spine and ribs.
     pub fn lung_coverage(&self, p: V3) -> f32 {
-        let vox = self.vox();
+        self.lung_coverage_at(p, self.vox())
+    }
+
+    /// Lung coverage at a fixed 1 mm edge width: used while drawing the anatomy, so that the
+    /// trees and lesions of a seed are the same at every volume size.
+    fn lung_fraction(&self, p: V3) -> f32 {
+        self.lung_coverage_at(p, 1.0)
+    }
+
+    fn lung_coverage_at(&self, p: V3, vox: f32) -> f32 {
         let side = usize::from(p[0] > 0.0);
         let lung = coverage(self.lung_shape_sd(p, side), vox);
         if lung == 0.0 {
@@ -477,7 +486,7 @@ impl Phantom {
                 b.lung_v + rng.range(-1.0, 1.0) as f32 * b.lung_b,
                 rng.range(f64::from(w_lo), f64::from(w_hi)) as f32,
             ];
-            if self.lung_coverage(p) > 0.99 {
+            if self.lung_fraction(p) > 0.99 {
                 return p;
             }
         }
@@ -515,7 +524,7 @@ impl Phantom {
                 &g,
                 rng,
                 &mut |r| this.random_lung_point(r, side, 45.0, b.apex - 10.0),
-                &|p| this.lung_coverage(p) > 0.5,
+                &|p| this.lung_fraction(p) > 0.5,
                 &mut out,
             );
             self.airways.extend(out);
@@ -551,7 +560,7 @@ impl Phantom {
                         &g,
                         rng,
                         &mut |r| this.random_lung_point(r, side, w_lo, w_hi),
-                        &|p| this.lung_coverage(p) > 0.5,
+                        &|p| this.lung_fraction(p) > 0.5,
                         &mut out,
                     );
                     self.vessels.extend(out);
@@ -573,7 +582,7 @@ impl Phantom {
             let phi = rng.range(0.0, std::f64::consts::TAU) as f32;
             let dir = [phi.cos(), phi.sin(), 0.0];
             let start = [b.lung_u[side], b.lung_v, w];
-            if self.lung_coverage(start) < 0.99 {
+            if self.lung_fraction(start) < 0.99 {
                 continue;
             }
             // March out to the pleura.
@@ -584,7 +593,7 @@ impl Phantom {
                     start[1] + dir[1] * step as f32,
                     w,
                 ];
-                if self.lung_coverage(q) < 0.5 {
+                if self.lung_fraction(q) < 0.5 {
                     break;
                 }
                 edge = q;
@@ -602,7 +611,7 @@ impl Phantom {
             };
             let depth = depth.min(reach);
             let center = [edge[0] - dir[0] * depth, edge[1] - dir[1] * depth, w];
-            if self.lung_coverage(center) < 0.5 {
+            if self.lung_fraction(center) < 0.5 {
                 continue;
             }
             let radii = [
