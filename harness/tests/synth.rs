@@ -215,3 +215,29 @@ fn spacing_scales_with_size() {
     let q = phantom(64, 32, 1);
     assert!((q.spacing()[0] - 5.6).abs() < 1e-5 && (q.spacing()[2] - 10.0).abs() < 1e-5);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    /// For any seed: the mask is binary, lies inside the lungs, and the volume is reproducible.
+    #[test]
+    fn any_seed_gives_lesions_inside_lungs(seed in proptest::prelude::any::<u64>()) {
+        let p = phantom(24, 12, seed);
+        let mut s = Slice::default();
+        let mut again = Slice::default();
+        let q = phantom(24, 12, seed);
+        for k in 0..12 {
+            p.render_slice(k, &mut s).expect("k < nz");
+            q.render_slice(k, &mut again).expect("k < nz");
+            proptest::prop_assert_eq!(&s.ct, &again.ct);
+            for j in 0..24 {
+                for i in 0..24 {
+                    let l = s.label[i + 24 * j];
+                    proptest::prop_assert!(l <= 1);
+                    if l == 1 {
+                        proptest::prop_assert!(p.lung_coverage(p.position(i, j, k)) >= 0.5);
+                    }
+                }
+            }
+        }
+    }
+}
