@@ -13,6 +13,9 @@ use crate::arch::ConvKind;
 pub(crate) trait Mac: Copy + Send + Sync {
     /// The zero of the input type (padding).
     const ZERO: Self;
+    /// Widest pixel tile worth using: the `4 · MAX_TILE` accumulators must fit the 16 vector
+    /// registers of the x86-64 baseline with room to spare, or they spill (seen in profiles).
+    const MAX_TILE: usize;
     /// The accumulator.
     type Acc: Copy + Send + Sync + Default;
     /// `acc += w · x`.
@@ -24,6 +27,7 @@ pub(crate) trait Mac: Copy + Send + Sync {
 
 impl Mac for f32 {
     const ZERO: f32 = 0.0;
+    const MAX_TILE: usize = 8;
     type Acc = f32;
     #[inline(always)]
     fn mac(acc: &mut f32, w: f32, x: f32) {
@@ -38,8 +42,28 @@ impl Mac for f32 {
     }
 }
 
+/// Exact integer arithmetic in f64: the fixed-point reference uses it while every product and
+/// every partial sum stays below 2^53 in magnitude (the caller reduces mod p often enough), so
+/// that packed double multiply-adds do the work of `imul`s.
+impl Mac for f64 {
+    const ZERO: f64 = 0.0;
+    const MAX_TILE: usize = 4;
+    type Acc = f64;
+    #[inline(always)]
+    fn mac(acc: &mut f64, w: f64, x: f64) {
+        *acc += w * x;
+    }
+    #[inline(always)]
+    fn mac_tile<const V: usize>(a: &mut [f64; V], w: f64, x: &[f64; V]) {
+        for i in 0..V {
+            a[i] += w * x[i];
+        }
+    }
+}
+
 impl Mac for i32 {
     const ZERO: i32 = 0;
+    const MAX_TILE: usize = 4;
     type Acc = i64;
     #[inline(always)]
     fn mac(acc: &mut i64, w: i32, x: i32) {
@@ -187,6 +211,7 @@ fn run_same<T: Mac, O: Copy + Default + Send>(
     let b = if k.c_out.is_multiple_of(4) { 4 } else { 1 };
     let v = [16, 8, 4]
         .into_iter()
+        .filter(|&v| v <= T::MAX_TILE)
         .find(|v| w.is_multiple_of(*v))
         .unwrap_or(1);
     let mut out = vec![O::default(); k.c_out * plane];

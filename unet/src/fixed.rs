@@ -16,8 +16,10 @@ use crate::tensor::{Tensor, stack_slices};
 
 /// `Σ W·X + B mod p` for conv `conv` of `model` (any kind) on `x`, whose elements are in `[0, p)`.
 ///
-/// The products are exact in i64: inputs are centred (`|signed(x)| < 2^31`), and the
-/// accumulators are reduced mod p every `⌊2^31 / (max|W| · taps)⌋` input channels.
+/// The arithmetic is exact: inputs are centred (`|signed(x)| < 2^31`); sums run in f64 while
+/// they provably stay below 2^53 (reduced mod p every `⌊2^52 / (max|W| · taps · 2^31)⌋` input
+/// channels), otherwise in i64 (i32 × i32 products, reduced every
+/// `⌊2^62 / (max|W| · taps · 2^31)⌋` channels).
 ///
 /// # Panics
 /// If `x` does not have the conv's input channels.
@@ -25,7 +27,6 @@ pub fn conv(model: &QuantModel, conv_index: usize, x: &Tensor<u64>) -> Tensor<u6
     let q = *model.quant();
     let c = &model.convs()[conv_index];
     assert_eq!(x.channels(), c.spec.c_in, "conv {}", c.spec.name);
-    let centred: Vec<i32> = x.data().par_iter().map(|&v| q.signed(v) as i32).collect();
     let max_w = c
         .weight
         .iter()
@@ -33,24 +34,54 @@ pub fn conv(model: &QuantModel, conv_index: usize, x: &Tensor<u64>) -> Tensor<u6
         .max()
         .unwrap_or(0)
         .max(1);
-    let chunk = ((1u64 << 31) / (max_w * c.spec.taps() as u64)).max(1) as usize;
-    let k = Kernel {
-        kind: c.spec.kind,
-        c_in: c.spec.c_in,
-        c_out: c.spec.c_out,
-        kernel: c.spec.kernel,
-        weight: &c.weight,
-        bias: &c.bias,
-    };
+    let taps = c.spec.taps() as u64;
     let p = q.p as i64;
-    let data = conv::run(
-        &k,
-        &centred,
-        x.dims(),
-        chunk,
-        &|a: &mut i64| *a = a.rem_euclid(p),
-        &|a: i64| a.rem_euclid(p) as u64,
-    );
+    // |signed(x)| ≤ (p − 1)/2 < 2^31 and |W| ≤ 2^24 (QuantModel's bound), so one input channel
+    // adds at most taps · max|W| · 2^31 < 2^60 to an accumulator that starts below 2^32 (a bias
+    // or a reduced value). In f64 the sums must stay below 2^53 to be exact.
+    let per_channel = u128::from(max_w * taps) << 31;
+    let f64_chunk = ((1u128 << 52) / per_channel) as usize;
+    let data = if f64_chunk >= 1 {
+        let centred: Vec<f64> = x.data().par_iter().map(|&v| q.signed(v) as f64).collect();
+        let weight: Vec<f64> = c.weight.iter().map(|&w| f64::from(w)).collect();
+        let bias: Vec<f64> = c.bias.iter().map(|&b| b as f64).collect();
+        let k = Kernel {
+            kind: c.spec.kind,
+            c_in: c.spec.c_in,
+            c_out: c.spec.c_out,
+            kernel: c.spec.kernel,
+            weight: &weight,
+            bias: &bias,
+        };
+        conv::run(
+            &k,
+            &centred,
+            x.dims(),
+            f64_chunk,
+            &|a: &mut f64| *a = (*a as i64).rem_euclid(p) as f64,
+            &|a: f64| (a as i64).rem_euclid(p) as u64,
+        )
+    } else {
+        // Weights too large for exact f64 sums: i32 × i32 → i64, reduced before 2^62.
+        let centred: Vec<i32> = x.data().par_iter().map(|&v| q.signed(v) as i32).collect();
+        let chunk = ((1u128 << 62) / per_channel).max(1) as usize;
+        let k = Kernel {
+            kind: c.spec.kind,
+            c_in: c.spec.c_in,
+            c_out: c.spec.c_out,
+            kernel: c.spec.kernel,
+            weight: &c.weight,
+            bias: &c.bias,
+        };
+        conv::run(
+            &k,
+            &centred,
+            x.dims(),
+            chunk,
+            &|a: &mut i64| *a = a.rem_euclid(p),
+            &|a: i64| a.rem_euclid(p) as u64,
+        )
+    };
     let dims = conv::out_dims(c.spec.kind, c.spec.kernel, x.dims());
     Tensor::from_vec(c.spec.c_out, dims, data).expect("conv output has c_out planes")
 }
@@ -151,6 +182,75 @@ pub fn segment_volume(model: &QuantModel, volume: &Tensor<f32>) -> Result<Tensor
                 mask.extend_from_slice(m.data());
             }
             Ok(Tensor::from_vec(1, [d, h, w], mask)?)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::{Activation, Architecture, Pooling};
+    use crate::synthetic::SplitMix64;
+    use crate::weights::Weights;
+
+    /// The conv by its definition, in i128, mod p.
+    fn naive(model: &QuantModel, ci: usize, x: &Tensor<u64>) -> Vec<u64> {
+        let q = *model.quant();
+        let c = &model.convs()[ci];
+        let [_, h, w] = x.dims();
+        let mut out = vec![0u64; c.spec.c_out * h * w];
+        for co in 0..c.spec.c_out {
+            for y in 0..h {
+                for xx in 0..w {
+                    let mut s = i128::from(c.bias[co]);
+                    for i in 0..c.spec.c_in {
+                        for ky in 0..3 {
+                            for kx in 0..3 {
+                                let (yy, xi) = (y + ky, xx + kx);
+                                if yy < 1 || xi < 1 || yy > h || xi > w {
+                                    continue;
+                                }
+                                let v = q.signed(x.channel(i)[(yy - 1) * w + xi - 1]);
+                                let wv = c.weight[(co * c.spec.c_in + i) * 9 + ky * 3 + kx];
+                                s += i128::from(wv) * i128::from(v);
+                            }
+                        }
+                    }
+                    out[(co * h + y) * w + xx] = s.rem_euclid(i128::from(q.p)) as u64;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn conv_is_exact_on_both_arithmetic_paths() {
+        let arch = Architecture {
+            in_channels: 5,
+            base_features: 8,
+            depth: 1,
+            activation: Activation::Relu,
+            pooling: Pooling::Max,
+            dims: crate::arch::Dims::Two,
+            classes: 2,
+        };
+        let model = Weights::random_trained_like(&arch, 1).unwrap().fold();
+        let mut rng = SplitMix64::from_seed_for_tests(5);
+        // Conv 1 has 8 input channels. Large weights force small f64 chunks (frequent
+        // reductions) or, above 2^21 / 9, the i64 path; inputs span the whole of Z_p.
+        for max_w in [1i64 << 8, 1 << 17, 1 << 20, 1 << 24] {
+            let mut qm = QuantModel::new(&model, Quant::q32()).unwrap();
+            for w in &mut qm.convs[1].weight {
+                *w = ((rng.next_u64() % (2 * max_w as u64 + 1)) as i64 - max_w) as i32;
+            }
+            let p = qm.quant().p;
+            let data = (0..8 * 6 * 8).map(|_| rng.next_u64() % p).collect();
+            let x = Tensor::from_vec(8, [1, 6, 8], data).unwrap();
+            assert_eq!(
+                conv(&qm, 1, &x).data(),
+                &naive(&qm, 1, &x)[..],
+                "max|W| = {max_w}"
+            );
         }
     }
 }

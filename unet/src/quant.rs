@@ -44,6 +44,10 @@ pub const Q32_P: u64 = 4_294_475_777;
 /// The q24 plaintext modulus: the largest prime below 2^24 with `p ≡ 1 mod 2^14`.
 pub const Q24_P: u64 = 16_760_833;
 
+/// Largest magnitude of a quantized weight (2^24, i.e. |w| < 2^(24 − fw)): keeps the exact conv
+/// sums of the fixed-point reference within i64 for any modulus below 2^32.
+pub const MAX_WEIGHT: i64 = 1 << 24;
+
 /// A fixed-point configuration over `Z_p`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Quant {
@@ -479,7 +483,7 @@ impl QuantPlan {
 pub struct QuantConv {
     /// The conv's description.
     pub spec: ConvSpec,
-    /// `W = round_half_away(w · 2^fw)` (signed; |W| < min(2^31, p/2)).
+    /// `W = round_half_away(w · 2^fw)` (signed; |W| ≤ min([`MAX_WEIGHT`], (p − 1)/2)).
     pub weight: Vec<i32>,
     /// `B = round_half_away(b · 2^F_out) + offset` (signed; |B| < p/2), the offset from
     /// [`QuantPlan::rounding_offset`].
@@ -512,7 +516,7 @@ impl QuantConv {
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuantModel {
     plan: QuantPlan,
-    convs: Vec<QuantConv>,
+    pub(crate) convs: Vec<QuantConv>,
 }
 
 impl QuantModel {
@@ -524,7 +528,7 @@ impl QuantModel {
     pub fn new(model: &Model, quant: Quant) -> Result<Self, Error> {
         let plan = QuantPlan::new(model.arch(), quant)?;
         let half = ((quant.p - 1) / 2) as i64;
-        let w_bound = half.min(i64::from(i32::MAX));
+        let w_bound = half.min(MAX_WEIGHT);
         let round = |x: f32, bits: u32| (f64::from(x) * (bits as f64).exp2()).round();
         let mut convs = Vec::with_capacity(model.convs().len());
         for (i, c) in model.convs().iter().enumerate() {
