@@ -57,7 +57,11 @@ impl Pooling {
 pub enum ConvKind {
     /// 3×3 (3×3×3) convolution, stride 1, zero padding 1, followed by BatchNorm (folded).
     Same,
-    /// 2×2 (2×2×2) transposed convolution, stride 2, with bias.
+    /// 2×2 (2×2×2) transposed convolution, stride 2, with bias:
+    /// `out[co][2y+a][2x+b] = bias[co] + Σ_ci W[co][ci][a][b] · x[ci][y][x]` (and a depth
+    /// index likewise in 3D). Equivalently, with `u` the zero-inserted input (`u[2y][2x] =
+    /// x[y][x]`, zero elsewhere, 2H × 2W), `out[i][j] = bias + Σ_{a,b ∈ {0,1}} W[a][b] ·
+    /// u[i − a][j − b]` (`u` = 0 outside): the form the secure HomConv evaluates.
     Transposed,
     /// 1×1 (1×1×1) convolution with bias (the head).
     Pointwise,

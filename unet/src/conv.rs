@@ -475,4 +475,45 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn transposed_conv_is_a_conv_of_the_zero_inserted_input() {
+        let mut seed = 3u64;
+        let (c_in, c_out, h, w) = (3, 2, 3, 4);
+        let weight: Vec<f32> = (0..c_in * c_out * 4).map(|_| lcg(&mut seed)).collect();
+        let bias: Vec<f32> = (0..c_out).map(|_| lcg(&mut seed)).collect();
+        let x: Vec<f32> = (0..c_in * h * w).map(|_| lcg(&mut seed)).collect();
+        let k = Kernel {
+            kind: ConvKind::Transposed,
+            c_in,
+            c_out,
+            kernel: [1, 2, 2],
+            weight: &weight,
+            bias: &bias,
+        };
+        let fast = run(&k, &x, [1, h, w], usize::MAX, &|_: &mut f32| {}, &|a| a);
+        let (oh, ow) = (2 * h, 2 * w);
+        for co in 0..c_out {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut s = bias[co];
+                    for ci in 0..c_in {
+                        for a in 0..2 {
+                            for b in 0..2 {
+                                // u[i − a][j − b] is non-zero only at even coordinates.
+                                let (ui, uj) = (i as isize - a as isize, j as isize - b as isize);
+                                if ui < 0 || uj < 0 || ui % 2 != 0 || uj % 2 != 0 {
+                                    continue;
+                                }
+                                let u = x[ci * h * w + (ui as usize / 2) * w + uj as usize / 2];
+                                s += weight[(co * c_in + ci) * 4 + a * 2 + b] * u;
+                            }
+                        }
+                    }
+                    let got = fast[(co * oh + i) * ow + j];
+                    assert!((got - s).abs() < 1e-5, "{co} {i} {j}: {got} vs {s}");
+                }
+            }
+        }
+    }
 }
