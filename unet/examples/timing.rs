@@ -1,4 +1,5 @@
-//! Quick timing of the references at the seed architecture:
+//! Quick timing of the references at the seed architecture, and the Dice of the q32 / q24 masks
+//! against the float mask (as the seed's Table 1 reports them):
 //! `cargo run -p bunet-unet --release --example timing -- 128`.
 use std::time::Instant;
 
@@ -24,6 +25,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "{side}x{side}: float {f:.3} s ({:.1} GMAC/s), fixed {q:.3} s ({:.1} GMAC/s)",
             gmac / f,
             gmac / q
+        );
+    }
+    let fmask = float::segment(&model, input.clone())?;
+    for (name, quant) in [("q32", Quant::q32()), ("q24", Quant::q24())] {
+        let qmask = fixed::segment(&QuantModel::new(&model, quant)?, &input)?;
+        let (mut both, mut total) = (0usize, 0usize);
+        for (&a, &b) in fmask.data().iter().zip(qmask.data()) {
+            both += usize::from(a == 1 && b == 1);
+            total += usize::from(a == 1) + usize::from(b == 1);
+        }
+        let same = fmask
+            .data()
+            .iter()
+            .zip(qmask.data())
+            .filter(|(a, b)| a == b)
+            .count();
+        println!(
+            "{name}: Dice against float {:.4}, pixel agreement {:.4}",
+            2.0 * both as f64 / total.max(1) as f64,
+            same as f64 / fmask.data().len() as f64
         );
     }
     Ok(())

@@ -458,6 +458,11 @@ impl QuantPlan {
             .unwrap_or(0)
     }
 
+    /// Extents `[depth, height, width]` of plan tensor `t` for an input of extents `input`.
+    pub fn tensor_dims(&self, t: TensorId, input: [usize; 3]) -> [usize; 3] {
+        self.arch.dims_at(input, self.tensors[t.0].level)
+    }
+
     /// The mask tensor (output of [`Op::Argmax2`]).
     pub fn output(&self) -> TensorId {
         self.output

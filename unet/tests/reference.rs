@@ -375,6 +375,9 @@ fn plan_records_fractional_bits_and_shifts() {
     );
     let concat = steps.iter().position(|s| s.op == Op::Concat).unwrap();
     assert_eq!(plan.tensors()[steps[concat].output.0].frac, 2 * f);
+    // Extents of plan tensors: the bottleneck of a depth-2 net at 32×48 is 8×12.
+    let bottleneck = steps.iter().find(|s| s.op == Op::Conv { conv: 4 }).unwrap();
+    assert_eq!(plan.tensor_dims(bottleneck.output, [1, 32, 48]), [1, 8, 12]);
     // Every graph layer maps to a plan tensor, in order.
     assert_eq!(plan.layer_outputs().len(), arch.graph().layers.len());
     // Nonlinear calls: seed architecture, one 512×512 slice.
