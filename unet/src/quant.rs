@@ -661,4 +661,49 @@ mod tests {
         assert_eq!(q.encode(f32::NAN), 0);
         assert!((q.decode(q.encode(-1.25), 4) + 1.25).abs() < 1e-12);
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn nonlinear_steps_follow_their_definitions(
+            v in 0u64..Q32_P, w in 0u64..Q32_P, s in 0u32..20, q24 in any::<bool>()
+        ) {
+            let q = if q24 { Quant::q24() } else { Quant::q32() };
+            let (v, w) = (v % q.p, w % q.p);
+            let p = i128::from(q.p);
+            let signed = |x: u64| {
+                let x = i128::from(x);
+                if x <= (p - 1) / 2 { x } else { x - p }
+            };
+            let floor_div = |x: i128| x.div_euclid(1 << s);
+            prop_assert_eq!(i128::from(q.rescale(v, s)), floor_div(signed(v)).rem_euclid(p));
+            prop_assert_eq!(
+                i128::from(q.relu_rescale(v, s)),
+                floor_div(signed(v).max(0)).rem_euclid(p)
+            );
+            prop_assert_eq!(
+                i128::from(q.max_rescale(&[v, w], s)),
+                floor_div(signed(v).max(signed(w))).rem_euclid(p)
+            );
+            prop_assert_eq!(q.argmax2(v, w), u64::from(signed(w) > signed(v)));
+            prop_assert_eq!(i128::from(q.square(v)), (i128::from(v) * i128::from(v)) % p);
+            prop_assert_eq!(i128::from(q.reduce_signed(q.signed(v))), i128::from(v));
+        }
+
+        #[test]
+        fn encoding_rounds_and_saturates(x in -5000.0f32..5000.0) {
+            for q in [Quant::q32(), Quant::q24()] {
+                let bits = q.int_bits + q.frac_bits;
+                let lim = f64::from(1u32 << (bits - 1));
+                let exact = f64::from(x) * f64::from(1u32 << q.frac_bits);
+                let want = exact.round().clamp(-lim, lim - 1.0);
+                prop_assert_eq!(q.signed(q.encode(x)) as f64, want);
+                if exact.abs() < lim - 1.0 {
+                    prop_assert!((q.decode(q.encode(x), q.frac_bits) - f64::from(x)).abs()
+                        <= 0.5 / f64::from(1u32 << q.frac_bits));
+                }
+            }
+        }
+    }
 }
