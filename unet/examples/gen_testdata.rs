@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     weights.metadata.quantization = Some(Quant::q32().to_string());
     std::fs::write(
         format!("{dir}/tiny_relu_avg.safetensors"),
-        weights.to_safetensors(),
+        weights.to_safetensors()?,
     )?;
 
     let input = smooth_image(5, [1, 16, 16], 2024);

@@ -180,7 +180,14 @@ impl Model {
 
 impl Weights {
     /// Folds every BatchNorm into its conv.
+    ///
+    /// # Panics
+    /// If the weights fail [`Weights::check`] (only possible for weights built by hand: the
+    /// loader and the generator check them).
     pub fn fold(&self) -> Model {
+        if let Err(e) = self.check() {
+            panic!("folding inconsistent weights: {e}");
+        }
         Model {
             arch: self.arch,
             graph: self.arch.graph(),
@@ -188,9 +195,75 @@ impl Weights {
         }
     }
 
+    /// Checks that the parameters fit the architecture: one entry per conv with its spec, and
+    /// every tensor of the length its shape implies (weights built by hand may not).
+    ///
+    /// # Errors
+    /// [`WeightsError::ShapeMismatch`] or [`WeightsError::MissingTensor`] naming the first
+    /// offending tensor.
+    pub fn check(&self) -> Result<(), WeightsError> {
+        let specs = self.arch.convs();
+        if specs.len() != self.convs.len() {
+            return Err(WeightsError::ShapeMismatch {
+                name: "convs".into(),
+                expected: vec![specs.len()],
+                found: vec![self.convs.len()],
+            });
+        }
+        let mismatch = |name: String, expected: usize, found: usize| {
+            Err(WeightsError::ShapeMismatch {
+                name,
+                expected: vec![expected],
+                found: vec![found],
+            })
+        };
+        for (spec, c) in specs.iter().zip(&self.convs) {
+            if c.spec != *spec {
+                return Err(WeightsError::MissingTensor(format!("{}.weight", spec.name)));
+            }
+            let n = spec.c_in * spec.c_out * spec.taps();
+            if c.weight.len() != n {
+                return mismatch(format!("{}.weight", spec.name), n, c.weight.len());
+            }
+            match (&c.bias, spec.has_bias()) {
+                (Some(b), true) if b.len() != spec.c_out => {
+                    return mismatch(format!("{}.bias", spec.name), spec.c_out, b.len());
+                }
+                (Some(_), true) | (None, false) => {}
+                _ => return Err(WeightsError::MissingTensor(format!("{}.bias", spec.name))),
+            }
+            match (&c.norm, &spec.norm) {
+                (Some(n), Some(prefix)) => {
+                    for (suffix, v) in [
+                        ("weight", &n.gamma),
+                        ("bias", &n.beta),
+                        ("running_mean", &n.running_mean),
+                        ("running_var", &n.running_var),
+                    ] {
+                        if v.len() != spec.c_out {
+                            return mismatch(format!("{prefix}.{suffix}"), spec.c_out, v.len());
+                        }
+                    }
+                }
+                (None, None) => {}
+                (_, prefix) => {
+                    return Err(WeightsError::MissingTensor(format!(
+                        "{}.weight",
+                        prefix.as_deref().unwrap_or(&spec.name)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Serialises to a safetensors file (all tensors F32, PyTorch names and shapes, metadata as
     /// described in the module docs plus `format = pt`).
-    pub fn to_safetensors(&self) -> Vec<u8> {
+    ///
+    /// # Errors
+    /// As [`Weights::check`].
+    pub fn to_safetensors(&self) -> Result<Vec<u8>, WeightsError> {
+        self.check()?;
         let dims = self.arch.dims;
         let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
@@ -218,7 +291,7 @@ impl Weights {
             .iter()
             .map(|(name, shape, data)| {
                 let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), data)
-                    .expect("data length is shape product × 4 by construction");
+                    .expect("check() matched every length to its shape");
                 (name.clone(), view)
             })
             .collect();
@@ -231,8 +304,7 @@ impl Weights {
         if let Some(s) = self.metadata.training_seed {
             meta.insert(META_TRAINING_SEED.to_string(), s.to_string());
         }
-        safetensors::serialize(views, Some(meta))
-            .expect("serialising well-formed in-memory tensors cannot fail")
+        safetensors::serialize(views, Some(meta)).map_err(|e| WeightsError::Format(e.to_string()))
     }
 
     /// Parses a safetensors file. The architecture comes from the `bunet.architecture` metadata,

@@ -60,7 +60,7 @@ fn weights_error(r: Result<Weights, Error>) -> WeightsError {
 fn round_trip_keeps_everything() {
     let mut w = Weights::random_trained_like(&tiny(), 9).unwrap();
     w.metadata.quantization = Some(Quant::q32().to_string());
-    let bytes = w.to_safetensors();
+    let bytes = w.to_safetensors().unwrap();
     let back = Weights::from_safetensors(&bytes, None).unwrap();
     assert_eq!(back, w);
     let back = Weights::from_safetensors(&bytes, Some(&tiny())).unwrap();
@@ -86,7 +86,7 @@ fn round_trip_keeps_everything() {
 #[test]
 fn pytorch_export_without_metadata_loads_with_a_given_architecture() {
     let w = Weights::random_trained_like(&tiny(), 2).unwrap();
-    let bytes = rewrite(&w.to_safetensors(), |tensors, meta| {
+    let bytes = rewrite(&w.to_safetensors().unwrap(), |tensors, meta| {
         meta.clear();
         tensors.push((
             "encoder1.enc1norm1.num_batches_tracked".into(),
@@ -103,7 +103,7 @@ fn pytorch_export_without_metadata_loads_with_a_given_architecture() {
     assert_eq!(back.convs, w.convs);
     assert_eq!(back.metadata.training_seed, None);
     // F64 tensors are accepted too.
-    let bytes64 = rewrite(&w.to_safetensors(), |tensors, _| {
+    let bytes64 = rewrite(&w.to_safetensors().unwrap(), |tensors, _| {
         for t in tensors.iter_mut() {
             t.1 = Dtype::F64;
             t.3 = t
@@ -122,7 +122,7 @@ fn pytorch_export_without_metadata_loads_with_a_given_architecture() {
 #[test]
 fn malformed_files_are_typed_errors() {
     let w = Weights::random_trained_like(&tiny(), 2).unwrap();
-    let good = w.to_safetensors();
+    let good = w.to_safetensors().unwrap();
     let other = Architecture {
         base_features: 3,
         ..tiny()
@@ -212,7 +212,8 @@ fn malformed_files_are_typed_errors() {
 fn no_truncation_or_bit_flip_panics() {
     let good = Weights::random_trained_like(&tiny(), 2)
         .unwrap()
-        .to_safetensors();
+        .to_safetensors()
+        .unwrap();
     for len in (0..good.len()).step_by(7) {
         assert!(Weights::from_safetensors(&good[..len], Some(&tiny())).is_err());
     }
@@ -253,7 +254,7 @@ proptest! {
             classes: 2,
         };
         let w = Weights::random_trained_like(&arch, seed).unwrap();
-        let back = Weights::from_safetensors(&w.to_safetensors(), None).unwrap();
+        let back = Weights::from_safetensors(&w.to_safetensors().unwrap(), None).unwrap();
         prop_assert_eq!(back, w);
     }
 }
@@ -305,4 +306,23 @@ fn frozen_testdata_reproduces() {
     let mask: Vec<u8> = mask.data().iter().map(|&v| v as u8).collect();
     assert_eq!(mask, want_mask);
     assert_eq!(bunet_unet::arch::fnv1a64(&bytes), want_hash);
+}
+
+#[test]
+fn hand_built_inconsistent_weights_do_not_serialise() {
+    let mut w = Weights::random_trained_like(&tiny(), 2).unwrap();
+    w.convs[3].weight.pop();
+    assert!(matches!(
+        w.to_safetensors(),
+        Err(WeightsError::ShapeMismatch { .. })
+    ));
+    let mut w = Weights::random_trained_like(&tiny(), 2).unwrap();
+    w.convs[0].norm = None;
+    assert!(matches!(
+        w.to_safetensors(),
+        Err(WeightsError::MissingTensor(_))
+    ));
+    let mut w = Weights::random_trained_like(&tiny(), 2).unwrap();
+    w.convs.pop();
+    assert!(w.check().is_err());
 }
