@@ -1,0 +1,52 @@
+//! A generic single-assignment executor: runs steps in order, keeps each tensor until its last
+//! use, and reports every step's output to an observer.
+
+use crate::arch::TensorId;
+use crate::error::Error;
+use crate::tensor::Tensor;
+
+/// Something with inputs and one output, executed in order.
+pub(crate) trait Node {
+    fn inputs(&self) -> &[TensorId];
+    fn output(&self) -> TensorId;
+}
+
+/// Runs `nodes` from `input` (tensor 0 of `n_tensors`) and returns `output`'s tensor.
+pub(crate) fn execute<T, N: Node>(
+    nodes: &[N],
+    n_tensors: usize,
+    input: Tensor<T>,
+    output: TensorId,
+    mut apply: impl FnMut(&N, &[&Tensor<T>]) -> Result<Tensor<T>, Error>,
+    mut observe: impl FnMut(&N, &Tensor<T>),
+) -> Result<Tensor<T>, Error> {
+    let mut last_use = vec![0usize; n_tensors];
+    for (i, n) in nodes.iter().enumerate() {
+        for t in n.inputs() {
+            last_use[t.0] = i;
+        }
+    }
+    last_use[output.0] = usize::MAX;
+    let mut slots: Vec<Option<Tensor<T>>> = (0..n_tensors).map(|_| None).collect();
+    slots[0] = Some(input);
+    for (i, n) in nodes.iter().enumerate() {
+        let out = {
+            let args: Vec<&Tensor<T>> = n
+                .inputs()
+                .iter()
+                .map(|t| slots[t.0].as_ref().expect("graph is in topological order"))
+                .collect();
+            apply(n, &args)?
+        };
+        observe(n, &out);
+        slots[n.output().0] = Some(out);
+        for t in n.inputs() {
+            if last_use[t.0] == i {
+                slots[t.0] = None;
+            }
+        }
+    }
+    Ok(slots[output.0]
+        .take()
+        .expect("the output is written by the last step"))
+}

@@ -1,0 +1,256 @@
+//! The fixed-point reference: a [`QuantPlan`](crate::QuantPlan) evaluated exactly mod p, step by step, with the
+//! semantics of [`crate::quant`] — what the secure protocol must reproduce bit for bit.
+//!
+//! [`apply`] runs one step, so the secure driver can replace each step by its protocol and
+//! compare the reconstructed shares with the reference after every step; [`run`] walks the whole
+//! plan and reports every step's output.
+
+use rayon::prelude::*;
+
+use crate::arch::Dims;
+use crate::conv::{self, Kernel};
+use crate::error::{Error, QuantError};
+use crate::exec::execute;
+use crate::quant::{Op, Quant, QuantModel, Step};
+use crate::tensor::{Tensor, stack_slices};
+
+/// `Σ W·X + B mod p` for conv `conv` of `model` (any kind) on `x`, whose elements are in `[0, p)`.
+///
+/// The arithmetic is exact: inputs are centred (`|signed(x)| < 2^31`); sums run in f64 while
+/// they provably stay below 2^53 (reduced mod p every `⌊2^52 / (max|W| · taps · 2^31)⌋` input
+/// channels), otherwise in i64 (i32 × i32 products, reduced every
+/// `⌊2^62 / (max|W| · taps · 2^31)⌋` channels).
+///
+/// # Panics
+/// If `x` does not have the conv's input channels.
+pub fn conv(model: &QuantModel, conv_index: usize, x: &Tensor<u64>) -> Tensor<u64> {
+    let q = *model.quant();
+    let c = &model.convs()[conv_index];
+    assert_eq!(x.channels(), c.spec.c_in, "conv {}", c.spec.name);
+    let max_w = c
+        .weight
+        .iter()
+        .map(|w| i64::from(*w).unsigned_abs())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let taps = c.spec.taps() as u64;
+    let p = q.p as i64;
+    // |signed(x)| ≤ (p − 1)/2 < 2^31 and |W| ≤ 2^24 (QuantModel's bound), so one input channel
+    // adds at most taps · max|W| · 2^31 < 2^60 to an accumulator that starts below 2^32 (a bias
+    // or a reduced value). In f64 the sums must stay below 2^53 to be exact.
+    let per_channel = u128::from(max_w * taps) << 31;
+    let f64_chunk = ((1u128 << 52) / per_channel) as usize;
+    let data = if f64_chunk >= 1 {
+        let centred: Vec<f64> = x.data().par_iter().map(|&v| q.signed(v) as f64).collect();
+        let weight: Vec<f64> = c.weight.iter().map(|&w| f64::from(w)).collect();
+        let bias: Vec<f64> = c.bias.iter().map(|&b| b as f64).collect();
+        let k = Kernel {
+            kind: c.spec.kind,
+            c_in: c.spec.c_in,
+            c_out: c.spec.c_out,
+            kernel: c.spec.kernel,
+            weight: &weight,
+            bias: &bias,
+        };
+        conv::run(
+            &k,
+            &centred,
+            x.dims(),
+            f64_chunk,
+            &|a: &mut f64| *a = (*a as i64).rem_euclid(p) as f64,
+            &|a: f64| (a as i64).rem_euclid(p) as u64,
+        )
+    } else {
+        // Weights too large for exact f64 sums: i32 × i32 → i64, reduced before 2^62.
+        let centred: Vec<i32> = x.data().par_iter().map(|&v| q.signed(v) as i32).collect();
+        let chunk = ((1u128 << 62) / per_channel).max(1) as usize;
+        let k = Kernel {
+            kind: c.spec.kind,
+            c_in: c.spec.c_in,
+            c_out: c.spec.c_out,
+            kernel: c.spec.kernel,
+            weight: &c.weight,
+            bias: &c.bias,
+        };
+        conv::run(
+            &k,
+            &centred,
+            x.dims(),
+            chunk,
+            &|a: &mut i64| *a = a.rem_euclid(p),
+            &|a: i64| a.rem_euclid(p) as u64,
+        )
+    };
+    let dims = conv::out_dims(c.spec.kind, c.spec.kernel, x.dims());
+    Tensor::from_vec(c.spec.c_out, dims, data).expect("conv output has c_out planes")
+}
+
+fn map_par(x: &Tensor<u64>, f: impl Fn(u64) -> u64 + Sync) -> Tensor<u64> {
+    let data = x.data().par_iter().map(|&v| f(v)).collect();
+    Tensor::from_vec(x.channels(), x.dims(), data).expect("same shape")
+}
+
+/// Applies one step of `model`'s plan to its inputs (elements in `[0, p)`).
+///
+/// # Panics
+/// On inputs of the wrong count or shape.
+pub fn apply(model: &QuantModel, step: &Step, args: &[&Tensor<u64>]) -> Tensor<u64> {
+    let q: Quant = *model.quant();
+    let x = args[0];
+    let deep = model.plan().arch().dims == Dims::Three;
+    match step.op {
+        Op::Conv { conv: c } => conv(model, c, x),
+        Op::Rescale { shift } => map_par(x, |v| q.rescale(v, shift)),
+        Op::ReluRescale { shift } => map_par(x, |v| q.relu_rescale(v, shift)),
+        Op::Square => map_par(x, |v| q.square(v)),
+        Op::SumPool => {
+            let (data, dims) =
+                conv::pool(x.data(), x.channels(), x.dims(), deep, &|w: &[u64]| {
+                    w.iter().sum::<u64>() % q.p
+                });
+            Tensor::from_vec(x.channels(), dims, data).expect("pool keeps channels")
+        }
+        Op::MaxPoolRescale { shift } => {
+            let (data, dims) =
+                conv::pool(x.data(), x.channels(), x.dims(), deep, &|w: &[u64]| {
+                    q.max_rescale(w, shift)
+                });
+            Tensor::from_vec(x.channels(), dims, data).expect("pool keeps channels")
+        }
+        Op::Concat => crate::float::concat(args[0], args[1]),
+        Op::Argmax2 => {
+            let data = x
+                .channel(0)
+                .iter()
+                .zip(x.channel(1))
+                .map(|(&y0, &y1)| q.argmax2(y0, y1))
+                .collect();
+            Tensor::from_vec(1, x.dims(), data).expect("one plane")
+        }
+    }
+}
+
+/// Runs the whole plan on an encoded input (elements in `[0, p)`, `F = f`) and returns the mask
+/// (one channel of 0 / 1); `observe` sees every step's output in order.
+///
+/// # Errors
+/// [`Error::Shape`] if the input does not fit the architecture, [`QuantError::Unreduced`] if an
+/// element is not below p.
+pub fn run(
+    model: &QuantModel,
+    input: Tensor<u64>,
+    observe: impl FnMut(&Step, &Tensor<u64>),
+) -> Result<Tensor<u64>, Error> {
+    let plan = model.plan();
+    plan.arch().check_input(input.channels(), input.dims())?;
+    let p = plan.quant().p;
+    if let Some((index, &value)) = input.data().iter().enumerate().find(|(_, v)| **v >= p) {
+        return Err(QuantError::Unreduced { value, index, p }.into());
+    }
+    execute(
+        plan.steps(),
+        plan.tensors().len(),
+        input,
+        plan.output(),
+        |s, args| Ok(apply(model, s, args)),
+        observe,
+    )
+}
+
+/// Encodes a float input with [`Quant::encode`] and segments it: the mask, one byte per voxel.
+///
+/// # Errors
+/// [`Error::Shape`] if `input` does not fit the architecture.
+pub fn segment(model: &QuantModel, input: &Tensor<f32>) -> Result<Tensor<u8>, Error> {
+    let encoded = model.quant().encode_tensor(input);
+    Ok(run(model, encoded, |_, _| {})?.map(|&v| v as u8))
+}
+
+/// Segments a one-channel CT volume as [`crate::float::segment_volume`] does, in fixed point.
+///
+/// # Errors
+/// [`Error::Shape`] if the volume does not fit the architecture.
+pub fn segment_volume(model: &QuantModel, volume: &Tensor<f32>) -> Result<Tensor<u8>, Error> {
+    match model.plan().arch().dims {
+        Dims::Three => segment(model, volume),
+        Dims::Two => {
+            let [d, h, w] = volume.dims();
+            let mut mask = Vec::with_capacity(d * h * w);
+            for z in 0..d {
+                let m = segment(model, &stack_slices(volume, z)?)?;
+                mask.extend_from_slice(m.data());
+            }
+            Ok(Tensor::from_vec(1, [d, h, w], mask)?)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::{Activation, Architecture, Pooling};
+    use crate::synthetic::SplitMix64;
+    use crate::weights::Weights;
+
+    /// The conv by its definition, in i128, mod p.
+    fn naive(model: &QuantModel, ci: usize, x: &Tensor<u64>) -> Vec<u64> {
+        let q = *model.quant();
+        let c = &model.convs()[ci];
+        let [_, h, w] = x.dims();
+        let mut out = vec![0u64; c.spec.c_out * h * w];
+        for co in 0..c.spec.c_out {
+            for y in 0..h {
+                for xx in 0..w {
+                    let mut s = i128::from(c.bias[co]);
+                    for i in 0..c.spec.c_in {
+                        for ky in 0..3 {
+                            for kx in 0..3 {
+                                let (yy, xi) = (y + ky, xx + kx);
+                                if yy < 1 || xi < 1 || yy > h || xi > w {
+                                    continue;
+                                }
+                                let v = q.signed(x.channel(i)[(yy - 1) * w + xi - 1]);
+                                let wv = c.weight[(co * c.spec.c_in + i) * 9 + ky * 3 + kx];
+                                s += i128::from(wv) * i128::from(v);
+                            }
+                        }
+                    }
+                    out[(co * h + y) * w + xx] = s.rem_euclid(i128::from(q.p)) as u64;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn conv_is_exact_on_both_arithmetic_paths() {
+        let arch = Architecture {
+            in_channels: 5,
+            base_features: 8,
+            depth: 1,
+            activation: Activation::Relu,
+            pooling: Pooling::Max,
+            dims: crate::arch::Dims::Two,
+            classes: 2,
+        };
+        let model = Weights::random_trained_like(&arch, 1).unwrap().fold();
+        let mut rng = SplitMix64::from_seed_for_tests(5);
+        // Conv 1 has 8 input channels. Large weights force small f64 chunks (frequent
+        // reductions) or, above 2^21 / 9, the i64 path; inputs span the whole of Z_p.
+        for max_w in [1i64 << 8, 1 << 17, 1 << 20, 1 << 24] {
+            let mut qm = QuantModel::new(&model, Quant::q32()).unwrap();
+            for w in &mut qm.convs[1].weight {
+                *w = ((rng.next_u64() % (2 * max_w as u64 + 1)) as i64 - max_w) as i32;
+            }
+            let p = qm.quant().p;
+            let data = (0..8 * 6 * 8).map(|_| rng.next_u64() % p).collect();
+            let x = Tensor::from_vec(8, [1, 6, 8], data).unwrap();
+            assert_eq!(
+                conv(&qm, 1, &x).data(),
+                &naive(&qm, 1, &x)[..],
+                "max|W| = {max_w}"
+            );
+        }
+    }
+}

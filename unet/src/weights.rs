@@ -1,0 +1,639 @@
+//! UNet weights: the PyTorch parameters as stored in safetensors files ([`Weights`]), and the
+//! inference model with every BatchNorm folded into its conv ([`Model`]).
+//!
+//! Tensor names are those of the PyTorch `state_dict` of `unet.py` (`encoder1.enc1conv1.weight`,
+//! `encoder1.enc1norm1.{weight,bias,running_mean,running_var}`, `upconv4.{weight,bias}`,
+//! `decoder4.dec4conv1.weight`, …, `conv.{weight,bias}`). Files carry the metadata
+//! `bunet.architecture` (the [`Architecture`] description), `bunet.quantization` and
+//! `bunet.training_seed` when known.
+
+use std::collections::{HashMap, HashSet};
+
+use safetensors::{Dtype, SafeTensors};
+
+use crate::arch::{Activation, Architecture, ConvKind, ConvSpec, Graph, LayerKind};
+use crate::error::{Error, WeightsError};
+use crate::float;
+use crate::synthetic::{SplitMix64, smooth_image};
+use crate::tensor::Tensor;
+
+/// BatchNorm epsilon (PyTorch's default).
+pub const BN_EPS: f64 = 1e-5;
+
+/// Metadata key of the architecture description.
+pub const META_ARCHITECTURE: &str = "bunet.architecture";
+/// Metadata key of the quantization the weights were trained or exported for.
+pub const META_QUANTIZATION: &str = "bunet.quantization";
+/// Metadata key of the training seed.
+pub const META_TRAINING_SEED: &str = "bunet.training_seed";
+
+/// Parameters of one BatchNorm (inference form).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchNorm {
+    /// Scale γ (`.weight`).
+    pub gamma: Vec<f32>,
+    /// Shift β (`.bias`).
+    pub beta: Vec<f32>,
+    /// Running mean.
+    pub running_mean: Vec<f32>,
+    /// Running variance (non-negative).
+    pub running_var: Vec<f32>,
+}
+
+impl BatchNorm {
+    /// Per-channel `(scale, shift)` with `BN(x) = scale · x + shift`, in f64:
+    /// `scale = γ / sqrt(var + eps)`, `shift = β − mean · scale`.
+    pub fn affine(&self) -> Vec<(f64, f64)> {
+        (0..self.gamma.len())
+            .map(|c| {
+                let scale =
+                    f64::from(self.gamma[c]) / (f64::from(self.running_var[c]) + BN_EPS).sqrt();
+                (
+                    scale,
+                    f64::from(self.beta[c]) - f64::from(self.running_mean[c]) * scale,
+                )
+            })
+            .collect()
+    }
+}
+
+/// The PyTorch parameters of one conv and its BatchNorm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawConv {
+    /// The conv's description.
+    pub spec: ConvSpec,
+    /// `<name>.weight` in PyTorch layout (see [`ConvSpec::weight_shape`]).
+    pub weight: Vec<f32>,
+    /// `<name>.bias` (transposed convs and the head).
+    pub bias: Option<Vec<f32>>,
+    /// The BatchNorm that follows ([`ConvKind::Same`] convs).
+    pub norm: Option<BatchNorm>,
+}
+
+impl RawConv {
+    /// The conv without its BatchNorm, in inference layout (`[co][ci][k..]`), with a zero bias
+    /// where PyTorch has none.
+    pub fn unfolded(&self) -> Conv {
+        let taps = self.spec.taps();
+        let (c_in, c_out) = (self.spec.c_in, self.spec.c_out);
+        let weight = match self.spec.kind {
+            ConvKind::Transposed => {
+                let mut w = vec![0.0f32; self.weight.len()];
+                for ci in 0..c_in {
+                    for co in 0..c_out {
+                        let src = (ci * c_out + co) * taps;
+                        let dst = (co * c_in + ci) * taps;
+                        w[dst..dst + taps].copy_from_slice(&self.weight[src..src + taps]);
+                    }
+                }
+                w
+            }
+            _ => self.weight.clone(),
+        };
+        Conv {
+            spec: self.spec.clone(),
+            weight,
+            bias: self.bias.clone().unwrap_or_else(|| vec![0.0; c_out]),
+        }
+    }
+
+    /// The conv with its BatchNorm folded in: `w' = w · scale[co]`, `b' = b · scale + shift`
+    /// (computed in f64, eps = [`BN_EPS`]).
+    pub fn folded(&self) -> Conv {
+        let mut conv = self.unfolded();
+        if let Some(norm) = &self.norm {
+            let per_co = conv.spec.c_in * conv.spec.taps();
+            for (co, (scale, shift)) in norm.affine().into_iter().enumerate() {
+                for w in &mut conv.weight[co * per_co..(co + 1) * per_co] {
+                    *w = (f64::from(*w) * scale) as f32;
+                }
+                conv.bias[co] = (f64::from(conv.bias[co]) * scale + shift) as f32;
+            }
+        }
+        conv
+    }
+}
+
+/// A conv ready for inference: weights `[co][ci][kd][kh][kw]` (transposed convs too) and a bias.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conv {
+    /// The conv's description.
+    pub spec: ConvSpec,
+    /// Weights, `c_out · c_in · taps` of them.
+    pub weight: Vec<f32>,
+    /// Bias, `c_out` of them.
+    pub bias: Vec<f32>,
+}
+
+/// Metadata stored with the weights.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    /// The quantization the weights are meant for (e.g. a [`crate::Quant`] description).
+    pub quantization: Option<String>,
+    /// The seed of the training run (or of [`Weights::random_trained_like`]).
+    pub training_seed: Option<u64>,
+}
+
+/// All parameters of a UNet, as PyTorch stores them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weights {
+    /// The architecture.
+    pub arch: Architecture,
+    /// One entry per [`Architecture::convs`], same order.
+    pub convs: Vec<RawConv>,
+    /// Metadata.
+    pub metadata: Metadata,
+}
+
+/// The inference model: architecture plus every conv with its BatchNorm folded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    arch: Architecture,
+    graph: Graph,
+    convs: Vec<Conv>,
+}
+
+impl Model {
+    /// The architecture.
+    pub fn arch(&self) -> &Architecture {
+        &self.arch
+    }
+
+    /// The layer graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The folded convs, in [`Architecture::convs`] order.
+    pub fn convs(&self) -> &[Conv] {
+        &self.convs
+    }
+
+    /// Loads a safetensors file and folds it (see [`Weights::from_safetensors`]).
+    ///
+    /// # Errors
+    /// As [`Weights::from_safetensors`].
+    pub fn from_safetensors(bytes: &[u8], expected: Option<&Architecture>) -> Result<Self, Error> {
+        Ok(Weights::from_safetensors(bytes, expected)?.fold())
+    }
+}
+
+impl Weights {
+    /// Folds every BatchNorm into its conv.
+    ///
+    /// # Panics
+    /// If the weights fail [`Weights::check`] (only possible for weights built by hand: the
+    /// loader and the generator check them).
+    pub fn fold(&self) -> Model {
+        if let Err(e) = self.check() {
+            panic!("folding inconsistent weights: {e}");
+        }
+        Model {
+            arch: self.arch,
+            graph: self.arch.graph(),
+            convs: self.convs.iter().map(RawConv::folded).collect(),
+        }
+    }
+
+    /// Checks that the parameters fit the architecture: one entry per conv with its spec, and
+    /// every tensor of the length its shape implies (weights built by hand may not).
+    ///
+    /// # Errors
+    /// [`WeightsError::ShapeMismatch`] or [`WeightsError::MissingTensor`] naming the first
+    /// offending tensor.
+    pub fn check(&self) -> Result<(), WeightsError> {
+        let specs = self.arch.convs();
+        if specs.len() != self.convs.len() {
+            return Err(WeightsError::ShapeMismatch {
+                name: "convs".into(),
+                expected: vec![specs.len()],
+                found: vec![self.convs.len()],
+            });
+        }
+        let mismatch = |name: String, expected: usize, found: usize| {
+            Err(WeightsError::ShapeMismatch {
+                name,
+                expected: vec![expected],
+                found: vec![found],
+            })
+        };
+        for (spec, c) in specs.iter().zip(&self.convs) {
+            if c.spec != *spec {
+                return Err(WeightsError::MissingTensor(format!("{}.weight", spec.name)));
+            }
+            let n = spec.c_in * spec.c_out * spec.taps();
+            if c.weight.len() != n {
+                return mismatch(format!("{}.weight", spec.name), n, c.weight.len());
+            }
+            match (&c.bias, spec.has_bias()) {
+                (Some(b), true) if b.len() != spec.c_out => {
+                    return mismatch(format!("{}.bias", spec.name), spec.c_out, b.len());
+                }
+                (Some(_), true) | (None, false) => {}
+                _ => return Err(WeightsError::MissingTensor(format!("{}.bias", spec.name))),
+            }
+            match (&c.norm, &spec.norm) {
+                (Some(n), Some(prefix)) => {
+                    for (suffix, v) in [
+                        ("weight", &n.gamma),
+                        ("bias", &n.beta),
+                        ("running_mean", &n.running_mean),
+                        ("running_var", &n.running_var),
+                    ] {
+                        if v.len() != spec.c_out {
+                            return mismatch(format!("{prefix}.{suffix}"), spec.c_out, v.len());
+                        }
+                    }
+                }
+                (None, None) => {}
+                (_, prefix) => {
+                    return Err(WeightsError::MissingTensor(format!(
+                        "{}.weight",
+                        prefix.as_deref().unwrap_or(&spec.name)
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Serialises to a safetensors file (all tensors F32, PyTorch names and shapes, metadata as
+    /// described in the module docs plus `format = pt`).
+    ///
+    /// # Errors
+    /// As [`Weights::check`].
+    pub fn to_safetensors(&self) -> Result<Vec<u8>, WeightsError> {
+        self.check()?;
+        let dims = self.arch.dims;
+        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        for c in &self.convs {
+            tensors.push((
+                format!("{}.weight", c.spec.name),
+                c.spec.weight_shape(dims),
+                bytes(&c.weight),
+            ));
+            if let Some(b) = &c.bias {
+                tensors.push((format!("{}.bias", c.spec.name), vec![b.len()], bytes(b)));
+            }
+            if let (Some(n), Some(prefix)) = (&c.norm, &c.spec.norm) {
+                for (suffix, v) in [
+                    ("weight", &n.gamma),
+                    ("bias", &n.beta),
+                    ("running_mean", &n.running_mean),
+                    ("running_var", &n.running_var),
+                ] {
+                    tensors.push((format!("{prefix}.{suffix}"), vec![v.len()], bytes(v)));
+                }
+            }
+        }
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+            .iter()
+            .map(|(name, shape, data)| {
+                let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), data)
+                    .expect("check() matched every length to its shape");
+                (name.clone(), view)
+            })
+            .collect();
+        let mut meta = HashMap::new();
+        meta.insert("format".to_string(), "pt".to_string());
+        meta.insert(META_ARCHITECTURE.to_string(), self.arch.to_string());
+        if let Some(q) = &self.metadata.quantization {
+            meta.insert(META_QUANTIZATION.to_string(), q.clone());
+        }
+        if let Some(s) = self.metadata.training_seed {
+            meta.insert(META_TRAINING_SEED.to_string(), s.to_string());
+        }
+        safetensors::serialize(views, Some(meta)).map_err(|e| WeightsError::Format(e.to_string()))
+    }
+
+    /// Parses a safetensors file. The architecture comes from the `bunet.architecture` metadata,
+    /// or from `expected` for files without it (a plain PyTorch export); when both exist they
+    /// must agree. Every tensor of the architecture must be present with its exact shape, as F32
+    /// or F64, finite, with non-negative running variances; `*.num_batches_tracked` entries of
+    /// known BatchNorms are ignored and any other tensor is rejected.
+    ///
+    /// # Errors
+    /// [`Error::Weights`] naming the first problem, [`Error::Architecture`] if the described
+    /// architecture is invalid. Never panics on any input.
+    pub fn from_safetensors(bytes: &[u8], expected: Option<&Architecture>) -> Result<Self, Error> {
+        let st =
+            SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
+        let (_, header) =
+            SafeTensors::read_metadata(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let from_file = match meta.get(META_ARCHITECTURE) {
+            Some(text) => Some(text.parse::<Architecture>()?),
+            None => None,
+        };
+        let arch = match (from_file, expected) {
+            (Some(found), Some(exp)) if found != *exp => {
+                return Err(WeightsError::ArchitectureMismatch {
+                    expected: exp.to_string(),
+                    found: found.to_string(),
+                }
+                .into());
+            }
+            (Some(a), _) => a,
+            (None, Some(exp)) => *exp,
+            (None, None) => return Err(WeightsError::MissingArchitecture.into()),
+        };
+        arch.validate()?;
+        let training_seed = match meta.get(META_TRAINING_SEED) {
+            Some(v) => Some(v.parse::<u64>().map_err(|_| WeightsError::Metadata {
+                key: META_TRAINING_SEED.into(),
+                value: v.clone(),
+            })?),
+            None => None,
+        };
+        let specs = arch.convs();
+        let mut known: HashSet<String> = HashSet::new();
+        let mut batch_counters: HashSet<String> = HashSet::new();
+        for s in &specs {
+            known.insert(format!("{}.weight", s.name));
+            if s.has_bias() {
+                known.insert(format!("{}.bias", s.name));
+            }
+            if let Some(n) = &s.norm {
+                for suffix in ["weight", "bias", "running_mean", "running_var"] {
+                    known.insert(format!("{n}.{suffix}"));
+                }
+                batch_counters.insert(format!("{n}.num_batches_tracked"));
+            }
+        }
+        let mut names: Vec<&str> = st.names();
+        names.sort_unstable();
+        if let Some(extra) = names
+            .iter()
+            .find(|n| !known.contains(**n) && !batch_counters.contains(**n))
+        {
+            return Err(WeightsError::UnexpectedTensor(extra.to_string()).into());
+        }
+        let read = |name: String, shape: Vec<usize>| -> Result<Vec<f32>, WeightsError> {
+            let view = st
+                .tensor(&name)
+                .map_err(|_| WeightsError::MissingTensor(name.clone()))?;
+            if view.shape() != shape.as_slice() {
+                return Err(WeightsError::ShapeMismatch {
+                    name,
+                    expected: shape,
+                    found: view.shape().to_vec(),
+                });
+            }
+            let values: Vec<f64> = match view.dtype() {
+                Dtype::F32 => view
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+                    .collect(),
+                Dtype::F64 => view
+                    .data()
+                    .chunks_exact(8)
+                    .map(|b| f64::from_le_bytes(b.try_into().expect("chunks_exact yields 8 bytes")))
+                    .collect(),
+                other => {
+                    return Err(WeightsError::Dtype {
+                        name,
+                        found: format!("{other:?}"),
+                    });
+                }
+            };
+            if let Some((index, &value)) = values
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !v.is_finite() || v.abs() > f64::from(f32::MAX))
+            {
+                return Err(WeightsError::InvalidValue { name, index, value });
+            }
+            Ok(values.into_iter().map(|v| v as f32).collect())
+        };
+        let mut convs = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let weight = read(
+                format!("{}.weight", spec.name),
+                spec.weight_shape(arch.dims),
+            )?;
+            let bias = if spec.has_bias() {
+                Some(read(format!("{}.bias", spec.name), vec![spec.c_out])?)
+            } else {
+                None
+            };
+            let norm = match &spec.norm {
+                Some(n) => {
+                    let c = vec![spec.c_out];
+                    let running_var = read(format!("{n}.running_var"), c.clone())?;
+                    if let Some((index, &v)) =
+                        running_var.iter().enumerate().find(|(_, v)| **v < 0.0)
+                    {
+                        return Err(WeightsError::InvalidValue {
+                            name: format!("{n}.running_var"),
+                            index,
+                            value: f64::from(v),
+                        }
+                        .into());
+                    }
+                    Some(BatchNorm {
+                        gamma: read(format!("{n}.weight"), c.clone())?,
+                        beta: read(format!("{n}.bias"), c.clone())?,
+                        running_mean: read(format!("{n}.running_mean"), c)?,
+                        running_var,
+                    })
+                }
+                None => None,
+            };
+            convs.push(RawConv {
+                spec,
+                weight,
+                bias,
+                norm,
+            });
+        }
+        Ok(Weights {
+            arch,
+            convs,
+            metadata: Metadata {
+                quantization: meta.get(META_QUANTIZATION).cloned(),
+                training_seed,
+            },
+        })
+    }
+
+    /// Deterministic "trained-like" weights for tests and benches: He-initialised convs
+    /// (`N(0, 2 / fan_in)`), and BatchNorm statistics calibrated on a smooth synthetic image
+    /// ([`smooth_image`] of the same seed, `4 · 2^depth` pixels per axis in 2D, `2 · 2^depth` in
+    /// 3D): running mean and variance are the per-channel batch statistics of the conv output
+    /// there, γ ∈ [0.8, 1.25), β ~ N(0, 0.2²) for ReLU and β ∈ [1.5, 3) for square. Every
+    /// pre-activation is therefore roughly standardised, as after training. The head is
+    /// fitted like a trained one: a ridge regression of the features onto ±1, where +1 marks the
+    /// brightest third of the centre input channel ("lesions"); so the scores have margins, as a
+    /// trained network's do, instead of hovering around a tie.
+    ///
+    /// # Errors
+    /// [`Error::Architecture`] if `arch` is invalid.
+    pub fn random_trained_like(arch: &Architecture, seed: u64) -> Result<Self, Error> {
+        arch.validate()?;
+        let mut rng = SplitMix64::from_seed_for_tests(seed ^ 0x5eed_0f0b_u64);
+        let side = |k: usize| k << arch.depth;
+        let dims = match arch.dims {
+            crate::arch::Dims::Two => [1, side(4), side(4)],
+            crate::arch::Dims::Three => [side(2), side(2), side(2)],
+        };
+        let graph = arch.graph();
+        let specs = arch.convs();
+        let mut convs: Vec<Option<RawConv>> = vec![None; specs.len()];
+        let mut slots: Vec<Option<Tensor<f32>>> = vec![None; graph.tensors.len()];
+        slots[0] = Some(smooth_image(arch.in_channels, dims, seed));
+        for layer in &graph.layers {
+            let x = slots[layer.inputs[0].0]
+                .as_ref()
+                .expect("graph is in topological order");
+            let out = match layer.kind {
+                LayerKind::Conv { conv }
+                | LayerKind::UpConv { conv }
+                | LayerKind::Head { conv } => {
+                    let spec = specs[conv].clone();
+                    let fan_in = (spec.c_in * spec.taps()) as f64;
+                    let std = match spec.kind {
+                        ConvKind::Same => (2.0 / fan_in).sqrt(),
+                        // Each transposed-conv output sees one tap per input channel.
+                        ConvKind::Transposed | ConvKind::Pointwise => {
+                            (1.0 / spec.c_in as f64).sqrt()
+                        }
+                    };
+                    let n = spec.c_in * spec.c_out * spec.taps();
+                    let weight: Vec<f32> = (0..n).map(|_| (rng.normal() * std) as f32).collect();
+                    let mut raw = RawConv {
+                        weight,
+                        bias: spec.has_bias().then(|| {
+                            (0..spec.c_out)
+                                .map(|_| (rng.normal() * 0.05) as f32)
+                                .collect()
+                        }),
+                        norm: None,
+                        spec,
+                    };
+                    let mut y = float::conv(&raw.unfolded(), x);
+                    if raw.spec.kind == ConvKind::Same {
+                        let plane = y.plane_len();
+                        let mut norm = BatchNorm {
+                            gamma: Vec::new(),
+                            beta: Vec::new(),
+                            running_mean: Vec::new(),
+                            running_var: Vec::new(),
+                        };
+                        for c in 0..y.channels() {
+                            let ch = y.channel(c);
+                            let mean = ch.iter().map(|&v| f64::from(v)).sum::<f64>() / plane as f64;
+                            let var = ch
+                                .iter()
+                                .map(|&v| (f64::from(v) - mean).powi(2))
+                                .sum::<f64>()
+                                / plane as f64;
+                            norm.running_mean.push(mean as f32);
+                            norm.running_var.push(var as f32);
+                            norm.gamma.push(rng.range(0.8, 1.25) as f32);
+                            norm.beta.push(match arch.activation {
+                                Activation::Relu => rng.normal() * 0.2,
+                                // A square network that trains keeps its pre-activations off
+                                // zero, where x² is nearly linear; centred ones double the
+                                // relative error at every layer.
+                                Activation::Square => rng.range(1.5, 3.0),
+                            } as f32);
+                        }
+                        raw.norm = Some(norm);
+                        y = float::conv(&raw.folded(), x);
+                    } else if raw.spec.kind == ConvKind::Pointwise {
+                        let input = slots[0].as_ref().expect("the input is kept");
+                        let (weight, bias) = fit_head(x, input);
+                        raw.weight = weight;
+                        raw.bias = Some(bias);
+                        y = float::conv(&raw.unfolded(), x);
+                    }
+                    convs[conv] = Some(raw);
+                    y
+                }
+                _ => {
+                    let args: Vec<&Tensor<f32>> = layer
+                        .inputs
+                        .iter()
+                        .map(|t| slots[t.0].as_ref().expect("topological order"))
+                        .collect();
+                    float::apply_op(arch, layer.kind, &args)
+                }
+            };
+            slots[layer.output.0] = Some(out);
+        }
+        Ok(Weights {
+            arch: *arch,
+            convs: convs
+                .into_iter()
+                .map(|c| c.expect("every conv appears in the graph"))
+                .collect(),
+            metadata: Metadata {
+                quantization: None,
+                training_seed: Some(seed),
+            },
+        })
+    }
+}
+
+/// Fits the head (class 0 weights zero, class 1 a ridge regression of the features `x` onto
+/// ±1 targets: +1 on the brightest third of `input`'s centre channel). Returns the head's weights
+/// (`[2][c]`) and bias.
+fn fit_head(x: &Tensor<f32>, input: &Tensor<f32>) -> (Vec<f32>, Vec<f32>) {
+    let c = x.channels();
+    let centre = input.channel(input.channels() / 2);
+    let mut sorted = centre.to_vec();
+    sorted.sort_unstable_by(f32::total_cmp);
+    let cut = sorted[sorted.len() * 2 / 3];
+    let n = c + 1;
+    // Normal equations (XᵀX + λI) θ = Xᵀt over the features plus a constant.
+    let mut a = vec![0.0f64; n * n];
+    let mut b = vec![0.0f64; n];
+    let mut row = vec![0.0f64; n];
+    for (i, &v) in centre.iter().enumerate() {
+        for (k, r) in row.iter_mut().enumerate().take(c) {
+            *r = f64::from(x.channel(k)[i]);
+        }
+        row[c] = 1.0;
+        let t = if v > cut { 1.0 } else { -1.0 };
+        for j in 0..n {
+            b[j] += row[j] * t;
+            for k in 0..n {
+                a[j * n + k] += row[j] * row[k];
+            }
+        }
+    }
+    let lambda = 1e-3 * x.plane_len() as f64;
+    for j in 0..n {
+        a[j * n + j] += lambda;
+    }
+    // Gaussian elimination with partial pivoting; the ridge term keeps the system regular.
+    for col in 0..n {
+        let piv = (col..n)
+            .max_by(|&i, &j| a[i * n + col].abs().total_cmp(&a[j * n + col].abs()))
+            .unwrap_or(col);
+        for k in 0..n {
+            a.swap(col * n + k, piv * n + k);
+        }
+        b.swap(col, piv);
+        let d = a[col * n + col];
+        for r in col + 1..n {
+            let m = a[r * n + col] / d;
+            for k in col..n {
+                a[r * n + k] -= m * a[col * n + k];
+            }
+            b[r] -= m * b[col];
+        }
+    }
+    let mut theta = vec![0.0f64; n];
+    for r in (0..n).rev() {
+        let s: f64 = (r + 1..n).map(|k| a[r * n + k] * theta[k]).sum();
+        theta[r] = (b[r] - s) / a[r * n + r];
+    }
+    let mut weight = vec![0.0f32; 2 * c];
+    for k in 0..c {
+        weight[c + k] = theta[k] as f32;
+    }
+    (weight, vec![0.0, theta[c] as f32])
+}
