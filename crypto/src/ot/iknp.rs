@@ -13,7 +13,7 @@ use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use subtle::{Choice, ConditionallySelectable};
 use zeroize::Zeroize;
 
-use super::{OtError, Tccr, base, kind, pack_choices, transpose_128};
+use super::{OtError, Tccr, base, kind, pack_choices, transpose};
 use crate::Error;
 use crate::channel::Channel;
 use crate::prg::Prg;
@@ -30,6 +30,12 @@ fn blocks_for(n: usize) -> usize {
     n.div_ceil(KAPPA)
 }
 
+/// Words between columns of `m` words: one cache line more than needed, so that gathering one
+/// word from each of the 128 columns does not hit a single cache set (a 4 KiB stride would).
+fn stride_for(m: usize) -> usize {
+    m + 4
+}
+
 /// `out[k] = AES_key(counter + k)`, little-endian.
 fn expand(cipher: &Aes128, counter: u64, out: &mut [u128]) {
     for (k, o) in out.iter_mut().enumerate() {
@@ -42,18 +48,20 @@ fn expand(cipher: &Aes128, counter: u64, out: &mut [u128]) {
     }
 }
 
-/// Transposes column-major `cols` (128 columns of `m` words) into `out` (row `i` = OT `i`),
-/// writing only the first `out.len()` rows.
-fn transpose_columns(cols: &[u128], m: usize, out: &mut [u128]) {
-    let mut rows = [0u128; KAPPA];
+/// Transposes column-major `cols` (128 columns, `stride` words apart) into `out` (row `i` =
+/// OT `i`), writing only the first `out.len()` rows.
+fn transpose_columns(cols: &[u128], stride: usize, out: &mut [u128]) {
+    let mut half = [0u64; 256];
     for (w, chunk) in out.chunks_mut(KAPPA).enumerate() {
-        for (j, r) in rows.iter_mut().enumerate() {
-            *r = cols[j * m + w];
-        }
-        transpose_128(&mut rows);
-        chunk.copy_from_slice(&rows[..chunk.len()]);
+        transpose::load(&mut half, |j| cols[j * stride + w]);
+        transpose::transpose_halves(&mut half);
+        transpose::store(&half, |r, x| {
+            if let Some(o) = chunk.get_mut(r) {
+                *o = x;
+            }
+        });
     }
-    rows.zeroize();
+    half.zeroize();
 }
 
 /// `x mod p` for a 128-bit hash output (statistically close to uniform: bias below `p / 2^128`).
@@ -172,13 +180,15 @@ impl Sender {
         read_count(&mut r, "extension batch", n)?;
         let u = r.take(KAPPA * m * 16)?;
         r.finish()?;
-        self.cols.resize(KAPPA * m, 0);
+        let stride = stride_for(m);
+        self.cols.resize(KAPPA * stride, 0);
         for (j, (col, u_col)) in self
             .cols
-            .chunks_exact_mut(m)
+            .chunks_exact_mut(stride)
             .zip(u.chunks_exact(m * 16))
             .enumerate()
         {
+            let col = &mut col[..m];
             expand(&self.prgs[j], self.counter, col);
             let mask = 0u128.wrapping_sub((self.delta >> j) & 1);
             for (q, u) in col.iter_mut().zip(u_col.chunks_exact(16)) {
@@ -186,7 +196,7 @@ impl Sender {
                 *q ^= u & mask;
             }
         }
-        transpose_columns(&self.cols, m, out);
+        transpose_columns(&self.cols, stride, out);
         let tweak = self.counter * KAPPA as u64;
         self.counter += m as u64;
         Ok(tweak)
@@ -440,21 +450,33 @@ impl Receiver {
         let n = out.len();
         let m = blocks_for(n);
         debug_assert_eq!(choices.len(), m);
-        self.cols.resize(KAPPA * m, 0);
+        let stride = stride_for(m);
+        self.cols.resize(KAPPA * stride, 0);
         self.pad.resize(m, 0);
-        self.body.clear();
-        self.body.reserve(8 + KAPPA * m * 16);
-        self.body.extend_from_slice(&(n as u64).to_le_bytes());
-        for (j, col) in self.cols.chunks_exact_mut(m).enumerate() {
+        self.body.resize(8 + KAPPA * m * 16, 0);
+        let (count, u) = self.body.split_at_mut(8);
+        count.copy_from_slice(&(n as u64).to_le_bytes());
+        for (j, (col, u_col)) in self
+            .cols
+            .chunks_exact_mut(stride)
+            .zip(u.chunks_exact_mut(m * 16))
+            .enumerate()
+        {
+            let col = &mut col[..m];
             expand(&self.prgs[j][0], self.counter, col);
             expand(&self.prgs[j][1], self.counter, &mut self.pad);
-            for ((t, g1), r) in col.iter().zip(self.pad.iter()).zip(choices) {
-                self.body.extend_from_slice(&(t ^ g1 ^ r).to_le_bytes());
+            for (((t, g1), r), u) in col
+                .iter()
+                .zip(self.pad.iter())
+                .zip(choices)
+                .zip(u_col.chunks_exact_mut(16))
+            {
+                u.copy_from_slice(&(t ^ g1 ^ r).to_le_bytes());
             }
         }
         ch.send(kind::EXTEND, &self.body)?;
         ch.flush()?;
-        transpose_columns(&self.cols, m, out);
+        transpose_columns(&self.cols, stride, out);
         let tweak = self.counter * KAPPA as u64;
         self.counter += m as u64;
         Ok(tweak)

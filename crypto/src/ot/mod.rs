@@ -23,7 +23,7 @@
 pub mod base;
 mod hash;
 mod iknp;
-mod transpose;
+pub(crate) mod transpose;
 
 pub use hash::Tccr;
 pub use iknp::{BATCH, Receiver, Sender};

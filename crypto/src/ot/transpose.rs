@@ -18,37 +18,55 @@ const MASKS: [u64; 6] = [
 /// Transposes a 128×128 bit matrix in place: afterwards bit `c` of `rows[r]` is what bit `r` of
 /// `rows[c]` was (bit `c` of a `u128` is `(x >> c) & 1`).
 pub fn transpose_128(rows: &mut [u128; 128]) {
-    let mut m = [[0u64; 2]; 128];
-    for (dst, &src) in m.iter_mut().zip(rows.iter()) {
-        *dst = [src as u64, (src >> 64) as u64];
-    }
-    // Stage s = 64: swap the high half of row r with the low half of row r + 64.
+    let mut m = [0u64; 256];
+    load(&mut m, |r| rows[r]);
+    transpose_halves(&mut m);
+    store(&m, |r, x| rows[r] = x);
+}
+
+/// Loads 128 rows into the half-word layout (`m[2r]` low and `m[2r + 1]` high half of row `r`)
+/// with the stage swapping 64-bit halves already applied.
+#[inline(always)]
+pub(crate) fn load(m: &mut [u64; 256], row: impl Fn(usize) -> u128) {
     for r in 0..64 {
-        let hi = m[r][1];
-        m[r][1] = m[r + 64][0];
-        m[r + 64][0] = hi;
-    }
-    for (stage, &mask) in MASKS.iter().enumerate() {
-        let s = 32 >> stage;
-        swap_stage(&mut m, s, mask);
-    }
-    for (dst, src) in rows.iter_mut().zip(m.iter()) {
-        *dst = u128::from(src[0]) | (u128::from(src[1]) << 64);
+        let (a, b) = (row(r), row(r + 64));
+        m[2 * r] = a as u64;
+        m[2 * r + 1] = b as u64;
+        m[2 * (r + 64)] = (a >> 64) as u64;
+        m[2 * (r + 64) + 1] = (b >> 64) as u64;
     }
 }
 
-/// One stage: for every pair of rows `(r, r + s)` with `r & s == 0`, exchanges the bits at
-/// columns with bit `s` set in row `r` with those with bit `s` clear in row `r + s`.
+/// Stores the half-word layout back as 128 rows.
 #[inline(always)]
-fn swap_stage(m: &mut [[u64; 2]; 128], s: usize, mask: u64) {
-    for base in (0..128).step_by(2 * s) {
-        let (lo, hi) = m[base..base + 2 * s].split_at_mut(s);
-        for (a, b) in lo.iter_mut().zip(hi.iter_mut()) {
-            for h in 0..2 {
-                let t = ((a[h] >> s) ^ b[h]) & mask;
-                b[h] ^= t;
-                a[h] ^= t << s;
-            }
+pub(crate) fn store(m: &[u64; 256], mut put: impl FnMut(usize, u128)) {
+    for r in 0..128 {
+        put(r, u128::from(m[2 * r]) | (u128::from(m[2 * r + 1]) << 64));
+    }
+}
+
+/// The six masked stages (block sizes 32 down to 1) on the half-word layout.
+#[inline(always)]
+pub(crate) fn transpose_halves(m: &mut [u64; 256]) {
+    swap_stage::<32>(m, MASKS[0]);
+    swap_stage::<16>(m, MASKS[1]);
+    swap_stage::<8>(m, MASKS[2]);
+    swap_stage::<4>(m, MASKS[3]);
+    swap_stage::<2>(m, MASKS[4]);
+    swap_stage::<1>(m, MASKS[5]);
+}
+
+/// One stage: for every pair of rows `(r, r + S)` with `r & S == 0`, exchanges the bits at
+/// columns with bit `S` set in row `r` with those with bit `S` clear in row `r + S`. Both halves
+/// of a row move together, so each run of `2S` words is one contiguous vectorizable loop.
+#[inline(always)]
+fn swap_stage<const S: usize>(m: &mut [u64; 256], mask: u64) {
+    for block in m.chunks_exact_mut(4 * S) {
+        let (a, b) = block.split_at_mut(2 * S);
+        for (x, y) in a.iter_mut().zip(b.iter_mut()) {
+            let t = ((*x >> S) ^ *y) & mask;
+            *y ^= t;
+            *x ^= t << S;
         }
     }
 }
