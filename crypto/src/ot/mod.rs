@@ -89,4 +89,4 @@ pub fn pack_choices(choices: &[bool]) -> Vec<u128> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
