@@ -10,9 +10,13 @@ use std::time::{Duration, Instant};
 use bunet_crypto::channel::{Channel, ChannelConfig};
 use bunet_crypto::ot::{Receiver, Sender, pack_choices};
 use bunet_crypto::prg::Prg;
+use bunet_crypto::triples::{Role, Session, SquarePairs};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
+
+/// The other party of the triple benches: channel end, session, square pairs made ahead.
+type TripleState = (Channel, Session, Option<SquarePairs>);
 
 /// The receiving party: its channel end, session and output buffer.
 type RecvState = (Channel, Receiver, Vec<u128>);
@@ -20,7 +24,7 @@ type RecvState = (Channel, Receiver, Vec<u128>);
 /// The other party, on its own thread, running one job per request.
 struct Peer<S> {
     jobs: mpsc::Sender<Job<S>>,
-    done: mpsc::Receiver<()>,
+    done: mpsc::Receiver<u64>,
 }
 
 impl<S: 'static> Peer<S> {
@@ -29,10 +33,10 @@ impl<S: 'static> Peer<S> {
         let (done_tx, done) = mpsc::channel();
         thread::spawn(move || {
             let mut state = init();
-            done_tx.send(()).unwrap();
+            done_tx.send(thread_cpu_ns()).unwrap();
             while let Ok(job) = rx.recv() {
                 job(&mut state);
-                done_tx.send(()).unwrap();
+                done_tx.send(thread_cpu_ns()).unwrap();
             }
         });
         Self { jobs, done }
@@ -42,8 +46,9 @@ impl<S: 'static> Peer<S> {
         self.jobs.send(Box::new(job)).unwrap();
     }
 
-    fn wait(&self) {
-        self.done.recv().unwrap();
+    /// Waits for the current job; returns the peer thread's CPU time so far (ns).
+    fn wait(&self) -> u64 {
+        self.done.recv().unwrap()
     }
 }
 
@@ -57,8 +62,71 @@ fn ot_session() -> (Channel, Sender, Peer<RecvState>) {
     let mut prg = Prg::from_os_entropy();
     let delta = prg.next_u128() | 1;
     let s = Sender::setup(&mut a, delta, &mut prg).unwrap();
-    peer.wait();
+    let _ = peer.wait();
     (a, s, peer)
+}
+
+/// Whether the bench `id` matches the command line's filter (criterion's first free argument,
+/// read as `|`-separated substrings), so that the one-off byte and CPU reports of benches that
+/// were filtered out do not run.
+fn selected(id: &str) -> bool {
+    const WITH_VALUE: [&str; 8] = [
+        "--measurement-time",
+        "--warm-up-time",
+        "--profile-time",
+        "--sample-size",
+        "--save-baseline",
+        "--baseline",
+        "--noise-threshold",
+        "--output-format",
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if WITH_VALUE.contains(&a.as_str()) {
+            i += 2;
+            continue;
+        }
+        if !a.starts_with('-') {
+            return a.split('|').any(|f| id.contains(f) || f.contains(id));
+        }
+        i += 1;
+    }
+    true
+}
+
+/// CPU time of the calling thread in ns (Linux schedstat; 0 where unavailable). On this shared
+/// 2-core machine wall time depends on the other jobs; CPU time per item does much less.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs `rounds` rounds of (`mine`, `theirs`) and prints each party's CPU time per item and
+/// the rate one core per party would reach at that cost.
+fn cpu_per_item<S: 'static, M: FnMut()>(
+    what: &str,
+    items: u64,
+    rounds: u64,
+    peer: &Peer<S>,
+    mine: &mut M,
+    theirs: impl Fn() -> Job<S>,
+) {
+    peer.jobs.send(Box::new(|_: &mut S| {})).unwrap();
+    let peer_start = peer.wait();
+    let start = thread_cpu_ns();
+    let wall = time_rounds(rounds, peer, mine, theirs);
+    let me = (thread_cpu_ns() - start) as f64 / (items * rounds) as f64;
+    peer.jobs.send(Box::new(|_: &mut S| {})).unwrap();
+    let them = (peer.wait() - peer_start) as f64 / (items * rounds) as f64;
+    eprintln!(
+        "{what}: CPU ns/item: this party {me:.2}, peer {them:.2} -> {:.2} M/s at one free core per party (wall {:.2} M/s)",
+        1e3 / me.max(them),
+        (items * rounds) as f64 / wall.as_secs_f64() / 1e6
+    );
 }
 
 /// Runs `iters` rounds of (`mine`, `theirs`) and returns the wall time.
@@ -75,7 +143,7 @@ where
     for _ in 0..iters {
         peer.jobs.send(theirs()).unwrap();
         mine();
-        peer.wait();
+        let _ = peer.wait();
     }
     start.elapsed()
 }
@@ -117,14 +185,24 @@ fn bench_ot(c: &mut Criterion) {
             black_box(&t);
         })
     };
-    let before = ch.meter().total();
-    time_rounds(
-        1,
-        &peer,
-        &mut || s.send_correlated(&mut ch, &mut q).unwrap(),
-        cot_peer,
-    );
-    report("cot", &ch, before.bytes_sent + before.bytes_received);
+    if selected("ot/cot") {
+        let before = ch.meter().total();
+        time_rounds(
+            1,
+            &peer,
+            &mut || s.send_correlated(&mut ch, &mut q).unwrap(),
+            cot_peer,
+        );
+        report("cot", &ch, before.bytes_sent + before.bytes_received);
+        cpu_per_item(
+            "ot/cot",
+            n as u64,
+            8,
+            &peer,
+            &mut || s.send_correlated(&mut ch, &mut q).unwrap(),
+            cot_peer,
+        );
+    }
     group.bench_function("cot/n=2^20", |bch| {
         bch.iter_custom(|iters| {
             time_rounds(
@@ -142,14 +220,24 @@ fn bench_ot(c: &mut Criterion) {
             black_box(r.receive_random(ch, &bools).unwrap());
         })
     };
-    let before = ch.meter().total();
-    time_rounds(
-        1,
-        &peer,
-        &mut || drop(black_box(s.send_random(&mut ch, n).unwrap())),
-        rot_peer,
-    );
-    report("random_ot", &ch, before.bytes_sent + before.bytes_received);
+    if selected("ot/random_ot") {
+        let before = ch.meter().total();
+        time_rounds(
+            1,
+            &peer,
+            &mut || drop(black_box(s.send_random(&mut ch, n).unwrap())),
+            rot_peer,
+        );
+        report("random_ot", &ch, before.bytes_sent + before.bytes_received);
+        cpu_per_item(
+            "ot/random_ot",
+            n as u64,
+            8,
+            &peer,
+            &mut || drop(black_box(s.send_random(&mut ch, n).unwrap())),
+            rot_peer,
+        );
+    }
     group.bench_function("random_ot/n=2^20", |bch| {
         bch.iter_custom(|iters| {
             time_rounds(
@@ -167,14 +255,24 @@ fn bench_ot(c: &mut Criterion) {
             black_box(r.receive_chosen(ch, &bools).unwrap());
         })
     };
-    let before = ch.meter().total();
-    time_rounds(
-        1,
-        &peer,
-        &mut || s.send_chosen(&mut ch, &msgs).unwrap(),
-        chosen_peer,
-    );
-    report("chosen_ot", &ch, before.bytes_sent + before.bytes_received);
+    if selected("ot/chosen_ot") {
+        let before = ch.meter().total();
+        time_rounds(
+            1,
+            &peer,
+            &mut || s.send_chosen(&mut ch, &msgs).unwrap(),
+            chosen_peer,
+        );
+        report("chosen_ot", &ch, before.bytes_sent + before.bytes_received);
+        cpu_per_item(
+            "ot/chosen_ot",
+            n as u64,
+            8,
+            &peer,
+            &mut || s.send_chosen(&mut ch, &msgs).unwrap(),
+            chosen_peer,
+        );
+    }
     group.bench_function("chosen_ot/k=128,n=2^20", |bch| {
         bch.iter_custom(|iters| {
             time_rounds(
@@ -195,7 +293,7 @@ fn bench_ot(c: &mut Criterion) {
                     *r = Receiver::setup(ch, &mut Prg::from_os_entropy()).unwrap();
                 });
                 s = Sender::setup(&mut ch, s.delta(), &mut Prg::from_os_entropy()).unwrap();
-                peer.wait();
+                let _ = peer.wait();
             }
             start.elapsed()
         })
@@ -203,5 +301,154 @@ fn bench_ot(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_ot);
+fn triple_session(p: u64) -> (Channel, Session, Peer<TripleState>) {
+    let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+    let peer = Peer::spawn(move || {
+        let s = Session::setup(&mut b, Role::Bob, p, Prg::from_os_entropy()).unwrap();
+        (b, s, None)
+    });
+    let s = Session::setup(&mut a, Role::Alice, p, Prg::from_os_entropy()).unwrap();
+    let _ = peer.wait();
+    (a, s, peer)
+}
+
+fn bench_triples(c: &mut Criterion) {
+    let n: usize = 1 << 16;
+    let mut group = c.benchmark_group("triples");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(n as u64));
+    for (p, name) in [(16_777_213u64, "24bit"), (4_294_967_291, "32bit")] {
+        let (mut ch, mut s, peer) = triple_session(p);
+        let bytes = |ch: &Channel| {
+            let t = ch.meter().total();
+            t.bytes_sent + t.bytes_received
+        };
+
+        if selected("triples/gen") {
+            let before = bytes(&ch);
+            peer.start(move |(ch, s, _): &mut TripleState| drop(s.triples(ch, n).unwrap()));
+            drop(s.triples(&mut ch, n).unwrap());
+            let _ = peer.wait();
+            eprintln!(
+                "triples/gen/p={name}: {:.1} bytes/triple",
+                (bytes(&ch) - before) as f64 / n as f64
+            );
+            cpu_per_item(
+                &format!("triples/gen/p={name}"),
+                n as u64,
+                2,
+                &peer,
+                &mut || drop(s.triples(&mut ch, n).unwrap()),
+                || Box::new(move |(ch, s, _): &mut TripleState| drop(s.triples(ch, n).unwrap())),
+            );
+        }
+        group.bench_function(format!("gen/p={name},n=2^16"), |bch| {
+            bch.iter_custom(|iters| {
+                time_rounds(
+                    iters,
+                    &peer,
+                    &mut || drop(black_box(s.triples(&mut ch, n).unwrap())),
+                    || {
+                        Box::new(move |(ch, s, _): &mut TripleState| {
+                            drop(black_box(s.triples(ch, n).unwrap()))
+                        })
+                    },
+                )
+            })
+        });
+
+        if selected("triples/square_pairs") {
+            let before = bytes(&ch);
+            peer.start(move |(ch, s, _): &mut TripleState| drop(s.square_pairs(ch, n).unwrap()));
+            drop(s.square_pairs(&mut ch, n).unwrap());
+            let _ = peer.wait();
+            eprintln!(
+                "triples/square_pairs/p={name}: {:.1} bytes/pair",
+                (bytes(&ch) - before) as f64 / n as f64
+            );
+            cpu_per_item(
+                &format!("triples/square_pairs/p={name}"),
+                n as u64,
+                2,
+                &peer,
+                &mut || drop(s.square_pairs(&mut ch, n).unwrap()),
+                || {
+                    Box::new(move |(ch, s, _): &mut TripleState| {
+                        drop(s.square_pairs(ch, n).unwrap())
+                    })
+                },
+            );
+        }
+        group.bench_function(format!("square_pairs/p={name},n=2^16"), |bch| {
+            bch.iter_custom(|iters| {
+                time_rounds(
+                    iters,
+                    &peer,
+                    &mut || drop(black_box(s.square_pairs(&mut ch, n).unwrap())),
+                    || {
+                        Box::new(move |(ch, s, _): &mut TripleState| {
+                            drop(black_box(s.square_pairs(ch, n).unwrap()))
+                        })
+                    },
+                )
+            })
+        });
+
+        // The online square protocol alone (pairs made beforehand, untimed).
+        let v: std::sync::Arc<Vec<u64>> =
+            std::sync::Arc::new((0..n as u64).map(|i| i * 7919 % p).collect());
+        let prepare = |ch: &mut Channel, s: &mut Session| {
+            peer.start(move |(ch, s, slot): &mut TripleState| {
+                *slot = Some(s.square_pairs(ch, n).unwrap())
+            });
+            let pairs = s.square_pairs(ch, n).unwrap();
+            let _ = peer.wait();
+            pairs
+        };
+        let square_peer = || -> Job<TripleState> {
+            let v = v.clone();
+            Box::new(move |(ch, s, slot): &mut TripleState| {
+                let pairs = slot.take().unwrap();
+                black_box(s.square(ch, &v, pairs).unwrap());
+            })
+        };
+        if selected("triples/square/") {
+            let pairs = prepare(&mut ch, &mut s);
+            let before = bytes(&ch);
+            time_rounds(
+                1,
+                &peer,
+                &mut || drop(s.square(&mut ch, &v, pairs.clone()).unwrap()),
+                square_peer,
+            );
+            eprintln!(
+                "triples/square/p={name}: {:.1} bytes/square (online)",
+                (bytes(&ch) - before) as f64 / n as f64
+            );
+        }
+        group.bench_function(format!("square/p={name},n=2^16"), |bch| {
+            bch.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let pairs = prepare(&mut ch, &mut s);
+                    let mut pairs = Some(pairs);
+                    total += time_rounds(
+                        1,
+                        &peer,
+                        &mut || {
+                            drop(black_box(
+                                s.square(&mut ch, &v, pairs.take().unwrap()).unwrap(),
+                            ))
+                        },
+                        square_peer,
+                    );
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_ot, bench_triples);
 criterion_main!(benches);

@@ -5,6 +5,7 @@
 
 use aes::Aes128;
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
+use zeroize::Zeroize;
 
 /// Public fixed key of the hash ("nothing up my sleeve": the ASCII of its purpose).
 const FIXED_KEY: [u8; 16] = *b"BUNET OT TCCR v1";
@@ -67,19 +68,56 @@ impl Tccr {
     pub fn hash_many(&self, xs: &[u128], first_tweak: u64, tweak_repeat: usize, out: &mut [u128]) {
         assert_eq!(xs.len(), out.len(), "hash input and output lengths differ");
         assert!(tweak_repeat > 0, "tweak_repeat must be positive");
+        self.hash_indexed(out, |k| {
+            (xs[k], first_tweak.wrapping_add((k / tweak_repeat) as u64))
+        });
+    }
+
+    /// The two messages of correlated OTs: `out[2i] = H(q_i, t + i)` and
+    /// `out[2i + 1] = H(q_i ⊕ Δ, t + i)` with `t = first_tweak`.
+    ///
+    /// # Panics
+    /// If `out.len() != 2 * q.len()` (a caller bug).
+    pub fn hash_pairs(&self, q: &[u128], delta: u128, first_tweak: u64, out: &mut [u128]) {
+        assert_eq!(
+            2 * q.len(),
+            out.len(),
+            "hash output must hold two per input"
+        );
+        self.hash_indexed(out, |k| {
+            let mask = 0u128.wrapping_sub((k & 1) as u128);
+            (
+                q[k / 2] ^ (delta & mask),
+                first_tweak.wrapping_add((k / 2) as u64),
+            )
+        });
+    }
+
+    /// `out[k] = H(input(k))` where `input(k)` gives the value and its tweak.
+    #[inline(always)]
+    fn hash_indexed(&self, out: &mut [u128], input: impl Fn(usize) -> (u128, u64)) {
         let mut buf = [[0u8; 16]; CHUNK];
-        for (c, (xs, out)) in xs.chunks(CHUNK).zip(out.chunks_mut(CHUNK)).enumerate() {
+        let mut sig = [0u128; CHUNK];
+        for (c, out) in out.chunks_mut(CHUNK).enumerate() {
             let base = c * CHUNK;
-            for (k, (x, b)) in xs.iter().zip(buf.iter_mut()).enumerate() {
-                let tweak = first_tweak.wrapping_add(((base + k) / tweak_repeat) as u64);
-                *b = (sigma(*x) ^ u128::from(tweak)).to_le_bytes();
+            for (k, (b, s)) in buf
+                .iter_mut()
+                .zip(sig.iter_mut())
+                .take(out.len())
+                .enumerate()
+            {
+                let (x, tweak) = input(base + k);
+                *s = sigma(x);
+                *b = (*s ^ u128::from(tweak)).to_le_bytes();
             }
-            let blocks = aes::Block::cast_slice_from_core_mut(&mut buf[..xs.len()]);
+            let blocks = aes::Block::cast_slice_from_core_mut(&mut buf[..out.len()]);
             self.cipher.encrypt_blocks(blocks);
-            for ((x, b), o) in xs.iter().zip(buf.iter()).zip(out.iter_mut()) {
-                *o = u128::from_le_bytes(*b) ^ sigma(*x);
+            for ((o, b), s) in out.iter_mut().zip(buf.iter()).zip(sig.iter()) {
+                *o = u128::from_le_bytes(*b) ^ s;
             }
         }
+        sig.zeroize();
+        buf.zeroize();
     }
 }
 
@@ -97,6 +135,12 @@ mod tests {
         h.hash_many(&xs, 1000, 2, &mut out);
         for (k, (&x, &o)) in xs.iter().zip(&out).enumerate() {
             assert_eq!(o, h.hash(x, 1000 + (k / 2) as u64));
+        }
+        let mut pairs = vec![0; 2 * xs.len()];
+        h.hash_pairs(&xs, 77, 9, &mut pairs);
+        for (k, &x) in xs.iter().enumerate() {
+            assert_eq!(pairs[2 * k], h.hash(x, 9 + k as u64));
+            assert_eq!(pairs[2 * k + 1], h.hash(x ^ 77, 9 + k as u64));
         }
         assert_ne!(h.hash(5, 1), h.hash(5, 2));
         assert_ne!(h.hash(5, 1), h.hash(6, 1));

@@ -11,7 +11,7 @@
 use aes::Aes128;
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use subtle::{Choice, ConditionallySelectable};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{OtError, Tccr, base, kind, pack_choices, transpose};
 use crate::Error;
@@ -64,11 +64,15 @@ fn transpose_columns(cols: &[u128], stride: usize, out: &mut [u128]) {
     half.zeroize();
 }
 
-/// `x mod p` for a 128-bit hash output (statistically close to uniform: bias below `p / 2^128`).
+/// Maps a uniform 128-bit hash output to `[0, p)` as `⌊x·p / 2^128⌋` (multiply-shift: two
+/// multiplications, no division); the result is within statistical distance `p / 2^128` of
+/// uniform.
 #[inline]
 fn reduce_hash(x: u128, p: u64) -> u64 {
-    let hi = ((x >> 64) as u64) % p;
-    (((u128::from(hi)) << 64 | (x as u64 as u128)) % u128::from(p)) as u64
+    let p = u128::from(p);
+    let lo = (x as u64 as u128 * p) >> 64;
+    let hi = (x >> 64) * p;
+    ((hi + lo) >> 64) as u64
 }
 
 /// Bytes per value modulo `p` on the wire: `⌈⌈log2 p⌉ / 8⌉`.
@@ -126,6 +130,8 @@ pub struct Sender {
     counter: u64,
     tccr: Tccr,
     cols: Vec<u128>,
+    q: Zeroizing<Vec<u128>>,
+    hashed: Zeroizing<Vec<u128>>,
 }
 
 impl std::fmt::Debug for Sender {
@@ -162,6 +168,8 @@ impl Sender {
             counter: 0,
             tccr: Tccr::new(),
             cols: Vec::new(),
+            q: Zeroizing::new(Vec::new()),
+            hashed: Zeroizing::new(Vec::new()),
         })
     }
 
@@ -222,21 +230,14 @@ impl Sender {
     /// As [`Sender::send_correlated`].
     pub fn send_random(&mut self, ch: &mut Channel, n: usize) -> Result<Vec<[u128; 2]>, Error> {
         let mut out = vec![[0u128; 2]; n];
-        let mut q = vec![0u128; BATCH.min(n)];
-        let mut pairs = vec![0u128; 2 * BATCH.min(n)];
+        let mut q = std::mem::take(&mut self.q);
         for chunk in out.chunks_mut(BATCH) {
-            let q = &mut q[..chunk.len()];
-            let tweak = self.extend_batch(ch, q)?;
-            let pairs = &mut pairs[..2 * chunk.len()];
-            for (p, &q) in pairs.chunks_exact_mut(2).zip(q.iter()) {
-                p[0] = q;
-                p[1] = q ^ self.delta;
-            }
+            q.resize(chunk.len(), 0);
+            let tweak = self.extend_batch(ch, &mut q)?;
             let flat: &mut [u128] = bytemuck::cast_slice_mut(chunk);
-            self.tccr.hash_many(pairs, tweak, 2, flat);
+            self.tccr.hash_pairs(&q, self.delta, tweak, flat);
         }
-        q.zeroize();
-        pairs.zeroize();
+        self.q = q;
         Ok(out)
     }
 
@@ -246,33 +247,30 @@ impl Sender {
     /// # Errors
     /// As [`Sender::send_correlated`].
     pub fn send_chosen(&mut self, ch: &mut Channel, messages: &[[u128; 2]]) -> Result<(), Error> {
-        let cap = BATCH.min(messages.len());
-        let mut q = vec![0u128; cap];
-        let mut pairs = vec![0u128; 2 * cap];
-        let mut pads = vec![0u128; 2 * cap];
-        let mut body = Vec::with_capacity(8 + 32 * cap);
+        let mut q = std::mem::take(&mut self.q);
+        let mut pads = std::mem::take(&mut self.hashed);
+        let mut body = Vec::new();
         for chunk in messages.chunks(BATCH) {
-            let q = &mut q[..chunk.len()];
-            let tweak = self.extend_batch(ch, q)?;
-            let pairs = &mut pairs[..2 * chunk.len()];
-            for (p, &q) in pairs.chunks_exact_mut(2).zip(q.iter()) {
-                p[0] = q;
-                p[1] = q ^ self.delta;
-            }
-            let pads = &mut pads[..2 * chunk.len()];
-            self.tccr.hash_many(pairs, tweak, 2, pads);
-            body.clear();
-            body.extend_from_slice(&(chunk.len() as u64).to_le_bytes());
-            for (msg, pad) in chunk.iter().zip(pads.chunks_exact(2)) {
-                body.extend_from_slice(&(msg[0] ^ pad[0]).to_le_bytes());
-                body.extend_from_slice(&(msg[1] ^ pad[1]).to_le_bytes());
+            q.resize(chunk.len(), 0);
+            let tweak = self.extend_batch(ch, &mut q)?;
+            pads.resize(2 * chunk.len(), 0);
+            self.tccr.hash_pairs(&q, self.delta, tweak, &mut pads);
+            body.resize(8 + 32 * chunk.len(), 0);
+            let (count, cts) = body.split_at_mut(8);
+            count.copy_from_slice(&(chunk.len() as u64).to_le_bytes());
+            for ((msg, pad), ct) in chunk
+                .iter()
+                .zip(pads.chunks_exact(2))
+                .zip(cts.chunks_exact_mut(32))
+            {
+                ct[..16].copy_from_slice(&(msg[0] ^ pad[0]).to_le_bytes());
+                ct[16..].copy_from_slice(&(msg[1] ^ pad[1]).to_le_bytes());
             }
             ch.send(kind::CHOSEN, &body)?;
             ch.flush()?;
         }
-        q.zeroize();
-        pairs.zeroize();
-        pads.zeroize();
+        self.q = q;
+        self.hashed = pads;
         Ok(())
     }
 
@@ -284,20 +282,16 @@ impl Sender {
         p: u64,
         h: &mut Vec<u64>,
     ) -> Result<(), Error> {
-        let mut q = vec![0u128; n];
+        let mut q = std::mem::take(&mut self.q);
+        q.resize(n, 0);
         let tweak = self.extend_batch(ch, &mut q)?;
-        let mut pairs = vec![0u128; 2 * n];
-        for (pp, &q) in pairs.chunks_exact_mut(2).zip(q.iter()) {
-            pp[0] = q;
-            pp[1] = q ^ self.delta;
-        }
-        let mut hashed = vec![0u128; 2 * n];
-        self.tccr.hash_many(&pairs, tweak, 2, &mut hashed);
+        let mut hashed = std::mem::take(&mut self.hashed);
+        hashed.resize(2 * n, 0);
+        self.tccr.hash_pairs(&q, self.delta, tweak, &mut hashed);
         h.clear();
         h.extend(hashed.iter().map(|&x| reduce_hash(x, p)));
-        q.zeroize();
-        pairs.zeroize();
-        hashed.zeroize();
+        self.q = q;
+        self.hashed = hashed;
         Ok(())
     }
 
@@ -397,6 +391,8 @@ pub struct Receiver {
     cols: Vec<u128>,
     pad: Vec<u128>,
     body: Vec<u8>,
+    t: Zeroizing<Vec<u128>>,
+    hashed: Zeroizing<Vec<u128>>,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -436,6 +432,8 @@ impl Receiver {
             cols: Vec::new(),
             pad: Vec::new(),
             body: Vec::new(),
+            t: Zeroizing::new(Vec::new()),
+            hashed: Zeroizing::new(Vec::new()),
         })
     }
 
@@ -587,14 +585,16 @@ impl Receiver {
         words: &mut Vec<u64>,
     ) -> Result<(), Error> {
         let n = bits.len();
-        let mut t = vec![0u128; n];
+        let mut t = std::mem::take(&mut self.t);
+        t.resize(n, 0);
         let tweak = self.extend_batch(ch, &pack_choices(bits), &mut t)?;
-        let mut hashed = vec![0u128; n];
+        let mut hashed = std::mem::take(&mut self.hashed);
+        hashed.resize(n, 0);
         self.tccr.hash_many(&t, tweak, 1, &mut hashed);
         h.clear();
         h.extend(hashed.iter().map(|&x| reduce_hash(x, p)));
-        t.zeroize();
-        hashed.zeroize();
+        self.t = t;
+        self.hashed = hashed;
         let width = bytes_per_value(p);
         let body = ch.recv(kind::MOD_P, 8 + per_ot * width * n)?;
         let mut r = Reader::new(&body);
