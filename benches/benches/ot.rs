@@ -53,11 +53,11 @@ impl<S: 'static> Peer<S> {
 }
 
 /// The sender's channel and session here, the receiver's on a peer thread.
-fn ot_session() -> (Channel, Sender, Peer<RecvState>) {
+fn ot_session(n: usize) -> (Channel, Sender, Peer<RecvState>) {
     let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
     let peer = Peer::spawn(move || {
         let r = Receiver::setup(&mut b, &mut Prg::from_os_entropy()).unwrap();
-        (b, r, vec![0u128; 1 << 20])
+        (b, r, vec![0u128; n])
     });
     let mut prg = Prg::from_os_entropy();
     let delta = prg.next_u128() | 1;
@@ -164,7 +164,7 @@ fn bench_ot(c: &mut Criterion) {
     });
     group.throughput(Throughput::Elements(n as u64));
 
-    let (mut ch, mut s, peer) = ot_session();
+    let (mut ch, mut s, peer) = ot_session(n);
     let mut prg = Prg::from_os_entropy();
     let bools: Vec<bool> = (0..n).map(|_| prg.next_u64() & 1 == 1).collect();
     let packed = std::sync::Arc::new(pack_choices(&bools));
