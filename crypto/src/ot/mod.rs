@@ -17,8 +17,11 @@
 //! oracle. Extension: IKNP (Ishai, Kilian, Nissim, Petrank, CRYPTO 2003) with κ = 128 base
 //! OTs; AES-128 is a PRG in counter mode for the columns and fixed-key AES is modelled as a
 //! tweakable circular correlation-robust hash (Guo, Katz, Wang, Yu, S&P 2020) to break the
-//! correlation. The receiver's choices are hidden information-theoretically from the sender; the
-//! sender's other messages are hidden computationally (128-bit security).
+//! correlation. The receiver's choices are hidden from the sender by the pseudorandom pads of
+//! the columns it sends; the message the receiver did not choose is hidden by the hash, as long
+//! as `Δ` stays secret (128-bit computational security; mod-`p` pads are within statistical
+//! distance `p / 2^128` of uniform). Nothing here resists a malicious party: a deviating peer can make outputs wrong or learn a
+//! bit of `Δ` per wrong column, which is outside the semi-honest model the design fixes.
 
 pub mod base;
 mod hash;
