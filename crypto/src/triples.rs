@@ -163,11 +163,20 @@ impl Session {
     /// Gilboa, receiver side: returns shares of `x_i · y_i` where the peer holds `x`.
     fn cross_receive(&mut self, ch: &mut Channel, y: &[u64]) -> Result<Vec<u64>, Error> {
         let p = self.p();
-        let mut choices = Vec::with_capacity(y.len() * self.bits);
-        for &y in y {
-            choices.extend((0..self.bits).map(|j| (y >> j) & 1 == 1));
+        let n = y.len() * self.bits;
+        let mut choices = vec![0u128; n.div_ceil(128)];
+        for (i, &y) in y.iter().enumerate() {
+            // The bits of y_i are the choices of OTs i·bits .. (i+1)·bits.
+            let k = i * self.bits;
+            let (w, o) = (k / 128, k % 128);
+            choices[w] |= u128::from(y) << o;
+            if o + self.bits > 128 {
+                choices[w + 1] |= u128::from(y) >> (128 - o);
+            }
         }
-        let mut r = self.receiver.receive_correlated_mod(ch, &choices, p)?;
+        let mut r = self
+            .receiver
+            .receive_correlated_mod_packed(ch, &choices, n, p)?;
         choices.zeroize();
         let shares = r
             .chunks_exact(self.bits)

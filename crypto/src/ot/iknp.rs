@@ -17,7 +17,7 @@ use super::{OtError, Tccr, base, kind, pack_choices, transpose};
 use crate::Error;
 use crate::channel::Channel;
 use crate::prg::Prg;
-use crate::wire::{Reader, WireError, put_words};
+use crate::wire::{Reader, WireError};
 
 /// OTs per extension message (a multiple of 128): 512 KiB of columns per batch, which stays in
 /// the L2 cache of current cores.
@@ -321,7 +321,7 @@ impl Sender {
             }
             body.clear();
             body.extend_from_slice(&(chunk.len() as u64).to_le_bytes());
-            put_words(&mut body, &words, width);
+            put_values(&mut body, &words, width);
             ch.send(kind::MOD_P, &body)?;
             ch.flush()?;
         }
@@ -358,7 +358,7 @@ impl Sender {
             }
             body.clear();
             body.extend_from_slice(&(chunk.len() as u64).to_le_bytes());
-            put_words(&mut body, &words, width);
+            put_values(&mut body, &words, width);
             ch.send(kind::MOD_P, &body)?;
             ch.flush()?;
         }
@@ -393,6 +393,8 @@ pub struct Receiver {
     body: Vec<u8>,
     t: Zeroizing<Vec<u128>>,
     hashed: Zeroizing<Vec<u128>>,
+    h: Zeroizing<Vec<u64>>,
+    words: Vec<u64>,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -434,6 +436,8 @@ impl Receiver {
             body: Vec::new(),
             t: Zeroizing::new(Vec::new()),
             hashed: Zeroizing::new(Vec::new()),
+            h: Zeroizing::new(Vec::new()),
+            words: Vec::new(),
         })
     }
 
@@ -573,34 +577,33 @@ impl Receiver {
         Ok(out)
     }
 
-    /// One batch for the mod-`p` variants: extension, hashes `H(t_i, i) mod p`, and the
-    /// sender's `per_ot` words per OT (each checked `< p`).
+    /// One batch of `n` OTs for the mod-`p` variants, with packed choices: extension, then
+    /// `self.h[i] = H(t_i, i) mod p` and `self.words` = the sender's `per_ot` words per OT (each
+    /// checked `< p`).
     fn mod_batch(
         &mut self,
         ch: &mut Channel,
-        bits: &[bool],
+        packed: &[u128],
+        n: usize,
         p: u64,
         per_ot: usize,
-        h: &mut Vec<u64>,
-        words: &mut Vec<u64>,
     ) -> Result<(), Error> {
-        let n = bits.len();
         let mut t = std::mem::take(&mut self.t);
         t.resize(n, 0);
-        let tweak = self.extend_batch(ch, &pack_choices(bits), &mut t)?;
+        let tweak = self.extend_batch(ch, packed, &mut t)?;
         let mut hashed = std::mem::take(&mut self.hashed);
         hashed.resize(n, 0);
         self.tccr.hash_many(&t, tweak, 1, &mut hashed);
-        h.clear();
-        h.extend(hashed.iter().map(|&x| reduce_hash(x, p)));
+        self.h.clear();
+        self.h.extend(hashed.iter().map(|&x| reduce_hash(x, p)));
         self.t = t;
         self.hashed = hashed;
         let width = bytes_per_value(p);
         let body = ch.recv(kind::MOD_P, 8 + per_ot * width * n)?;
         let mut r = Reader::new(&body);
         read_count(&mut r, "mod-p OT batch", n)?;
-        words.clear();
-        r.words_below("mod-p OT value", per_ot * n, width, p, words)?;
+        self.words.clear();
+        r.words_below("mod-p OT value", per_ot * n, width, p, &mut self.words)?;
         r.finish()?;
         Ok(())
     }
@@ -619,15 +622,17 @@ impl Receiver {
     ) -> Result<Vec<u64>, Error> {
         check_modulus(p)?;
         let mut out = Vec::with_capacity(choices.len());
-        let (mut h, mut words) = (Vec::new(), Vec::new());
         for bits in choices.chunks(BATCH) {
-            self.mod_batch(ch, bits, p, 2, &mut h, &mut words)?;
-            for ((&b, y), &pad) in bits.iter().zip(words.chunks_exact(2)).zip(h.iter()) {
+            self.mod_batch(ch, &pack_choices(bits), bits.len(), p, 2)?;
+            for ((&b, y), &pad) in bits
+                .iter()
+                .zip(self.words.chunks_exact(2))
+                .zip(self.h.iter())
+            {
                 let y = u64::conditional_select(&y[0], &y[1], Choice::from(u8::from(b)));
                 out.push(sub_mod(y, pad, p));
             }
         }
-        h.zeroize();
         Ok(out)
     }
 
@@ -642,17 +647,42 @@ impl Receiver {
         choices: &[bool],
         p: u64,
     ) -> Result<Vec<u64>, Error> {
+        self.receive_correlated_mod_packed(ch, &pack_choices(choices), choices.len(), p)
+    }
+
+    /// [`Receiver::receive_correlated_mod`] with `n` packed choices (bit `k` of `choices[w]` is
+    /// the choice of OT `128 w + k`).
+    ///
+    /// # Errors
+    /// [`OtError`] if `p` is out of range or `choices.len() != ⌈n/128⌉`; channel errors;
+    /// [`WireError`] if a batch has the wrong length or a value is not below `p`.
+    pub fn receive_correlated_mod_packed(
+        &mut self,
+        ch: &mut Channel,
+        choices: &[u128],
+        n: usize,
+        p: u64,
+    ) -> Result<Vec<u64>, Error> {
         check_modulus(p)?;
-        let mut out = Vec::with_capacity(choices.len());
-        let (mut h, mut words) = (Vec::new(), Vec::new());
-        for bits in choices.chunks(BATCH) {
-            self.mod_batch(ch, bits, p, 1, &mut h, &mut words)?;
-            for ((&b, &d), &pad) in bits.iter().zip(words.iter()).zip(h.iter()) {
-                let d = d & 0u64.wrapping_sub(u64::from(b));
-                out.push(sub_mod(pad, d, p));
+        check_len("packed choices", blocks_for(n), choices.len())?;
+        let mut out = Vec::with_capacity(n);
+        for (k, packed) in choices.chunks(BATCH / KAPPA).enumerate() {
+            let len = BATCH.min(n - k * BATCH);
+            self.mod_batch(ch, packed, len, p, 1)?;
+            for (i, (&d, &pad)) in self.words.iter().zip(self.h.iter()).enumerate() {
+                let b = ((packed[i / KAPPA] >> (i % KAPPA)) & 1) as u64;
+                out.push(sub_mod(pad, d & 0u64.wrapping_sub(b), p));
             }
         }
-        h.zeroize();
         Ok(out)
+    }
+}
+
+/// Appends `values` as little-endian words of `width` bytes.
+fn put_values(body: &mut Vec<u8>, values: &[u64], width: usize) {
+    let start = body.len();
+    body.resize(start + values.len() * width, 0);
+    for (chunk, v) in body[start..].chunks_exact_mut(width).zip(values) {
+        chunk.copy_from_slice(&v.to_le_bytes()[..width]);
     }
 }
