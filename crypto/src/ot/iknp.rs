@@ -23,6 +23,10 @@ use crate::wire::{Reader, WireError};
 /// the L2 cache of current cores.
 pub const BATCH: usize = 1 << 15;
 
+/// OTs per batch of the mod-`p` variants: they keep four more arrays per OT alive, so a smaller
+/// batch keeps the working set in L2.
+const MOD_BATCH: usize = 1 << 13;
+
 /// Security parameter κ: base OTs per session and bits per OT string.
 const KAPPA: usize = 128;
 
@@ -312,7 +316,7 @@ impl Sender {
         let mut h = Vec::new();
         let mut words = Vec::new();
         let mut body = Vec::new();
-        for chunk in messages.chunks(BATCH) {
+        for chunk in messages.chunks(MOD_BATCH) {
             self.mod_pads(ch, chunk.len(), p, &mut h)?;
             words.clear();
             for (msg, pad) in chunk.iter().zip(h.chunks_exact(2)) {
@@ -348,7 +352,7 @@ impl Sender {
         let mut h = Vec::new();
         let mut words = Vec::new();
         let mut body = Vec::new();
-        for chunk in x.chunks(BATCH) {
+        for chunk in x.chunks(MOD_BATCH) {
             self.mod_pads(ch, chunk.len(), p, &mut h)?;
             words.clear();
             for (&x, pad) in chunk.iter().zip(h.chunks_exact(2)) {
@@ -622,7 +626,7 @@ impl Receiver {
     ) -> Result<Vec<u64>, Error> {
         check_modulus(p)?;
         let mut out = Vec::with_capacity(choices.len());
-        for bits in choices.chunks(BATCH) {
+        for bits in choices.chunks(MOD_BATCH) {
             self.mod_batch(ch, &pack_choices(bits), bits.len(), p, 2)?;
             for ((&b, y), &pad) in bits
                 .iter()
@@ -666,8 +670,8 @@ impl Receiver {
         check_modulus(p)?;
         check_len("packed choices", blocks_for(n), choices.len())?;
         let mut out = Vec::with_capacity(n);
-        for (k, packed) in choices.chunks(BATCH / KAPPA).enumerate() {
-            let len = BATCH.min(n - k * BATCH);
+        for (k, packed) in choices.chunks(MOD_BATCH / KAPPA).enumerate() {
+            let len = MOD_BATCH.min(n - k * MOD_BATCH);
             self.mod_batch(ch, packed, len, p, 1)?;
             for (i, (&d, &pad)) in self.words.iter().zip(self.h.iter()).enumerate() {
                 let b = ((packed[i / KAPPA] >> (i % KAPPA)) & 1) as u64;
