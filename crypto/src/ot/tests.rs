@@ -169,17 +169,33 @@ fn correlated_ot_has_the_senders_delta_across_batches_and_extensions() {
 }
 
 #[test]
-fn random_ot_is_consistent_and_breaks_the_correlation() {
+fn random_and_chosen_ot_are_consistent_over_memory_and_tcp() {
     for pair in pairs() {
         let mut prg = Prg::from_os_entropy();
         let choices = random_bools(&mut prg, 5000);
         let c = choices.clone();
-        let (pairs, got) = session(
+        let msgs: Vec<[u128; 2]> = (0..5000)
+            .map(|_| [prg.next_u128(), prg.next_u128()])
+            .collect();
+        let m = msgs.clone();
+        let (pairs, (got, chosen)) = session(
             pair,
             delta(&mut prg),
-            |ch, s| s.send_random(ch, 5000).unwrap(),
-            move |ch, r| r.receive_random(ch, &c).unwrap(),
+            move |ch, s| {
+                let pairs = s.send_random(ch, 5000).unwrap();
+                s.send_chosen(ch, &m).unwrap();
+                pairs
+            },
+            move |ch, r| {
+                (
+                    r.receive_random(ch, &c).unwrap(),
+                    r.receive_chosen(ch, &c).unwrap(),
+                )
+            },
         );
+        for ((m, g), &b) in msgs.iter().zip(&chosen).zip(&choices) {
+            assert_eq!(*g, m[usize::from(b)]);
+        }
         let d0 = pairs[0][0] ^ pairs[0][1];
         assert!(pairs.iter().skip(1).all(|p| p[0] ^ p[1] != d0));
         for ((p, &g), &b) in pairs.iter().zip(&got).zip(&choices) {
