@@ -52,6 +52,14 @@ fn expand(cipher: &Aes128, counter: u64, out: &mut [u128]) {
     }
 }
 
+/// `out[k] = AES_key(counter + k)` as little-endian bytes.
+fn expand_bytes(cipher: &Aes128, counter: u64, out: &mut [[u8; 16]]) {
+    for (k, o) in out.iter_mut().enumerate() {
+        *o = (u128::from(counter) + k as u128).to_le_bytes();
+    }
+    cipher.encrypt_blocks(aes::Block::cast_slice_from_core_mut(out));
+}
+
 /// Transposes column-major `cols` (128 columns, `stride` words apart) into `out` (row `i` =
 /// OT `i`), writing only the first `out.len()` rows.
 fn transpose_columns(cols: &[u128], stride: usize, out: &mut [u128]) {
@@ -393,7 +401,6 @@ pub struct Receiver {
     counter: u64,
     tccr: Tccr,
     cols: Vec<u128>,
-    pad: Vec<u128>,
     body: Vec<u8>,
     t: Zeroizing<Vec<u128>>,
     hashed: Zeroizing<Vec<u128>>,
@@ -410,7 +417,6 @@ impl std::fmt::Debug for Receiver {
 impl Drop for Receiver {
     fn drop(&mut self) {
         self.cols.zeroize();
-        self.pad.zeroize();
     }
 }
 
@@ -436,7 +442,6 @@ impl Receiver {
             counter: 0,
             tccr: Tccr::new(),
             cols: Vec::new(),
-            pad: Vec::new(),
             body: Vec::new(),
             t: Zeroizing::new(Vec::new()),
             hashed: Zeroizing::new(Vec::new()),
@@ -458,7 +463,6 @@ impl Receiver {
         debug_assert_eq!(choices.len(), m);
         let stride = stride_for(m);
         self.cols.resize(KAPPA * stride, 0);
-        self.pad.resize(m, 0);
         self.body.resize(8 + KAPPA * m * 16, 0);
         let (count, u) = self.body.split_at_mut(8);
         count.copy_from_slice(&(n as u64).to_le_bytes());
@@ -470,14 +474,11 @@ impl Receiver {
         {
             let col = &mut col[..m];
             expand(&self.prgs[j][0], self.counter, col);
-            expand(&self.prgs[j][1], self.counter, &mut self.pad);
-            for (((t, g1), r), u) in col
-                .iter()
-                .zip(self.pad.iter())
-                .zip(choices)
-                .zip(u_col.chunks_exact_mut(16))
-            {
-                u.copy_from_slice(&(t ^ g1 ^ r).to_le_bytes());
+            // G(k_1^j) straight into the message, then u = G(k_1) ⊕ t ⊕ r in place.
+            let u_blocks: &mut [[u8; 16]] = bytemuck::cast_slice_mut(u_col);
+            expand_bytes(&self.prgs[j][1], self.counter, u_blocks);
+            for ((u, t), r) in u_blocks.iter_mut().zip(col.iter()).zip(choices) {
+                *u = (u128::from_le_bytes(*u) ^ t ^ r).to_le_bytes();
             }
         }
         ch.send(kind::EXTEND, &self.body)?;
