@@ -1,4 +1,5 @@
 use crate::channel::ChannelError;
+use crate::ot::OtError;
 use crate::wire::WireError;
 
 /// Errors of the crypto crate, one variant per domain.
@@ -14,4 +15,7 @@ pub enum Error {
     /// A kernel refused its parameters.
     #[error(transparent)]
     Kernel(#[from] bunet_kernels::Error),
+    /// An OT or triple protocol step refused its inputs.
+    #[error(transparent)]
+    Ot(#[from] OtError),
 }

@@ -10,7 +10,9 @@
 
 pub mod channel;
 mod error;
+pub mod ot;
 pub mod prg;
+pub mod triples;
 pub mod wire;
 
 pub use error::Error;
