@@ -14,4 +14,7 @@ pub enum Error {
     /// A kernel refused its parameters.
     #[error(transparent)]
     Kernel(#[from] bunet_kernels::Error),
+    /// A garbled-circuit input, parameter or peer message was rejected.
+    #[error(transparent)]
+    Gc(#[from] crate::gc::GcError),
 }

@@ -1,0 +1,648 @@
+//! Half-gates garbling and evaluation (Zahur–Rosulek–Evans, EUROCRYPT 2015, Fig. 2) of many
+//! instances of one circuit at once, streamed over a [`Channel`].
+//!
+//! Labels of `m` instances are stored wire-major (`labels[w·m + i]`), so a free gate is one
+//! vectorisable loop over the instances and the AND gates of one layer of all instances are hashed
+//! by a single [`FixedKeyHash::hash_many`] call (4 hashes per gate to garble, 2 to evaluate).
+//! Instances are garbled in sub-batches of a size fixed by the circuit alone (so both parties
+//! agree on the framing without negotiation); groups of sub-batches run in parallel on the rayon
+//! pool and are sent in order, so memory stays bounded for any number of instances.
+//!
+//! Wire format of one sub-batch of `b` instances (kind [`super::kind::GARBLED`], split in frames
+//! of at most [`FRAME_BYTES`]): the garbler's active input labels (16 B each, instance-major), the
+//! garbled tables (32 B per AND gate and instance: `T_G ‖ T_E`, layer by layer, gate-major) and,
+//! when the evaluator learns the outputs, one decoding bit per non-constant output bit, packed
+//! little-endian-first into bytes with zero padding.
+
+use bunet_kernels::aes_hash::FixedKeyHash;
+use rayon::prelude::*;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use super::circuit::{Bit, Circuit, FreeGate, Party, check_len};
+use super::{GcError, kind};
+use crate::Error;
+use crate::channel::Channel;
+use crate::prg::Prg;
+
+/// Largest frame body of garbled data: 1 MiB (the framing costs 16 B per MiB).
+pub const FRAME_BYTES: usize = 1 << 20;
+/// Bytes of garbled table per AND gate.
+pub const TABLE_BYTES_PER_AND: usize = 32;
+/// Gate instances hashed per call while garbling (×4 blocks) or evaluating (×2 blocks): the
+/// hash buffers stay in L1/L2.
+const HASH_CHUNK: usize = 1024;
+/// Target garbled-table bytes per sub-batch.
+const SUB_BATCH_TABLE_BYTES: usize = 1 << 20;
+/// Target label memory per sub-batch (wire-major labels of all its instances).
+const SUB_BATCH_LABEL_BYTES: usize = 2 << 20;
+/// Largest sub-batch.
+const MAX_SUB_BATCH: usize = 1024;
+
+/// The global free-XOR offset Δ (least significant bit 1), shared with the OT sender.
+///
+/// # Security
+/// Knowing Δ and any label of a wire reveals both labels of every wire: it must never leave the
+/// garbler (and the OT sender that holds the same Δ). Erased on drop; `Debug` prints nothing.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct Delta(u128);
+
+impl std::fmt::Debug for Delta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Delta { .. }")
+    }
+}
+
+impl Delta {
+    /// Wraps a caller-supplied Δ (e.g. the IKNP sender's correlation).
+    ///
+    /// # Errors
+    /// [`GcError::DeltaLsbZero`] if `delta` is even.
+    pub fn new(delta: u128) -> Result<Self, GcError> {
+        if delta & 1 == 1 {
+            Ok(Self(delta))
+        } else {
+            Err(GcError::DeltaLsbZero)
+        }
+    }
+
+    /// A uniformly random Δ with least significant bit 1.
+    pub fn random(prg: &mut Prg) -> Self {
+        Self(prg.next_u128() | 1)
+    }
+
+    /// The raw value (to hand to correlated OT).
+    pub fn expose(&self) -> u128 {
+        self.0
+    }
+}
+
+/// Instances per sub-batch for `circuit`: a function of the circuit only (both parties compute
+/// the same framing).
+pub fn sub_batch_size(circuit: &Circuit) -> usize {
+    let by_tables = SUB_BATCH_TABLE_BYTES / (TABLE_BYTES_PER_AND * circuit.counts().and.max(1));
+    let by_labels = SUB_BATCH_LABEL_BYTES / (16 * circuit.n_wires().max(1));
+    by_tables.min(by_labels).clamp(1, MAX_SUB_BATCH)
+}
+
+/// Bytes the garbler sends for one sub-batch of `b` instances.
+fn sub_batch_bytes(circuit: &Circuit, b: usize) -> usize {
+    let labels = 16 * b * circuit.n_garbler_inputs();
+    let tables = TABLE_BYTES_PER_AND * b * circuit.counts().and;
+    let decode = match circuit.output_to() {
+        Party::Evaluator => (b * wire_outputs(circuit)).div_ceil(8),
+        Party::Garbler => 0,
+    };
+    labels + tables + decode
+}
+
+/// Output bits that are wires (constant outputs need no decoding).
+fn wire_outputs(circuit: &Circuit) -> usize {
+    circuit
+        .outputs
+        .iter()
+        .filter(|o| matches!(o, Bit::Wire(_)))
+        .count()
+}
+
+#[inline(always)]
+fn mask(bit: u128) -> u128 {
+    0u128.wrapping_sub(bit & 1)
+}
+
+/// Computes the free gates of one layer on wire-major labels; `inv` is what a NOT xors in
+/// (Δ for the garbler, 0 for the evaluator).
+fn free_gates(gates: &[FreeGate], labels: &mut [u128], m: usize, inv: u128) {
+    for g in gates {
+        match *g {
+            FreeGate::Xor(a, b, o) => {
+                // Gates only read wires created before their output.
+                let (lo, hi) = labels.split_at_mut(o as usize * m);
+                let out = &mut hi[..m];
+                let a = &lo[a as usize * m..][..m];
+                let b = &lo[b as usize * m..][..m];
+                for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
+                    *o = a ^ b;
+                }
+            }
+            FreeGate::Inv(a, o) => {
+                let (lo, hi) = labels.split_at_mut(o as usize * m);
+                let out = &mut hi[..m];
+                for (o, a) in out.iter_mut().zip(&lo[a as usize * m..][..m]) {
+                    *o = a ^ inv;
+                }
+            }
+        }
+    }
+}
+
+/// Garbles `m` instances (no I/O). Inputs are zero labels, instance-major; `tables` receives
+/// exactly `32 · m · ands` bytes; returns the zero labels of the outputs, instance-major (0 for
+/// constant outputs). Instance `i`'s AND gate of ordinal `j` uses tweaks `2t`, `2t + 1` with
+/// `t = first_gate + i · ands + j`.
+#[allow(clippy::too_many_arguments)] // the inner loop's inputs, all borrowed
+pub(crate) fn garble(
+    circuit: &Circuit,
+    hash: &FixedKeyHash,
+    delta: u128,
+    first_gate: u64,
+    m: usize,
+    garbler_zero: &[u128],
+    evaluator_zero: &[u128],
+    tables: &mut [u8],
+) -> Zeroizing<Vec<u128>> {
+    let n_and = circuit.counts().and as u64;
+    let mut labels = Zeroizing::new(vec![0u128; circuit.n_wires() * m]);
+    load_inputs(circuit, &mut labels, m, garbler_zero, evaluator_zero);
+    let gates_per_chunk = (HASH_CHUNK / m).max(1);
+    let mut blocks = Zeroizing::new(vec![0u128; 4 * gates_per_chunk * m]);
+    let mut tweaks = vec![0u128; 4 * gates_per_chunk * m];
+    let mut ordinal = 0u64;
+    let mut out_pos = 0usize;
+    for layer in &circuit.layers {
+        free_gates(&layer.free, &mut labels, m, delta);
+        for gates in layer.ands.chunks(gates_per_chunk) {
+            let n = gates.len() * m;
+            let (blocks, tweaks) = (&mut blocks[..4 * n], &mut tweaks[..4 * n]);
+            let mut k = 0;
+            for (g, &[a, b, _]) in gates.iter().enumerate() {
+                let a0s = &labels[a as usize * m..][..m];
+                let b0s = &labels[b as usize * m..][..m];
+                let t0 = first_gate + ordinal + g as u64;
+                for (i, (&a0, &b0)) in a0s.iter().zip(b0s).enumerate() {
+                    let j = 2 * u128::from(t0 + i as u64 * n_and);
+                    blocks[k..k + 4].copy_from_slice(&[a0, a0 ^ delta, b0, b0 ^ delta]);
+                    tweaks[k..k + 4].copy_from_slice(&[j, j, j + 1, j + 1]);
+                    k += 4;
+                }
+            }
+            hash.hash_many(blocks, tweaks);
+            let mut k = 0;
+            for &[a, b, o] in gates {
+                for i in 0..m {
+                    let a0 = labels[a as usize * m + i];
+                    let b0 = labels[b as usize * m + i];
+                    let [h0, h1, h2, h3] = [blocks[k], blocks[k + 1], blocks[k + 2], blocks[k + 3]];
+                    let pa = mask(a0);
+                    let pb = mask(b0);
+                    let tg = h0 ^ h1 ^ (pb & delta);
+                    let te = h2 ^ h3 ^ a0;
+                    let wg = h0 ^ (pa & tg);
+                    let we = h2 ^ (pb & (h2 ^ h3));
+                    labels[o as usize * m + i] = wg ^ we;
+                    let row = &mut tables[out_pos..out_pos + TABLE_BYTES_PER_AND];
+                    row[..16].copy_from_slice(&tg.to_le_bytes());
+                    row[16..].copy_from_slice(&te.to_le_bytes());
+                    out_pos += TABLE_BYTES_PER_AND;
+                    k += 4;
+                }
+            }
+            ordinal += gates.len() as u64;
+        }
+    }
+    debug_assert_eq!(out_pos, tables.len());
+    read_outputs(circuit, &labels, m)
+}
+
+/// Evaluates `m` instances (no I/O) from their active input labels and the garbled tables;
+/// returns the active output labels, instance-major (0 for constant outputs).
+pub(crate) fn evaluate(
+    circuit: &Circuit,
+    hash: &FixedKeyHash,
+    first_gate: u64,
+    m: usize,
+    garbler_labels: &[u128],
+    evaluator_labels: &[u128],
+    tables: &[u8],
+) -> Zeroizing<Vec<u128>> {
+    let n_and = circuit.counts().and as u64;
+    let mut labels = Zeroizing::new(vec![0u128; circuit.n_wires() * m]);
+    load_inputs(circuit, &mut labels, m, garbler_labels, evaluator_labels);
+    let gates_per_chunk = (HASH_CHUNK / m).max(1);
+    let mut blocks = Zeroizing::new(vec![0u128; 2 * gates_per_chunk * m]);
+    let mut tweaks = vec![0u128; 2 * gates_per_chunk * m];
+    let mut ordinal = 0u64;
+    let mut in_pos = 0usize;
+    for layer in &circuit.layers {
+        free_gates(&layer.free, &mut labels, m, 0);
+        for gates in layer.ands.chunks(gates_per_chunk) {
+            let n = gates.len() * m;
+            let (blocks, tweaks) = (&mut blocks[..2 * n], &mut tweaks[..2 * n]);
+            let mut k = 0;
+            for (g, &[a, b, _]) in gates.iter().enumerate() {
+                let las = &labels[a as usize * m..][..m];
+                let bs = &labels[b as usize * m..][..m];
+                let t0 = first_gate + ordinal + g as u64;
+                for (i, (&la, &lb)) in las.iter().zip(bs).enumerate() {
+                    let j = 2 * u128::from(t0 + i as u64 * n_and);
+                    blocks[k..k + 2].copy_from_slice(&[la, lb]);
+                    tweaks[k..k + 2].copy_from_slice(&[j, j + 1]);
+                    k += 2;
+                }
+            }
+            hash.hash_many(blocks, tweaks);
+            let mut k = 0;
+            for &[a, b, o] in gates {
+                for i in 0..m {
+                    let la = labels[a as usize * m + i];
+                    let lb = labels[b as usize * m + i];
+                    let row = &tables[in_pos..in_pos + TABLE_BYTES_PER_AND];
+                    let tg = u128::from_le_bytes(row[..16].try_into().expect("16 bytes"));
+                    let te = u128::from_le_bytes(row[16..].try_into().expect("16 bytes"));
+                    let wg = blocks[k] ^ (mask(la) & tg);
+                    let we = blocks[k + 1] ^ (mask(lb) & (te ^ la));
+                    labels[o as usize * m + i] = wg ^ we;
+                    in_pos += TABLE_BYTES_PER_AND;
+                    k += 2;
+                }
+            }
+            ordinal += gates.len() as u64;
+        }
+    }
+    debug_assert_eq!(in_pos, tables.len());
+    read_outputs(circuit, &labels, m)
+}
+
+fn load_inputs(
+    circuit: &Circuit,
+    labels: &mut [u128],
+    m: usize,
+    garbler: &[u128],
+    evaluator: &[u128],
+) {
+    for (inputs, given) in [
+        (&circuit.garbler_inputs, garbler),
+        (&circuit.evaluator_inputs, evaluator),
+    ] {
+        let n = inputs.len();
+        for i in 0..m {
+            for (&w, &l) in inputs.iter().zip(&given[i * n..(i + 1) * n]) {
+                labels[w as usize * m + i] = l;
+            }
+        }
+    }
+}
+
+fn read_outputs(circuit: &Circuit, labels: &[u128], m: usize) -> Zeroizing<Vec<u128>> {
+    let n = circuit.outputs.len();
+    let mut out = Zeroizing::new(vec![0u128; m * n]);
+    for i in 0..m {
+        for (j, o) in circuit.outputs.iter().enumerate() {
+            if let Bit::Wire(w) = *o {
+                out[i * n + j] = labels[w as usize * m + i];
+            }
+        }
+    }
+    out
+}
+
+/// Packs bits least significant first, zero padded.
+fn pack_bits(bits: impl Iterator<Item = bool>, out: &mut Vec<u8>) {
+    let mut byte = 0u8;
+    let mut n = 0;
+    for b in bits {
+        byte |= u8::from(b) << (n % 8);
+        n += 1;
+        if n % 8 == 0 {
+            out.push(byte);
+            byte = 0;
+        }
+    }
+    if n % 8 != 0 {
+        out.push(byte);
+    }
+}
+
+/// Unpacks `n` bits; the padding must be zero.
+fn unpack_bits(bytes: &[u8], n: usize) -> Result<Vec<bool>, GcError> {
+    if bytes.len() != n.div_ceil(8) {
+        return Err(GcError::Malformed("packed bit string of the wrong length"));
+    }
+    if !n.is_multiple_of(8) && bytes[n / 8] >> (n % 8) != 0 {
+        return Err(GcError::Malformed("nonzero padding bits"));
+    }
+    Ok((0..n).map(|i| (bytes[i / 8] >> (i % 8)) & 1 == 1).collect())
+}
+
+fn send_frames(ch: &mut Channel, kind: u16, bytes: &[u8]) -> Result<(), Error> {
+    for frame in bytes.chunks(FRAME_BYTES) {
+        ch.send(kind, frame)?;
+    }
+    Ok(())
+}
+
+/// Receives exactly `len` bytes sent by [`send_frames`] (every frame of the exact size expected).
+fn recv_frames(ch: &mut Channel, kind: u16, len: usize) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        let want = (len - out.len()).min(FRAME_BYTES);
+        let frame = ch.recv(kind, want)?;
+        if frame.len() != want {
+            return Err(GcError::Malformed("garbled frame shorter than expected").into());
+        }
+        out.extend_from_slice(&frame);
+    }
+    Ok(out)
+}
+
+/// Splits `0..m` into consecutive ranges of at most `size`.
+fn ranges(m: usize, size: usize) -> Vec<std::ops::Range<usize>> {
+    (0..m)
+        .step_by(size.max(1))
+        .map(|s| s..(s + size).min(m))
+        .collect()
+}
+
+/// The garbler (Alice) of a session: holds Δ, draws labels from its own OS-seeded [`Prg`], and
+/// counts gates so that no tweak repeats under its Δ.
+pub struct Garbler {
+    delta: Delta,
+    hash: FixedKeyHash,
+    prg: Prg,
+    next_gate: u64,
+}
+
+impl std::fmt::Debug for Garbler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Garbler")
+            .field("next_gate", &self.next_gate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Garbler {
+    /// A garbler with the caller's Δ (the OT sender's) and fresh OS randomness for labels.
+    pub fn new(delta: Delta) -> Self {
+        Self::with_prg(delta, Prg::from_os_entropy())
+    }
+
+    /// A garbler drawing labels from `prg` (which must be secret and uniformly seeded).
+    pub fn with_prg(delta: Delta, prg: Prg) -> Self {
+        Self {
+            delta,
+            hash: FixedKeyHash::new(),
+            prg,
+            next_gate: 0,
+        }
+    }
+
+    /// Δ (to run correlated OT for the evaluator's labels).
+    pub fn delta(&self) -> &Delta {
+        &self.delta
+    }
+
+    /// AND gates garbled so far (the next tweak counter; the evaluator's must match).
+    pub fn gates_garbled(&self) -> u64 {
+        self.next_gate
+    }
+
+    /// Fresh uniform zero labels for the evaluator's input wires of `m` instances of `circuit`,
+    /// instance-major. The evaluator must obtain `L0 ⊕ b·Δ` for its bit `b` of each, by
+    /// correlated OT under this garbler's Δ.
+    pub fn evaluator_zero_labels(&mut self, circuit: &Circuit, m: usize) -> Zeroizing<Vec<u128>> {
+        let mut labels = Zeroizing::new(vec![0u128; m * circuit.n_evaluator_inputs()]);
+        for l in labels.iter_mut() {
+            *l = self.prg.next_u128();
+        }
+        labels
+    }
+
+    /// Garbles `m` instances of `circuit` and streams them to the evaluator.
+    ///
+    /// `garbler_inputs` holds the garbler's input bits (instance-major, `m ·
+    /// n_garbler_inputs`); `evaluator_zero_labels` the zero labels of the evaluator's input
+    /// wires (`m · n_evaluator_inputs`, e.g. from [`Garbler::evaluator_zero_labels`] or from a
+    /// random correlated OT under Δ). Returns the outputs (instance-major) when the garbler
+    /// learns them ([`Party::Garbler`]: after receiving the evaluator's colour bits), else an
+    /// empty vector.
+    ///
+    /// # Errors
+    /// [`GcError::InputLength`] on inputs of the wrong length; channel failures; a malformed
+    /// colour-bit message.
+    pub fn garble(
+        &mut self,
+        ch: &mut Channel,
+        circuit: &Circuit,
+        m: usize,
+        garbler_inputs: &[bool],
+        evaluator_zero_labels: &[u128],
+    ) -> Result<Vec<bool>, Error> {
+        let ng = circuit.n_garbler_inputs();
+        let ne = circuit.n_evaluator_inputs();
+        check_len("garbler input bits", m * ng, garbler_inputs.len())?;
+        check_len("evaluator zero labels", m * ne, evaluator_zero_labels.len())?;
+        let n_and = circuit.counts().and as u64;
+        let sb = sub_batch_size(circuit);
+        let group = sb * rayon::current_num_threads().max(1);
+        let delta = self.delta.0;
+        let n_out = circuit.n_outputs();
+        let mut out_colours: Vec<bool> = Vec::new();
+        let previous = ch.set_label("gc");
+        for grange in ranges(m, group) {
+            // Garbler input zero labels of this group, drawn sequentially from the PRG.
+            let mut gzero = Zeroizing::new(vec![0u128; grange.len() * ng]);
+            for l in gzero.iter_mut() {
+                *l = self.prg.next_u128();
+            }
+            let subs = ranges(grange.len(), sb);
+            let results: Vec<(Vec<u8>, Vec<bool>)> = subs
+                .par_iter()
+                .map(|r| {
+                    let b = r.len();
+                    let first = grange.start + r.start;
+                    let gz = &gzero[r.start * ng..r.end * ng];
+                    let ez = &evaluator_zero_labels[first * ne..(first + b) * ne];
+                    let bits = &garbler_inputs[first * ng..(first + b) * ng];
+                    let mut msg = Vec::with_capacity(sub_batch_bytes(circuit, b));
+                    for (z, &x) in gz.iter().zip(bits) {
+                        msg.extend_from_slice(&(z ^ (mask(u128::from(x)) & delta)).to_le_bytes());
+                    }
+                    let start = msg.len();
+                    msg.resize(start + TABLE_BYTES_PER_AND * b * n_and as usize, 0);
+                    let gate0 = self.next_gate + first as u64 * n_and;
+                    let outs = garble(
+                        circuit,
+                        &self.hash,
+                        delta,
+                        gate0,
+                        b,
+                        gz,
+                        ez,
+                        &mut msg[start..],
+                    );
+                    let outs = &outs;
+                    let colours = (0..b).flat_map(|i| {
+                        circuit
+                            .outputs
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, o)| matches!(o, Bit::Wire(_)))
+                            .map(move |(j, _)| outs[i * n_out + j] & 1 == 1)
+                    });
+                    match circuit.output_to() {
+                        Party::Evaluator => {
+                            pack_bits(colours, &mut msg);
+                            (msg, Vec::new())
+                        }
+                        Party::Garbler => (msg, colours.collect()),
+                    }
+                })
+                .collect();
+            for (msg, colours) in results {
+                send_frames(ch, kind::GARBLED, &msg)?;
+                out_colours.extend(colours);
+            }
+        }
+        ch.flush()?;
+        self.next_gate += m as u64 * n_and;
+        let result = match circuit.output_to() {
+            Party::Evaluator => Vec::new(),
+            Party::Garbler => {
+                let n = m * wire_outputs(circuit);
+                let bytes = recv_frames(ch, kind::OUTPUT_COLOURS, n.div_ceil(8))?;
+                let theirs = unpack_bits(&bytes, n)?;
+                let mut decoded = theirs.iter().zip(&out_colours).map(|(a, b)| a ^ b);
+                let mut out = Vec::with_capacity(m * n_out);
+                for _ in 0..m {
+                    for o in &circuit.outputs {
+                        out.push(match *o {
+                            Bit::Const(c) => c,
+                            Bit::Wire(_) => decoded.next().expect("one colour per wire output"),
+                        });
+                    }
+                }
+                out
+            }
+        };
+        ch.set_label(previous);
+        Ok(result)
+    }
+}
+
+/// The evaluator (Bob) of a session: counts gates exactly as its [`Garbler`] does.
+#[derive(Debug)]
+pub struct Evaluator {
+    hash: FixedKeyHash,
+    next_gate: u64,
+}
+
+impl Default for Evaluator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Evaluator {
+    /// A fresh evaluator (its gate counter starts at 0, like a fresh [`Garbler`]'s).
+    pub fn new() -> Self {
+        Self {
+            hash: FixedKeyHash::new(),
+            next_gate: 0,
+        }
+    }
+
+    /// AND gates evaluated so far.
+    pub fn gates_evaluated(&self) -> u64 {
+        self.next_gate
+    }
+
+    /// Evaluates `m` instances of `circuit` streamed by the garbler.
+    ///
+    /// `evaluator_labels` are the active labels of the evaluator's input wires (instance-major,
+    /// `m · n_evaluator_inputs`), obtained by correlated OT. Returns the outputs
+    /// (instance-major) when the evaluator learns them; otherwise sends their colour bits to the
+    /// garbler and returns an empty vector.
+    ///
+    /// # Errors
+    /// [`GcError::InputLength`] on inputs of the wrong length; channel failures; a malformed
+    /// message from the garbler (wrong frame sizes, nonzero padding).
+    pub fn evaluate(
+        &mut self,
+        ch: &mut Channel,
+        circuit: &Circuit,
+        m: usize,
+        evaluator_labels: &[u128],
+    ) -> Result<Vec<bool>, Error> {
+        let ng = circuit.n_garbler_inputs();
+        let ne = circuit.n_evaluator_inputs();
+        check_len("evaluator labels", m * ne, evaluator_labels.len())?;
+        let n_and = circuit.counts().and as u64;
+        let n_out = circuit.n_outputs();
+        let n_wire_out = wire_outputs(circuit);
+        let sb = sub_batch_size(circuit);
+        let group = sb * rayon::current_num_threads().max(1);
+        let previous = ch.set_label("gc");
+        let mut out = Vec::with_capacity(m * n_out);
+        let mut colours: Vec<bool> = Vec::new();
+        for grange in ranges(m, group) {
+            let subs = ranges(grange.len(), sb);
+            let mut msgs = Vec::with_capacity(subs.len());
+            for r in &subs {
+                msgs.push(recv_frames(
+                    ch,
+                    kind::GARBLED,
+                    sub_batch_bytes(circuit, r.len()),
+                )?);
+            }
+            let results: Vec<Result<Vec<bool>, GcError>> = subs
+                .par_iter()
+                .zip(&msgs)
+                .map(|(r, msg)| {
+                    let b = r.len();
+                    let first = grange.start + r.start;
+                    let (glabels, rest) = msg.split_at(16 * b * ng);
+                    let glabels: Zeroizing<Vec<u128>> = Zeroizing::new(
+                        glabels
+                            .chunks_exact(16)
+                            .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes")))
+                            .collect(),
+                    );
+                    let (tables, decode) = rest.split_at(TABLE_BYTES_PER_AND * b * n_and as usize);
+                    let el = &evaluator_labels[first * ne..(first + b) * ne];
+                    let gate0 = self.next_gate + first as u64 * n_and;
+                    let outs = evaluate(circuit, &self.hash, gate0, b, &glabels, el, tables);
+                    let outs = &outs;
+                    let mine = (0..b).flat_map(|i| {
+                        circuit
+                            .outputs
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, o)| matches!(o, Bit::Wire(_)))
+                            .map(move |(j, _)| outs[i * n_out + j] & 1 == 1)
+                    });
+                    match circuit.output_to() {
+                        Party::Evaluator => {
+                            let d = unpack_bits(decode, b * n_wire_out)?;
+                            let mut d = d.iter().zip(mine).map(|(x, y)| x ^ y);
+                            let mut res = Vec::with_capacity(b * n_out);
+                            for _ in 0..b {
+                                for o in &circuit.outputs {
+                                    res.push(match *o {
+                                        Bit::Const(c) => c,
+                                        Bit::Wire(_) => d.next().expect("one bit per output"),
+                                    });
+                                }
+                            }
+                            Ok(res)
+                        }
+                        Party::Garbler => Ok(mine.collect()),
+                    }
+                })
+                .collect();
+            for r in results {
+                match circuit.output_to() {
+                    Party::Evaluator => out.extend(r?),
+                    Party::Garbler => colours.extend(r?),
+                }
+            }
+        }
+        self.next_gate += m as u64 * n_and;
+        if circuit.output_to() == Party::Garbler {
+            let mut bytes = Vec::with_capacity(colours.len().div_ceil(8));
+            pack_bits(colours.into_iter(), &mut bytes);
+            send_frames(ch, kind::OUTPUT_COLOURS, &bytes)?;
+            ch.flush()?;
+        }
+        ch.set_label(previous);
+        Ok(out)
+    }
+}
