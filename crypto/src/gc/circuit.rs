@@ -317,7 +317,7 @@ impl Builder {
                 }
             }
         }
-        Circuit {
+        let mut circuit = Circuit {
             n_wires: n,
             garbler_inputs: self.garbler_inputs,
             evaluator_inputs: self.evaluator_inputs,
@@ -325,7 +325,111 @@ impl Builder {
             output_to,
             layers,
             counts,
+        };
+        circuit.allocate_slots();
+        circuit
+    }
+}
+
+impl Circuit {
+    /// Renames wires to label slots, reusing the slot of a wire after its last read, so the
+    /// interpreters hold only the live labels (AES-128: 36,919 wires in a few hundred slots) and
+    /// a layer of many instances stays in cache. A gate's output never shares a slot with its
+    /// inputs, and AND gates of one layer never write a slot that a later gate of the layer
+    /// reads (their inputs are live until read).
+    fn allocate_slots(&mut self) {
+        const LIVE_FOREVER: u64 = u64::MAX;
+        let n = self.n_wires;
+        // Position of the last read of every wire in schedule order.
+        let mut last = vec![0u64; n];
+        let mut pos = 0u64;
+        for layer in &self.layers {
+            for g in &layer.free {
+                pos += 1;
+                match *g {
+                    FreeGate::Xor(a, b, _) => {
+                        last[a as usize] = pos;
+                        last[b as usize] = pos;
+                    }
+                    FreeGate::Inv(a, _) => last[a as usize] = pos,
+                }
+            }
+            for &[a, b, _] in &layer.ands {
+                pos += 1;
+                last[a as usize] = pos;
+                last[b as usize] = pos;
+            }
         }
+        for o in &self.outputs {
+            if let Bit::Wire(w) = *o {
+                last[w as usize] = LIVE_FOREVER;
+            }
+        }
+        let mut slot = vec![u32::MAX; n];
+        let mut free: Vec<u32> = Vec::new();
+        let mut n_slots = 0u32;
+        let mut alloc = |free: &mut Vec<u32>| {
+            free.pop().unwrap_or_else(|| {
+                n_slots += 1;
+                n_slots - 1
+            })
+        };
+        for &w in self.garbler_inputs.iter().chain(&self.evaluator_inputs) {
+            slot[w as usize] = alloc(&mut free);
+        }
+        let mut pos = 0u64;
+        let mut release = |w: WireId, pos: u64, free: &mut Vec<u32>, slot: &[u32]| {
+            if last[w as usize] == pos {
+                last[w as usize] = LIVE_FOREVER - 1; // released once even if read twice
+                free.push(slot[w as usize]);
+            }
+        };
+        for layer in &mut self.layers {
+            for g in &mut layer.free {
+                pos += 1;
+                match g {
+                    FreeGate::Xor(a, b, o) => {
+                        let s = alloc(&mut free);
+                        slot[*o as usize] = s;
+                        release(*a, pos, &mut free, &slot);
+                        release(*b, pos, &mut free, &slot);
+                        *a = slot[*a as usize];
+                        *b = slot[*b as usize];
+                        *o = s;
+                    }
+                    FreeGate::Inv(a, o) => {
+                        let s = alloc(&mut free);
+                        slot[*o as usize] = s;
+                        release(*a, pos, &mut free, &slot);
+                        *a = slot[*a as usize];
+                        *o = s;
+                    }
+                }
+            }
+            for [a, b, o] in &mut layer.ands {
+                pos += 1;
+                let s = alloc(&mut free);
+                slot[*o as usize] = s;
+                release(*a, pos, &mut free, &slot);
+                release(*b, pos, &mut free, &slot);
+                *a = slot[*a as usize];
+                *b = slot[*b as usize];
+                *o = s;
+            }
+        }
+        for w in self
+            .garbler_inputs
+            .iter_mut()
+            .chain(&mut self.evaluator_inputs)
+        {
+            *w = slot[*w as usize];
+        }
+        for o in &mut self.outputs {
+            if let Bit::Wire(w) = o {
+                *w = slot[*w as usize];
+            }
+        }
+        self.n_wires = n_slots as usize;
     }
 }
 
@@ -347,7 +451,8 @@ impl Circuit {
         self.counts
     }
 
-    /// Number of wires.
+    /// Number of label slots the interpreters hold per instance (wires after reuse of dead
+    /// ones).
     pub fn n_wires(&self) -> usize {
         self.n_wires
     }

@@ -14,11 +14,11 @@
 //! when the evaluator learns the outputs, one decoding bit per non-constant output bit, packed
 //! little-endian-first into bytes with zero padding.
 
-use bunet_kernels::aes_hash::FixedKeyHash;
+use bunet_kernels::aes_hash::{FixedKeyHash, GateTweaks};
 use rayon::prelude::*;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::circuit::{Bit, Circuit, FreeGate, Party, check_len};
+use super::circuit::{Bit, Circuit, FreeGate, Party, WireId, check_len};
 use super::{GcError, kind};
 use crate::Error;
 use crate::channel::Channel;
@@ -35,6 +35,8 @@ const HASH_CHUNK: usize = 1024;
 const SUB_BATCH_TABLE_BYTES: usize = 1 << 20;
 /// Target label memory per sub-batch (wire-major labels of all its instances).
 const SUB_BATCH_LABEL_BYTES: usize = 2 << 20;
+/// Smallest sub-batch.
+const MIN_SUB_BATCH: usize = 16;
 /// Largest sub-batch.
 const MAX_SUB_BATCH: usize = 1024;
 
@@ -81,7 +83,10 @@ impl Delta {
 pub fn sub_batch_size(circuit: &Circuit) -> usize {
     let by_tables = SUB_BATCH_TABLE_BYTES / (TABLE_BYTES_PER_AND * circuit.counts().and.max(1));
     let by_labels = SUB_BATCH_LABEL_BYTES / (16 * circuit.n_wires().max(1));
-    by_tables.min(by_labels).clamp(1, MAX_SUB_BATCH)
+    // At least, and a multiple of, 16 instances: every instance then runs on the fused VAES path
+    // (8 / 16 instances per iteration), at the price of sub-batches above the byte targets for
+    // circuits of more than 2^15 AND gates.
+    by_tables.min(by_labels).clamp(MIN_SUB_BATCH, MAX_SUB_BATCH) / MIN_SUB_BATCH * MIN_SUB_BATCH
 }
 
 /// Bytes the garbler sends for one sub-batch of `b` instances.
@@ -115,19 +120,14 @@ fn free_gates(gates: &[FreeGate], labels: &mut [u128], m: usize, inv: u128) {
     for g in gates {
         match *g {
             FreeGate::Xor(a, b, o) => {
-                // Gates only read wires created before their output.
-                let (lo, hi) = labels.split_at_mut(o as usize * m);
-                let out = &mut hi[..m];
-                let a = &lo[a as usize * m..][..m];
-                let b = &lo[b as usize * m..][..m];
+                let (out, a, b) = out_and_inputs(labels, m, o, a, b);
                 for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
                     *o = a ^ b;
                 }
             }
             FreeGate::Inv(a, o) => {
-                let (lo, hi) = labels.split_at_mut(o as usize * m);
-                let out = &mut hi[..m];
-                for (o, a) in out.iter_mut().zip(&lo[a as usize * m..][..m]) {
+                let (out, a, _) = out_and_inputs(labels, m, o, a, a);
+                for (o, a) in out.iter_mut().zip(a) {
                     *o = a ^ inv;
                 }
             }
@@ -135,29 +135,96 @@ fn free_gates(gates: &[FreeGate], labels: &mut [u128], m: usize, inv: u128) {
     }
 }
 
-/// Garbles `m` instances (no I/O). Inputs are zero labels, instance-major; `tables` receives
-/// exactly `32 · m · ands` bytes; returns the zero labels of the outputs, instance-major (0 for
-/// constant outputs). Instance `i`'s AND gate of ordinal `j` uses tweaks `2t`, `2t + 1` with
-/// `t = first_gate + i · ands + j`.
+/// The `m` labels of slot `o` (mutable) and of slots `a`, `b` (which differ from `o`: the slot
+/// allocator never gives a gate's output the slot of one of its inputs).
+fn out_and_inputs(
+    labels: &mut [u128],
+    m: usize,
+    o: WireId,
+    a: WireId,
+    b: WireId,
+) -> (&mut [u128], &[u128], &[u128]) {
+    let (o, a, b) = (o as usize, a as usize, b as usize);
+    debug_assert!(o != a && o != b);
+    let (left, rest) = labels.split_at_mut(o * m);
+    let (out, right) = rest.split_at_mut(m);
+    let pick = |s: usize| -> &[u128] {
+        if s < o {
+            &left[s * m..][..m]
+        } else {
+            &right[(s - o - 1) * m..][..m]
+        }
+    };
+    (out, pick(a), pick(b))
+}
+
+/// Instances per gate from which the fused half-gates kernel runs gate by gate; below it, AND
+/// gates of a layer are hashed together across gates.
+const FUSED_MIN_INSTANCES: usize = 8;
+
+/// Garbles `m` instances of `circuit` in memory (no I/O; what [`Garbler::garble`] runs per
+/// sub-batch, exposed for benchmarks and custom transports).
+///
+/// Inputs are zero labels, instance-major (`m · n_garbler_inputs`, `m · n_evaluator_inputs`);
+/// `tables` receives `2 · m · ands` ciphertexts: for each AND gate in layer order, the `m`
+/// values `T_G` then the `m` values `T_E`. Returns the zero labels of the outputs,
+/// instance-major (0 for constant outputs). Instance `i`'s AND gate of ordinal `j` uses the
+/// tweaks of gate index `t = first_gate + i · ands + j` ([`GateTweaks`]).
+///
+/// # Panics
+/// If a slice has the wrong length.
+///
+/// # Security
+/// The ranges `[first_gate, first_gate + m · ands)` of all calls under one Δ must be disjoint.
 #[allow(clippy::too_many_arguments)] // the inner loop's inputs, all borrowed
-pub(crate) fn garble(
+pub fn garble_instances(
     circuit: &Circuit,
     hash: &FixedKeyHash,
-    delta: u128,
+    delta: &Delta,
     first_gate: u64,
     m: usize,
     garbler_zero: &[u128],
     evaluator_zero: &[u128],
-    tables: &mut [u8],
+    tables: &mut [u128],
 ) -> Zeroizing<Vec<u128>> {
-    let n_and = circuit.counts().and as u64;
+    let delta = delta.0;
+    let n_and = circuit.counts().and;
+    assert_eq!(
+        garbler_zero.len(),
+        m * circuit.n_garbler_inputs(),
+        "garbler zero labels"
+    );
+    assert_eq!(
+        evaluator_zero.len(),
+        m * circuit.n_evaluator_inputs(),
+        "evaluator zero labels"
+    );
+    assert_eq!(tables.len(), 2 * m * n_and, "table entries");
     let mut labels = Zeroizing::new(vec![0u128; circuit.n_wires() * m]);
     load_inputs(circuit, &mut labels, m, garbler_zero, evaluator_zero);
+    let mut ordinal = 0u64;
+    let mut pos = 0usize;
+    if m >= FUSED_MIN_INSTANCES {
+        for layer in &circuit.layers {
+            free_gates(&layer.free, &mut labels, m, delta);
+            for &[a, b, o] in &layer.ands {
+                let (out, la, lb) = out_and_inputs(&mut labels, m, o, a, b);
+                let (tg, te) = tables[pos..pos + 2 * m].split_at_mut(m);
+                let tweaks = GateTweaks {
+                    first: first_gate + ordinal,
+                    stride: n_and as u64,
+                };
+                hash.garble_and(delta, la, lb, tweaks, out, tg, te);
+                pos += 2 * m;
+                ordinal += 1;
+            }
+        }
+        return read_outputs(circuit, &labels, m);
+    }
+    // Few instances: hash the AND gates of a layer together across gates.
     let gates_per_chunk = (HASH_CHUNK / m).max(1);
     let mut blocks = Zeroizing::new(vec![0u128; 4 * gates_per_chunk * m]);
     let mut tweaks = vec![0u128; 4 * gates_per_chunk * m];
-    let mut ordinal = 0u64;
-    let mut out_pos = 0usize;
     for layer in &circuit.layers {
         free_gates(&layer.free, &mut labels, m, delta);
         for gates in layer.ands.chunks(gates_per_chunk) {
@@ -165,13 +232,15 @@ pub(crate) fn garble(
             let (blocks, tweaks) = (&mut blocks[..4 * n], &mut tweaks[..4 * n]);
             let mut k = 0;
             for (g, &[a, b, _]) in gates.iter().enumerate() {
-                let a0s = &labels[a as usize * m..][..m];
-                let b0s = &labels[b as usize * m..][..m];
-                let t0 = first_gate + ordinal + g as u64;
-                for (i, (&a0, &b0)) in a0s.iter().zip(b0s).enumerate() {
-                    let j = 2 * u128::from(t0 + i as u64 * n_and);
+                let gt = GateTweaks {
+                    first: first_gate + ordinal + g as u64,
+                    stride: n_and as u64,
+                };
+                for i in 0..m {
+                    let (a0, b0) = (labels[a as usize * m + i], labels[b as usize * m + i]);
+                    let (j, j1) = gt.of(i);
                     blocks[k..k + 4].copy_from_slice(&[a0, a0 ^ delta, b0, b0 ^ delta]);
-                    tweaks[k..k + 4].copy_from_slice(&[j, j, j + 1, j + 1]);
+                    tweaks[k..k + 4].copy_from_slice(&[j, j, j1, j1]);
                     k += 4;
                 }
             }
@@ -185,43 +254,73 @@ pub(crate) fn garble(
                     let pa = mask(a0);
                     let pb = mask(b0);
                     let tg = h0 ^ h1 ^ (pb & delta);
-                    let te = h2 ^ h3 ^ a0;
                     let wg = h0 ^ (pa & tg);
                     let we = h2 ^ (pb & (h2 ^ h3));
                     labels[o as usize * m + i] = wg ^ we;
-                    let row = &mut tables[out_pos..out_pos + TABLE_BYTES_PER_AND];
-                    row[..16].copy_from_slice(&tg.to_le_bytes());
-                    row[16..].copy_from_slice(&te.to_le_bytes());
-                    out_pos += TABLE_BYTES_PER_AND;
+                    tables[pos + i] = tg;
+                    tables[pos + m + i] = h2 ^ h3 ^ a0;
                     k += 4;
                 }
+                pos += 2 * m;
             }
             ordinal += gates.len() as u64;
         }
     }
-    debug_assert_eq!(out_pos, tables.len());
     read_outputs(circuit, &labels, m)
 }
 
-/// Evaluates `m` instances (no I/O) from their active input labels and the garbled tables;
-/// returns the active output labels, instance-major (0 for constant outputs).
-pub(crate) fn evaluate(
+/// Evaluates `m` instances in memory (no I/O; what [`Evaluator::evaluate`] runs per
+/// sub-batch) from their active input labels and the garbled tables of
+/// [`garble_instances`] with the same `first_gate`; returns the active output labels,
+/// instance-major (0 for constant outputs).
+///
+/// # Panics
+/// If a slice has the wrong length.
+pub fn evaluate_instances(
     circuit: &Circuit,
     hash: &FixedKeyHash,
     first_gate: u64,
     m: usize,
     garbler_labels: &[u128],
     evaluator_labels: &[u128],
-    tables: &[u8],
+    tables: &[u128],
 ) -> Zeroizing<Vec<u128>> {
-    let n_and = circuit.counts().and as u64;
+    let n_and = circuit.counts().and;
+    assert_eq!(
+        garbler_labels.len(),
+        m * circuit.n_garbler_inputs(),
+        "garbler labels"
+    );
+    assert_eq!(
+        evaluator_labels.len(),
+        m * circuit.n_evaluator_inputs(),
+        "evaluator labels"
+    );
+    assert_eq!(tables.len(), 2 * m * n_and, "table entries");
     let mut labels = Zeroizing::new(vec![0u128; circuit.n_wires() * m]);
     load_inputs(circuit, &mut labels, m, garbler_labels, evaluator_labels);
+    let mut ordinal = 0u64;
+    let mut pos = 0usize;
+    if m >= FUSED_MIN_INSTANCES {
+        for layer in &circuit.layers {
+            free_gates(&layer.free, &mut labels, m, 0);
+            for &[a, b, o] in &layer.ands {
+                let (out, la, lb) = out_and_inputs(&mut labels, m, o, a, b);
+                let (tg, te) = tables[pos..pos + 2 * m].split_at(m);
+                let tweaks = GateTweaks {
+                    first: first_gate + ordinal,
+                    stride: n_and as u64,
+                };
+                hash.evaluate_and(la, lb, tg, te, tweaks, out);
+                pos += 2 * m;
+                ordinal += 1;
+            }
+        }
+        return read_outputs(circuit, &labels, m);
+    }
     let gates_per_chunk = (HASH_CHUNK / m).max(1);
     let mut blocks = Zeroizing::new(vec![0u128; 2 * gates_per_chunk * m]);
     let mut tweaks = vec![0u128; 2 * gates_per_chunk * m];
-    let mut ordinal = 0u64;
-    let mut in_pos = 0usize;
     for layer in &circuit.layers {
         free_gates(&layer.free, &mut labels, m, 0);
         for gates in layer.ands.chunks(gates_per_chunk) {
@@ -229,13 +328,15 @@ pub(crate) fn evaluate(
             let (blocks, tweaks) = (&mut blocks[..2 * n], &mut tweaks[..2 * n]);
             let mut k = 0;
             for (g, &[a, b, _]) in gates.iter().enumerate() {
-                let las = &labels[a as usize * m..][..m];
-                let bs = &labels[b as usize * m..][..m];
-                let t0 = first_gate + ordinal + g as u64;
-                for (i, (&la, &lb)) in las.iter().zip(bs).enumerate() {
-                    let j = 2 * u128::from(t0 + i as u64 * n_and);
-                    blocks[k..k + 2].copy_from_slice(&[la, lb]);
-                    tweaks[k..k + 2].copy_from_slice(&[j, j + 1]);
+                let gt = GateTweaks {
+                    first: first_gate + ordinal + g as u64,
+                    stride: n_and as u64,
+                };
+                for i in 0..m {
+                    let (j, j1) = gt.of(i);
+                    blocks[k..k + 2]
+                        .copy_from_slice(&[labels[a as usize * m + i], labels[b as usize * m + i]]);
+                    tweaks[k..k + 2].copy_from_slice(&[j, j1]);
                     k += 2;
                 }
             }
@@ -245,20 +346,17 @@ pub(crate) fn evaluate(
                 for i in 0..m {
                     let la = labels[a as usize * m + i];
                     let lb = labels[b as usize * m + i];
-                    let row = &tables[in_pos..in_pos + TABLE_BYTES_PER_AND];
-                    let tg = u128::from_le_bytes(row[..16].try_into().expect("16 bytes"));
-                    let te = u128::from_le_bytes(row[16..].try_into().expect("16 bytes"));
+                    let (tg, te) = (tables[pos + i], tables[pos + m + i]);
                     let wg = blocks[k] ^ (mask(la) & tg);
                     let we = blocks[k + 1] ^ (mask(lb) & (te ^ la));
                     labels[o as usize * m + i] = wg ^ we;
-                    in_pos += TABLE_BYTES_PER_AND;
                     k += 2;
                 }
+                pos += 2 * m;
             }
             ordinal += gates.len() as u64;
         }
     }
-    debug_assert_eq!(in_pos, tables.len());
     read_outputs(circuit, &labels, m)
 }
 
@@ -456,19 +554,21 @@ impl Garbler {
                     for (z, &x) in gz.iter().zip(bits) {
                         msg.extend_from_slice(&(z ^ (mask(u128::from(x)) & delta)).to_le_bytes());
                     }
-                    let start = msg.len();
-                    msg.resize(start + TABLE_BYTES_PER_AND * b * n_and as usize, 0);
+                    let mut tables = vec![0u128; 2 * b * n_and as usize];
                     let gate0 = self.next_gate + first as u64 * n_and;
-                    let outs = garble(
+                    let outs = garble_instances(
                         circuit,
                         &self.hash,
-                        delta,
+                        &self.delta,
                         gate0,
                         b,
                         gz,
                         ez,
-                        &mut msg[start..],
+                        &mut tables,
                     );
+                    for t in &tables {
+                        msg.extend_from_slice(&t.to_le_bytes());
+                    }
                     let outs = &outs;
                     let colours = (0..b).flat_map(|i| {
                         circuit
@@ -599,7 +699,12 @@ impl Evaluator {
                     let (tables, decode) = rest.split_at(TABLE_BYTES_PER_AND * b * n_and as usize);
                     let el = &evaluator_labels[first * ne..(first + b) * ne];
                     let gate0 = self.next_gate + first as u64 * n_and;
-                    let outs = evaluate(circuit, &self.hash, gate0, b, &glabels, el, tables);
+                    let tables: Vec<u128> = tables
+                        .chunks_exact(16)
+                        .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes")))
+                        .collect();
+                    let outs =
+                        evaluate_instances(circuit, &self.hash, gate0, b, &glabels, el, &tables);
                     let outs = &outs;
                     let mine = (0..b).flat_map(|i| {
                         circuit

@@ -4,6 +4,8 @@
 
 use std::arch::x86_64::*;
 
+use super::GateTweaks;
+
 /// Registers in flight per iteration.
 const REGS: usize = 8;
 /// Blocks per register.
@@ -154,4 +156,163 @@ pub(super) fn encrypt_blocks(rk: &[u128; 11], blocks: &mut [u128]) {
         let y = encrypt_regs::<1>(&k, [load_partial(b)]);
         store_partial(b, y[0]);
     }
+}
+
+/// The low 64-bit half of every 128-bit lane set to 1: xor makes the odd tweak `j'` = `j + 1`
+/// of an even `j`, and `test` against it reads the colour bit of every label.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,aes,vaes")]
+fn one_lo() -> __m512i {
+    _mm512_set_epi64(0, 1, 0, 1, 0, 1, 0, 1)
+}
+
+/// Mask of both 64-bit halves of every 128-bit lane whose label has colour bit 1.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,aes,vaes")]
+fn colour(x: __m512i, one: __m512i) -> __mmask8 {
+    let k = _mm512_test_epi64_mask(x, one);
+    k | (k << 1)
+}
+
+/// Even tweaks `2·(first + (i + l)·stride)` of lanes `l = 0..4` (low halves; high halves 0).
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,aes,vaes")]
+fn tweak_lanes(t: GateTweaks, i: usize) -> (__m512i, __m512i) {
+    let j = |l: usize| {
+        t.first
+            .wrapping_add(((i + l) as u64).wrapping_mul(t.stride))
+            .wrapping_mul(2) as i64
+    };
+    let v = _mm512_set_epi64(0, j(3), 0, j(2), 0, j(1), 0, j(0));
+    let step = (t.stride.wrapping_mul(8)) as i64;
+    (v, _mm512_set_epi64(0, step, 0, step, 0, step, 0, step))
+}
+
+/// Groups of 4 instances garbled per iteration (each 4 AES states: 32 blocks in flight).
+const GARBLE_GROUPS: usize = 2;
+/// Groups of 4 instances evaluated per iteration (each 2 AES states: 32 blocks in flight).
+const EVAL_GROUPS: usize = 4;
+
+/// Half-gates garbling of the first `4·GARBLE_GROUPS·⌊n / (4·GARBLE_GROUPS)⌋` instances (see
+/// `FixedKeyHash::garble_and`); returns how many were done. Slices have equal lengths.
+#[allow(clippy::too_many_arguments)] // mirrors FixedKeyHash::garble_and
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,aes,vaes")]
+pub(super) fn garble_and(
+    rk: &[u128; 11],
+    delta: u128,
+    a0: &[u128],
+    b0: &[u128],
+    tweaks: GateTweaks,
+    out: &mut [u128],
+    tg: &mut [u128],
+    te: &mut [u128],
+) -> usize {
+    const STEP: usize = 4 * GARBLE_GROUPS;
+    let k = load_keys(rk);
+    let one = one_lo();
+    let d = _mm512_broadcast_i32x4(_mm_set_epi64x(
+        (delta >> 64) as u64 as i64,
+        delta as u64 as i64,
+    ));
+    let sd = sigma(d);
+    let (mut tw, step) = tweak_lanes(tweaks, 0);
+    let n = a0.len() / STEP * STEP;
+    for base in (0..n).step_by(STEP) {
+        let mut a = [_mm512_setzero_si512(); GARBLE_GROUPS];
+        let mut b = [_mm512_setzero_si512(); GARBLE_GROUPS];
+        let mut s = [_mm512_setzero_si512(); 4 * GARBLE_GROUPS];
+        let mut x = [_mm512_setzero_si512(); 4 * GARBLE_GROUPS];
+        for g in 0..GARBLE_GROUPS {
+            let i = base + 4 * g;
+            a[g] = load4(&a0[i..i + 4]);
+            b[g] = load4(&b0[i..i + 4]);
+            let sa = sigma(a[g]);
+            let sb = sigma(b[g]);
+            // σ is linear: σ(A0 ⊕ Δ) = σ(A0) ⊕ σ(Δ).
+            s[4 * g] = sa;
+            s[4 * g + 1] = _mm512_xor_si512(sa, sd);
+            s[4 * g + 2] = sb;
+            s[4 * g + 3] = _mm512_xor_si512(sb, sd);
+            let t1 = _mm512_xor_si512(tw, one);
+            x[4 * g] = _mm512_ternarylogic_epi64::<0x96>(s[4 * g], tw, k[0]);
+            x[4 * g + 1] = _mm512_ternarylogic_epi64::<0x96>(s[4 * g + 1], tw, k[0]);
+            x[4 * g + 2] = _mm512_ternarylogic_epi64::<0x96>(s[4 * g + 2], t1, k[0]);
+            x[4 * g + 3] = _mm512_ternarylogic_epi64::<0x96>(s[4 * g + 3], t1, k[0]);
+            tw = _mm512_add_epi64(tw, step);
+        }
+        for key in &k[1..10] {
+            for xi in x.iter_mut() {
+                *xi = _mm512_aesenc_epi128(*xi, *key);
+            }
+        }
+        for g in 0..GARBLE_GROUPS {
+            let i = base + 4 * g;
+            let h: [__m512i; 4] = std::array::from_fn(|r| {
+                _mm512_aesenclast_epi128(x[4 * g + r], _mm512_xor_si512(k[10], s[4 * g + r]))
+            });
+            let ka = colour(a[g], one);
+            let kb = colour(b[g], one);
+            let h01 = _mm512_xor_si512(h[0], h[1]);
+            let tgv = _mm512_mask_xor_epi64(h01, kb, h01, d);
+            let wg = _mm512_mask_xor_epi64(h[0], ka, h[0], tgv);
+            let h23 = _mm512_xor_si512(h[2], h[3]);
+            let tev = _mm512_xor_si512(h23, a[g]);
+            let we = _mm512_mask_xor_epi64(h[2], kb, h[2], h23);
+            store4(&mut tg[i..i + 4], tgv);
+            store4(&mut te[i..i + 4], tev);
+            store4(&mut out[i..i + 4], _mm512_xor_si512(wg, we));
+        }
+    }
+    n
+}
+
+/// Half-gates evaluation of the first `4·EVAL_GROUPS·⌊n / (4·EVAL_GROUPS)⌋` instances (see
+/// `FixedKeyHash::evaluate_and`); returns how many were done. Slices have equal lengths.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,aes,vaes")]
+pub(super) fn evaluate_and(
+    rk: &[u128; 11],
+    a: &[u128],
+    b: &[u128],
+    tg: &[u128],
+    te: &[u128],
+    tweaks: GateTweaks,
+    out: &mut [u128],
+) -> usize {
+    const STEP: usize = 4 * EVAL_GROUPS;
+    let k = load_keys(rk);
+    let one = one_lo();
+    let (mut tw, step) = tweak_lanes(tweaks, 0);
+    let n = a.len() / STEP * STEP;
+    for base in (0..n).step_by(STEP) {
+        let mut av = [_mm512_setzero_si512(); EVAL_GROUPS];
+        let mut bv = [_mm512_setzero_si512(); EVAL_GROUPS];
+        let mut s = [_mm512_setzero_si512(); 2 * EVAL_GROUPS];
+        let mut x = [_mm512_setzero_si512(); 2 * EVAL_GROUPS];
+        for g in 0..EVAL_GROUPS {
+            let i = base + 4 * g;
+            av[g] = load4(&a[i..i + 4]);
+            bv[g] = load4(&b[i..i + 4]);
+            s[2 * g] = sigma(av[g]);
+            s[2 * g + 1] = sigma(bv[g]);
+            let t1 = _mm512_xor_si512(tw, one);
+            x[2 * g] = _mm512_ternarylogic_epi64::<0x96>(s[2 * g], tw, k[0]);
+            x[2 * g + 1] = _mm512_ternarylogic_epi64::<0x96>(s[2 * g + 1], t1, k[0]);
+            tw = _mm512_add_epi64(tw, step);
+        }
+        for key in &k[1..10] {
+            for xi in x.iter_mut() {
+                *xi = _mm512_aesenc_epi128(*xi, *key);
+            }
+        }
+        for g in 0..EVAL_GROUPS {
+            let i = base + 4 * g;
+            let ha = _mm512_aesenclast_epi128(x[2 * g], _mm512_xor_si512(k[10], s[2 * g]));
+            let hb = _mm512_aesenclast_epi128(x[2 * g + 1], _mm512_xor_si512(k[10], s[2 * g + 1]));
+            let ka = colour(av[g], one);
+            let kb = colour(bv[g], one);
+            let tgv = load4(&tg[i..i + 4]);
+            let tev = load4(&te[i..i + 4]);
+            let wg = _mm512_mask_xor_epi64(ha, ka, ha, tgv);
+            let we = _mm512_mask_xor_epi64(hb, kb, hb, _mm512_xor_si512(tev, av[g]));
+            store4(&mut out[i..i + 4], _mm512_xor_si512(wg, we));
+        }
+    }
+    n
 }

@@ -253,6 +253,203 @@ impl FixedKeyHash {
     }
 }
 
+/// Tweaks of a run of AND gates in half-gates garbling: instance `i` of the run hashes its
+/// `a` label under `2·(first + i·stride)` and its `b` label under `2·(first + i·stride) + 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GateTweaks {
+    /// Gate index of instance 0.
+    pub first: u64,
+    /// Gate-index distance between consecutive instances.
+    pub stride: u64,
+}
+
+impl GateTweaks {
+    /// The pair of tweaks of instance `i`.
+    #[inline(always)]
+    pub fn of(&self, i: usize) -> (u128, u128) {
+        let t = self
+            .first
+            .wrapping_add((i as u64).wrapping_mul(self.stride));
+        let j = u128::from(t.wrapping_mul(2));
+        (j, j | 1)
+    }
+
+    fn advanced(&self, i: usize) -> Self {
+        Self {
+            first: self
+                .first
+                .wrapping_add((i as u64).wrapping_mul(self.stride)),
+            stride: self.stride,
+        }
+    }
+}
+
+#[inline(always)]
+fn colour_mask(x: u128) -> u128 {
+    0u128.wrapping_sub(x & 1)
+}
+
+/// Half-gates instances handled per batch of the portable path.
+const HALF_GATES_CHUNK: usize = 64;
+
+impl FixedKeyHash {
+    /// Garbles one AND gate for many instances with half-gates (Zahur–Rosulek–Evans, EUROCRYPT
+    /// 2015, Fig. 2), the four hashes fused with the combination step.
+    ///
+    /// For instance `i` with zero labels `A0 = a0[i]`, `B0 = b0[i]`, colours `pa = lsb(A0)`, `pb
+    /// = lsb(B0)` and tweaks `(j, j') = tweaks.of(i)`: `tg[i] = H(A0, j) ⊕ H(A0 ⊕ Δ, j) ⊕ pb·Δ`,
+    /// `te[i] = H(B0, j') ⊕ H(B0 ⊕ Δ, j') ⊕ A0`, and the output zero label `out[i] = H(A0, j) ⊕
+    /// pa·tg[i] ⊕ H(B0, j') ⊕ pb·(te[i] ⊕ A0)`. Constant time in the labels.
+    ///
+    /// # Panics
+    /// If the slices differ in length.
+    #[allow(clippy::too_many_arguments)] // Δ, two inputs, tweaks, three outputs: all needed
+    pub fn garble_and(
+        &self,
+        delta: u128,
+        a0: &[u128],
+        b0: &[u128],
+        tweaks: GateTweaks,
+        out: &mut [u128],
+        tg: &mut [u128],
+        te: &mut [u128],
+    ) {
+        let n = a0.len();
+        assert!(
+            b0.len() == n && out.len() == n && tg.len() == n && te.len() == n,
+            "one label of each kind per instance is required"
+        );
+        #[cfg(target_arch = "x86_64")]
+        if self.engine == Engine::Vaes512 {
+            // SAFETY: `with_key` checked `Engine::Vaes512.is_available()` (avx512f/bw/dq/vl,
+            // aes, vaes).
+            let done =
+                unsafe { avx512::garble_and(&self.round_keys, delta, a0, b0, tweaks, out, tg, te) };
+            self.garble_and_portable(
+                delta,
+                &a0[done..],
+                &b0[done..],
+                tweaks.advanced(done),
+                &mut out[done..],
+                &mut tg[done..],
+                &mut te[done..],
+            );
+            return;
+        }
+        self.garble_and_portable(delta, a0, b0, tweaks, out, tg, te);
+    }
+
+    /// [`FixedKeyHash::garble_and`] through [`FixedKeyHash::hash_many`] (any engine).
+    #[allow(clippy::too_many_arguments)] // mirrors garble_and
+    fn garble_and_portable(
+        &self,
+        delta: u128,
+        a0: &[u128],
+        b0: &[u128],
+        tweaks: GateTweaks,
+        out: &mut [u128],
+        tg: &mut [u128],
+        te: &mut [u128],
+    ) {
+        let mut blocks = [0u128; 4 * HALF_GATES_CHUNK];
+        let mut tw = [0u128; 4 * HALF_GATES_CHUNK];
+        for start in (0..a0.len()).step_by(HALF_GATES_CHUNK) {
+            let end = (start + HALF_GATES_CHUNK).min(a0.len());
+            let n = end - start;
+            for i in 0..n {
+                let (a, b) = (a0[start + i], b0[start + i]);
+                let (j, j1) = tweaks.of(start + i);
+                blocks[4 * i..4 * i + 4].copy_from_slice(&[a, a ^ delta, b, b ^ delta]);
+                tw[4 * i..4 * i + 4].copy_from_slice(&[j, j, j1, j1]);
+            }
+            self.hash_many(&mut blocks[..4 * n], &tw[..4 * n]);
+            for i in 0..n {
+                let (a, b) = (a0[start + i], b0[start + i]);
+                let [h0, h1, h2, h3] = [
+                    blocks[4 * i],
+                    blocks[4 * i + 1],
+                    blocks[4 * i + 2],
+                    blocks[4 * i + 3],
+                ];
+                let (pa, pb) = (colour_mask(a), colour_mask(b));
+                let g = h0 ^ h1 ^ (pb & delta);
+                tg[start + i] = g;
+                te[start + i] = h2 ^ h3 ^ a;
+                out[start + i] = h0 ^ (pa & g) ^ h2 ^ (pb & (h2 ^ h3));
+            }
+        }
+        blocks.fill(0);
+    }
+
+    /// Evaluates one AND gate for many instances with half-gates: for active labels `A = a[i]`,
+    /// `B = b[i]`, `out[i] = H(A, j) ⊕ lsb(A)·tg[i] ⊕ H(B, j') ⊕ lsb(B)·(te[i] ⊕ A)`.
+    ///
+    /// # Panics
+    /// If the slices differ in length.
+    pub fn evaluate_and(
+        &self,
+        a: &[u128],
+        b: &[u128],
+        tg: &[u128],
+        te: &[u128],
+        tweaks: GateTweaks,
+        out: &mut [u128],
+    ) {
+        let n = a.len();
+        assert!(
+            b.len() == n && out.len() == n && tg.len() == n && te.len() == n,
+            "one label of each kind per instance is required"
+        );
+        #[cfg(target_arch = "x86_64")]
+        if self.engine == Engine::Vaes512 {
+            // SAFETY: `with_key` checked `Engine::Vaes512.is_available()` (avx512f/bw/dq/vl,
+            // aes, vaes).
+            let done = unsafe { avx512::evaluate_and(&self.round_keys, a, b, tg, te, tweaks, out) };
+            self.evaluate_and_portable(
+                &a[done..],
+                &b[done..],
+                &tg[done..],
+                &te[done..],
+                tweaks.advanced(done),
+                &mut out[done..],
+            );
+            return;
+        }
+        self.evaluate_and_portable(a, b, tg, te, tweaks, out);
+    }
+
+    fn evaluate_and_portable(
+        &self,
+        a: &[u128],
+        b: &[u128],
+        tg: &[u128],
+        te: &[u128],
+        tweaks: GateTweaks,
+        out: &mut [u128],
+    ) {
+        let mut blocks = [0u128; 2 * HALF_GATES_CHUNK];
+        let mut tw = [0u128; 2 * HALF_GATES_CHUNK];
+        for start in (0..a.len()).step_by(HALF_GATES_CHUNK) {
+            let end = (start + HALF_GATES_CHUNK).min(a.len());
+            let n = end - start;
+            for i in 0..n {
+                let (j, j1) = tweaks.of(start + i);
+                blocks[2 * i..2 * i + 2].copy_from_slice(&[a[start + i], b[start + i]]);
+                tw[2 * i..2 * i + 2].copy_from_slice(&[j, j1]);
+            }
+            self.hash_many(&mut blocks[..2 * n], &tw[..2 * n]);
+            for i in 0..n {
+                let (x, y) = (a[start + i], b[start + i]);
+                out[start + i] = blocks[2 * i]
+                    ^ (colour_mask(x) & tg[start + i])
+                    ^ blocks[2 * i + 1]
+                    ^ (colour_mask(y) & (te[start + i] ^ x));
+            }
+        }
+        blocks.fill(0);
+    }
+}
+
 /// The AES S-box (FIPS-197 Fig. 7); used only to expand the public key.
 const SBOX: [u8; 256] = {
     // Generated at compile time: S(x) = affine(x^-1) in GF(2^8) with the AES polynomial.
