@@ -1,6 +1,6 @@
 //! Garbled circuits: AND gates per second garbled and evaluated on one core (layer-batched,
 //! in memory: emp's "null channel" measurement), and the fixed-point ReLU two-party over an
-//! in-memory channel (one thread per party) with its bytes per ReLU.
+//! in-memory channel and over loopback TCP (one thread per party) with its bytes per ReLU.
 
 use bunet_crypto::channel::{Channel, ChannelConfig};
 use bunet_crypto::gc::fixed_point::{self, Gadget, Op, Params};
@@ -72,7 +72,11 @@ fn bench_relu_two_party(c: &mut Criterion) {
     g.sample_size(10);
     let m = 8192;
     g.throughput(Throughput::Elements(m as u64));
-    for (k, p) in [(24u32, 16_777_213u64), (32, 4_294_967_291)] {
+    for ((k, p), transport) in [
+        ((24u32, 16_777_213u64), "mem"),
+        ((32, 4_294_967_291), "mem"),
+        ((32, 4_294_967_291), "tcp"),
+    ] {
         let prm = Params::new(k, p, 4).expect("valid");
         let gadget = Gadget::new(prm, Op::ReluRescaleReshare);
         let mut prg = Prg::from_seed([2; 16]);
@@ -89,43 +93,76 @@ fn bench_relu_two_party(c: &mut Criterion) {
             .expect("pool");
         let mut garbler = Garbler::new(Delta::random(&mut prg));
         let mut evaluator = Evaluator::new();
-        let (mut ca, mut cb) = Channel::in_memory_pair(ChannelConfig::default());
+        let (mut ca, mut cb) = if transport == "tcp" {
+            tcp_pair()
+        } else {
+            Channel::in_memory_pair(ChannelConfig::default())
+        };
         let mut bytes_per_relu = 0.0;
-        g.bench_function(BenchmarkId::new("relu_two_party", format!("k={k}")), |b| {
-            b.iter(|| {
-                let zero = garbler.evaluator_zero_labels(gadget.circuit(), m);
-                // Stand-in for correlated OT (measured separately): L0 ⊕ b·Δ.
-                let d = garbler.delta().expose();
-                let bits = gadget.evaluator_bits(m, &sb).expect("valid");
-                let lab: Vec<u128> = zero
-                    .iter()
-                    .zip(&bits)
-                    .map(|(&z, &x)| if x { z ^ d } else { z })
-                    .collect();
-                let before = ca.meter().get("gc").bytes_sent;
-                std::thread::scope(|s| {
-                    let h = s.spawn(|| {
-                        pool_b.install(|| {
-                            fixed_point::evaluate_batch(&mut evaluator, &mut cb, &gadget, m, &lab)
+        g.bench_function(
+            BenchmarkId::new("relu_two_party", format!("k={k},{transport}")),
+            |b| {
+                b.iter(|| {
+                    let zero = garbler.evaluator_zero_labels(gadget.circuit(), m);
+                    // Stand-in for correlated OT (measured separately): L0 ⊕ b·Δ.
+                    let d = garbler.delta().expose();
+                    let bits = gadget.evaluator_bits(m, &sb).expect("valid");
+                    let lab: Vec<u128> = zero
+                        .iter()
+                        .zip(&bits)
+                        .map(|(&z, &x)| if x { z ^ d } else { z })
+                        .collect();
+                    let before = ca.meter().get("gc").bytes_sent;
+                    std::thread::scope(|s| {
+                        let h = s.spawn(|| {
+                            pool_b.install(|| {
+                                fixed_point::evaluate_batch(
+                                    &mut evaluator,
+                                    &mut cb,
+                                    &gadget,
+                                    m,
+                                    &lab,
+                                )
                                 .expect("evaluate")
-                        })
-                    });
-                    pool_a.install(|| {
-                        fixed_point::garble_batch(&mut garbler, &mut ca, &gadget, m, &sa, &r, &zero)
+                            })
+                        });
+                        pool_a.install(|| {
+                            fixed_point::garble_batch(
+                                &mut garbler,
+                                &mut ca,
+                                &gadget,
+                                m,
+                                &sa,
+                                &r,
+                                &zero,
+                            )
                             .expect("garble")
+                        });
+                        black_box(h.join().expect("evaluator thread"));
                     });
-                    black_box(h.join().expect("evaluator thread"));
-                });
-                bytes_per_relu = (ca.meter().get("gc").bytes_sent - before) as f64 / m as f64;
-            })
-        });
+                    bytes_per_relu = (ca.meter().get("gc").bytes_sent - before) as f64 / m as f64;
+                })
+            },
+        );
         println!(
-            "gc/relu_two_party/k={k}: {} AND/ReLU, {bytes_per_relu:.2} bytes/ReLU sent by the garbler ({:.3} bytes/AND)",
+            "gc/relu_two_party/k={k},{transport}: {} AND/ReLU, {bytes_per_relu:.2} bytes/ReLU sent by the garbler ({:.3} bytes/AND)",
             gadget.circuit().counts().and,
             bytes_per_relu / gadget.circuit().counts().and as f64
         );
     }
     g.finish();
+}
+
+fn tcp_pair() -> (Channel, Channel) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("local address");
+    let client = std::thread::spawn(move || std::net::TcpStream::connect(addr).expect("connect"));
+    let (server, _) = listener.accept().expect("accept");
+    let client = client.join().expect("connect thread");
+    (
+        Channel::tcp(server, ChannelConfig::default()).expect("tcp channel"),
+        Channel::tcp(client, ChannelConfig::default()).expect("tcp channel"),
+    )
 }
 
 criterion_group!(benches, bench_core_all, bench_relu_two_party);

@@ -49,6 +49,10 @@ fn main() {
     let start = std::time::Instant::now();
     let cpu0 = cpu_seconds();
     match what {
+        "two_party" => {
+            two_party(which, iters);
+            return;
+        }
         "hash" => {
             let mut blocks = vec![0u128; 4 * ands];
             let tweaks: Vec<u128> = (0..4 * ands as u128).collect();
@@ -90,6 +94,78 @@ fn main() {
     println!(
         "  {:.2} ns/AND of process CPU time (user+sys, /proc/self/stat)",
         cpu * 1e9 / (ands * iters) as f64
+    );
+}
+
+/// `iters` batches of 8192 ReLUs between two threads over loopback TCP (one rayon thread per
+/// party); CPU time is that of both parties together.
+fn two_party(which: &str, iters: usize) {
+    use bunet_crypto::channel::{Channel, ChannelConfig};
+    use bunet_crypto::gc::fixed_point;
+    use bunet_crypto::gc::half_gates::{Evaluator, Garbler};
+    let (k, p) = if which == "relu24" {
+        (24, 16_777_213)
+    } else {
+        (32, 4_294_967_291)
+    };
+    let gadget = Gadget::new(Params::new(k, p, 4).expect("ok"), Op::ReluRescaleReshare);
+    let m = 8192;
+    let mut prg = Prg::from_seed([2; 16]);
+    let sa: Vec<u64> = (0..m).map(|_| prg.uniform_below(p)).collect();
+    let sb: Vec<u64> = (0..m).map(|_| prg.uniform_below(p)).collect();
+    let r: Vec<u64> = (0..m).map(|_| prg.uniform_below(p)).collect();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let client = std::thread::spawn(move || std::net::TcpStream::connect(addr).expect("connect"));
+    let (server, _) = listener.accept().expect("accept");
+    let mut ca = Channel::tcp(server, ChannelConfig::default()).expect("tcp");
+    let mut cb = Channel::tcp(client.join().expect("join"), ChannelConfig::default()).expect("tcp");
+    let mut garbler = Garbler::new(Delta::random(&mut prg));
+    let mut evaluator = Evaluator::new();
+    let pool_a = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool");
+    let pool_b = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool");
+    let d = garbler.delta().expose();
+    let bits = gadget.evaluator_bits(m, &sb).expect("valid");
+    let zero = garbler.evaluator_zero_labels(gadget.circuit(), m);
+    let lab: Vec<u128> = zero
+        .iter()
+        .zip(&bits)
+        .map(|(&z, &x)| if x { z ^ d } else { z })
+        .collect();
+    let start = std::time::Instant::now();
+    let cpu0 = cpu_seconds();
+    for _ in 0..iters {
+        std::thread::scope(|s| {
+            let h = s.spawn(|| {
+                pool_b.install(|| {
+                    fixed_point::evaluate_batch(&mut evaluator, &mut cb, &gadget, m, &lab)
+                        .expect("eval")
+                })
+            });
+            pool_a.install(|| {
+                fixed_point::garble_batch(&mut garbler, &mut ca, &gadget, m, &sa, &r, &zero)
+                    .expect("garble")
+            });
+            black_box(h.join().expect("join"));
+        });
+    }
+    let t = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    let n = (m * iters) as f64;
+    let ands = gadget.circuit().counts().and as f64;
+    println!(
+        "two_party {which} over tcp: {:.0} ReLU/s wall; {:.2} µs CPU per ReLU for both parties \
+         ({:.2} ns CPU per AND); {:.1} bytes/ReLU sent by the garbler",
+        n / t,
+        cpu * 1e6 / n,
+        cpu * 1e9 / (n * ands),
+        ca.meter().get("gc").bytes_sent as f64 / n
     );
 }
 

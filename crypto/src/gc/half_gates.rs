@@ -8,11 +8,13 @@
 //! agree on the framing without negotiation); groups of sub-batches run in parallel on the rayon
 //! pool and are sent in order, so memory stays bounded for any number of instances.
 //!
-//! Wire format of one sub-batch of `b` instances (kind [`super::kind::GARBLED`], split in frames
-//! of at most [`FRAME_BYTES`]): the garbler's active input labels (16 B each, instance-major), the
-//! garbled tables (32 B per AND gate and instance: `T_G ‖ T_E`, layer by layer, gate-major) and,
-//! when the evaluator learns the outputs, one decoding bit per non-constant output bit, packed
-//! little-endian-first into bytes with zero padding.
+//! Wire format of one sub-batch of `b` instances: kind [`super::kind::GARBLED`], split in frames
+//! of at most [`FRAME_BYTES`], carries the garbler's active input labels (16 B each,
+//! instance-major) and the garbled tables (32 B per AND gate and instance: for each AND gate in
+//! layer order, the `b` values `T_G` then the `b` values `T_E`), all 128-bit words little-endian;
+//! then, when the evaluator learns the outputs, one frame of kind
+//! [`super::kind::OUTPUT_DECODING`] with one decoding bit per non-constant output bit, packed
+//! least significant bit first, zero padded.
 
 use bunet_kernels::aes_hash::{FixedKeyHash, GateTweaks};
 use rayon::prelude::*;
@@ -24,8 +26,8 @@ use crate::Error;
 use crate::channel::Channel;
 use crate::prg::Prg;
 
-/// Largest frame body of garbled data: 1 MiB (the framing costs 16 B per MiB).
-pub const FRAME_BYTES: usize = 1 << 20;
+/// Largest frame body of garbled data: 4 MiB (the framing costs 16 B per 4 MiB).
+pub const FRAME_BYTES: usize = 4 << 20;
 /// Bytes of garbled table per AND gate.
 pub const TABLE_BYTES_PER_AND: usize = 32;
 /// Gate instances hashed per call while garbling (×4 blocks) or evaluating (×2 blocks): the
@@ -89,15 +91,17 @@ pub fn sub_batch_size(circuit: &Circuit) -> usize {
     by_tables.min(by_labels).clamp(MIN_SUB_BATCH, MAX_SUB_BATCH) / MIN_SUB_BATCH * MIN_SUB_BATCH
 }
 
-/// Bytes the garbler sends for one sub-batch of `b` instances.
-fn sub_batch_bytes(circuit: &Circuit, b: usize) -> usize {
-    let labels = 16 * b * circuit.n_garbler_inputs();
-    let tables = TABLE_BYTES_PER_AND * b * circuit.counts().and;
-    let decode = match circuit.output_to() {
+/// 128-bit words (input labels and tables) the garbler sends for one sub-batch of `b` instances.
+fn sub_batch_words(circuit: &Circuit, b: usize) -> usize {
+    b * circuit.n_garbler_inputs() + 2 * b * circuit.counts().and
+}
+
+/// Bytes of output decoding bits the garbler sends for one sub-batch of `b` instances.
+fn sub_batch_decode_bytes(circuit: &Circuit, b: usize) -> usize {
+    match circuit.output_to() {
         Party::Evaluator => (b * wire_outputs(circuit)).div_ceil(8),
         Party::Garbler => 0,
-    };
-    labels + tables + decode
+    }
 }
 
 /// Output bits that are wires (constant outputs need no decoding).
@@ -393,6 +397,40 @@ fn read_outputs(circuit: &Circuit, labels: &[u128], m: usize) -> Zeroizing<Vec<u
     out
 }
 
+/// Sends 128-bit words little-endian in frames of at most [`FRAME_BYTES`] (no copy on
+/// little-endian machines).
+fn send_words(ch: &mut Channel, words: &[u128]) -> Result<(), Error> {
+    if cfg!(target_endian = "little") {
+        send_frames(ch, kind::GARBLED, bytemuck::cast_slice(words))
+    } else {
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        send_frames(ch, kind::GARBLED, &bytes)
+    }
+}
+
+/// The 128-bit little-endian words of `bytes` (a multiple of 16 long): borrowed when the buffer
+/// is aligned on a little-endian machine (the usual case), else copied.
+fn as_words(bytes: &[u8]) -> std::borrow::Cow<'_, [u128]> {
+    match bytemuck::try_cast_slice::<u8, u128>(bytes) {
+        Ok(words) if cfg!(target_endian = "little") => std::borrow::Cow::Borrowed(words),
+        _ => std::borrow::Cow::Owned(
+            bytes
+                .chunks_exact(16)
+                .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes")))
+                .collect(),
+        ),
+    }
+}
+
+/// Receives one frame of exactly `len` bytes.
+fn recv_exact(ch: &mut Channel, kind: u16, len: usize) -> Result<Vec<u8>, Error> {
+    let frame = ch.recv(kind, len)?;
+    if frame.len() != len {
+        return Err(GcError::Malformed("frame shorter than expected").into());
+    }
+    Ok(frame)
+}
+
 /// Packs bits least significant first, zero padded.
 fn pack_bits(bits: impl Iterator<Item = bool>, out: &mut Vec<u8>) {
     let mut byte = 0u8;
@@ -430,6 +468,13 @@ fn send_frames(ch: &mut Channel, kind: u16, bytes: &[u8]) -> Result<(), Error> {
 
 /// Receives exactly `len` bytes sent by [`send_frames`] (every frame of the exact size expected).
 fn recv_frames(ch: &mut Channel, kind: u16, len: usize) -> Result<Vec<u8>, Error> {
+    if len > 0 && len <= FRAME_BYTES {
+        let frame = ch.recv(kind, len)?;
+        if frame.len() != len {
+            return Err(GcError::Malformed("garbled frame shorter than expected").into());
+        }
+        return Ok(frame);
+    }
     let mut out = Vec::with_capacity(len);
     while out.len() < len {
         let want = (len - out.len()).min(FRAME_BYTES);
@@ -542,7 +587,7 @@ impl Garbler {
                 *l = self.prg.next_u128();
             }
             let subs = ranges(grange.len(), sb);
-            let results: Vec<(Vec<u8>, Vec<bool>)> = subs
+            let results: Vec<(Vec<u128>, Vec<u8>, Vec<bool>)> = subs
                 .par_iter()
                 .map(|r| {
                     let b = r.len();
@@ -550,11 +595,12 @@ impl Garbler {
                     let gz = &gzero[r.start * ng..r.end * ng];
                     let ez = &evaluator_zero_labels[first * ne..(first + b) * ne];
                     let bits = &garbler_inputs[first * ng..(first + b) * ng];
-                    let mut msg = Vec::with_capacity(sub_batch_bytes(circuit, b));
-                    for (z, &x) in gz.iter().zip(bits) {
-                        msg.extend_from_slice(&(z ^ (mask(u128::from(x)) & delta)).to_le_bytes());
+                    // The message is built in place: active input labels, then the tables.
+                    let mut words = vec![0u128; sub_batch_words(circuit, b)];
+                    let (active, tables) = words.split_at_mut(b * ng);
+                    for ((w, z), &x) in active.iter_mut().zip(gz).zip(bits) {
+                        *w = z ^ (mask(u128::from(x)) & delta);
                     }
-                    let mut tables = vec![0u128; 2 * b * n_and as usize];
                     let gate0 = self.next_gate + first as u64 * n_and;
                     let outs = garble_instances(
                         circuit,
@@ -564,11 +610,8 @@ impl Garbler {
                         b,
                         gz,
                         ez,
-                        &mut tables,
+                        tables,
                     );
-                    for t in &tables {
-                        msg.extend_from_slice(&t.to_le_bytes());
-                    }
                     let outs = &outs;
                     let colours = (0..b).flat_map(|i| {
                         circuit
@@ -580,15 +623,19 @@ impl Garbler {
                     });
                     match circuit.output_to() {
                         Party::Evaluator => {
-                            pack_bits(colours, &mut msg);
-                            (msg, Vec::new())
+                            let mut decode = Vec::new();
+                            pack_bits(colours, &mut decode);
+                            (words, decode, Vec::new())
                         }
-                        Party::Garbler => (msg, colours.collect()),
+                        Party::Garbler => (words, Vec::new(), colours.collect()),
                     }
                 })
                 .collect();
-            for (msg, colours) in results {
-                send_frames(ch, kind::GARBLED, &msg)?;
+            for (words, decode, colours) in results {
+                send_words(ch, &words)?;
+                if !decode.is_empty() {
+                    ch.send(kind::OUTPUT_DECODING, &decode)?;
+                }
                 out_colours.extend(colours);
             }
         }
@@ -677,34 +724,27 @@ impl Evaluator {
             let subs = ranges(grange.len(), sb);
             let mut msgs = Vec::with_capacity(subs.len());
             for r in &subs {
-                msgs.push(recv_frames(
-                    ch,
-                    kind::GARBLED,
-                    sub_batch_bytes(circuit, r.len()),
-                )?);
+                let words = recv_frames(ch, kind::GARBLED, 16 * sub_batch_words(circuit, r.len()))?;
+                let dlen = sub_batch_decode_bytes(circuit, r.len());
+                let decode = if dlen > 0 {
+                    recv_exact(ch, kind::OUTPUT_DECODING, dlen)?
+                } else {
+                    Vec::new()
+                };
+                msgs.push((words, decode));
             }
             let results: Vec<Result<Vec<bool>, GcError>> = subs
                 .par_iter()
                 .zip(&msgs)
-                .map(|(r, msg)| {
+                .map(|(r, (words, decode))| {
                     let b = r.len();
                     let first = grange.start + r.start;
-                    let (glabels, rest) = msg.split_at(16 * b * ng);
-                    let glabels: Zeroizing<Vec<u128>> = Zeroizing::new(
-                        glabels
-                            .chunks_exact(16)
-                            .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes")))
-                            .collect(),
-                    );
-                    let (tables, decode) = rest.split_at(TABLE_BYTES_PER_AND * b * n_and as usize);
+                    let words = as_words(words);
+                    let (glabels, tables) = words.split_at(b * ng);
                     let el = &evaluator_labels[first * ne..(first + b) * ne];
                     let gate0 = self.next_gate + first as u64 * n_and;
-                    let tables: Vec<u128> = tables
-                        .chunks_exact(16)
-                        .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes")))
-                        .collect();
                     let outs =
-                        evaluate_instances(circuit, &self.hash, gate0, b, &glabels, el, &tables);
+                        evaluate_instances(circuit, &self.hash, gate0, b, glabels, el, tables);
                     let outs = &outs;
                     let mine = (0..b).flat_map(|i| {
                         circuit
@@ -749,5 +789,40 @@ impl Evaluator {
         }
         ch.set_label(previous);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod frame_tests {
+    use super::*;
+    use crate::channel::ChannelConfig;
+
+    #[test]
+    fn payloads_above_one_frame_are_split_and_reassembled_exactly() {
+        let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+        let len = 2 * FRAME_BYTES + 12345;
+        let payload: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        std::thread::scope(|s| {
+            let h = s.spawn(|| recv_frames(&mut b, kind::GARBLED, len).unwrap());
+            send_frames(&mut a, kind::GARBLED, &payload).unwrap();
+            a.flush().unwrap();
+            assert_eq!(h.join().unwrap(), payload);
+        });
+        assert_eq!(a.meter().get("unlabelled").messages_sent, 3);
+    }
+
+    #[test]
+    fn words_travel_little_endian() {
+        let words = [1u128, u128::MAX - 5, 1 << 100];
+        let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+        send_words(&mut a, &words).unwrap();
+        a.flush().unwrap();
+        let bytes = recv_frames(&mut b, kind::GARBLED, 48).unwrap();
+        assert_eq!(&bytes[..16], &1u128.to_le_bytes());
+        assert_eq!(&*as_words(&bytes), &words);
+        // Unaligned input is copied, with the same result.
+        let mut shifted = vec![0u8];
+        shifted.extend_from_slice(&bytes);
+        assert_eq!(&*as_words(&shifted[1..]), &words);
     }
 }

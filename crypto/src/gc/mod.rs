@@ -32,11 +32,14 @@ pub use half_gates::{Delta, Evaluator, Garbler};
 
 /// Message kinds of the garbled-circuit protocol (area 0x02xx).
 pub mod kind {
-    /// Garbler → evaluator: garbler input labels, garbled tables and output decoding bits of
-    /// one sub-batch, in frames of at most [`super::half_gates::FRAME_BYTES`].
+    /// Garbler → evaluator: garbler input labels and garbled tables of one sub-batch, in frames
+    /// of at most [`super::half_gates::FRAME_BYTES`].
     pub const GARBLED: u16 = 0x0201;
     /// Evaluator → garbler: colour bits of the outputs the garbler learns.
     pub const OUTPUT_COLOURS: u16 = 0x0202;
+    /// Garbler → evaluator: decoding bits of the outputs of one sub-batch that the evaluator
+    /// learns.
+    pub const OUTPUT_DECODING: u16 = 0x0203;
 }
 
 /// Errors of garbled-circuit construction, inputs and peer data.

@@ -134,13 +134,13 @@ fn bristol_aes128_fips197_known_answers_garbled() {
     let (_, out, ca) = run_pair(memory_pair(), &mut g, &c, 2, &g_bits, &e_bits);
     assert_eq!(out[..128], hex_bits_reversed(vectors[0].2)[..]);
     assert_eq!(out[128..], hex_bits_reversed(vectors[1].2)[..]);
-    // Bytes: 32 per AND, 16 per garbler input label, 1 bit per output, one 16-byte header per
-    // frame of at most 1 MiB.
-    let body: usize = 2 * (6400 * 32 + 128 * 16) + (2 * 128) / 8;
-    let frames = body.div_ceil(FRAME_BYTES);
+    // Bytes: 32 per AND and 16 per garbler input label in frames of at most 4 MiB, then one
+    // frame of decoding bits (1 bit per output); 16-byte header per frame.
+    let words: usize = 2 * (6400 * 32 + 128 * 16);
+    let frames = words.div_ceil(FRAME_BYTES) + 1;
     assert_eq!(
         ca.meter().get("gc").bytes_sent,
-        (body + frames * FRAME_HEADER_LEN) as u64
+        (words + (2 * 128) / 8 + frames * FRAME_HEADER_LEN) as u64
     );
 }
 
@@ -583,10 +583,31 @@ fn evaluator_rejects_truncated_or_oversized_garbled_frames() {
     assert!(Evaluator::new().evaluate(&mut cb, c, 1, &labels).is_err());
     // Garbage of the right size decodes to some output (or a typed range error), never a panic.
     let (mut ca, mut cb) = memory_pair();
-    let len = 32 * c.counts().and + 16 * c.n_garbler_inputs() + c.n_outputs().div_ceil(8);
-    let mut junk = vec![0xA5u8; len];
-    *junk.last_mut().unwrap() = 0;
-    ca.send(kind::GARBLED, &junk).unwrap();
+    let len = 32 * c.counts().and + 16 * c.n_garbler_inputs();
+    ca.send(kind::GARBLED, &vec![0xA5u8; len]).unwrap();
+    ca.send(
+        kind::OUTPUT_DECODING,
+        &vec![0x5Au8; c.n_outputs().div_ceil(8)],
+    )
+    .unwrap();
     ca.flush().unwrap();
     let _ = fixed_point::evaluate_batch(&mut Evaluator::new(), &mut cb, &g, 1, &labels);
+    // Nonzero padding of the decoding bits is rejected (k = 24 outputs fill 3 bytes, so use a
+    // circuit with a partial byte: argmax's single bit goes to the garbler, so build one).
+    let mut bl = Builder::new();
+    let x = bl.garbler_input(1);
+    let y = bl.evaluator_input(1);
+    let z = bl.and(x[0], y[0]);
+    let one_bit = bl.finish(vec![z], Party::Evaluator);
+    let (mut ca, mut cb) = memory_pair();
+    ca.send(kind::GARBLED, &[0u8; 48]).unwrap();
+    ca.send(kind::OUTPUT_DECODING, &[0b10]).unwrap();
+    ca.flush().unwrap();
+    let err = Evaluator::new()
+        .evaluate(&mut cb, &one_bit, 1, &[0])
+        .unwrap_err();
+    assert!(
+        matches!(err, crate::Error::Gc(GcError::Malformed(_))),
+        "{err:?}"
+    );
 }
