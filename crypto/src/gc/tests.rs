@@ -459,7 +459,7 @@ fn two_party_batches_equal_reference_over_tcp() {
 }
 
 #[test]
-fn many_instances_span_several_sub_batches_and_frames() {
+fn many_instances_span_several_sub_batches_and_groups() {
     let prm = Params::new(32, 4_294_967_291, 4).unwrap();
     let gadget = Gadget::new(prm, Op::ReluRescaleReshare);
     let sb = super::half_gates::sub_batch_size(gadget.circuit());
