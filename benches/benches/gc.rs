@@ -112,7 +112,7 @@ fn bench_relu_two_party(c: &mut Criterion) {
                         .zip(&bits)
                         .map(|(&z, &x)| if x { z ^ d } else { z })
                         .collect();
-                    let before = ca.meter().get("gc").bytes_sent;
+                    let before = ca.meter().get("gc/relu").bytes_sent;
                     std::thread::scope(|s| {
                         let h = s.spawn(|| {
                             pool_b.install(|| {
@@ -140,7 +140,8 @@ fn bench_relu_two_party(c: &mut Criterion) {
                         });
                         black_box(h.join().expect("evaluator thread"));
                     });
-                    bytes_per_relu = (ca.meter().get("gc").bytes_sent - before) as f64 / m as f64;
+                    bytes_per_relu =
+                        (ca.meter().get("gc/relu").bytes_sent - before) as f64 / m as f64;
                 })
             },
         );

@@ -165,7 +165,7 @@ fn two_party(which: &str, iters: usize) {
         n / t,
         cpu * 1e6 / n,
         cpu * 1e9 / (n * ands),
-        ca.meter().get("gc").bytes_sent as f64 / n
+        ca.meter().get("gc/relu").bytes_sent as f64 / n
     );
 }
 

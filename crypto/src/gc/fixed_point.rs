@@ -85,6 +85,16 @@ impl Op {
         }
     }
 
+    /// The channel label its traffic is counted under.
+    pub fn label(self) -> &'static str {
+        match self {
+            Op::ReluRescaleReshare => "gc/relu",
+            Op::RescaleReshare => "gc/rescale",
+            Op::Max4RescaleReshare => "gc/maxpool",
+            Op::Argmax2 => "gc/argmax",
+        }
+    }
+
     /// Whether the garbler supplies a re-sharing mask `r`.
     pub fn reshares(self) -> bool {
         self != Op::Argmax2
@@ -315,7 +325,8 @@ impl Gadget {
 /// Alice's side of a batch of `m` instances: garbles with shares `s_a` and masks `r` (see
 /// [`Gadget::garbler_bits`]), the evaluator's zero labels given (their active labels reach Bob by
 /// correlated OT). Returns the argmax bits (`m` values in {0, 1}) for [`Op::Argmax2`], else an
-/// empty vector (Alice's new shares are her masks `r`).
+/// empty vector (Alice's new shares are her masks `r`). Traffic is counted under
+/// [`Op::label`].
 ///
 /// # Errors
 /// Invalid inputs ([`GcError`]), channel failures.
@@ -329,8 +340,10 @@ pub fn garble_batch(
     evaluator_zero_labels: &[u128],
 ) -> Result<Vec<u64>, Error> {
     let bits = gadget.garbler_bits(m, s_a, r)?;
-    let out = garbler.garble(ch, &gadget.circuit, m, &bits, evaluator_zero_labels)?;
-    Ok(gadget.decode(&out))
+    let previous = ch.set_label(gadget.op.label());
+    let out = garbler.garble(ch, &gadget.circuit, m, &bits, evaluator_zero_labels);
+    ch.set_label(previous);
+    Ok(gadget.decode(&out?))
 }
 
 /// Bob's side of a batch of `m` instances, with the active labels of his input bits (from
@@ -347,8 +360,10 @@ pub fn evaluate_batch(
     m: usize,
     evaluator_labels: &[u128],
 ) -> Result<Vec<u64>, Error> {
-    let out = evaluator.evaluate(ch, &gadget.circuit, m, evaluator_labels)?;
-    let words = gadget.decode(&out);
+    let previous = ch.set_label(gadget.op.label());
+    let out = evaluator.evaluate(ch, &gadget.circuit, m, evaluator_labels);
+    ch.set_label(previous);
+    let words = gadget.decode(&out?);
     gadget.check_residues(&words)?;
     Ok(words)
 }

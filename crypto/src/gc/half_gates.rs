@@ -556,7 +556,7 @@ impl Garbler {
     /// wires (`m · n_evaluator_inputs`, e.g. from [`Garbler::evaluator_zero_labels`] or from a
     /// random correlated OT under Δ). Returns the outputs (instance-major) when the garbler
     /// learns them ([`Party::Garbler`]: after receiving the evaluator's colour bits), else an
-    /// empty vector.
+    /// empty vector. Traffic is counted under the channel's current label.
     ///
     /// # Errors
     /// [`GcError::InputLength`] on inputs of the wrong length; channel failures; a malformed
@@ -579,7 +579,6 @@ impl Garbler {
         let delta = self.delta.0;
         let n_out = circuit.n_outputs();
         let mut out_colours: Vec<bool> = Vec::new();
-        let previous = ch.set_label("gc");
         for grange in ranges(m, group) {
             // Garbler input zero labels of this group, drawn sequentially from the PRG.
             let mut gzero = Zeroizing::new(vec![0u128; grange.len() * ng]);
@@ -660,7 +659,6 @@ impl Garbler {
                 out
             }
         };
-        ch.set_label(previous);
         Ok(result)
     }
 }
@@ -697,7 +695,7 @@ impl Evaluator {
     /// `evaluator_labels` are the active labels of the evaluator's input wires (instance-major,
     /// `m · n_evaluator_inputs`), obtained by correlated OT. Returns the outputs
     /// (instance-major) when the evaluator learns them; otherwise sends their colour bits to the
-    /// garbler and returns an empty vector.
+    /// garbler and returns an empty vector. Traffic is counted under the channel's current label.
     ///
     /// # Errors
     /// [`GcError::InputLength`] on inputs of the wrong length; channel failures; a malformed
@@ -717,7 +715,6 @@ impl Evaluator {
         let n_wire_out = wire_outputs(circuit);
         let sb = sub_batch_size(circuit);
         let group = sb * rayon::current_num_threads().max(1);
-        let previous = ch.set_label("gc");
         let mut out = Vec::with_capacity(m * n_out);
         let mut colours: Vec<bool> = Vec::new();
         for grange in ranges(m, group) {
@@ -787,7 +784,6 @@ impl Evaluator {
             send_frames(ch, kind::OUTPUT_COLOURS, &bytes)?;
             ch.flush()?;
         }
-        ch.set_label(previous);
         Ok(out)
     }
 }

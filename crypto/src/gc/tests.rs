@@ -42,6 +42,8 @@ fn run_pair(
 ) -> (Vec<bool>, Vec<bool>, Channel) {
     let zero = garbler.evaluator_zero_labels(circuit, m);
     let labels = active_labels(&zero, e_bits, garbler.delta());
+    ca.set_label("gc");
+    cb.set_label("gc");
     std::thread::scope(|s| {
         let h = s.spawn(move || {
             let mut ev = Evaluator::new();
@@ -433,13 +435,23 @@ fn two_party_all_ops(pair: impl Fn() -> (Channel, Channel), prm: Params, m: usiz
                 }
             }
         }
-        // Exactly 32 bytes per AND, 16 per garbler input label, 1 bit per output, frame headers.
+        // Exactly 32 bytes per AND and 16 per garbler input label in frames of at most 4 MiB per
+        // sub-batch, then a frame of decoding bits (1 bit per output) when Bob learns outputs.
         let c = gadget.circuit();
-        let sent = ca.meter().get("gc").bytes_sent as usize;
-        let payload = m * (32 * c.counts().and + 16 * c.n_garbler_inputs());
-        assert!(
-            sent >= payload && sent <= payload + m * c.n_outputs() / 8 + 64 * (1 + m),
-            "{sent} vs {payload}"
+        let sb = super::half_gates::sub_batch_size(c);
+        let mut expected = 0usize;
+        for start in (0..m).step_by(sb) {
+            let b = sb.min(m - start);
+            let words = 16 * b * (c.n_garbler_inputs() + 2 * c.counts().and);
+            expected += words + FRAME_HEADER_LEN * words.div_ceil(FRAME_BYTES);
+            if c.output_to() == Party::Evaluator {
+                expected += FRAME_HEADER_LEN + (b * c.n_outputs()).div_ceil(8);
+            }
+        }
+        assert_eq!(
+            ca.meter().get(op.label()).bytes_sent as usize,
+            expected,
+            "{op:?}"
         );
     }
 }
