@@ -14,9 +14,9 @@ use super::GcError;
 use super::circuit::{Bit, Builder, Circuit, Party};
 
 /// Largest wire count accepted.
-pub const MAX_WIRES: usize = 1 << 26;
+pub const MAX_WIRES: usize = 1 << 24;
 /// Largest gate count accepted.
-pub const MAX_GATES: usize = 1 << 26;
+pub const MAX_GATES: usize = 1 << 24;
 
 fn err(line: usize, reason: impl Into<String>) -> GcError {
     GcError::Bristol {

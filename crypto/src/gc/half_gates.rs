@@ -1,9 +1,12 @@
 //! Half-gates garbling and evaluation (Zahur–Rosulek–Evans, EUROCRYPT 2015, Fig. 2) of many
 //! instances of one circuit at once, streamed over a [`Channel`].
 //!
-//! Labels of `m` instances are stored wire-major (`labels[w·m + i]`), so a free gate is one
-//! vectorisable loop over the instances and the AND gates of one layer of all instances are hashed
-//! by a single [`FixedKeyHash::hash_many`] call (4 hashes per gate to garble, 2 to evaluate).
+//! Labels of `m` instances are stored wire-major in reused slots (`labels[slot·m + i]`), so a
+//! free gate is one vectorisable loop over the instances and an AND gate of all instances is one
+//! call of the fused kernel [`FixedKeyHash::garble_and`] / [`FixedKeyHash::evaluate_and`] (4
+//! hashes per instance to garble, 2 to evaluate, 32 AES blocks in flight). With fewer than 8
+//! instances, the AND gates of a layer are hashed together by [`FixedKeyHash::hash_many`]
+//! instead. Tweaks are unique per gate index (see [`garble_instances`]).
 //! Instances are garbled in sub-batches of a size fixed by the circuit alone (so both parties
 //! agree on the framing without negotiation); groups of sub-batches run in parallel on the rayon
 //! pool and are sent in order, so memory stays bounded for any number of instances.
