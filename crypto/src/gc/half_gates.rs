@@ -5,8 +5,8 @@
 //! free gate is one vectorisable loop over the instances and an AND gate of all instances is one
 //! call of the fused kernel [`FixedKeyHash::garble_and`] / [`FixedKeyHash::evaluate_and`] (4
 //! hashes per instance to garble, 2 to evaluate, 32 AES blocks in flight). With fewer than 8
-//! instances, the AND gates of a layer are hashed together by [`FixedKeyHash::hash_many`]
-//! instead. Tweaks are unique per gate index (see [`garble_instances`]).
+//! instances, each instance's AND gates of one layer are gathered into one such call instead.
+//! Tweaks are unique per gate index (see [`garble_instances`]).
 //! Instances are garbled in sub-batches of a size fixed by the circuit alone (so both parties
 //! agree on the framing without negotiation); groups of sub-batches run in parallel on the rayon
 //! pool and are sent in order, so memory stays bounded for any number of instances.
@@ -33,9 +33,6 @@ use crate::prg::Prg;
 pub const FRAME_BYTES: usize = 4 << 20;
 /// Bytes of garbled table per AND gate.
 pub const TABLE_BYTES_PER_AND: usize = 32;
-/// Gate instances hashed per call while garbling (×4 blocks) or evaluating (×2 blocks): the
-/// hash buffers stay in L1/L2.
-const HASH_CHUNK: usize = 1024;
 /// Target garbled-table bytes per sub-batch.
 const SUB_BATCH_TABLE_BYTES: usize = 1 << 20;
 /// Target label memory per sub-batch (wire-major labels of all its instances).
@@ -124,6 +121,18 @@ fn mask(bit: u128) -> u128 {
 /// Computes the free gates of one layer on wire-major labels; `inv` is what a NOT xors in
 /// (Δ for the garbler, 0 for the evaluator).
 fn free_gates(gates: &[FreeGate], labels: &mut [u128], m: usize, inv: u128) {
+    if m == 1 {
+        // One instance (a large circuit garbled alone): plain indexing beats slicing.
+        for g in gates {
+            match *g {
+                FreeGate::Xor(a, b, o) => {
+                    labels[o as usize] = labels[a as usize] ^ labels[b as usize]
+                }
+                FreeGate::Inv(a, o) => labels[o as usize] = labels[a as usize] ^ inv,
+            }
+        }
+        return;
+    }
     for g in gates {
         match *g {
             FreeGate::Xor(a, b, o) => {
@@ -144,6 +153,7 @@ fn free_gates(gates: &[FreeGate], labels: &mut [u128], m: usize, inv: u128) {
 
 /// The `m` labels of slot `o` (mutable) and of slots `a`, `b` (which differ from `o`: the slot
 /// allocator never gives a gate's output the slot of one of its inputs).
+#[inline]
 fn out_and_inputs(
     labels: &mut [u128],
     m: usize,
@@ -228,50 +238,47 @@ pub fn garble_instances(
         }
         return read_outputs(circuit, &labels, m);
     }
-    // Few instances: hash the AND gates of a layer together across gates.
-    let gates_per_chunk = (HASH_CHUNK / m).max(1);
-    let mut blocks = Zeroizing::new(vec![0u128; 4 * gates_per_chunk * m]);
-    let mut tweaks = vec![0u128; 4 * gates_per_chunk * m];
+    // Few instances: per instance, the AND gates of a layer have consecutive gate indices, so
+    // they are gathered into one fused-kernel call (tweak stride 1).
+    let widest = circuit
+        .layers
+        .iter()
+        .map(|l| l.ands.len())
+        .max()
+        .unwrap_or(0);
+    let mut ga = Zeroizing::new(vec![0u128; widest]);
+    let mut gb = Zeroizing::new(vec![0u128; widest]);
+    let mut go = Zeroizing::new(vec![0u128; widest]);
+    let (mut gtg, mut gte) = (vec![0u128; widest], vec![0u128; widest]);
     for layer in &circuit.layers {
         free_gates(&layer.free, &mut labels, m, delta);
-        for gates in layer.ands.chunks(gates_per_chunk) {
-            let n = gates.len() * m;
-            let (blocks, tweaks) = (&mut blocks[..4 * n], &mut tweaks[..4 * n]);
-            let mut k = 0;
-            for (g, &[a, b, _]) in gates.iter().enumerate() {
-                let gt = GateTweaks {
-                    first: first_gate + ordinal + g as u64,
-                    stride: n_and as u64,
-                };
-                for i in 0..m {
-                    let (a0, b0) = (labels[a as usize * m + i], labels[b as usize * m + i]);
-                    let (j, j1) = gt.of(i);
-                    blocks[k..k + 4].copy_from_slice(&[a0, a0 ^ delta, b0, b0 ^ delta]);
-                    tweaks[k..k + 4].copy_from_slice(&[j, j, j1, j1]);
-                    k += 4;
-                }
+        let n = layer.ands.len();
+        for i in 0..m {
+            for (g, &[a, b, _]) in layer.ands.iter().enumerate() {
+                ga[g] = labels[a as usize * m + i];
+                gb[g] = labels[b as usize * m + i];
             }
-            hash.hash_many(blocks, tweaks);
-            let mut k = 0;
-            for &[a, b, o] in gates {
-                for i in 0..m {
-                    let a0 = labels[a as usize * m + i];
-                    let b0 = labels[b as usize * m + i];
-                    let [h0, h1, h2, h3] = [blocks[k], blocks[k + 1], blocks[k + 2], blocks[k + 3]];
-                    let pa = mask(a0);
-                    let pb = mask(b0);
-                    let tg = h0 ^ h1 ^ (pb & delta);
-                    let wg = h0 ^ (pa & tg);
-                    let we = h2 ^ (pb & (h2 ^ h3));
-                    labels[o as usize * m + i] = wg ^ we;
-                    tables[pos + i] = tg;
-                    tables[pos + m + i] = h2 ^ h3 ^ a0;
-                    k += 4;
-                }
-                pos += 2 * m;
+            let tweaks = GateTweaks {
+                first: first_gate + i as u64 * n_and as u64 + ordinal,
+                stride: 1,
+            };
+            hash.garble_and(
+                delta,
+                &ga[..n],
+                &gb[..n],
+                tweaks,
+                &mut go[..n],
+                &mut gtg[..n],
+                &mut gte[..n],
+            );
+            for (g, &[_, _, o]) in layer.ands.iter().enumerate() {
+                labels[o as usize * m + i] = go[g];
+                tables[pos + 2 * m * g + i] = gtg[g];
+                tables[pos + 2 * m * g + m + i] = gte[g];
             }
-            ordinal += gates.len() as u64;
         }
+        pos += 2 * m * n;
+        ordinal += n as u64;
     }
     read_outputs(circuit, &labels, m)
 }
@@ -325,44 +332,45 @@ pub fn evaluate_instances(
         }
         return read_outputs(circuit, &labels, m);
     }
-    let gates_per_chunk = (HASH_CHUNK / m).max(1);
-    let mut blocks = Zeroizing::new(vec![0u128; 2 * gates_per_chunk * m]);
-    let mut tweaks = vec![0u128; 2 * gates_per_chunk * m];
+    // Few instances: gather each instance's layer into one fused-kernel call (tweak stride 1).
+    let widest = circuit
+        .layers
+        .iter()
+        .map(|l| l.ands.len())
+        .max()
+        .unwrap_or(0);
+    let mut ga = Zeroizing::new(vec![0u128; widest]);
+    let mut gb = Zeroizing::new(vec![0u128; widest]);
+    let mut go = Zeroizing::new(vec![0u128; widest]);
+    let (mut gtg, mut gte) = (vec![0u128; widest], vec![0u128; widest]);
     for layer in &circuit.layers {
         free_gates(&layer.free, &mut labels, m, 0);
-        for gates in layer.ands.chunks(gates_per_chunk) {
-            let n = gates.len() * m;
-            let (blocks, tweaks) = (&mut blocks[..2 * n], &mut tweaks[..2 * n]);
-            let mut k = 0;
-            for (g, &[a, b, _]) in gates.iter().enumerate() {
-                let gt = GateTweaks {
-                    first: first_gate + ordinal + g as u64,
-                    stride: n_and as u64,
-                };
-                for i in 0..m {
-                    let (j, j1) = gt.of(i);
-                    blocks[k..k + 2]
-                        .copy_from_slice(&[labels[a as usize * m + i], labels[b as usize * m + i]]);
-                    tweaks[k..k + 2].copy_from_slice(&[j, j1]);
-                    k += 2;
-                }
+        let n = layer.ands.len();
+        for i in 0..m {
+            for (g, &[a, b, _]) in layer.ands.iter().enumerate() {
+                ga[g] = labels[a as usize * m + i];
+                gb[g] = labels[b as usize * m + i];
+                gtg[g] = tables[pos + 2 * m * g + i];
+                gte[g] = tables[pos + 2 * m * g + m + i];
             }
-            hash.hash_many(blocks, tweaks);
-            let mut k = 0;
-            for &[a, b, o] in gates {
-                for i in 0..m {
-                    let la = labels[a as usize * m + i];
-                    let lb = labels[b as usize * m + i];
-                    let (tg, te) = (tables[pos + i], tables[pos + m + i]);
-                    let wg = blocks[k] ^ (mask(la) & tg);
-                    let we = blocks[k + 1] ^ (mask(lb) & (te ^ la));
-                    labels[o as usize * m + i] = wg ^ we;
-                    k += 2;
-                }
-                pos += 2 * m;
+            let tweaks = GateTweaks {
+                first: first_gate + i as u64 * n_and as u64 + ordinal,
+                stride: 1,
+            };
+            hash.evaluate_and(
+                &ga[..n],
+                &gb[..n],
+                &gtg[..n],
+                &gte[..n],
+                tweaks,
+                &mut go[..n],
+            );
+            for (g, &[_, _, o]) in layer.ands.iter().enumerate() {
+                labels[o as usize * m + i] = go[g];
             }
-            ordinal += gates.len() as u64;
         }
+        pos += 2 * m * n;
+        ordinal += n as u64;
     }
     read_outputs(circuit, &labels, m)
 }
