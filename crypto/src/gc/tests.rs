@@ -215,7 +215,8 @@ proptest! {
 
     #[test]
     fn garbled_random_circuit_equals_plain(ops in prop::collection::vec((0u8..4, any::<u16>(), any::<u16>()), 1..60),
-                                          g in any::<u8>(), e in any::<u8>(), m in 1usize..5) {
+                                          g in any::<u8>(), e in any::<u8>(), m in 1usize..20,
+                                          to_garbler in any::<bool>()) {
         let mut bl = Builder::new();
         let mut pool = bl.garbler_input(8);
         pool.extend(bl.evaluator_input(8));
@@ -232,15 +233,22 @@ proptest! {
             pool.push(z);
         }
         let outs = pool[pool.len().saturating_sub(10)..].to_vec();
-        let circ = bl.finish(outs, Party::Evaluator);
+        let to = if to_garbler { Party::Garbler } else { Party::Evaluator };
+        let circ = bl.finish(outs, to);
         let gb: Vec<bool> = (0..m).flat_map(|i| to_bits(u64::from(g.wrapping_add(i as u8)), 8)).collect();
         let eb: Vec<bool> = (0..m).flat_map(|i| to_bits(u64::from(e.wrapping_mul(i as u8 + 1)), 8)).collect();
         let expected: Vec<bool> = (0..m)
             .flat_map(|i| circ.eval_plain(&gb[8 * i..8 * i + 8], &eb[8 * i..8 * i + 8]).unwrap())
             .collect();
         let mut garbler = test_garbler(3);
-        let (_, out, _) = run_pair(memory_pair(), &mut garbler, &circ, m, &gb, &eb);
-        prop_assert_eq!(out, expected);
+        let (alice, bob, _) = run_pair(memory_pair(), &mut garbler, &circ, m, &gb, &eb);
+        if to_garbler {
+            prop_assert!(bob.is_empty());
+            prop_assert_eq!(alice, expected);
+        } else {
+            prop_assert!(alice.is_empty());
+            prop_assert_eq!(bob, expected);
+        }
     }
 }
 
