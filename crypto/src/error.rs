@@ -18,4 +18,7 @@ pub enum Error {
     /// An OT or triple protocol step refused its inputs.
     #[error(transparent)]
     Ot(#[from] OtError),
+    /// A garbled-circuit input, parameter or peer message was rejected.
+    #[error(transparent)]
+    Gc(#[from] crate::gc::GcError),
 }

@@ -10,6 +10,7 @@
 
 pub mod channel;
 mod error;
+pub mod gc;
 pub mod ot;
 pub mod prg;
 pub mod triples;

@@ -1,4 +1,5 @@
 use crate::Backend;
+use crate::aes_hash::Engine;
 
 /// Errors of the kernels crate: parameters that no kernel can serve.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,4 +38,7 @@ pub enum Error {
     /// A backend was requested that this CPU cannot run.
     #[error("backend {0:?} is not available on this CPU")]
     BackendUnavailable(Backend),
+    /// An AES engine was requested that this CPU cannot run.
+    #[error("aes engine {0} is not available on this CPU")]
+    AesEngineUnavailable(Engine),
 }

@@ -9,6 +9,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
+pub mod aes_hash;
 mod backend;
 mod error;
 pub mod modarith;
