@@ -9,6 +9,51 @@ mod scalar;
 
 use crate::{Backend, Error};
 
+/// How a SIMD backend multiplies by a fixed operand `w` (Shoup's method), chosen from the size of
+/// `q` when a [`Modulus`] is built. Each kind has its own Shoup companion `floor(w * 2^b / q)`;
+/// since `floor(floor(x) / 2^s) = floor(x / 2^s)`, every companion is the 64-bit one shifted right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum MulKind {
+    /// `q < 2^32`: companion `floor(w * 2^32 / q)`, products from 32x32->64-bit multiplies.
+    Shoup32,
+    /// `q < 2^50` on AVX-512 IFMA52: companion `floor(w * 2^52 / q)`, 52-bit multiply-adds.
+    Ifma52,
+    /// `q < 2^62`: companion `floor(w * 2^64 / q)`, 64x64-bit products emulated from 32-bit pieces.
+    Shoup64,
+}
+
+impl MulKind {
+    /// Right shift taking the 64-bit Shoup companion to this kind's companion.
+    pub(crate) fn companion_shift(self) -> u32 {
+        match self {
+            MulKind::Shoup32 => 32,
+            MulKind::Ifma52 => 12,
+            MulKind::Shoup64 => 0,
+        }
+    }
+
+    /// Every kind that serves `q` on `backend` (tests run each one).
+    #[cfg(test)]
+    pub(crate) fn supported(q: u64, backend: Backend) -> Vec<MulKind> {
+        let mut kinds = vec![MulKind::Shoup64];
+        if q < 1 << 32 {
+            kinds.push(MulKind::Shoup32);
+        }
+        if backend == Backend::Avx512 && Backend::has_ifma() && q < 1 << 50 {
+            kinds.push(MulKind::Ifma52);
+        }
+        kinds
+    }
+
+    fn choose(q: u64, backend: Backend) -> MulKind {
+        match backend {
+            Backend::Avx512 if q < 1 << 50 && Backend::has_ifma() => MulKind::Ifma52,
+            _ if q < 1 << 32 => MulKind::Shoup32,
+            _ => MulKind::Shoup64,
+        }
+    }
+}
+
 /// Largest supported modulus size in bits: lazy NTT butterflies keep values below `4q < 2^64`.
 pub const MAX_MODULUS_BITS: u32 = 62;
 
@@ -21,6 +66,7 @@ pub struct Modulus {
     /// Bit length of `q`.
     k: u32,
     backend: Backend,
+    kind: MulKind,
 }
 
 impl Modulus {
@@ -54,6 +100,7 @@ impl Modulus {
             barrett,
             k,
             backend,
+            kind: MulKind::choose(q, backend),
         })
     }
 
@@ -200,6 +247,19 @@ impl Modulus {
 
     pub(crate) fn barrett_parts(&self) -> (u128, u32) {
         (self.barrett, self.k)
+    }
+
+    /// The same modulus with another SIMD multiplication kind (tests run every kind).
+    #[cfg(test)]
+    pub(crate) fn with_kind(mut self, kind: MulKind) -> Self {
+        assert!(MulKind::supported(self.q, self.backend).contains(&kind));
+        self.kind = kind;
+        self
+    }
+
+    /// The SIMD multiplication kind chosen for this modulus and backend.
+    pub(crate) fn kind(&self) -> MulKind {
+        self.kind
     }
 }
 

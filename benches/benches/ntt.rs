@@ -1,0 +1,105 @@
+//! NTT benches: ours beside concrete-ntt 0.2 (its stable AVX2 path) in the same criterion group.
+//!
+//! Run: `cargo bench -p bunet-benches --bench ntt -- --measurement-time 2`
+//! (filter with a group name, e.g. `ntt/fwd/n=8192`).
+
+use std::time::Duration;
+
+use bunet_kernels::ntt::{CyclicPlan, Plan};
+use bunet_kernels::primes::primes_congruent_one;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+const LENGTHS: [usize; 3] = [4096, 8192, 16384];
+/// Prime sizes: ~32 bits (the plaintext prime regime), 50 bits (IFMA52), 60 bits (Shoup64).
+const BITS: [u32; 3] = [32, 50, 60];
+
+fn input(n: usize, q: u64) -> Vec<u64> {
+    (0..n as u64)
+        .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) % q)
+        .collect()
+}
+
+fn negacyclic(c: &mut Criterion) {
+    for (op, forward) in [("fwd", true), ("inv", false)] {
+        for n in LENGTHS {
+            for bits in BITS {
+                // 32-bit primes for concrete-ntt's prime32 plan must stay below 2^32.
+                let q = primes_congruent_one(bits, 2 * n as u64, 1)[0];
+                let mut group = c.benchmark_group(format!("ntt/{op}/n={n},q={bits}bit"));
+                group.throughput(Throughput::Elements(n as u64));
+                let plan = Plan::new(n, q).expect("an NTT prime");
+                let mut a = input(n, q);
+                group.bench_function(BenchmarkId::new("bunet", plan.backend()), |b| {
+                    if forward {
+                        b.iter(|| plan.forward(&mut a))
+                    } else {
+                        b.iter(|| plan.inverse(&mut a))
+                    }
+                });
+                if bits <= 32 {
+                    let peer = concrete_ntt::prime32::Plan::try_new(n, q as u32)
+                        .expect("concrete-ntt accepts the prime");
+                    let mut a: Vec<u32> = input(n, q).into_iter().map(|x| x as u32).collect();
+                    group.bench_function("concrete-ntt-prime32", |b| {
+                        if forward {
+                            b.iter(|| peer.fwd(&mut a))
+                        } else {
+                            // Ours scales by 1/n inside the inverse; the peer needs `normalize`.
+                            b.iter(|| {
+                                peer.inv(&mut a);
+                                peer.normalize(&mut a)
+                            })
+                        }
+                    });
+                }
+                let peer = concrete_ntt::prime64::Plan::try_new(n, q)
+                    .expect("concrete-ntt accepts the prime");
+                let mut a = input(n, q);
+                group.bench_function("concrete-ntt-prime64", |b| {
+                    if forward {
+                        b.iter(|| peer.fwd(&mut a))
+                    } else {
+                        b.iter(|| {
+                            peer.inv(&mut a);
+                            peer.normalize(&mut a)
+                        })
+                    }
+                });
+                group.finish();
+            }
+        }
+    }
+}
+
+fn cyclic(c: &mut Criterion) {
+    for n in LENGTHS {
+        // A ~32-bit plaintext prime p = 1 mod n for HomConv's DFT over Z_p.
+        let p = primes_congruent_one(32, n as u64, 1)[0];
+        let plan = CyclicPlan::new(n, p).expect("an NTT prime");
+        let mut group = c.benchmark_group(format!("ntt/cyclic/n={n},p=32bit"));
+        group.throughput(Throughput::Elements(n as u64));
+        let mut a = input(n, p);
+        group.bench_function(BenchmarkId::new("fwd", plan.backend()), |b| {
+            b.iter(|| plan.forward(&mut a))
+        });
+        group.bench_function(BenchmarkId::new("inv", plan.backend()), |b| {
+            b.iter(|| plan.inverse(&mut a))
+        });
+        group.finish();
+    }
+}
+
+fn config() -> Criterion {
+    println!("{}", bunet_benches::backend_banner());
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = negacyclic, cyclic
+}
+criterion_main!(benches);

@@ -1,0 +1,416 @@
+//! AVX-512 transforms: eight 64-bit lanes, Harvey lazy butterflies.
+//!
+//! Stages whose butterflies span at least eight elements run on whole vectors with a broadcast
+//! (negacyclic) or contiguous (cyclic) twiddle; the last three stages of a forward transform and
+//! the first three of an inverse run inside a pair of registers (sixteen elements) with lane
+//! permutations. The multiplication by a twiddle depends on the size of `q`
+//! ([`MulKind`](crate::modarith::MulKind)):
+//!
+//! * `Ifma52` (`q < 2^50`, AVX-512 IFMA52): quotient `madd52hi(y, w')`, remainder from two
+//!   `madd52lo` — the approach of Intel HEXL (Boemer et al., "Intel HEXL", WAHC 2021).
+//! * `Shoup32` (`q < 2^32`): 32x32->64-bit `vpmuludq` products with a 32-bit Shoup companion.
+//! * `Shoup64` (`q < 2^62`): the high half of `y * w'` from three `vpmuludq` pieces (the low-by-low
+//!   piece is dropped, so the quotient is short by at most 2 and the remainder is `< 4q`, brought
+//!   back to `[0, 2q)` by one conditional subtraction), the low halves from `vpmullq`.
+//!
+//! Outputs agree bit for bit with [`super::scalar`] because both are fully reduced at the end.
+
+use core::arch::x86_64::*;
+
+use super::Tables;
+
+/// Broadcast constants of one transform.
+#[derive(Clone, Copy)]
+struct Consts {
+    q: __m512i,
+    two_q: __m512i,
+    /// `2^52 - q` (IFMA remainder) .
+    neg_q52: __m512i,
+    mask52: __m512i,
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn consts(q: u64) -> Consts {
+    Consts {
+        q: _mm512_set1_epi64(q as i64),
+        two_q: _mm512_set1_epi64((2 * q) as i64),
+        neg_q52: _mm512_set1_epi64(((1u64 << 52).wrapping_sub(q)) as i64),
+        mask52: _mm512_set1_epi64(((1u64 << 52) - 1) as i64),
+    }
+}
+
+/// `min(x, x - b)` as unsigned: subtracts `b` from lanes `>= b`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn reduce(x: __m512i, b: __m512i) -> __m512i {
+    _mm512_min_epu64(x, _mm512_sub_epi64(x, b))
+}
+
+/// `y * w mod q` in `[0, 2q)` for `y < 2^52`, `q < 2^50`, companion `ws = floor(w 2^52 / q)`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn mul_ifma(c: Consts, y: __m512i, w: __m512i, ws: __m512i) -> __m512i {
+    let zero = _mm512_setzero_si512();
+    let quot = _mm512_madd52hi_epu64(zero, y, ws);
+    let r = _mm512_madd52lo_epu64(zero, y, w);
+    let r = _mm512_madd52lo_epu64(r, quot, c.neg_q52);
+    _mm512_and_si512(r, c.mask52)
+}
+
+/// `y * w mod q` in `[0, 2q)` for `y < 4q`, `q < 2^32`, companion `ws = floor(w 2^32 / q)`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn mul_shoup32(c: Consts, y: __m512i, w: __m512i, ws: __m512i) -> __m512i {
+    // The 32-bit multiplier reads only the low half of each lane: bring y below 2^32 first.
+    let y = reduce(reduce(y, c.two_q), c.q);
+    let quot = _mm512_srli_epi64::<32>(_mm512_mul_epu32(y, ws));
+    _mm512_sub_epi64(_mm512_mul_epu32(y, w), _mm512_mul_epu32(quot, c.q))
+}
+
+/// `y * w mod q` in `[0, 2q)` for any 64-bit `y`, `q < 2^62`, companion `ws = floor(w 2^64 / q)`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq")]
+fn mul_shoup64(c: Consts, y: __m512i, w: __m512i, ws: __m512i) -> __m512i {
+    let y_hi = _mm512_shuffle_epi32::<0xF5>(y);
+    let ws_hi = _mm512_shuffle_epi32::<0xF5>(ws);
+    let hh = _mm512_mul_epu32(y_hi, ws_hi);
+    let lh = _mm512_mul_epu32(y, ws_hi);
+    let hl = _mm512_mul_epu32(y_hi, ws);
+    let quot = _mm512_add_epi64(
+        hh,
+        _mm512_add_epi64(_mm512_srli_epi64::<32>(lh), _mm512_srli_epi64::<32>(hl)),
+    );
+    let r = _mm512_sub_epi64(_mm512_mullo_epi64(y, w), _mm512_mullo_epi64(quot, c.q));
+    reduce(r, c.two_q)
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load(s: &[u64]) -> __m512i {
+    debug_assert!(s.len() >= 8);
+    // SAFETY: callers pass chunks of at least eight u64 (64 bytes); unaligned loads are allowed.
+    unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn store(s: &mut [u64], v: __m512i) {
+    debug_assert!(s.len() >= 8);
+    // SAFETY: callers pass chunks of at least eight u64 (64 bytes); unaligned stores are allowed.
+    unsafe { _mm512_storeu_si512(s.as_mut_ptr().cast(), v) }
+}
+
+/// Lane permutation indices for the in-register stages (see the module documentation of
+/// [`Tables`] for the layouts they produce).
+const IDX_T4_T2_LO: [i64; 8] = [0, 1, 8, 9, 4, 5, 12, 13];
+const IDX_T4_T2_HI: [i64; 8] = [2, 3, 10, 11, 6, 7, 14, 15];
+const IDX_OUT_LO: [i64; 8] = [0, 8, 1, 9, 2, 10, 3, 11];
+const IDX_OUT_HI: [i64; 8] = [4, 12, 5, 13, 6, 14, 7, 15];
+const IDX_EVEN: [i64; 8] = [0, 2, 4, 6, 8, 10, 12, 14];
+const IDX_ODD: [i64; 8] = [1, 3, 5, 7, 9, 11, 13, 15];
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn idx(i: [i64; 8]) -> __m512i {
+    _mm512_setr_epi64(i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7])
+}
+
+/// Generates the four transforms for one multiplication kind.
+macro_rules! transforms {
+    ($name:ident, $features:literal, $mul:ident) => {
+        pub(crate) mod $name {
+            use super::*;
+
+            /// Cooley–Tukey butterfly: `x, y < 4q` in, `x + wy, x - wy + 2q < 4q` out.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn ct(
+                c: Consts,
+                x: __m512i,
+                y: __m512i,
+                w: __m512i,
+                ws: __m512i,
+            ) -> (__m512i, __m512i) {
+                let x = reduce(x, c.two_q);
+                let v = $mul(c, y, w, ws);
+                (
+                    _mm512_add_epi64(x, v),
+                    _mm512_sub_epi64(_mm512_add_epi64(x, c.two_q), v),
+                )
+            }
+
+            /// Gentleman–Sande butterfly: `x, y < 2q` in, `x + y < 2q, (x - y) w < 2q` out.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn gs(
+                c: Consts,
+                x: __m512i,
+                y: __m512i,
+                w: __m512i,
+                ws: __m512i,
+            ) -> (__m512i, __m512i) {
+                let s = reduce(_mm512_add_epi64(x, y), c.two_q);
+                let d = _mm512_sub_epi64(_mm512_add_epi64(x, c.two_q), y);
+                (s, $mul(c, d, w, ws))
+            }
+
+            /// Negacyclic forward transform, `a.len() >= 16`.
+            #[target_feature(enable = $features)]
+            pub(crate) fn negacyclic_forward(a: &mut [u64], tw: &Tables, q: u64) {
+                let n = a.len();
+                let c = consts(q);
+                let (mut m, mut t) = (1, n);
+                while t >= 16 {
+                    t >>= 1;
+                    for (i, block) in a.chunks_exact_mut(2 * t).enumerate() {
+                        let w = _mm512_set1_epi64(tw.w[m + i] as i64);
+                        let ws = _mm512_set1_epi64(tw.ws[m + i] as i64);
+                        let (lo, hi) = block.split_at_mut(t);
+                        for (x, y) in lo.chunks_exact_mut(8).zip(hi.chunks_exact_mut(8)) {
+                            let (u, v) = ct(c, load(x), load(y), w, ws);
+                            store(x, u);
+                            store(y, v);
+                        }
+                    }
+                    m <<= 1;
+                }
+                let (t2_lo, t2_hi) = (idx(IDX_T4_T2_LO), idx(IDX_T4_T2_HI));
+                let (out_lo, out_hi) = (idx(IDX_OUT_LO), idx(IDX_OUT_HI));
+                let h = n / 2;
+                for (k, chunk) in a.chunks_exact_mut(16).enumerate() {
+                    let (c0, c1) = chunk.split_at_mut(8);
+                    let (v0, v1) = (load(c0), load(c1));
+                    let o = 8 * k;
+                    let lo = _mm512_shuffle_i64x2::<0x44>(v0, v1);
+                    let hi = _mm512_shuffle_i64x2::<0xEE>(v0, v1);
+                    let (lo, hi) = ct(c, lo, hi, load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+                    let l2 = _mm512_permutex2var_epi64(lo, t2_lo, hi);
+                    let h2 = _mm512_permutex2var_epi64(lo, t2_hi, hi);
+                    let (lo, hi) = ct(
+                        c,
+                        l2,
+                        h2,
+                        load(&tw.lane_w[h + o..]),
+                        load(&tw.lane_ws[h + o..]),
+                    );
+                    let l1 = _mm512_unpacklo_epi64(lo, hi);
+                    let h1 = _mm512_unpackhi_epi64(lo, hi);
+                    let (lo, hi) = ct(c, l1, h1, load(&tw.w[h + o..]), load(&tw.ws[h + o..]));
+                    let lo = reduce(reduce(lo, c.two_q), c.q);
+                    let hi = reduce(reduce(hi, c.two_q), c.q);
+                    store(c0, _mm512_permutex2var_epi64(lo, out_lo, hi));
+                    store(c1, _mm512_permutex2var_epi64(lo, out_hi, hi));
+                }
+            }
+
+            /// Negacyclic inverse transform scaled by `1/n`, `a.len() >= 16`.
+            #[target_feature(enable = $features)]
+            pub(crate) fn negacyclic_inverse(a: &mut [u64], tw: &Tables, q: u64) {
+                let n = a.len();
+                let c = consts(q);
+                let (even, odd) = (idx(IDX_EVEN), idx(IDX_ODD));
+                let (t4_lo, t4_hi) = (idx(IDX_T4_T2_LO), idx(IDX_T4_T2_HI));
+                let h = n / 2;
+                for (k, chunk) in a.chunks_exact_mut(16).enumerate() {
+                    let (c0, c1) = chunk.split_at_mut(8);
+                    let (v0, v1) = (load(c0), load(c1));
+                    let o = 8 * k;
+                    let lo = _mm512_permutex2var_epi64(v0, even, v1);
+                    let hi = _mm512_permutex2var_epi64(v0, odd, v1);
+                    let (lo, hi) = gs(c, lo, hi, load(&tw.w[h + o..]), load(&tw.ws[h + o..]));
+                    let l2 = _mm512_unpacklo_epi64(lo, hi);
+                    let h2 = _mm512_unpackhi_epi64(lo, hi);
+                    let (lo, hi) = gs(
+                        c,
+                        l2,
+                        h2,
+                        load(&tw.lane_w[h + o..]),
+                        load(&tw.lane_ws[h + o..]),
+                    );
+                    let l4 = _mm512_permutex2var_epi64(lo, t4_lo, hi);
+                    let h4 = _mm512_permutex2var_epi64(lo, t4_hi, hi);
+                    let (lo, hi) = gs(c, l4, h4, load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+                    store(c0, _mm512_shuffle_i64x2::<0x44>(lo, hi));
+                    store(c1, _mm512_shuffle_i64x2::<0xEE>(lo, hi));
+                }
+                let (mut h, mut t) = (n / 16, 8);
+                while h > 1 {
+                    for (i, block) in a.chunks_exact_mut(2 * t).enumerate() {
+                        let w = _mm512_set1_epi64(tw.w[h + i] as i64);
+                        let ws = _mm512_set1_epi64(tw.ws[h + i] as i64);
+                        let (lo, hi) = block.split_at_mut(t);
+                        for (x, y) in lo.chunks_exact_mut(8).zip(hi.chunks_exact_mut(8)) {
+                            let (u, v) = gs(c, load(x), load(y), w, ws);
+                            store(x, u);
+                            store(y, v);
+                        }
+                    }
+                    h >>= 1;
+                    t <<= 1;
+                }
+                // Last stage fused with the scaling: x' = (x + y) / n, y' = (x - y) w / n.
+                let (ni, nis) = (
+                    _mm512_set1_epi64(tw.n_inv.0 as i64),
+                    _mm512_set1_epi64(tw.n_inv.1 as i64),
+                );
+                let (wl, wls) = (
+                    _mm512_set1_epi64(tw.last.0 as i64),
+                    _mm512_set1_epi64(tw.last.1 as i64),
+                );
+                let (lo, hi) = a.split_at_mut(n / 2);
+                for (x, y) in lo.chunks_exact_mut(8).zip(hi.chunks_exact_mut(8)) {
+                    let (u, v) = (load(x), load(y));
+                    let s = _mm512_add_epi64(u, v);
+                    let d = _mm512_sub_epi64(_mm512_add_epi64(u, c.two_q), v);
+                    store(x, reduce($mul(c, s, ni, nis), c.q));
+                    store(y, reduce($mul(c, d, wl, wls), c.q));
+                }
+            }
+
+            /// Cyclic forward DFT (decimation in frequency), `a.len() >= 16`.
+            #[target_feature(enable = $features)]
+            pub(crate) fn cyclic_forward(a: &mut [u64], tw: &Tables, q: u64) {
+                let n = a.len();
+                let c = consts(q);
+                let mut len = n / 2;
+                while len >= 8 {
+                    let (wt, wst) = (&tw.w[len..2 * len], &tw.ws[len..2 * len]);
+                    for block in a.chunks_exact_mut(2 * len) {
+                        let (lo, hi) = block.split_at_mut(len);
+                        for (((x, y), w), ws) in lo
+                            .chunks_exact_mut(8)
+                            .zip(hi.chunks_exact_mut(8))
+                            .zip(wt.chunks_exact(8))
+                            .zip(wst.chunks_exact(8))
+                        {
+                            let (u, v) = gs(c, load(x), load(y), load(w), load(ws));
+                            store(x, u);
+                            store(y, v);
+                        }
+                    }
+                    len >>= 1;
+                }
+                let (w4, ws4, w2, ws2, w1, ws1) = small_stage_twiddles(tw);
+                let (t2_lo, t2_hi) = (idx(IDX_T4_T2_LO), idx(IDX_T4_T2_HI));
+                let (out_lo, out_hi) = (idx(IDX_OUT_LO), idx(IDX_OUT_HI));
+                for chunk in a.chunks_exact_mut(16) {
+                    let (c0, c1) = chunk.split_at_mut(8);
+                    let (v0, v1) = (load(c0), load(c1));
+                    let lo = _mm512_shuffle_i64x2::<0x44>(v0, v1);
+                    let hi = _mm512_shuffle_i64x2::<0xEE>(v0, v1);
+                    let (lo, hi) = gs(c, lo, hi, w4, ws4);
+                    let l2 = _mm512_permutex2var_epi64(lo, t2_lo, hi);
+                    let h2 = _mm512_permutex2var_epi64(lo, t2_hi, hi);
+                    let (lo, hi) = gs(c, l2, h2, w2, ws2);
+                    let l1 = _mm512_unpacklo_epi64(lo, hi);
+                    let h1 = _mm512_unpackhi_epi64(lo, hi);
+                    let (lo, hi) = gs(c, l1, h1, w1, ws1);
+                    let lo = reduce(lo, c.q);
+                    let hi = reduce(hi, c.q);
+                    store(c0, _mm512_permutex2var_epi64(lo, out_lo, hi));
+                    store(c1, _mm512_permutex2var_epi64(lo, out_hi, hi));
+                }
+            }
+
+            /// Cyclic inverse DFT (decimation in time) scaled by `1/n`, `a.len() >= 16`.
+            #[target_feature(enable = $features)]
+            pub(crate) fn cyclic_inverse(a: &mut [u64], tw: &Tables, q: u64) {
+                let n = a.len();
+                let c = consts(q);
+                let (w4, ws4, w2, ws2, w1, ws1) = small_stage_twiddles(tw);
+                let (even, odd) = (idx(IDX_EVEN), idx(IDX_ODD));
+                let (t4_lo, t4_hi) = (idx(IDX_T4_T2_LO), idx(IDX_T4_T2_HI));
+                for chunk in a.chunks_exact_mut(16) {
+                    let (c0, c1) = chunk.split_at_mut(8);
+                    let (v0, v1) = (load(c0), load(c1));
+                    let lo = _mm512_permutex2var_epi64(v0, even, v1);
+                    let hi = _mm512_permutex2var_epi64(v0, odd, v1);
+                    let (lo, hi) = ct(c, lo, hi, w1, ws1);
+                    let l2 = _mm512_unpacklo_epi64(lo, hi);
+                    let h2 = _mm512_unpackhi_epi64(lo, hi);
+                    let (lo, hi) = ct(c, l2, h2, w2, ws2);
+                    let l4 = _mm512_permutex2var_epi64(lo, t4_lo, hi);
+                    let h4 = _mm512_permutex2var_epi64(lo, t4_hi, hi);
+                    let (lo, hi) = ct(c, l4, h4, w4, ws4);
+                    store(c0, _mm512_shuffle_i64x2::<0x44>(lo, hi));
+                    store(c1, _mm512_shuffle_i64x2::<0xEE>(lo, hi));
+                }
+                let (ni, nis) = (
+                    _mm512_set1_epi64(tw.n_inv.0 as i64),
+                    _mm512_set1_epi64(tw.n_inv.1 as i64),
+                );
+                let mut len = 8;
+                while len < n {
+                    let last = 2 * len == n;
+                    let (wt, wst) = (&tw.w[len..2 * len], &tw.ws[len..2 * len]);
+                    for block in a.chunks_exact_mut(2 * len) {
+                        let (lo, hi) = block.split_at_mut(len);
+                        for (((x, y), w), ws) in lo
+                            .chunks_exact_mut(8)
+                            .zip(hi.chunks_exact_mut(8))
+                            .zip(wt.chunks_exact(8))
+                            .zip(wst.chunks_exact(8))
+                        {
+                            let (u, v) = ct(c, load(x), load(y), load(w), load(ws));
+                            if last {
+                                store(x, reduce($mul(c, u, ni, nis), c.q));
+                                store(y, reduce($mul(c, v, ni, nis), c.q));
+                            } else {
+                                store(x, u);
+                                store(y, v);
+                            }
+                        }
+                    }
+                    len <<= 1;
+                }
+            }
+
+            /// The constant twiddle vectors of the cyclic in-register stages (spans 4, 2, 1).
+            #[inline]
+            #[target_feature(enable = $features)]
+            #[allow(clippy::type_complexity)]
+            fn small_stage_twiddles(
+                tw: &Tables,
+            ) -> (__m512i, __m512i, __m512i, __m512i, __m512i, __m512i) {
+                let pick = |t: &[u64], i: [usize; 8]| {
+                    [
+                        t[i[0]], t[i[1]], t[i[2]], t[i[3]], t[i[4]], t[i[5]], t[i[6]], t[i[7]],
+                    ]
+                };
+                let i4 = [4, 5, 6, 7, 4, 5, 6, 7];
+                let i2 = [2, 3, 2, 3, 2, 3, 2, 3];
+                (
+                    load(&pick(&tw.w, i4)),
+                    load(&pick(&tw.ws, i4)),
+                    load(&pick(&tw.w, i2)),
+                    load(&pick(&tw.ws, i2)),
+                    _mm512_set1_epi64(tw.w[1] as i64),
+                    _mm512_set1_epi64(tw.ws[1] as i64),
+                )
+            }
+        }
+    };
+}
+
+transforms!(ifma, "avx512f,avx512dq,avx512ifma", mul_ifma);
+transforms!(shoup32, "avx512f,avx512dq", mul_shoup32);
+transforms!(shoup64, "avx512f,avx512dq", mul_shoup64);
+
+/// Lane twiddles of the two in-register stages that do not read the plain table (spans 4 and 2),
+/// for 16-element chunks; the span-1 stage reads `w[n/2 + 8k ..]` directly.
+///
+/// Chunk `k` of the span-4 stage holds `[w[n/8 + 2k]; 4] ++ [w[n/8 + 2k + 1]; 4]`; of the span-2
+/// stage `w[n/4 + 4k + l/2]` in lane `l`. The span-4 part fills `[0, n/2)`, the span-2 part
+/// `[n/2, n)`.
+pub(crate) fn lane_twiddles(t: &[u64]) -> Vec<u64> {
+    let n = t.len();
+    let mut out = vec![0; n];
+    for k in 0..n / 16 {
+        for l in 0..8 {
+            out[8 * k + l] = t[n / 8 + 2 * k + l / 4];
+            out[n / 2 + 8 * k + l] = t[n / 4 + 4 * k + l / 2];
+        }
+    }
+    out
+}
