@@ -257,3 +257,55 @@ proptest! {
         assert_agrees_with_scalar(n, q, &[random_vec(n, q, seed)]);
     }
 }
+
+type Transform<'a> = &'a dyn Fn(&mut [u64]);
+
+/// Times every multiplication kind side by side (interleaved, minimum of many rounds), to choose
+/// between them on a noisy shared machine. Run:
+/// `cargo test -p bunet-kernels --release -- --ignored --nocapture kinds_side_by_side`
+#[test]
+#[ignore]
+fn kinds_side_by_side() {
+    use crate::modarith::MulKind;
+    let n = 8192;
+    for bits in [24, 30, 32, 50, 60] {
+        let q = prime(bits, n);
+        for backend in simd_backends() {
+            let kinds = MulKind::supported(q, backend);
+            let plans: Vec<(MulKind, Plan, CyclicPlan)> = kinds
+                .iter()
+                .map(|&k| {
+                    let m = Modulus::with_backend(q, backend).unwrap().with_kind(k);
+                    (
+                        k,
+                        Plan::with_modulus(n, m).unwrap(),
+                        CyclicPlan::with_modulus(n, m).unwrap(),
+                    )
+                })
+                .collect();
+            let mut best = vec![[f64::MAX; 4]; plans.len()];
+            let mut a = random_vec(n, q, 1);
+            for _ in 0..300 {
+                for (i, (_, plan, cyclic)) in plans.iter().enumerate() {
+                    let ops: [Transform<'_>; 4] = [
+                        &|x| plan.forward(x),
+                        &|x| plan.inverse(x),
+                        &|x| cyclic.forward(x),
+                        &|x| cyclic.inverse(x),
+                    ];
+                    for (j, op) in ops.iter().enumerate() {
+                        let t = std::time::Instant::now();
+                        op(&mut a);
+                        best[i][j] = best[i][j].min(t.elapsed().as_secs_f64() * 1e6);
+                    }
+                }
+            }
+            for ((k, _, _), b) in plans.iter().zip(&best) {
+                eprintln!(
+                    "n={n} q={bits}bit {backend} {k:?}: fwd {:.2} inv {:.2} cyclic fwd {:.2} inv {:.2} (us, min)",
+                    b[0], b[1], b[2], b[3]
+                );
+            }
+        }
+    }
+}
