@@ -5,6 +5,8 @@
 //! operations are `const`-cheap scalar code; slice operations dispatch to the backend.
 //! Inputs of every operation must be reduced (`< q`) unless the function says otherwise.
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
 mod scalar;
 
 use crate::{Backend, Error};
@@ -194,7 +196,12 @@ impl Modulus {
     /// If the slices differ in length.
     pub fn add_assign(&self, a: &mut [u64], b: &[u64]) {
         assert_eq!(a.len(), b.len(), "slice lengths differ");
-        scalar::add_assign(a, b, self.q)
+        match self.backend {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
+            Backend::Avx512 => unsafe { avx512::add_assign(a, b, self.q) },
+            _ => scalar::add_assign(a, b, self.q),
+        }
     }
 
     /// `a -= b` elementwise mod q.
@@ -203,12 +210,22 @@ impl Modulus {
     /// If the slices differ in length.
     pub fn sub_assign(&self, a: &mut [u64], b: &[u64]) {
         assert_eq!(a.len(), b.len(), "slice lengths differ");
-        scalar::sub_assign(a, b, self.q)
+        match self.backend {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
+            Backend::Avx512 => unsafe { avx512::sub_assign(a, b, self.q) },
+            _ => scalar::sub_assign(a, b, self.q),
+        }
     }
 
     /// `a = -a` elementwise mod q.
     pub fn neg_assign(&self, a: &mut [u64]) {
-        scalar::neg_assign(a, self.q)
+        match self.backend {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
+            Backend::Avx512 => unsafe { avx512::neg_assign(a, self.q) },
+            _ => scalar::neg_assign(a, self.q),
+        }
     }
 
     /// `a = a ∘ b` (Hadamard product) mod q.
@@ -217,7 +234,19 @@ impl Modulus {
     /// If the slices differ in length.
     pub fn mul_assign(&self, a: &mut [u64], b: &[u64]) {
         assert_eq!(a.len(), b.len(), "slice lengths differ");
-        scalar::mul_assign(a, b, self)
+        match (self.backend, self.kind) {
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx512, MulKind::Ifma52) if avx512::vector_products(self) => {
+                // SAFETY: `with_backend` checked AVX-512; `Ifma52` is chosen only with IFMA52.
+                unsafe { avx512::ifma::mul_assign(a, b, self) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx512, MulKind::Shoup32) if avx512::vector_products(self) => {
+                // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
+                unsafe { avx512::shoup32::mul_assign(a, b, self) }
+            }
+            _ => scalar::mul_assign(a, b, self),
+        }
     }
 
     /// `acc += b ∘ c` mod q.
@@ -229,13 +258,42 @@ impl Modulus {
             acc.len() == b.len() && b.len() == c.len(),
             "slice lengths differ"
         );
-        scalar::mul_add_assign(acc, b, c, self)
+        match (self.backend, self.kind) {
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx512, MulKind::Ifma52) if avx512::vector_products(self) => {
+                // SAFETY: `with_backend` checked AVX-512; `Ifma52` is chosen only with IFMA52.
+                unsafe { avx512::ifma::mul_add_assign(acc, b, c, self) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx512, MulKind::Shoup32) if avx512::vector_products(self) => {
+                // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
+                unsafe { avx512::shoup32::mul_add_assign(acc, b, c, self) }
+            }
+            _ => scalar::mul_add_assign(acc, b, c, self),
+        }
     }
 
     /// `a = s · a` mod q for a scalar `s < q`.
     pub fn scalar_mul_assign(&self, a: &mut [u64], s: u64) {
         let s_shoup = self.shoup(s);
-        scalar::scalar_mul_assign(a, s, s_shoup, self.q)
+        match (self.backend, self.kind) {
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx512, MulKind::Ifma52) => {
+                // SAFETY: `with_backend` checked AVX-512; `Ifma52` is chosen only with IFMA52.
+                unsafe { avx512::ifma::scalar_mul_assign(a, s, s_shoup, self) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx512, MulKind::Shoup32) => {
+                // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
+                unsafe { avx512::shoup32::scalar_mul_assign(a, s, s_shoup, self) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx512, MulKind::Shoup64) => {
+                // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
+                unsafe { avx512::scalar_mul_assign_shoup64(a, s, s_shoup, self.q) }
+            }
+            _ => scalar::scalar_mul_assign(a, s, s_shoup, self.q),
+        }
     }
 
     /// `a = a mod q` elementwise, for arbitrary 64-bit inputs.

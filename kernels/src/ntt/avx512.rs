@@ -18,88 +18,9 @@
 use core::arch::x86_64::*;
 
 use super::Tables;
-
-/// Broadcast constants of one transform.
-#[derive(Clone, Copy)]
-struct Consts {
-    q: __m512i,
-    two_q: __m512i,
-    /// `2^52 - q` (IFMA remainder) .
-    neg_q52: __m512i,
-    mask52: __m512i,
-}
-
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn consts(q: u64) -> Consts {
-    Consts {
-        q: _mm512_set1_epi64(q as i64),
-        two_q: _mm512_set1_epi64((2 * q) as i64),
-        neg_q52: _mm512_set1_epi64(((1u64 << 52).wrapping_sub(q)) as i64),
-        mask52: _mm512_set1_epi64(((1u64 << 52) - 1) as i64),
-    }
-}
-
-/// `min(x, x - b)` as unsigned: subtracts `b` from lanes `>= b`.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn reduce(x: __m512i, b: __m512i) -> __m512i {
-    _mm512_min_epu64(x, _mm512_sub_epi64(x, b))
-}
-
-/// `y * w mod q` in `[0, 2q)` for `y < 2^52`, `q < 2^50`, companion `ws = floor(w 2^52 / q)`.
-#[inline]
-#[target_feature(enable = "avx512f,avx512ifma")]
-fn mul_ifma(c: Consts, y: __m512i, w: __m512i, ws: __m512i) -> __m512i {
-    let zero = _mm512_setzero_si512();
-    let quot = _mm512_madd52hi_epu64(zero, y, ws);
-    let r = _mm512_madd52lo_epu64(zero, y, w);
-    let r = _mm512_madd52lo_epu64(r, quot, c.neg_q52);
-    _mm512_and_si512(r, c.mask52)
-}
-
-/// `y * w mod q` in `[0, 2q)` for `y < 4q`, `q < 2^32`, companion `ws = floor(w 2^32 / q)`.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn mul_shoup32(c: Consts, y: __m512i, w: __m512i, ws: __m512i) -> __m512i {
-    // The 32-bit multiplier reads only the low half of each lane: bring y below 2^32 first.
-    let y = reduce(reduce(y, c.two_q), c.q);
-    let quot = _mm512_srli_epi64::<32>(_mm512_mul_epu32(y, ws));
-    _mm512_sub_epi64(_mm512_mul_epu32(y, w), _mm512_mul_epu32(quot, c.q))
-}
-
-/// `y * w mod q` in `[0, 2q)` for any 64-bit `y`, `q < 2^62`, companion `ws = floor(w 2^64 / q)`.
-#[inline]
-#[target_feature(enable = "avx512f,avx512dq")]
-fn mul_shoup64(c: Consts, y: __m512i, w: __m512i, ws: __m512i) -> __m512i {
-    let y_hi = _mm512_shuffle_epi32::<0xF5>(y);
-    let ws_hi = _mm512_shuffle_epi32::<0xF5>(ws);
-    let hh = _mm512_mul_epu32(y_hi, ws_hi);
-    let lh = _mm512_mul_epu32(y, ws_hi);
-    let hl = _mm512_mul_epu32(y_hi, ws);
-    let quot = _mm512_add_epi64(
-        hh,
-        _mm512_add_epi64(_mm512_srli_epi64::<32>(lh), _mm512_srli_epi64::<32>(hl)),
-    );
-    let r = _mm512_sub_epi64(_mm512_mullo_epi64(y, w), _mm512_mullo_epi64(quot, c.q));
-    reduce(r, c.two_q)
-}
-
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn load(s: &[u64]) -> __m512i {
-    debug_assert!(s.len() >= 8);
-    // SAFETY: callers pass chunks of at least eight u64 (64 bytes); unaligned loads are allowed.
-    unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }
-}
-
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn store(s: &mut [u64], v: __m512i) {
-    debug_assert!(s.len() >= 8);
-    // SAFETY: callers pass chunks of at least eight u64 (64 bytes); unaligned stores are allowed.
-    unsafe { _mm512_storeu_si512(s.as_mut_ptr().cast(), v) }
-}
+use crate::modarith::avx512::{
+    Consts, consts, load, mul_ifma, mul_shoup32, mul_shoup64, reduce, store,
+};
 
 /// Length of the parts that run their remaining stages while resident in L1 (16 KiB of data).
 const BLOCK: usize = 2048;
