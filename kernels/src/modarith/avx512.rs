@@ -111,15 +111,6 @@ struct Barrett {
     s2: __m128i,
 }
 
-/// Shift counts and `mu` for `q < 2^32` (`vpmuludq` kind): `t = P >> s1 < 2^32`,
-/// `quot = (t mu) >> s2` with `mu = floor(2^(s1 + s2) / q) < 2^32`, `s1 + s2 = k + 31`.
-/// The quotient is short by less than 4, the remainder below `5q`.
-fn barrett32_params(q: u64, k: u32) -> (u64, u32, u32) {
-    let s1 = (k - 1).max((2 * k).saturating_sub(32));
-    let s2 = k + 31 - s1;
-    ((1u128 << (s1 + s2)).div_euclid(q as u128) as u64, s1, s2)
-}
-
 /// `mu = floor(2^(51 + k) / q) < 2^52` for the IFMA kind (`q` not a power of two, `k <= 50`):
 /// `t = floor(P / 2^(k-1)) < 2^51`, `quot = madd52hi(t, mu)` is short by at most 2.
 fn barrett52_mu(q: u64, k: u32) -> u64 {
@@ -219,7 +210,7 @@ fn barrett52(m: &Modulus) -> Barrett {
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn barrett32(m: &Modulus) -> Barrett {
-    let (mu, s1, s2) = barrett32_params(m.q(), m.bits());
+    let (mu, s1, s2) = super::barrett32_params(m.q(), m.bits());
     Barrett {
         mu: _mm512_set1_epi64(mu as i64),
         s1: _mm_cvtsi64_si128(s1 as i64),

@@ -6,6 +6,8 @@
 //! Inputs of every operation must be reduced (`< q`) unless the function says otherwise.
 
 #[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
 mod scalar;
 
@@ -58,6 +60,15 @@ impl MulKind {
 
 /// Largest supported modulus size in bits: lazy NTT butterflies keep values below `4q < 2^64`.
 pub const MAX_MODULUS_BITS: u32 = 62;
+
+/// Shift counts and `mu` for `q < 2^32` (`vpmuludq` kind): `t = P >> s1 < 2^32`,
+/// `quot = (t mu) >> s2` with `mu = floor(2^(s1 + s2) / q) < 2^32`, `s1 + s2 = k + 31`.
+/// The quotient is short by less than 4, the remainder below `5q`.
+pub(crate) fn barrett32_params(q: u64, k: u32) -> (u64, u32, u32) {
+    let s1 = (k - 1).max((2 * k).saturating_sub(32));
+    let s2 = k + 31 - s1;
+    ((1u128 << (s1 + s2)).div_euclid(q as u128) as u64, s1, s2)
+}
 
 /// A modulus `2 <= q < 2^62` with precomputed reduction constants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +211,9 @@ impl Modulus {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
             Backend::Avx512 => unsafe { avx512::add_assign(a, b, self.q) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `with_backend` checked that this CPU runs AVX2.
+            Backend::Avx2 => unsafe { avx2::add_assign(a, b, self.q) },
             _ => scalar::add_assign(a, b, self.q),
         }
     }
@@ -214,6 +228,9 @@ impl Modulus {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
             Backend::Avx512 => unsafe { avx512::sub_assign(a, b, self.q) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `with_backend` checked that this CPU runs AVX2.
+            Backend::Avx2 => unsafe { avx2::sub_assign(a, b, self.q) },
             _ => scalar::sub_assign(a, b, self.q),
         }
     }
@@ -224,6 +241,9 @@ impl Modulus {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
             Backend::Avx512 => unsafe { avx512::neg_assign(a, self.q) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `with_backend` checked that this CPU runs AVX2.
+            Backend::Avx2 => unsafe { avx2::neg_assign(a, self.q) },
             _ => scalar::neg_assign(a, self.q),
         }
     }
@@ -244,6 +264,11 @@ impl Modulus {
             (Backend::Avx512, MulKind::Shoup32) if avx512::vector_products(self) => {
                 // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
                 unsafe { avx512::shoup32::mul_assign(a, b, self) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx2, MulKind::Shoup32) if !self.q.is_power_of_two() => {
+                // SAFETY: `with_backend` checked that this CPU runs AVX2.
+                unsafe { avx2::mul_assign_barrett32(a, b, self) }
             }
             _ => scalar::mul_assign(a, b, self),
         }
@@ -269,6 +294,11 @@ impl Modulus {
                 // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
                 unsafe { avx512::shoup32::mul_add_assign(acc, b, c, self) }
             }
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx2, MulKind::Shoup32) if !self.q.is_power_of_two() => {
+                // SAFETY: `with_backend` checked that this CPU runs AVX2.
+                unsafe { avx2::mul_add_assign_barrett32(acc, b, c, self) }
+            }
             _ => scalar::mul_add_assign(acc, b, c, self),
         }
     }
@@ -291,6 +321,11 @@ impl Modulus {
             (Backend::Avx512, MulKind::Shoup64) => {
                 // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
                 unsafe { avx512::scalar_mul_assign_shoup64(a, s, s_shoup, self.q) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx2, MulKind::Shoup32) => {
+                // SAFETY: `with_backend` checked that this CPU runs AVX2.
+                unsafe { avx2::scalar_mul_assign_shoup32(a, s, s_shoup, self.q) }
             }
             _ => scalar::scalar_mul_assign(a, s, s_shoup, self.q),
         }

@@ -15,6 +15,8 @@
 //! arithmetic for number-theoretic transforms", 2014): intermediate values stay below `4q`.
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
 mod scalar;
 #[cfg(test)]
@@ -67,6 +69,10 @@ impl Tables {
             Backend::Avx512 if lanes && w.len() >= 16 => {
                 (avx512::lane_twiddles(&w), avx512::lane_twiddles(&ws))
             }
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 if lanes && w.len() >= 8 => {
+                (avx2::lane_twiddles(&w), avx2::lane_twiddles(&ws))
+            }
             _ => (Vec::new(), Vec::new()),
         };
         let last = m.mul(t.get(1).map_or(1, |t| t.w), n_inv);
@@ -115,6 +121,29 @@ fn simd(op: Op, a: &mut [u64], tw: &Tables, m: &Modulus) -> bool {
                     MulKind::Ifma52 => run!(ifma),
                     MulKind::Shoup32 => run!(shoup32),
                     MulKind::Shoup64 => run!(shoup64),
+                }
+            }
+            true
+        }
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx2 if a.len() >= 8 => {
+            use crate::modarith::MulKind;
+            macro_rules! run {
+                ($kind:ident) => {
+                    match op {
+                        Op::NegacyclicForward => avx2::$kind::negacyclic_forward(a, tw, m.q()),
+                        Op::NegacyclicInverse => avx2::$kind::negacyclic_inverse(a, tw, m.q()),
+                        Op::CyclicForward => avx2::$kind::cyclic_forward(a, tw, m.q()),
+                        Op::CyclicInverse => avx2::$kind::cyclic_inverse(a, tw, m.q()),
+                    }
+                };
+            }
+            // SAFETY: `Modulus::with_backend` refused the backend unless `is_available()` found
+            // AVX2 on this CPU.
+            unsafe {
+                match m.kind() {
+                    MulKind::Shoup32 => run!(shoup32),
+                    MulKind::Shoup64 | MulKind::Ifma52 => run!(shoup64),
                 }
             }
             true

@@ -270,8 +270,11 @@ fn kinds_side_by_side() {
     let n = 8192;
     for bits in [24, 30, 32, 50, 60] {
         let q = prime(bits, n);
-        for backend in simd_backends() {
-            let kinds = MulKind::supported(q, backend);
+        for backend in simd_backends().into_iter().chain([Backend::Scalar]) {
+            let kinds = match backend {
+                Backend::Scalar => vec![MulKind::Shoup64],
+                _ => MulKind::supported(q, backend),
+            };
             let plans: Vec<(MulKind, Plan, CyclicPlan)> = kinds
                 .iter()
                 .map(|&k| {
@@ -285,7 +288,7 @@ fn kinds_side_by_side() {
                 .collect();
             let mut best = vec![[f64::MAX; 4]; plans.len()];
             let mut a = random_vec(n, q, 1);
-            for _ in 0..300 {
+            for _ in 0..150 {
                 for (i, (_, plan, cyclic)) in plans.iter().enumerate() {
                     let ops: [Transform<'_>; 4] = [
                         &|x| plan.forward(x),
