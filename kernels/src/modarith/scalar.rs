@@ -23,14 +23,11 @@ pub(crate) fn sub(a: u64, b: u64, q: u64) -> u64 {
 pub(crate) fn barrett(x: u128, q: u64, mu: u128, k: u32) -> u64 {
     let t = (x >> (k - 1)) as u64;
     let quotient = ((t as u128 * mu as u64 as u128) >> (k + 1)) as u64;
-    let mut r = (x as u64).wrapping_sub(quotient.wrapping_mul(q));
-    if r >= q {
-        r -= q;
-    }
-    if r >= q {
-        r -= q;
-    }
-    r
+    let r = (x as u64).wrapping_sub(quotient.wrapping_mul(q));
+    // `min(r, r - q)` (unsigned) is branch-free: a data-dependent branch here mispredicts on
+    // random inputs.
+    let r = r.min(r.wrapping_sub(q));
+    r.min(r.wrapping_sub(q))
 }
 
 /// Shoup's multiplication by a fixed operand: `a * w - floor(a * w_shoup / 2^64) * q`, which is
