@@ -312,3 +312,19 @@ fn kinds_side_by_side() {
         }
     }
 }
+
+#[test]
+fn aligned_vec_is_aligned_and_transforms_like_a_vec() {
+    let n = 1024;
+    let q = prime(50, n);
+    let a = random_vec(n, q, 3);
+    let mut b = AlignedVec::from_slice(&a);
+    assert_eq!(b.as_ptr() as usize % 64, 0);
+    assert_eq!(&b[..], &a[..]);
+    assert_eq!(AlignedVec::zeroed(13).len(), 13);
+    let plan = Plan::new(n, q).unwrap();
+    let mut c = a.clone();
+    plan.forward(&mut b);
+    plan.forward(&mut c);
+    assert_eq!(&b[..], &c[..]);
+}
