@@ -5,12 +5,70 @@
 //! operations are `const`-cheap scalar code; slice operations dispatch to the backend.
 //! Inputs of every operation must be reduced (`< q`) unless the function says otherwise.
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
 mod scalar;
 
 use crate::{Backend, Error};
 
+/// How a SIMD backend multiplies by a fixed operand `w` (Shoup's method), chosen from the size of
+/// `q` when a [`Modulus`] is built. Each kind has its own Shoup companion `floor(w * 2^b / q)`;
+/// since `floor(floor(x) / 2^s) = floor(x / 2^s)`, every companion is the 64-bit one shifted right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum MulKind {
+    /// `q < 2^32`: companion `floor(w * 2^32 / q)`, products from 32x32->64-bit multiplies.
+    Shoup32,
+    /// `q < 2^50` on AVX-512 IFMA52: companion `floor(w * 2^52 / q)`, 52-bit multiply-adds.
+    Ifma52,
+    /// `q < 2^62`: companion `floor(w * 2^64 / q)`, 64x64-bit products emulated from 32-bit pieces.
+    Shoup64,
+}
+
+impl MulKind {
+    /// Right shift taking the 64-bit Shoup companion to this kind's companion.
+    pub(crate) fn companion_shift(self) -> u32 {
+        match self {
+            MulKind::Shoup32 => 32,
+            MulKind::Ifma52 => 12,
+            MulKind::Shoup64 => 0,
+        }
+    }
+
+    /// Every kind that serves `q` on `backend` (tests run each one).
+    #[cfg(test)]
+    pub(crate) fn supported(q: u64, backend: Backend) -> Vec<MulKind> {
+        let mut kinds = vec![MulKind::Shoup64];
+        if q < 1 << 32 {
+            kinds.push(MulKind::Shoup32);
+        }
+        if backend == Backend::Avx512 && Backend::has_ifma() && q < 1 << 50 {
+            kinds.push(MulKind::Ifma52);
+        }
+        kinds
+    }
+
+    fn choose(q: u64, backend: Backend) -> MulKind {
+        match backend {
+            Backend::Avx512 if q < 1 << 50 && Backend::has_ifma() => MulKind::Ifma52,
+            _ if q < 1 << 32 => MulKind::Shoup32,
+            _ => MulKind::Shoup64,
+        }
+    }
+}
+
 /// Largest supported modulus size in bits: lazy NTT butterflies keep values below `4q < 2^64`.
 pub const MAX_MODULUS_BITS: u32 = 62;
+
+/// Shift counts and `mu` for `q < 2^32` (`vpmuludq` kind): `t = P >> s1 < 2^32`,
+/// `quot = (t mu) >> s2` with `mu = floor(2^(s1 + s2) / q) < 2^32`, `s1 + s2 = k + 31`.
+/// The quotient is short by less than 4, the remainder below `5q`.
+pub(crate) fn barrett32_params(q: u64, k: u32) -> (u64, u32, u32) {
+    let s1 = (k - 1).max((2 * k).saturating_sub(32));
+    let s2 = k + 31 - s1;
+    ((1u128 << (s1 + s2)).div_euclid(q as u128) as u64, s1, s2)
+}
 
 /// A modulus `2 <= q < 2^62` with precomputed reduction constants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +79,7 @@ pub struct Modulus {
     /// Bit length of `q`.
     k: u32,
     backend: Backend,
+    kind: MulKind,
 }
 
 impl Modulus {
@@ -54,6 +113,7 @@ impl Modulus {
             barrett,
             k,
             backend,
+            kind: MulKind::choose(q, backend),
         })
     }
 
@@ -147,7 +207,15 @@ impl Modulus {
     /// If the slices differ in length.
     pub fn add_assign(&self, a: &mut [u64], b: &[u64]) {
         assert_eq!(a.len(), b.len(), "slice lengths differ");
-        scalar::add_assign(a, b, self.q)
+        match self.backend {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
+            Backend::Avx512 => unsafe { avx512::add_assign(a, b, self.q) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `with_backend` checked that this CPU runs AVX2.
+            Backend::Avx2 => unsafe { avx2::add_assign(a, b, self.q) },
+            _ => scalar::add_assign(a, b, self.q),
+        }
     }
 
     /// `a -= b` elementwise mod q.
@@ -156,12 +224,28 @@ impl Modulus {
     /// If the slices differ in length.
     pub fn sub_assign(&self, a: &mut [u64], b: &[u64]) {
         assert_eq!(a.len(), b.len(), "slice lengths differ");
-        scalar::sub_assign(a, b, self.q)
+        match self.backend {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
+            Backend::Avx512 => unsafe { avx512::sub_assign(a, b, self.q) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `with_backend` checked that this CPU runs AVX2.
+            Backend::Avx2 => unsafe { avx2::sub_assign(a, b, self.q) },
+            _ => scalar::sub_assign(a, b, self.q),
+        }
     }
 
     /// `a = -a` elementwise mod q.
     pub fn neg_assign(&self, a: &mut [u64]) {
-        scalar::neg_assign(a, self.q)
+        match self.backend {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
+            Backend::Avx512 => unsafe { avx512::neg_assign(a, self.q) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `with_backend` checked that this CPU runs AVX2.
+            Backend::Avx2 => unsafe { avx2::neg_assign(a, self.q) },
+            _ => scalar::neg_assign(a, self.q),
+        }
     }
 
     /// `a = a ∘ b` (Hadamard product) mod q.
@@ -170,7 +254,24 @@ impl Modulus {
     /// If the slices differ in length.
     pub fn mul_assign(&self, a: &mut [u64], b: &[u64]) {
         assert_eq!(a.len(), b.len(), "slice lengths differ");
-        scalar::mul_assign(a, b, self)
+        match (self.backend, self.kind) {
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx512, MulKind::Ifma52) if avx512::vector_products(self) => {
+                // SAFETY: `with_backend` checked AVX-512; `Ifma52` is chosen only with IFMA52.
+                unsafe { avx512::ifma::mul_assign(a, b, self) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx512, MulKind::Shoup32) if avx512::vector_products(self) => {
+                // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
+                unsafe { avx512::shoup32::mul_assign(a, b, self) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx2, MulKind::Shoup32) if !self.q.is_power_of_two() => {
+                // SAFETY: `with_backend` checked that this CPU runs AVX2.
+                unsafe { avx2::mul_assign_barrett32(a, b, self) }
+            }
+            _ => scalar::mul_assign(a, b, self),
+        }
     }
 
     /// `acc += b ∘ c` mod q.
@@ -182,13 +283,52 @@ impl Modulus {
             acc.len() == b.len() && b.len() == c.len(),
             "slice lengths differ"
         );
-        scalar::mul_add_assign(acc, b, c, self)
+        match (self.backend, self.kind) {
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx512, MulKind::Ifma52) if avx512::vector_products(self) => {
+                // SAFETY: `with_backend` checked AVX-512; `Ifma52` is chosen only with IFMA52.
+                unsafe { avx512::ifma::mul_add_assign(acc, b, c, self) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx512, MulKind::Shoup32) if avx512::vector_products(self) => {
+                // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
+                unsafe { avx512::shoup32::mul_add_assign(acc, b, c, self) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx2, MulKind::Shoup32) if !self.q.is_power_of_two() => {
+                // SAFETY: `with_backend` checked that this CPU runs AVX2.
+                unsafe { avx2::mul_add_assign_barrett32(acc, b, c, self) }
+            }
+            _ => scalar::mul_add_assign(acc, b, c, self),
+        }
     }
 
     /// `a = s · a` mod q for a scalar `s < q`.
     pub fn scalar_mul_assign(&self, a: &mut [u64], s: u64) {
         let s_shoup = self.shoup(s);
-        scalar::scalar_mul_assign(a, s, s_shoup, self.q)
+        match (self.backend, self.kind) {
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx512, MulKind::Ifma52) => {
+                // SAFETY: `with_backend` checked AVX-512; `Ifma52` is chosen only with IFMA52.
+                unsafe { avx512::ifma::scalar_mul_assign(a, s, s_shoup, self) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx512, MulKind::Shoup32) => {
+                // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
+                unsafe { avx512::shoup32::scalar_mul_assign(a, s, s_shoup, self) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx512, MulKind::Shoup64) => {
+                // SAFETY: `with_backend` checked that this CPU runs AVX-512 F/BW/DQ/VL.
+                unsafe { avx512::scalar_mul_assign_shoup64(a, s, s_shoup, self.q) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx2, MulKind::Shoup32) => {
+                // SAFETY: `with_backend` checked that this CPU runs AVX2.
+                unsafe { avx2::scalar_mul_assign_shoup32(a, s, s_shoup, self.q) }
+            }
+            _ => scalar::scalar_mul_assign(a, s, s_shoup, self.q),
+        }
     }
 
     /// `a = a mod q` elementwise, for arbitrary 64-bit inputs.
@@ -200,6 +340,19 @@ impl Modulus {
 
     pub(crate) fn barrett_parts(&self) -> (u128, u32) {
         (self.barrett, self.k)
+    }
+
+    /// The same modulus with another SIMD multiplication kind (tests run every kind).
+    #[cfg(test)]
+    pub(crate) fn with_kind(mut self, kind: MulKind) -> Self {
+        assert!(MulKind::supported(self.q, self.backend).contains(&kind));
+        self.kind = kind;
+        self
+    }
+
+    /// The SIMD multiplication kind chosen for this modulus and backend.
+    pub(crate) fn kind(&self) -> MulKind {
+        self.kind
     }
 }
 

@@ -16,17 +16,18 @@ pub(crate) fn sub(a: u64, b: u64, q: u64) -> u64 {
 }
 
 /// Barrett reduction of `x < 2^(2k)`: the estimate is off by at most two multiples of `q`.
+///
+/// `x >> (k - 1)` and `mu` are both below `2^(k+1) <= 2^63`, so the quotient needs a single
+/// 64x64->128-bit product, and the remainder (`< 3q`) is exact in 64-bit wrapping arithmetic.
 #[inline]
 pub(crate) fn barrett(x: u128, q: u64, mu: u128, k: u32) -> u64 {
-    let quotient = ((x >> (k - 1)) * mu) >> (k + 1);
-    let mut r = (x - quotient * q as u128) as u64;
-    if r >= q {
-        r -= q;
-    }
-    if r >= q {
-        r -= q;
-    }
-    r
+    let t = (x >> (k - 1)) as u64;
+    let quotient = ((t as u128 * mu as u64 as u128) >> (k + 1)) as u64;
+    let r = (x as u64).wrapping_sub(quotient.wrapping_mul(q));
+    // `min(r, r - q)` (unsigned) is branch-free: a data-dependent branch here mispredicts on
+    // random inputs.
+    let r = r.min(r.wrapping_sub(q));
+    r.min(r.wrapping_sub(q))
 }
 
 /// Shoup's multiplication by a fixed operand: `a * w - floor(a * w_shoup / 2^64) * q`, which is

@@ -14,6 +14,10 @@
 //! Butterflies are Harvey's lazy butterflies with Shoup multiplication (D. Harvey, "Faster
 //! arithmetic for number-theoretic transforms", 2014): intermediate values stay below `4q`.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod scalar;
 #[cfg(test)]
 mod tests;
@@ -31,6 +35,178 @@ pub const MAX_LEN: usize = 1 << 16;
 pub(crate) struct Twiddle {
     pub(crate) w: u64,
     pub(crate) w_shoup: u64,
+}
+
+/// One 64-byte cache line of `u64`s (the alignment of a 512-bit vector).
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C, align(64))]
+struct Line([u64; 8]);
+
+/// A buffer of `u64` aligned to 64 bytes, so that 512-bit loads and stores never split a cache
+/// line.
+///
+/// Transforms accept any `&mut [u64]`; on this buffer they run faster (measured at N = 8192 with
+/// the AVX-512 backend: 12.1 µs instead of 14.9 µs for a 50-bit prime, see
+/// `docs/PERFORMANCE.md`), so long-lived polynomials should live in one. Plans keep their own
+/// twiddle tables in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlignedVec {
+    lines: Vec<Line>,
+    len: usize,
+}
+
+impl PartialEq for Line {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Line {}
+
+impl AlignedVec {
+    /// `len` zeros.
+    pub fn zeroed(len: usize) -> Self {
+        Self {
+            lines: vec![Line::default(); len.div_ceil(8)],
+            len,
+        }
+    }
+
+    /// A copy of `s`.
+    pub fn from_slice(s: &[u64]) -> Self {
+        let mut v = Self::zeroed(s.len());
+        v.copy_from_slice(s);
+        v
+    }
+}
+
+impl core::ops::Deref for AlignedVec {
+    type Target = [u64];
+
+    fn deref(&self) -> &[u64] {
+        &bytemuck::cast_slice::<Line, u64>(&self.lines)[..self.len]
+    }
+}
+
+impl core::ops::DerefMut for AlignedVec {
+    fn deref_mut(&mut self) -> &mut [u64] {
+        &mut bytemuck::cast_slice_mut::<Line, u64>(&mut self.lines)[..self.len]
+    }
+}
+
+/// Twiddles laid out for a SIMD backend: structure of arrays, 64-byte aligned, companions of the
+/// modulus's [`MulKind`](crate::modarith::MulKind). Empty for the scalar backend.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tables {
+    /// Twiddles in the scalar table's order.
+    pub(crate) w: AlignedVec,
+    /// Their companions.
+    pub(crate) ws: AlignedVec,
+    /// Per-lane twiddles of the in-register stages (layout owned by the backend).
+    pub(crate) lane_w: AlignedVec,
+    /// Their companions.
+    pub(crate) lane_ws: AlignedVec,
+    /// `n^-1` and its companion.
+    pub(crate) n_inv: (u64, u64),
+    /// `w[1] * n^-1` and its companion (the last inverse stage fused with the scaling).
+    pub(crate) last: (u64, u64),
+}
+
+impl Tables {
+    fn new(m: &Modulus, t: &[Twiddle], n_inv: u64, lanes: bool) -> Self {
+        if m.backend() == Backend::Scalar {
+            return Self::default();
+        }
+        let shift = m.kind().companion_shift();
+        let companion = |w: u64| m.shoup(w) >> shift;
+        let w: Vec<u64> = t.iter().map(|t| t.w).collect();
+        let ws: Vec<u64> = t.iter().map(|t| t.w_shoup >> shift).collect();
+        let (lane_w, lane_ws) = match m.backend() {
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512 if lanes && w.len() >= 16 => {
+                (avx512::lane_twiddles(&w), avx512::lane_twiddles(&ws))
+            }
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 if lanes && w.len() >= 8 => {
+                (avx2::lane_twiddles(&w), avx2::lane_twiddles(&ws))
+            }
+            _ => (Vec::new(), Vec::new()),
+        };
+        let last = m.mul(t.get(1).map_or(1, |t| t.w), n_inv);
+        Self {
+            w: AlignedVec::from_slice(&w),
+            ws: AlignedVec::from_slice(&ws),
+            lane_w: AlignedVec::from_slice(&lane_w),
+            lane_ws: AlignedVec::from_slice(&lane_ws),
+            n_inv: (n_inv, companion(n_inv)),
+            last: (last, companion(last)),
+        }
+    }
+}
+
+/// The four transforms, for the dispatch.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    NegacyclicForward,
+    NegacyclicInverse,
+    CyclicForward,
+    CyclicInverse,
+}
+
+/// Runs `op` on the modulus's SIMD backend; `false` when the backend has no kernel for this
+/// length (the caller then runs the scalar reference).
+#[allow(unused_variables)]
+fn simd(op: Op, a: &mut [u64], tw: &Tables, m: &Modulus) -> bool {
+    match m.backend() {
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx512 if a.len() >= 16 => {
+            use crate::modarith::MulKind;
+            macro_rules! run {
+                ($kind:ident) => {
+                    match op {
+                        Op::NegacyclicForward => avx512::$kind::negacyclic_forward(a, tw, m.q()),
+                        Op::NegacyclicInverse => avx512::$kind::negacyclic_inverse(a, tw, m.q()),
+                        Op::CyclicForward => avx512::$kind::cyclic_forward(a, tw, m.q()),
+                        Op::CyclicInverse => avx512::$kind::cyclic_inverse(a, tw, m.q()),
+                    }
+                };
+            }
+            // SAFETY: `Modulus::with_backend` refused the backend unless `is_available()` found
+            // AVX-512 F/BW/DQ/VL on this CPU, and chose `Ifma52` only when `Backend::has_ifma()`.
+            unsafe {
+                match m.kind() {
+                    MulKind::Ifma52 => run!(ifma),
+                    MulKind::Shoup32 => run!(shoup32),
+                    MulKind::Shoup64 => run!(shoup64),
+                }
+            }
+            true
+        }
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx2 if a.len() >= 8 => {
+            use crate::modarith::MulKind;
+            macro_rules! run {
+                ($kind:ident) => {
+                    match op {
+                        Op::NegacyclicForward => avx2::$kind::negacyclic_forward(a, tw, m.q()),
+                        Op::NegacyclicInverse => avx2::$kind::negacyclic_inverse(a, tw, m.q()),
+                        Op::CyclicForward => avx2::$kind::cyclic_forward(a, tw, m.q()),
+                        Op::CyclicInverse => avx2::$kind::cyclic_inverse(a, tw, m.q()),
+                    }
+                };
+            }
+            // SAFETY: `Modulus::with_backend` refused the backend unless `is_available()` found
+            // AVX2 on this CPU.
+            unsafe {
+                match m.kind() {
+                    MulKind::Shoup32 => run!(shoup32),
+                    MulKind::Shoup64 | MulKind::Ifma52 => run!(shoup64),
+                }
+            }
+            true
+        }
+        _ => false,
+    }
 }
 
 fn check_len(n: usize) -> Result<(), Error> {
@@ -71,6 +247,8 @@ pub struct Plan {
     inverse: Vec<Twiddle>,
     /// `n^-1 mod q`.
     n_inv: Twiddle,
+    simd_forward: Tables,
+    simd_inverse: Tables,
 }
 
 impl Plan {
@@ -89,8 +267,13 @@ impl Plan {
     /// # Errors
     /// As [`Plan::new`], and [`Error::BackendUnavailable`] if the CPU lacks the backend.
     pub fn with_backend(n: usize, q: u64, backend: Backend) -> Result<Self, Error> {
+        Self::with_modulus(n, Modulus::with_backend(q, backend)?)
+    }
+
+    /// A plan over a prepared modulus (its backend and multiplication kind).
+    pub(crate) fn with_modulus(n: usize, modulus: Modulus) -> Result<Self, Error> {
         check_len(n)?;
-        let modulus = Modulus::with_backend(q, backend)?;
+        let q = modulus.q();
         let psi = primitive_root_of_unity(2 * n as u64, q).ok_or(Error::NotNttFriendly {
             q,
             n,
@@ -107,6 +290,8 @@ impl Plan {
         }
         let n_inv = twiddle(&modulus, inv_mod_prime(n as u64, q).expect("n < q"));
         Ok(Self {
+            simd_forward: Tables::new(&modulus, &forward, n_inv.w, true),
+            simd_inverse: Tables::new(&modulus, &inverse, n_inv.w, true),
             modulus,
             n,
             forward,
@@ -137,7 +322,9 @@ impl Plan {
     /// If `a.len() != n`.
     pub fn forward(&self, a: &mut [u64]) {
         assert_eq!(a.len(), self.n, "input length must equal the plan's length");
-        scalar::negacyclic_forward(a, &self.forward, self.modulus.q());
+        if !simd(Op::NegacyclicForward, a, &self.simd_forward, &self.modulus) {
+            scalar::negacyclic_forward(a, &self.forward, self.modulus.q());
+        }
     }
 
     /// In-place inverse transform, scaled by `1/n`: bit-reversed evaluations `< q` in,
@@ -147,7 +334,9 @@ impl Plan {
     /// If `a.len() != n`.
     pub fn inverse(&self, a: &mut [u64]) {
         assert_eq!(a.len(), self.n, "input length must equal the plan's length");
-        scalar::negacyclic_inverse(a, &self.inverse, self.n_inv, self.modulus.q());
+        if !simd(Op::NegacyclicInverse, a, &self.simd_inverse, &self.modulus) {
+            scalar::negacyclic_inverse(a, &self.inverse, self.n_inv, self.modulus.q());
+        }
     }
 }
 
@@ -163,6 +352,8 @@ pub struct CyclicPlan {
     /// The same with `omega^-1`.
     inverse: Vec<Twiddle>,
     n_inv: Twiddle,
+    simd_forward: Tables,
+    simd_inverse: Tables,
 }
 
 impl CyclicPlan {
@@ -180,8 +371,13 @@ impl CyclicPlan {
     /// # Errors
     /// As [`CyclicPlan::new`], and [`Error::BackendUnavailable`].
     pub fn with_backend(n: usize, p: u64, backend: Backend) -> Result<Self, Error> {
+        Self::with_modulus(n, Modulus::with_backend(p, backend)?)
+    }
+
+    /// A plan over a prepared modulus (its backend and multiplication kind).
+    pub(crate) fn with_modulus(n: usize, modulus: Modulus) -> Result<Self, Error> {
         check_len(n)?;
-        let modulus = Modulus::with_backend(p, backend)?;
+        let p = modulus.q();
         let omega = primitive_root_of_unity(n as u64, p).ok_or(Error::NotNttFriendly {
             q: p,
             n,
@@ -201,6 +397,8 @@ impl CyclicPlan {
         }
         let n_inv = twiddle(&modulus, inv_mod_prime(n as u64, p).expect("n < p"));
         Ok(Self {
+            simd_forward: Tables::new(&modulus, &forward, n_inv.w, false),
+            simd_inverse: Tables::new(&modulus, &inverse, n_inv.w, false),
             modulus,
             n,
             forward,
@@ -230,7 +428,9 @@ impl CyclicPlan {
     /// If `a.len() != n`.
     pub fn forward(&self, a: &mut [u64]) {
         assert_eq!(a.len(), self.n, "input length must equal the plan's length");
-        scalar::cyclic_forward(a, &self.forward, self.modulus.q());
+        if !simd(Op::CyclicForward, a, &self.simd_forward, &self.modulus) {
+            scalar::cyclic_forward(a, &self.forward, self.modulus.q());
+        }
     }
 
     /// In-place inverse DFT scaled by `1/n`: bit-reversed order in, natural order out.
@@ -239,6 +439,8 @@ impl CyclicPlan {
     /// If `a.len() != n`.
     pub fn inverse(&self, a: &mut [u64]) {
         assert_eq!(a.len(), self.n, "input length must equal the plan's length");
-        scalar::cyclic_inverse(a, &self.inverse, self.n_inv, self.modulus.q());
+        if !simd(Op::CyclicInverse, a, &self.simd_inverse, &self.modulus) {
+            scalar::cyclic_inverse(a, &self.inverse, self.n_inv, self.modulus.q());
+        }
     }
 }

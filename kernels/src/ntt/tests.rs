@@ -152,3 +152,179 @@ fn unfriendly_parameters_are_refused() {
     assert!(CyclicPlan::new(4096, 12289).is_ok());
     assert!(Plan::new(4096, prime(30, 4096)).is_ok());
 }
+
+/// The SIMD backends this CPU runs; the others are reported as skipped.
+fn simd_backends() -> Vec<Backend> {
+    let mut out = Vec::new();
+    for b in Backend::ALL {
+        if b == Backend::Scalar {
+            continue;
+        }
+        if b.is_available() {
+            out.push(b);
+        } else {
+            eprintln!("skipped: backend {b} is not available on this CPU");
+        }
+    }
+    out
+}
+
+/// Forward and inverse transforms of every backend agree bit for bit with the scalar reference.
+fn assert_agrees_with_scalar(n: usize, q: u64, inputs: &[Vec<u64>]) {
+    let reference = Plan::with_backend(n, q, Backend::Scalar).unwrap();
+    let reference_cyclic = CyclicPlan::with_backend(n, q, Backend::Scalar).unwrap();
+    for backend in simd_backends() {
+        for kind in crate::modarith::MulKind::supported(q, backend) {
+            let m = Modulus::with_backend(q, backend).unwrap().with_kind(kind);
+            let plan = Plan::with_modulus(n, m).unwrap();
+            let cyclic = CyclicPlan::with_modulus(n, m).unwrap();
+            for a in inputs {
+                let run = |f: &dyn Fn(&mut [u64]), g: &dyn Fn(&mut [u64]), what: &str| {
+                    let (mut x, mut y) = (a.clone(), a.clone());
+                    f(&mut x);
+                    g(&mut y);
+                    assert_eq!(x, y, "{what} n={n} q={q} backend={backend} kind={kind:?}");
+                };
+                run(
+                    &|x| plan.forward(x),
+                    &|x| reference.forward(x),
+                    "negacyclic forward",
+                );
+                run(
+                    &|x| plan.inverse(x),
+                    &|x| reference.inverse(x),
+                    "negacyclic inverse",
+                );
+                run(
+                    &|x| cyclic.forward(x),
+                    &|x| reference_cyclic.forward(x),
+                    "cyclic forward",
+                );
+                run(
+                    &|x| cyclic.inverse(x),
+                    &|x| reference_cyclic.inverse(x),
+                    "cyclic inverse",
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn simd_backends_agree_with_scalar_on_edges_for_every_length() {
+    for log_n in 1..=16 {
+        let n = 1usize << log_n;
+        for bits in [20, 24, 31, 32, 50, 60, 62] {
+            let q = prime(bits, n);
+            let mut inputs = vec![vec![0; n], vec![1; n], vec![q - 1; n]];
+            let mut alternating = vec![0; n];
+            for (i, x) in alternating.iter_mut().enumerate() {
+                *x = if i % 2 == 0 { q - 1 } else { 1 };
+            }
+            inputs.push(alternating);
+            if n <= 1 << 12 {
+                inputs.push(random_vec(n, q, n as u64 ^ q));
+            }
+            assert_agrees_with_scalar(n, q, &inputs);
+        }
+    }
+}
+
+#[test]
+fn simd_backends_agree_with_scalar_for_primes_at_the_regime_bounds() {
+    // `prime(bits, n)` is the largest NTT prime below 2^bits: these stress the lazy bounds of
+    // each multiplication kind (4q just below 2^64, 2^52, 2^34 and 2^32).
+    for (bits, n) in [
+        (62, 1 << 12),
+        (50, 1 << 10),
+        (49, 1 << 6),
+        (32, 1 << 8),
+        (30, 1 << 8),
+    ] {
+        let q = prime(bits, n);
+        let inputs = vec![vec![q - 1; n], vec![q / 2; n], random_vec(n, q, 7)];
+        assert_agrees_with_scalar(n, q, &inputs);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn simd_backends_agree_with_scalar_on_random_inputs(log_n in 1u32..12, bits in prop::sample::select(vec![20u32, 24, 32, 50, 60, 62]), seed in any::<u64>()) {
+        let n = 1 << log_n;
+        let q = prime(bits, n);
+        assert_agrees_with_scalar(n, q, &[random_vec(n, q, seed)]);
+    }
+}
+
+type Transform<'a> = &'a dyn Fn(&mut [u64]);
+
+/// Times every multiplication kind side by side (interleaved, minimum of many rounds), to choose
+/// between them on a noisy shared machine. Run:
+/// `cargo test -p bunet-kernels --release -- --ignored --nocapture kinds_side_by_side`
+#[test]
+#[ignore]
+fn kinds_side_by_side() {
+    use crate::modarith::MulKind;
+    let n = 8192;
+    for bits in [24, 30, 32, 50, 60] {
+        let q = prime(bits, n);
+        for backend in simd_backends().into_iter().chain([Backend::Scalar]) {
+            let kinds = match backend {
+                Backend::Scalar => vec![MulKind::Shoup64],
+                _ => MulKind::supported(q, backend),
+            };
+            let plans: Vec<(MulKind, Plan, CyclicPlan)> = kinds
+                .iter()
+                .map(|&k| {
+                    let m = Modulus::with_backend(q, backend).unwrap().with_kind(k);
+                    (
+                        k,
+                        Plan::with_modulus(n, m).unwrap(),
+                        CyclicPlan::with_modulus(n, m).unwrap(),
+                    )
+                })
+                .collect();
+            let mut best = vec![[f64::MAX; 4]; plans.len()];
+            let mut a = random_vec(n, q, 1);
+            for _ in 0..150 {
+                for (i, (_, plan, cyclic)) in plans.iter().enumerate() {
+                    let ops: [Transform<'_>; 4] = [
+                        &|x| plan.forward(x),
+                        &|x| plan.inverse(x),
+                        &|x| cyclic.forward(x),
+                        &|x| cyclic.inverse(x),
+                    ];
+                    for (j, op) in ops.iter().enumerate() {
+                        let t = std::time::Instant::now();
+                        op(&mut a);
+                        best[i][j] = best[i][j].min(t.elapsed().as_secs_f64() * 1e6);
+                    }
+                }
+            }
+            for ((k, _, _), b) in plans.iter().zip(&best) {
+                eprintln!(
+                    "n={n} q={bits}bit {backend} {k:?}: fwd {:.2} inv {:.2} cyclic fwd {:.2} inv {:.2} (us, min)",
+                    b[0], b[1], b[2], b[3]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn aligned_vec_is_aligned_and_transforms_like_a_vec() {
+    let n = 1024;
+    let q = prime(50, n);
+    let a = random_vec(n, q, 3);
+    let mut b = AlignedVec::from_slice(&a);
+    assert_eq!(b.as_ptr() as usize % 64, 0);
+    assert_eq!(&b[..], &a[..]);
+    assert_eq!(AlignedVec::zeroed(13).len(), 13);
+    let plan = Plan::new(n, q).unwrap();
+    let mut c = a.clone();
+    plan.forward(&mut b);
+    plan.forward(&mut c);
+    assert_eq!(&b[..], &c[..]);
+}

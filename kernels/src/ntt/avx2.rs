@@ -1,0 +1,360 @@
+//! AVX2 transforms: four 64-bit lanes, Harvey lazy butterflies.
+//!
+//! The same shape as the AVX-512 backend with eight-element chunks in a register pair: the
+//! span-4 stage pairs the two registers directly, the span-2 and span-1 stages run after lane
+//! permutations. Multiplication by a twiddle is `Shoup32` (`q < 2^32`) or `Shoup64` (products
+//! from `vpmuludq` pieces; see [`crate::modarith::avx2`]).
+
+use core::arch::x86_64::*;
+
+use super::Tables;
+use crate::modarith::avx2::{
+    Consts, consts, load, mul_shoup32, mul_shoup64, reduce_any, reduce_small, store,
+};
+
+/// Length of the parts that run their remaining stages while resident in L1 (16 KiB of data).
+const BLOCK: usize = 2048;
+
+#[inline]
+#[target_feature(enable = "avx2")]
+fn red2q_small(c: Consts, x: __m256i) -> __m256i {
+    reduce_small(x, c.two_q)
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+fn redq_small(c: Consts, x: __m256i) -> __m256i {
+    reduce_small(x, c.q)
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+fn red2q_any(c: Consts, x: __m256i) -> __m256i {
+    reduce_any(c, x, c.two_q, c.two_q_b)
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+fn redq_any(c: Consts, x: __m256i) -> __m256i {
+    reduce_any(c, x, c.q, c.q_b)
+}
+
+/// `[a.lo128, b.lo128]` and `[a.hi128, b.hi128]`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn halves(a: __m256i, b: __m256i) -> (__m256i, __m256i) {
+    (
+        _mm256_permute2x128_si256::<0x20>(a, b),
+        _mm256_permute2x128_si256::<0x31>(a, b),
+    )
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+fn bcast(x: u64) -> __m256i {
+    _mm256_set1_epi64x(x as i64)
+}
+
+/// Generates the four transforms for one multiplication kind.
+macro_rules! transforms {
+    ($name:ident, $mul:ident, $red2q:ident, $redq:ident) => {
+        pub(crate) mod $name {
+            use super::*;
+
+            /// Cooley–Tukey butterfly: `x, y < 4q` in, `x + wy, x - wy + 2q < 4q` out.
+            #[inline]
+            #[target_feature(enable = "avx2")]
+            fn ct(
+                c: Consts,
+                x: __m256i,
+                y: __m256i,
+                w: __m256i,
+                ws: __m256i,
+            ) -> (__m256i, __m256i) {
+                let x = $red2q(c, x);
+                let v = $mul(c, y, w, ws);
+                (
+                    _mm256_add_epi64(x, v),
+                    _mm256_sub_epi64(_mm256_add_epi64(x, c.two_q), v),
+                )
+            }
+
+            /// Gentleman–Sande butterfly: `x, y < 2q` in, `x + y < 2q, (x - y) w < 2q` out.
+            #[inline]
+            #[target_feature(enable = "avx2")]
+            fn gs(
+                c: Consts,
+                x: __m256i,
+                y: __m256i,
+                w: __m256i,
+                ws: __m256i,
+            ) -> (__m256i, __m256i) {
+                let s = $red2q(c, _mm256_add_epi64(x, y));
+                let d = _mm256_sub_epi64(_mm256_add_epi64(x, c.two_q), y);
+                (s, $mul(c, d, w, ws))
+            }
+
+            /// Stage of half-size `t >= 4`, block `i` with twiddle `base + i`.
+            #[inline]
+            #[target_feature(enable = "avx2")]
+            fn stage_blockwise(
+                a: &mut [u64],
+                tw: &Tables,
+                c: Consts,
+                base: usize,
+                t: usize,
+                dit: bool,
+            ) {
+                for (i, block) in a.chunks_exact_mut(2 * t).enumerate() {
+                    let (w, ws) = (bcast(tw.w[base + i]), bcast(tw.ws[base + i]));
+                    let (lo, hi) = block.split_at_mut(t);
+                    for (x, y) in lo.chunks_exact_mut(4).zip(hi.chunks_exact_mut(4)) {
+                        let (u, v) = if dit {
+                            ct(c, load(x), load(y), w, ws)
+                        } else {
+                            gs(c, load(x), load(y), w, ws)
+                        };
+                        store(x, u);
+                        store(y, v);
+                    }
+                }
+            }
+
+            /// Stage of half-size `len >= 4`, element `j` of every block with twiddle `len + j`.
+            #[inline]
+            #[target_feature(enable = "avx2")]
+            fn stage_elementwise(a: &mut [u64], tw: &Tables, c: Consts, len: usize, dit: bool) {
+                let (wt, wst) = (&tw.w[len..2 * len], &tw.ws[len..2 * len]);
+                for block in a.chunks_exact_mut(2 * len) {
+                    let (lo, hi) = block.split_at_mut(len);
+                    for (((x, y), w), ws) in lo
+                        .chunks_exact_mut(4)
+                        .zip(hi.chunks_exact_mut(4))
+                        .zip(wt.chunks_exact(4))
+                        .zip(wst.chunks_exact(4))
+                    {
+                        let (u, v) = if dit {
+                            ct(c, load(x), load(y), load(w), load(ws))
+                        } else {
+                            gs(c, load(x), load(y), load(w), load(ws))
+                        };
+                        store(x, u);
+                        store(y, v);
+                    }
+                }
+            }
+
+            /// Negacyclic forward transform, `a.len() >= 8`.
+            #[target_feature(enable = "avx2")]
+            pub(crate) fn negacyclic_forward(a: &mut [u64], tw: &Tables, q: u64) {
+                let n = a.len();
+                let c = consts(q);
+                let (mut m, mut t) = (1, n);
+                while t > BLOCK {
+                    t >>= 1;
+                    stage_blockwise(a, tw, c, m, t, true);
+                    m <<= 1;
+                }
+                let part = t;
+                let h = n / 2;
+                for (j, sub) in a.chunks_exact_mut(part).enumerate() {
+                    let (mut base, mut t) = (m + j, part);
+                    while t >= 16 {
+                        t >>= 1;
+                        stage_blockwise(sub, tw, c, base, t, true);
+                        base <<= 1;
+                    }
+                    let k0 = j * part / 8;
+                    for (k, chunk) in sub.chunks_exact_mut(8).enumerate() {
+                        let (c0, c1) = chunk.split_at_mut(4);
+                        let o = 4 * (k0 + k);
+                        let w4 = tw.w[n / 8 + k0 + k];
+                        let ws4 = tw.ws[n / 8 + k0 + k];
+                        let (v0, v1) = ct(c, load(c0), load(c1), bcast(w4), bcast(ws4));
+                        let (lo, hi) = halves(v0, v1);
+                        let (lo, hi) = ct(c, lo, hi, load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+                        let l1 = _mm256_unpacklo_epi64(lo, hi);
+                        let h1 = _mm256_unpackhi_epi64(lo, hi);
+                        let (lo, hi) = ct(c, l1, h1, load(&tw.w[h + o..]), load(&tw.ws[h + o..]));
+                        let lo = $redq(c, $red2q(c, lo));
+                        let hi = $redq(c, $red2q(c, hi));
+                        let (e, f) = (_mm256_unpacklo_epi64(lo, hi), _mm256_unpackhi_epi64(lo, hi));
+                        let (v0, v1) = halves(e, f);
+                        store(c0, v0);
+                        store(c1, v1);
+                    }
+                }
+            }
+
+            /// Negacyclic inverse transform scaled by `1/n`, `a.len() >= 8`.
+            #[target_feature(enable = "avx2")]
+            pub(crate) fn negacyclic_inverse(a: &mut [u64], tw: &Tables, q: u64) {
+                let n = a.len();
+                let c = consts(q);
+                let h = n / 2;
+                let part = n.min(BLOCK);
+                for (j, sub) in a.chunks_exact_mut(part).enumerate() {
+                    let k0 = j * part / 8;
+                    for (k, chunk) in sub.chunks_exact_mut(8).enumerate() {
+                        let (c0, c1) = chunk.split_at_mut(4);
+                        let o = 4 * (k0 + k);
+                        let (p, r) = halves(load(c0), load(c1));
+                        let lo = _mm256_unpacklo_epi64(p, r);
+                        let hi = _mm256_unpackhi_epi64(p, r);
+                        let (lo, hi) = gs(c, lo, hi, load(&tw.w[h + o..]), load(&tw.ws[h + o..]));
+                        let l2 = _mm256_unpacklo_epi64(lo, hi);
+                        let h2 = _mm256_unpackhi_epi64(lo, hi);
+                        let (lo, hi) = gs(c, l2, h2, load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+                        let (v0, v1) = halves(lo, hi);
+                        let w4 = tw.w[n / 8 + k0 + k];
+                        let ws4 = tw.ws[n / 8 + k0 + k];
+                        let (v0, v1) = gs(c, v0, v1, bcast(w4), bcast(ws4));
+                        store(c0, v0);
+                        store(c1, v1);
+                    }
+                    let (mut hl, mut t) = (part / 16, 8);
+                    while t < part && 2 * t < n {
+                        stage_blockwise(sub, tw, c, hl * (n / part + j), t, false);
+                        hl >>= 1;
+                        t <<= 1;
+                    }
+                }
+                let mut t = part.max(8);
+                while 2 * t < n {
+                    stage_blockwise(a, tw, c, n / (2 * t), t, false);
+                    t <<= 1;
+                }
+                if n == 8 {
+                    // The span-4 stage above was the last one: scale separately.
+                    let (ni, nis) = (bcast(tw.n_inv.0), bcast(tw.n_inv.1));
+                    for x in a.chunks_exact_mut(4) {
+                        store(x, $redq(c, $mul(c, load(x), ni, nis)));
+                    }
+                    return;
+                }
+                // Last stage fused with the scaling: x' = (x + y) / n, y' = (x - y) w / n.
+                let (ni, nis) = (bcast(tw.n_inv.0), bcast(tw.n_inv.1));
+                let (wl, wls) = (bcast(tw.last.0), bcast(tw.last.1));
+                let (lo, hi) = a.split_at_mut(n / 2);
+                for (x, y) in lo.chunks_exact_mut(4).zip(hi.chunks_exact_mut(4)) {
+                    let (u, v) = (load(x), load(y));
+                    let s = _mm256_add_epi64(u, v);
+                    let d = _mm256_sub_epi64(_mm256_add_epi64(u, c.two_q), v);
+                    store(x, $redq(c, $mul(c, s, ni, nis)));
+                    store(y, $redq(c, $mul(c, d, wl, wls)));
+                }
+            }
+
+            /// Cyclic forward DFT (decimation in frequency), `a.len() >= 8`.
+            #[target_feature(enable = "avx2")]
+            pub(crate) fn cyclic_forward(a: &mut [u64], tw: &Tables, q: u64) {
+                let n = a.len();
+                let c = consts(q);
+                let mut len = n / 2;
+                while 2 * len > BLOCK {
+                    stage_elementwise(a, tw, c, len, false);
+                    len >>= 1;
+                }
+                let part = 2 * len;
+                let (w2, ws2) = small_stage_twiddles(tw);
+                let (w1, ws1) = (bcast(tw.w[1]), bcast(tw.ws[1]));
+                for sub in a.chunks_exact_mut(part) {
+                    let mut len = part / 2;
+                    while len >= 4 {
+                        stage_elementwise(sub, tw, c, len, false);
+                        len >>= 1;
+                    }
+                    for chunk in sub.chunks_exact_mut(8) {
+                        let (c0, c1) = chunk.split_at_mut(4);
+                        let (lo, hi) = halves(load(c0), load(c1));
+                        let (lo, hi) = gs(c, lo, hi, w2, ws2);
+                        let l1 = _mm256_unpacklo_epi64(lo, hi);
+                        let h1 = _mm256_unpackhi_epi64(lo, hi);
+                        let (lo, hi) = gs(c, l1, h1, w1, ws1);
+                        let (lo, hi) = ($redq(c, lo), $redq(c, hi));
+                        let (e, f) = (_mm256_unpacklo_epi64(lo, hi), _mm256_unpackhi_epi64(lo, hi));
+                        let (v0, v1) = halves(e, f);
+                        store(c0, v0);
+                        store(c1, v1);
+                    }
+                }
+            }
+
+            /// Cyclic inverse DFT (decimation in time) scaled by `1/n`, `a.len() >= 8`.
+            #[target_feature(enable = "avx2")]
+            pub(crate) fn cyclic_inverse(a: &mut [u64], tw: &Tables, q: u64) {
+                let n = a.len();
+                let c = consts(q);
+                let (w2, ws2) = small_stage_twiddles(tw);
+                let (w1, ws1) = (bcast(tw.w[1]), bcast(tw.ws[1]));
+                let part = n.min(BLOCK);
+                for sub in a.chunks_exact_mut(part) {
+                    for chunk in sub.chunks_exact_mut(8) {
+                        let (c0, c1) = chunk.split_at_mut(4);
+                        let (p, r) = halves(load(c0), load(c1));
+                        let lo = _mm256_unpacklo_epi64(p, r);
+                        let hi = _mm256_unpackhi_epi64(p, r);
+                        let (lo, hi) = ct(c, lo, hi, w1, ws1);
+                        let l2 = _mm256_unpacklo_epi64(lo, hi);
+                        let h2 = _mm256_unpackhi_epi64(lo, hi);
+                        let (lo, hi) = ct(c, l2, h2, w2, ws2);
+                        let (v0, v1) = halves(lo, hi);
+                        store(c0, v0);
+                        store(c1, v1);
+                    }
+                    let mut len = 4;
+                    while len < part && 2 * len < n {
+                        stage_elementwise(sub, tw, c, len, true);
+                        len <<= 1;
+                    }
+                }
+                let mut len = part;
+                while 2 * len < n {
+                    stage_elementwise(a, tw, c, len, true);
+                    len <<= 1;
+                }
+                // Last stage fused with the scaling by 1/n.
+                let (ni, nis) = (bcast(tw.n_inv.0), bcast(tw.n_inv.1));
+                let len = n / 2;
+                let (wt, wst) = (&tw.w[len..], &tw.ws[len..]);
+                let (lo, hi) = a.split_at_mut(len);
+                for (((x, y), w), ws) in lo
+                    .chunks_exact_mut(4)
+                    .zip(hi.chunks_exact_mut(4))
+                    .zip(wt.chunks_exact(4))
+                    .zip(wst.chunks_exact(4))
+                {
+                    let (u, v) = ct(c, load(x), load(y), load(w), load(ws));
+                    store(x, $redq(c, $mul(c, u, ni, nis)));
+                    store(y, $redq(c, $mul(c, v, ni, nis)));
+                }
+            }
+
+            /// The constant twiddle vector of the cyclic span-2 stage, `[w2, w3, w2, w3]`.
+            #[inline]
+            #[target_feature(enable = "avx2")]
+            fn small_stage_twiddles(tw: &Tables) -> (__m256i, __m256i) {
+                (
+                    load(&[tw.w[2], tw.w[3], tw.w[2], tw.w[3]]),
+                    load(&[tw.ws[2], tw.ws[3], tw.ws[2], tw.ws[3]]),
+                )
+            }
+        }
+    };
+}
+
+transforms!(shoup32, mul_shoup32, red2q_small, redq_small);
+transforms!(shoup64, mul_shoup64, red2q_any, redq_any);
+
+/// Lane twiddles of the span-2 stage for 8-element chunks: chunk `k` holds
+/// `[w[n/4 + 2k]; 2] ++ [w[n/4 + 2k + 1]; 2]`; `n/2` entries.
+pub(crate) fn lane_twiddles(t: &[u64]) -> Vec<u64> {
+    let n = t.len();
+    let mut out = vec![0; n / 2];
+    for k in 0..n / 8 {
+        for l in 0..4 {
+            out[4 * k + l] = t[n / 4 + 2 * k + l / 2];
+        }
+    }
+    out
+}
