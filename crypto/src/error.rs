@@ -14,4 +14,7 @@ pub enum Error {
     /// A kernel refused its parameters.
     #[error(transparent)]
     Kernel(#[from] bunet_kernels::Error),
+    /// The homomorphic encryption scheme refused an operation or parameter set.
+    #[error(transparent)]
+    Pahe(#[from] crate::pahe::PaheError),
 }

@@ -10,6 +10,7 @@
 
 pub mod channel;
 mod error;
+pub mod pahe;
 pub mod prg;
 pub mod wire;
 
