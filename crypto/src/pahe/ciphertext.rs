@@ -159,9 +159,9 @@ impl Params {
             .for_each(|(limb, (m, plan))| {
                 for (o, &c) in limb.iter_mut().zip(&pt.coeffs) {
                     *o = if c > half {
-                        m.neg(m.reduce(p - c))
+                        m.neg(poly::reduce_word(m, p - c))
                     } else {
-                        m.reduce(c)
+                        poly::reduce_word(m, c)
                     };
                 }
                 plan.forward(limb);
@@ -181,7 +181,7 @@ impl Params {
             .for_each(|((limb, m), (&d, plan))| {
                 let d_shoup = m.shoup(d);
                 for (o, &c) in limb.iter_mut().zip(&pt.coeffs) {
-                    *o = m.mul_shoup(m.reduce(c), d, d_shoup);
+                    *o = m.mul_shoup(c, d, d_shoup);
                 }
                 plan.forward(limb);
             });

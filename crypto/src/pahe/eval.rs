@@ -241,9 +241,9 @@ impl Evaluator {
                         let half = qi / 2;
                         for (o, &x) in digit.iter_mut().zip(&c1_coeff[i * n..(i + 1) * n]) {
                             *o = if x > half {
-                                mj.neg(mj.reduce(qi - x))
+                                mj.neg(poly::reduce_word(mj, qi - x))
                             } else {
-                                mj.reduce(x)
+                                poly::reduce_word(mj, x)
                             };
                         }
                         plan.forward(&mut digit);
@@ -300,8 +300,10 @@ impl Evaluator {
             .collect();
         let inv_q: Vec<f64> = dropped.iter().map(|m| 1.0 / m.q() as f64).collect();
         struct KeptConsts {
-            phat: Vec<u64>,
-            p_mod: u64,
+            /// `(P/q_i mod q_j, Shoup companion)` per dropped `i`.
+            phat: Vec<(u64, u64)>,
+            /// `−P mod q_j` with its Shoup companion.
+            p_neg: (u64, u64),
             p_inv: u64,
         }
         let kc: Vec<KeptConsts> = kept
@@ -315,12 +317,18 @@ impl Evaluator {
                             .filter(|&(t, _)| t != i)
                             .fold(1u64, |acc, (_, mt)| mj.mul(acc, mj.reduce(mt.q())))
                     })
+                    .map(|h| (h, mj.shoup(h)))
                     .collect();
                 let p_mod = dropped
                     .iter()
                     .fold(1u64, |acc, mt| mj.mul(acc, mj.reduce(mt.q())));
                 let p_inv = inv_mod_prime(p_mod, mj.q()).expect("distinct primes");
-                KeptConsts { phat, p_mod, p_inv }
+                let neg = mj.neg(p_mod);
+                KeptConsts {
+                    phat,
+                    p_neg: (neg, mj.shoup(neg)),
+                    p_inv,
+                }
             })
             .collect();
         for c in [&mut ct.c0, &mut ct.c1] {
@@ -345,9 +353,9 @@ impl Evaluator {
                 .for_each(|((cj, (mj, plan)), k)| {
                     let mut corr = vec![0u64; n];
                     for (x, o) in corr.iter_mut().enumerate() {
-                        let mut acc = mj.neg(mj.mul(mj.reduce(u[x]), k.p_mod));
-                        for (i, &h) in k.phat.iter().enumerate() {
-                            acc = mj.add(acc, mj.mul(mj.reduce(y[i * n + x]), h));
+                        let mut acc = mj.mul_shoup(u[x], k.p_neg.0, k.p_neg.1);
+                        for (i, &(h, h_shoup)) in k.phat.iter().enumerate() {
+                            acc = mj.add(acc, mj.mul_shoup(y[i * n + x], h, h_shoup));
                         }
                         *o = acc;
                     }
@@ -419,12 +427,13 @@ impl Evaluator {
             .for_each(|(limb, m)| {
                 let two64 = m.reduce(1u64 << 32);
                 let two64 = m.mul(two64, two64);
+                let two64_shoup = m.shoup(two64);
                 let shift = m.pow(2, f as u64);
                 for (o, big) in limb.iter_mut().zip(raw.chunks_exact(words)) {
                     let mut r = 0u64;
                     for (t, &w) in big.iter().enumerate().rev() {
                         let w = if t == words - 1 { w & top_mask } else { w };
-                        r = m.add(m.mul(r, two64), m.reduce(w));
+                        r = m.add(m.mul_shoup(r, two64, two64_shoup), poly::reduce_word(m, w));
                     }
                     *o = m.sub(r, shift);
                 }

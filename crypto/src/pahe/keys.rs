@@ -20,6 +20,8 @@ use crate::prg::Prg;
 pub struct SecretKey {
     pub(crate) params: Params,
     pub(crate) s_ntt: Vec<u64>,
+    /// `−s`, so that `t − a·s` is one fused multiply-add.
+    pub(crate) s_neg_ntt: Vec<u64>,
 }
 
 impl std::fmt::Debug for SecretKey {
@@ -31,21 +33,18 @@ impl std::fmt::Debug for SecretKey {
 impl Drop for SecretKey {
     fn drop(&mut self) {
         self.s_ntt.zeroize();
+        self.s_neg_ntt.zeroize();
     }
 }
 
-/// `c0 = t − a·s` limb by limb (all in the NTT domain), for the first `level` limbs of `s`.
-fn minus_a_s(params: &Params, t: &mut [u64], a: &[u64], s_ntt: &[u64]) {
+/// `t += a·(−s)` limb by limb (all in the NTT domain).
+fn minus_a_s(params: &Params, t: &mut [u64], a: &[u64], s_neg_ntt: &[u64]) {
     let inner = &params.inner;
     let n = inner.n;
     t.par_chunks_mut(n)
-        .zip(a.par_chunks(n).zip(s_ntt.par_chunks(n)))
+        .zip(a.par_chunks(n).zip(s_neg_ntt.par_chunks(n)))
         .zip(inner.q.par_iter())
-        .for_each(|((t, (a, s)), m)| {
-            let mut prod = a.to_vec();
-            m.mul_assign(&mut prod, s);
-            m.sub_assign(t, &prod);
-        });
+        .for_each(|((t, (a, s)), m)| m.mul_add_assign(t, a, s));
 }
 
 impl SecretKey {
@@ -56,9 +55,14 @@ impl SecretKey {
         let mut s_ntt = poly::lift_small(&inner.q, &s);
         s.zeroize();
         poly::forward(&inner.plans, &mut s_ntt, inner.n);
+        let mut s_neg_ntt = s_ntt.clone();
+        for (limb, m) in s_neg_ntt.chunks_mut(inner.n).zip(&inner.q) {
+            m.neg_assign(limb);
+        }
         Self {
             params: params.clone(),
             s_ntt,
+            s_neg_ntt,
         }
     }
 
@@ -82,12 +86,21 @@ impl SecretKey {
         let mut c0 = self.scaled_plus_small(pt, &e, k);
         e.zeroize();
         poly::forward(&inner.plans, &mut c0, n);
-        minus_a_s(&self.params, &mut c0, &a, &self.s_ntt);
+        minus_a_s(&self.params, &mut c0, &a, &self.s_neg_ntt);
         SeededCiphertext {
             params: self.params.clone(),
             seed,
             c0,
         }
+    }
+
+    /// Encrypts many plaintexts in parallel (rayon), each with a child PRG seeded from `prg`.
+    pub fn encrypt_seeded_many(&self, pts: &[Plaintext], prg: &mut Prg) -> Vec<SeededCiphertext> {
+        let seeds: Vec<[u8; 16]> = pts.iter().map(|_| prg.next_seed()).collect();
+        pts.par_iter()
+            .zip(seeds.par_iter())
+            .map(|(pt, &seed)| self.encrypt_seeded(pt, &mut Prg::from_seed(seed)))
+            .collect()
     }
 
     /// Encrypts with the secret key and expands the seed: a full ciphertext.
@@ -104,14 +117,11 @@ impl SecretKey {
     fn phase(&self, ct: &Ciphertext) -> Vec<u64> {
         let inner = &self.params.inner;
         let n = inner.n;
-        let mut v = ct.c1.clone();
+        let mut v = ct.c0.clone();
         v.par_chunks_mut(n)
             .zip(self.s_ntt.par_chunks(n))
-            .zip(ct.c0.par_chunks(n).zip(inner.q.par_iter()))
-            .for_each(|((v, s), (c0, m))| {
-                m.mul_assign(v, s);
-                m.add_assign(v, c0);
-            });
+            .zip(ct.c1.par_chunks(n).zip(inner.q.par_iter()))
+            .for_each(|((v, s), (c1, m))| m.mul_add_assign(v, c1, s));
         poly::inverse(&inner.plans[..ct.level], &mut v, n);
         v
     }
@@ -136,12 +146,7 @@ impl SecretKey {
             .for_each(|(c, chunk)| {
                 for (jj, out) in chunk.iter_mut().enumerate() {
                     let j = c * 1024 + jj;
-                    *out = poly::scale_round(
-                        (0..l).map(|i| v[i * n + j]),
-                        &level.theta_int,
-                        &level.theta_frac,
-                        &inner.p,
-                    );
+                    *out = poly::scale_round((0..l).map(|i| v[i * n + j]), level, &inner.p);
                 }
             });
         Ok(Plaintext { coeffs })
@@ -204,10 +209,7 @@ pub(crate) fn scaled_plus_small(
         .for_each(|(limb, (m, &d))| {
             let d_shoup = m.shoup(d);
             for ((o, &c), &x) in limb.iter_mut().zip(&pt.coeffs).zip(e) {
-                *o = m.add(
-                    m.mul_shoup(m.reduce(c), d, d_shoup),
-                    poly::lift_signed(m, x),
-                );
+                *o = m.add(m.mul_shoup(c, d, d_shoup), poly::lift_signed(m, x));
             }
         });
     out
@@ -240,7 +242,7 @@ impl PublicKey {
         let mut b = poly::lift_small(&inner.q, &e);
         e.zeroize();
         poly::forward(&inner.plans, &mut b, n);
-        minus_a_s(params, &mut b, &a, &sk.s_ntt);
+        minus_a_s(params, &mut b, &a, &sk.s_neg_ntt);
         Self {
             params: params.clone(),
             seed,
@@ -349,7 +351,7 @@ impl GaloisKey {
             let mut b = poly::lift_small(&inner.q, &e);
             e.zeroize();
             poly::forward(&inner.plans, &mut b, n);
-            minus_a_s(params, &mut b, &a, &sk.s_ntt);
+            minus_a_s(params, &mut b, &a, &sk.s_neg_ntt);
             inner.q[i].add_assign(&mut b[i * n..(i + 1) * n], &s_g[i * n..(i + 1) * n]);
             seeds.push(seed);
             bs.push(b);

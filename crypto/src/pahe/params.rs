@@ -52,10 +52,13 @@ pub(crate) struct Level {
     /// `Δ_ℓ = floor(Q_ℓ / p) mod q_i`, `i < ℓ`.
     pub(crate) delta: Vec<u64>,
     /// Decryption scale-and-round `round(Σ x_i θ_i) mod p`, `θ_i = p · q̃_i / q_i` with
-    /// `q̃_i = (Q_ℓ/q_i)^-1 mod q_i`: the integer part `floor(θ_i) mod p`.
-    pub(crate) theta_int: Vec<u64>,
+    /// `q̃_i = (Q_ℓ/q_i)^-1 mod q_i`: the integer part `floor(θ_i) mod p` with its Shoup
+    /// companion.
+    pub(crate) theta_int: Vec<(u64, u64)>,
     /// The fractional part of `θ_i` as a 128-bit fixed-point number `(hi, lo)`.
     pub(crate) theta_frac: Vec<(u64, u64)>,
+    /// `2^64 mod p`.
+    pub(crate) two64_mod_p: u64,
 }
 
 #[derive(Debug)]
@@ -464,13 +467,16 @@ fn level_constants(q: &[Modulus], p: &Modulus) -> Level {
         let hi_num = (rem as u128) << 64;
         let hi = (hi_num / qi as u128) as u64;
         let lo = ((((hi_num % qi as u128) as u128) << 64) / qi as u128) as u64;
-        theta_int.push(p.reduce(int));
+        let w = p.reduce(int);
+        theta_int.push((w, p.shoup(w)));
         theta_frac.push((hi, lo));
     }
+    let two32 = p.reduce(1 << 32);
     Level {
         delta,
         theta_int,
         theta_frac,
+        two64_mod_p: p.mul(two32, two32),
     }
 }
 

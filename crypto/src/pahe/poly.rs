@@ -107,10 +107,19 @@ pub(crate) fn cbd(prg: &mut Prg, n: usize) -> Vec<i64> {
     out
 }
 
-/// `v mod q` for a signed `v` with `|v| < 2^63`.
+/// `x mod q` for any 64-bit `x`: Shoup multiplication by 1 (one high multiply, no division).
+#[inline]
+pub(crate) fn reduce_word(m: &Modulus, x: u64) -> u64 {
+    // floor(2^64 / q) is the Shoup companion of 1; a constant the compiler hoists out of loops.
+    let one_shoup = m.shoup(1);
+    m.mul_shoup(x, 1, one_shoup)
+}
+
+/// `v mod q` for a signed `v` (small values, as errors and ternary secrets, skip the reduction).
 #[inline]
 pub(crate) fn lift_signed(m: &Modulus, v: i64) -> u64 {
-    let r = m.reduce(v.unsigned_abs());
+    let a = v.unsigned_abs();
+    let r = if a < m.q() { a } else { reduce_word(m, a) };
     if v < 0 { m.neg(r) } else { r }
 }
 
@@ -129,24 +138,31 @@ pub(crate) fn lift_small(q: &[Modulus], v: &[i64]) -> Vec<u64> {
 }
 
 /// `round(Σ_i x_i · θ_i) mod p` for one coefficient whose residues are `x` (decryption's
-/// scale-and-round of Halevi–Polyakov–Shoup 2019 with 128-bit fixed-point fractions: the
-/// computed value is within `ℓ · 2^-66` of the exact sum before rounding).
+/// scale-and-round of Halevi–Polyakov–Shoup 2019, with `θ_i = ω_i + f_i`: `Σ x_i·ω_i mod p` by
+/// Shoup multiplications, `Σ x_i·f_i` in 64.64 fixed point from 128-bit fractions, so the sum
+/// before rounding is within `ℓ · 2^-66` of the exact one). `two64` is `2^64 mod p`.
 #[inline]
 pub(crate) fn scale_round(
     x: impl Iterator<Item = u64>,
-    theta_int: &[u64],
-    theta_frac: &[(u64, u64)],
+    level: &crate::pahe::params::Level,
     p: &Modulus,
 ) -> u64 {
     let mut int = 0u64;
     let mut frac: u128 = 0;
-    for ((xi, &ti), &(hi, lo)) in x.zip(theta_int).zip(theta_frac) {
-        int = p.add(int, p.mul(p.reduce(xi), ti));
-        // x_i · (hi·2^-64 + lo·2^-128), kept as a fraction scaled by 2^64.
+    let mut carries = 0u64;
+    for ((xi, &(w, w_shoup)), &(hi, lo)) in x.zip(&level.theta_int).zip(&level.theta_frac) {
+        int = p.add(int, p.mul_shoup(xi, w, w_shoup));
+        // x_i · (hi·2^-64 + lo·2^-128), scaled by 2^64.
         let t = xi as u128 * hi as u128 + ((xi as u128 * lo as u128) >> 64);
-        int = p.add(int, p.reduce((t >> 64) as u64));
-        frac += t as u64 as u128;
+        let (sum, overflow) = frac.overflowing_add(t);
+        frac = sum;
+        carries += overflow as u64;
     }
-    let carry = (frac >> 64) as u64 + ((frac as u64) >> 63);
-    p.add(int, p.reduce(carry))
+    let whole = reduce_word(p, (frac >> 64) as u64);
+    let round = (frac as u64) >> 63;
+    let mut out = p.add(p.add(int, whole), round % p.q());
+    if carries > 0 {
+        out = p.add(out, p.mul(reduce_word(p, carries), level.two64_mod_p));
+    }
+    out
 }

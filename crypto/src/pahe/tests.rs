@@ -222,7 +222,12 @@ proptest! {
         let ct = keys.sk.encrypt(&pt, &mut prg);
         prop_assert_eq!(decrypt_slots(&keys.sk, &ct), x.clone());
         let ct = keys.pk.encrypt(&pt, &mut prg);
-        prop_assert_eq!(decrypt_slots(&keys.sk, &ct), x);
+        prop_assert_eq!(decrypt_slots(&keys.sk, &ct), x.clone());
+        let many = keys.sk.encrypt_seeded_many(&[pt.clone(), pt], &mut prg);
+        prop_assert_ne!(&many[0], &many[1]);
+        for ct in &many {
+            prop_assert_eq!(decrypt_slots(&keys.sk, &ct.expand()), x.clone());
+        }
     }
 
     #[test]

@@ -107,6 +107,16 @@ fn read_poly(
     level: usize,
 ) -> Result<Vec<u64>, WireError> {
     let n = params.n();
+    let needed: usize = params.inner.q[..level]
+        .iter()
+        .map(|m| (n * bits_of(m.q()) as usize).div_ceil(8))
+        .sum();
+    if reader.remaining() < needed {
+        return Err(WireError::Truncated {
+            needed,
+            remaining: reader.remaining(),
+        });
+    }
     let mut out = Vec::with_capacity(level * n);
     for m in &params.inner.q[..level] {
         read_packed(reader, what, n, m.q(), &mut out)?;
