@@ -537,3 +537,141 @@ fn flooding_hides_the_weights_in_the_noise() {
         "flooded noise must not reveal the weights"
     );
 }
+
+/// The HomConv message flow between two parties, over an in-memory pair and over TCP: the client
+/// sends its public key and seeded ciphertexts, the server multiplies by its filters, sums, adds
+/// its own share, masks, floods and switches down, and the shares reconstruct the result.
+#[test]
+fn two_party_homconv_flow_over_memory_and_tcp() {
+    use crate::channel::{Channel, ChannelConfig};
+    use std::net::{TcpListener, TcpStream};
+    use std::thread;
+
+    let tcp = || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = thread::spawn(move || TcpStream::connect(addr).unwrap());
+        let (server, _) = listener.accept().unwrap();
+        (
+            Channel::tcp(server, ChannelConfig::default()).unwrap(),
+            Channel::tcp(client.join().unwrap(), ChannelConfig::default()).unwrap(),
+        )
+    };
+    for (mut server, mut client) in [Channel::in_memory_pair(ChannelConfig::default()), tcp()] {
+        let params = small().clone();
+        let channels = 3;
+        let mut prg = Prg::from_seed([6; 16]);
+        let inputs: Vec<Vec<u64>> = (0..channels).map(|_| slots(&params, &mut prg)).collect();
+        let filters: Vec<Vec<u64>> = (0..channels).map(|_| slots(&params, &mut prg)).collect();
+        let own = slots(&params, &mut prg);
+        let p = params.p();
+        let mut expected = own.clone();
+        for (x, w) in inputs.iter().zip(&filters) {
+            for ((e, &a), &b) in expected.iter_mut().zip(x).zip(w) {
+                *e = ((*e as u128 + a as u128 * b as u128) % p as u128) as u64;
+            }
+        }
+
+        let server_params = params.clone();
+        let bob = thread::spawn(move || {
+            let params = server_params;
+            let mut prg = Prg::from_seed([7; 16]);
+            server.set_label("pahe");
+            let pk: PublicKey = server
+                .recv_message(KIND_PUBLIC_KEY, params.public_key_len(), &params)
+                .unwrap();
+            let ev = Evaluator::new(&params);
+            let mut acc: Option<Ciphertext> = None;
+            for w in &filters {
+                let ct: SeededCiphertext = server
+                    .recv_message(
+                        KIND_SEEDED_CIPHERTEXT,
+                        params.seeded_ciphertext_len(),
+                        &params,
+                    )
+                    .unwrap();
+                let wp = params.prepare(&params.encode(w).unwrap());
+                let ct = ct.expand();
+                match &mut acc {
+                    None => {
+                        let mut c = ct;
+                        ev.mul_plain_assign(&mut c, &wp).unwrap();
+                        acc = Some(c);
+                    }
+                    Some(a) => ev.mul_plain_add_assign(a, &ct, &wp).unwrap(),
+                }
+            }
+            let mut acc = acc.unwrap();
+            ev.add_plain_assign(&mut acc, &params.encode(&own).unwrap())
+                .unwrap();
+            let s_b = random_mask(&params, &mut prg);
+            let back = ev.finalize_for_return(acc, &s_b, &pk, &mut prg).unwrap();
+            server.send_message(KIND_CIPHERTEXT, &back).unwrap();
+            server.flush().unwrap();
+            (s_b, server.meter().get("pahe"))
+        });
+
+        client.set_label("pahe");
+        let sk = SecretKey::generate(&params, &mut prg);
+        let pk = PublicKey::generate(&sk, &mut prg);
+        client.send_message(KIND_PUBLIC_KEY, &pk).unwrap();
+        for x in &inputs {
+            let ct = sk.encrypt_seeded(&params.encode(x).unwrap(), &mut prg);
+            client.send_message(KIND_SEEDED_CIPHERTEXT, &ct).unwrap();
+        }
+        client.flush().unwrap();
+        let back: Ciphertext = client
+            .recv_message(
+                KIND_CIPHERTEXT,
+                params.ciphertext_len(params.max_level()),
+                &params,
+            )
+            .unwrap();
+        assert_eq!(back.to_bytes().len(), params.ciphertext_len(back.level()));
+        let s_a = decrypt_slots(&sk, &back);
+        let (s_b, bob_traffic) = bob.join().unwrap();
+        assert_eq!(reconstruct(&params, &s_a, &s_b).unwrap(), expected);
+        let alice_traffic = client.meter().get("pahe");
+        assert_eq!(alice_traffic.bytes_sent, bob_traffic.bytes_received);
+        let payload = params.public_key_len() + channels * params.seeded_ciphertext_len();
+        assert!(alice_traffic.bytes_sent >= payload as u64);
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Frozen vectors of format version 1: a deterministic seeded ciphertext and public key at the
+/// small test set, and the preset fingerprints. A change here is a wire-format change.
+#[test]
+fn encodings_and_fingerprints_are_frozen_for_format_version_1() {
+    let params = small();
+    let mut prg = Prg::from_seed([9; 16]);
+    let sk = SecretKey::generate(params, &mut prg);
+    let pk = PublicKey::generate(&sk, &mut prg);
+    let pt = params
+        .encode(&(0..SMALL_N as u64).collect::<Vec<_>>())
+        .unwrap();
+    let ct = sk.encrypt_seeded(&pt, &mut prg);
+    let got = [
+        fnv1a(&ct.to_bytes()),
+        fnv1a(&pk.to_bytes()),
+        Params::q32().fingerprint(),
+        Params::q24().fingerprint(),
+    ];
+    eprintln!("frozen: {got:#018x?}");
+    assert_eq!(got, FROZEN);
+}
+
+const FROZEN: [u64; 4] = [
+    0xa3d4_ad04_5617_7e7c,
+    0x5f4a_8589_1b7b_0a01,
+    0x81cf_4fc1_e34c_1572,
+    0xfe6a_443d_57aa_8b64,
+];

@@ -93,6 +93,39 @@ fn read_packed(
     Ok(())
 }
 
+fn poly_len(params: &Params, level: usize) -> usize {
+    let n = params.n();
+    params.inner.q[..level]
+        .iter()
+        .map(|m| (n * bits_of(m.q()) as usize).div_ceil(8))
+        .sum()
+}
+
+impl Params {
+    /// Encoded length of a [`Ciphertext`] at `level` (a receive bound for the channel).
+    ///
+    /// # Panics
+    /// If `level` exceeds the top level.
+    pub fn ciphertext_len(&self, level: usize) -> usize {
+        1 + 2 * poly_len(self, level)
+    }
+
+    /// Encoded length of a [`SeededCiphertext`].
+    pub fn seeded_ciphertext_len(&self) -> usize {
+        16 + poly_len(self, self.max_level())
+    }
+
+    /// Encoded length of a [`PublicKey`].
+    pub fn public_key_len(&self) -> usize {
+        16 + poly_len(self, self.max_level())
+    }
+
+    /// Largest encoded length of [`GaloisKeys`] ([`MAX_GALOIS_KEYS`] keys).
+    pub fn galois_keys_max_len(&self) -> usize {
+        2 + MAX_GALOIS_KEYS * (4 + self.max_level() * self.public_key_len())
+    }
+}
+
 fn put_poly(out: &mut Vec<u8>, params: &Params, poly: &[u64]) {
     let n = params.n();
     for (limb, m) in poly.chunks(n).zip(&params.inner.q) {
@@ -107,10 +140,7 @@ fn read_poly(
     level: usize,
 ) -> Result<Vec<u64>, WireError> {
     let n = params.n();
-    let needed: usize = params.inner.q[..level]
-        .iter()
-        .map(|m| (n * bits_of(m.q()) as usize).div_ceil(8))
-        .sum();
+    let needed = poly_len(params, level);
     if reader.remaining() < needed {
         return Err(WireError::Truncated {
             needed,
