@@ -152,18 +152,11 @@ impl Params {
         let inner = &self.inner;
         let n = inner.n;
         let p = inner.p.q();
-        let half = p / 2;
         let mut ntt = vec![0u64; inner.q.len() * n];
         ntt.par_chunks_mut(n)
             .zip(inner.q.par_iter().zip(inner.plans.par_iter()))
             .for_each(|(limb, (m, plan))| {
-                for (o, &c) in limb.iter_mut().zip(&pt.coeffs) {
-                    *o = if c > half {
-                        m.neg(poly::reduce_word(m, p - c))
-                    } else {
-                        poly::reduce_word(m, c)
-                    };
-                }
+                poly::lift_centered(&pt.coeffs, p, m, limb);
                 plan.forward(limb);
             });
         PreparedPlaintext { ntt }

@@ -238,14 +238,7 @@ impl Evaluator {
                         &c1_ntt[j * n..(j + 1) * n]
                     } else {
                         let qi = inner.q[i].q();
-                        let half = qi / 2;
-                        for (o, &x) in digit.iter_mut().zip(&c1_coeff[i * n..(i + 1) * n]) {
-                            *o = if x > half {
-                                mj.neg(poly::reduce_word(mj, qi - x))
-                            } else {
-                                poly::reduce_word(mj, x)
-                            };
-                        }
+                        poly::lift_centered(&c1_coeff[i * n..(i + 1) * n], qi, mj, &mut digit);
                         plan.forward(&mut digit);
                         &digit
                     };
@@ -428,12 +421,16 @@ impl Evaluator {
                 let two64 = m.reduce(1u64 << 32);
                 let two64 = m.mul(two64, two64);
                 let two64_shoup = m.shoup(two64);
+                let one = m.shoup(1);
                 let shift = m.pow(2, f as u64);
                 for (o, big) in limb.iter_mut().zip(raw.chunks_exact(words)) {
                     let mut r = 0u64;
                     for (t, &w) in big.iter().enumerate().rev() {
                         let w = if t == words - 1 { w & top_mask } else { w };
-                        r = m.add(m.mul_shoup(r, two64, two64_shoup), poly::reduce_word(m, w));
+                        r = m.add(
+                            m.mul_shoup(r, two64, two64_shoup),
+                            poly::reduce_word(m, one, w),
+                        );
                     }
                     *o = m.sub(r, shift);
                 }

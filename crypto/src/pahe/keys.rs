@@ -139,6 +139,7 @@ impl SecretKey {
         let l = ct.level;
         let v = self.phase(ct);
         let level = self.params.level(l);
+        let p_one = inner.p.shoup(1);
         let mut coeffs = vec![0u64; n];
         coeffs
             .par_chunks_mut(1024)
@@ -146,7 +147,7 @@ impl SecretKey {
             .for_each(|(c, chunk)| {
                 for (jj, out) in chunk.iter_mut().enumerate() {
                     let j = c * 1024 + jj;
-                    *out = poly::scale_round((0..l).map(|i| v[i * n + j]), level, &inner.p);
+                    *out = poly::scale_round((0..l).map(|i| v[i * n + j]), level, &inner.p, p_one);
                 }
             });
         Ok(Plaintext { coeffs })

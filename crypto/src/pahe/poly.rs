@@ -107,19 +107,39 @@ pub(crate) fn cbd(prg: &mut Prg, n: usize) -> Vec<i64> {
     out
 }
 
-/// `x mod q` for any 64-bit `x`: Shoup multiplication by 1 (one high multiply, no division).
+/// `x mod q` for any 64-bit `x`: Shoup multiplication by 1 (one high multiply, no division);
+/// `one_shoup = m.shoup(1) = floor(2^64 / q)`, computed once by the caller.
 #[inline]
-pub(crate) fn reduce_word(m: &Modulus, x: u64) -> u64 {
-    // floor(2^64 / q) is the Shoup companion of 1; a constant the compiler hoists out of loops.
-    let one_shoup = m.shoup(1);
+pub(crate) fn reduce_word(m: &Modulus, one_shoup: u64, x: u64) -> u64 {
     m.mul_shoup(x, 1, one_shoup)
+}
+
+/// Residues mod `to` of the centred representatives (in `(−from/2, from/2]`) of `src`, values
+/// `< from`. Without any reduction when `from/2 < to` (RNS primes of similar size, or `p < q`).
+pub(crate) fn lift_centered(src: &[u64], from: u64, to: &Modulus, out: &mut [u64]) {
+    let half = from / 2;
+    let q = to.q();
+    if half < q {
+        for (o, &x) in out.iter_mut().zip(src) {
+            *o = if x > half { q - (from - x) } else { x };
+        }
+    } else {
+        let one = to.shoup(1);
+        for (o, &x) in out.iter_mut().zip(src) {
+            *o = if x > half {
+                to.neg(reduce_word(to, one, from - x))
+            } else {
+                reduce_word(to, one, x)
+            };
+        }
+    }
 }
 
 /// `v mod q` for a signed `v` (small values, as errors and ternary secrets, skip the reduction).
 #[inline]
 pub(crate) fn lift_signed(m: &Modulus, v: i64) -> u64 {
     let a = v.unsigned_abs();
-    let r = if a < m.q() { a } else { reduce_word(m, a) };
+    let r = if a < m.q() { a } else { m.reduce(a) };
     if v < 0 { m.neg(r) } else { r }
 }
 
@@ -146,6 +166,7 @@ pub(crate) fn scale_round(
     x: impl Iterator<Item = u64>,
     level: &crate::pahe::params::Level,
     p: &Modulus,
+    p_one_shoup: u64,
 ) -> u64 {
     let mut int = 0u64;
     let mut frac: u128 = 0;
@@ -158,11 +179,11 @@ pub(crate) fn scale_round(
         frac = sum;
         carries += overflow as u64;
     }
-    let whole = reduce_word(p, (frac >> 64) as u64);
+    let whole = reduce_word(p, p_one_shoup, (frac >> 64) as u64);
     let round = (frac as u64) >> 63;
     let mut out = p.add(p.add(int, whole), round % p.q());
     if carries > 0 {
-        out = p.add(out, p.mul(reduce_word(p, carries), level.two64_mod_p));
+        out = p.add(out, p.mul(p.reduce(carries), level.two64_mod_p));
     }
     out
 }
