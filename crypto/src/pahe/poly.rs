@@ -120,8 +120,11 @@ pub(crate) fn lift_centered(src: &[u64], from: u64, to: &Modulus, out: &mut [u64
     let half = from / 2;
     let q = to.q();
     if half < q {
+        // Branch-free (the sign of a digit is random): x + (q − from) when x > from/2.
+        let shift = q.wrapping_sub(from);
         for (o, &x) in out.iter_mut().zip(src) {
-            *o = if x > half { q - (from - x) } else { x };
+            let negative = 0u64.wrapping_sub((x > half) as u64);
+            *o = x.wrapping_add(shift & negative);
         }
     } else {
         let one = to.shoup(1);
@@ -139,8 +142,13 @@ pub(crate) fn lift_centered(src: &[u64], from: u64, to: &Modulus, out: &mut [u64
 #[inline]
 pub(crate) fn lift_signed(m: &Modulus, v: i64) -> u64 {
     let a = v.unsigned_abs();
-    let r = if a < m.q() { a } else { m.reduce(a) };
-    if v < 0 { m.neg(r) } else { r }
+    if a < m.q() {
+        // Branch-free on the (random) sign: v + q when v < 0.
+        (v as u64).wrapping_add(m.q() & ((v >> 63) as u64))
+    } else {
+        let r = m.reduce(a);
+        if v < 0 { m.neg(r) } else { r }
+    }
 }
 
 /// The RNS residues (coefficient domain, `q.len()` limbs) of a small signed polynomial.
