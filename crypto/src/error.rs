@@ -21,4 +21,7 @@ pub enum Error {
     /// A garbled-circuit input, parameter or peer message was rejected.
     #[error(transparent)]
     Gc(#[from] crate::gc::GcError),
+    /// The homomorphic encryption scheme refused an operation or parameter set.
+    #[error(transparent)]
+    Pahe(#[from] crate::pahe::PaheError),
 }

@@ -12,6 +12,7 @@ pub mod channel;
 mod error;
 pub mod gc;
 pub mod ot;
+pub mod pahe;
 pub mod prg;
 pub mod triples;
 pub mod wire;

@@ -1,0 +1,486 @@
+//! Homomorphic operations, modulus switching, homomorphic secret sharing and the return path
+//! (re-randomisation, noise flooding, modulus switching).
+
+use bunet_kernels::primes::inv_mod_prime;
+use rayon::prelude::*;
+use zeroize::Zeroize;
+
+use super::ciphertext::{Ciphertext, Plaintext, PreparedPlaintext};
+use super::error::PaheError;
+use super::keys::{GaloisKey, GaloisKeys, PublicKey};
+use super::params::Params;
+use super::poly;
+use crate::prg::Prg;
+
+/// Runs homomorphic operations for one parameter set. Independent RNS limbs run in parallel
+/// (rayon); independent ciphertexts can be processed in parallel by the caller.
+#[derive(Debug, Clone)]
+pub struct Evaluator {
+    params: Params,
+}
+
+impl Evaluator {
+    /// An evaluator for `params`.
+    pub fn new(params: &Params) -> Self {
+        Self {
+            params: params.clone(),
+        }
+    }
+
+    /// The parameter set.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    fn check(&self, ct: &Ciphertext) -> Result<(), PaheError> {
+        super::ciphertext::check(&self.params, ct)
+    }
+
+    fn check_pair(&self, a: &Ciphertext, b: &Ciphertext) -> Result<(), PaheError> {
+        self.check(a)?;
+        self.check(b)?;
+        if a.level != b.level {
+            return Err(PaheError::Level {
+                expected: a.level,
+                found: b.level,
+            });
+        }
+        Ok(())
+    }
+
+    fn limbwise(
+        &self,
+        a: &mut Ciphertext,
+        b0: &[u64],
+        b1: Option<&[u64]>,
+        f: impl Fn(&bunet_kernels::Modulus, &mut [u64], &[u64]) + Sync + Copy,
+    ) {
+        let inner = &self.params.inner;
+        let q = &inner.q[..a.level];
+        poly::zip_limbs(q, &mut a.c0, b0, inner.n, f);
+        if let Some(b1) = b1 {
+            poly::zip_limbs(q, &mut a.c1, b1, inner.n, f);
+        }
+    }
+
+    /// `a ⊞= b`.
+    ///
+    /// # Errors
+    /// [`PaheError::Level`] if the levels differ or are invalid.
+    pub fn add_assign(&self, a: &mut Ciphertext, b: &Ciphertext) -> Result<(), PaheError> {
+        self.check_pair(a, b)?;
+        self.limbwise(a, &b.c0, Some(&b.c1), |m, x, y| m.add_assign(x, y));
+        Ok(())
+    }
+
+    /// `a ⊟= b`.
+    ///
+    /// # Errors
+    /// [`PaheError::Level`] if the levels differ or are invalid.
+    pub fn sub_assign(&self, a: &mut Ciphertext, b: &Ciphertext) -> Result<(), PaheError> {
+        self.check_pair(a, b)?;
+        self.limbwise(a, &b.c0, Some(&b.c1), |m, x, y| m.sub_assign(x, y));
+        Ok(())
+    }
+
+    /// `a = ⊟a`.
+    ///
+    /// # Errors
+    /// [`PaheError::Level`] for an invalid ciphertext.
+    pub fn negate_assign(&self, a: &mut Ciphertext) -> Result<(), PaheError> {
+        self.check(a)?;
+        let inner = &self.params.inner;
+        for c in [&mut a.c0, &mut a.c1] {
+            c.par_chunks_mut(inner.n)
+                .zip(inner.q.par_iter())
+                .for_each(|(x, m)| m.neg_assign(x));
+        }
+        Ok(())
+    }
+
+    /// `a ⊞= pt` (adds `Δ_ℓ·m` to `c0`; `ℓ` forward NTTs).
+    ///
+    /// # Errors
+    /// [`PaheError::Level`] for an invalid ciphertext.
+    pub fn add_plain_assign(&self, a: &mut Ciphertext, pt: &Plaintext) -> Result<(), PaheError> {
+        self.check(a)?;
+        let t = self.params.scaled_ntt(pt, a.level);
+        self.limbwise(a, &t, None, |m, x, y| m.add_assign(x, y));
+        Ok(())
+    }
+
+    /// `a ⊟= pt`.
+    ///
+    /// # Errors
+    /// [`PaheError::Level`] for an invalid ciphertext.
+    pub fn sub_plain_assign(&self, a: &mut Ciphertext, pt: &Plaintext) -> Result<(), PaheError> {
+        self.check(a)?;
+        let t = self.params.scaled_ntt(pt, a.level);
+        self.limbwise(a, &t, None, |m, x, y| m.sub_assign(x, y));
+        Ok(())
+    }
+
+    /// `a ⊙= w`: slot-wise product with a prepared plaintext (pointwise only, no NTT).
+    /// The invariant noise grows by at most a factor `N·p/2`.
+    ///
+    /// # Errors
+    /// [`PaheError::Level`] for an invalid ciphertext.
+    pub fn mul_plain_assign(
+        &self,
+        a: &mut Ciphertext,
+        w: &PreparedPlaintext,
+    ) -> Result<(), PaheError> {
+        self.check(a)?;
+        let n = self.params.n();
+        let w = &w.ntt[..a.level * n];
+        self.limbwise(a, w, Some(w), |m, x, y| m.mul_assign(x, y));
+        Ok(())
+    }
+
+    /// `acc ⊞= a ⊙ w`, fused (the inner loop of HomConv: one filter tap per input channel).
+    ///
+    /// # Errors
+    /// [`PaheError::Level`] if the levels differ or are invalid.
+    pub fn mul_plain_add_assign(
+        &self,
+        acc: &mut Ciphertext,
+        a: &Ciphertext,
+        w: &PreparedPlaintext,
+    ) -> Result<(), PaheError> {
+        self.check_pair(acc, a)?;
+        let inner = &self.params.inner;
+        let n = inner.n;
+        let l = a.level;
+        for (dst, src) in [(&mut acc.c0, &a.c0), (&mut acc.c1, &a.c1)] {
+            dst.par_chunks_mut(n)
+                .zip(src.par_chunks(n))
+                .zip(w.ntt[..l * n].par_chunks(n).zip(inner.q.par_iter()))
+                .for_each(|((d, s), (w, m))| m.mul_add_assign(d, s, w));
+        }
+        Ok(())
+    }
+
+    /// Rotates each row of `N/2` slots left by `k` (right for negative `k`):
+    /// slot `j` of a row receives slot `j + k mod N/2` of the same row. Uses the key for
+    /// `3^k` if present, else composes power-of-two rotations.
+    ///
+    /// # Errors
+    /// [`PaheError::MissingGaloisKey`] if a needed key is absent; [`PaheError::Level`].
+    pub fn rotate_rows(
+        &self,
+        ct: &Ciphertext,
+        k: i64,
+        keys: &GaloisKeys,
+    ) -> Result<Ciphertext, PaheError> {
+        self.check(ct)?;
+        let half = (self.params.n() / 2) as i64;
+        let k = k.rem_euclid(half);
+        if k == 0 {
+            return Ok(ct.clone());
+        }
+        let g = self.params.rotation_element(k);
+        if let Some(key) = keys.get(g) {
+            return Ok(self.apply_galois(ct, key));
+        }
+        let mut out = ct.clone();
+        for bit in 0..half.trailing_zeros() {
+            if k >> bit & 1 == 1 {
+                let g = self.params.rotation_element(1 << bit);
+                let key = keys.get(g).ok_or(PaheError::MissingGaloisKey { g })?;
+                out = self.apply_galois(&out, key);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Exchanges the two rows of slots (`X ↦ X^(2N−1)`).
+    ///
+    /// # Errors
+    /// [`PaheError::MissingGaloisKey`]; [`PaheError::Level`].
+    pub fn swap_rows(&self, ct: &Ciphertext, keys: &GaloisKeys) -> Result<Ciphertext, PaheError> {
+        self.check(ct)?;
+        let g = self.params.row_swap_element();
+        let key = keys.get(g).ok_or(PaheError::MissingGaloisKey { g })?;
+        Ok(self.apply_galois(ct, key))
+    }
+
+    /// `σ_g` then key switching from `σ_g(s)` to `s`, RNS digit decomposition (one centred
+    /// digit per prime): `ℓ` inverse and `ℓ(ℓ−1)` forward NTTs.
+    fn apply_galois(&self, ct: &Ciphertext, key: &GaloisKey) -> Ciphertext {
+        let inner = &self.params.inner;
+        let n = inner.n;
+        let l = ct.level;
+        let permute = |src: &[u64]| {
+            let mut out = vec![0u64; src.len()];
+            out.par_chunks_mut(n)
+                .zip(src.par_chunks(n))
+                .for_each(|(dst, limb)| {
+                    for (d, &pi) in dst.iter_mut().zip(&key.perm) {
+                        *d = limb[pi as usize];
+                    }
+                });
+            out
+        };
+        let mut c0 = permute(&ct.c0);
+        let c1_ntt = permute(&ct.c1);
+        let mut c1_coeff = c1_ntt.clone();
+        poly::inverse(&inner.plans[..l], &mut c1_coeff, n);
+        let mut c1 = vec![0u64; l * n];
+        c0.par_chunks_mut(n)
+            .zip(c1.par_chunks_mut(n))
+            .enumerate()
+            .for_each(|(j, (out0, out1))| {
+                let mj = &inner.q[j];
+                let plan = &inner.plans[j];
+                let mut digit = vec![0u64; n];
+                for i in 0..l {
+                    let d: &[u64] = if i == j {
+                        &c1_ntt[j * n..(j + 1) * n]
+                    } else {
+                        let qi = inner.q[i].q();
+                        poly::lift_centered(&c1_coeff[i * n..(i + 1) * n], qi, mj, &mut digit);
+                        plan.forward(&mut digit);
+                        &digit
+                    };
+                    mj.mul_add_assign(out0, d, &key.b[i][j * n..(j + 1) * n]);
+                    mj.mul_add_assign(out1, d, &key.a[i][j * n..(j + 1) * n]);
+                }
+            });
+        Ciphertext {
+            params: self.params.clone(),
+            level: l,
+            c0,
+            c1,
+        }
+    }
+
+    /// Switches the modulus down to `Q_target = q_1 ⋯ q_target`: `c ↦ round(c · Q_target/Q_ℓ)`
+    /// (dropped primes converted by a fast base conversion with a centred correction computed
+    /// in floating point; the rounding error per coefficient is at most 1/2, or 3/2 in the
+    /// rare case the correction lands on the other side of a half). The invariant noise grows
+    /// by at most `(3/2)·p·(1 + N)/Q_target`; the message is preserved while the budget lasts.
+    ///
+    /// # Errors
+    /// [`PaheError::Level`] unless `1 ≤ target ≤ ct.level`.
+    pub fn mod_switch_to(&self, ct: &mut Ciphertext, target: usize) -> Result<(), PaheError> {
+        self.check(ct)?;
+        let l = ct.level;
+        if target == 0 || target > l {
+            return Err(PaheError::Level {
+                expected: l,
+                found: target,
+            });
+        }
+        if target == l {
+            return Ok(());
+        }
+        let inner = &self.params.inner;
+        let n = inner.n;
+        let kept = &inner.q[..target];
+        let dropped = &inner.q[target..l];
+        // (P/q_i)^-1 mod q_i for dropped i; (P/q_i) mod q_j and P mod q_j, P^-1 mod q_j for kept j.
+        let phat_inv: Vec<u64> = dropped
+            .iter()
+            .enumerate()
+            .map(|(i, mi)| {
+                let hat = dropped
+                    .iter()
+                    .enumerate()
+                    .filter(|&(t, _)| t != i)
+                    .fold(1u64, |acc, (_, mt)| mi.mul(acc, mi.reduce(mt.q())));
+                inv_mod_prime(hat, mi.q()).expect("distinct primes")
+            })
+            .collect();
+        let inv_q: Vec<f64> = dropped.iter().map(|m| 1.0 / m.q() as f64).collect();
+        struct KeptConsts {
+            /// `(P/q_i mod q_j, Shoup companion)` per dropped `i`.
+            phat: Vec<(u64, u64)>,
+            /// `−P mod q_j` with its Shoup companion.
+            p_neg: (u64, u64),
+            p_inv: u64,
+        }
+        let kc: Vec<KeptConsts> = kept
+            .iter()
+            .map(|mj| {
+                let phat = (0..dropped.len())
+                    .map(|i| {
+                        dropped
+                            .iter()
+                            .enumerate()
+                            .filter(|&(t, _)| t != i)
+                            .fold(1u64, |acc, (_, mt)| mj.mul(acc, mj.reduce(mt.q())))
+                    })
+                    .map(|h| (h, mj.shoup(h)))
+                    .collect();
+                let p_mod = dropped
+                    .iter()
+                    .fold(1u64, |acc, mt| mj.mul(acc, mj.reduce(mt.q())));
+                let p_inv = inv_mod_prime(p_mod, mj.q()).expect("distinct primes");
+                let neg = mj.neg(p_mod);
+                KeptConsts {
+                    phat,
+                    p_neg: (neg, mj.shoup(neg)),
+                    p_inv,
+                }
+            })
+            .collect();
+        for c in [&mut ct.c0, &mut ct.c1] {
+            let mut y = c[target * n..l * n].to_vec();
+            poly::inverse(&inner.plans[target..l], &mut y, n);
+            y.par_chunks_mut(n)
+                .zip(dropped.par_iter().zip(phat_inv.par_iter()))
+                .for_each(|(limb, (m, &h))| m.scalar_mul_assign(limb, h));
+            let u: Vec<u64> = (0..n)
+                .into_par_iter()
+                .map(|x| {
+                    let s: f64 = (0..dropped.len())
+                        .map(|i| y[i * n + x] as f64 * inv_q[i])
+                        .sum();
+                    s.round() as u64
+                })
+                .collect();
+            c[..target * n]
+                .par_chunks_mut(n)
+                .zip(kept.par_iter().zip(inner.plans[..target].par_iter()))
+                .zip(kc.par_iter())
+                .for_each(|((cj, (mj, plan)), k)| {
+                    let mut corr = vec![0u64; n];
+                    for (x, o) in corr.iter_mut().enumerate() {
+                        let mut acc = mj.mul_shoup(u[x], k.p_neg.0, k.p_neg.1);
+                        for (i, &(h, h_shoup)) in k.phat.iter().enumerate() {
+                            acc = mj.add(acc, mj.mul_shoup(y[i * n + x], h, h_shoup));
+                        }
+                        *o = acc;
+                    }
+                    plan.forward(&mut corr);
+                    mj.sub_assign(cj, &corr);
+                    mj.scalar_mul_assign(cj, k.p_inv);
+                });
+            c.truncate(target * n);
+        }
+        ct.level = target;
+        Ok(())
+    }
+
+    /// HSS `Share([x], s_B) = [x] ⊟ s_B` (seed eq. 1): the client will decrypt `x − s_B mod p`.
+    ///
+    /// # Errors
+    /// [`PaheError::Slots`] for a malformed mask; [`PaheError::Level`].
+    pub fn share(&self, ct: &mut Ciphertext, mask: &[u64]) -> Result<(), PaheError> {
+        let pt = self.params.encode(mask)?;
+        self.sub_plain_assign(ct, &pt)
+    }
+
+    /// Circuit privacy: adds a fresh public-key encryption of zero (re-randomising `(c0, c1)`
+    /// under RLWE) whose `c0` error is uniform in `[−2^f, 2^f)`, `f = `[`Params::flood_bits`],
+    /// which hides any noise of magnitude `B ≤ 2^(f − 40)/N` with statistical distance
+    /// `≤ 2^-40` over all `N` coefficients.
+    ///
+    /// # Errors
+    /// [`PaheError::Level`]; [`PaheError::ParamsMismatch`] if `pk` is for another set.
+    pub fn rerandomize_and_flood(
+        &self,
+        ct: &mut Ciphertext,
+        pk: &PublicKey,
+        prg: &mut Prg,
+    ) -> Result<(), PaheError> {
+        self.check(ct)?;
+        if pk.params != self.params {
+            return Err(PaheError::ParamsMismatch {
+                expected: self.params.fingerprint(),
+                found: pk.params.fingerprint(),
+            });
+        }
+        let t = self.flood_noise(ct.level, prg);
+        let zero = pk.encrypt_raw(t, ct.level, prg);
+        self.add_assign(ct, &zero)
+    }
+
+    /// Uniform integers in `[−2^f, 2^f)`, as residues (coefficient domain) of `level` primes.
+    fn flood_noise(&self, level: usize, prg: &mut Prg) -> Vec<u64> {
+        let inner = &self.params.inner;
+        let n = inner.n;
+        let f = inner.flood_bits as usize;
+        let words = (f + 1).div_ceil(64);
+        let top_mask = if (f + 1).is_multiple_of(64) {
+            u64::MAX
+        } else {
+            (1u64 << ((f + 1) % 64)) - 1
+        };
+        let mut raw = vec![0u64; n * words];
+        let mut bytes = vec![0u8; raw.len() * 8];
+        prg.fill_bytes(&mut bytes);
+        for (w, chunk) in raw.iter_mut().zip(bytes.chunks_exact(8)) {
+            *w = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
+        }
+        bytes.zeroize();
+        let mut out = vec![0u64; level * n];
+        out.par_chunks_mut(n)
+            .zip(inner.q[..level].par_iter())
+            .for_each(|(limb, m)| {
+                let two64 = m.reduce(1u64 << 32);
+                let two64 = m.mul(two64, two64);
+                let two64_shoup = m.shoup(two64);
+                let one = m.shoup(1);
+                let shift = m.pow(2, f as u64);
+                for (o, big) in limb.iter_mut().zip(raw.chunks_exact(words)) {
+                    let mut r = 0u64;
+                    for (t, &w) in big.iter().enumerate().rev() {
+                        let w = if t == words - 1 { w & top_mask } else { w };
+                        r = m.add(
+                            m.mul_shoup(r, two64, two64_shoup),
+                            poly::reduce_word(m, one, w),
+                        );
+                    }
+                    *o = m.sub(r, shift);
+                }
+            });
+        raw.zeroize();
+        out
+    }
+
+    /// The server's return path for HomConv (seed §4.3): `Share` with `mask` (the server keeps
+    /// `mask` as its share), [`Evaluator::rerandomize_and_flood`], then switch down to
+    /// [`Params::return_level`].
+    ///
+    /// # Errors
+    /// As [`Evaluator::share`] and [`Evaluator::rerandomize_and_flood`].
+    pub fn finalize_for_return(
+        &self,
+        mut ct: Ciphertext,
+        mask: &[u64],
+        pk: &PublicKey,
+        prg: &mut Prg,
+    ) -> Result<Ciphertext, PaheError> {
+        self.share(&mut ct, mask)?;
+        self.rerandomize_and_flood(&mut ct, pk, prg)?;
+        self.mod_switch_to(&mut ct, self.params.return_level())?;
+        Ok(ct)
+    }
+}
+
+/// A uniform mask `s_B ∈ Z_p^N` for HSS `Share`.
+pub fn random_mask(params: &Params, prg: &mut Prg) -> Vec<u64> {
+    let mut mask = vec![0u64; params.n()];
+    prg.fill_uniform_below(&mut mask, params.p());
+    mask
+}
+
+/// `Rec(s_A, s_B) = s_A + s_B mod p`, slot-wise (seed eq. 2).
+///
+/// # Errors
+/// [`PaheError::Slots`] unless both have `N` values `< p`.
+pub fn reconstruct(params: &Params, s_a: &[u64], s_b: &[u64]) -> Result<Vec<u64>, PaheError> {
+    let p = params.p();
+    for s in [s_a, s_b] {
+        if s.len() != params.n() || s.iter().any(|&v| v >= p) {
+            return Err(PaheError::Slots {
+                expected: params.n(),
+                p,
+                len: s.len(),
+            });
+        }
+    }
+    let m = &params.inner.p;
+    Ok(s_a.iter().zip(s_b).map(|(&a, &b)| m.add(a, b)).collect())
+}
