@@ -21,4 +21,7 @@ pub enum Error {
     /// A garbled-circuit input, parameter or peer message was rejected.
     #[error(transparent)]
     Gc(#[from] crate::gc::GcError),
+    /// A nonlinear-layer call refused its inputs or its peer's data.
+    #[error(transparent)]
+    Nonlinear(#[from] crate::nonlinear::NonlinearError),
 }
