@@ -24,4 +24,7 @@ pub enum Error {
     /// The homomorphic encryption scheme refused an operation or parameter set.
     #[error(transparent)]
     Pahe(#[from] crate::pahe::PaheError),
+    /// A nonlinear-layer call refused its inputs or its peer's data.
+    #[error(transparent)]
+    Nonlinear(#[from] crate::nonlinear::NonlinearError),
 }

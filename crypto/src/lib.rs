@@ -11,6 +11,7 @@
 pub mod channel;
 mod error;
 pub mod gc;
+pub mod nonlinear;
 pub mod ot;
 pub mod pahe;
 pub mod prg;

@@ -13,7 +13,9 @@ use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use subtle::{Choice, ConditionallySelectable};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{OtError, Tccr, base, kind, pack_choices, transpose};
+use bunet_kernels::aes_hash::FixedKeyHash;
+
+use super::{OtError, base, hash, kind, pack_choices, transpose};
 use crate::Error;
 use crate::channel::Channel;
 use crate::prg::Prg;
@@ -140,7 +142,7 @@ pub struct Sender {
     delta: u128,
     prgs: Vec<Aes128>,
     counter: u64,
-    tccr: Tccr,
+    hash: FixedKeyHash,
     cols: Vec<u128>,
     q: Zeroizing<Vec<u128>>,
     hashed: Zeroizing<Vec<u128>>,
@@ -178,7 +180,7 @@ impl Sender {
             delta,
             prgs,
             counter: 0,
-            tccr: Tccr::new(),
+            hash: FixedKeyHash::new(),
             cols: Vec::new(),
             q: Zeroizing::new(Vec::new()),
             hashed: Zeroizing::new(Vec::new()),
@@ -247,7 +249,7 @@ impl Sender {
             q.resize(chunk.len(), 0);
             let tweak = self.extend_batch(ch, &mut q)?;
             let flat: &mut [u128] = bytemuck::cast_slice_mut(chunk);
-            self.tccr.hash_pairs(&q, self.delta, tweak, flat);
+            hash::hash_pairs(&self.hash, &q, self.delta, tweak, flat);
         }
         self.q = q;
         Ok(out)
@@ -266,7 +268,7 @@ impl Sender {
             q.resize(chunk.len(), 0);
             let tweak = self.extend_batch(ch, &mut q)?;
             pads.resize(2 * chunk.len(), 0);
-            self.tccr.hash_pairs(&q, self.delta, tweak, &mut pads);
+            hash::hash_pairs(&self.hash, &q, self.delta, tweak, &mut pads);
             body.resize(8 + 32 * chunk.len(), 0);
             let (count, cts) = body.split_at_mut(8);
             count.copy_from_slice(&(chunk.len() as u64).to_le_bytes());
@@ -299,7 +301,7 @@ impl Sender {
         let tweak = self.extend_batch(ch, &mut q)?;
         let mut hashed = std::mem::take(&mut self.hashed);
         hashed.resize(2 * n, 0);
-        self.tccr.hash_pairs(&q, self.delta, tweak, &mut hashed);
+        hash::hash_pairs(&self.hash, &q, self.delta, tweak, &mut hashed);
         h.clear();
         h.extend(hashed.iter().map(|&x| reduce_hash(x, p)));
         self.q = q;
@@ -399,7 +401,7 @@ fn sub_mod(a: u64, b: u64, p: u64) -> u64 {
 pub struct Receiver {
     prgs: Vec<[Aes128; 2]>,
     counter: u64,
-    tccr: Tccr,
+    hash: FixedKeyHash,
     cols: Vec<u128>,
     body: Vec<u8>,
     t: Zeroizing<Vec<u128>>,
@@ -440,7 +442,7 @@ impl Receiver {
         Ok(Self {
             prgs,
             counter: 0,
-            tccr: Tccr::new(),
+            hash: FixedKeyHash::new(),
             cols: Vec::new(),
             body: Vec::new(),
             t: Zeroizing::new(Vec::new()),
@@ -538,7 +540,7 @@ impl Receiver {
         for (chunk, c) in out.chunks_mut(BATCH).zip(packed.chunks(BATCH / KAPPA)) {
             let t = &mut t[..chunk.len()];
             let tweak = self.extend_batch(ch, c, t)?;
-            self.tccr.hash_many(t, tweak, 1, chunk);
+            hash::hash_many(&self.hash, t, tweak, chunk);
         }
         t.zeroize();
         Ok(out)
@@ -565,7 +567,7 @@ impl Receiver {
             let n = chunk.len();
             let t = &mut t[..n];
             let tweak = self.extend_batch(ch, c, t)?;
-            self.tccr.hash_many(t, tweak, 1, chunk);
+            hash::hash_many(&self.hash, t, tweak, chunk);
             let body = ch.recv(kind::CHOSEN, 8 + 32 * n)?;
             let mut r = Reader::new(&body);
             read_count(&mut r, "chosen OT batch", n)?;
@@ -598,7 +600,7 @@ impl Receiver {
         let tweak = self.extend_batch(ch, packed, &mut t)?;
         let mut hashed = std::mem::take(&mut self.hashed);
         hashed.resize(n, 0);
-        self.tccr.hash_many(&t, tweak, 1, &mut hashed);
+        hash::hash_many(&self.hash, &t, tweak, &mut hashed);
         self.h.clear();
         self.h.extend(hashed.iter().map(|&x| reduce_hash(x, p)));
         self.t = t;

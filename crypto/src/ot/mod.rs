@@ -28,7 +28,6 @@ mod hash;
 mod iknp;
 pub(crate) mod transpose;
 
-pub use hash::Tccr;
 pub use iknp::{BATCH, Receiver, Sender};
 pub use transpose::transpose_128;
 

@@ -1,0 +1,423 @@
+//! Every call equals the fixed-point reference on edges and random shares (k = 24, 32), in
+//! memory and over TCP; chunk boundaries; Bob's output shares look uniform; typed errors on bad
+//! input and on a peer that disconnects mid-call.
+
+use super::*;
+use crate::channel::{ChannelConfig, ChannelError};
+use crate::gc::GcError;
+use crate::gc::fixed_point::{Gadget, Op};
+use std::net::{TcpListener, TcpStream};
+
+fn memory_pair() -> (Channel, Channel) {
+    Channel::in_memory_pair(ChannelConfig::default())
+}
+
+fn tcp_pair() -> (Channel, Channel) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = std::thread::spawn(move || TcpStream::connect(addr).unwrap());
+    let (server, _) = listener.accept().unwrap();
+    let client = client.join().unwrap();
+    (
+        Channel::tcp(server, ChannelConfig::default()).unwrap(),
+        Channel::tcp(client, ChannelConfig::default()).unwrap(),
+    )
+}
+
+/// The largest prime below 2^k and a prime near 2^(k−1), for k = 24 and 32.
+fn moduli() -> [(u32, u64); 4] {
+    [
+        (24, 16_777_213),
+        (24, 8_388_617),
+        (32, 4_294_967_291),
+        (32, 2_147_483_647),
+    ]
+}
+
+/// Sets up both sessions over `chans` and runs `alice` and `bob` (Bob on a second thread).
+fn two_party<A: Send, B: Send>(
+    chans: (Channel, Channel),
+    config: Config,
+    seed: u8,
+    alice: impl FnOnce(&mut dyn Nonlinear, &mut Channel) -> A,
+    bob: impl FnOnce(&mut dyn Nonlinear, &mut Channel) -> B + Send,
+) -> (A, B) {
+    let (ca, mut cb) = chans;
+    std::thread::scope(|s| {
+        let h = s.spawn(move || {
+            let mut sb = setup(
+                &mut cb,
+                Role::Bob,
+                config,
+                Prg::from_seed([seed ^ 0x55; 16]),
+            )
+            .expect("bob setup");
+            bob(&mut *sb, &mut cb)
+        });
+        // Alice's channel is dropped as soon as she returns, as Bob's is (a peer that leaves).
+        let a = {
+            let mut ca = ca;
+            let mut sa = setup(&mut ca, Role::Alice, config, Prg::from_seed([seed; 16]))
+                .expect("alice setup");
+            alice(&mut *sa, &mut ca)
+        };
+        (a, h.join().expect("bob thread"))
+    })
+}
+
+/// Values of every kind of edge: 0, 1, p−1, (p−1)/2, (p+1)/2, and values on and around the
+/// rescaling boundaries (multiples of 2^shift, positive and negative) and the largest
+/// magnitudes.
+fn edge_values(p: u64, shift: u32) -> Vec<u64> {
+    let h = (p - 1) / 2;
+    let s = 1i64 << shift;
+    let enc = |x: i64| x.rem_euclid(p as i64) as u64;
+    let mut v = vec![0, 1, p - 1, h, h + 1, h - 1, h + 2, p - 2];
+    for j in [1i64, 2, 3, 1000] {
+        for d in [-1i64, 0, 1] {
+            v.push(enc(j * s + d));
+            v.push(enc(-j * s + d));
+        }
+    }
+    let top = h as i64 - h as i64 % s;
+    for d in [-1i64, 0, 1] {
+        v.push(enc(top + d));
+        v.push(enc(-top + d));
+    }
+    v
+}
+
+/// Shares of each value, Alice's share cycling through 0, p−1, 1, the value itself and
+/// uniform draws (so that `s_A + s_B` covers `[0, 2p − 2]`).
+fn share_all(prg: &mut Prg, p: u64, values: &[u64]) -> (Vec<u64>, Vec<u64>) {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let a = match i % 6 {
+                0 => 0,
+                1 => p - 1,
+                2 => 1,
+                3 => v,
+                _ => prg.uniform_below(p),
+            };
+            (a, (v + p - a) % p)
+        })
+        .unzip()
+}
+
+/// Inputs of one op: `values` per instance, edges first (windows sliding over the edge list,
+/// pairs over all edge combinations), then uniform values and ties.
+fn op_values(prg: &mut Prg, p: u64, shift: u32, op: Op) -> Vec<u64> {
+    let e = edge_values(p, shift);
+    let mut v = Vec::new();
+    match op {
+        Op::ReluRescaleReshare | Op::RescaleReshare => {
+            v.extend(&e);
+            v.extend((0..50).map(|_| prg.uniform_below(p)));
+        }
+        Op::Max4RescaleReshare => {
+            for i in 0..e.len() {
+                v.extend((0..4).map(|j| e[(i + j) % e.len()]));
+                v.extend((0..4).map(|j| e[(i * 7 + j * 5) % e.len()]));
+            }
+            for _ in 0..20 {
+                let x = prg.uniform_below(p);
+                v.extend([x, prg.uniform_below(p), x, prg.uniform_below(p)]);
+            }
+        }
+        Op::Argmax2 => {
+            for &a in &e {
+                for &b in &e {
+                    v.extend([a, b]);
+                }
+            }
+            for _ in 0..20 {
+                v.extend([prg.uniform_below(p), prg.uniform_below(p)]);
+            }
+        }
+    }
+    v
+}
+
+/// Plain value of each instance: `Gadget::reference` with mask 0 (the reconstructed output).
+fn expected(k: u32, p: u64, shift: u32, op: Op, sa: &[u64], sb: &[u64]) -> Vec<u64> {
+    let g = Gadget::new(Params::new(k, p, shift).unwrap(), op);
+    let vals = op.values();
+    sa.chunks(vals)
+        .zip(sb.chunks(vals))
+        .map(|(a, b)| g.reference(a, b, 0))
+        .collect()
+}
+
+/// Runs every op (shift 4 and 7 for the rescaling ones) and compares with the reference.
+fn all_ops_equal_reference(pair: fn() -> (Channel, Channel), moduli: &[(u32, u64)], chunk: usize) {
+    for (i, &(k, p)) in moduli.iter().enumerate() {
+        let config = Config::new(Backend::Gc, k, p)
+            .unwrap()
+            .with_chunk(chunk)
+            .unwrap();
+        let mut prg = Prg::from_seed([40 + i as u8; 16]);
+        let mut calls = Vec::new();
+        for shift in [4u32, 7] {
+            for op in [
+                Op::ReluRescaleReshare,
+                Op::RescaleReshare,
+                Op::Max4RescaleReshare,
+            ] {
+                let values = op_values(&mut prg, p, shift, op);
+                let (sa, sb) = share_all(&mut prg, p, &values);
+                calls.push((op, shift, sa, sb));
+            }
+        }
+        let values = op_values(&mut prg, p, 0, Op::Argmax2);
+        let (sa, sb) = share_all(&mut prg, p, &values);
+        calls.push((Op::Argmax2, 0, sa, sb));
+        let run = |s: &mut dyn Nonlinear, ch: &mut Channel, alice: bool| -> Vec<Vec<u64>> {
+            calls
+                .iter()
+                .map(|(op, shift, sa, sb)| {
+                    let x = if alice { sa } else { sb };
+                    match op {
+                        Op::ReluRescaleReshare => s.relu_rescale(ch, x, *shift).unwrap(),
+                        Op::RescaleReshare => s.rescale(ch, x, *shift).unwrap(),
+                        Op::Max4RescaleReshare => s.max4_rescale(ch, x, *shift).unwrap(),
+                        Op::Argmax2 => s
+                            .argmax2(ch, x)
+                            .unwrap()
+                            .into_iter()
+                            .map(u64::from)
+                            .collect(),
+                    }
+                })
+                .collect()
+        };
+        let (alice, bob) = two_party(
+            pair(),
+            config,
+            i as u8,
+            |s, ch| run(s, ch, true),
+            |s, ch| run(s, ch, false),
+        );
+        for ((op, shift, sa, sb), (a, b)) in calls.iter().zip(alice.iter().zip(&bob)) {
+            let want = expected(k, p, *shift, *op, sa, sb);
+            if *op == Op::Argmax2 {
+                assert!(b.is_empty(), "bob learns nothing from argmax");
+                assert_eq!(a, &want, "argmax k={k} p={p}");
+            } else {
+                assert_eq!(a.len(), want.len());
+                let got: Vec<u64> = a.iter().zip(b).map(|(x, y)| (x + y) % p).collect();
+                assert_eq!(got, want, "{op:?} k={k} p={p} shift={shift}");
+                assert!(a.iter().chain(b).all(|&x| x < p));
+            }
+        }
+    }
+}
+
+#[test]
+fn every_op_equals_reference_on_edges_and_random_shares_in_memory() {
+    all_ops_equal_reference(memory_pair, &moduli(), 64);
+}
+
+#[test]
+fn every_op_equals_reference_over_tcp() {
+    all_ops_equal_reference(tcp_pair, &[moduli()[0], moduli()[2]], DEFAULT_CHUNK);
+}
+
+#[test]
+fn chunk_boundaries_give_the_same_results_and_one_ot_flight_per_chunk() {
+    let (k, p) = (32, 4_294_967_291);
+    let chunk = 32;
+    let config = Config::new(Backend::Gc, k, p)
+        .unwrap()
+        .with_chunk(chunk)
+        .unwrap();
+    let mut prg = Prg::from_seed([9; 16]);
+    let sizes = [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk];
+    let inputs: Vec<(Vec<u64>, Vec<u64>)> = sizes
+        .iter()
+        .map(|&n| {
+            let v: Vec<u64> = (0..n).map(|_| prg.uniform_below(p)).collect();
+            share_all(&mut prg, p, &v)
+        })
+        .collect();
+    let ((alice, meters), bob) = two_party(
+        memory_pair(),
+        config,
+        3,
+        |s, ch| {
+            let mut meters = Vec::new();
+            let out: Vec<Vec<u64>> = inputs
+                .iter()
+                .map(|(sa, _)| {
+                    let before = ch.meter().get("relu/ot").messages_received;
+                    let o = s.relu_rescale(ch, sa, 4).unwrap();
+                    meters.push(ch.meter().get("relu/ot").messages_received - before);
+                    o
+                })
+                .collect();
+            (out, meters)
+        },
+        |s, ch| {
+            inputs
+                .iter()
+                .map(|(_, sb)| s.relu_rescale(ch, sb, 4).unwrap())
+                .collect::<Vec<_>>()
+        },
+    );
+    for (((n, (sa, sb)), (a, b)), flights) in sizes
+        .iter()
+        .zip(&inputs)
+        .zip(alice.iter().zip(&bob))
+        .zip(meters)
+    {
+        let want = expected(k, p, 4, Op::ReluRescaleReshare, sa, sb);
+        let got: Vec<u64> = a.iter().zip(b).map(|(x, y)| (x + y) % p).collect();
+        assert_eq!(got, want, "n = {n}");
+        assert_eq!(flights as usize, n.div_ceil(chunk), "n = {n}");
+    }
+}
+
+/// Chi-square statistic of `xs` in 16 equal bins of `[0, p)`.
+fn chi_square_16(xs: &[u64], p: u64) -> f64 {
+    let mut bins = [0f64; 16];
+    for &x in xs {
+        bins[(u128::from(x) * 16 / u128::from(p)) as usize] += 1.0;
+    }
+    let e = xs.len() as f64 / 16.0;
+    bins.iter().map(|&o| (o - e) * (o - e) / e).sum()
+}
+
+#[test]
+fn output_shares_of_each_party_look_uniform_for_a_constant_input() {
+    let (k, p) = (24, 16_777_213);
+    let n = 4096;
+    let config = Config::new(Backend::Gc, k, p).unwrap();
+    let mut prg = Prg::from_seed([5; 16]);
+    // The same value (3.5 in 4 fractional bits, times 2^4) everywhere.
+    let v = vec![56 << 4; n];
+    let (sa, sb) = share_all(&mut prg, p, &v);
+    let (alice, bob) = two_party(
+        memory_pair(),
+        config,
+        7,
+        |s, ch| s.relu_rescale(ch, &sa, 4).unwrap(),
+        |s, ch| s.relu_rescale(ch, &sb, 4).unwrap(),
+    );
+    assert!(alice.iter().zip(&bob).all(|(a, b)| (a + b) % p == 56));
+    // 15 degrees of freedom: P[χ² > 50] ≈ 1e-5.
+    let limit = 50.0;
+    let chi_bob = chi_square_16(&bob, p);
+    let chi_alice = chi_square_16(&alice, p);
+    assert!(chi_bob < limit, "bob's shares: chi-square {chi_bob}");
+    assert!(chi_alice < limit, "alice's shares: chi-square {chi_alice}");
+    // Power: with Alice's mask zero, Bob's shares would be the constant result.
+    let g = Gadget::new(Params::new(k, p, 4).unwrap(), Op::ReluRescaleReshare);
+    let unmasked: Vec<u64> = sa
+        .iter()
+        .zip(&sb)
+        .map(|(&a, &b)| g.reference(&[a], &[b], 0))
+        .collect();
+    assert!(chi_square_16(&unmasked, p) > 1000.0 * limit);
+}
+
+#[test]
+fn bad_inputs_are_typed_errors_before_any_traffic_and_the_session_stays_usable() {
+    assert!(matches!(
+        Config::new(Backend::Gc, 24, 16_777_216),
+        Err(Error::Gc(GcError::InvalidParams(_)))
+    ));
+    let config = Config::new(Backend::Gc, 24, 16_777_213).unwrap();
+    for chunk in [0, MAX_CHUNK + 1] {
+        assert!(matches!(
+            config.with_chunk(chunk),
+            Err(Error::Nonlinear(NonlinearError::InvalidChunk { .. }))
+        ));
+    }
+    let p = config.p;
+    let probe = |s: &mut dyn Nonlinear, ch: &mut Channel| {
+        let before = ch.meter().total();
+        let e1 = s.max4_rescale(ch, &[1, 2, 3, 4, 5], 4).unwrap_err();
+        assert!(matches!(
+            e1,
+            Error::Nonlinear(NonlinearError::InputLength {
+                values: 4,
+                found: 5,
+                ..
+            })
+        ));
+        assert!(matches!(
+            s.argmax2(ch, &[1, 2, 3]).unwrap_err(),
+            Error::Nonlinear(NonlinearError::InputLength { values: 2, .. })
+        ));
+        assert!(matches!(
+            s.relu_rescale(ch, &[0, p], 4).unwrap_err(),
+            Error::Gc(GcError::ValueOutOfRange { value, .. }) if value == p
+        ));
+        assert!(matches!(
+            s.rescale(ch, &[0], 23).unwrap_err(),
+            Error::Gc(GcError::InvalidParams(_))
+        ));
+        assert_eq!(ch.meter().total(), before, "no traffic for refused calls");
+        assert!(!format!("{s:?}").contains("delta"));
+        s.relu_rescale(ch, &[5, 7], 2).unwrap()
+    };
+    let (a, b) = two_party(memory_pair(), config, 11, probe, probe);
+    let want = expected(24, p, 2, Op::ReluRescaleReshare, &[5, 7], &[5, 7]);
+    assert_eq!(vec![(a[0] + b[0]) % p, (a[1] + b[1]) % p], want);
+}
+
+fn assert_closed(e: Error) {
+    assert!(
+        matches!(e, Error::Channel(ChannelError::Closed)),
+        "expected a closed channel, found {e:?}"
+    );
+}
+
+/// The peer runs one chunk of a three-chunk call and hangs up: a typed error, not a hang.
+fn disconnect_mid_call(pair: fn() -> (Channel, Channel), alice_leaves: bool) {
+    let chunk = 16;
+    let config = Config::new(Backend::Gc, 32, 4_294_967_291)
+        .unwrap()
+        .with_chunk(chunk)
+        .unwrap();
+    let full = vec![3u64; 3 * chunk];
+    let one = &full[..chunk];
+    let start = std::time::Instant::now();
+    let (a, b) = two_party(
+        pair(),
+        config,
+        13,
+        |s, ch| {
+            if alice_leaves {
+                s.relu_rescale(ch, one, 4).map(|_| ())
+            } else {
+                s.relu_rescale(ch, &full, 4).map(|_| ())
+            }
+        },
+        |s, ch| {
+            if alice_leaves {
+                s.relu_rescale(ch, &full, 4).map(|_| ())
+            } else {
+                s.relu_rescale(ch, one, 4).map(|_| ())
+            }
+        },
+    );
+    // `two_party` drops each channel when its party returns; the one that stayed got an error.
+    let (left, stayed) = if alice_leaves { (a, b) } else { (b, a) };
+    left.unwrap();
+    assert_closed(stayed.unwrap_err());
+    assert!(start.elapsed() < std::time::Duration::from_secs(60));
+}
+
+#[test]
+fn peer_disconnecting_mid_call_is_a_typed_error_in_memory() {
+    disconnect_mid_call(memory_pair, true);
+    disconnect_mid_call(memory_pair, false);
+}
+
+#[test]
+fn peer_disconnecting_mid_call_is_a_typed_error_over_tcp() {
+    disconnect_mid_call(tcp_pair, true);
+    disconnect_mid_call(tcp_pair, false);
+}
