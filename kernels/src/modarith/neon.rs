@@ -219,4 +219,42 @@ mod tests {
         m.scalar_mul_assign(&mut x, q - 1);
         assert_eq!(x, [1, 2, q - 1, 0, 1]);
     }
+
+    /// Sanity timing of the NEON slice operations against scalar (minimum of 50 interleaved
+    /// rounds, 8192 elements). Under qemu this measures the emulator, not a CPU. Run:
+    /// `cargo test -p bunet-kernels --release --target aarch64-unknown-linux-gnu -- --ignored
+    /// --nocapture neon_slices_side_by_side`
+    #[test]
+    #[ignore]
+    fn neon_slices_side_by_side() {
+        type Op<'a> = &'a dyn Fn(&Modulus, &mut [u64]);
+        let q = 4_294_967_291u64;
+        let b: Vec<u64> = (0..8192u64).map(|i| (i * 2_654_435_761) % q).collect();
+        let c: Vec<u64> = (0..8192u64).map(|i| (i * 40_503 + 17) % q).collect();
+        let ops: [(&str, Op<'_>); 4] = [
+            ("add", &|m, a| m.add_assign(a, &b)),
+            ("mul", &|m, a| m.mul_assign(a, &b)),
+            ("mul_add", &|m, a| m.mul_add_assign(a, &b, &c)),
+            ("scalar_mul", &|m, a| m.scalar_mul_assign(a, 12_345_678)),
+        ];
+        let moduli =
+            [Backend::Neon, Backend::Scalar].map(|be| Modulus::with_backend(q, be).unwrap());
+        let mut best = [[f64::MAX; 4]; 2];
+        let mut a = c.clone();
+        for _ in 0..50 {
+            for (mi, m) in moduli.iter().enumerate() {
+                for (oi, (_, op)) in ops.iter().enumerate() {
+                    let t = std::time::Instant::now();
+                    op(m, &mut a);
+                    best[mi][oi] = best[mi][oi].min(t.elapsed().as_secs_f64() * 1e6);
+                }
+            }
+        }
+        for (oi, (name, _)) in ops.iter().enumerate() {
+            eprintln!(
+                "{name}_assign n=8192 q=32bit: neon {:.1} us, scalar {:.1} us (min)",
+                best[0][oi], best[1][oi]
+            );
+        }
+    }
 }
