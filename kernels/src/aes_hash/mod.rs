@@ -16,8 +16,9 @@
 //! layer, which keeps 16–32 blocks in flight in the AES units.
 //!
 //! Engines ([`Engine`]): `Scalar` (the RustCrypto `aes` crate's `encrypt_blocks`, portable and
-//! constant-time), `AesNi` (x86-64 AES-NI, 8 blocks per iteration) and `Vaes512` (x86-64
-//! VAES on 512-bit vectors, 32 blocks per iteration). The best engine is chosen once, at
+//! constant-time), `AesNi` (x86-64 AES-NI, 8 blocks per iteration), `Vaes512` (x86-64
+//! VAES on 512-bit vectors, 32 blocks per iteration) and `ArmAes` (aarch64 ARMv8 cryptography
+//! extension on NEON registers, 8 blocks per iteration). The best engine is chosen once, at
 //! construction, from [`crate::Backend::detect`] and the CPU's AES features, so
 //! `BUNET_FORCE_SCALAR=1` forces the scalar engine.
 
@@ -25,6 +26,8 @@
 mod aesni;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 mod scalar;
 #[cfg(test)]
 mod tests;
@@ -48,15 +51,23 @@ pub enum Engine {
     AesNi,
     /// x86-64 VAES on 512-bit registers (4 blocks per register), 32 blocks in flight.
     Vaes512,
+    /// aarch64 ARMv8 cryptography extension (`AESE`/`AESMC`) on NEON registers, 8 blocks in
+    /// flight.
+    ArmAes,
 }
 
 impl Engine {
     /// Every engine, best first.
-    pub const ALL: [Engine; 3] = [Engine::Vaes512, Engine::AesNi, Engine::Scalar];
+    pub const ALL: [Engine; 4] = [
+        Engine::Vaes512,
+        Engine::AesNi,
+        Engine::ArmAes,
+        Engine::Scalar,
+    ];
 
     /// The best engine for this CPU within the kernels' detected [`Backend`]: `Scalar` when
     /// `BUNET_FORCE_SCALAR=1`, `Vaes512` on an AVX-512 CPU with VAES, else `AesNi` where AES-NI
-    /// exists.
+    /// exists, `ArmAes` on aarch64 with NEON and the AES extension.
     pub fn detect() -> Engine {
         match Backend::detect() {
             Backend::Scalar => Engine::Scalar,
@@ -82,6 +93,11 @@ impl Engine {
                     && std::arch::is_x86_feature_detected!("aes")
                     && std::arch::is_x86_feature_detected!("vaes")
             }
+            #[cfg(target_arch = "aarch64")]
+            Engine::ArmAes => {
+                std::arch::is_aarch64_feature_detected!("neon")
+                    && std::arch::is_aarch64_feature_detected!("aes")
+            }
             #[allow(unreachable_patterns)]
             _ => false,
         }
@@ -99,6 +115,7 @@ impl std::fmt::Display for Engine {
             Engine::Scalar => "scalar",
             Engine::AesNi => "aesni",
             Engine::Vaes512 => "vaes512",
+            Engine::ArmAes => "armaes",
         })
     }
 }
@@ -190,6 +207,9 @@ impl FixedKeyHash {
             // SAFETY: `with_key` checked `Engine::Vaes512.is_available()` (avx512f/bw/dq/vl,
             // aes, vaes).
             Engine::Vaes512 => unsafe { avx512::encrypt_blocks(&self.round_keys, blocks) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: `with_key` checked `Engine::ArmAes.is_available()` (neon, aes).
+            Engine::ArmAes => unsafe { neon::encrypt_blocks(&self.round_keys, blocks) },
             #[allow(unreachable_patterns)]
             _ => unreachable!("engine availability is checked at construction"),
         }
@@ -237,6 +257,9 @@ impl FixedKeyHash {
             // SAFETY: `with_key` checked `Engine::Vaes512.is_available()` (avx512f/bw/dq/vl,
             // aes, vaes).
             Engine::Vaes512 => unsafe { avx512::hash_many(&self.round_keys, blocks, tweaks) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: `with_key` checked `Engine::ArmAes.is_available()` (neon, aes).
+            Engine::ArmAes => unsafe { neon::hash_many(&self.round_keys, blocks, tweaks) },
             #[allow(unreachable_patterns)]
             _ => unreachable!("engine availability is checked at construction"),
         }
@@ -274,6 +297,7 @@ impl GateTweaks {
         (j, j | 1)
     }
 
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // used by the VAES engine
     fn advanced(&self, i: usize) -> Self {
         Self {
             first: self

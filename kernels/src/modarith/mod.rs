@@ -9,6 +9,8 @@
 pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon;
 mod scalar;
 
 use crate::{Backend, Error};
@@ -214,6 +216,9 @@ impl Modulus {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `with_backend` checked that this CPU runs AVX2.
             Backend::Avx2 => unsafe { avx2::add_assign(a, b, self.q) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: `with_backend` checked that this CPU runs NEON.
+            Backend::Neon => unsafe { neon::add_assign(a, b, self.q) },
             _ => scalar::add_assign(a, b, self.q),
         }
     }
@@ -231,6 +236,9 @@ impl Modulus {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `with_backend` checked that this CPU runs AVX2.
             Backend::Avx2 => unsafe { avx2::sub_assign(a, b, self.q) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: `with_backend` checked that this CPU runs NEON.
+            Backend::Neon => unsafe { neon::sub_assign(a, b, self.q) },
             _ => scalar::sub_assign(a, b, self.q),
         }
     }
@@ -244,6 +252,9 @@ impl Modulus {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `with_backend` checked that this CPU runs AVX2.
             Backend::Avx2 => unsafe { avx2::neg_assign(a, self.q) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: `with_backend` checked that this CPU runs NEON.
+            Backend::Neon => unsafe { neon::neg_assign(a, self.q) },
             _ => scalar::neg_assign(a, self.q),
         }
     }
@@ -269,6 +280,11 @@ impl Modulus {
             (Backend::Avx2, MulKind::Shoup32) if !self.q.is_power_of_two() => {
                 // SAFETY: `with_backend` checked that this CPU runs AVX2.
                 unsafe { avx2::mul_assign_barrett32(a, b, self) }
+            }
+            #[cfg(target_arch = "aarch64")]
+            (Backend::Neon, MulKind::Shoup32) if !self.q.is_power_of_two() => {
+                // SAFETY: `with_backend` checked that this CPU runs NEON.
+                unsafe { neon::mul_assign_barrett32(a, b, self) }
             }
             _ => scalar::mul_assign(a, b, self),
         }
@@ -299,6 +315,11 @@ impl Modulus {
                 // SAFETY: `with_backend` checked that this CPU runs AVX2.
                 unsafe { avx2::mul_add_assign_barrett32(acc, b, c, self) }
             }
+            #[cfg(target_arch = "aarch64")]
+            (Backend::Neon, MulKind::Shoup32) if !self.q.is_power_of_two() => {
+                // SAFETY: `with_backend` checked that this CPU runs NEON.
+                unsafe { neon::mul_add_assign_barrett32(acc, b, c, self) }
+            }
             _ => scalar::mul_add_assign(acc, b, c, self),
         }
     }
@@ -326,6 +347,11 @@ impl Modulus {
             (Backend::Avx2, MulKind::Shoup32) => {
                 // SAFETY: `with_backend` checked that this CPU runs AVX2.
                 unsafe { avx2::scalar_mul_assign_shoup32(a, s, s_shoup, self.q) }
+            }
+            #[cfg(target_arch = "aarch64")]
+            (Backend::Neon, MulKind::Shoup32) => {
+                // SAFETY: `with_backend` checked that this CPU runs NEON.
+                unsafe { neon::scalar_mul_assign_shoup32(a, s, s_shoup, self.q) }
             }
             _ => scalar::scalar_mul_assign(a, s, s_shoup, self.q),
         }

@@ -18,6 +18,8 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 mod scalar;
 #[cfg(test)]
 mod tests;
@@ -102,9 +104,12 @@ pub(crate) struct Tables {
     pub(crate) w: AlignedVec,
     /// Their companions.
     pub(crate) ws: AlignedVec,
-    /// Per-lane twiddles of the in-register stages (layout owned by the backend).
+    /// Per-lane twiddles of the in-register stages (layout owned by the backend; the NEON
+    /// backend needs none).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) lane_w: AlignedVec,
     /// Their companions.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) lane_ws: AlignedVec,
     /// `n^-1` and its companion.
     pub(crate) n_inv: (u64, u64),
@@ -113,8 +118,12 @@ pub(crate) struct Tables {
 }
 
 impl Tables {
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))] // `lanes`: x86 layouts
     fn new(m: &Modulus, t: &[Twiddle], n_inv: u64, lanes: bool) -> Self {
-        if m.backend() == Backend::Scalar {
+        // NEON has kernels only for `Shoup32`; its other moduli run the scalar transforms.
+        let neon_scalar =
+            m.backend() == Backend::Neon && m.kind() != crate::modarith::MulKind::Shoup32;
+        if m.backend() == Backend::Scalar || neon_scalar {
             return Self::default();
         }
         let shift = m.kind().companion_shift();
@@ -201,6 +210,20 @@ fn simd(op: Op, a: &mut [u64], tw: &Tables, m: &Modulus) -> bool {
                 match m.kind() {
                     MulKind::Shoup32 => run!(shoup32),
                     MulKind::Shoup64 | MulKind::Ifma52 => run!(shoup64),
+                }
+            }
+            true
+        }
+        #[cfg(target_arch = "aarch64")]
+        Backend::Neon if a.len() >= 4 && m.kind() == crate::modarith::MulKind::Shoup32 => {
+            // SAFETY: `Modulus::with_backend` refused the backend unless `is_available()` found
+            // NEON on this CPU; `Shoup32` is chosen only for `q < 2^32`, which these kernels need.
+            unsafe {
+                match op {
+                    Op::NegacyclicForward => neon::negacyclic_forward(a, tw, m.q()),
+                    Op::NegacyclicInverse => neon::negacyclic_inverse(a, tw, m.q()),
+                    Op::CyclicForward => neon::cyclic_forward(a, tw, m.q()),
+                    Op::CyclicInverse => neon::cyclic_inverse(a, tw, m.q()),
                 }
             }
             true
