@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+pub mod conv;
 mod error;
 pub mod modarith;
 pub mod ntt;
