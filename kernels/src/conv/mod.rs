@@ -161,7 +161,7 @@ pub trait Element: Copy + Default + Send + Sync + PartialEq + std::fmt::Debug + 
     fn reduce(self, r: &Reduce) -> Self;
     /// Runs one block on `backend`.
     #[doc(hidden)]
-    fn dispatch(backend: Backend, blk: &Block<'_, Self>, x: &Padded<Self>, out: &mut [Self]);
+    fn dispatch(backend: Backend, blk: &Block<'_, Self>, x: &Padded<Self>, out: &mut [&mut [Self]]);
 }
 
 impl Element for f32 {
@@ -180,7 +180,7 @@ impl Element for f32 {
     fn reduce(self, _: &Reduce) -> f32 {
         self
     }
-    fn dispatch(backend: Backend, blk: &Block<'_, f32>, x: &Padded<f32>, out: &mut [f32]) {
+    fn dispatch(backend: Backend, blk: &Block<'_, f32>, x: &Padded<f32>, out: &mut [&mut [f32]]) {
         match backend {
             #[cfg(target_arch = "x86_64")]
             Backend::Avx512 => {
@@ -215,7 +215,7 @@ impl Element for f64 {
         // Exact: `self` is an integer below 2^53 in magnitude.
         (self as i64).rem_euclid(r.p as i64) as f64
     }
-    fn dispatch(backend: Backend, blk: &Block<'_, f64>, x: &Padded<f64>, out: &mut [f64]) {
+    fn dispatch(backend: Backend, blk: &Block<'_, f64>, x: &Padded<f64>, out: &mut [&mut [f64]]) {
         match backend {
             #[cfg(target_arch = "x86_64")]
             Backend::Avx512 => {
@@ -264,6 +264,8 @@ pub struct Block<'a, T> {
     pub(crate) bias: &'a [T],
     pub(crate) nb: usize,
     pub(crate) reduce: Option<Reduce>,
+    /// Output rows to compute (row `z·h + y` of the core conv's output).
+    pub(crate) rows: Range<usize>,
 }
 
 /// The input of a plan, copied once into zero-bordered planes with rows padded for whole-vector
@@ -594,26 +596,75 @@ impl<T: Element> Plan<T> {
 
     /// Runs virtual output channels `v` (starting on a tile boundary) into `out`.
     fn run_virtual(&self, x: &Padded<T>, v: Range<usize>, out: &mut [T], plane: usize) {
+        if plane == 0 {
+            return;
+        }
+        let rows = x.core_dims[0] * x.core_dims[1];
+        let mut planes: Vec<&mut [T]> = out.chunks_mut(plane).collect();
+        let mut start = v.start;
+        for planes in planes.chunks_mut(self.b) {
+            self.run_chunk(x, start, planes, 0..rows);
+            start += planes.len();
+        }
+    }
+
+    /// Runs rows `rows` of the virtual output channels `v0..v0 + out.len()` (one tile chunk,
+    /// `v0` on its boundary) into `out`, one slice of those rows per channel.
+    fn run_chunk(&self, x: &Padded<T>, v0: usize, out: &mut [&mut [T]], rows: Range<usize>) {
         let core_taps: usize = self.core_kernel.iter().product();
         let per_chunk = self.geometry.c_in * core_taps * self.b;
-        debug_assert_eq!(v.start % self.b, 0);
-        let mut start = v.start;
-        for out in out.chunks_mut(self.b * plane.max(1)) {
-            let chunk = start / self.b;
-            let nb = (v.end - start).min(self.b);
-            let blk = Block {
-                c_in: self.geometry.c_in,
-                kernel: self.core_kernel,
-                weight: &self.weight[chunk * per_chunk..(chunk + 1) * per_chunk],
-                bias: &self.bias[chunk * self.b..(chunk + 1) * self.b],
-                nb,
-                reduce: self.reduce,
-            };
-            if plane > 0 {
-                T::dispatch(self.backend, &blk, x, out);
-            }
-            start += nb;
+        debug_assert_eq!(v0 % self.b, 0);
+        debug_assert!(out.len() <= self.b);
+        let chunk = v0 / self.b;
+        let blk = Block {
+            c_in: self.geometry.c_in,
+            kernel: self.core_kernel,
+            weight: &self.weight[chunk * per_chunk..(chunk + 1) * per_chunk],
+            bias: &self.bias[chunk * self.b..(chunk + 1) * self.b],
+            nb: out.len(),
+            reduce: self.reduce,
+            rows,
+        };
+        T::dispatch(self.backend, &blk, x, out);
+    }
+
+    /// Runs the whole conv on padded input `x` into `out` (`c_out` output planes), in parallel
+    /// over tile chunks of output channels and, for "same" convs with few chunks, bands of
+    /// rows (so that two threads stay busy on a 16-channel layer).
+    fn run_par(&self, x: &Padded<T>, out: &mut [T]) -> Result<(), Error> {
+        let out_plane: usize = self.geometry.out_dims(x.input_dims).iter().product();
+        if self.geometry.kind == Kind::Transposed || out_plane == 0 {
+            return out
+                .par_chunks_mut((self.block * out_plane).max(1))
+                .enumerate()
+                .try_for_each(|(i, o)| self.run_block(x, i, o));
         }
+        let rows = x.core_dims[0] * x.core_dims[1];
+        let chunks = self.geometry.c_out.div_ceil(self.b);
+        let bands = (16 / chunks).clamp(1, rows);
+        let band = rows.div_ceil(bands);
+        out.par_chunks_mut(self.b * out_plane)
+            .enumerate()
+            .for_each(|(i, o)| {
+                let w = x.core_dims[2];
+                // For each band, the band's rows of every channel of the chunk.
+                let mut per_band: Vec<Vec<&mut [T]>> = (0..bands).map(|_| Vec::new()).collect();
+                for plane in o.chunks_mut(out_plane) {
+                    for (k, part) in plane.chunks_mut(band * w).enumerate() {
+                        per_band[k].push(part);
+                    }
+                }
+                per_band
+                    .into_par_iter()
+                    .enumerate()
+                    .for_each(|(k, mut planes)| {
+                        let r = (k * band).min(rows)..((k + 1) * band).min(rows);
+                        if !r.is_empty() {
+                            self.run_chunk(x, i * self.b, &mut planes, r);
+                        }
+                    });
+            });
+        Ok(())
     }
 
     /// Runs the whole conv, in parallel over blocks of output channels: `x` has `c_in` planes
@@ -625,9 +676,7 @@ impl<T: Element> Plan<T> {
         let padded = self.pad(x, dims)?;
         let out_plane: usize = self.geometry.out_dims(dims).iter().product();
         let mut out = vec![T::ZERO; self.geometry.c_out * out_plane];
-        out.par_chunks_mut((self.block * out_plane).max(1))
-            .enumerate()
-            .try_for_each(|(i, o)| self.run_block(&padded, i, o))?;
+        self.run_par(&padded, &mut out)?;
         Ok(out)
     }
 }
@@ -840,9 +889,17 @@ impl ExactPlan {
         let padded = self.pad(x, dims)?;
         let out_plane: usize = self.geometry().out_dims(dims).iter().product();
         let mut out = vec![0u64; self.geometry().c_out * out_plane];
-        out.par_chunks_mut((self.block_len() * out_plane).max(1))
-            .enumerate()
-            .try_for_each(|(i, o)| self.run_block(&padded, i, o))?;
+        if self.hi.is_some() {
+            out.par_chunks_mut((self.block_len() * out_plane).max(1))
+                .enumerate()
+                .try_for_each(|(i, o)| self.run_block(&padded, i, o))?;
+        } else {
+            // The residues come out as f64 in `[0, p)`; convert them in place.
+            self.lo
+                .run_par(&padded, bytemuck::cast_slice_mut::<u64, f64>(&mut out))?;
+            out.par_chunks_mut(1 << 14)
+                .for_each(|c| c.iter_mut().for_each(|o| *o = residue(*o)));
+        }
         Ok(out)
     }
 }

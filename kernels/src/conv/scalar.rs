@@ -6,20 +6,20 @@ use super::{Block, Element, Padded};
 /// Output channels per weight block.
 pub(crate) const B: usize = 4;
 
-/// Runs one block: `out` receives `blk.nb` planes of `x.core_dims`.
-pub(crate) fn conv<T: Element>(blk: &Block<'_, T>, x: &Padded<T>, out: &mut [T]) {
-    let [d, h, w] = x.core_dims;
+/// Runs one block: `out[j]` receives the rows `blk.rows` of output channel `j < blk.nb`.
+pub(crate) fn conv<T: Element>(blk: &Block<'_, T>, x: &Padded<T>, out: &mut [&mut [T]]) {
+    let [_, h, w] = x.core_dims;
     let [_, ph, pw] = x.pdims;
     let pplane: usize = x.pdims.iter().product();
-    let plane = d * h * w;
     let [kd, kh, kw] = blk.kernel;
     let taps = kd * kh * kw;
     let b = blk.bias.len();
     let chunk = blk.reduce.map_or(usize::MAX, |r| r.chunk).max(1);
     let mut acc = vec![T::ZERO; w];
-    for j in 0..blk.nb {
-        for z in 0..d {
-            for y in 0..h {
+    for (j, out) in out.iter_mut().enumerate().take(blk.nb) {
+        for r in blk.rows.clone() {
+            let (z, y) = (r / h, r % h);
+            {
                 acc.fill(blk.bias[j]);
                 for ci in 0..blk.c_in {
                     if let Some(r) = &blk.reduce
@@ -44,7 +44,7 @@ pub(crate) fn conv<T: Element>(blk: &Block<'_, T>, x: &Padded<T>, out: &mut [T])
                 if let Some(r) = &blk.reduce {
                     acc.iter_mut().for_each(|a| *a = a.reduce(r));
                 }
-                out[j * plane + (z * h + y) * w..][..w].copy_from_slice(&acc);
+                out[(r - blk.rows.start) * w..][..w].copy_from_slice(&acc);
             }
         }
     }

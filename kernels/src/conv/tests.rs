@@ -151,10 +151,19 @@ fn float_conv_matches_its_definition_on_every_backend() {
                 skipped(backend);
                 continue;
             }
-            let got = Plan::with_backend(g, &weight, &bias, backend)
-                .unwrap()
-                .run(&x, dims)
-                .unwrap();
+            let plan = Plan::with_backend(g, &weight, &bias, backend).unwrap();
+            let got = plan.run(&x, dims).unwrap();
+            // The parallel bands of `run` and the whole blocks of `run_block` agree exactly.
+            let padded = plan.pad(&x, dims).unwrap();
+            let out_plane: usize = g.out_dims(dims).iter().product();
+            let mut by_block = vec![0.0f32; got.len()];
+            for (i, o) in by_block
+                .chunks_mut((plan.block_len() * out_plane).max(1))
+                .enumerate()
+            {
+                plan.run_block(&padded, i, o).unwrap();
+            }
+            assert_eq!(by_block, got, "{backend} {g:?} {dims:?}");
             assert_eq!(got.len(), exact.len(), "{g:?} {dims:?}");
             // Backends sum in another order, and FMA rounds `acc + w·x` once where the scalar
             // code rounds the product and then the sum: results differ in the last bits only.

@@ -2,7 +2,8 @@
 //! type by the backend modules.
 
 /// Defines `pub(super) fn $name(blk, x, out)`: the block `blk` on the padded input `x`, with
-/// `$b` output channels × up to `NV` vectors of `$lanes` pixels held in registers.
+/// `$b` output channels × up to `NV` vectors of `$lanes` pixels held in registers; `out[b]`
+/// receives the rows `blk.rows` (row `r` is `(z, y) = (r / h, r % h)`) of output channel `b`.
 ///
 /// Arguments: the element type, vector type, lanes, channels per tile, the target features, and
 /// the intrinsics `zero()`, `loadu(ptr)`, `storeu(ptr, v)`, `set1(e)`, `fmadd(a, b, c)` and
@@ -13,11 +14,11 @@ macro_rules! simd_conv {
         $zero:ident, $loadu:ident, $storeu:ident, $set1:ident, $fmadd:ident, $reduce:ident
     ) => {
         #[target_feature(enable = $feat)]
-        pub(super) fn $name(blk: &Block<'_, $t>, x: &Padded<$t>, out: &mut [$t]) {
+        pub(super) fn $name(blk: &Block<'_, $t>, x: &Padded<$t>, out: &mut [&mut [$t]]) {
             const B: usize = $b;
             const L: usize = $lanes;
             debug_assert_eq!(blk.bias.len(), B);
-            let [d, h, w] = x.core_dims;
+            let w = x.core_dims[2];
             let tile = L * NV;
 
             #[target_feature(enable = $feat)]
@@ -25,15 +26,15 @@ macro_rules! simd_conv {
             fn run_tile<const N: usize>(
                 blk: &Block<'_, $t>,
                 x: &Padded<$t>,
-                out: &mut [$t],
-                z: usize,
-                y: usize,
+                out: &mut [&mut [$t]],
+                r: usize,
                 x0: usize,
             ) {
-                let [d, h, w] = x.core_dims;
+                let [_, h, w] = x.core_dims;
+                let (z, y) = (r / h, r % h);
+                let r = r - blk.rows.start;
                 let [_, ph, pw] = x.pdims;
                 let pplane: usize = x.pdims.iter().product();
-                let plane = d * h * w;
                 let [kd, kh, kw] = blk.kernel;
                 let taps = kd * kh * kw;
                 let chunk = blk.reduce.map_or(usize::MAX, |r| r.chunk).max(1);
@@ -94,7 +95,7 @@ macro_rules! simd_conv {
                     if b >= blk.nb {
                         break;
                     }
-                    let o = &mut out[b * plane + (z * h + y) * w + x0..][..n];
+                    let o = &mut out[b][r * w + x0..][..n];
                     if n == N * L {
                         for (v, &av) in a.iter().enumerate() {
                             // SAFETY: `o` has `N·L` elements, this store writes `v·L..(v+1)·L`.
@@ -111,22 +112,20 @@ macro_rules! simd_conv {
                 }
             }
 
-            for z in 0..d {
-                for y in 0..h {
-                    let mut x0 = 0;
-                    while x0 < w {
-                        let rem = w - x0;
-                        if rem >= tile {
-                            run_tile::<NV>(blk, x, out, z, y, x0);
-                            x0 += tile;
-                        } else {
-                            match rem.div_ceil(L) {
-                                1 => run_tile::<1>(blk, x, out, z, y, x0),
-                                2 => run_tile::<2>(blk, x, out, z, y, x0),
-                                _ => run_tile::<NV>(blk, x, out, z, y, x0),
-                            }
-                            x0 = w;
+            for r in blk.rows.clone() {
+                let mut x0 = 0;
+                while x0 < w {
+                    let rem = w - x0;
+                    if rem >= tile {
+                        run_tile::<NV>(blk, x, out, r, x0);
+                        x0 += tile;
+                    } else {
+                        match rem.div_ceil(L) {
+                            1 => run_tile::<1>(blk, x, out, r, x0),
+                            2 => run_tile::<2>(blk, x, out, r, x0),
+                            _ => run_tile::<NV>(blk, x, out, r, x0),
                         }
+                        x0 = w;
                     }
                 }
             }
