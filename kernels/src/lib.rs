@@ -11,6 +11,7 @@
 
 pub mod aes_hash;
 mod backend;
+pub mod conv;
 mod error;
 pub mod modarith;
 pub mod ntt;

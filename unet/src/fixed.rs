@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 use crate::arch::Dims;
-use crate::conv::{self, Kernel};
+use crate::conv;
 use crate::error::{Error, QuantError};
 use crate::exec::execute;
 use crate::quant::{Op, Quant, QuantModel, Step};
@@ -16,10 +16,10 @@ use crate::tensor::{Tensor, stack_slices};
 
 /// `Σ W·X + B mod p` for conv `conv` of `model` (any kind) on `x`, whose elements are in `[0, p)`.
 ///
-/// The arithmetic is exact: inputs are centred (`|signed(x)| < 2^31`); sums run in f64 while
-/// they provably stay below 2^53 (reduced mod p every `⌊2^52 / (max|W| · taps · 2^31)⌋` input
-/// channels), otherwise in i64 (i32 × i32 products, reduced every
-/// `⌊2^62 / (max|W| · taps · 2^31)⌋` channels).
+/// The arithmetic is exact ([`bunet_kernels::conv::ExactPlan`]): inputs are centred
+/// (`|signed(x)| < 2^31`); sums run in f64 fused multiply-adds while they provably stay below
+/// 2^53, reduced mod p every `⌊(2^53 − 2p) / (max|W| · taps · (p − 1)/2)⌋` input channels;
+/// weights too large for that are split as `hi · 2^16 + lo` and run in two passes.
 ///
 /// # Panics
 /// If `x` does not have the conv's input channels.
@@ -27,61 +27,7 @@ pub fn conv(model: &QuantModel, conv_index: usize, x: &Tensor<u64>) -> Tensor<u6
     let q = *model.quant();
     let c = &model.convs()[conv_index];
     assert_eq!(x.channels(), c.spec.c_in, "conv {}", c.spec.name);
-    let max_w = c
-        .weight
-        .iter()
-        .map(|w| i64::from(*w).unsigned_abs())
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let taps = c.spec.taps() as u64;
-    let p = q.p as i64;
-    // |signed(x)| ≤ (p − 1)/2 < 2^31 and |W| ≤ 2^24 (QuantModel's bound), so one input channel
-    // adds at most taps · max|W| · 2^31 < 2^60 to an accumulator that starts below 2^32 (a bias
-    // or a reduced value). In f64 the sums must stay below 2^53 to be exact.
-    let per_channel = u128::from(max_w * taps) << 31;
-    let f64_chunk = ((1u128 << 52) / per_channel) as usize;
-    let data = if f64_chunk >= 1 {
-        let centred: Vec<f64> = x.data().par_iter().map(|&v| q.signed(v) as f64).collect();
-        let weight: Vec<f64> = c.weight.iter().map(|&w| f64::from(w)).collect();
-        let bias: Vec<f64> = c.bias.iter().map(|&b| b as f64).collect();
-        let k = Kernel {
-            kind: c.spec.kind,
-            c_in: c.spec.c_in,
-            c_out: c.spec.c_out,
-            kernel: c.spec.kernel,
-            weight: &weight,
-            bias: &bias,
-        };
-        conv::run(
-            &k,
-            &centred,
-            x.dims(),
-            f64_chunk,
-            &|a: &mut f64| *a = (*a as i64).rem_euclid(p) as f64,
-            &|a: f64| (a as i64).rem_euclid(p) as u64,
-        )
-    } else {
-        // Weights too large for exact f64 sums: i32 × i32 → i64, reduced before 2^62.
-        let centred: Vec<i32> = x.data().par_iter().map(|&v| q.signed(v) as i32).collect();
-        let chunk = ((1u128 << 62) / per_channel).max(1) as usize;
-        let k = Kernel {
-            kind: c.spec.kind,
-            c_in: c.spec.c_in,
-            c_out: c.spec.c_out,
-            kernel: c.spec.kernel,
-            weight: &c.weight,
-            bias: &c.bias,
-        };
-        conv::run(
-            &k,
-            &centred,
-            x.dims(),
-            chunk,
-            &|a: &mut i64| *a = a.rem_euclid(p),
-            &|a: i64| a.rem_euclid(p) as u64,
-        )
-    };
+    let data = conv::run_exact(&c.spec, &c.weight, &c.bias, q.p, x.data(), x.dims());
     let dims = conv::out_dims(c.spec.kind, c.spec.kernel, x.dims());
     Tensor::from_vec(c.spec.c_out, dims, data).expect("conv output has c_out planes")
 }

@@ -2,7 +2,7 @@
 //! per volume (3D), layer by layer, in parallel over output channels.
 
 use crate::arch::{Activation, Architecture, Dims, Graph, Layer, LayerKind, TensorId};
-use crate::conv::{self, Kernel};
+use crate::conv;
 use crate::error::Error;
 use crate::exec::{Node, execute};
 use crate::tensor::{Tensor, stack_slices};
@@ -23,22 +23,7 @@ impl Node for Layer {
 /// If `x` does not have `conv.spec.c_in` channels.
 pub fn conv(conv: &Conv, x: &Tensor<f32>) -> Tensor<f32> {
     assert_eq!(x.channels(), conv.spec.c_in, "conv {}", conv.spec.name);
-    let k = Kernel {
-        kind: conv.spec.kind,
-        c_in: conv.spec.c_in,
-        c_out: conv.spec.c_out,
-        kernel: conv.spec.kernel,
-        weight: &conv.weight,
-        bias: &conv.bias,
-    };
-    let data = conv::run(
-        &k,
-        x.data(),
-        x.dims(),
-        usize::MAX,
-        &|_: &mut f32| {},
-        &|a| a,
-    );
+    let data = conv::run_float(&conv.spec, &conv.weight, &conv.bias, x.data(), x.dims());
     let dims = conv::out_dims(conv.spec.kind, conv.spec.kernel, x.dims());
     Tensor::from_vec(conv.spec.c_out, dims, data).expect("conv output has c_out planes")
 }
