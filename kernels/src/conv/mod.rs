@@ -25,6 +25,8 @@
 //! parallel on the rayon pool; [`Plan::run_block`] runs one block for callers that schedule
 //! their own work (the input of [`Plan::pad`] is shared read-only).
 
+// The SIMD tile loop is shared by the x86 backends only (NEON plans run the scalar code).
+#[cfg(target_arch = "x86_64")]
 #[macro_use]
 mod tile;
 #[cfg(target_arch = "x86_64")]
