@@ -48,6 +48,9 @@ impl Evaluator {
         Ok(())
     }
 
+    /// `f(modulus, limb of a, limb of b)` over the `2ℓ` limbs of `(c0 ‖ c1)` in one pass. These
+    /// ops are memory-bound (one add per 24 bytes moved), so at one rayon thread they run inline:
+    /// handing a 40 µs pass to the pool costs a cross-thread wake-up per call and buys nothing.
     fn limbwise(
         &self,
         a: &mut Ciphertext,
@@ -57,9 +60,10 @@ impl Evaluator {
     ) {
         let inner = &self.params.inner;
         let q = &inner.q[..a.level];
-        poly::zip_limbs(q, &mut a.c0, b0, inner.n, f);
-        if let Some(b1) = b1 {
-            poly::zip_limbs(q, &mut a.c1, b1, inner.n, f);
+        let n = inner.n;
+        match b1 {
+            Some(b1) => poly::zip_limbs2(q, (&mut a.c0, &mut a.c1), (b0, b1), n, f),
+            None => poly::zip_limbs(q, &mut a.c0, b0, n, f),
         }
     }
 
@@ -90,10 +94,19 @@ impl Evaluator {
     pub fn negate_assign(&self, a: &mut Ciphertext) -> Result<(), PaheError> {
         self.check(a)?;
         let inner = &self.params.inner;
-        for c in [&mut a.c0, &mut a.c1] {
-            c.par_chunks_mut(inner.n)
-                .zip(inner.q.par_iter())
-                .for_each(|(x, m)| m.neg_assign(x));
+        let q = &inner.q[..a.level];
+        if rayon::current_num_threads() == 1 {
+            for c in [&mut a.c0, &mut a.c1] {
+                c.chunks_mut(inner.n)
+                    .zip(q)
+                    .for_each(|(x, m)| m.neg_assign(x));
+            }
+        } else {
+            for c in [&mut a.c0, &mut a.c1] {
+                c.par_chunks_mut(inner.n)
+                    .zip(q.par_iter())
+                    .for_each(|(x, m)| m.neg_assign(x));
+            }
         }
         Ok(())
     }
