@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod aes_hash;
+pub mod automorph;
 mod backend;
 mod error;
 pub mod modarith;

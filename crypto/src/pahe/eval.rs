@@ -1,6 +1,7 @@
 //! Homomorphic operations, modulus switching, homomorphic secret sharing and the return path
 //! (re-randomisation, noise flooding, modulus switching).
 
+use bunet_kernels::automorph;
 use bunet_kernels::primes::inv_mod_prime;
 use rayon::prelude::*;
 use zeroize::Zeroize;
@@ -225,13 +226,13 @@ impl Evaluator {
         let l = ct.level;
         let permute = |src: &[u64]| {
             let mut out = vec![0u64; src.len()];
-            out.par_chunks_mut(n)
-                .zip(src.par_chunks(n))
-                .for_each(|(dst, limb)| {
-                    for (d, &pi) in dst.iter_mut().zip(&key.perm) {
-                        *d = limb[pi as usize];
-                    }
-                });
+            if rayon::current_num_threads() == 1 {
+                automorph::permute_limbs(&mut out, src, &key.perm);
+            } else {
+                out.par_chunks_mut(n)
+                    .zip(src.par_chunks(n))
+                    .for_each(|(dst, limb)| automorph::permute_limbs(dst, limb, &key.perm));
+            }
             out
         };
         let mut c0 = permute(&ct.c0);

@@ -156,12 +156,8 @@ pub(crate) fn lift_centered(src: &[u64], from: u64, to: &Modulus, out: &mut [u64
     let half = from / 2;
     let q = to.q();
     if half < q {
-        // Branch-free (the sign of a digit is random): x + (q − from) when x > from/2.
-        let shift = q.wrapping_sub(from);
-        for (o, &x) in out.iter_mut().zip(src) {
-            let negative = 0u64.wrapping_sub((x > half) as u64);
-            *o = x.wrapping_add(shift & negative);
-        }
+        // x + (q − from) when x > from/2, branch-free (kernels, AVX-512 where available).
+        bunet_kernels::automorph::lift_centered(src, from, q, out);
     } else {
         let one = to.shoup(1);
         for (o, &x) in out.iter_mut().zip(src) {
