@@ -166,10 +166,17 @@ impl Evaluator {
         let n = inner.n;
         let l = a.level;
         for (dst, src) in [(&mut acc.c0, &a.c0), (&mut acc.c1, &a.c1)] {
-            dst.par_chunks_mut(n)
-                .zip(src.par_chunks(n))
-                .zip(w.ntt[..l * n].par_chunks(n).zip(inner.q.par_iter()))
-                .for_each(|((d, s), (w, m))| m.mul_add_assign(d, s, w));
+            if rayon::current_num_threads() == 1 {
+                dst.chunks_mut(n)
+                    .zip(src.chunks(n))
+                    .zip(w.ntt[..l * n].chunks(n).zip(&inner.q))
+                    .for_each(|((d, s), (w, m))| m.mul_add_assign(d, s, w));
+            } else {
+                dst.par_chunks_mut(n)
+                    .zip(src.par_chunks(n))
+                    .zip(w.ntt[..l * n].par_chunks(n).zip(inner.q.par_iter()))
+                    .for_each(|((d, s), (w, m))| m.mul_add_assign(d, s, w));
+            }
         }
         Ok(())
     }

@@ -11,17 +11,30 @@ use crate::prg::Prg;
 const BATCH: usize = 256;
 
 /// Forward NTT of every limb (`a.len() = plans.len()·n` or a prefix of the plans).
+/// Inline at one rayon thread (a pool hand-off costs a few µs, a 50-bit NTT ≈ 12 µs).
 pub(crate) fn forward(plans: &[Plan], a: &mut [u64], n: usize) {
-    a.par_chunks_mut(n)
-        .zip(plans.par_iter())
-        .for_each(|(limb, plan)| plan.forward(limb));
+    if rayon::current_num_threads() == 1 {
+        a.chunks_mut(n)
+            .zip(plans)
+            .for_each(|(limb, plan)| plan.forward(limb));
+    } else {
+        a.par_chunks_mut(n)
+            .zip(plans.par_iter())
+            .for_each(|(limb, plan)| plan.forward(limb));
+    }
 }
 
-/// Inverse NTT of every limb.
+/// Inverse NTT of every limb (inline at one rayon thread).
 pub(crate) fn inverse(plans: &[Plan], a: &mut [u64], n: usize) {
-    a.par_chunks_mut(n)
-        .zip(plans.par_iter())
-        .for_each(|(limb, plan)| plan.inverse(limb));
+    if rayon::current_num_threads() == 1 {
+        a.chunks_mut(n)
+            .zip(plans)
+            .for_each(|(limb, plan)| plan.inverse(limb));
+    } else {
+        a.par_chunks_mut(n)
+            .zip(plans.par_iter())
+            .for_each(|(limb, plan)| plan.inverse(limb));
+    }
 }
 
 /// Applies `f(modulus, limb_of_a, limb_of_b)` to every limb: inline at one rayon thread (no
