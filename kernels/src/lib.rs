@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod aes_hash;
+pub mod automorph;
 mod backend;
 pub mod conv;
 mod error;

@@ -1,6 +1,7 @@
 //! Homomorphic operations, modulus switching, homomorphic secret sharing and the return path
 //! (re-randomisation, noise flooding, modulus switching).
 
+use bunet_kernels::automorph;
 use bunet_kernels::primes::inv_mod_prime;
 use rayon::prelude::*;
 use zeroize::Zeroize;
@@ -48,6 +49,9 @@ impl Evaluator {
         Ok(())
     }
 
+    /// `f(modulus, limb of a, limb of b)` over the `2ℓ` limbs of `(c0 ‖ c1)` in one pass. These
+    /// ops are memory-bound (one add per 24 bytes moved), so at one rayon thread they run inline:
+    /// handing a 40 µs pass to the pool costs a cross-thread wake-up per call and buys nothing.
     fn limbwise(
         &self,
         a: &mut Ciphertext,
@@ -57,9 +61,10 @@ impl Evaluator {
     ) {
         let inner = &self.params.inner;
         let q = &inner.q[..a.level];
-        poly::zip_limbs(q, &mut a.c0, b0, inner.n, f);
-        if let Some(b1) = b1 {
-            poly::zip_limbs(q, &mut a.c1, b1, inner.n, f);
+        let n = inner.n;
+        match b1 {
+            Some(b1) => poly::zip_limbs2(q, (&mut a.c0, &mut a.c1), (b0, b1), n, f),
+            None => poly::zip_limbs(q, &mut a.c0, b0, n, f),
         }
     }
 
@@ -90,10 +95,19 @@ impl Evaluator {
     pub fn negate_assign(&self, a: &mut Ciphertext) -> Result<(), PaheError> {
         self.check(a)?;
         let inner = &self.params.inner;
-        for c in [&mut a.c0, &mut a.c1] {
-            c.par_chunks_mut(inner.n)
-                .zip(inner.q.par_iter())
-                .for_each(|(x, m)| m.neg_assign(x));
+        let q = &inner.q[..a.level];
+        if rayon::current_num_threads() == 1 {
+            for c in [&mut a.c0, &mut a.c1] {
+                c.chunks_mut(inner.n)
+                    .zip(q)
+                    .for_each(|(x, m)| m.neg_assign(x));
+            }
+        } else {
+            for c in [&mut a.c0, &mut a.c1] {
+                c.par_chunks_mut(inner.n)
+                    .zip(q.par_iter())
+                    .for_each(|(x, m)| m.neg_assign(x));
+            }
         }
         Ok(())
     }
@@ -152,10 +166,17 @@ impl Evaluator {
         let n = inner.n;
         let l = a.level;
         for (dst, src) in [(&mut acc.c0, &a.c0), (&mut acc.c1, &a.c1)] {
-            dst.par_chunks_mut(n)
-                .zip(src.par_chunks(n))
-                .zip(w.ntt[..l * n].par_chunks(n).zip(inner.q.par_iter()))
-                .for_each(|((d, s), (w, m))| m.mul_add_assign(d, s, w));
+            if rayon::current_num_threads() == 1 {
+                dst.chunks_mut(n)
+                    .zip(src.chunks(n))
+                    .zip(w.ntt[..l * n].chunks(n).zip(&inner.q))
+                    .for_each(|((d, s), (w, m))| m.mul_add_assign(d, s, w));
+            } else {
+                dst.par_chunks_mut(n)
+                    .zip(src.par_chunks(n))
+                    .zip(w.ntt[..l * n].par_chunks(n).zip(inner.q.par_iter()))
+                    .for_each(|((d, s), (w, m))| m.mul_add_assign(d, s, w));
+            }
         }
         Ok(())
     }
@@ -212,13 +233,13 @@ impl Evaluator {
         let l = ct.level;
         let permute = |src: &[u64]| {
             let mut out = vec![0u64; src.len()];
-            out.par_chunks_mut(n)
-                .zip(src.par_chunks(n))
-                .for_each(|(dst, limb)| {
-                    for (d, &pi) in dst.iter_mut().zip(&key.perm) {
-                        *d = limb[pi as usize];
-                    }
-                });
+            if rayon::current_num_threads() == 1 {
+                automorph::permute_limbs(&mut out, src, &key.perm);
+            } else {
+                out.par_chunks_mut(n)
+                    .zip(src.par_chunks(n))
+                    .for_each(|(dst, limb)| automorph::permute_limbs(dst, limb, &key.perm));
+            }
             out
         };
         let mut c0 = permute(&ct.c0);

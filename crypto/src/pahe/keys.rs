@@ -337,11 +337,7 @@ impl GaloisKey {
         let k = inner.q.len();
         let perm = params.galois_perm(g);
         let mut s_g = vec![0u64; k * n];
-        for (dst, src) in s_g.chunks_mut(n).zip(sk.s_ntt.chunks(n)) {
-            for (d, &pi) in dst.iter_mut().zip(&perm) {
-                *d = src[pi as usize];
-            }
-        }
+        bunet_kernels::automorph::permute_limbs(&mut s_g, &sk.s_ntt, &perm);
         let mut seeds = Vec::with_capacity(k);
         let mut bs = Vec::with_capacity(k);
         let mut as_ = Vec::with_capacity(k);

@@ -11,20 +11,34 @@ use crate::prg::Prg;
 const BATCH: usize = 256;
 
 /// Forward NTT of every limb (`a.len() = plans.len()·n` or a prefix of the plans).
+/// Inline at one rayon thread (a pool hand-off costs a few µs, a 50-bit NTT ≈ 12 µs).
 pub(crate) fn forward(plans: &[Plan], a: &mut [u64], n: usize) {
-    a.par_chunks_mut(n)
-        .zip(plans.par_iter())
-        .for_each(|(limb, plan)| plan.forward(limb));
+    if rayon::current_num_threads() == 1 {
+        a.chunks_mut(n)
+            .zip(plans)
+            .for_each(|(limb, plan)| plan.forward(limb));
+    } else {
+        a.par_chunks_mut(n)
+            .zip(plans.par_iter())
+            .for_each(|(limb, plan)| plan.forward(limb));
+    }
 }
 
-/// Inverse NTT of every limb.
+/// Inverse NTT of every limb (inline at one rayon thread).
 pub(crate) fn inverse(plans: &[Plan], a: &mut [u64], n: usize) {
-    a.par_chunks_mut(n)
-        .zip(plans.par_iter())
-        .for_each(|(limb, plan)| plan.inverse(limb));
+    if rayon::current_num_threads() == 1 {
+        a.chunks_mut(n)
+            .zip(plans)
+            .for_each(|(limb, plan)| plan.inverse(limb));
+    } else {
+        a.par_chunks_mut(n)
+            .zip(plans.par_iter())
+            .for_each(|(limb, plan)| plan.inverse(limb));
+    }
 }
 
-/// Applies `f(modulus, limb_of_a, limb_of_b)` to every limb in parallel.
+/// Applies `f(modulus, limb_of_a, limb_of_b)` to every limb: inline at one rayon thread (no
+/// pool hand-off for a memory-bound pass), else in parallel.
 pub(crate) fn zip_limbs(
     q: &[Modulus],
     a: &mut [u64],
@@ -32,10 +46,45 @@ pub(crate) fn zip_limbs(
     n: usize,
     f: impl Fn(&Modulus, &mut [u64], &[u64]) + Sync,
 ) {
-    a.par_chunks_mut(n)
-        .zip(b.par_chunks(n))
-        .zip(q.par_iter())
-        .for_each(|((x, y), m)| f(m, x, y));
+    if rayon::current_num_threads() == 1 {
+        a.chunks_mut(n)
+            .zip(b.chunks(n))
+            .zip(q)
+            .for_each(|((x, y), m)| f(m, x, y));
+    } else {
+        a.par_chunks_mut(n)
+            .zip(b.par_chunks(n))
+            .zip(q.par_iter())
+            .for_each(|((x, y), m)| f(m, x, y));
+    }
+}
+
+/// [`zip_limbs`] over both halves of a ciphertext, `(a0 ‖ a1) ∘= (b0 ‖ b1)`, as one pass of `2ℓ`
+/// limbs (one pool hand-off instead of two when parallel).
+pub(crate) fn zip_limbs2(
+    q: &[Modulus],
+    a: (&mut [u64], &mut [u64]),
+    b: (&[u64], &[u64]),
+    n: usize,
+    f: impl Fn(&Modulus, &mut [u64], &[u64]) + Sync,
+) {
+    if rayon::current_num_threads() == 1 {
+        a.0.chunks_mut(n)
+            .zip(b.0.chunks(n))
+            .zip(q)
+            .chain(a.1.chunks_mut(n).zip(b.1.chunks(n)).zip(q))
+            .for_each(|((x, y), m)| f(m, x, y));
+    } else {
+        a.0.par_chunks_mut(n)
+            .zip(b.0.par_chunks(n))
+            .zip(q.par_iter())
+            .chain(
+                a.1.par_chunks_mut(n)
+                    .zip(b.1.par_chunks(n))
+                    .zip(q.par_iter()),
+            )
+            .for_each(|((x, y), m)| f(m, x, y));
+    }
 }
 
 /// Fills `out` (one limb) with uniform values below `q`: batched rejection sampling on the
@@ -120,12 +169,8 @@ pub(crate) fn lift_centered(src: &[u64], from: u64, to: &Modulus, out: &mut [u64
     let half = from / 2;
     let q = to.q();
     if half < q {
-        // Branch-free (the sign of a digit is random): x + (q − from) when x > from/2.
-        let shift = q.wrapping_sub(from);
-        for (o, &x) in out.iter_mut().zip(src) {
-            let negative = 0u64.wrapping_sub((x > half) as u64);
-            *o = x.wrapping_add(shift & negative);
-        }
+        // x + (q − from) when x > from/2, branch-free (kernels, AVX-512 where available).
+        bunet_kernels::automorph::lift_centered(src, from, q, out);
     } else {
         let one = to.shoup(1);
         for (o, &x) in out.iter_mut().zip(src) {

@@ -675,3 +675,51 @@ const FROZEN: [u64; 4] = [
     0x81cf_4fc1_e34c_1572,
     0xfe6a_443d_57aa_8b64,
 ];
+
+/// The evaluator runs its limb loops inline in a one-thread pool and through rayon otherwise:
+/// both paths give identical ciphertexts (and encryption/decryption agree across them).
+#[test]
+fn one_thread_and_pool_paths_agree() {
+    let params = small();
+    let keys = small_keys();
+    let ev = Evaluator::new(params);
+    let mut prg = Prg::from_seed([7; 16]);
+    let x = slots(params, &mut prg);
+    let w = slots(params, &mut prg);
+    let ca = keys.sk.encrypt(&params.encode(&x).unwrap(), &mut prg);
+    let cb = keys.pk.encrypt(&params.encode(&w).unwrap(), &mut prg);
+    let prepared = params.prepare(&params.encode(&w).unwrap());
+    let run = || {
+        let mut s = ca.clone();
+        ev.add_assign(&mut s, &cb).unwrap();
+        ev.sub_assign(&mut s, &ca).unwrap();
+        ev.negate_assign(&mut s).unwrap();
+        let mut m = ca.clone();
+        ev.mul_plain_assign(&mut m, &prepared).unwrap();
+        ev.mul_plain_add_assign(&mut m, &cb, &prepared).unwrap();
+        let r = ev.rotate_rows(&m, 5, &keys.gk).unwrap();
+        let d = decrypt_slots(&keys.sk, &r);
+        (s, m, r, d)
+    };
+    let pools: Vec<_> = [1, 2]
+        .into_iter()
+        .map(|t| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+                .install(run)
+        })
+        .collect();
+    assert!(pools[0] == pools[1]);
+    // And the result is right: −(x + w − x) = −w, then x⊙w + w⊙w rotated by 5.
+    let p = params.p();
+    let neg_w: Vec<u64> = w.iter().map(|&v| (p - v) % p).collect();
+    assert_eq!(decrypt_slots(&keys.sk, &pools[0].0), neg_w);
+    let prod: Vec<u64> = x
+        .iter()
+        .zip(&w)
+        .map(|(&a, &b)| ((a as u128 * b as u128 + b as u128 * b as u128) % p as u128) as u64)
+        .collect();
+    assert_eq!(pools[0].3, rotate_rows_plain(&prod, 5));
+}
