@@ -384,3 +384,65 @@ fn homconv_at_the_q32_preset() {
     assert_ne!(y_a.data(), unbiased(&qm, &x_a).data());
     assert!(sent > 0);
 }
+
+/// Times one 3×3 layer at the q32 preset over an in-memory channel: prints the filter
+/// preparation and protocol times and the bytes each way (recorded in docs/PERFORMANCE.md).
+fn measure_q32(side: usize, c_in: usize, c_out: usize) {
+    use std::time::Instant;
+    let params = Params::q32();
+    let p = params.p();
+    let qm = model(c_in, c_out, 3, 61);
+    let dims = [1, side, side];
+    let x_a = uniform(c_in, dims, p, 62);
+    let x_b = uniform(c_in, dims, p, 63);
+    let x = Tensor::from_vec(c_in, dims, add_mod(&x_a, &x_b, p)).unwrap();
+    let (sk, pk) = keys(&params, 5);
+    let layout = Layout::new(&params, &qm.convs()[0].spec, dims, None).unwrap();
+    let start = Instant::now();
+    let server = HomConvServer::new(&params, &qm, 0, layout.clone()).unwrap();
+    let prepare = start.elapsed();
+    let client = HomConvClient::new(&params, layout.clone()).unwrap();
+    let (mut s_ch, mut c_ch) = Channel::in_memory_pair(ChannelConfig::default());
+    let start = Instant::now();
+    let (y_a, y_b) = thread::scope(|s| {
+        let bob = s.spawn(|| {
+            let mut prg = Prg::from_os_entropy();
+            server.run(&mut s_ch, &pk, &x_b, &mut prg).unwrap()
+        });
+        let mut prg = Prg::from_os_entropy();
+        let y_a = client.run(&mut c_ch, &sk, &x_a, &mut prg).unwrap();
+        (y_a, bob.join().unwrap())
+    });
+    let online = start.elapsed();
+    assert_eq!(
+        add_mod(&y_a, &y_b, p),
+        crate::fixed::conv(&qm, 0, &x).data()
+    );
+    let t = c_ch.meter().get(LABEL);
+    println!(
+        "homconv q32 {side}x{side} {c_in}->{c_out} 3x3: m = {}, r = {}, tiles = {}, up {} ct, \
+         down {} ct; prepare {prepare:?}, protocol {online:?}, client sent {} B, received {} B",
+        layout.dft_len(),
+        layout.replicas(),
+        layout.tiles(),
+        layout.upload_ciphertexts(),
+        layout.return_ciphertexts(),
+        t.bytes_sent,
+        t.bytes_received
+    );
+}
+
+/// `cargo test -p bunet-unet --release homconv_q32_cost -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement"]
+fn homconv_q32_cost_64x64_16_to_16() {
+    measure_q32(64, 16, 16);
+}
+
+/// The ANCHORS.md layer (Cheetah: 650 ms, 6.97 MB).
+/// `cargo test -p bunet-unet --release homconv_q32_cost -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement, ~seconds and ~0.5 GB of prepared filters"]
+fn homconv_q32_cost_56x56_64_to_64() {
+    measure_q32(56, 64, 64);
+}
