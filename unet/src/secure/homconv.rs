@@ -12,6 +12,8 @@
 //! `(a + k−1)·S + b + k−1` of the length-`m` *cyclic* convolution, and no valid output wraps
 //! around (every index it reads is `≥ 0` and `< m`). The cyclic convolution is a slot-wise
 //! product of cyclic DFTs ([`CyclicPlan`] over `p`, length `m`).
+//! A transposed conv (`1×2×2`, stride 2) runs as the conv of the zero-inserted input (halo of one
+//! pixel before the tile only, filter not flipped, outputs at offset 1); see [`Layout::new`].
 //!
 //! The `N` slots of a ciphertext hold `r = N/m` copies of the DFT of one input channel's tile;
 //! the server's plaintext for output-channel group `g` and input channel `c` holds, in slot range
@@ -123,10 +125,17 @@ pub enum HomConvError {
 pub struct Layout {
     c_in: usize,
     c_out: usize,
+    /// Input extents.
+    in_h: usize,
+    in_w: usize,
+    /// Output extents (for a transposed conv, those of the zero-inserted input too).
     h: usize,
     w: usize,
     k: usize,
-    pad: usize,
+    transposed: bool,
+    /// Halo rows/columns before and after a tile.
+    lo: usize,
+    hi: usize,
     th: usize,
     tw: usize,
     m: usize,
@@ -140,9 +149,12 @@ impl Layout {
     /// The layout of conv `spec` on images of extents `dims` (`[1, h, w]`) with `params`' slots.
     /// Tiles are as large as the slots allow, at most `max_tile` outputs per side if given.
     ///
+    /// A transposed conv (kernel `1×2×2`, stride 2) runs as the conv of the zero-inserted input
+    /// `U[2y][2x] = X[y][x]`: `Y[i][j] = Σ_{a,b} W[a][b]·U[i−a][j−b]`.
+    ///
     /// # Errors
-    /// [`HomConvError::Unsupported`] for 3D images, transposed convs, kernels that are not
-    /// `1×k×k` with odd `k`, empty shapes, or a kernel too large for the slots.
+    /// [`HomConvError::Unsupported`] for 3D images, kernels other than `1×k×k` with odd `k`
+    /// (`1×2×2` for transposed convs), empty shapes, or a kernel too large for the slots.
     pub fn new(
         params: &Params,
         spec: &ConvSpec,
@@ -150,34 +162,47 @@ impl Layout {
         max_tile: Option<usize>,
     ) -> Result<Self, HomConvError> {
         let unsupported = |what: String| Err(HomConvError::Unsupported(what));
-        if spec.kind == ConvKind::Transposed {
-            return unsupported(format!("the transposed conv {}", spec.name));
-        }
+        let transposed = spec.kind == ConvKind::Transposed;
         let [kd, kh, kw] = spec.kernel;
-        if kd != 1 || kh != kw || kh % 2 == 0 {
+        let kernel_ok = if transposed {
+            spec.kernel == [1, 2, 2]
+        } else {
+            kd == 1 && kh == kw && kh % 2 == 1
+        };
+        if !kernel_ok {
             return unsupported(format!("kernel {:?} of {}", spec.kernel, spec.name));
         }
-        let [d, h, w] = dims;
-        if d != 1 || h == 0 || w == 0 || spec.c_in == 0 || spec.c_out == 0 {
+        let [d, in_h, in_w] = dims;
+        if d != 1 || in_h == 0 || in_w == 0 || spec.c_in == 0 || spec.c_out == 0 {
             return unsupported(format!("image extents {dims:?} for {}", spec.name));
         }
-        let (k, pad) = (kh, kh / 2);
+        let k = kh;
+        let ((h, w), (lo, hi)) = if transposed {
+            ((2 * in_h, 2 * in_w), (1, 0))
+        } else {
+            ((in_h, in_w), (k / 2, k / 2))
+        };
+        let halo = lo + hi;
         let slots = params.slots();
         let cap = max_tile.unwrap_or(usize::MAX).max(1);
         let side = slots.isqrt();
-        if side <= 2 * pad {
+        if side <= halo {
             return unsupported(format!("kernel {k} with {slots} slots"));
         }
-        let th = h.min(cap).min(side - 2 * pad);
-        let tw = w.min(cap).min(slots / (th + 2 * pad) - 2 * pad);
-        let m = ((th + 2 * pad) * (tw + 2 * pad)).next_power_of_two().max(2);
+        let th = h.min(cap).min(side - halo);
+        let tw = w.min(cap).min(slots / (th + halo) - halo);
+        let m = ((th + halo) * (tw + halo)).next_power_of_two().max(2);
         Ok(Self {
             c_in: spec.c_in,
             c_out: spec.c_out,
+            in_h,
+            in_w,
             h,
             w,
             k,
-            pad,
+            transposed,
+            lo,
+            hi,
             th,
             tw,
             m,
@@ -223,12 +248,31 @@ impl Layout {
         self.groups() * self.tiles()
     }
 
+    /// Output extents.
     fn dims(&self) -> [usize; 3] {
         [1, self.h, self.w]
     }
 
+    fn in_dims(&self) -> [usize; 3] {
+        [1, self.in_h, self.in_w]
+    }
+
     fn stride(&self) -> usize {
-        self.tw + 2 * self.pad
+        self.tw + self.lo + self.hi
+    }
+
+    /// The plane the tiles are cut from: the input plane, zero-inserted for a transposed conv.
+    fn source<'p>(&self, plane: &'p [u64]) -> std::borrow::Cow<'p, [u64]> {
+        if !self.transposed {
+            return plane.into();
+        }
+        let mut u = vec![0u64; self.h * self.w];
+        for y in 0..self.in_h {
+            for x in 0..self.in_w {
+                u[2 * y * self.w + 2 * x] = plane[y * self.in_w + x];
+            }
+        }
+        u.into()
     }
 
     fn origin(&self, tile: usize) -> (usize, usize) {
@@ -238,17 +282,18 @@ impl Layout {
         )
     }
 
-    /// The tile's input with its halo (zero outside the image), flattened to length `m`.
+    /// The tile's input (from a [`Layout::source`] plane) with its halo (zero outside the
+    /// image), flattened to length `m`.
     fn gather(&self, plane: &[u64], tile: usize) -> Vec<u64> {
         let (y0, x0) = self.origin(tile);
         let s = self.stride();
         let mut out = vec![0u64; self.m];
-        for i in 0..self.th + 2 * self.pad {
-            let Some(y) = (y0 + i).checked_sub(self.pad).filter(|&y| y < self.h) else {
+        for i in 0..self.th + self.lo + self.hi {
+            let Some(y) = (y0 + i).checked_sub(self.lo).filter(|&y| y < self.h) else {
                 continue;
             };
             for j in 0..s {
-                if let Some(x) = (x0 + j).checked_sub(self.pad).filter(|&x| x < self.w) {
+                if let Some(x) = (x0 + j).checked_sub(self.lo).filter(|&x| x < self.w) {
                     out[i * s + j] = plane[y * self.w + x];
                 }
             }
@@ -256,13 +301,19 @@ impl Layout {
         out
     }
 
-    /// A `k × k` filter (residues) placed for the cyclic convolution, length `m`.
+    /// A `k × k` filter (residues) placed for the cyclic convolution, length `m`: flipped for a
+    /// "same" conv (a correlation), as is for a transposed one (a true convolution).
     fn place_filter(&self, taps: &[u64]) -> Vec<u64> {
         let (k, s) = (self.k, self.stride());
         let mut out = vec![0u64; self.m];
         for dy in 0..k {
             for dx in 0..k {
-                out[(k - 1 - dy) * s + (k - 1 - dx)] = taps[dy * k + dx];
+                let (fy, fx) = if self.transposed {
+                    (dy, dx)
+                } else {
+                    (k - 1 - dy, k - 1 - dx)
+                };
+                out[fy * s + fx] = taps[dy * k + dx];
             }
         }
         out
@@ -272,7 +323,7 @@ impl Layout {
     /// convolution into an output plane.
     fn scatter(&self, conv: &[u64], tile: usize, plane: &mut [u64], p: u64, add: bool) {
         let (y0, x0) = self.origin(tile);
-        let (s, o) = (self.stride(), self.k - 1);
+        let (s, o) = (self.stride(), self.lo + self.hi);
         for a in 0..self.th.min(self.h - y0) {
             for b in 0..self.tw.min(self.w - x0) {
                 let v = conv[(a + o) * s + b + o];
@@ -283,10 +334,10 @@ impl Layout {
     }
 
     fn check_share(&self, x: &Tensor<u64>, channels: usize, p: u64) -> Result<(), HomConvError> {
-        if x.channels() != channels || x.dims() != self.dims() {
+        if x.channels() != channels || x.dims() != self.in_dims() {
             return Err(HomConvError::Shape {
                 channels,
-                dims: self.dims(),
+                dims: self.in_dims(),
                 found_channels: x.channels(),
                 found_dims: x.dims(),
             });
@@ -367,7 +418,7 @@ impl HomConvClient {
             .enumerate()
             .map(|(i, mut prg)| {
                 let (c, t) = (i / tiles, i % tiles);
-                let mut dft = l.gather(x_a.channel(c), t);
+                let mut dft = l.gather(&l.source(x_a.channel(c)), t);
                 self.plan.forward(&mut dft);
                 let mut slots = vec![0u64; l.slots];
                 for range in slots.chunks_exact_mut(l.m) {
@@ -470,7 +521,7 @@ impl<'a> HomConvServer<'a> {
             return Err(HomConvError::Unsupported(format!("conv index {conv}")));
         };
         let spec = &qc.spec;
-        if spec.kind == ConvKind::Transposed
+        if (spec.kind == ConvKind::Transposed) != layout.transposed
             || spec.kernel != [1, layout.k, layout.k]
             || (spec.c_in, spec.c_out) != (layout.c_in, layout.c_out)
         {

@@ -56,10 +56,10 @@ fn model(c_in: usize, c_out: usize, k: usize, seed: u64) -> QuantModel {
         spec: ConvSpec {
             name: "test".into(),
             norm: None,
-            kind: if k == 1 {
-                ConvKind::Pointwise
-            } else {
-                ConvKind::Same
+            kind: match k {
+                1 => ConvKind::Pointwise,
+                2 => ConvKind::Transposed,
+                _ => ConvKind::Same,
             },
             c_in,
             c_out,
@@ -124,6 +124,8 @@ fn cyclic_embedding_equals_reference_conv() {
         (3, [1, 30, 30], None),
         (1, [1, 20, 20], Some(6)),
         (1, [1, 9, 3], None),
+        (2, [1, 8, 8], None),
+        (2, [1, 10, 7], Some(6)),
     ] {
         let mut qm = model(3, 5, k, 11);
         qm.convs[0].bias.iter_mut().for_each(|b| *b = 0);
@@ -134,13 +136,13 @@ fn cyclic_embedding_equals_reference_conv() {
         }
         let plan = CyclicPlan::new(l.m, p).unwrap();
         let w = qm.convs[0].weight_mod_p(p);
-        let plane = dims[1] * dims[2];
+        let plane = l.h * l.w;
         let mut y = vec![0u64; 5 * plane];
         for o in 0..5 {
             for t in 0..l.tiles() {
                 let mut acc = vec![0u64; l.m];
                 for c in 0..3 {
-                    let mut xd = l.gather(x.channel(c), t);
+                    let mut xd = l.gather(&l.source(x.channel(c)), t);
                     plan.forward(&mut xd);
                     let mut wd = l.place_filter(&w[(o * 3 + c) * k * k..(o * 3 + c + 1) * k * k]);
                     plan.forward(&mut wd);
@@ -197,6 +199,8 @@ fn homconv_shares_reconstruct_the_reference_bit_for_bit() {
         (3, [1, 20, 20], Some(9), 1),
         (1, [1, 20, 20], Some(9), 0),
         (1, [1, 8, 8], None, 1),
+        (2, [1, 8, 8], Some(6), 0),
+        (2, [1, 5, 6], None, 1),
     ];
     for (k, dims, max_tile, tcp) in cases {
         let qm = model(3, 5, k, 21);
@@ -331,8 +335,13 @@ fn unsupported_layers_and_mismatched_parameters_are_refused() {
     let params = small();
     let mut spec = model(3, 5, 3, 1).convs()[0].spec.clone();
     assert!(Layout::new(params, &spec, [2, 8, 8], None).is_err());
-    spec.kind = ConvKind::Transposed;
     spec.kernel = [1, 2, 2];
+    assert!(matches!(
+        Layout::new(params, &spec, [1, 8, 8], None),
+        Err(HomConvError::Unsupported(_))
+    ));
+    spec.kind = ConvKind::Transposed;
+    spec.kernel = [1, 3, 3];
     assert!(matches!(
         Layout::new(params, &spec, [1, 8, 8], None),
         Err(HomConvError::Unsupported(_))
