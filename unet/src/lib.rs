@@ -20,6 +20,7 @@ mod exec;
 pub mod fixed;
 pub mod float;
 pub mod quant;
+pub mod secure;
 pub mod synthetic;
 pub mod tensor;
 pub mod weights;

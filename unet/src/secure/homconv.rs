@@ -1,0 +1,654 @@
+//! HomConv (the seed's §4.3): one convolution layer on additive shares over `Z_p`.
+//!
+//! The client (Alice) holds the secret key and the share `X_A`; the server (Bob) holds the
+//! weights `W`, the bias `B` and the share `X_B`. Afterwards `Y_A + Y_B = conv(X, W) + B mod p`,
+//! bit for bit the fixed-point reference ([`crate::fixed::conv`]).
+//!
+//! # Packing (no rotations: Hadamard products only)
+//! The image is cut into tiles of `th × tw` outputs. A tile's input, with a halo of `pad =
+//! k/2` pixels (zero outside the image), is flattened row-major with row stride `S = tw + 2·pad`
+//! into a vector of length `m`, the smallest power of two `≥ (th + 2·pad)·S`. The filter `W[dy][dx]`
+//! sits at index `(k−1−dy)·S + (k−1−dx)`; then output `(a, b)` of the tile is entry
+//! `(a + k−1)·S + b + k−1` of the length-`m` *cyclic* convolution, and no valid output wraps
+//! around (every index it reads is `≥ 0` and `< m`). The cyclic convolution is a slot-wise
+//! product of cyclic DFTs ([`CyclicPlan`] over `p`, length `m`).
+//! A transposed conv (`1×2×2`, stride 2) runs as the conv of the zero-inserted input (halo of one
+//! pixel before the tile only, filter not flipped, outputs at offset 1); see [`Layout::new`].
+//!
+//! The `N` slots of a ciphertext hold `r = N/m` copies of the DFT of one input channel's tile;
+//! the server's plaintext for output-channel group `g` and input channel `c` holds, in slot range
+//! `j`, the DFT of filter `W[g·r + j][c]`. One ciphertext product per (group, input channel)
+//! therefore serves `r` output channels.
+//!
+//! # Flow
+//! 1. Alice encrypts (secret key, seeded) the DFT of each (input channel, tile) of `X_A` and sends
+//!    them: `c_in · tiles` seeded ciphertexts.
+//! 2. Bob computes, per (group, tile), `Σ_c ct_c ⊙ pt_{g,c}` (an encryption of the DFT of
+//!    `conv(X_A)` without bias), draws a uniform mask `M` ([`random_mask`]), and returns
+//!    [`Evaluator::finalize_for_return`] of it (HSS share `−M`, re-randomisation with noise flooding,
+//!    modulus switch down): `groups · tiles` ciphertexts.
+//! 3. Alice decrypts and inverse-DFTs: `Y_A = conv(X_A) − IDFT(M)`. Bob computes his own
+//!    share's contribution in the clear: `Y_B = conv(X_B) + B + IDFT(M)`. Since the conv is linear
+//!    mod p, `Y_A + Y_B = conv(X) + B`.
+//!
+//! Messages use the PAHE kinds ([`KIND_SEEDED_CIPHERTEXT`], [`KIND_CIPHERTEXT`]), every incoming
+//! message is bounded by the parameters' ciphertext length and decoded through
+//! [`bunet_crypto::wire`]; traffic is counted under the channel label [`LABEL`].
+
+use bunet_crypto::channel::{Channel, ChannelError};
+use bunet_crypto::pahe::{
+    Ciphertext, Evaluator, HOMCONV_MAX_CHANNELS, KIND_CIPHERTEXT, KIND_SEEDED_CIPHERTEXT,
+    PaheError, Params, PreparedPlaintext, PublicKey, SecretKey, SeededCiphertext, random_mask,
+};
+use bunet_crypto::prg::Prg;
+use bunet_kernels::ntt::CyclicPlan;
+use rayon::prelude::*;
+
+use crate::arch::{ConvKind, ConvSpec};
+use crate::quant::QuantModel;
+use crate::tensor::Tensor;
+
+/// The channel label under which HomConv traffic is counted.
+pub const LABEL: &str = "homconv";
+
+/// Why a HomConv call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HomConvError {
+    /// The layer or image shape is not one HomConv handles.
+    #[error("HomConv does not support {0}")]
+    Unsupported(String),
+    /// An input share does not have the layout's shape.
+    #[error(
+        "HomConv input has {found_channels} channels of extents {found_dims:?}, the layout expects {channels} of {dims:?}"
+    )]
+    Shape {
+        /// Channels the layout expects.
+        channels: usize,
+        /// Extents the layout expects.
+        dims: [usize; 3],
+        /// Channels found.
+        found_channels: usize,
+        /// Extents found.
+        found_dims: [usize; 3],
+    },
+    /// An input share element is not a residue mod p.
+    #[error("input share element {value} at {index} is not below p = {p}")]
+    Unreduced {
+        /// The element.
+        value: u64,
+        /// Its index in the tensor's data.
+        index: usize,
+        /// The plaintext modulus.
+        p: u64,
+    },
+    /// The layer has more input channels than the parameters' noise budget covers.
+    #[error("{c_in} input channels exceed the {max} the PAHE noise budget covers")]
+    TooManyChannels {
+        /// Input channels of the layer.
+        c_in: usize,
+        /// [`HOMCONV_MAX_CHANNELS`].
+        max: u64,
+    },
+    /// The model's fixed-point modulus is not the PAHE plaintext modulus.
+    #[error("the model's p = {quant} differs from the PAHE parameters' p = {pahe}")]
+    Modulus {
+        /// `Quant::p`.
+        quant: u64,
+        /// `Params::p`.
+        pahe: u64,
+    },
+    /// The layout was built for other parameters.
+    #[error("the layout was built for N = {layout} slots, the parameters have {params}")]
+    LayoutMismatch {
+        /// The layout's slot count.
+        layout: usize,
+        /// The parameters' slot count.
+        params: usize,
+    },
+    /// The homomorphic encryption scheme refused an operation.
+    #[error(transparent)]
+    Pahe(#[from] PaheError),
+    /// A peer message did not arrive or did not decode.
+    #[error(transparent)]
+    Crypto(#[from] bunet_crypto::Error),
+    /// The channel failed.
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    /// A kernel refused its parameters.
+    #[error(transparent)]
+    Kernel(#[from] bunet_kernels::Error),
+}
+
+/// How a conv layer on an image of given extents is tiled and packed into slots (public: both
+/// parties derive it from the layer shape, the image extents and the parameters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    c_in: usize,
+    c_out: usize,
+    /// Input extents.
+    in_h: usize,
+    in_w: usize,
+    /// Output extents (for a transposed conv, those of the zero-inserted input too).
+    h: usize,
+    w: usize,
+    k: usize,
+    transposed: bool,
+    /// Halo rows/columns before and after a tile.
+    lo: usize,
+    hi: usize,
+    th: usize,
+    tw: usize,
+    m: usize,
+    replicas: usize,
+    tiles_y: usize,
+    tiles_x: usize,
+    slots: usize,
+}
+
+impl Layout {
+    /// The layout of conv `spec` on images of extents `dims` (`[1, h, w]`) with `params`' slots.
+    /// Tiles are as large as the slots allow, at most `max_tile` outputs per side if given.
+    ///
+    /// A transposed conv (kernel `1×2×2`, stride 2) runs as the conv of the zero-inserted input
+    /// `U[2y][2x] = X[y][x]`: `Y[i][j] = Σ_{a,b} W[a][b]·U[i−a][j−b]`.
+    ///
+    /// # Errors
+    /// [`HomConvError::Unsupported`] for 3D images, kernels other than `1×k×k` with odd `k`
+    /// (`1×2×2` for transposed convs), empty shapes, or a kernel too large for the slots.
+    pub fn new(
+        params: &Params,
+        spec: &ConvSpec,
+        dims: [usize; 3],
+        max_tile: Option<usize>,
+    ) -> Result<Self, HomConvError> {
+        let unsupported = |what: String| Err(HomConvError::Unsupported(what));
+        let transposed = spec.kind == ConvKind::Transposed;
+        let [kd, kh, kw] = spec.kernel;
+        let kernel_ok = if transposed {
+            spec.kernel == [1, 2, 2]
+        } else {
+            kd == 1 && kh == kw && kh % 2 == 1
+        };
+        if !kernel_ok {
+            return unsupported(format!("kernel {:?} of {}", spec.kernel, spec.name));
+        }
+        let [d, in_h, in_w] = dims;
+        if d != 1 || in_h == 0 || in_w == 0 || spec.c_in == 0 || spec.c_out == 0 {
+            return unsupported(format!("image extents {dims:?} for {}", spec.name));
+        }
+        let k = kh;
+        let ((h, w), (lo, hi)) = if transposed {
+            ((2 * in_h, 2 * in_w), (1, 0))
+        } else {
+            ((in_h, in_w), (k / 2, k / 2))
+        };
+        let halo = lo + hi;
+        let slots = params.slots();
+        let cap = max_tile.unwrap_or(usize::MAX).max(1);
+        let side = slots.isqrt();
+        if side <= halo {
+            return unsupported(format!("kernel {k} with {slots} slots"));
+        }
+        let th = h.min(cap).min(side - halo);
+        let tw = w.min(cap).min(slots / (th + halo) - halo);
+        let m = ((th + halo) * (tw + halo)).next_power_of_two().max(2);
+        Ok(Self {
+            c_in: spec.c_in,
+            c_out: spec.c_out,
+            in_h,
+            in_w,
+            h,
+            w,
+            k,
+            transposed,
+            lo,
+            hi,
+            th,
+            tw,
+            m,
+            replicas: slots / m,
+            tiles_y: h.div_ceil(th),
+            tiles_x: w.div_ceil(tw),
+            slots,
+        })
+    }
+
+    /// The DFT length `m` (a power of two, at most `N`).
+    pub fn dft_len(&self) -> usize {
+        self.m
+    }
+
+    /// Output channels per ciphertext, `N/m`.
+    pub fn replicas(&self) -> usize {
+        self.replicas
+    }
+
+    /// Outputs per tile, `(height, width)`.
+    pub fn tile(&self) -> (usize, usize) {
+        (self.th, self.tw)
+    }
+
+    /// Number of tiles.
+    pub fn tiles(&self) -> usize {
+        self.tiles_y * self.tiles_x
+    }
+
+    /// Output-channel groups, `⌈c_out / r⌉`.
+    pub fn groups(&self) -> usize {
+        self.c_out.div_ceil(self.replicas)
+    }
+
+    /// Ciphertexts the client uploads, `c_in · tiles`.
+    pub fn upload_ciphertexts(&self) -> usize {
+        self.c_in * self.tiles()
+    }
+
+    /// Ciphertexts the server returns, `groups · tiles`.
+    pub fn return_ciphertexts(&self) -> usize {
+        self.groups() * self.tiles()
+    }
+
+    /// Output extents.
+    fn dims(&self) -> [usize; 3] {
+        [1, self.h, self.w]
+    }
+
+    fn in_dims(&self) -> [usize; 3] {
+        [1, self.in_h, self.in_w]
+    }
+
+    fn stride(&self) -> usize {
+        self.tw + self.lo + self.hi
+    }
+
+    /// The plane the tiles are cut from: the input plane, zero-inserted for a transposed conv.
+    fn source<'p>(&self, plane: &'p [u64]) -> std::borrow::Cow<'p, [u64]> {
+        if !self.transposed {
+            return plane.into();
+        }
+        let mut u = vec![0u64; self.h * self.w];
+        for y in 0..self.in_h {
+            for x in 0..self.in_w {
+                u[2 * y * self.w + 2 * x] = plane[y * self.in_w + x];
+            }
+        }
+        u.into()
+    }
+
+    fn origin(&self, tile: usize) -> (usize, usize) {
+        (
+            (tile / self.tiles_x) * self.th,
+            (tile % self.tiles_x) * self.tw,
+        )
+    }
+
+    /// The tile's input (from a [`Layout::source`] plane) with its halo (zero outside the
+    /// image), flattened to length `m`.
+    fn gather(&self, plane: &[u64], tile: usize) -> Vec<u64> {
+        let (y0, x0) = self.origin(tile);
+        let s = self.stride();
+        let mut out = vec![0u64; self.m];
+        for i in 0..self.th + self.lo + self.hi {
+            let Some(y) = (y0 + i).checked_sub(self.lo).filter(|&y| y < self.h) else {
+                continue;
+            };
+            for j in 0..s {
+                if let Some(x) = (x0 + j).checked_sub(self.lo).filter(|&x| x < self.w) {
+                    out[i * s + j] = plane[y * self.w + x];
+                }
+            }
+        }
+        out
+    }
+
+    /// A `k × k` filter (residues) placed for the cyclic convolution, length `m`: flipped for a
+    /// "same" conv (a correlation), as is for a transposed one (a true convolution).
+    fn place_filter(&self, taps: &[u64]) -> Vec<u64> {
+        let (k, s) = (self.k, self.stride());
+        let mut out = vec![0u64; self.m];
+        for dy in 0..k {
+            for dx in 0..k {
+                let (fy, fx) = if self.transposed {
+                    (dy, dx)
+                } else {
+                    (k - 1 - dy, k - 1 - dx)
+                };
+                out[fy * s + fx] = taps[dy * k + dx];
+            }
+        }
+        out
+    }
+
+    /// Writes (or adds mod `p`, if `add`) the tile's valid outputs from a length-`m` cyclic
+    /// convolution into an output plane.
+    fn scatter(&self, conv: &[u64], tile: usize, plane: &mut [u64], p: u64, add: bool) {
+        let (y0, x0) = self.origin(tile);
+        let (s, o) = (self.stride(), self.lo + self.hi);
+        for a in 0..self.th.min(self.h - y0) {
+            for b in 0..self.tw.min(self.w - x0) {
+                let v = conv[(a + o) * s + b + o];
+                let dst = &mut plane[(y0 + a) * self.w + x0 + b];
+                *dst = if add { (*dst + v) % p } else { v };
+            }
+        }
+    }
+
+    fn check_share(&self, x: &Tensor<u64>, channels: usize, p: u64) -> Result<(), HomConvError> {
+        if x.channels() != channels || x.dims() != self.in_dims() {
+            return Err(HomConvError::Shape {
+                channels,
+                dims: self.in_dims(),
+                found_channels: x.channels(),
+                found_dims: x.dims(),
+            });
+        }
+        if let Some((index, &value)) = x.data().iter().enumerate().find(|(_, v)| **v >= p) {
+            return Err(HomConvError::Unreduced { value, index, p });
+        }
+        Ok(())
+    }
+
+    fn check_params(&self, params: &Params) -> Result<(), HomConvError> {
+        if params.slots() != self.slots {
+            return Err(HomConvError::LayoutMismatch {
+                layout: self.slots,
+                params: params.slots(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Independent PRGs for parallel tasks, drawn from `prg`.
+fn task_prgs(prg: &mut Prg, count: usize) -> Vec<Prg> {
+    (0..count)
+        .map(|_| Prg::from_seed(prg.next_seed()))
+        .collect()
+}
+
+/// Alice's side of HomConv for one layer shape.
+#[derive(Debug)]
+pub struct HomConvClient {
+    params: Params,
+    layout: Layout,
+    plan: CyclicPlan,
+}
+
+impl HomConvClient {
+    /// Alice's side for `layout` under `params`.
+    ///
+    /// # Errors
+    /// [`HomConvError::LayoutMismatch`]; [`HomConvError::Kernel`] if `p ≢ 1 mod m`.
+    pub fn new(params: &Params, layout: Layout) -> Result<Self, HomConvError> {
+        layout.check_params(params)?;
+        let plan = CyclicPlan::new(layout.m, params.p())?;
+        Ok(Self {
+            params: params.clone(),
+            layout,
+            plan,
+        })
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Runs HomConv on Alice's share `x_a` (`c_in` planes, residues `< p`) with her secret key:
+    /// returns her share `Y_A` of the `c_out` output planes.
+    ///
+    /// # Errors
+    /// [`HomConvError::Shape`] / [`HomConvError::Unreduced`] for a bad share;
+    /// [`HomConvError::Crypto`] / [`HomConvError::Channel`] if the server's messages do not
+    /// arrive or do not decode; [`HomConvError::Pahe`] if a ciphertext does not decrypt.
+    pub fn run(
+        &self,
+        ch: &mut Channel,
+        sk: &SecretKey,
+        x_a: &Tensor<u64>,
+        prg: &mut Prg,
+    ) -> Result<Tensor<u64>, HomConvError> {
+        let (l, params) = (&self.layout, &self.params);
+        let p = params.p();
+        l.check_share(x_a, l.c_in, p)?;
+        let tiles = l.tiles();
+        let prgs = task_prgs(prg, l.upload_ciphertexts());
+        let uploads = prgs
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, mut prg)| {
+                let (c, t) = (i / tiles, i % tiles);
+                let mut dft = l.gather(&l.source(x_a.channel(c)), t);
+                self.plan.forward(&mut dft);
+                let mut slots = vec![0u64; l.slots];
+                for range in slots.chunks_exact_mut(l.m) {
+                    range.copy_from_slice(&dft);
+                }
+                let pt = params.encode(&slots)?;
+                Ok(sk.encrypt_seeded(&pt, &mut prg))
+            })
+            .collect::<Result<Vec<SeededCiphertext>, PaheError>>()?;
+        let previous = ch.set_label(LABEL);
+        let result = self.exchange(ch, sk, &uploads);
+        ch.set_label(previous);
+        result
+    }
+
+    fn exchange(
+        &self,
+        ch: &mut Channel,
+        sk: &SecretKey,
+        uploads: &[SeededCiphertext],
+    ) -> Result<Tensor<u64>, HomConvError> {
+        let (l, params) = (&self.layout, &self.params);
+        for ct in uploads {
+            ch.send_message(KIND_SEEDED_CIPHERTEXT, ct)?;
+        }
+        ch.flush()?;
+        let max_len = params.ciphertext_len(params.max_level());
+        let returned = (0..l.return_ciphertexts())
+            .map(|_| ch.recv_message::<Ciphertext>(KIND_CIPHERTEXT, max_len, params))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Per (group, tile): the inverse DFT of every slot range.
+        let convs = returned
+            .par_iter()
+            .map(|ct| {
+                let mut slots = params.decode(&sk.decrypt(ct)?);
+                for range in slots.chunks_exact_mut(l.m) {
+                    self.plan.inverse(range);
+                }
+                Ok(slots)
+            })
+            .collect::<Result<Vec<_>, PaheError>>()?;
+        let plane = l.h * l.w;
+        let mut y = vec![0u64; l.c_out * plane];
+        let tiles = l.tiles();
+        for (i, slots) in convs.iter().enumerate() {
+            let (g, t) = (i / tiles, i % tiles);
+            for (j, conv) in slots.chunks_exact(l.m).enumerate() {
+                let o = g * l.replicas + j;
+                if o < l.c_out {
+                    l.scatter(
+                        conv,
+                        t,
+                        &mut y[o * plane..(o + 1) * plane],
+                        params.p(),
+                        false,
+                    );
+                }
+            }
+        }
+        Ok(Tensor::from_vec(l.c_out, l.dims(), y).expect("c_out planes"))
+    }
+}
+
+/// Bob's side of HomConv for one conv of a model: the filters are transformed, packed and
+/// prepared once ([`HomConvServer::new`]) and reused for every run.
+#[derive(Debug)]
+pub struct HomConvServer<'a> {
+    params: Params,
+    layout: Layout,
+    plan: CyclicPlan,
+    eval: Evaluator,
+    model: &'a QuantModel,
+    conv: usize,
+    /// `filters[g · c_in + c]`: slot range `j` holds the DFT of `W[g·r + j][c]`.
+    filters: Vec<PreparedPlaintext>,
+}
+
+impl<'a> HomConvServer<'a> {
+    /// Bob's side for conv `conv` of `model` with `layout` under `params`.
+    ///
+    /// # Errors
+    /// [`HomConvError::Modulus`] unless the model's p is the parameters' p;
+    /// [`HomConvError::Unsupported`] if `layout` is not for this conv;
+    /// [`HomConvError::TooManyChannels`]; [`HomConvError::LayoutMismatch`].
+    pub fn new(
+        params: &Params,
+        model: &'a QuantModel,
+        conv: usize,
+        layout: Layout,
+    ) -> Result<Self, HomConvError> {
+        layout.check_params(params)?;
+        let p = params.p();
+        if model.quant().p != p {
+            return Err(HomConvError::Modulus {
+                quant: model.quant().p,
+                pahe: p,
+            });
+        }
+        let Some(qc) = model.convs().get(conv) else {
+            return Err(HomConvError::Unsupported(format!("conv index {conv}")));
+        };
+        let spec = &qc.spec;
+        if (spec.kind == ConvKind::Transposed) != layout.transposed
+            || spec.kernel != [1, layout.k, layout.k]
+            || (spec.c_in, spec.c_out) != (layout.c_in, layout.c_out)
+        {
+            return Err(HomConvError::Unsupported(format!(
+                "a layout for another conv than {}",
+                spec.name
+            )));
+        }
+        if spec.c_in as u64 > HOMCONV_MAX_CHANNELS {
+            return Err(HomConvError::TooManyChannels {
+                c_in: spec.c_in,
+                max: HOMCONV_MAX_CHANNELS,
+            });
+        }
+        let plan = CyclicPlan::new(layout.m, p)?;
+        let weight = qc.weight_mod_p(p);
+        let taps = layout.k * layout.k;
+        let (groups, c_in, r, m) = (layout.groups(), layout.c_in, layout.replicas, layout.m);
+        let filters = (0..groups * c_in)
+            .into_par_iter()
+            .map(|i| {
+                let (g, c) = (i / c_in, i % c_in);
+                let mut slots = vec![0u64; layout.slots];
+                for (j, range) in slots.chunks_exact_mut(m).enumerate() {
+                    let o = g * r + j;
+                    if o < layout.c_out {
+                        let w = &weight[(o * c_in + c) * taps..(o * c_in + c + 1) * taps];
+                        range.copy_from_slice(&layout.place_filter(w));
+                        plan.forward(range);
+                    }
+                }
+                Ok(params.prepare(&params.encode(&slots)?))
+            })
+            .collect::<Result<Vec<_>, PaheError>>()?;
+        Ok(Self {
+            params: params.clone(),
+            eval: Evaluator::new(params),
+            layout,
+            plan,
+            model,
+            conv,
+            filters,
+        })
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Runs HomConv on Bob's share `x_b` (`c_in` planes, residues `< p`) with Alice's public key
+    /// (for re-randomisation): returns his share `Y_B` of the `c_out` output planes.
+    ///
+    /// # Errors
+    /// [`HomConvError::Shape`] / [`HomConvError::Unreduced`] for a bad share;
+    /// [`HomConvError::Crypto`] / [`HomConvError::Channel`] if the client's messages do not
+    /// arrive or do not decode; [`HomConvError::Pahe`] if `pk` is for other parameters.
+    pub fn run(
+        &self,
+        ch: &mut Channel,
+        pk: &PublicKey,
+        x_b: &Tensor<u64>,
+        prg: &mut Prg,
+    ) -> Result<Tensor<u64>, HomConvError> {
+        let l = &self.layout;
+        l.check_share(x_b, l.c_in, self.params.p())?;
+        let previous = ch.set_label(LABEL);
+        let result = self.exchange(ch, pk, x_b, prg);
+        ch.set_label(previous);
+        result
+    }
+
+    fn exchange(
+        &self,
+        ch: &mut Channel,
+        pk: &PublicKey,
+        x_b: &Tensor<u64>,
+        prg: &mut Prg,
+    ) -> Result<Tensor<u64>, HomConvError> {
+        let (l, params) = (&self.layout, &self.params);
+        let p = params.p();
+        let max_len = params.seeded_ciphertext_len();
+        let seeded = (0..l.upload_ciphertexts())
+            .map(|_| ch.recv_message::<SeededCiphertext>(KIND_SEEDED_CIPHERTEXT, max_len, params))
+            .collect::<Result<Vec<_>, _>>()?;
+        let inputs: Vec<Ciphertext> = seeded.par_iter().map(SeededCiphertext::expand).collect();
+        let tiles = l.tiles();
+        let prgs = task_prgs(prg, l.return_ciphertexts());
+        let outputs = prgs
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, mut prg)| {
+                let (g, t) = (i / tiles, i % tiles);
+                let filters = &self.filters[g * l.c_in..(g + 1) * l.c_in];
+                let mut acc = inputs[t].clone();
+                self.eval.mul_plain_assign(&mut acc, &filters[0])?;
+                for (c, w) in filters.iter().enumerate().skip(1) {
+                    self.eval
+                        .mul_plain_add_assign(&mut acc, &inputs[c * tiles + t], w)?;
+                }
+                let mut mask = random_mask(params, &mut prg);
+                let ct = self.eval.finalize_for_return(acc, &mask, pk, &mut prg)?;
+                for range in mask.chunks_exact_mut(l.m) {
+                    self.plan.inverse(range);
+                }
+                Ok((ct, mask))
+            })
+            .collect::<Result<Vec<_>, PaheError>>()?;
+        for (ct, _) in &outputs {
+            ch.send_message(KIND_CIPHERTEXT, ct)?;
+        }
+        ch.flush()?;
+        // Y_B = conv(X_B) + B + IDFT(M).
+        let mut y = crate::fixed::conv(self.model, self.conv, x_b).into_vec();
+        let plane = l.h * l.w;
+        for (i, (_, mask)) in outputs.iter().enumerate() {
+            let (g, t) = (i / tiles, i % tiles);
+            for (j, conv) in mask.chunks_exact(l.m).enumerate() {
+                let o = g * l.replicas + j;
+                if o < l.c_out {
+                    l.scatter(conv, t, &mut y[o * plane..(o + 1) * plane], p, true);
+                }
+            }
+        }
+        Ok(Tensor::from_vec(l.c_out, l.dims(), y).expect("c_out planes"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

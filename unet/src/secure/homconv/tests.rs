@@ -1,0 +1,457 @@
+use std::net::{TcpListener, TcpStream};
+use std::sync::OnceLock;
+use std::thread;
+
+use bunet_crypto::channel::ChannelConfig;
+use bunet_crypto::wire::WireError;
+use bunet_kernels::primes::primes_congruent_one;
+
+use super::*;
+use crate::arch::{Activation, Architecture, Dims, Pooling};
+use crate::quant::{Quant, QuantConv};
+use crate::synthetic::SplitMix64;
+use crate::weights::Weights;
+
+const SMALL_N: usize = 512;
+
+/// Insecure small-ring parameters whose p is the q32 quant's p (`p ≡ 1 mod 2^14`).
+fn small() -> &'static Params {
+    static P: OnceLock<Params> = OnceLock::new();
+    P.get_or_init(|| {
+        let two_n = 2 * SMALL_N as u64;
+        let q = primes_congruent_one(50, two_n, 4);
+        Params::insecure_for_tests(SMALL_N, Quant::q32().p, &q).unwrap()
+    })
+}
+
+fn keys(params: &Params, seed: u8) -> (SecretKey, PublicKey) {
+    let mut prg = Prg::from_seed([seed; 16]);
+    let sk = SecretKey::generate(params, &mut prg);
+    let pk = PublicKey::generate(&sk, &mut prg);
+    (sk, pk)
+}
+
+/// A q32 model whose conv 0 is replaced by a random `c_in → c_out` conv of kernel `k`.
+fn model(c_in: usize, c_out: usize, k: usize, seed: u64) -> QuantModel {
+    let arch = Architecture {
+        in_channels: 1,
+        base_features: 2,
+        depth: 1,
+        activation: Activation::Relu,
+        pooling: Pooling::Max,
+        dims: Dims::Two,
+        classes: 2,
+    };
+    let folded = Weights::random_trained_like(&arch, 1).unwrap().fold();
+    let mut qm = QuantModel::new(&folded, Quant::q32()).unwrap();
+    let mut rng = SplitMix64::from_seed_for_tests(seed);
+    let max_w = 1u64 << 15;
+    let weight = (0..c_out * c_in * k * k)
+        .map(|_| ((rng.next_u64() % (2 * max_w + 1)) as i64 - max_w as i64) as i32)
+        .collect();
+    let bias = (0..c_out)
+        .map(|_| (rng.next_u64() % (1 << 24)) as i64 - (1 << 23))
+        .collect();
+    qm.convs[0] = QuantConv {
+        spec: ConvSpec {
+            name: "test".into(),
+            norm: None,
+            kind: match k {
+                1 => ConvKind::Pointwise,
+                2 => ConvKind::Transposed,
+                _ => ConvKind::Same,
+            },
+            c_in,
+            c_out,
+            kernel: [1, k, k],
+        },
+        weight,
+        bias,
+        frac_in: 4,
+        frac_out: 12,
+    };
+    qm
+}
+
+/// Uniform residues mod p.
+fn uniform(channels: usize, dims: [usize; 3], p: u64, seed: u64) -> Tensor<u64> {
+    let mut rng = SplitMix64::from_seed_for_tests(seed);
+    let len = channels * dims.iter().product::<usize>();
+    Tensor::from_vec(
+        channels,
+        dims,
+        (0..len).map(|_| rng.next_u64() % p).collect(),
+    )
+    .unwrap()
+}
+
+fn add_mod(a: &Tensor<u64>, b: &Tensor<u64>, p: u64) -> Vec<u64> {
+    a.data()
+        .iter()
+        .zip(b.data())
+        .map(|(&x, &y)| (x + y) % p)
+        .collect()
+}
+
+/// `conv(x)` without bias: what Alice would hold if Bob's mask were zero.
+fn unbiased(qm: &QuantModel, x: &Tensor<u64>) -> Tensor<u64> {
+    let mut qm = qm.clone();
+    qm.convs[0].bias.iter_mut().for_each(|b| *b = 0);
+    crate::fixed::conv(&qm, 0, x)
+}
+
+fn tcp_pair() -> (Channel, Channel) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = thread::spawn(move || TcpStream::connect(addr).unwrap());
+    let (server, _) = listener.accept().unwrap();
+    (
+        Channel::tcp(server, ChannelConfig::default()).unwrap(),
+        Channel::tcp(client.join().unwrap(), ChannelConfig::default()).unwrap(),
+    )
+}
+
+/// The packing in the clear: DFT, slot-wise products, inverse DFT and extraction reproduce the
+/// reference conv (without bias) for every tiling, so no valid output wraps around.
+#[test]
+fn cyclic_embedding_equals_reference_conv() {
+    let params = small();
+    let p = params.p();
+    for (k, dims, max_tile) in [
+        (3, [1, 8, 8], None),
+        (3, [1, 20, 20], Some(7)),
+        (3, [1, 5, 13], Some(4)),
+        (3, [1, 30, 30], None),
+        (1, [1, 20, 20], Some(6)),
+        (1, [1, 9, 3], None),
+        (2, [1, 8, 8], None),
+        (2, [1, 10, 7], Some(6)),
+    ] {
+        let mut qm = model(3, 5, k, 11);
+        qm.convs[0].bias.iter_mut().for_each(|b| *b = 0);
+        let x = uniform(3, dims, p, 12);
+        let l = Layout::new(params, &qm.convs[0].spec, dims, max_tile).unwrap();
+        if max_tile.is_some() || dims[1] == 30 {
+            assert!(l.tiles() > 1, "{dims:?} {max_tile:?}: {l:?}");
+        }
+        let plan = CyclicPlan::new(l.m, p).unwrap();
+        let w = qm.convs[0].weight_mod_p(p);
+        let plane = l.h * l.w;
+        let mut y = vec![0u64; 5 * plane];
+        for o in 0..5 {
+            for t in 0..l.tiles() {
+                let mut acc = vec![0u64; l.m];
+                for c in 0..3 {
+                    let mut xd = l.gather(&l.source(x.channel(c)), t);
+                    plan.forward(&mut xd);
+                    let mut wd = l.place_filter(&w[(o * 3 + c) * k * k..(o * 3 + c + 1) * k * k]);
+                    plan.forward(&mut wd);
+                    for ((a, &u), &v) in acc.iter_mut().zip(&xd).zip(&wd) {
+                        *a = ((*a as u128 + u as u128 * v as u128) % p as u128) as u64;
+                    }
+                }
+                plan.inverse(&mut acc);
+                l.scatter(&acc, t, &mut y[o * plane..(o + 1) * plane], p, false);
+            }
+        }
+        assert_eq!(
+            y,
+            crate::fixed::conv(&qm, 0, &x).into_vec(),
+            "k = {k}, {dims:?}, tiles {max_tile:?}"
+        );
+    }
+}
+
+/// Runs HomConv between two threads; returns (Y_A, Y_B, client bytes sent under the label).
+fn run_pair(
+    (mut server_ch, mut client_ch): (Channel, Channel),
+    params: &Params,
+    qm: &QuantModel,
+    x_a: &Tensor<u64>,
+    x_b: &Tensor<u64>,
+    max_tile: Option<usize>,
+) -> (Tensor<u64>, Tensor<u64>, u64) {
+    let dims = x_a.dims();
+    let layout = Layout::new(params, &qm.convs()[0].spec, dims, max_tile).unwrap();
+    let (sk, pk) = keys(params, 3);
+    let server = HomConvServer::new(params, qm, 0, layout.clone()).unwrap();
+    let client = HomConvClient::new(params, layout).unwrap();
+    thread::scope(|s| {
+        let bob = s.spawn(|| {
+            let mut prg = Prg::from_seed([8; 16]);
+            server.run(&mut server_ch, &pk, x_b, &mut prg).unwrap()
+        });
+        let mut prg = Prg::from_seed([9; 16]);
+        let y_a = client.run(&mut client_ch, &sk, x_a, &mut prg).unwrap();
+        let y_b = bob.join().unwrap();
+        let sent = client_ch.meter().get(LABEL).bytes_sent;
+        assert_eq!(client_ch.label(), "unlabelled", "label restored");
+        (y_a, y_b, sent)
+    })
+}
+
+#[test]
+fn homconv_shares_reconstruct_the_reference_bit_for_bit() {
+    let params = small();
+    let p = params.p();
+    let cases = [
+        (3, [1, 8, 8], None, 0),
+        (3, [1, 20, 20], Some(9), 1),
+        (1, [1, 20, 20], Some(9), 0),
+        (1, [1, 8, 8], None, 1),
+        (2, [1, 8, 8], Some(6), 0),
+        (2, [1, 5, 6], None, 1),
+    ];
+    for (k, dims, max_tile, tcp) in cases {
+        let qm = model(3, 5, k, 21);
+        let x_a = uniform(3, dims, p, 22);
+        let x_b = uniform(3, dims, p, 23);
+        let x = Tensor::from_vec(3, dims, add_mod(&x_a, &x_b, p)).unwrap();
+        let expected = crate::fixed::conv(&qm, 0, &x);
+        let channels = if tcp == 1 {
+            tcp_pair()
+        } else {
+            Channel::in_memory_pair(ChannelConfig::default())
+        };
+        let (y_a, y_b, sent) = run_pair(channels, params, &qm, &x_a, &x_b, max_tile);
+        let layout = Layout::new(params, &qm.convs()[0].spec, dims, max_tile).unwrap();
+        let what = format!("k = {k}, {dims:?}, tiles {}, tcp {tcp}", layout.tiles());
+        assert_eq!(add_mod(&y_a, &y_b, p), expected.data(), "{what}");
+        // Masked: neither share alone is the output, nor Alice's the conv of her share.
+        assert_ne!(y_a.data(), expected.data(), "{what}");
+        assert_ne!(y_b.data(), expected.data(), "{what}");
+        assert_ne!(y_a.data(), unbiased(&qm, &x_a).data(), "{what}");
+        assert!(
+            sent >= (layout.upload_ciphertexts() * params.seeded_ciphertext_len()) as u64,
+            "{what}: {sent} bytes"
+        );
+    }
+}
+
+/// Alice's share is uniformly masked: over the output elements its values are spread over the
+/// whole of Z_p (a zero mask would leave `conv(X_A)`, which these tests' small inputs keep
+/// near 0 or p).
+#[test]
+fn alice_share_is_spread_over_z_p() {
+    let params = small();
+    let p = params.p();
+    let qm = model(3, 5, 3, 31);
+    let dims = [1, 8, 8];
+    // Small inputs: conv(X) is within ±2^24 of 0, i.e. in a tiny part of Z_p.
+    let zero = Tensor::filled(3, dims, 0u64);
+    let x_a = Tensor::from_vec(3, dims, vec![1u64; 3 * 64]).unwrap();
+    let (y_a, y_b, _) = run_pair(
+        Channel::in_memory_pair(ChannelConfig::default()),
+        params,
+        &qm,
+        &x_a,
+        &zero,
+        None,
+    );
+    let expected = crate::fixed::conv(&qm, 0, &x_a);
+    assert_eq!(add_mod(&y_a, &y_b, p), expected.data());
+    let mid = y_a
+        .data()
+        .iter()
+        .filter(|&&v| v > p / 4 && v < 3 * (p / 4))
+        .count();
+    // Uniform: about half of 320 values in the middle half; the unmasked conv has none.
+    assert!(
+        (100..=220).contains(&mid),
+        "{mid} of 320 in the middle half"
+    );
+}
+
+#[test]
+fn malformed_peer_bytes_are_typed_errors() {
+    let params = small();
+    let p = params.p();
+    let qm = model(3, 5, 3, 41);
+    let dims = [1, 8, 8];
+    let layout = Layout::new(params, &qm.convs()[0].spec, dims, None).unwrap();
+    let (sk, pk) = keys(params, 4);
+    let x = uniform(3, dims, p, 42);
+    let mut prg = Prg::from_seed([1; 16]);
+
+    // Server receives garbage instead of a seeded ciphertext.
+    let server = HomConvServer::new(params, &qm, 0, layout.clone()).unwrap();
+    let (mut s, mut c) = Channel::in_memory_pair(ChannelConfig::default());
+    c.send(KIND_SEEDED_CIPHERTEXT, &[0xff; 40]).unwrap();
+    c.flush().unwrap();
+    let err = server.run(&mut s, &pk, &x, &mut prg).unwrap_err();
+    assert!(
+        matches!(err, HomConvError::Crypto(bunet_crypto::Error::Wire(_))),
+        "{err:?}"
+    );
+
+    // Client receives a ciphertext whose residues are out of range.
+    let client = HomConvClient::new(params, layout.clone()).unwrap();
+    let (mut s, mut c) = Channel::in_memory_pair(ChannelConfig::default());
+    let len = params.ciphertext_len(1);
+    let mut body = vec![0xffu8; len];
+    body[0] = 1;
+    s.send(KIND_CIPHERTEXT, &body).unwrap();
+    s.flush().unwrap();
+    let err = client.run(&mut c, &sk, &x, &mut prg).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HomConvError::Crypto(bunet_crypto::Error::Wire(
+                WireError::OutOfRange { .. } | WireError::Invalid(_)
+            ))
+        ),
+        "{err:?}"
+    );
+
+    // Client receives an invalid level; then the peer hangs up.
+    let (mut s, mut c) = Channel::in_memory_pair(ChannelConfig::default());
+    s.send(KIND_CIPHERTEXT, &[0u8; 8]).unwrap();
+    s.flush().unwrap();
+    let err = client.run(&mut c, &sk, &x, &mut prg).unwrap_err();
+    assert!(matches!(err, HomConvError::Crypto(_)), "{err:?}");
+    drop(s);
+    let err = client.run(&mut c, &sk, &x, &mut prg).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HomConvError::Channel(_) | HomConvError::Crypto(bunet_crypto::Error::Channel(_))
+        ),
+        "{err:?}"
+    );
+
+    // Bad local inputs.
+    let err = client
+        .run(&mut c, &sk, &Tensor::filled(2, dims, 0), &mut prg)
+        .unwrap_err();
+    assert!(matches!(err, HomConvError::Shape { .. }), "{err:?}");
+    let err = client
+        .run(&mut c, &sk, &Tensor::filled(3, dims, p), &mut prg)
+        .unwrap_err();
+    assert!(matches!(err, HomConvError::Unreduced { .. }), "{err:?}");
+}
+
+#[test]
+fn unsupported_layers_and_mismatched_parameters_are_refused() {
+    let params = small();
+    let mut spec = model(3, 5, 3, 1).convs()[0].spec.clone();
+    assert!(Layout::new(params, &spec, [2, 8, 8], None).is_err());
+    spec.kernel = [1, 2, 2];
+    assert!(matches!(
+        Layout::new(params, &spec, [1, 8, 8], None),
+        Err(HomConvError::Unsupported(_))
+    ));
+    spec.kind = ConvKind::Transposed;
+    spec.kernel = [1, 3, 3];
+    assert!(matches!(
+        Layout::new(params, &spec, [1, 8, 8], None),
+        Err(HomConvError::Unsupported(_))
+    ));
+    // A q24 model cannot run under q32-p parameters.
+    let arch = Architecture {
+        in_channels: 1,
+        base_features: 2,
+        depth: 1,
+        activation: Activation::Relu,
+        pooling: Pooling::Max,
+        dims: Dims::Two,
+        classes: 2,
+    };
+    let folded = Weights::random_trained_like(&arch, 1).unwrap().fold();
+    let q24 = QuantModel::new(&folded, Quant::q24()).unwrap();
+    let layout = Layout::new(params, &q24.convs()[0].spec, [1, 8, 8], None).unwrap();
+    assert!(matches!(
+        HomConvServer::new(params, &q24, 0, layout),
+        Err(HomConvError::Modulus { .. })
+    ));
+}
+
+/// The PAHE presets and the fixed-point configurations share their plaintext modulus.
+#[test]
+fn pahe_presets_match_quant_moduli() {
+    assert_eq!(Params::q32().p(), Quant::q32().p);
+    assert_eq!(Params::q24().p(), Quant::q24().p);
+    assert_eq!(Quant::q32().p, 4294475777);
+    assert_eq!(Quant::q24().p, 16760833);
+}
+
+/// The real q32 preset (N = 8192): one small layer, over TCP.
+#[test]
+fn homconv_at_the_q32_preset() {
+    let params = Params::q32();
+    assert!(params.is_secure());
+    let p = params.p();
+    let qm = model(3, 5, 3, 51);
+    let dims = [1, 8, 8];
+    let x_a = uniform(3, dims, p, 52);
+    let x_b = uniform(3, dims, p, 53);
+    let x = Tensor::from_vec(3, dims, add_mod(&x_a, &x_b, p)).unwrap();
+    let (y_a, y_b, sent) = run_pair(tcp_pair(), &params, &qm, &x_a, &x_b, None);
+    assert_eq!(
+        add_mod(&y_a, &y_b, p),
+        crate::fixed::conv(&qm, 0, &x).data()
+    );
+    assert_ne!(y_a.data(), unbiased(&qm, &x_a).data());
+    assert!(sent > 0);
+}
+
+/// Times one 3×3 layer at the q32 preset over an in-memory channel: prints the filter
+/// preparation and protocol times and the bytes each way (recorded in docs/PERFORMANCE.md).
+fn measure_q32(side: usize, c_in: usize, c_out: usize) {
+    use std::time::Instant;
+    let params = Params::q32();
+    let p = params.p();
+    let qm = model(c_in, c_out, 3, 61);
+    let dims = [1, side, side];
+    let x_a = uniform(c_in, dims, p, 62);
+    let x_b = uniform(c_in, dims, p, 63);
+    let x = Tensor::from_vec(c_in, dims, add_mod(&x_a, &x_b, p)).unwrap();
+    let (sk, pk) = keys(&params, 5);
+    let layout = Layout::new(&params, &qm.convs()[0].spec, dims, None).unwrap();
+    let start = Instant::now();
+    let server = HomConvServer::new(&params, &qm, 0, layout.clone()).unwrap();
+    let prepare = start.elapsed();
+    let client = HomConvClient::new(&params, layout.clone()).unwrap();
+    let (mut s_ch, mut c_ch) = Channel::in_memory_pair(ChannelConfig::default());
+    let start = Instant::now();
+    let (y_a, y_b) = thread::scope(|s| {
+        let bob = s.spawn(|| {
+            let mut prg = Prg::from_os_entropy();
+            server.run(&mut s_ch, &pk, &x_b, &mut prg).unwrap()
+        });
+        let mut prg = Prg::from_os_entropy();
+        let y_a = client.run(&mut c_ch, &sk, &x_a, &mut prg).unwrap();
+        (y_a, bob.join().unwrap())
+    });
+    let online = start.elapsed();
+    assert_eq!(
+        add_mod(&y_a, &y_b, p),
+        crate::fixed::conv(&qm, 0, &x).data()
+    );
+    let t = c_ch.meter().get(LABEL);
+    println!(
+        "homconv q32 {side}x{side} {c_in}->{c_out} 3x3: m = {}, r = {}, tiles = {}, up {} ct, \
+         down {} ct; prepare {prepare:?}, protocol {online:?}, client sent {} B, received {} B",
+        layout.dft_len(),
+        layout.replicas(),
+        layout.tiles(),
+        layout.upload_ciphertexts(),
+        layout.return_ciphertexts(),
+        t.bytes_sent,
+        t.bytes_received
+    );
+}
+
+/// `cargo test -p bunet-unet --release homconv_q32_cost -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement"]
+fn homconv_q32_cost_64x64_16_to_16() {
+    measure_q32(64, 16, 16);
+}
+
+/// The ANCHORS.md layer (Cheetah: 650 ms, 6.97 MB).
+/// `cargo test -p bunet-unet --release homconv_q32_cost -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement, ~seconds and ~0.5 GB of prepared filters"]
+fn homconv_q32_cost_56x56_64_to_64() {
+    measure_q32(56, 64, 64);
+}
