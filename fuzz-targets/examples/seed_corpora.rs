@@ -71,13 +71,15 @@ fn pahe_seeds(target: &str, params: &Params, set_bit: u8, galois: bool, tag: &st
         &format!("valid_{tag}public_key"),
         &with_selector(sel | 2, &pk.to_bytes()),
     );
-    // Invalid: truncated, and a level byte above the top level.
+    // Invalid: truncated, and a level byte above the top level (short: the level is checked
+    // first). The level-1 ciphertext is the one truncated, to keep the q32 corpus small.
+    let low_bytes = low.to_bytes();
     write(
         target,
         &format!("invalid_{tag}ct_truncated"),
-        &with_selector(sel, &ct[..ct.len() - 1]),
+        &with_selector(sel, &low_bytes[..low_bytes.len() - 1]),
     );
-    let mut bad = ct.clone();
+    let mut bad = ct[..ct.len().min(100)].to_vec();
     bad[0] = 0xff;
     write(
         target,
