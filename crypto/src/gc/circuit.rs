@@ -332,6 +332,11 @@ impl Builder {
 }
 
 impl Circuit {
+    /// AND gates in the widest layer (the size of per-layer gather buffers).
+    pub(crate) fn widest_and_layer(&self) -> usize {
+        self.layers.iter().map(|l| l.ands.len()).max().unwrap_or(0)
+    }
+
     /// Renames wires to label slots, reusing the slot of a wire after its last read, so the
     /// interpreters hold only the live labels (AES-128: 36,919 wires in a few hundred slots) and
     /// a layer of many instances stays in cache. A gate's output never shares a slot with its

@@ -240,12 +240,7 @@ pub fn garble_instances(
     }
     // Few instances: per instance, the AND gates of a layer have consecutive gate indices, so
     // they are gathered into one fused-kernel call (tweak stride 1).
-    let widest = circuit
-        .layers
-        .iter()
-        .map(|l| l.ands.len())
-        .max()
-        .unwrap_or(0);
+    let widest = circuit.widest_and_layer();
     let mut ga = Zeroizing::new(vec![0u128; widest]);
     let mut gb = Zeroizing::new(vec![0u128; widest]);
     let mut go = Zeroizing::new(vec![0u128; widest]);
@@ -333,12 +328,7 @@ pub fn evaluate_instances(
         return read_outputs(circuit, &labels, m);
     }
     // Few instances: gather each instance's layer into one fused-kernel call (tweak stride 1).
-    let widest = circuit
-        .layers
-        .iter()
-        .map(|l| l.ands.len())
-        .max()
-        .unwrap_or(0);
+    let widest = circuit.widest_and_layer();
     let mut ga = Zeroizing::new(vec![0u128; widest]);
     let mut gb = Zeroizing::new(vec![0u128; widest]);
     let mut go = Zeroizing::new(vec![0u128; widest]);
