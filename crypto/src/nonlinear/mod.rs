@@ -80,11 +80,19 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The name reports print.
+    /// Every backend this build offers, in the order command lines list them.
+    pub const ALL: &'static [Backend] = &[Backend::Gc];
+
+    /// The name reports print and command lines and handshakes use.
     pub fn name(self) -> &'static str {
         match self {
             Backend::Gc => "gc",
         }
+    }
+
+    /// The backend named `name` (as [`Backend::name`] prints it), if this build offers it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|b| b.name() == name)
     }
 }
 

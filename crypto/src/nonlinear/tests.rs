@@ -421,3 +421,12 @@ fn peer_disconnecting_mid_call_is_a_typed_error_over_tcp() {
     disconnect_mid_call(tcp_pair, true);
     disconnect_mid_call(tcp_pair, false);
 }
+
+#[test]
+fn backend_names_round_trip_and_unknown_names_are_refused() {
+    for &backend in Backend::ALL {
+        assert_eq!(Backend::from_name(backend.name()), Some(backend));
+    }
+    assert_eq!(Backend::from_name("GC"), None);
+    assert_eq!(Backend::from_name(""), None);
+}
