@@ -104,3 +104,32 @@ fn silent_peer_times_out_and_closed_peer_is_reported() {
         assert!(matches!(a.recv(1, 10), Err(ChannelError::Closed)));
     }
 }
+
+#[test]
+fn peer_that_stops_reading_makes_writes_time_out_instead_of_blocking_forever() {
+    let config = ChannelConfig {
+        read_timeout: Some(Duration::from_millis(300)),
+        ..ChannelConfig::default()
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The peer accepts and then never reads: the socket buffers fill and a write must give up.
+    // (It lets go after 10 s at the latest, so a regression fails with `Closed`, not a hang.)
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let _ = wait.recv_timeout(Duration::from_secs(10));
+        drop(stream);
+    });
+    let mut a = Channel::tcp(std::net::TcpStream::connect(addr).unwrap(), config).unwrap();
+    let body = vec![7u8; 1 << 20];
+    let start = std::time::Instant::now();
+    let outcome = (0..64).try_for_each(|_| a.send(1, &body).and_then(|()| a.flush()));
+    assert!(
+        matches!(outcome, Err(ChannelError::Timeout(_))),
+        "{outcome:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    done.send(()).unwrap();
+    peer.join().unwrap();
+}
