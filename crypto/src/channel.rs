@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use crate::wire::{Decode, Encode, Reader, WireError, decode_exact};
 
+pub mod fault;
+
 /// Magic bytes that open every frame.
 pub const MAGIC: [u8; 4] = *b"BUNT";
 /// Version of the framing and of every message format; bumped on any change.

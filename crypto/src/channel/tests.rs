@@ -133,3 +133,111 @@ fn peer_that_stops_reading_makes_writes_time_out_instead_of_blocking_forever() {
     done.send(()).unwrap();
     peer.join().unwrap();
 }
+
+mod fault_proxy {
+    use super::*;
+    use crate::channel::fault::{Direction, Fault, FaultProxy, Trigger};
+    use std::time::Instant;
+
+    const TIMEOUT: Duration = Duration::from_millis(400);
+
+    /// A two-party exchange through a proxy: the connecting party sends frames of kinds
+    /// 1..=4 and expects each echoed back by the target with kind + 0x10.
+    fn exchange(plan: Option<(Trigger, Fault)>) -> (Vec<Result<(), ChannelError>>, Duration) {
+        let config = ChannelConfig {
+            read_timeout: Some(TIMEOUT),
+            ..ChannelConfig::default()
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = FaultProxy::spawn(listener.local_addr().unwrap(), plan).unwrap();
+        let target = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut ch = Channel::tcp(stream, config).unwrap();
+            (1..=4u16).try_for_each(|kind| {
+                let body = ch.recv(kind, 1 << 20)?;
+                ch.send(kind + 0x10, &body)?;
+                ch.flush()
+            })
+        });
+        let start = Instant::now();
+        let mut ch = Channel::tcp(TcpStream::connect(proxy.addr()).unwrap(), config).unwrap();
+        let client = (1..=4u16).try_for_each(|kind| {
+            let body = vec![kind as u8; 1000 * usize::from(kind)];
+            ch.send(kind, &body)?;
+            let echo = ch.recv(kind + 0x10, 1 << 20)?;
+            assert_eq!(echo, body, "a faithful frame must arrive unchanged");
+            Ok(())
+        });
+        drop(ch);
+        let target = target.join().unwrap();
+        let elapsed = start.elapsed();
+        proxy.join().unwrap();
+        (vec![client, target], elapsed)
+    }
+
+    #[test]
+    fn faithful_proxy_forwards_every_frame_unchanged() {
+        let (outcomes, _) = exchange(None);
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    }
+
+    #[test]
+    fn disconnect_and_silence_end_both_parties_with_errors_within_the_timeout() {
+        for fault in [Fault::Disconnect, Fault::Silence] {
+            for direction in [Direction::ToTarget, Direction::FromTarget] {
+                let trigger = Trigger {
+                    kinds: 2..=0x12,
+                    skip: 1,
+                    direction: Some(direction),
+                };
+                let (outcomes, elapsed) = exchange(Some((trigger, fault)));
+                for outcome in &outcomes {
+                    assert!(
+                        matches!(
+                            outcome,
+                            Err(ChannelError::Closed | ChannelError::Timeout(_))
+                        ),
+                        "{fault:?} {direction:?}: {outcomes:?}"
+                    );
+                }
+                assert!(elapsed < 6 * TIMEOUT, "{fault:?} took {elapsed:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn corrupted_body_arrives_with_its_length_but_other_bytes() {
+        let trigger = Trigger {
+            kinds: 3..=3,
+            skip: 0,
+            direction: None,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = FaultProxy::spawn(
+            listener.local_addr().unwrap(),
+            Some((trigger, Fault::CorruptBody)),
+        )
+        .unwrap();
+        let target = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut ch = Channel::tcp(stream, ChannelConfig::default()).unwrap();
+            (ch.recv(2, 100).unwrap(), ch.recv(3, 100).unwrap())
+        });
+        let mut ch = Channel::tcp(
+            TcpStream::connect(proxy.addr()).unwrap(),
+            ChannelConfig::default(),
+        )
+        .unwrap();
+        ch.send(2, &[5; 64]).unwrap();
+        ch.send(3, &[5; 64]).unwrap();
+        ch.flush().unwrap();
+        let (untouched, corrupted) = target.join().unwrap();
+        drop(ch);
+        let log = proxy.join().unwrap();
+        assert_eq!(untouched, [5; 64]);
+        assert_eq!(corrupted.len(), 64);
+        assert_ne!(corrupted, [5; 64]);
+        assert_eq!(log.fired_at.map(|r| r.kind), Some(3));
+        assert_eq!(log.frames.len(), 2);
+    }
+}
