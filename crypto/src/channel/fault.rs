@@ -37,8 +37,13 @@ pub enum Fault {
     /// [`SILENCE_LIMIT`].
     Silence,
     /// The triggering frame's body is replaced by pseudo-random bytes of the same length (the
-    /// header is kept), and forwarding goes on.
+    /// header is kept), and forwarding goes on. (Such bytes may well be a valid message: a
+    /// ciphertext is uniformly random bytes of its length.)
     CorruptBody,
+    /// The triggering frame's body is replaced by `len / 2 + 1` pseudo-random bytes (the
+    /// header's length rewritten to match), and forwarding goes on: a message of the wrong
+    /// shape.
+    GarbageBody,
 }
 
 /// When the fault fires: at the `skip`-th (from 0) frame whose kind is in `kinds`, travelling
@@ -224,6 +229,14 @@ fn pump(
                 silenced.store(true, Ordering::SeqCst);
                 return hold_silent(&from, &to);
             }
+            Some(Fault::GarbageBody) => {
+                let garbage: Vec<u8> = (0..len / 2 + 1).map(|_| noise.next_byte()).collect();
+                header[8..16].copy_from_slice(&(garbage.len() as u64).to_le_bytes());
+                to.write_all(&header)?;
+                to.write_all(&garbage)?;
+                skip_body(&mut from, len, &mut buf)?;
+                continue;
+            }
             Some(Fault::CorruptBody) | None => {}
         }
         let corrupt = fault == Some(Fault::CorruptBody);
@@ -239,6 +252,17 @@ fn pump(
             left -= n as u64;
         }
     }
+}
+
+/// Reads and drops a body of `len` bytes.
+fn skip_body(from: &mut TcpStream, len: u64, buf: &mut [u8]) -> io::Result<()> {
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        from.read_exact(&mut buf[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
 }
 
 /// Keeps both streams open but forwards nothing, until the party on `from` closes its side

@@ -240,4 +240,37 @@ mod fault_proxy {
         assert_eq!(log.fired_at.map(|r| r.kind), Some(3));
         assert_eq!(log.frames.len(), 2);
     }
+
+    #[test]
+    fn garbage_body_arrives_with_another_length_and_the_stream_stays_in_step() {
+        let trigger = Trigger {
+            kinds: 3..=3,
+            skip: 0,
+            direction: None,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = FaultProxy::spawn(
+            listener.local_addr().unwrap(),
+            Some((trigger, Fault::GarbageBody)),
+        )
+        .unwrap();
+        let target = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut ch = Channel::tcp(stream, ChannelConfig::default()).unwrap();
+            (ch.recv(3, 100).unwrap(), ch.recv(4, 100).unwrap())
+        });
+        let mut ch = Channel::tcp(
+            TcpStream::connect(proxy.addr()).unwrap(),
+            ChannelConfig::default(),
+        )
+        .unwrap();
+        ch.send(3, &[5; 64]).unwrap();
+        ch.send(4, &[6; 10]).unwrap();
+        ch.flush().unwrap();
+        let (garbage, next) = target.join().unwrap();
+        drop(ch);
+        proxy.join().unwrap();
+        assert_eq!(garbage.len(), 33);
+        assert_eq!(next, [6; 10]);
+    }
 }
