@@ -5,8 +5,9 @@
 //!   3×3 conv on a 512×512 image with 16 → 16 channels, the ANCHORS.md layer (56×56, 64 → 64,
 //!   Cheetah's figure) and a 3D 3×3×3 conv on a 64×64×16 volume with 16 → 16 channels. Both
 //!   parties share the process's rayon pool. Throughput: output values. Timed: the protocol
-//!   (`HomConvClient::run` ∥ `HomConvServer::run`); Bob's filter preparation (once per model) is
-//!   timed once and printed. After each bench a line gives the packing, the ciphertexts and bytes
+//!   (`HomConvClient::run` ∥ `HomConvServer::run`); Bob's filter preparation (once per model when
+//!   the filters fit `PREPARED_FILTER_BUDGET`) is timed once and printed; the ANCHORS layer runs
+//!   twice, with its filters prepared once and streamed per batch of groups in every run. After each bench a line gives the packing, the ciphertexts and bytes
 //!   per direction per run, and the last run's output is checked bit for bit against
 //!   `fixed::conv`.
 //! - `secure/relu/...`: 2^20 secure ReLUs (with the shift-4 rescale) through
@@ -22,7 +23,7 @@ use bunet_crypto::nonlinear::{Backend, Block};
 use bunet_crypto::pahe::{Params, PublicKey, SecretKey};
 use bunet_crypto::prg::Prg;
 use bunet_unet::arch::{Activation, Architecture, Dims, Pooling};
-use bunet_unet::secure::homconv::LABEL;
+use bunet_unet::secure::homconv::{LABEL, PREPARED_FILTER_BUDGET};
 use bunet_unet::secure::{HomConvClient, HomConvServer, Layout};
 use bunet_unet::{Quant, QuantModel, Tensor, Weights};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -59,11 +60,12 @@ fn add_mod(a: &Tensor<u64>, b: &Tensor<u64>, p: u64) -> Vec<u64> {
 }
 
 /// Benches conv 0 of `qm` on images of extents `dims` under `params` as `secure/homconv/param`.
+/// Bob keeps at most `budget` bytes of prepared filters ([`HomConvServer::with_filter_budget`]).
 fn bench_homconv(
     c: &mut Criterion,
     param: &str,
     params: &Params,
-    qm: &QuantModel,
+    (qm, budget): (&QuantModel, usize),
     dims: [usize; 3],
 ) {
     let p = params.p();
@@ -75,7 +77,8 @@ fn bench_homconv(
     let x_a = uniform(spec.c_in, dims, p, &mut prg);
     let x_b = uniform(spec.c_in, dims, p, &mut prg);
     let start = Instant::now();
-    let server = HomConvServer::new(params, qm, 0, layout.clone()).expect("server");
+    let server =
+        HomConvServer::with_filter_budget(params, qm, 0, layout.clone(), budget).expect("server");
     let prepare = start.elapsed();
     let client = HomConvClient::new(params, layout.clone()).expect("client");
     let (mut s_ch, mut c_ch) = Channel::in_memory_pair(ChannelConfig::default());
@@ -118,13 +121,27 @@ fn bench_homconv(
         "HomConv output differs from the fixed-point reference"
     );
     let t = c_ch.meter().get(LABEL);
-    let prepared_mb =
-        (layout.groups() * spec.c_in * params.moduli().len() * params.n() * 8) as f64 / 1e6;
+    let group_bytes = spec.c_in * params.moduli().len() * params.n() * 8;
+    let group_mb = group_bytes as f64 / 1e6;
+    let filters = if server.streams_filters() {
+        let batch = (budget / group_bytes).clamp(1, layout.groups());
+        format!(
+            "filters streamed in batches of {batch} of {} groups ({:.0} MB each; set-up {:.0} ms)",
+            layout.groups(),
+            batch as f64 * group_mb,
+            prepare.as_secs_f64() * 1e3
+        )
+    } else {
+        format!(
+            "filters prepared once in {:.0} ms ({:.0} MB)",
+            prepare.as_secs_f64() * 1e3,
+            layout.groups() as f64 * group_mb
+        )
+    };
     println!(
         "secure/homconv/{param}: m = {}, r = {}, tile {:?}, {} tiles; per run: client → server \
          {} ct, {:.2} MB; server → client {} ct, {:.2} MB; {:.1} ms/run over {runs} runs; \
-         filters prepared once in {:.0} ms ({prepared_mb:.0} MB); output checked against \
-         fixed::conv",
+         {filters}; output checked against fixed::conv",
         layout.dft_len(),
         layout.replicas(),
         layout.tile(),
@@ -134,7 +151,6 @@ fn bench_homconv(
         layout.return_ciphertexts(),
         t.bytes_received as f64 / runs as f64 / 1e6,
         wall.as_secs_f64() * 1e3 / runs as f64,
-        prepare.as_secs_f64() * 1e3,
     );
 }
 
@@ -142,12 +158,20 @@ fn bench_secure_layers(c: &mut Criterion) {
     println!("{}", bunet_benches::backend_banner());
     println!("cpu: {}", bunet_benches::cpu_model());
     let q32 = Params::q32();
+    let budget = PREPARED_FILTER_BUDGET;
     let m2 = model(Dims::Two, 16, Quant::q32());
-    bench_homconv(c, "512x512,c=16to16,k=3x3,q32", &q32, &m2, [1, 512, 512]);
+    let id = "512x512,c=16to16,k=3x3,q32";
+    bench_homconv(c, id, &q32, (&m2, budget), [1, 512, 512]);
+    // The ANCHORS.md layer (Cheetah: 650 ms, 6.97 MB): its 537 MB of prepared filters exceed the
+    // default budget; once with every filter prepared ahead, once streamed.
     let anchors = model(Dims::Two, 64, Quant::q32());
-    bench_homconv(c, "56x56,c=64to64,k=3x3,q32", &q32, &anchors, [1, 56, 56]);
+    let id = "56x56,c=64to64,k=3x3,q32,filters=once";
+    bench_homconv(c, id, &q32, (&anchors, usize::MAX), [1, 56, 56]);
+    let id = "56x56,c=64to64,k=3x3,q32,filters=streamed";
+    bench_homconv(c, id, &q32, (&anchors, budget), [1, 56, 56]);
     let m3 = model(Dims::Three, 16, Quant::q32());
-    bench_homconv(c, "64x64x16,c=16to16,k=3x3x3,q32", &q32, &m3, [16, 64, 64]);
+    let id = "64x64x16,c=16to16,k=3x3x3,q32";
+    bench_homconv(c, id, &q32, (&m3, budget), [16, 64, 64]);
     let m = 1 << 20;
     for (k, quant, name) in [(32u32, Quant::q32(), "q32"), (24, Quant::q24(), "q24")] {
         let param = format!("k={k},p={name},n=2^20");

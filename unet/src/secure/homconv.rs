@@ -243,8 +243,14 @@ impl HomConvClient {
     }
 }
 
+/// Default bound on the bytes of prepared filters a [`HomConvServer`] keeps (256 MiB): layers
+/// whose filters fit are prepared once, larger ones in bounded batches of output-channel groups
+/// during each run.
+pub const PREPARED_FILTER_BUDGET: usize = 256 << 20;
+
 /// Bob's side of HomConv for one conv of a model: the filters are transformed, packed and
-/// prepared once ([`HomConvServer::new`]) and reused for every run.
+/// prepared once ([`HomConvServer::new`]) and reused for every run — or, if they exceed the
+/// memory budget, prepared per batch of output-channel groups while a run processes them.
 #[derive(Debug)]
 pub struct HomConvServer<'a> {
     params: Params,
@@ -253,12 +259,47 @@ pub struct HomConvServer<'a> {
     eval: Evaluator,
     model: &'a QuantModel,
     conv: usize,
-    /// `filters[g · c_in + c]`: slot range `j` holds the DFT of `W[g·r + j][c]`.
+    /// `W mod p`, `[c_out][c_in][taps]`.
+    weight: Vec<u64>,
+    /// Output-channel groups whose filters are prepared at a time when they are streamed.
+    batch: usize,
+    /// `filters[g · c_in + c]`: slot range `j` holds the DFT of `W[g·r + j][c]`; every group if
+    /// they fit the budget, else empty (prepared per batch in [`HomConvServer::run`]).
     filters: Vec<PreparedPlaintext>,
 }
 
+/// The prepared filters of output-channel groups `groups`, `[g][c]` order.
+fn prepare_filters(
+    params: &Params,
+    layout: &Layout,
+    plan: &CyclicPlan,
+    weight: &[u64],
+    groups: std::ops::Range<usize>,
+) -> Result<Vec<PreparedPlaintext>, PaheError> {
+    let taps: usize = layout.kernel.iter().product();
+    let (c_in, r, m) = (layout.c_in, layout.replicas, layout.m);
+    let first = groups.start;
+    (0..groups.len() * c_in)
+        .into_par_iter()
+        .map(|i| {
+            let (g, c) = (first + i / c_in, i % c_in);
+            let mut slots = vec![0u64; layout.slots];
+            for (j, range) in slots.chunks_exact_mut(m).enumerate() {
+                let o = g * r + j;
+                if o < layout.c_out {
+                    let w = &weight[(o * c_in + c) * taps..(o * c_in + c + 1) * taps];
+                    range.copy_from_slice(&layout.place_filter(w));
+                    plan.forward(range);
+                }
+            }
+            Ok(params.prepare(&params.encode(&slots)?))
+        })
+        .collect()
+}
+
 impl<'a> HomConvServer<'a> {
-    /// Bob's side for conv `conv` of `model` with `layout` under `params`.
+    /// Bob's side for conv `conv` of `model` with `layout` under `params`, keeping at most
+    /// [`PREPARED_FILTER_BUDGET`] bytes of prepared filters.
     ///
     /// # Errors
     /// [`HomConvError::Modulus`] unless the model's p is the parameters' p;
@@ -269,6 +310,24 @@ impl<'a> HomConvServer<'a> {
         model: &'a QuantModel,
         conv: usize,
         layout: Layout,
+    ) -> Result<Self, HomConvError> {
+        Self::with_filter_budget(params, model, conv, layout, PREPARED_FILTER_BUDGET)
+    }
+
+    /// As [`HomConvServer::new`] with a bound of `budget` bytes on the prepared filters: if all
+    /// of them fit they are prepared now and reused by every run; otherwise each run prepares
+    /// them per batch of output-channel groups (as many as fit `budget`, at least one) and
+    /// drops a batch when its outputs are sent — bounded memory, at the price of preparing
+    /// the filters again in every run.
+    ///
+    /// # Errors
+    /// As [`HomConvServer::new`].
+    pub fn with_filter_budget(
+        params: &Params,
+        model: &'a QuantModel,
+        conv: usize,
+        layout: Layout,
+        budget: usize,
     ) -> Result<Self, HomConvError> {
         layout.check_params(params)?;
         let p = params.p();
@@ -299,24 +358,14 @@ impl<'a> HomConvServer<'a> {
         }
         let plan = CyclicPlan::new(layout.m, p)?;
         let weight = qc.weight_mod_p(p);
-        let taps = spec.taps();
-        let (groups, c_in, r, m) = (layout.groups(), layout.c_in, layout.replicas, layout.m);
-        let filters = (0..groups * c_in)
-            .into_par_iter()
-            .map(|i| {
-                let (g, c) = (i / c_in, i % c_in);
-                let mut slots = vec![0u64; layout.slots];
-                for (j, range) in slots.chunks_exact_mut(m).enumerate() {
-                    let o = g * r + j;
-                    if o < layout.c_out {
-                        let w = &weight[(o * c_in + c) * taps..(o * c_in + c + 1) * taps];
-                        range.copy_from_slice(&layout.place_filter(w));
-                        plan.forward(range);
-                    }
-                }
-                Ok(params.prepare(&params.encode(&slots)?))
-            })
-            .collect::<Result<Vec<_>, PaheError>>()?;
+        let group_bytes = layout.c_in * params.max_level() * params.n() * 8;
+        let groups = layout.groups();
+        let batch = (budget / group_bytes).clamp(1, groups);
+        let filters = if batch == groups {
+            prepare_filters(params, &layout, &plan, &weight, 0..groups)?
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             params: params.clone(),
             eval: Evaluator::new(params),
@@ -324,6 +373,8 @@ impl<'a> HomConvServer<'a> {
             plan,
             model,
             conv,
+            weight,
+            batch,
             filters,
         })
     }
@@ -331,6 +382,12 @@ impl<'a> HomConvServer<'a> {
     /// The layout.
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// Whether the filters are prepared per batch of groups in every run (they exceed the
+    /// budget) rather than once.
+    pub fn streams_filters(&self) -> bool {
+        self.filters.is_empty()
     }
 
     /// Runs HomConv on Bob's share `x_b` (`c_in` planes, residues `< p`) with Alice's public key
@@ -369,36 +426,50 @@ impl<'a> HomConvServer<'a> {
             .map(|_| ch.recv_message::<SeededCiphertext>(KIND_SEEDED_CIPHERTEXT, max_len, params))
             .collect::<Result<Vec<_>, _>>()?;
         let inputs: Vec<Ciphertext> = seeded.par_iter().map(SeededCiphertext::expand).collect();
-        let tiles = l.tiles();
-        let prgs = task_prgs(prg, l.return_ciphertexts());
-        let outputs = prgs
-            .into_par_iter()
-            .enumerate()
-            .map(|(i, mut prg)| {
-                let (g, t) = (i / tiles, i % tiles);
-                let filters = &self.filters[g * l.c_in..(g + 1) * l.c_in];
-                let mut acc = inputs[t].clone();
-                self.eval.mul_plain_assign(&mut acc, &filters[0])?;
-                for (c, w) in filters.iter().enumerate().skip(1) {
-                    self.eval
-                        .mul_plain_add_assign(&mut acc, &inputs[c * tiles + t], w)?;
-                }
-                let mut mask = random_mask(params, &mut prg);
-                let ct = self.eval.finalize_for_return(acc, &mask, pk, &mut prg)?;
-                for range in mask.chunks_exact_mut(l.m) {
-                    self.plan.inverse(range);
-                }
-                Ok((ct, mask))
-            })
-            .collect::<Result<Vec<_>, PaheError>>()?;
-        for (ct, _) in &outputs {
-            ch.send_message(KIND_CIPHERTEXT, ct)?;
+        drop(seeded);
+        let (tiles, groups) = (l.tiles(), l.groups());
+        // Per (group, tile), in that order: the inverse DFT of the mask of the returned sum.
+        let mut masks = Vec::with_capacity(l.return_ciphertexts());
+        for first in (0..groups).step_by(self.batch) {
+            let batch = first..(first + self.batch).min(groups);
+            let streamed;
+            let filters = if self.filters.is_empty() {
+                streamed = prepare_filters(params, l, &self.plan, &self.weight, batch.clone())?;
+                &streamed[..]
+            } else {
+                &self.filters[batch.start * l.c_in..batch.end * l.c_in]
+            };
+            let prgs = task_prgs(prg, batch.len() * tiles);
+            let outputs = prgs
+                .into_par_iter()
+                .enumerate()
+                .map(|(i, mut prg)| {
+                    let (g, t) = (i / tiles, i % tiles);
+                    let filters = &filters[g * l.c_in..(g + 1) * l.c_in];
+                    let mut acc = inputs[t].clone();
+                    self.eval.mul_plain_assign(&mut acc, &filters[0])?;
+                    for (c, w) in filters.iter().enumerate().skip(1) {
+                        self.eval
+                            .mul_plain_add_assign(&mut acc, &inputs[c * tiles + t], w)?;
+                    }
+                    let mut mask = random_mask(params, &mut prg);
+                    let ct = self.eval.finalize_for_return(acc, &mask, pk, &mut prg)?;
+                    for range in mask.chunks_exact_mut(l.m) {
+                        self.plan.inverse(range);
+                    }
+                    Ok((ct, mask))
+                })
+                .collect::<Result<Vec<_>, PaheError>>()?;
+            for (ct, mask) in outputs {
+                ch.send_message(KIND_CIPHERTEXT, &ct)?;
+                masks.push(mask);
+            }
+            ch.flush()?;
         }
-        ch.flush()?;
         // Y_B = conv(X_B) + B + IDFT(M).
         let mut y = crate::fixed::conv(self.model, self.conv, x_b).into_vec();
         let plane = l.out_plane();
-        for (i, (_, mask)) in outputs.iter().enumerate() {
+        for (i, mask) in masks.iter().enumerate() {
             let (g, t) = (i / tiles, i % tiles);
             for (j, conv) in mask.chunks_exact(l.m).enumerate() {
                 let o = g * l.replicas + j;

@@ -224,17 +224,34 @@ fn cyclic_embedding_equals_reference_conv_in_3d() {
 
 /// Runs HomConv between two threads; returns (Y_A, Y_B, client bytes sent under the label).
 fn run_pair(
-    (mut server_ch, mut client_ch): (Channel, Channel),
+    channels: (Channel, Channel),
     params: &Params,
     qm: &QuantModel,
     x_a: &Tensor<u64>,
     x_b: &Tensor<u64>,
     max_tile: Option<usize>,
 ) -> (Tensor<u64>, Tensor<u64>, u64) {
+    let budget = PREPARED_FILTER_BUDGET;
+    run_pair_with_budget(channels, params, qm, x_a, x_b, max_tile, budget)
+}
+
+/// [`run_pair`] with a server keeping at most `budget` bytes of prepared filters.
+fn run_pair_with_budget(
+    (mut server_ch, mut client_ch): (Channel, Channel),
+    params: &Params,
+    qm: &QuantModel,
+    x_a: &Tensor<u64>,
+    x_b: &Tensor<u64>,
+    max_tile: Option<usize>,
+    budget: usize,
+) -> (Tensor<u64>, Tensor<u64>, u64) {
     let dims = x_a.dims();
     let layout = Layout::new(params, &qm.convs()[0].spec, dims, max_tile).unwrap();
     let (sk, pk) = keys(params, 3);
-    let server = HomConvServer::new(params, qm, 0, layout.clone()).unwrap();
+    let server = HomConvServer::with_filter_budget(params, qm, 0, layout.clone(), budget).unwrap();
+    let groups = layout.groups();
+    let group_bytes = layout.c_in * params.max_level() * params.n() * 8;
+    assert_eq!(server.streams_filters(), budget < groups * group_bytes);
     let client = HomConvClient::new(params, layout).unwrap();
     thread::scope(|s| {
         let bob = s.spawn(|| {
@@ -355,6 +372,34 @@ fn homconv_3d_at_the_q32_and_q24_presets() {
     assert!(l.counts.iter().all(|&n| n > 1), "{l:?}");
     let qm = model_with(Quant::q24(), HEAD_3D.0, HEAD_3D.1, 4, 2, 93);
     check_shares(tcp_pair(), &q24, &qm, [4, 6, 6], None);
+}
+
+/// Filters prepared per batch of output-channel groups in the run (a budget below all of them:
+/// one group at a time, two at a time with a partial last batch) give the same shares as filters
+/// prepared once, bit for bit.
+#[test]
+fn streamed_filters_give_the_same_shares() {
+    let params = small();
+    let p = params.p();
+    let qm = model_with(Quant::q32(), SAME_3D.0, SAME_3D.1, 3, 5, 101);
+    let dims = [1, 8, 8];
+    let layout = Layout::new(params, &qm.convs()[0].spec, dims, None).unwrap();
+    assert!(layout.groups() >= 3, "{layout:?}");
+    let group_bytes = layout.c_in * params.max_level() * params.n() * 8;
+    let x_a = uniform(3, dims, p, 102);
+    let x_b = uniform(3, dims, p, 103);
+    let x = Tensor::from_vec(3, dims, add_mod(&x_a, &x_b, p)).unwrap();
+    let expected = crate::fixed::conv(&qm, 0, &x);
+    let pair = || Channel::in_memory_pair(ChannelConfig::default());
+    let mut shares = Vec::new();
+    for budget in [0, 2 * group_bytes, usize::MAX] {
+        let (y_a, y_b, _) = run_pair_with_budget(pair(), params, &qm, &x_a, &x_b, None, budget);
+        assert_eq!(add_mod(&y_a, &y_b, p), expected.data(), "budget {budget}");
+        shares.push(y_a);
+    }
+    // Fixed PRG seeds: the masks, hence Alice's shares, agree across the three schedules.
+    assert_eq!(shares[0], shares[2]);
+    assert_eq!(shares[1], shares[2]);
 }
 
 /// Alice's share is uniformly masked: over the output elements its values are spread over the
