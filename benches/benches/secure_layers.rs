@@ -8,8 +8,9 @@
 //!   (`HomConvClient::run` ∥ `HomConvServer::run`); Bob's filter preparation (once per model when
 //!   the filters fit `PREPARED_FILTER_BUDGET`) is timed once and printed; the ANCHORS layer runs
 //!   twice, with its filters prepared once and streamed per batch of groups in every run. After each bench a line gives the packing, the ciphertexts and bytes
-//!   per direction per run, and the last run's output is checked bit for bit against
-//!   `fixed::conv`.
+//!   per direction per run, wall and process CPU time per run (both parties: robust to other
+//!   processes' load, unlike wall time), and the last run's output is checked bit for bit
+//!   against `fixed::conv`.
 //! - `secure/relu/...`: 2^20 secure ReLUs (with the shift-4 rescale) through
 //!   `crypto::nonlinear`'s GC backend at k = 32 mod the q32 p and k = 24 mod the q24 p, one rayon
 //!   thread per party ([`bunet_benches::bench_nonlinear_block`] prints bytes per ReLU and CPU
@@ -17,7 +18,7 @@
 
 use std::time::{Duration, Instant};
 
-use bunet_benches::bench_nonlinear_block;
+use bunet_benches::{bench_nonlinear_block, process_cpu};
 use bunet_crypto::channel::{Channel, ChannelConfig};
 use bunet_crypto::nonlinear::{Backend, Block};
 use bunet_crypto::pahe::{Params, PublicKey, SecretKey};
@@ -87,11 +88,11 @@ fn bench_homconv(
     g.sample_size(10);
     g.warm_up_time(Duration::from_secs(1));
     g.throughput(Throughput::Elements(outputs as u64));
-    let (mut runs, mut wall) = (0u64, Duration::ZERO);
+    let (mut runs, mut wall, mut cpu) = (0u64, Duration::ZERO, Duration::ZERO);
     let mut last = None;
     g.bench_function(BenchmarkId::new("homconv", param), |b| {
         b.iter(|| {
-            let start = Instant::now();
+            let (start, cpu_start) = (Instant::now(), process_cpu());
             let shares = std::thread::scope(|s| {
                 let bob = s.spawn(|| {
                     let mut prg = Prg::from_os_entropy();
@@ -106,6 +107,7 @@ fn bench_homconv(
                 (y_a, bob.join().expect("server thread"))
             });
             wall += start.elapsed();
+            cpu += process_cpu() - cpu_start;
             runs += 1;
             last = Some(shares);
         })
@@ -140,7 +142,7 @@ fn bench_homconv(
     };
     println!(
         "secure/homconv/{param}: m = {}, r = {}, tile {:?}, {} tiles; per run: client → server \
-         {} ct, {:.2} MB; server → client {} ct, {:.2} MB; {:.1} ms/run over {runs} runs; \
+         {} ct, {:.2} MB; server → client {} ct, {:.2} MB; {:.1} ms/run wall, {:.1} ms/run CPU (both parties, all threads) over {runs} runs; \
          {filters}; output checked against fixed::conv",
         layout.dft_len(),
         layout.replicas(),
@@ -151,6 +153,7 @@ fn bench_homconv(
         layout.return_ciphertexts(),
         t.bytes_received as f64 / runs as f64 / 1e6,
         wall.as_secs_f64() * 1e3 / runs as f64,
+        cpu.as_secs_f64() * 1e3 / runs as f64,
     );
 }
 

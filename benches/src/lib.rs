@@ -47,6 +47,20 @@ pub fn thread_cpu() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// CPU time (user + system) of the whole process, every thread included, from `/proc/self/stat`
+/// (10 ms ticks; zero where that file does not exist).
+pub fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
 /// Two channel ends connected over loopback TCP: `(server side, client side)`.
 ///
 /// # Panics
