@@ -70,6 +70,8 @@ fn session(
         let masks = inputs
             .iter()
             .map(|x| {
+                // The offline phase runs ahead of the input, then the online phase.
+                client.prepare(&mut cch, x.dims()).unwrap();
                 client
                     .infer_observed(&mut cch, x, |st, t| shares.push((st.clone(), t.clone())))
                     .unwrap()
