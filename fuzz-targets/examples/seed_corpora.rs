@@ -7,11 +7,8 @@
 //! flips, wrong kinds) are added by hand. Seeds are deterministic (fixed PRG seeds).
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 
-use bunet_crypto::channel::{Channel, ChannelConfig};
 use bunet_crypto::gc::{Delta, Garbler};
 use bunet_crypto::ot;
 use bunet_crypto::pahe::{Evaluator, GaloisKeys, Params, PublicKey, SecretKey};
