@@ -249,7 +249,6 @@ fn one_session_serves_several_requests_in_memory() {
 }
 
 #[test]
-#[ignore = "needs 3D HomConv (branch hc3d)"]
 fn secure_equals_fixed_point_in_3d() {
     for (activation, pooling) in [
         (Activation::Relu, Pooling::Max),
