@@ -251,7 +251,7 @@ pub const PREPARED_FILTER_BUDGET: usize = 256 << 20;
 /// Bob's side of HomConv for one conv of a model: the filters are transformed, packed and
 /// prepared once ([`HomConvServer::new`]) and reused for every run — or, if they exceed the
 /// memory budget, prepared per batch of output-channel groups while a run processes them.
-#[derive(Debug)]
+/// `Debug` shows the shape, never the weights.
 pub struct HomConvServer<'a> {
     params: Params,
     layout: Layout,
@@ -266,6 +266,17 @@ pub struct HomConvServer<'a> {
     /// `filters[g · c_in + c]`: slot range `j` holds the DFT of `W[g·r + j][c]`; every group if
     /// they fit the budget, else empty (prepared per batch in [`HomConvServer::run`]).
     filters: Vec<PreparedPlaintext>,
+}
+
+impl std::fmt::Debug for HomConvServer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HomConvServer")
+            .field("layout", &self.layout)
+            .field("conv", &self.conv)
+            .field("batch", &self.batch)
+            .field("streams_filters", &self.streams_filters())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The prepared filters of output-channel groups `groups`, `[g][c]` order.

@@ -397,6 +397,12 @@ fn streamed_filters_give_the_same_shares() {
         assert_eq!(add_mod(&y_a, &y_b, p), expected.data(), "budget {budget}");
         shares.push(y_a);
     }
+    let server = HomConvServer::with_filter_budget(params, &qm, 0, layout, 0).unwrap();
+    let debug = format!("{server:?}");
+    assert!(
+        debug.contains("streams_filters: true") && !debug.contains("weight"),
+        "{debug}"
+    );
     // Fixed PRG seeds: the masks, hence Alice's shares, agree across the three schedules.
     assert_eq!(shares[0], shares[2]);
     assert_eq!(shares[1], shares[2]);
