@@ -77,11 +77,9 @@ fn bench_homconv(
     let pk = PublicKey::generate(&sk, &mut prg);
     let x_a = uniform(spec.c_in, dims, p, &mut prg);
     let x_b = uniform(spec.c_in, dims, p, &mut prg);
-    let start = Instant::now();
-    let server =
-        HomConvServer::with_filter_budget(params, qm, 0, layout.clone(), budget).expect("server");
-    let prepare = start.elapsed();
-    let client = HomConvClient::new(params, layout.clone()).expect("client");
+    // Built on the first call only, so that `--list` or a filter that excludes this bench does
+    // not prepare hundreds of MB of filters.
+    let mut parties: Option<(HomConvServer, HomConvClient, Duration)> = None;
     let (mut s_ch, mut c_ch) = Channel::in_memory_pair(ChannelConfig::default());
     let outputs = spec.c_out * layout.out_dims().iter().product::<usize>();
     let mut g = c.benchmark_group("secure");
@@ -91,6 +89,15 @@ fn bench_homconv(
     let (mut runs, mut wall, mut cpu) = (0u64, Duration::ZERO, Duration::ZERO);
     let mut last = None;
     g.bench_function(BenchmarkId::new("homconv", param), |b| {
+        let (server, client, _) = parties.get_or_insert_with(|| {
+            let start = Instant::now();
+            let server = HomConvServer::with_filter_budget(params, qm, 0, layout.clone(), budget)
+                .expect("server");
+            let prepare = start.elapsed();
+            let client = HomConvClient::new(params, layout.clone()).expect("client");
+            (server, client, prepare)
+        });
+        let (server, client) = (&*server, &*client);
         b.iter(|| {
             let (start, cpu_start) = (Instant::now(), process_cpu());
             let shares = std::thread::scope(|s| {
@@ -113,7 +120,7 @@ fn bench_homconv(
         })
     });
     g.finish();
-    let Some((y_a, y_b)) = last else {
+    let (Some((y_a, y_b)), Some((server, _, prepare))) = (last, parties) else {
         return;
     };
     let x = Tensor::from_vec(spec.c_in, dims, add_mod(&x_a, &x_b, p)).expect("shape");

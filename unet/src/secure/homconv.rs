@@ -28,6 +28,10 @@
 //!    share's contribution in the clear: `Y_B = conv(X_B) + B + IDFT(M)`. Since the conv is linear
 //!    mod p, `Y_A + Y_B = conv(X) + B`.
 //!
+//! The tiles go in round trips of [`Layout::tiles_per_batch`] tiles (steps 1–3 per batch, at most
+//! [`UPLOAD_BATCH`] uploaded ciphertexts each), so both parties' memory stays bounded whatever
+//! the image size.
+//!
 //! Messages use the PAHE kinds ([`KIND_SEEDED_CIPHERTEXT`], [`KIND_CIPHERTEXT`]), every incoming
 //! message is bounded by the parameters' ciphertext length and decoded through
 //! [`bunet_crypto::wire`]; traffic is counted under the channel label [`LABEL`].
@@ -47,7 +51,7 @@ use crate::tensor::Tensor;
 
 mod layout;
 
-pub use layout::Layout;
+pub use layout::{Layout, UPLOAD_BATCH};
 
 /// The channel label under which HomConv traffic is counted.
 pub const LABEL: &str = "homconv";
@@ -169,28 +173,10 @@ impl HomConvClient {
         x_a: &Tensor<u64>,
         prg: &mut Prg,
     ) -> Result<Tensor<u64>, HomConvError> {
-        let (l, params) = (&self.layout, &self.params);
-        let p = params.p();
-        l.check_share(x_a, l.c_in, p)?;
-        let tiles = l.tiles();
-        let prgs = task_prgs(prg, l.upload_ciphertexts());
-        let uploads = prgs
-            .into_par_iter()
-            .enumerate()
-            .map(|(i, mut prg)| {
-                let (c, t) = (i / tiles, i % tiles);
-                let mut dft = l.gather(x_a.channel(c), t);
-                self.plan.forward(&mut dft);
-                let mut slots = vec![0u64; l.slots];
-                for range in slots.chunks_exact_mut(l.m) {
-                    range.copy_from_slice(&dft);
-                }
-                let pt = params.encode(&slots)?;
-                Ok(sk.encrypt_seeded(&pt, &mut prg))
-            })
-            .collect::<Result<Vec<SeededCiphertext>, PaheError>>()?;
+        let l = &self.layout;
+        l.check_share(x_a, l.c_in, self.params.p())?;
         let previous = ch.set_label(LABEL);
-        let result = self.exchange(ch, sk, &uploads);
+        let result = self.exchange(ch, sk, x_a, prg);
         ch.set_label(previous);
         result
     }
@@ -199,43 +185,58 @@ impl HomConvClient {
         &self,
         ch: &mut Channel,
         sk: &SecretKey,
-        uploads: &[SeededCiphertext],
+        x_a: &Tensor<u64>,
+        prg: &mut Prg,
     ) -> Result<Tensor<u64>, HomConvError> {
         let (l, params) = (&self.layout, &self.params);
-        for ct in uploads {
-            ch.send_message(KIND_SEEDED_CIPHERTEXT, ct)?;
-        }
-        ch.flush()?;
-        let max_len = params.ciphertext_len(params.max_level());
-        let returned = (0..l.return_ciphertexts())
-            .map(|_| ch.recv_message::<Ciphertext>(KIND_CIPHERTEXT, max_len, params))
-            .collect::<Result<Vec<_>, _>>()?;
-        // Per (group, tile): the inverse DFT of every slot range.
-        let convs = returned
-            .par_iter()
-            .map(|ct| {
-                let mut slots = params.decode(&sk.decrypt(ct)?);
-                for range in slots.chunks_exact_mut(l.m) {
-                    self.plan.inverse(range);
-                }
-                Ok(slots)
-            })
-            .collect::<Result<Vec<_>, PaheError>>()?;
         let plane = l.out_plane();
         let mut y = vec![0u64; l.c_out * plane];
-        let tiles = l.tiles();
-        for (i, slots) in convs.iter().enumerate() {
-            let (g, t) = (i / tiles, i % tiles);
-            for (j, conv) in slots.chunks_exact(l.m).enumerate() {
-                let o = g * l.replicas + j;
-                if o < l.c_out {
-                    l.scatter(
-                        conv,
-                        t,
-                        &mut y[o * plane..(o + 1) * plane],
-                        params.p(),
-                        false,
-                    );
+        let max_len = params.ciphertext_len(params.max_level());
+        for batch in l.tile_batches() {
+            let nt = batch.len();
+            // Upload order within a batch: input channel, then tile.
+            let uploads = task_prgs(prg, l.c_in * nt)
+                .into_par_iter()
+                .enumerate()
+                .map(|(i, mut prg)| {
+                    let (c, t) = (i / nt, batch.start + i % nt);
+                    let mut dft = l.gather(x_a.channel(c), t);
+                    self.plan.forward(&mut dft);
+                    let mut slots = vec![0u64; l.slots];
+                    for range in slots.chunks_exact_mut(l.m) {
+                        range.copy_from_slice(&dft);
+                    }
+                    let pt = params.encode(&slots)?;
+                    Ok(sk.encrypt_seeded(&pt, &mut prg))
+                })
+                .collect::<Result<Vec<SeededCiphertext>, PaheError>>()?;
+            for ct in &uploads {
+                ch.send_message(KIND_SEEDED_CIPHERTEXT, ct)?;
+            }
+            ch.flush()?;
+            drop(uploads);
+            // Return order within a batch: group, then tile.
+            let returned = (0..l.groups() * nt)
+                .map(|_| ch.recv_message::<Ciphertext>(KIND_CIPHERTEXT, max_len, params))
+                .collect::<Result<Vec<_>, _>>()?;
+            let convs = returned
+                .par_iter()
+                .map(|ct| {
+                    let mut slots = params.decode(&sk.decrypt(ct)?);
+                    for range in slots.chunks_exact_mut(l.m) {
+                        self.plan.inverse(range);
+                    }
+                    Ok(slots)
+                })
+                .collect::<Result<Vec<_>, PaheError>>()?;
+            for (i, slots) in convs.iter().enumerate() {
+                let (g, t) = (i / nt, batch.start + i % nt);
+                for (j, conv) in slots.chunks_exact(l.m).enumerate() {
+                    let o = g * l.replicas + j;
+                    if o < l.c_out {
+                        let dst = &mut y[o * plane..(o + 1) * plane];
+                        l.scatter(conv, t, dst, params.p(), false);
+                    }
                 }
             }
         }
@@ -251,7 +252,7 @@ pub const PREPARED_FILTER_BUDGET: usize = 256 << 20;
 /// Bob's side of HomConv for one conv of a model: the filters are transformed, packed and
 /// prepared once ([`HomConvServer::new`]) and reused for every run — or, if they exceed the
 /// memory budget, prepared per batch of output-channel groups while a run processes them.
-#[derive(Debug)]
+/// `Debug` shows the shape, never the weights.
 pub struct HomConvServer<'a> {
     params: Params,
     layout: Layout,
@@ -266,6 +267,17 @@ pub struct HomConvServer<'a> {
     /// `filters[g · c_in + c]`: slot range `j` holds the DFT of `W[g·r + j][c]`; every group if
     /// they fit the budget, else empty (prepared per batch in [`HomConvServer::run`]).
     filters: Vec<PreparedPlaintext>,
+}
+
+impl std::fmt::Debug for HomConvServer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HomConvServer")
+            .field("layout", &self.layout)
+            .field("conv", &self.conv)
+            .field("batch", &self.batch)
+            .field("streams_filters", &self.streams_filters())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The prepared filters of output-channel groups `groups`, `[g][c]` order.
@@ -318,7 +330,7 @@ impl<'a> HomConvServer<'a> {
     /// of them fit they are prepared now and reused by every run; otherwise each run prepares
     /// them per batch of output-channel groups (as many as fit `budget`, at least one) and
     /// drops a batch when its outputs are sent — bounded memory, at the price of preparing
-    /// the filters again in every run.
+    /// the filters again in every run (once per round trip of tiles, see [`UPLOAD_BATCH`]).
     ///
     /// # Errors
     /// As [`HomConvServer::new`].
@@ -422,60 +434,60 @@ impl<'a> HomConvServer<'a> {
         let (l, params) = (&self.layout, &self.params);
         let p = params.p();
         let max_len = params.seeded_ciphertext_len();
-        let seeded = (0..l.upload_ciphertexts())
-            .map(|_| ch.recv_message::<SeededCiphertext>(KIND_SEEDED_CIPHERTEXT, max_len, params))
-            .collect::<Result<Vec<_>, _>>()?;
-        let inputs: Vec<Ciphertext> = seeded.par_iter().map(SeededCiphertext::expand).collect();
-        drop(seeded);
-        let (tiles, groups) = (l.tiles(), l.groups());
-        // Per (group, tile), in that order: the inverse DFT of the mask of the returned sum.
-        let mut masks = Vec::with_capacity(l.return_ciphertexts());
-        for first in (0..groups).step_by(self.batch) {
-            let batch = first..(first + self.batch).min(groups);
-            let streamed;
-            let filters = if self.filters.is_empty() {
-                streamed = prepare_filters(params, l, &self.plan, &self.weight, batch.clone())?;
-                &streamed[..]
-            } else {
-                &self.filters[batch.start * l.c_in..batch.end * l.c_in]
-            };
-            let prgs = task_prgs(prg, batch.len() * tiles);
-            let outputs = prgs
-                .into_par_iter()
-                .enumerate()
-                .map(|(i, mut prg)| {
-                    let (g, t) = (i / tiles, i % tiles);
-                    let filters = &filters[g * l.c_in..(g + 1) * l.c_in];
-                    let mut acc = inputs[t].clone();
-                    self.eval.mul_plain_assign(&mut acc, &filters[0])?;
-                    for (c, w) in filters.iter().enumerate().skip(1) {
-                        self.eval
-                            .mul_plain_add_assign(&mut acc, &inputs[c * tiles + t], w)?;
-                    }
-                    let mut mask = random_mask(params, &mut prg);
-                    let ct = self.eval.finalize_for_return(acc, &mask, pk, &mut prg)?;
-                    for range in mask.chunks_exact_mut(l.m) {
-                        self.plan.inverse(range);
-                    }
-                    Ok((ct, mask))
-                })
-                .collect::<Result<Vec<_>, PaheError>>()?;
-            for (ct, mask) in outputs {
-                ch.send_message(KIND_CIPHERTEXT, &ct)?;
-                masks.push(mask);
-            }
-            ch.flush()?;
-        }
-        // Y_B = conv(X_B) + B + IDFT(M).
-        let mut y = crate::fixed::conv(self.model, self.conv, x_b).into_vec();
+        let groups = l.groups();
         let plane = l.out_plane();
-        for (i, mask) in masks.iter().enumerate() {
-            let (g, t) = (i / tiles, i % tiles);
-            for (j, conv) in mask.chunks_exact(l.m).enumerate() {
-                let o = g * l.replicas + j;
-                if o < l.c_out {
-                    l.scatter(conv, t, &mut y[o * plane..(o + 1) * plane], p, true);
+        // Y_B = conv(X_B) + B + IDFT(M), the masks added as they are drawn (computed first: the
+        // client is encrypting the first batch meanwhile).
+        let mut y = crate::fixed::conv(self.model, self.conv, x_b).into_vec();
+        for tiles in l.tile_batches() {
+            let nt = tiles.len();
+            let seeded = (0..l.c_in * nt)
+                .map(|_| {
+                    ch.recv_message::<SeededCiphertext>(KIND_SEEDED_CIPHERTEXT, max_len, params)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let inputs: Vec<Ciphertext> = seeded.par_iter().map(SeededCiphertext::expand).collect();
+            drop(seeded);
+            for first in (0..groups).step_by(self.batch) {
+                let batch = first..(first + self.batch).min(groups);
+                let streamed;
+                let filters = if self.filters.is_empty() {
+                    streamed = prepare_filters(params, l, &self.plan, &self.weight, batch.clone())?;
+                    &streamed[..]
+                } else {
+                    &self.filters[batch.start * l.c_in..batch.end * l.c_in]
+                };
+                let outputs = task_prgs(prg, batch.len() * nt)
+                    .into_par_iter()
+                    .enumerate()
+                    .map(|(i, mut prg)| {
+                        let (g, t) = (i / nt, i % nt);
+                        let filters = &filters[g * l.c_in..(g + 1) * l.c_in];
+                        let mut acc = inputs[t].clone();
+                        self.eval.mul_plain_assign(&mut acc, &filters[0])?;
+                        for (c, w) in filters.iter().enumerate().skip(1) {
+                            self.eval
+                                .mul_plain_add_assign(&mut acc, &inputs[c * nt + t], w)?;
+                        }
+                        let mut mask = random_mask(params, &mut prg);
+                        let ct = self.eval.finalize_for_return(acc, &mask, pk, &mut prg)?;
+                        for range in mask.chunks_exact_mut(l.m) {
+                            self.plan.inverse(range);
+                        }
+                        Ok((ct, mask))
+                    })
+                    .collect::<Result<Vec<_>, PaheError>>()?;
+                for (i, (ct, mask)) in outputs.iter().enumerate() {
+                    ch.send_message(KIND_CIPHERTEXT, ct)?;
+                    let (g, t) = (batch.start + i / nt, tiles.start + i % nt);
+                    for (j, conv) in mask.chunks_exact(l.m).enumerate() {
+                        let o = g * l.replicas + j;
+                        if o < l.c_out {
+                            l.scatter(conv, t, &mut y[o * plane..(o + 1) * plane], p, true);
+                        }
+                    }
                 }
+                ch.flush()?;
             }
         }
         Ok(Tensor::from_vec(l.c_out, l.dims, y).expect("c_out planes"))

@@ -26,6 +26,13 @@ use super::HomConvError;
 use crate::arch::{ConvKind, ConvSpec};
 use crate::tensor::Tensor;
 
+/// Upload ciphertexts per round trip of HomConv: the tiles are processed in batches of
+/// `⌊UPLOAD_BATCH / c_in⌋` (at least one), each a round trip (the client uploads the batch's
+/// tiles of every input channel, the server returns the batch's tiles of every group), which
+/// bounds both parties' memory whatever the image size (≈ 50 MB of seeded ciphertexts and 130 MB
+/// of expanded ones at N = 8192 with four primes).
+pub const UPLOAD_BATCH: usize = 256;
+
 /// How a conv layer on an image of given extents is tiled and packed into slots (public: both
 /// parties derive it from the layer shape, the image extents and the parameters).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +214,19 @@ impl Layout {
     /// Ciphertexts the server returns, `groups · tiles`.
     pub fn return_ciphertexts(&self) -> usize {
         self.groups() * self.tiles()
+    }
+
+    /// Tiles per round trip: `⌊UPLOAD_BATCH / c_in⌋`, at least one.
+    pub fn tiles_per_batch(&self) -> usize {
+        (UPLOAD_BATCH / self.c_in).clamp(1, self.tiles())
+    }
+
+    /// The tiles of each round trip, in order.
+    pub(super) fn tile_batches(&self) -> impl Iterator<Item = std::ops::Range<usize>> {
+        let (tiles, step) = (self.tiles(), self.tiles_per_batch());
+        (0..tiles)
+            .step_by(step)
+            .map(move |t| t..(t + step).min(tiles))
     }
 
     /// Output extents `[d, h, w]`.

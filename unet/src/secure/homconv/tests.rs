@@ -251,7 +251,10 @@ fn run_pair_with_budget(
     let server = HomConvServer::with_filter_budget(params, qm, 0, layout.clone(), budget).unwrap();
     let groups = layout.groups();
     let group_bytes = layout.c_in * params.max_level() * params.n() * 8;
-    assert_eq!(server.streams_filters(), budget < groups * group_bytes);
+    assert_eq!(
+        server.streams_filters(),
+        (budget / group_bytes).max(1) < groups
+    );
     let client = HomConvClient::new(params, layout).unwrap();
     thread::scope(|s| {
         let bob = s.spawn(|| {
@@ -397,9 +400,43 @@ fn streamed_filters_give_the_same_shares() {
         assert_eq!(add_mod(&y_a, &y_b, p), expected.data(), "budget {budget}");
         shares.push(y_a);
     }
+    let server = HomConvServer::with_filter_budget(params, &qm, 0, layout, 0).unwrap();
+    let debug = format!("{server:?}");
+    assert!(
+        debug.contains("streams_filters: true") && !debug.contains("weight"),
+        "{debug}"
+    );
     // Fixed PRG seeds: the masks, hence Alice's shares, agree across the three schedules.
     assert_eq!(shares[0], shares[2]);
     assert_eq!(shares[1], shares[2]);
+}
+
+/// Many input channels: the tiles go in several round trips (`UPLOAD_BATCH`), with the filters
+/// prepared once or streamed per group in each round trip; the shares reconstruct the reference.
+#[test]
+fn several_round_trips_reconstruct_the_reference() {
+    let params = small();
+    let p = params.p();
+    let c_in = 100;
+    let qm = model_with(Quant::q32(), SAME_3D.0, SAME_3D.1, c_in, 20, 111);
+    let dims = [3, 4, 5];
+    let layout = Layout::new(params, &qm.convs()[0].spec, dims, Some(2)).unwrap();
+    assert_eq!(layout.tiles_per_batch(), UPLOAD_BATCH / c_in);
+    assert!(layout.tiles() > 2 * layout.tiles_per_batch(), "{layout:?}");
+    assert!(layout.groups() >= 2, "{layout:?}");
+    let x_a = uniform(c_in, dims, p, 112);
+    let x_b = uniform(c_in, dims, p, 113);
+    let x = Tensor::from_vec(c_in, dims, add_mod(&x_a, &x_b, p)).unwrap();
+    let expected = crate::fixed::conv(&qm, 0, &x);
+    let mut shares = Vec::new();
+    for budget in [0, usize::MAX] {
+        let pair = Channel::in_memory_pair(ChannelConfig::default());
+        let (y_a, y_b, sent) = run_pair_with_budget(pair, params, &qm, &x_a, &x_b, Some(2), budget);
+        assert_eq!(add_mod(&y_a, &y_b, p), expected.data(), "budget {budget}");
+        assert!(sent >= (layout.upload_ciphertexts() * params.seeded_ciphertext_len()) as u64);
+        shares.push(y_a);
+    }
+    assert_eq!(shares[0], shares[1]);
 }
 
 /// Alice's share is uniformly masked: over the output elements its values are spread over the
