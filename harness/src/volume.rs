@@ -1,0 +1,271 @@
+//! CT volumes on their way into the network: Hounsfield values from a NIfTI file or the
+//! synthetic generator, normalised and padded to a shape the UNet takes, cut into the seed's
+//! 2.5D slice stacks (by [`bunet_unet::tensor::stack_slices`]), and masks cropped back to the
+//! scan's geometry.
+
+use bunet_unet::tensor::stack_slices;
+use bunet_unet::{Architecture, Dims, Quant, ShapeError, Tensor};
+
+use crate::model::normalise;
+use crate::nifti::{self, Header};
+use crate::synth::{Phantom, Slice};
+
+/// Hounsfield value used to pad slices to a multiple of the network's down-sampling (air).
+pub const PAD_HU: f32 = -1000.0;
+
+/// Why a volume cannot be segmented.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The architecture is not a 2D (2.5D) UNet: the secure HomConv handles 2D convolutions only.
+    #[error("the harness segments with 2D (2.5D) UNets only, found {0}")]
+    NotTwoD(String),
+    /// A slice index is outside the volume.
+    #[error("slice {z} is outside the volume of {nz} slices")]
+    Slice {
+        /// The slice asked for.
+        z: usize,
+        /// Slices in the volume.
+        nz: usize,
+    },
+    /// A tensor shape did not fit the model.
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
+}
+
+/// A CT volume in Hounsfield units with the header it came with.
+#[derive(Clone, Debug)]
+pub struct CtVolume {
+    /// The header (geometry of the scan; the mask is written with it).
+    pub header: Header,
+    /// Extent `[nx, ny, nz]`.
+    pub dims: [usize; 3],
+    /// HU, `hu[x + nx * (y + ny * z)]`.
+    pub hu: Vec<f32>,
+}
+
+impl CtVolume {
+    /// The volume of a NIfTI image.
+    pub fn from_image(image: nifti::Image) -> Self {
+        Self {
+            header: image.header,
+            dims: image.dims,
+            hu: image.data,
+        }
+    }
+
+    /// Renders a synthetic phantom: the volume (with an `i16` CT header) and its lesion label.
+    ///
+    /// # Errors
+    /// [`crate::synth::ParamError`] if rendering fails (never for a phantom built by
+    /// [`Phantom::new`]).
+    pub fn from_phantom(phantom: &Phantom) -> Result<(Self, Vec<u8>), crate::synth::ParamError> {
+        let dims = phantom.dims();
+        let mut header = Header::new(
+            dims,
+            phantom.spacing(),
+            nifti::Datatype::I16,
+            phantom.affine(),
+        );
+        header.set_description(&format!(
+            "bunet synthetic chest CT seed={}",
+            phantom.params().seed
+        ));
+        header.cal_min = -1000.0;
+        header.cal_max = 400.0;
+        let n = dims[0] * dims[1] * dims[2];
+        let (mut hu, mut label) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut slice = Slice::default();
+        for k in 0..dims[2] {
+            phantom.render_slice(k, &mut slice)?;
+            hu.extend(slice.ct.iter().map(|&v| f32::from(v)));
+            label.extend_from_slice(&slice.label);
+        }
+        Ok((Self { header, dims, hu }, label))
+    }
+
+    /// Voxels per slice.
+    pub fn plane_len(&self) -> usize {
+        self.dims[0] * self.dims[1]
+    }
+
+    /// Slice `z` in HU.
+    ///
+    /// # Panics
+    /// If `z` is outside the volume.
+    pub fn slice(&self, z: usize) -> &[f32] {
+        let n = self.plane_len();
+        &self.hu[z * n..(z + 1) * n]
+    }
+
+    /// Slice `z` as `i16` HU (rounded, saturated), for PNG overlays.
+    ///
+    /// # Panics
+    /// If `z` is outside the volume.
+    pub fn slice_i16(&self, z: usize) -> Vec<i16> {
+        self.slice(z)
+            .iter()
+            .map(|&v| v.round().clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16)
+            .collect()
+    }
+
+    /// Normalises ([`normalise`]) and pads the volume for `arch`.
+    ///
+    /// # Errors
+    /// [`Error::NotTwoD`] unless `arch` is a 2D UNet whose input is the seed's 2.5D stack.
+    pub fn prepare(&self, arch: &Architecture) -> Result<Prepared, Error> {
+        Prepared::new(self, arch)
+    }
+}
+
+/// A volume ready for the network: normalised, each slice padded at the bottom and right with
+/// air ([`PAD_HU`]) to a multiple of `2^depth` in both axes.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// `[nz, ny', nx']`, one channel (the layout of [`stack_slices`]).
+    tensor: Tensor<f32>,
+    /// The scan's extent `[nx, ny, nz]`.
+    dims: [usize; 3],
+}
+
+impl Prepared {
+    fn new(ct: &CtVolume, arch: &Architecture) -> Result<Self, Error> {
+        if arch.dims != Dims::Two || arch.in_channels != bunet_unet::arch::SLICE_OFFSETS.len() {
+            return Err(Error::NotTwoD(arch.to_string()));
+        }
+        let [nx, ny, nz] = ct.dims;
+        let step = 1usize << arch.depth;
+        let (px, py) = (nx.next_multiple_of(step), ny.next_multiple_of(step));
+        let pad = normalise(PAD_HU);
+        let mut data = vec![pad; px * py * nz];
+        for z in 0..nz {
+            for y in 0..ny {
+                let src = &ct.hu[(z * ny + y) * nx..(z * ny + y + 1) * nx];
+                let dst = &mut data[(z * py + y) * px..(z * py + y) * px + nx];
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = normalise(s);
+                }
+            }
+        }
+        let tensor = Tensor::from_vec(1, [nz, py, px], data)?;
+        Ok(Self {
+            tensor,
+            dims: ct.dims,
+        })
+    }
+
+    /// Number of slices.
+    pub fn slices(&self) -> usize {
+        self.dims[2]
+    }
+
+    /// The scan's extent `[nx, ny, nz]`.
+    pub fn scan_dims(&self) -> [usize; 3] {
+        self.dims
+    }
+
+    /// The network's input extent of one slice stack, `[1, ny', nx']`.
+    pub fn input_dims(&self) -> [usize; 3] {
+        let [_, py, px] = self.tensor.dims();
+        [1, py, px]
+    }
+
+    /// The float input of slice `z`: the 2.5D stack of slices `z − 5, z − 2, z, z + 2, z + 5`
+    /// (zeros outside the volume), `[5, 1, ny', nx']`.
+    ///
+    /// # Errors
+    /// [`Error::Slice`] if `z` is outside the volume.
+    pub fn stack(&self, z: usize) -> Result<Tensor<f32>, Error> {
+        if z >= self.slices() {
+            return Err(Error::Slice {
+                z,
+                nz: self.slices(),
+            });
+        }
+        Ok(stack_slices(&self.tensor, z)?)
+    }
+
+    /// The fixed-point input of slice `z` (the client's encoding, residues below `p`).
+    ///
+    /// # Errors
+    /// As [`Prepared::stack`].
+    pub fn encoded_stack(&self, z: usize, quant: &Quant) -> Result<Tensor<u64>, Error> {
+        Ok(quant.encode_tensor(&self.stack(z)?))
+    }
+
+    /// Crops a mask of one padded slice (`ny' · nx'` values) to the scan's `ny · nx`.
+    ///
+    /// # Panics
+    /// If `mask` is not one padded slice long.
+    pub fn crop(&self, mask: &[u8]) -> Vec<u8> {
+        let [_, py, px] = self.tensor.dims();
+        assert_eq!(mask.len(), py * px, "one padded slice");
+        let [nx, ny, _] = self.dims;
+        let mut out = Vec::with_capacity(nx * ny);
+        for y in 0..ny {
+            out.extend_from_slice(&mask[y * px..y * px + nx]);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::Params;
+
+    fn arch() -> Architecture {
+        Architecture {
+            base_features: 4,
+            depth: 2,
+            ..Architecture::seed()
+        }
+    }
+
+    #[test]
+    fn padding_keeps_the_scan_and_crop_undoes_it() {
+        let header = Header::new([6, 5, 3], [1.0; 3], nifti::Datatype::I16, [[0.0; 4]; 3]);
+        let hu: Vec<f32> = (0..90).map(|v| v as f32 * 10.0 - 500.0).collect();
+        let ct = CtVolume {
+            header,
+            dims: [6, 5, 3],
+            hu: hu.clone(),
+        };
+        let p = ct.prepare(&arch()).expect("2D arch");
+        assert_eq!(p.input_dims(), [1, 8, 8]);
+        let s = p.stack(1).expect("inside");
+        // Channel 2 is offset 0: slice 1 itself, normalised, padded with air.
+        let centre = s.channel(2);
+        assert_eq!(centre[0], normalise(hu[30]));
+        assert_eq!(centre[8 + 5], normalise(hu[30 + 6 + 5]));
+        assert_eq!(centre[6], normalise(PAD_HU));
+        assert_eq!(centre[7 * 8], normalise(PAD_HU));
+        // Offsets -5 and +5 fall outside the 3 slices: zeros.
+        assert!(s.channel(0).iter().all(|&v| v == 0.0));
+        let mask: Vec<u8> = (0..64).map(|i| (i % 3 == 0) as u8).collect();
+        let cropped = p.crop(&mask);
+        assert_eq!(cropped.len(), 30);
+        assert_eq!(cropped[6], mask[8]);
+        assert!(p.stack(3).is_err());
+        let three_d = Architecture {
+            dims: Dims::Three,
+            in_channels: 1,
+            ..arch()
+        };
+        assert!(ct.prepare(&three_d).is_err());
+    }
+
+    #[test]
+    fn phantom_volume_matches_its_slices() {
+        let ph = Phantom::new(Params {
+            dims: [16, 16, 4],
+            seed: 3,
+        })
+        .expect("phantom");
+        let (ct, label) = CtVolume::from_phantom(&ph).expect("render");
+        assert_eq!(ct.hu.len(), 16 * 16 * 4);
+        assert_eq!(label.len(), ct.hu.len());
+        let mut s = Slice::default();
+        ph.render_slice(2, &mut s).expect("slice");
+        assert_eq!(ct.slice_i16(2), s.ct);
+    }
+}
