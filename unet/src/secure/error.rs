@@ -1,0 +1,124 @@
+//! Errors of the secure drivers.
+
+use bunet_crypto::channel::ChannelError;
+use bunet_crypto::wire::WireError;
+
+use super::homconv::HomConvError;
+
+/// A handshake field on which client and server disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HandshakeField {
+    /// The secure protocol's version ([`super::handshake::PROTOCOL_VERSION`]).
+    Version,
+    /// The preset name (`q32`, `q24`).
+    Preset,
+    /// The fixed-point configuration's fingerprint ([`crate::Quant::fingerprint`]).
+    Quant,
+    /// The architecture's fingerprint ([`crate::Architecture::fingerprint`]).
+    Architecture,
+    /// The PAHE parameter set's fingerprint.
+    PaheParams,
+    /// The nonlinear backend's name.
+    Backend,
+    /// The HomConv tile cap.
+    MaxTile,
+}
+
+impl HandshakeField {
+    /// Every field, in the order the handshake compares them.
+    pub const ALL: [HandshakeField; 7] = [
+        HandshakeField::Version,
+        HandshakeField::Preset,
+        HandshakeField::Quant,
+        HandshakeField::Architecture,
+        HandshakeField::PaheParams,
+        HandshakeField::Backend,
+        HandshakeField::MaxTile,
+    ];
+
+    /// The field's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            HandshakeField::Version => "protocol version",
+            HandshakeField::Preset => "preset",
+            HandshakeField::Quant => "quantization fingerprint",
+            HandshakeField::Architecture => "architecture fingerprint",
+            HandshakeField::PaheParams => "PAHE parameters fingerprint",
+            HandshakeField::Backend => "nonlinear backend",
+            HandshakeField::MaxTile => "HomConv tile cap",
+        }
+    }
+
+    pub(crate) fn code(self) -> u8 {
+        Self::ALL
+            .iter()
+            .position(|&f| f == self)
+            .expect("every field is listed") as u8
+    }
+
+    pub(crate) fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(code)).copied()
+    }
+}
+
+impl std::fmt::Display for HandshakeField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The two parties disagree on one handshake field (the first that differs).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("handshake mismatch on the {field}: this side has {ours}, the peer has {theirs}")]
+pub struct HandshakeMismatch {
+    /// The field.
+    pub field: HandshakeField,
+    /// This side's value, printed.
+    pub ours: String,
+    /// The peer's value, printed.
+    pub theirs: String,
+}
+
+/// Why a secure session failed. After any error the session is out of step with its peer: drop
+/// it together with the channel.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecureError {
+    /// The handshake found a field on which the parties disagree (both sides get this error).
+    #[error(transparent)]
+    Handshake(#[from] HandshakeMismatch),
+    /// The peer broke the protocol (a message out of order, a refused request, a bad value).
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// The server refused an inference request (the client's view of a [`SecureError::Protocol`]
+    /// or [`SecureError::Model`] on the server).
+    #[error("the server refused the request: {0}")]
+    Refused(String),
+    /// The channel failed.
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    /// Bytes from the peer did not decode.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// A cryptographic building block failed (nonlinear, triples, PAHE, OT).
+    #[error(transparent)]
+    Crypto(#[from] bunet_crypto::Error),
+    /// HomConv failed.
+    #[error(transparent)]
+    HomConv(#[from] HomConvError),
+    /// The model, its plan or an input does not fit.
+    #[error(transparent)]
+    Model(#[from] crate::Error),
+}
+
+impl From<bunet_crypto::pahe::PaheError> for SecureError {
+    fn from(e: bunet_crypto::pahe::PaheError) -> Self {
+        SecureError::Crypto(e.into())
+    }
+}
+
+impl From<crate::ShapeError> for SecureError {
+    fn from(e: crate::ShapeError) -> Self {
+        SecureError::Model(e.into())
+    }
+}

@@ -1,0 +1,395 @@
+//! What both drivers share: the unet message kinds (0x05xx), the request messages, their
+//! bounds, the walk over the plan, and the per-step helpers both parties compute identically.
+
+use bunet_crypto::channel::Channel;
+use bunet_crypto::nonlinear::Nonlinear;
+use bunet_crypto::triples::SquarePairs;
+use bunet_crypto::wire::{Decode, Encode, Reader, WireError};
+
+use super::avgpool::RotationLayout;
+use super::error::SecureError;
+use crate::arch::{Architecture, Dims, LayerKind, Pooling};
+use crate::quant::{Op, QuantPlan, Step};
+use crate::tensor::Tensor;
+
+/// Message kinds of the secure UNet (0x05xx).
+pub mod kind {
+    /// Client → server: the next request (an inference of announced extents, or the end of the
+    /// session).
+    pub const REQUEST: u16 = 0x0501;
+    /// Server → client: the request is accepted, or refused with a reason.
+    pub const REQUEST_REPLY: u16 = 0x0502;
+}
+
+/// Largest extent of any axis of a request.
+pub const MAX_EXTENT: usize = 1 << 12;
+/// Largest number of voxels of a request (`d · h · w`).
+pub const MAX_VOXELS: usize = 1 << 24;
+/// Largest refusal reason.
+const MAX_REASON_LEN: usize = 512;
+
+/// A request from the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Request {
+    /// One inference on an input of extents `[d, h, w]` (public shape metadata).
+    Infer([usize; 3]),
+    /// The end of the session.
+    Close,
+}
+
+impl Encode for Request {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Request::Close => out.push(0),
+            Request::Infer(dims) => {
+                out.push(1);
+                for d in dims {
+                    out.extend_from_slice(&(*d as u64).to_le_bytes());
+                }
+            }
+        }
+    }
+}
+
+impl Decode for Request {
+    type Context = ();
+
+    fn decode(r: &mut Reader<'_>, _: &()) -> Result<Self, WireError> {
+        match r.u8()? {
+            0 => Ok(Request::Close),
+            1 => {
+                let mut dims = [0usize; 3];
+                for d in &mut dims {
+                    let v = r.u64()?;
+                    if v == 0 || v > MAX_EXTENT as u64 {
+                        return Err(WireError::OutOfRange {
+                            what: "request extent",
+                            found: v,
+                            bound: MAX_EXTENT as u64 + 1,
+                        });
+                    }
+                    *d = v as usize;
+                }
+                let voxels = dims.iter().product::<usize>();
+                if voxels > MAX_VOXELS {
+                    return Err(WireError::TooLong {
+                        what: "request voxels",
+                        found: voxels as u64,
+                        max: MAX_VOXELS as u64,
+                    });
+                }
+                Ok(Request::Infer(dims))
+            }
+            tag => Err(WireError::OutOfRange {
+                what: "request tag",
+                found: tag.into(),
+                bound: 2,
+            }),
+        }
+    }
+}
+
+/// Largest encoded request.
+pub(crate) const MAX_REQUEST_LEN: usize = 1 + 3 * 8;
+/// Largest encoded reply.
+pub(crate) const MAX_REPLY_LEN: usize = 1 + 8 + MAX_REASON_LEN;
+
+/// The server's answer to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RequestReply {
+    Accept,
+    Refuse(String),
+}
+
+impl Encode for RequestReply {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            RequestReply::Accept => out.push(0),
+            RequestReply::Refuse(reason) => {
+                out.push(1);
+                let mut end = reason.len().min(MAX_REASON_LEN);
+                while !reason.is_char_boundary(end) {
+                    end -= 1;
+                }
+                out.extend_from_slice(&(end as u64).to_le_bytes());
+                out.extend_from_slice(&reason.as_bytes()[..end]);
+            }
+        }
+    }
+}
+
+impl Decode for RequestReply {
+    type Context = ();
+
+    fn decode(r: &mut Reader<'_>, _: &()) -> Result<Self, WireError> {
+        match r.u8()? {
+            0 => Ok(RequestReply::Accept),
+            1 => {
+                let len = r.len_at_most("refusal reason", MAX_REASON_LEN)?;
+                let bytes = r.take(len)?;
+                String::from_utf8(bytes.to_vec())
+                    .map(RequestReply::Refuse)
+                    .map_err(|_| WireError::Invalid("refusal reason"))
+            }
+            tag => Err(WireError::OutOfRange {
+                what: "request reply tag",
+                found: tag.into(),
+                bound: 2,
+            }),
+        }
+    }
+}
+
+/// Checks that the extents fit the architecture and the bounds.
+pub(crate) fn check_dims(arch: &Architecture, dims: [usize; 3]) -> Result<(), SecureError> {
+    if dims.iter().any(|&d| d == 0 || d > MAX_EXTENT) || dims.iter().product::<usize>() > MAX_VOXELS
+    {
+        return Err(SecureError::Protocol(format!(
+            "input extents {dims:?} exceed the bounds ({MAX_EXTENT} per axis, {MAX_VOXELS} voxels)"
+        )));
+    }
+    arch.check_input(arch.in_channels, dims)?;
+    Ok(())
+}
+
+/// The report block of each step, by the graph layer it belongs to.
+pub(crate) fn block_names(plan: &QuantPlan) -> Vec<&'static str> {
+    let g = plan.arch().graph();
+    plan.steps()
+        .iter()
+        .map(|s| match s.op {
+            Op::Conv { .. } => match g.layers[s.layer].kind {
+                LayerKind::UpConv { .. } => "upsample",
+                LayerKind::Head { .. } => "head",
+                _ => "homconv",
+            },
+            Op::Rescale { .. } => "rescale",
+            Op::ReluRescale { .. } => "relu",
+            Op::Square => "square",
+            Op::SumPool => "avgpool",
+            Op::MaxPoolRescale { .. } => "maxpool",
+            Op::Concat => "concat",
+            Op::Argmax2 => "argmax",
+        })
+        .collect()
+}
+
+/// Per request: the input extents of every step's first input.
+pub(crate) fn step_dims(plan: &QuantPlan, dims: [usize; 3]) -> Vec<[usize; 3]> {
+    plan.steps()
+        .iter()
+        .map(|s| plan.tensor_dims(s.inputs[0], dims))
+        .collect()
+}
+
+/// Square pairs a request needs: the elements of every square step.
+pub(crate) fn square_count(plan: &QuantPlan, dims: [usize; 3]) -> usize {
+    plan.steps()
+        .iter()
+        .filter(|s| s.op == Op::Square)
+        .map(|s| {
+            let t = plan.tensors()[s.output.0];
+            t.channels * plan.tensor_dims(s.output, dims).iter().product::<usize>()
+        })
+        .sum()
+}
+
+/// The rotation layout of every pool step (by step index) under the rotation variant.
+pub(crate) fn rotation_layouts(
+    plan: &QuantPlan,
+    dims: [usize; 3],
+    slots: usize,
+) -> Result<Vec<Option<RotationLayout>>, SecureError> {
+    let deep = plan.arch().dims == Dims::Three;
+    plan.steps()
+        .iter()
+        .map(|s| {
+            if s.op == Op::SumPool && plan.arch().pooling == Pooling::AvgByRotation {
+                let t = plan.tensors()[s.inputs[0].0];
+                RotationLayout::new(t.channels, plan.tensor_dims(s.inputs[0], dims), deep, slots)
+                    .map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .collect()
+}
+
+/// Rotation steps a set of layouts needs, sorted and without duplicates.
+pub(crate) fn rotation_steps(layouts: &[Option<RotationLayout>]) -> Vec<i64> {
+    let mut steps: Vec<i64> = layouts.iter().flatten().flat_map(|l| l.steps()).collect();
+    steps.sort_unstable();
+    steps.dedup();
+    steps
+}
+
+/// The elements of every max-pool window, window-major (the order of [`crate::fixed`]'s pool:
+/// slice, row, column within the window); `2×2` windows, `2×2×2` if `deep`.
+pub(crate) fn windows(x: &Tensor<u64>, deep: bool) -> (Vec<u64>, [usize; 3]) {
+    let [d, h, w] = x.dims();
+    let sd = if deep { 2 } else { 1 };
+    let od = [d / sd, h / 2, w / 2];
+    let mut out = Vec::with_capacity(x.data().len());
+    for c in 0..x.channels() {
+        let plane = x.channel(c);
+        for z in 0..od[0] {
+            for y in 0..od[1] {
+                for xx in 0..od[2] {
+                    for a in 0..sd {
+                        for b in 0..2 {
+                            let base = ((z * sd + a) * h + 2 * y + b) * w + 2 * xx;
+                            out.push(plane[base]);
+                            out.push(plane[base + 1]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (out, od)
+}
+
+/// Runs `steps` from `input` (tensor 0), keeping each tensor until its last use; `apply`
+/// computes step `i`'s output share, `observe` sees it. Returns the plan's output.
+pub(crate) fn walk(
+    plan: &QuantPlan,
+    input: Tensor<u64>,
+    mut apply: impl FnMut(usize, &Step, &[&Tensor<u64>]) -> Result<Tensor<u64>, SecureError>,
+    mut observe: impl FnMut(&Step, &Tensor<u64>),
+) -> Result<Tensor<u64>, SecureError> {
+    let steps = plan.steps();
+    let n = plan.tensors().len();
+    let mut last_use = vec![0usize; n];
+    for (i, s) in steps.iter().enumerate() {
+        for t in &s.inputs {
+            last_use[t.0] = i;
+        }
+    }
+    last_use[plan.output().0] = usize::MAX;
+    let mut slots: Vec<Option<Tensor<u64>>> = (0..n).map(|_| None).collect();
+    slots[0] = Some(input);
+    for (i, s) in steps.iter().enumerate() {
+        let out = {
+            let args: Vec<&Tensor<u64>> = s
+                .inputs
+                .iter()
+                .map(|t| {
+                    slots[t.0]
+                        .as_ref()
+                        .expect("the plan is in topological order")
+                })
+                .collect();
+            apply(i, s, &args)?
+        };
+        observe(s, &out);
+        slots[s.output.0] = Some(out);
+        for t in &s.inputs {
+            if last_use[t.0] == i {
+                slots[t.0] = None;
+            }
+        }
+    }
+    Ok(slots[plan.output().0]
+        .take()
+        .expect("the output is written by the last step"))
+}
+
+/// `data` in `x`'s shape.
+pub(crate) fn same_shape(x: &Tensor<u64>, data: Vec<u64>) -> Result<Tensor<u64>, SecureError> {
+    Ok(Tensor::from_vec(x.channels(), x.dims(), data)?)
+}
+
+/// SecPool max pool with rescaling: one `max4_rescale` call in 2D; in 3D one over the two
+/// `2×2` halves of every `2×2×2` window (shift 0), then one over `(m₀, m₁, m₀, m₁)` with the
+/// shift (max commutes with the floor shift, which is monotone).
+pub(crate) fn maxpool(
+    nl: &mut dyn Nonlinear,
+    ch: &mut Channel,
+    x: &Tensor<u64>,
+    deep: bool,
+    shift: u32,
+) -> Result<Tensor<u64>, SecureError> {
+    let (w, od) = windows(x, deep);
+    let out = if deep {
+        let halves = nl.max4_rescale(ch, &w, 0)?;
+        let second: Vec<u64> = halves
+            .chunks_exact(2)
+            .flat_map(|m| [m[0], m[1], m[0], m[1]])
+            .collect();
+        nl.max4_rescale(ch, &second, shift)?
+    } else {
+        nl.max4_rescale(ch, &w, shift)?
+    };
+    Ok(Tensor::from_vec(x.channels(), od, out)?)
+}
+
+/// The class-score pairs `(y0, y1)` per pixel of a two-channel share, interleaved.
+pub(crate) fn score_pairs(x: &Tensor<u64>) -> Result<Vec<u64>, SecureError> {
+    if x.channels() != 2 {
+        return Err(SecureError::Protocol(format!(
+            "argmax of {} channels, expected 2",
+            x.channels()
+        )));
+    }
+    Ok(x.channel(0)
+        .iter()
+        .zip(x.channel(1))
+        .flat_map(|(&a, &b)| [a, b])
+        .collect())
+}
+
+/// Splits the first `n` pairs off `pairs` (made offline for the whole request).
+pub(crate) fn take_pairs(
+    pairs: &mut Option<SquarePairs>,
+    n: usize,
+) -> Result<SquarePairs, SecureError> {
+    match pairs {
+        Some(pairs) if pairs.a.len() >= n => Ok(SquarePairs {
+            a: pairs.a.drain(..n).collect(),
+            c: pairs.c.drain(..n).collect(),
+        }),
+        _ => Err(SecureError::Protocol(format!(
+            "{n} square pairs needed, fewer were made offline"
+        ))),
+    }
+}
+
+/// Sends one message and flushes.
+pub(crate) fn send_now<T: Encode>(
+    ch: &mut Channel,
+    kind: u16,
+    message: &T,
+) -> Result<(), SecureError> {
+    ch.send_message(kind, message)?;
+    ch.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bunet_crypto::wire::decode_exact;
+
+    #[test]
+    fn requests_round_trip_and_bounds_are_enforced() {
+        for r in [Request::Close, Request::Infer([1, 32, 64])] {
+            assert_eq!(decode_exact::<Request>(&r.to_bytes(), &()).unwrap(), r);
+        }
+        let too_big = Request::Infer([1, MAX_EXTENT + 1, 2]).to_bytes();
+        assert!(decode_exact::<Request>(&too_big, &()).is_err());
+        let too_many = Request::Infer([MAX_EXTENT, MAX_EXTENT, 2]).to_bytes();
+        assert!(decode_exact::<Request>(&too_many, &()).is_err());
+        let zero = Request::Infer([0, 2, 2]).to_bytes();
+        assert!(decode_exact::<Request>(&zero, &()).is_err());
+        let bytes = Request::Infer([1, 8, 8]).to_bytes();
+        for cut in 0..bytes.len() {
+            assert!(decode_exact::<Request>(&bytes[..cut], &()).is_err());
+        }
+        let refuse = RequestReply::Refuse("é".repeat(400));
+        match decode_exact::<RequestReply>(&refuse.to_bytes(), &()).unwrap() {
+            RequestReply::Refuse(s) => assert_eq!(s.len(), 512),
+            RequestReply::Accept => panic!("decoded a refusal as acceptance"),
+        }
+        assert!(decode_exact::<RequestReply>(&[1, 255, 255, 255, 255, 0, 0, 0, 0], &()).is_err());
+    }
+}
