@@ -169,7 +169,7 @@ impl Breakdown {
             ]);
         }
         t.push([
-            "**total**".to_string(),
+            "**sum over blocks** (the parties overlap in time)".to_string(),
             report::seconds(g.offline_s),
             report::seconds(g.online_s),
             "100 %".into(),

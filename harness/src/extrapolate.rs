@@ -9,8 +9,10 @@ use serde::Serialize;
 use crate::breakdown::Breakdown;
 use crate::opcount::{Count, SliceCount};
 
-/// Blocks paid once per session, not per slice.
-pub const SESSION_BLOCKS: &[&str] = &["handshake", "keys", "setup", "nonlinear/setup", "close"];
+/// Blocks paid once per session, not per slice: the handshake, the public and Galois keys, the
+/// nonlinear set-up (base OTs) and the HomConv layouts of the first request (the driver reuses
+/// them for every slice of the same extents).
+pub const SESSION_BLOCKS: &[&str] = &["handshake", "keys", "setup", "prepare"];
 
 /// One block, measured and extrapolated.
 #[derive(Clone, Debug, PartialEq, Serialize)]

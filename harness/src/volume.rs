@@ -27,6 +27,16 @@ pub enum Error {
         /// Slices in the volume.
         nz: usize,
     },
+    /// A crop box is empty or leaves the volume.
+    #[error("crop of {extent:?} voxels at {origin:?} does not fit a volume of {dims:?}")]
+    Crop {
+        /// The box's first voxel.
+        origin: [usize; 3],
+        /// The box's extent.
+        extent: [usize; 3],
+        /// The volume's extent.
+        dims: [usize; 3],
+    },
     /// A tensor shape did not fit the model.
     #[error(transparent)]
     Shape(#[from] ShapeError),
@@ -108,6 +118,44 @@ impl CtVolume {
             .collect()
     }
 
+    /// The sub-volume of `extent = [w, h, d]` voxels starting at voxel `origin = [x0, y0, z0]`,
+    /// with the header's voxel-to-world mapping moved to the new origin (the crop sits where
+    /// it sat in the scan).
+    ///
+    /// # Errors
+    /// [`Error::Crop`] if the box is empty or leaves the volume.
+    pub fn crop(&self, origin: [usize; 3], extent: [usize; 3]) -> Result<CtVolume, Error> {
+        let [nx, ny, _] = self.dims;
+        check_box(self.dims, origin, extent)?;
+        let mut header = self.header.clone();
+        header.dim[1..4].copy_from_slice(&extent.map(|v| i16::try_from(v).unwrap_or(i16::MAX)));
+        let o = origin.map(|v| v as f32);
+        for row in [&mut header.srow_x, &mut header.srow_y, &mut header.srow_z] {
+            row[3] += row[0] * o[0] + row[1] * o[1] + row[2] * o[2];
+        }
+        let a = self.header.affine();
+        let shift = |r: usize| {
+            (a[r][0] * f64::from(o[0]) + a[r][1] * f64::from(o[1]) + a[r][2] * f64::from(o[2]))
+                as f32
+        };
+        header.qoffset_x += shift(0);
+        header.qoffset_y += shift(1);
+        header.qoffset_z += shift(2);
+        let [w, h, d] = extent;
+        let mut hu = Vec::with_capacity(w * h * d);
+        for z in origin[2]..origin[2] + d {
+            for y in origin[1]..origin[1] + h {
+                let row = (z * ny + y) * nx;
+                hu.extend_from_slice(&self.hu[row + origin[0]..row + origin[0] + w]);
+            }
+        }
+        Ok(CtVolume {
+            header,
+            dims: extent,
+            hu,
+        })
+    }
+
     /// Normalises ([`normalise`]) and pads the volume for `arch`.
     ///
     /// # Errors
@@ -115,6 +163,70 @@ impl CtVolume {
     pub fn prepare(&self, arch: &Architecture) -> Result<Prepared, Error> {
         Prepared::new(self, arch)
     }
+}
+
+fn check_box(dims: [usize; 3], origin: [usize; 3], extent: [usize; 3]) -> Result<(), Error> {
+    if (0..3).any(|i| extent[i] == 0 || origin[i] + extent[i] > dims[i]) {
+        return Err(Error::Crop {
+            origin,
+            extent,
+            dims,
+        });
+    }
+    Ok(())
+}
+
+/// The same box of a mask laid out like the volume (`x` fastest).
+///
+/// # Errors
+/// [`Error::Crop`] if the box is empty or leaves the volume.
+pub fn crop_mask(
+    mask: &[u8],
+    dims: [usize; 3],
+    origin: [usize; 3],
+    extent: [usize; 3],
+) -> Result<Vec<u8>, Error> {
+    check_box(dims, origin, extent)?;
+    let [nx, ny, _] = dims;
+    let [w, h, d] = extent;
+    let mut out = Vec::with_capacity(w * h * d);
+    for z in origin[2]..origin[2] + d {
+        for y in origin[1]..origin[1] + h {
+            let row = (z * ny + y) * nx;
+            out.extend_from_slice(&mask[row + origin[0]..row + origin[0] + w]);
+        }
+    }
+    Ok(out)
+}
+
+/// The in-plane window of `w × h` voxels (on a grid of 4) holding the most mask voxels over all
+/// slices: where to crop a demo volume so that it shows lesions. `(x0, y0)`.
+pub fn busiest_window(mask: &[u8], dims: [usize; 3], w: usize, h: usize) -> (usize, usize) {
+    let [nx, ny, nz] = dims;
+    let (w, h) = (w.min(nx), h.min(ny));
+    let mut sum = vec![0u32; nx * ny];
+    for z in 0..nz {
+        for (s, &m) in sum.iter_mut().zip(&mask[z * nx * ny..(z + 1) * nx * ny]) {
+            *s += u32::from(m != 0);
+        }
+    }
+    let mut best = (0u64, 0, 0);
+    for y0 in (0..=ny - h).step_by(4) {
+        for x0 in (0..=nx - w).step_by(4) {
+            let v: u64 = (y0..y0 + h)
+                .map(|y| {
+                    sum[y * nx + x0..y * nx + x0 + w]
+                        .iter()
+                        .map(|&v| u64::from(v))
+                        .sum::<u64>()
+                })
+                .sum();
+            if v > best.0 {
+                best = (v, x0, y0);
+            }
+        }
+    }
+    (best.1, best.2)
 }
 
 /// A volume ready for the network: normalised, each slice padded at the bottom and right with
@@ -267,5 +379,50 @@ mod tests {
         let mut s = Slice::default();
         ph.render_slice(2, &mut s).expect("slice");
         assert_eq!(ct.slice_i16(2), s.ct);
+
+        // A crop keeps the voxels and their world positions.
+        let c = ct.crop([4, 2, 1], [8, 10, 2]).expect("inside");
+        assert_eq!(c.dims, [8, 10, 2]);
+        assert_eq!(c.hu[0], ct.hu[(16 + 2) * 16 + 4]);
+        assert_eq!(c.hu[8 * 10 + 8 + 1], ct.hu[(2 * 16 + 3) * 16 + 5]);
+        let world = |h: &Header, v: [f64; 3]| {
+            let a = h.affine();
+            [0, 1, 2].map(|r| a[r][0] * v[0] + a[r][1] * v[1] + a[r][2] * v[2] + a[r][3])
+        };
+        let (p, q) = (
+            world(&c.header, [1.0, 1.0, 1.0]),
+            world(&ct.header, [5.0, 3.0, 2.0]),
+        );
+        assert!((0..3).all(|i| (p[i] - q[i]).abs() < 1e-3), "{p:?} {q:?}");
+        let mut qh = c.header.clone();
+        qh.sform_code = 0;
+        let mut qo = ct.header.clone();
+        qo.sform_code = 0;
+        let (p, q) = (world(&qh, [1.0, 1.0, 1.0]), world(&qo, [5.0, 3.0, 2.0]));
+        assert!(
+            (0..3).all(|i| (p[i] - q[i]).abs() < 1e-3),
+            "qform {p:?} {q:?}"
+        );
+        assert_eq!(
+            crop_mask(&label, ct.dims, [4, 2, 1], [8, 10, 2])
+                .unwrap()
+                .len(),
+            160
+        );
+        assert!(ct.crop([10, 0, 0], [8, 4, 1]).is_err());
+        assert!(ct.crop([0, 0, 0], [0, 4, 1]).is_err());
+    }
+
+    #[test]
+    fn busiest_window_finds_the_mask() {
+        let dims = [16, 12, 2];
+        let mut mask = vec![0u8; 16 * 12 * 2];
+        for y in 8..12 {
+            for x in 8..12 {
+                mask[16 * 12 + y * 16 + x] = 1;
+            }
+        }
+        assert_eq!(busiest_window(&mask, dims, 4, 4), (8, 8));
+        assert_eq!(busiest_window(&mask, dims, 32, 32), (0, 0));
     }
 }
