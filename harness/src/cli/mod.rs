@@ -104,7 +104,9 @@ pub fn classify(err: &anyhow::Error) -> Exit {
             match e {
                 session::Error::Net { source, .. } => return classify_net(source),
                 session::Error::ServerPanicked => return Exit::Software,
-                _ => {}
+                session::Error::Secure(e) => return classify_secure(e),
+                session::Error::Volume(volume::Error::Slice { .. }) => return Exit::Usage,
+                session::Error::Volume(_) => return Exit::DataErr,
             }
         }
         if let Some(e) = cause.downcast_ref::<model::Error>() {
@@ -247,5 +249,7 @@ mod tests {
         );
         let timeout = SecureError::Channel(ChannelError::Timeout(std::time::Duration::ZERO));
         assert_eq!(classify(&anyhow::Error::from(timeout)), Exit::TempFail);
+        let closed = session::Error::Secure(SecureError::Channel(ChannelError::Closed));
+        assert_eq!(classify(&anyhow::Error::from(closed)), Exit::Unavailable);
     }
 }
