@@ -44,6 +44,9 @@ pub struct Count {
     pub return_ciphertexts: u64,
     /// Ciphertext–plaintext products the server computes (HomConv).
     pub ct_pt_products: u64,
+    /// Filter plaintexts the server prepares (NTT form, all RNS limbs) and keeps for the
+    /// session: one per (output-channel group, input channel) of every HomConv.
+    pub prepared_plaintexts: u64,
     /// Encoded ciphertext bytes uploaded (frame headers excluded).
     pub upload_bytes: u64,
     /// Encoded ciphertext bytes returned (frame headers excluded).
@@ -59,11 +62,12 @@ impl Count {
         self.upload_ciphertexts += o.upload_ciphertexts;
         self.return_ciphertexts += o.return_ciphertexts;
         self.ct_pt_products += o.ct_pt_products;
+        self.prepared_plaintexts += o.prepared_plaintexts;
         self.upload_bytes += o.upload_bytes;
         self.return_bytes += o.return_bytes;
     }
 
-    /// This count `k` times (saturating).
+    /// This count `k` times (saturating); prepared filters are made once, so they stay.
     pub fn times(&self, k: u64) -> Count {
         Count {
             steps: self.steps.saturating_mul(k),
@@ -72,6 +76,7 @@ impl Count {
             upload_ciphertexts: self.upload_ciphertexts.saturating_mul(k),
             return_ciphertexts: self.return_ciphertexts.saturating_mul(k),
             ct_pt_products: self.ct_pt_products.saturating_mul(k),
+            prepared_plaintexts: self.prepared_plaintexts,
             upload_bytes: self.upload_bytes.saturating_mul(k),
             return_bytes: self.return_bytes.saturating_mul(k),
         }
@@ -140,6 +145,7 @@ impl SliceCount {
                 count.upload_ciphertexts = layout.upload_ciphertexts() as u64;
                 count.return_ciphertexts = layout.return_ciphertexts() as u64;
                 count.ct_pt_products = (layout.groups() * spec.c_in * layout.tiles()) as u64;
+                count.prepared_plaintexts = (layout.groups() * spec.c_in) as u64;
                 count.upload_bytes = count.upload_ciphertexts * up_len;
                 count.return_bytes = count.return_ciphertexts * down_len;
             }
@@ -170,6 +176,34 @@ impl SliceCount {
             t.add(&s.count);
         }
         t
+    }
+
+    /// Bytes of the filter plaintexts the server keeps for a session with these extents
+    /// (`N · limbs` words each).
+    pub fn server_filter_bytes(&self, params: &Params) -> u64 {
+        self.total().prepared_plaintexts * (params.n() * params.max_level() * 8) as u64
+    }
+
+    /// The largest HomConv tile cap from `caps` (in order; `None` = uncapped) whose prepared
+    /// filters fit in `budget` bytes at input extents `dims`: smaller tiles need fewer
+    /// output-channel groups, hence fewer filter plaintexts, at the price of more ciphertexts.
+    /// `None` if none fits.
+    ///
+    /// # Errors
+    /// As [`SliceCount::new`].
+    pub fn tile_cap_within(
+        plan: &QuantPlan,
+        params: &Params,
+        dims: [usize; 3],
+        caps: &[Option<usize>],
+        budget: u64,
+    ) -> Result<Option<Option<usize>>, HomConvError> {
+        for &cap in caps {
+            if Self::new(plan, params, dims, cap)?.server_filter_bytes(params) <= budget {
+                return Ok(Some(cap));
+            }
+        }
+        Ok(None)
     }
 
     /// Instances of the secure comparison (ReLU, rescale, max pool, argmax) per slice.
@@ -219,5 +253,23 @@ mod tests {
         assert!(big.steps[0].count.upload_ciphertexts >= 5 * (512 * 512 / 8192) as u64);
         assert!(big.total().upload_bytes > small.total().upload_bytes);
         assert_eq!(small.total().times(3).macs, 3 * small.total().macs);
+        // Prepared filters: at 512×512 the uncapped layout needs tens of GB on the server;
+        // tiles of 30 cut that by more than 4×.
+        let gb = |c: &SliceCount| c.server_filter_bytes(&params) as f64 / 1e9;
+        let capped = SliceCount::new(&plan, &params, [1, 512, 512], Some(30)).unwrap();
+        assert!(
+            gb(&big) > 30.0 && gb(&capped) < gb(&big) / 4.0,
+            "{} {}",
+            gb(&big),
+            gb(&capped)
+        );
+        let caps = [None, Some(62), Some(30), Some(14)];
+        let pick = |budget: f64| {
+            SliceCount::tile_cap_within(&plan, &params, [1, 512, 512], &caps, (budget * 1e9) as u64)
+                .unwrap()
+        };
+        assert_eq!(pick(1e3), Some(None));
+        assert_eq!(pick(gb(&capped) + 0.1), Some(Some(30)));
+        assert_eq!(pick(0.001), None);
     }
 }

@@ -49,6 +49,11 @@ pub struct Args {
     /// Parallel client sessions with --all (each served by its own server thread).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     jobs: u16,
+    /// Memory the server may use for prepared HomConv filters, in GB (default: 60 % of the
+    /// available memory). Without --max-tile, replay picks the largest tile cap whose filters
+    /// (per session) fit.
+    #[arg(long, value_name = "GB")]
+    memory_gb: Option<f64>,
     /// Output directory: replay.md, replay.json, server.log (and mask.nii.gz with --all).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -141,7 +146,13 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    fn spawn(args: &Args, clients: usize, report_dir: &Path, log: &Path) -> Result<Self> {
+    fn spawn(
+        args: &Args,
+        max_tile: Option<usize>,
+        clients: usize,
+        report_dir: &Path,
+        log: &Path,
+    ) -> Result<Self> {
         let exe = std::env::current_exe().context("locating the bunet executable")?;
         let log_file =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
@@ -152,7 +163,7 @@ impl ServerProcess {
             .arg(report_dir)
             .args(["--preset", args.session.preset.name()])
             .args(["--backend", args.session.backend.name()]);
-        if let Some(t) = args.session.max_tile {
+        if let Some(t) = max_tile {
             cmd.arg("--max-tile").arg(t.to_string());
         }
         if let Some(w) = &args.weights.weights {
@@ -226,7 +237,7 @@ impl Drop for ServerProcess {
 pub fn run(args: &Args) -> Result<()> {
     let model = args.weights.load()?;
     let arch = *model.arch();
-    let config = args.session.config();
+    let mut config = args.session.config();
     let source = match &args.input {
         Some(path) => {
             let ct = super::segment::read_ct(path)?;
@@ -247,12 +258,37 @@ pub fn run(args: &Args) -> Result<()> {
     let step = 1usize << arch.depth;
     let input_dims = [1, ny.next_multiple_of(step), nx.next_multiple_of(step)];
     let plan = bunet_unet::QuantPlan::new(&arch, config.preset.quant())?;
-    let count = SliceCount::new(
-        &plan,
-        &config.preset.pahe_params(),
-        input_dims,
-        config.max_tile,
-    )?;
+    let params = config.preset.pahe_params();
+    let jobs = if args.all {
+        usize::from(args.jobs).min(nz)
+    } else {
+        1
+    };
+    let budget = args
+        .memory_gb
+        .map_or_else(default_budget, |gb| (gb * 1e9) as u64);
+    if args.session.max_tile.is_none() {
+        let caps = [
+            None,
+            Some(62),
+            Some(46),
+            Some(30),
+            Some(22),
+            Some(14),
+            Some(6),
+        ];
+        let per_session = budget / jobs as u64;
+        config.max_tile =
+            SliceCount::tile_cap_within(&plan, &params, input_dims, &caps, per_session)?
+                .with_context(|| {
+                    format!(
+                        "the server's HomConv filters do not fit in {} per session even with \
+                         the smallest tiles; give --memory-gb or fewer --jobs",
+                        report::bytes(per_session)
+                    )
+                })?;
+    }
+    let count = SliceCount::new(&plan, &params, input_dims, config.max_tile)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
 
@@ -263,11 +299,6 @@ pub fn run(args: &Args) -> Result<()> {
         let first = (nz - k) / 2;
         (first..first + k).collect()
     };
-    let jobs = if args.all {
-        usize::from(args.jobs).min(nz)
-    } else {
-        1
-    };
     let report_dir = args.out.join("server-reports");
     if report_dir.exists() {
         std::fs::remove_dir_all(&report_dir)
@@ -276,13 +307,18 @@ pub fn run(args: &Args) -> Result<()> {
     let log = args.out.join("server.log");
     eprintln!(
         "bunet replay: {nx}x{ny}x{nz}, {} slice(s) for real in {jobs} session(s) against a \
-         `bunet serve` process ({}, {} backend); server log in {}",
+         `bunet serve` process ({}, {} backend, HomConv tiles {}, server filters {} per \
+         session); server log in {}",
         slices.len(),
         config.preset.name(),
         config.nonlinear.name(),
+        config
+            .max_tile
+            .map_or("uncapped".to_string(), |t| format!("<= {t}")),
+        report::bytes(count.server_filter_bytes(&params)),
         log.display()
     );
-    let server = ServerProcess::spawn(args, jobs, &report_dir, &log)?;
+    let server = ServerProcess::spawn(args, config.max_tile, jobs, &report_dir, &log)?;
     let pb = progress::bar((slices.len() * plan.steps().len()) as u64, "replay");
     let start = Instant::now();
     let runs: Mutex<Vec<ClientRun>> = Mutex::new(Vec::new());
@@ -387,15 +423,16 @@ pub fn run(args: &Args) -> Result<()> {
         &count,
         &bd,
         &extra,
-        wall,
-        jobs,
-        identical,
-        check.len(),
+        (wall, jobs),
+        (identical, check.len()),
+        (config.max_tile, count.server_filter_bytes(&params)),
     );
     let json = serde_json::json!({
         "volume": [nx, ny, nz],
         "input_dims": input_dims,
         "architecture": arch.to_string(),
+        "max_tile": config.max_tile,
+        "server_filter_bytes_per_session": count.server_filter_bytes(&params),
         "preset": config.preset.name(),
         "backend": config.nonlinear.name(),
         "machine": report::machine(),
@@ -437,10 +474,9 @@ fn render(
     count: &SliceCount,
     bd: &Breakdown,
     extra: &Extrapolation,
-    wall: f64,
-    jobs: usize,
-    identical: usize,
-    checked: usize,
+    (wall, jobs): (f64, usize),
+    (identical, checked): (usize, usize),
+    (max_tile, filter_bytes): (Option<usize>, u64),
 ) -> String {
     let mut s = format!(
         "# BUNET replay: {nx}×{ny}×{nz}\n\n`{arch}`, preset **{}**, nonlinear backend **{}**; \
@@ -463,6 +499,15 @@ fn render(
         "secure slices bit-identical to the fixed-point reference".to_string(),
         format!("{identical}/{checked} checked"),
         measured.into(),
+    ]);
+    t.push([
+        "HomConv tile cap / server filter memory per session".to_string(),
+        format!(
+            "{} / {}",
+            max_tile.map_or("uncapped".to_string(), |t| t.to_string()),
+            report::bytes(filter_bytes)
+        ),
+        "counted (exact)".into(),
     ]);
     t.push([
         "wall time of the run".to_string(),
@@ -553,4 +598,17 @@ fn render(
     }
     s.push_str(&b.to_markdown());
     s
+}
+
+/// 60 % of the available memory (`MemAvailable` in /proc/meminfo), or 8 GB if unknown.
+fn default_budget() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemAvailable:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(8_000_000_000, |kb| kb * 1024 / 10 * 6)
 }
