@@ -32,7 +32,7 @@ pub struct Args {
     crop: u16,
     /// Segment only this many consecutive slices, those with the most lesion (0: every slice);
     /// the mask is 0 on the others. Every slice costs the same secure work.
-    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u16).range(0..=512))]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(0..=512))]
     segment: u16,
     /// Seed of the synthetic patient (9000–9003 were held out from training).
     #[arg(long, default_value_t = 9000)]
