@@ -10,6 +10,9 @@
 //! - [`quant`] fixes the fixed-point conventions ([`Quant`]), lowers the graph to a
 //!   [`QuantPlan`] of steps — one per protocol building block — and [`fixed`] evaluates that plan
 //!   exactly mod p. The secure driver walks the same plan.
+//! - [`secure`] runs that plan between two parties on additive shares: HomConv, the nonlinear
+//!   layers, the pools, and the [`secure::Client`] / [`secure::Server`] drivers with their
+//!   handshake and per-block reports.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

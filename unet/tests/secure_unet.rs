@@ -70,6 +70,8 @@ fn session(
         let masks = inputs
             .iter()
             .map(|x| {
+                // The offline phase runs ahead of the input, then the online phase.
+                client.prepare(&mut cch, x.dims()).unwrap();
                 client
                     .infer_observed(&mut cch, x, |st, t| shares.push((st.clone(), t.clone())))
                     .unwrap()
@@ -246,6 +248,8 @@ fn one_session_serves_several_requests_in_memory() {
     println!("{c}\n{s}");
 }
 
+/// Fails on this branch only because `homconv::Layout::new` refuses 3D; passes (1.5 s) on a
+/// merge with branch `hc3d`.
 #[test]
 #[ignore = "needs 3D HomConv (branch hc3d)"]
 fn secure_equals_fixed_point_in_3d() {
@@ -282,6 +286,14 @@ fn mismatch(
             server.join().unwrap().expect("server error"),
         )
     })
+}
+
+#[test]
+fn drivers_can_move_to_other_threads() {
+    fn send<T: Send>() {}
+    send::<Client>();
+    send::<Server<'static>>();
+    send::<Report>();
 }
 
 #[test]
@@ -415,5 +427,66 @@ fn misfit_requests_are_refused_and_the_session_goes_on() {
         );
         client.close(&mut cch).unwrap();
         server.join().unwrap().unwrap();
+    });
+}
+
+#[test]
+fn malformed_or_misfit_requests_and_vanishing_peers_are_typed_errors() {
+    use bunet_unet::secure::kind;
+    let arch = small(Activation::Relu, Pooling::AvgLocal, Dims::Two, 2);
+    let qm = model(&arch, Preset::Q24, 3);
+    let config = SessionConfig::new(Preset::Q24);
+    let request = |tag: u8, dims: [u64; 3]| {
+        let mut b = vec![tag];
+        for d in dims {
+            b.extend_from_slice(&d.to_le_bytes());
+        }
+        b
+    };
+    // A request the model does not fit is refused, the session goes on; a malformed one ends
+    // it, and the client is told why.
+    let (mut cch, mut sch) = Channel::in_memory_pair(ChannelConfig::default());
+    thread::scope(|s| {
+        let server = s.spawn(|| {
+            Server::accept(&mut sch, &qm, config, Prg::from_os_entropy())
+                .unwrap()
+                .serve(&mut sch)
+        });
+        let _client = Client::connect(&mut cch, &arch, config, Prg::from_os_entropy()).unwrap();
+        for (body, fatal) in [
+            (request(1, [1, 6, 8]), false),
+            (request(1, [2, 8, 8]), false),
+            (request(1, [1, 1 << 40, 8]), true),
+        ] {
+            cch.send(kind::REQUEST, &body).unwrap();
+            let reply = cch.recv(kind::REQUEST_REPLY, 1024).unwrap();
+            assert_eq!(reply[0], 1, "refused");
+            if fatal {
+                break;
+            }
+        }
+        assert!(matches!(server.join().unwrap(), Err(SecureError::Wire(_))));
+    });
+    // A client that vanishes in the middle of a request.
+    let (mut cch, mut sch) = Channel::in_memory_pair(ChannelConfig::default());
+    thread::scope(|s| {
+        let server = s.spawn(|| {
+            Server::accept(&mut sch, &qm, config, Prg::from_os_entropy())
+                .unwrap()
+                .serve(&mut sch)
+        });
+        let client = Client::connect(&mut cch, &arch, config, Prg::from_os_entropy()).unwrap();
+        cch.send(kind::REQUEST, &request(1, [1, 8, 8])).unwrap();
+        cch.recv(kind::REQUEST_REPLY, 1024).unwrap();
+        drop(client);
+        drop(cch);
+        let e = server.join().unwrap().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                SecureError::HomConv(_) | SecureError::Channel(_) | SecureError::Crypto(_)
+            ),
+            "{e}"
+        );
     });
 }

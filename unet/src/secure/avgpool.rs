@@ -348,6 +348,56 @@ mod tests {
         layout.unpack(&cts)
     }
 
+    /// The protocol with the q24 preset (N = 8192) in 2D and 3D: the shares reconstruct the
+    /// window sums of the shared tensor; Alice's share alone is not the sum.
+    #[test]
+    fn rotation_protocol_reconstructs_window_sums() {
+        use bunet_crypto::channel::ChannelConfig;
+        use bunet_crypto::pahe::{GaloisKeys, PublicKey, SecretKey};
+        let params = crate::secure::Preset::Q24.pahe_params();
+        let p = params.p();
+        for (c, dims, deep) in [(3, [4, 8, 8], true), (2, [1, 16, 96], false)] {
+            let x = random(c, dims, p, 1);
+            let x_a = random(c, dims, p, 2);
+            let x_b = Tensor::from_vec(
+                c,
+                dims,
+                x.data()
+                    .iter()
+                    .zip(x_a.data())
+                    .map(|(&x, &a)| (x + p - a) % p)
+                    .collect(),
+            )
+            .unwrap();
+            let layout = RotationLayout::new(c, dims, deep, params.slots()).unwrap();
+            let mut prg = Prg::from_os_entropy();
+            let sk = SecretKey::generate(&params, &mut prg);
+            let pk = PublicKey::generate(&sk, &mut prg);
+            let keys = vec![GaloisKeys::generate(&sk, &layout.steps(), false, &mut prg)];
+            let eval = Evaluator::new(&params);
+            let (mut ca, mut cb) = Channel::in_memory_pair(ChannelConfig::default());
+            let (ya, yb) = std::thread::scope(|s| {
+                let bob = s.spawn(|| {
+                    let mut prg = Prg::from_os_entropy();
+                    server_by_rotation(&mut cb, &params, &eval, &pk, &keys, &layout, &x_b, &mut prg)
+                        .unwrap()
+                });
+                let ya =
+                    client_by_rotation(&mut ca, &params, &sk, &layout, &x_a, &mut prg).unwrap();
+                (ya, bob.join().unwrap())
+            });
+            let want = sum_local(&x, deep, p);
+            let got: Vec<u64> = ya
+                .data()
+                .iter()
+                .zip(yb.data())
+                .map(|(&a, &b)| (a + b) % p)
+                .collect();
+            assert_eq!(got, want.data(), "{dims:?}");
+            assert_ne!(ya.data(), want.data());
+        }
+    }
+
     #[test]
     fn packed_rotation_sums_equal_local_window_sums() {
         let p = crate::quant::Q24_P;

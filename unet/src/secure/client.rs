@@ -151,7 +151,8 @@ impl Client {
     /// Announces a request for an input of extents `dims` and runs its offline phase: Galois
     /// keys the server does not hold yet (rotation pooling only), square pairs (square
     /// activations only), HomConv layouts. The next [`Client::infer`] with an input of these
-    /// extents uses it. Does nothing if such a request is already prepared.
+    /// extents uses it. Does nothing if such a request is already prepared. A prepared request
+    /// must be run before [`Client::close`]: the server is waiting for its input.
     ///
     /// # Errors
     /// [`SecureError::Model`] / [`SecureError::Protocol`] if `dims` do not fit the

@@ -368,7 +368,62 @@ pub(crate) fn send_now<T: Encode>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quant::Quant;
+    use crate::synthetic::SplitMix64;
+    use bunet_crypto::channel::ChannelConfig;
+    use bunet_crypto::nonlinear::{Backend, Config, setup};
+    use bunet_crypto::prg::Prg;
+    use bunet_crypto::triples::Role;
     use bunet_crypto::wire::decode_exact;
+
+    /// The two-stage 3D max pool (and the 2D one) on random shares reconstructs the reference
+    /// `max_rescale` over every window.
+    #[test]
+    fn secure_max_pool_equals_reference_in_2d_and_3d() {
+        let q = Quant::q24();
+        let mut rng = SplitMix64::from_seed_for_tests(11);
+        for (deep, dims, shift) in [
+            (true, [4, 4, 6], 0),
+            (true, [2, 2, 2], 3),
+            (false, [1, 6, 4], 2),
+        ] {
+            let n = 3 * dims.iter().product::<usize>();
+            let x: Vec<u64> = (0..n).map(|_| rng.next_u64() % q.p).collect();
+            let a: Vec<u64> = (0..n).map(|_| rng.next_u64() % q.p).collect();
+            let b: Vec<u64> = x
+                .iter()
+                .zip(&a)
+                .map(|(&x, &a)| (x + q.p - a) % q.p)
+                .collect();
+            let (xa, xb) = (
+                Tensor::from_vec(3, dims, a).unwrap(),
+                Tensor::from_vec(3, dims, b).unwrap(),
+            );
+            let config = Config::new(Backend::Gc, 24, q.p).unwrap();
+            let (mut ca, mut cb) = Channel::in_memory_pair(ChannelConfig::default());
+            let (ya, yb) = std::thread::scope(|s| {
+                let bob = s.spawn(|| {
+                    let mut nl = setup(&mut cb, Role::Bob, config, Prg::from_os_entropy()).unwrap();
+                    maxpool(nl.as_mut(), &mut cb, &xb, deep, shift).unwrap()
+                });
+                let mut nl = setup(&mut ca, Role::Alice, config, Prg::from_os_entropy()).unwrap();
+                let ya = maxpool(nl.as_mut(), &mut ca, &xa, deep, shift).unwrap();
+                (ya, bob.join().unwrap())
+            });
+            let x = Tensor::from_vec(3, dims, x).unwrap();
+            let (want, od) = crate::conv::pool(x.data(), 3, dims, deep, &|w: &[u64]| {
+                q.max_rescale(w, shift)
+            });
+            assert_eq!(ya.dims(), od);
+            let got: Vec<u64> = ya
+                .data()
+                .iter()
+                .zip(yb.data())
+                .map(|(&a, &b)| (a + b) % q.p)
+                .collect();
+            assert_eq!(got, want, "{dims:?} deep={deep} shift={shift}");
+        }
+    }
 
     #[test]
     fn requests_round_trip_and_bounds_are_enforced() {

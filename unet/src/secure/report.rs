@@ -8,7 +8,10 @@
 //!   figure includes the other's concurrent work.
 //! - Bytes, messages and flights: the delta of the channel's [`Meter`](bunet_crypto::channel::Meter)
 //!   total over the block (every label the block's protocols count under). `rounds` is the
-//!   number of flights this party sent; the protocol's round count is the sum over both parties.
+//!   number of flights this party started in the block (a flight is a run of sends not
+//!   interrupted by a receive); the protocol's round count is the sum over both parties. Sends
+//!   that continue a flight begun in the previous block add no round: that is the latency the
+//!   network sees, but it attributes the flight to the block that started it.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
