@@ -75,8 +75,31 @@ pub fn busiest_slices(mask: &[u8], plane: usize, k: usize) -> Vec<usize> {
     out
 }
 
+/// Smallest side of an overlay image: small slices are enlarged (nearest neighbour, an integer
+/// factor) to at least this many pixels.
+pub const MIN_OVERLAY_SIDE: usize = 256;
+
+/// `plane` (`w × h`, row-major) enlarged `k` times in both axes by repetition.
+fn enlarge<T: Copy>(plane: &[T], w: usize, k: usize) -> Vec<T> {
+    if k == 1 {
+        return plane.to_vec();
+    }
+    let mut out = Vec::with_capacity(plane.len() * k * k);
+    for row in plane.chunks(w) {
+        let wide: Vec<T> = row
+            .iter()
+            .flat_map(|&v| std::iter::repeat_n(v, k))
+            .collect();
+        for _ in 0..k {
+            out.extend_from_slice(&wide);
+        }
+    }
+    out
+}
+
 /// Writes `overlay_zNNN.png` into `dir` for every slice in `slices`: the CT slice in the lung
-/// window with `mask` tinted red. Returns the files written.
+/// window with `mask` tinted red, enlarged to at least [`MIN_OVERLAY_SIDE`] pixels. Returns the
+/// files written.
 ///
 /// # Errors
 /// [`Error::Slice`] for a slice outside the volume, [`Error::Png`] if writing fails.
@@ -94,12 +117,13 @@ pub fn write_overlays(
             return Err(Error::Slice { z, nz });
         }
         let path = dir.join(format!("overlay_z{z:03}.png"));
+        let k = MIN_OVERLAY_SIDE.div_ceil(nx.max(ny).max(1)).max(1);
         preview::write_overlay_png(
             &path,
-            nx,
-            ny,
-            &ct.slice_i16(z),
-            &mask[z * plane..(z + 1) * plane],
+            nx * k,
+            ny * k,
+            &enlarge(&ct.slice_i16(z), nx, k),
+            &enlarge(&mask[z * plane..(z + 1) * plane], nx, k),
         )
         .map_err(|source| Error::Png {
             path: path.clone(),
@@ -148,5 +172,12 @@ mod tests {
         assert_eq!(files.len(), 2);
         assert!(files[1].ends_with("overlay_z002.png"));
         assert!(write_overlays(dir.path(), &ct, &label, &[3]).is_err());
+        // 8 × 6 voxels are drawn 32× larger: 256 × 192 pixels.
+        let png = std::fs::read(&files[0]).unwrap();
+        assert_eq!(&png[16..24], &[0, 0, 1, 0, 0, 0, 0, 192]);
+        assert_eq!(
+            enlarge(&[1, 2, 3, 4], 2, 2),
+            vec![1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]
+        );
     }
 }
