@@ -50,7 +50,7 @@ pub struct Args {
     #[arg(long = "preset", value_parser = common::preset_parser(), default_values_t = Preset::ALL)]
     presets: Vec<Preset>,
     /// Slices run through the secure protocol per preset (the first volume's slices with the
-    /// largest lesion masks); 0 skips the secure runs.
+    /// most lesion voxels, by its ground truth if given); 0 skips the secure runs.
     #[arg(long, default_value_t = 1)]
     secure_slices: usize,
     /// Output directory: table1.md, table1.csv (created if missing).
@@ -206,7 +206,9 @@ pub fn run(args: &Args) -> Result<()> {
         if args.secure_slices == 0 {
             break;
         }
-        let slices = output::busiest_slices(&col.masks[0].mask, plane, args.secure_slices);
+        // Slices with lesions: by the ground truth where there is one, else by the mask.
+        let by = vols[0].label.as_deref().unwrap_or(&col.masks[0].mask);
+        let slices = output::busiest_slices(by, plane, args.secure_slices);
         let config = SessionConfig {
             preset: col.preset,
             nonlinear: args.backend,
