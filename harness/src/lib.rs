@@ -2,7 +2,7 @@
 //! masks ([`synth`]), NIfTI-1 input and output ([`nifti`]), slice previews ([`preview`]), and
 //! the pieces the commands share — the built-in weights ([`model`]), volumes cut into the
 //! seed's 2.5D slice stacks ([`volume`]), the plaintext references over a volume
-//! ([`reference`]), Dice ([`metrics`]), exact operation counts ([`opcount`]), the runtime
+//! ([`reference`](mod@reference)), Dice ([`metrics`]), exact operation counts ([`opcount`]), the runtime
 //! breakdown ([`breakdown`]), extrapolation to a whole volume ([`extrapolate`]) and report
 //! writing ([`report`]).
 //!
