@@ -47,7 +47,11 @@ pub struct Extrapolation {
     pub measured_setup_s: f64,
     /// Measured bytes of the whole run, both directions.
     pub measured_bytes: u64,
-    /// Extrapolated wall seconds of the volume (one session, slices one after another).
+    /// Measured wall seconds per slice, session blocks excluded.
+    pub per_slice_s: f64,
+    /// Extrapolated wall seconds of the volume (one session, slices one after another): the
+    /// measured run plus the remaining slices at the measured per-slice time (session blocks
+    /// excluded).
     pub volume_wall_s: f64,
     /// Extrapolated bytes of the volume.
     pub volume_bytes: u64,
@@ -71,10 +75,12 @@ impl Extrapolation {
         let by_block = count.by_block();
         let mut rows = Vec::new();
         let (mut per_session_bytes, mut per_slice_bytes) = (0u64, 0u64);
+        let mut session_s = 0.0;
         for (block, t) in run.totals() {
             let per_session = SESSION_BLOCKS.contains(&block.as_str());
             let k = if per_session { 1.0 } else { ratio };
             if per_session {
+                session_s += t.seconds();
                 per_session_bytes += t.bytes();
             } else {
                 per_slice_bytes += t.bytes();
@@ -91,14 +97,20 @@ impl Extrapolation {
                 volume_bytes: (t.bytes() as f64 * k).round() as u64,
             });
         }
+        // Set-up outside the slices (handshake, keys, OT set-up) is the run time the slices do
+        // not account for; session blocks the first slice ran (its layouts, Galois keys) are
+        // inside its wall time and must not scale.
         let setup = (run.total_wall_s - slice_walls).max(0.0);
+        let inside = (session_s - setup).clamp(0.0, slice_walls);
+        let per_slice = (slice_walls - inside) / m;
         Self {
             measured_slices: run.slices,
             volume_slices,
             measured_wall_s: run.total_wall_s,
             measured_setup_s: setup,
+            per_slice_s: per_slice,
             measured_bytes: per_session_bytes + per_slice_bytes,
-            volume_wall_s: setup + slice_walls * ratio,
+            volume_wall_s: run.total_wall_s + per_slice * (volume_slices as f64 - m),
             volume_bytes: per_session_bytes + (per_slice_bytes as f64 * ratio).round() as u64,
             volume_count: count.total().times(volume_slices as u64),
             rows,
@@ -145,7 +157,15 @@ mod tests {
         let count = SliceCount::new(&plan, &Params::q32(), [1, 32, 32], None).unwrap();
         let e = Extrapolation::new(&run, 8.5, &count, 512);
         assert_eq!(e.measured_setup_s, 1.5);
-        assert_eq!(e.volume_wall_s, 1.5 + 8.5 * 256.0);
+        // Session blocks took 1.0 s, all before the slices: 8.5 s for 2 slices, 510 to go.
+        assert_eq!(e.volume_wall_s, 10.0 + 4.25 * 510.0);
+        // Session blocks of 3 s, 1.5 s of them inside the slices (the first request's layouts):
+        // those 1.5 s do not scale.
+        let mut late = run.clone();
+        late.rows.push(row("prepare", "offline", 2.0, 0));
+        let e2 = Extrapolation::new(&late, 8.5, &count, 512);
+        assert_eq!(e2.volume_wall_s, 10.0 + (8.5 - 1.5) / 2.0 * 510.0);
+        assert_eq!(e2.per_slice_s, 3.5);
         assert_eq!(e.volume_bytes, 1000 + 8000 * 256);
         let relu = e.rows.iter().find(|r| r.block == "relu").unwrap();
         assert_eq!(relu.volume_s, 6.0 * 256.0);
