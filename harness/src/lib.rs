@@ -1,11 +1,25 @@
-//! The data side of the `bunet` command: synthetic chest CT volumes with COVID-19-like lesions
-//! and their masks ([`synth`]), NIfTI-1 input and output ([`nifti`]), and slice previews
-//! ([`preview`]).
+//! The `bunet` command's library: synthetic chest CT volumes with COVID-19-like lesions and their
+//! masks ([`synth`]), NIfTI-1 input and output ([`nifti`]), slice previews ([`preview`]), and
+//! the pieces the commands share — the built-in weights ([`model`]), volumes cut into the
+//! seed's 2.5D slice stacks ([`volume`]), the plaintext references over a volume
+//! ([`reference`](mod@reference)), Dice ([`metrics`]), exact operation counts ([`opcount`]), the runtime
+//! breakdown ([`breakdown`]), extrapolation to a whole volume ([`extrapolate`]) and report
+//! writing ([`report`]).
 //!
 //! The binary `bunet` (in `main.rs`) is a thin command-line layer over these modules.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod breakdown;
+pub mod extrapolate;
+pub mod metrics;
+pub mod model;
 pub mod nifti;
+pub mod opcount;
+pub mod output;
 pub mod preview;
+pub mod reference;
+pub mod report;
+pub mod session;
 pub mod synth;
+pub mod volume;

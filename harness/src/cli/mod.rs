@@ -1,13 +1,22 @@
 //! Command-line parsing, dispatch and error-to-exit-code mapping. Each subcommand is a sibling
 //! module with an `Args` struct and a `run` function.
 
+mod breakdown;
+mod common;
+mod demo;
 mod generate;
 mod progress;
+mod replay;
+mod segment;
+mod serve;
+mod table1;
 
 use std::io;
 use std::process::ExitCode;
 
-use bunet_harness::{nifti, preview, synth};
+use bunet_crypto::channel::ChannelError;
+use bunet_harness::{model, nifti, output, preview, session, synth, volume};
+use bunet_unet::secure::SecureError;
 use clap::{Parser, Subcommand};
 
 /// bunet: blind UNet segmentation of CT volumes between two parties (client holds the scan,
@@ -27,6 +36,19 @@ pub struct Cli {
 enum Command {
     /// Write a synthetic chest CT with COVID-19-like lesions (ct.nii.gz, label.nii.gz, preview.png).
     Generate(generate::Args),
+    /// The model provider: load the weights and serve secure segmentation clients over TCP.
+    Serve(serve::Args),
+    /// The hospital: segment a NIfTI CT volume with a `bunet serve`; writes the mask and overlays.
+    Segment(segment::Args),
+    /// The seed's Table 1: Dice of float, q32 and q24 masks and runtimes (Markdown and CSV).
+    Table1(table1::Args),
+    /// Both parties on this machine: segment a small synthetic CT securely; mask, overlays, report.
+    Demo(demo::Args),
+    /// The seed's Fig. 2: time and bytes per building block of a real secure run (JSON, SVG).
+    Breakdown(breakdown::Args),
+    /// The full-size (512³) segmentation: real slices between two processes, exact op counts,
+    /// extrapolated time and bytes (or --all slices for real).
+    Replay(replay::Args),
 }
 
 /// Documented exit codes (sysexits.h values).
@@ -41,10 +63,16 @@ pub enum Exit {
     DataErr = 65,
     /// An input file is missing.
     NoInput = 66,
+    /// The peer (server) is unavailable.
+    Unavailable = 69,
     /// Internal error (a bug).
     Software = 70,
     /// Reading or writing failed.
     IoErr = 74,
+    /// The peer did not answer in time.
+    TempFail = 75,
+    /// The parties disagree on the protocol, parameters or model, or the peer broke the protocol.
+    Protocol = 76,
 }
 
 /// The exit code for an error: the first typed error in its chain decides.
@@ -66,11 +94,88 @@ pub fn classify(err: &anyhow::Error) -> Exit {
                 _ => Exit::Software,
             };
         }
+        if let Some(e) = cause.downcast_ref::<SecureError>() {
+            return classify_secure(e);
+        }
+        if let Some(e) = cause.downcast_ref::<ChannelError>() {
+            return classify_channel(e);
+        }
+        if let Some(e) = cause.downcast_ref::<session::Error>() {
+            match e {
+                session::Error::Net { source, .. } => return classify_net(source),
+                session::Error::ServerPanicked => return Exit::Software,
+                session::Error::Secure(e) => return classify_secure(e),
+                session::Error::Volume(volume::Error::Slice { .. }) => return Exit::Usage,
+                session::Error::Volume(_) => return Exit::DataErr,
+            }
+        }
+        if let Some(e) = cause.downcast_ref::<model::Error>() {
+            return match e {
+                model::Error::Io { source, .. } => classify_io(source),
+                model::Error::Invalid { .. } => Exit::DataErr,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<volume::Error>() {
+            return match e {
+                volume::Error::Slice { .. } => Exit::Usage,
+                _ => Exit::DataErr,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<output::Error>() {
+            return match e {
+                output::Error::Nifti {
+                    source: nifti::Error::Io(io),
+                    ..
+                } => classify_io(io),
+                output::Error::Png {
+                    source: preview::Error::Io(io),
+                    ..
+                } => classify_io(io),
+                output::Error::Slice { .. } => Exit::Usage,
+                _ => Exit::Software,
+            };
+        }
         if let Some(io) = cause.downcast_ref::<io::Error>() {
             return classify_io(io);
         }
     }
     Exit::Software
+}
+
+fn classify_secure(e: &SecureError) -> Exit {
+    match e {
+        SecureError::Handshake(_) | SecureError::Protocol(_) | SecureError::Wire(_) => {
+            Exit::Protocol
+        }
+        SecureError::Refused(_) | SecureError::Model(_) => Exit::DataErr,
+        SecureError::Channel(c) => classify_channel(c),
+        _ => Exit::Software,
+    }
+}
+
+fn classify_channel(e: &ChannelError) -> Exit {
+    match e {
+        ChannelError::Closed => Exit::Unavailable,
+        ChannelError::Timeout(_) => Exit::TempFail,
+        ChannelError::Io(io) => classify_net(io),
+        _ => Exit::Protocol,
+    }
+}
+
+fn classify_net(e: &io::Error) -> Exit {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused
+        | K::ConnectionReset
+        | K::ConnectionAborted
+        | K::HostUnreachable
+        | K::NetworkUnreachable
+        | K::AddrNotAvailable
+        | K::NotConnected => Exit::Unavailable,
+        K::TimedOut | K::WouldBlock => Exit::TempFail,
+        K::AddrInUse | K::PermissionDenied => Exit::IoErr,
+        _ => classify_io(e),
+    }
 }
 
 fn classify_io(e: &io::Error) -> Exit {
@@ -93,6 +198,12 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Generate(args) => generate::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Segment(args) => segment::run(&args),
+        Command::Table1(args) => table1::run(&args),
+        Command::Demo(args) => demo::run(&args),
+        Command::Breakdown(args) => breakdown::run(&args),
+        Command::Replay(args) => replay::run(&args),
     };
     match result {
         Ok(()) => ExitCode::from(Exit::Ok as u8),
@@ -125,5 +236,20 @@ mod tests {
         let size = anyhow::Error::from(synth::ParamError::Size { dims: [0, 1, 1] });
         assert_eq!(classify(&size), Exit::Usage);
         assert_eq!(classify(&anyhow::anyhow!("bug")), Exit::Software);
+        let refused = session::Error::Net {
+            what: "connecting to",
+            addr: "x".into(),
+            source: io::Error::from(io::ErrorKind::ConnectionRefused),
+        };
+        assert_eq!(classify(&anyhow::Error::from(refused)), Exit::Unavailable);
+        let mismatch = SecureError::Protocol("bad".into());
+        assert_eq!(
+            classify(&anyhow::Error::from(session::Error::Secure(mismatch)).context("segment")),
+            Exit::Protocol
+        );
+        let timeout = SecureError::Channel(ChannelError::Timeout(std::time::Duration::ZERO));
+        assert_eq!(classify(&anyhow::Error::from(timeout)), Exit::TempFail);
+        let closed = session::Error::Secure(SecureError::Channel(ChannelError::Closed));
+        assert_eq!(classify(&anyhow::Error::from(closed)), Exit::Unavailable);
     }
 }

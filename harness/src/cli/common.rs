@@ -1,0 +1,93 @@
+//! Options every secure command shares, and the steps they have in common.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use bunet_crypto::nonlinear::Backend;
+use bunet_harness::model;
+use bunet_unet::secure::{Preset, SessionConfig};
+use bunet_unet::{Architecture, Model, QuantModel};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+
+/// The nonlinear backends this build offers, by name (`Backend::ALL`).
+pub fn backend_parser() -> impl TypedValueParser<Value = Backend> {
+    PossibleValuesParser::new(Backend::ALL.iter().map(|b| b.name())).map(|name| {
+        Backend::from_name(&name).expect("the parser only accepts names from Backend::ALL")
+    })
+}
+
+/// The fixed-point presets, by name (`Preset::ALL`).
+pub fn preset_parser() -> impl TypedValueParser<Value = Preset> {
+    PossibleValuesParser::new(Preset::ALL.iter().map(|p| p.name()))
+        .map(|name| Preset::from_name(&name).expect("the parser only accepts preset names"))
+}
+
+/// `--backend` and `--preset`: what client and server agree on in the handshake.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SessionArgs {
+    /// Backend of the nonlinear layers (ReLU, max pool, argmax): `gc` = the seed's garbled
+    /// circuits, `ot` = OT-based comparison on silent OT (where this build offers it).
+    #[arg(long, default_value = "gc", value_parser = backend_parser())]
+    pub backend: Backend,
+    /// Fixed-point preset (Table 1's columns): q32 = p ≈ 2^32, 12 integer + 4 fractional bits;
+    /// q24 = p ≈ 2^24, 8 integer + 4 fractional bits.
+    #[arg(long, default_value = "q32", value_parser = preset_parser())]
+    pub preset: Preset,
+    /// Largest HomConv tile side in outputs (default: as large as a ciphertext allows).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub max_tile: Option<u16>,
+}
+
+impl SessionArgs {
+    /// The session configuration.
+    pub fn config(&self) -> SessionConfig {
+        self.config_for(self.preset)
+    }
+
+    /// The configuration with another preset (Table 1 runs both).
+    pub fn config_for(&self, preset: Preset) -> SessionConfig {
+        SessionConfig {
+            preset,
+            nonlinear: self.backend,
+            max_tile: self.max_tile.map(usize::from),
+        }
+    }
+}
+
+/// `--weights`: the model provider's weights.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WeightsArgs {
+    /// UNet weights (safetensors, PyTorch names; see tools/README.md). Default: the built-in
+    /// weights trained on synthetic chest CT (weights/unet.safetensors).
+    #[arg(long, value_name = "PATH")]
+    pub weights: Option<PathBuf>,
+}
+
+impl WeightsArgs {
+    /// Loads and folds the weights.
+    pub fn load(&self) -> Result<Model> {
+        Ok(model::load(self.weights.as_deref())?)
+    }
+
+    /// A label for reports: the path or `built-in`.
+    pub fn label(&self) -> String {
+        self.weights.as_ref().map_or_else(
+            || "built-in (weights/unet.safetensors)".into(),
+            |p| p.display().to_string(),
+        )
+    }
+}
+
+/// Quantises `model` for `preset` (shared between threads serving clients).
+pub fn quantise(model: &Model, preset: Preset) -> Result<Arc<QuantModel>> {
+    Ok(Arc::new(
+        QuantModel::new(model, preset.quant())
+            .with_context(|| format!("quantising the weights for {}", preset.name()))?,
+    ))
+}
+
+/// Parses an architecture in its `Display` form.
+pub fn parse_arch(text: &str) -> Result<Architecture, String> {
+    text.parse::<Architecture>().map_err(|e| e.to_string())
+}

@@ -1,0 +1,329 @@
+//! Secure sessions for the commands: the client segmenting slices of a volume with a server,
+//! the server answering one connection, a local server thread for single-machine runs, and the
+//! conversion of the driver's reports into the [`Breakdown`] rows.
+
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bunet_crypto::channel::{Channel, ChannelConfig};
+use bunet_crypto::prg::Prg;
+use bunet_unet::secure::{Client, Report, SecureError, Server, SessionConfig};
+use bunet_unet::{Architecture, Quant, QuantModel, Tensor};
+
+use crate::breakdown::{BlockRow, Breakdown};
+use crate::volume::{self, Prepared};
+
+/// Why a secure run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Connecting to or listening on the network failed.
+    #[error("{what} {addr}: {source}")]
+    Net {
+        /// `connecting to` or `listening on`.
+        what: &'static str,
+        /// The address.
+        addr: String,
+        /// The socket error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The secure protocol failed.
+    #[error(transparent)]
+    Secure(#[from] SecureError),
+    /// The volume could not be cut into slice stacks.
+    #[error(transparent)]
+    Volume(#[from] volume::Error),
+    /// The local server thread panicked (a bug).
+    #[error("the local server thread panicked")]
+    ServerPanicked,
+}
+
+/// The channel settings of the commands: the default frame bound and a 10-minute read timeout
+/// (a 512×512 GC layer keeps a party busy for minutes between messages).
+pub fn channel_config() -> ChannelConfig {
+    ChannelConfig {
+        read_timeout: Some(Duration::from_secs(600)),
+        ..ChannelConfig::default()
+    }
+}
+
+/// Connects to a server at `addr` (`host:port`).
+///
+/// # Errors
+/// [`Error::Net`] if no address of `addr` accepts the connection.
+pub fn connect(addr: &str) -> Result<Channel, Error> {
+    let net = |source| Error::Net {
+        what: "connecting to",
+        addr: addr.to_string(),
+        source,
+    };
+    let stream = TcpStream::connect(addr).map_err(net)?;
+    Channel::tcp(stream, channel_config()).map_err(|e| Error::Secure(e.into()))
+}
+
+/// The outcome of a client's run over some slices of a volume.
+#[derive(Debug)]
+pub struct ClientRun {
+    /// The slices run, in order.
+    pub slices: Vec<usize>,
+    /// Their masks, cropped to the scan (`nx · ny` each).
+    pub masks: Vec<Vec<u8>>,
+    /// Client wall time of each slice's inference.
+    pub slice_walls: Vec<Duration>,
+    /// Wall time of the whole session (connect, set-up, slices, close).
+    pub wall: Duration,
+    /// The client's report.
+    pub report: Report,
+}
+
+impl ClientRun {
+    /// Sum of [`ClientRun::slice_walls`].
+    pub fn slices_wall(&self) -> Duration {
+        self.slice_walls.iter().sum()
+    }
+}
+
+/// Where a client's slice inputs come from.
+pub trait SliceSource {
+    /// The encoded network input of slice `z` (the 2.5D stack, residues below `quant.p`).
+    ///
+    /// # Errors
+    /// [`Error::Volume`] if `z` is outside the volume.
+    fn encoded(&self, z: usize, quant: &Quant) -> Result<Tensor<u64>, Error>;
+
+    /// The mask of one padded slice cropped to the scan.
+    fn crop(&self, mask: &[u8]) -> Vec<u8>;
+}
+
+impl SliceSource for Prepared {
+    fn encoded(&self, z: usize, quant: &Quant) -> Result<Tensor<u64>, Error> {
+        Ok(self.encoded_stack(z, quant)?)
+    }
+
+    fn crop(&self, mask: &[u8]) -> Vec<u8> {
+        Prepared::crop(self, mask)
+    }
+}
+
+/// Runs the client over `slices` of `vol` in one session on `ch`: handshake and set-up, one
+/// secure inference per slice, close. `tick` is called after every plan step of every slice
+/// (for progress bars).
+///
+/// # Errors
+/// [`Error::Secure`] if the protocol fails, [`Error::Volume`] for a slice outside the volume.
+pub fn run_client(
+    ch: &mut Channel,
+    arch: &Architecture,
+    config: SessionConfig,
+    vol: &(impl SliceSource + ?Sized),
+    slices: &[usize],
+    mut tick: impl FnMut(),
+) -> Result<ClientRun, Error> {
+    let start = Instant::now();
+    let quant = config.preset.quant();
+    let mut client = Client::connect(ch, arch, config, Prg::from_os_entropy())?;
+    let mut masks = Vec::with_capacity(slices.len());
+    let mut slice_walls = Vec::with_capacity(slices.len());
+    for &z in slices {
+        let input = vol.encoded(z, &quant)?;
+        let t = Instant::now();
+        let mask = client.infer_observed(ch, &input, |_, _| tick())?;
+        slice_walls.push(t.elapsed());
+        masks.push(vol.crop(mask.data()));
+    }
+    let report = client.close(ch)?;
+    Ok(ClientRun {
+        slices: slices.to_vec(),
+        masks,
+        slice_walls,
+        wall: start.elapsed(),
+        report,
+    })
+}
+
+/// Serves one client on `stream` until it closes: handshake (refusing any mismatch with
+/// `config` or the model), set-up, requests. Returns the server's report.
+///
+/// # Errors
+/// [`Error::Secure`] if the session fails.
+pub fn serve_connection(
+    stream: TcpStream,
+    model: &QuantModel,
+    config: SessionConfig,
+) -> Result<Report, Error> {
+    let mut ch = Channel::tcp(stream, channel_config()).map_err(SecureError::from)?;
+    let server = Server::accept(&mut ch, model, config, Prg::from_os_entropy())?;
+    Ok(server.serve(&mut ch)?)
+}
+
+/// A server thread on a loopback port serving exactly one client (single-machine runs: demo,
+/// breakdown, Table 1 samples), over real TCP.
+#[derive(Debug)]
+pub struct LocalServer {
+    addr: SocketAddr,
+    handle: JoinHandle<Result<Report, Error>>,
+}
+
+impl LocalServer {
+    /// Listens on `127.0.0.1` (a free port) and serves one client with `model` and `config`
+    /// in a new thread.
+    ///
+    /// # Errors
+    /// [`Error::Net`] if the port cannot be opened.
+    pub fn spawn(model: Arc<QuantModel>, config: SessionConfig) -> Result<Self, Error> {
+        let net = |source| Error::Net {
+            what: "listening on",
+            addr: "127.0.0.1:0".into(),
+            source,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(net)?;
+        let addr = listener.local_addr().map_err(net)?;
+        let handle = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().map_err(|source| Error::Net {
+                what: "accepting on",
+                addr: addr.to_string(),
+                source,
+            })?;
+            serve_connection(stream, &model, config)
+        });
+        Ok(Self { addr, handle })
+    }
+
+    /// The address to connect to.
+    pub fn addr(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Waits for the session to end and returns the server's report.
+    ///
+    /// # Errors
+    /// The session's error, or [`Error::ServerPanicked`].
+    pub fn join(self) -> Result<Report, Error> {
+        self.handle.join().map_err(|_| Error::ServerPanicked)?
+    }
+}
+
+/// Resolves `addr` to check it before a long set-up (a typo fails at once).
+///
+/// # Errors
+/// [`Error::Net`] if it does not resolve.
+pub fn resolve(addr: &str) -> Result<SocketAddr, Error> {
+    let net = |source| Error::Net {
+        what: "resolving",
+        addr: addr.to_string(),
+        source,
+    };
+    addr.to_socket_addrs()
+        .map_err(net)?
+        .next()
+        .ok_or_else(|| net(std::io::Error::from(std::io::ErrorKind::AddrNotAvailable)))
+}
+
+/// One party's report as breakdown rows.
+pub fn rows(report: &Report) -> Vec<BlockRow> {
+    report
+        .blocks
+        .iter()
+        .map(|b| BlockRow {
+            party: report.party.name().to_string(),
+            block: b.block.clone(),
+            phase: b.phase.name().to_string(),
+            calls: b.calls,
+            elements: b.elements,
+            wall_s: b.wall.as_secs_f64(),
+            cpu_s: b.cpu.as_secs_f64(),
+            bytes_sent: b.bytes_sent,
+            bytes_received: b.bytes_received,
+            rounds: b.rounds,
+        })
+        .collect()
+}
+
+/// Parses the JSON of the driver's [`Report::to_json`] into breakdown rows (the server's report
+/// when it ran in another process).
+///
+/// # Errors
+/// A [`serde_json::Error`] if the text is not such a report.
+pub fn rows_from_json(json: &str) -> Result<Vec<BlockRow>, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Block {
+        block: String,
+        phase: String,
+        calls: u64,
+        elements: u64,
+        wall_s: f64,
+        cpu_s: f64,
+        bytes_sent: u64,
+        bytes_received: u64,
+        rounds: u64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        party: String,
+        blocks: Vec<Block>,
+    }
+    let doc: Doc = serde_json::from_str(json)?;
+    Ok(doc
+        .blocks
+        .into_iter()
+        .map(|b| BlockRow {
+            party: doc.party.clone(),
+            block: b.block,
+            phase: b.phase,
+            calls: b.calls,
+            elements: b.elements,
+            wall_s: b.wall_s,
+            cpu_s: b.cpu_s,
+            bytes_sent: b.bytes_sent,
+            bytes_received: b.bytes_received,
+            rounds: b.rounds,
+        })
+        .collect())
+}
+
+/// The breakdown of a run from both parties' rows.
+pub fn breakdown(
+    arch: &Architecture,
+    config: &SessionConfig,
+    run: &ClientRun,
+    input_dims: [usize; 3],
+    server_rows: Vec<BlockRow>,
+) -> Breakdown {
+    let mut all = rows(&run.report);
+    all.extend(server_rows);
+    Breakdown {
+        backend: config.nonlinear.name().to_string(),
+        preset: config.preset.name().to_string(),
+        architecture: arch.to_string(),
+        input_dims,
+        slices: run.slices.len(),
+        total_wall_s: run.wall.as_secs_f64(),
+        machine: crate::report::machine(),
+        rows: all,
+    }
+}
+
+/// Runs `slices` of `vol` securely on this machine: a [`LocalServer`] thread with `model`, and
+/// this thread as the client, over loopback TCP. Returns the client's run and the server's
+/// report.
+///
+/// # Errors
+/// As [`LocalServer::spawn`], [`run_client`] and [`LocalServer::join`].
+pub fn run_local(
+    model: Arc<QuantModel>,
+    config: SessionConfig,
+    vol: &Prepared,
+    slices: &[usize],
+    tick: impl FnMut(),
+) -> Result<(ClientRun, Report), Error> {
+    let arch = *model.plan().arch();
+    let server = LocalServer::spawn(model, config)?;
+    let mut ch = connect(&server.addr())?;
+    let run = run_client(&mut ch, &arch, config, vol, slices, tick);
+    drop(ch);
+    let server_report = server.join();
+    let run = run?;
+    Ok((run, server_report?))
+}

@@ -1,0 +1,428 @@
+//! CT volumes on their way into the network: Hounsfield values from a NIfTI file or the
+//! synthetic generator, normalised and padded to a shape the UNet takes, cut into the seed's
+//! 2.5D slice stacks (by [`bunet_unet::tensor::stack_slices`]), and masks cropped back to the
+//! scan's geometry.
+
+use bunet_unet::tensor::stack_slices;
+use bunet_unet::{Architecture, Dims, Quant, ShapeError, Tensor};
+
+use crate::model::normalise;
+use crate::nifti::{self, Header};
+use crate::synth::{Phantom, Slice};
+
+/// Hounsfield value used to pad slices to a multiple of the network's down-sampling (air).
+pub const PAD_HU: f32 = -1000.0;
+
+/// Why a volume cannot be segmented.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The architecture is not a 2D (2.5D) UNet: the secure HomConv handles 2D convolutions only.
+    #[error("the harness segments with 2D (2.5D) UNets only, found {0}")]
+    NotTwoD(String),
+    /// A slice index is outside the volume.
+    #[error("slice {z} is outside the volume of {nz} slices")]
+    Slice {
+        /// The slice asked for.
+        z: usize,
+        /// Slices in the volume.
+        nz: usize,
+    },
+    /// A crop box is empty or leaves the volume.
+    #[error("crop of {extent:?} voxels at {origin:?} does not fit a volume of {dims:?}")]
+    Crop {
+        /// The box's first voxel.
+        origin: [usize; 3],
+        /// The box's extent.
+        extent: [usize; 3],
+        /// The volume's extent.
+        dims: [usize; 3],
+    },
+    /// A tensor shape did not fit the model.
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
+}
+
+/// A CT volume in Hounsfield units with the header it came with.
+#[derive(Clone, Debug)]
+pub struct CtVolume {
+    /// The header (geometry of the scan; the mask is written with it).
+    pub header: Header,
+    /// Extent `[nx, ny, nz]`.
+    pub dims: [usize; 3],
+    /// HU, `hu[x + nx * (y + ny * z)]`.
+    pub hu: Vec<f32>,
+}
+
+impl CtVolume {
+    /// The volume of a NIfTI image.
+    pub fn from_image(image: nifti::Image) -> Self {
+        Self {
+            header: image.header,
+            dims: image.dims,
+            hu: image.data,
+        }
+    }
+
+    /// Renders a synthetic phantom: the volume (with an `i16` CT header) and its lesion label.
+    ///
+    /// # Errors
+    /// [`crate::synth::ParamError`] if rendering fails (never for a phantom built by
+    /// [`Phantom::new`]).
+    pub fn from_phantom(phantom: &Phantom) -> Result<(Self, Vec<u8>), crate::synth::ParamError> {
+        let dims = phantom.dims();
+        let mut header = Header::new(
+            dims,
+            phantom.spacing(),
+            nifti::Datatype::I16,
+            phantom.affine(),
+        );
+        header.set_description(&format!(
+            "bunet synthetic chest CT seed={}",
+            phantom.params().seed
+        ));
+        header.cal_min = -1000.0;
+        header.cal_max = 400.0;
+        let n = dims[0] * dims[1] * dims[2];
+        let (mut hu, mut label) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut slice = Slice::default();
+        for k in 0..dims[2] {
+            phantom.render_slice(k, &mut slice)?;
+            hu.extend(slice.ct.iter().map(|&v| f32::from(v)));
+            label.extend_from_slice(&slice.label);
+        }
+        Ok((Self { header, dims, hu }, label))
+    }
+
+    /// Voxels per slice.
+    pub fn plane_len(&self) -> usize {
+        self.dims[0] * self.dims[1]
+    }
+
+    /// Slice `z` in HU.
+    ///
+    /// # Panics
+    /// If `z` is outside the volume.
+    pub fn slice(&self, z: usize) -> &[f32] {
+        let n = self.plane_len();
+        &self.hu[z * n..(z + 1) * n]
+    }
+
+    /// Slice `z` as `i16` HU (rounded, saturated), for PNG overlays.
+    ///
+    /// # Panics
+    /// If `z` is outside the volume.
+    pub fn slice_i16(&self, z: usize) -> Vec<i16> {
+        self.slice(z)
+            .iter()
+            .map(|&v| v.round().clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16)
+            .collect()
+    }
+
+    /// The sub-volume of `extent = [w, h, d]` voxels starting at voxel `origin = [x0, y0, z0]`,
+    /// with the header's voxel-to-world mapping moved to the new origin (the crop sits where
+    /// it sat in the scan).
+    ///
+    /// # Errors
+    /// [`Error::Crop`] if the box is empty or leaves the volume.
+    pub fn crop(&self, origin: [usize; 3], extent: [usize; 3]) -> Result<CtVolume, Error> {
+        let [nx, ny, _] = self.dims;
+        check_box(self.dims, origin, extent)?;
+        let mut header = self.header.clone();
+        header.dim[1..4].copy_from_slice(&extent.map(|v| i16::try_from(v).unwrap_or(i16::MAX)));
+        let o = origin.map(|v| v as f32);
+        for row in [&mut header.srow_x, &mut header.srow_y, &mut header.srow_z] {
+            row[3] += row[0] * o[0] + row[1] * o[1] + row[2] * o[2];
+        }
+        let a = self.header.affine();
+        let shift = |r: usize| {
+            (a[r][0] * f64::from(o[0]) + a[r][1] * f64::from(o[1]) + a[r][2] * f64::from(o[2]))
+                as f32
+        };
+        header.qoffset_x += shift(0);
+        header.qoffset_y += shift(1);
+        header.qoffset_z += shift(2);
+        let [w, h, d] = extent;
+        let mut hu = Vec::with_capacity(w * h * d);
+        for z in origin[2]..origin[2] + d {
+            for y in origin[1]..origin[1] + h {
+                let row = (z * ny + y) * nx;
+                hu.extend_from_slice(&self.hu[row + origin[0]..row + origin[0] + w]);
+            }
+        }
+        Ok(CtVolume {
+            header,
+            dims: extent,
+            hu,
+        })
+    }
+
+    /// Normalises ([`normalise`]) and pads the volume for `arch`.
+    ///
+    /// # Errors
+    /// [`Error::NotTwoD`] unless `arch` is a 2D UNet whose input is the seed's 2.5D stack.
+    pub fn prepare(&self, arch: &Architecture) -> Result<Prepared, Error> {
+        Prepared::new(self, arch)
+    }
+}
+
+fn check_box(dims: [usize; 3], origin: [usize; 3], extent: [usize; 3]) -> Result<(), Error> {
+    if (0..3).any(|i| extent[i] == 0 || origin[i] + extent[i] > dims[i]) {
+        return Err(Error::Crop {
+            origin,
+            extent,
+            dims,
+        });
+    }
+    Ok(())
+}
+
+/// The same box of a mask laid out like the volume (`x` fastest).
+///
+/// # Errors
+/// [`Error::Crop`] if the box is empty or leaves the volume.
+pub fn crop_mask(
+    mask: &[u8],
+    dims: [usize; 3],
+    origin: [usize; 3],
+    extent: [usize; 3],
+) -> Result<Vec<u8>, Error> {
+    check_box(dims, origin, extent)?;
+    let [nx, ny, _] = dims;
+    let [w, h, d] = extent;
+    let mut out = Vec::with_capacity(w * h * d);
+    for z in origin[2]..origin[2] + d {
+        for y in origin[1]..origin[1] + h {
+            let row = (z * ny + y) * nx;
+            out.extend_from_slice(&mask[row + origin[0]..row + origin[0] + w]);
+        }
+    }
+    Ok(out)
+}
+
+/// The in-plane window of `w × h` voxels (on a grid of 4) holding the most mask voxels over all
+/// slices: where to crop a demo volume so that it shows lesions. `(x0, y0)`.
+pub fn busiest_window(mask: &[u8], dims: [usize; 3], w: usize, h: usize) -> (usize, usize) {
+    let [nx, ny, nz] = dims;
+    let (w, h) = (w.min(nx), h.min(ny));
+    let mut sum = vec![0u32; nx * ny];
+    for z in 0..nz {
+        for (s, &m) in sum.iter_mut().zip(&mask[z * nx * ny..(z + 1) * nx * ny]) {
+            *s += u32::from(m != 0);
+        }
+    }
+    let mut best = (0u64, 0, 0);
+    for y0 in (0..=ny - h).step_by(4) {
+        for x0 in (0..=nx - w).step_by(4) {
+            let v: u64 = (y0..y0 + h)
+                .map(|y| {
+                    sum[y * nx + x0..y * nx + x0 + w]
+                        .iter()
+                        .map(|&v| u64::from(v))
+                        .sum::<u64>()
+                })
+                .sum();
+            if v > best.0 {
+                best = (v, x0, y0);
+            }
+        }
+    }
+    (best.1, best.2)
+}
+
+/// A volume ready for the network: normalised, each slice padded at the bottom and right with
+/// air ([`PAD_HU`]) to a multiple of `2^depth` in both axes.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// `[nz, ny', nx']`, one channel (the layout of [`stack_slices`]).
+    tensor: Tensor<f32>,
+    /// The scan's extent `[nx, ny, nz]`.
+    dims: [usize; 3],
+}
+
+impl Prepared {
+    fn new(ct: &CtVolume, arch: &Architecture) -> Result<Self, Error> {
+        if arch.dims != Dims::Two || arch.in_channels != bunet_unet::arch::SLICE_OFFSETS.len() {
+            return Err(Error::NotTwoD(arch.to_string()));
+        }
+        let [nx, ny, nz] = ct.dims;
+        let step = 1usize << arch.depth;
+        let (px, py) = (nx.next_multiple_of(step), ny.next_multiple_of(step));
+        let pad = normalise(PAD_HU);
+        let mut data = vec![pad; px * py * nz];
+        for z in 0..nz {
+            for y in 0..ny {
+                let src = &ct.hu[(z * ny + y) * nx..(z * ny + y + 1) * nx];
+                let dst = &mut data[(z * py + y) * px..(z * py + y) * px + nx];
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = normalise(s);
+                }
+            }
+        }
+        let tensor = Tensor::from_vec(1, [nz, py, px], data)?;
+        Ok(Self {
+            tensor,
+            dims: ct.dims,
+        })
+    }
+
+    /// Number of slices.
+    pub fn slices(&self) -> usize {
+        self.dims[2]
+    }
+
+    /// The scan's extent `[nx, ny, nz]`.
+    pub fn scan_dims(&self) -> [usize; 3] {
+        self.dims
+    }
+
+    /// The network's input extent of one slice stack, `[1, ny', nx']`.
+    pub fn input_dims(&self) -> [usize; 3] {
+        let [_, py, px] = self.tensor.dims();
+        [1, py, px]
+    }
+
+    /// The float input of slice `z`: the 2.5D stack of slices `z − 5, z − 2, z, z + 2, z + 5`
+    /// (zeros outside the volume), `[5, 1, ny', nx']`.
+    ///
+    /// # Errors
+    /// [`Error::Slice`] if `z` is outside the volume.
+    pub fn stack(&self, z: usize) -> Result<Tensor<f32>, Error> {
+        if z >= self.slices() {
+            return Err(Error::Slice {
+                z,
+                nz: self.slices(),
+            });
+        }
+        Ok(stack_slices(&self.tensor, z)?)
+    }
+
+    /// The fixed-point input of slice `z` (the client's encoding, residues below `p`).
+    ///
+    /// # Errors
+    /// As [`Prepared::stack`].
+    pub fn encoded_stack(&self, z: usize, quant: &Quant) -> Result<Tensor<u64>, Error> {
+        Ok(quant.encode_tensor(&self.stack(z)?))
+    }
+
+    /// Crops a mask of one padded slice (`ny' · nx'` values) to the scan's `ny · nx`.
+    ///
+    /// # Panics
+    /// If `mask` is not one padded slice long.
+    pub fn crop(&self, mask: &[u8]) -> Vec<u8> {
+        let [_, py, px] = self.tensor.dims();
+        assert_eq!(mask.len(), py * px, "one padded slice");
+        let [nx, ny, _] = self.dims;
+        let mut out = Vec::with_capacity(nx * ny);
+        for y in 0..ny {
+            out.extend_from_slice(&mask[y * px..y * px + nx]);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::Params;
+
+    fn arch() -> Architecture {
+        Architecture {
+            base_features: 4,
+            depth: 2,
+            ..Architecture::seed()
+        }
+    }
+
+    #[test]
+    fn padding_keeps_the_scan_and_crop_undoes_it() {
+        let header = Header::new([6, 5, 3], [1.0; 3], nifti::Datatype::I16, [[0.0; 4]; 3]);
+        let hu: Vec<f32> = (0..90).map(|v| v as f32 * 10.0 - 500.0).collect();
+        let ct = CtVolume {
+            header,
+            dims: [6, 5, 3],
+            hu: hu.clone(),
+        };
+        let p = ct.prepare(&arch()).expect("2D arch");
+        assert_eq!(p.input_dims(), [1, 8, 8]);
+        let s = p.stack(1).expect("inside");
+        // Channel 2 is offset 0: slice 1 itself, normalised, padded with air.
+        let centre = s.channel(2);
+        assert_eq!(centre[0], normalise(hu[30]));
+        assert_eq!(centre[8 + 5], normalise(hu[30 + 6 + 5]));
+        assert_eq!(centre[6], normalise(PAD_HU));
+        assert_eq!(centre[7 * 8], normalise(PAD_HU));
+        // Offsets -5 and +5 fall outside the 3 slices: zeros.
+        assert!(s.channel(0).iter().all(|&v| v == 0.0));
+        let mask: Vec<u8> = (0..64).map(|i| (i % 3 == 0) as u8).collect();
+        let cropped = p.crop(&mask);
+        assert_eq!(cropped.len(), 30);
+        assert_eq!(cropped[6], mask[8]);
+        assert!(p.stack(3).is_err());
+        let three_d = Architecture {
+            dims: Dims::Three,
+            in_channels: 1,
+            ..arch()
+        };
+        assert!(ct.prepare(&three_d).is_err());
+    }
+
+    #[test]
+    fn phantom_volume_matches_its_slices() {
+        let ph = Phantom::new(Params {
+            dims: [16, 16, 4],
+            seed: 3,
+        })
+        .expect("phantom");
+        let (ct, label) = CtVolume::from_phantom(&ph).expect("render");
+        assert_eq!(ct.hu.len(), 16 * 16 * 4);
+        assert_eq!(label.len(), ct.hu.len());
+        let mut s = Slice::default();
+        ph.render_slice(2, &mut s).expect("slice");
+        assert_eq!(ct.slice_i16(2), s.ct);
+
+        // A crop keeps the voxels and their world positions.
+        let c = ct.crop([4, 2, 1], [8, 10, 2]).expect("inside");
+        assert_eq!(c.dims, [8, 10, 2]);
+        assert_eq!(c.hu[0], ct.hu[(16 + 2) * 16 + 4]);
+        assert_eq!(c.hu[8 * 10 + 8 + 1], ct.hu[(2 * 16 + 3) * 16 + 5]);
+        let world = |h: &Header, v: [f64; 3]| {
+            let a = h.affine();
+            [0, 1, 2].map(|r| a[r][0] * v[0] + a[r][1] * v[1] + a[r][2] * v[2] + a[r][3])
+        };
+        let (p, q) = (
+            world(&c.header, [1.0, 1.0, 1.0]),
+            world(&ct.header, [5.0, 3.0, 2.0]),
+        );
+        assert!((0..3).all(|i| (p[i] - q[i]).abs() < 1e-3), "{p:?} {q:?}");
+        let mut qh = c.header.clone();
+        qh.sform_code = 0;
+        let mut qo = ct.header.clone();
+        qo.sform_code = 0;
+        let (p, q) = (world(&qh, [1.0, 1.0, 1.0]), world(&qo, [5.0, 3.0, 2.0]));
+        assert!(
+            (0..3).all(|i| (p[i] - q[i]).abs() < 1e-3),
+            "qform {p:?} {q:?}"
+        );
+        assert_eq!(
+            crop_mask(&label, ct.dims, [4, 2, 1], [8, 10, 2])
+                .unwrap()
+                .len(),
+            160
+        );
+        assert!(ct.crop([10, 0, 0], [8, 4, 1]).is_err());
+        assert!(ct.crop([0, 0, 0], [0, 4, 1]).is_err());
+    }
+
+    #[test]
+    fn busiest_window_finds_the_mask() {
+        let dims = [16, 12, 2];
+        let mut mask = vec![0u8; 16 * 12 * 2];
+        for y in 8..12 {
+            for x in 8..12 {
+                mask[16 * 12 + y * 16 + x] = 1;
+            }
+        }
+        assert_eq!(busiest_window(&mask, dims, 4, 4), (8, 8));
+        assert_eq!(busiest_window(&mask, dims, 32, 32), (0, 0));
+    }
+}
