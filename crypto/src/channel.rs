@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use crate::wire::{Decode, Encode, Reader, WireError, decode_exact};
 
+pub mod fault;
+
 /// Magic bytes that open every frame.
 pub const MAGIC: [u8; 4] = *b"BUNT";
 /// Version of the framing and of every message format; bumped on any change.
@@ -70,7 +72,9 @@ pub enum ChannelError {
 /// Settings of a channel.
 #[derive(Debug, Clone, Copy)]
 pub struct ChannelConfig {
-    /// How long a read may wait for the peer (`None`: forever).
+    /// How long a read may wait for the peer, and over TCP also how long a write may wait for
+    /// the peer to take the bytes, so that a peer that stops reading cannot block us forever
+    /// (`None`: forever).
     pub read_timeout: Option<Duration>,
     /// The largest frame body accepted.
     pub max_frame_len: u64,
@@ -178,7 +182,8 @@ impl Channel {
         }
     }
 
-    /// A channel over a connected TCP stream (Nagle disabled, buffered, read timeout set).
+    /// A channel over a connected TCP stream (Nagle disabled, buffered, read and write timeouts
+    /// set to [`ChannelConfig::read_timeout`]).
     ///
     /// # Errors
     /// [`ChannelError::Io`] if the socket cannot be configured or cloned.
@@ -186,6 +191,9 @@ impl Channel {
         stream.set_nodelay(true).map_err(ChannelError::Io)?;
         stream
             .set_read_timeout(config.read_timeout)
+            .map_err(ChannelError::Io)?;
+        stream
+            .set_write_timeout(config.read_timeout)
             .map_err(ChannelError::Io)?;
         let read_half = stream.try_clone().map_err(ChannelError::Io)?;
         Ok(Self::from_halves(
@@ -241,8 +249,13 @@ impl Channel {
         header[4..6].copy_from_slice(&PROTOCOL_VERSION.to_le_bytes());
         header[6..8].copy_from_slice(&kind.to_le_bytes());
         header[8..].copy_from_slice(&(body.len() as u64).to_le_bytes());
-        self.writer.write_all(&header).map_err(io_error)?;
-        self.writer.write_all(body).map_err(io_error)?;
+        let timeout = self.config.read_timeout;
+        self.writer
+            .write_all(&header)
+            .map_err(|e| io_error(e, timeout))?;
+        self.writer
+            .write_all(body)
+            .map_err(|e| io_error(e, timeout))?;
         let label = self.label;
         let first_of_flight = !std::mem::replace(&mut self.sending_flight, true);
         let traffic = self.meter.entry(label);
@@ -265,7 +278,8 @@ impl Channel {
     /// # Errors
     /// [`ChannelError::Io`] or [`ChannelError::Closed`].
     pub fn flush(&mut self) -> Result<(), ChannelError> {
-        self.writer.flush().map_err(io_error)
+        let timeout = self.config.read_timeout;
+        self.writer.flush().map_err(|e| io_error(e, timeout))
     }
 
     /// Receives one frame of message `kind` whose body is at most `max_len` bytes (and at most
@@ -325,17 +339,20 @@ impl Channel {
     }
 
     fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), ChannelError> {
-        self.reader.read_exact(buf).map_err(|e| match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                ChannelError::Timeout(self.config.read_timeout.unwrap_or_default())
-            }
-            _ => io_error(e),
-        })
+        let timeout = self.config.read_timeout;
+        self.reader
+            .read_exact(buf)
+            .map_err(|e| io_error(e, timeout))
     }
 }
 
-fn io_error(e: io::Error) -> ChannelError {
+/// Maps a transport error; `timeout` is the configured wait that a `WouldBlock`/`TimedOut` means
+/// ran out.
+fn io_error(e: io::Error, timeout: Option<Duration>) -> ChannelError {
     match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            ChannelError::Timeout(timeout.unwrap_or_default())
+        }
         io::ErrorKind::UnexpectedEof
         | io::ErrorKind::BrokenPipe
         | io::ErrorKind::ConnectionReset

@@ -7,18 +7,16 @@
 //! flips, wrong kinds) are added by hand. Seeds are deterministic (fixed PRG seeds).
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 
-use bunet_crypto::channel::{Channel, ChannelConfig};
 use bunet_crypto::gc::{Delta, Garbler};
 use bunet_crypto::ot;
 use bunet_crypto::pahe::{Evaluator, GaloisKeys, Params, PublicKey, SecretKey};
 use bunet_crypto::prg::Prg;
 use bunet_crypto::wire::Encode;
 use bunet_fuzz_targets::{
-    OT_MODULI, frame, gc_circuits, gc_evaluate_instances, q32_params, small_params,
+    OT_MODULI, SESSION_SEED_LEN, frame, frames_prefix, gc_circuits, gc_evaluate_instances,
+    q32_params, record, session_transcripts, small_params,
 };
 
 fn corpus(target: &str) -> PathBuf {
@@ -99,56 +97,6 @@ fn pahe_seeds(target: &str, params: &Params, set_bit: u8, galois: bool, tag: &st
             &with_selector(sel | 3, &[0, 0]),
         );
     }
-}
-
-/// Runs `a` and `b` over loopback TCP through a relay; returns the bytes `a` sent to `b`.
-fn record<A, B>(a: A, b: B) -> Vec<u8>
-where
-    A: FnOnce(&mut Channel) + Send,
-    B: FnOnce(&mut Channel) + Send,
-{
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    let pair = || {
-        let c = TcpStream::connect(addr).unwrap();
-        let (s, _) = l.accept().unwrap();
-        (c, s)
-    };
-    let (a_end, relay_a) = pair();
-    let (b_end, relay_b) = pair();
-    let copy = |mut from: TcpStream, mut to: TcpStream, keep: bool| {
-        let mut kept = Vec::new();
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            match from.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if keep {
-                        kept.extend_from_slice(&buf[..n]);
-                    }
-                    if to.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        let _ = to.shutdown(Shutdown::Write);
-        kept
-    };
-    std::thread::scope(|s| {
-        let (ra2, rb2) = (relay_a.try_clone().unwrap(), relay_b.try_clone().unwrap());
-        let a_to_b = s.spawn(move || copy(relay_a, relay_b, true));
-        s.spawn(move || copy(rb2, ra2, false));
-        s.spawn(move || {
-            let mut ch = Channel::tcp(b_end, ChannelConfig::default()).unwrap();
-            b(&mut ch);
-        });
-        let mut ch = Channel::tcp(a_end, ChannelConfig::default()).unwrap();
-        a(&mut ch);
-        ch.flush().unwrap();
-        drop(ch);
-        a_to_b.join().unwrap()
-    })
 }
 
 fn gc_seeds() {
@@ -375,6 +323,25 @@ fn kernel_seeds() {
     }
 }
 
+/// The first frames of real session transcripts (whole transcripts are megabytes of
+/// ciphertexts; `tests/replay.rs` records and replays those fresh).
+fn session_seeds() {
+    for selector in 0..2u8 {
+        let (client_stream, server_stream) = session_transcripts(selector);
+        for (target, stream) in [
+            ("session_server", &client_stream),
+            ("session_client", &server_stream),
+        ] {
+            let prefix = frames_prefix(stream, SESSION_SEED_LEN);
+            write(
+                target,
+                &format!("invalid_model{selector}_prefix"),
+                &with_selector(selector, prefix),
+            );
+        }
+    }
+}
+
 fn main() {
     for (i, params) in small_params().iter().enumerate() {
         pahe_seeds("pahe_small", params, i as u8, true, &format!("set{i}_"));
@@ -385,5 +352,6 @@ fn main() {
     ot_seeds();
     bristol_seeds();
     kernel_seeds();
+    session_seeds();
     println!("seed corpora written under fuzz/corpus/");
 }

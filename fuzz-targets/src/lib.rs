@@ -25,6 +25,10 @@ use bunet_crypto::wire::{Decode, Encode, decode_exact};
 use bunet_kernels::ntt::{CyclicPlan, Plan};
 use bunet_kernels::primes::primes_congruent_one;
 use bunet_kernels::{Backend, Modulus};
+use bunet_unet::arch::{Activation, Architecture, Dims, Pooling};
+use bunet_unet::quant::QuantModel;
+use bunet_unet::secure::{Client, Preset, Server, SessionConfig};
+use bunet_unet::{Tensor, Weights};
 
 /// A target: a name (the `fuzz/fuzz_targets/<name>.rs` file and corpus directory) and its body.
 /// The body returns whether the input was accepted as valid (decoded, or drove the protocol
@@ -43,6 +47,8 @@ pub const TARGETS: &[Target] = &[
     ("bristol_parse", bristol_parse),
     ("ntt_differential", ntt_differential),
     ("modulus_ops", modulus_ops),
+    ("session_server", session_server),
+    ("session_client", session_client),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -643,4 +649,181 @@ pub fn modulus_ops(data: &[u8]) -> bool {
         );
     }
     true
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secure UNet sessions
+
+/// The preset of the session targets (the smaller one: faster iterations, same code paths).
+pub const SESSION_PRESET: Preset = Preset::Q24;
+/// The server's PRG seed in the session targets (fixed, so that a recorded client transcript
+/// replays to success).
+pub const SESSION_SERVER_SEED: [u8; 16] = [0x5e; 16];
+/// The client's PRG seed in the session targets.
+pub const SESSION_CLIENT_SEED: [u8; 16] = [0xc1; 16];
+
+/// The two tiny UNets of the session targets, by selector: `0` ReLU + max pool (garbled
+/// circuits, OT), `1` square + average pool by rotation (Beaver square pairs, Galois keys).
+pub fn session_arch(selector: u8) -> Architecture {
+    let (activation, pooling) = if selector.is_multiple_of(2) {
+        (Activation::Relu, Pooling::Max)
+    } else {
+        (Activation::Square, Pooling::AvgByRotation)
+    };
+    Architecture {
+        in_channels: 5,
+        base_features: 2,
+        depth: 1,
+        activation,
+        pooling,
+        dims: Dims::Two,
+        classes: 2,
+    }
+}
+
+/// The server's model for `selector` (random trained-like weights, built once).
+pub fn session_model(selector: u8) -> &'static QuantModel {
+    static MODELS: OnceLock<[QuantModel; 2]> = OnceLock::new();
+    let models = MODELS.get_or_init(|| {
+        [0, 1].map(|s| {
+            let folded = Weights::random_trained_like(&session_arch(s), 5)
+                .expect("valid architecture")
+                .fold();
+            QuantModel::new(&folded, SESSION_PRESET.quant()).expect("valid quantization")
+        })
+    });
+    &models[usize::from(selector % 2)]
+}
+
+/// The client's input in the session targets: an 8×8 slice stack.
+pub fn session_input() -> Tensor<u64> {
+    let x = bunet_unet::synthetic::smooth_image(5, [1, 8, 8], 3);
+    SESSION_PRESET.quant().encode_tensor(&x)
+}
+
+/// Runs the server's whole session (handshake, keys, nonlinear set-up, requests) as
+/// [`bunet_unet::secure::Server`] does in `bunet serve`.
+pub fn run_session_server(ch: &mut Channel, selector: u8) -> bool {
+    let config = SessionConfig::new(SESSION_PRESET);
+    let prg = Prg::from_seed(SESSION_SERVER_SEED);
+    Server::accept(ch, session_model(selector), config, prg)
+        .and_then(|server| server.serve(ch))
+        .is_ok()
+}
+
+/// Runs the client's whole session: connect, one inference of [`session_input`], close.
+pub fn run_session_client(ch: &mut Channel, selector: u8) -> bool {
+    let config = SessionConfig::new(SESSION_PRESET);
+    let prg = Prg::from_seed(SESSION_CLIENT_SEED);
+    Client::connect(ch, &session_arch(selector), config, prg)
+        .and_then(|mut client| {
+            client.infer(ch, &session_input())?;
+            client.close(ch)
+        })
+        .is_ok()
+}
+
+/// The server of a secure UNet session on a raw client stream: byte 0 selects the model
+/// ([`session_arch`]), the rest is everything the client sends (handshake, keys, OT and
+/// triple messages, ciphertexts, requests).
+pub fn session_server(data: &[u8]) -> bool {
+    let Some((&selector, stream)) = data.split_first() else {
+        return false;
+    };
+    with_raw_peer(stream, |ch| run_session_server(ch, selector))
+}
+
+/// The client of a secure UNet session on a raw server stream: byte 0 selects the model, the
+/// rest is everything the server sends.
+pub fn session_client(data: &[u8]) -> bool {
+    let Some((&selector, stream)) = data.split_first() else {
+        return false;
+    };
+    with_raw_peer(stream, |ch| run_session_client(ch, selector))
+}
+
+/// Runs `a` and `b` over loopback TCP through a relay; returns the bytes `a` sent to `b`.
+pub fn record<A, B>(a: A, b: B) -> Vec<u8>
+where
+    A: FnOnce(&mut Channel) + Send,
+    B: FnOnce(&mut Channel) + Send,
+{
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let pair = || {
+        let c = TcpStream::connect(addr).unwrap();
+        let (s, _) = l.accept().unwrap();
+        (c, s)
+    };
+    let (a_end, relay_a) = pair();
+    let (b_end, relay_b) = pair();
+    let copy = |mut from: TcpStream, mut to: TcpStream, keep: bool| {
+        let mut kept = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if keep {
+                        kept.extend_from_slice(&buf[..n]);
+                    }
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+        kept
+    };
+    std::thread::scope(|s| {
+        let (ra2, rb2) = (relay_a.try_clone().unwrap(), relay_b.try_clone().unwrap());
+        let a_to_b = s.spawn(move || copy(relay_a, relay_b, true));
+        s.spawn(move || copy(rb2, ra2, false));
+        s.spawn(move || {
+            let mut ch = Channel::tcp(b_end, ChannelConfig::default()).unwrap();
+            b(&mut ch);
+        });
+        let mut ch = Channel::tcp(a_end, ChannelConfig::default()).unwrap();
+        a(&mut ch);
+        ch.flush().unwrap();
+        drop(ch);
+        a_to_b.join().unwrap()
+    })
+}
+
+/// Bytes of the session seeds at most (whole frames).
+pub const SESSION_SEED_LEN: usize = 1 << 16;
+
+/// The longest prefix of `stream` that ends on a frame boundary and is at most `max` bytes
+/// (at least the first frame).
+pub fn frames_prefix(stream: &[u8], max: usize) -> &[u8] {
+    let mut end = 0;
+    while end + 16 <= stream.len() {
+        let len = u64::from_le_bytes(stream[end + 8..end + 16].try_into().expect("8 bytes"));
+        let next = end
+            .saturating_add(16)
+            .saturating_add(len as usize)
+            .min(stream.len());
+        if next > max && end > 0 {
+            break;
+        }
+        end = next;
+    }
+    &stream[..end]
+}
+
+/// A real session between the targets' client and server for `selector`: (what the client
+/// sent, what the server sent). With the fixed PRG seeds each replays to success against the
+/// other target.
+pub fn session_transcripts(selector: u8) -> (Vec<u8>, Vec<u8>) {
+    let client = record(
+        |ch| assert!(run_session_client(ch, selector), "honest client"),
+        |ch| assert!(run_session_server(ch, selector), "honest server"),
+    );
+    let server = record(
+        |ch| assert!(run_session_server(ch, selector), "honest server"),
+        |ch| assert!(run_session_client(ch, selector), "honest client"),
+    );
+    (client, server)
 }

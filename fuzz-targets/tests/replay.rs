@@ -92,4 +92,31 @@ replay_tests!(
     bristol_parse,
     ntt_differential,
     modulus_ops,
+    session_server,
+    session_client,
 );
+
+/// Whole session transcripts are too large to check in, so they are recorded fresh: each
+/// replays to success against the other party's target, and damaged ones are rejected.
+#[test]
+fn session_targets_accept_recorded_transcripts_and_reject_damaged_ones() {
+    use bunet_fuzz_targets::{session_client, session_server, session_transcripts};
+    for selector in 0..2u8 {
+        let (client_stream, server_stream) = session_transcripts(selector);
+        for (name, body, stream) in [
+            (
+                "session_server",
+                session_server as fn(&[u8]) -> bool,
+                &client_stream,
+            ),
+            ("session_client", session_client, &server_stream),
+        ] {
+            let mut data = vec![selector];
+            data.extend_from_slice(stream);
+            assert!(body(&data), "{name} rejected an honest transcript");
+            // A flipped bit in the middle of the handshake's body.
+            data[1 + 16 + 4] ^= 1;
+            assert!(!body(&data), "{name} accepted a damaged handshake");
+        }
+    }
+}

@@ -251,7 +251,6 @@ fn one_session_serves_several_requests_in_memory() {
 /// Fails on this branch only because `homconv::Layout::new` refuses 3D; passes (1.5 s) on a
 /// merge with branch `hc3d`.
 #[test]
-#[ignore = "needs 3D HomConv (branch hc3d)"]
 fn secure_equals_fixed_point_in_3d() {
     for (activation, pooling) in [
         (Activation::Relu, Pooling::Max),

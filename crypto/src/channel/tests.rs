@@ -104,3 +104,173 @@ fn silent_peer_times_out_and_closed_peer_is_reported() {
         assert!(matches!(a.recv(1, 10), Err(ChannelError::Closed)));
     }
 }
+
+#[test]
+fn peer_that_stops_reading_makes_writes_time_out_instead_of_blocking_forever() {
+    let config = ChannelConfig {
+        read_timeout: Some(Duration::from_millis(300)),
+        ..ChannelConfig::default()
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The peer accepts and then never reads: the socket buffers fill and a write must give up.
+    // (It lets go after 10 s at the latest, so a regression fails with `Closed`, not a hang.)
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let _ = wait.recv_timeout(Duration::from_secs(10));
+        drop(stream);
+    });
+    let mut a = Channel::tcp(std::net::TcpStream::connect(addr).unwrap(), config).unwrap();
+    let body = vec![7u8; 1 << 20];
+    let start = std::time::Instant::now();
+    let outcome = (0..64).try_for_each(|_| a.send(1, &body).and_then(|()| a.flush()));
+    assert!(
+        matches!(outcome, Err(ChannelError::Timeout(_))),
+        "{outcome:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    done.send(()).unwrap();
+    peer.join().unwrap();
+}
+
+mod fault_proxy {
+    use super::*;
+    use crate::channel::fault::{Direction, Fault, FaultProxy, Trigger};
+    use std::time::Instant;
+
+    const TIMEOUT: Duration = Duration::from_millis(400);
+
+    /// A two-party exchange through a proxy: the connecting party sends frames of kinds
+    /// 1..=4 and expects each echoed back by the target with kind + 0x10.
+    fn exchange(plan: Option<(Trigger, Fault)>) -> (Vec<Result<(), ChannelError>>, Duration) {
+        let config = ChannelConfig {
+            read_timeout: Some(TIMEOUT),
+            ..ChannelConfig::default()
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = FaultProxy::spawn(listener.local_addr().unwrap(), plan).unwrap();
+        let target = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut ch = Channel::tcp(stream, config).unwrap();
+            (1..=4u16).try_for_each(|kind| {
+                let body = ch.recv(kind, 1 << 20)?;
+                ch.send(kind + 0x10, &body)?;
+                ch.flush()
+            })
+        });
+        let start = Instant::now();
+        let mut ch = Channel::tcp(TcpStream::connect(proxy.addr()).unwrap(), config).unwrap();
+        let client = (1..=4u16).try_for_each(|kind| {
+            let body = vec![kind as u8; 1000 * usize::from(kind)];
+            ch.send(kind, &body)?;
+            let echo = ch.recv(kind + 0x10, 1 << 20)?;
+            assert_eq!(echo, body, "a faithful frame must arrive unchanged");
+            Ok(())
+        });
+        drop(ch);
+        let target = target.join().unwrap();
+        let elapsed = start.elapsed();
+        proxy.join().unwrap();
+        (vec![client, target], elapsed)
+    }
+
+    #[test]
+    fn faithful_proxy_forwards_every_frame_unchanged() {
+        let (outcomes, _) = exchange(None);
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    }
+
+    #[test]
+    fn disconnect_and_silence_end_both_parties_with_errors_within_the_timeout() {
+        for fault in [Fault::Disconnect, Fault::Silence] {
+            for direction in [Direction::ToTarget, Direction::FromTarget] {
+                let trigger = Trigger {
+                    kinds: 2..=0x12,
+                    skip: 1,
+                    direction: Some(direction),
+                };
+                let (outcomes, elapsed) = exchange(Some((trigger, fault)));
+                for outcome in &outcomes {
+                    assert!(
+                        matches!(
+                            outcome,
+                            Err(ChannelError::Closed | ChannelError::Timeout(_))
+                        ),
+                        "{fault:?} {direction:?}: {outcomes:?}"
+                    );
+                }
+                assert!(elapsed < 6 * TIMEOUT, "{fault:?} took {elapsed:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn corrupted_body_arrives_with_its_length_but_other_bytes() {
+        let trigger = Trigger {
+            kinds: 3..=3,
+            skip: 0,
+            direction: None,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = FaultProxy::spawn(
+            listener.local_addr().unwrap(),
+            Some((trigger, Fault::CorruptBody)),
+        )
+        .unwrap();
+        let target = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut ch = Channel::tcp(stream, ChannelConfig::default()).unwrap();
+            (ch.recv(2, 100).unwrap(), ch.recv(3, 100).unwrap())
+        });
+        let mut ch = Channel::tcp(
+            TcpStream::connect(proxy.addr()).unwrap(),
+            ChannelConfig::default(),
+        )
+        .unwrap();
+        ch.send(2, &[5; 64]).unwrap();
+        ch.send(3, &[5; 64]).unwrap();
+        ch.flush().unwrap();
+        let (untouched, corrupted) = target.join().unwrap();
+        drop(ch);
+        let log = proxy.join().unwrap();
+        assert_eq!(untouched, [5; 64]);
+        assert_eq!(corrupted.len(), 64);
+        assert_ne!(corrupted, [5; 64]);
+        assert_eq!(log.fired_at.map(|r| r.kind), Some(3));
+        assert_eq!(log.frames.len(), 2);
+    }
+
+    #[test]
+    fn garbage_body_arrives_with_another_length_and_the_stream_stays_in_step() {
+        let trigger = Trigger {
+            kinds: 3..=3,
+            skip: 0,
+            direction: None,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = FaultProxy::spawn(
+            listener.local_addr().unwrap(),
+            Some((trigger, Fault::GarbageBody)),
+        )
+        .unwrap();
+        let target = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut ch = Channel::tcp(stream, ChannelConfig::default()).unwrap();
+            (ch.recv(3, 100).unwrap(), ch.recv(4, 100).unwrap())
+        });
+        let mut ch = Channel::tcp(
+            TcpStream::connect(proxy.addr()).unwrap(),
+            ChannelConfig::default(),
+        )
+        .unwrap();
+        ch.send(3, &[5; 64]).unwrap();
+        ch.send(4, &[6; 10]).unwrap();
+        ch.flush().unwrap();
+        let (garbage, next) = target.join().unwrap();
+        drop(ch);
+        proxy.join().unwrap();
+        assert_eq!(garbage.len(), 33);
+        assert_eq!(next, [6; 10]);
+    }
+}

@@ -259,28 +259,66 @@ fn twiddle(m: &Modulus, w: u64) -> Twiddle {
     }
 }
 
-/// A precomputed negacyclic NTT of length `n` modulo a prime `q ≡ 1 (mod 2n)`, `q < 2^62`.
+/// Which transform an [`Ntt`] computes: [`Negacyclic`] or [`Cyclic`]. Sealed.
+pub trait Kind: sealed::Sealed + Copy + core::fmt::Debug + Send + Sync + 'static {
+    /// Whether the transform is negacyclic (evaluation at the primitive `2n`-th roots of unity)
+    /// rather than cyclic (at the `n`-th roots).
+    const NEGACYCLIC: bool;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Negacyclic {}
+    impl Sealed for super::Cyclic {}
+}
+
+/// The negacyclic NTT: `Z_q[X]/(X^n + 1)`, for RLWE arithmetic; needs `q ≡ 1 (mod 2n)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Negacyclic;
+
+/// The cyclic NTT (integer DFT): `Z_p[X]/(X^n − 1)`, for HomConv; needs `p ≡ 1 (mod n)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Cyclic;
+
+impl Kind for Negacyclic {
+    const NEGACYCLIC: bool = true;
+}
+
+impl Kind for Cyclic {
+    const NEGACYCLIC: bool = false;
+}
+
+/// A precomputed NTT of kind `K` and length `n` modulo a prime `q < 2^62`.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct Ntt<K: Kind> {
     modulus: Modulus,
     n: usize,
-    /// `psi^bitrev(i)` for the forward transform (`psi` a primitive `2n`-th root).
+    /// Negacyclic: `psi^bitrev(i)` (`psi` a primitive `2n`-th root). Cyclic: stage twiddles,
+    /// entry `len + j` holds `omega^(j * n / (2 len))` for the stage whose butterflies span
+    /// `len`, `j < len`.
     forward: Vec<Twiddle>,
-    /// `psi^-bitrev(i)` for the inverse transform.
+    /// The same with the inverse root.
     inverse: Vec<Twiddle>,
     /// `n^-1 mod q`.
     n_inv: Twiddle,
     simd_forward: Tables,
     simd_inverse: Tables,
+    kind: core::marker::PhantomData<K>,
 }
 
-impl Plan {
+/// The negacyclic NTT of RLWE arithmetic.
+pub type Plan = Ntt<Negacyclic>;
+
+/// The cyclic NTT (integer DFT over `Z_p`) of HomConv.
+pub type CyclicPlan = Ntt<Cyclic>;
+
+impl<K: Kind> Ntt<K> {
     /// A plan for length `n` and prime `q` on the best backend of this CPU.
     ///
     /// # Errors
     /// [`Error::LengthUnsupported`] unless `n` is a power of two in `[MIN_LEN, MAX_LEN]`;
     /// [`Error::ModulusOutOfRange`] unless `q < 2^62`; [`Error::NotNttFriendly`] unless `q` is a
-    /// prime with `q ≡ 1 (mod 2n)`.
+    /// prime with `q ≡ 1 (mod 2n)` (negacyclic) or `q ≡ 1 (mod n)` (cyclic).
     pub fn new(n: usize, q: u64) -> Result<Self, Error> {
         Self::with_backend(n, q, Backend::detect())
     }
@@ -288,7 +326,7 @@ impl Plan {
     /// A plan that runs on `backend`.
     ///
     /// # Errors
-    /// As [`Plan::new`], and [`Error::BackendUnavailable`] if the CPU lacks the backend.
+    /// As [`Ntt::new`], and [`Error::BackendUnavailable`] if the CPU lacks the backend.
     pub fn with_backend(n: usize, q: u64, backend: Backend) -> Result<Self, Error> {
         Self::with_modulus(n, Modulus::with_backend(q, backend)?)
     }
@@ -297,29 +335,47 @@ impl Plan {
     pub(crate) fn with_modulus(n: usize, modulus: Modulus) -> Result<Self, Error> {
         check_len(n)?;
         let q = modulus.q();
-        let psi = primitive_root_of_unity(2 * n as u64, q).ok_or(Error::NotNttFriendly {
+        let order = if K::NEGACYCLIC { 2 * n } else { n };
+        let root = primitive_root_of_unity(order as u64, q).ok_or(Error::NotNttFriendly {
             q,
             n,
-            order: 2 * n,
+            order,
         })?;
-        let psi_inv = inv_mod_prime(psi, q).expect("a root of unity is invertible");
-        let bits = n.trailing_zeros();
-        let mut forward = Vec::with_capacity(n);
-        let mut inverse = Vec::with_capacity(n);
-        for i in 0..n {
-            let e = bit_reverse(i, bits) as u64;
-            forward.push(twiddle(&modulus, modulus.pow(psi, e)));
-            inverse.push(twiddle(&modulus, modulus.pow(psi_inv, e)));
-        }
+        let root_inv = inv_mod_prime(root, q).expect("a root of unity is invertible");
+        let (forward, inverse) = if K::NEGACYCLIC {
+            let bits = n.trailing_zeros();
+            (0..n)
+                .map(|i| {
+                    let e = bit_reverse(i, bits) as u64;
+                    let power = |r| twiddle(&modulus, modulus.pow(r, e));
+                    (power(root), power(root_inv))
+                })
+                .unzip()
+        } else {
+            let mut forward = vec![Twiddle::default(); n];
+            let mut inverse = vec![Twiddle::default(); n];
+            let mut len = 1;
+            while len < n {
+                let step = (n / (2 * len)) as u64;
+                for j in 0..len {
+                    let e = j as u64 * step;
+                    forward[len + j] = twiddle(&modulus, modulus.pow(root, e));
+                    inverse[len + j] = twiddle(&modulus, modulus.pow(root_inv, e));
+                }
+                len *= 2;
+            }
+            (forward, inverse)
+        };
         let n_inv = twiddle(&modulus, inv_mod_prime(n as u64, q).expect("n < q"));
         Ok(Self {
-            simd_forward: Tables::new(&modulus, &forward, n_inv.w, true),
-            simd_inverse: Tables::new(&modulus, &inverse, n_inv.w, true),
+            simd_forward: Tables::new(&modulus, &forward, n_inv.w, K::NEGACYCLIC),
+            simd_inverse: Tables::new(&modulus, &inverse, n_inv.w, K::NEGACYCLIC),
             modulus,
             n,
             forward,
             inverse,
             n_inv,
+            kind: core::marker::PhantomData,
         })
     }
 
@@ -345,8 +401,18 @@ impl Plan {
     /// If `a.len() != n`.
     pub fn forward(&self, a: &mut [u64]) {
         assert_eq!(a.len(), self.n, "input length must equal the plan's length");
-        if !simd(Op::NegacyclicForward, a, &self.simd_forward, &self.modulus) {
-            scalar::negacyclic_forward(a, &self.forward, self.modulus.q());
+        let op = if K::NEGACYCLIC {
+            Op::NegacyclicForward
+        } else {
+            Op::CyclicForward
+        };
+        if !simd(op, a, &self.simd_forward, &self.modulus) {
+            let q = self.modulus.q();
+            if K::NEGACYCLIC {
+                scalar::negacyclic_forward(a, &self.forward, q);
+            } else {
+                scalar::cyclic_forward(a, &self.forward, q);
+            }
         }
     }
 
@@ -357,113 +423,18 @@ impl Plan {
     /// If `a.len() != n`.
     pub fn inverse(&self, a: &mut [u64]) {
         assert_eq!(a.len(), self.n, "input length must equal the plan's length");
-        if !simd(Op::NegacyclicInverse, a, &self.simd_inverse, &self.modulus) {
-            scalar::negacyclic_inverse(a, &self.inverse, self.n_inv, self.modulus.q());
-        }
-    }
-}
-
-/// A precomputed cyclic NTT (integer DFT) of length `n` modulo a prime `p ≡ 1 (mod n)`,
-/// `p < 2^62`.
-#[derive(Debug, Clone)]
-pub struct CyclicPlan {
-    modulus: Modulus,
-    n: usize,
-    /// Stage twiddles: entry `len + j` holds `omega^(j * n / (2 len))` for the stage whose
-    /// butterflies span `len`, `j < len`.
-    forward: Vec<Twiddle>,
-    /// The same with `omega^-1`.
-    inverse: Vec<Twiddle>,
-    n_inv: Twiddle,
-    simd_forward: Tables,
-    simd_inverse: Tables,
-}
-
-impl CyclicPlan {
-    /// A cyclic plan for length `n` and prime `p` on the best backend of this CPU.
-    ///
-    /// # Errors
-    /// [`Error::LengthUnsupported`], [`Error::ModulusOutOfRange`], or [`Error::NotNttFriendly`]
-    /// unless `p` is a prime with `p ≡ 1 (mod n)`.
-    pub fn new(n: usize, p: u64) -> Result<Self, Error> {
-        Self::with_backend(n, p, Backend::detect())
-    }
-
-    /// A cyclic plan that runs on `backend`.
-    ///
-    /// # Errors
-    /// As [`CyclicPlan::new`], and [`Error::BackendUnavailable`].
-    pub fn with_backend(n: usize, p: u64, backend: Backend) -> Result<Self, Error> {
-        Self::with_modulus(n, Modulus::with_backend(p, backend)?)
-    }
-
-    /// A plan over a prepared modulus (its backend and multiplication kind).
-    pub(crate) fn with_modulus(n: usize, modulus: Modulus) -> Result<Self, Error> {
-        check_len(n)?;
-        let p = modulus.q();
-        let omega = primitive_root_of_unity(n as u64, p).ok_or(Error::NotNttFriendly {
-            q: p,
-            n,
-            order: n,
-        })?;
-        let omega_inv = inv_mod_prime(omega, p).expect("a root of unity is invertible");
-        let mut forward = vec![Twiddle::default(); n];
-        let mut inverse = vec![Twiddle::default(); n];
-        let mut len = 1;
-        while len < n {
-            let step = (n / (2 * len)) as u64;
-            for j in 0..len {
-                forward[len + j] = twiddle(&modulus, modulus.pow(omega, j as u64 * step));
-                inverse[len + j] = twiddle(&modulus, modulus.pow(omega_inv, j as u64 * step));
+        let op = if K::NEGACYCLIC {
+            Op::NegacyclicInverse
+        } else {
+            Op::CyclicInverse
+        };
+        if !simd(op, a, &self.simd_inverse, &self.modulus) {
+            let (q, n_inv) = (self.modulus.q(), self.n_inv);
+            if K::NEGACYCLIC {
+                scalar::negacyclic_inverse(a, &self.inverse, n_inv, q);
+            } else {
+                scalar::cyclic_inverse(a, &self.inverse, n_inv, q);
             }
-            len *= 2;
-        }
-        let n_inv = twiddle(&modulus, inv_mod_prime(n as u64, p).expect("n < p"));
-        Ok(Self {
-            simd_forward: Tables::new(&modulus, &forward, n_inv.w, false),
-            simd_inverse: Tables::new(&modulus, &inverse, n_inv.w, false),
-            modulus,
-            n,
-            forward,
-            inverse,
-            n_inv,
-        })
-    }
-
-    /// The transform length `n`.
-    pub fn n(&self) -> usize {
-        self.n
-    }
-
-    /// The modulus `p`, with its reduction constants.
-    pub fn modulus(&self) -> &Modulus {
-        &self.modulus
-    }
-
-    /// The backend this plan runs on.
-    pub fn backend(&self) -> Backend {
-        self.modulus.backend()
-    }
-
-    /// In-place forward DFT: natural order in, bit-reversed order out, values `< p`.
-    ///
-    /// # Panics
-    /// If `a.len() != n`.
-    pub fn forward(&self, a: &mut [u64]) {
-        assert_eq!(a.len(), self.n, "input length must equal the plan's length");
-        if !simd(Op::CyclicForward, a, &self.simd_forward, &self.modulus) {
-            scalar::cyclic_forward(a, &self.forward, self.modulus.q());
-        }
-    }
-
-    /// In-place inverse DFT scaled by `1/n`: bit-reversed order in, natural order out.
-    ///
-    /// # Panics
-    /// If `a.len() != n`.
-    pub fn inverse(&self, a: &mut [u64]) {
-        assert_eq!(a.len(), self.n, "input length must equal the plan's length");
-        if !simd(Op::CyclicInverse, a, &self.simd_inverse, &self.modulus) {
-            scalar::cyclic_inverse(a, &self.inverse, self.n_inv, self.modulus.q());
         }
     }
 }

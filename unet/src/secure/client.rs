@@ -25,7 +25,7 @@ use super::handshake::{self, Hello};
 use super::homconv::{HomConvClient, Layout};
 use super::protocol::{self, Request, RequestReply, kind};
 use super::report::{Phase, Report, Role, Timer};
-use crate::arch::{Activation, Architecture, Dims, Pooling};
+use crate::arch::{Activation, Architecture, Dims};
 use crate::error::QuantError;
 use crate::quant::{Op, QuantPlan, Step};
 use crate::tensor::Tensor;
@@ -171,6 +171,8 @@ impl Client {
         }
         let arch = *self.plan.arch();
         protocol::check_dims(&arch, dims)?;
+        let new_rotations =
+            protocol::new_rotations(&self.plan, dims, self.params.slots(), &self.rotation_keys)?;
         let previous = ch.label();
 
         let t = Timer::start(ch, "request");
@@ -189,20 +191,14 @@ impl Client {
         }
         self.report.record(t.stop(ch, "prepare", Phase::Offline, 0));
 
-        if arch.pooling == Pooling::AvgByRotation {
-            let pools = &self.layouts.as_ref().expect("built above").pools;
-            let new: Vec<i64> = protocol::rotation_steps(pools)
-                .into_iter()
-                .filter(|k| !self.rotation_keys.contains(k))
-                .collect();
-            if !new.is_empty() {
-                let t = Timer::start(ch, "keys");
-                let keys = GaloisKeys::generate(&self.sk, &new, false, &mut self.prg);
-                protocol::send_now(ch, KIND_GALOIS_KEYS, &keys)?;
-                self.rotation_keys.extend(new.iter().copied());
-                self.report
-                    .record(t.stop(ch, "keys", Phase::Offline, new.len() as u64));
-            }
+        let new = new_rotations;
+        if !new.is_empty() {
+            let t = Timer::start(ch, "keys");
+            let keys = GaloisKeys::generate(&self.sk, &new, false, &mut self.prg);
+            protocol::send_now(ch, KIND_GALOIS_KEYS, &keys)?;
+            self.rotation_keys.extend(new.iter().copied());
+            self.report
+                .record(t.stop(ch, "keys", Phase::Offline, new.len() as u64));
         }
 
         let pairs = match &mut self.triples {

@@ -5,15 +5,12 @@
 //! bit for bit the fixed-point reference ([`crate::fixed::conv`]).
 //!
 //! # Packing (no rotations: Hadamard products only)
-//! The image is cut into tiles of `th × tw` outputs. A tile's input, with a halo of `pad =
-//! k/2` pixels (zero outside the image), is flattened row-major with row stride `S = tw + 2·pad`
-//! into a vector of length `m`, the smallest power of two `≥ (th + 2·pad)·S`. The filter `W[dy][dx]`
-//! sits at index `(k−1−dy)·S + (k−1−dx)`; then output `(a, b)` of the tile is entry
-//! `(a + k−1)·S + b + k−1` of the length-`m` *cyclic* convolution, and no valid output wraps
-//! around (every index it reads is `≥ 0` and `< m`). The cyclic convolution is a slot-wise
-//! product of cyclic DFTs ([`CyclicPlan`] over `p`, length `m`).
-//! A transposed conv (`1×2×2`, stride 2) runs as the conv of the zero-inserted input (halo of one
-//! pixel before the tile only, filter not flipped, outputs at offset 1); see [`Layout::new`].
+//! The image (2D, or 3D with a depth axis) is cut into tiles; a tile's input with its halo is
+//! flattened into a vector of length `m` (a power of two) and the filter placed so that the
+//! tile's outputs are entries of the length-`m` *cyclic* convolution that nothing wraps into
+//! ([`Layout`] and the `layout` module document the strides and the argument). The cyclic
+//! convolution is a slot-wise product of cyclic DFTs ([`CyclicPlan`] over `p`, length `m`).
+//! A transposed conv (`[kd, 2, 2]`, stride = kernel) runs as the conv of the zero-inserted input.
 //!
 //! The `N` slots of a ciphertext hold `r = N/m` copies of the DFT of one input channel's tile;
 //! the server's plaintext for output-channel group `g` and input channel `c` holds, in slot range
@@ -44,9 +41,13 @@ use bunet_crypto::prg::Prg;
 use bunet_kernels::ntt::CyclicPlan;
 use rayon::prelude::*;
 
-use crate::arch::{ConvKind, ConvSpec};
+use crate::arch::ConvKind;
 use crate::quant::QuantModel;
 use crate::tensor::Tensor;
+
+mod layout;
+
+pub use layout::Layout;
 
 /// The channel label under which HomConv traffic is counted.
 pub const LABEL: &str = "homconv";
@@ -119,246 +120,6 @@ pub enum HomConvError {
     Kernel(#[from] bunet_kernels::Error),
 }
 
-/// How a conv layer on an image of given extents is tiled and packed into slots (public: both
-/// parties derive it from the layer shape, the image extents and the parameters).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layout {
-    c_in: usize,
-    c_out: usize,
-    /// Input extents.
-    in_h: usize,
-    in_w: usize,
-    /// Output extents (for a transposed conv, those of the zero-inserted input too).
-    h: usize,
-    w: usize,
-    k: usize,
-    transposed: bool,
-    /// Halo rows/columns before and after a tile.
-    lo: usize,
-    hi: usize,
-    th: usize,
-    tw: usize,
-    m: usize,
-    replicas: usize,
-    tiles_y: usize,
-    tiles_x: usize,
-    slots: usize,
-}
-
-impl Layout {
-    /// The layout of conv `spec` on images of extents `dims` (`[1, h, w]`) with `params`' slots.
-    /// Tiles are as large as the slots allow, at most `max_tile` outputs per side if given.
-    ///
-    /// A transposed conv (kernel `1×2×2`, stride 2) runs as the conv of the zero-inserted input
-    /// `U[2y][2x] = X[y][x]`: `Y[i][j] = Σ_{a,b} W[a][b]·U[i−a][j−b]`.
-    ///
-    /// # Errors
-    /// [`HomConvError::Unsupported`] for 3D images, kernels other than `1×k×k` with odd `k`
-    /// (`1×2×2` for transposed convs), empty shapes, or a kernel too large for the slots.
-    pub fn new(
-        params: &Params,
-        spec: &ConvSpec,
-        dims: [usize; 3],
-        max_tile: Option<usize>,
-    ) -> Result<Self, HomConvError> {
-        let unsupported = |what: String| Err(HomConvError::Unsupported(what));
-        let transposed = spec.kind == ConvKind::Transposed;
-        let [kd, kh, kw] = spec.kernel;
-        let kernel_ok = if transposed {
-            spec.kernel == [1, 2, 2]
-        } else {
-            kd == 1 && kh == kw && kh % 2 == 1
-        };
-        if !kernel_ok {
-            return unsupported(format!("kernel {:?} of {}", spec.kernel, spec.name));
-        }
-        let [d, in_h, in_w] = dims;
-        if d != 1 || in_h == 0 || in_w == 0 || spec.c_in == 0 || spec.c_out == 0 {
-            return unsupported(format!("image extents {dims:?} for {}", spec.name));
-        }
-        let k = kh;
-        let ((h, w), (lo, hi)) = if transposed {
-            ((2 * in_h, 2 * in_w), (1, 0))
-        } else {
-            ((in_h, in_w), (k / 2, k / 2))
-        };
-        let halo = lo + hi;
-        let slots = params.slots();
-        let cap = max_tile.unwrap_or(usize::MAX).max(1);
-        let side = slots.isqrt();
-        if side <= halo {
-            return unsupported(format!("kernel {k} with {slots} slots"));
-        }
-        let th = h.min(cap).min(side - halo);
-        let tw = w.min(cap).min(slots / (th + halo) - halo);
-        let m = ((th + halo) * (tw + halo)).next_power_of_two().max(2);
-        Ok(Self {
-            c_in: spec.c_in,
-            c_out: spec.c_out,
-            in_h,
-            in_w,
-            h,
-            w,
-            k,
-            transposed,
-            lo,
-            hi,
-            th,
-            tw,
-            m,
-            replicas: slots / m,
-            tiles_y: h.div_ceil(th),
-            tiles_x: w.div_ceil(tw),
-            slots,
-        })
-    }
-
-    /// The DFT length `m` (a power of two, at most `N`).
-    pub fn dft_len(&self) -> usize {
-        self.m
-    }
-
-    /// Output channels per ciphertext, `N/m`.
-    pub fn replicas(&self) -> usize {
-        self.replicas
-    }
-
-    /// Outputs per tile, `(height, width)`.
-    pub fn tile(&self) -> (usize, usize) {
-        (self.th, self.tw)
-    }
-
-    /// Number of tiles.
-    pub fn tiles(&self) -> usize {
-        self.tiles_y * self.tiles_x
-    }
-
-    /// Output-channel groups, `⌈c_out / r⌉`.
-    pub fn groups(&self) -> usize {
-        self.c_out.div_ceil(self.replicas)
-    }
-
-    /// Ciphertexts the client uploads, `c_in · tiles`.
-    pub fn upload_ciphertexts(&self) -> usize {
-        self.c_in * self.tiles()
-    }
-
-    /// Ciphertexts the server returns, `groups · tiles`.
-    pub fn return_ciphertexts(&self) -> usize {
-        self.groups() * self.tiles()
-    }
-
-    /// Output extents.
-    fn dims(&self) -> [usize; 3] {
-        [1, self.h, self.w]
-    }
-
-    fn in_dims(&self) -> [usize; 3] {
-        [1, self.in_h, self.in_w]
-    }
-
-    fn stride(&self) -> usize {
-        self.tw + self.lo + self.hi
-    }
-
-    /// The plane the tiles are cut from: the input plane, zero-inserted for a transposed conv.
-    fn source<'p>(&self, plane: &'p [u64]) -> std::borrow::Cow<'p, [u64]> {
-        if !self.transposed {
-            return plane.into();
-        }
-        let mut u = vec![0u64; self.h * self.w];
-        for y in 0..self.in_h {
-            for x in 0..self.in_w {
-                u[2 * y * self.w + 2 * x] = plane[y * self.in_w + x];
-            }
-        }
-        u.into()
-    }
-
-    fn origin(&self, tile: usize) -> (usize, usize) {
-        (
-            (tile / self.tiles_x) * self.th,
-            (tile % self.tiles_x) * self.tw,
-        )
-    }
-
-    /// The tile's input (from a [`Layout::source`] plane) with its halo (zero outside the
-    /// image), flattened to length `m`.
-    fn gather(&self, plane: &[u64], tile: usize) -> Vec<u64> {
-        let (y0, x0) = self.origin(tile);
-        let s = self.stride();
-        let mut out = vec![0u64; self.m];
-        for i in 0..self.th + self.lo + self.hi {
-            let Some(y) = (y0 + i).checked_sub(self.lo).filter(|&y| y < self.h) else {
-                continue;
-            };
-            for j in 0..s {
-                if let Some(x) = (x0 + j).checked_sub(self.lo).filter(|&x| x < self.w) {
-                    out[i * s + j] = plane[y * self.w + x];
-                }
-            }
-        }
-        out
-    }
-
-    /// A `k × k` filter (residues) placed for the cyclic convolution, length `m`: flipped for a
-    /// "same" conv (a correlation), as is for a transposed one (a true convolution).
-    fn place_filter(&self, taps: &[u64]) -> Vec<u64> {
-        let (k, s) = (self.k, self.stride());
-        let mut out = vec![0u64; self.m];
-        for dy in 0..k {
-            for dx in 0..k {
-                let (fy, fx) = if self.transposed {
-                    (dy, dx)
-                } else {
-                    (k - 1 - dy, k - 1 - dx)
-                };
-                out[fy * s + fx] = taps[dy * k + dx];
-            }
-        }
-        out
-    }
-
-    /// Writes (or adds mod `p`, if `add`) the tile's valid outputs from a length-`m` cyclic
-    /// convolution into an output plane.
-    fn scatter(&self, conv: &[u64], tile: usize, plane: &mut [u64], p: u64, add: bool) {
-        let (y0, x0) = self.origin(tile);
-        let (s, o) = (self.stride(), self.lo + self.hi);
-        for a in 0..self.th.min(self.h - y0) {
-            for b in 0..self.tw.min(self.w - x0) {
-                let v = conv[(a + o) * s + b + o];
-                let dst = &mut plane[(y0 + a) * self.w + x0 + b];
-                *dst = if add { (*dst + v) % p } else { v };
-            }
-        }
-    }
-
-    fn check_share(&self, x: &Tensor<u64>, channels: usize, p: u64) -> Result<(), HomConvError> {
-        if x.channels() != channels || x.dims() != self.in_dims() {
-            return Err(HomConvError::Shape {
-                channels,
-                dims: self.in_dims(),
-                found_channels: x.channels(),
-                found_dims: x.dims(),
-            });
-        }
-        if let Some((index, &value)) = x.data().iter().enumerate().find(|(_, v)| **v >= p) {
-            return Err(HomConvError::Unreduced { value, index, p });
-        }
-        Ok(())
-    }
-
-    fn check_params(&self, params: &Params) -> Result<(), HomConvError> {
-        if params.slots() != self.slots {
-            return Err(HomConvError::LayoutMismatch {
-                layout: self.slots,
-                params: params.slots(),
-            });
-        }
-        Ok(())
-    }
-}
-
 /// Independent PRGs for parallel tasks, drawn from `prg`.
 fn task_prgs(prg: &mut Prg, count: usize) -> Vec<Prg> {
     (0..count)
@@ -418,7 +179,7 @@ impl HomConvClient {
             .enumerate()
             .map(|(i, mut prg)| {
                 let (c, t) = (i / tiles, i % tiles);
-                let mut dft = l.gather(&l.source(x_a.channel(c)), t);
+                let mut dft = l.gather(x_a.channel(c), t);
                 self.plan.forward(&mut dft);
                 let mut slots = vec![0u64; l.slots];
                 for range in slots.chunks_exact_mut(l.m) {
@@ -460,7 +221,7 @@ impl HomConvClient {
                 Ok(slots)
             })
             .collect::<Result<Vec<_>, PaheError>>()?;
-        let plane = l.h * l.w;
+        let plane = l.out_plane();
         let mut y = vec![0u64; l.c_out * plane];
         let tiles = l.tiles();
         for (i, slots) in convs.iter().enumerate() {
@@ -478,12 +239,18 @@ impl HomConvClient {
                 }
             }
         }
-        Ok(Tensor::from_vec(l.c_out, l.dims(), y).expect("c_out planes"))
+        Ok(Tensor::from_vec(l.c_out, l.dims, y).expect("c_out planes"))
     }
 }
 
+/// Default bound on the bytes of prepared filters a [`HomConvServer`] keeps (256 MiB): layers
+/// whose filters fit are prepared once, larger ones in bounded batches of output-channel groups
+/// during each run.
+pub const PREPARED_FILTER_BUDGET: usize = 256 << 20;
+
 /// Bob's side of HomConv for one conv of a model: the filters are transformed, packed and
-/// prepared once ([`HomConvServer::new`]) and reused for every run.
+/// prepared once ([`HomConvServer::new`]) and reused for every run — or, if they exceed the
+/// memory budget, prepared per batch of output-channel groups while a run processes them.
 #[derive(Debug)]
 pub struct HomConvServer<'a> {
     params: Params,
@@ -492,12 +259,47 @@ pub struct HomConvServer<'a> {
     eval: Evaluator,
     model: &'a QuantModel,
     conv: usize,
-    /// `filters[g · c_in + c]`: slot range `j` holds the DFT of `W[g·r + j][c]`.
+    /// `W mod p`, `[c_out][c_in][taps]`.
+    weight: Vec<u64>,
+    /// Output-channel groups whose filters are prepared at a time when they are streamed.
+    batch: usize,
+    /// `filters[g · c_in + c]`: slot range `j` holds the DFT of `W[g·r + j][c]`; every group if
+    /// they fit the budget, else empty (prepared per batch in [`HomConvServer::run`]).
     filters: Vec<PreparedPlaintext>,
 }
 
+/// The prepared filters of output-channel groups `groups`, `[g][c]` order.
+fn prepare_filters(
+    params: &Params,
+    layout: &Layout,
+    plan: &CyclicPlan,
+    weight: &[u64],
+    groups: std::ops::Range<usize>,
+) -> Result<Vec<PreparedPlaintext>, PaheError> {
+    let taps: usize = layout.kernel.iter().product();
+    let (c_in, r, m) = (layout.c_in, layout.replicas, layout.m);
+    let first = groups.start;
+    (0..groups.len() * c_in)
+        .into_par_iter()
+        .map(|i| {
+            let (g, c) = (first + i / c_in, i % c_in);
+            let mut slots = vec![0u64; layout.slots];
+            for (j, range) in slots.chunks_exact_mut(m).enumerate() {
+                let o = g * r + j;
+                if o < layout.c_out {
+                    let w = &weight[(o * c_in + c) * taps..(o * c_in + c + 1) * taps];
+                    range.copy_from_slice(&layout.place_filter(w));
+                    plan.forward(range);
+                }
+            }
+            Ok(params.prepare(&params.encode(&slots)?))
+        })
+        .collect()
+}
+
 impl<'a> HomConvServer<'a> {
-    /// Bob's side for conv `conv` of `model` with `layout` under `params`.
+    /// Bob's side for conv `conv` of `model` with `layout` under `params`, keeping at most
+    /// [`PREPARED_FILTER_BUDGET`] bytes of prepared filters.
     ///
     /// # Errors
     /// [`HomConvError::Modulus`] unless the model's p is the parameters' p;
@@ -508,6 +310,24 @@ impl<'a> HomConvServer<'a> {
         model: &'a QuantModel,
         conv: usize,
         layout: Layout,
+    ) -> Result<Self, HomConvError> {
+        Self::with_filter_budget(params, model, conv, layout, PREPARED_FILTER_BUDGET)
+    }
+
+    /// As [`HomConvServer::new`] with a bound of `budget` bytes on the prepared filters: if all
+    /// of them fit they are prepared now and reused by every run; otherwise each run prepares
+    /// them per batch of output-channel groups (as many as fit `budget`, at least one) and
+    /// drops a batch when its outputs are sent — bounded memory, at the price of preparing
+    /// the filters again in every run.
+    ///
+    /// # Errors
+    /// As [`HomConvServer::new`].
+    pub fn with_filter_budget(
+        params: &Params,
+        model: &'a QuantModel,
+        conv: usize,
+        layout: Layout,
+        budget: usize,
     ) -> Result<Self, HomConvError> {
         layout.check_params(params)?;
         let p = params.p();
@@ -522,7 +342,7 @@ impl<'a> HomConvServer<'a> {
         };
         let spec = &qc.spec;
         if (spec.kind == ConvKind::Transposed) != layout.transposed
-            || spec.kernel != [1, layout.k, layout.k]
+            || spec.kernel != layout.kernel
             || (spec.c_in, spec.c_out) != (layout.c_in, layout.c_out)
         {
             return Err(HomConvError::Unsupported(format!(
@@ -538,24 +358,14 @@ impl<'a> HomConvServer<'a> {
         }
         let plan = CyclicPlan::new(layout.m, p)?;
         let weight = qc.weight_mod_p(p);
-        let taps = layout.k * layout.k;
-        let (groups, c_in, r, m) = (layout.groups(), layout.c_in, layout.replicas, layout.m);
-        let filters = (0..groups * c_in)
-            .into_par_iter()
-            .map(|i| {
-                let (g, c) = (i / c_in, i % c_in);
-                let mut slots = vec![0u64; layout.slots];
-                for (j, range) in slots.chunks_exact_mut(m).enumerate() {
-                    let o = g * r + j;
-                    if o < layout.c_out {
-                        let w = &weight[(o * c_in + c) * taps..(o * c_in + c + 1) * taps];
-                        range.copy_from_slice(&layout.place_filter(w));
-                        plan.forward(range);
-                    }
-                }
-                Ok(params.prepare(&params.encode(&slots)?))
-            })
-            .collect::<Result<Vec<_>, PaheError>>()?;
+        let group_bytes = layout.c_in * params.max_level() * params.n() * 8;
+        let groups = layout.groups();
+        let batch = (budget / group_bytes).clamp(1, groups);
+        let filters = if batch == groups {
+            prepare_filters(params, &layout, &plan, &weight, 0..groups)?
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             params: params.clone(),
             eval: Evaluator::new(params),
@@ -563,6 +373,8 @@ impl<'a> HomConvServer<'a> {
             plan,
             model,
             conv,
+            weight,
+            batch,
             filters,
         })
     }
@@ -570,6 +382,12 @@ impl<'a> HomConvServer<'a> {
     /// The layout.
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// Whether the filters are prepared per batch of groups in every run (they exceed the
+    /// budget) rather than once.
+    pub fn streams_filters(&self) -> bool {
+        self.filters.is_empty()
     }
 
     /// Runs HomConv on Bob's share `x_b` (`c_in` planes, residues `< p`) with Alice's public key
@@ -608,36 +426,50 @@ impl<'a> HomConvServer<'a> {
             .map(|_| ch.recv_message::<SeededCiphertext>(KIND_SEEDED_CIPHERTEXT, max_len, params))
             .collect::<Result<Vec<_>, _>>()?;
         let inputs: Vec<Ciphertext> = seeded.par_iter().map(SeededCiphertext::expand).collect();
-        let tiles = l.tiles();
-        let prgs = task_prgs(prg, l.return_ciphertexts());
-        let outputs = prgs
-            .into_par_iter()
-            .enumerate()
-            .map(|(i, mut prg)| {
-                let (g, t) = (i / tiles, i % tiles);
-                let filters = &self.filters[g * l.c_in..(g + 1) * l.c_in];
-                let mut acc = inputs[t].clone();
-                self.eval.mul_plain_assign(&mut acc, &filters[0])?;
-                for (c, w) in filters.iter().enumerate().skip(1) {
-                    self.eval
-                        .mul_plain_add_assign(&mut acc, &inputs[c * tiles + t], w)?;
-                }
-                let mut mask = random_mask(params, &mut prg);
-                let ct = self.eval.finalize_for_return(acc, &mask, pk, &mut prg)?;
-                for range in mask.chunks_exact_mut(l.m) {
-                    self.plan.inverse(range);
-                }
-                Ok((ct, mask))
-            })
-            .collect::<Result<Vec<_>, PaheError>>()?;
-        for (ct, _) in &outputs {
-            ch.send_message(KIND_CIPHERTEXT, ct)?;
+        drop(seeded);
+        let (tiles, groups) = (l.tiles(), l.groups());
+        // Per (group, tile), in that order: the inverse DFT of the mask of the returned sum.
+        let mut masks = Vec::with_capacity(l.return_ciphertexts());
+        for first in (0..groups).step_by(self.batch) {
+            let batch = first..(first + self.batch).min(groups);
+            let streamed;
+            let filters = if self.filters.is_empty() {
+                streamed = prepare_filters(params, l, &self.plan, &self.weight, batch.clone())?;
+                &streamed[..]
+            } else {
+                &self.filters[batch.start * l.c_in..batch.end * l.c_in]
+            };
+            let prgs = task_prgs(prg, batch.len() * tiles);
+            let outputs = prgs
+                .into_par_iter()
+                .enumerate()
+                .map(|(i, mut prg)| {
+                    let (g, t) = (i / tiles, i % tiles);
+                    let filters = &filters[g * l.c_in..(g + 1) * l.c_in];
+                    let mut acc = inputs[t].clone();
+                    self.eval.mul_plain_assign(&mut acc, &filters[0])?;
+                    for (c, w) in filters.iter().enumerate().skip(1) {
+                        self.eval
+                            .mul_plain_add_assign(&mut acc, &inputs[c * tiles + t], w)?;
+                    }
+                    let mut mask = random_mask(params, &mut prg);
+                    let ct = self.eval.finalize_for_return(acc, &mask, pk, &mut prg)?;
+                    for range in mask.chunks_exact_mut(l.m) {
+                        self.plan.inverse(range);
+                    }
+                    Ok((ct, mask))
+                })
+                .collect::<Result<Vec<_>, PaheError>>()?;
+            for (ct, mask) in outputs {
+                ch.send_message(KIND_CIPHERTEXT, &ct)?;
+                masks.push(mask);
+            }
+            ch.flush()?;
         }
-        ch.flush()?;
         // Y_B = conv(X_B) + B + IDFT(M).
         let mut y = crate::fixed::conv(self.model, self.conv, x_b).into_vec();
-        let plane = l.h * l.w;
-        for (i, (_, mask)) in outputs.iter().enumerate() {
+        let plane = l.out_plane();
+        for (i, mask) in masks.iter().enumerate() {
             let (g, t) = (i / tiles, i % tiles);
             for (j, conv) in mask.chunks_exact(l.m).enumerate() {
                 let o = g * l.replicas + j;
@@ -646,7 +478,7 @@ impl<'a> HomConvServer<'a> {
                 }
             }
         }
-        Ok(Tensor::from_vec(l.c_out, l.dims(), y).expect("c_out planes"))
+        Ok(Tensor::from_vec(l.c_out, l.dims, y).expect("c_out planes"))
     }
 }
 

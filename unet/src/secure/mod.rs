@@ -29,6 +29,6 @@ pub use client::Client;
 pub use config::{Preset, SessionConfig};
 pub use error::{HandshakeField, HandshakeMismatch, SecureError};
 pub use homconv::{HomConvClient, HomConvError, HomConvServer, Layout};
-pub use protocol::{MAX_EXTENT, MAX_VOXELS, kind};
+pub use protocol::{MAX_EXTENT, MAX_SESSION_ROTATIONS, MAX_VOXELS, kind};
 pub use report::{BlockReport, Phase, Report, Role, process_cpu_time};
 pub use server::Server;

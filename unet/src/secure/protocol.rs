@@ -223,6 +223,34 @@ pub(crate) fn rotation_steps(layouts: &[Option<RotationLayout>]) -> Vec<i64> {
     steps
 }
 
+/// Largest number of rotation steps whose Galois keys one session may hold (each key is about
+/// a megabyte at the presets; distinct extents need distinct row strides).
+pub const MAX_SESSION_ROTATIONS: usize = 32;
+
+/// Rotation steps a request for `dims` needs beyond `have` (rotation pooling only).
+///
+/// # Errors
+/// [`SecureError::Protocol`] if the session would then hold more than
+/// [`MAX_SESSION_ROTATIONS`]; as [`rotation_layouts`].
+pub(crate) fn new_rotations(
+    plan: &QuantPlan,
+    dims: [usize; 3],
+    slots: usize,
+    have: &std::collections::BTreeSet<i64>,
+) -> Result<Vec<i64>, SecureError> {
+    let new: Vec<i64> = rotation_steps(&rotation_layouts(plan, dims, slots)?)
+        .into_iter()
+        .filter(|k| !have.contains(k))
+        .collect();
+    if have.len() + new.len() > MAX_SESSION_ROTATIONS {
+        return Err(SecureError::Protocol(format!(
+            "extents {dims:?} need {} more Galois keys; a session holds at most {MAX_SESSION_ROTATIONS}",
+            new.len()
+        )));
+    }
+    Ok(new)
+}
+
 /// The elements of every max-pool window, window-major (the order of [`crate::fixed`]'s pool:
 /// slice, row, column within the window); `2×2` windows, `2×2×2` if `deep`.
 pub(crate) fn windows(x: &Tensor<u64>, deep: bool) -> (Vec<u64>, [usize; 3]) {
@@ -423,6 +451,47 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "{dims:?} deep={deep} shift={shift}");
         }
+    }
+
+    #[test]
+    fn a_session_holds_a_bounded_number_of_rotation_keys() {
+        use crate::arch::{Activation, Architecture};
+        let arch = Architecture {
+            in_channels: 1,
+            base_features: 2,
+            depth: 2,
+            activation: Activation::Relu,
+            pooling: Pooling::AvgByRotation,
+            dims: Dims::Two,
+            classes: 2,
+        };
+        let plan = QuantPlan::new(&arch, Quant::q24()).unwrap();
+        let mut have = std::collections::BTreeSet::new();
+        let new = new_rotations(&plan, [1, 8, 32], 8192, &have).unwrap();
+        assert_eq!(new, vec![1, 16, 32]);
+        have.extend(new);
+        assert!(
+            new_rotations(&plan, [1, 16, 32], 8192, &have)
+                .unwrap()
+                .is_empty()
+        );
+        have.extend((100..100 + MAX_SESSION_ROTATIONS as i64 - 4).collect::<Vec<_>>());
+        assert_eq!(
+            new_rotations(&plan, [1, 8, 64], 8192, &have).unwrap(),
+            vec![64]
+        );
+        have.insert(64);
+        assert!(new_rotations(&plan, [1, 8, 128], 8192, &have).is_err());
+        let max = Architecture {
+            pooling: Pooling::Max,
+            ..arch
+        };
+        let plan = QuantPlan::new(&max, Quant::q24()).unwrap();
+        assert!(
+            new_rotations(&plan, [1, 8, 128], 8192, &have)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

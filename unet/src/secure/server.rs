@@ -24,7 +24,7 @@ use super::handshake::{self, Hello};
 use super::homconv::{HomConvServer, Layout};
 use super::protocol::{self, Request, RequestReply, kind};
 use super::report::{Phase, Report, Role, Timer};
-use crate::arch::{Activation, Dims, Pooling};
+use crate::arch::{Activation, Dims};
 use crate::quant::{Op, QuantModel, Step};
 use crate::tensor::Tensor;
 
@@ -167,14 +167,18 @@ impl<'m> Server<'m> {
                 }
                 Request::Infer(dims) => dims,
             };
-            let reply = match protocol::check_dims(&arch, dims) {
-                Ok(()) => RequestReply::Accept,
-                Err(e) => RequestReply::Refuse(e.to_string()),
+            let slots = self.params.slots();
+            let checked = protocol::check_dims(&arch, dims).and_then(|()| {
+                protocol::new_rotations(self.model.plan(), dims, slots, &self.rotation_keys)
+            });
+            let (reply, new_rotations) = match checked {
+                Ok(new) => (RequestReply::Accept, new),
+                Err(e) => (RequestReply::Refuse(e.to_string()), Vec::new()),
             };
             protocol::send_now(ch, kind::REQUEST_REPLY, &reply)?;
             self.report.record(t.stop(ch, "request", Phase::Offline, 0));
             if reply == RequestReply::Accept {
-                let pairs = self.prepare(ch, dims)?;
+                let pairs = self.prepare(ch, dims, new_rotations)?;
                 self.run(ch, dims, pairs, &mut observe)?;
             }
         }
@@ -185,6 +189,7 @@ impl<'m> Server<'m> {
         &mut self,
         ch: &mut Channel,
         dims: [usize; 3],
+        new: Vec<i64>,
     ) -> Result<Option<SquarePairs>, SecureError> {
         let plan = self.model.plan();
         let t = Timer::start(ch, "prepare");
@@ -194,33 +199,26 @@ impl<'m> Server<'m> {
         }
         self.report.record(t.stop(ch, "prepare", Phase::Offline, 0));
 
-        if plan.arch().pooling == Pooling::AvgByRotation {
-            let pools = &self.layouts.as_ref().expect("built above").pools;
-            let new: Vec<i64> = protocol::rotation_steps(pools)
-                .into_iter()
-                .filter(|k| !self.rotation_keys.contains(k))
+        if !new.is_empty() {
+            let t = Timer::start(ch, "keys");
+            let max_len = self.params.galois_keys_max_len();
+            let keys: GaloisKeys = ch.recv_message(KIND_GALOIS_KEYS, max_len, &self.params)?;
+            let mut expected: Vec<u64> = new
+                .iter()
+                .map(|&k| self.params.rotation_element(k))
                 .collect();
-            if !new.is_empty() {
-                let t = Timer::start(ch, "keys");
-                let max_len = self.params.galois_keys_max_len();
-                let keys: GaloisKeys = ch.recv_message(KIND_GALOIS_KEYS, max_len, &self.params)?;
-                let mut expected: Vec<u64> = new
-                    .iter()
-                    .map(|&k| self.params.rotation_element(k))
-                    .collect();
-                expected.sort_unstable();
-                expected.dedup();
-                if keys.elements() != expected {
-                    return Err(SecureError::Protocol(format!(
-                        "Galois keys for elements {:?}, expected {expected:?}",
-                        keys.elements()
-                    )));
-                }
-                self.galois.push(keys);
-                self.rotation_keys.extend(new.iter().copied());
-                self.report
-                    .record(t.stop(ch, "keys", Phase::Offline, new.len() as u64));
+            expected.sort_unstable();
+            expected.dedup();
+            if keys.elements() != expected {
+                return Err(SecureError::Protocol(format!(
+                    "Galois keys for elements {:?}, expected {expected:?}",
+                    keys.elements()
+                )));
             }
+            self.galois.push(keys);
+            self.rotation_keys.extend(new.iter().copied());
+            self.report
+                .record(t.stop(ch, "keys", Phase::Offline, new.len() as u64));
         }
 
         match &mut self.triples {

@@ -7,7 +7,7 @@ use bunet_crypto::wire::WireError;
 use bunet_kernels::primes::primes_congruent_one;
 
 use super::*;
-use crate::arch::{Activation, Architecture, Dims, Pooling};
+use crate::arch::{Activation, Architecture, ConvSpec, Dims, Pooling};
 use crate::quant::{Quant, QuantConv};
 use crate::synthetic::SplitMix64;
 use crate::weights::Weights;
@@ -31,8 +31,27 @@ fn keys(params: &Params, seed: u8) -> (SecretKey, PublicKey) {
     (sk, pk)
 }
 
-/// A q32 model whose conv 0 is replaced by a random `c_in → c_out` conv of kernel `k`.
+/// A q32 model whose conv 0 is replaced by a random `c_in → c_out` 2D conv of kernel `k`
+/// (`1×k×k`; `k = 1` pointwise, `k = 2` transposed).
 fn model(c_in: usize, c_out: usize, k: usize, seed: u64) -> QuantModel {
+    let kind = match k {
+        1 => ConvKind::Pointwise,
+        2 => ConvKind::Transposed,
+        _ => ConvKind::Same,
+    };
+    model_with(Quant::q32(), kind, [1, k, k], c_in, c_out, seed)
+}
+
+/// A model of quantisation `quant` whose conv 0 is replaced by a random `c_in → c_out` conv of
+/// `kind` and `kernel` (the reference conv reads only the spec, so any kernel runs).
+fn model_with(
+    quant: Quant,
+    kind: ConvKind,
+    kernel: [usize; 3],
+    c_in: usize,
+    c_out: usize,
+    seed: u64,
+) -> QuantModel {
     let arch = Architecture {
         in_channels: 1,
         base_features: 2,
@@ -43,27 +62,24 @@ fn model(c_in: usize, c_out: usize, k: usize, seed: u64) -> QuantModel {
         classes: 2,
     };
     let folded = Weights::random_trained_like(&arch, 1).unwrap().fold();
-    let mut qm = QuantModel::new(&folded, Quant::q32()).unwrap();
+    let mut qm = QuantModel::new(&folded, quant).unwrap();
     let mut rng = SplitMix64::from_seed_for_tests(seed);
     let max_w = 1u64 << 15;
-    let weight = (0..c_out * c_in * k * k)
+    let taps: usize = kernel.iter().product();
+    let weight = (0..c_out * c_in * taps)
         .map(|_| ((rng.next_u64() % (2 * max_w + 1)) as i64 - max_w as i64) as i32)
         .collect();
     let bias = (0..c_out)
-        .map(|_| (rng.next_u64() % (1 << 24)) as i64 - (1 << 23))
+        .map(|_| (rng.next_u64() % (1 << 20)) as i64 - (1 << 19))
         .collect();
     qm.convs[0] = QuantConv {
         spec: ConvSpec {
             name: "test".into(),
             norm: None,
-            kind: match k {
-                1 => ConvKind::Pointwise,
-                2 => ConvKind::Transposed,
-                _ => ConvKind::Same,
-            },
+            kind,
             c_in,
             c_out,
-            kernel: [1, k, k],
+            kernel,
         },
         weight,
         bias,
@@ -72,6 +88,11 @@ fn model(c_in: usize, c_out: usize, k: usize, seed: u64) -> QuantModel {
     };
     qm
 }
+
+/// The 3D layers of the UNet: 3×3×3 same, 2×2×2 transposed (stride 2), 1×1×1 head.
+const SAME_3D: (ConvKind, [usize; 3]) = (ConvKind::Same, [3, 3, 3]);
+const UP_3D: (ConvKind, [usize; 3]) = (ConvKind::Transposed, [2, 2, 2]);
+const HEAD_3D: (ConvKind, [usize; 3]) = (ConvKind::Pointwise, [1, 1, 1]);
 
 /// Uniform residues mod p.
 fn uniform(channels: usize, dims: [usize; 3], p: u64, seed: u64) -> Tensor<u64> {
@@ -111,12 +132,50 @@ fn tcp_pair() -> (Channel, Channel) {
     )
 }
 
-/// The packing in the clear: DFT, slot-wise products, inverse DFT and extraction reproduce the
-/// reference conv (without bias) for every tiling, so no valid output wraps around.
-#[test]
-fn cyclic_embedding_equals_reference_conv() {
+/// The packing in the clear: DFT, slot-wise products, inverse DFT and extraction of `qm`'s conv
+/// 0 reproduce the reference conv (without bias).
+fn check_embedding(qm: &QuantModel, dims: [usize; 3], max_tile: Option<usize>) -> Layout {
     let params = small();
     let p = params.p();
+    let mut qm = qm.clone();
+    qm.convs[0].bias.iter_mut().for_each(|b| *b = 0);
+    let spec = &qm.convs[0].spec;
+    let (c_in, c_out, taps) = (spec.c_in, spec.c_out, spec.taps());
+    let x = uniform(c_in, dims, p, 12);
+    let l = Layout::new(params, spec, dims, max_tile).unwrap();
+    let plan = CyclicPlan::new(l.m, p).unwrap();
+    let w = qm.convs[0].weight_mod_p(p);
+    let plane = l.out_plane();
+    let mut y = vec![0u64; c_out * plane];
+    for o in 0..c_out {
+        for t in 0..l.tiles() {
+            let mut acc = vec![0u64; l.m];
+            for c in 0..c_in {
+                let mut xd = l.gather(x.channel(c), t);
+                plan.forward(&mut xd);
+                let i = o * c_in + c;
+                let mut wd = l.place_filter(&w[i * taps..(i + 1) * taps]);
+                plan.forward(&mut wd);
+                for ((a, &u), &v) in acc.iter_mut().zip(&xd).zip(&wd) {
+                    *a = ((*a as u128 + u as u128 * v as u128) % p as u128) as u64;
+                }
+            }
+            plan.inverse(&mut acc);
+            l.scatter(&acc, t, &mut y[o * plane..(o + 1) * plane], p, false);
+        }
+    }
+    assert_eq!(
+        y,
+        crate::fixed::conv(&qm, 0, &x).into_vec(),
+        "{:?} {dims:?}, tiles {max_tile:?}: {l:?}",
+        spec.kernel
+    );
+    l
+}
+
+/// 2D: for every tiling no valid output wraps around.
+#[test]
+fn cyclic_embedding_equals_reference_conv() {
     for (k, dims, max_tile) in [
         (3, [1, 8, 8], None),
         (3, [1, 20, 20], Some(7)),
@@ -127,54 +186,72 @@ fn cyclic_embedding_equals_reference_conv() {
         (2, [1, 8, 8], None),
         (2, [1, 10, 7], Some(6)),
     ] {
-        let mut qm = model(3, 5, k, 11);
-        qm.convs[0].bias.iter_mut().for_each(|b| *b = 0);
-        let x = uniform(3, dims, p, 12);
-        let l = Layout::new(params, &qm.convs[0].spec, dims, max_tile).unwrap();
+        let l = check_embedding(&model(3, 5, k, 11), dims, max_tile);
         if max_tile.is_some() || dims[1] == 30 {
             assert!(l.tiles() > 1, "{dims:?} {max_tile:?}: {l:?}");
         }
-        let plan = CyclicPlan::new(l.m, p).unwrap();
-        let w = qm.convs[0].weight_mod_p(p);
-        let plane = l.h * l.w;
-        let mut y = vec![0u64; 5 * plane];
-        for o in 0..5 {
-            for t in 0..l.tiles() {
-                let mut acc = vec![0u64; l.m];
-                for c in 0..3 {
-                    let mut xd = l.gather(&l.source(x.channel(c)), t);
-                    plan.forward(&mut xd);
-                    let mut wd = l.place_filter(&w[(o * 3 + c) * k * k..(o * 3 + c + 1) * k * k]);
-                    plan.forward(&mut wd);
-                    for ((a, &u), &v) in acc.iter_mut().zip(&xd).zip(&wd) {
-                        *a = ((*a as u128 + u as u128 * v as u128) % p as u128) as u64;
-                    }
-                }
-                plan.inverse(&mut acc);
-                l.scatter(&acc, t, &mut y[o * plane..(o + 1) * plane], p, false);
-            }
+    }
+}
+
+/// 3D: same, transposed and pointwise convs, in one tile and in several tiles along every axis
+/// (including partial tiles at the far edges), and a `1×3×3` kernel on a volume (per slice).
+#[test]
+fn cyclic_embedding_equals_reference_conv_in_3d() {
+    let cases = [
+        (SAME_3D, [3, 4, 5], None, false),
+        (SAME_3D, [5, 7, 6], Some(3), true),
+        (SAME_3D, [1, 3, 9], Some(2), false),
+        (SAME_3D, [9, 9, 9], None, false),
+        (SAME_3D, [9, 8, 10], Some(4), true),
+        (UP_3D, [2, 3, 2], None, false),
+        (UP_3D, [3, 4, 5], Some(3), true),
+        (HEAD_3D, [4, 5, 6], Some(3), true),
+        (HEAD_3D, [3, 2, 7], None, false),
+        ((ConvKind::Same, [1, 3, 3]), [3, 6, 5], Some(4), false),
+        ((ConvKind::Transposed, [1, 2, 2]), [3, 3, 4], Some(5), false),
+    ];
+    for ((kind, kernel), dims, max_tile, every_axis) in cases {
+        let qm = model_with(Quant::q32(), kind, kernel, 3, 4, 13);
+        let l = check_embedding(&qm, dims, max_tile);
+        if every_axis {
+            assert!(
+                l.counts.iter().all(|&n| n > 1),
+                "{kernel:?} {dims:?}: {l:?}"
+            );
         }
-        assert_eq!(
-            y,
-            crate::fixed::conv(&qm, 0, &x).into_vec(),
-            "k = {k}, {dims:?}, tiles {max_tile:?}"
-        );
     }
 }
 
 /// Runs HomConv between two threads; returns (Y_A, Y_B, client bytes sent under the label).
 fn run_pair(
-    (mut server_ch, mut client_ch): (Channel, Channel),
+    channels: (Channel, Channel),
     params: &Params,
     qm: &QuantModel,
     x_a: &Tensor<u64>,
     x_b: &Tensor<u64>,
     max_tile: Option<usize>,
 ) -> (Tensor<u64>, Tensor<u64>, u64) {
+    let budget = PREPARED_FILTER_BUDGET;
+    run_pair_with_budget(channels, params, qm, x_a, x_b, max_tile, budget)
+}
+
+/// [`run_pair`] with a server keeping at most `budget` bytes of prepared filters.
+fn run_pair_with_budget(
+    (mut server_ch, mut client_ch): (Channel, Channel),
+    params: &Params,
+    qm: &QuantModel,
+    x_a: &Tensor<u64>,
+    x_b: &Tensor<u64>,
+    max_tile: Option<usize>,
+    budget: usize,
+) -> (Tensor<u64>, Tensor<u64>, u64) {
     let dims = x_a.dims();
     let layout = Layout::new(params, &qm.convs()[0].spec, dims, max_tile).unwrap();
     let (sk, pk) = keys(params, 3);
-    let server = HomConvServer::new(params, qm, 0, layout.clone()).unwrap();
+    let server = HomConvServer::with_filter_budget(params, qm, 0, layout.clone(), budget).unwrap();
+    let groups = layout.groups();
+    let group_bytes = layout.c_in * params.max_level() * params.n() * 8;
+    assert_eq!(server.streams_filters(), budget < groups * group_bytes);
     let client = HomConvClient::new(params, layout).unwrap();
     thread::scope(|s| {
         let bob = s.spawn(|| {
@@ -226,6 +303,103 @@ fn homconv_shares_reconstruct_the_reference_bit_for_bit() {
             "{what}: {sent} bytes"
         );
     }
+}
+
+/// Runs `qm`'s conv 0 on fresh shares and checks that they reconstruct the reference conv of
+/// the image bit for bit, masked; returns the layout.
+fn check_shares(
+    channels: (Channel, Channel),
+    params: &Params,
+    qm: &QuantModel,
+    dims: [usize; 3],
+    max_tile: Option<usize>,
+) -> Layout {
+    let p = params.p();
+    let c_in = qm.convs()[0].spec.c_in;
+    let x_a = uniform(c_in, dims, p, 72);
+    let x_b = uniform(c_in, dims, p, 73);
+    let x = Tensor::from_vec(c_in, dims, add_mod(&x_a, &x_b, p)).unwrap();
+    let expected = crate::fixed::conv(qm, 0, &x);
+    let (y_a, y_b, sent) = run_pair(channels, params, qm, &x_a, &x_b, max_tile);
+    let layout = Layout::new(params, &qm.convs()[0].spec, dims, max_tile).unwrap();
+    let what = format!("{:?} {dims:?}: {layout:?}", qm.convs()[0].spec.kernel);
+    assert_eq!(y_a.dims(), layout.out_dims(), "{what}");
+    assert_eq!(add_mod(&y_a, &y_b, p), expected.data(), "{what}");
+    assert_ne!(y_a.data(), expected.data(), "{what}");
+    assert_ne!(y_a.data(), unbiased(qm, &x_a).data(), "{what}");
+    assert!(
+        sent >= (layout.upload_ciphertexts() * params.seeded_ciphertext_len()) as u64,
+        "{what}: {sent} bytes"
+    );
+    layout
+}
+
+/// 3D same / transposed / pointwise convs, several tiles along every axis, in memory and over
+/// TCP (small insecure ring).
+#[test]
+fn homconv_3d_shares_reconstruct_the_reference_bit_for_bit() {
+    let params = small();
+    for ((kind, kernel), dims, max_tile, tcp) in [
+        (SAME_3D, [4, 5, 6], Some(3), false),
+        (UP_3D, [2, 3, 3], Some(3), false),
+        (HEAD_3D, [3, 4, 5], Some(2), false),
+        (SAME_3D, [3, 4, 4], None, true),
+    ] {
+        let qm = model_with(Quant::q32(), kind, kernel, 3, 5, 81);
+        let channels = if tcp {
+            tcp_pair()
+        } else {
+            Channel::in_memory_pair(ChannelConfig::default())
+        };
+        let l = check_shares(channels, params, &qm, dims, max_tile);
+        if max_tile.is_some() {
+            assert!(l.counts.iter().all(|&n| n > 1), "{kernel:?}: {l:?}");
+        }
+    }
+}
+
+/// 3D at the real presets (N = 8192): a 3×3×3 conv at q32 and a 2×2×2 up-conv at q24, several
+/// tiles along every axis, in memory; the 1×1×1 head at q24 over TCP.
+#[test]
+fn homconv_3d_at_the_q32_and_q24_presets() {
+    let (q32, q24) = (Params::q32(), Params::q24());
+    let qm = model_with(Quant::q32(), SAME_3D.0, SAME_3D.1, 3, 4, 91);
+    let pair = || Channel::in_memory_pair(ChannelConfig::default());
+    let l = check_shares(pair(), &q32, &qm, [5, 7, 6], Some(3));
+    assert!(l.counts.iter().all(|&n| n > 1), "{l:?}");
+    let qm = model_with(Quant::q24(), UP_3D.0, UP_3D.1, 4, 3, 92);
+    let l = check_shares(pair(), &q24, &qm, [2, 3, 3], Some(3));
+    assert!(l.counts.iter().all(|&n| n > 1), "{l:?}");
+    let qm = model_with(Quant::q24(), HEAD_3D.0, HEAD_3D.1, 4, 2, 93);
+    check_shares(tcp_pair(), &q24, &qm, [4, 6, 6], None);
+}
+
+/// Filters prepared per batch of output-channel groups in the run (a budget below all of them:
+/// one group at a time, two at a time with a partial last batch) give the same shares as filters
+/// prepared once, bit for bit.
+#[test]
+fn streamed_filters_give_the_same_shares() {
+    let params = small();
+    let p = params.p();
+    let qm = model_with(Quant::q32(), SAME_3D.0, SAME_3D.1, 3, 5, 101);
+    let dims = [1, 8, 8];
+    let layout = Layout::new(params, &qm.convs()[0].spec, dims, None).unwrap();
+    assert!(layout.groups() >= 3, "{layout:?}");
+    let group_bytes = layout.c_in * params.max_level() * params.n() * 8;
+    let x_a = uniform(3, dims, p, 102);
+    let x_b = uniform(3, dims, p, 103);
+    let x = Tensor::from_vec(3, dims, add_mod(&x_a, &x_b, p)).unwrap();
+    let expected = crate::fixed::conv(&qm, 0, &x);
+    let pair = || Channel::in_memory_pair(ChannelConfig::default());
+    let mut shares = Vec::new();
+    for budget in [0, 2 * group_bytes, usize::MAX] {
+        let (y_a, y_b, _) = run_pair_with_budget(pair(), params, &qm, &x_a, &x_b, None, budget);
+        assert_eq!(add_mod(&y_a, &y_b, p), expected.data(), "budget {budget}");
+        shares.push(y_a);
+    }
+    // Fixed PRG seeds: the masks, hence Alice's shares, agree across the three schedules.
+    assert_eq!(shares[0], shares[2]);
+    assert_eq!(shares[1], shares[2]);
 }
 
 /// Alice's share is uniformly masked: over the output elements its values are spread over the
@@ -334,7 +508,24 @@ fn malformed_peer_bytes_are_typed_errors() {
 fn unsupported_layers_and_mismatched_parameters_are_refused() {
     let params = small();
     let mut spec = model(3, 5, 3, 1).convs()[0].spec.clone();
-    assert!(Layout::new(params, &spec, [2, 8, 8], None).is_err());
+    assert!(matches!(
+        Layout::new(params, &spec, [2, 0, 8], None),
+        Err(HomConvError::Unsupported(_))
+    ));
+    // A 1×3×3 kernel on a volume is a per-slice conv; a kernel whose halo fills the slots is not.
+    assert!(Layout::new(params, &spec, [2, 8, 8], None).is_ok());
+    spec.kernel = [9, 9, 9];
+    assert!(matches!(
+        Layout::new(params, &spec, [9, 9, 9], None),
+        Err(HomConvError::Unsupported(_))
+    ));
+    spec.kind = ConvKind::Pointwise;
+    spec.kernel = [1, 1, 3];
+    assert!(matches!(
+        Layout::new(params, &spec, [1, 8, 8], None),
+        Err(HomConvError::Unsupported(_))
+    ));
+    spec.kind = ConvKind::Same;
     spec.kernel = [1, 2, 2];
     assert!(matches!(
         Layout::new(params, &spec, [1, 8, 8], None),

@@ -1,0 +1,187 @@
+//! The secure layers at representative sizes, two parties as two threads over
+//! `Channel::in_memory_pair`, IDs `secure/<layer>/<param>`:
+//!
+//! - `secure/homconv/...`: one HomConv (`unet::secure::homconv`) at the real `q32` preset — a 2D
+//!   3×3 conv on a 512×512 image with 16 → 16 channels, the ANCHORS.md layer (56×56, 64 → 64,
+//!   Cheetah's figure) and a 3D 3×3×3 conv on a 64×64×16 volume with 16 → 16 channels. Both
+//!   parties share the process's rayon pool. Throughput: output values. Timed: the protocol
+//!   (`HomConvClient::run` ∥ `HomConvServer::run`); Bob's filter preparation (once per model when
+//!   the filters fit `PREPARED_FILTER_BUDGET`) is timed once and printed; the ANCHORS layer runs
+//!   twice, with its filters prepared once and streamed per batch of groups in every run. After each bench a line gives the packing, the ciphertexts and bytes
+//!   per direction per run, wall and process CPU time per run (both parties: robust to other
+//!   processes' load, unlike wall time), and the last run's output is checked bit for bit
+//!   against `fixed::conv`.
+//! - `secure/relu/...`: 2^20 secure ReLUs (with the shift-4 rescale) through
+//!   `crypto::nonlinear`'s GC backend at k = 32 mod the q32 p and k = 24 mod the q24 p, one rayon
+//!   thread per party ([`bunet_benches::bench_nonlinear_block`] prints bytes per ReLU and CPU
+//!   time per ReLU).
+
+use std::time::{Duration, Instant};
+
+use bunet_benches::{bench_nonlinear_block, process_cpu};
+use bunet_crypto::channel::{Channel, ChannelConfig};
+use bunet_crypto::nonlinear::{Backend, Block};
+use bunet_crypto::pahe::{Params, PublicKey, SecretKey};
+use bunet_crypto::prg::Prg;
+use bunet_unet::arch::{Activation, Architecture, Dims, Pooling};
+use bunet_unet::secure::homconv::{LABEL, PREPARED_FILTER_BUDGET};
+use bunet_unet::secure::{HomConvClient, HomConvServer, Layout};
+use bunet_unet::{Quant, QuantModel, Tensor, Weights};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+/// A model whose first conv is a 3×3 (3×3×3 in 3D) `c → c` conv with trained-like weights.
+fn model(dims: Dims, c: usize, quant: Quant) -> QuantModel {
+    let arch = Architecture {
+        in_channels: c,
+        base_features: c,
+        depth: 1,
+        activation: Activation::Relu,
+        pooling: Pooling::Max,
+        dims,
+        classes: 2,
+    };
+    let folded = Weights::random_trained_like(&arch, 1)
+        .expect("valid architecture")
+        .fold();
+    QuantModel::new(&folded, quant).expect("quantizes")
+}
+
+fn uniform(channels: usize, dims: [usize; 3], p: u64, prg: &mut Prg) -> Tensor<u64> {
+    let len = channels * dims.iter().product::<usize>();
+    let data = (0..len).map(|_| prg.uniform_below(p)).collect();
+    Tensor::from_vec(channels, dims, data).expect("shape")
+}
+
+fn add_mod(a: &Tensor<u64>, b: &Tensor<u64>, p: u64) -> Vec<u64> {
+    a.data()
+        .iter()
+        .zip(b.data())
+        .map(|(&x, &y)| (x + y) % p)
+        .collect()
+}
+
+/// Benches conv 0 of `qm` on images of extents `dims` under `params` as `secure/homconv/param`.
+/// Bob keeps at most `budget` bytes of prepared filters ([`HomConvServer::with_filter_budget`]).
+fn bench_homconv(
+    c: &mut Criterion,
+    param: &str,
+    params: &Params,
+    (qm, budget): (&QuantModel, usize),
+    dims: [usize; 3],
+) {
+    let p = params.p();
+    let spec = &qm.convs()[0].spec;
+    let layout = Layout::new(params, spec, dims, None).expect("supported layer");
+    let mut prg = Prg::from_os_entropy();
+    let sk = SecretKey::generate(params, &mut prg);
+    let pk = PublicKey::generate(&sk, &mut prg);
+    let x_a = uniform(spec.c_in, dims, p, &mut prg);
+    let x_b = uniform(spec.c_in, dims, p, &mut prg);
+    let start = Instant::now();
+    let server =
+        HomConvServer::with_filter_budget(params, qm, 0, layout.clone(), budget).expect("server");
+    let prepare = start.elapsed();
+    let client = HomConvClient::new(params, layout.clone()).expect("client");
+    let (mut s_ch, mut c_ch) = Channel::in_memory_pair(ChannelConfig::default());
+    let outputs = spec.c_out * layout.out_dims().iter().product::<usize>();
+    let mut g = c.benchmark_group("secure");
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(1));
+    g.throughput(Throughput::Elements(outputs as u64));
+    let (mut runs, mut wall, mut cpu) = (0u64, Duration::ZERO, Duration::ZERO);
+    let mut last = None;
+    g.bench_function(BenchmarkId::new("homconv", param), |b| {
+        b.iter(|| {
+            let (start, cpu_start) = (Instant::now(), process_cpu());
+            let shares = std::thread::scope(|s| {
+                let bob = s.spawn(|| {
+                    let mut prg = Prg::from_os_entropy();
+                    server
+                        .run(&mut s_ch, &pk, &x_b, &mut prg)
+                        .expect("server run")
+                });
+                let mut prg = Prg::from_os_entropy();
+                let y_a = client
+                    .run(&mut c_ch, &sk, &x_a, &mut prg)
+                    .expect("client run");
+                (y_a, bob.join().expect("server thread"))
+            });
+            wall += start.elapsed();
+            cpu += process_cpu() - cpu_start;
+            runs += 1;
+            last = Some(shares);
+        })
+    });
+    g.finish();
+    let Some((y_a, y_b)) = last else {
+        return;
+    };
+    let x = Tensor::from_vec(spec.c_in, dims, add_mod(&x_a, &x_b, p)).expect("shape");
+    assert_eq!(
+        add_mod(&y_a, &y_b, p),
+        bunet_unet::fixed::conv(qm, 0, &x).data(),
+        "HomConv output differs from the fixed-point reference"
+    );
+    let t = c_ch.meter().get(LABEL);
+    let group_bytes = spec.c_in * params.moduli().len() * params.n() * 8;
+    let group_mb = group_bytes as f64 / 1e6;
+    let filters = if server.streams_filters() {
+        let batch = (budget / group_bytes).clamp(1, layout.groups());
+        format!(
+            "filters streamed in batches of {batch} of {} groups ({:.0} MB each; set-up {:.0} ms)",
+            layout.groups(),
+            batch as f64 * group_mb,
+            prepare.as_secs_f64() * 1e3
+        )
+    } else {
+        format!(
+            "filters prepared once in {:.0} ms ({:.0} MB)",
+            prepare.as_secs_f64() * 1e3,
+            layout.groups() as f64 * group_mb
+        )
+    };
+    println!(
+        "secure/homconv/{param}: m = {}, r = {}, tile {:?}, {} tiles; per run: client → server \
+         {} ct, {:.2} MB; server → client {} ct, {:.2} MB; {:.1} ms/run wall, {:.1} ms/run CPU (both parties, all threads) over {runs} runs; \
+         {filters}; output checked against fixed::conv",
+        layout.dft_len(),
+        layout.replicas(),
+        layout.tile(),
+        layout.tiles(),
+        layout.upload_ciphertexts(),
+        t.bytes_sent as f64 / runs as f64 / 1e6,
+        layout.return_ciphertexts(),
+        t.bytes_received as f64 / runs as f64 / 1e6,
+        wall.as_secs_f64() * 1e3 / runs as f64,
+        cpu.as_secs_f64() * 1e3 / runs as f64,
+    );
+}
+
+fn bench_secure_layers(c: &mut Criterion) {
+    println!("{}", bunet_benches::backend_banner());
+    println!("cpu: {}", bunet_benches::cpu_model());
+    let q32 = Params::q32();
+    let budget = PREPARED_FILTER_BUDGET;
+    let m2 = model(Dims::Two, 16, Quant::q32());
+    let id = "512x512,c=16to16,k=3x3,q32";
+    bench_homconv(c, id, &q32, (&m2, budget), [1, 512, 512]);
+    // The ANCHORS.md layer (Cheetah: 650 ms, 6.97 MB): its 537 MB of prepared filters exceed the
+    // default budget; once with every filter prepared ahead, once streamed.
+    let anchors = model(Dims::Two, 64, Quant::q32());
+    let id = "56x56,c=64to64,k=3x3,q32,filters=once";
+    bench_homconv(c, id, &q32, (&anchors, usize::MAX), [1, 56, 56]);
+    let id = "56x56,c=64to64,k=3x3,q32,filters=streamed";
+    bench_homconv(c, id, &q32, (&anchors, budget), [1, 56, 56]);
+    let m3 = model(Dims::Three, 16, Quant::q32());
+    let id = "64x64x16,c=16to16,k=3x3x3,q32";
+    bench_homconv(c, id, &q32, (&m3, budget), [16, 64, 64]);
+    let m = 1 << 20;
+    for (k, quant, name) in [(32u32, Quant::q32(), "q32"), (24, Quant::q24(), "q24")] {
+        let param = format!("k={k},p={name},n=2^20");
+        let id = ("secure", "relu", param.as_str());
+        bench_nonlinear_block(c, id, Backend::Gc, Block::Relu, k, quant.p, "mem", m);
+    }
+}
+
+criterion_group!(benches, bench_secure_layers);
+criterion_main!(benches);
