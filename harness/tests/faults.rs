@@ -94,7 +94,6 @@ fn broken_segment(
         !out.join("mask.nii.gz").exists(),
         "{fault:?}: no mask may be written after a failed run"
     );
-    eprintln!("{fault:?}: {stderr}");
     result.status.code().expect("exit code")
 }
 
@@ -121,7 +120,7 @@ fn broken_clients_get_errors_and_no_output_while_the_server_keeps_serving() {
     ]);
     assert!(generated.status.success());
     let ct: PathBuf = vol.join("ct.nii.gz");
-    let (mut server, addr) = start_server(&weights, 4);
+    let (server, addr) = start_server(&weights, 4);
 
     // 1. A client that sends garbage instead of a handshake.
     let mut raw = TcpStream::connect(addr).expect("connect");
