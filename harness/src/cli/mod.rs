@@ -143,6 +143,12 @@ pub fn classify(err: &anyhow::Error) -> Exit {
 }
 
 fn classify_secure(e: &SecureError) -> Exit {
+    if let Some(c) = e.channel_error() {
+        return classify_channel(c);
+    }
+    if e.is_malformed_peer_data() {
+        return Exit::Protocol;
+    }
     match e {
         SecureError::Handshake(_) | SecureError::Protocol(_) | SecureError::Wire(_) => {
             Exit::Protocol

@@ -111,6 +111,31 @@ pub enum SecureError {
     Model(#[from] crate::Error),
 }
 
+impl SecureError {
+    /// The channel failure underneath this error, however deep in the building blocks it was
+    /// raised (a lost or silent peer shows up inside HomConv, OT or garbling errors too).
+    pub fn channel_error(&self) -> Option<&ChannelError> {
+        match self {
+            SecureError::Channel(c)
+            | SecureError::Crypto(bunet_crypto::Error::Channel(c))
+            | SecureError::HomConv(
+                HomConvError::Channel(c) | HomConvError::Crypto(bunet_crypto::Error::Channel(c)),
+            ) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Whether the peer's bytes failed to decode, in any building block.
+    pub fn is_malformed_peer_data(&self) -> bool {
+        matches!(
+            self,
+            SecureError::Wire(_)
+                | SecureError::Crypto(bunet_crypto::Error::Wire(_))
+                | SecureError::HomConv(HomConvError::Crypto(bunet_crypto::Error::Wire(_)))
+        )
+    }
+}
+
 impl From<bunet_crypto::pahe::PaheError> for SecureError {
     fn from(e: bunet_crypto::pahe::PaheError) -> Self {
         SecureError::Crypto(e.into())
