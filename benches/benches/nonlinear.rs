@@ -1,7 +1,9 @@
-//! Nonlinear layers on shares through `crypto::nonlinear` (GC backend): secure ReLUs, 2×2 max
-//! pools and two-class argmaxes per second, two parties as two threads (one rayon thread each)
-//! over the in-memory channel and, for the ReLU at k = 32, over loopback TCP. Everything on the
-//! wire is counted: Bob's IKNP columns for his label OTs and Alice's garbled tables.
+//! Nonlinear layers on shares through `crypto::nonlinear`, both backends side by side in one
+//! run (GC: IDs `k=..,mem`; OT: IDs `k=..,mem,backend=ot`): secure ReLUs, 2×2 max pools and
+//! two-class argmaxes per second, two parties as two threads (one rayon thread each) over the
+//! in-memory channel and, for the ReLU at k = 32, over loopback TCP. Everything on the wire is
+//! counted: for GC Bob's IKNP columns for his label OTs and Alice's garbled tables; for OT the
+//! silent-OT trees, corrections, openings and re-sharing (set-up excluded).
 //!
 //! After each benchmark a line reports bytes per item (OT part, GC part, total, bytes per AND)
 //! and the CPU time per item of each party's thread (`/proc/thread-self/stat`, 10 ms ticks,
@@ -81,7 +83,15 @@ fn call(s: &mut dyn Nonlinear, ch: &mut Channel, block: Block, x: &[u64]) -> usi
     }
 }
 
-fn bench_block(c: &mut Criterion, block: Block, k: u32, p: u64, transport: &str, m: usize) {
+fn bench_block(
+    c: &mut Criterion,
+    backend: Backend,
+    block: Block,
+    k: u32,
+    p: u64,
+    transport: &str,
+    m: usize,
+) {
     let (op, values) = match block {
         Block::Relu => (Op::ReluRescaleReshare, 1),
         Block::Rescale => (Op::RescaleReshare, 1),
@@ -92,7 +102,11 @@ fn bench_block(c: &mut Criterion, block: Block, k: u32, p: u64, transport: &str,
         .circuit()
         .counts()
         .and;
-    let config = Config::new(Backend::Gc, k, p).expect("valid");
+    let config = Config::new(backend, k, p).expect("valid");
+    let tag = match backend {
+        Backend::Gc => format!("k={k},{transport}"),
+        _ => format!("k={k},{transport},backend={}", backend.name()),
+    };
     let (mut sa, mut ca, mut sb, mut cb) = sessions(config, transport);
     let mut prg = Prg::from_seed([3; 16]);
     let xa: Vec<u64> = (0..m * values).map(|_| prg.uniform_below(p)).collect();
@@ -103,30 +117,27 @@ fn bench_block(c: &mut Criterion, block: Block, k: u32, p: u64, transport: &str,
     g.throughput(Throughput::Elements(m as u64));
     let (mut cpu_a, mut cpu_b, mut items) = (Duration::ZERO, Duration::ZERO, 0u64);
     let before = nonlinear::traffic(ca.meter(), block);
-    g.bench_function(
-        BenchmarkId::new(block.name(), format!("k={k},{transport}")),
-        |b| {
-            b.iter(|| {
-                std::thread::scope(|s| {
-                    let h = s.spawn(|| {
-                        pool_b.install(|| {
-                            let t = thread_cpu();
-                            black_box(call(&mut *sb, &mut cb, block, &xb));
-                            thread_cpu() - t
-                        })
-                    });
-                    let da = pool_a.install(|| {
+    g.bench_function(BenchmarkId::new(block.name(), &tag), |b| {
+        b.iter(|| {
+            std::thread::scope(|s| {
+                let h = s.spawn(|| {
+                    pool_b.install(|| {
                         let t = thread_cpu();
-                        black_box(call(&mut *sa, &mut ca, block, &xa));
+                        black_box(call(&mut *sb, &mut cb, block, &xb));
                         thread_cpu() - t
-                    });
-                    cpu_a += da;
-                    cpu_b += h.join().expect("bob thread");
-                    items += m as u64;
+                    })
                 });
-            })
-        },
-    );
+                let da = pool_a.install(|| {
+                    let t = thread_cpu();
+                    black_box(call(&mut *sa, &mut ca, block, &xa));
+                    thread_cpu() - t
+                });
+                cpu_a += da;
+                cpu_b += h.join().expect("bob thread");
+                items += m as u64;
+            });
+        })
+    });
     g.finish();
     let after = nonlinear::traffic(ca.meter(), block);
     let per = |x: u64| x as f64 / items as f64;
@@ -136,8 +147,8 @@ fn bench_block(c: &mut Criterion, block: Block, k: u32, p: u64, transport: &str,
     let received = after.bytes_received - before.bytes_received;
     let total = per(sent + received);
     println!(
-        "nonlinear/{}/k={k},{transport}: {ands} AND/item; bytes/item: OT {:.1} (Bob→Alice), GC {:.1} \
-         (both ways), total {total:.1} ({:.2} B/AND); CPU/item: Alice {:.2} µs, Bob {:.2} µs \
+        "nonlinear/{}/{tag}: {ands} AND/item (GC circuit); bytes/item: OT {:.1}, GC {:.1} \
+         (both ways), total {total:.1} ({:.2} B/GC-AND); CPU/item: Alice {:.2} µs, Bob {:.2} µs \
          ({} items)",
         block.name(),
         per(ot.bytes_received + ot.bytes_sent),
@@ -153,11 +164,15 @@ fn bench_nonlinear(c: &mut Criterion) {
     println!("{}", bunet_benches::backend_banner());
     let m = 1 << 16;
     for (k, p) in [(24u32, 16_777_213u64), (32, 4_294_967_291)] {
-        bench_block(c, Block::Relu, k, p, "mem", m);
-        bench_block(c, Block::MaxPool, k, p, "mem", m / 4);
-        bench_block(c, Block::Argmax, k, p, "mem", m);
+        for &backend in Backend::ALL {
+            bench_block(c, backend, Block::Relu, k, p, "mem", m);
+            bench_block(c, backend, Block::MaxPool, k, p, "mem", m / 4);
+            bench_block(c, backend, Block::Argmax, k, p, "mem", m);
+        }
     }
-    bench_block(c, Block::Relu, 32, 4_294_967_291, "tcp", m);
+    for &backend in Backend::ALL {
+        bench_block(c, backend, Block::Relu, 32, 4_294_967_291, "tcp", m);
+    }
 }
 
 criterion_group!(benches, bench_nonlinear);

@@ -131,14 +131,16 @@ struct Parts {
 }
 
 impl OtSession {
-    /// Sets up the session with the 128-bit Ferret parameters: Ferret in both directions
-    /// (Alice's first), each bootstrapped by 128 base OTs and IKNP. The peer calls this with the
+    /// Sets up the session with [`Params::FERRET_COMPACT`] (128-bit; the L2-resident LPN set,
+    /// ≈ 2× faster than [`Params::FERRET`] at ≈ 1.4× the bytes per ReLU, see
+    /// `docs/PERFORMANCE.md`): Ferret in both directions (Alice's first), each bootstrapped by
+    /// 128 base OTs and IKNP. The peer calls this with the
     /// other role and the same `config`. Traffic is counted under [`SETUP_LABEL`].
     ///
     /// # Errors
     /// Channel and wire errors of the set-up.
     pub fn setup(ch: &mut Channel, role: Role, config: Config, prg: Prg) -> Result<Self, Error> {
-        Self::setup_with(ch, role, config, prg, Params::FERRET)
+        Self::setup_with(ch, role, config, prg, Params::FERRET_COMPACT)
     }
 
     /// [`OtSession::setup`] with other Ferret parameters (tests use

@@ -117,6 +117,23 @@ impl Params {
         },
     };
 
+    /// Every round at the Ferret paper's bootstrap-round set (`n = 649,728`, `k = 36,288`,
+    /// `t = 1,269`, bins of 2^9), which the paper sizes for the same 128-bit level: the LPN
+    /// vector (580 KiB) stays in L2, so the encoding runs from cache, at 8× the traffic per COT
+    /// of [`Params::FERRET`] (≈ 0.6 B instead of 0.076 B). 602,019 COTs per round.
+    pub const FERRET_COMPACT: Params = Params {
+        pre: Lpn {
+            k: 36_288,
+            t: 1_269,
+            log_bin: 9,
+        },
+        main: Lpn {
+            k: 36_288,
+            t: 1_269,
+            log_bin: 9,
+        },
+    };
+
     /// Small, INSECURE parameters that exercise every code path (rounds of 5,120 COTs) in tests.
     pub fn insecure_for_tests() -> Params {
         Params {
@@ -275,7 +292,17 @@ fn expand_level(hash: &FixedKeyHash, nodes: &mut [u128], tweaks: &mut [u128], le
 
 /// XOR of the even (`side = 0`) or odd entries.
 fn side_sum(nodes: &[u128], side: usize) -> u128 {
-    nodes.iter().skip(side).step_by(2).fold(0, |a, x| a ^ x)
+    side_sums(nodes)[side]
+}
+
+/// XORs of the even and of the odd entries, in one pass.
+fn side_sums(nodes: &[u128]) -> [u128; 2] {
+    let (mut k0, mut k1) = (0u128, 0u128);
+    for pair in nodes.chunks_exact(2) {
+        k0 ^= pair[0];
+        k1 ^= pair[1];
+    }
+    [k0, k1]
 }
 
 /// The sender's tree: leaves into `leaves` (lsb cleared), `2h + 1` message blocks into `msg`.
@@ -295,8 +322,7 @@ fn sender_tree(
         expand_level(hash, leaves, &mut tweaks, level);
         let nodes = &leaves[..1 << level];
         let l = 2 * (level as usize - 1);
-        msg[l] = side_sum(nodes, 0);
-        msg[l + 1] = side_sum(nodes, 1);
+        [msg[l], msg[l + 1]] = side_sums(nodes);
     }
     let mut pads: Vec<u128> = q.iter().flat_map(|&x| [x, x ^ delta]).collect();
     let pad_tweaks: Vec<u128> = (0..2 * q.len())
