@@ -2,9 +2,10 @@
 //! chosen-message 1-out-of-2 OT of 128-bit strings, 1-out-of-N OT of short messages, correlated
 //! OT modulo any `m < 2^62`, and boolean AND triples ([`Duplex`]).
 //!
-//! A silent COT costs about 0.06 bytes of traffic (the GGM level messages of its tree, amortised
-//! over its bin) instead of IKNP's 16; everything derived here adds only what the derivation
-//! must send (choice corrections, ciphertexts).
+//! A silent COT costs 0.076 bytes of traffic with [`Params::FERRET`] and 0.64 with
+//! [`Params::FERRET_COMPACT`] (the GGM level messages of its tree, amortised over its bin;
+//! measured, `docs/PERFORMANCE.md`) instead of IKNP's 16; everything derived here adds only what
+//! the derivation must send (choice corrections, ciphertexts).
 //!
 //! Derivations from a random COT `(q, t = q ⊕ b·Δ)` (`b = lsb t`), with `H` the tweakable
 //! fixed-key hash under a fresh tweak per COT (both sides draw tweaks in the same order):
