@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bunet_crypto::channel::{Channel, ChannelConfig};
 use bunet_crypto::ot::{Receiver, Sender, pack_choices};
 use bunet_crypto::prg::Prg;
+use bunet_crypto::silent;
 use bunet_crypto::triples::{Role, Session, SquarePairs};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -450,5 +451,100 @@ fn bench_triples(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_ot, bench_triples);
+/// The silent side: a Ferret receiver with its own one-thread pool.
+type SilentState = (Channel, silent::Receiver, Vec<u128>, rayon::ThreadPool);
+
+/// CPU time (ns) spent inside the two parties' one-thread pools.
+static SILENT_CPU: [std::sync::atomic::AtomicU64; 2] = [
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+];
+
+/// Runs `f` on `pool` and adds the pool thread's CPU time to `SILENT_CPU[party]`.
+fn on_pool<R: Send>(pool: &rayon::ThreadPool, party: usize, f: impl FnOnce() -> R + Send) -> R {
+    pool.install(|| {
+        let t = thread_cpu_ns();
+        let r = f();
+        SILENT_CPU[party].fetch_add(thread_cpu_ns() - t, std::sync::atomic::Ordering::Relaxed);
+        r
+    })
+}
+
+fn one_thread() -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+}
+
+/// Ferret silent random COT with the 128-bit parameters, one rayon thread per party, in memory:
+/// COTs per second in steady state (set-up excluded) and bytes per COT over two full rounds.
+fn bench_silent(c: &mut Criterion) {
+    bench_silent_with(c, silent::Params::FERRET, "ferret");
+    bench_silent_with(c, silent::Params::FERRET_COMPACT, "ferret_compact");
+}
+
+fn bench_silent_with(c: &mut Criterion, params: silent::Params, name: &str) {
+    let n: usize = 1 << 22;
+    let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+    let peer = Peer::spawn(move || {
+        let r = silent::Receiver::setup(&mut b, params, Prg::from_os_entropy()).unwrap();
+        (b, r, vec![0u128; n], one_thread())
+    });
+    let mut s = silent::Sender::setup(&mut a, params, Prg::from_os_entropy()).unwrap();
+    let _ = peer.wait();
+    let pool = one_thread();
+    let mut q = vec![0u128; n];
+    let cot_peer = || -> Job<SilentState> {
+        Box::new(|(ch, r, t, pool): &mut SilentState| {
+            on_pool(pool, 1, || r.receive_cot(ch, t).unwrap());
+            black_box(&t);
+        })
+    };
+    let id = format!("silent_cot/{name},n=2^22");
+    if selected(&format!("ot/{id}")) {
+        // Two full main rounds, after the bootstrap round's leftovers are drawn.
+        let rounds = (2 * params.per_round()).div_ceil(n) as u64;
+        let before = a.meter().total();
+        let cpu = |p: usize| SILENT_CPU[p].load(std::sync::atomic::Ordering::Relaxed);
+        let (c0, c1) = (cpu(0), cpu(1));
+        let wall = time_rounds(
+            rounds,
+            &peer,
+            &mut || on_pool(&pool, 0, || s.send_cot(&mut a, &mut q).unwrap()),
+            cot_peer,
+        );
+        let t = a.meter().total();
+        let bytes = t.bytes_sent + t.bytes_received - before.bytes_sent - before.bytes_received;
+        let items = rounds * n as u64;
+        let (s_ns, r_ns) = (
+            (cpu(0) - c0) as f64 / items as f64,
+            (cpu(1) - c1) as f64 / items as f64,
+        );
+        eprintln!(
+            "ot/{id}: {:.4} bytes/COT ({:.3} bits), {:.1} M COT/s wall over {items} COTs; \
+             CPU ns/COT: sender {s_ns:.2}, receiver {r_ns:.2} -> {:.1} M/s at one free core per party",
+            bytes as f64 / items as f64,
+            8.0 * bytes as f64 / items as f64,
+            items as f64 / wall.as_secs_f64() / 1e6,
+            1e3 / s_ns.max(r_ns),
+        );
+    }
+    let mut group = c.benchmark_group("ot");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(n as u64));
+    group.bench_function(&id, |bch| {
+        bch.iter_custom(|iters| {
+            time_rounds(
+                iters,
+                &peer,
+                &mut || on_pool(&pool, 0, || s.send_cot(&mut a, &mut q).unwrap()),
+                cot_peer,
+            )
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_ot, bench_silent, bench_triples);
 criterion_main!(benches);

@@ -15,6 +15,7 @@ pub mod nonlinear;
 pub mod ot;
 pub mod pahe;
 pub mod prg;
+pub mod silent;
 pub mod triples;
 pub mod wire;
 

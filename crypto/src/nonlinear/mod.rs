@@ -26,10 +26,14 @@
 //!   (about `chunk · values · k · 32` bytes of labels per party, plus the garbler's bounded
 //!   sub-batches).
 //!
-//! The seam for the OT backend (OT-based millionaires' comparison on silent OT): it adds a
-//! variant to [`Backend`], a session type implementing [`Nonlinear`] and one arm in [`setup`];
-//! drivers hold a `Box<dyn Nonlinear>` and never name the backend, and its outputs must equal
-//! the same reference, so both backends produce identical shares for the same masks.
+//! - [`Backend::Ot`] ([`OtSession`]): CrypTFlow2/SCI's millionaires' comparison on silent
+//!   (Ferret) OT, 1-out-of-16 OTs on 4-bit digits and Beaver ANDs on silent triples, with exact
+//!   rescaling over `Z_p` from the wrap and carry bits (derivation in [`ot`]); Alice's output
+//!   shares are her masks `r`, as in the GC backend. Its traffic (silent OT included) goes under
+//!   the `"<block>/ot"` labels only.
+//!
+//! Drivers hold a `Box<dyn Nonlinear>` and never name the backend; both backends equal the same
+//! reference, so they produce identical shares for the same masks.
 //!
 //! # Traffic labels
 //! Each call counts its bytes under two channel labels per building block ([`Block`]):
@@ -52,11 +56,13 @@
 //! peer and must be dropped together with the channel.
 
 mod gc;
+pub mod ot;
 #[cfg(test)]
 mod tests;
 
 pub use crate::triples::Role;
 pub use gc::GcSession;
+pub use ot::OtSession;
 
 use crate::Error;
 use crate::channel::{Channel, Meter, Traffic};
@@ -77,16 +83,20 @@ pub const SETUP_LABEL: &str = "nonlinear/setup";
 pub enum Backend {
     /// Garbled circuits (the seed's protocol): half-gates + IKNP correlated OT for Bob's labels.
     Gc,
+    /// OT-based millionaires' comparisons on silent (Ferret) OT, exact rescaling over `Z_p`
+    /// ([`OtSession`]); `k ≤ 60`.
+    Ot,
 }
 
 impl Backend {
     /// Every backend this build offers, in the order command lines list them.
-    pub const ALL: &'static [Backend] = &[Backend::Gc];
+    pub const ALL: &'static [Backend] = &[Backend::Gc, Backend::Ot];
 
     /// The name reports print and command lines and handshakes use.
     pub fn name(self) -> &'static str {
         match self {
             Backend::Gc => "gc",
+            Backend::Ot => "ot",
         }
     }
 
@@ -303,5 +313,6 @@ pub fn setup(
 ) -> Result<Box<dyn Nonlinear>, Error> {
     match config.backend {
         Backend::Gc => Ok(Box::new(GcSession::setup(ch, role, config, prg)?)),
+        Backend::Ot => Ok(Box::new(OtSession::setup(ch, role, config, prg)?)),
     }
 }

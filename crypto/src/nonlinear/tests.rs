@@ -1,6 +1,6 @@
-//! Every call equals the fixed-point reference on edges and random shares (k = 24, 32), in
-//! memory and over TCP; chunk boundaries; Bob's output shares look uniform; typed errors on bad
-//! input and on a peer that disconnects mid-call.
+//! For every backend ([`Backend::ALL`]): every call equals the fixed-point reference on edges
+//! and random shares (k = 24, 32), in memory and over TCP; chunk boundaries; Bob's output shares
+//! look uniform; typed errors on bad input and on a peer that disconnects mid-call.
 
 use super::*;
 use crate::channel::{ChannelConfig, ChannelError};
@@ -152,14 +152,25 @@ fn expected(k: u32, p: u64, shift: u32, op: Op, sa: &[u64], sb: &[u64]) -> Vec<u
 
 /// Runs every op (shift 4 and 7 for the rescaling ones) and compares with the reference.
 fn all_ops_equal_reference(pair: fn() -> (Channel, Channel), moduli: &[(u32, u64)], chunk: usize) {
+    for &backend in Backend::ALL {
+        all_ops_equal_reference_on(backend, pair, moduli, chunk);
+    }
+}
+
+fn all_ops_equal_reference_on(
+    backend: Backend,
+    pair: fn() -> (Channel, Channel),
+    moduli: &[(u32, u64)],
+    chunk: usize,
+) {
     for (i, &(k, p)) in moduli.iter().enumerate() {
-        let config = Config::new(Backend::Gc, k, p)
+        let config = Config::new(backend, k, p)
             .unwrap()
             .with_chunk(chunk)
             .unwrap();
         let mut prg = Prg::from_seed([40 + i as u8; 16]);
         let mut calls = Vec::new();
-        for shift in [4u32, 7] {
+        for shift in [0u32, 4, 7, 13] {
             for op in [
                 Op::ReluRescaleReshare,
                 Op::RescaleReshare,
@@ -203,11 +214,11 @@ fn all_ops_equal_reference(pair: fn() -> (Channel, Channel), moduli: &[(u32, u64
             let want = expected(k, p, *shift, *op, sa, sb);
             if *op == Op::Argmax2 {
                 assert!(b.is_empty(), "bob learns nothing from argmax");
-                assert_eq!(a, &want, "argmax k={k} p={p}");
+                assert_eq!(a, &want, "{backend:?} argmax k={k} p={p}");
             } else {
                 assert_eq!(a.len(), want.len());
                 let got: Vec<u64> = a.iter().zip(b).map(|(x, y)| (x + y) % p).collect();
-                assert_eq!(got, want, "{op:?} k={k} p={p} shift={shift}");
+                assert_eq!(got, want, "{backend:?} {op:?} k={k} p={p} shift={shift}");
                 assert!(a.iter().chain(b).all(|&x| x < p));
             }
         }
@@ -226,9 +237,15 @@ fn every_op_equals_reference_over_tcp() {
 
 #[test]
 fn chunk_boundaries_give_the_same_results_and_one_ot_flight_per_chunk() {
+    for &backend in Backend::ALL {
+        chunk_boundaries_on(backend);
+    }
+}
+
+fn chunk_boundaries_on(backend: Backend) {
     let (k, p) = (32, 4_294_967_291);
     let chunk = 32;
-    let config = Config::new(Backend::Gc, k, p)
+    let config = Config::new(backend, k, p)
         .unwrap()
         .with_chunk(chunk)
         .unwrap();
@@ -273,8 +290,10 @@ fn chunk_boundaries_give_the_same_results_and_one_ot_flight_per_chunk() {
     {
         let want = expected(k, p, 4, Op::ReluRescaleReshare, sa, sb);
         let got: Vec<u64> = a.iter().zip(b).map(|(x, y)| (x + y) % p).collect();
-        assert_eq!(got, want, "n = {n}");
-        assert_eq!(flights as usize, n.div_ceil(chunk), "n = {n}");
+        assert_eq!(got, want, "{backend:?} n = {n}");
+        if backend == Backend::Gc {
+            assert_eq!(flights as usize, n.div_ceil(chunk), "n = {n}");
+        }
     }
 }
 
@@ -290,9 +309,15 @@ fn chi_square_16(xs: &[u64], p: u64) -> f64 {
 
 #[test]
 fn output_shares_of_each_party_look_uniform_for_a_constant_input() {
+    for &backend in Backend::ALL {
+        uniform_on(backend);
+    }
+}
+
+fn uniform_on(backend: Backend) {
     let (k, p) = (24, 16_777_213);
     let n = 4096;
-    let config = Config::new(Backend::Gc, k, p).unwrap();
+    let config = Config::new(backend, k, p).unwrap();
     let mut prg = Prg::from_seed([5; 16]);
     // The same value (3.5 in 4 fractional bits, times 2^4) everywhere.
     let v = vec![56 << 4; n];
@@ -323,11 +348,17 @@ fn output_shares_of_each_party_look_uniform_for_a_constant_input() {
 
 #[test]
 fn bad_inputs_are_typed_errors_before_any_traffic_and_the_session_stays_usable() {
+    for &backend in Backend::ALL {
+        bad_inputs_on(backend);
+    }
+}
+
+fn bad_inputs_on(backend: Backend) {
     assert!(matches!(
-        Config::new(Backend::Gc, 24, 16_777_216),
+        Config::new(backend, 24, 16_777_216),
         Err(Error::Gc(GcError::InvalidParams(_)))
     ));
-    let config = Config::new(Backend::Gc, 24, 16_777_213).unwrap();
+    let config = Config::new(backend, 24, 16_777_213).unwrap();
     for chunk in [0, MAX_CHUNK + 1] {
         assert!(matches!(
             config.with_chunk(chunk),
@@ -376,8 +407,14 @@ fn assert_closed(e: Error) {
 
 /// The peer runs one chunk of a three-chunk call and hangs up: a typed error, not a hang.
 fn disconnect_mid_call(pair: fn() -> (Channel, Channel), alice_leaves: bool) {
+    for &backend in Backend::ALL {
+        disconnect_mid_call_on(backend, pair, alice_leaves);
+    }
+}
+
+fn disconnect_mid_call_on(backend: Backend, pair: fn() -> (Channel, Channel), alice_leaves: bool) {
     let chunk = 16;
-    let config = Config::new(Backend::Gc, 32, 4_294_967_291)
+    let config = Config::new(backend, 32, 4_294_967_291)
         .unwrap()
         .with_chunk(chunk)
         .unwrap();
@@ -427,6 +464,8 @@ fn backend_names_round_trip_and_unknown_names_are_refused() {
     for &backend in Backend::ALL {
         assert_eq!(Backend::from_name(backend.name()), Some(backend));
     }
+    assert_eq!(Backend::from_name("ot"), Some(Backend::Ot));
+    assert_eq!(Backend::Gc.name(), "gc");
     assert_eq!(Backend::from_name("GC"), None);
     assert_eq!(Backend::from_name(""), None);
 }

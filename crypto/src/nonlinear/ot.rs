@@ -1,0 +1,688 @@
+//! The OT backend: the millionaires' comparison of CrypTFlow2/SCI (Rathee et al., CCS 2020,
+//! §3) on silent OT ([`crate::silent`], Ferret), with exact rescaling over `Z_p`.
+//!
+//! # Building blocks
+//! - **Millionaires'** `[x < y]`, `x` Alice's, `y` Bob's, `ℓ`-bit: both are cut into 4-bit
+//!   digits; per digit one 1-out-of-16 OT (Bob chooses his digit) gives boolean shares of
+//!   `lt_d = [x_d < y_d]` and `eq_d = [x_d = y_d]` (Alice's messages are her random shares
+//!   XOR the truth table); a tree of `lt = lt_hi ⊕ eq_hi ∧ lt_lo`, `eq = eq_hi ∧ eq_lo` (Beaver
+//!   AND on silent triples, `⌈log2 ⌈ℓ/4⌉⌉` rounds) gives `[x < y]`. Up to two comparisons
+//!   against the same `y` share the OTs (4-bit messages).
+//! - **bit × value**: `g·V` for a boolean-shared `g = g_A ⊕ g_B` and `V` held by party X is
+//!   `g_X·V + g_Y·V(1 − 2g_X)`: one correlated OT from X (correlation `V(1 − 2g_X)`), Y choosing
+//!   `g_Y`. It converts bits to arithmetic shares (`V = 1`), multiplexes (`V` = one party's
+//!   share, once per direction) and lifts to `Z_{2^K}`.
+//!
+//! # Exact rescaling over `Z_p` (the derivation)
+//! Shares `s_A, s_B ∈ [0, p)`, `v = s_A + s_B mod p`, `h = (p − 1)/2`, `signed(v) ∈ [−h, h]`.
+//! Alice shifts her share by `h`: `a = s_A + h mod p`, `b = s_B`; then `u = a + b mod p =
+//! signed(v) + h ∈ [0, p)` and, as integers, `u = a + b − w·p` with the **wrap bit**
+//! `w = [a + b ≥ p] = [b ≥ p − a] = [p − 1 − a < b]` (one `k`-bit millionaires').
+//!
+//! *Rescale.* For `j ∈ {0, 1}` let Alice's `A_j = a − h − j·p` (an integer, possibly
+//! negative), `Q_j = ⌊A_j / 2^s⌋`, `ρ_j = A_j mod 2^s`, and split `b = b_hi·2^s + b_lo`. Then
+//! `signed(v) = A_w + b`, so
+//! `⌊signed(v)/2^s⌋ = Q_w + b_hi + ⌊(ρ_w + b_lo)/2^s⌋ = Q_w + b_hi + c_w` with the **carry**
+//! `c_j = [ρ_j + b_lo ≥ 2^s] = [2^s − 1 − ρ_j < b_lo]` (two `s`-bit millionaires' against the
+//! same `b_lo`), because `ρ_w + b_lo < 2^(s+1)`. Hence
+//! `R = b_hi + Q_0 + w·(Q_1 − Q_0) + c_sel`, `c_sel = c_0 ⊕ w ∧ (c_0 ⊕ c_1)`, exactly, for every
+//! `p` (odd, not a power of two) and every `s < k − 1`: one AND and two bit × value conversions
+//! (Alice holds `Q_1 − Q_0` and 1).
+//!
+//! *DReLU.* `signed(v) ≥ 0 ⟺ u ≥ h ⟺ a + b ∈ [h, p − 1] ∪ [p + h, 2p − 2]`, i.e.
+//! `d = [a + b ≥ h] ⊕ w ⊕ [a + b ≥ p + h]`. Since `a + b ∈ [a, a + p − 1]`, an interval of `p`
+//! integers, at most one of the thresholds `h` and `p + h` falls inside it and Alice knows
+//! which: `d = κ ⊕ w ⊕ [b ≥ θ]` with `κ = [a ≥ h]` and `θ = p + h − a` if `a ≥ h`, else
+//! `h − a` (`θ ∈ [1, p]`, so `[b ≥ θ] = [θ − 1 < b]`, the second comparison against `b` in the
+//! same OTs as `w`). Then `ReLU(v) >> s = d·R` (floor commutes with `max(0, ·)`), one
+//! multiplexer.
+//!
+//! *Comparing two shared values* (max pool, argmax). With the wrap bits, `u = a + b − p·w` is
+//! lifted exactly to `Z_{2^K}`, `K = k + 1` (bit × value with `V = p` in `Z_{2^K}`). For two
+//! lifted values `[u_1 > u_0] = ¬msb(u_1 − u_0 − 1)` since `u_1 − u_0 − 1 ∈ [−p, p − 2]` fits
+//! `K` bits; `msb(X_A + X_B) = msb X_A ⊕ msb X_B ⊕ [lo_A + lo_B ≥ 2^(K−1)]` (a `k`-bit
+//! millionaires' on the low bits). `signed` order equals `u` order. Max pool rescales the four
+//! values (their wrap bits give the lifts), then a two-round tournament multiplexes the rescaled
+//! `Z_p` shares and the `Z_{2^K}` lifts together (`max_j ⌊v_j/2^s⌋ = ⌊max_j v_j / 2^s⌋`).
+//!
+//! *Re-sharing.* Alice sends `y_A − r mod p` for her fresh mask `r` from her [`Prg`]; her
+//! output is `r`, Bob's `y_B + y_A − r`: the convention of
+//! [`Gadget::reference`](crate::gc::fixed_point::Gadget::reference), bit for bit.
+//!
+//! # Security
+//! Semi-honest, from the silent OT ([`crate::silent`]): every message is either a correction
+//! against a fresh pseudorandom pad, an opening `x ⊕ a` of a fresh triple, or Alice's
+//! `y_A − r` masked by her uniform `r`. Bob learns his output shares; Alice her masks and, for
+//! argmax, the bit.
+
+use zeroize::Zeroizing;
+
+use super::{Backend, Block, Config, Nonlinear, NonlinearError, Role, SETUP_LABEL};
+use crate::Error;
+use crate::channel::Channel;
+use crate::gc::GcError;
+use crate::prg::Prg;
+use crate::silent::{Duplex, Params};
+use crate::wire::Reader;
+
+/// Message kinds of the OT backend (`0x0340..=0x035f`).
+pub mod kind {
+    /// Alice's re-sharing corrections `y_A − r mod p`.
+    pub const RESHARE: u16 = 0x0340;
+    /// Bob's argmax bit shares, revealed to Alice.
+    pub const REVEAL: u16 = 0x0341;
+}
+
+fn bit(v: &[u64], i: usize) -> bool {
+    (v[i / 64] >> (i % 64)) & 1 == 1
+}
+
+fn pack(n: usize, f: impl Fn(usize) -> bool) -> Vec<u64> {
+    let mut v = vec![0u64; n.div_ceil(64)];
+    for i in 0..n {
+        v[i / 64] |= u64::from(f(i)) << (i % 64);
+    }
+    v
+}
+
+fn xor(a: &[u64], b: &[u64]) -> Vec<u64> {
+    a.iter().zip(b).map(|(x, y)| x ^ y).collect()
+}
+
+/// `(x + y) mod m` for `x, y < m`.
+fn add_mod(x: u64, y: u64, m: u64) -> u64 {
+    ((u128::from(x) + u128::from(y)) % u128::from(m)) as u64
+}
+
+/// `(x − y) mod m` for `x, y < m`.
+fn sub_mod(x: u64, y: u64, m: u64) -> u64 {
+    add_mod(x, m - y, m)
+}
+
+/// A session of the [`Backend::Ot`] backend: both Ferret directions and Alice's mask
+/// generator.
+///
+/// # Security
+/// See [the module documentation](self). Keys, triples and masks are erased on drop; `Debug`
+/// prints only the role and configuration.
+pub struct OtSession {
+    config: Config,
+    duplex: Duplex,
+    prg: Prg,
+}
+
+impl std::fmt::Debug for OtSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtSession")
+            .field("role", &self.duplex.role())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a rescaling pass leaves for later steps.
+struct Parts {
+    /// Shares mod p of `⌊signed(v)/2^s⌋` (empty unless asked for).
+    r: Vec<u64>,
+    /// Shares of `DReLU` (packed; empty unless asked for).
+    d: Vec<u64>,
+    /// Shares in `Z_{2^K}` of `u = signed(v) + h` (empty unless asked for).
+    lift: Vec<u64>,
+}
+
+impl OtSession {
+    /// Sets up the session with [`Params::FERRET_COMPACT`] (128-bit; the L2-resident LPN set,
+    /// ≈ 2× faster than [`Params::FERRET`] at ≈ 1.4× the bytes per ReLU, see
+    /// `docs/PERFORMANCE.md`): Ferret in both directions (Alice's first), each bootstrapped by
+    /// 128 base OTs and IKNP. The peer calls this with the
+    /// other role and the same `config`. Traffic is counted under [`SETUP_LABEL`].
+    ///
+    /// # Errors
+    /// Channel and wire errors of the set-up.
+    pub fn setup(ch: &mut Channel, role: Role, config: Config, prg: Prg) -> Result<Self, Error> {
+        Self::setup_with(ch, role, config, prg, Params::FERRET_COMPACT)
+    }
+
+    /// [`OtSession::setup`] with other Ferret parameters (tests use
+    /// [`Params::insecure_for_tests`]).
+    ///
+    /// # Errors
+    /// As [`OtSession::setup`].
+    pub fn setup_with(
+        ch: &mut Channel,
+        role: Role,
+        config: Config,
+        mut prg: Prg,
+        params: Params,
+    ) -> Result<Self, Error> {
+        let previous = ch.set_label(SETUP_LABEL);
+        let duplex = Duplex::setup(ch, role, params, Prg::from_seed(prg.next_seed()));
+        ch.set_label(previous);
+        Ok(Self {
+            config,
+            duplex: duplex?,
+            prg,
+        })
+    }
+
+    fn party(&self) -> Role {
+        self.duplex.role()
+    }
+
+    /// `[x_ij < y_i]` for `n` instances of `width`-bit values, `c ∈ {1, 2}` comparisons per
+    /// instance: Alice passes `x` (`n·c`, instance-major), Bob `y` (`n`). Returns `c` packed
+    /// share vectors of `n` bits.
+    fn less_than(
+        &mut self,
+        ch: &mut Channel,
+        width: u32,
+        c: usize,
+        n: usize,
+        values: &[u64],
+    ) -> Result<Vec<Vec<u64>>, Error> {
+        let words = n.div_ceil(64);
+        if width == 0 || n == 0 {
+            return Ok(vec![vec![0; words]; c]);
+        }
+        let q = width.div_ceil(4) as usize;
+        // Node vectors hold bit j·n + i for comparison j of instance i.
+        let nw = (n * c).div_ceil(64);
+        let mut lt = vec![vec![0u64; nw]; q];
+        let mut eq = vec![vec![0u64; nw]; q];
+        match self.party() {
+            Role::Alice => {
+                let mut rnd = Zeroizing::new(vec![0u8; n * q]);
+                self.prg.fill_bytes(&mut rnd);
+                let mut msgs = Zeroizing::new(vec![0u8; n * q * 16]);
+                for i in 0..n {
+                    for d in 0..q {
+                        let r = rnd[i * q + d];
+                        let m = &mut msgs[(i * q + d) * 16..][..16];
+                        for j in 0..c {
+                            let x = (values[i * c + j] >> (4 * d)) & 15;
+                            let (l, e) = ((r >> (2 * j)) & 1, (r >> (2 * j + 1)) & 1);
+                            let at = j * n + i;
+                            lt[d][at / 64] |= u64::from(l) << (at % 64);
+                            eq[d][at / 64] |= u64::from(e) << (at % 64);
+                            for (t, m) in m.iter_mut().enumerate() {
+                                let t = t as u64;
+                                *m |= ((l ^ u8::from(x < t)) << (2 * j))
+                                    | ((e ^ u8::from(x == t)) << (2 * j + 1));
+                            }
+                        }
+                    }
+                }
+                self.duplex
+                    .sender()
+                    .send_one_of_n(ch, 4, 2 * c as u32, &msgs)?;
+            }
+            Role::Bob => {
+                let choices: Vec<u8> = (0..n * q)
+                    .map(|o| ((values[o / q] >> (4 * (o % q))) & 15) as u8)
+                    .collect();
+                let got = Zeroizing::new(self.duplex.receiver().receive_one_of_n(
+                    ch,
+                    4,
+                    2 * c as u32,
+                    &choices,
+                )?);
+                for i in 0..n {
+                    for d in 0..q {
+                        let g = got[i * q + d];
+                        for j in 0..c {
+                            let at = j * n + i;
+                            lt[d][at / 64] |= u64::from((g >> (2 * j)) & 1) << (at % 64);
+                            eq[d][at / 64] |= u64::from((g >> (2 * j + 1)) & 1) << (at % 64);
+                        }
+                    }
+                }
+            }
+        }
+        // Digit 0 is the least significant; the lowest node's eq is never needed.
+        let mut nodes: Vec<(Vec<u64>, Vec<u64>)> = lt.into_iter().zip(eq).collect();
+        while nodes.len() > 1 {
+            let pairs = nodes.len() / 2;
+            let mut x = Vec::with_capacity(2 * pairs * nw);
+            let mut y = Vec::with_capacity(2 * pairs * nw);
+            for p in 0..pairs {
+                x.extend_from_slice(&nodes[2 * p + 1].1);
+                y.extend_from_slice(&nodes[2 * p].0);
+            }
+            for p in 1..pairs {
+                x.extend_from_slice(&nodes[2 * p + 1].1);
+                y.extend_from_slice(&nodes[2 * p].1);
+            }
+            let bits = x.len() * 64;
+            let z = self.duplex.and(ch, &x, &y, bits)?;
+            let mut next = Vec::with_capacity(pairs + 1);
+            for p in 0..pairs {
+                let lt = xor(&nodes[2 * p + 1].0, &z[p * nw..(p + 1) * nw]);
+                let eq = if p > 0 {
+                    z[(pairs + p - 1) * nw..(pairs + p) * nw].to_vec()
+                } else {
+                    Vec::new()
+                };
+                next.push((lt, eq));
+            }
+            if nodes.len() % 2 == 1 {
+                next.push(nodes.pop().expect("odd node count"));
+            }
+            nodes = next;
+        }
+        let root = &nodes[0].0;
+        Ok((0..c).map(|j| pack(n, |i| bit(root, j * n + i))).collect())
+    }
+
+    /// Shares of `g_i · V_ij` in `Z_{moduli[j]}` with `V` held by `from` (`n·w` values, ignored
+    /// at the other party) and `g` boolean-shared (`n` packed bits).
+    fn bit_times(
+        &mut self,
+        ch: &mut Channel,
+        from: Role,
+        moduli: &[u64],
+        v: &[u64],
+        g: &[u64],
+        n: usize,
+    ) -> Result<Vec<u64>, Error> {
+        let w = moduli.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if self.party() == from {
+            let corr: Vec<u64> = (0..n * w)
+                .map(|o| {
+                    let m = moduli[o % w];
+                    if bit(g, o / w) { (m - v[o]) % m } else { v[o] }
+                })
+                .collect();
+            let s = self
+                .duplex
+                .sender()
+                .send_correlated_mod(ch, moduli, &corr)?;
+            Ok((0..n * w)
+                .map(|o| {
+                    let own = if bit(g, o / w) { v[o] } else { 0 };
+                    add_mod(own, s[o], moduli[o % w])
+                })
+                .collect())
+        } else {
+            let choices: Vec<bool> = (0..n).map(|i| bit(g, i)).collect();
+            self.duplex
+                .receiver()
+                .receive_correlated_mod(ch, moduli, &choices)
+        }
+    }
+
+    /// Shares of `g·(y − x) + x` in each ring for shared `x`, `y` (`n·w` each).
+    fn mux(
+        &mut self,
+        ch: &mut Channel,
+        moduli: &[u64],
+        g: &[u64],
+        x: &[u64],
+        y: &[u64],
+        n: usize,
+    ) -> Result<Vec<u64>, Error> {
+        let w = moduli.len();
+        let diff: Vec<u64> = (0..n * w)
+            .map(|o| sub_mod(y[o], x[o], moduli[o % w]))
+            .collect();
+        let from_alice = self.bit_times(ch, Role::Alice, moduli, &diff, g, n)?;
+        let from_bob = self.bit_times(ch, Role::Bob, moduli, &diff, g, n)?;
+        Ok((0..n * w)
+            .map(|o| {
+                let m = moduli[o % w];
+                add_mod(add_mod(x[o], from_alice[o], m), from_bob[o], m)
+            })
+            .collect())
+    }
+
+    /// The wrap bits, and as asked the rescaled value, DReLU and the `Z_{2^K}` lift, for `n`
+    /// shares (see the module documentation).
+    fn parts(
+        &mut self,
+        ch: &mut Channel,
+        shares: &[u64],
+        s: u32,
+        rescale: bool,
+        relu: bool,
+        lift: bool,
+    ) -> Result<Parts, Error> {
+        let (k, p) = (self.config.k, self.config.p);
+        let h = (p - 1) / 2;
+        let n = shares.len();
+        let alice = self.party() == Role::Alice;
+        let big = 1u64 << (k + 1);
+        // Alice's a = s_A + h mod p; Bob's b = s_B.
+        let own: Vec<u64> = if alice {
+            shares.iter().map(|&x| add_mod(x, h, p)).collect()
+        } else {
+            shares.to_vec()
+        };
+        // Step 1: w = [p − 1 − a < b] and, for ReLU, g = [θ − 1 < b].
+        let c = 1 + usize::from(relu);
+        let x: Vec<u64> = if alice {
+            own.iter()
+                .flat_map(|&a| {
+                    let theta = if a >= h { p + h - a } else { h - a };
+                    [p - 1 - a, theta - 1].into_iter().take(c)
+                })
+                .collect()
+        } else {
+            own.clone()
+        };
+        let mut cmp = self.less_than(ch, k, c, n, &x)?;
+        let w = cmp.remove(0);
+        let d = if relu {
+            let g = cmp.remove(0);
+            let mut d = xor(&w, &g);
+            if alice {
+                let kappa = pack(n, |i| own[i] >= h);
+                d = xor(&d, &kappa);
+            }
+            d
+        } else {
+            Vec::new()
+        };
+        // Alice's Q_j, ρ_j for j = 0, 1 (integers), Bob's b_hi, b_lo.
+        let qs: Vec<[(i64, u64); 2]> = if alice {
+            own.iter()
+                .map(|&a| {
+                    [0i64, 1].map(|j| {
+                        let aj = a as i64 - h as i64 - j * p as i64;
+                        (aj.div_euclid(1 << s), aj.rem_euclid(1 << s) as u64)
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let rescaling = rescale && s > 0;
+        // Step 2: carries c_j = [2^s − 1 − ρ_j < b_lo], c_sel = c_0 ⊕ w ∧ (c_0 ⊕ c_1).
+        let c_sel = if rescaling {
+            let x: Vec<u64> = if alice {
+                qs.iter()
+                    .flat_map(|q| q.map(|(_, rho)| (1u64 << s) - 1 - rho))
+                    .collect()
+            } else {
+                own.iter().map(|&b| b & ((1 << s) - 1)).collect()
+            };
+            let cs = self.less_than(ch, s, 2, n, &x)?;
+            let diff = xor(&cs[0], &cs[1]);
+            let t = self.duplex.and(ch, &w, &diff, n)?;
+            xor(&cs[0], &t)
+        } else {
+            Vec::new()
+        };
+        // Step 3: w·(Q_1 − Q_0) mod p and w·p mod 2^K in one correlated OT per instance.
+        let mut moduli = Vec::new();
+        if rescaling {
+            moduli.push(p);
+        }
+        if lift {
+            moduli.push(big);
+        }
+        let wm = if moduli.is_empty() {
+            Vec::new()
+        } else {
+            let v: Vec<u64> = if alice {
+                qs.iter()
+                    .flat_map(|q| {
+                        let dq = (q[1].0 - q[0].0).rem_euclid(p as i64) as u64;
+                        [dq, p]
+                            .into_iter()
+                            .skip(usize::from(!rescaling))
+                            .take(moduli.len())
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            self.bit_times(ch, Role::Alice, &moduli.clone(), &v, &w, n)?
+        };
+        let stride = moduli.len();
+        let r = if !rescale {
+            Vec::new()
+        } else if !rescaling {
+            // s = 0: the rescaled value is v itself, already shared.
+            shares.to_vec()
+        } else {
+            let ones = vec![1u64; if alice { n } else { 0 }];
+            let cb = self.bit_times(ch, Role::Alice, &[p], &ones, &c_sel, n)?;
+            (0..n)
+                .map(|i| {
+                    let base = if alice {
+                        qs[i][0].0.rem_euclid(p as i64) as u64
+                    } else {
+                        own[i] >> s
+                    };
+                    add_mod(add_mod(base, wm[i * stride], p), cb[i], p)
+                })
+                .collect()
+        };
+        let lift = if lift {
+            (0..n)
+                .map(|i| {
+                    let pw = wm[i * stride + stride - 1];
+                    own[i].wrapping_sub(pw) & (big - 1)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Parts { r, d, lift })
+    }
+
+    /// Shares of `[u_1 > u_0]` for lifted values `u0`, `u1` (shares in `Z_{2^K}`).
+    fn greater(&mut self, ch: &mut Channel, u0: &[u64], u1: &[u64]) -> Result<Vec<u64>, Error> {
+        let k = self.config.k;
+        let big = 1u64 << (k + 1);
+        let half = 1u64 << k;
+        let alice = self.party() == Role::Alice;
+        let n = u0.len();
+        let x: Vec<u64> = (0..n)
+            .map(|i| {
+                let mut d = u1[i].wrapping_sub(u0[i]);
+                if alice {
+                    d = d.wrapping_sub(1);
+                }
+                d & (big - 1)
+            })
+            .collect();
+        let input: Vec<u64> = x
+            .iter()
+            .map(|&d| {
+                let lo = d & (half - 1);
+                if alice { half - 1 - lo } else { lo }
+            })
+            .collect();
+        let carry = self.less_than(ch, k, 1, n, &input)?.remove(0);
+        // [u_1 > u_0] = ¬msb: Alice flips her share.
+        Ok(pack(n, |i| ((x[i] >> k) & 1 == 1) ^ alice)
+            .iter()
+            .zip(&carry)
+            .map(|(m, c)| m ^ c)
+            .collect())
+    }
+
+    /// Alice's re-sharing: she returns her masks `r`, Bob `y_B + y_A − r`.
+    fn reshare(&mut self, ch: &mut Channel, y: &[u64]) -> Result<Vec<u64>, Error> {
+        let p = self.config.p;
+        let bytes = (64 - (p - 1).leading_zeros() as usize).div_ceil(8);
+        match self.party() {
+            Role::Alice => {
+                let mut r = vec![0u64; y.len()];
+                self.prg.fill_uniform_below(&mut r, p);
+                let z: Vec<u64> = y.iter().zip(&r).map(|(&y, &r)| sub_mod(y, r, p)).collect();
+                let mut body = Vec::with_capacity(z.len() * bytes);
+                crate::wire::put_words(&mut body, &z, bytes);
+                ch.send(kind::RESHARE, &body)?;
+                ch.flush()?;
+                Ok(r)
+            }
+            Role::Bob => {
+                let body = ch.recv(kind::RESHARE, y.len() * bytes)?;
+                let mut rd = Reader::new(&body);
+                let mut z = Vec::with_capacity(y.len());
+                rd.words_below("re-sharing correction", y.len(), bytes, p, &mut z)?;
+                rd.finish()?;
+                Ok(y.iter().zip(&z).map(|(&y, &z)| add_mod(y, z, p)).collect())
+            }
+        }
+    }
+
+    fn check(&self, block: Block, values: usize, inputs: &[u64], shift: u32) -> Result<(), Error> {
+        if !inputs.len().is_multiple_of(values) {
+            return Err(NonlinearError::InputLength {
+                what: block.name(),
+                values,
+                found: inputs.len(),
+            }
+            .into());
+        }
+        self.config.params(shift)?;
+        let p = self.config.p;
+        if let Some(&value) = inputs.iter().find(|&&x| x >= p) {
+            return Err(GcError::ValueOutOfRange { value, p }.into());
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on chunks of `values·chunk` inputs under the block's label.
+    fn run<T>(
+        &mut self,
+        ch: &mut Channel,
+        block: Block,
+        values: usize,
+        inputs: &[u64],
+        shift: u32,
+        mut f: impl FnMut(&mut Self, &mut Channel, &[u64]) -> Result<Vec<T>, Error>,
+    ) -> Result<Vec<T>, Error> {
+        self.check(block, values, inputs, shift)?;
+        let previous = ch.set_label(block.ot_label());
+        let mut out = Vec::with_capacity(inputs.len() / values);
+        let mut result = Ok(());
+        for chunk in inputs.chunks(self.config.chunk * values) {
+            match f(self, ch, chunk) {
+                Ok(o) => out.extend(o),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        ch.set_label(previous);
+        result.map(|()| out)
+    }
+
+    fn relu_chunk(&mut self, ch: &mut Channel, x: &[u64], s: u32) -> Result<Vec<u64>, Error> {
+        let p = self.config.p;
+        let n = x.len();
+        let parts = self.parts(ch, x, s, true, true, false)?;
+        let a = self.bit_times(ch, Role::Alice, &[p], &parts.r, &parts.d, n)?;
+        let b = self.bit_times(ch, Role::Bob, &[p], &parts.r, &parts.d, n)?;
+        let y: Vec<u64> = a.iter().zip(&b).map(|(&a, &b)| add_mod(a, b, p)).collect();
+        self.reshare(ch, &y)
+    }
+
+    fn rescale_chunk(&mut self, ch: &mut Channel, x: &[u64], s: u32) -> Result<Vec<u64>, Error> {
+        let parts = self.parts(ch, x, s, true, false, false)?;
+        self.reshare(ch, &parts.r)
+    }
+
+    fn max4_chunk(&mut self, ch: &mut Channel, x: &[u64], s: u32) -> Result<Vec<u64>, Error> {
+        let (k, p) = (self.config.k, self.config.p);
+        let big = 1u64 << (k + 1);
+        let n = x.len() / 4;
+        let parts = self.parts(ch, x, s, true, false, true)?;
+        // Round 1: (0, 1) and (2, 3) of every window, 2n comparisons.
+        let pick = |v: &[u64], j: usize| -> Vec<u64> {
+            (0..2 * n)
+                .map(|o| v[4 * (o / 2) + 2 * (o % 2) + j])
+                .collect()
+        };
+        let (u0, u1) = (pick(&parts.lift, 0), pick(&parts.lift, 1));
+        let (r0, r1) = (pick(&parts.r, 0), pick(&parts.r, 1));
+        let g = self.greater(ch, &u0, &u1)?;
+        let both = |r: &[u64], u: &[u64]| -> Vec<u64> {
+            r.iter().zip(u).flat_map(|(&r, &u)| [r, u]).collect()
+        };
+        let m = self.mux(ch, &[p, big], &g, &both(&r0, &u0), &both(&r1, &u1), 2 * n)?;
+        // Round 2: the winners of (0, 1) against those of (2, 3).
+        let half =
+            |j: usize, w: usize| -> Vec<u64> { (0..n).map(|i| m[2 * (2 * i + j) + w]).collect() };
+        let g2 = self.greater(ch, &half(0, 1), &half(1, 1))?;
+        let y = self.mux(ch, &[p], &g2, &half(0, 0), &half(1, 0), n)?;
+        self.reshare(ch, &y)
+    }
+
+    fn argmax_chunk(&mut self, ch: &mut Channel, x: &[u64]) -> Result<Vec<bool>, Error> {
+        let n = x.len() / 2;
+        let parts = self.parts(ch, x, 0, false, false, true)?;
+        let u0: Vec<u64> = (0..n).map(|i| parts.lift[2 * i]).collect();
+        let u1: Vec<u64> = (0..n).map(|i| parts.lift[2 * i + 1]).collect();
+        let g = self.greater(ch, &u0, &u1)?;
+        let bytes = n.div_ceil(8);
+        match self.party() {
+            Role::Alice => {
+                let body = ch.recv(kind::REVEAL, bytes)?;
+                let theirs = crate::silent::unpack_bits(&body, n, "argmax reveal padding")?;
+                Ok((0..n).map(|i| bit(&g, i) ^ theirs[i]).collect())
+            }
+            Role::Bob => {
+                let body = crate::silent::pack_bits((0..n).map(|i| bit(&g, i)));
+                ch.send(kind::REVEAL, &body)?;
+                ch.flush()?;
+                Ok(Vec::new())
+            }
+        }
+    }
+}
+
+impl Nonlinear for OtSession {
+    fn backend(&self) -> Backend {
+        Backend::Ot
+    }
+
+    fn role(&self) -> Role {
+        self.duplex.role()
+    }
+
+    fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn relu_rescale(
+        &mut self,
+        ch: &mut Channel,
+        shares: &[u64],
+        shift: u32,
+    ) -> Result<Vec<u64>, Error> {
+        self.run(ch, Block::Relu, 1, shares, shift, |s, ch, x| {
+            s.relu_chunk(ch, x, shift)
+        })
+    }
+
+    fn rescale(&mut self, ch: &mut Channel, shares: &[u64], shift: u32) -> Result<Vec<u64>, Error> {
+        self.run(ch, Block::Rescale, 1, shares, shift, |s, ch, x| {
+            s.rescale_chunk(ch, x, shift)
+        })
+    }
+
+    fn max4_rescale(
+        &mut self,
+        ch: &mut Channel,
+        windows: &[u64],
+        shift: u32,
+    ) -> Result<Vec<u64>, Error> {
+        self.run(ch, Block::MaxPool, 4, windows, shift, |s, ch, x| {
+            s.max4_chunk(ch, x, shift)
+        })
+    }
+
+    fn argmax2(&mut self, ch: &mut Channel, pairs: &[u64]) -> Result<Vec<bool>, Error> {
+        self.run(ch, Block::Argmax, 2, pairs, 0, |s, ch, x| {
+            s.argmax_chunk(ch, x)
+        })
+    }
+}

@@ -1,0 +1,596 @@
+//! Ferret: silent random correlated OT from primal LPN with regular noise (Yang, Weng, Lan,
+//! Zhang, Wang, "Ferret: Fast Extension for coRRElated oT with small communication", CCS 2020,
+//! ePrint 2020/924, §4 and Figure 7, semi-honest).
+//!
+//! One round with LPN parameters `(n, k, t)`, `n = t · 2^h`, consumes `k + t·h` base COTs under
+//! the sender's `Δ` and produces `n` new ones:
+//!
+//! 1. **Multi-point COT** (regular noise): the output is cut into `t` bins of `2^h`; per bin one
+//!    GGM tree (Boyle, Couteau, Gilboa, Ishai, Kohl, Scholl, CCS 2019, single-point COT). The
+//!    sender expands a random root into `2^h` leaves `s_j` with the fixed-key hash
+//!    `G_c(x) = H(x, 2ℓ + c)` at level `ℓ`; for each level it sends the XOR of the left and of
+//!    the right children, each masked by the hash of one base COT message
+//!    (`K_0 ⊕ H(q, τ)`, `K_1 ⊕ H(q ⊕ Δ, τ)`); the receiver, whose base choice bit `b_ℓ` selects
+//!    the side it learns, rebuilds every leaf except the one at the path `α = Σ ¬b_ℓ 2^(h−ℓ)`.
+//!    With `c = Δ ⊕ ⊕_j s_j` sent as well, it sets `w_α = c ⊕ ⊕_{j≠α} s_j = s_α ⊕ Δ`, so
+//!    `w = s ⊕ e·Δ` with `e` the unit vector at `α` — a regular noise vector of weight `t`
+//!    overall. The position is the receiver's random choice bits, so nothing else is sent.
+//! 2. **LPN encoding**: with the base `(q_B, t_B = q_B ⊕ u·Δ)` of length `k`, output `i` is
+//!    `q_i = s_i ⊕ ⊕_{j ∈ S_i} q_B[j]` for the sender and `t_i = w_i ⊕ ⊕_{j ∈ S_i} t_B[j]` for the
+//!    receiver, so `t_i ⊕ q_i = (e_i ⊕ ⟨u, A_i⟩)·Δ`; `S_i` is `d = 10` indices of `[0, k)` from
+//!    AES-CTR under a public seed (the local linear code of Ferret). `⟨u, A⟩ ⊕ e` is an LPN
+//!    sample, so the receiver's output choice bits are pseudorandom.
+//! 3. **Bootstrapping**: the first `k + t·h` outputs of each round are kept as the next round's
+//!    base; the first round (`pre` parameters) runs on `k' + t'·h'` COTs from IKNP
+//!    ([`crate::ot::Sender`], same `Δ`).
+//!
+//! Choice bits ride in the least significant bit: `Δ` has lsb 1 and every sender block lsb 0
+//! (leaves and IKNP blocks are cleared), so a receiver block's lsb is its choice bit and the
+//! correlation `t = q ⊕ b·Δ` holds on all 128 bits.
+//!
+//! Outputs are produced [`TREES_PER_CHUNK`] trees at a time (one sender → receiver message per
+//! chunk, no round trip) and handed out in any batch sizes, so memory stays at two bases
+//! (`2 (k + t·h)` blocks) plus one chunk, whatever the number of COTs drawn.
+//!
+//! # Security
+//! Semi-honest, 128-bit computational: primal LPN over `F_2` with regular noise and the
+//! `d = 10` local linear code ([`Params::FERRET`], the parameters of the Ferret paper, Table 2 /
+//! emp-ot `ferret/constants.h`: main `n = 10,608,640`, `k = 589,824`, `t = 1,295`, pre
+//! `n = 649,728`, `k = 36,288`, `t = 1,269`, estimated ≥ 128 bits against Gaussian elimination,
+//! low-weight parity check and information-set decoding as in Boyle, Couteau, Gilboa, Ishai,
+//! CCS 2018, §5.1; the later analysis of Liu, Wang, Yang, Yu, "The Hardness of LPN over Any
+//! Integer Ring and Field for PCG Applications", Eurocrypt 2024 / ePrint 2022/712, keeps 128 bits
+//! for smaller `k` than these). The fixed-key hash is modelled as a tweakable circular
+//! correlation-robust function (GGM children under the tweaks `GGM_DOMAIN | 2ℓ + c`, OT pads
+//! under `SILENT_DOMAIN | serial`, disjoint from IKNP's and garbling's tweaks). The LPN matrix
+//! indices are reduced by multiply-shift (bias below `k / 2^32`, public, no security role). The
+//! leaves' cleared lsb leaves 127 bits of entropy per leaf, as in emp-ot.
+
+use bunet_kernels::aes_hash::{Engine, FixedKeyHash};
+use rayon::prelude::*;
+use zeroize::{Zeroize, Zeroizing};
+
+use super::kind;
+use crate::Error;
+use crate::channel::Channel;
+use crate::ot;
+use crate::prg::Prg;
+use crate::wire::Reader;
+
+/// Nonzeros per column of the LPN code.
+pub const D: usize = 10;
+/// GGM trees per chunk: `16 · 2^13` = 131,072 COTs (2 MiB) with the main parameters.
+pub const TREES_PER_CHUNK: usize = 16;
+/// Tweak bit of the GGM expansion.
+const GGM_DOMAIN: u128 = 1 << 66;
+/// Tweak bit of the hashes that turn silent COTs into OTs (IKNP uses bit 64).
+pub(crate) const SILENT_DOMAIN: u128 = 1 << 65;
+/// Outputs per LPN work item (the AES index stream of one item is 48 KiB).
+const LPN_BLOCK: usize = 1024;
+
+/// LPN parameters of one round: `n = t · 2^log_bin` outputs from `k + t · log_bin` base COTs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Lpn {
+    /// LPN dimension (length of the secret, base COTs of the encoding).
+    pub k: usize,
+    /// Noise weight: one noisy position per bin, `t` bins.
+    pub t: usize,
+    /// log2 of the bin size (GGM tree depth `h`).
+    pub log_bin: u32,
+}
+
+impl Lpn {
+    /// Outputs per round, `t · 2^log_bin`.
+    pub const fn n(&self) -> usize {
+        self.t << self.log_bin
+    }
+
+    /// Base COTs a round consumes: `k + t · log_bin`.
+    pub const fn base_len(&self) -> usize {
+        self.k + self.t * self.log_bin as usize
+    }
+}
+
+/// The LPN parameters of a Ferret session: a `pre` round bootstrapped from IKNP, then `main`
+/// rounds, each keeping `main.base_len()` of its outputs for the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Params {
+    /// The first round's parameters.
+    pub pre: Lpn,
+    /// Every later round's parameters.
+    pub main: Lpn,
+}
+
+impl Params {
+    /// The Ferret paper's regular-noise parameter set, 128-bit security (see the module's
+    /// `# Security`): 10,001,981 COTs delivered per main round.
+    pub const FERRET: Params = Params {
+        pre: Lpn {
+            k: 36_288,
+            t: 1_269,
+            log_bin: 9,
+        },
+        main: Lpn {
+            k: 589_824,
+            t: 1_295,
+            log_bin: 13,
+        },
+    };
+
+    /// Every round at the Ferret paper's bootstrap-round set (`n = 649,728`, `k = 36,288`,
+    /// `t = 1,269`, bins of 2^9), which the paper sizes for the same 128-bit level: the LPN
+    /// vector (580 KiB) stays in L2, so the encoding runs from cache, at 8× the traffic per COT
+    /// of [`Params::FERRET`] (≈ 0.6 B instead of 0.076 B). 602,019 COTs per round.
+    pub const FERRET_COMPACT: Params = Params {
+        pre: Lpn {
+            k: 36_288,
+            t: 1_269,
+            log_bin: 9,
+        },
+        main: Lpn {
+            k: 36_288,
+            t: 1_269,
+            log_bin: 9,
+        },
+    };
+
+    /// Small, INSECURE parameters that exercise every code path (rounds of 5,120 COTs) in tests.
+    pub fn insecure_for_tests() -> Params {
+        Params {
+            pre: Lpn {
+                k: 300,
+                t: 16,
+                log_bin: 7,
+            },
+            main: Lpn {
+                k: 1_500,
+                t: 40,
+                log_bin: 7,
+            },
+        }
+    }
+
+    /// COTs delivered per main round (`n − k − t·h`).
+    pub fn per_round(&self) -> usize {
+        self.main.n() - self.main.base_len()
+    }
+
+    fn check(&self) {
+        assert!(
+            self.pre.n() >= self.main.base_len()
+                && self.main.n() > self.main.base_len()
+                && (1..=20).contains(&self.pre.log_bin)
+                && (1..=20).contains(&self.main.log_bin)
+                && self.pre.k > 0
+                && self.main.k > 0
+                && self.main.k < 1 << 32,
+            "inconsistent Ferret parameters"
+        );
+    }
+}
+
+/// What both roles keep: parameters, hashes, bases, the round position and the output buffer.
+struct Core {
+    params: Params,
+    /// Fixed-key π (GGM expansion, OT pads).
+    hash: FixedKeyHash,
+    /// AES under the public LPN seed (matrix indices).
+    lpn: FixedKeyHash,
+    /// This round's base: `t·h` GGM COTs, then `k` LPN COTs.
+    base: Zeroizing<Vec<u128>>,
+    /// The next round's base, filled from this round's first outputs.
+    next: Zeroizing<Vec<u128>>,
+    round: u64,
+    /// Next tree of the round.
+    tree: usize,
+    /// Generated outputs not yet handed out (`buf[pos..]`).
+    buf: Zeroizing<Vec<u128>>,
+    pos: usize,
+    /// Next OT-pad tweak serial (GGM level OTs and derived OTs share it, in call order).
+    serial: u64,
+}
+
+impl Core {
+    fn new(params: Params, seed: [u8; 16], base: Vec<u128>) -> Self {
+        params.check();
+        let engine = Engine::detect();
+        Self {
+            params,
+            hash: FixedKeyHash::new(),
+            lpn: FixedKeyHash::with_key(seed, engine).expect("the detected engine is available"),
+            base: Zeroizing::new(base),
+            next: Zeroizing::new(Vec::with_capacity(params.main.base_len())),
+            round: 0,
+            tree: 0,
+            buf: Zeroizing::new(Vec::new()),
+            pos: 0,
+            serial: 0,
+        }
+    }
+
+    fn lpn_params(&self) -> Lpn {
+        if self.round == 0 {
+            self.params.pre
+        } else {
+            self.params.main
+        }
+    }
+
+    /// Reserves `n` OT-pad tweaks and returns the first.
+    pub(crate) fn tweaks(&mut self, n: usize) -> u64 {
+        let first = self.serial;
+        self.serial += n as u64;
+        first
+    }
+
+    /// Splits a fresh chunk (outputs `first..` of the round) between the next base and the
+    /// buffer, and moves to the next round after the last tree.
+    fn store(&mut self, first: usize, mut chunk: Vec<u128>, trees: usize) {
+        let reserve = self.params.main.base_len();
+        let keep = reserve.saturating_sub(first).min(chunk.len());
+        self.next.extend_from_slice(&chunk[..keep]);
+        self.buf.clear();
+        self.buf.extend_from_slice(&chunk[keep..]);
+        chunk.zeroize();
+        self.pos = 0;
+        self.tree += trees;
+        if self.tree == self.lpn_params().t {
+            debug_assert_eq!(self.next.len(), reserve);
+            std::mem::swap(&mut self.base, &mut self.next);
+            self.next.clear();
+            self.round += 1;
+            self.tree = 0;
+        }
+    }
+
+    /// Copies buffered outputs into `out`; returns how many were copied.
+    fn drain(&mut self, out: &mut [u128]) -> usize {
+        let take = out.len().min(self.buf.len() - self.pos);
+        out[..take].copy_from_slice(&self.buf[self.pos..self.pos + take]);
+        self.pos += take;
+        take
+    }
+}
+
+/// `out[i] ^= ⊕_{j ∈ S_i} base[j]` for outputs `first..first + out.len()` of round `round`.
+fn lpn_encode(lpn: &FixedKeyHash, round: u64, first: usize, base: &[u128], out: &mut [u128]) {
+    let k = base.len() as u64;
+    out.par_chunks_mut(LPN_BLOCK)
+        .enumerate()
+        .for_each(|(c, block)| {
+            let start = (first + c * LPN_BLOCK) as u128;
+            let mut ctr: Vec<u128> = (0..3 * block.len() as u128)
+                .map(|j| (u128::from(round) << 64) | (3 * start + j))
+                .collect();
+            lpn.encrypt_blocks(&mut ctr);
+            for (o, words) in block.iter_mut().zip(ctr.chunks_exact(3)) {
+                let mut acc = *o;
+                for j in 0..D {
+                    let w = (words[j / 4] >> (32 * (j % 4))) as u32;
+                    acc ^= base[((u64::from(w) * k) >> 32) as usize];
+                }
+                *o = acc;
+            }
+        });
+}
+
+/// Expands level `level − 1` (the first `2^(level−1)` entries of `nodes`) into level `level`
+/// (the first `2^level`): children `2i + c = H(node_i, GGM_DOMAIN | 2·level + c)`.
+fn expand_level(hash: &FixedKeyHash, nodes: &mut [u128], tweaks: &mut [u128], level: u32) {
+    let half = 1usize << (level - 1);
+    for i in (0..half).rev() {
+        let x = nodes[i];
+        nodes[2 * i] = x;
+        nodes[2 * i + 1] = x;
+    }
+    let t0 = GGM_DOMAIN | u128::from(2 * level);
+    for (i, t) in tweaks[..2 * half].iter_mut().enumerate() {
+        *t = t0 | (i as u128 & 1);
+    }
+    hash.hash_many(&mut nodes[..2 * half], &tweaks[..2 * half]);
+}
+
+/// XOR of the even (`side = 0`) or odd entries.
+fn side_sum(nodes: &[u128], side: usize) -> u128 {
+    side_sums(nodes)[side]
+}
+
+/// XORs of the even and of the odd entries, in one pass.
+fn side_sums(nodes: &[u128]) -> [u128; 2] {
+    let (mut k0, mut k1) = (0u128, 0u128);
+    for pair in nodes.chunks_exact(2) {
+        k0 ^= pair[0];
+        k1 ^= pair[1];
+    }
+    [k0, k1]
+}
+
+/// The sender's tree: leaves into `leaves` (lsb cleared), `2h + 1` message blocks into `msg`.
+fn sender_tree(
+    hash: &FixedKeyHash,
+    delta: u128,
+    root: u128,
+    q: &[u128],
+    serial: u64,
+    leaves: &mut [u128],
+    msg: &mut [u128],
+) {
+    let h = q.len() as u32;
+    let mut tweaks = vec![0u128; leaves.len()];
+    leaves[0] = root;
+    for level in 1..=h {
+        expand_level(hash, leaves, &mut tweaks, level);
+        let nodes = &leaves[..1 << level];
+        let l = 2 * (level as usize - 1);
+        [msg[l], msg[l + 1]] = side_sums(nodes);
+    }
+    let mut pads: Vec<u128> = q.iter().flat_map(|&x| [x, x ^ delta]).collect();
+    let pad_tweaks: Vec<u128> = (0..2 * q.len())
+        .map(|i| SILENT_DOMAIN | u128::from(serial + (i / 2) as u64))
+        .collect();
+    hash.hash_many(&mut pads, &pad_tweaks);
+    for (m, p) in msg.iter_mut().zip(&pads) {
+        *m ^= p;
+    }
+    pads.zeroize();
+    let mut sum = delta;
+    for x in leaves.iter_mut() {
+        *x &= !1;
+        sum ^= *x;
+    }
+    msg[2 * h as usize] = sum;
+}
+
+/// The receiver's tree: every leaf of the sender's, except `leaves[α] = s_α ⊕ Δ`.
+fn receiver_tree(hash: &FixedKeyHash, t: &[u128], serial: u64, msg: &[u128], leaves: &mut [u128]) {
+    let h = t.len() as u32;
+    let mut tweaks = vec![0u128; leaves.len()];
+    let mut pads = t.to_vec();
+    let pad_tweaks: Vec<u128> = (0..t.len())
+        .map(|i| SILENT_DOMAIN | u128::from(serial + i as u64))
+        .collect();
+    hash.hash_many(&mut pads, &pad_tweaks);
+    leaves[0] = 0;
+    let mut path = 0usize;
+    for level in 1..=h {
+        expand_level(hash, leaves, &mut tweaks, level);
+        let l = level as usize - 1;
+        let b = (t[l] & 1) as usize;
+        let known = msg[2 * l + b] ^ pads[l];
+        let nodes = &mut leaves[..1 << level];
+        nodes[2 * path] = 0;
+        nodes[2 * path + 1] = 0;
+        nodes[2 * path + b] = known ^ side_sum(nodes, b);
+        path = 2 * path + (1 - b);
+    }
+    pads.zeroize();
+    leaves[path] = 0;
+    let mut sum = msg[2 * h as usize];
+    for x in leaves.iter_mut() {
+        *x &= !1;
+        sum ^= *x;
+    }
+    leaves[path] = sum;
+}
+
+/// The sender of a Ferret session: knows `Δ` (lsb 1) and, per COT, the zero-message `q_i`
+/// (lsb 0); the receiver holds `q_i ⊕ b_i·Δ`.
+///
+/// # Security
+/// See [the module documentation](self). `Δ`, bases and outputs are secret and erased on drop.
+pub struct Sender {
+    core: Core,
+    delta: u128,
+    prg: Prg,
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sender { .. }")
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.delta.zeroize();
+    }
+}
+
+impl Sender {
+    /// Sets up a session: draws `Δ` (lsb 1) and the public LPN seed (sent to the peer), runs
+    /// IKNP (128 base OTs) for the pre round's base COTs. The peer runs [`Receiver::setup`]
+    /// with the same `params`.
+    ///
+    /// # Errors
+    /// Channel and wire errors.
+    ///
+    /// # Panics
+    /// If `params` is inconsistent (a pre round too small for the main round's base).
+    pub fn setup(ch: &mut Channel, params: Params, mut prg: Prg) -> Result<Self, Error> {
+        params.check();
+        let delta = prg.next_u128() | 1;
+        let seed = prg.next_seed();
+        ch.send(kind::SEED, &seed)?;
+        let mut iknp = ot::Sender::setup(ch, delta, &mut prg)?;
+        let mut base = vec![0u128; params.pre.base_len()];
+        iknp.send_correlated(ch, &mut base)?;
+        for x in base.iter_mut() {
+            *x &= !1;
+        }
+        Ok(Self {
+            core: Core::new(params, seed, base),
+            delta,
+            prg,
+        })
+    }
+
+    /// The global correlation `Δ` (lsb 1).
+    pub fn delta(&self) -> u128 {
+        self.delta
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &Params {
+        &self.core.params
+    }
+
+    pub(crate) fn hash(&self) -> &FixedKeyHash {
+        &self.core.hash
+    }
+
+    pub(crate) fn tweaks(&mut self, n: usize) -> u64 {
+        self.core.tweaks(n)
+    }
+
+    /// Random COTs: fills `out` with the zero-messages `q_i` (lsb 0) of the next `out.len()`
+    /// COTs; the receiver's [`Receiver::receive_cot`] of the same length gets `q_i ⊕ b_i·Δ`.
+    ///
+    /// # Errors
+    /// Channel errors.
+    pub fn send_cot(&mut self, ch: &mut Channel, out: &mut [u128]) -> Result<(), Error> {
+        let mut done = self.core.drain(out);
+        while done < out.len() {
+            self.chunk(ch)?;
+            done += self.core.drain(&mut out[done..]);
+        }
+        Ok(())
+    }
+
+    fn chunk(&mut self, ch: &mut Channel) -> Result<(), Error> {
+        let lpn = self.core.lpn_params();
+        let h = lpn.log_bin as usize;
+        let trees = TREES_PER_CHUNK.min(lpn.t - self.core.tree);
+        let bin = 1usize << h;
+        let mut out = vec![0u128; trees * bin];
+        let mut msg = vec![0u128; trees * (2 * h + 1)];
+        let roots: Vec<u128> = (0..trees).map(|_| self.prg.next_u128()).collect();
+        let first_tree = self.core.tree;
+        let serial = self.core.tweaks(trees * h);
+        let (ggm, lpn_base) = self.core.base.split_at(lpn.t * h);
+        let (hash, delta) = (&self.core.hash, self.delta);
+        out.par_chunks_mut(bin)
+            .zip(msg.par_chunks_mut(2 * h + 1))
+            .enumerate()
+            .for_each(|(i, (leaves, m))| {
+                let j = first_tree + i;
+                let q = &ggm[j * h..(j + 1) * h];
+                sender_tree(hash, delta, roots[i], q, serial + (i * h) as u64, leaves, m);
+            });
+        let first = first_tree * bin;
+        lpn_encode(&self.core.lpn, self.core.round, first, lpn_base, &mut out);
+        let bytes: Vec<u8> = msg.iter().flat_map(|x| x.to_le_bytes()).collect();
+        ch.send(kind::TREES, &bytes)?;
+        // One-way stream: the receiver may be waiting for it while this side only sends.
+        ch.flush()?;
+        self.core.store(first, out, trees);
+        Ok(())
+    }
+}
+
+/// The receiver of a Ferret session: per COT, `t_i = q_i ⊕ b_i·Δ` whose lsb is the random
+/// choice bit `b_i`.
+///
+/// # Security
+/// See [the module documentation](self). Bases and outputs are secret and erased on drop.
+pub struct Receiver {
+    core: Core,
+}
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Receiver { .. }")
+    }
+}
+
+impl Receiver {
+    /// Sets up a session with a peer running [`Sender::setup`] with the same `params`.
+    ///
+    /// # Errors
+    /// Channel and wire errors.
+    ///
+    /// # Panics
+    /// If `params` is inconsistent.
+    pub fn setup(ch: &mut Channel, params: Params, mut prg: Prg) -> Result<Self, Error> {
+        params.check();
+        let body = ch.recv(kind::SEED, 16)?;
+        let mut r = Reader::new(&body);
+        let seed = r.array::<16>()?;
+        r.finish()?;
+        let mut iknp = ot::Receiver::setup(ch, &mut prg)?;
+        let n = params.pre.base_len();
+        let mut packed = vec![0u128; n.div_ceil(128)];
+        for w in packed.iter_mut() {
+            *w = prg.next_u128();
+        }
+        let mut base = vec![0u128; n];
+        iknp.receive_correlated_packed(ch, &packed, &mut base)?;
+        for (i, x) in base.iter_mut().enumerate() {
+            let b = (packed[i / 128] >> (i % 128)) & 1;
+            *x = (*x & !1) | b;
+        }
+        packed.zeroize();
+        Ok(Self {
+            core: Core::new(params, seed, base),
+        })
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &Params {
+        &self.core.params
+    }
+
+    pub(crate) fn hash(&self) -> &FixedKeyHash {
+        &self.core.hash
+    }
+
+    pub(crate) fn tweaks(&mut self, n: usize) -> u64 {
+        self.core.tweaks(n)
+    }
+
+    /// Random COTs: fills `out` with `t_i = q_i ⊕ b_i·Δ` of the next `out.len()` COTs; the
+    /// choice bit `b_i` is `t_i & 1`.
+    ///
+    /// # Errors
+    /// Channel errors; [`crate::wire::WireError`] if a chunk message has the wrong length.
+    pub fn receive_cot(&mut self, ch: &mut Channel, out: &mut [u128]) -> Result<(), Error> {
+        let mut done = self.core.drain(out);
+        while done < out.len() {
+            self.chunk(ch)?;
+            done += self.core.drain(&mut out[done..]);
+        }
+        Ok(())
+    }
+
+    fn chunk(&mut self, ch: &mut Channel) -> Result<(), Error> {
+        let lpn = self.core.lpn_params();
+        let h = lpn.log_bin as usize;
+        let trees = TREES_PER_CHUNK.min(lpn.t - self.core.tree);
+        let bin = 1usize << h;
+        let len = trees * (2 * h + 1) * 16;
+        let body = ch.recv(kind::TREES, len)?;
+        let mut r = Reader::new(&body);
+        let raw = r.take(len)?;
+        r.finish()?;
+        let msg: Vec<u128> = raw
+            .chunks_exact(16)
+            .map(|b| u128::from_le_bytes(b.try_into().expect("16-byte chunks")))
+            .collect();
+        let mut out = vec![0u128; trees * bin];
+        let first_tree = self.core.tree;
+        let serial = self.core.tweaks(trees * h);
+        let (ggm, lpn_base) = self.core.base.split_at(lpn.t * h);
+        let hash = &self.core.hash;
+        out.par_chunks_mut(bin)
+            .zip(msg.par_chunks(2 * h + 1))
+            .enumerate()
+            .for_each(|(i, (leaves, m))| {
+                let j = first_tree + i;
+                let t = &ggm[j * h..(j + 1) * h];
+                receiver_tree(hash, t, serial + (i * h) as u64, m, leaves);
+            });
+        let first = first_tree * bin;
+        lpn_encode(&self.core.lpn, self.core.round, first, lpn_base, &mut out);
+        self.core.store(first, out, trees);
+        Ok(())
+    }
+}

@@ -1,0 +1,325 @@
+//! Random COTs satisfy the correlation (across rounds, in any batch sizes, with the real
+//! parameters for more than one main round); chosen 1-of-2 and 1-of-N OTs deliver exactly the
+//! chosen messages; correlated OTs mod m sum to `c·x`; AND triples satisfy `c = a ∧ b` (millions
+//! of each); over memory and TCP.
+
+use super::*;
+use crate::channel::{Channel, ChannelConfig};
+use crate::prg::Prg;
+use crate::triples::Role;
+use std::net::{TcpListener, TcpStream};
+
+fn memory_pair() -> (Channel, Channel) {
+    Channel::in_memory_pair(ChannelConfig::default())
+}
+
+fn tcp_pair() -> (Channel, Channel) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = std::thread::spawn(move || TcpStream::connect(addr).unwrap());
+    let (server, _) = listener.accept().unwrap();
+    let client = client.join().unwrap();
+    (
+        Channel::tcp(server, ChannelConfig::default()).unwrap(),
+        Channel::tcp(client, ChannelConfig::default()).unwrap(),
+    )
+}
+
+/// Runs the sender's and receiver's closures on two threads over `chans`.
+fn cot_pair<A: Send, B: Send>(
+    chans: (Channel, Channel),
+    params: Params,
+    s: impl FnOnce(&mut Sender, &mut Channel) -> A + Send,
+    r: impl FnOnce(&mut Receiver, &mut Channel) -> B + Send,
+) -> (A, B) {
+    let (mut ca, mut cb) = chans;
+    std::thread::scope(|sc| {
+        let h = sc.spawn(move || {
+            let mut rx = Receiver::setup(&mut cb, params, Prg::from_seed([2; 16])).unwrap();
+            r(&mut rx, &mut cb)
+        });
+        let mut tx = Sender::setup(&mut ca, params, Prg::from_seed([1; 16])).unwrap();
+        let a = s(&mut tx, &mut ca);
+        (a, h.join().unwrap())
+    })
+}
+
+fn duplex_pair<A: Send, B: Send>(
+    chans: (Channel, Channel),
+    params: Params,
+    alice: impl FnOnce(&mut Duplex, &mut Channel) -> A + Send,
+    bob: impl FnOnce(&mut Duplex, &mut Channel) -> B + Send,
+) -> (A, B) {
+    let (mut ca, mut cb) = chans;
+    std::thread::scope(|sc| {
+        let h = sc.spawn(move || {
+            let mut d = Duplex::setup(&mut cb, Role::Bob, params, Prg::from_seed([4; 16])).unwrap();
+            bob(&mut d, &mut cb)
+        });
+        let mut d = Duplex::setup(&mut ca, Role::Alice, params, Prg::from_seed([3; 16])).unwrap();
+        let a = alice(&mut d, &mut ca);
+        (a, h.join().unwrap())
+    })
+}
+
+/// Batch sizes that straddle chunk and round boundaries.
+const SIZES: [usize; 7] = [1, 0, 127, 5_000, 3, 9_999, 20_000];
+
+fn check_correlation(delta: u128, q: &[u128], t: &[u128]) {
+    assert_eq!(delta & 1, 1);
+    for (i, (&q, &t)) in q.iter().zip(t).enumerate() {
+        assert_eq!(q & 1, 0, "sender block {i} has lsb 1");
+        let b = t & 1;
+        assert_eq!(t ^ q, if b == 1 { delta } else { 0 }, "COT {i}");
+    }
+}
+
+#[test]
+fn cots_satisfy_the_correlation_across_chunks_and_rounds() {
+    let params = Params::insecure_for_tests();
+    let ((delta, qs), ts) = cot_pair(
+        memory_pair(),
+        params,
+        |s, ch| {
+            let qs: Vec<Vec<u128>> = SIZES
+                .iter()
+                .map(|&n| {
+                    let mut q = vec![0; n];
+                    s.send_cot(ch, &mut q).unwrap();
+                    q
+                })
+                .collect();
+            (s.delta(), qs)
+        },
+        |r, ch| {
+            SIZES
+                .iter()
+                .map(|&n| {
+                    let mut t = vec![0; n];
+                    r.receive_cot(ch, &mut t).unwrap();
+                    t
+                })
+                .collect::<Vec<_>>()
+        },
+    );
+    let q: Vec<u128> = qs.concat();
+    let t: Vec<u128> = ts.concat();
+    assert!(q.len() > 10 * params.per_round());
+    check_correlation(delta, &q, &t);
+    // Choice bits look balanced and the outputs distinct.
+    let ones = t.iter().filter(|&&x| x & 1 == 1).count();
+    let n = t.len();
+    assert!(ones.abs_diff(n / 2) < n / 20, "{ones} ones of {n}");
+    let mut sorted = q.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), q.len());
+}
+
+#[test]
+fn cots_over_tcp() {
+    let params = Params::insecure_for_tests();
+    let ((delta, q), t) = cot_pair(
+        tcp_pair(),
+        params,
+        |s, ch| {
+            let mut q = vec![0; 30_000];
+            s.send_cot(ch, &mut q).unwrap();
+            (s.delta(), q)
+        },
+        |r, ch| {
+            let mut t = vec![0; 30_000];
+            r.receive_cot(ch, &mut t).unwrap();
+            t
+        },
+    );
+    check_correlation(delta, &q, &t);
+}
+
+/// More than one main round of the 128-bit parameters (≈ 12 M COTs), checked batch by batch.
+#[test]
+fn ferret_parameters_give_correct_cots_beyond_one_main_round() {
+    let params = Params::FERRET;
+    let batches = 12;
+    let batch = 1 << 20;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u128>>(2);
+    let ((), bad) = cot_pair(
+        memory_pair(),
+        params,
+        move |s, ch| {
+            tx.send(vec![s.delta()]).unwrap();
+            for _ in 0..batches {
+                let mut q = vec![0; batch];
+                s.send_cot(ch, &mut q).unwrap();
+                tx.send(q).unwrap();
+            }
+        },
+        move |r, ch| {
+            let delta = rx.recv().unwrap()[0];
+            let mut bad = 0usize;
+            let mut ones = 0usize;
+            for _ in 0..batches {
+                let mut t = vec![0; batch];
+                r.receive_cot(ch, &mut t).unwrap();
+                let q = rx.recv().unwrap();
+                for (&q, &t) in q.iter().zip(&t) {
+                    ones += (t & 1) as usize;
+                    bad += usize::from(t ^ q != if t & 1 == 1 { delta } else { 0 } || q & 1 != 0);
+                }
+            }
+            assert!(ones.abs_diff(batches * batch / 2) < batches * batch / 100);
+            bad
+        },
+    );
+    assert!(batches * batch > params.per_round());
+    assert_eq!(bad, 0);
+}
+
+#[test]
+fn chosen_ot_delivers_exactly_the_chosen_messages() {
+    let n = 100_000;
+    let mut prg = Prg::from_seed([9; 16]);
+    let msgs: Vec<[u128; 2]> = (0..n).map(|_| [prg.next_u128(), prg.next_u128()]).collect();
+    let choices: Vec<bool> = (0..n).map(|_| prg.next_u64() & 1 == 1).collect();
+    let ((), got) = cot_pair(
+        memory_pair(),
+        Params::insecure_for_tests(),
+        |s, ch| s.send_chosen(ch, &msgs).unwrap(),
+        |r, ch| r.receive_chosen(ch, &choices).unwrap(),
+    );
+    for i in 0..n {
+        assert_eq!(got[i], msgs[i][usize::from(choices[i])], "OT {i}");
+    }
+}
+
+#[test]
+fn one_of_n_ot_delivers_exactly_the_chosen_messages() {
+    for (log_n, bits, n) in [
+        (4u32, 4u32, 50_000usize),
+        (4, 8, 5_000),
+        (2, 8, 5_000),
+        (7, 1, 3_000),
+        (1, 1, 777),
+    ] {
+        let big_n = 1usize << log_n;
+        let mut prg = Prg::from_seed([log_n as u8; 16]);
+        let msgs: Vec<u8> = (0..n * big_n)
+            .map(|_| prg.uniform_below(1 << bits) as u8)
+            .collect();
+        let choices: Vec<u8> = (0..n)
+            .map(|_| prg.uniform_below(big_n as u64) as u8)
+            .collect();
+        let ((), got) = cot_pair(
+            memory_pair(),
+            Params::insecure_for_tests(),
+            |s, ch| s.send_one_of_n(ch, log_n, bits, &msgs).unwrap(),
+            |r, ch| r.receive_one_of_n(ch, log_n, bits, &choices).unwrap(),
+        );
+        for i in 0..n {
+            assert_eq!(
+                got[i],
+                msgs[i * big_n + choices[i] as usize],
+                "N=2^{log_n} OT {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn correlated_ot_mod_m_sums_to_the_chosen_multiple() {
+    let moduli = [4_294_967_291u64, 1 << 33, 16_777_213];
+    let n = 20_000;
+    let mut prg = Prg::from_seed([7; 16]);
+    let corr: Vec<u64> = (0..n * 3)
+        .map(|i| prg.uniform_below(moduli[i % 3]))
+        .collect();
+    let choices: Vec<bool> = (0..n).map(|_| prg.next_u64() & 1 == 1).collect();
+    let (s, r) = cot_pair(
+        tcp_pair(),
+        Params::insecure_for_tests(),
+        |s, ch| s.send_correlated_mod(ch, &moduli, &corr).unwrap(),
+        |r, ch| r.receive_correlated_mod(ch, &moduli, &choices).unwrap(),
+    );
+    for i in 0..n * 3 {
+        let m = moduli[i % 3];
+        let want = if choices[i / 3] { corr[i] } else { 0 };
+        assert_eq!((s[i] + r[i]) % m, want, "value {i}");
+        assert!(s[i] < m && r[i] < m);
+    }
+}
+
+#[test]
+fn and_triples_satisfy_c_equals_a_and_b_and_beaver_and_is_and() {
+    let n = 2_000_000 + 17;
+    let (ta, tb) = duplex_pair(
+        memory_pair(),
+        Params::insecure_for_tests(),
+        |d, ch| d.and_triples(ch, n).unwrap(),
+        |d, ch| d.and_triples(ch, n).unwrap(),
+    );
+    let words = n.div_ceil(64);
+    assert_eq!(ta.a.len(), words);
+    let mut ones = 0u32;
+    for i in 0..words {
+        let (a, b, c) = (ta.a[i] ^ tb.a[i], ta.b[i] ^ tb.b[i], ta.c[i] ^ tb.c[i]);
+        assert_eq!(c, a & b, "word {i}");
+        ones += a.count_ones();
+    }
+    assert!((ones as usize).abs_diff(n / 2) < n / 100);
+
+    let m: usize = 100_003;
+    let mut prg = Prg::from_seed([8; 16]);
+    let w = m.div_ceil(64);
+    let tail = (1u64 << (m % 64)) - 1;
+    let rand = |prg: &mut Prg| -> Vec<u64> {
+        let mut v: Vec<u64> = (0..w).map(|_| prg.next_u64()).collect();
+        v[w - 1] &= tail;
+        v
+    };
+    let (xa, ya, xb, yb) = (
+        rand(&mut prg),
+        rand(&mut prg),
+        rand(&mut prg),
+        rand(&mut prg),
+    );
+    let (za, zb) = duplex_pair(
+        tcp_pair(),
+        Params::insecure_for_tests(),
+        |d, ch| d.and(ch, &xa, &ya, m).unwrap(),
+        |d, ch| d.and(ch, &xb, &yb, m).unwrap(),
+    );
+    for i in 0..w {
+        assert_eq!(za[i] ^ zb[i], (xa[i] ^ xb[i]) & (ya[i] ^ yb[i]));
+    }
+}
+
+#[test]
+fn malformed_peer_data_is_a_typed_error() {
+    // A correction message with nonzero padding bits.
+    let (mut ca, mut cb) = memory_pair();
+    let h = std::thread::spawn(move || {
+        let mut r = Receiver::setup(
+            &mut cb,
+            Params::insecure_for_tests(),
+            Prg::from_seed([2; 16]),
+        )
+        .unwrap();
+        let mut t = vec![0u128; 3];
+        r.receive_cot(&mut cb, &mut t).unwrap();
+        cb.send(kind::FIX, &[0xff]).unwrap();
+        cb.flush().unwrap();
+        cb
+    });
+    let mut s = Sender::setup(
+        &mut ca,
+        Params::insecure_for_tests(),
+        Prg::from_seed([1; 16]),
+    )
+    .unwrap();
+    let e = s
+        .send_chosen(&mut ca, &[[1, 2], [3, 4], [5, 6]])
+        .unwrap_err();
+    assert!(matches!(e, crate::Error::Wire(_)), "{e:?}");
+    drop(h.join().unwrap());
+    assert_eq!(format!("{s:?}"), "Sender { .. }");
+}
