@@ -91,6 +91,18 @@ fn check(
     requests: usize,
     tcp: bool,
 ) -> (Report, Report) {
+    check_with(arch, SessionConfig::new(preset), dims, requests, tcp)
+}
+
+/// [`check`] under any session configuration (e.g. another nonlinear backend).
+fn check_with(
+    arch: Architecture,
+    config: SessionConfig,
+    dims: [usize; 3],
+    requests: usize,
+    tcp: bool,
+) -> (Report, Report) {
+    let preset = config.preset;
     let qm = model(&arch, preset, 7);
     let q = preset.quant();
     let inputs: Vec<Tensor<u64>> = (0..requests)
@@ -113,7 +125,6 @@ fn check(
     } else {
         Channel::in_memory_pair(ChannelConfig::default())
     };
-    let config = SessionConfig::new(preset);
     let (creport, sreport, masks, cshares, sshares) = session(channels, &qm, config, &inputs);
     let what = format!("{arch} {preset} tcp={tcp}");
     let steps = qm.plan().steps().len();
@@ -488,4 +499,24 @@ fn malformed_or_misfit_requests_and_vanishing_peers_are_typed_errors() {
             "{e}"
         );
     });
+}
+
+/// The OT nonlinear backend (silent OT) gives the same shares as the garbled backend: the mask
+/// and every step equal the fixed-point reference, which `check` also holds the GC runs to.
+#[test]
+fn ot_backend_equals_the_fixed_point_reference_like_gc() {
+    use bunet_crypto::nonlinear::Backend;
+    for (activation, pooling, preset) in [
+        (Activation::Relu, Pooling::Max, Preset::Q32),
+        (Activation::Square, Pooling::AvgLocal, Preset::Q24),
+    ] {
+        let arch = small(activation, pooling, Dims::Two, 4);
+        let config = SessionConfig {
+            nonlinear: Backend::Ot,
+            ..SessionConfig::new(preset)
+        };
+        let (client, server) = check_with(arch, config, [1, 32, 32], 1, true);
+        assert_eq!(client.config.nonlinear, Backend::Ot);
+        assert_eq!(server.config.nonlinear, Backend::Ot);
+    }
 }
