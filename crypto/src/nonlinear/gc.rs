@@ -93,6 +93,17 @@ struct PreCall {
 /// evaluates; for argmax Bob returns the output colour bits. Two flights per chunk (three for
 /// argmax).
 ///
+/// [`Nonlinear::precompute`] moves the input-independent part ahead, chunk by chunk in call
+/// order within the budget: a *random* correlated OT per Bob input wire (Bob's random choice
+/// `c`; Alice gets `q`, Bob `q ⊕ c·Δ`), Alice's fresh zero labels `L0` (independent of `q`),
+/// masks `r`, the garbled tables and decoding bits, sent to and stored by Bob (tweaks from
+/// gate index 2^62 on, disjoint from the streaming path's). Online, a precomputed chunk costs
+/// Bob's corrections `d = b ⊕ c` (1 bit per wire), Alice's active input labels and
+/// `e = L0 ⊕ q ⊕ d·Δ` per Bob wire (Bob's `e ⊕ q ⊕ c·Δ = L0 ⊕ b·Δ`; `e` is padded by the
+/// uniform `L0`), then Bob evaluates; chunks beyond the budget stream as above. Bob receives
+/// exactly the chunks his own plan of the same calls and budget allows, frames of the exact
+/// sizes expected.
+///
 /// # Security
 /// See [the module documentation](super). Δ, labels and masks are erased on drop; `Debug`
 /// prints only the role and configuration.
@@ -628,7 +639,16 @@ impl GcSession {
                 }
             }
         }
-        let mut current: Option<(usize, PreCall)> = None;
+        // Every call up to the last planned one gets an entry (empty calls included), so the
+        // online calls are checked against the list in order.
+        let last = plan.last().map_or(0, |&(i, _, _)| i + 1);
+        let mut pre: Vec<PreCall> = calls[..last]
+            .iter()
+            .map(|&call| PreCall {
+                call,
+                chunks: VecDeque::new(),
+            })
+            .collect();
         for &(i, m, bytes) in plan {
             let call = calls[i];
             ch.set_label(call.block.offline_label());
@@ -643,26 +663,9 @@ impl GcSession {
             let state = precompute_chunk(&mut self.side, ch, &self.hash, gadget, m, first_gate)?;
             self.offline_gate += (m * gadget.circuit().counts().and) as u64;
             self.stored += bytes;
-            // A new call index starts a new precomputed call (consecutive calls may be equal).
-            if !matches!(&current, Some((j, _)) if *j == i) {
-                if let Some((_, done)) = current.take() {
-                    self.pre.push_back(done);
-                }
-                current = Some((
-                    i,
-                    PreCall {
-                        call,
-                        chunks: VecDeque::new(),
-                    },
-                ));
-            }
-            if let Some((_, c)) = current.as_mut() {
-                c.chunks.push_back((m, bytes, state));
-            }
+            pre[i].chunks.push_back((m, bytes, state));
         }
-        if let Some((_, done)) = current {
-            self.pre.push_back(done);
-        }
+        self.pre.extend(pre);
         ch.flush()?;
         Ok(())
     }

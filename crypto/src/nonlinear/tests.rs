@@ -562,13 +562,22 @@ fn a_budget_for_half_the_calls_precomputes_a_prefix_and_streams_the_rest() {
 fn calls_that_differ_from_the_precomputed_list_are_typed_errors_over_tcp() {
     let (k, p) = (24, 16_777_213);
     let config = Config::new(Backend::Gc, k, p).unwrap();
-    let calls = [Call {
-        block: Block::Relu,
-        instances: 3,
-        shift: 4,
-    }];
+    let calls = [
+        Call {
+            block: Block::Relu,
+            instances: 0,
+            shift: 4,
+        },
+        Call {
+            block: Block::Relu,
+            instances: 3,
+            shift: 4,
+        },
+    ];
     let run = |s: &mut dyn Nonlinear, ch: &mut Channel| {
         s.precompute(ch, &calls, DEFAULT_PRECOMPUTE_BUDGET).unwrap();
+        // An empty call in the list is one call too.
+        assert!(s.relu_rescale(ch, &[], 4).unwrap().is_empty());
         let wrong_op = s.rescale(ch, &[1, 2, 3], 4).unwrap_err();
         let wrong_len = s.relu_rescale(ch, &[1, 2], 4).unwrap_err();
         let wrong_shift = s.relu_rescale(ch, &[1, 2, 3], 5).unwrap_err();
@@ -592,7 +601,7 @@ fn calls_that_differ_from_the_precomputed_list_are_typed_errors_over_tcp() {
         };
         assert!(
             matches!(e, Error::Nonlinear(NonlinearError::PrecomputeMismatch { expected, found })
-                if *expected == calls[0] && *found == want),
+                if *expected == calls[1] && *found == want),
             "{e:?}"
         );
     }
