@@ -39,7 +39,16 @@
 //! Each call counts its bytes under two channel labels per building block ([`Block`]):
 //! `"<block>/ot"` for the label OTs and `"<block>/gc"` for the garbled tables, decoding bits and
 //! (argmax) colour bits, e.g. `"relu/ot"` + `"relu/gc"`; [`traffic`] sums a block. Session
-//! set-up (base OTs) is counted under [`SETUP_LABEL`].
+//! set-up (base OTs) is counted under [`SETUP_LABEL`]. Input-independent work run ahead by
+//! [`Nonlinear::precompute`] is counted under `"<block>/offline"` ([`Block::offline_label`]).
+//!
+//! # Precomputation
+//! [`Nonlinear::precompute`] takes the upcoming calls ([`Call`], from the public plan) and a
+//! memory budget ([`DEFAULT_PRECOMPUTE_BUDGET`]). For [`Backend::Gc`], Alice draws masks and
+//! labels, garbles and sends the tables of as many whole chunks, in call order, as fit; Bob's
+//! labels come from random correlated OT ahead; online, each precomputed chunk costs one bit
+//! per Bob input wire (Bob → Alice) and one label per input wire (Alice → Bob), see
+//! [`GcSession`].
 //!
 //! # Square activations
 //! Square is not a comparison and stays with Beaver square pairs ([`crate::triples::Session`],
@@ -76,6 +85,21 @@ pub const DEFAULT_CHUNK: usize = 1 << 14;
 pub const MAX_CHUNK: usize = 1 << 20;
 /// Channel label of the session set-up (base OTs).
 pub const SETUP_LABEL: &str = "nonlinear/setup";
+/// Default budget of [`Nonlinear::precompute`]: 256 MiB of precomputed state per party.
+pub const DEFAULT_PRECOMPUTE_BUDGET: usize = 256 << 20;
+
+/// One upcoming call, for [`Nonlinear::precompute`]: which building block, how many instances
+/// (ReLU / rescale values, max-pool windows, argmax pixels) and the shift (0 for argmax).
+/// Both parties derive the same list from public data (the plan and the extents).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Call {
+    /// The building block (the method that will be called).
+    pub block: Block,
+    /// Instances of the call.
+    pub instances: usize,
+    /// The call's shift (0 for [`Block::Argmax`]).
+    pub shift: u32,
+}
 
 /// The protocol family that computes the comparisons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -192,6 +216,16 @@ impl Block {
         }
     }
 
+    /// The label of the block's input-independent traffic sent by [`Nonlinear::precompute`].
+    pub fn offline_label(self) -> &'static str {
+        match self {
+            Block::Relu => "relu/offline",
+            Block::Rescale => "rescale/offline",
+            Block::MaxPool => "maxpool/offline",
+            Block::Argmax => "argmax/offline",
+        }
+    }
+
     /// The label of the block's garbled-circuit traffic.
     pub fn gc_label(self) -> &'static str {
         match self {
@@ -229,6 +263,24 @@ pub enum NonlinearError {
     InvalidChunk {
         /// The chunk size given.
         chunk: usize,
+    },
+    /// An online call does not match the next precomputed call (both parties must make the
+    /// calls given to [`Nonlinear::precompute`], in order).
+    #[error("call {found:?} does not match the precomputed call {expected:?}")]
+    PrecomputeMismatch {
+        /// The next precomputed call.
+        expected: Call,
+        /// The call made.
+        found: Call,
+    },
+    /// The peer announced another number of precomputed chunks (e.g. more) than this party's
+    /// budget and call list allow.
+    #[error("peer announced {announced} precomputed chunks, the agreed budget allows {allowed}")]
+    PrecomputeRefused {
+        /// Chunks the peer announced.
+        announced: u64,
+        /// Chunks this party's budget and call list allow.
+        allowed: u64,
     },
     /// The peer's garbled data decoded to an output share that is not below `p` (an honest
     /// garbler never produces one).
@@ -297,6 +349,21 @@ pub trait Nonlinear: std::fmt::Debug + Send {
     /// [`NonlinearError::InputLength`] unless `pairs.len()` is even; otherwise as
     /// [`Nonlinear::relu_rescale`].
     fn argmax2(&mut self, ch: &mut Channel, pairs: &[u64]) -> Result<Vec<bool>, Error>;
+
+    /// Runs ahead of the inputs whatever input-independent work of the upcoming `calls` (in
+    /// order) fits in `budget` bytes of state per party; the calls then consume it first and
+    /// run the rest as usual. Both parties pass the same `calls` and `budget`. Traffic is
+    /// counted under [`Block::offline_label`]. The default does nothing (a backend with no
+    /// offline phase).
+    ///
+    /// # Errors
+    /// Channel and wire errors; [`NonlinearError::PrecomputeRefused`] if the peer sends more
+    /// than `budget` allows. Once precomputed, a call that differs from the next listed one is
+    /// refused with [`NonlinearError::PrecomputeMismatch`] before any traffic.
+    fn precompute(&mut self, ch: &mut Channel, calls: &[Call], budget: usize) -> Result<(), Error> {
+        let _ = (ch, calls, budget);
+        Ok(())
+    }
 }
 
 /// Sets up a session of `config.backend` for `role` with the peer (who calls this with the

@@ -469,3 +469,213 @@ fn backend_names_round_trip_and_unknown_names_are_refused() {
     assert_eq!(Backend::from_name("GC"), None);
     assert_eq!(Backend::from_name(""), None);
 }
+
+/// Inputs of the precompute tests: ReLU (shift 4), max pool (7), rescale (4), argmax, with the
+/// matching call list.
+type OpInputs = Vec<(Op, u32, Vec<u64>, Vec<u64>)>;
+
+fn precompute_inputs(p: u64) -> (Vec<Call>, OpInputs) {
+    let mut prg = Prg::from_seed([77; 16]);
+    let mut calls = Vec::new();
+    let mut inputs = Vec::new();
+    for (block, op, shift) in [
+        (Block::Relu, Op::ReluRescaleReshare, 4),
+        (Block::MaxPool, Op::Max4RescaleReshare, 7),
+        (Block::Rescale, Op::RescaleReshare, 4),
+        (Block::Argmax, Op::Argmax2, 0),
+    ] {
+        let values = op_values(&mut prg, p, shift, op);
+        let (sa, sb) = share_all(&mut prg, p, &values);
+        calls.push(Call {
+            block,
+            instances: sa.len() / op.values(),
+            shift,
+        });
+        inputs.push((op, shift, sa, sb));
+    }
+    (calls, inputs)
+}
+
+/// Runs one op as one party.
+fn call_op(s: &mut dyn Nonlinear, ch: &mut Channel, op: Op, shift: u32, x: &[u64]) -> Vec<u64> {
+    match op {
+        Op::ReluRescaleReshare => s.relu_rescale(ch, x, shift).unwrap(),
+        Op::RescaleReshare => s.rescale(ch, x, shift).unwrap(),
+        Op::Max4RescaleReshare => s.max4_rescale(ch, x, shift).unwrap(),
+        Op::Argmax2 => s
+            .argmax2(ch, x)
+            .unwrap()
+            .into_iter()
+            .map(u64::from)
+            .collect(),
+    }
+}
+
+/// Precomputes with `budget` (a function of the total state of all calls), runs the calls and
+/// checks them against the reference; returns Alice's meter.
+fn precomputed_equal_reference(
+    pair: fn() -> (Channel, Channel),
+    chunk: usize,
+    budget: impl Fn(usize) -> usize,
+) -> crate::channel::Meter {
+    let (k, p) = (32, 4_294_967_291);
+    let config = Config::new(Backend::Gc, k, p)
+        .unwrap()
+        .with_chunk(chunk)
+        .unwrap();
+    let (calls, inputs) = precompute_inputs(p);
+    let total: usize = calls
+        .iter()
+        .zip(&inputs)
+        .map(|(c, (op, shift, _, _))| {
+            let g = Gadget::new(Params::new(k, p, *shift).unwrap(), *op);
+            let full = c.instances / chunk;
+            let rest = c.instances % chunk;
+            full * gc::chunk_state_bytes(g.circuit(), chunk)
+                + if rest > 0 {
+                    gc::chunk_state_bytes(g.circuit(), rest)
+                } else {
+                    0
+                }
+        })
+        .sum();
+    let budget = budget(total);
+    let run = |s: &mut dyn Nonlinear, ch: &mut Channel, alice: bool| {
+        s.precompute(ch, &calls, budget).unwrap();
+        let outs: Vec<Vec<u64>> = inputs
+            .iter()
+            .map(|(op, shift, sa, sb)| call_op(s, ch, *op, *shift, if alice { sa } else { sb }))
+            .collect();
+        (outs, ch.meter().clone())
+    };
+    let ((alice, meter), (bob, _)) = two_party(
+        pair(),
+        config,
+        21,
+        |s, ch| run(s, ch, true),
+        |s, ch| run(s, ch, false),
+    );
+    for ((op, shift, sa, sb), (a, b)) in inputs.iter().zip(alice.iter().zip(&bob)) {
+        let want = expected(k, p, *shift, *op, sa, sb);
+        if *op == Op::Argmax2 {
+            assert!(b.is_empty());
+            assert_eq!(a, &want, "argmax");
+        } else {
+            let got: Vec<u64> = a.iter().zip(b).map(|(x, y)| (x + y) % p).collect();
+            assert_eq!(got, want, "{op:?} shift={shift}");
+        }
+    }
+    meter
+}
+
+#[test]
+fn precomputed_calls_equal_reference_and_move_the_tables_offline() {
+    for pair in [memory_pair as fn() -> (Channel, Channel), tcp_pair] {
+        let meter = precomputed_equal_reference(pair, 16, |total| total);
+        for block in Block::ALL {
+            let online = traffic(&meter, block);
+            let offline = meter.get(block.offline_label());
+            let on = online.bytes_sent + online.bytes_received;
+            let off = offline.bytes_sent + offline.bytes_received;
+            // Everything fit: no streaming OT, and the tables went offline.
+            assert_eq!(meter.get(block.ot_label()).bytes_sent, 0, "{block:?}");
+            assert!(on * 3 < off, "{block:?}: online {on} offline {off}");
+        }
+    }
+}
+
+#[test]
+fn a_budget_for_half_the_calls_precomputes_a_prefix_and_streams_the_rest() {
+    let meter = precomputed_equal_reference(tcp_pair, 16, |total| total / 2);
+    // The first call was precomputed, the last (argmax, the largest) at most in part and it
+    // streams the rest.
+    assert!(meter.get(Block::Relu.offline_label()).bytes_received > 0);
+    assert_eq!(meter.get(Block::Relu.ot_label()).bytes_received, 0);
+    assert!(meter.get(Block::Argmax.ot_label()).bytes_received > 0);
+    // A zero budget precomputes nothing and still gives the reference.
+    let meter = precomputed_equal_reference(memory_pair, 16, |_| 0);
+    assert!(meter.get(Block::Relu.ot_label()).bytes_received > 0);
+}
+
+#[test]
+fn calls_that_differ_from_the_precomputed_list_are_typed_errors_over_tcp() {
+    let (k, p) = (24, 16_777_213);
+    let config = Config::new(Backend::Gc, k, p).unwrap();
+    let calls = [
+        Call {
+            block: Block::Relu,
+            instances: 0,
+            shift: 4,
+        },
+        Call {
+            block: Block::Relu,
+            instances: 3,
+            shift: 4,
+        },
+    ];
+    let run = |s: &mut dyn Nonlinear, ch: &mut Channel| {
+        s.precompute(ch, &calls, DEFAULT_PRECOMPUTE_BUDGET).unwrap();
+        // An empty call in the list is one call too.
+        assert!(s.relu_rescale(ch, &[], 4).unwrap().is_empty());
+        let wrong_op = s.rescale(ch, &[1, 2, 3], 4).unwrap_err();
+        let wrong_len = s.relu_rescale(ch, &[1, 2], 4).unwrap_err();
+        let wrong_shift = s.relu_rescale(ch, &[1, 2, 3], 5).unwrap_err();
+        // Refused before any traffic: the right call still runs.
+        let ok = s.relu_rescale(ch, &[1, 2, 3], 4).unwrap();
+        (wrong_op, wrong_len, wrong_shift, ok)
+    };
+    let (a, b) = two_party(tcp_pair(), config, 5, run, run);
+    for (e, found) in [
+        (&a.0, (Block::Rescale, 3, 4)),
+        (&a.1, (Block::Relu, 2, 4)),
+        (&a.2, (Block::Relu, 3, 5)),
+        (&b.0, (Block::Rescale, 3, 4)),
+        (&b.1, (Block::Relu, 2, 4)),
+        (&b.2, (Block::Relu, 3, 5)),
+    ] {
+        let want = Call {
+            block: found.0,
+            instances: found.1,
+            shift: found.2,
+        };
+        assert!(
+            matches!(e, Error::Nonlinear(NonlinearError::PrecomputeMismatch { expected, found })
+                if *expected == calls[1] && *found == want),
+            "{e:?}"
+        );
+    }
+    let sa = [1u64, 2, 3];
+    let want = expected(k, p, 4, Op::ReluRescaleReshare, &sa, &sa);
+    let got: Vec<u64> = a.3.iter().zip(&b.3).map(|(x, y)| (x + y) % p).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn bob_refuses_more_precomputed_chunks_than_his_budget() {
+    let config = Config::new(Backend::Gc, 24, 16_777_213)
+        .unwrap()
+        .with_chunk(4)
+        .unwrap();
+    let calls = [Call {
+        block: Block::Relu,
+        instances: 40,
+        shift: 4,
+    }];
+    let (_, bob) = two_party(
+        tcp_pair(),
+        config,
+        6,
+        |s, ch| s.precompute(ch, &calls, DEFAULT_PRECOMPUTE_BUDGET).err(),
+        |s, ch| s.precompute(ch, &calls, 1).unwrap_err(),
+    );
+    assert!(
+        matches!(
+            bob,
+            Error::Nonlinear(NonlinearError::PrecomputeRefused {
+                announced: 10,
+                allowed: 0
+            })
+        ),
+        "{bob:?}"
+    );
+}

@@ -212,6 +212,15 @@ impl Client {
             }
             None => None,
         };
+
+        // Input-independent garbled-circuit work of the request's nonlinear calls.
+        let calls = protocol::nonlinear_calls(&self.plan, dims);
+        let t = Timer::start(ch, protocol::GARBLE_BLOCK);
+        self.nonlinear
+            .precompute(ch, &calls, nonlinear::DEFAULT_PRECOMPUTE_BUDGET)?;
+        let n: usize = calls.iter().map(|c| c.instances).sum();
+        self.report
+            .record(t.stop(ch, protocol::GARBLE_BLOCK, Phase::Offline, n as u64));
         ch.set_label(previous);
         self.pending = Some(Pending { dims, pairs });
         Ok(())

@@ -2,7 +2,7 @@
 //! bounds, the walk over the plan, and the per-step helpers both parties compute identically.
 
 use bunet_crypto::channel::Channel;
-use bunet_crypto::nonlinear::Nonlinear;
+use bunet_crypto::nonlinear::{Block, Call, Nonlinear};
 use bunet_crypto::triples::SquarePairs;
 use bunet_crypto::wire::{Decode, Encode, Reader, WireError};
 
@@ -180,6 +180,43 @@ pub(crate) fn step_dims(plan: &QuantPlan, dims: [usize; 3]) -> Vec<[usize; 3]> {
         .iter()
         .map(|s| plan.tensor_dims(s.inputs[0], dims))
         .collect()
+}
+
+/// The report block of the request's precomputed garbled-circuit work (offline, both parties).
+pub(crate) const GARBLE_BLOCK: &str = "garble";
+
+/// The nonlinear calls of a request for `dims`, in the order the drivers make them (what both
+/// parties pass to [`Nonlinear::precompute`]): one per rescale / ReLU / argmax step, one per
+/// max-pool step in 2D and two in 3D (see [`maxpool`]).
+pub(crate) fn nonlinear_calls(plan: &QuantPlan, dims: [usize; 3]) -> Vec<Call> {
+    let deep = plan.arch().dims == Dims::Three;
+    let mut calls = Vec::new();
+    for s in plan.steps() {
+        let channels = plan.tensors()[s.inputs[0].0].channels;
+        let [d, h, w] = plan.tensor_dims(s.inputs[0], dims);
+        let elements = channels * d * h * w;
+        let call = |block, instances, shift| Call {
+            block,
+            instances,
+            shift,
+        };
+        match s.op {
+            Op::Rescale { shift } => calls.push(call(Block::Rescale, elements, shift)),
+            Op::ReluRescale { shift } => calls.push(call(Block::Relu, elements, shift)),
+            Op::MaxPoolRescale { shift } => {
+                // As `windows`: outputs of extents (d / sd, h / 2, w / 2) per channel.
+                let sd = if deep { 2 } else { 1 };
+                let outputs = channels * (d / sd) * (h / 2) * (w / 2);
+                if deep {
+                    calls.push(call(Block::MaxPool, 2 * outputs, 0));
+                }
+                calls.push(call(Block::MaxPool, outputs, shift));
+            }
+            Op::Argmax2 => calls.push(call(Block::Argmax, d * h * w, 0)),
+            Op::Conv { .. } | Op::Square | Op::SumPool | Op::Concat => {}
+        }
+    }
+    calls
 }
 
 /// Square pairs a request needs: the elements of every square step.

@@ -221,17 +221,27 @@ impl<'m> Server<'m> {
                 .record(t.stop(ch, "keys", Phase::Offline, new.len() as u64));
         }
 
-        match &mut self.triples {
+        let pairs = match &mut self.triples {
             Some(session) => {
                 let n = protocol::square_count(plan, dims);
                 let t = Timer::start(ch, "triples");
                 let pairs = session.square_pairs(ch, n)?;
                 self.report
                     .record(t.stop(ch, "triples", Phase::Offline, n as u64));
-                Ok(Some(pairs))
+                Some(pairs)
             }
-            None => Ok(None),
-        }
+            None => None,
+        };
+
+        // Input-independent garbled-circuit work of the request's nonlinear calls.
+        let calls = protocol::nonlinear_calls(plan, dims);
+        let t = Timer::start(ch, protocol::GARBLE_BLOCK);
+        self.nonlinear
+            .precompute(ch, &calls, nonlinear::DEFAULT_PRECOMPUTE_BUDGET)?;
+        let n: usize = calls.iter().map(|c| c.instances).sum();
+        self.report
+            .record(t.stop(ch, protocol::GARBLE_BLOCK, Phase::Offline, n as u64));
+        Ok(pairs)
     }
 
     fn build_layouts(&self, dims: [usize; 3]) -> Result<Layouts<'m>, SecureError> {
