@@ -84,16 +84,16 @@ impl Quant {
     }
 
     /// Table 1's 24-bit configuration: p = [`Q24_P`], 8 integer and 4 fractional bits, weights
-    /// with 8 fractional bits (see [`Quant::q32`] for why). Headroom decides: a conv after a
-    /// pool has 14 fractional bits, after a square activation 16 (`2f + fw`), and must stay
-    /// below p/2 ≈ 2^23, i.e. below 2^9 resp. 2^7 = 128 in value; 10 weight bits agreed
-    /// slightly better with float on the default (ReLU) weights but wrap square networks.
+    /// with 10 fractional bits (see [`Quant::q32`] for why). Headroom decides: a conv after a
+    /// pool has 16 fractional bits and must stay below p/2 ≈ 2^23, i.e. below 2^7 = 128 in
+    /// value (the default weights reach ~15). A square network's convs read `2f` fractional
+    /// bits and would wrap at ~32: run those with `Quant { weight_frac_bits: 8, ..Quant::q24() }`.
     pub fn q24() -> Self {
         Self {
             p: Q24_P,
             frac_bits: 4,
             int_bits: 8,
-            weight_frac_bits: 8,
+            weight_frac_bits: 10,
         }
     }
 
