@@ -63,24 +63,37 @@ pub struct Quant {
 
 impl Quant {
     /// Table 1's 32-bit configuration: p = [`Q32_P`], 12 integer and 4 fractional bits, weights
-    /// with 8 fractional bits.
+    /// with 12 fractional bits.
+    ///
+    /// The weight bits are what the fixed-point masks' agreement with float depends on: the
+    /// folded 3×3 weights of a trained UNet are small (a few hundredths), so with 8 fractional
+    /// bits each carries a ~4 % error and the errors compound over the 23 convs (measured on
+    /// the default weights: 0.64 Dice against float with 8 bits; 4 more bits of activation
+    /// precision did not help). Wider weights cost nothing in the protocol (HomConv's noise
+    /// budget assumes full-range plaintexts mod p; the ReLU's shift grows, not its circuit); the
+    /// limit is headroom: the largest conv output, `F = f + 2 + fw` = 18 fractional bits after
+    /// a pool, must stay below p/2 = 2^31, i.e. below 2^13 in value (the default weights reach
+    /// ~15, see the harness's `model` tests).
     pub fn q32() -> Self {
         Self {
             p: Q32_P,
             frac_bits: 4,
             int_bits: 12,
-            weight_frac_bits: 8,
+            weight_frac_bits: 12,
         }
     }
 
     /// Table 1's 24-bit configuration: p = [`Q24_P`], 8 integer and 4 fractional bits, weights
-    /// with 6 fractional bits.
+    /// with 10 fractional bits (see [`Quant::q32`] for why). Headroom decides: a conv after a
+    /// pool has 16 fractional bits and must stay below p/2 ≈ 2^23, i.e. below 2^7 = 128 in
+    /// value (the default weights reach ~15). A square network's convs read `2f` fractional
+    /// bits and would wrap at ~32: run those with `Quant { weight_frac_bits: 8, ..Quant::q24() }`.
     pub fn q24() -> Self {
         Self {
             p: Q24_P,
             frac_bits: 4,
             int_bits: 8,
-            weight_frac_bits: 6,
+            weight_frac_bits: 10,
         }
     }
 
@@ -197,7 +210,7 @@ impl Quant {
 }
 
 impl fmt::Display for Quant {
-    /// `p=4294475777 int=12 frac=4 wfrac=8`, the `bunet.quantization` metadata of weight files.
+    /// `p=4294475777 int=12 frac=4 wfrac=12`, the `bunet.quantization` metadata of weight files.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,

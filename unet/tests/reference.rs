@@ -198,6 +198,15 @@ fn fixed_point_stays_within_rounding_bounds_of_float() {
     for activation in [Activation::Relu, Activation::Square] {
         for pooling in [Pooling::AvgLocal, Pooling::Max] {
             for quant in [Quant::q32(), Quant::q24()] {
+                // A square network's convs read 2f fractional bits: in q24 they need the
+                // headroom of 8 weight bits (see `Quant::q24`).
+                let quant = match activation {
+                    Activation::Square if quant == Quant::q24() => Quant {
+                        weight_frac_bits: 8,
+                        ..quant
+                    },
+                    _ => quant,
+                };
                 let arch = small(activation, pooling);
                 let model = Weights::random_trained_like(&arch, 7).unwrap().fold();
                 let qm = QuantModel::new(&model, quant).unwrap();
