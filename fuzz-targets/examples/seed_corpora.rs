@@ -326,7 +326,7 @@ fn kernel_seeds() {
 /// The first frames of real session transcripts (whole transcripts are megabytes of
 /// ciphertexts; `tests/replay.rs` records and replays those fresh).
 fn session_seeds() {
-    for selector in 0..2u8 {
+    for selector in 0..4u8 {
         let (client_stream, server_stream) = session_transcripts(selector);
         for (target, stream) in [
             ("session_server", &client_stream),

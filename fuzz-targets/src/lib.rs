@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use bunet_crypto::channel::{Channel, ChannelConfig};
 use bunet_crypto::gc::{self, Builder, Circuit, Delta, Garbler, Party, bristol};
+use bunet_crypto::nonlinear;
 use bunet_crypto::ot;
 use bunet_crypto::pahe::{Ciphertext, GaloisKeys, Params, PublicKey, SeededCiphertext};
 use bunet_crypto::prg::Prg;
@@ -681,6 +682,20 @@ pub fn session_arch(selector: u8) -> Architecture {
     }
 }
 
+/// The session configuration for `selector`: bit 1 picks the nonlinear backend (`0` garbled
+/// circuits, `1` OT on silent OT), so both backends' peer messages are fuzzed.
+pub fn session_config(selector: u8) -> SessionConfig {
+    let nonlinear = if selector & 2 == 0 {
+        nonlinear::Backend::Gc
+    } else {
+        nonlinear::Backend::Ot
+    };
+    SessionConfig {
+        nonlinear,
+        ..SessionConfig::new(SESSION_PRESET)
+    }
+}
+
 /// The server's model for `selector` (random trained-like weights, built once).
 pub fn session_model(selector: u8) -> &'static QuantModel {
     static MODELS: OnceLock<[QuantModel; 2]> = OnceLock::new();
@@ -704,7 +719,7 @@ pub fn session_input() -> Tensor<u64> {
 /// Runs the server's whole session (handshake, keys, nonlinear set-up, requests) as
 /// [`bunet_unet::secure::Server`] does in `bunet serve`.
 pub fn run_session_server(ch: &mut Channel, selector: u8) -> bool {
-    let config = SessionConfig::new(SESSION_PRESET);
+    let config = session_config(selector);
     let prg = Prg::from_seed(SESSION_SERVER_SEED);
     Server::accept(ch, session_model(selector), config, prg)
         .and_then(|server| server.serve(ch))
@@ -713,7 +728,7 @@ pub fn run_session_server(ch: &mut Channel, selector: u8) -> bool {
 
 /// Runs the client's whole session: connect, one inference of [`session_input`], close.
 pub fn run_session_client(ch: &mut Channel, selector: u8) -> bool {
-    let config = SessionConfig::new(SESSION_PRESET);
+    let config = session_config(selector);
     let prg = Prg::from_seed(SESSION_CLIENT_SEED);
     Client::connect(ch, &session_arch(selector), config, prg)
         .and_then(|mut client| {
@@ -724,7 +739,7 @@ pub fn run_session_client(ch: &mut Channel, selector: u8) -> bool {
 }
 
 /// The server of a secure UNet session on a raw client stream: byte 0 selects the model
-/// ([`session_arch`]), the rest is everything the client sends (handshake, keys, OT and
+/// ([`session_arch`]) and the backend ([`session_config`]), the rest is everything the client sends (handshake, keys, OT and
 /// triple messages, ciphertexts, requests).
 pub fn session_server(data: &[u8]) -> bool {
     let Some((&selector, stream)) = data.split_first() else {
@@ -733,8 +748,8 @@ pub fn session_server(data: &[u8]) -> bool {
     with_raw_peer(stream, |ch| run_session_server(ch, selector))
 }
 
-/// The client of a secure UNet session on a raw server stream: byte 0 selects the model, the
-/// rest is everything the server sends.
+/// The client of a secure UNet session on a raw server stream: byte 0 selects the model and
+/// the backend, the rest is everything the server sends.
 pub fn session_client(data: &[u8]) -> bool {
     let Some((&selector, stream)) = data.split_first() else {
         return false;

@@ -101,7 +101,7 @@ replay_tests!(
 #[test]
 fn session_targets_accept_recorded_transcripts_and_reject_damaged_ones() {
     use bunet_fuzz_targets::{session_client, session_server, session_transcripts};
-    for selector in 0..2u8 {
+    for selector in 0..4u8 {
         let (client_stream, server_stream) = session_transcripts(selector);
         for (name, body, stream) in [
             (
