@@ -3,7 +3,7 @@
 
 use bunet_crypto::channel::Channel;
 use bunet_crypto::nonlinear::{Block, Call, Nonlinear};
-use bunet_crypto::triples::SquarePairs;
+use bunet_crypto::triples::{self, SquarePairs};
 use bunet_crypto::wire::{Decode, Encode, Reader, WireError};
 
 use super::avgpool::RotationLayout;
@@ -357,6 +357,40 @@ pub(crate) fn walk(
     Ok(slots[plan.output().0]
         .take()
         .expect("the output is written by the last step"))
+}
+
+/// The steps both parties run alike on their own shares: the nonlinear calls, the Beaver
+/// square (pairs made offline), the local window sum, max pool and concatenation. The steps
+/// whose protocol differs by party — HomConv, the rotation pool and argmax — are the drivers'.
+///
+/// # Panics
+/// On a party-specific step (a driver bug, not peer data).
+#[allow(clippy::too_many_arguments)] // the party's sessions, all borrowed
+pub(crate) fn shared_step(
+    ch: &mut Channel,
+    step: &Step,
+    args: &[&Tensor<u64>],
+    deep: bool,
+    p: u64,
+    nonlinear: &mut dyn Nonlinear,
+    triples: Option<&mut triples::Session>,
+    pairs: &mut Option<SquarePairs>,
+) -> Result<Tensor<u64>, SecureError> {
+    let x = args[0];
+    Ok(match step.op {
+        Op::Rescale { shift } => same_shape(x, nonlinear.rescale(ch, x.data(), shift)?)?,
+        Op::ReluRescale { shift } => same_shape(x, nonlinear.relu_rescale(ch, x.data(), shift)?)?,
+        Op::Square => {
+            let mine = take_pairs(pairs, x.data().len())?;
+            let session = triples
+                .ok_or_else(|| SecureError::Protocol("square without a triple session".into()))?;
+            same_shape(x, session.square(ch, x.data(), mine)?)?
+        }
+        Op::SumPool => super::avgpool::sum_local(x, deep, p),
+        Op::MaxPoolRescale { shift } => maxpool(nonlinear, ch, x, deep, shift)?,
+        Op::Concat => crate::float::concat(args[0], args[1]),
+        Op::Conv { .. } | Op::Argmax2 => unreachable!("{:?} is run by each party", step.op),
+    })
 }
 
 /// `data` in `x`'s shape.

@@ -300,45 +300,39 @@ impl<'m> Server<'m> {
         let x = args[0];
         let t = Timer::start(ch, block);
         let layouts = self.layouts.as_ref().expect("prepare built the layouts");
-        let out = match step.op {
-            Op::Conv { .. } => {
+        let rotation_pool = match step.op {
+            Op::SumPool => layouts.pools[i].as_ref(),
+            _ => None,
+        };
+        let out = match (step.op, rotation_pool) {
+            (Op::Conv { .. }, _) => {
                 let hc = layouts.convs[i].as_ref().expect("a layout per conv step");
                 hc.run(ch, &self.pk, x, &mut self.prg)?
             }
-            Op::Rescale { shift } => {
-                protocol::same_shape(x, self.nonlinear.rescale(ch, x.data(), shift)?)?
-            }
-            Op::ReluRescale { shift } => {
-                protocol::same_shape(x, self.nonlinear.relu_rescale(ch, x.data(), shift)?)?
-            }
-            Op::Square => {
-                let mine = protocol::take_pairs(pairs, x.data().len())?;
-                let session = self.triples.as_mut().ok_or_else(|| {
-                    SecureError::Protocol("square without a triple session".into())
-                })?;
-                protocol::same_shape(x, session.square(ch, x.data(), mine)?)?
-            }
-            Op::SumPool => match &layouts.pools[i] {
-                Some(layout) => avgpool::server_by_rotation(
-                    ch,
-                    &self.params,
-                    &self.eval,
-                    &self.pk,
-                    &self.galois,
-                    layout,
-                    x,
-                    &mut self.prg,
-                )?,
-                None => avgpool::sum_local(x, deep, self.params.p()),
-            },
-            Op::MaxPoolRescale { shift } => {
-                protocol::maxpool(self.nonlinear.as_mut(), ch, x, deep, shift)?
-            }
-            Op::Concat => crate::float::concat(args[0], args[1]),
-            Op::Argmax2 => {
+            (Op::SumPool, Some(layout)) => avgpool::server_by_rotation(
+                ch,
+                &self.params,
+                &self.eval,
+                &self.pk,
+                &self.galois,
+                layout,
+                x,
+                &mut self.prg,
+            )?,
+            (Op::Argmax2, _) => {
                 self.nonlinear.argmax2(ch, &protocol::score_pairs(x)?)?;
                 Tensor::filled(1, x.dims(), 0u64)
             }
+            _ => protocol::shared_step(
+                ch,
+                step,
+                args,
+                deep,
+                self.params.p(),
+                self.nonlinear.as_mut(),
+                self.triples.as_mut(),
+                pairs,
+            )?,
         };
         self.report
             .record(t.stop(ch, block, Phase::Online, out.data().len() as u64));
