@@ -4,59 +4,15 @@
 //! ciphertext. The client fails with a clear exit code and writes no mask; the server ends that
 //! session with an error and goes on serving the next client.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 
 use bunet_crypto::channel::fault::{Direction, Fault, FaultProxy, Trigger};
-use bunet_unet::{Architecture, Weights};
-
-fn bunet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bunet"))
-        .args(args)
-        .output()
-        .expect("run bunet")
-}
-
-fn tiny_arch() -> Architecture {
-    Architecture {
-        base_features: 4,
-        depth: 2,
-        ..Architecture::seed()
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
-}
-
-/// `bunet serve` for `clients` sessions; its address and its stderr (read after it exits).
-fn start_server(weights: &Path, clients: usize) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bunet"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args([
-            "--max-clients",
-            &clients.to_string(),
-            "--weights",
-            s(weights),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start bunet serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read address");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .expect("socket address");
-    (child, addr)
-}
+use common::{Server, bunet, generate, s, tiny_arch, tiny_weights};
 
 fn segment(ct: &Path, server: SocketAddr, out: &Path) -> Output {
     bunet(&[
@@ -100,27 +56,10 @@ fn broken_segment(
 #[test]
 fn broken_clients_get_errors_and_no_output_while_the_server_keeps_serving() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let weights = dir.path().join("tiny.safetensors");
-    let bytes = Weights::random_trained_like(&tiny_arch(), 11)
-        .expect("valid architecture")
-        .to_safetensors()
-        .expect("serialise");
-    std::fs::write(&weights, bytes).expect("write weights");
-    let vol = dir.path().join("vol");
-    let generated = bunet(&[
-        "generate",
-        "--size",
-        "32",
-        "--slices",
-        "16",
-        "--seed",
-        "5",
-        "--out",
-        s(&vol),
-    ]);
-    assert!(generated.status.success());
-    let ct: PathBuf = vol.join("ct.nii.gz");
-    let (server, addr) = start_server(&weights, 4);
+    let weights = tiny_weights(dir.path());
+    let ct: PathBuf = generate(dir.path(), "5").join("ct.nii.gz");
+    let mut server = Server::start(&weights, "4", &[]);
+    let addr: SocketAddr = server.1.parse().expect("socket address");
 
     // 1. A client that sends garbage instead of a handshake.
     let mut raw = TcpStream::connect(addr).expect("connect");
@@ -160,11 +99,11 @@ fn broken_clients_get_errors_and_no_output_while_the_server_keeps_serving() {
     );
     assert!(out.join("mask.nii.gz").exists());
 
-    let served = server
-        .wait_with_output()
-        .expect("server exits after four clients");
-    assert!(served.status.success(), "the server itself never fails");
-    let log = String::from_utf8_lossy(&served.stderr);
+    let mut stderr = server.0.stderr.take().expect("server stderr");
+    let status = server.0.wait().expect("server exits after four clients");
+    assert!(status.success(), "the server itself never fails");
+    let mut log = String::new();
+    stderr.read_to_string(&mut log).expect("server log");
     assert_eq!(
         log.matches("failed").count(),
         3,
