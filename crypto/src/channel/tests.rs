@@ -205,23 +205,24 @@ mod fault_proxy {
         }
     }
 
-    #[test]
-    fn corrupted_body_arrives_with_its_length_but_other_bytes() {
+    /// Sends frames `(2, [5; 64])`, `(3, [5; 64])`, `(4, [6; 10])` through a proxy that
+    /// applies `fault` to the first frame of kind 3; returns the three bodies received and the
+    /// proxy's log.
+    fn three_frames_through(fault: Fault) -> (Vec<Vec<u8>>, crate::channel::fault::ProxyLog) {
         let trigger = Trigger {
             kinds: 3..=3,
             skip: 0,
             direction: None,
         };
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let proxy = FaultProxy::spawn(
-            listener.local_addr().unwrap(),
-            Some((trigger, Fault::CorruptBody)),
-        )
-        .unwrap();
+        let proxy =
+            FaultProxy::spawn(listener.local_addr().unwrap(), Some((trigger, fault))).unwrap();
         let target = thread::spawn(move || {
             let (stream, _) = listener.accept().unwrap();
             let mut ch = Channel::tcp(stream, ChannelConfig::default()).unwrap();
-            (ch.recv(2, 100).unwrap(), ch.recv(3, 100).unwrap())
+            (2..=4u16)
+                .map(|kind| ch.recv(kind, 100).unwrap())
+                .collect::<Vec<_>>()
         });
         let mut ch = Channel::tcp(
             TcpStream::connect(proxy.addr()).unwrap(),
@@ -230,47 +231,30 @@ mod fault_proxy {
         .unwrap();
         ch.send(2, &[5; 64]).unwrap();
         ch.send(3, &[5; 64]).unwrap();
+        ch.send(4, &[6; 10]).unwrap();
         ch.flush().unwrap();
-        let (untouched, corrupted) = target.join().unwrap();
+        let bodies = target.join().unwrap();
         drop(ch);
-        let log = proxy.join().unwrap();
-        assert_eq!(untouched, [5; 64]);
-        assert_eq!(corrupted.len(), 64);
-        assert_ne!(corrupted, [5; 64]);
+        (bodies, proxy.join().unwrap())
+    }
+
+    #[test]
+    fn corrupted_body_arrives_with_its_length_but_other_bytes() {
+        let (bodies, log) = three_frames_through(Fault::CorruptBody);
+        assert_eq!(bodies[0], [5; 64]);
+        assert_eq!(bodies[1].len(), 64);
+        assert_ne!(bodies[1], [5; 64]);
+        assert_eq!(bodies[2], [6; 10]);
         assert_eq!(log.fired_at.map(|r| r.kind), Some(3));
-        assert_eq!(log.frames.len(), 2);
+        assert_eq!(log.frames.len(), 3);
     }
 
     #[test]
     fn garbage_body_arrives_with_another_length_and_the_stream_stays_in_step() {
-        let trigger = Trigger {
-            kinds: 3..=3,
-            skip: 0,
-            direction: None,
-        };
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let proxy = FaultProxy::spawn(
-            listener.local_addr().unwrap(),
-            Some((trigger, Fault::GarbageBody)),
-        )
-        .unwrap();
-        let target = thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let mut ch = Channel::tcp(stream, ChannelConfig::default()).unwrap();
-            (ch.recv(3, 100).unwrap(), ch.recv(4, 100).unwrap())
-        });
-        let mut ch = Channel::tcp(
-            TcpStream::connect(proxy.addr()).unwrap(),
-            ChannelConfig::default(),
-        )
-        .unwrap();
-        ch.send(3, &[5; 64]).unwrap();
-        ch.send(4, &[6; 10]).unwrap();
-        ch.flush().unwrap();
-        let (garbage, next) = target.join().unwrap();
-        drop(ch);
-        proxy.join().unwrap();
-        assert_eq!(garbage.len(), 33);
-        assert_eq!(next, [6; 10]);
+        let (bodies, log) = three_frames_through(Fault::GarbageBody);
+        assert_eq!(bodies[0], [5; 64]);
+        assert_eq!(bodies[1].len(), 33);
+        assert_eq!(bodies[2], [6; 10]);
+        assert_eq!(log.fired_at.map(|r| r.kind), Some(3));
     }
 }
