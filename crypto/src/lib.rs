@@ -16,6 +16,8 @@ pub mod ot;
 pub mod pahe;
 pub mod prg;
 pub mod silent;
+#[cfg(test)]
+mod test_support;
 pub mod triples;
 pub mod wire;
 

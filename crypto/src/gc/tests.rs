@@ -9,10 +9,10 @@ use super::circuit::{Bit, Builder, Circuit, Party, from_bits, to_bits};
 use super::fixed_point::{self, Gadget, Op, Params};
 use super::half_gates::{Delta, Evaluator, FRAME_BYTES, Garbler};
 use super::{GcError, kind};
-use crate::channel::{Channel, ChannelConfig, FRAME_HEADER_LEN};
+use crate::channel::{Channel, FRAME_HEADER_LEN};
 use crate::prg::Prg;
+use crate::test_support::{memory_pair, tcp_pair};
 use proptest::prelude::*;
-use std::net::{TcpListener, TcpStream};
 
 const ADDER64: &str = include_str!("../../testdata/bristol/adder64.txt");
 const AES128: &str = include_str!("../../testdata/bristol/aes_128.txt");
@@ -54,22 +54,6 @@ fn run_pair(
         let ga = garbler.garble(&mut ca, circuit, m, g_bits, &zero).unwrap();
         (ga, h.join().unwrap(), ca)
     })
-}
-
-fn memory_pair() -> (Channel, Channel) {
-    Channel::in_memory_pair(ChannelConfig::default())
-}
-
-fn tcp_pair() -> (Channel, Channel) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client = std::thread::spawn(move || TcpStream::connect(addr).unwrap());
-    let (server, _) = listener.accept().unwrap();
-    let client = client.join().unwrap();
-    (
-        Channel::tcp(server, ChannelConfig::default()).unwrap(),
-        Channel::tcp(client, ChannelConfig::default()).unwrap(),
-    )
 }
 
 fn hex_bits_reversed(hex: &str) -> Vec<bool> {

@@ -3,26 +3,10 @@
 //! look uniform; typed errors on bad input and on a peer that disconnects mid-call.
 
 use super::*;
-use crate::channel::{ChannelConfig, ChannelError};
+use crate::channel::ChannelError;
 use crate::gc::GcError;
 use crate::gc::fixed_point::{Gadget, Op};
-use std::net::{TcpListener, TcpStream};
-
-fn memory_pair() -> (Channel, Channel) {
-    Channel::in_memory_pair(ChannelConfig::default())
-}
-
-fn tcp_pair() -> (Channel, Channel) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client = std::thread::spawn(move || TcpStream::connect(addr).unwrap());
-    let (server, _) = listener.accept().unwrap();
-    let client = client.join().unwrap();
-    (
-        Channel::tcp(server, ChannelConfig::default()).unwrap(),
-        Channel::tcp(client, ChannelConfig::default()).unwrap(),
-    )
-}
+use crate::test_support::{memory_pair, tcp_pair};
 
 /// The largest prime below 2^k and a prime near 2^(k−1), for k = 24 and 32.
 fn moduli() -> [(u32, u64); 4] {

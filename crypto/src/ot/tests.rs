@@ -1,23 +1,10 @@
 use super::*;
 use crate::channel::{Channel, ChannelConfig};
 use crate::prg::Prg;
+pub(crate) use crate::test_support::tcp_pair;
 use crate::wire::WireError;
 use proptest::prelude::*;
-use std::net::{TcpListener, TcpStream};
 use std::thread;
-
-pub(crate) fn tcp_pair() -> (Channel, Channel) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client = thread::spawn(move || TcpStream::connect(addr).unwrap());
-    let (server, _) = listener.accept().unwrap();
-    let client = client.join().unwrap();
-    let config = ChannelConfig::default();
-    (
-        Channel::tcp(server, config).unwrap(),
-        Channel::tcp(client, config).unwrap(),
-    )
-}
 
 /// An in-memory pair and a TCP pair.
 pub(crate) fn pairs() -> Vec<(Channel, Channel)> {

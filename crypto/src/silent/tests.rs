@@ -4,26 +4,10 @@
 //! of each); over memory and TCP.
 
 use super::*;
-use crate::channel::{Channel, ChannelConfig};
+use crate::channel::Channel;
 use crate::prg::Prg;
+use crate::test_support::{memory_pair, tcp_pair};
 use crate::triples::Role;
-use std::net::{TcpListener, TcpStream};
-
-fn memory_pair() -> (Channel, Channel) {
-    Channel::in_memory_pair(ChannelConfig::default())
-}
-
-fn tcp_pair() -> (Channel, Channel) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client = std::thread::spawn(move || TcpStream::connect(addr).unwrap());
-    let (server, _) = listener.accept().unwrap();
-    let client = client.join().unwrap();
-    (
-        Channel::tcp(server, ChannelConfig::default()).unwrap(),
-        Channel::tcp(client, ChannelConfig::default()).unwrap(),
-    )
-}
 
 /// Runs the sender's and receiver's closures on two threads over `chans`.
 fn cot_pair<A: Send, B: Send>(
