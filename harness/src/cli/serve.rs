@@ -4,6 +4,7 @@
 use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 
 use anyhow::{Context, Result};
@@ -26,6 +27,10 @@ pub struct Args {
     /// Stop after this many client sessions (default: serve until killed).
     #[arg(long, value_name = "N")]
     max_clients: Option<u64>,
+    /// Sessions served at the same time; further clients wait in the listen backlog until one
+    /// ends (each session holds its own prepared filters, so this bounds the server's memory).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+    max_sessions: u64,
     /// Write each session's server-side report as JSON to DIR/session-N.json.
     #[arg(long, value_name = "DIR")]
     report_dir: Option<PathBuf>,
@@ -58,12 +63,14 @@ pub fn run(args: &Args) -> Result<()> {
     );
     let mut sessions = Vec::new();
     let mut n = 0u64;
-    for stream in listener.incoming() {
+    let slots = Arc::new(Slots::new(args.max_sessions));
+    loop {
         if args.max_clients.is_some_and(|max| n >= max) {
             break;
         }
-        let stream = match stream {
-            Ok(s) => s,
+        let slot = slots.acquire();
+        let stream = match listener.accept() {
+            Ok((s, _)) => s,
             Err(e) => {
                 eprintln!("bunet serve: accepting a connection failed: {e}");
                 continue;
@@ -76,6 +83,7 @@ pub fn run(args: &Args) -> Result<()> {
             .map_or_else(|_| "unknown peer".to_string(), |a| a.to_string());
         eprintln!("bunet serve: session {id} with {peer} started");
         sessions.push(thread::spawn(move || {
+            let _slot = slot;
             match session::serve_connection(stream, &qm, config) {
                 Ok(report) => {
                     let t = report.total();
@@ -109,4 +117,49 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Running sessions against a maximum: [`Slots::acquire`] waits for a free slot, and the slot is
+/// given back when its [`Slot`] is dropped (also when the session thread panics).
+struct Slots {
+    max: u64,
+    running: Mutex<u64>,
+    freed: Condvar,
+}
+
+impl Slots {
+    fn new(max: u64) -> Self {
+        Self {
+            max,
+            running: Mutex::new(0),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn acquire(self: &Arc<Self>) -> Slot {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        while *running >= self.max {
+            running = self
+                .freed
+                .wait(running)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *running += 1;
+        Slot(Arc::clone(self))
+    }
+}
+
+/// One running session's slot.
+struct Slot(Arc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut running = self
+            .0
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *running -= 1;
+        self.0.freed.notify_one();
+    }
 }
