@@ -674,29 +674,24 @@ impl Fields<'_> {
         a.copy_from_slice(&self.b[at..at + N]);
         a
     }
+    /// The `N` bytes at `at` read with the header's byte order.
+    fn number<const N: usize, T>(
+        &self,
+        at: usize,
+        le: fn([u8; N]) -> T,
+        be: fn([u8; N]) -> T,
+    ) -> T {
+        let a = self.bytes::<N>(at);
+        if self.big { be(a) } else { le(a) }
+    }
     fn i16(&self, at: usize) -> i16 {
-        let a = self.bytes::<2>(at);
-        if self.big {
-            i16::from_be_bytes(a)
-        } else {
-            i16::from_le_bytes(a)
-        }
+        self.number(at, i16::from_le_bytes, i16::from_be_bytes)
     }
     fn i32(&self, at: usize) -> i32 {
-        let a = self.bytes::<4>(at);
-        if self.big {
-            i32::from_be_bytes(a)
-        } else {
-            i32::from_le_bytes(a)
-        }
+        self.number(at, i32::from_le_bytes, i32::from_be_bytes)
     }
     fn f32(&self, at: usize) -> f32 {
-        let a = self.bytes::<4>(at);
-        if self.big {
-            f32::from_be_bytes(a)
-        } else {
-            f32::from_le_bytes(a)
-        }
+        self.number(at, f32::from_le_bytes, f32::from_be_bytes)
     }
 }
 
