@@ -62,7 +62,7 @@ use crate::Error;
 use crate::channel::Channel;
 use crate::gc::GcError;
 use crate::prg::Prg;
-use crate::silent::{Duplex, Params};
+use crate::silent::{Duplex, Params, add_mod, sub_mod};
 use crate::wire::Reader;
 
 /// Message kinds of the OT backend (`0x0340..=0x035f`).
@@ -87,16 +87,6 @@ fn pack(n: usize, f: impl Fn(usize) -> bool) -> Vec<u64> {
 
 fn xor(a: &[u64], b: &[u64]) -> Vec<u64> {
     a.iter().zip(b).map(|(x, y)| x ^ y).collect()
-}
-
-/// `(x + y) mod m` for `x, y < m`.
-fn add_mod(x: u64, y: u64, m: u64) -> u64 {
-    ((u128::from(x) + u128::from(y)) % u128::from(m)) as u64
-}
-
-/// `(x − y) mod m` for `x, y < m`.
-fn sub_mod(x: u64, y: u64, m: u64) -> u64 {
-    add_mod(x, m - y, m)
 }
 
 /// A session of the [`Backend::Ot`] backend: both Ferret directions and Alice's mask
@@ -193,28 +183,34 @@ impl OtSession {
             Role::Alice => {
                 let mut rnd = Zeroizing::new(vec![0u8; n * q]);
                 self.prg.fill_bytes(&mut rnd);
-                let mut msgs = Zeroizing::new(vec![0u8; n * q * 16]);
+                // Message `t` of digit `x`, comparison `j`: bits `t·2c + 2j` (`[x < t]`) and
+                // `t·2c + 2j + 1` (`[x = t]`), each XOR Alice's random share.
+                let field = 2 * c;
+                let all: u128 = (0..16).map(|t| 1u128 << (t * field)).sum();
+                let less: [u128; 16] =
+                    std::array::from_fn(|x| (x + 1..16).map(|t| 1u128 << (t * field)).sum());
+                let equal: [u128; 16] = std::array::from_fn(|x| 1u128 << (x * field));
+                let mut words = Zeroizing::new(vec![0u128; n * q]);
                 for i in 0..n {
                     for d in 0..q {
                         let r = rnd[i * q + d];
-                        let m = &mut msgs[(i * q + d) * 16..][..16];
+                        let mut word = 0u128;
                         for j in 0..c {
-                            let x = (values[i * c + j] >> (4 * d)) & 15;
+                            let x = ((values[i * c + j] >> (4 * d)) & 15) as usize;
                             let (l, e) = ((r >> (2 * j)) & 1, (r >> (2 * j + 1)) & 1);
                             let at = j * n + i;
                             lt[d][at / 64] |= u64::from(l) << (at % 64);
                             eq[d][at / 64] |= u64::from(e) << (at % 64);
-                            for (t, m) in m.iter_mut().enumerate() {
-                                let t = t as u64;
-                                *m |= ((l ^ u8::from(x < t)) << (2 * j))
-                                    | ((e ^ u8::from(x == t)) << (2 * j + 1));
-                            }
+                            let spread = |b: u8| all & 0u128.wrapping_sub(u128::from(b));
+                            word |=
+                                ((spread(l) ^ less[x]) | ((spread(e) ^ equal[x]) << 1)) << (2 * j);
                         }
+                        words[i * q + d] = word;
                     }
                 }
                 self.duplex
                     .sender()
-                    .send_one_of_n(ch, 4, 2 * c as u32, &msgs)?;
+                    .send_one_of_n_packed(ch, 4, 2 * c as u32, &words)?;
             }
             Role::Bob => {
                 let choices: Vec<u8> = (0..n * q)
@@ -238,27 +234,28 @@ impl OtSession {
                 }
             }
         }
-        // Digit 0 is the least significant; the lowest node's eq is never needed.
+        // Digit 0 is the least significant; the lowest node's eq is never needed. Per pair
+        // `eq_hi` meets both `lt_lo` and `eq_lo`: one shared-operand triple (two COTs) each.
         let mut nodes: Vec<(Vec<u64>, Vec<u64>)> = lt.into_iter().zip(eq).collect();
         while nodes.len() > 1 {
             let pairs = nodes.len() / 2;
-            let mut x = Vec::with_capacity(2 * pairs * nw);
-            let mut y = Vec::with_capacity(2 * pairs * nw);
+            let mut x = Vec::with_capacity(pairs * nw);
+            let mut y_lt = Vec::with_capacity(pairs * nw);
+            let mut y_eq = vec![0u64; nw];
             for p in 0..pairs {
                 x.extend_from_slice(&nodes[2 * p + 1].1);
-                y.extend_from_slice(&nodes[2 * p].0);
-            }
-            for p in 1..pairs {
-                x.extend_from_slice(&nodes[2 * p + 1].1);
-                y.extend_from_slice(&nodes[2 * p].1);
+                y_lt.extend_from_slice(&nodes[2 * p].0);
+                if p > 0 {
+                    y_eq.extend_from_slice(&nodes[2 * p].1);
+                }
             }
             let bits = x.len() * 64;
-            let z = self.duplex.and(ch, &x, &y, bits)?;
+            let z = self.duplex.and_shared(ch, &x, &[&y_lt, &y_eq], bits)?;
             let mut next = Vec::with_capacity(pairs + 1);
             for p in 0..pairs {
-                let lt = xor(&nodes[2 * p + 1].0, &z[p * nw..(p + 1) * nw]);
+                let lt = xor(&nodes[2 * p + 1].0, &z[0][p * nw..(p + 1) * nw]);
                 let eq = if p > 0 {
-                    z[(pairs + p - 1) * nw..(pairs + p) * nw].to_vec()
+                    z[1][p * nw..(p + 1) * nw].to_vec()
                 } else {
                     Vec::new()
                 };
@@ -289,10 +286,12 @@ impl OtSession {
             return Ok(Vec::new());
         }
         if self.party() == from {
+            // Branch-free in the secret bit: `V(1 − 2g) = g ? −V : V`.
+            let mask = |o: usize| 0u64.wrapping_sub(u64::from(bit(g, o / w)));
             let corr: Vec<u64> = (0..n * w)
                 .map(|o| {
-                    let m = moduli[o % w];
-                    if bit(g, o / w) { (m - v[o]) % m } else { v[o] }
+                    let neg = sub_mod(0, v[o], moduli[o % w]);
+                    v[o] ^ ((v[o] ^ neg) & mask(o))
                 })
                 .collect();
             let s = self
@@ -300,10 +299,7 @@ impl OtSession {
                 .sender()
                 .send_correlated_mod(ch, moduli, &corr)?;
             Ok((0..n * w)
-                .map(|o| {
-                    let own = if bit(g, o / w) { v[o] } else { 0 };
-                    add_mod(own, s[o], moduli[o % w])
-                })
+                .map(|o| add_mod(v[o] & mask(o), s[o], moduli[o % w]))
                 .collect())
         } else {
             let choices: Vec<bool> = (0..n).map(|i| bit(g, i)).collect();

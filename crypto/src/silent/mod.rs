@@ -22,7 +22,13 @@
 //!   one pad each) serve a multiplexer of values in two rings.
 //! - **AND triples** (no traffic beyond the COTs): a COT in each direction gives random OTs
 //!   `(m_0, m_1)`, `m_b`; then `x_A = m_0 ⊕ m_1`, `y_B = b`, `x_A·y_B = m_0 ⊕ m_b`, and the
-//!   same the other way; `z = x_A y_A ⊕ x_B y_B ⊕ (cross terms)`.
+//!   same the other way; `z = x_A y_A ⊕ x_B y_B ⊕ (cross terms)`. With `ℓ`-bit random OTs
+//!   (bit `l` of each hashed pad) the same two COTs give `ℓ` triples sharing their first operand
+//!   (the choice bits): [`Duplex::and_shared`] ANDs one value with `ℓ` others at half the COTs
+//!   and `(1 + ℓ)/2ℓ` of the openings of `ℓ` plain ANDs.
+//!
+//! Pads are hashed in blocks of a few hundred, so a derivation's scratch stays in L1 whatever
+//! its batch; the 1-of-N sender takes its messages packed ([`Sender::send_one_of_n_packed`]).
 //!
 //! # Message kinds
 //! This module owns `0x0320..=0x033f` of the OT area ([`kind`]); the OT backend of
@@ -40,8 +46,8 @@ mod ops;
 mod tests;
 
 pub use ferret::{Lpn, Params, Receiver, Sender};
-pub use ops::{BitTriples, Duplex};
-pub(crate) use ops::{pack_bits, unpack_bits};
+pub use ops::{BitTriples, Duplex, SharedTriples};
+pub(crate) use ops::{add_mod, pack_bits, sub_mod, unpack_bits};
 
 /// Message kinds of silent OT (`0x0320..=0x033f`).
 pub mod kind {

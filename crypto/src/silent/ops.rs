@@ -2,6 +2,8 @@
 
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use bunet_kernels::aes_hash::FixedKeyHash;
+
 use super::ferret::{Params, Receiver, SILENT_DOMAIN, Sender};
 use super::kind;
 use crate::Error;
@@ -28,8 +30,17 @@ fn bytes_for(m: u64) -> usize {
 /// Packs bits little-endian into bytes (padding bits zero).
 pub(crate) fn pack_bits(bits: impl ExactSizeIterator<Item = bool>) -> Vec<u8> {
     let mut out = vec![0u8; bits.len().div_ceil(8)];
-    for (i, b) in bits.enumerate() {
-        out[i / 8] |= u8::from(b) << (i % 8);
+    let (mut byte, mut fill, mut at) = (0u8, 0, 0);
+    for b in bits {
+        byte |= u8::from(b) << fill;
+        fill += 1;
+        if fill == 8 {
+            out[at] = byte;
+            (byte, fill, at) = (0, 0, at + 1);
+        }
+    }
+    if fill > 0 {
+        out[at] = byte;
     }
     out
 }
@@ -45,10 +56,97 @@ pub(crate) fn unpack_bits(body: &[u8], n: usize, what: &'static str) -> Result<V
     Ok((0..n).map(|i| (raw[i / 8] >> (i % 8)) & 1 == 1).collect())
 }
 
-fn hash_tweaked(hash: &bunet_kernels::aes_hash::FixedKeyHash, xs: &mut [u128], tweaks: &[u128]) {
-    for (x, t) in xs.chunks_mut(256).zip(tweaks.chunks(256)) {
-        hash.hash_many(x, t);
+/// Pads hashed per block, so scratch stays in L1 whatever the number of OTs.
+const PAD_BLOCK: usize = 512;
+
+/// The OT-pad tweak of lane `lane` of the COT with serial `serial`.
+fn pad_tweak(serial: u64, lane: usize) -> u128 {
+    SILENT_DOMAIN | ((lane as u128) << 96) | u128::from(serial)
+}
+
+/// COTs per block for `2·lanes` (sender) or `lanes` (receiver) pads per COT, whole groups.
+fn block_cots(pads_per_cot: usize, group: usize) -> usize {
+    (PAD_BLOCK / pads_per_cot / group).max(1) * group
+}
+
+/// The sender's pads of COTs `q` (serials from `serial`) whose receiver sent correction
+/// `e(i)`: per COT and per lane `H(q ⊕ e·Δ)`, `H(q ⊕ ¬e·Δ)` — the pads of the receiver's
+/// choice 0 and 1. `f(first, pads)` gets blocks of whole groups of `group` COTs starting at
+/// COT `first`, `2·lanes` pads per COT.
+#[allow(clippy::too_many_arguments)]
+fn sender_pads(
+    hash: &FixedKeyHash,
+    delta: u128,
+    q: &[u128],
+    e: impl Fn(usize) -> bool,
+    serial: u64,
+    lanes: usize,
+    group: usize,
+    mut f: impl FnMut(usize, &[u128]),
+) {
+    let per = block_cots(2 * lanes, group);
+    let mut pads = Zeroizing::new(vec![0u128; 2 * lanes * per.min(q.len())]);
+    let mut tweaks = vec![0u128; pads.len()];
+    for (b, qs) in q.chunks(per).enumerate() {
+        let first = b * per;
+        for (i, &q) in qs.iter().enumerate() {
+            // Branch-free: the correction is secret-dependent.
+            let x0 = q ^ (delta & 0u128.wrapping_sub(u128::from(e(first + i))));
+            for lane in 0..lanes {
+                let at = 2 * (i * lanes + lane);
+                pads[at] = x0;
+                pads[at + 1] = x0 ^ delta;
+                let t = pad_tweak(serial + (first + i) as u64, lane);
+                tweaks[at] = t;
+                tweaks[at + 1] = t;
+            }
+        }
+        let len = 2 * lanes * qs.len();
+        hash.hash_many(&mut pads[..len], &tweaks[..len]);
+        f(first, &pads[..len]);
     }
+}
+
+/// The receiver's pads `H(t)` per COT and lane, in blocks as [`sender_pads`] (`lanes` pads
+/// per COT).
+fn receiver_pads(
+    hash: &FixedKeyHash,
+    t: &[u128],
+    serial: u64,
+    lanes: usize,
+    group: usize,
+    mut f: impl FnMut(usize, &[u128]),
+) {
+    let per = block_cots(lanes, group);
+    let mut pads = Zeroizing::new(vec![0u128; lanes * per.min(t.len())]);
+    let mut tweaks = vec![0u128; pads.len()];
+    for (b, ts) in t.chunks(per).enumerate() {
+        let first = b * per;
+        for (i, &t) in ts.iter().enumerate() {
+            for lane in 0..lanes {
+                pads[i * lanes + lane] = t;
+                tweaks[i * lanes + lane] = pad_tweak(serial + (first + i) as u64, lane);
+            }
+        }
+        let len = lanes * ts.len();
+        hash.hash_many(&mut pads[..len], &tweaks[..len]);
+        f(first, &pads[..len]);
+    }
+}
+
+/// `(x + y) mod m` for `x, y < m < 2^63`, without a division or a secret-dependent branch.
+#[inline]
+pub(crate) fn add_mod(x: u64, y: u64, m: u64) -> u64 {
+    let s = x + y;
+    let (d, borrow) = s.overflowing_sub(m);
+    if borrow { s } else { d }
+}
+
+/// `(x − y) mod m` for `x, y < m < 2^63`.
+#[inline]
+pub(crate) fn sub_mod(x: u64, y: u64, m: u64) -> u64 {
+    let (d, borrow) = x.overflowing_sub(y);
+    if borrow { d.wrapping_add(m) } else { d }
 }
 
 fn check_modulus(m: u64) -> Result<(), OtError> {
@@ -112,21 +210,22 @@ impl Sender {
         let n = messages.len();
         let (q, serial) = self.cots(ch, n)?;
         let e = Self::corrections(ch, n)?;
-        let delta = self.delta();
-        let mut pads = Zeroizing::new(Vec::with_capacity(2 * n));
-        let mut tweaks = Vec::with_capacity(2 * n);
-        for (i, (&q, &e)) in q.iter().zip(&e).enumerate() {
-            let x0 = q ^ if e { delta } else { 0 };
-            pads.extend([x0, x0 ^ delta]);
-            let t = SILENT_DOMAIN | u128::from(serial + i as u64);
-            tweaks.extend([t, t]);
-        }
-        hash_tweaked(self.hash(), &mut pads, &tweaks);
         let mut body = Vec::with_capacity(32 * n);
-        for (m, p) in messages.iter().zip(pads.chunks_exact(2)) {
-            body.extend_from_slice(&(m[0] ^ p[0]).to_le_bytes());
-            body.extend_from_slice(&(m[1] ^ p[1]).to_le_bytes());
-        }
+        sender_pads(
+            self.hash(),
+            self.delta(),
+            &q,
+            |i| e[i],
+            serial,
+            1,
+            1,
+            |first, pads| {
+                for (m, p) in messages[first..].iter().zip(pads.chunks_exact(2)) {
+                    body.extend_from_slice(&(m[0] ^ p[0]).to_le_bytes());
+                    body.extend_from_slice(&(m[1] ^ p[1]).to_le_bytes());
+                }
+            },
+        );
         ch.send(kind::CHOSEN, &body)?;
         ch.flush()?;
         Ok(())
@@ -165,35 +264,68 @@ impl Sender {
             }
             .into());
         }
-        let n = messages.len() / big_n;
+        let words: Zeroizing<Vec<u128>> = Zeroizing::new(
+            messages
+                .chunks_exact(big_n)
+                .map(|msgs| {
+                    msgs.iter().enumerate().fold(0u128, |w, (x, &m)| {
+                        w | (u128::from(m) << (x * bits as usize))
+                    })
+                })
+                .collect(),
+        );
+        self.send_one_of_n_packed(ch, log_n, bits, &words)
+    }
+
+    /// [`Sender::send_one_of_n`] with each OT's `2^log_n` messages packed into one word
+    /// (message `x` in bits `[x·bits, (x + 1)·bits)`, the bits above `2^log_n·bits` zero).
+    ///
+    /// # Errors
+    /// As [`Sender::send_one_of_n`].
+    pub fn send_one_of_n_packed(
+        &mut self,
+        ch: &mut Channel,
+        log_n: u32,
+        bits: u32,
+        words: &[u128],
+    ) -> Result<(), Error> {
+        check_one_of_n(log_n, bits)?;
+        let width = (bits as usize) << log_n;
+        if width < 128
+            && let Some(&w) = words.iter().find(|&&w| w >> width != 0)
+        {
+            return Err(OtError::NotReduced {
+                what: "packed 1-of-N messages",
+                found: (w >> width) as u64,
+                p: 1,
+            }
+            .into());
+        }
+        let n = words.len();
         let ln = log_n as usize;
         let (q, serial) = self.cots(ch, n * ln)?;
         let e = Self::corrections(ch, n * ln)?;
-        let delta = self.delta();
-        let mut keys = Zeroizing::new(Vec::with_capacity(2 * n * ln));
-        let mut tweaks = Vec::with_capacity(2 * n * ln);
-        for (j, &q) in q.iter().enumerate() {
-            keys.extend([q, q ^ delta]);
-            let t = SILENT_DOMAIN | u128::from(serial + j as u64);
-            tweaks.extend([t, t]);
-        }
-        hash_tweaked(self.hash(), &mut keys, &tweaks);
         let masks: Vec<u128> = (0..log_n).map(|i| field_mask(log_n, bits, i)).collect();
-        let width = (bits as usize) << log_n;
         let mut out = BitWriter::with_capacity(n * width);
-        for (i, msgs) in messages.chunks_exact(big_n).enumerate() {
-            let mut word = msgs.iter().enumerate().fold(0u128, |w, (x, &m)| {
-                w | (u128::from(m) << (x * bits as usize))
-            });
-            for (l, mask) in masks.iter().enumerate() {
-                let j = i * ln + l;
-                // Fields whose bit l is 1 use the key of choice 1 ⊕ e, the others of e.
-                let (k0, k1) = (keys[2 * j], keys[2 * j + 1]);
-                let (ke, kne) = if e[j] { (k1, k0) } else { (k0, k1) };
-                word ^= (ke & !mask) | (kne & mask);
-            }
-            out.put(word, width);
-        }
+        sender_pads(
+            self.hash(),
+            self.delta(),
+            &q,
+            |j| e[j],
+            serial,
+            1,
+            ln,
+            |first, keys| {
+                for (o, keys) in keys.chunks_exact(2 * ln).enumerate() {
+                    let mut word = words[first / ln + o];
+                    for (mask, k) in masks.iter().zip(keys.chunks_exact(2)) {
+                        // Fields whose bit l is 1 take the pad of the receiver's choice 1.
+                        word ^= (k[0] & !mask) | (k[1] & mask);
+                    }
+                    out.put(word, width);
+                }
+            },
+        );
         ch.send(kind::ONE_OF_N, &out.finish())?;
         ch.flush()?;
         Ok(())
@@ -238,29 +370,28 @@ impl Sender {
         let n = corr.len() / w;
         let (q, serial) = self.cots(ch, n)?;
         let e = Self::corrections(ch, n)?;
-        let delta = self.delta();
-        let mut pads = Zeroizing::new(Vec::with_capacity(2 * n * w));
-        let mut tweaks = Vec::with_capacity(2 * n * w);
-        for (i, (&q, &e)) in q.iter().zip(&e).enumerate() {
-            let x0 = q ^ if e { delta } else { 0 };
-            for j in 0..w {
-                pads.extend([x0, x0 ^ delta]);
-                let t = SILENT_DOMAIN | ((j as u128) << 96) | u128::from(serial + i as u64);
-                tweaks.extend([t, t]);
-            }
-        }
-        hash_tweaked(self.hash(), &mut pads, &tweaks);
-        let bytes: usize = moduli.iter().map(|&m| bytes_for(m)).sum();
-        let mut body = Vec::with_capacity(n * bytes);
+        let widths: Vec<usize> = moduli.iter().map(|&m| bytes_for(m)).collect();
+        let mut body = Vec::with_capacity(n * widths.iter().sum::<usize>());
         let mut shares = Vec::with_capacity(n * w);
-        for (i, &x) in corr.iter().enumerate() {
-            let m = moduli[i % w];
-            let k0 = reduce(pads[2 * i], m);
-            let k1 = reduce(pads[2 * i + 1], m);
-            let y = ((u128::from(x) + u128::from(k0) + u128::from(m - k1)) % u128::from(m)) as u64;
-            body.extend_from_slice(&y.to_le_bytes()[..bytes_for(m)]);
-            shares.push((m - k0) % m);
-        }
+        sender_pads(
+            self.hash(),
+            self.delta(),
+            &q,
+            |i| e[i],
+            serial,
+            w,
+            1,
+            |first, pads| {
+                for (o, p) in pads.chunks_exact(2).enumerate() {
+                    let j = o % w;
+                    let m = moduli[j];
+                    let (k0, k1) = (reduce(p[0], m), reduce(p[1], m));
+                    let y = add_mod(corr[first * w + o], sub_mod(k0, k1, m), m);
+                    body.extend_from_slice(&y.to_le_bytes()[..widths[j]]);
+                    shares.push(sub_mod(0, k0, m));
+                }
+            },
+        );
         ch.send(kind::CORRELATED, &body)?;
         ch.flush()?;
         Ok(shares)
@@ -268,17 +399,18 @@ impl Sender {
 }
 
 impl Receiver {
-    /// Draws `n` COTs and their tweak serial; sends the corrections `c_i ⊕ b_i`.
+    /// Draws `n` COTs and their tweak serial; sends the corrections `c_i ⊕ b_i` for the
+    /// choices `choice(i)`.
     fn cots_fixed(
         &mut self,
         ch: &mut Channel,
-        choices: impl ExactSizeIterator<Item = bool>,
+        n: usize,
+        choice: impl Fn(usize) -> bool,
     ) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
-        let n = choices.len();
         let mut t = Zeroizing::new(vec![0u128; n]);
         self.receive_cot(ch, &mut t)?;
         let serial = self.tweaks(n);
-        let fix = pack_bits(choices.zip(t.iter()).map(|(c, &t)| c ^ (t & 1 == 1)));
+        let fix = pack_bits(t.iter().enumerate().map(|(i, &t)| choice(i) ^ (t & 1 == 1)));
         ch.send(kind::FIX, &fix)?;
         Ok((t, serial))
     }
@@ -294,15 +426,15 @@ impl Receiver {
         choices: &[bool],
     ) -> Result<Vec<u128>, Error> {
         let n = choices.len();
-        let (mut t, serial) = self.cots_fixed(ch, choices.iter().copied())?;
-        let tweaks: Vec<u128> = (0..n)
-            .map(|i| SILENT_DOMAIN | u128::from(serial + i as u64))
-            .collect();
-        hash_tweaked(self.hash(), &mut t, &tweaks);
+        let (t, serial) = self.cots_fixed(ch, n, |i| choices[i])?;
+        let mut pads = Zeroizing::new(Vec::with_capacity(n));
+        receiver_pads(self.hash(), &t, serial, 1, 1, |_, p| {
+            pads.extend_from_slice(p)
+        });
         let body = ch.recv(kind::CHOSEN, 32 * n)?;
         let mut r = Reader::new(&body);
         let mut out = Vec::with_capacity(n);
-        for (&c, &pad) in choices.iter().zip(t.iter()) {
+        for (&c, &pad) in choices.iter().zip(pads.iter()) {
             let y0 = r.u128()?;
             let y1 = r.u128()?;
             out.push(if c { y1 } else { y0 } ^ pad);
@@ -334,28 +466,25 @@ impl Receiver {
         }
         let n = choices.len();
         let ln = log_n as usize;
-        let bitsof = choices
-            .iter()
-            .flat_map(|&c| (0..ln).map(move |l| (c >> l) & 1 == 1))
-            .collect::<Vec<_>>();
-        let (mut t, serial) = self.cots_fixed(ch, bitsof.into_iter())?;
-        let tweaks: Vec<u128> = (0..n * ln)
-            .map(|j| SILENT_DOMAIN | u128::from(serial + j as u64))
-            .collect();
-        hash_tweaked(self.hash(), &mut t, &tweaks);
+        let (t, serial) =
+            self.cots_fixed(ch, n * ln, |j| (choices[j / ln] >> (j % ln)) & 1 == 1)?;
+        // One pad per OT: the XOR of its `log_n` keys.
+        let mut pads = Zeroizing::new(Vec::with_capacity(n));
+        receiver_pads(self.hash(), &t, serial, 1, ln, |_, keys| {
+            pads.extend(
+                keys.chunks_exact(ln)
+                    .map(|k| k.iter().fold(0, |a, &k| a ^ k)),
+            );
+        });
         let width = (bits as usize) << log_n;
         let body = ch.recv(kind::ONE_OF_N, (n * width).div_ceil(8))?;
         let mut reader = BitReader::new(&body, n * width)?;
         let ones = (1u128 << bits) - 1;
-        let mut out = Vec::with_capacity(n);
-        for (i, &c) in choices.iter().enumerate() {
-            let mut word = reader.get(width);
-            for l in 0..ln {
-                word ^= t[i * ln + l];
-            }
-            out.push(((word >> (u32::from(c) * bits)) & ones) as u8);
-        }
-        Ok(out)
+        Ok(choices
+            .iter()
+            .zip(pads.iter())
+            .map(|(&c, &pad)| (((reader.get(width) ^ pad) >> (u32::from(c) * bits)) & ones) as u8)
+            .collect())
     }
 
     /// Correlated OT modulo `moduli[j]`: returns `moduli.len()` values per choice, `k + c·x`,
@@ -382,28 +511,27 @@ impl Receiver {
             .into());
         }
         let n = choices.len();
-        let (t, serial) = self.cots_fixed(ch, choices.iter().copied())?;
-        let mut pads = Zeroizing::new(Vec::with_capacity(n * w));
-        let mut tweaks = Vec::with_capacity(n * w);
-        for (i, &t) in t.iter().enumerate() {
-            for j in 0..w {
-                pads.push(t);
-                tweaks.push(SILENT_DOMAIN | ((j as u128) << 96) | u128::from(serial + i as u64));
-            }
-        }
-        hash_tweaked(self.hash(), &mut pads, &tweaks);
-        let bytes: usize = moduli.iter().map(|&m| bytes_for(m)).sum();
-        let body = ch.recv(kind::CORRELATED, n * bytes)?;
+        let (t, serial) = self.cots_fixed(ch, n, |i| choices[i])?;
+        let mut keys = Vec::with_capacity(n * w);
+        receiver_pads(self.hash(), &t, serial, w, 1, |first, pads| {
+            keys.extend(
+                pads.iter()
+                    .enumerate()
+                    .map(|(o, &pad)| reduce(pad, moduli[(first * w + o) % w])),
+            );
+        });
+        let widths: Vec<usize> = moduli.iter().map(|&m| bytes_for(m)).collect();
+        let body = ch.recv(kind::CORRELATED, n * widths.iter().sum::<usize>())?;
         let mut r = Reader::new(&body);
         let mut out = Vec::with_capacity(n * w);
         let mut y = Vec::with_capacity(1);
-        for i in 0..n * w {
-            let m = moduli[i % w];
+        for (o, &k) in keys.iter().enumerate() {
+            let m = moduli[o % w];
             y.clear();
-            r.words_below("correlated OT correction", 1, bytes_for(m), m, &mut y)?;
-            let k = reduce(pads[i], m);
-            let v = if choices[i / w] { (k + y[0]) % m } else { k };
-            out.push(v);
+            r.words_below("correlated OT correction", 1, widths[o % w], m, &mut y)?;
+            // Branch-free in the choice: `k + c·y`.
+            let cy = y[0] & 0u64.wrapping_sub(u64::from(choices[o / w]));
+            out.push(add_mod(k, cy, m));
         }
         r.finish()?;
         Ok(out)
@@ -427,6 +555,11 @@ impl BitWriter {
     }
 
     fn put(&mut self, word: u128, width: usize) {
+        if self.fill == 0 && width.is_multiple_of(8) {
+            // Byte-aligned: the common case (`2^log_n · bits` a multiple of 8).
+            self.out.extend_from_slice(&word.to_le_bytes()[..width / 8]);
+            return;
+        }
         let mut word = if width == 128 {
             word
         } else {
@@ -479,6 +612,13 @@ impl<'a> BitReader<'a> {
     }
 
     fn get(&mut self, width: usize) -> u128 {
+        if self.bit.is_multiple_of(8) && width.is_multiple_of(8) {
+            let at = self.bit / 8;
+            let mut word = [0u8; 16];
+            word[..width / 8].copy_from_slice(&self.bytes[at..at + width / 8]);
+            self.bit += width;
+            return u128::from_le_bytes(word);
+        }
         let mut word = 0u128;
         for k in 0..width {
             let b = self.bit + k;
@@ -506,6 +646,27 @@ impl std::fmt::Debug for BitTriples {
         f.write_str("BitTriples { .. }")
     }
 }
+
+/// One party's shares of `n` random triples with a common first operand, 64 per word:
+/// `(a_A ⊕ a_B) ∧ (b_l,A ⊕ b_l,B) = c_l,A ⊕ c_l,B` for every lane `l`.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct SharedTriples {
+    /// Shares of the common operand `a`.
+    pub a: Vec<u64>,
+    /// Shares of `b_l`, one vector per lane.
+    pub b: Vec<Vec<u64>>,
+    /// Shares of `c_l = a ∧ b_l`, one vector per lane.
+    pub c: Vec<Vec<u64>>,
+}
+
+impl std::fmt::Debug for SharedTriples {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedTriples { .. }")
+    }
+}
+
+/// Per lane: the random-OT bits `x_l = m_0 ⊕ m_1` and `m_0`, packed.
+type Lanes = (Vec<Vec<u64>>, Vec<Vec<u64>>);
 
 /// A party's two Ferret sessions, one per direction: Alice's sender with Bob's receiver under
 /// Alice's `Δ`, and the reverse. Everything bidirectional (AND triples, multiplexers) is built
@@ -570,55 +731,63 @@ impl Duplex {
         &mut self.receiver
     }
 
-    /// Random OT bits of `n` COTs as sender: `(m_0, m_1)` packed as `(x = m_0 ⊕ m_1, m_0)`.
-    fn sender_bits(&mut self, ch: &mut Channel, n: usize) -> Result<(Vec<u64>, Vec<u64>), Error> {
+    /// Random OTs of `lanes`-bit messages from `n` COTs as sender: per lane `l`, bit `l` of
+    /// `(m_0, m_1)` packed as `(x_l = m_0 ⊕ m_1, m_0)`.
+    fn sender_bits(&mut self, ch: &mut Channel, n: usize, lanes: usize) -> Result<Lanes, Error> {
         let mut q = Zeroizing::new(vec![0u128; n]);
         self.sender.send_cot(ch, &mut q)?;
         let serial = self.sender.tweaks(n);
-        let delta = self.sender.delta();
         let words = n.div_ceil(64);
-        let (mut x, mut m0) = (vec![0u64; words], vec![0u64; words]);
-        let mut pads = Zeroizing::new(vec![0u128; 512]);
-        let mut tweaks = vec![0u128; 512];
-        for (c, q) in q.chunks(256).enumerate() {
-            for (i, &q) in q.iter().enumerate() {
-                pads[2 * i] = q;
-                pads[2 * i + 1] = q ^ delta;
-                let t = SILENT_DOMAIN | u128::from(serial + (c * 256 + i) as u64);
-                tweaks[2 * i] = t;
-                tweaks[2 * i + 1] = t;
-            }
-            let len = 2 * q.len();
-            self.sender
-                .hash()
-                .hash_many(&mut pads[..len], &tweaks[..len]);
-            for i in 0..q.len() {
-                let j = c * 256 + i;
-                let (a, b) = ((pads[2 * i] & 1) as u64, (pads[2 * i + 1] & 1) as u64);
-                x[j / 64] |= (a ^ b) << (j % 64);
-                m0[j / 64] |= a << (j % 64);
-            }
-        }
+        let (mut x, mut m0) = (
+            vec![vec![0u64; words]; lanes],
+            vec![vec![0u64; words]; lanes],
+        );
+        let sender = &self.sender;
+        sender_pads(
+            sender.hash(),
+            sender.delta(),
+            &q,
+            |_| false,
+            serial,
+            1,
+            1,
+            |first, pads| {
+                for (i, p) in pads.chunks_exact(2).enumerate() {
+                    let (j, diff) = (first + i, p[0] ^ p[1]);
+                    for l in 0..lanes {
+                        x[l][j / 64] |= (((diff >> l) & 1) as u64) << (j % 64);
+                        m0[l][j / 64] |= (((p[0] >> l) & 1) as u64) << (j % 64);
+                    }
+                }
+            },
+        );
         Ok((x, m0))
     }
 
-    /// Random OT bits of `n` COTs as receiver: `(b, m_b)` packed.
-    fn receiver_bits(&mut self, ch: &mut Channel, n: usize) -> Result<(Vec<u64>, Vec<u64>), Error> {
+    /// Random OTs of `lanes`-bit messages from `n` COTs as receiver: the choice bits `b` and,
+    /// per lane `l`, bit `l` of `m_b`, packed.
+    fn receiver_bits(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        lanes: usize,
+    ) -> Result<(Vec<u64>, Vec<Vec<u64>>), Error> {
         let mut t = Zeroizing::new(vec![0u128; n]);
         self.receiver.receive_cot(ch, &mut t)?;
         let serial = self.receiver.tweaks(n);
         let words = n.div_ceil(64);
-        let (mut b, mut mb) = (vec![0u64; words], vec![0u64; words]);
+        let (mut b, mut mb) = (vec![0u64; words], vec![vec![0u64; words]; lanes]);
         for (i, &x) in t.iter().enumerate() {
             b[i / 64] |= ((x & 1) as u64) << (i % 64);
         }
-        let tweaks: Vec<u128> = (0..n)
-            .map(|i| SILENT_DOMAIN | u128::from(serial + i as u64))
-            .collect();
-        hash_tweaked(self.receiver.hash(), &mut t, &tweaks);
-        for (i, &x) in t.iter().enumerate() {
-            mb[i / 64] |= ((x & 1) as u64) << (i % 64);
-        }
+        receiver_pads(self.receiver.hash(), &t, serial, 1, 1, |first, pads| {
+            for (i, &p) in pads.iter().enumerate() {
+                let j = first + i;
+                for (l, mb) in mb.iter_mut().enumerate() {
+                    mb[j / 64] |= (((p >> l) & 1) as u64) << (j % 64);
+                }
+            }
+        });
         Ok((b, mb))
     }
 
@@ -627,21 +796,46 @@ impl Duplex {
     /// # Errors
     /// Channel and wire errors of the COT generation.
     pub fn and_triples(&mut self, ch: &mut Channel, n: usize) -> Result<BitTriples, Error> {
+        let mut t = self.shared_triples(ch, n, 1)?;
+        Ok(BitTriples {
+            a: std::mem::take(&mut t.b[0]),
+            b: std::mem::take(&mut t.a),
+            c: std::mem::take(&mut t.c[0]),
+        })
+    }
+
+    /// `n` random triples sharing their first operand over `lanes` second operands,
+    /// `a ∧ b_l = c_l`, still from one COT per direction each (the COT's choice bit is `a`'s
+    /// share, its `lanes` message bits the `b_l` shares): the millionaires' tree ANDs one `eq`
+    /// with both the `lt` and the `eq` below it.
+    ///
+    /// # Errors
+    /// Channel and wire errors of the COT generation.
+    pub fn shared_triples(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        lanes: usize,
+    ) -> Result<SharedTriples, Error> {
         // Direction of Alice's Δ first, on both sides.
         let ((x, m0), (y, my)) = match self.role {
             Role::Alice => {
-                let s = self.sender_bits(ch, n)?;
-                (s, self.receiver_bits(ch, n)?)
+                let s = self.sender_bits(ch, n, lanes)?;
+                (s, self.receiver_bits(ch, n, lanes)?)
             }
             Role::Bob => {
-                let r = self.receiver_bits(ch, n)?;
-                (self.sender_bits(ch, n)?, r)
+                let r = self.receiver_bits(ch, n, lanes)?;
+                (self.sender_bits(ch, n, lanes)?, r)
             }
         };
-        let c = (0..x.len())
-            .map(|i| (x[i] & y[i]) ^ m0[i] ^ my[i])
+        let c = (0..lanes)
+            .map(|l| {
+                (0..y.len())
+                    .map(|i| (x[l][i] & y[i]) ^ m0[l][i] ^ my[l][i])
+                    .collect()
+            })
             .collect();
-        Ok(BitTriples { a: x, b: y, c })
+        Ok(SharedTriples { a: y, b: x, c })
     }
 
     /// Beaver AND of packed boolean shares: returns shares of `x ∧ y` for the first `n` bits
@@ -656,16 +850,36 @@ impl Duplex {
         y: &[u64],
         n: usize,
     ) -> Result<Vec<u64>, Error> {
+        Ok(self.and_shared(ch, x, &[y], n)?.remove(0))
+    }
+
+    /// Beaver ANDs of one shared operand with several: shares of `x ∧ y_l` for every `l`
+    /// (each `⌈n/64⌉` words, bits beyond `n` zero), on [`Duplex::shared_triples`]. One round
+    /// trip, `2(1 + ys.len())·n` bits in total.
+    ///
+    /// # Errors
+    /// [`OtError::LengthMismatch`] for bad lengths; channel and wire errors.
+    pub fn and_shared(
+        &mut self,
+        ch: &mut Channel,
+        x: &[u64],
+        ys: &[&[u64]],
+        n: usize,
+    ) -> Result<Vec<Vec<u64>>, Error> {
         let words = n.div_ceil(64);
         check_len("AND left operand", words, x.len())?;
-        check_len("AND right operand", words, y.len())?;
-        let t = self.and_triples(ch, n)?;
-        let mut mine = Vec::with_capacity(16 * words);
+        for y in ys {
+            check_len("AND right operand", words, y.len())?;
+        }
+        let t = self.shared_triples(ch, n, ys.len())?;
+        let mut mine = Vec::with_capacity(8 * words * (1 + ys.len()));
         for (x, a) in x.iter().zip(&t.a) {
             mine.extend_from_slice(&(x ^ a).to_le_bytes());
         }
-        for (y, b) in y.iter().zip(&t.b) {
-            mine.extend_from_slice(&(y ^ b).to_le_bytes());
+        for (y, b) in ys.iter().zip(&t.b) {
+            for (y, b) in y.iter().zip(b) {
+                mine.extend_from_slice(&(y ^ b).to_le_bytes());
+            }
         }
         let theirs = match self.role {
             Role::Alice => {
@@ -680,7 +894,7 @@ impl Duplex {
             }
         };
         let mut r = Reader::new(&theirs);
-        let mut open = vec![0u64; 2 * words];
+        let mut open = vec![0u64; words * (1 + ys.len())];
         for w in open.iter_mut() {
             *w = r.u64()?;
         }
@@ -690,19 +904,20 @@ impl Duplex {
         } else {
             (1u64 << (n % 64)) - 1
         };
-        let mut z = Vec::with_capacity(words);
-        for i in 0..words {
-            let d = open[i] ^ x[i] ^ t.a[i];
-            let e = open[words + i] ^ y[i] ^ t.b[i];
-            let mut v = t.c[i] ^ (d & t.b[i]) ^ (e & t.a[i]);
-            if self.role == Role::Alice {
-                v ^= d & e;
-            }
-            if i + 1 == words {
-                v &= tail;
-            }
-            z.push(v);
-        }
-        Ok(z)
+        let alice = u64::from(self.role == Role::Alice).wrapping_neg();
+        let d: Vec<u64> = (0..words).map(|i| open[i] ^ x[i] ^ t.a[i]).collect();
+        Ok(ys
+            .iter()
+            .enumerate()
+            .map(|(l, y)| {
+                (0..words)
+                    .map(|i| {
+                        let e = open[(1 + l) * words + i] ^ y[i] ^ t.b[l][i];
+                        let v = t.c[l][i] ^ (d[i] & t.b[l][i]) ^ (e & t.a[i]) ^ (d[i] & e & alice);
+                        if i + 1 == words { v & tail } else { v }
+                    })
+                    .collect()
+            })
+            .collect())
     }
 }

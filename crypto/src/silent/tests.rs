@@ -278,6 +278,58 @@ fn and_triples_satisfy_c_equals_a_and_b_and_beaver_and_is_and() {
 }
 
 #[test]
+fn shared_triples_satisfy_every_lane_and_shared_and_is_and() {
+    let (n, lanes) = (300_000 + 5, 3);
+    let (ta, tb) = duplex_pair(
+        memory_pair(),
+        Params::insecure_for_tests(),
+        |d, ch| d.shared_triples(ch, n, lanes).unwrap(),
+        |d, ch| d.shared_triples(ch, n, lanes).unwrap(),
+    );
+    let words = n.div_ceil(64);
+    assert_eq!((ta.a.len(), ta.b.len(), ta.c.len()), (words, lanes, lanes));
+    for l in 0..lanes {
+        let mut ones = 0u32;
+        for i in 0..words {
+            let a = ta.a[i] ^ tb.a[i];
+            let (b, c) = (ta.b[l][i] ^ tb.b[l][i], ta.c[l][i] ^ tb.c[l][i]);
+            assert_eq!(c, a & b, "lane {l}, word {i}");
+            ones += b.count_ones();
+        }
+        // The lanes' second operands are independent uniform bits.
+        assert!((ones as usize).abs_diff(n / 2) < n / 100, "lane {l}");
+    }
+    let lane_01: u32 = (0..words)
+        .map(|i| ((ta.b[0][i] ^ tb.b[0][i]) ^ (ta.b[1][i] ^ tb.b[1][i])).count_ones())
+        .sum();
+    assert!((lane_01 as usize).abs_diff(n / 2) < n / 100);
+
+    let m: usize = 70_001;
+    let mut prg = Prg::from_seed([9; 16]);
+    let w = m.div_ceil(64);
+    let tail = (1u64 << (m % 64)) - 1;
+    let mut rand = || -> Vec<u64> {
+        let mut v: Vec<u64> = (0..w).map(|_| prg.next_u64()).collect();
+        v[w - 1] &= tail;
+        v
+    };
+    let (xa, xb) = (rand(), rand());
+    let (ya, yb): (Vec<Vec<u64>>, Vec<Vec<u64>>) = (0..2).map(|_| (rand(), rand())).unzip();
+    let (za, zb) = duplex_pair(
+        tcp_pair(),
+        Params::insecure_for_tests(),
+        |d, ch| d.and_shared(ch, &xa, &[&ya[0], &ya[1]], m).unwrap(),
+        |d, ch| d.and_shared(ch, &xb, &[&yb[0], &yb[1]], m).unwrap(),
+    );
+    for l in 0..2 {
+        for i in 0..w {
+            let want = (xa[i] ^ xb[i]) & (ya[l][i] ^ yb[l][i]);
+            assert_eq!(za[l][i] ^ zb[l][i], want, "lane {l}, word {i}");
+        }
+    }
+}
+
+#[test]
 fn malformed_peer_data_is_a_typed_error() {
     // A correction message with nonzero padding bits.
     let (mut ca, mut cb) = memory_pair();
