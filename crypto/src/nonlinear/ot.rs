@@ -89,6 +89,19 @@ fn xor(a: &[u64], b: &[u64]) -> Vec<u64> {
     a.iter().zip(b).map(|(x, y)| x ^ y).collect()
 }
 
+/// The digits `0..q` grouped by message width, in order of first appearance.
+fn field_batches(q: usize, bits: impl Fn(usize) -> u32) -> Vec<(u32, Vec<usize>)> {
+    let mut batches: Vec<(u32, Vec<usize>)> = Vec::new();
+    for d in 0..q {
+        let b = bits(d);
+        match batches.iter_mut().find(|(w, _)| *w == b) {
+            Some((_, ds)) => ds.push(d),
+            None => batches.push((b, vec![d])),
+        }
+    }
+    batches
+}
+
 /// A session of the [`Backend::Ot`] backend: both Ferret directions and Alice's mask
 /// generator.
 ///
@@ -170,104 +183,183 @@ impl OtSession {
         n: usize,
         values: &[u64],
     ) -> Result<Vec<Vec<u64>>, Error> {
-        let words = n.div_ceil(64);
-        if width == 0 || n == 0 {
-            return Ok(vec![vec![0; words]; c]);
+        Ok(self
+            .less_than_groups(ch, n, &[(width, c, values)], values)?
+            .remove(0))
+    }
+
+    /// Several millionaires' at once against the low bits of one value of Bob's: group `g =
+    /// (width, c, x)` gives `[x_ij < y_i mod 2^width]` for Alice's `x` (`n·c`, instance-major),
+    /// Bob passing `y` (`n`, his values in the groups are ignored). The groups share the digit
+    /// OTs (Bob's digit `d` is the same choice in every group whose width reaches it) and the
+    /// AND rounds; at most 4 comparisons per instance (8-bit messages). Returns per group `c`
+    /// packed share vectors of `n` bits.
+    fn less_than_groups(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        groups: &[(u32, usize, &[u64])],
+        y: &[u64],
+    ) -> Result<Vec<Vec<Vec<u64>>>, Error> {
+        let digits = |width: u32| width.div_ceil(4) as usize;
+        let q = groups.iter().map(|g| digits(g.0)).max().unwrap_or(0);
+        let total: usize = groups.iter().map(|g| g.1).sum();
+        assert!(total <= 4, "at most 4 comparisons share a digit OT");
+        let empty = |g: &(u32, usize, &[u64])| vec![vec![0u64; n.div_ceil(64)]; g.1];
+        if n == 0 || q == 0 {
+            return Ok(groups.iter().map(empty).collect());
         }
-        let q = width.div_ceil(4) as usize;
-        // Node vectors hold bit j·n + i for comparison j of instance i.
-        let nw = (n * c).div_ceil(64);
-        let mut lt = vec![vec![0u64; nw]; q];
-        let mut eq = vec![vec![0u64; nw]; q];
+        // Comparisons active at digit d, in group order: (group, comparison, mask of Bob's digit).
+        let active = |d: usize| -> Vec<(usize, usize, u64)> {
+            groups
+                .iter()
+                .enumerate()
+                .filter(|(_, g)| digits(g.0) > d)
+                .flat_map(|(gi, g)| {
+                    let mask = (1u64 << (g.0 - 4 * d as u32).min(4)) - 1;
+                    (0..g.1).map(move |j| (gi, j, mask))
+                })
+                .collect()
+        };
+        // Node vectors of group g hold bit j·n + i for comparison j of instance i.
+        let nw: Vec<usize> = groups.iter().map(|g| (n * g.1).div_ceil(64)).collect();
+        let mut lt: Vec<Vec<Vec<u64>>> = groups
+            .iter()
+            .enumerate()
+            .map(|(gi, g)| vec![vec![0u64; nw[gi]]; digits(g.0)])
+            .collect();
+        let mut eq = lt.clone();
+        let set = |v: &mut Vec<Vec<Vec<u64>>>, gi: usize, d: usize, at: usize, b: u8| {
+            v[gi][d][at / 64] |= u64::from(b) << (at % 64);
+        };
         match self.party() {
             Role::Alice => {
                 let mut rnd = Zeroizing::new(vec![0u8; n * q]);
                 self.prg.fill_bytes(&mut rnd);
-                // Message `t` of digit `x`, comparison `j`: bits `t·2c + 2j` (`[x < t]`) and
-                // `t·2c + 2j + 1` (`[x = t]`), each XOR Alice's random share.
-                let field = 2 * c;
-                let all: u128 = (0..16).map(|t| 1u128 << (t * field)).sum();
-                let less: [u128; 16] =
-                    std::array::from_fn(|x| (x + 1..16).map(|t| 1u128 << (t * field)).sum());
-                let equal: [u128; 16] = std::array::from_fn(|x| 1u128 << (x * field));
                 let mut words = Zeroizing::new(vec![0u128; n * q]);
-                for i in 0..n {
-                    for d in 0..q {
+                for d in 0..q {
+                    let act = active(d);
+                    // Message `t` of Alice's digit `x`, active comparison `a`: bits
+                    // `t·field + 2a` (`[x < t & mask]`) and `+ 1` (`[x = t & mask]`), each XOR
+                    // Alice's random share.
+                    let field = 2 * act.len();
+                    let all: u128 = (0..16).map(|t| 1u128 << (t * field)).sum();
+                    let tables: Vec<([u128; 16], [u128; 16])> = act
+                        .iter()
+                        .map(|&(_, _, mask)| {
+                            let pick = |f: &dyn Fn(u64) -> bool| -> u128 {
+                                (0..16u64)
+                                    .filter(|&t| f(t & mask))
+                                    .map(|t| 1u128 << (t as usize * field))
+                                    .sum()
+                            };
+                            (
+                                std::array::from_fn(|x| pick(&|t| (x as u64) < t)),
+                                std::array::from_fn(|x| pick(&|t| x as u64 == t)),
+                            )
+                        })
+                        .collect();
+                    for i in 0..n {
                         let r = rnd[i * q + d];
                         let mut word = 0u128;
-                        for j in 0..c {
-                            let x = ((values[i * c + j] >> (4 * d)) & 15) as usize;
-                            let (l, e) = ((r >> (2 * j)) & 1, (r >> (2 * j + 1)) & 1);
-                            let at = j * n + i;
-                            lt[d][at / 64] |= u64::from(l) << (at % 64);
-                            eq[d][at / 64] |= u64::from(e) << (at % 64);
+                        for (a, (&(gi, j, _), (less, equal))) in act.iter().zip(&tables).enumerate()
+                        {
+                            let c = groups[gi].1;
+                            let x = ((groups[gi].2[i * c + j] >> (4 * d)) & 15) as usize;
+                            let (l, e) = ((r >> (2 * a)) & 1, (r >> (2 * a + 1)) & 1);
+                            set(&mut lt, gi, d, j * n + i, l);
+                            set(&mut eq, gi, d, j * n + i, e);
                             let spread = |b: u8| all & 0u128.wrapping_sub(u128::from(b));
                             word |=
-                                ((spread(l) ^ less[x]) | ((spread(e) ^ equal[x]) << 1)) << (2 * j);
+                                ((spread(l) ^ less[x]) | ((spread(e) ^ equal[x]) << 1)) << (2 * a);
                         }
                         words[i * q + d] = word;
                     }
                 }
-                self.duplex
-                    .sender()
-                    .send_one_of_n_packed(ch, 4, 2 * c as u32, &words)?;
+                // One OT batch per distinct field width (all digits alike in the usual case).
+                for (bits, ds) in field_batches(q, |d| 2 * active(d).len() as u32) {
+                    let batch: Vec<u128> = (0..n)
+                        .flat_map(|i| ds.iter().map(move |&d| i * q + d))
+                        .map(|o| words[o])
+                        .collect();
+                    let batch = Zeroizing::new(batch);
+                    self.duplex
+                        .sender()
+                        .send_one_of_n_packed(ch, 4, bits, &batch)?;
+                }
             }
             Role::Bob => {
-                let choices: Vec<u8> = (0..n * q)
-                    .map(|o| ((values[o / q] >> (4 * (o % q))) & 15) as u8)
-                    .collect();
-                let got = Zeroizing::new(self.duplex.receiver().receive_one_of_n(
-                    ch,
-                    4,
-                    2 * c as u32,
-                    &choices,
-                )?);
-                for i in 0..n {
-                    for d in 0..q {
-                        let g = got[i * q + d];
-                        for j in 0..c {
-                            let at = j * n + i;
-                            lt[d][at / 64] |= u64::from((g >> (2 * j)) & 1) << (at % 64);
-                            eq[d][at / 64] |= u64::from((g >> (2 * j + 1)) & 1) << (at % 64);
+                for (bits, ds) in field_batches(q, |d| 2 * active(d).len() as u32) {
+                    let choices: Vec<u8> = (0..n)
+                        .flat_map(|i| ds.iter().map(move |&d| ((y[i] >> (4 * d)) & 15) as u8))
+                        .collect();
+                    let got = Zeroizing::new(
+                        self.duplex
+                            .receiver()
+                            .receive_one_of_n(ch, 4, bits, &choices)?,
+                    );
+                    for (o, &g) in got.iter().enumerate() {
+                        let (i, d) = (o / ds.len(), ds[o % ds.len()]);
+                        for (a, &(gi, j, _)) in active(d).iter().enumerate() {
+                            set(&mut lt, gi, d, j * n + i, (g >> (2 * a)) & 1);
+                            set(&mut eq, gi, d, j * n + i, (g >> (2 * a + 1)) & 1);
                         }
                     }
                 }
             }
         }
-        // Digit 0 is the least significant; the lowest node's eq is never needed. Per pair
-        // `eq_hi` meets both `lt_lo` and `eq_lo`: one shared-operand triple (two COTs) each.
-        let mut nodes: Vec<(Vec<u64>, Vec<u64>)> = lt.into_iter().zip(eq).collect();
-        while nodes.len() > 1 {
-            let pairs = nodes.len() / 2;
-            let mut x = Vec::with_capacity(pairs * nw);
-            let mut y_lt = Vec::with_capacity(pairs * nw);
-            let mut y_eq = vec![0u64; nw];
-            for p in 0..pairs {
-                x.extend_from_slice(&nodes[2 * p + 1].1);
-                y_lt.extend_from_slice(&nodes[2 * p].0);
-                if p > 0 {
-                    y_eq.extend_from_slice(&nodes[2 * p].1);
+        // Per group, digit 0 is the least significant; the lowest node's eq is never needed.
+        // Per pair `eq_hi` meets both `lt_lo` and `eq_lo`: one shared-operand triple (two
+        // COTs) each; every group's pairs of a level go in one AND round.
+        let mut trees: Vec<Vec<(Vec<u64>, Vec<u64>)>> = lt
+            .into_iter()
+            .zip(eq)
+            .map(|(lt, eq)| lt.into_iter().zip(eq).collect())
+            .collect();
+        while trees.iter().any(|t| t.len() > 1) {
+            let (mut x, mut y_lt, mut y_eq) = (Vec::new(), Vec::new(), Vec::new());
+            for tree in &trees {
+                for p in 0..tree.len() / 2 {
+                    x.extend_from_slice(&tree[2 * p + 1].1);
+                    y_lt.extend_from_slice(&tree[2 * p].0);
+                    match p {
+                        0 => y_eq.resize(y_eq.len() + tree[0].0.len(), 0),
+                        _ => y_eq.extend_from_slice(&tree[2 * p].1),
+                    }
                 }
             }
             let bits = x.len() * 64;
             let z = self.duplex.and_shared(ch, &x, &[&y_lt, &y_eq], bits)?;
-            let mut next = Vec::with_capacity(pairs + 1);
-            for p in 0..pairs {
-                let lt = xor(&nodes[2 * p + 1].0, &z[0][p * nw..(p + 1) * nw]);
-                let eq = if p > 0 {
-                    z[1][p * nw..(p + 1) * nw].to_vec()
-                } else {
-                    Vec::new()
-                };
-                next.push((lt, eq));
+            let mut at = 0;
+            for (gi, tree) in trees.iter_mut().enumerate() {
+                let (pairs, w) = (tree.len() / 2, nw[gi]);
+                let mut next = Vec::with_capacity(pairs + 1);
+                for p in 0..pairs {
+                    let lt = xor(&tree[2 * p + 1].0, &z[0][at..at + w]);
+                    let eq = if p > 0 {
+                        z[1][at..at + w].to_vec()
+                    } else {
+                        Vec::new()
+                    };
+                    next.push((lt, eq));
+                    at += w;
+                }
+                if tree.len() % 2 == 1 {
+                    next.push(tree.pop().expect("odd node count"));
+                }
+                *tree = next;
             }
-            if nodes.len() % 2 == 1 {
-                next.push(nodes.pop().expect("odd node count"));
-            }
-            nodes = next;
         }
-        let root = &nodes[0].0;
-        Ok((0..c).map(|j| pack(n, |i| bit(root, j * n + i))).collect())
+        Ok(groups
+            .iter()
+            .zip(&trees)
+            .map(|(g, tree)| {
+                let root = &tree[0].0;
+                (0..g.1)
+                    .map(|j| pack(n, |i| bit(root, j * n + i)))
+                    .collect()
+            })
+            .collect())
     }
 
     /// Shares of `g_i · V_ij` in `Z_{moduli[j]}` with `V` held by `from` (`n·w` values, ignored
@@ -355,31 +447,6 @@ impl OtSession {
         } else {
             shares.to_vec()
         };
-        // Step 1: w = [p − 1 − a < b] and, for ReLU, g = [θ − 1 < b].
-        let c = 1 + usize::from(relu);
-        let x: Vec<u64> = if alice {
-            own.iter()
-                .flat_map(|&a| {
-                    let theta = if a >= h { p + h - a } else { h - a };
-                    [p - 1 - a, theta - 1].into_iter().take(c)
-                })
-                .collect()
-        } else {
-            own.clone()
-        };
-        let mut cmp = self.less_than(ch, k, c, n, &x)?;
-        let w = cmp.remove(0);
-        let d = if relu {
-            let g = cmp.remove(0);
-            let mut d = xor(&w, &g);
-            if alice {
-                let kappa = pack(n, |i| own[i] >= h);
-                d = xor(&d, &kappa);
-            }
-            d
-        } else {
-            Vec::new()
-        };
         // Alice's Q_j, ρ_j for j = 0, 1 (integers), Bob's b_hi, b_lo.
         let qs: Vec<[(i64, u64); 2]> = if alice {
             own.iter()
@@ -394,16 +461,47 @@ impl OtSession {
             Vec::new()
         };
         let rescaling = rescale && s > 0;
-        // Step 2: carries c_j = [2^s − 1 − ρ_j < b_lo], c_sel = c_0 ⊕ w ∧ (c_0 ⊕ c_1).
+        // Step 1, one millionaires' of up to four comparisons against b: w = [p − 1 − a < b],
+        // for ReLU g = [θ − 1 < b], and when rescaling the carries
+        // c_j = [2^s − 1 − ρ_j < b_lo] (b_lo = b mod 2^s, the low digits of the same b).
+        let c = 1 + usize::from(relu);
+        let (x, carry_x): (Vec<u64>, Vec<u64>) = if alice {
+            let x = own
+                .iter()
+                .flat_map(|&a| {
+                    let theta = if a >= h { p + h - a } else { h - a };
+                    [p - 1 - a, theta - 1].into_iter().take(c)
+                })
+                .collect();
+            let carry_x = qs
+                .iter()
+                .flat_map(|q| q.map(|(_, rho)| (1u64 << s) - 1 - rho))
+                .collect();
+            (x, carry_x)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut groups = vec![(k, c, &x[..])];
+        if rescaling {
+            groups.push((s, 2, &carry_x[..]));
+        }
+        let mut cmp = self.less_than_groups(ch, n, &groups, &own)?;
+        let mut wrap = cmp.remove(0);
+        let w = wrap.remove(0);
+        let d = if relu {
+            let g = wrap.remove(0);
+            let mut d = xor(&w, &g);
+            if alice {
+                let kappa = pack(n, |i| own[i] >= h);
+                d = xor(&d, &kappa);
+            }
+            d
+        } else {
+            Vec::new()
+        };
+        // Step 2: c_sel = c_0 ⊕ w ∧ (c_0 ⊕ c_1).
         let c_sel = if rescaling {
-            let x: Vec<u64> = if alice {
-                qs.iter()
-                    .flat_map(|q| q.map(|(_, rho)| (1u64 << s) - 1 - rho))
-                    .collect()
-            } else {
-                own.iter().map(|&b| b & ((1 << s) - 1)).collect()
-            };
-            let cs = self.less_than(ch, s, 2, n, &x)?;
+            let cs = cmp.remove(0);
             let diff = xor(&cs[0], &cs[1]);
             let t = self.duplex.and(ch, &w, &diff, n)?;
             xor(&cs[0], &t)
