@@ -6,8 +6,11 @@
 //!   digits; per digit one 1-out-of-16 OT (Bob chooses his digit) gives boolean shares of
 //!   `lt_d = [x_d < y_d]` and `eq_d = [x_d = y_d]` (Alice's messages are her random shares
 //!   XOR the truth table); a tree of `lt = lt_hi ⊕ eq_hi ∧ lt_lo`, `eq = eq_hi ∧ eq_lo` (Beaver
-//!   AND on silent triples, `⌈log2 ⌈ℓ/4⌉⌉` rounds) gives `[x < y]`. Up to two comparisons
-//!   against the same `y` share the OTs (4-bit messages).
+//!   AND on silent triples, `⌈log2 ⌈ℓ/4⌉⌉` rounds) gives `[x < y]`; the two ANDs of a node
+//!   share `eq_hi`, so they run on one shared-operand triple (two COTs, not four). Up to four
+//!   comparisons against the low bits of the same `y` share the digit OTs (messages of
+//!   2 bits per comparison) and the AND rounds: a ReLU's wrap bit, DReLU threshold and both
+//!   rescaling carries take one 32-bit millionaires' worth of OTs.
 //! - **bit × value**: `g·V` for a boolean-shared `g = g_A ⊕ g_B` and `V` held by party X is
 //!   `g_X·V + g_Y·V(1 − 2g_X)`: one correlated OT from X (correlation `V(1 − 2g_X)`), Y choosing
 //!   `g_Y`. It converts bits to arithmetic shares (`V = 1`), multiplexes (`V` = one party's
