@@ -107,7 +107,7 @@ fn bench_nonlinear(c: &mut Criterion) {
             _ => format!("k={k},{transport},backend={}", backend.name()),
         };
         let id = ("nonlinear", block.name(), param.as_str());
-        bench_nonlinear_block(c, id, backend, block, k, p, transport, m);
+        bench_nonlinear_block(c, id, backend, block, k, p, 4, transport, m);
     };
     for (k, p) in [(24u32, 16_777_213u64), (32, 4_294_967_291)] {
         for &backend in Backend::ALL {
@@ -118,6 +118,12 @@ fn bench_nonlinear(c: &mut Criterion) {
     }
     for &backend in Backend::ALL {
         bench(backend, Block::Relu, 32, 4_294_967_291, "tcp", m);
+    }
+    // The secure UNet's ReLUs rescale by the weights' 12 fractional bits (q32).
+    for &backend in Backend::ALL {
+        let param = format!("k=32,shift=12,mem,backend={}", backend.name());
+        let id = ("nonlinear", Block::Relu.name(), param.as_str());
+        bench_nonlinear_block(c, id, backend, Block::Relu, 32, 4_294_967_291, 12, "mem", m);
     }
 }
 

@@ -186,7 +186,7 @@ fn bench_secure_layers(c: &mut Criterion) {
     for (k, quant, name) in [(32u32, Quant::q32(), "q32"), (24, Quant::q24(), "q24")] {
         let param = format!("k={k},p={name},n=2^20");
         let id = ("secure", "relu", param.as_str());
-        bench_nonlinear_block(c, id, Backend::Gc, Block::Relu, k, quant.p, "mem", m);
+        bench_nonlinear_block(c, id, Backend::Gc, Block::Relu, k, quant.p, 4, "mem", m);
     }
 }
 

@@ -114,16 +114,16 @@ pub fn nonlinear_sessions(
 }
 
 /// Runs one call of `block` on `x` (this party's shares).
-fn call(s: &mut dyn Nonlinear, ch: &mut Channel, block: Block, x: &[u64]) -> usize {
+fn call(s: &mut dyn Nonlinear, ch: &mut Channel, block: Block, x: &[u64], shift: u32) -> usize {
     match block {
-        Block::Relu => s.relu_rescale(ch, x, 4).expect("relu").len(),
-        Block::Rescale => s.rescale(ch, x, 4).expect("rescale").len(),
-        Block::MaxPool => s.max4_rescale(ch, x, 4).expect("maxpool").len(),
+        Block::Relu => s.relu_rescale(ch, x, shift).expect("relu").len(),
+        Block::Rescale => s.rescale(ch, x, shift).expect("rescale").len(),
+        Block::MaxPool => s.max4_rescale(ch, x, shift).expect("maxpool").len(),
         Block::Argmax => s.argmax2(ch, x).expect("argmax").len(),
     }
 }
 
-/// One nonlinear bench: `m` instances of `block` (shift 4) at `k` bits mod `p` through
+/// One nonlinear bench: `m` instances of `block` (rescaling by `shift`) at `k` bits mod `p` through
 /// `backend`, two parties as two threads with one rayon thread each over `transport`, benched as
 /// `group/name/param` with `Throughput::Elements(m)`.
 ///
@@ -143,6 +143,7 @@ pub fn bench_nonlinear_block(
     block: Block,
     k: u32,
     p: u64,
+    shift: u32,
     transport: &str,
     m: usize,
 ) {
@@ -152,7 +153,7 @@ pub fn bench_nonlinear_block(
         Block::MaxPool => (Op::Max4RescaleReshare, 4),
         Block::Argmax => (Op::Argmax2, 2),
     };
-    let ands = Gadget::new(Params::new(k, p, 4).expect("valid"), op)
+    let ands = Gadget::new(Params::new(k, p, shift).expect("valid"), op)
         .circuit()
         .counts()
         .and;
@@ -175,13 +176,13 @@ pub fn bench_nonlinear_block(
                 let h = s.spawn(|| {
                     pool_b.install(|| {
                         let t = thread_cpu();
-                        black_box(call(&mut *sb, &mut cb, block, &xb));
+                        black_box(call(&mut *sb, &mut cb, block, &xb, shift));
                         thread_cpu() - t
                     })
                 });
                 let da = pool_a.install(|| {
                     let t = thread_cpu();
-                    black_box(call(&mut *sa, &mut ca, block, &xa));
+                    black_box(call(&mut *sa, &mut ca, block, &xa, shift));
                     thread_cpu() - t
                 });
                 cpu_a += da;

@@ -92,6 +92,30 @@ fn xor(a: &[u64], b: &[u64]) -> Vec<u64> {
     a.iter().zip(b).map(|(x, y)| x ^ y).collect()
 }
 
+/// The sender's correlation of `g·V` (`g = g_A ⊕ g_B`, `V` the sender's, `n·w` values):
+/// `V(1 − 2g_sender)`, branch-free in the secret bit.
+fn bit_times_correlation(moduli: &[u64], v: &[u64], g: &[u64], n: usize) -> Vec<u64> {
+    let w = moduli.len();
+    (0..n * w)
+        .map(|o| {
+            let neg = sub_mod(0, v[o], moduli[o % w]);
+            v[o] ^ ((v[o] ^ neg) & 0u64.wrapping_sub(u64::from(bit(g, o / w))))
+        })
+        .collect()
+}
+
+/// The sender's share of `g·V`: `g_sender·V` plus its correlated-OT share `s`.
+fn bit_times_own(moduli: &[u64], v: &[u64], g: &[u64], s: &[u64]) -> Vec<u64> {
+    let w = moduli.len();
+    s.iter()
+        .enumerate()
+        .map(|(o, &s)| {
+            let own = v[o] & 0u64.wrapping_sub(u64::from(bit(g, o / w)));
+            add_mod(own, s, moduli[o % w])
+        })
+        .collect()
+}
+
 /// The digits `0..q` grouped by message width, in order of first appearance.
 fn field_batches(q: usize, bits: impl Fn(usize) -> u32) -> Vec<(u32, Vec<usize>)> {
     let mut batches: Vec<(u32, Vec<usize>)> = Vec::new();
@@ -376,32 +400,47 @@ impl OtSession {
         g: &[u64],
         n: usize,
     ) -> Result<Vec<u64>, Error> {
-        let w = moduli.len();
         if n == 0 {
             return Ok(Vec::new());
         }
         if self.party() == from {
-            // Branch-free in the secret bit: `V(1 − 2g) = g ? −V : V`.
-            let mask = |o: usize| 0u64.wrapping_sub(u64::from(bit(g, o / w)));
-            let corr: Vec<u64> = (0..n * w)
-                .map(|o| {
-                    let neg = sub_mod(0, v[o], moduli[o % w]);
-                    v[o] ^ ((v[o] ^ neg) & mask(o))
-                })
-                .collect();
+            let corr = bit_times_correlation(moduli, v, g, n);
             let s = self
                 .duplex
                 .sender()
                 .send_correlated_mod(ch, moduli, &corr)?;
-            Ok((0..n * w)
-                .map(|o| add_mod(v[o] & mask(o), s[o], moduli[o % w]))
-                .collect())
+            Ok(bit_times_own(moduli, v, g, &s))
         } else {
             let choices: Vec<bool> = (0..n).map(|i| bit(g, i)).collect();
             self.duplex
                 .receiver()
                 .receive_correlated_mod(ch, moduli, &choices)
         }
+    }
+
+    /// Shares of `g_i · (V_A + V_B)_ij` in `Z_{moduli[j]}`: [`OtSession::bit_times`] from
+    /// both parties at once (each holds a `V`), the two directions' OTs in one exchange.
+    fn bit_times_both(
+        &mut self,
+        ch: &mut Channel,
+        moduli: &[u64],
+        v: &[u64],
+        g: &[u64],
+        n: usize,
+    ) -> Result<Vec<u64>, Error> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let corr = bit_times_correlation(moduli, v, g, n);
+        let choices: Vec<bool> = (0..n).map(|i| bit(g, i)).collect();
+        let (s, r) = self.duplex.correlated_both(ch, moduli, &corr, &choices)?;
+        let w = moduli.len();
+        Ok(bit_times_own(moduli, v, g, &s)
+            .iter()
+            .zip(&r)
+            .enumerate()
+            .map(|(o, (&a, &b))| add_mod(a, b, moduli[o % w]))
+            .collect())
     }
 
     /// Shares of `g·(y − x) + x` in each ring for shared `x`, `y` (`n·w` each).
@@ -418,13 +457,9 @@ impl OtSession {
         let diff: Vec<u64> = (0..n * w)
             .map(|o| sub_mod(y[o], x[o], moduli[o % w]))
             .collect();
-        let from_alice = self.bit_times(ch, Role::Alice, moduli, &diff, g, n)?;
-        let from_bob = self.bit_times(ch, Role::Bob, moduli, &diff, g, n)?;
+        let prod = self.bit_times_both(ch, moduli, &diff, g, n)?;
         Ok((0..n * w)
-            .map(|o| {
-                let m = moduli[o % w];
-                add_mod(add_mod(x[o], from_alice[o], m), from_bob[o], m)
-            })
+            .map(|o| add_mod(x[o], prod[o], moduli[o % w]))
             .collect())
     }
 
@@ -519,14 +554,32 @@ impl OtSession {
         if lift {
             moduli.push(big);
         }
-        let wm = if moduli.is_empty() {
-            Vec::new()
+        let dq = |q: &[(i64, u64); 2]| (q[1].0 - q[0].0).rem_euclid(p as i64) as u64;
+        let (wm, merged_cb) = if moduli.is_empty() {
+            (Vec::new(), None)
+        } else if moduli == [p] {
+            // Rescaling only: w·(Q_1 − Q_0) and c_sel·1, both from Alice and mod p, in one
+            // exchange of 2n OTs.
+            let v: Vec<u64> = if alice {
+                qs.iter().map(dq).chain(std::iter::repeat_n(1, n)).collect()
+            } else {
+                Vec::new()
+            };
+            let g = pack(2 * n, |i| {
+                if i < n {
+                    bit(&w, i)
+                } else {
+                    bit(&c_sel, i - n)
+                }
+            });
+            let mut both = self.bit_times(ch, Role::Alice, &moduli, &v, &g, 2 * n)?;
+            let cb = both.split_off(n);
+            (both, Some(cb))
         } else {
             let v: Vec<u64> = if alice {
                 qs.iter()
                     .flat_map(|q| {
-                        let dq = (q[1].0 - q[0].0).rem_euclid(p as i64) as u64;
-                        [dq, p]
+                        [dq(q), p]
                             .into_iter()
                             .skip(usize::from(!rescaling))
                             .take(moduli.len())
@@ -535,7 +588,7 @@ impl OtSession {
             } else {
                 Vec::new()
             };
-            self.bit_times(ch, Role::Alice, &moduli.clone(), &v, &w, n)?
+            (self.bit_times(ch, Role::Alice, &moduli, &v, &w, n)?, None)
         };
         let stride = moduli.len();
         let r = if !rescale {
@@ -544,8 +597,13 @@ impl OtSession {
             // s = 0: the rescaled value is v itself, already shared.
             shares.to_vec()
         } else {
-            let ones = vec![1u64; if alice { n } else { 0 }];
-            let cb = self.bit_times(ch, Role::Alice, &[p], &ones, &c_sel, n)?;
+            let cb = match merged_cb {
+                Some(cb) => cb,
+                None => {
+                    let ones = vec![1u64; if alice { n } else { 0 }];
+                    self.bit_times(ch, Role::Alice, &[p], &ones, &c_sel, n)?
+                }
+            };
             (0..n)
                 .map(|i| {
                     let base = if alice {
@@ -676,9 +734,7 @@ impl OtSession {
         let p = self.config.p;
         let n = x.len();
         let parts = self.parts(ch, x, s, true, true, false)?;
-        let a = self.bit_times(ch, Role::Alice, &[p], &parts.r, &parts.d, n)?;
-        let b = self.bit_times(ch, Role::Bob, &[p], &parts.r, &parts.d, n)?;
-        let y: Vec<u64> = a.iter().zip(&b).map(|(&a, &b)| add_mod(a, b, p)).collect();
+        let y = self.bit_times_both(ch, &[p], &parts.r, &parts.d, n)?;
         self.reshare(ch, &y)
     }
 

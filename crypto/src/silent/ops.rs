@@ -156,6 +156,21 @@ fn check_modulus(m: u64) -> Result<(), OtError> {
     Ok(())
 }
 
+/// Checks a non-empty list of moduli; returns its length.
+fn check_moduli(moduli: &[u64]) -> Result<usize, OtError> {
+    for &m in moduli {
+        check_modulus(m)?;
+    }
+    if moduli.is_empty() {
+        return Err(OtError::LengthMismatch {
+            what: "moduli",
+            expected: 1,
+            found: 0,
+        });
+    }
+    Ok(moduli.len())
+}
+
 fn check_len(what: &'static str, expected: usize, found: usize) -> Result<(), OtError> {
     if expected != found {
         return Err(OtError::LengthMismatch {
@@ -344,18 +359,18 @@ impl Sender {
         moduli: &[u64],
         corr: &[u64],
     ) -> Result<Vec<u64>, Error> {
-        let w = moduli.len();
-        for &m in moduli {
-            check_modulus(m)?;
-        }
-        if w == 0 {
-            return Err(OtError::LengthMismatch {
-                what: "moduli",
-                expected: 1,
-                found: 0,
-            }
-            .into());
-        }
+        let cots = self.correlated_begin(ch, moduli, corr)?;
+        self.correlated_finish(ch, moduli, corr, cots)
+    }
+
+    /// Checks a correlated OT's inputs and draws its COTs.
+    fn correlated_begin(
+        &mut self,
+        ch: &mut Channel,
+        moduli: &[u64],
+        corr: &[u64],
+    ) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
+        let w = check_moduli(moduli)?;
         check_len("correlations", corr.len().next_multiple_of(w), corr.len())?;
         for (i, &x) in corr.iter().enumerate() {
             if x >= moduli[i % w] {
@@ -367,15 +382,26 @@ impl Sender {
                 .into());
             }
         }
-        let n = corr.len() / w;
-        let (q, serial) = self.cots(ch, n)?;
+        self.cots(ch, corr.len() / w)
+    }
+
+    /// Receives the corrections and sends the correlated OT's messages; returns the shares.
+    fn correlated_finish(
+        &self,
+        ch: &mut Channel,
+        moduli: &[u64],
+        corr: &[u64],
+        (q, serial): (Zeroizing<Vec<u128>>, u64),
+    ) -> Result<Vec<u64>, Error> {
+        let (n, w) = (q.len(), moduli.len());
         let e = Self::corrections(ch, n)?;
         let widths: Vec<usize> = moduli.iter().map(|&m| bytes_for(m)).collect();
         let mut body = Vec::with_capacity(n * widths.iter().sum::<usize>());
         let mut shares = Vec::with_capacity(n * w);
+        let (hash, delta) = (self.hash(), self.delta());
         sender_pads(
-            self.hash(),
-            self.delta(),
+            hash,
+            delta,
             &q,
             |i| e[i],
             serial,
@@ -407,12 +433,23 @@ impl Receiver {
         n: usize,
         choice: impl Fn(usize) -> bool,
     ) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
+        let cots = self.cots(ch, n)?;
+        Self::send_fix(ch, &cots.0, choice)?;
+        Ok(cots)
+    }
+
+    /// Draws `n` COTs and their tweak serial.
+    fn cots(&mut self, ch: &mut Channel, n: usize) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
         let mut t = Zeroizing::new(vec![0u128; n]);
         self.receive_cot(ch, &mut t)?;
-        let serial = self.tweaks(n);
+        Ok((t, self.tweaks(n)))
+    }
+
+    /// Sends the corrections `c_i ⊕ b_i` of the COTs `t` for the choices `choice(i)`.
+    fn send_fix(ch: &mut Channel, t: &[u128], choice: impl Fn(usize) -> bool) -> Result<(), Error> {
         let fix = pack_bits(t.iter().enumerate().map(|(i, &t)| choice(i) ^ (t & 1 == 1)));
         ch.send(kind::FIX, &fix)?;
-        Ok((t, serial))
+        Ok(())
     }
 
     /// Chosen-message OT: returns `messages[i][choices[i]]` of the peer's
@@ -498,20 +535,31 @@ impl Receiver {
         moduli: &[u64],
         choices: &[bool],
     ) -> Result<Vec<u64>, Error> {
-        let w = moduli.len();
-        for &m in moduli {
-            check_modulus(m)?;
-        }
-        if w == 0 {
-            return Err(OtError::LengthMismatch {
-                what: "moduli",
-                expected: 1,
-                found: 0,
-            }
-            .into());
-        }
-        let n = choices.len();
-        let (t, serial) = self.cots_fixed(ch, n, |i| choices[i])?;
+        let cots = self.correlated_begin(ch, moduli, choices)?;
+        Self::send_fix(ch, &cots.0, |i| choices[i])?;
+        self.correlated_finish(ch, moduli, choices, cots)
+    }
+
+    /// Checks the moduli and draws the COTs (the corrections go with `correlated_finish`).
+    fn correlated_begin(
+        &mut self,
+        ch: &mut Channel,
+        moduli: &[u64],
+        choices: &[bool],
+    ) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
+        check_moduli(moduli)?;
+        self.cots(ch, choices.len())
+    }
+
+    /// Receives the sender's messages; returns `k + c·x` per choice and modulus.
+    fn correlated_finish(
+        &self,
+        ch: &mut Channel,
+        moduli: &[u64],
+        choices: &[bool],
+        (t, serial): (Zeroizing<Vec<u128>>, u64),
+    ) -> Result<Vec<u64>, Error> {
+        let (n, w) = (choices.len(), moduli.len());
         let mut keys = Vec::with_capacity(n * w);
         receiver_pads(self.hash(), &t, serial, w, 1, |first, pads| {
             keys.extend(
@@ -729,6 +777,43 @@ impl Duplex {
     /// The session in which this party is the COT receiver.
     pub fn receiver(&mut self) -> &mut Receiver {
         &mut self.receiver
+    }
+
+    /// Correlated OTs mod `moduli` in both directions in one exchange (two flights per party
+    /// instead of three): this party sends `corr` as in [`Sender::send_correlated_mod`] (the
+    /// peer chooses) and chooses `choices` as in [`Receiver::receive_correlated_mod`] (the peer
+    /// sends). Returns (this party's shares as sender, its values as receiver). The peer calls
+    /// this too, with its own `corr` and `choices`.
+    ///
+    /// # Errors
+    /// As the two one-way calls.
+    pub fn correlated_both(
+        &mut self,
+        ch: &mut Channel,
+        moduli: &[u64],
+        corr: &[u64],
+        choices: &[bool],
+    ) -> Result<(Vec<u64>, Vec<u64>), Error> {
+        // Alice's direction first on both sides, as everywhere in the duplex; each party's
+        // corrections follow its own COT trees on the wire.
+        let (sent, received) = match self.role {
+            Role::Alice => {
+                let s = self.sender.correlated_begin(ch, moduli, corr)?;
+                let r = self.receiver.correlated_begin(ch, moduli, choices)?;
+                (s, r)
+            }
+            Role::Bob => {
+                let r = self.receiver.correlated_begin(ch, moduli, choices)?;
+                let s = self.sender.correlated_begin(ch, moduli, corr)?;
+                (s, r)
+            }
+        };
+        Receiver::send_fix(ch, &received.0, |i| choices[i])?;
+        let shares = self.sender.correlated_finish(ch, moduli, corr, sent)?;
+        let values = self
+            .receiver
+            .correlated_finish(ch, moduli, choices, received)?;
+        Ok((shares, values))
     }
 
     /// Random OTs of `lanes`-bit messages from `n` COTs as sender: per lane `l`, bit `l` of

@@ -233,6 +233,36 @@ fn correlated_ot_mod_m_sums_to_the_chosen_multiple() {
 }
 
 #[test]
+fn correlated_ots_both_ways_at_once_sum_to_the_chosen_multiples() {
+    let moduli = [4_294_967_291u64, 1 << 33];
+    // Different counts per direction would be a protocol error; sizes straddle chunks.
+    for n in [1usize, 9_001, 40_000] {
+        let mut prg = Prg::from_seed([n as u8; 16]);
+        let mut draw = |prg: &mut Prg| -> (Vec<u64>, Vec<bool>) {
+            let corr = (0..2 * n)
+                .map(|i| prg.uniform_below(moduli[i % 2]))
+                .collect();
+            (corr, (0..n).map(|_| prg.next_u64() & 1 == 1).collect())
+        };
+        let ((ca, ga), (cb, gb)) = (draw(&mut prg), draw(&mut prg));
+        let ((sa, ra), (sb, rb)) = duplex_pair(
+            tcp_pair(),
+            Params::insecure_for_tests(),
+            |d, ch| d.correlated_both(ch, &moduli, &ca, &ga).unwrap(),
+            |d, ch| d.correlated_both(ch, &moduli, &cb, &gb).unwrap(),
+        );
+        for i in 0..2 * n {
+            let m = moduli[i % 2];
+            // Alice's correlations, Bob's choices; and the reverse.
+            let want_ab = if gb[i / 2] { ca[i] } else { 0 };
+            let want_ba = if ga[i / 2] { cb[i] } else { 0 };
+            assert_eq!((sa[i] + rb[i]) % m, want_ab, "n {n}, Alice→Bob value {i}");
+            assert_eq!((sb[i] + ra[i]) % m, want_ba, "n {n}, Bob→Alice value {i}");
+        }
+    }
+}
+
+#[test]
 fn and_triples_satisfy_c_equals_a_and_b_and_beaver_and_is_and() {
     let n = 2_000_000 + 17;
     let (ta, tb) = duplex_pair(
