@@ -238,7 +238,7 @@ fn correlated_ots_both_ways_at_once_sum_to_the_chosen_multiples() {
     // Different counts per direction would be a protocol error; sizes straddle chunks.
     for n in [1usize, 9_001, 40_000] {
         let mut prg = Prg::from_seed([n as u8; 16]);
-        let mut draw = |prg: &mut Prg| -> (Vec<u64>, Vec<bool>) {
+        let draw = |prg: &mut Prg| -> (Vec<u64>, Vec<bool>) {
             let corr = (0..2 * n)
                 .map(|i| prg.uniform_below(moduli[i % 2]))
                 .collect();
