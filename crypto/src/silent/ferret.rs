@@ -25,7 +25,8 @@
 //! 2. **LPN encoding**: with the base `(q_B, t_B = q_B ⊕ u·Δ)` of length `k`, output `i` is
 //!    `q_i = s_i ⊕ ⊕_{j ∈ S_i} q_B[j]` for the sender and `t_i = w_i ⊕ ⊕_{j ∈ S_i} t_B[j]` for the
 //!    receiver, so `t_i ⊕ q_i = (e_i ⊕ ⟨u, A_i⟩)·Δ`; `S_i` is `d = 10` indices of `[0, k)` from
-//!    AES-CTR under a public seed (the local linear code of Ferret). `⟨u, A⟩ ⊕ e` is an LPN
+//!    AES-CTR under a public seed (32-bit words, 2.5 blocks per output; the local linear code of
+//!    Ferret). `⟨u, A⟩ ⊕ e` is an LPN
 //!    sample, so the receiver's output choice bits are pseudorandom.
 //! 3. **Bootstrapping**: the first `k + t·h` outputs of each round are kept as the next round's
 //!    base; the first round (`pre` parameters) runs on `k' + t'·h'` COTs from IKNP
@@ -35,7 +36,7 @@
 //! (leaves and IKNP blocks are cleared), so a receiver block's lsb is its choice bit and the
 //! correlation `t = q ⊕ b·Δ` holds on all 128 bits.
 //!
-//! Outputs are produced [`TREES_PER_CHUNK`] trees at a time (one sender → receiver message per
+//! Outputs are produced [`CHUNK_COTS`] at a time (one sender → receiver message per
 //! chunk, no round trip) and handed out in any batch sizes, so memory stays at two bases
 //! (`2 (k + t·h)` blocks) plus one chunk, whatever the number of COTs drawn.
 //!
@@ -76,15 +77,15 @@ use crate::wire::Reader;
 
 /// Nonzeros per column of the LPN code.
 pub const D: usize = 10;
-/// GGM trees per chunk: `16 · 2^13` = 131,072 COTs (2 MiB) with the main parameters.
-pub const TREES_PER_CHUNK: usize = 16;
+/// COTs per chunk (512 KiB, L2-resident): `2^15 / 2^h` trees (4 with [`Params::FERRET`]'s
+/// `h = 13`, 64 with `h = 9`), so the per-chunk costs (one message and its frame header, a
+/// wake-up of the peer) stay amortised.
+pub const CHUNK_COTS: usize = 1 << 15;
 /// Tweak bit of the GGM expansion.
 const GGM_DOMAIN: u128 = 1 << 66;
 /// Tweak bit of the hashes that turn silent COTs into OTs (IKNP uses bit 64).
 pub(crate) const SILENT_DOMAIN: u128 = 1 << 65;
-/// Outputs per LPN work item (a unit of rayon work).
-const LPN_BLOCK: usize = 4096;
-/// Outputs per AES index batch within a work item (the stream is 3 blocks per output).
+/// Outputs per AES index batch within a work item (even: the stream is 2.5 blocks per output).
 const LPN_SUB: usize = 128;
 
 /// LPN parameters of one round: `n = t · 2^log_bin` outputs from `k + t · log_bin` base COTs.
@@ -284,29 +285,33 @@ impl Core {
 /// no faster on the reference machine (`docs/PERFORMANCE.md`), so this is the plain loop, with the
 /// AES index stream generated into a stack buffer [`LPN_SUB`] outputs at a time.
 fn lpn_encode(lpn: &FixedKeyHash, round: u64, first: usize, base: &[u128], out: &mut [u128]) {
+    debug_assert!(first.is_multiple_of(2) && out.len().is_multiple_of(2));
     let k = base.len() as u64;
-    out.par_chunks_mut(LPN_BLOCK)
-        .enumerate()
-        .for_each(|(c, block)| {
-            let mut ctr = [0u128; 3 * LPN_SUB];
-            for (s, sub) in block.chunks_mut(LPN_SUB).enumerate() {
-                let start = (first + c * LPN_BLOCK + s * LPN_SUB) as u128;
-                let ctr = &mut ctr[..3 * sub.len()];
-                let hi = u128::from(round) << 64;
-                for (j, x) in ctr.iter_mut().enumerate() {
-                    *x = hi | (3 * start + j as u128);
-                }
-                lpn.encrypt_blocks(ctr);
-                for (o, words) in sub.iter_mut().zip(ctr.chunks_exact(3)) {
-                    let mut acc = *o;
-                    for j in 0..D {
-                        let w = (words[j / 4] >> (32 * (j % 4))) as u32;
-                        acc ^= base[((u64::from(w) * k) >> 32) as usize];
-                    }
-                    *o = acc;
-                }
+    let hi = u128::from(round) << 64;
+    let mut ctr = [0u128; LPN_SUB * D / 4];
+    let mut idx = [0u32; LPN_SUB * D];
+    for (s, sub) in out.chunks_mut(LPN_SUB).enumerate() {
+        // `first`, LPN_SUB and every length are even: output `o`'s words start in block 5o/2.
+        let start = (first + s * LPN_SUB) as u128;
+        let ctr = &mut ctr[..sub.len() * D / 4];
+        for (j, x) in ctr.iter_mut().enumerate() {
+            *x = hi | (start * D as u128 / 4 + j as u128);
+        }
+        lpn.encrypt_blocks(ctr);
+        let idx = &mut idx[..sub.len() * D];
+        for (ix, &w) in idx.chunks_exact_mut(4).zip(ctr.iter()) {
+            for (m, i) in ix.iter_mut().enumerate() {
+                *i = ((u64::from((w >> (32 * m)) as u32) * k) >> 32) as u32;
             }
-        });
+        }
+        for (o, ix) in sub.iter_mut().zip(idx.chunks_exact(D)) {
+            let mut acc = *o;
+            for &j in ix {
+                acc ^= base[j as usize];
+            }
+            *o = acc;
+        }
+    }
 }
 
 /// The GGM tweak of level `level` of the tree numbered `tree`: `GGM_DOMAIN`, the level in bits
@@ -492,7 +497,7 @@ impl Sender {
     fn chunk(&mut self, ch: &mut Channel) -> Result<(), Error> {
         let lpn = self.core.lpn_params();
         let h = lpn.log_bin as usize;
-        let trees = TREES_PER_CHUNK.min(lpn.t - self.core.tree);
+        let trees = (CHUNK_COTS >> h).max(1).min(lpn.t - self.core.tree);
         let bin = 1usize << h;
         let mut out = self.core.take_buf(trees * bin);
         let mut msg = vec![0u128; trees * h];
@@ -502,6 +507,7 @@ impl Sender {
         let serial = self.core.tweaks(trees * h);
         let (ggm, lpn_base) = self.core.base.split_at(lpn.t * h);
         let (hash, delta) = (&self.core.hash, self.delta);
+        let (lpn_hash, round) = (&self.core.lpn, self.core.round);
         out.par_chunks_mut(bin)
             .zip(msg.par_chunks_mut(h))
             .enumerate()
@@ -509,9 +515,9 @@ impl Sender {
                 let j = first_tree + i;
                 let q = &ggm[j * h..(j + 1) * h];
                 sender_tree(hash, delta, roots[i], q, serial + (i * h) as u64, leaves, m);
+                lpn_encode(lpn_hash, round, j * bin, lpn_base, leaves);
             });
         let first = first_tree * bin;
-        lpn_encode(&self.core.lpn, self.core.round, first, lpn_base, &mut out);
         self.core.store(first, out, trees);
         let bytes: Vec<u8> = msg.iter().flat_map(|x| x.to_le_bytes()).collect();
         ch.send(kind::TREES, &bytes)?;
@@ -598,7 +604,7 @@ impl Receiver {
     fn chunk(&mut self, ch: &mut Channel) -> Result<(), Error> {
         let lpn = self.core.lpn_params();
         let h = lpn.log_bin as usize;
-        let trees = TREES_PER_CHUNK.min(lpn.t - self.core.tree);
+        let trees = (CHUNK_COTS >> h).max(1).min(lpn.t - self.core.tree);
         let bin = 1usize << h;
         let len = trees * h * 16;
         let body = ch.recv(kind::TREES, len)?;
@@ -614,6 +620,7 @@ impl Receiver {
         let serial = self.core.tweaks(trees * h);
         let (ggm, lpn_base) = self.core.base.split_at(lpn.t * h);
         let hash = &self.core.hash;
+        let (lpn_hash, round) = (&self.core.lpn, self.core.round);
         out.par_chunks_mut(bin)
             .zip(msg.par_chunks(h))
             .enumerate()
@@ -621,9 +628,9 @@ impl Receiver {
                 let j = first_tree + i;
                 let t = &ggm[j * h..(j + 1) * h];
                 receiver_tree(hash, t, serial + (i * h) as u64, m, leaves);
+                lpn_encode(lpn_hash, round, j * bin, lpn_base, leaves);
             });
         let first = first_tree * bin;
-        lpn_encode(&self.core.lpn, self.core.round, first, lpn_base, &mut out);
         self.core.store(first, out, trees);
         Ok(())
     }
