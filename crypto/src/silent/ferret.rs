@@ -259,9 +259,31 @@ impl Core {
         self.next.extend_from_slice(&chunk[..keep]);
         *self.buf = chunk;
         self.pos = keep;
+        self.advance(trees);
+    }
+
+    /// The next chunk: its first tree, its number of trees, its number of outputs.
+    fn next_chunk(&self) -> (usize, usize, usize) {
+        let lpn = self.lpn_params();
+        let trees = (CHUNK_COTS >> lpn.log_bin).max(1).min(lpn.t - self.tree);
+        (self.tree, trees, trees << lpn.log_bin)
+    }
+
+    /// The length of the next chunk if it may be written straight into a caller's slice of
+    /// `room` outputs (saving a copy): the buffer is empty, the chunk fits and none of it goes
+    /// to the next base.
+    fn direct(&self, room: usize) -> Option<usize> {
+        let (first_tree, _, len) = self.next_chunk();
+        let first = first_tree << self.lpn_params().log_bin;
+        (self.pos == self.buf.len() && room >= len && first >= self.params.main.base_len())
+            .then_some(len)
+    }
+
+    /// Counts `trees` more trees of the round done; moves to the next round after the last.
+    fn advance(&mut self, trees: usize) {
         self.tree += trees;
         if self.tree == self.lpn_params().t {
-            debug_assert_eq!(self.next.len(), reserve);
+            debug_assert_eq!(self.next.len(), self.params.main.base_len());
             std::mem::swap(&mut self.base, &mut self.next);
             self.next.clear();
             self.round += 1;
@@ -488,22 +510,31 @@ impl Sender {
     pub fn send_cot(&mut self, ch: &mut Channel, out: &mut [u128]) -> Result<(), Error> {
         let mut done = self.core.drain(out);
         while done < out.len() {
-            self.chunk(ch)?;
-            done += self.core.drain(&mut out[done..]);
+            if let Some(len) = self.core.direct(out.len() - done) {
+                self.chunk(ch, Some(&mut out[done..done + len]))?;
+                done += len;
+            } else {
+                self.chunk(ch, None)?;
+                done += self.core.drain(&mut out[done..]);
+            }
         }
         Ok(())
     }
 
-    fn chunk(&mut self, ch: &mut Channel) -> Result<(), Error> {
+    /// Generates the next chunk into `direct` (see [`Core::direct`]) or else the buffer.
+    fn chunk(&mut self, ch: &mut Channel, direct: Option<&mut [u128]>) -> Result<(), Error> {
         let lpn = self.core.lpn_params();
         let h = lpn.log_bin as usize;
-        let trees = (CHUNK_COTS >> h).max(1).min(lpn.t - self.core.tree);
+        let (first_tree, trees, len) = self.core.next_chunk();
         let bin = 1usize << h;
-        let mut out = self.core.take_buf(trees * bin);
+        let mut owned = None;
+        let out: &mut [u128] = match direct {
+            Some(o) => o,
+            None => owned.insert(self.core.take_buf(len)),
+        };
         let mut msg = vec![0u128; trees * h];
         let roots: Zeroizing<Vec<u128>> =
             Zeroizing::new((0..trees).map(|_| self.prg.next_u128()).collect());
-        let first_tree = self.core.tree;
         let serial = self.core.tweaks(trees * h);
         let (ggm, lpn_base) = self.core.base.split_at(lpn.t * h);
         let (hash, delta) = (&self.core.hash, self.delta);
@@ -517,8 +548,10 @@ impl Sender {
                 sender_tree(hash, delta, roots[i], q, serial + (i * h) as u64, leaves, m);
                 lpn_encode(lpn_hash, round, j * bin, lpn_base, leaves);
             });
-        let first = first_tree * bin;
-        self.core.store(first, out, trees);
+        match owned {
+            Some(buf) => self.core.store(first_tree * bin, buf, trees),
+            None => self.core.advance(trees),
+        }
         let bytes: Vec<u8> = msg.iter().flat_map(|x| x.to_le_bytes()).collect();
         ch.send(kind::TREES, &bytes)?;
         // One-way stream: the receiver may be waiting for it while this side only sends.
@@ -595,16 +628,23 @@ impl Receiver {
     pub fn receive_cot(&mut self, ch: &mut Channel, out: &mut [u128]) -> Result<(), Error> {
         let mut done = self.core.drain(out);
         while done < out.len() {
-            self.chunk(ch)?;
-            done += self.core.drain(&mut out[done..]);
+            if let Some(len) = self.core.direct(out.len() - done) {
+                self.chunk(ch, Some(&mut out[done..done + len]))?;
+                done += len;
+            } else {
+                self.chunk(ch, None)?;
+                done += self.core.drain(&mut out[done..]);
+            }
         }
         Ok(())
     }
 
-    fn chunk(&mut self, ch: &mut Channel) -> Result<(), Error> {
+    /// Receives and generates the next chunk into `direct` (see [`Core::direct`]) or else the
+    /// buffer.
+    fn chunk(&mut self, ch: &mut Channel, direct: Option<&mut [u128]>) -> Result<(), Error> {
         let lpn = self.core.lpn_params();
         let h = lpn.log_bin as usize;
-        let trees = (CHUNK_COTS >> h).max(1).min(lpn.t - self.core.tree);
+        let (first_tree, trees, out_len) = self.core.next_chunk();
         let bin = 1usize << h;
         let len = trees * h * 16;
         let body = ch.recv(kind::TREES, len)?;
@@ -615,8 +655,11 @@ impl Receiver {
             .chunks_exact(16)
             .map(|b| u128::from_le_bytes(b.try_into().expect("16-byte chunks")))
             .collect();
-        let mut out = self.core.take_buf(trees * bin);
-        let first_tree = self.core.tree;
+        let mut owned = None;
+        let out: &mut [u128] = match direct {
+            Some(o) => o,
+            None => owned.insert(self.core.take_buf(out_len)),
+        };
         let serial = self.core.tweaks(trees * h);
         let (ggm, lpn_base) = self.core.base.split_at(lpn.t * h);
         let hash = &self.core.hash;
@@ -630,8 +673,10 @@ impl Receiver {
                 receiver_tree(hash, t, serial + (i * h) as u64, m, leaves);
                 lpn_encode(lpn_hash, round, j * bin, lpn_base, leaves);
             });
-        let first = first_tree * bin;
-        self.core.store(first, out, trees);
+        match owned {
+            Some(buf) => self.core.store(first_tree * bin, buf, trees),
+            None => self.core.advance(trees),
+        }
         Ok(())
     }
 }
