@@ -85,8 +85,9 @@ pub const CHUNK_COTS: usize = 1 << 15;
 const GGM_DOMAIN: u128 = 1 << 66;
 /// Tweak bit of the hashes that turn silent COTs into OTs (IKNP uses bit 64).
 pub(crate) const SILENT_DOMAIN: u128 = 1 << 65;
-/// Outputs per AES index batch within a work item (even: the stream is 2.5 blocks per output).
-const LPN_SUB: usize = 128;
+/// Outputs per AES index batch (even: the stream is 2.5 blocks per output); small, so that the
+/// next batch's AES overlaps the last batch's gathers.
+const LPN_SUB: usize = 32;
 
 /// LPN parameters of one round: `n = t · 2^log_bin` outputs from `k + t · log_bin` base COTs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
