@@ -482,6 +482,8 @@ fn one_thread() -> rayon::ThreadPool {
 fn bench_silent(c: &mut Criterion) {
     bench_silent_with(c, silent::Params::FERRET, "ferret");
     bench_silent_with(c, silent::Params::FERRET_COMPACT, "ferret_compact");
+    bench_silent_with(c, silent::Params::FERRET_B13, "ferret_b13");
+    bench_silent_with(c, silent::Params::FERRET_B11, "ferret_b11");
 }
 
 fn bench_silent_with(c: &mut Criterion, params: silent::Params, name: &str) {

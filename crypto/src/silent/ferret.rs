@@ -6,19 +6,27 @@
 //! the sender's `Δ` and produces `n` new ones:
 //!
 //! 1. **Multi-point COT** (regular noise): the output is cut into `t` bins of `2^h`; per bin one
-//!    GGM tree (Boyle, Couteau, Gilboa, Ishai, Kohl, Scholl, CCS 2019, single-point COT). The
-//!    sender expands a random root into `2^h` leaves `s_j` with the fixed-key hash
-//!    `G_c(x) = H(x, 2ℓ + c)` at level `ℓ`; for each level it sends the XOR of the left and of
-//!    the right children, each masked by the hash of one base COT message
-//!    (`K_0 ⊕ H(q, τ)`, `K_1 ⊕ H(q ⊕ Δ, τ)`); the receiver, whose base choice bit `b_ℓ` selects
-//!    the side it learns, rebuilds every leaf except the one at the path `α = Σ ¬b_ℓ 2^(h−ℓ)`.
-//!    With `c = Δ ⊕ ⊕_j s_j` sent as well, it sets `w_α = c ⊕ ⊕_{j≠α} s_j = s_α ⊕ Δ`, so
-//!    `w = s ⊕ e·Δ` with `e` the unit vector at `α` — a regular noise vector of weight `t`
-//!    overall. The position is the receiver's random choice bits, so nothing else is sent.
+//!    single-point COT from a *half-tree* (Guo, Yang, Wang, Zhang, Xie, Liu, Zhao, "Half-Tree:
+//!    Halving the Cost of Tree Expansion in COT and DPF", Eurocrypt 2023, ePrint 2022/1431, §4,
+//!    the GGM tree of Boyle, Couteau, Gilboa, Ishai, Kohl, Scholl, CCS 2019, with correlated
+//!    children). The sender draws `s` and sets level 1 to `(s, s ⊕ Δ)`; a node `x` at level
+//!    `ℓ − 1` has the left child `H(x, τ_ℓ)` and the right child `x ⊕ H(x, τ_ℓ)`, so the two
+//!    children XOR to their parent and **every level XORs to `Δ`**: the XORs `K_0^ℓ`, `K_1^ℓ` of
+//!    the left and of the right children satisfy `K_1^ℓ = K_0^ℓ ⊕ Δ`, a COT pair. The sender
+//!    sends `c_ℓ = K_0^ℓ ⊕ q_ℓ` on the base COT `(q_ℓ, t_ℓ = q_ℓ ⊕ b_ℓ·Δ)`, and the receiver gets
+//!    `c_ℓ ⊕ t_ℓ = K_{b_ℓ}^ℓ`: one block per level (the classic GGM tree sends two, plus a sum),
+//!    one hash per node pair (instead of two). Knowing every level-`(ℓ−1)` node but one, the
+//!    receiver expands the known ones and solves for the missing child on side `b_ℓ`; it ends with
+//!    every leaf except the one at the path `α` of its choice bits `¬b_ℓ`, and sets
+//!    `w_α = ⊕_{j≠α} s_j = s_α ⊕ Δ` (the leaves XOR to `Δ`), so `w = s ⊕ e·Δ` with `e` the unit
+//!    vector at `α` — a regular noise vector of weight `t` overall. Nothing else is sent. (Children
+//!    sit at `j` and `j + 2^(ℓ−1)` rather than `2j`, `2j + 1`: the leaf order is a fixed
+//!    permutation of the usual one, which changes nothing.)
 //! 2. **LPN encoding**: with the base `(q_B, t_B = q_B ⊕ u·Δ)` of length `k`, output `i` is
 //!    `q_i = s_i ⊕ ⊕_{j ∈ S_i} q_B[j]` for the sender and `t_i = w_i ⊕ ⊕_{j ∈ S_i} t_B[j]` for the
 //!    receiver, so `t_i ⊕ q_i = (e_i ⊕ ⟨u, A_i⟩)·Δ`; `S_i` is `d = 10` indices of `[0, k)` from
-//!    AES-CTR under a public seed (the local linear code of Ferret). `⟨u, A⟩ ⊕ e` is an LPN
+//!    AES-CTR under a public seed (32-bit words, 2.5 blocks per output; the local linear code of
+//!    Ferret). `⟨u, A⟩ ⊕ e` is an LPN
 //!    sample, so the receiver's output choice bits are pseudorandom.
 //! 3. **Bootstrapping**: the first `k + t·h` outputs of each round are kept as the next round's
 //!    base; the first round (`pre` parameters) runs on `k' + t'·h'` COTs from IKNP
@@ -28,7 +36,7 @@
 //! (leaves and IKNP blocks are cleared), so a receiver block's lsb is its choice bit and the
 //! correlation `t = q ⊕ b·Δ` holds on all 128 bits.
 //!
-//! Outputs are produced [`TREES_PER_CHUNK`] trees at a time (one sender → receiver message per
+//! Outputs are produced [`CHUNK_COTS`] at a time (one sender → receiver message per
 //! chunk, no round trip) and handed out in any batch sizes, so memory stays at two bases
 //! (`2 (k + t·h)` blocks) plus one chunk, whatever the number of COTs drawn.
 //!
@@ -40,9 +48,19 @@
 //! low-weight parity check and information-set decoding as in Boyle, Couteau, Gilboa, Ishai,
 //! CCS 2018, §5.1; the later analysis of Liu, Wang, Yang, Yu, "The Hardness of LPN over Any
 //! Integer Ring and Field for PCG Applications", Eurocrypt 2024 / ePrint 2022/712, keeps 128 bits
-//! for smaller `k` than these). The fixed-key hash is modelled as a tweakable circular
-//! correlation-robust function (GGM children under the tweaks `GGM_DOMAIN | 2ℓ + c`, OT pads
-//! under `SILENT_DOMAIN | serial`, disjoint from IKNP's and garbling's tweaks). The LPN matrix
+//! for smaller `k` than these). The fixed-key hash `H(x, τ) = π(σ(x) ⊕ τ) ⊕ σ(x)`
+//! ([`FixedKeyHash`], Guo–Katz–Wang–Yu, S&P 2020) is modelled as a tweakable circular
+//! correlation-robust function, π an ideal permutation. The half-tree's security (Guo et al.,
+//! Eurocrypt 2023, §4) rests on `H` being circular correlation robust (CCR): every level XORs to
+//! `Δ` and the receiver knows all its nodes but one, so that one is `y ⊕ Δ` with `y` known; its
+//! children are `H(y ⊕ Δ, τ_ℓ)` and `y ⊕ Δ ⊕ H(y ⊕ Δ, τ_ℓ)`, and the receiver learns exactly one
+//! of them — one query `H(y ⊕ Δ, τ_ℓ) ⊕ β·Δ` to the CCR oracle per level, which looks random
+//! without `Δ` (the other child is again "known ⊕ Δ", down to the leaf `s_α`). GKWY prove `H`
+//! tweakable CCR when each tweak meets at most one `Δ`-related input; every tree gets its own
+//! tweaks `τ_ℓ = GGM_DOMAIN | ℓ·2^67 | tree serial` (serials never repeat in a session), so each
+//! `τ_ℓ` meets exactly one, and they are disjoint from IKNP's, garbling's and the OT pads'
+//! (`SILENT_DOMAIN | serial`) tweaks. The sender receives nothing in a round. The level messages
+//! `K_0^ℓ ⊕ q_ℓ` are one-time pads under base COTs, each used once. The LPN matrix
 //! indices are reduced by multiply-shift (bias below `k / 2^32`, public, no security role). The
 //! leaves' cleared lsb leaves 127 bits of entropy per leaf, as in emp-ot.
 
@@ -59,14 +77,17 @@ use crate::wire::Reader;
 
 /// Nonzeros per column of the LPN code.
 pub const D: usize = 10;
-/// GGM trees per chunk: `16 · 2^13` = 131,072 COTs (2 MiB) with the main parameters.
-pub const TREES_PER_CHUNK: usize = 16;
+/// COTs per chunk (512 KiB, L2-resident): `2^15 / 2^h` trees (4 with [`Params::FERRET`]'s
+/// `h = 13`, 64 with `h = 9`), so the per-chunk costs (one message and its frame header, a
+/// wake-up of the peer) stay amortised.
+pub const CHUNK_COTS: usize = 1 << 15;
 /// Tweak bit of the GGM expansion.
 const GGM_DOMAIN: u128 = 1 << 66;
 /// Tweak bit of the hashes that turn silent COTs into OTs (IKNP uses bit 64).
 pub(crate) const SILENT_DOMAIN: u128 = 1 << 65;
-/// Outputs per LPN work item (the AES index stream of one item is 48 KiB).
-const LPN_BLOCK: usize = 1024;
+/// Outputs per AES index batch (even: the stream is 2.5 blocks per output); small, so that the
+/// next batch's AES overlaps the last batch's gathers.
+const LPN_SUB: usize = 32;
 
 /// LPN parameters of one round: `n = t · 2^log_bin` outputs from `k + t · log_bin` base COTs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -120,7 +141,7 @@ impl Params {
     /// Every round at the Ferret paper's bootstrap-round set (`n = 649,728`, `k = 36,288`,
     /// `t = 1,269`, bins of 2^9), which the paper sizes for the same 128-bit level: the LPN
     /// vector (580 KiB) stays in L2, so the encoding runs from cache, at 8× the traffic per COT
-    /// of [`Params::FERRET`] (≈ 0.6 B instead of 0.076 B). 602,019 COTs per round.
+    /// of [`Params::FERRET`] (≈ 0.31 B instead of 0.037 B). 602,019 COTs per round.
     pub const FERRET_COMPACT: Params = Params {
         pre: Lpn {
             k: 36_288,
@@ -131,6 +152,43 @@ impl Params {
             k: 36_288,
             t: 1_269,
             log_bin: 9,
+        },
+    };
+
+    /// emp-ot's `ferret_b13` set (emp-ot `ferret/constants.h`, the default of its Ferret; chosen
+    /// by the Ferret authors for 128-bit security, not re-estimated here): main
+    /// `n = 10,485,760`, `k = 452,000`, `t = 1,280`, bins of 2^13; pre `n = 470,016`,
+    /// `k = 32,768`, `t = 918`, bins of 2^9. Fewer bytes (0.034 B/COT) and a smaller LPN vector
+    /// (7.2 MB) than [`Params::FERRET`]: 10,017,120 COTs per main round.
+    pub const FERRET_B13: Params = Params {
+        pre: Lpn {
+            k: 32_768,
+            t: 918,
+            log_bin: 9,
+        },
+        main: Lpn {
+            k: 452_000,
+            t: 1_280,
+            log_bin: 13,
+        },
+    };
+
+    /// emp-ot's `ferret_b11` set (emp-ot `ferret/constants.h`; chosen by the Ferret authors for
+    /// 128-bit security, not re-estimated here): main `n = 10,180,608`, `k = 124,000`,
+    /// `t = 4,971`, bins of 2^11; pre `n = 178,944`, `k = 17,384`, `t = 699`, bins of 2^8. The
+    /// LPN vector (2 MB) nearly fits L2, so the encoding's gathers mostly hit the cache: about
+    /// twice the rate of [`Params::FERRET`] at 2.5× its bytes (0.093 B/COT), and a third of
+    /// [`Params::FERRET_COMPACT`]'s bytes. 10,001,927 COTs per main round.
+    pub const FERRET_B11: Params = Params {
+        pre: Lpn {
+            k: 17_384,
+            t: 699,
+            log_bin: 8,
+        },
+        main: Lpn {
+            k: 124_000,
+            t: 4_971,
+            log_bin: 11,
         },
     };
 
@@ -223,19 +281,47 @@ impl Core {
         first
     }
 
-    /// Splits a fresh chunk (outputs `first..` of the round) between the next base and the
-    /// buffer, and moves to the next round after the last tree.
-    fn store(&mut self, first: usize, mut chunk: Vec<u128>, trees: usize) {
+    /// The output buffer, taken out of `self` to be refilled with a chunk of `len` outputs (its
+    /// stale contents are all overwritten by the trees); hand it back with [`Core::store`].
+    fn take_buf(&mut self, len: usize) -> Vec<u128> {
+        let mut v = std::mem::take(&mut *self.buf);
+        v.resize(len, 0);
+        v
+    }
+
+    /// Splits a fresh chunk (outputs `first..` of the round) between the next base (copied) and
+    /// the buffer (kept in place), and moves to the next round after the last tree.
+    fn store(&mut self, first: usize, chunk: Vec<u128>, trees: usize) {
         let reserve = self.params.main.base_len();
         let keep = reserve.saturating_sub(first).min(chunk.len());
         self.next.extend_from_slice(&chunk[..keep]);
-        self.buf.clear();
-        self.buf.extend_from_slice(&chunk[keep..]);
-        chunk.zeroize();
-        self.pos = 0;
+        *self.buf = chunk;
+        self.pos = keep;
+        self.advance(trees);
+    }
+
+    /// The next chunk: its first tree, its number of trees, its number of outputs.
+    fn next_chunk(&self) -> (usize, usize, usize) {
+        let lpn = self.lpn_params();
+        let trees = (CHUNK_COTS >> lpn.log_bin).max(1).min(lpn.t - self.tree);
+        (self.tree, trees, trees << lpn.log_bin)
+    }
+
+    /// The length of the next chunk if it may be written straight into a caller's slice of
+    /// `room` outputs (saving a copy): the buffer is empty, the chunk fits and none of it goes
+    /// to the next base.
+    fn direct(&self, room: usize) -> Option<usize> {
+        let (first_tree, _, len) = self.next_chunk();
+        let first = first_tree << self.lpn_params().log_bin;
+        (self.pos == self.buf.len() && room >= len && first >= self.params.main.base_len())
+            .then_some(len)
+    }
+
+    /// Counts `trees` more trees of the round done; moves to the next round after the last.
+    fn advance(&mut self, trees: usize) {
         self.tree += trees;
         if self.tree == self.lpn_params().t {
-            debug_assert_eq!(self.next.len(), reserve);
+            debug_assert_eq!(self.next.len(), self.params.main.base_len());
             std::mem::swap(&mut self.base, &mut self.next);
             self.next.clear();
             self.round += 1;
@@ -253,124 +339,136 @@ impl Core {
 }
 
 /// `out[i] ^= ⊕_{j ∈ S_i} base[j]` for outputs `first..first + out.len()` of round `round`.
+///
+/// The gathers from a base larger than L2 (`Params::FERRET`: 9.4 MB) are bound by the core's
+/// outstanding cache misses; software prefetching and cache-blocked (bucketed) orders were measured
+/// no faster on the reference machine (`docs/PERFORMANCE.md`), so this is the plain loop, with the
+/// AES index stream generated into a stack buffer [`LPN_SUB`] outputs at a time.
 fn lpn_encode(lpn: &FixedKeyHash, round: u64, first: usize, base: &[u128], out: &mut [u128]) {
+    debug_assert!(first.is_multiple_of(2) && out.len().is_multiple_of(2));
     let k = base.len() as u64;
-    out.par_chunks_mut(LPN_BLOCK)
-        .enumerate()
-        .for_each(|(c, block)| {
-            let start = (first + c * LPN_BLOCK) as u128;
-            let mut ctr: Vec<u128> = (0..3 * block.len() as u128)
-                .map(|j| (u128::from(round) << 64) | (3 * start + j))
-                .collect();
-            lpn.encrypt_blocks(&mut ctr);
-            for (o, words) in block.iter_mut().zip(ctr.chunks_exact(3)) {
-                let mut acc = *o;
-                for j in 0..D {
-                    let w = (words[j / 4] >> (32 * (j % 4))) as u32;
-                    acc ^= base[((u64::from(w) * k) >> 32) as usize];
-                }
-                *o = acc;
+    let hi = u128::from(round) << 64;
+    let mut ctr = [0u128; LPN_SUB * D / 4];
+    let mut idx = [0u32; LPN_SUB * D];
+    for (s, sub) in out.chunks_mut(LPN_SUB).enumerate() {
+        // `first`, LPN_SUB and every length are even: output `o`'s words start in block 5o/2.
+        let start = (first + s * LPN_SUB) as u128;
+        let ctr = &mut ctr[..sub.len() * D / 4];
+        for (j, x) in ctr.iter_mut().enumerate() {
+            *x = hi | (start * D as u128 / 4 + j as u128);
+        }
+        lpn.encrypt_blocks(ctr);
+        let idx = &mut idx[..sub.len() * D];
+        for (ix, &w) in idx.chunks_exact_mut(4).zip(ctr.iter()) {
+            for (m, i) in ix.iter_mut().enumerate() {
+                *i = ((u64::from((w >> (32 * m)) as u32) * k) >> 32) as u32;
             }
-        });
-}
-
-/// Expands level `level − 1` (the first `2^(level−1)` entries of `nodes`) into level `level`
-/// (the first `2^level`): children `2i + c = H(node_i, GGM_DOMAIN | 2·level + c)`.
-fn expand_level(hash: &FixedKeyHash, nodes: &mut [u128], tweaks: &mut [u128], level: u32) {
-    let half = 1usize << (level - 1);
-    for i in (0..half).rev() {
-        let x = nodes[i];
-        nodes[2 * i] = x;
-        nodes[2 * i + 1] = x;
+        }
+        for (o, ix) in sub.iter_mut().zip(idx.chunks_exact(D)) {
+            let mut acc = *o;
+            for &j in ix {
+                acc ^= base[j as usize];
+            }
+            *o = acc;
+        }
     }
-    let t0 = GGM_DOMAIN | u128::from(2 * level);
-    for (i, t) in tweaks[..2 * half].iter_mut().enumerate() {
-        *t = t0 | (i as u128 & 1);
+}
+
+/// The GGM tweak of level `level` of the tree numbered `tree`: `GGM_DOMAIN`, the level in bits
+/// 67–71, the tree in bits 0–63 (disjoint from IKNP's bit 64, the OT pads' bit 65 and garbling's
+/// gate tweaks below bit 64).
+fn ggm_tweak(tree: u64, level: u32) -> u128 {
+    GGM_DOMAIN | (u128::from(level) << 67) | u128::from(tree)
+}
+
+/// Blocks hashed per call in the tree expansion (one stack tweak buffer).
+const GGM_BATCH: usize = 256;
+
+/// Expands level `level − 1` of a half-tree (the first `half = 2^(level−1)` entries of `nodes`)
+/// into level `level` (the first `2^level`): the left child of node `j` is `H(x_j, τ)` at `j`, its
+/// right child `x_j ⊕ H(x_j, τ)` at `j + half`. Returns the XORs of the left and of the right
+/// children.
+fn expand_level(hash: &FixedKeyHash, nodes: &mut [u128], tweak: u128) -> [u128; 2] {
+    let half = nodes.len() / 2;
+    let (lo, hi) = nodes.split_at_mut(half);
+    hi.copy_from_slice(lo);
+    let tweaks = [tweak; GGM_BATCH];
+    for c in lo.chunks_mut(GGM_BATCH) {
+        hash.hash_many(c, &tweaks[..c.len()]);
     }
-    hash.hash_many(&mut nodes[..2 * half], &tweaks[..2 * half]);
-}
-
-/// XOR of the even (`side = 0`) or odd entries.
-fn side_sum(nodes: &[u128], side: usize) -> u128 {
-    side_sums(nodes)[side]
-}
-
-/// XORs of the even and of the odd entries, in one pass.
-fn side_sums(nodes: &[u128]) -> [u128; 2] {
     let (mut k0, mut k1) = (0u128, 0u128);
-    for pair in nodes.chunks_exact(2) {
-        k0 ^= pair[0];
-        k1 ^= pair[1];
+    for (l, r) in lo.iter().zip(hi.iter_mut()) {
+        *r ^= *l;
+        k0 ^= *l;
+        k1 ^= *r;
     }
     [k0, k1]
 }
 
-/// The sender's tree: leaves into `leaves` (lsb cleared), `2h + 1` message blocks into `msg`.
+/// The sender's half-tree: leaves into `leaves` (lsb cleared, XOR `Δ` with lsb cleared), `h`
+/// level messages `K_0^ℓ ⊕ q_ℓ` into `msg`.
 fn sender_tree(
     hash: &FixedKeyHash,
     delta: u128,
     root: u128,
     q: &[u128],
-    serial: u64,
+    tree: u64,
     leaves: &mut [u128],
     msg: &mut [u128],
 ) {
-    let h = q.len() as u32;
-    let mut tweaks = vec![0u128; leaves.len()];
+    let h = q.len();
     leaves[0] = root;
-    for level in 1..=h {
-        expand_level(hash, leaves, &mut tweaks, level);
-        let nodes = &leaves[..1 << level];
-        let l = 2 * (level as usize - 1);
-        [msg[l], msg[l + 1]] = side_sums(nodes);
+    leaves[1] = root ^ delta;
+    msg[0] = root ^ q[0];
+    for level in 2..=h {
+        let [k0, _] = expand_level(
+            hash,
+            &mut leaves[..1 << level],
+            ggm_tweak(tree, level as u32),
+        );
+        msg[level - 1] = k0 ^ q[level - 1];
     }
-    let mut pads: Vec<u128> = q.iter().flat_map(|&x| [x, x ^ delta]).collect();
-    let pad_tweaks: Vec<u128> = (0..2 * q.len())
-        .map(|i| SILENT_DOMAIN | u128::from(serial + (i / 2) as u64))
-        .collect();
-    hash.hash_many(&mut pads, &pad_tweaks);
-    for (m, p) in msg.iter_mut().zip(&pads) {
-        *m ^= p;
-    }
-    pads.zeroize();
-    let mut sum = delta;
     for x in leaves.iter_mut() {
         *x &= !1;
-        sum ^= *x;
     }
-    msg[2 * h as usize] = sum;
 }
 
-/// The receiver's tree: every leaf of the sender's, except `leaves[α] = s_α ⊕ Δ`.
-fn receiver_tree(hash: &FixedKeyHash, t: &[u128], serial: u64, msg: &[u128], leaves: &mut [u128]) {
-    let h = t.len() as u32;
-    let mut tweaks = vec![0u128; leaves.len()];
-    let mut pads = t.to_vec();
-    let pad_tweaks: Vec<u128> = (0..t.len())
-        .map(|i| SILENT_DOMAIN | u128::from(serial + i as u64))
-        .collect();
-    hash.hash_many(&mut pads, &pad_tweaks);
+/// The receiver's half-tree: every leaf of the sender's except `leaves[α] = s_α ⊕ Δ`, with `α`
+/// the position the base choice bits select.
+fn receiver_tree(hash: &FixedKeyHash, t: &[u128], tree: u64, msg: &[u128], leaves: &mut [u128]) {
+    let h = t.len();
+    let b = (t[0] & 1) as usize;
     leaves[0] = 0;
-    let mut path = 0usize;
-    for level in 1..=h {
-        expand_level(hash, leaves, &mut tweaks, level);
-        let l = level as usize - 1;
-        let b = (t[l] & 1) as usize;
-        let known = msg[2 * l + b] ^ pads[l];
-        let nodes = &mut leaves[..1 << level];
-        nodes[2 * path] = 0;
-        nodes[2 * path + 1] = 0;
-        nodes[2 * path + b] = known ^ side_sum(nodes, b);
-        path = 2 * path + (1 - b);
+    leaves[1] = 0;
+    leaves[b] = msg[0] ^ t[0];
+    let mut path = 1 - b;
+    for level in 2..=h {
+        let half = 1usize << (level - 1);
+        let nodes = &mut leaves[..2 * half];
+        let [mut s0, mut s1] = expand_level(hash, nodes, ggm_tweak(tree, level as u32));
+        // The children of the unknown node are garbage: take them out of the side sums.
+        s0 ^= nodes[path];
+        s1 ^= nodes[path + half];
+        // K_b = K_0 ⊕ b·Δ: the XOR of the side-b children, all known but one.
+        let l = level - 1;
+        let kb = msg[l] ^ t[l];
+        if t[l] & 1 == 0 {
+            nodes[path] = kb ^ s0;
+            nodes[path + half] = 0;
+            path += half;
+        } else {
+            nodes[path + half] = kb ^ s1;
+            nodes[path] = 0;
+        }
     }
-    pads.zeroize();
     leaves[path] = 0;
-    let mut sum = msg[2 * h as usize];
+    let mut sum = 0u128;
     for x in leaves.iter_mut() {
         *x &= !1;
         sum ^= *x;
     }
-    leaves[path] = sum;
+    // ⊕_j s_j = Δ, so ⊕_{j≠α} (s_j with lsb 0) = (s_α with lsb 0) ⊕ Δ ⊕ 1.
+    leaves[path] = sum | 1;
 }
 
 /// The sender of a Ferret session: knows `Δ` (lsb 1) and, per COT, the zero-message `q_i`
@@ -450,39 +548,52 @@ impl Sender {
     pub fn send_cot(&mut self, ch: &mut Channel, out: &mut [u128]) -> Result<(), Error> {
         let mut done = self.core.drain(out);
         while done < out.len() {
-            self.chunk(ch)?;
-            done += self.core.drain(&mut out[done..]);
+            if let Some(len) = self.core.direct(out.len() - done) {
+                self.chunk(ch, Some(&mut out[done..done + len]))?;
+                done += len;
+            } else {
+                self.chunk(ch, None)?;
+                done += self.core.drain(&mut out[done..]);
+            }
         }
         Ok(())
     }
 
-    fn chunk(&mut self, ch: &mut Channel) -> Result<(), Error> {
+    /// Generates the next chunk into `direct` (see [`Core::direct`]) or else the buffer.
+    fn chunk(&mut self, ch: &mut Channel, direct: Option<&mut [u128]>) -> Result<(), Error> {
         let lpn = self.core.lpn_params();
         let h = lpn.log_bin as usize;
-        let trees = TREES_PER_CHUNK.min(lpn.t - self.core.tree);
+        let (first_tree, trees, len) = self.core.next_chunk();
         let bin = 1usize << h;
-        let mut out = vec![0u128; trees * bin];
-        let mut msg = vec![0u128; trees * (2 * h + 1)];
-        let roots: Vec<u128> = (0..trees).map(|_| self.prg.next_u128()).collect();
-        let first_tree = self.core.tree;
+        let mut owned = None;
+        let out: &mut [u128] = match direct {
+            Some(o) => o,
+            None => owned.insert(self.core.take_buf(len)),
+        };
+        let mut msg = vec![0u128; trees * h];
+        let roots: Zeroizing<Vec<u128>> =
+            Zeroizing::new((0..trees).map(|_| self.prg.next_u128()).collect());
         let serial = self.core.tweaks(trees * h);
         let (ggm, lpn_base) = self.core.base.split_at(lpn.t * h);
         let (hash, delta) = (&self.core.hash, self.delta);
+        let (lpn_hash, round) = (&self.core.lpn, self.core.round);
         out.par_chunks_mut(bin)
-            .zip(msg.par_chunks_mut(2 * h + 1))
+            .zip(msg.par_chunks_mut(h))
             .enumerate()
             .for_each(|(i, (leaves, m))| {
                 let j = first_tree + i;
                 let q = &ggm[j * h..(j + 1) * h];
                 sender_tree(hash, delta, roots[i], q, serial + (i * h) as u64, leaves, m);
+                lpn_encode(lpn_hash, round, j * bin, lpn_base, leaves);
             });
-        let first = first_tree * bin;
-        lpn_encode(&self.core.lpn, self.core.round, first, lpn_base, &mut out);
+        match owned {
+            Some(buf) => self.core.store(first_tree * bin, buf, trees),
+            None => self.core.advance(trees),
+        }
         let bytes: Vec<u8> = msg.iter().flat_map(|x| x.to_le_bytes()).collect();
         ch.send(kind::TREES, &bytes)?;
         // One-way stream: the receiver may be waiting for it while this side only sends.
         ch.flush()?;
-        self.core.store(first, out, trees);
         Ok(())
     }
 }
@@ -555,18 +666,25 @@ impl Receiver {
     pub fn receive_cot(&mut self, ch: &mut Channel, out: &mut [u128]) -> Result<(), Error> {
         let mut done = self.core.drain(out);
         while done < out.len() {
-            self.chunk(ch)?;
-            done += self.core.drain(&mut out[done..]);
+            if let Some(len) = self.core.direct(out.len() - done) {
+                self.chunk(ch, Some(&mut out[done..done + len]))?;
+                done += len;
+            } else {
+                self.chunk(ch, None)?;
+                done += self.core.drain(&mut out[done..]);
+            }
         }
         Ok(())
     }
 
-    fn chunk(&mut self, ch: &mut Channel) -> Result<(), Error> {
+    /// Receives and generates the next chunk into `direct` (see [`Core::direct`]) or else the
+    /// buffer.
+    fn chunk(&mut self, ch: &mut Channel, direct: Option<&mut [u128]>) -> Result<(), Error> {
         let lpn = self.core.lpn_params();
         let h = lpn.log_bin as usize;
-        let trees = TREES_PER_CHUNK.min(lpn.t - self.core.tree);
+        let (first_tree, trees, out_len) = self.core.next_chunk();
         let bin = 1usize << h;
-        let len = trees * (2 * h + 1) * 16;
+        let len = trees * h * 16;
         let body = ch.recv(kind::TREES, len)?;
         let mut r = Reader::new(&body);
         let raw = r.take(len)?;
@@ -575,22 +693,84 @@ impl Receiver {
             .chunks_exact(16)
             .map(|b| u128::from_le_bytes(b.try_into().expect("16-byte chunks")))
             .collect();
-        let mut out = vec![0u128; trees * bin];
-        let first_tree = self.core.tree;
+        let mut owned = None;
+        let out: &mut [u128] = match direct {
+            Some(o) => o,
+            None => owned.insert(self.core.take_buf(out_len)),
+        };
         let serial = self.core.tweaks(trees * h);
         let (ggm, lpn_base) = self.core.base.split_at(lpn.t * h);
         let hash = &self.core.hash;
+        let (lpn_hash, round) = (&self.core.lpn, self.core.round);
         out.par_chunks_mut(bin)
-            .zip(msg.par_chunks(2 * h + 1))
+            .zip(msg.par_chunks(h))
             .enumerate()
             .for_each(|(i, (leaves, m))| {
                 let j = first_tree + i;
                 let t = &ggm[j * h..(j + 1) * h];
                 receiver_tree(hash, t, serial + (i * h) as u64, m, leaves);
+                lpn_encode(lpn_hash, round, j * bin, lpn_base, leaves);
             });
-        let first = first_tree * bin;
-        lpn_encode(&self.core.lpn, self.core.round, first, lpn_base, &mut out);
-        self.core.store(first, out, trees);
+        match owned {
+            Some(buf) => self.core.store(first_tree * bin, buf, trees),
+            None => self.core.advance(trees),
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// For random base COTs, the receiver's half-tree leaves equal the sender's except at the
+    /// path `α` of its choice bits `¬b_ℓ` (children of node `j` at `j`, `j + 2^(ℓ−1)`), where they
+    /// differ by `Δ`; sender leaves have lsb 0 and XOR to `Δ` without its lsb.
+    #[test]
+    fn half_tree_leaves_differ_by_delta_exactly_at_the_choice_path() {
+        let hash = FixedKeyHash::new();
+        let mut prg = Prg::from_seed([5; 16]);
+        for h in [1usize, 2, 3, 7, 10] {
+            for tree in 0..20u64 {
+                let delta = prg.next_u128() | 1;
+                let q: Vec<u128> = (0..h).map(|_| prg.next_u128() & !1).collect();
+                let bits: Vec<u128> = (0..h).map(|_| u128::from(prg.next_u64() & 1)).collect();
+                let t: Vec<u128> = q
+                    .iter()
+                    .zip(&bits)
+                    .map(|(&q, &b)| q ^ (b * delta) | b)
+                    .collect();
+                let (mut s, mut w) = (vec![0u128; 1 << h], vec![0u128; 1 << h]);
+                let mut msg = vec![0u128; h];
+                let root = prg.next_u128();
+                sender_tree(&hash, delta, root, &q, tree, &mut s, &mut msg);
+                receiver_tree(&hash, &t, tree, &msg, &mut w);
+                let alpha: usize = (0..h).map(|l| (1 - bits[l] as usize) << l).sum();
+                let sum = s.iter().fold(0, |a, &x| a ^ x);
+                assert_eq!(sum, delta & !1, "h={h}");
+                for j in 0..1 << h {
+                    assert_eq!(s[j] & 1, 0);
+                    let want = if j == alpha { delta } else { 0 };
+                    assert_eq!(
+                        s[j] ^ w[j],
+                        want,
+                        "h={h} tree={tree} leaf {j} (α = {alpha})"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Distinct trees (serials) and levels never share a GGM tweak, nor an OT-pad or IKNP tweak.
+    #[test]
+    fn ggm_tweaks_are_distinct_and_in_their_domain() {
+        let mut seen = std::collections::HashSet::new();
+        for tree in [0u64, 1, 13, u64::MAX] {
+            for level in 1..=20 {
+                let t = ggm_tweak(tree, level);
+                assert!(seen.insert(t));
+                assert_eq!(t & (GGM_DOMAIN | SILENT_DOMAIN | 1 << 64), GGM_DOMAIN);
+            }
+        }
     }
 }

@@ -2,8 +2,8 @@
 //! chosen-message 1-out-of-2 OT of 128-bit strings, 1-out-of-N OT of short messages, correlated
 //! OT modulo any `m < 2^62`, and boolean AND triples ([`Duplex`]).
 //!
-//! A silent COT costs 0.076 bytes of traffic with [`Params::FERRET`] and 0.64 with
-//! [`Params::FERRET_COMPACT`] (the GGM level messages of its tree, amortised over its bin;
+//! A silent COT costs 0.037 bytes of traffic with [`Params::FERRET`] and 0.31 with
+//! [`Params::FERRET_COMPACT`] (the half-tree's one block per level, amortised over its bin;
 //! measured, `docs/PERFORMANCE.md`) instead of IKNP's 16; everything derived here adds only what
 //! the derivation must send (choice corrections, ciphertexts).
 //!
@@ -53,7 +53,7 @@ pub(crate) use ops::{add_mod, pack_bits, sub_mod, unpack_bits};
 pub mod kind {
     /// Ferret set-up: the public LPN matrix seed.
     pub const SEED: u16 = 0x0320;
-    /// Ferret: the GGM level messages of one chunk of trees.
+    /// Ferret: the half-tree level messages of one chunk of trees.
     pub const TREES: u16 = 0x0321;
     /// Choice corrections `c ⊕ b` of derived OTs (receiver → sender).
     pub const FIX: u16 = 0x0330;

@@ -159,6 +159,30 @@ fn ferret_parameters_give_correct_cots_beyond_one_main_round() {
     assert_eq!(bad, 0);
 }
 
+/// The emp-ot parameter sets give correct COTs through their bootstrap round and into the
+/// first main round (the main rounds are the same code as `FERRET`'s, tested above).
+#[test]
+fn emp_ot_parameter_sets_give_correct_cots() {
+    for params in [Params::FERRET_B11, Params::FERRET_B13] {
+        let n = params.pre.n() + (1 << 16);
+        let ((delta, q), t) = cot_pair(
+            memory_pair(),
+            params,
+            |s, ch| {
+                let mut q = vec![0; n];
+                s.send_cot(ch, &mut q).unwrap();
+                (s.delta(), q)
+            },
+            |r, ch| {
+                let mut t = vec![0; n];
+                r.receive_cot(ch, &mut t).unwrap();
+                t
+            },
+        );
+        check_correlation(delta, &q, &t);
+    }
+}
+
 #[test]
 fn chosen_ot_delivers_exactly_the_chosen_messages() {
     let n = 100_000;
