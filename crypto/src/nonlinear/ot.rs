@@ -162,8 +162,8 @@ struct Parts {
 
 impl OtSession {
     /// Sets up the session with [`Params::FERRET_COMPACT`] (128-bit; the L2-resident LPN set,
-    /// ≈ 2× faster than [`Params::FERRET`] at ≈ 1.4× the bytes per ReLU, see
-    /// `docs/PERFORMANCE.md`): Ferret in both directions (Alice's first), each bootstrapped by
+    /// the fastest: a 32-bit ReLU in about 128 B; [`Params::FERRET_B11`] takes about 114 B at
+    /// 0.92× the rate, see `docs/PERFORMANCE.md`): Ferret in both directions (Alice's first), each bootstrapped by
     /// 128 base OTs and IKNP. The peer calls this with the
     /// other role and the same `config`. Traffic is counted under [`SETUP_LABEL`].
     ///
