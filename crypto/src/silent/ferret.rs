@@ -471,6 +471,30 @@ fn receiver_tree(hash: &FixedKeyHash, t: &[u128], tree: u64, msg: &[u128], leave
     leaves[path] = sum | 1;
 }
 
+/// The two roles' chunk generators, for [`fill`].
+trait Chunks {
+    fn core(&mut self) -> &mut Core;
+    /// Generates the next chunk, into `direct` when given (it then feeds no base), else into
+    /// the core's buffer.
+    fn chunk(&mut self, ch: &mut Channel, direct: Option<&mut [u128]>) -> Result<(), Error>;
+}
+
+/// Fills `out` with the next COTs: buffered ones first, then whole chunks straight into `out`
+/// where they fit, the rest through the buffer.
+fn fill(role: &mut impl Chunks, ch: &mut Channel, out: &mut [u128]) -> Result<(), Error> {
+    let mut done = role.core().drain(out);
+    while done < out.len() {
+        if let Some(len) = role.core().direct(out.len() - done) {
+            role.chunk(ch, Some(&mut out[done..done + len]))?;
+            done += len;
+        } else {
+            role.chunk(ch, None)?;
+            done += role.core().drain(&mut out[done..]);
+        }
+    }
+    Ok(())
+}
+
 /// The sender of a Ferret session: knows `Δ` (lsb 1) and, per COT, the zero-message `q_i`
 /// (lsb 0); the receiver holds `q_i ⊕ b_i·Δ`.
 ///
@@ -491,6 +515,16 @@ impl std::fmt::Debug for Sender {
 impl Drop for Sender {
     fn drop(&mut self) {
         self.delta.zeroize();
+    }
+}
+
+impl Chunks for Sender {
+    fn core(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    fn chunk(&mut self, ch: &mut Channel, direct: Option<&mut [u128]>) -> Result<(), Error> {
+        self.generate(ch, direct)
     }
 }
 
@@ -546,21 +580,11 @@ impl Sender {
     /// # Errors
     /// Channel errors.
     pub fn send_cot(&mut self, ch: &mut Channel, out: &mut [u128]) -> Result<(), Error> {
-        let mut done = self.core.drain(out);
-        while done < out.len() {
-            if let Some(len) = self.core.direct(out.len() - done) {
-                self.chunk(ch, Some(&mut out[done..done + len]))?;
-                done += len;
-            } else {
-                self.chunk(ch, None)?;
-                done += self.core.drain(&mut out[done..]);
-            }
-        }
-        Ok(())
+        fill(self, ch, out)
     }
 
     /// Generates the next chunk into `direct` (see [`Core::direct`]) or else the buffer.
-    fn chunk(&mut self, ch: &mut Channel, direct: Option<&mut [u128]>) -> Result<(), Error> {
+    fn generate(&mut self, ch: &mut Channel, direct: Option<&mut [u128]>) -> Result<(), Error> {
         let lpn = self.core.lpn_params();
         let h = lpn.log_bin as usize;
         let (first_tree, trees, len) = self.core.next_chunk();
@@ -610,6 +634,16 @@ pub struct Receiver {
 impl std::fmt::Debug for Receiver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Receiver { .. }")
+    }
+}
+
+impl Chunks for Receiver {
+    fn core(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    fn chunk(&mut self, ch: &mut Channel, direct: Option<&mut [u128]>) -> Result<(), Error> {
+        self.generate(ch, direct)
     }
 }
 
@@ -664,22 +698,12 @@ impl Receiver {
     /// # Errors
     /// Channel errors; [`crate::wire::WireError`] if a chunk message has the wrong length.
     pub fn receive_cot(&mut self, ch: &mut Channel, out: &mut [u128]) -> Result<(), Error> {
-        let mut done = self.core.drain(out);
-        while done < out.len() {
-            if let Some(len) = self.core.direct(out.len() - done) {
-                self.chunk(ch, Some(&mut out[done..done + len]))?;
-                done += len;
-            } else {
-                self.chunk(ch, None)?;
-                done += self.core.drain(&mut out[done..]);
-            }
-        }
-        Ok(())
+        fill(self, ch, out)
     }
 
     /// Receives and generates the next chunk into `direct` (see [`Core::direct`]) or else the
     /// buffer.
-    fn chunk(&mut self, ch: &mut Channel, direct: Option<&mut [u128]>) -> Result<(), Error> {
+    fn generate(&mut self, ch: &mut Channel, direct: Option<&mut [u128]>) -> Result<(), Error> {
         let lpn = self.core.lpn_params();
         let h = lpn.log_bin as usize;
         let (first_tree, trees, out_len) = self.core.next_chunk();
