@@ -116,17 +116,15 @@ fn bit_times_own(moduli: &[u64], v: &[u64], g: &[u64], s: &[u64]) -> Vec<u64> {
         .collect()
 }
 
-/// The digits `0..q` grouped by message width, in order of first appearance.
-fn field_batches(q: usize, bits: impl Fn(usize) -> u32) -> Vec<(u32, Vec<usize>)> {
-    let mut batches: Vec<(u32, Vec<usize>)> = Vec::new();
-    for d in 0..q {
-        let b = bits(d);
-        match batches.iter_mut().find(|(w, _)| *w == b) {
-            Some((_, ds)) => ds.push(d),
-            None => batches.push((b, vec![d])),
-        }
-    }
-    batches
+/// Message widths of the digit OTs, instance-major (`n·q`): 2 bits per comparison active at
+/// the digit.
+fn digit_widths(
+    n: usize,
+    q: usize,
+    active: &impl Fn(usize) -> Vec<(usize, usize, u64)>,
+) -> Vec<u32> {
+    let per_digit: Vec<u32> = (0..q).map(|d| 2 * active(d).len() as u32).collect();
+    (0..n * q).map(|o| per_digit[o % q]).collect()
 }
 
 /// A session of the [`Backend::Ot`] backend: both Ferret directions and Alice's mask
@@ -303,31 +301,26 @@ impl OtSession {
                         words[i * q + d] = word;
                     }
                 }
-                // One OT batch per distinct field width (all digits alike in the usual case).
-                for (bits, ds) in field_batches(q, |d| 2 * active(d).len() as u32) {
-                    let batch: Vec<u128> = (0..n)
-                        .flat_map(|i| ds.iter().map(move |&d| i * q + d))
-                        .map(|o| words[o])
-                        .collect();
-                    let batch = Zeroizing::new(batch);
-                    self.duplex
-                        .sender()
-                        .send_one_of_n_packed(ch, 4, bits, &batch)?;
-                }
+                // One exchange for every digit, each OT with its digit's message width.
+                let widths = digit_widths(n, q, &active);
+                self.duplex
+                    .sender()
+                    .send_one_of_n_packed(ch, 4, &widths, &words)?;
             }
             Role::Bob => {
-                for (bits, ds) in field_batches(q, |d| 2 * active(d).len() as u32) {
-                    let choices: Vec<u8> = (0..n)
-                        .flat_map(|i| ds.iter().map(move |&d| ((y[i] >> (4 * d)) & 15) as u8))
-                        .collect();
-                    let got = Zeroizing::new(
-                        self.duplex
-                            .receiver()
-                            .receive_one_of_n(ch, 4, bits, &choices)?,
-                    );
-                    for (o, &g) in got.iter().enumerate() {
-                        let (i, d) = (o / ds.len(), ds[o % ds.len()]);
-                        for (a, &(gi, j, _)) in active(d).iter().enumerate() {
+                let widths = digit_widths(n, q, &active);
+                let choices: Vec<u8> = (0..n * q)
+                    .map(|o| ((y[o / q] >> (4 * (o % q))) & 15) as u8)
+                    .collect();
+                let got = Zeroizing::new(
+                    self.duplex
+                        .receiver()
+                        .receive_one_of_n_fields(ch, 4, &widths, &choices)?,
+                );
+                for d in 0..q {
+                    for (a, &(gi, j, _)) in active(d).iter().enumerate() {
+                        for i in 0..n {
+                            let g = got[i * q + d];
                             set(&mut lt, gi, d, j * n + i, (g >> (2 * a)) & 1);
                             set(&mut eq, gi, d, j * n + i, (g >> (2 * a + 1)) & 1);
                         }

@@ -289,39 +289,50 @@ impl Sender {
                 })
                 .collect(),
         );
-        self.send_one_of_n_packed(ch, log_n, bits, &words)
+        self.send_one_of_n_packed(ch, log_n, &vec![bits; words.len()], &words)
     }
 
     /// [`Sender::send_one_of_n`] with each OT's `2^log_n` messages packed into one word
-    /// (message `x` in bits `[x·bits, (x + 1)·bits)`, the bits above `2^log_n·bits` zero).
+    /// (message `x` in bits `[x·bits_i, (x + 1)·bits_i)`, the bits above `2^log_n·bits_i` zero),
+    /// and a message width `bits[i]` per OT (both parties know them), so OTs of several widths
+    /// share one exchange.
     ///
     /// # Errors
-    /// As [`Sender::send_one_of_n`].
+    /// As [`Sender::send_one_of_n`]; [`OtError::LengthMismatch`] if `bits` and `words` differ in
+    /// length.
     pub fn send_one_of_n_packed(
         &mut self,
         ch: &mut Channel,
         log_n: u32,
-        bits: u32,
+        bits: &[u32],
         words: &[u128],
     ) -> Result<(), Error> {
-        check_one_of_n(log_n, bits)?;
-        let width = (bits as usize) << log_n;
-        if width < 128
-            && let Some(&w) = words.iter().find(|&&w| w >> width != 0)
-        {
-            return Err(OtError::NotReduced {
-                what: "packed 1-of-N messages",
-                found: (w >> width) as u64,
-                p: 1,
+        check_len("1-of-N message widths", words.len(), bits.len())?;
+        for (&b, &w) in bits.iter().zip(words) {
+            check_one_of_n(log_n, b)?;
+            let width = (b as usize) << log_n;
+            if width < 128 && w >> width != 0 {
+                return Err(OtError::NotReduced {
+                    what: "packed 1-of-N messages",
+                    found: (w >> width) as u64,
+                    p: 1,
+                }
+                .into());
             }
-            .into());
         }
         let n = words.len();
         let ln = log_n as usize;
         let (q, serial) = self.cots(ch, n * ln)?;
         let e = Self::corrections(ch, n * ln)?;
-        let masks: Vec<u128> = (0..log_n).map(|i| field_mask(log_n, bits, i)).collect();
-        let mut out = BitWriter::with_capacity(n * width);
+        // Field masks per valid message width (checked above) and choice bit.
+        let masks: Vec<Vec<u128>> = (0..=8u32)
+            .map(|b| match check_one_of_n(log_n, b) {
+                Ok(()) => (0..log_n).map(|i| field_mask(log_n, b, i)).collect(),
+                Err(_) => Vec::new(),
+            })
+            .collect();
+        let total: usize = bits.iter().map(|&b| (b as usize) << log_n).sum();
+        let mut out = BitWriter::with_capacity(total);
         sender_pads(
             self.hash(),
             self.delta(),
@@ -332,12 +343,13 @@ impl Sender {
             ln,
             |first, keys| {
                 for (o, keys) in keys.chunks_exact(2 * ln).enumerate() {
-                    let mut word = words[first / ln + o];
-                    for (mask, k) in masks.iter().zip(keys.chunks_exact(2)) {
+                    let i = first / ln + o;
+                    let mut word = words[i];
+                    for (mask, k) in masks[bits[i] as usize].iter().zip(keys.chunks_exact(2)) {
                         // Fields whose bit l is 1 take the pad of the receiver's choice 1.
                         word ^= (k[0] & !mask) | (k[1] & mask);
                     }
-                    out.put(word, width);
+                    out.put(word, (bits[i] as usize) << log_n);
                 }
             },
         );
@@ -492,7 +504,25 @@ impl Receiver {
         bits: u32,
         choices: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        check_one_of_n(log_n, bits)?;
+        self.receive_one_of_n_fields(ch, log_n, &vec![bits; choices.len()], choices)
+    }
+
+    /// [`Receiver::receive_one_of_n`] with a message width per OT, the peer's
+    /// [`Sender::send_one_of_n_packed`] using the same `bits`.
+    ///
+    /// # Errors
+    /// [`OtError`] for a bad shape, width list or choice; channel and wire errors.
+    pub fn receive_one_of_n_fields(
+        &mut self,
+        ch: &mut Channel,
+        log_n: u32,
+        bits: &[u32],
+        choices: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        check_len("1-of-N message widths", choices.len(), bits.len())?;
+        for &b in bits {
+            check_one_of_n(log_n, b)?;
+        }
         if let Some(&c) = choices.iter().find(|&&c| u32::from(c) >> log_n != 0) {
             return Err(OtError::NotReduced {
                 what: "1-of-N choice",
@@ -513,14 +543,17 @@ impl Receiver {
                     .map(|k| k.iter().fold(0, |a, &k| a ^ k)),
             );
         });
-        let width = (bits as usize) << log_n;
-        let body = ch.recv(kind::ONE_OF_N, (n * width).div_ceil(8))?;
-        let mut reader = BitReader::new(&body, n * width)?;
-        let ones = (1u128 << bits) - 1;
+        let total: usize = bits.iter().map(|&b| (b as usize) << log_n).sum();
+        let body = ch.recv(kind::ONE_OF_N, total.div_ceil(8))?;
+        let mut reader = BitReader::new(&body, total)?;
         Ok(choices
             .iter()
+            .zip(bits)
             .zip(pads.iter())
-            .map(|(&c, &pad)| (((reader.get(width) ^ pad) >> (u32::from(c) * bits)) & ones) as u8)
+            .map(|((&c, &b), &pad)| {
+                let word = reader.get((b as usize) << log_n) ^ pad;
+                ((word >> (u32::from(c) * b)) & ((1u128 << b) - 1)) as u8
+            })
             .collect())
     }
 

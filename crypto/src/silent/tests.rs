@@ -234,6 +234,45 @@ fn one_of_n_ot_delivers_exactly_the_chosen_messages() {
 }
 
 #[test]
+fn one_of_n_ots_of_mixed_widths_in_one_exchange_deliver_the_chosen_messages() {
+    // Widths as the grouped millionaires' uses them (2, 4, 6, 8 bits), plus odd ones that leave
+    // the ciphertext stream unaligned.
+    let (log_n, n) = (4u32, 20_000usize);
+    let mut prg = Prg::from_seed([11; 16]);
+    let bits: Vec<u32> = (0..n).map(|i| [8, 4, 2, 6, 3, 1, 7, 5][i % 8]).collect();
+    let msgs: Vec<[u8; 16]> = bits
+        .iter()
+        .map(|&b| std::array::from_fn(|_| prg.uniform_below(1 << b) as u8))
+        .collect();
+    let words: Vec<u128> = msgs
+        .iter()
+        .zip(&bits)
+        .map(|(m, &b)| {
+            m.iter()
+                .enumerate()
+                .fold(0u128, |w, (x, &v)| w | (u128::from(v) << (x as u32 * b)))
+        })
+        .collect();
+    let choices: Vec<u8> = (0..n).map(|_| prg.uniform_below(16) as u8).collect();
+    let ((), got) = cot_pair(
+        tcp_pair(),
+        Params::insecure_for_tests(),
+        |s, ch| s.send_one_of_n_packed(ch, log_n, &bits, &words).unwrap(),
+        |r, ch| {
+            r.receive_one_of_n_fields(ch, log_n, &bits, &choices)
+                .unwrap()
+        },
+    );
+    for i in 0..n {
+        assert_eq!(
+            got[i], msgs[i][choices[i] as usize],
+            "OT {i}, {} bits",
+            bits[i]
+        );
+    }
+}
+
+#[test]
 fn correlated_ot_mod_m_sums_to_the_chosen_multiple() {
     let moduli = [4_294_967_291u64, 1 << 33, 16_777_213];
     let n = 20_000;
