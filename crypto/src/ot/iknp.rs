@@ -15,7 +15,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use bunet_kernels::aes_hash::FixedKeyHash;
 
-use super::{OtError, base, hash, kind, pack_choices, transpose};
+use super::{OtError, base, check_len, hash, kind, pack_choices, transpose};
 use crate::Error;
 use crate::channel::Channel;
 use crate::prg::Prg;
@@ -97,17 +97,6 @@ pub(crate) fn bytes_per_value(p: u64) -> usize {
 pub(crate) fn check_modulus(p: u64) -> Result<(), OtError> {
     if !(2..1 << 62).contains(&p) {
         return Err(OtError::ModulusOutOfRange { p });
-    }
-    Ok(())
-}
-
-fn check_len(what: &'static str, expected: usize, found: usize) -> Result<(), OtError> {
-    if expected != found {
-        return Err(OtError::LengthMismatch {
-            what,
-            expected,
-            found,
-        });
     }
     Ok(())
 }

@@ -45,6 +45,18 @@ pub mod kind {
     pub const MOD_P: u16 = 0x0312;
 }
 
+/// [`OtError::LengthMismatch`] unless `found == expected`.
+pub(crate) fn check_len(what: &'static str, expected: usize, found: usize) -> Result<(), OtError> {
+    if expected != found {
+        return Err(OtError::LengthMismatch {
+            what,
+            expected,
+            found,
+        });
+    }
+    Ok(())
+}
+
 /// Why an OT or triple protocol step refused its inputs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

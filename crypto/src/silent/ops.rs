@@ -8,7 +8,7 @@ use super::ferret::{Params, Receiver, SILENT_DOMAIN, Sender};
 use super::kind;
 use crate::Error;
 use crate::channel::Channel;
-use crate::ot::OtError;
+use crate::ot::{OtError, check_len};
 use crate::prg::Prg;
 use crate::triples::Role;
 use crate::wire::{Reader, WireError};
@@ -169,17 +169,6 @@ fn check_moduli(moduli: &[u64]) -> Result<usize, OtError> {
         });
     }
     Ok(moduli.len())
-}
-
-fn check_len(what: &'static str, expected: usize, found: usize) -> Result<(), OtError> {
-    if expected != found {
-        return Err(OtError::LengthMismatch {
-            what,
-            expected,
-            found,
-        });
-    }
-    Ok(())
 }
 
 /// Checks the 1-of-N shape: `N = 2^log_n`, `ℓ`-bit messages, `N·ℓ ≤ 128`.
