@@ -239,6 +239,14 @@ impl Channel {
         &self.config
     }
 
+    /// Raises the largest accepted frame body to `max` (never lowers it). For protocols whose
+    /// agreed parameters (such as the nonlinear chunk) make single messages larger than the
+    /// default; every receive still passes its own exact bound, so nothing larger than the
+    /// agreed message is ever allocated.
+    pub fn raise_max_frame_len(&mut self, max: u64) {
+        self.config.max_frame_len = self.config.max_frame_len.max(max);
+    }
+
     /// Queues one frame of message `kind` (sent at the latest on the next receive or flush).
     ///
     /// # Errors

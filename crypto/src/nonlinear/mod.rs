@@ -159,6 +159,15 @@ impl Config {
         })
     }
 
+    /// An upper bound on the body of any one message of a session with this configuration:
+    /// `16·k` bytes per instance of a chunk (the OT backend's largest message, the digit OTs of
+    /// a chunk's comparisons, measured at 88 bytes per instance for `k = 32`; max pool's
+    /// four-way messages stay within it), and never below the channel's default cap. At most
+    /// `2^20 · 16 · 62` bytes (≈ 1 GiB) for the largest chunk and width.
+    pub fn max_message_len(&self) -> u64 {
+        (self.chunk as u64 * 16 * u64::from(self.k)).max(crate::channel::DEFAULT_MAX_FRAME_LEN)
+    }
+
     /// The same configuration with `chunk` instances per chunk.
     ///
     /// # Errors
@@ -378,6 +387,8 @@ pub fn setup(
     config: Config,
     prg: Prg,
 ) -> Result<Box<dyn Nonlinear>, Error> {
+    // A large agreed chunk makes single messages larger than the channel's default cap.
+    ch.raise_max_frame_len(config.max_message_len());
     match config.backend {
         Backend::Gc => Ok(Box::new(GcSession::setup(ch, role, config, prg)?)),
         Backend::Ot => Ok(Box::new(OtSession::setup(ch, role, config, prg)?)),

@@ -162,7 +162,9 @@ impl ServerProcess {
             .arg("--report-dir")
             .arg(report_dir)
             .args(["--preset", args.session.preset.name()])
-            .args(["--backend", args.session.backend.name()]);
+            .args(["--backend", args.session.backend.name()])
+            .arg("--chunk")
+            .arg(args.session.chunk.to_string());
         if let Some(t) = max_tile {
             cmd.arg("--max-tile").arg(t.to_string());
         }
