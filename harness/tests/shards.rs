@@ -130,8 +130,9 @@ fn two_d_shards_merge_to_the_one_process_mask_and_bad_sets_are_refused() {
     let root = dir.path();
     let arch = arch_2d(4);
     let w = weights(root, &arch, "tiny");
-    let ct = volume(root, 16, 8, 3);
-    let mut server = Server::start(&w, "11", &["--preset", "q24"]);
+    // 6 slices: 4 shards of 1, 2, 1 and 2 slices.
+    let ct = volume(root, 16, 6, 3);
+    let mut server = Server::start(&w, "10", &["--preset", "q24"]);
 
     let whole = root.join("whole");
     ok(&segment(&ct, &server.1, &whole, &arch, &[]));
@@ -142,7 +143,7 @@ fn two_d_shards_merge_to_the_one_process_mask_and_bad_sets_are_refused() {
         let stdout = ok(&merge(&merged, &dirs));
         assert!(stdout.contains(&format!("merged {k} shard(s)")), "{stdout}");
         let mask = same_mask(&whole.join("mask.nii.gz"), &merged.join("mask.nii.gz"));
-        assert!(mask.len() == 16 * 16 * 8);
+        assert!(mask.len() == 16 * 16 * 6);
         let report: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(merged.join("report.json")).expect("report"),
         )
@@ -156,7 +157,7 @@ fn two_d_shards_merge_to_the_one_process_mask_and_bad_sets_are_refused() {
             })
             .expect("argmax block");
         assert_eq!(
-            argmax["calls"], 8,
+            argmax["calls"], 6,
             "one argmax per slice, summed over shards"
         );
         assert!(merged.join("report.md").exists());
@@ -200,26 +201,20 @@ fn two_d_shards_merge_to_the_one_process_mask_and_bad_sets_are_refused() {
     refused(root, &gap, &four[3], "missing");
     let tail = [four[0].clone(), four[1].clone()];
     refused(root, &tail, &four[1], "missing");
-    // An overlap: slices 0..5 and shard 1/2 (4..8).
-    let wide = root.join("wide");
-    ok(&segment(
-        &ct,
-        &server.1,
-        &wide,
-        &arch,
-        &["--slices", "0..5"],
-    ));
-    refused(root, &[wide.clone(), two[1].clone()], &two[1], "overlap");
+    // An overlap: shards 0/2 (0..3), 1/4 (1..3) and 1/2 (3..6).
+    let overlap = [two[0].clone(), four[1].clone(), two[1].clone()];
+    refused(root, &overlap, &four[1], "overlap");
 
-    // Another volume: shard 1/2 of another scan.
-    let other_ct = volume(root, 16, 8, 4);
+    // The shards of another volume, model or protocol are refused before their ranges are
+    // looked at: one slice each is enough. Another volume first.
+    let other_ct = volume(root, 16, 6, 4);
     let other_vol = root.join("other-volume");
     ok(&segment(
         &other_ct,
         &server.1,
         &other_vol,
         &arch,
-        &["--shard", "1/2"],
+        &["--slices", "3"],
     ));
     refused(
         root,
@@ -229,16 +224,16 @@ fn two_d_shards_merge_to_the_one_process_mask_and_bad_sets_are_refused() {
     );
 
     // Another model (another architecture, another server) and another protocol (q32).
-    let arch8 = arch_2d(8);
-    let w8 = weights(root, &arch8, "tiny8");
-    let server8 = Server::start(&w8, "1", &["--preset", "q24"]);
+    let arch2 = arch_2d(2);
+    let w2 = weights(root, &arch2, "tiny2");
+    let server2 = Server::start(&w2, "1", &["--preset", "q24"]);
     let other_model = root.join("other-model");
     ok(&segment(
         &ct,
-        &server8.1,
+        &server2.1,
         &other_model,
-        &arch8,
-        &["--shard", "1/2"],
+        &arch2,
+        &["--slices", "3"],
     ));
     refused(
         root,
@@ -248,7 +243,7 @@ fn two_d_shards_merge_to_the_one_process_mask_and_bad_sets_are_refused() {
     );
     // The same architecture under another provider-given model id (other weights).
     let other_id = root.join("other-id");
-    let id = ["--shard", "1/2", "--model-id", "sha256:0123"];
+    let id = ["--slices", "3", "--model-id", "sha256:0123"];
     ok(&segment(&ct, &server.1, &other_id, &arch, &id));
     refused(
         root,
@@ -259,7 +254,7 @@ fn two_d_shards_merge_to_the_one_process_mask_and_bad_sets_are_refused() {
     assert!(server.0.wait().expect("server exits").success());
     let server_q32 = Server::start(&w, "1", &["--preset", "q32"]);
     let other_protocol = root.join("other-protocol");
-    let q32 = ["--shard", "1/2", "--preset", "q32"];
+    let q32 = ["--slices", "3", "--preset", "q32"];
     ok(&segment(&ct, &server_q32.1, &other_protocol, &arch, &q32));
     refused(
         root,
@@ -275,7 +270,7 @@ fn three_d_slabs_merge_to_the_one_process_mask_and_the_fixed_point_reference() {
     let root = dir.path();
     let arch = arch_3d();
     let w = weights(root, &arch, "tiny3d");
-    let ct = volume(root, 16, 24, 3);
+    let ct = volume(root, 8, 24, 3);
     let mut server = Server::start(&w, "8", &["--preset", "q24"]);
 
     let whole = root.join("whole");
