@@ -464,11 +464,6 @@ pub fn load_verified(dir: &Path) -> Result<Manifest, Error> {
     Ok(m)
 }
 
-/// Whether `dir` already holds a finished shard of exactly `job` (resume: skip it).
-pub fn already_done(dir: &Path, job: &Job) -> bool {
-    load_verified(dir).is_ok_and(|m| m.job == *job)
-}
-
 /// The joined result of [`merge`].
 #[derive(Debug)]
 pub struct Merged {

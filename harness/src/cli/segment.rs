@@ -96,15 +96,24 @@ pub fn run(args: &Args) -> Result<()> {
         protocol: ProtocolId::new(&args.arch, &config),
         range: Range { core: [a, b], slab },
     });
-    if let Some(job) = &job
-        && shard::already_done(&args.out, job)
-    {
-        println!(
-            "skipped slices {a}..{b} of {}: {} already holds them (manifest and part verify)",
-            args.input.display(),
-            args.out.display()
-        );
-        return Ok(());
+    if let Some(job) = &job {
+        match shard::load_verified(&args.out) {
+            Ok(done) if done.job == *job => {
+                println!(
+                    "skipped slices {a}..{b} of {}: {} already holds them (manifest and part verify)",
+                    args.input.display(),
+                    args.out.display()
+                );
+                return Ok(());
+            }
+            // Another job's finished shard is replaced, said aloud: a scheduler that reuses a
+            // directory for another range or model should not lose it silently.
+            Ok(_) => eprintln!(
+                "bunet segment: {} holds a finished shard of another job; replacing it",
+                args.out.display()
+            ),
+            Err(_) => {}
+        }
     }
     let vol = ct.prepare(&args.arch)?;
     std::fs::create_dir_all(&args.out)
