@@ -248,6 +248,8 @@ pub struct ProtocolId {
     pub backend: String,
     /// The HomConv tile cap, 0 for none.
     pub max_tile: u64,
+    /// Nonlinear instances per chunk.
+    pub chunk: u64,
 }
 
 impl ProtocolId {
@@ -261,6 +263,7 @@ impl ProtocolId {
             pahe_params: format!("{:016x}", h.pahe_params),
             backend: h.backend,
             max_tile: h.max_tile,
+            chunk: h.chunk,
         }
     }
 }
