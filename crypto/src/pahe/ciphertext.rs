@@ -41,6 +41,8 @@ impl Ciphertext {
 #[derive(Clone, PartialEq, Eq)]
 pub struct SeededCiphertext {
     pub(crate) params: Params,
+    /// `k` for the DFT HomConv's uploads; lower for coefficient-encoded ones.
+    pub(crate) level: usize,
     pub(crate) seed: [u8; 16],
     pub(crate) c0: Vec<u64>,
 }
@@ -57,10 +59,15 @@ impl SeededCiphertext {
         let inner = &self.params.inner;
         Ciphertext {
             params: self.params.clone(),
-            level: inner.q.len(),
+            level: self.level,
             c0: self.c0.clone(),
-            c1: poly::uniform_from_seed(self.seed, &inner.q, inner.n),
+            c1: poly::uniform_from_seed(self.seed, &inner.q[..self.level], inner.n),
         }
+    }
+
+    /// The level `ℓ` the ciphertext was encrypted at.
+    pub fn level(&self) -> usize {
+        self.level
     }
 }
 
