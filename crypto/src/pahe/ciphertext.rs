@@ -169,6 +169,26 @@ impl Params {
         PreparedPlaintext { ntt }
     }
 
+    /// [`Params::prepare`] for products at `level` and below only: the first `level` limbs
+    /// (the coefficient backend's kernels, whose inputs live below the top level).
+    ///
+    /// # Panics
+    /// If `level` is not in `1..=k` (levels come from the parameters).
+    pub fn prepare_at(&self, pt: &Plaintext, level: usize) -> PreparedPlaintext {
+        let inner = &self.inner;
+        assert!((1..=inner.q.len()).contains(&level), "level {level}");
+        let n = inner.n;
+        let p = inner.p.q();
+        let mut ntt = vec![0u64; level * n];
+        ntt.par_chunks_mut(n)
+            .zip(inner.q.par_iter().zip(inner.plans.par_iter()))
+            .for_each(|(limb, (m, plan))| {
+                poly::lift_centered(&pt.coeffs, p, m, limb);
+                plan.forward(limb);
+            });
+        PreparedPlaintext { ntt }
+    }
+
     /// `Δ_ℓ · m` in the NTT domain of the first `level` primes.
     pub(crate) fn scaled_ntt(&self, pt: &Plaintext, level: usize) -> Vec<u64> {
         let inner = &self.inner;

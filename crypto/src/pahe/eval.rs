@@ -146,6 +146,7 @@ impl Evaluator {
     ) -> Result<(), PaheError> {
         self.check(a)?;
         let n = self.params.n();
+        check_prepared(w, a.level, n)?;
         let w = &w.ntt[..a.level * n];
         self.limbwise(a, w, Some(w), |m, x, y| m.mul_assign(x, y));
         Ok(())
@@ -165,6 +166,7 @@ impl Evaluator {
         let inner = &self.params.inner;
         let n = inner.n;
         let l = a.level;
+        check_prepared(w, l, n)?;
         for (dst, src) in [(&mut acc.c0, &a.c0), (&mut acc.c1, &a.c1)] {
             if rayon::current_num_threads() == 1 {
                 dst.chunks_mut(n)
@@ -493,6 +495,18 @@ impl Evaluator {
         self.mod_switch_to(&mut ct, self.params.return_level())?;
         Ok(ct)
     }
+}
+
+/// A plaintext prepared at a level below the ciphertext's ([`Params::prepare_at`]) cannot
+/// multiply it.
+fn check_prepared(w: &PreparedPlaintext, level: usize, n: usize) -> Result<(), PaheError> {
+    if w.ntt.len() < level * n {
+        return Err(PaheError::Level {
+            expected: w.ntt.len() / n,
+            found: level,
+        });
+    }
+    Ok(())
 }
 
 /// A uniform mask `s_B ∈ Z_p^N` for HSS `Share`.

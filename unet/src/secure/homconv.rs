@@ -49,8 +49,10 @@ use crate::arch::ConvKind;
 use crate::quant::QuantModel;
 use crate::tensor::Tensor;
 
+mod coeff;
 mod layout;
 
+pub use coeff::{CoeffHomConvClient, CoeffHomConvServer, CoeffLayout};
 pub use layout::{Layout, UPLOAD_BATCH};
 
 /// The channel label under which HomConv traffic is counted.
