@@ -439,6 +439,21 @@ impl<'a> CoeffHomConvServer<'a> {
         conv: usize,
         layout: CoeffLayout,
     ) -> Result<Self, HomConvError> {
+        Self::with_kernel_budget(params, model, conv, layout, PREPARED_FILTER_BUDGET)
+    }
+
+    /// As [`CoeffHomConvServer::new`] with at most `budget` bytes of prepared kernels kept
+    /// across runs (beyond it they are prepared per batch of output groups in every run).
+    ///
+    /// # Errors
+    /// As [`CoeffHomConvServer::new`].
+    pub fn with_kernel_budget(
+        params: &Params,
+        model: &'a QuantModel,
+        conv: usize,
+        layout: CoeffLayout,
+        budget: usize,
+    ) -> Result<Self, HomConvError> {
         layout.base.check_params(params)?;
         let p = params.p();
         if model.quant().p != p {
@@ -471,7 +486,7 @@ impl<'a> CoeffHomConvServer<'a> {
         let weight = qc.weight_mod_p(p);
         let group_bytes = layout.uploads_per_tile() * layout.plan.upload_level * params.n() * 8;
         let groups = layout.groups();
-        let batch = (PREPARED_FILTER_BUDGET / group_bytes).clamp(1, groups);
+        let batch = (budget / group_bytes).clamp(1, groups);
         let kernels = if batch == groups {
             prepare_kernels(params, &layout, &weight, 0..groups)
         } else {
@@ -492,6 +507,11 @@ impl<'a> CoeffHomConvServer<'a> {
     /// The layout.
     pub fn layout(&self) -> &CoeffLayout {
         &self.layout
+    }
+
+    /// Whether the kernels are prepared in every run (they exceed the budget).
+    pub fn streams_kernels(&self) -> bool {
+        self.kernels.is_empty()
     }
 
     /// Runs the HomConv on Bob's share `x_b` with Alice's public key: returns `Y_B`.
