@@ -162,7 +162,8 @@ impl ServerProcess {
             .arg("--report-dir")
             .arg(report_dir)
             .args(["--preset", args.session.preset.name()])
-            .args(["--backend", args.session.backend.name()]);
+            .args(["--backend", args.session.backend.name()])
+            .args(["--linear", args.session.linear.name()]);
         if let Some(t) = max_tile {
             cmd.arg("--max-tile").arg(t.to_string());
         }
@@ -435,6 +436,7 @@ pub fn run(args: &Args) -> Result<()> {
         "server_filter_bytes_per_session": count.server_filter_bytes(&params),
         "preset": config.preset.name(),
         "backend": config.nonlinear.name(),
+        "linear": config.linear.name(),
         "machine": report::machine(),
         "all_slices_run": args.all,
         "measured": {
@@ -479,11 +481,13 @@ fn render(
     (max_tile, filter_bytes): (Option<usize>, u64),
 ) -> String {
     let mut s = format!(
-        "# BUNET replay: {nx}×{ny}×{nz}\n\n`{arch}`, preset **{}**, nonlinear backend **{}**; \
+        "# BUNET replay: {nx}×{ny}×{nz}\n\n`{arch}`, preset **{}**, nonlinear backend **{}**, \
+         linear backend **{}**; \
          client in this process, server in a `bunet serve` process, over loopback TCP. Machine: \
          {}{}.\n\n",
         bd.preset,
         bd.backend,
+        args.session.linear.name(),
         bd.machine,
         report::load_average().map_or(String::new(), |l| format!(", load average {l:.1}"))
     );

@@ -5,7 +5,7 @@
 //! Compared, in order ([`HandshakeField::ALL`]): the secure protocol version, the preset name,
 //! the fixed-point configuration's fingerprint, the architecture's fingerprint (the server's
 //! weights are not fingerprinted: they stay secret), the PAHE parameters' fingerprint, the
-//! nonlinear backend's name and the HomConv tile cap.
+//! nonlinear backend's name, the HomConv tile cap and the linear backend's name.
 //!
 //! Messages: [`kind::HELLO`] (client → server) and [`kind::REPLY`] (server → client), both
 //! bounded by [`MAX_MESSAGE_LEN`] and decoded through [`bunet_crypto::wire`].
@@ -19,7 +19,8 @@ use crate::arch::Architecture;
 use crate::quant::QuantModel;
 
 /// Version of the secure protocol (message order and formats of this module's drivers).
-pub const PROTOCOL_VERSION: u16 = 1;
+/// Version 2 added the linear backend to the handshake.
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Largest name (preset, backend, printed value) in a handshake message.
 pub const MAX_NAME_LEN: usize = 64;
 /// Largest handshake message body.
@@ -50,6 +51,8 @@ pub struct Hello {
     pub backend: String,
     /// The HomConv tile cap, 0 for none.
     pub max_tile: u64,
+    /// [`super::config::LinearBackend::name`].
+    pub linear: String,
 }
 
 impl Hello {
@@ -80,6 +83,7 @@ impl Hello {
             pahe_params: config.preset.pahe_params().fingerprint(),
             backend: config.nonlinear.name().to_owned(),
             max_tile: config.max_tile.map_or(0, |t| t as u64),
+            linear: config.linear.name().to_owned(),
         }
     }
 
@@ -96,6 +100,7 @@ impl Hello {
                 0 => "none".to_owned(),
                 t => t.to_string(),
             },
+            HandshakeField::Linear => self.linear.clone(),
         }
     }
 
@@ -135,6 +140,7 @@ impl Encode for Hello {
         }
         put_str(out, &self.backend);
         out.extend_from_slice(&self.max_tile.to_le_bytes());
+        put_str(out, &self.linear);
     }
 }
 
@@ -150,6 +156,7 @@ impl Decode for Hello {
             pahe_params: r.u64()?,
             backend: read_str(r, "backend name")?,
             max_tile: r.u64()?,
+            linear: read_str(r, "linear backend name")?,
         })
     }
 }
