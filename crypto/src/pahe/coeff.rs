@@ -25,7 +25,9 @@
 //! public-key encryption of zero whose `c0` error is uniform in `[−2^f, 2^f)`,
 //! `f = ⌈log2 B⌉ + 40 + 44` ([`CoeffPlan::flood_bits`]); (3) switch the modulus down to the
 //! smallest level that still decrypts ([`CoeffPlan::return_level`]); (4) send `a = c1` whole
-//! (NTT domain) but of `b = c0` only the needed coefficients.
+//! (NTT domain) but of `b = c0` only the needed coefficients, each rounded to its high bits
+//! (`round(b_j / 2^t)`, [`CoeffPlan::drop_bits`]: at q32 16 of the 50 bits go, since the
+//! rounding error `2^(t−1)` is below the decryption margin).
 //!
 //! *Why the flood is `2^(40+44)·B`:* per returned coefficient the flooded noise is at
 //! statistical distance `≤ B/2^f ≤ 2^-84` from a flood that does not depend on the weights;
@@ -123,6 +125,11 @@ pub struct CoeffPlan {
     pub flood_bits: u32,
     /// The level the response is switched down to.
     pub return_level: usize,
+    /// Low bits of each returned `b` coefficient dropped before sending (only at return level
+    /// 1): `t = ⌊log2 q_1 − log2 p⌋ − 2`, so the rounding (`≤ 2^(t−1)`) adds at most `2^-3` to
+    /// the invariant noise, which the plan keeps below `2^-3`: decryption stays correct
+    /// (`< 1/2`) with one bit to spare.
+    pub drop_bits: u32,
 }
 
 impl Params {
@@ -155,6 +162,7 @@ impl Params {
                         upload_level: up,
                         flood_bits,
                         return_level: ret,
+                        drop_bits: self.drop_bits(ret),
                     });
                 }
             }
@@ -169,8 +177,18 @@ impl Params {
                 upload_level: k,
                 flood_bits,
                 return_level: k,
+                drop_bits: self.drop_bits(k),
             })
         }
+    }
+
+    fn drop_bits(&self, level: usize) -> u32 {
+        if level != 1 {
+            return 0;
+        }
+        let q1 = self.inner.q[0].q() as f64;
+        let t = (q1.log2() - (self.inner.p.q() as f64).log2()).floor() as i64 - 2;
+        t.clamp(0, 40) as u32
     }
 
     /// Encoded length of a [`CoeffUpload`] at `level`.
@@ -178,9 +196,11 @@ impl Params {
         1 + 16 + super::wire::poly_len(self, level)
     }
 
-    /// Encoded length of a [`CoeffResponse`] at `level` with `count` coefficients of `b`.
-    pub fn coeff_response_len(&self, level: usize, count: usize) -> usize {
-        1 + super::wire::poly_len(self, level) + super::wire::coeffs_len(self, level, count)
+    /// Encoded length of a [`CoeffResponse`] at `level` with `count` coefficients of `b`,
+    /// `drop_bits` low bits of each dropped.
+    pub fn coeff_response_len(&self, level: usize, count: usize, drop_bits: u32) -> usize {
+        1 + super::wire::poly_len(self, level)
+            + super::wire::coeffs_len(self, level, count, drop_bits)
     }
 }
 
@@ -287,7 +307,10 @@ impl SecretKey {
             .map(|(t, &j)| {
                 let residues = (0..l).map(|i| {
                     let m = &inner.q[i];
-                    m.add(resp.b[i * count + t], as_[i * n + j as usize])
+                    m.add(
+                        lift_dropped(m.q(), resp.b[i * count + t], resp.drop_bits),
+                        as_[i * n + j as usize],
+                    )
                 });
                 poly::scale_round(residues, level, &inner.p, p_one)
             })
@@ -297,6 +320,18 @@ impl SecretKey {
     }
 }
 
+/// `b' · 2^t mod q` for a coefficient sent as `b' = round(b / 2^t)` (`b' ≤ ⌈q/2^t⌉`, so one
+/// conditional subtraction).
+fn lift_dropped(q: u64, v: u64, t: u32) -> u64 {
+    let x = v << t;
+    if x >= q { x - q } else { x }
+}
+
+/// `round(b / 2^t)` for `b < q`.
+pub(crate) fn drop_low(b: u64, t: u32) -> u64 {
+    if t == 0 { b } else { (b + (1 << (t - 1))) >> t }
+}
+
 /// The server's answer for one coefficient-encoded product sum: the whole `a = c1` (NTT domain,
 /// `ℓ` limbs) and of `b = c0` only the coefficients of a [`Selection`] (coefficient domain,
 /// limb-major, `ℓ × count`).
@@ -304,6 +339,8 @@ impl SecretKey {
 pub struct CoeffResponse {
     pub(crate) params: Params,
     pub(crate) level: usize,
+    /// `b` holds `round(b_j / 2^drop_bits)` (only at level 1).
+    pub(crate) drop_bits: u32,
     pub(crate) a: Vec<u64>,
     pub(crate) b: Vec<u64>,
 }
@@ -391,11 +428,12 @@ impl Evaluator {
         self.rerandomize_and_flood_with(&mut ct, pk, plan.flood_bits, prg)?;
         let target = plan.return_level.min(ct.level);
         self.mod_switch_to(&mut ct, target)?;
-        Ok(self.extract(ct, sel))
+        let drop_bits = if ct.level == 1 { plan.drop_bits } else { 0 };
+        Ok(self.extract(ct, sel, drop_bits))
     }
 
     /// `a` whole, `b` at `sel` (coefficient domain).
-    pub(crate) fn extract(&self, ct: Ciphertext, sel: &Selection) -> CoeffResponse {
+    pub(crate) fn extract(&self, ct: Ciphertext, sel: &Selection, drop_bits: u32) -> CoeffResponse {
         let inner = &self.params().inner;
         let (n, l, count) = (inner.n, ct.level, sel.len());
         let mut c0 = ct.c0;
@@ -403,12 +441,13 @@ impl Evaluator {
         let mut b = vec![0u64; l * count];
         for (dst, src) in b.chunks_mut(count.max(1)).zip(c0.chunks(n)) {
             for (d, &j) in dst.iter_mut().zip(sel.indices()) {
-                *d = src[j as usize];
+                *d = drop_low(src[j as usize], drop_bits);
             }
         }
         CoeffResponse {
             params: ct.params,
             level: l,
+            drop_bits,
             a: ct.c1,
             b,
         }

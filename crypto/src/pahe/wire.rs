@@ -100,11 +100,17 @@ fn read_packed(
     Ok(())
 }
 
-/// Bytes of `count` bit-packed residues per limb for the first `level` limbs.
-pub(super) fn coeffs_len(params: &Params, level: usize, count: usize) -> usize {
+/// Exclusive bound of a residue mod `q` sent with `t` low bits dropped (`round(b/2^t)`).
+pub(super) fn dropped_bound(q: u64, t: u32) -> u64 {
+    super::coeff::drop_low(q - 1, t) + 1
+}
+
+/// Bytes of `count` bit-packed residues per limb for the first `level` limbs, `t` low bits
+/// dropped from each.
+pub(super) fn coeffs_len(params: &Params, level: usize, count: usize, t: u32) -> usize {
     params.inner.q[..level]
         .iter()
-        .map(|m| (count * bits_of(m.q()) as usize).div_ceil(8))
+        .map(|m| (count * bits_of(dropped_bound(m.q(), t)) as usize).div_ceil(8))
         .sum()
 }
 
@@ -277,6 +283,9 @@ pub struct CoeffResponseContext {
     pub params: Params,
     /// Coefficients of `b` per limb.
     pub count: usize,
+    /// Low bits dropped from each coefficient of `b` ([`super::CoeffPlan::drop_bits`]; only
+    /// at level 1, else 0).
+    pub drop_bits: u32,
 }
 
 impl Encode for CoeffResponse {
@@ -286,7 +295,7 @@ impl Encode for CoeffResponse {
         let count = self.b.len() / self.level;
         if count > 0 {
             for (limb, m) in self.b.chunks(count).zip(&self.params.inner.q) {
-                put_packed(out, limb, bits_of(m.q()));
+                put_packed(out, limb, bits_of(dropped_bound(m.q(), self.drop_bits)));
             }
         }
     }
@@ -305,8 +314,12 @@ impl Decode for CoeffResponse {
             });
         }
         let level = read_level(reader, params, "coefficient response level")?;
+        let t = ctx.drop_bits;
+        if (level != 1 && t != 0) || t >= bits_of(params.inner.q[0].q()) {
+            return Err(WireError::Invalid("coefficient response dropped bits"));
+        }
         let a = read_poly(reader, params, "coefficient response a residue", level)?;
-        let needed = coeffs_len(params, level, ctx.count);
+        let needed = coeffs_len(params, level, ctx.count, t);
         if reader.remaining() < needed {
             return Err(WireError::Truncated {
                 needed,
@@ -319,13 +332,14 @@ impl Decode for CoeffResponse {
                 reader,
                 "coefficient response b residue",
                 ctx.count,
-                m.q(),
+                dropped_bound(m.q(), t),
                 &mut b,
             )?;
         }
         Ok(CoeffResponse {
             params: params.clone(),
             level,
+            drop_bits: t,
             a,
             b,
         })

@@ -129,8 +129,12 @@ impl CoeffLayout {
                         let groups = c_out.div_ceil(mo);
                         let bytes = tiles
                             * (uploads * params.coeff_upload_len(plan.upload_level)
-                                + groups * params.coeff_response_len(plan.return_level, mo * valid))
-                                as u128;
+                                + groups
+                                    * params.coeff_response_len(
+                                        plan.return_level,
+                                        mo * valid,
+                                        plan.drop_bits,
+                                    )) as u128;
                         if best.as_ref().is_none_or(|b| bytes < b.0) {
                             best = Some((bytes, [td, th, tw], g, mo, plan));
                         }
@@ -343,10 +347,13 @@ impl CoeffHomConvClient {
             for og in 0..l.groups() {
                 for (ti, v) in valid.iter().enumerate() {
                     let sel = l.selection(params, og, v);
-                    let max_len = params.coeff_response_len(l.plan.return_level, sel.len());
+                    let plan = &l.plan;
+                    let max_len =
+                        params.coeff_response_len(plan.return_level, sel.len(), plan.drop_bits);
                     let ctx = CoeffResponseContext {
                         params: params.clone(),
                         count: sel.len(),
+                        drop_bits: plan.drop_bits,
                     };
                     let resp: CoeffResponse =
                         ch.recv_message(KIND_COEFF_RESPONSE, max_len, &ctx)?;
