@@ -12,7 +12,8 @@ use bunet_unet::arch::{Activation, Architecture, Dims, Pooling};
 use bunet_unet::quant::{Op, QuantModel, Step};
 use bunet_unet::secure::handshake::{self, Hello};
 use bunet_unet::secure::{
-    Client, HandshakeField, Phase, Preset, Report, SecureError, Server, SessionConfig,
+    Client, HandshakeField, LinearBackend, Phase, Preset, Report, SecureError, Server,
+    SessionConfig,
 };
 use bunet_unet::synthetic::{smooth_image, smooth_volume};
 use bunet_unet::{Tensor, Weights, fixed};
@@ -393,6 +394,17 @@ fn handshake_mismatch_fails_on_both_sides_naming_the_field() {
                 },
             ),
         ),
+        (
+            HandshakeField::Linear,
+            &qm,
+            Hello::client(
+                &arch,
+                &SessionConfig {
+                    linear: LinearBackend::Coeff,
+                    ..config
+                },
+            ),
+        ),
     ];
     for (field, server_model, hello) in cases {
         let (c, s) = mismatch(server_model, config, hello);
@@ -568,5 +580,64 @@ fn every_chunk_size_gives_the_reference_shares_on_both_backends() {
         let (client, server) = check_with(arch, config, [1, 32, 32], 1, false);
         assert_eq!(client.config.chunk, chunk);
         assert_eq!(server.config.chunk, chunk);
+    }
+}
+
+/// The coefficient-encoded linear backend gives the same shares as the DFT one: the whole
+/// secure UNet equals the fixed-point reference bit for bit (every step and the mask), 2D and
+/// 3D, q32 and q24, with both nonlinear backends, over TCP.
+#[test]
+fn coeff_linear_backend_equals_the_fixed_point_reference_like_dft() {
+    use bunet_crypto::nonlinear::Backend;
+    for (activation, pooling, preset, nonlinear, dims) in [
+        (
+            Activation::Relu,
+            Pooling::Max,
+            Preset::Q32,
+            Backend::Gc,
+            Dims::Two,
+        ),
+        (
+            Activation::Relu,
+            Pooling::AvgByRotation,
+            Preset::Q24,
+            Backend::Ot,
+            Dims::Two,
+        ),
+        (
+            Activation::Square,
+            Pooling::AvgLocal,
+            Preset::Q32,
+            Backend::Ot,
+            Dims::Two,
+        ),
+        (
+            Activation::Relu,
+            Pooling::Max,
+            Preset::Q24,
+            Backend::Gc,
+            Dims::Three,
+        ),
+    ] {
+        let arch = small(
+            activation,
+            pooling,
+            dims,
+            if dims == Dims::Two { 4 } else { 2 },
+        );
+        let config = SessionConfig {
+            nonlinear,
+            linear: LinearBackend::Coeff,
+            ..SessionConfig::new(preset)
+        };
+        let extents = if dims == Dims::Two {
+            [1, 32, 32]
+        } else {
+            [4, 8, 8]
+        };
+        let (client, server) = check_with(arch, config, extents, 1, true);
+        assert_eq!(client.config.linear, LinearBackend::Coeff);
+        assert_eq!(server.config.linear, LinearBackend::Coeff);
+        assert!(client.to_json().contains("\"linear\":\"coeff\""));
     }
 }

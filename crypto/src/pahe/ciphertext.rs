@@ -41,6 +41,8 @@ impl Ciphertext {
 #[derive(Clone, PartialEq, Eq)]
 pub struct SeededCiphertext {
     pub(crate) params: Params,
+    /// `k` for the DFT HomConv's uploads; lower for coefficient-encoded ones.
+    pub(crate) level: usize,
     pub(crate) seed: [u8; 16],
     pub(crate) c0: Vec<u64>,
 }
@@ -57,10 +59,15 @@ impl SeededCiphertext {
         let inner = &self.params.inner;
         Ciphertext {
             params: self.params.clone(),
-            level: inner.q.len(),
+            level: self.level,
             c0: self.c0.clone(),
-            c1: poly::uniform_from_seed(self.seed, &inner.q, inner.n),
+            c1: poly::uniform_from_seed(self.seed, &inner.q[..self.level], inner.n),
         }
+    }
+
+    /// The level `ℓ` the ciphertext was encrypted at.
+    pub fn level(&self) -> usize {
+        self.level
     }
 }
 
@@ -153,6 +160,26 @@ impl Params {
         let n = inner.n;
         let p = inner.p.q();
         let mut ntt = vec![0u64; inner.q.len() * n];
+        ntt.par_chunks_mut(n)
+            .zip(inner.q.par_iter().zip(inner.plans.par_iter()))
+            .for_each(|(limb, (m, plan))| {
+                poly::lift_centered(&pt.coeffs, p, m, limb);
+                plan.forward(limb);
+            });
+        PreparedPlaintext { ntt }
+    }
+
+    /// [`Params::prepare`] for products at `level` and below only: the first `level` limbs
+    /// (the coefficient backend's kernels, whose inputs live below the top level).
+    ///
+    /// # Panics
+    /// If `level` is not in `1..=k` (levels come from the parameters).
+    pub fn prepare_at(&self, pt: &Plaintext, level: usize) -> PreparedPlaintext {
+        let inner = &self.inner;
+        assert!((1..=inner.q.len()).contains(&level), "level {level}");
+        let n = inner.n;
+        let p = inner.p.q();
+        let mut ntt = vec![0u64; level * n];
         ntt.par_chunks_mut(n)
             .zip(inner.q.par_iter().zip(inner.plans.par_iter()))
             .for_each(|(limb, (m, plan))| {

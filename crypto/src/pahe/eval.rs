@@ -146,6 +146,7 @@ impl Evaluator {
     ) -> Result<(), PaheError> {
         self.check(a)?;
         let n = self.params.n();
+        check_prepared(w, a.level, n)?;
         let w = &w.ntt[..a.level * n];
         self.limbwise(a, w, Some(w), |m, x, y| m.mul_assign(x, y));
         Ok(())
@@ -165,6 +166,7 @@ impl Evaluator {
         let inner = &self.params.inner;
         let n = inner.n;
         let l = a.level;
+        check_prepared(w, l, n)?;
         for (dst, src) in [(&mut acc.c0, &a.c0), (&mut acc.c1, &a.c1)] {
             if rayon::current_num_threads() == 1 {
                 dst.chunks_mut(n)
@@ -394,8 +396,8 @@ impl Evaluator {
 
     /// Circuit privacy: adds a fresh public-key encryption of zero (re-randomising `(c0, c1)`
     /// under RLWE) whose `c0` error is uniform in `[−2^f, 2^f)`, `f = `[`Params::flood_bits`],
-    /// which hides any noise of magnitude `B ≤ 2^(f − 40)/N` with statistical distance
-    /// `≤ 2^-40` over all `N` coefficients.
+    /// which hides any noise of magnitude `B ≤ 2^(f − 84)` with statistical distance
+    /// `≤ 2^-84` per coefficient, `≤ 2^-40` over a volume's returned coefficients.
     ///
     /// # Errors
     /// [`PaheError::Level`]; [`PaheError::ParamsMismatch`] if `pk` is for another set.
@@ -405,6 +407,21 @@ impl Evaluator {
         pk: &PublicKey,
         prg: &mut Prg,
     ) -> Result<(), PaheError> {
+        self.rerandomize_and_flood_with(ct, pk, self.params.inner.flood_bits, prg)
+    }
+
+    /// [`Evaluator::rerandomize_and_flood`] with a flood uniform in `[−2^bits, 2^bits)` (the
+    /// coefficient-encoded HomConv sizes its flood per layer, [`Params::coeff_plan`]).
+    ///
+    /// # Errors
+    /// As [`Evaluator::rerandomize_and_flood`].
+    pub fn rerandomize_and_flood_with(
+        &self,
+        ct: &mut Ciphertext,
+        pk: &PublicKey,
+        bits: u32,
+        prg: &mut Prg,
+    ) -> Result<(), PaheError> {
         self.check(ct)?;
         if pk.params != self.params {
             return Err(PaheError::ParamsMismatch {
@@ -412,16 +429,16 @@ impl Evaluator {
                 found: pk.params.fingerprint(),
             });
         }
-        let t = self.flood_noise(ct.level, prg);
+        let t = self.flood_noise(ct.level, bits, prg);
         let zero = pk.encrypt_raw(t, ct.level, prg);
         self.add_assign(ct, &zero)
     }
 
     /// Uniform integers in `[−2^f, 2^f)`, as residues (coefficient domain) of `level` primes.
-    fn flood_noise(&self, level: usize, prg: &mut Prg) -> Vec<u64> {
+    fn flood_noise(&self, level: usize, bits: u32, prg: &mut Prg) -> Vec<u64> {
         let inner = &self.params.inner;
         let n = inner.n;
-        let f = inner.flood_bits as usize;
+        let f = bits as usize;
         let words = (f + 1).div_ceil(64);
         let top_mask = if (f + 1).is_multiple_of(64) {
             u64::MAX
@@ -478,6 +495,18 @@ impl Evaluator {
         self.mod_switch_to(&mut ct, self.params.return_level())?;
         Ok(ct)
     }
+}
+
+/// A plaintext prepared at a level below the ciphertext's ([`Params::prepare_at`]) cannot
+/// multiply it.
+fn check_prepared(w: &PreparedPlaintext, level: usize, n: usize) -> Result<(), PaheError> {
+    if w.ntt.len() < level * n {
+        return Err(PaheError::Level {
+            expected: w.ntt.len() / n,
+            found: level,
+        });
+    }
+    Ok(())
 }
 
 /// A uniform mask `s_B ∈ Z_p^N` for HSS `Share`.

@@ -77,18 +77,43 @@ impl SecretKey {
     /// # Security
     /// RLWE with ternary secret, CBD(21) error; the seed is public and uniform.
     pub fn encrypt_seeded(&self, pt: &Plaintext, prg: &mut Prg) -> SeededCiphertext {
+        self.encrypt_seeded_at(pt, self.params.max_level(), prg)
+    }
+
+    /// Encrypts with the secret key at `level` (modulus `q_1 ⋯ q_level`), seeded as
+    /// [`SecretKey::encrypt_seeded`]: a ciphertext that needs less than the full modulus (the
+    /// coefficient-encoded HomConv, whose products grow the noise by `||w||_1` only) is
+    /// uploaded with `level` limbs instead of `k`.
+    ///
+    /// # Panics
+    /// If `level` is not in `1..=k` (a caller's bug: levels come from the parameters).
+    ///
+    /// # Security
+    /// As [`SecretKey::encrypt_seeded`]; RLWE at a smaller modulus with the same `N` and
+    /// error is at least as hard.
+    pub fn encrypt_seeded_at(
+        &self,
+        pt: &Plaintext,
+        level: usize,
+        prg: &mut Prg,
+    ) -> SeededCiphertext {
         let inner = &self.params.inner;
         let n = inner.n;
-        let k = inner.q.len();
+        assert!(
+            (1..=inner.q.len()).contains(&level),
+            "encryption level {level} outside 1..={}",
+            inner.q.len()
+        );
         let seed = prg.next_seed();
-        let a = poly::uniform_from_seed(seed, &inner.q, n);
+        let a = poly::uniform_from_seed(seed, &inner.q[..level], n);
         let mut e = poly::cbd(prg, n);
-        let mut c0 = self.scaled_plus_small(pt, &e, k);
+        let mut c0 = self.scaled_plus_small(pt, &e, level);
         e.zeroize();
-        poly::forward(&inner.plans, &mut c0, n);
-        minus_a_s(&self.params, &mut c0, &a, &self.s_neg_ntt);
+        poly::forward(&inner.plans[..level], &mut c0, n);
+        minus_a_s(&self.params, &mut c0, &a, &self.s_neg_ntt[..level * n]);
         SeededCiphertext {
             params: self.params.clone(),
+            level,
             seed,
             c0,
         }
@@ -108,7 +133,7 @@ impl SecretKey {
         self.encrypt_seeded(pt, prg).expand()
     }
 
-    /// `Δ_ℓ·m + e` in the coefficient domain of the first `level` primes.
+    /// `round(Q_ℓ·m/p) + e` in the coefficient domain of the first `level` primes.
     fn scaled_plus_small(&self, pt: &Plaintext, e: &[i64], level: usize) -> Vec<u64> {
         scaled_plus_small(&self.params, pt, e, level)
     }
@@ -194,7 +219,7 @@ impl SecretKey {
     }
 }
 
-/// `Δ_ℓ·m + e` in the coefficient domain of the first `level` primes.
+/// `round(Q_ℓ·m/p) + e` in the coefficient domain of the first `level` primes.
 pub(crate) fn scaled_plus_small(
     params: &Params,
     pt: &Plaintext,
@@ -203,17 +228,31 @@ pub(crate) fn scaled_plus_small(
 ) -> Vec<u64> {
     let inner = &params.inner;
     let n = inner.n;
-    let delta = &params.level(level).delta;
+    let lv = params.level(level);
+    let delta = &lv.delta;
+    // round(r·m/p) < p < q_i: the precise scaling round(Q·m/p) = Δ·m + round(r·m/p) keeps the
+    // noise of a plaintext product at ||w||_1·(η + 1/2) instead of ||w||_1·(η + p).
+    let frac = precise_offsets(&pt.coeffs, lv.r_mod_p, inner.p.q());
     let mut out = vec![0u64; level * n];
     out.par_chunks_mut(n)
         .zip(inner.q[..level].par_iter().zip(delta.par_iter()))
         .for_each(|(limb, (m, &d))| {
             let d_shoup = m.shoup(d);
-            for ((o, &c), &x) in limb.iter_mut().zip(&pt.coeffs).zip(e) {
-                *o = m.add(m.mul_shoup(c, d, d_shoup), poly::lift_signed(m, x));
+            for (((o, &c), &x), &f) in limb.iter_mut().zip(&pt.coeffs).zip(e).zip(&frac) {
+                *o = m.add(
+                    m.add(m.mul_shoup(c, d, d_shoup), f),
+                    poly::lift_signed(m, x),
+                );
             }
         });
     out
+}
+
+/// `round(r·m_j/p)` for every coefficient `m_j < p` (each `≤ r < p`).
+pub(crate) fn precise_offsets(m: &[u64], r: u64, p: u64) -> Vec<u64> {
+    m.iter()
+        .map(|&c| ((r as u128 * c as u128 + (p / 2) as u128) / p as u128) as u64)
+        .collect()
 }
 
 /// The public key `(b, a) = (−a·s + e, a)` at the top level, `a` expanded from a public seed.

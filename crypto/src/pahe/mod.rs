@@ -38,10 +38,19 @@
 //! Before a ciphertext leaves the server, [`Evaluator::finalize_for_return`] (1) subtracts the
 //! server's mask (HSS `Share`), (2) adds a fresh public-key encryption of zero whose `c0` error is
 //! uniform in `[−2^f, 2^f)` — re-randomisation makes `(c0, c1)` fresh under RLWE and the flood
-//! hides the old noise statistically: `2^f ≥ 2^40 · N · B`, where `B` bounds the noise of the
-//! worst HomConv ([`Params::flood_bits`]), so the statistical distance over all `N`
-//! coefficients is at most `2^−40` — and (3) switches the modulus down to the return level
+//! hides the old noise statistically: `2^f ≥ 2^(40+44) · B`, where `B` bounds the noise of the
+//! worst HomConv ([`Params::flood_bits`]), so the statistical distance is at most `2^−84` per
+//! coefficient and, over the `≤ 2^44` coefficients returned for a whole 512³ volume
+//! ([`VOLUME_RETURNED_COEFFS_LOG2`]), at most `2^−40` — and (3) switches the modulus down to the return level
 //! ([`Params::return_level`], the smallest that still decrypts with margin in the worst case).
+//!
+//! Encryption uses the precise scaling `round(Q·m/p)` (not `⌊Q/p⌋·m`), so a plaintext product's
+//! noise grows by the plaintext's ℓ1 norm only, without a `p`-sized term.
+//!
+//! # Coefficient encoding
+//! The `coeff` module adds Cheetah's coefficient encoding beside the slots: plaintext
+//! coefficients as values, small centred weights, a response carrying only the needed
+//! coefficients, its own per-layer flood and upload level (see [`CoeffPlan`]).
 //!
 //! # Security
 //! Every parameter set built by [`Params::new`] is checked against the HomomorphicEncryption.org
@@ -51,6 +60,7 @@
 
 mod bigint;
 mod ciphertext;
+mod coeff;
 mod error;
 mod eval;
 mod keys;
@@ -59,16 +69,20 @@ mod poly;
 mod wire;
 
 #[cfg(test)]
+mod coeff_tests;
+#[cfg(test)]
 mod tests;
 
 pub use ciphertext::{Ciphertext, Plaintext, PreparedPlaintext, SeededCiphertext};
+pub use coeff::{COEFF_WEIGHT_BITS, CoeffPlan, CoeffResponse, CoeffUpload, Selection};
 pub use error::{PaheError, PahePrimeRole, ParamError};
 pub use eval::{Evaluator, random_mask, reconstruct};
 pub use keys::{GaloisKey, GaloisKeys, PublicKey, SecretKey};
 pub use params::{
     CBD_ETA, HOMCONV_MAX_CHANNELS, MAX_PRIMES, Params, RETURN_MARGIN_BITS, ROTATION_ALLOWANCE,
-    STATISTICAL_SECURITY_BITS, max_log2_q_128,
+    STATISTICAL_SECURITY_BITS, VOLUME_RETURNED_COEFFS_LOG2, max_log2_q_128,
 };
 pub use wire::{
-    KIND_CIPHERTEXT, KIND_GALOIS_KEYS, KIND_PUBLIC_KEY, KIND_SEEDED_CIPHERTEXT, MAX_GALOIS_KEYS,
+    CoeffResponseContext, KIND_CIPHERTEXT, KIND_COEFF_RESPONSE, KIND_COEFF_UPLOAD,
+    KIND_GALOIS_KEYS, KIND_PUBLIC_KEY, KIND_SEEDED_CIPHERTEXT, MAX_GALOIS_KEYS,
 };

@@ -19,8 +19,18 @@ pub const CBD_ETA: u64 = 21;
 pub const HOMCONV_MAX_CHANNELS: u64 = 256;
 /// Key switches (rotations) the flooding bound allows for on top of the worst HomConv.
 pub const ROTATION_ALLOWANCE: u64 = 16;
-/// Statistical security of noise flooding, in bits.
+/// Statistical security of noise flooding, in bits: the statistical distance between what the
+/// server returns over a whole volume and a simulation without the weights is at most `2^-40`.
 pub const STATISTICAL_SECURITY_BITS: u32 = 40;
+/// `log2` of the number of noisy coefficients the server returns over one 512³ volume, bounded
+/// from above for both linear backends (the union bound of the flooding argument).
+///
+/// The DFT HomConv returns whole ciphertexts: a 512×512 slice returns at most about 15 GB of
+/// HomConv and upsampling traffic, i.e. `≤ 2^31.2` coefficients of ≥ 50 bits, so `≤ 2^40.2`
+/// per 512-slice volume; the coefficient-encoded HomConv returns one noisy coefficient per
+/// output, `≈ 2^34` per volume (16 billion activations). `2^44` covers both with a factor
+/// 16 to spare, so each coefficient gets a flooding distance of `2^-(40+44)`.
+pub const VOLUME_RETURNED_COEFFS_LOG2: u32 = 44;
 /// Worst-case noise budget, in bits, that a returned ciphertext keeps after the worst HomConv,
 /// flooding and modulus switching to [`Params::return_level`].
 pub const RETURN_MARGIN_BITS: i32 = 2;
@@ -59,6 +69,9 @@ pub(crate) struct Level {
     pub(crate) theta_frac: Vec<(u64, u64)>,
     /// `2^64 mod p`.
     pub(crate) two64_mod_p: u64,
+    /// `r = Q_ℓ mod p`, so that `Q_ℓ/p = Δ_ℓ + r/p` and `round(Q_ℓ·m/p) = Δ_ℓ·m + round(r·m/p)`
+    /// (the precise BFV scaling of encryption and of the coefficient-encoded HSS mask).
+    pub(crate) r_mod_p: u64,
 }
 
 #[derive(Debug)]
@@ -153,8 +166,9 @@ impl Params {
     }
 
     /// A parameter set **without the security check**, for fast tests only (any power-of-two
-    /// `n ≥ 8`). The noise-budget requirement is also waived: if no level survives the worst
-    /// HomConv, the return level is the top level.
+    /// `n ≥ 8`). The noise-budget requirement is also waived: the flood is capped to what the
+    /// modulus carries, and if no level survives the worst HomConv, the return level is the
+    /// top level.
     ///
     /// # Errors
     /// As [`Params::new`] except [`ParamError::Insecure`] and [`ParamError::NoiseBudget`].
@@ -344,10 +358,11 @@ impl Params {
         self.inner.secure
     }
 
-    /// `f`: the flooding noise added before a ciphertext leaves the server is uniform in
-    /// `[−2^f, 2^f)`, with `2^f ≥ 2^40 · N · B` for `B` the worst-case noise of a HomConv over
-    /// [`HOMCONV_MAX_CHANNELS`] channels of full-range plaintext products plus
-    /// [`ROTATION_ALLOWANCE`] key switches.
+    /// `f`: the flooding noise added before a ciphertext leaves the server (DFT HomConv) is
+    /// uniform in `[−2^f, 2^f)`, with `2^f ≥ 2^(40+44) · B` for `B` the worst-case noise of a
+    /// HomConv over [`HOMCONV_MAX_CHANNELS`] channels of full-range plaintext products plus
+    /// [`ROTATION_ALLOWANCE`] key switches: statistical distance `≤ 2^-40` over everything
+    /// returned for a 512³ volume ([`VOLUME_RETURNED_COEFFS_LOG2`]).
     pub fn flood_bits(&self) -> u32 {
         self.inner.flood_bits
     }
@@ -383,13 +398,20 @@ fn noise_plan(
     let pf = p as f64;
     let eta = CBD_ETA as f64;
     let q_max = q.iter().copied().max().unwrap_or(2) as f64;
-    // Absolute noise e in c0 + c1·s = Δ·m + e: fresh |e| ≤ η + p (the second term from
-    // Δ = (Q − r)/p); ⊙ a centred plaintext multiplies by at most N·p/2; C channels add up;
-    // mask and own-share plaintext additions add ≤ 2p; each key switch adds ≤ k·N·(q_max/2)·η.
-    let b = HOMCONV_MAX_CHANNELS as f64 * nf * (pf / 2.0) * (eta + pf)
+    // Absolute noise e in c0 + c1·s = Q·m/p + e: fresh |e| ≤ η + 1/2 (precise scaling
+    // round(Q·m/p)); ⊙ a centred plaintext of ℓ1 norm ≤ N·p/2 multiplies it by that norm (the
+    // multiple of Q from m·w ≥ p vanishes mod Q); C channels add up; the mask's Δ·M and
+    // own-share plaintext additions add ≤ 2p; each key switch adds ≤ k·N·(q_max/2)·η.
+    let b = HOMCONV_MAX_CHANNELS as f64 * nf * (pf / 2.0) * (eta + 0.5)
         + 2.0 * pf
         + ROTATION_ALLOWANCE as f64 * q.len() as f64 * nf * (q_max / 2.0) * eta;
-    let flood_bits = (b.log2() + nf.log2() + STATISTICAL_SECURITY_BITS as f64).ceil() as u32;
+    let mut flood_bits = flood_exponent(b);
+    if !secure {
+        // Small test rings cannot carry a volume-sized flood: cap it to what the modulus
+        // holds (the sets say "insecure" in their name; the secure presets never get here).
+        let cap = (log2_q - pf.log2()) as i64 - 2 - RETURN_MARGIN_BITS as i64;
+        flood_bits = flood_bits.min(cap.max(1) as u32);
+    }
     // Invariant noise ν = p·e/Q after flooding, at the top level.
     let log2_nu_top = pf.log2() + flood_bits as f64 + 1.0 - log2_q;
     let needed = -(1 + RETURN_MARGIN_BITS);
@@ -411,6 +433,14 @@ fn noise_plan(
     } else {
         Ok((flood_bits, q.len()))
     }
+}
+
+/// `f = ⌈log2 B⌉ + 40 + 44`: a uniform flood in `[−2^f, 2^f)` is at statistical distance
+/// `≤ B/2^f ≤ 2^-84` from itself shifted by any noise `|e| ≤ B`, per coefficient; over the
+/// `≤ 2^44` returned coefficients of a volume ([`VOLUME_RETURNED_COEFFS_LOG2`]) the union
+/// bound gives `≤ 2^-40` ([`STATISTICAL_SECURITY_BITS`]).
+pub(crate) fn flood_exponent(b: f64) -> u32 {
+    b.log2().ceil() as u32 + STATISTICAL_SECURITY_BITS + VOLUME_RETURNED_COEFFS_LOG2
 }
 
 /// For each output position of `plan.forward`, the exponent `t` with value `ζ^t`, where `ζ` is
@@ -477,6 +507,7 @@ fn level_constants(q: &[Modulus], p: &Modulus) -> Level {
         theta_int,
         theta_frac,
         two64_mod_p: p.mul(two32, two32),
+        r_mod_p: r,
     }
 }
 

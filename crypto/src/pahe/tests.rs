@@ -669,11 +669,13 @@ fn encodings_and_fingerprints_are_frozen_for_format_version_1() {
     assert_eq!(got, FROZEN);
 }
 
+// Refrozen when encryption moved to the precise scaling round(Q·m/p) (the seeded
+// ciphertext's c0) and the flood to the volume-level bound (the preset fingerprints).
 const FROZEN: [u64; 4] = [
-    0xa3d4_ad04_5617_7e7c,
+    0x4e99_c952_6ba6_3369,
     0x5f4a_8589_1b7b_0a01,
-    0x81cf_4fc1_e34c_1572,
-    0xfe6a_443d_57aa_8b64,
+    0x2b45_1a3b_349f_9245,
+    0xe990_dd1c_1d6a_31a7,
 ];
 
 /// The evaluator runs its limb loops inline in a one-thread pool and through rayon otherwise:

@@ -9,11 +9,14 @@
 //! | [`Ciphertext`] | `level u8` · `c0` (ℓ limbs) · `c1` (ℓ limbs) |
 //! | [`SeededCiphertext`] | `seed [16]` · `c0` (k limbs) |
 //! | [`PublicKey`] | `seed [16]` · `b` (k limbs) |
+//! | [`CoeffUpload`] | `level u8` · `seed [16]` · `c0` (ℓ limbs) |
+//! | [`CoeffResponse`] | `level u8` · `a` (ℓ limbs) · `b`: ℓ × `count` residues (count from the context) |
 //! | [`GaloisKeys`] | `count u16` · per key, elements strictly increasing: `g u32` · k × (`seed [16]` · `b` (k limbs)) |
 
 use std::collections::BTreeMap;
 
 use super::ciphertext::{Ciphertext, SeededCiphertext};
+use super::coeff::{CoeffResponse, CoeffUpload};
 use super::keys::{GaloisKey, GaloisKeys, PublicKey};
 use super::params::Params;
 use super::poly;
@@ -27,6 +30,10 @@ pub const KIND_CIPHERTEXT: u16 = 0x0102;
 pub const KIND_PUBLIC_KEY: u16 = 0x0103;
 /// Channel message kind of [`GaloisKeys`].
 pub const KIND_GALOIS_KEYS: u16 = 0x0104;
+/// Channel message kind of a [`CoeffUpload`].
+pub const KIND_COEFF_UPLOAD: u16 = 0x0105;
+/// Channel message kind of a [`CoeffResponse`].
+pub const KIND_COEFF_RESPONSE: u16 = 0x0106;
 /// Largest number of Galois keys accepted in one message.
 pub const MAX_GALOIS_KEYS: usize = 40;
 
@@ -93,7 +100,21 @@ fn read_packed(
     Ok(())
 }
 
-fn poly_len(params: &Params, level: usize) -> usize {
+/// Exclusive bound of a residue mod `q` sent with `t` low bits dropped (`round(b/2^t)`).
+pub(super) fn dropped_bound(q: u64, t: u32) -> u64 {
+    super::coeff::drop_low(q - 1, t) + 1
+}
+
+/// Bytes of `count` bit-packed residues per limb for the first `level` limbs, `t` low bits
+/// dropped from each.
+pub(super) fn coeffs_len(params: &Params, level: usize, count: usize, t: u32) -> usize {
+    params.inner.q[..level]
+        .iter()
+        .map(|m| (count * bits_of(dropped_bound(m.q(), t)) as usize).div_ceil(8))
+        .sum()
+}
+
+pub(super) fn poly_len(params: &Params, level: usize) -> usize {
     let n = params.n();
     params.inner.q[..level]
         .iter()
@@ -206,8 +227,121 @@ impl Decode for SeededCiphertext {
         )?;
         Ok(SeededCiphertext {
             params: params.clone(),
+            level: params.max_level(),
             seed,
             c0,
+        })
+    }
+}
+
+fn read_level(
+    reader: &mut Reader<'_>,
+    params: &Params,
+    what: &'static str,
+) -> Result<usize, WireError> {
+    let level = reader.u8()? as usize;
+    let k = params.max_level();
+    if level == 0 || level > k {
+        return Err(WireError::OutOfRange {
+            what,
+            found: level as u64,
+            bound: k as u64 + 1,
+        });
+    }
+    Ok(level)
+}
+
+impl Encode for CoeffUpload {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(self.0.level as u8);
+        out.extend_from_slice(&self.0.seed);
+        put_poly(out, &self.0.params, &self.0.c0);
+    }
+}
+
+impl Decode for CoeffUpload {
+    type Context = Params;
+
+    fn decode(reader: &mut Reader<'_>, params: &Params) -> Result<Self, WireError> {
+        let level = read_level(reader, params, "coefficient upload level")?;
+        let seed = reader.array()?;
+        let c0 = read_poly(reader, params, "coefficient upload residue", level)?;
+        Ok(CoeffUpload(SeededCiphertext {
+            params: params.clone(),
+            level,
+            seed,
+            c0,
+        }))
+    }
+}
+
+/// What a [`CoeffResponse`] decodes against: the parameters and the number of `b`
+/// coefficients the receiver's [`super::Selection`] expects (at most `N`).
+#[derive(Debug, Clone)]
+pub struct CoeffResponseContext {
+    /// The parameter set.
+    pub params: Params,
+    /// Coefficients of `b` per limb.
+    pub count: usize,
+    /// Low bits dropped from each coefficient of `b` ([`super::CoeffPlan::drop_bits`]; only
+    /// at level 1, else 0).
+    pub drop_bits: u32,
+}
+
+impl Encode for CoeffResponse {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(self.level as u8);
+        put_poly(out, &self.params, &self.a);
+        let count = self.b.len() / self.level;
+        if count > 0 {
+            for (limb, m) in self.b.chunks(count).zip(&self.params.inner.q) {
+                put_packed(out, limb, bits_of(dropped_bound(m.q(), self.drop_bits)));
+            }
+        }
+    }
+}
+
+impl Decode for CoeffResponse {
+    type Context = CoeffResponseContext;
+
+    fn decode(reader: &mut Reader<'_>, ctx: &CoeffResponseContext) -> Result<Self, WireError> {
+        let params = &ctx.params;
+        if ctx.count > params.n() {
+            return Err(WireError::TooLong {
+                what: "coefficient response count",
+                found: ctx.count as u64,
+                max: params.n() as u64,
+            });
+        }
+        let level = read_level(reader, params, "coefficient response level")?;
+        let t = ctx.drop_bits;
+        if (level != 1 && t != 0) || t >= bits_of(params.inner.q[0].q()) {
+            return Err(WireError::Invalid("coefficient response dropped bits"));
+        }
+        let a = read_poly(reader, params, "coefficient response a residue", level)?;
+        let needed = coeffs_len(params, level, ctx.count, t);
+        if reader.remaining() < needed {
+            return Err(WireError::Truncated {
+                needed,
+                remaining: reader.remaining(),
+            });
+        }
+        let mut b = Vec::with_capacity(level * ctx.count);
+        for m in &params.inner.q[..level] {
+            read_packed(
+                reader,
+                "coefficient response b residue",
+                ctx.count,
+                dropped_bound(m.q(), t),
+                &mut b,
+            )?;
+        }
+        Ok(CoeffResponse {
+            params: params.clone(),
+            level,
+            drop_bits: t,
+            a,
+            b,
         })
     }
 }

@@ -76,13 +76,14 @@ pub fn run(args: &Args) -> Result<()> {
     );
     let md = format!(
         "# BUNET runtime breakdown\n\n{k} slice(s) of {}×{} (slices {first}..{}), `{arch}`, preset \
-         **{}**, nonlinear backend **{}**, client and server over loopback TCP; session wall time \
+         **{}**, nonlinear backend **{}**, linear backend **{}**, client and server over loopback TCP; session wall time \
          {} (set-up included). Machine: {}{}.\n\n{}",
         vol.input_dims()[1],
         vol.input_dims()[2],
         first + k,
         config.preset.name(),
         config.nonlinear.name(),
+        config.linear.name(),
         bunet_harness::report::seconds(bd.total_wall_s),
         bd.machine,
         bunet_harness::report::load_average()

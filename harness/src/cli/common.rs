@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use bunet_crypto::nonlinear::{self, Backend};
 use bunet_harness::model;
-use bunet_unet::secure::{Preset, SessionConfig};
+use bunet_unet::secure::{LinearBackend, Preset, SessionConfig};
 use bunet_unet::{Architecture, Model, QuantModel};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 
@@ -23,13 +23,24 @@ pub fn preset_parser() -> impl TypedValueParser<Value = Preset> {
         .map(|name| Preset::from_name(&name).expect("the parser only accepts preset names"))
 }
 
-/// `--backend` and `--preset`: what client and server agree on in the handshake.
+/// The linear backends, by name (`LinearBackend::ALL`).
+pub fn linear_parser() -> impl TypedValueParser<Value = LinearBackend> {
+    PossibleValuesParser::new(LinearBackend::ALL.iter().map(|b| b.name())).map(|name| {
+        LinearBackend::from_name(&name).expect("the parser only accepts linear backend names")
+    })
+}
+
+/// `--backend`, `--linear` and `--preset`: what client and server agree on in the handshake.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SessionArgs {
     /// Backend of the nonlinear layers (ReLU, max pool, argmax): `gc` = the seed's garbled
     /// circuits, `ot` = OT-based comparison on silent OT (where this build offers it).
     #[arg(long, default_value = "gc", value_parser = backend_parser())]
     pub backend: Backend,
+    /// Backend of the linear layers (convs, up-convs, head): `dft` = the seed's DFT-slot
+    /// HomConv, `coeff` = coefficient-encoded HomConv (Cheetah's packing).
+    #[arg(long, default_value = "dft", value_parser = linear_parser())]
+    pub linear: LinearBackend,
     /// Fixed-point preset (Table 1's columns): q32 = p ≈ 2^32, 12 integer + 4 fractional bits;
     /// q24 = p ≈ 2^24, 8 integer + 4 fractional bits.
     #[arg(long, default_value = "q32", value_parser = preset_parser())]
@@ -56,6 +67,7 @@ impl SessionArgs {
         SessionConfig {
             preset,
             nonlinear: self.backend,
+            linear: self.linear,
             max_tile: self.max_tile.map(usize::from),
             chunk: usize::try_from(self.chunk).expect("the parser bounds --chunk by MAX_CHUNK"),
         }

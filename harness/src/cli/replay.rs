@@ -164,7 +164,8 @@ impl ServerProcess {
             .args(["--preset", args.session.preset.name()])
             .args(["--backend", args.session.backend.name()])
             .arg("--chunk")
-            .arg(args.session.chunk.to_string());
+            .arg(args.session.chunk.to_string())
+            .args(["--linear", args.session.linear.name()]);
         if let Some(t) = max_tile {
             cmd.arg("--max-tile").arg(t.to_string());
         }
@@ -438,6 +439,7 @@ pub fn run(args: &Args) -> Result<()> {
         "preset": config.preset.name(),
         "backend": config.nonlinear.name(),
         "chunk": config.chunk,
+        "linear": config.linear.name(),
         "machine": report::machine(),
         "all_slices_run": args.all,
         "measured": {
@@ -482,11 +484,13 @@ fn render(
     (max_tile, filter_bytes): (Option<usize>, u64),
 ) -> String {
     let mut s = format!(
-        "# BUNET replay: {nx}×{ny}×{nz}\n\n`{arch}`, preset **{}**, nonlinear backend **{}**; \
+        "# BUNET replay: {nx}×{ny}×{nz}\n\n`{arch}`, preset **{}**, nonlinear backend **{}**, \
+         linear backend **{}**; \
          client in this process, server in a `bunet serve` process, over loopback TCP. Machine: \
          {}{}.\n\n",
         bd.preset,
         bd.backend,
+        args.session.linear.name(),
         bd.machine,
         report::load_average().map_or(String::new(), |l| format!(", load average {l:.1}"))
     );

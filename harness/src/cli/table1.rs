@@ -46,6 +46,9 @@ pub struct Args {
     /// Backend of the nonlinear layers in the secure runs.
     #[arg(long, default_value = "gc", value_parser = common::backend_parser())]
     backend: Backend,
+    /// Backend of the linear layers: `dft` (the seed's) or `coeff` (coefficient encoding).
+    #[arg(long, default_value = "dft", value_parser = common::linear_parser())]
+    linear: bunet_unet::secure::LinearBackend,
     /// Fixed-point presets (columns), repeatable; default both.
     #[arg(long = "preset", value_parser = common::preset_parser(), default_values_t = Preset::ALL)]
     presets: Vec<Preset>,
@@ -211,6 +214,7 @@ pub fn run(args: &Args) -> Result<()> {
         let slices = output::busiest_slices(by, plane, args.secure_slices);
         let config = SessionConfig {
             nonlinear: args.backend,
+            linear: args.linear,
             ..SessionConfig::new(col.preset)
         };
         let qm = common::quantise(&model, col.preset)?;
@@ -425,7 +429,7 @@ fn render(
     let [nx, ny, nz] = vols[0].ct.dims;
     let mut text = format!(
         "# BUNET Table 1\n\n{} volume(s) ({}; first is {nx}×{ny}×{nz}), weights {}, architecture `{arch}`, \
-         nonlinear backend `{}`. Machine: {}{}.\n\n",
+         nonlinear backend `{}`, linear backend `{}`. Machine: {}{}.\n\n",
         vols.len(),
         vols.iter()
             .map(|v| v.name.as_str())
@@ -433,6 +437,7 @@ fn render(
             .join(", "),
         args.weights.label(),
         args.backend.name(),
+        args.linear.name(),
         report::machine(),
         report::load_average().map_or(String::new(), |l| format!(", load average {l:.1}")),
     );

@@ -22,7 +22,7 @@ use super::avgpool::{self, RotationLayout};
 use super::config::SessionConfig;
 use super::error::SecureError;
 use super::handshake::{self, Hello};
-use super::homconv::{HomConvClient, Layout};
+use super::homconv::LinearClient;
 use super::protocol::{self, Request, RequestReply, kind};
 use super::report::{Phase, Report, Role, Timer};
 use crate::arch::{Activation, Architecture, Dims};
@@ -34,7 +34,7 @@ use crate::tensor::Tensor;
 #[derive(Debug)]
 struct Layouts {
     dims: [usize; 3],
-    convs: Vec<Option<HomConvClient>>,
+    convs: Vec<Option<LinearClient>>,
     pools: Vec<Option<RotationLayout>>,
 }
 
@@ -236,8 +236,9 @@ impl Client {
             .zip(&in_dims)
             .map(|(s, &d)| match s.op {
                 Op::Conv { conv } => {
-                    let layout = Layout::new(&self.params, &specs[conv], d, self.config.max_tile)?;
-                    Ok(Some(HomConvClient::new(&self.params, layout)?))
+                    let (tile, linear) = (self.config.max_tile, self.config.linear);
+                    let side = LinearClient::new(&self.params, &specs[conv], d, tile, linear)?;
+                    Ok(Some(side))
                 }
                 _ => Ok(None),
             })

@@ -1,5 +1,5 @@
 //! What the two parties agree on: the fixed-point preset (Table 1's columns), the nonlinear
-//! backend and the HomConv tile cap.
+//! backend, the linear backend and the HomConv tile cap.
 
 use std::sync::OnceLock;
 
@@ -75,6 +75,41 @@ impl std::fmt::Display for Preset {
     }
 }
 
+/// The backend of the linear layers (convs, up-convs, head): the seed's DFT-slot HomConv or the
+/// coefficient-encoded one (Cheetah's packing). Both give bit-identical shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LinearBackend {
+    /// The seed's HomConv: DFT over `Z_p`, slot packing ([`crate::secure::HomConvClient`]).
+    #[default]
+    Dft,
+    /// The coefficient-encoded HomConv ([`crate::secure::homconv::CoeffHomConvClient`]).
+    Coeff,
+}
+
+impl LinearBackend {
+    /// Every linear backend, in the order command lines list them.
+    pub const ALL: [LinearBackend; 2] = [LinearBackend::Dft, LinearBackend::Coeff];
+
+    /// `"dft"` or `"coeff"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinearBackend::Dft => "dft",
+            LinearBackend::Coeff => "coeff",
+        }
+    }
+
+    /// The backend named `name` (as [`LinearBackend::name`] prints it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+impl std::fmt::Display for LinearBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What the client proposes and the server accepts (compared field by field in the handshake).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionConfig {
@@ -82,6 +117,8 @@ pub struct SessionConfig {
     pub preset: Preset,
     /// The backend of ReLU, rescale, max pool and argmax.
     pub nonlinear: Backend,
+    /// The backend of the linear layers.
+    pub linear: LinearBackend,
     /// Largest HomConv tile side (`None`: as large as the slots allow). Both parties derive the
     /// same layouts from it.
     pub max_tile: Option<usize>,
@@ -92,11 +129,12 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    /// `preset` with the garbled-circuit backend and the largest tiles.
+    /// `preset` with the garbled-circuit backend, the DFT HomConv and the largest tiles.
     pub fn new(preset: Preset) -> Self {
         Self {
             preset,
             nonlinear: Backend::Gc,
+            linear: LinearBackend::Dft,
             max_tile: None,
             chunk: nonlinear::DEFAULT_CHUNK,
         }

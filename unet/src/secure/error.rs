@@ -24,6 +24,8 @@ pub enum HandshakeField {
     MaxTile,
     /// Nonlinear instances per chunk (one OT / garbling exchange each).
     Chunk,
+    /// The linear backend's name.
+    Linear,
 }
 
 impl HandshakeField {
@@ -37,6 +39,7 @@ impl HandshakeField {
         HandshakeField::Backend,
         HandshakeField::MaxTile,
         HandshakeField::Chunk,
+        HandshakeField::Linear,
     ];
 
     /// The field's name in messages.
@@ -50,6 +53,7 @@ impl HandshakeField {
             HandshakeField::Backend => "nonlinear backend",
             HandshakeField::MaxTile => "HomConv tile cap",
             HandshakeField::Chunk => "nonlinear chunk",
+            HandshakeField::Linear => "linear backend",
         }
     }
 

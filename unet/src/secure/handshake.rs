@@ -5,7 +5,8 @@
 //! Compared, in order ([`HandshakeField::ALL`]): the secure protocol version, the preset name,
 //! the fixed-point configuration's fingerprint, the architecture's fingerprint (the server's
 //! weights are not fingerprinted: they stay secret), the PAHE parameters' fingerprint, the
-//! nonlinear backend's name, the HomConv tile cap and the nonlinear chunk.
+//! nonlinear backend's name, the HomConv tile cap, the nonlinear chunk and the linear backend's
+//! name.
 //!
 //! Messages: [`kind::HELLO`] (client → server) and [`kind::REPLY`] (server → client), both
 //! bounded by [`MAX_MESSAGE_LEN`] and decoded through [`bunet_crypto::wire`].
@@ -19,6 +20,7 @@ use crate::arch::Architecture;
 use crate::quant::QuantModel;
 
 /// Version of the secure protocol (message order and formats of this module's drivers).
+/// Version 2 added the nonlinear chunk and the linear backend to the handshake.
 pub const PROTOCOL_VERSION: u16 = 2;
 /// Largest name (preset, backend, printed value) in a handshake message.
 pub const MAX_NAME_LEN: usize = 64;
@@ -52,6 +54,8 @@ pub struct Hello {
     pub max_tile: u64,
     /// Nonlinear instances per chunk ([`SessionConfig::chunk`]).
     pub chunk: u64,
+    /// [`super::config::LinearBackend::name`].
+    pub linear: String,
 }
 
 impl Hello {
@@ -83,6 +87,7 @@ impl Hello {
             backend: config.nonlinear.name().to_owned(),
             max_tile: config.max_tile.map_or(0, |t| t as u64),
             chunk: config.chunk as u64,
+            linear: config.linear.name().to_owned(),
         }
     }
 
@@ -100,6 +105,7 @@ impl Hello {
                 t => t.to_string(),
             },
             HandshakeField::Chunk => self.chunk.to_string(),
+            HandshakeField::Linear => self.linear.clone(),
         }
     }
 
@@ -140,6 +146,7 @@ impl Encode for Hello {
         put_str(out, &self.backend);
         out.extend_from_slice(&self.max_tile.to_le_bytes());
         out.extend_from_slice(&self.chunk.to_le_bytes());
+        put_str(out, &self.linear);
     }
 }
 
@@ -156,6 +163,7 @@ impl Decode for Hello {
             backend: read_str(r, "backend name")?,
             max_tile: r.u64()?,
             chunk: r.u64()?,
+            linear: read_str(r, "linear backend name")?,
         })
     }
 }

@@ -1,5 +1,9 @@
 //! HomConv (the seed's §4.3): one convolution layer on additive shares over `Z_p`.
 //!
+//! Two backends with bit-identical shares sit behind [`LinearClient`] / [`LinearServer`]: the
+//! seed's DFT HomConv described below, and the coefficient-encoded one of the `coeff` module
+//! ([`CoeffHomConvClient`], Cheetah's packing), chosen per session ([`LinearBackend`]).
+//!
 //! The client (Alice) holds the secret key and the share `X_A`; the server (Bob) holds the
 //! weights `W`, the bias `B` and the share `X_B`. Afterwards `Y_A + Y_B = conv(X, W) + B mod p`,
 //! bit for bit the fixed-point reference ([`crate::fixed::conv`]).
@@ -45,12 +49,15 @@ use bunet_crypto::prg::Prg;
 use bunet_kernels::ntt::CyclicPlan;
 use rayon::prelude::*;
 
-use crate::arch::ConvKind;
+use crate::arch::{ConvKind, ConvSpec};
 use crate::quant::QuantModel;
+use crate::secure::config::LinearBackend;
 use crate::tensor::Tensor;
 
+mod coeff;
 mod layout;
 
+pub use coeff::{CoeffHomConvClient, CoeffHomConvServer, CoeffLayout};
 pub use layout::{Layout, UPLOAD_BATCH};
 
 /// The channel label under which HomConv traffic is counted.
@@ -491,6 +498,115 @@ impl<'a> HomConvServer<'a> {
             }
         }
         Ok(Tensor::from_vec(l.c_out, l.dims, y).expect("c_out planes"))
+    }
+}
+
+/// Alice's side of one linear layer under the session's [`LinearBackend`].
+#[derive(Debug)]
+pub enum LinearClient {
+    /// The seed's DFT HomConv (boxed, as the other: the sides are large).
+    Dft(Box<HomConvClient>),
+    /// The coefficient-encoded HomConv.
+    Coeff(Box<CoeffHomConvClient>),
+}
+
+impl LinearClient {
+    /// Alice's side of conv `spec` on inputs of extents `dims` with `backend`'s layout.
+    ///
+    /// # Errors
+    /// As [`Layout::new`] / [`CoeffLayout::new`] and the sides' constructors.
+    pub fn new(
+        params: &Params,
+        spec: &ConvSpec,
+        dims: [usize; 3],
+        max_tile: Option<usize>,
+        backend: LinearBackend,
+    ) -> Result<Self, HomConvError> {
+        Ok(match backend {
+            LinearBackend::Dft => {
+                let layout = Layout::new(params, spec, dims, max_tile)?;
+                Self::Dft(Box::new(HomConvClient::new(params, layout)?))
+            }
+            LinearBackend::Coeff => {
+                let layout = CoeffLayout::new(params, spec, dims, max_tile)?;
+                Self::Coeff(Box::new(CoeffHomConvClient::new(params, layout)?))
+            }
+        })
+    }
+
+    /// Runs the layer on Alice's share: her share of the output.
+    ///
+    /// # Errors
+    /// As [`HomConvClient::run`].
+    pub fn run(
+        &self,
+        ch: &mut Channel,
+        sk: &SecretKey,
+        x_a: &Tensor<u64>,
+        prg: &mut Prg,
+    ) -> Result<Tensor<u64>, HomConvError> {
+        match self {
+            Self::Dft(c) => c.run(ch, sk, x_a, prg),
+            Self::Coeff(c) => c.run(ch, sk, x_a, prg),
+        }
+    }
+}
+
+/// Bob's side of one linear layer under the session's [`LinearBackend`].
+#[derive(Debug)]
+pub enum LinearServer<'a> {
+    /// The seed's DFT HomConv (boxed, as the other: the sides are large).
+    Dft(Box<HomConvServer<'a>>),
+    /// The coefficient-encoded HomConv.
+    Coeff(Box<CoeffHomConvServer<'a>>),
+}
+
+impl<'a> LinearServer<'a> {
+    /// Bob's side of conv `conv` of `model` on inputs of extents `dims` with `backend`.
+    ///
+    /// # Errors
+    /// As [`Layout::new`] / [`CoeffLayout::new`] and the sides' constructors.
+    pub fn new(
+        params: &Params,
+        model: &'a QuantModel,
+        conv: usize,
+        dims: [usize; 3],
+        max_tile: Option<usize>,
+        backend: LinearBackend,
+    ) -> Result<Self, HomConvError> {
+        let Some(qc) = model.convs().get(conv) else {
+            return Err(HomConvError::Unsupported(format!("conv index {conv}")));
+        };
+        let spec = &qc.spec;
+        Ok(match backend {
+            LinearBackend::Dft => {
+                let layout = Layout::new(params, spec, dims, max_tile)?;
+                Self::Dft(Box::new(HomConvServer::new(params, model, conv, layout)?))
+            }
+            LinearBackend::Coeff => {
+                let layout = CoeffLayout::new(params, spec, dims, max_tile)?;
+                Self::Coeff(Box::new(CoeffHomConvServer::new(
+                    params, model, conv, layout,
+                )?))
+            }
+        })
+    }
+
+    /// Runs the layer on Bob's share: his share of the output.
+    ///
+    /// # Errors
+    /// As [`HomConvServer::run`].
+    pub fn run(
+        &self,
+        ch: &mut Channel,
+        pk: &PublicKey,
+        x_b: &Tensor<u64>,
+        prg: &mut Prg,
+    ) -> Result<Tensor<u64>, HomConvError> {
+        match self {
+            Self::Dft(s) => s.run(ch, pk, x_b, prg),
+            Self::Coeff(s) => s.run(ch, pk, x_b, prg),
+        }
     }
 }
 

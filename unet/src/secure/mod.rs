@@ -26,7 +26,7 @@ mod report;
 mod server;
 
 pub use client::Client;
-pub use config::{Preset, SessionConfig};
+pub use config::{LinearBackend, Preset, SessionConfig};
 pub use error::{HandshakeField, HandshakeMismatch, SecureError};
 pub use homconv::{HomConvClient, HomConvError, HomConvServer, Layout};
 pub use protocol::{MAX_EXTENT, MAX_SESSION_ROTATIONS, MAX_VOXELS, kind};

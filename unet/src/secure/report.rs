@@ -165,17 +165,18 @@ impl Report {
             .find(|b| b.block == block && b.phase == phase)
     }
 
-    /// The report as one JSON object: `party`, `preset`, `backend`, `chunk`, and `blocks` (each with
+    /// The report as one JSON object: `party`, `preset`, `backend`, `linear`, `chunk`, and `blocks` (each with
     /// `block`, `phase`, `calls`, `elements`, `wall_s`, `cpu_s`, `bytes_sent`,
     /// `bytes_received`, `rounds`).
     pub fn to_json(&self) -> String {
         let mut out = String::new();
         let _ = write!(
             out,
-            "{{\"party\":\"{}\",\"preset\":\"{}\",\"backend\":\"{}\",\"chunk\":{},\"blocks\":[",
+            "{{\"party\":\"{}\",\"preset\":\"{}\",\"backend\":\"{}\",\"linear\":\"{}\",\"chunk\":{},\"blocks\":[",
             self.party.name(),
             self.config.preset.name(),
             self.config.nonlinear.name(),
+            self.config.linear.name(),
             self.config.chunk
         );
         for (i, b) in self.blocks.iter().enumerate() {
@@ -207,10 +208,11 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{} report ({}, {}):",
+            "{} report ({}, {}, linear {}):",
             self.party.name(),
             self.config.preset.name(),
-            self.config.nonlinear.name()
+            self.config.nonlinear.name(),
+            self.config.linear.name()
         )?;
         writeln!(
             f,

@@ -21,7 +21,7 @@ use super::avgpool::{self, RotationLayout};
 use super::config::SessionConfig;
 use super::error::SecureError;
 use super::handshake::{self, Hello};
-use super::homconv::{HomConvServer, Layout};
+use super::homconv::LinearServer;
 use super::protocol::{self, Request, RequestReply, kind};
 use super::report::{Phase, Report, Role, Timer};
 use crate::arch::{Activation, Dims};
@@ -32,7 +32,7 @@ use crate::tensor::Tensor;
 #[derive(Debug)]
 struct Layouts<'m> {
     dims: [usize; 3],
-    convs: Vec<Option<HomConvServer<'m>>>,
+    convs: Vec<Option<LinearServer<'m>>>,
     pools: Vec<Option<RotationLayout>>,
 }
 
@@ -254,9 +254,9 @@ impl<'m> Server<'m> {
             .zip(&in_dims)
             .map(|(s, &d)| match s.op {
                 Op::Conv { conv } => {
-                    let spec = &model.convs()[conv].spec;
-                    let layout = Layout::new(&self.params, spec, d, self.config.max_tile)?;
-                    Ok(Some(HomConvServer::new(&self.params, model, conv, layout)?))
+                    let (tile, linear) = (self.config.max_tile, self.config.linear);
+                    let side = LinearServer::new(&self.params, model, conv, d, tile, linear)?;
+                    Ok(Some(side))
                 }
                 _ => Ok(None),
             })

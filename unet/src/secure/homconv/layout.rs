@@ -247,7 +247,7 @@ impl Layout {
     }
 
     /// The tile's first output, per axis.
-    fn origin(&self, tile: usize) -> [usize; 3] {
+    pub(super) fn origin(&self, tile: usize) -> [usize; 3] {
         let [_, ny, nx] = self.counts;
         let (z, y, x) = (tile / (ny * nx), (tile / nx) % ny, tile % nx);
         [z * self.tile[0], y * self.tile[1], x * self.tile[2]]

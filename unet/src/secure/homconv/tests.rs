@@ -3,6 +3,7 @@ use std::sync::OnceLock;
 use std::thread;
 
 use bunet_crypto::channel::ChannelConfig;
+use bunet_crypto::pahe::COEFF_WEIGHT_BITS;
 use bunet_crypto::wire::WireError;
 use bunet_kernels::primes::primes_congruent_one;
 
@@ -682,4 +683,135 @@ fn homconv_q32_cost_64x64_16_to_16() {
 #[ignore = "measurement, ~seconds and ~0.5 GB of prepared filters"]
 fn homconv_q32_cost_56x56_64_to_64() {
     measure_q32(56, 64, 64);
+}
+
+// ---- The coefficient-encoded backend -------------------------------------------------------
+
+/// Runs the coefficient HomConv of `qm`'s conv 0 on fresh shares between two threads and
+/// checks that the shares reconstruct the reference conv bit for bit and are masked; returns
+/// the layout and the bytes the client sent and received under the label.
+fn check_coeff_shares(
+    (mut server_ch, mut client_ch): (Channel, Channel),
+    params: &Params,
+    qm: &QuantModel,
+    dims: [usize; 3],
+    max_tile: Option<usize>,
+) -> (CoeffLayout, u64, u64) {
+    let p = params.p();
+    let c_in = qm.convs()[0].spec.c_in;
+    let x_a = uniform(c_in, dims, p, 82);
+    let x_b = uniform(c_in, dims, p, 83);
+    let x = Tensor::from_vec(c_in, dims, add_mod(&x_a, &x_b, p)).unwrap();
+    let expected = crate::fixed::conv(qm, 0, &x);
+    let layout = CoeffLayout::new(params, &qm.convs()[0].spec, dims, max_tile).unwrap();
+    let (sk, pk) = keys(params, 4);
+    let server = CoeffHomConvServer::new(params, qm, 0, layout.clone()).unwrap();
+    let client = CoeffHomConvClient::new(params, layout.clone()).unwrap();
+    let (y_a, y_b, sent, received) = thread::scope(|s| {
+        let bob = s.spawn(|| {
+            let mut prg = Prg::from_seed([10; 16]);
+            server.run(&mut server_ch, &pk, &x_b, &mut prg).unwrap()
+        });
+        let mut prg = Prg::from_seed([11; 16]);
+        let y_a = client.run(&mut client_ch, &sk, &x_a, &mut prg).unwrap();
+        let y_b = bob.join().unwrap();
+        let m = client_ch.meter().get(LABEL);
+        assert_eq!(client_ch.label(), "unlabelled", "label restored");
+        (y_a, y_b, m.bytes_sent, m.bytes_received)
+    });
+    let what = format!(
+        "{:?} {dims:?} {max_tile:?}: {layout:?}",
+        qm.convs()[0].spec.kernel
+    );
+    assert_eq!(y_a.dims(), layout.out_dims(), "{what}");
+    assert_eq!(add_mod(&y_a, &y_b, p), expected.data(), "{what}");
+    assert_ne!(y_a.data(), expected.data(), "{what}");
+    assert_ne!(y_b.data(), expected.data(), "{what}");
+    assert_ne!(y_a.data(), unbiased(qm, &x_a).data(), "{what}");
+    let up = layout.upload_ciphertexts() * params.coeff_upload_len(layout.plan().upload_level);
+    assert!(sent >= up as u64, "{what}: {sent} bytes sent");
+    (layout, sent, received)
+}
+
+/// 2D: 3×3 same, 1×1 head and 2×2 stride-2 transposed convs, one tile and several (partial
+/// tiles at the edges), several channels per upload and outputs per product, in memory and
+/// over TCP.
+#[test]
+fn coeff_homconv_shares_reconstruct_the_reference_bit_for_bit() {
+    let params = small();
+    let cases = [
+        (3, 3, 5, [1, 8, 8], None, false),
+        (3, 6, 4, [1, 20, 20], Some(9), true),
+        (3, 2, 3, [1, 5, 13], Some(4), false),
+        (1, 5, 7, [1, 20, 20], Some(6), false),
+        (1, 4, 2, [1, 9, 3], None, true),
+        (2, 3, 5, [1, 8, 8], None, false),
+        (2, 4, 3, [1, 10, 7], Some(6), true),
+    ];
+    for (k, c_in, c_out, dims, max_tile, tcp) in cases {
+        let qm = model(c_in, c_out, k, 31);
+        let channels = if tcp {
+            tcp_pair()
+        } else {
+            Channel::in_memory_pair(ChannelConfig::default())
+        };
+        let (l, _, _) = check_coeff_shares(channels, params, &qm, dims, max_tile);
+        if max_tile.is_some() {
+            assert!(l.tiles() > 1, "{dims:?} {max_tile:?}: {l:?}");
+        }
+    }
+    // Several input channels per upload and several outputs per product occur.
+    let l = CoeffLayout::new(params, &model(4, 4, 3, 1).convs()[0].spec, [1, 4, 4], None).unwrap();
+    assert!(
+        l.channels_per_upload() * l.outputs_per_product() > 1,
+        "{l:?}"
+    );
+}
+
+/// 3D: 3×3×3 same, 2×2×2 transposed and 1×1×1 head convs, several tiles along every axis.
+#[test]
+fn coeff_homconv_3d_reconstructs_the_reference_bit_for_bit() {
+    let params = small();
+    let cases = [
+        (SAME_3D, [3, 4, 5], None),
+        (SAME_3D, [5, 7, 6], Some(3)),
+        (UP_3D, [2, 3, 2], None),
+        (UP_3D, [3, 4, 5], Some(3)),
+        (HEAD_3D, [4, 5, 6], Some(3)),
+        ((ConvKind::Same, [1, 3, 3]), [3, 6, 5], Some(4)),
+    ];
+    for ((kind, kernel), dims, max_tile) in cases {
+        let qm = model_with(Quant::q32(), kind, kernel, 3, 4, 33);
+        let pair = Channel::in_memory_pair(ChannelConfig::default());
+        check_coeff_shares(pair, params, &qm, dims, max_tile);
+    }
+}
+
+/// At the real presets (N = 8192): a 2D 3×3 conv at q32 over TCP, a 3D 3×3×3 conv at q24
+/// and the 2D head at q24, in memory.
+#[test]
+fn coeff_homconv_at_the_q32_and_q24_presets() {
+    let (q32, q24) = (Params::q32(), Params::q24());
+    let qm = model_with(Quant::q32(), ConvKind::Same, [1, 3, 3], 8, 6, 41);
+    let (l, sent, received) = check_coeff_shares(tcp_pair(), &q32, &qm, [1, 40, 40], None);
+    eprintln!("q32 8→6 40×40: {l:?}, sent {sent} B, received {received} B");
+    let qm = model_with(Quant::q24(), SAME_3D.0, SAME_3D.1, 3, 4, 42);
+    let pair = Channel::in_memory_pair(ChannelConfig::default());
+    check_coeff_shares(pair, &q24, &qm, [6, 9, 9], Some(5));
+    let qm = model_with(Quant::q24(), ConvKind::Pointwise, [1, 1, 1], 16, 2, 43);
+    let pair = Channel::in_memory_pair(ChannelConfig::default());
+    check_coeff_shares(pair, &q24, &qm, [1, 30, 30], None);
+}
+
+/// A model with a weight beyond the public bound the flood is sized for is refused.
+#[test]
+fn coeff_server_refuses_weights_beyond_the_flooding_bound() {
+    let params = small();
+    let mut qm = model(2, 2, 3, 51);
+    qm.convs[0].weight[3] = (1 << COEFF_WEIGHT_BITS) + 1;
+    let layout = CoeffLayout::new(params, &qm.convs()[0].spec, [1, 6, 6], None).unwrap();
+    assert!(matches!(
+        CoeffHomConvServer::new(params, &qm, 0, layout),
+        Err(HomConvError::Unsupported(_))
+    ));
 }

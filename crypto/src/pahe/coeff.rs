@@ -1,0 +1,455 @@
+//! Coefficient encoding for convolutions (Cheetah: Huang, Lu, Hong, Ding, USENIX Security 2022,
+//! §4.1 "HomConv" and §3.3 on extraction): no slots and no rotations.
+//!
+//! # Encoding
+//! The client's plaintext is a polynomial `m(X) = Σ m_j X^j` whose *coefficients* are the values
+//! (mod `p`), encrypted with the precise BFV scaling `round(Q_ℓ·m/p) + e`. The server's weights
+//! are a polynomial `w(X)` with small centred integer coefficients (`|w_j| ≤ 2^`
+//! [`COEFF_WEIGHT_BITS`]), lifted to every RNS prime and transformed once
+//! ([`Params::prepare`] lifts centred, so a residue `w mod p` becomes the small signed `w`).
+//! `ct ⊙ w` is then the negacyclic product `m·w` under encryption, computed pointwise in the NTT
+//! domain of the RNS primes; the convolution layouts (in `bunet-unet`) place input and kernel so
+//! that chosen coefficients of the product are the convolution's outputs.
+//!
+//! # Noise
+//! With `c0 + c1·s = Q·m/p + ε` (`|ε| ≤ η + 1/2`), `(c0 + c1·s)·w = Q·(m·w)/p + ε·w`, and
+//! `Q·(m·w)/p ≡ Q·[m·w]_p/p (mod Q)`, so a product's noise is `|ε·w|_∞ ≤ ||w||_1·(η + 1/2)`
+//! (not `N·p/2` as for slot encoding). Summed over the products of one output with `t` weight
+//! terms in all (`t = ` ℓ1 count of every kernel polynomial that enters it), the noise before
+//! the return is at most `B = t·2^16·(η + 1/2) + 1/2` (the last term: the HSS mask, also scaled
+//! precisely).
+//!
+//! # Return path and circuit privacy
+//! [`Evaluator::finalize_coeffs`]: (1) HSS `Share` on the needed coefficients only (subtract
+//! `round(Q·M/p)` for a uniform mask `M` placed at the [`Selection`]); (2) re-randomise with a
+//! public-key encryption of zero whose `c0` error is uniform in `[−2^f, 2^f)`,
+//! `f = ⌈log2 B⌉ + 40 + 44` ([`CoeffPlan::flood_bits`]); (3) switch the modulus down to the
+//! smallest level that still decrypts ([`CoeffPlan::return_level`]); (4) send `a = c1` whole
+//! (NTT domain) but of `b = c0` only the needed coefficients, each rounded to its high bits
+//! (`round(b_j / 2^t)`, [`CoeffPlan::drop_bits`]: at q32 16 of the 50 bits go, since the
+//! rounding error `2^(t−1)` is below the decryption margin).
+//!
+//! *Why the flood is `2^(40+44)·B`:* per returned coefficient the flooded noise is at
+//! statistical distance `≤ B/2^f ≤ 2^-84` from a flood that does not depend on the weights;
+//! everything the server returns over a 512³ volume holds at most `2^44` noisy coefficients
+//! ([`super::VOLUME_RETURNED_COEFFS_LOG2`]: the coefficient backend returns one per output, about
+//! `2^34`; the DFT backend's whole ciphertexts at most `2^40.2`), so by the union bound the
+//! whole transcript is within `2^-40` of a simulation from the outputs alone. The `a` half is a
+//! fresh RLWE sample after re-randomisation (`a_pk·u + e_2` added, `u` secret), so it carries
+//! nothing of `w` under RLWE. The same exponent rule sizes the DFT backend's flood
+//! ([`Params::flood_bits`]).
+//!
+//! *Why the unneeded coefficients of `b` must not be sent:* they hold the other coefficients
+//! of `m·w` — partial and cross-channel sums of products of the client's input with single
+//! kernel taps — masked by nothing (the HSS mask covers only the outputs) and flooded only
+//! statistically against the noise, not against the message: the client would decrypt
+//! linear functions of the weights it could solve for. Cheetah removes them by extracting LWE
+//! samples of the needed coefficients (or zeroing the rest before the return); sending the
+//! whole `a` with a subset of `b` is that extraction without re-packing: each needed
+//! coefficient `j` decrypts as `b_j + (a·s)_j`, the LWE sample `(b_j, coefficients of a
+//! rotated for j)` Cheetah would send, sharing one `a` among all of them.
+//!
+//! # Parameters
+//! The presets (`N = 8192`, four 50-bit primes, `log2 q ≈ 200 ≤ 218`, 128-bit by the
+//! HomomorphicEncryption.org table) serve both backends with one key pair. The coefficient
+//! backend uploads at the smallest level whose modulus carries its flood (three primes for the
+//! UNet's layers at q32 and q24; four for layers whose ℓ1 count exceeds about 2^10.5 at q32,
+//! [`Params::coeff_plan`]) and returns at one prime (`q_1 ≈ 2^50`): the re-randomised flood
+//! leaves invariant noise `≤ 2^-3`, and switching to `q_1` adds `≤ (3/2)·p·(N+1)/q_1 ≈ 2^-4.4`
+//! at q32.
+
+use rayon::prelude::*;
+use zeroize::Zeroize;
+
+use super::ciphertext::{Ciphertext, SeededCiphertext};
+use super::error::{PaheError, ParamError};
+use super::eval::Evaluator;
+use super::keys::{PublicKey, SecretKey, precise_offsets};
+use super::params::{CBD_ETA, Params, RETURN_MARGIN_BITS, flood_exponent};
+use super::poly;
+use crate::prg::Prg;
+
+/// Public bound on the server's integer weights for the coefficient backend: `|w| ≤ 2^16`
+/// (16.0 at 12 fractional bits, 64.0 at 10). Part of the flooding bound, so models beyond it
+/// are refused rather than under-flooded.
+pub const COEFF_WEIGHT_BITS: u32 = 16;
+
+/// The coefficients of a product the client needs: distinct indices `< N`, in increasing
+/// order. Both parties derive it from the public layout; it never travels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    indices: Vec<u32>,
+}
+
+impl Selection {
+    /// A selection of `indices` for `params`.
+    ///
+    /// # Errors
+    /// [`PaheError::Slots`] unless the indices are strictly increasing and below `N`.
+    pub fn new(params: &Params, indices: Vec<u32>) -> Result<Self, PaheError> {
+        let n = params.n();
+        let ok = indices.windows(2).all(|w| w[0] < w[1])
+            && indices.last().is_none_or(|&i| (i as usize) < n);
+        if !ok {
+            return Err(PaheError::Slots {
+                expected: n,
+                p: params.p(),
+                len: indices.len(),
+            });
+        }
+        Ok(Self { indices })
+    }
+
+    /// The indices.
+    pub fn indices(&self) -> &[u32] {
+        &self.indices
+    }
+
+    /// Number of indices.
+    pub fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+}
+
+/// The public noise plan of one coefficient-encoded product sum (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoeffPlan {
+    /// The level the client encrypts (uploads) at.
+    pub upload_level: usize,
+    /// `f`: the flood is uniform in `[−2^f, 2^f)`.
+    pub flood_bits: u32,
+    /// The level the response is switched down to.
+    pub return_level: usize,
+    /// Low bits of each returned `b` coefficient dropped before sending (only at return level
+    /// 1): `t = ⌊log2 q_1 − log2 p⌋ − 2`, so the rounding (`≤ 2^(t−1)`) adds at most `2^-3` to
+    /// the invariant noise, which the plan keeps below `2^-3`: decryption stays correct
+    /// (`< 1/2`) with one bit to spare.
+    pub drop_bits: u32,
+}
+
+impl Params {
+    /// The plan for outputs whose kernel polynomials hold `l1_terms` weights in all (each
+    /// `|w| ≤ 2^`[`COEFF_WEIGHT_BITS`]): noise bound `B = l1_terms·2^16·(η + 1/2) + 1/2`, flood
+    /// `f = ⌈log2 B⌉ + 84`, then the smallest upload level whose worst-case invariant noise after
+    /// flooding (plus the zero-encryption's own `2Nη + η`) and switching down stays below
+    /// `2^-(1 + RETURN_MARGIN_BITS)`, and the smallest return level that keeps it there.
+    ///
+    /// # Errors
+    /// [`ParamError::NoiseBudget`] if even the top level does not carry the flood (only for
+    /// secure sets; insecure test sets fall back to the top level).
+    pub fn coeff_plan(&self, l1_terms: u64) -> Result<CoeffPlan, ParamError> {
+        let inner = &self.inner;
+        let (nf, pf, eta) = (inner.n as f64, inner.p.q() as f64, CBD_ETA as f64);
+        let b = l1_terms.max(1) as f64 * 2f64.powi(COEFF_WEIGHT_BITS as i32) * (eta + 0.5) + 0.5;
+        let flood_bits = flood_exponent(b);
+        let total = b + 2f64.powi(flood_bits as i32) + 2.0 * nf * eta + eta;
+        let needed = -(1 + RETURN_MARGIN_BITS) as f64;
+        let k = self.max_level();
+        let mut best_top = f64::INFINITY;
+        for up in 1..=k {
+            let log2_nu = pf.log2() + total.log2() - self.log2_q_at(up);
+            best_top = best_top.min(log2_nu);
+            for ret in 1..=up {
+                let switch = 1.5 * pf * (1.0 + nf) / 2f64.powf(self.log2_q_at(ret));
+                let nu = 2f64.powf(log2_nu) + if ret < up { switch } else { 0.0 };
+                if nu.log2() <= needed {
+                    return Ok(CoeffPlan {
+                        upload_level: up,
+                        flood_bits,
+                        return_level: ret,
+                        drop_bits: self.drop_bits(ret),
+                    });
+                }
+            }
+        }
+        if inner.secure {
+            Err(ParamError::NoiseBudget {
+                log2_noise: best_top,
+                needed: -(1 + RETURN_MARGIN_BITS),
+            })
+        } else {
+            Ok(CoeffPlan {
+                upload_level: k,
+                flood_bits,
+                return_level: k,
+                drop_bits: self.drop_bits(k),
+            })
+        }
+    }
+
+    fn drop_bits(&self, level: usize) -> u32 {
+        if level != 1 {
+            return 0;
+        }
+        let q1 = self.inner.q[0].q() as f64;
+        let t = (q1.log2() - (self.inner.p.q() as f64).log2()).floor() as i64 - 2;
+        t.clamp(0, 40) as u32
+    }
+
+    /// Encoded length of a [`CoeffUpload`] at `level`.
+    pub fn coeff_upload_len(&self, level: usize) -> usize {
+        1 + 16 + super::wire::poly_len(self, level)
+    }
+
+    /// Encoded length of a [`CoeffResponse`] at `level` with `count` coefficients of `b`,
+    /// `drop_bits` low bits of each dropped.
+    pub fn coeff_response_len(&self, level: usize, count: usize, drop_bits: u32) -> usize {
+        1 + super::wire::poly_len(self, level)
+            + super::wire::coeffs_len(self, level, count, drop_bits)
+    }
+}
+
+/// A seeded secret-key ciphertext of a coefficient-encoded plaintext at a level below the top
+/// (wire: `level u8 · seed [16] · c0` of `ℓ` limbs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoeffUpload(pub(crate) SeededCiphertext);
+
+impl CoeffUpload {
+    /// The full ciphertext (`c1` expanded from the seed).
+    pub fn expand(&self) -> Ciphertext {
+        self.0.expand()
+    }
+
+    /// The level.
+    pub fn level(&self) -> usize {
+        self.0.level
+    }
+}
+
+impl SecretKey {
+    /// Encrypts the coefficients `values` (each `< p`, at most `N`, the rest zero) at `level`:
+    /// the client's upload of the coefficient-encoded HomConv.
+    ///
+    /// # Errors
+    /// [`PaheError::Slots`] for more than `N` values or a value `≥ p`; [`PaheError::Level`]
+    /// for a level outside `1..=k`.
+    pub fn encrypt_coeffs(
+        &self,
+        values: &[u64],
+        level: usize,
+        prg: &mut Prg,
+    ) -> Result<CoeffUpload, PaheError> {
+        let params = self.params();
+        if level == 0 || level > params.max_level() {
+            return Err(PaheError::Level {
+                expected: params.max_level(),
+                found: level,
+            });
+        }
+        let mut coeffs = values.to_vec();
+        if coeffs.len() > params.n() {
+            return Err(PaheError::Slots {
+                expected: params.n(),
+                p: params.p(),
+                len: coeffs.len(),
+            });
+        }
+        coeffs.resize(params.n(), 0);
+        let mut pt = params.plaintext_from_coeffs(coeffs)?;
+        let ct = self.encrypt_seeded_at(&pt, level, prg);
+        pt.coeffs.zeroize();
+        Ok(CoeffUpload(ct))
+    }
+
+    /// Decrypts the selected coefficients of a [`CoeffResponse`]: `round(p·(b_j + (a·s)_j)/Q_ℓ)
+    /// mod p` for each index `j` of `sel`, in order.
+    ///
+    /// # Errors
+    /// [`PaheError::Level`] / [`PaheError::ParamsMismatch`] for a response of other parameters;
+    /// [`PaheError::Slots`] if its coefficient count is not `sel.len()`.
+    pub fn decrypt_coeffs(
+        &self,
+        resp: &CoeffResponse,
+        sel: &Selection,
+    ) -> Result<Vec<u64>, PaheError> {
+        let params = self.params();
+        if resp.params != *params {
+            return Err(PaheError::ParamsMismatch {
+                expected: params.fingerprint(),
+                found: resp.params.fingerprint(),
+            });
+        }
+        let inner = &params.inner;
+        let (n, l, count) = (inner.n, resp.level, sel.len());
+        if l == 0 || l > inner.q.len() || resp.a.len() != l * n {
+            return Err(PaheError::Level {
+                expected: inner.q.len(),
+                found: l,
+            });
+        }
+        if resp.b.len() != l * count {
+            return Err(PaheError::Slots {
+                expected: count,
+                p: params.p(),
+                len: resp.b.len() / l,
+            });
+        }
+        let mut as_ = resp.a.clone();
+        poly::zip_limbs(
+            &inner.q[..l],
+            &mut as_,
+            &self.s_ntt[..l * n],
+            n,
+            |m, x, y| m.mul_assign(x, y),
+        );
+        poly::inverse(&inner.plans[..l], &mut as_, n);
+        let level = params.level(l);
+        let p_one = inner.p.shoup(1);
+        let out = sel
+            .indices()
+            .par_iter()
+            .enumerate()
+            .map(|(t, &j)| {
+                let residues = (0..l).map(|i| {
+                    let m = &inner.q[i];
+                    m.add(
+                        lift_dropped(m.q(), resp.b[i * count + t], resp.drop_bits),
+                        as_[i * n + j as usize],
+                    )
+                });
+                poly::scale_round(residues, level, &inner.p, p_one)
+            })
+            .collect();
+        as_.zeroize();
+        Ok(out)
+    }
+}
+
+/// `b' · 2^t mod q` for a coefficient sent as `b' = round(b / 2^t)` (`b' ≤ ⌈q/2^t⌉`, so one
+/// conditional subtraction).
+fn lift_dropped(q: u64, v: u64, t: u32) -> u64 {
+    let x = v << t;
+    if x >= q { x - q } else { x }
+}
+
+/// `round(b / 2^t)` for `b < q`.
+pub(crate) fn drop_low(b: u64, t: u32) -> u64 {
+    if t == 0 { b } else { (b + (1 << (t - 1))) >> t }
+}
+
+/// The server's answer for one coefficient-encoded product sum: the whole `a = c1` (NTT domain,
+/// `ℓ` limbs) and of `b = c0` only the coefficients of a [`Selection`] (coefficient domain,
+/// limb-major, `ℓ × count`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CoeffResponse {
+    pub(crate) params: Params,
+    pub(crate) level: usize,
+    /// `b` holds `round(b_j / 2^drop_bits)` (only at level 1).
+    pub(crate) drop_bits: u32,
+    pub(crate) a: Vec<u64>,
+    pub(crate) b: Vec<u64>,
+}
+
+impl std::fmt::Debug for CoeffResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoeffResponse")
+            .field("level", &self.level)
+            .field("count", &(self.b.len() / self.level.max(1)))
+            .finish_non_exhaustive()
+    }
+}
+
+impl CoeffResponse {
+    /// The level.
+    pub fn level(&self) -> usize {
+        self.level
+    }
+
+    /// Number of coefficients of `b` carried.
+    pub fn count(&self) -> usize {
+        self.b.len() / self.level.max(1)
+    }
+}
+
+impl Evaluator {
+    /// HSS `Share` on the selected coefficients: `ct ⊟ round(Q_ℓ·M/p)` with `mask[t]` placed at
+    /// coefficient `sel[t]` (zero elsewhere); the client will decrypt `x_j − M_t` there.
+    ///
+    /// # Errors
+    /// [`PaheError::Slots`] unless `mask` has `sel.len()` values `< p`; [`PaheError::Level`].
+    pub fn share_coeffs(
+        &self,
+        ct: &mut Ciphertext,
+        sel: &Selection,
+        mask: &[u64],
+    ) -> Result<(), PaheError> {
+        let params = self.params();
+        super::ciphertext::check(params, ct)?;
+        let p = params.p();
+        if mask.len() != sel.len() || mask.iter().any(|&v| v >= p) {
+            return Err(PaheError::Slots {
+                expected: sel.len(),
+                p,
+                len: mask.len(),
+            });
+        }
+        let inner = &params.inner;
+        let (n, l) = (inner.n, ct.level);
+        let lv = params.level(l);
+        let frac = precise_offsets(mask, lv.r_mod_p, p);
+        let mut t = vec![0u64; l * n];
+        t.par_chunks_mut(n)
+            .zip(inner.q[..l].par_iter().zip(lv.delta.par_iter()))
+            .for_each(|(limb, (m, &d))| {
+                let d_shoup = m.shoup(d);
+                for ((&j, &v), &f) in sel.indices().iter().zip(mask).zip(&frac) {
+                    limb[j as usize] = m.add(m.mul_shoup(v, d, d_shoup), f);
+                }
+            });
+        poly::forward(&inner.plans[..l], &mut t, n);
+        poly::zip_limbs(&inner.q[..l], &mut ct.c0, &t, n, |m, x, y| {
+            m.sub_assign(x, y)
+        });
+        Ok(())
+    }
+
+    /// The coefficient backend's return path (module docs): `Share` with `mask` on `sel`,
+    /// re-randomise with a flood of `plan.flood_bits`, switch to `plan.return_level`, and keep
+    /// `a` whole and `b` only at `sel`.
+    ///
+    /// # Errors
+    /// As [`Evaluator::share_coeffs`], [`Evaluator::rerandomize_and_flood_with`] and
+    /// [`Evaluator::mod_switch_to`].
+    pub fn finalize_coeffs(
+        &self,
+        mut ct: Ciphertext,
+        sel: &Selection,
+        mask: &[u64],
+        plan: &CoeffPlan,
+        pk: &PublicKey,
+        prg: &mut Prg,
+    ) -> Result<CoeffResponse, PaheError> {
+        self.share_coeffs(&mut ct, sel, mask)?;
+        self.rerandomize_and_flood_with(&mut ct, pk, plan.flood_bits, prg)?;
+        let target = plan.return_level.min(ct.level);
+        self.mod_switch_to(&mut ct, target)?;
+        let drop_bits = if ct.level == 1 { plan.drop_bits } else { 0 };
+        Ok(self.extract(ct, sel, drop_bits))
+    }
+
+    /// `a` whole, `b` at `sel` (coefficient domain).
+    pub(crate) fn extract(&self, ct: Ciphertext, sel: &Selection, drop_bits: u32) -> CoeffResponse {
+        let inner = &self.params().inner;
+        let (n, l, count) = (inner.n, ct.level, sel.len());
+        let mut c0 = ct.c0;
+        poly::inverse(&inner.plans[..l], &mut c0, n);
+        let mut b = vec![0u64; l * count];
+        for (dst, src) in b.chunks_mut(count.max(1)).zip(c0.chunks(n)) {
+            for (d, &j) in dst.iter_mut().zip(sel.indices()) {
+                *d = drop_low(src[j as usize], drop_bits);
+            }
+        }
+        CoeffResponse {
+            params: ct.params,
+            level: l,
+            drop_bits,
+            a: ct.c1,
+            b,
+        }
+    }
+}

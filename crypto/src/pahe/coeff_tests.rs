@@ -1,0 +1,317 @@
+//! Tests of the coefficient encoding: products decrypt to negacyclic products at the selected
+//! coefficients, the wire formats round-trip and refuse damage, the plan fits the presets, and
+//! a distinguisher sees the weights exactly when the flood is missing or too small.
+
+use std::sync::OnceLock;
+
+use bunet_kernels::primes::primes_congruent_one;
+
+use super::*;
+use crate::prg::Prg;
+use crate::wire::{Encode, WireError, decode_exact};
+
+const SMALL_N: usize = 256;
+
+fn small() -> &'static Params {
+    static P: OnceLock<Params> = OnceLock::new();
+    P.get_or_init(|| {
+        let two_n = 2 * SMALL_N as u64;
+        let p = primes_congruent_one(20, two_n, 1)[0];
+        let q = primes_congruent_one(50, two_n, 3);
+        Params::insecure_for_tests(SMALL_N, p, &q).unwrap()
+    })
+}
+
+/// Schoolbook product of `a` (residues) and small signed `w` in `Z_p[X]/(X^N + 1)`.
+fn negacyclic_mul_signed(a: &[u64], w: &[i64], p: u64) -> Vec<u64> {
+    let n = a.len();
+    let mut out = vec![0i128; n];
+    for (i, &ai) in a.iter().enumerate() {
+        for (j, &wj) in w.iter().enumerate() {
+            let prod = ai as i128 * wj as i128;
+            if i + j < n {
+                out[i + j] += prod;
+            } else {
+                out[i + j - n] -= prod;
+            }
+        }
+    }
+    out.into_iter()
+        .map(|v| v.rem_euclid(p as i128) as u64)
+        .collect()
+}
+
+fn weights(prg: &mut Prg, n: usize, terms: usize, bits: u32) -> Vec<i64> {
+    let max = 1i64 << bits;
+    let mut w = vec![0i64; n];
+    for x in w.iter_mut().take(terms) {
+        *x = (prg.uniform_below(2 * max as u64 + 1) as i64) - max;
+    }
+    w
+}
+
+fn weight_plaintext(params: &Params, w: &[i64]) -> PreparedPlaintext {
+    let p = params.p() as i64;
+    let coeffs = w.iter().map(|&x| x.rem_euclid(p) as u64).collect();
+    params.prepare(&params.plaintext_from_coeffs(coeffs).unwrap())
+}
+
+/// `channels` products summed, shared on `sel`, flooded, switched, extracted and decrypted: the
+/// client's share plus the mask is the sum of negacyclic products at the selected coefficients.
+fn product_sum_round_trip(params: &Params, channels: usize, terms: usize, seed: u8) {
+    let mut prg = Prg::from_seed([seed; 16]);
+    let sk = SecretKey::generate(params, &mut prg);
+    let pk = PublicKey::generate(&sk, &mut prg);
+    let ev = Evaluator::new(params);
+    let (n, p) = (params.n(), params.p());
+    let plan = params.coeff_plan((channels * terms) as u64).unwrap();
+    let mut expected = vec![0u64; n];
+    let mut acc: Option<Ciphertext> = None;
+    for _ in 0..channels {
+        let mut x = vec![0u64; n];
+        prg.fill_uniform_below(&mut x, p);
+        let w = weights(&mut prg, n, terms, COEFF_WEIGHT_BITS);
+        for (e, v) in expected.iter_mut().zip(negacyclic_mul_signed(&x, &w, p)) {
+            *e = (*e + v) % p;
+        }
+        let up = sk.encrypt_coeffs(&x, plan.upload_level, &mut prg).unwrap();
+        let bytes = up.to_bytes();
+        assert_eq!(bytes.len(), params.coeff_upload_len(plan.upload_level));
+        let ct = decode_exact::<CoeffUpload>(&bytes, params)
+            .unwrap()
+            .expand();
+        let wp = weight_plaintext(params, &w);
+        match &mut acc {
+            None => {
+                let mut c = ct;
+                ev.mul_plain_assign(&mut c, &wp).unwrap();
+                acc = Some(c);
+            }
+            Some(a) => ev.mul_plain_add_assign(a, &ct, &wp).unwrap(),
+        }
+    }
+    let indices: Vec<u32> = (0..n as u32).filter(|i| i % 3 != 1).collect();
+    let sel = Selection::new(params, indices).unwrap();
+    let mut mask = vec![0u64; sel.len()];
+    prg.fill_uniform_below(&mut mask, p);
+    let resp = ev
+        .finalize_coeffs(acc.unwrap(), &sel, &mask, &plan, &pk, &mut prg)
+        .unwrap();
+    assert_eq!(resp.level(), plan.return_level);
+    let bytes = resp.to_bytes();
+    assert_eq!(
+        bytes.len(),
+        params.coeff_response_len(plan.return_level, sel.len(), plan.drop_bits)
+    );
+    let ctx = CoeffResponseContext {
+        params: params.clone(),
+        count: sel.len(),
+        drop_bits: plan.drop_bits,
+    };
+    let resp = decode_exact::<CoeffResponse>(&bytes, &ctx).unwrap();
+    let share = sk.decrypt_coeffs(&resp, &sel).unwrap();
+    for ((&j, &s), &m) in sel.indices().iter().zip(&share).zip(&mask) {
+        assert_eq!((s + m) % p, expected[j as usize], "coefficient {j}");
+    }
+}
+
+#[test]
+fn coefficient_products_decrypt_to_negacyclic_products_at_the_selection() {
+    product_sum_round_trip(small(), 3, SMALL_N, 1);
+    product_sum_round_trip(small(), 2, 9, 2);
+}
+
+/// The worst layer of the UNet at the q32 preset (ℓ1 count 256 channels × 27 taps of the
+/// largest weights): exact after flooding and switching down.
+#[test]
+fn worst_coefficient_layer_survives_at_q32() {
+    product_sum_round_trip(&Params::q32(), 2, 256 * 27 / 2, 3);
+}
+
+#[test]
+fn plans_fit_the_presets() {
+    for params in [Params::q32(), Params::q24()] {
+        for (l1, up) in [(64 * 9, 3), (16 * 9, 3)] {
+            let plan = params.coeff_plan(l1).unwrap();
+            eprintln!("{} l1 {l1}: {plan:?}", params.name());
+            assert_eq!(plan.upload_level, up);
+            assert_eq!(plan.return_level, 1);
+            assert!(plan.drop_bits >= if params.p() < 1 << 24 { 23 } else { 15 });
+        }
+        let worst = params.coeff_plan(256 * 27 * 4).unwrap();
+        assert!(worst.upload_level <= params.max_level());
+    }
+}
+
+#[test]
+fn selections_and_levels_are_checked() {
+    let params = small();
+    assert!(Selection::new(params, vec![1, 1]).is_err());
+    assert!(Selection::new(params, vec![3, 2]).is_err());
+    assert!(Selection::new(params, vec![SMALL_N as u32]).is_err());
+    assert!(Selection::new(params, vec![0, SMALL_N as u32 - 1]).is_ok());
+    let mut prg = Prg::from_seed([4; 16]);
+    let sk = SecretKey::generate(params, &mut prg);
+    assert!(sk.encrypt_coeffs(&[0; 4], 0, &mut prg).is_err());
+    assert!(sk.encrypt_coeffs(&[0; 4], 4, &mut prg).is_err());
+    assert!(sk.encrypt_coeffs(&[params.p()], 1, &mut prg).is_err());
+    assert!(
+        sk.encrypt_coeffs(&vec![0; SMALL_N + 1], 1, &mut prg)
+            .is_err()
+    );
+}
+
+#[test]
+fn coefficient_wire_formats_refuse_damage() {
+    let params = small();
+    let mut prg = Prg::from_seed([5; 16]);
+    let sk = SecretKey::generate(params, &mut prg);
+    let pk = PublicKey::generate(&sk, &mut prg);
+    let ev = Evaluator::new(params);
+    let up = sk.encrypt_coeffs(&[1, 2, 3], 2, &mut prg).unwrap();
+    let bytes = up.to_bytes();
+    assert_eq!(decode_exact::<CoeffUpload>(&bytes, params).unwrap(), up);
+    for cut in [0, 1, 17, bytes.len() - 1] {
+        assert!(decode_exact::<CoeffUpload>(&bytes[..cut], params).is_err());
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(decode_exact::<CoeffUpload>(&longer, params).is_err());
+    for bad_level in [0u8, 4] {
+        let mut b = bytes.clone();
+        b[0] = bad_level;
+        assert!(decode_exact::<CoeffUpload>(&b, params).is_err());
+    }
+    // A residue ≥ q: all ones in the first packed limb word.
+    let mut b = bytes.clone();
+    for x in &mut b[17..24] {
+        *x = 0xff;
+    }
+    assert!(matches!(
+        decode_exact::<CoeffUpload>(&b, params),
+        Err(WireError::OutOfRange { .. })
+    ));
+
+    let sel = Selection::new(params, vec![0, 5, 200]).unwrap();
+    let plan = params.coeff_plan(1).unwrap();
+    let resp = ev
+        .finalize_coeffs(up.expand(), &sel, &[1, 2, 3], &plan, &pk, &mut prg)
+        .unwrap();
+    let bytes = resp.to_bytes();
+    let ctx = CoeffResponseContext {
+        params: params.clone(),
+        count: 3,
+        drop_bits: plan.drop_bits,
+    };
+    assert_eq!(decode_exact::<CoeffResponse>(&bytes, &ctx).unwrap(), resp);
+    for cut in [0, 1, bytes.len() - 1] {
+        assert!(decode_exact::<CoeffResponse>(&bytes[..cut], &ctx).is_err());
+    }
+    let wrong = CoeffResponseContext {
+        params: params.clone(),
+        count: 2,
+        drop_bits: plan.drop_bits,
+    };
+    assert!(decode_exact::<CoeffResponse>(&bytes, &wrong).is_err());
+    let huge = CoeffResponseContext {
+        params: params.clone(),
+        count: SMALL_N + 1,
+        drop_bits: plan.drop_bits,
+    };
+    assert!(matches!(
+        decode_exact::<CoeffResponse>(&bytes, &huge),
+        Err(WireError::TooLong { .. })
+    ));
+    // A response of another count does not decrypt against this selection.
+    let other = Selection::new(params, vec![0, 5]).unwrap();
+    assert!(sk.decrypt_coeffs(&resp, &other).is_err());
+}
+
+/// Two-sample Kolmogorov–Smirnov statistic.
+fn ks_statistic(a: &[f64], b: &[f64]) -> f64 {
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (mut i, mut j, mut d) = (0, 0, 0f64);
+    while i < a.len() && j < b.len() {
+        let x = a[i].min(b[j]);
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
+    }
+    d
+}
+
+/// A distinguisher who knows the secret key compares the noise magnitudes of products with
+/// two weight polynomials of the same shape — all ones against full-range weights — after the
+/// server's return path: it must tell them apart without a flood or with one of about the
+/// noise's own size, and must not with the planned flood (KS test at α ≈ 10^-6).
+#[test]
+fn distinguisher_sees_the_weights_only_without_enough_flooding() {
+    let params = small();
+    let n = params.n();
+    let mut prg = Prg::from_seed([6; 16]);
+    let sk = SecretKey::generate(params, &mut prg);
+    let pk = PublicKey::generate(&sk, &mut prg);
+    let ev = Evaluator::new(params);
+    let plan = params.coeff_plan(n as u64).unwrap();
+    let ones = weight_plaintext(params, &vec![1; n]);
+    let full = weight_plaintext(params, &weights(&mut prg, n, n, COEFF_WEIGHT_BITS));
+    let rounds = 16;
+    let inputs: Vec<Ciphertext> = (0..rounds)
+        .map(|_| {
+            let mut x = vec![0u64; n];
+            prg.fill_uniform_below(&mut x, params.p());
+            sk.encrypt_coeffs(&x, plan.upload_level, &mut prg)
+                .unwrap()
+                .expand()
+        })
+        .collect();
+    let sel = Selection::new(params, (0..n as u32).collect()).unwrap();
+    let mask = vec![0u64; n];
+    // The noise magnitudes of the returned products, before the switch (exact there).
+    let noise = |w: &PreparedPlaintext, flood: Option<u32>, prg: &mut Prg| -> Vec<f64> {
+        inputs
+            .iter()
+            .flat_map(|ct| {
+                let mut c = ct.clone();
+                ev.mul_plain_assign(&mut c, w).unwrap();
+                ev.share_coeffs(&mut c, &sel, &mask).unwrap();
+                if let Some(bits) = flood {
+                    ev.rerandomize_and_flood_with(&mut c, &pk, bits, prg)
+                        .unwrap();
+                }
+                sk.invariant_noise_log2(&c).unwrap()
+            })
+            .collect()
+    };
+    let critical = 2.76 * (2.0 / (rounds * n) as f64).sqrt();
+    let mut distance = |flood: Option<u32>| {
+        let a = noise(&ones, flood, &mut prg);
+        let b = noise(&full, flood, &mut prg);
+        ks_statistic(&a, &b)
+    };
+    let none = distance(None);
+    // Full-range weights give noise of about 2^(16 + 4 + 1.7) here: a flood of 2^21 is of
+    // the noise's own size.
+    let small_flood = distance(Some(21));
+    let planned = distance(Some(plan.flood_bits));
+    eprintln!(
+        "KS distance: no flood {none:.3}, 2^21 flood {small_flood:.3}, planned 2^{} flood {planned:.4}, critical {critical:.4}",
+        plan.flood_bits
+    );
+    assert!(none > 0.5, "unflooded noise must reveal the weights");
+    assert!(
+        small_flood > critical,
+        "a noise-sized flood must not hide the weights"
+    );
+    assert!(
+        planned < critical,
+        "the planned flood must hide the weights"
+    );
+}

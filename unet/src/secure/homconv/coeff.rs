@@ -1,0 +1,618 @@
+//! The coefficient-encoded HomConv (Cheetah's packing, Huang et al., USENIX Security 2022, §4.1)
+//! beside the seed's DFT HomConv: same share algebra, no slots, no DFT, no replication.
+//!
+//! # Packing
+//! A tile of outputs with its halo is flattened exactly as for the DFT backend ([`Layout`]:
+//! strides `(S_d, S_h, 1)`, region length `L = (td + halo_d)·S_d`, the filter placed so that the
+//! tile's outputs are entries `e` of the *linear* convolution of the region with the placed
+//! filter, `F ≤ e < L` for `F` the largest filter index). An upload polynomial holds `G` input
+//! channels of one tile, channel `i` at coefficients `i·L + [0, L)`; a kernel polynomial holds,
+//! for `M` output channels `j` and the same `G` input channels, the placed filter
+//! `W[o_j][c_i]` at `j·G·L + (G − 1 − i)·L`. In their negacyclic product the coefficient
+//! `j·G·L + (G − 1)·L + e` is `Σ_i conv(x_{c_i}, W[o_j][c_i])[e]` for every valid `e`:
+//! - a pair `(i, i')`, `(j, j')` contributes `x_{c_i} ⋆ w` shifted by
+//!   `(i − i' + (j' − j)·G)·L`; the linear convolution `x ⋆ w` lives on `[0, L + F)`, so at a
+//!   valid `e ∈ [F, L)` only the shift 0 — `i = i'`, `j = j'` — reaches it;
+//! - negacyclic wrap-around: the product has degree at most `M·G·L + (G − 1)·L + F − 1`, so
+//!   with `M·G·L ≤ N` a term of degree `≥ N` lands at most at `(G − 1)·L + F − 1`, below the
+//!   valid range of block 0.
+//!
+//! The per-tile products are summed over the `⌈c_in/G⌉` upload polynomials; the server returns,
+//! per (tile, group of `M` output channels), the response carrying only the valid outputs
+//! ([`Selection`]), masked, flooded and switched down ([`Evaluator::finalize_coeffs`]).
+//!
+//! # Choice of the tiling
+//! Tile extents, `G` and `M` (with `M·G·L ≤ N`) minimise the bytes on the wire,
+//! `tiles · (⌈c_in/G⌉ · upload + ⌈c_out/M⌉ · response)`, where the upload level and the
+//! response's level follow from the ℓ1 count `⌈c_in/G⌉·G·M·taps` of the kernels that enter an
+//! output ([`Params::coeff_plan`]).
+//!
+//! Transposed convs run as the conv of the zero-inserted input, as in the DFT backend.
+//!
+//! Messages use [`KIND_COEFF_UPLOAD`] and [`KIND_COEFF_RESPONSE`], bounded by the layout's
+//! lengths and decoded through [`bunet_crypto::wire`]; traffic is counted under [`LABEL`].
+
+use bunet_crypto::channel::Channel;
+use bunet_crypto::pahe::{
+    COEFF_WEIGHT_BITS, Ciphertext, CoeffPlan, CoeffResponse, CoeffResponseContext, CoeffUpload,
+    Evaluator, HOMCONV_MAX_CHANNELS, KIND_COEFF_RESPONSE, KIND_COEFF_UPLOAD, PaheError, Params,
+    PreparedPlaintext, PublicKey, SecretKey, Selection,
+};
+use bunet_crypto::prg::Prg;
+use rayon::prelude::*;
+
+use super::{HomConvError, LABEL, Layout, PREPARED_FILTER_BUDGET, UPLOAD_BATCH, task_prgs};
+use crate::arch::{ConvKind, ConvSpec};
+use crate::quant::QuantModel;
+use crate::tensor::Tensor;
+
+/// How a conv layer is tiled and packed into coefficients (public: both parties derive it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoeffLayout {
+    /// The tile geometry (its `m` is the region length `L`).
+    base: Layout,
+    /// Input channels per upload polynomial.
+    g: usize,
+    /// Output channels per product.
+    mo: usize,
+    plan: CoeffPlan,
+    n: usize,
+}
+
+/// `{⌈n/k⌉ : k ≥ 1}`, at most `cap`: the tile extents worth trying along one axis.
+fn extents(n: usize, cap: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = (1..=n)
+        .map(|k| n.div_ceil(k))
+        .filter(|&e| e <= cap)
+        .collect();
+    v.dedup();
+    v
+}
+
+impl CoeffLayout {
+    /// The layout of conv `spec` on images of extents `dims` under `params`, with at most
+    /// `max_tile` outputs per tile side if given (see the module docs for the choice).
+    ///
+    /// # Errors
+    /// [`HomConvError::Unsupported`] for kernels the DFT [`Layout`] does not support either, or a
+    /// tile of one output that does not fit `N`; [`HomConvError::TooManyChannels`];
+    /// [`HomConvError::Pahe`] if no level carries the flood of this layer.
+    pub fn new(
+        params: &Params,
+        spec: &ConvSpec,
+        dims: [usize; 3],
+        max_tile: Option<usize>,
+    ) -> Result<Self, HomConvError> {
+        if spec.c_in as u64 > HOMCONV_MAX_CHANNELS {
+            return Err(HomConvError::TooManyChannels {
+                c_in: spec.c_in,
+                max: HOMCONV_MAX_CHANNELS,
+            });
+        }
+        // The DFT layout validates the kernel and gives the halo and output extents.
+        let probe = Layout::new(params, spec, dims, Some(1))?;
+        let n = params.n();
+        let halo = [0, 1, 2].map(|a| probe.lo[a] + probe.hi[a]);
+        let out = probe.dims;
+        let taps: usize = spec.kernel.iter().product();
+        let cap = max_tile.unwrap_or(usize::MAX).max(1);
+        let (c_in, c_out) = (spec.c_in, spec.c_out);
+        let mut best: Option<(u128, [usize; 3], usize, usize, CoeffPlan)> = None;
+        let mut plans = std::collections::HashMap::new();
+        for &td in &extents(out[0], cap) {
+            for &th in &extents(out[1], cap) {
+                let rows = (td + halo[0]) * (th + halo[1]);
+                if rows * (1 + halo[2]) > n {
+                    continue;
+                }
+                let tw_max = (n / rows - halo[2]).min(out[2]);
+                for &tw in extents(out[2], cap.min(tw_max)).iter() {
+                    let l = rows * (tw + halo[2]);
+                    let q = n / l;
+                    let tiles =
+                        (out[0].div_ceil(td) * out[1].div_ceil(th) * out[2].div_ceil(tw)) as u128;
+                    let valid = td * th * tw;
+                    for g in 1..=q.min(c_in) {
+                        let uploads = c_in.div_ceil(g);
+                        // The largest M for this G; fewer output channels per product only
+                        // cost more responses.
+                        let mo = (q / g).min(c_out).max(1);
+                        let l1 = (uploads * g * mo * taps) as u64;
+                        let plan = match plans.get(&l1) {
+                            Some(p) => *p,
+                            None => {
+                                let p = params.coeff_plan(l1).map_err(PaheError::from)?;
+                                plans.insert(l1, p);
+                                p
+                            }
+                        };
+                        let groups = c_out.div_ceil(mo);
+                        let bytes = tiles
+                            * (uploads * params.coeff_upload_len(plan.upload_level)
+                                + groups
+                                    * params.coeff_response_len(
+                                        plan.return_level,
+                                        mo * valid,
+                                        plan.drop_bits,
+                                    )) as u128;
+                        if best.as_ref().is_none_or(|b| bytes < b.0) {
+                            best = Some((bytes, [td, th, tw], g, mo, plan));
+                        }
+                    }
+                }
+            }
+        }
+        let Some((_, tile, g, mo, plan)) = best else {
+            return Err(HomConvError::Unsupported(format!(
+                "kernel {:?} with N = {n} coefficients",
+                spec.kernel
+            )));
+        };
+        let mut base = probe;
+        base.tile = tile;
+        base.counts = [0, 1, 2].map(|a| out[a].div_ceil(tile[a]));
+        base.m = (tile[0] + halo[0]) * (tile[1] + halo[1]) * (tile[2] + halo[2]);
+        base.replicas = 1;
+        Ok(Self {
+            base,
+            g,
+            mo,
+            plan,
+            n,
+        })
+    }
+
+    /// Outputs per tile, `[depth, height, width]`.
+    pub fn tile(&self) -> [usize; 3] {
+        self.base.tile
+    }
+
+    /// Number of tiles.
+    pub fn tiles(&self) -> usize {
+        self.base.tiles()
+    }
+
+    /// Input channels per upload polynomial (`G`).
+    pub fn channels_per_upload(&self) -> usize {
+        self.g
+    }
+
+    /// Output channels per product (`M`).
+    pub fn outputs_per_product(&self) -> usize {
+        self.mo
+    }
+
+    /// The noise plan (upload level, flood, return level).
+    pub fn plan(&self) -> CoeffPlan {
+        self.plan
+    }
+
+    /// Output extents.
+    pub fn out_dims(&self) -> [usize; 3] {
+        self.base.dims
+    }
+
+    fn uploads_per_tile(&self) -> usize {
+        self.base.c_in.div_ceil(self.g)
+    }
+
+    fn groups(&self) -> usize {
+        self.base.c_out.div_ceil(self.mo)
+    }
+
+    /// Ciphertexts the client uploads.
+    pub fn upload_ciphertexts(&self) -> usize {
+        self.uploads_per_tile() * self.tiles()
+    }
+
+    /// Responses the server returns.
+    pub fn responses(&self) -> usize {
+        self.groups() * self.tiles()
+    }
+
+    /// Tiles per round trip: `⌊UPLOAD_BATCH / uploads per tile⌋`, at least one.
+    fn tile_batches(&self) -> impl Iterator<Item = std::ops::Range<usize>> {
+        let tiles = self.tiles();
+        let step = (UPLOAD_BATCH / self.uploads_per_tile()).clamp(1, tiles);
+        (0..tiles)
+            .step_by(step)
+            .map(move |t| t..(t + step).min(tiles))
+    }
+
+    /// Output channels of group `og`.
+    fn group_channels(&self, og: usize) -> std::ops::Range<usize> {
+        og * self.mo..((og + 1) * self.mo).min(self.base.c_out)
+    }
+
+    /// The valid outputs of `tile`: `(offset e in the region, index in an output plane)`, in
+    /// increasing `e`.
+    fn valid(&self, tile: usize) -> Vec<(usize, usize)> {
+        let b = &self.base;
+        let [z0, y0, x0] = b.origin(tile);
+        let [s_d, s_h, _] = b.strides();
+        let [od, oh, ow] = b.kernel.map(|e| e - 1);
+        let [d, h, w] = b.dims;
+        let mut out = Vec::new();
+        for a in 0..b.tile[0].min(d - z0) {
+            for y in 0..b.tile[1].min(h - y0) {
+                for x in 0..b.tile[2].min(w - x0) {
+                    let e = (a + od) * s_d + (y + oh) * s_h + ow + x;
+                    out.push((e, ((z0 + a) * h + y0 + y) * w + x0 + x));
+                }
+            }
+        }
+        out
+    }
+
+    /// The selection of group `og` in `tile`: output channel `j` of the group at
+    /// `j·G·L + (G − 1)·L + e`.
+    fn selection(&self, params: &Params, og: usize, valid: &[(usize, usize)]) -> Selection {
+        let l = self.base.m;
+        let indices = (0..self.group_channels(og).len())
+            .flat_map(|j| {
+                valid
+                    .iter()
+                    .map(move |&(e, _)| (j * self.g * l + (self.g - 1) * l + e) as u32)
+            })
+            .collect();
+        Selection::new(params, indices).expect("valid outputs lie below M·G·L ≤ N, increasing")
+    }
+
+    /// The upload polynomial of channel group `cg` in `tile`.
+    fn gather(&self, x: &Tensor<u64>, cg: usize, tile: usize) -> Vec<u64> {
+        let l = self.base.m;
+        let mut out = vec![0u64; self.n];
+        for (i, c) in (cg * self.g..((cg + 1) * self.g).min(self.base.c_in)).enumerate() {
+            out[i * l..(i + 1) * l].copy_from_slice(&self.base.gather(x.channel(c), tile));
+        }
+        out
+    }
+}
+
+/// Alice's side of the coefficient HomConv for one layer shape.
+#[derive(Debug)]
+pub struct CoeffHomConvClient {
+    params: Params,
+    layout: CoeffLayout,
+}
+
+impl CoeffHomConvClient {
+    /// Alice's side for `layout` under `params`.
+    ///
+    /// # Errors
+    /// [`HomConvError::LayoutMismatch`] if the layout is for another ring degree.
+    pub fn new(params: &Params, layout: CoeffLayout) -> Result<Self, HomConvError> {
+        layout.base.check_params(params)?;
+        Ok(Self {
+            params: params.clone(),
+            layout,
+        })
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &CoeffLayout {
+        &self.layout
+    }
+
+    /// Runs the HomConv on Alice's share `x_a` with her secret key: returns her share `Y_A`.
+    ///
+    /// # Errors
+    /// As [`super::HomConvClient::run`].
+    pub fn run(
+        &self,
+        ch: &mut Channel,
+        sk: &SecretKey,
+        x_a: &Tensor<u64>,
+        prg: &mut Prg,
+    ) -> Result<Tensor<u64>, HomConvError> {
+        let l = &self.layout;
+        l.base.check_share(x_a, l.base.c_in, self.params.p())?;
+        let previous = ch.set_label(LABEL);
+        let result = self.exchange(ch, sk, x_a, prg);
+        ch.set_label(previous);
+        result
+    }
+
+    fn exchange(
+        &self,
+        ch: &mut Channel,
+        sk: &SecretKey,
+        x_a: &Tensor<u64>,
+        prg: &mut Prg,
+    ) -> Result<Tensor<u64>, HomConvError> {
+        let (l, params) = (&self.layout, &self.params);
+        let plane: usize = l.base.dims.iter().product();
+        let mut y = vec![0u64; l.base.c_out * plane];
+        let ups = l.uploads_per_tile();
+        for batch in l.tile_batches() {
+            let nt = batch.len();
+            // Upload order: channel group, then tile.
+            let uploads = task_prgs(prg, ups * nt)
+                .into_par_iter()
+                .enumerate()
+                .map(|(i, mut prg)| {
+                    let (cg, t) = (i / nt, batch.start + i % nt);
+                    let values = l.gather(x_a, cg, t);
+                    sk.encrypt_coeffs(&values, l.plan.upload_level, &mut prg)
+                })
+                .collect::<Result<Vec<CoeffUpload>, PaheError>>()?;
+            for ct in &uploads {
+                ch.send_message(KIND_COEFF_UPLOAD, ct)?;
+            }
+            ch.flush()?;
+            drop(uploads);
+            // Response order: group, then tile.
+            let valid: Vec<Vec<(usize, usize)>> = batch.clone().map(|t| l.valid(t)).collect();
+            let mut received = Vec::with_capacity(l.groups() * nt);
+            for og in 0..l.groups() {
+                for (ti, v) in valid.iter().enumerate() {
+                    let sel = l.selection(params, og, v);
+                    let plan = &l.plan;
+                    let max_len =
+                        params.coeff_response_len(plan.return_level, sel.len(), plan.drop_bits);
+                    let ctx = CoeffResponseContext {
+                        params: params.clone(),
+                        count: sel.len(),
+                        drop_bits: plan.drop_bits,
+                    };
+                    let resp: CoeffResponse =
+                        ch.recv_message(KIND_COEFF_RESPONSE, max_len, &ctx)?;
+                    received.push((og, ti, sel, resp));
+                }
+            }
+            let shares = received
+                .par_iter()
+                .map(|(_, _, sel, resp)| sk.decrypt_coeffs(resp, sel))
+                .collect::<Result<Vec<_>, PaheError>>()?;
+            for ((og, ti, _, _), share) in received.iter().zip(&shares) {
+                let v = &valid[*ti];
+                for (j, o) in l.group_channels(*og).enumerate() {
+                    let dst = &mut y[o * plane..(o + 1) * plane];
+                    for (&(_, idx), &s) in v.iter().zip(&share[j * v.len()..]) {
+                        dst[idx] = s;
+                    }
+                }
+            }
+        }
+        Ok(Tensor::from_vec(l.base.c_out, l.base.dims, y).expect("c_out planes"))
+    }
+}
+
+/// Bob's side of the coefficient HomConv for one conv of a model: kernel polynomials prepared
+/// once if they fit [`PREPARED_FILTER_BUDGET`], else per output group in every run. `Debug`
+/// shows the shape, never the weights.
+pub struct CoeffHomConvServer<'a> {
+    params: Params,
+    layout: CoeffLayout,
+    eval: Evaluator,
+    model: &'a QuantModel,
+    conv: usize,
+    weight: Vec<u64>,
+    batch: usize,
+    /// `kernels[og · uploads + cg]`, every group if they fit the budget, else empty.
+    kernels: Vec<PreparedPlaintext>,
+}
+
+impl std::fmt::Debug for CoeffHomConvServer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoeffHomConvServer")
+            .field("layout", &self.layout)
+            .field("conv", &self.conv)
+            .field("streams_kernels", &self.kernels.is_empty())
+            .finish_non_exhaustive()
+    }
+}
+
+fn prepare_kernels(
+    params: &Params,
+    l: &CoeffLayout,
+    weight: &[u64],
+    groups: std::ops::Range<usize>,
+) -> Vec<PreparedPlaintext> {
+    let ups = l.uploads_per_tile();
+    let (c_in, big_l) = (l.base.c_in, l.base.m);
+    let taps: usize = l.base.kernel.iter().product();
+    let first = groups.start;
+    (0..groups.len() * ups)
+        .into_par_iter()
+        .map(|i| {
+            let (og, cg) = (first + i / ups, i % ups);
+            let mut coeffs = vec![0u64; l.n];
+            for (j, o) in l.group_channels(og).enumerate() {
+                for (ii, c) in (cg * l.g..((cg + 1) * l.g).min(c_in)).enumerate() {
+                    let w = &weight[(o * c_in + c) * taps..(o * c_in + c + 1) * taps];
+                    let at = j * l.g * big_l + (l.g - 1 - ii) * big_l;
+                    coeffs[at..at + big_l].copy_from_slice(&l.base.place_filter(w));
+                }
+            }
+            let pt = params
+                .plaintext_from_coeffs(coeffs)
+                .expect("N residues below p");
+            params.prepare_at(&pt, l.plan.upload_level)
+        })
+        .collect()
+}
+
+impl<'a> CoeffHomConvServer<'a> {
+    /// Bob's side for conv `conv` of `model` with `layout` under `params`.
+    ///
+    /// # Errors
+    /// [`HomConvError::Modulus`]; [`HomConvError::Unsupported`] if the layout is for another
+    /// conv or a weight exceeds `2^`[`COEFF_WEIGHT_BITS`] (the public bound the flood is sized
+    /// for); [`HomConvError::LayoutMismatch`].
+    pub fn new(
+        params: &Params,
+        model: &'a QuantModel,
+        conv: usize,
+        layout: CoeffLayout,
+    ) -> Result<Self, HomConvError> {
+        Self::with_kernel_budget(params, model, conv, layout, PREPARED_FILTER_BUDGET)
+    }
+
+    /// As [`CoeffHomConvServer::new`] with at most `budget` bytes of prepared kernels kept
+    /// across runs (beyond it they are prepared per batch of output groups in every run).
+    ///
+    /// # Errors
+    /// As [`CoeffHomConvServer::new`].
+    pub fn with_kernel_budget(
+        params: &Params,
+        model: &'a QuantModel,
+        conv: usize,
+        layout: CoeffLayout,
+        budget: usize,
+    ) -> Result<Self, HomConvError> {
+        layout.base.check_params(params)?;
+        let p = params.p();
+        if model.quant().p != p {
+            return Err(HomConvError::Modulus {
+                quant: model.quant().p,
+                pahe: p,
+            });
+        }
+        let Some(qc) = model.convs().get(conv) else {
+            return Err(HomConvError::Unsupported(format!("conv index {conv}")));
+        };
+        let spec = &qc.spec;
+        let b = &layout.base;
+        if (spec.kind == ConvKind::Transposed) != b.transposed
+            || spec.kernel != b.kernel
+            || (spec.c_in, spec.c_out) != (b.c_in, b.c_out)
+        {
+            return Err(HomConvError::Unsupported(format!(
+                "a layout for another conv than {}",
+                spec.name
+            )));
+        }
+        let bound = 1i64 << COEFF_WEIGHT_BITS;
+        if qc.weight.iter().any(|&w| i64::from(w).abs() > bound) {
+            return Err(HomConvError::Unsupported(format!(
+                "weights of {} beyond ±2^{COEFF_WEIGHT_BITS} in the coefficient backend",
+                spec.name
+            )));
+        }
+        let weight = qc.weight_mod_p(p);
+        let group_bytes = layout.uploads_per_tile() * layout.plan.upload_level * params.n() * 8;
+        let groups = layout.groups();
+        let batch = (budget / group_bytes).clamp(1, groups);
+        let kernels = if batch == groups {
+            prepare_kernels(params, &layout, &weight, 0..groups)
+        } else {
+            Vec::new()
+        };
+        Ok(Self {
+            params: params.clone(),
+            eval: Evaluator::new(params),
+            layout,
+            model,
+            conv,
+            weight,
+            batch,
+            kernels,
+        })
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &CoeffLayout {
+        &self.layout
+    }
+
+    /// Whether the kernels are prepared in every run (they exceed the budget).
+    pub fn streams_kernels(&self) -> bool {
+        self.kernels.is_empty()
+    }
+
+    /// Runs the HomConv on Bob's share `x_b` with Alice's public key: returns `Y_B`.
+    ///
+    /// # Errors
+    /// As [`super::HomConvServer::run`].
+    pub fn run(
+        &self,
+        ch: &mut Channel,
+        pk: &PublicKey,
+        x_b: &Tensor<u64>,
+        prg: &mut Prg,
+    ) -> Result<Tensor<u64>, HomConvError> {
+        let l = &self.layout;
+        l.base.check_share(x_b, l.base.c_in, self.params.p())?;
+        let previous = ch.set_label(LABEL);
+        let result = self.exchange(ch, pk, x_b, prg);
+        ch.set_label(previous);
+        result
+    }
+
+    fn exchange(
+        &self,
+        ch: &mut Channel,
+        pk: &PublicKey,
+        x_b: &Tensor<u64>,
+        prg: &mut Prg,
+    ) -> Result<Tensor<u64>, HomConvError> {
+        let (l, params) = (&self.layout, &self.params);
+        let p = params.p();
+        let ups = l.uploads_per_tile();
+        let groups = l.groups();
+        let plane: usize = l.base.dims.iter().product();
+        let max_len = params.coeff_upload_len(l.plan.upload_level);
+        // Y_B = conv(X_B) + B + M, the masks added as they are drawn.
+        let mut y = crate::fixed::conv(self.model, self.conv, x_b).into_vec();
+        for tiles in l.tile_batches() {
+            let nt = tiles.len();
+            let uploads = (0..ups * nt)
+                .map(|_| ch.recv_message::<CoeffUpload>(KIND_COEFF_UPLOAD, max_len, params))
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some(bad) = uploads.iter().find(|u| u.level() != l.plan.upload_level) {
+                return Err(HomConvError::Pahe(PaheError::Level {
+                    expected: l.plan.upload_level,
+                    found: bad.level(),
+                }));
+            }
+            let inputs: Vec<Ciphertext> = uploads.par_iter().map(CoeffUpload::expand).collect();
+            drop(uploads);
+            let valid: Vec<Vec<(usize, usize)>> = tiles.clone().map(|t| l.valid(t)).collect();
+            for first in (0..groups).step_by(self.batch) {
+                let batch = first..(first + self.batch).min(groups);
+                let streamed;
+                let kernels = if self.kernels.is_empty() {
+                    streamed = prepare_kernels(params, l, &self.weight, batch.clone());
+                    &streamed[..]
+                } else {
+                    &self.kernels[batch.start * ups..batch.end * ups]
+                };
+                let outputs = task_prgs(prg, batch.len() * nt)
+                    .into_par_iter()
+                    .enumerate()
+                    .map(|(i, mut prg)| {
+                        let (gi, ti) = (i / nt, i % nt);
+                        let og = batch.start + gi;
+                        let ks = &kernels[gi * ups..(gi + 1) * ups];
+                        let mut acc = inputs[ti].clone();
+                        self.eval.mul_plain_assign(&mut acc, &ks[0])?;
+                        for (cg, k) in ks.iter().enumerate().skip(1) {
+                            self.eval
+                                .mul_plain_add_assign(&mut acc, &inputs[cg * nt + ti], k)?;
+                        }
+                        let sel = l.selection(params, og, &valid[ti]);
+                        let mut mask = vec![0u64; sel.len()];
+                        prg.fill_uniform_below(&mut mask, p);
+                        let resp = self
+                            .eval
+                            .finalize_coeffs(acc, &sel, &mask, &l.plan, pk, &mut prg)?;
+                        Ok((og, ti, resp, mask))
+                    })
+                    .collect::<Result<Vec<_>, PaheError>>()?;
+                for (og, ti, resp, mask) in &outputs {
+                    ch.send_message(KIND_COEFF_RESPONSE, resp)?;
+                    let v = &valid[*ti];
+                    for (j, o) in l.group_channels(*og).enumerate() {
+                        let dst = &mut y[o * plane..(o + 1) * plane];
+                        for (&(_, idx), &m) in v.iter().zip(&mask[j * v.len()..]) {
+                            dst[idx] = (dst[idx] + m) % p;
+                        }
+                    }
+                }
+                ch.flush()?;
+            }
+        }
+        Ok(Tensor::from_vec(l.base.c_out, l.base.dims, y).expect("c_out planes"))
+    }
+}
