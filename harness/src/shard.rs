@@ -250,6 +250,8 @@ pub struct ProtocolId {
     pub max_tile: u64,
     /// Nonlinear instances per chunk.
     pub chunk: u64,
+    /// The linear backend's name.
+    pub linear: String,
 }
 
 impl ProtocolId {
@@ -264,6 +266,7 @@ impl ProtocolId {
             backend: h.backend,
             max_tile: h.max_tile,
             chunk: h.chunk,
+            linear: h.linear,
         }
     }
 }
