@@ -11,6 +11,7 @@
 pub mod channel;
 mod error;
 pub mod gc;
+mod modm;
 pub mod nonlinear;
 pub mod ot;
 pub mod pahe;

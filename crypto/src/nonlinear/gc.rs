@@ -13,9 +13,10 @@ use crate::channel::Channel;
 use crate::gc::circuit::{Bit, Circuit, Party};
 use crate::gc::fixed_point::{Gadget, Op};
 use crate::gc::half_gates::{FRAME_BYTES, evaluate_instances, garble_instances, sub_batch_size};
-use crate::gc::{Delta, Evaluator, Garbler, GcError};
+use crate::gc::{Delta, Evaluator, Garbler, GcError, malformed};
 use crate::ot::{Receiver, Sender};
 use crate::prg::Prg;
+use crate::wire::pack_bits;
 
 /// One party's state.
 #[allow(clippy::large_enum_variant)] // one per session, never moved in a hot loop
@@ -376,54 +377,16 @@ fn sub_batches(circuit: &Circuit, m: usize) -> Vec<std::ops::Range<usize>> {
     (0..m).step_by(sb).map(|s| s..(s + sb).min(m)).collect()
 }
 
-/// Packs bits least significant first, zero padded.
-fn pack(bits: &[bool]) -> Vec<u8> {
-    let mut out = vec![0u8; bits.len().div_ceil(8)];
-    for (i, &b) in bits.iter().enumerate() {
-        out[i / 8] |= u8::from(b) << (i % 8);
-    }
-    out
-}
-
 /// Receives exactly `n` packed bits (one frame, zero padding).
 fn recv_bits(ch: &mut Channel, kind: u16, n: usize) -> Result<Vec<bool>, Error> {
-    let len = n.div_ceil(8);
-    let bytes = ch.recv(kind, len)?;
-    if bytes.len() != len || (!n.is_multiple_of(8) && bytes[n / 8] >> (n % 8) != 0) {
-        return Err(GcError::Malformed("packed bit string of the wrong shape").into());
-    }
-    Ok((0..n).map(|i| (bytes[i / 8] >> (i % 8)) & 1 == 1).collect())
+    ch.recv_with(kind, n.div_ceil(8), |r| r.bits("packed bits", n))
+        .map_err(malformed)
 }
 
-/// Sends 128-bit words little-endian in frames of at most [`FRAME_BYTES`].
-fn send_words(ch: &mut Channel, kind: u16, words: &[u128]) -> Result<(), Error> {
-    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-    for frame in bytes.chunks(FRAME_BYTES) {
-        ch.send(kind, frame)?;
-    }
-    Ok(())
-}
-
-/// Receives exactly `n` words sent by [`send_words`] (every frame of the exact size expected),
-/// so at most `16 n` bytes are ever allocated.
+/// Receives exactly `n` words sent with [`Channel::send_blocks`] in frames of at most
+/// [`FRAME_BYTES`], so at most `16 n` bytes are ever allocated.
 fn recv_words(ch: &mut Channel, kind: u16, n: usize) -> Result<Vec<u128>, Error> {
-    let len = 16 * n;
-    let mut out = Vec::with_capacity(n);
-    let mut got = 0;
-    while got < len {
-        let want = (len - got).min(FRAME_BYTES);
-        let frame = ch.recv(kind, want)?;
-        if frame.len() != want {
-            return Err(GcError::Malformed("frame shorter than expected").into());
-        }
-        out.extend(
-            frame
-                .chunks_exact(16)
-                .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes"))),
-        );
-        got += want;
-    }
-    Ok(out)
+    ch.recv_blocks(kind, n, FRAME_BYTES).map_err(malformed)
 }
 
 /// The plain output bits (instance-major, constants included) from the wire-output bits.
@@ -488,7 +451,7 @@ fn run_precomputed(
             let mut words = Zeroizing::new(Vec::with_capacity(m * (ng + ne)));
             words.extend(gzero.iter().zip(bits.iter()).map(|(z, &x)| z ^ mask(x)));
             words.extend(pad.iter().zip(&d).map(|(z, &x)| z ^ mask(x)));
-            send_words(ch, kind::LABELS, &words)?;
+            ch.send_blocks(kind::LABELS, &words, FRAME_BYTES)?;
             ch.flush()?;
             if op.reshares() {
                 out.extend_from_slice(&r);
@@ -515,7 +478,7 @@ fn run_precomputed(
                 .zip(choices.iter())
                 .map(|(b, c)| b ^ c)
                 .collect();
-            ch.send(kind::CORRECTIONS, &pack(&d))?;
+            ch.send(kind::CORRECTIONS, &pack_bits(d.iter().copied()))?;
             ch.flush()?;
             let words = Zeroizing::new(recv_words(ch, kind::LABELS, m * (ng + ne))?);
             let (glabels, e) = words.split_at(m * ng);
@@ -555,7 +518,7 @@ fn run_precomputed(
                     out.extend(words);
                 }
                 Party::Garbler => {
-                    ch.send(kind::COLOURS, &pack(&colours))?;
+                    ch.send(kind::COLOURS, &pack_bits(colours.iter().copied()))?;
                     ch.flush()?;
                 }
             }
@@ -622,13 +585,9 @@ impl GcSession {
         match &self.side {
             Side::Alice { .. } => ch.send(kind::PLAN, &announced.to_le_bytes())?,
             Side::Bob { .. } => {
-                let bytes = ch.recv(kind::PLAN, 8)?;
-                let theirs = u64::from_le_bytes(
-                    bytes
-                        .as_slice()
-                        .try_into()
-                        .map_err(|_| GcError::Malformed("chunk count"))?,
-                );
+                let theirs = ch
+                    .recv_with(kind::PLAN, 8, |r| r.u64())
+                    .map_err(malformed)?;
                 // Bob never takes more (or other) chunks than his own plan within the budget.
                 if theirs != announced {
                     return Err(NonlinearError::PrecomputeRefused {
@@ -720,11 +679,11 @@ fn precompute_chunk(
                 .collect();
             let mut colours = Zeroizing::new(Vec::new());
             for ((tables, outs), rg) in parts.iter().zip(&subs) {
-                send_words(ch, kind::TABLES, tables)?;
+                ch.send_blocks(kind::TABLES, tables, FRAME_BYTES)?;
                 colours.extend(colours_of(circuit, rg.len(), outs));
             }
             if circuit.output_to() == Party::Evaluator {
-                ch.send(kind::DECODING, &pack(&colours))?;
+                ch.send(kind::DECODING, &pack_bits(colours.iter().copied()))?;
                 colours.clear();
             }
             let pad = Zeroizing::new(ezero.iter().zip(q.iter()).map(|(a, b)| a ^ b).collect());

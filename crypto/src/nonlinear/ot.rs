@@ -64,9 +64,9 @@ use super::{Backend, Block, Config, Nonlinear, NonlinearError, Role, SETUP_LABEL
 use crate::Error;
 use crate::channel::Channel;
 use crate::gc::GcError;
+use crate::modm::{add_mod, bytes_per_value, sub_mod};
 use crate::prg::Prg;
-use crate::silent::{Duplex, Params, add_mod, sub_mod};
-use crate::wire::Reader;
+use crate::silent::{Duplex, Params};
 
 /// Message kinds of the OT backend (`0x0340..=0x035f`).
 pub mod kind {
@@ -656,7 +656,7 @@ impl OtSession {
     /// Alice's re-sharing: she returns her masks `r`, Bob `y_B + y_A − r`.
     fn reshare(&mut self, ch: &mut Channel, y: &[u64]) -> Result<Vec<u64>, Error> {
         let p = self.config.p;
-        let bytes = (64 - (p - 1).leading_zeros() as usize).div_ceil(8);
+        let bytes = bytes_per_value(p);
         match self.party() {
             Role::Alice => {
                 let mut r = vec![0u64; y.len()];
@@ -669,11 +669,11 @@ impl OtSession {
                 Ok(r)
             }
             Role::Bob => {
-                let body = ch.recv(kind::RESHARE, y.len() * bytes)?;
-                let mut rd = Reader::new(&body);
-                let mut z = Vec::with_capacity(y.len());
-                rd.words_below("re-sharing correction", y.len(), bytes, p, &mut z)?;
-                rd.finish()?;
+                let z = ch.recv_with(kind::RESHARE, y.len() * bytes, |r| {
+                    let mut z = Vec::with_capacity(y.len());
+                    r.words_below("re-sharing correction", y.len(), bytes, p, &mut z)?;
+                    Ok(z)
+                })?;
                 Ok(y.iter().zip(&z).map(|(&y, &z)| add_mod(y, z, p)).collect())
             }
         }
@@ -771,12 +771,11 @@ impl OtSession {
         let bytes = n.div_ceil(8);
         match self.party() {
             Role::Alice => {
-                let body = ch.recv(kind::REVEAL, bytes)?;
-                let theirs = crate::silent::unpack_bits(&body, n, "argmax reveal padding")?;
+                let theirs = ch.recv_with(kind::REVEAL, bytes, |r| r.bits("argmax reveal", n))?;
                 Ok((0..n).map(|i| bit(&g, i) ^ theirs[i]).collect())
             }
             Role::Bob => {
-                let body = crate::silent::pack_bits((0..n).map(|i| bit(&g, i)));
+                let body = crate::wire::pack_bits((0..n).map(|i| bit(&g, i)));
                 ch.send(kind::REVEAL, &body)?;
                 ch.flush()?;
                 Ok(Vec::new())

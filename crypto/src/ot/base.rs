@@ -110,26 +110,18 @@ pub fn send(ch: &mut Channel, prg: &mut Prg, n: usize) -> Result<Vec<[u128; 2]>,
     let a = RistrettoPoint::mul_base(&y).compress();
     ch.send(kind::BASE_SENDER, a.as_bytes())?;
     let expected = 8 + 2 * POINT_LEN * n;
-    let body = ch.recv(kind::BASE_RECEIVER, expected)?;
-    let mut r = Reader::new(&body);
-    let count = r.u64()?;
-    if count != n as u64 {
-        return Err(WireError::LengthMismatch {
-            what: "base OT receiver message",
-            expected: n as u64,
-            found: count,
+    let keys = ch.recv_with(kind::BASE_RECEIVER, expected, |r| {
+        r.count_exact("base OT receiver message", n)?;
+        let mut keys = Vec::with_capacity(n);
+        for i in 0..n as u64 {
+            let (c0, r0) = read_point(r)?;
+            let (c1, r1) = read_point(r)?;
+            let m0 = r0 + hash_to_group(i, &c1);
+            let m1 = r1 + hash_to_group(i, &c0);
+            keys.push([kdf(i, &a, &(y * m0)), kdf(i, &a, &(y * m1))]);
         }
-        .into());
-    }
-    let mut keys = Vec::with_capacity(n);
-    for i in 0..n as u64 {
-        let (c0, r0) = read_point(&mut r)?;
-        let (c1, r1) = read_point(&mut r)?;
-        let m0 = r0 + hash_to_group(i, &c1);
-        let m1 = r1 + hash_to_group(i, &c0);
-        keys.push([kdf(i, &a, &(y * m0)), kdf(i, &a, &(y * m1))]);
-    }
-    r.finish()?;
+        Ok(keys)
+    })?;
     y.zeroize();
     Ok(keys)
 }
@@ -160,10 +152,7 @@ pub fn receive(ch: &mut Channel, prg: &mut Prg, choices: &[bool]) -> Result<Vec<
         secrets.push(x);
     }
     ch.send(kind::BASE_RECEIVER, &body)?;
-    let a_body = ch.recv(kind::BASE_SENDER, POINT_LEN)?;
-    let mut r = Reader::new(&a_body);
-    let (a_c, a) = read_point(&mut r)?;
-    r.finish()?;
+    let (a_c, a) = ch.recv_with(kind::BASE_SENDER, POINT_LEN, read_point)?;
     let keys = secrets
         .iter()
         .enumerate()

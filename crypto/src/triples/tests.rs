@@ -1,5 +1,6 @@
 use super::*;
 use crate::channel::ChannelConfig;
+use crate::wire::{Reader, WireError};
 use crate::ot::tests::{pairs, two_party};
 use proptest::prelude::*;
 
