@@ -224,6 +224,17 @@ impl Channel {
         std::mem::replace(&mut self.label, label)
     }
 
+    /// Counts the traffic under `label` until the returned guard drops, which restores the
+    /// label in force before (also on an early `?` return), so a building block cannot leak its
+    /// label into the caller's traffic. The guard dereferences to the channel.
+    pub fn labelled(&mut self, label: &'static str) -> Labelled<'_> {
+        let previous = self.set_label(label);
+        Labelled {
+            channel: self,
+            previous,
+        }
+    }
+
     /// The current label.
     pub fn label(&self) -> &'static str {
         self.label
@@ -460,6 +471,33 @@ impl Channel {
         self.reader
             .read_exact(buf)
             .map_err(|e| io_error(e, timeout))
+    }
+}
+
+/// A channel whose label is restored when this guard drops ([`Channel::labelled`]).
+#[derive(Debug)]
+pub struct Labelled<'c> {
+    channel: &'c mut Channel,
+    previous: &'static str,
+}
+
+impl std::ops::Deref for Labelled<'_> {
+    type Target = Channel;
+
+    fn deref(&self) -> &Channel {
+        self.channel
+    }
+}
+
+impl std::ops::DerefMut for Labelled<'_> {
+    fn deref_mut(&mut self) -> &mut Channel {
+        self.channel
+    }
+}
+
+impl Drop for Labelled<'_> {
+    fn drop(&mut self) {
+        self.channel.set_label(self.previous);
     }
 }
 

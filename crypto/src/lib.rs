@@ -16,6 +16,7 @@ pub mod nonlinear;
 pub mod ot;
 pub mod pahe;
 pub mod prg;
+mod secret;
 pub mod silent;
 #[cfg(test)]
 mod test_support;

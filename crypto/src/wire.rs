@@ -549,6 +549,94 @@ mod tests {
         }
     }
 
+    proptest! {
+            #[test]
+            fn blocks_bits_and_fields_round_trip(
+                blocks in proptest::collection::vec(any::<u128>(), 0..8),
+                bits in proptest::collection::vec(any::<bool>(), 0..40),
+                fields in proptest::collection::vec((any::<u128>(), 0usize..=128), 0..8),
+            ) {
+                let mut enc = Vec::new();
+                put_blocks(&mut enc, &blocks);
+                let mut r = Reader::new(&enc);
+                prop_assert_eq!(r.blocks("b", blocks.len()).unwrap(), blocks.clone());
+                r.finish().unwrap();
+                let mut r = Reader::new(&enc);
+                prop_assert_eq!(&*r.blocks_borrowed("b", blocks.len()).unwrap(), &blocks[..]);
+
+                let packed = pack_bits(bits.iter().copied());
+                prop_assert_eq!(packed.len(), bits.len().div_ceil(8));
+                let mut r = Reader::new(&packed);
+                prop_assert_eq!(r.bits("p", bits.len()).unwrap(), bits.clone());
+                r.finish().unwrap();
+                // Every nonzero padding bit is rejected.
+                if !bits.len().is_multiple_of(8) {
+                    let mut bad = packed.clone();
+                    *bad.last_mut().unwrap() |= 0x80;
+    let rejected = matches!(
+                        Reader::new(&bad).bits("p", bits.len()),
+                        Err(WireError::NonzeroPadding { .. })
+                    );
+                    prop_assert!(rejected);
+                }
+
+                let mut enc = Vec::new();
+                let mut w = BitWriter::new(&mut enc);
+                let total: usize = fields.iter().map(|f| f.1).sum();
+                for &(v, width) in &fields {
+                    w.put(v, width);
+                }
+                w.finish();
+                prop_assert_eq!(enc.len(), total.div_ceil(8));
+                let mut r = Reader::new(&enc);
+                let mut f = r.bit_fields("f", total).unwrap();
+                for &(v, width) in &fields {
+                    let want = if width == 128 { v } else { v & ((1u128 << width) - 1) };
+                    prop_assert_eq!(f.get(width).unwrap(), want);
+                }
+                prop_assert!(f.get(1).is_err());
+                f.finish().unwrap();
+                r.finish().unwrap();
+            }
+        }
+
+    #[test]
+    fn short_inputs_and_wrong_counts_are_typed_errors() {
+        assert!(matches!(
+            Reader::new(&[0; 31]).blocks("b", 2),
+            Err(WireError::Truncated { .. })
+        ));
+        assert!(matches!(
+            Reader::new(&[0; 8]).blocks("b", usize::MAX),
+            Err(WireError::TooLong { .. })
+        ));
+        assert!(matches!(
+            Reader::new(&[0xff]).bits("p", 9),
+            Err(WireError::Truncated { .. })
+        ));
+        assert!(matches!(
+            Reader::new(&3u64.to_le_bytes()).count_exact("c", 2),
+            Err(WireError::LengthMismatch {
+                expected: 2,
+                found: 3,
+                ..
+            })
+        ));
+        let mut r = Reader::new(&[0xff, 0x01]);
+        let mut f = r.bit_fields("f", 9).unwrap();
+        assert_eq!(f.get(4).unwrap(), 0xf);
+        assert!(matches!(
+            f.clone().finish(),
+            Err(WireError::LengthMismatch { .. })
+        ));
+        assert_eq!(f.get(5).unwrap(), 0x1f);
+        f.finish().unwrap();
+        assert_eq!(
+            Reader::new(&[1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]).u64s("u", 2),
+            Ok(vec![1, 2])
+        );
+    }
+
     #[test]
     fn lengths_are_checked_before_allocation() {
         let bytes = (1u64 << 40).to_le_bytes();

@@ -28,6 +28,7 @@ use super::{GcError, kind, malformed};
 use crate::Error;
 use crate::channel::Channel;
 use crate::prg::Prg;
+use crate::secret::redacted_debug;
 use crate::wire::{Reader, pack_bits};
 
 /// Largest frame body of garbled data: 4 MiB (the framing costs 16 B per 4 MiB).
@@ -51,11 +52,7 @@ const MAX_SUB_BATCH: usize = 1024;
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Delta(u128);
 
-impl std::fmt::Debug for Delta {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Delta { .. }")
-    }
-}
+redacted_debug!(Delta);
 
 impl Delta {
     /// Wraps a caller-supplied Δ (e.g. the IKNP sender's correlation).
@@ -428,13 +425,7 @@ pub struct Garbler {
     next_gate: u64,
 }
 
-impl std::fmt::Debug for Garbler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Garbler")
-            .field("next_gate", &self.next_gate)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(Garbler { next_gate });
 
 impl Garbler {
     /// A garbler with the caller's Δ (the OT sender's) and fresh OS randomness for labels.

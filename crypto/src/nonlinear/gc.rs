@@ -144,7 +144,7 @@ impl GcSession {
         config: Config,
         mut prg: Prg,
     ) -> Result<Self, Error> {
-        let previous = ch.set_label(SETUP_LABEL);
+        let ch = &mut ch.labelled(SETUP_LABEL);
         let side = match role {
             Role::Alice => {
                 let delta = Delta::random(&mut prg);
@@ -157,11 +157,10 @@ impl GcSession {
                 ot,
                 prg,
             }),
-        };
-        ch.set_label(previous);
+        }?;
         Ok(Self {
             config,
-            side: side?,
+            side,
             gadgets: Vec::new(),
             pre: VecDeque::new(),
             stored: 0,
@@ -230,11 +229,12 @@ impl GcSession {
             pre = self.pre.pop_front().map(|c| c.chunks).unwrap_or_default();
         }
         let gadget = &self.gadgets[g];
-        let previous = ch.label();
+        // The chunks below switch between the OT and GC labels; the caller's comes back after.
+        let label = ch.label();
+        let ch = &mut ch.labelled(label);
         let mut out = Vec::with_capacity(inputs.len() / values);
-        let mut result = Ok(());
         for chunk in inputs.chunks(self.config.chunk * values) {
-            result = match pre.pop_front() {
+            match pre.pop_front() {
                 Some((_, bytes, state)) => {
                     self.stored -= bytes;
                     ch.set_label(block.gc_label());
@@ -245,13 +245,9 @@ impl GcSession {
                     run_precomputed(ch, &self.hash, delta, gadget, chunk, state, &mut out)
                 }
                 None => run_chunk(&mut self.side, ch, block, gadget, chunk, &mut out),
-            };
-            if result.is_err() {
-                break;
-            }
+            }?;
         }
-        ch.set_label(previous);
-        result.map(|()| out)
+        Ok(out)
     }
 }
 
@@ -565,10 +561,8 @@ impl GcSession {
         budget: usize,
     ) -> Result<(), Error> {
         let plan = self.plan(calls, budget)?;
-        let previous = ch.label();
-        let result = self.precompute_plan(ch, calls, &plan);
-        ch.set_label(previous);
-        result
+        let label = ch.label();
+        self.precompute_plan(&mut ch.labelled(label), calls, &plan)
     }
 
     fn precompute_plan(

@@ -183,12 +183,15 @@ impl OtSession {
         mut prg: Prg,
         params: Params,
     ) -> Result<Self, Error> {
-        let previous = ch.set_label(SETUP_LABEL);
-        let duplex = Duplex::setup(ch, role, params, Prg::from_seed(prg.next_seed()));
-        ch.set_label(previous);
+        let duplex = Duplex::setup(
+            &mut ch.labelled(SETUP_LABEL),
+            role,
+            params,
+            Prg::from_seed(prg.next_seed()),
+        )?;
         Ok(Self {
             config,
-            duplex: duplex?,
+            duplex,
             prg,
         })
     }
@@ -707,20 +710,12 @@ impl OtSession {
         mut f: impl FnMut(&mut Self, &mut Channel, &[u64]) -> Result<Vec<T>, Error>,
     ) -> Result<Vec<T>, Error> {
         self.check(block, values, inputs, shift)?;
-        let previous = ch.set_label(block.ot_label());
+        let ch = &mut ch.labelled(block.ot_label());
         let mut out = Vec::with_capacity(inputs.len() / values);
-        let mut result = Ok(());
         for chunk in inputs.chunks(self.config.chunk * values) {
-            match f(self, ch, chunk) {
-                Ok(o) => out.extend(o),
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
+            out.extend(f(self, ch, chunk)?);
         }
-        ch.set_label(previous);
-        result.map(|()| out)
+        Ok(out)
     }
 
     fn relu_chunk(&mut self, ch: &mut Channel, x: &[u64], s: u32) -> Result<Vec<u64>, Error> {

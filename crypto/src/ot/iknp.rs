@@ -20,6 +20,7 @@ use crate::Error;
 use crate::channel::Channel;
 use crate::modm::{add_mod, bytes_per_value, check_modulus, reduce_block, sub_mod};
 use crate::prg::Prg;
+use crate::secret::{redacted_debug, zeroize_on_drop};
 use crate::wire::{Reader, put_words};
 
 /// OTs per extension message (a multiple of 128): 512 KiB of columns per batch, which stays in
@@ -102,18 +103,8 @@ pub struct Sender {
     hashed: Zeroizing<Vec<u128>>,
 }
 
-impl std::fmt::Debug for Sender {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Sender { .. }")
-    }
-}
-
-impl Drop for Sender {
-    fn drop(&mut self) {
-        self.delta.zeroize();
-        self.cols.zeroize();
-    }
-}
+redacted_debug!(Sender);
+zeroize_on_drop!(Sender { delta, cols });
 
 impl Sender {
     /// Sets up a session with global correlation `delta`: runs 128 base OTs as their receiver,
@@ -352,17 +343,8 @@ pub struct Receiver {
     words: Vec<u64>,
 }
 
-impl std::fmt::Debug for Receiver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Receiver { .. }")
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.cols.zeroize();
-    }
-}
+redacted_debug!(Receiver);
+zeroize_on_drop!(Receiver { cols });
 
 impl Receiver {
     /// Sets up a session: runs 128 base OTs as their sender. The peer runs [`Sender::setup`].

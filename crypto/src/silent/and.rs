@@ -10,6 +10,7 @@ use crate::Error;
 use crate::channel::Channel;
 use crate::ot::check_len;
 use crate::prg::Prg;
+use crate::secret::redacted_debug;
 use crate::triples::Role;
 
 /// One party's shares of `n` boolean AND triples, 64 per word (bit `i` of word `i / 64`):
@@ -24,11 +25,7 @@ pub struct BitTriples {
     pub c: Vec<u64>,
 }
 
-impl std::fmt::Debug for BitTriples {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BitTriples { .. }")
-    }
-}
+redacted_debug!(BitTriples);
 
 /// One party's shares of `n` random triples with a common first operand, 64 per word:
 /// `(a_A ⊕ a_B) ∧ (b_l,A ⊕ b_l,B) = c_l,A ⊕ c_l,B` for every lane `l`.
@@ -42,11 +39,7 @@ pub struct SharedTriples {
     pub c: Vec<Vec<u64>>,
 }
 
-impl std::fmt::Debug for SharedTriples {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SharedTriples { .. }")
-    }
-}
+redacted_debug!(SharedTriples);
 
 /// Per lane: the random-OT bits `x_l = m_0 ⊕ m_1` and `m_0`, packed.
 type Lanes = (Vec<Vec<u64>>, Vec<Vec<u64>>);
@@ -60,13 +53,7 @@ pub struct Duplex {
     receiver: Receiver,
 }
 
-impl std::fmt::Debug for Duplex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Duplex")
-            .field("role", &self.role)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(Duplex { role });
 
 impl Duplex {
     /// Sets up both directions (Alice's sender first). The peer calls this with the other role

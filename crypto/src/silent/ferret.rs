@@ -73,6 +73,7 @@ use crate::Error;
 use crate::channel::Channel;
 use crate::ot;
 use crate::prg::Prg;
+use crate::secret::{redacted_debug, zeroize_on_drop};
 
 /// Nonzeros per column of the LPN code.
 pub const D: usize = 10;
@@ -505,17 +506,9 @@ pub struct Sender {
     prg: Prg,
 }
 
-impl std::fmt::Debug for Sender {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Sender { .. }")
-    }
-}
-
-impl Drop for Sender {
-    fn drop(&mut self) {
-        self.delta.zeroize();
-    }
-}
+redacted_debug!(Sender);
+// The core and the PRG erase themselves.
+zeroize_on_drop!(Sender { delta });
 
 impl Chunks for Sender {
     fn core(&mut self) -> &mut Core {
@@ -630,11 +623,7 @@ pub struct Receiver {
     core: Core,
 }
 
-impl std::fmt::Debug for Receiver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Receiver { .. }")
-    }
-}
+redacted_debug!(Receiver);
 
 impl Chunks for Receiver {
     fn core(&mut self) -> &mut Core {
