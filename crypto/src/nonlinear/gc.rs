@@ -480,28 +480,7 @@ fn run_precomputed(
             let (glabels, e) = words.split_at(m * ng);
             let elabels: Zeroizing<Vec<u128>> =
                 Zeroizing::new(e.iter().zip(labels.iter()).map(|(a, b)| a ^ b).collect());
-            let n_and = circuit.counts().and;
-            let n_out = circuit.n_outputs();
-            let subs = sub_batches(circuit, m);
-            let parts: Vec<Zeroizing<Vec<u128>>> = subs
-                .par_iter()
-                .map(|r| {
-                    let b = r.len();
-                    evaluate_instances(
-                        circuit,
-                        hash,
-                        first_gate + (r.start * n_and) as u64,
-                        b,
-                        &glabels[r.start * ng..r.end * ng],
-                        &elabels[r.start * ne..r.end * ne],
-                        &tables[2 * r.start * n_and..2 * r.end * n_and],
-                    )
-                })
-                .collect();
-            let mut outs = Zeroizing::new(Vec::with_capacity(m * n_out));
-            for part in &parts {
-                outs.extend_from_slice(part);
-            }
+            let outs = evaluate_stored(circuit, hash, first_gate, m, glabels, &elabels, &tables);
             let colours = colours_of(circuit, m, &outs);
             match circuit.output_to() {
                 Party::Evaluator => {
@@ -521,6 +500,41 @@ fn run_precomputed(
         }
     }
     Ok(())
+}
+
+/// Evaluates `m` instances of `circuit` from stored garbled `tables` (their first gate
+/// `first_gate`) and the active labels, in sub-batches on the rayon pool; returns the output
+/// labels, instance-major.
+fn evaluate_stored(
+    circuit: &Circuit,
+    hash: &FixedKeyHash,
+    first_gate: u64,
+    m: usize,
+    glabels: &[u128],
+    elabels: &[u128],
+    tables: &[u128],
+) -> Zeroizing<Vec<u128>> {
+    let (ng, ne) = (circuit.n_garbler_inputs(), circuit.n_evaluator_inputs());
+    let n_and = circuit.counts().and;
+    let parts: Vec<Zeroizing<Vec<u128>>> = sub_batches(circuit, m)
+        .par_iter()
+        .map(|r| {
+            evaluate_instances(
+                circuit,
+                hash,
+                first_gate + (r.start * n_and) as u64,
+                r.len(),
+                &glabels[r.start * ng..r.end * ng],
+                &elabels[r.start * ne..r.end * ne],
+                &tables[2 * r.start * n_and..2 * r.end * n_and],
+            )
+        })
+        .collect();
+    let mut outs = Zeroizing::new(Vec::with_capacity(m * circuit.n_outputs()));
+    for part in &parts {
+        outs.extend_from_slice(part);
+    }
+    outs
 }
 
 impl GcSession {

@@ -39,6 +39,18 @@ fn check_one_of_n(log_n: u32, bits: u32) -> Result<(), OtError> {
     Ok(())
 }
 
+/// Checks that every value has at most `bits` bits.
+fn check_short(what: &'static str, values: &[u8], bits: u32) -> Result<(), OtError> {
+    match values.iter().find(|&&v| u32::from(v) >> bits != 0) {
+        Some(&v) => Err(OtError::NotReduced {
+            what,
+            found: u64::from(v),
+            p: 1 << bits,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Mask of the `ℓ`-bit fields `x ∈ [0, N)` whose bit `i` is 1.
 fn field_mask(log_n: u32, bits: u32, i: u32) -> u128 {
     let ones = (1u128 << bits) - 1;
@@ -117,14 +129,7 @@ impl Sender {
             }
             .into());
         }
-        if let Some(&m) = messages.iter().find(|&&m| u32::from(m) >> bits != 0) {
-            return Err(OtError::NotReduced {
-                what: "1-of-N message",
-                found: u64::from(m),
-                p: 1 << bits,
-            }
-            .into());
-        }
+        check_short("1-of-N message", messages, bits)?;
         let words: Zeroizing<Vec<u128>> = Zeroizing::new(
             messages
                 .chunks_exact(big_n)
@@ -378,14 +383,7 @@ impl Receiver {
         for &b in bits {
             check_one_of_n(log_n, b)?;
         }
-        if let Some(&c) = choices.iter().find(|&&c| u32::from(c) >> log_n != 0) {
-            return Err(OtError::NotReduced {
-                what: "1-of-N choice",
-                found: u64::from(c),
-                p: 1 << log_n,
-            }
-            .into());
-        }
+        check_short("1-of-N choice", choices, log_n)?;
         let n = choices.len();
         let ln = log_n as usize;
         let (t, serial) =
