@@ -224,6 +224,17 @@ impl Channel {
         std::mem::replace(&mut self.label, label)
     }
 
+    /// Counts the traffic under `label` until the returned guard drops, which restores the
+    /// label in force before (also on an early `?` return), so a building block cannot leak its
+    /// label into the caller's traffic. The guard dereferences to the channel.
+    pub fn labelled(&mut self, label: &'static str) -> Labelled<'_> {
+        let previous = self.set_label(label);
+        Labelled {
+            channel: self,
+            previous,
+        }
+    }
+
     /// The current label.
     pub fn label(&self) -> &'static str {
         self.label
@@ -346,11 +357,155 @@ impl Channel {
         Ok(decode_exact(&body, ctx)?)
     }
 
+    /// Receives one frame of message `kind` whose body is exactly `len` bytes.
+    ///
+    /// # Errors
+    /// As [`Channel::recv`]; [`WireError::LengthMismatch`] for a shorter body.
+    pub fn recv_exact(&mut self, kind: u16, len: usize) -> Result<Vec<u8>, crate::Error> {
+        let body = self.recv(kind, len)?;
+        if body.len() != len {
+            return Err(WireError::LengthMismatch {
+                what: "frame body",
+                expected: len as u64,
+                found: body.len() as u64,
+            }
+            .into());
+        }
+        Ok(body)
+    }
+
+    /// Receives one frame of message `kind` (body at most `max_len` bytes) and reads it with
+    /// `read`, rejecting trailing bytes: the one way a protocol step decodes a message that has
+    /// no [`Decode`] type of its own.
+    ///
+    /// # Errors
+    /// As [`Channel::recv`]; the [`WireError`] of `read`; [`WireError::TrailingBytes`].
+    pub fn recv_with<T>(
+        &mut self,
+        kind: u16,
+        max_len: usize,
+        read: impl FnOnce(&mut Reader<'_>) -> Result<T, WireError>,
+    ) -> Result<T, crate::Error> {
+        let body = self.recv(kind, max_len)?;
+        let mut reader = Reader::new(&body);
+        let value = read(&mut reader)?;
+        reader.finish()?;
+        Ok(value)
+    }
+
+    /// Queues `bytes` as frames of message `kind` of at most `frame_len` bytes each, so that a
+    /// large payload never needs one huge allocation on the receiving side.
+    ///
+    /// # Errors
+    /// As [`Channel::send`].
+    pub fn send_frames(
+        &mut self,
+        kind: u16,
+        bytes: &[u8],
+        frame_len: usize,
+    ) -> Result<(), ChannelError> {
+        for frame in bytes.chunks(frame_len.max(1)) {
+            self.send(kind, frame)?;
+        }
+        Ok(())
+    }
+
+    /// Receives exactly `len` bytes sent by [`Channel::send_frames`] with the same `frame_len`
+    /// (every frame of the exact size expected, so at most `len` bytes are ever allocated).
+    ///
+    /// # Errors
+    /// As [`Channel::recv_exact`].
+    pub fn recv_frames(
+        &mut self,
+        kind: u16,
+        len: usize,
+        frame_len: usize,
+    ) -> Result<Vec<u8>, crate::Error> {
+        let frame_len = frame_len.max(1);
+        if len > 0 && len <= frame_len {
+            return self.recv_exact(kind, len);
+        }
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            let want = (len - out.len()).min(frame_len);
+            out.extend_from_slice(&self.recv_exact(kind, want)?);
+        }
+        Ok(out)
+    }
+
+    /// Queues 128-bit blocks little-endian in frames of at most `frame_len` bytes (no copy on a
+    /// little-endian machine).
+    ///
+    /// # Errors
+    /// As [`Channel::send`].
+    pub fn send_blocks(
+        &mut self,
+        kind: u16,
+        blocks: &[u128],
+        frame_len: usize,
+    ) -> Result<(), ChannelError> {
+        if cfg!(target_endian = "little") {
+            self.send_frames(kind, bytemuck::cast_slice(blocks), frame_len)
+        } else {
+            let mut bytes = Vec::new();
+            crate::wire::put_blocks(&mut bytes, blocks);
+            self.send_frames(kind, &bytes, frame_len)
+        }
+    }
+
+    /// Receives exactly `n` blocks sent by [`Channel::send_blocks`] with the same `frame_len`.
+    ///
+    /// # Errors
+    /// As [`Channel::recv_frames`]; [`WireError::TooLong`] if `16·n` overflows.
+    pub fn recv_blocks(
+        &mut self,
+        kind: u16,
+        n: usize,
+        frame_len: usize,
+    ) -> Result<Vec<u128>, crate::Error> {
+        let len = n
+            .checked_mul(crate::wire::BLOCK_LEN)
+            .ok_or(WireError::TooLong {
+                what: "blocks",
+                found: n as u64,
+                max: (usize::MAX / crate::wire::BLOCK_LEN) as u64,
+            })?;
+        let bytes = self.recv_frames(kind, len, frame_len)?;
+        Ok(Reader::new(&bytes).blocks("blocks", n)?)
+    }
+
     fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), ChannelError> {
         let timeout = self.config.read_timeout;
         self.reader
             .read_exact(buf)
             .map_err(|e| io_error(e, timeout))
+    }
+}
+
+/// A channel whose label is restored when this guard drops ([`Channel::labelled`]).
+#[derive(Debug)]
+pub struct Labelled<'c> {
+    channel: &'c mut Channel,
+    previous: &'static str,
+}
+
+impl std::ops::Deref for Labelled<'_> {
+    type Target = Channel;
+
+    fn deref(&self) -> &Channel {
+        self.channel
+    }
+}
+
+impl std::ops::DerefMut for Labelled<'_> {
+    fn deref_mut(&mut self) -> &mut Channel {
+        self.channel
+    }
+}
+
+impl Drop for Labelled<'_> {
+    fn drop(&mut self) {
+        self.channel.set_label(self.previous);
     }
 }
 

@@ -11,10 +11,12 @@
 pub mod channel;
 mod error;
 pub mod gc;
+mod modm;
 pub mod nonlinear;
 pub mod ot;
 pub mod pahe;
 pub mod prg;
+mod secret;
 pub mod silent;
 #[cfg(test)]
 mod test_support;

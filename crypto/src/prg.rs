@@ -3,10 +3,17 @@
 //! Every random value of the protocol (secret keys, encryption randomness, masks, labels, OT
 //! choices) is drawn from a [`Prg`] seeded by the operating system ([`Prg::from_os_entropy`]),
 //! or expanded from a seed that the protocol itself chose at random ([`Prg::from_seed`]).
+//!
+//! [`Prg`] speaks the ecosystem's interface too: it implements `rand_core`'s `TryRng` and
+//! `TryCryptoRng` with an infallible error, hence `rand_core::Rng` and `rand_core::CryptoRng`
+//! (rand_core 0.10's names for `RngCore` + `CryptoRng`), so curve25519-dalek and any other crate
+//! draw from it directly (`Scalar::random(&mut prg)`).
 
 use aes::Aes128;
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use zeroize::Zeroize;
+
+use crate::secret::{redacted_debug, zeroize_on_drop};
 
 /// Counter blocks encrypted per refill: enough to keep the AES pipeline full.
 const BUFFER_BLOCKS: usize = 32;
@@ -23,18 +30,9 @@ pub struct Prg {
     used: usize,
 }
 
-impl std::fmt::Debug for Prg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Prg { .. }")
-    }
-}
-
-impl Drop for Prg {
-    fn drop(&mut self) {
-        self.buffer.zeroize();
-        self.counter.zeroize();
-    }
-}
+redacted_debug!(Prg);
+// The AES key schedule erases itself (the `aes` crate's `zeroize` feature).
+zeroize_on_drop!(Prg { buffer, counter });
 
 impl Prg {
     /// A generator seeded with 128 bits from the operating system.
@@ -131,9 +129,53 @@ impl Prg {
     }
 }
 
+/// `rand_core`'s view of the keystream: the same bytes as the inherent methods, in the same
+/// order (`try_next_u64` is [`Prg::next_u64`], `try_fill_bytes` is [`Prg::fill_bytes`]).
+impl rand_core::TryRng for Prg {
+    type Error = core::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.next_u64())
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        self.fill_bytes(dst);
+        Ok(())
+    }
+}
+
+/// AES-128-CTR under a secret uniform key is a cryptographic generator (see [`Prg`]).
+impl rand_core::TryCryptoRng for Prg {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rand_core_view_is_the_same_keystream() {
+        use rand_core::Rng;
+        let mut a = Prg::from_seed([3; 16]);
+        let mut b = Prg::from_seed([3; 16]);
+        let mut x = [0u8; 20];
+        a.fill_bytes(&mut x);
+        let mut y = [0u8; 20];
+        Rng::fill_bytes(&mut b, &mut y);
+        assert_eq!(x, y);
+        assert_eq!(a.next_u64(), Rng::next_u64(&mut b));
+        let lo = a.next_u64();
+        assert_eq!(lo as u32, Rng::next_u32(&mut b));
+        // A CryptoRng bound is met (curve25519-dalek's samplers take one).
+        fn crypto<R: rand_core::CryptoRng>(r: &mut R) -> u32 {
+            r.next_u32()
+        }
+        let _ = crypto(&mut a);
+    }
 
     #[test]
     fn same_seed_same_stream_other_seed_other_stream() {

@@ -21,7 +21,7 @@ use crate::Error;
 use crate::channel::Channel;
 use crate::ot::{OtError, Receiver, Sender};
 use crate::prg::Prg;
-use crate::wire::{Reader, WireError, put_words};
+use crate::wire::put_words;
 
 /// Message kinds of the triples area (0x04xx).
 pub mod kind {
@@ -263,20 +263,11 @@ impl Session {
             body.extend_from_slice(&(batch.len() as u64).to_le_bytes());
             put_words(&mut body, batch, self.width);
             ch.send(kind, &body)?;
-            let got = ch.recv(kind, 8 + batch.len() * self.width)?;
-            let mut r = Reader::new(&got);
-            let count = r.u64()?;
-            if count != batch.len() as u64 {
-                return Err(WireError::LengthMismatch {
-                    what: "opened shares",
-                    expected: batch.len() as u64,
-                    found: count,
-                }
-                .into());
-            }
             theirs.clear();
-            r.words_below("opened share", batch.len(), self.width, p, &mut theirs)?;
-            r.finish()?;
+            ch.recv_with(kind, 8 + batch.len() * self.width, |r| {
+                r.count_exact("opened shares", batch.len())?;
+                r.words_below("opened share", batch.len(), self.width, p, &mut theirs)
+            })?;
             out.extend(batch.iter().zip(&theirs).map(|(&x, &y)| self.q.add(x, y)));
         }
         Ok(out)

@@ -57,6 +57,37 @@ pub enum WireError {
     /// A structurally invalid value (a point that does not decompress, a bad magic).
     #[error("invalid {0}")]
     Invalid(&'static str),
+    /// A packed bit string whose padding bits (above its announced length) are not zero.
+    #[error("{what}: nonzero padding bits after {bits} bits")]
+    NonzeroPadding {
+        /// The field.
+        what: &'static str,
+        /// The number of bits the field holds.
+        bits: u64,
+    },
+}
+
+/// Bytes of `count` items of `width` bytes each, or [`WireError::TooLong`] if that overflows
+/// (so a hostile count can never wrap a length check).
+fn byte_len(what: &'static str, count: usize, width: usize) -> Result<usize, WireError> {
+    count.checked_mul(width).ok_or(WireError::TooLong {
+        what,
+        found: count as u64,
+        max: (usize::MAX / width.max(1)) as u64,
+    })
+}
+
+/// Checks that the bits of `bytes` above the first `bits` are zero: padding is part of the
+/// format, so a flipped padding bit is rejected like any other malformed byte.
+fn check_padding(what: &'static str, bytes: &[u8], bits: usize) -> Result<(), WireError> {
+    let tail = bits % 8;
+    match bytes.get(bits / 8) {
+        Some(&last) if tail != 0 && last >> tail != 0 => Err(WireError::NonzeroPadding {
+            what,
+            bits: bits as u64,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// A cursor over received bytes. Every read checks the remaining length first and never panics.
@@ -178,14 +209,7 @@ impl<'a> Reader<'a> {
             (1..=8).contains(&bytes_per_word),
             "word width must be 1..=8 bytes"
         );
-        let total = count
-            .checked_mul(bytes_per_word)
-            .ok_or(WireError::TooLong {
-                what,
-                found: count as u64,
-                max: (usize::MAX / bytes_per_word) as u64,
-            })?;
-        let raw = self.take(total)?;
+        let raw = self.take(byte_len(what, count, bytes_per_word)?)?;
         out.reserve(count);
         for chunk in raw.chunks_exact(bytes_per_word) {
             let mut word = [0u8; 8];
@@ -201,6 +225,95 @@ impl<'a> Reader<'a> {
             out.push(value);
         }
         Ok(())
+    }
+
+    /// A `u64` count that must equal `expected` (the count the parameters fix).
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`], [`WireError::LengthMismatch`].
+    pub fn count_exact(&mut self, what: &'static str, expected: usize) -> Result<(), WireError> {
+        let found = self.u64()?;
+        if found != expected as u64 {
+            return Err(WireError::LengthMismatch {
+                what,
+                expected: expected as u64,
+                found,
+            });
+        }
+        Ok(())
+    }
+
+    /// `count` little-endian `u64`s (packed bit words, any value allowed).
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`], [`WireError::TooLong`] if `8·count` overflows.
+    pub fn u64s(&mut self, what: &'static str, count: usize) -> Result<Vec<u64>, WireError> {
+        let raw = self.take(byte_len(what, count, 8)?)?;
+        Ok(raw
+            .chunks_exact(8)
+            .map(|c| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(c);
+                u64::from_le_bytes(w)
+            })
+            .collect())
+    }
+
+    /// `count` 128-bit little-endian blocks (labels, OT pads, ciphertexts).
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`], [`WireError::TooLong`] if `16·count` overflows.
+    pub fn blocks(&mut self, what: &'static str, count: usize) -> Result<Vec<u128>, WireError> {
+        let raw = self.take(byte_len(what, count, BLOCK_LEN)?)?;
+        Ok(raw.chunks_exact(BLOCK_LEN).map(block_le).collect())
+    }
+
+    /// [`Reader::blocks`] without a copy when the bytes are suitably aligned on a little-endian
+    /// machine (the usual case for a freshly allocated frame), for the large garbled tables.
+    ///
+    /// # Errors
+    /// As [`Reader::blocks`].
+    pub fn blocks_borrowed(
+        &mut self,
+        what: &'static str,
+        count: usize,
+    ) -> Result<std::borrow::Cow<'a, [u128]>, WireError> {
+        let raw = self.take(byte_len(what, count, BLOCK_LEN)?)?;
+        Ok(match bytemuck::try_cast_slice::<u8, u128>(raw) {
+            Ok(words) if cfg!(target_endian = "little") => std::borrow::Cow::Borrowed(words),
+            _ => std::borrow::Cow::Owned(raw.chunks_exact(BLOCK_LEN).map(block_le).collect()),
+        })
+    }
+
+    /// `n` bits packed least significant first ([`put_bits`]), the padding bits of the last
+    /// byte zero.
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`], [`WireError::NonzeroPadding`].
+    pub fn bits(&mut self, what: &'static str, n: usize) -> Result<Vec<bool>, WireError> {
+        let raw = self.take(n.div_ceil(8))?;
+        check_padding(what, raw, n)?;
+        Ok((0..n).map(|i| (raw[i / 8] >> (i % 8)) & 1 == 1).collect())
+    }
+
+    /// A stream of `total` packed bits read as fields of varying widths ([`BitWriter`]), the
+    /// padding bits of the last byte zero.
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`], [`WireError::NonzeroPadding`].
+    pub fn bit_fields(
+        &mut self,
+        what: &'static str,
+        total: usize,
+    ) -> Result<BitFields<'a>, WireError> {
+        let bytes = self.take(total.div_ceil(8))?;
+        check_padding(what, bytes, total)?;
+        Ok(BitFields {
+            what,
+            bytes,
+            total,
+            bit: 0,
+        })
     }
 
     /// Succeeds only if every byte was read.
@@ -224,6 +337,154 @@ pub fn put_words(out: &mut Vec<u8>, words: &[u64], bytes_per_word: usize) {
     out.reserve(words.len() * bytes_per_word);
     for w in words {
         out.extend_from_slice(&w.to_le_bytes()[..bytes_per_word]);
+    }
+}
+
+/// Bytes of a 128-bit block on the wire.
+pub const BLOCK_LEN: usize = 16;
+
+/// A little-endian block from exactly [`BLOCK_LEN`] bytes (callers pass `chunks_exact` pieces).
+fn block_le(bytes: &[u8]) -> u128 {
+    let mut b = [0u8; BLOCK_LEN];
+    b.copy_from_slice(bytes);
+    u128::from_le_bytes(b)
+}
+
+/// Appends 128-bit blocks little-endian (the inverse of [`Reader::blocks`]).
+pub fn put_blocks(out: &mut Vec<u8>, blocks: &[u128]) {
+    out.reserve(BLOCK_LEN * blocks.len());
+    for b in blocks {
+        out.extend_from_slice(&b.to_le_bytes());
+    }
+}
+
+/// Bits packed least significant first, the last byte zero padded (the inverse of
+/// [`Reader::bits`]).
+pub fn pack_bits(bits: impl IntoIterator<Item = bool>) -> Vec<u8> {
+    let bits = bits.into_iter();
+    let mut out = Vec::with_capacity(bits.size_hint().0.div_ceil(8));
+    let (mut byte, mut fill) = (0u8, 0);
+    for b in bits {
+        byte |= u8::from(b) << fill;
+        fill += 1;
+        if fill == 8 {
+            out.push(byte);
+            (byte, fill) = (0, 0);
+        }
+    }
+    if fill > 0 {
+        out.push(byte);
+    }
+    out
+}
+
+/// Appends fields of up to 128 bits to a little-endian bit stream, the last byte zero padded
+/// (read back with [`Reader::bit_fields`]).
+#[derive(Debug)]
+pub struct BitWriter<'o> {
+    out: &'o mut Vec<u8>,
+    acc: u128,
+    fill: usize,
+}
+
+impl<'o> BitWriter<'o> {
+    /// A writer appending to `out`.
+    pub fn new(out: &'o mut Vec<u8>) -> Self {
+        Self {
+            out,
+            acc: 0,
+            fill: 0,
+        }
+    }
+
+    /// Appends the low `width` bits of `word` (`width <= 128`).
+    pub fn put(&mut self, word: u128, width: usize) {
+        debug_assert!(width <= 128, "a field holds at most 128 bits");
+        if self.fill == 0 && width.is_multiple_of(8) {
+            // Byte-aligned: the common case (`2^log_n · bits` a multiple of 8).
+            self.out.extend_from_slice(&word.to_le_bytes()[..width / 8]);
+            return;
+        }
+        let mut word = if width >= 128 {
+            word
+        } else {
+            word & ((1u128 << width) - 1)
+        };
+        let mut width = width;
+        while width > 0 {
+            let take = width.min(64);
+            let part = word & ((1u128 << take) - 1);
+            self.acc |= part << self.fill;
+            self.fill += take;
+            while self.fill >= 8 {
+                self.out.push(self.acc as u8);
+                self.acc >>= 8;
+                self.fill -= 8;
+            }
+            word = word.checked_shr(take as u32).unwrap_or(0);
+            width -= take;
+        }
+    }
+
+    /// Writes the last partial byte, if any.
+    pub fn finish(self) {
+        if self.fill > 0 {
+            self.out.push(self.acc as u8);
+        }
+    }
+}
+
+/// Fields of a packed bit stream of a fixed length ([`Reader::bit_fields`]).
+#[derive(Debug, Clone)]
+pub struct BitFields<'a> {
+    what: &'static str,
+    bytes: &'a [u8],
+    total: usize,
+    bit: usize,
+}
+
+impl BitFields<'_> {
+    /// The next field of `width` bits (`width <= 128`).
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`] if fewer than `width` bits of the stream remain.
+    pub fn get(&mut self, width: usize) -> Result<u128, WireError> {
+        debug_assert!(width <= 128, "a field holds at most 128 bits");
+        if width > self.total - self.bit {
+            return Err(WireError::Truncated {
+                needed: width.div_ceil(8),
+                remaining: (self.total - self.bit) / 8,
+            });
+        }
+        if self.bit.is_multiple_of(8) && width.is_multiple_of(8) {
+            let at = self.bit / 8;
+            let mut word = [0u8; BLOCK_LEN];
+            word[..width / 8].copy_from_slice(&self.bytes[at..at + width / 8]);
+            self.bit += width;
+            return Ok(u128::from_le_bytes(word));
+        }
+        let mut word = 0u128;
+        for k in 0..width {
+            let b = self.bit + k;
+            word |= u128::from((self.bytes[b / 8] >> (b % 8)) & 1) << k;
+        }
+        self.bit += width;
+        Ok(word)
+    }
+
+    /// Succeeds only if every field was read.
+    ///
+    /// # Errors
+    /// [`WireError::LengthMismatch`] if bits are left.
+    pub fn finish(self) -> Result<(), WireError> {
+        if self.bit != self.total {
+            return Err(WireError::LengthMismatch {
+                what: self.what,
+                expected: self.bit as u64,
+                found: self.total as u64,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -286,6 +547,94 @@ mod tests {
             r.finish().unwrap();
             prop_assert_eq!(back, words);
         }
+    }
+
+    proptest! {
+            #[test]
+            fn blocks_bits_and_fields_round_trip(
+                blocks in proptest::collection::vec(any::<u128>(), 0..8),
+                bits in proptest::collection::vec(any::<bool>(), 0..40),
+                fields in proptest::collection::vec((any::<u128>(), 0usize..=128), 0..8),
+            ) {
+                let mut enc = Vec::new();
+                put_blocks(&mut enc, &blocks);
+                let mut r = Reader::new(&enc);
+                prop_assert_eq!(r.blocks("b", blocks.len()).unwrap(), blocks.clone());
+                r.finish().unwrap();
+                let mut r = Reader::new(&enc);
+                prop_assert_eq!(&*r.blocks_borrowed("b", blocks.len()).unwrap(), &blocks[..]);
+
+                let packed = pack_bits(bits.iter().copied());
+                prop_assert_eq!(packed.len(), bits.len().div_ceil(8));
+                let mut r = Reader::new(&packed);
+                prop_assert_eq!(r.bits("p", bits.len()).unwrap(), bits.clone());
+                r.finish().unwrap();
+                // Every nonzero padding bit is rejected.
+                if !bits.len().is_multiple_of(8) {
+                    let mut bad = packed.clone();
+                    *bad.last_mut().unwrap() |= 0x80;
+    let rejected = matches!(
+                        Reader::new(&bad).bits("p", bits.len()),
+                        Err(WireError::NonzeroPadding { .. })
+                    );
+                    prop_assert!(rejected);
+                }
+
+                let mut enc = Vec::new();
+                let mut w = BitWriter::new(&mut enc);
+                let total: usize = fields.iter().map(|f| f.1).sum();
+                for &(v, width) in &fields {
+                    w.put(v, width);
+                }
+                w.finish();
+                prop_assert_eq!(enc.len(), total.div_ceil(8));
+                let mut r = Reader::new(&enc);
+                let mut f = r.bit_fields("f", total).unwrap();
+                for &(v, width) in &fields {
+                    let want = if width == 128 { v } else { v & ((1u128 << width) - 1) };
+                    prop_assert_eq!(f.get(width).unwrap(), want);
+                }
+                prop_assert!(f.get(1).is_err());
+                f.finish().unwrap();
+                r.finish().unwrap();
+            }
+        }
+
+    #[test]
+    fn short_inputs_and_wrong_counts_are_typed_errors() {
+        assert!(matches!(
+            Reader::new(&[0; 31]).blocks("b", 2),
+            Err(WireError::Truncated { .. })
+        ));
+        assert!(matches!(
+            Reader::new(&[0; 8]).blocks("b", usize::MAX),
+            Err(WireError::TooLong { .. })
+        ));
+        assert!(matches!(
+            Reader::new(&[0xff]).bits("p", 9),
+            Err(WireError::Truncated { .. })
+        ));
+        assert!(matches!(
+            Reader::new(&3u64.to_le_bytes()).count_exact("c", 2),
+            Err(WireError::LengthMismatch {
+                expected: 2,
+                found: 3,
+                ..
+            })
+        ));
+        let mut r = Reader::new(&[0xff, 0x01]);
+        let mut f = r.bit_fields("f", 9).unwrap();
+        assert_eq!(f.get(4).unwrap(), 0xf);
+        assert!(matches!(
+            f.clone().finish(),
+            Err(WireError::LengthMismatch { .. })
+        ));
+        assert_eq!(f.get(5).unwrap(), 0x1f);
+        f.finish().unwrap();
+        assert_eq!(
+            Reader::new(&[1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]).u64s("u", 2),
+            Ok(vec![1, 2])
+        );
     }
 
     #[test]

@@ -258,3 +258,60 @@ mod fault_proxy {
         assert_eq!(log.fired_at.map(|r| r.kind), Some(3));
     }
 }
+
+#[test]
+fn exact_frames_blocks_and_decoders_reject_short_bodies() {
+    let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+    // Exactly the announced length, or a typed wire error.
+    a.send(7, &[1, 2, 3]).unwrap();
+    a.send(7, &[1, 2]).unwrap();
+    a.flush().unwrap();
+    assert_eq!(b.recv_exact(7, 3).unwrap(), vec![1, 2, 3]);
+    assert!(matches!(
+        b.recv_exact(7, 3),
+        Err(crate::Error::Wire(WireError::LengthMismatch { .. }))
+    ));
+    // Blocks split over frames of 20 bytes come back whole; a short last frame is rejected.
+    let blocks = [1u128, u128::MAX, 1 << 77];
+    a.send_blocks(8, &blocks, 20).unwrap();
+    a.flush().unwrap();
+    assert_eq!(a.meter().get("unlabelled").messages_sent, 2 + 3);
+    assert_eq!(b.recv_blocks(8, 3, 20).unwrap(), blocks);
+    a.send_frames(8, &[0; 30], 20).unwrap();
+    a.flush().unwrap();
+    assert!(b.recv_frames(8, 31, 20).is_err());
+    // A decoder sees the whole body and trailing bytes are rejected.
+    a.send(9, &[5, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+    a.send(9, &[5, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+    a.flush().unwrap();
+    assert!(matches!(
+        b.recv_with(9, 9, |r| r.u64()),
+        Err(crate::Error::Wire(WireError::TrailingBytes { count: 1 }))
+    ));
+    assert_eq!(b.recv_with(9, 9, |r| r.u64()).unwrap(), 5);
+}
+
+#[test]
+fn a_scoped_label_is_restored_on_drop_even_after_an_error() {
+    let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+    a.set_label("outer");
+    {
+        let mut inner = a.labelled("inner");
+        inner.send(1, &[0; 4]).unwrap();
+        assert_eq!(inner.label(), "inner");
+    }
+    assert_eq!(a.label(), "outer");
+    a.send(1, &[0; 4]).unwrap();
+    a.flush().unwrap();
+    let failing = |ch: &mut Channel| -> Result<(), crate::Error> {
+        let mut ch = ch.labelled("failing");
+        ch.recv_exact(1, 5)?;
+        Ok(())
+    };
+    b.set_label("outer");
+    assert!(failing(&mut b).is_err());
+    assert_eq!(b.label(), "outer");
+    assert_eq!(a.meter().get("inner").messages_sent, 1);
+    assert_eq!(a.meter().get("outer").messages_sent, 1);
+    assert_eq!(b.meter().get("failing").messages_received, 1);
+}

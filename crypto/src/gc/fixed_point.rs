@@ -340,10 +340,14 @@ pub fn garble_batch(
     evaluator_zero_labels: &[u128],
 ) -> Result<Vec<u64>, Error> {
     let bits = gadget.garbler_bits(m, s_a, r)?;
-    let previous = ch.set_label(gadget.op.label());
-    let out = garbler.garble(ch, &gadget.circuit, m, &bits, evaluator_zero_labels);
-    ch.set_label(previous);
-    Ok(gadget.decode(&out?))
+    let out = garbler.garble(
+        &mut ch.labelled(gadget.op.label()),
+        &gadget.circuit,
+        m,
+        &bits,
+        evaluator_zero_labels,
+    )?;
+    Ok(gadget.decode(&out))
 }
 
 /// Bob's side of a batch of `m` instances, with the active labels of his input bits (from
@@ -360,10 +364,13 @@ pub fn evaluate_batch(
     m: usize,
     evaluator_labels: &[u128],
 ) -> Result<Vec<u64>, Error> {
-    let previous = ch.set_label(gadget.op.label());
-    let out = evaluator.evaluate(ch, &gadget.circuit, m, evaluator_labels);
-    ch.set_label(previous);
-    let words = gadget.decode(&out?);
+    let out = evaluator.evaluate(
+        &mut ch.labelled(gadget.op.label()),
+        &gadget.circuit,
+        m,
+        evaluator_labels,
+    )?;
+    let words = gadget.decode(&out);
     gadget.check_residues(&words)?;
     Ok(words)
 }

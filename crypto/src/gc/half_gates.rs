@@ -24,10 +24,12 @@ use rayon::prelude::*;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::circuit::{Bit, Circuit, FreeGate, Party, WireId, check_len};
-use super::{GcError, kind};
+use super::{GcError, kind, malformed};
 use crate::Error;
 use crate::channel::Channel;
 use crate::prg::Prg;
+use crate::secret::redacted_debug;
+use crate::wire::{Reader, pack_bits};
 
 /// Largest frame body of garbled data: 4 MiB (the framing costs 16 B per 4 MiB).
 pub const FRAME_BYTES: usize = 4 << 20;
@@ -50,11 +52,7 @@ const MAX_SUB_BATCH: usize = 1024;
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Delta(u128);
 
-impl std::fmt::Debug for Delta {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Delta { .. }")
-    }
-}
+redacted_debug!(Delta);
 
 impl Delta {
     /// Wraps a caller-supplied Δ (e.g. the IKNP sender's correlation).
@@ -401,91 +399,13 @@ fn read_outputs(circuit: &Circuit, labels: &[u128], m: usize) -> Zeroizing<Vec<u
 /// Sends 128-bit words little-endian in frames of at most [`FRAME_BYTES`] (no copy on
 /// little-endian machines).
 fn send_words(ch: &mut Channel, words: &[u128]) -> Result<(), Error> {
-    if cfg!(target_endian = "little") {
-        send_frames(ch, kind::GARBLED, bytemuck::cast_slice(words))
-    } else {
-        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        send_frames(ch, kind::GARBLED, &bytes)
-    }
+    Ok(ch.send_blocks(kind::GARBLED, words, FRAME_BYTES)?)
 }
 
-/// The 128-bit little-endian words of `bytes` (a multiple of 16 long): borrowed when the buffer
-/// is aligned on a little-endian machine (the usual case), else copied.
-fn as_words(bytes: &[u8]) -> std::borrow::Cow<'_, [u128]> {
-    match bytemuck::try_cast_slice::<u8, u128>(bytes) {
-        Ok(words) if cfg!(target_endian = "little") => std::borrow::Cow::Borrowed(words),
-        _ => std::borrow::Cow::Owned(
-            bytes
-                .chunks_exact(16)
-                .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes")))
-                .collect(),
-        ),
-    }
-}
-
-/// Receives one frame of exactly `len` bytes.
-fn recv_exact(ch: &mut Channel, kind: u16, len: usize) -> Result<Vec<u8>, Error> {
-    let frame = ch.recv(kind, len)?;
-    if frame.len() != len {
-        return Err(GcError::Malformed("frame shorter than expected").into());
-    }
-    Ok(frame)
-}
-
-/// Packs bits least significant first, zero padded.
-fn pack_bits(bits: impl Iterator<Item = bool>, out: &mut Vec<u8>) {
-    let mut byte = 0u8;
-    let mut n = 0;
-    for b in bits {
-        byte |= u8::from(b) << (n % 8);
-        n += 1;
-        if n % 8 == 0 {
-            out.push(byte);
-            byte = 0;
-        }
-    }
-    if n % 8 != 0 {
-        out.push(byte);
-    }
-}
-
-/// Unpacks `n` bits; the padding must be zero.
-fn unpack_bits(bytes: &[u8], n: usize) -> Result<Vec<bool>, GcError> {
-    if bytes.len() != n.div_ceil(8) {
-        return Err(GcError::Malformed("packed bit string of the wrong length"));
-    }
-    if !n.is_multiple_of(8) && bytes[n / 8] >> (n % 8) != 0 {
-        return Err(GcError::Malformed("nonzero padding bits"));
-    }
-    Ok((0..n).map(|i| (bytes[i / 8] >> (i % 8)) & 1 == 1).collect())
-}
-
-fn send_frames(ch: &mut Channel, kind: u16, bytes: &[u8]) -> Result<(), Error> {
-    for frame in bytes.chunks(FRAME_BYTES) {
-        ch.send(kind, frame)?;
-    }
-    Ok(())
-}
-
-/// Receives exactly `len` bytes sent by [`send_frames`] (every frame of the exact size expected).
+/// Receives exactly `len` bytes sent in frames of at most [`FRAME_BYTES`]; a frame of another
+/// size is a [`GcError::Malformed`] message.
 fn recv_frames(ch: &mut Channel, kind: u16, len: usize) -> Result<Vec<u8>, Error> {
-    if len > 0 && len <= FRAME_BYTES {
-        let frame = ch.recv(kind, len)?;
-        if frame.len() != len {
-            return Err(GcError::Malformed("garbled frame shorter than expected").into());
-        }
-        return Ok(frame);
-    }
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        let want = (len - out.len()).min(FRAME_BYTES);
-        let frame = ch.recv(kind, want)?;
-        if frame.len() != want {
-            return Err(GcError::Malformed("garbled frame shorter than expected").into());
-        }
-        out.extend_from_slice(&frame);
-    }
-    Ok(out)
+    ch.recv_frames(kind, len, FRAME_BYTES).map_err(malformed)
 }
 
 /// Splits `0..m` into consecutive ranges of at most `size`.
@@ -505,13 +425,7 @@ pub struct Garbler {
     next_gate: u64,
 }
 
-impl std::fmt::Debug for Garbler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Garbler")
-            .field("next_gate", &self.next_gate)
-            .finish_non_exhaustive()
-    }
-}
+redacted_debug!(Garbler { next_gate });
 
 impl Garbler {
     /// A garbler with the caller's Δ (the OT sender's) and fresh OS randomness for labels.
@@ -622,11 +536,7 @@ impl Garbler {
                             .map(move |(j, _)| outs[i * n_out + j] & 1 == 1)
                     });
                     match circuit.output_to() {
-                        Party::Evaluator => {
-                            let mut decode = Vec::new();
-                            pack_bits(colours, &mut decode);
-                            (words, decode, Vec::new())
-                        }
+                        Party::Evaluator => (words, pack_bits(colours), Vec::new()),
                         Party::Garbler => (words, Vec::new(), colours.collect()),
                     }
                 })
@@ -646,7 +556,9 @@ impl Garbler {
             Party::Garbler => {
                 let n = m * wire_outputs(circuit);
                 let bytes = recv_frames(ch, kind::OUTPUT_COLOURS, n.div_ceil(8))?;
-                let theirs = unpack_bits(&bytes, n)?;
+                let theirs = Reader::new(&bytes)
+                    .bits("output colours", n)
+                    .map_err(GcError::Malformed)?;
                 let mut decoded = theirs.iter().zip(&out_colours).map(|(a, b)| a ^ b);
                 let mut out = Vec::with_capacity(m * n_out);
                 for _ in 0..m {
@@ -725,7 +637,8 @@ impl Evaluator {
                 let words = recv_frames(ch, kind::GARBLED, 16 * sub_batch_words(circuit, r.len()))?;
                 let dlen = sub_batch_decode_bytes(circuit, r.len());
                 let decode = if dlen > 0 {
-                    recv_exact(ch, kind::OUTPUT_DECODING, dlen)?
+                    ch.recv_exact(kind::OUTPUT_DECODING, dlen)
+                        .map_err(malformed)?
                 } else {
                     Vec::new()
                 };
@@ -737,7 +650,10 @@ impl Evaluator {
                 .map(|(r, (words, decode))| {
                     let b = r.len();
                     let first = grange.start + r.start;
-                    let words = as_words(words);
+                    // `recv_frames` returned exactly this sub-batch's words.
+                    let words = Reader::new(words)
+                        .blocks_borrowed("garbled sub-batch", sub_batch_words(circuit, b))
+                        .map_err(GcError::Malformed)?;
                     let (glabels, tables) = words.split_at(b * ng);
                     let el = &evaluator_labels[first * ne..(first + b) * ne];
                     let gate0 = self.next_gate + first as u64 * n_and;
@@ -754,7 +670,11 @@ impl Evaluator {
                     });
                     match circuit.output_to() {
                         Party::Evaluator => {
-                            let d = unpack_bits(decode, b * n_wire_out)?;
+                            let mut r = Reader::new(decode);
+                            let d = r
+                                .bits("output decoding bits", b * n_wire_out)
+                                .and_then(|d| r.finish().map(|()| d))
+                                .map_err(GcError::Malformed)?;
                             let mut d = d.iter().zip(mine).map(|(x, y)| x ^ y);
                             let mut res = Vec::with_capacity(b * n_out);
                             for _ in 0..b {
@@ -780,9 +700,7 @@ impl Evaluator {
         }
         self.next_gate += m as u64 * n_and;
         if circuit.output_to() == Party::Garbler {
-            let mut bytes = Vec::with_capacity(colours.len().div_ceil(8));
-            pack_bits(colours.into_iter(), &mut bytes);
-            send_frames(ch, kind::OUTPUT_COLOURS, &bytes)?;
+            ch.send_frames(kind::OUTPUT_COLOURS, &pack_bits(colours), FRAME_BYTES)?;
             ch.flush()?;
         }
         Ok(out)
@@ -801,7 +719,7 @@ mod frame_tests {
         let payload: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
         std::thread::scope(|s| {
             let h = s.spawn(|| recv_frames(&mut b, kind::GARBLED, len).unwrap());
-            send_frames(&mut a, kind::GARBLED, &payload).unwrap();
+            a.send_frames(kind::GARBLED, &payload, FRAME_BYTES).unwrap();
             a.flush().unwrap();
             assert_eq!(h.join().unwrap(), payload);
         });
@@ -816,6 +734,7 @@ mod frame_tests {
         a.flush().unwrap();
         let bytes = recv_frames(&mut b, kind::GARBLED, 48).unwrap();
         assert_eq!(&bytes[..16], &1u128.to_le_bytes());
+        let as_words = |b| Reader::new(b).blocks_borrowed("words", 3).unwrap();
         assert_eq!(&*as_words(&bytes), &words);
         // Unaligned input is copied, with the same result.
         let mut shifted = vec![0u8];

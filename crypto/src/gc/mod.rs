@@ -78,7 +78,16 @@ pub enum GcError {
         /// What was expected.
         reason: String,
     },
-    /// The peer's data is inconsistent with the protocol.
+    /// The peer's data is inconsistent with the protocol (wrong frame size, nonzero padding).
     #[error("malformed garbled-circuit message: {0}")]
-    Malformed(&'static str),
+    Malformed(#[source] crate::wire::WireError),
+}
+
+/// Reports a message that did not decode as a garbled-circuit protocol error (the GC's callers
+/// tell a garbled-circuit peer fault from other wire faults); other errors pass unchanged.
+pub(crate) fn malformed(e: crate::Error) -> crate::Error {
+    match e {
+        crate::Error::Wire(w) => GcError::Malformed(w).into(),
+        other => other,
+    }
 }

@@ -13,9 +13,10 @@ use crate::channel::Channel;
 use crate::gc::circuit::{Bit, Circuit, Party};
 use crate::gc::fixed_point::{Gadget, Op};
 use crate::gc::half_gates::{FRAME_BYTES, evaluate_instances, garble_instances, sub_batch_size};
-use crate::gc::{Delta, Evaluator, Garbler, GcError};
+use crate::gc::{Delta, Evaluator, Garbler, GcError, malformed};
 use crate::ot::{Receiver, Sender};
 use crate::prg::Prg;
+use crate::wire::pack_bits;
 
 /// One party's state.
 #[allow(clippy::large_enum_variant)] // one per session, never moved in a hot loop
@@ -143,7 +144,7 @@ impl GcSession {
         config: Config,
         mut prg: Prg,
     ) -> Result<Self, Error> {
-        let previous = ch.set_label(SETUP_LABEL);
+        let ch = &mut ch.labelled(SETUP_LABEL);
         let side = match role {
             Role::Alice => {
                 let delta = Delta::random(&mut prg);
@@ -156,11 +157,10 @@ impl GcSession {
                 ot,
                 prg,
             }),
-        };
-        ch.set_label(previous);
+        }?;
         Ok(Self {
             config,
-            side: side?,
+            side,
             gadgets: Vec::new(),
             pre: VecDeque::new(),
             stored: 0,
@@ -229,11 +229,12 @@ impl GcSession {
             pre = self.pre.pop_front().map(|c| c.chunks).unwrap_or_default();
         }
         let gadget = &self.gadgets[g];
-        let previous = ch.label();
+        // The chunks below switch between the OT and GC labels; the caller's comes back after.
+        let label = ch.label();
+        let ch = &mut ch.labelled(label);
         let mut out = Vec::with_capacity(inputs.len() / values);
-        let mut result = Ok(());
         for chunk in inputs.chunks(self.config.chunk * values) {
-            result = match pre.pop_front() {
+            match pre.pop_front() {
                 Some((_, bytes, state)) => {
                     self.stored -= bytes;
                     ch.set_label(block.gc_label());
@@ -244,13 +245,9 @@ impl GcSession {
                     run_precomputed(ch, &self.hash, delta, gadget, chunk, state, &mut out)
                 }
                 None => run_chunk(&mut self.side, ch, block, gadget, chunk, &mut out),
-            };
-            if result.is_err() {
-                break;
-            }
+            }?;
         }
-        ch.set_label(previous);
-        result.map(|()| out)
+        Ok(out)
     }
 }
 
@@ -376,54 +373,16 @@ fn sub_batches(circuit: &Circuit, m: usize) -> Vec<std::ops::Range<usize>> {
     (0..m).step_by(sb).map(|s| s..(s + sb).min(m)).collect()
 }
 
-/// Packs bits least significant first, zero padded.
-fn pack(bits: &[bool]) -> Vec<u8> {
-    let mut out = vec![0u8; bits.len().div_ceil(8)];
-    for (i, &b) in bits.iter().enumerate() {
-        out[i / 8] |= u8::from(b) << (i % 8);
-    }
-    out
-}
-
 /// Receives exactly `n` packed bits (one frame, zero padding).
 fn recv_bits(ch: &mut Channel, kind: u16, n: usize) -> Result<Vec<bool>, Error> {
-    let len = n.div_ceil(8);
-    let bytes = ch.recv(kind, len)?;
-    if bytes.len() != len || (!n.is_multiple_of(8) && bytes[n / 8] >> (n % 8) != 0) {
-        return Err(GcError::Malformed("packed bit string of the wrong shape").into());
-    }
-    Ok((0..n).map(|i| (bytes[i / 8] >> (i % 8)) & 1 == 1).collect())
+    ch.recv_with(kind, n.div_ceil(8), |r| r.bits("packed bits", n))
+        .map_err(malformed)
 }
 
-/// Sends 128-bit words little-endian in frames of at most [`FRAME_BYTES`].
-fn send_words(ch: &mut Channel, kind: u16, words: &[u128]) -> Result<(), Error> {
-    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-    for frame in bytes.chunks(FRAME_BYTES) {
-        ch.send(kind, frame)?;
-    }
-    Ok(())
-}
-
-/// Receives exactly `n` words sent by [`send_words`] (every frame of the exact size expected),
-/// so at most `16 n` bytes are ever allocated.
+/// Receives exactly `n` words sent with [`Channel::send_blocks`] in frames of at most
+/// [`FRAME_BYTES`], so at most `16 n` bytes are ever allocated.
 fn recv_words(ch: &mut Channel, kind: u16, n: usize) -> Result<Vec<u128>, Error> {
-    let len = 16 * n;
-    let mut out = Vec::with_capacity(n);
-    let mut got = 0;
-    while got < len {
-        let want = (len - got).min(FRAME_BYTES);
-        let frame = ch.recv(kind, want)?;
-        if frame.len() != want {
-            return Err(GcError::Malformed("frame shorter than expected").into());
-        }
-        out.extend(
-            frame
-                .chunks_exact(16)
-                .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes"))),
-        );
-        got += want;
-    }
-    Ok(out)
+    ch.recv_blocks(kind, n, FRAME_BYTES).map_err(malformed)
 }
 
 /// The plain output bits (instance-major, constants included) from the wire-output bits.
@@ -488,7 +447,7 @@ fn run_precomputed(
             let mut words = Zeroizing::new(Vec::with_capacity(m * (ng + ne)));
             words.extend(gzero.iter().zip(bits.iter()).map(|(z, &x)| z ^ mask(x)));
             words.extend(pad.iter().zip(&d).map(|(z, &x)| z ^ mask(x)));
-            send_words(ch, kind::LABELS, &words)?;
+            ch.send_blocks(kind::LABELS, &words, FRAME_BYTES)?;
             ch.flush()?;
             if op.reshares() {
                 out.extend_from_slice(&r);
@@ -515,34 +474,13 @@ fn run_precomputed(
                 .zip(choices.iter())
                 .map(|(b, c)| b ^ c)
                 .collect();
-            ch.send(kind::CORRECTIONS, &pack(&d))?;
+            ch.send(kind::CORRECTIONS, &pack_bits(d.iter().copied()))?;
             ch.flush()?;
             let words = Zeroizing::new(recv_words(ch, kind::LABELS, m * (ng + ne))?);
             let (glabels, e) = words.split_at(m * ng);
             let elabels: Zeroizing<Vec<u128>> =
                 Zeroizing::new(e.iter().zip(labels.iter()).map(|(a, b)| a ^ b).collect());
-            let n_and = circuit.counts().and;
-            let n_out = circuit.n_outputs();
-            let subs = sub_batches(circuit, m);
-            let parts: Vec<Zeroizing<Vec<u128>>> = subs
-                .par_iter()
-                .map(|r| {
-                    let b = r.len();
-                    evaluate_instances(
-                        circuit,
-                        hash,
-                        first_gate + (r.start * n_and) as u64,
-                        b,
-                        &glabels[r.start * ng..r.end * ng],
-                        &elabels[r.start * ne..r.end * ne],
-                        &tables[2 * r.start * n_and..2 * r.end * n_and],
-                    )
-                })
-                .collect();
-            let mut outs = Zeroizing::new(Vec::with_capacity(m * n_out));
-            for part in &parts {
-                outs.extend_from_slice(part);
-            }
+            let outs = evaluate_stored(circuit, hash, first_gate, m, glabels, &elabels, &tables);
             let colours = colours_of(circuit, m, &outs);
             match circuit.output_to() {
                 Party::Evaluator => {
@@ -555,13 +493,48 @@ fn run_precomputed(
                     out.extend(words);
                 }
                 Party::Garbler => {
-                    ch.send(kind::COLOURS, &pack(&colours))?;
+                    ch.send(kind::COLOURS, &pack_bits(colours.iter().copied()))?;
                     ch.flush()?;
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Evaluates `m` instances of `circuit` from stored garbled `tables` (their first gate
+/// `first_gate`) and the active labels, in sub-batches on the rayon pool; returns the output
+/// labels, instance-major.
+fn evaluate_stored(
+    circuit: &Circuit,
+    hash: &FixedKeyHash,
+    first_gate: u64,
+    m: usize,
+    glabels: &[u128],
+    elabels: &[u128],
+    tables: &[u128],
+) -> Zeroizing<Vec<u128>> {
+    let (ng, ne) = (circuit.n_garbler_inputs(), circuit.n_evaluator_inputs());
+    let n_and = circuit.counts().and;
+    let parts: Vec<Zeroizing<Vec<u128>>> = sub_batches(circuit, m)
+        .par_iter()
+        .map(|r| {
+            evaluate_instances(
+                circuit,
+                hash,
+                first_gate + (r.start * n_and) as u64,
+                r.len(),
+                &glabels[r.start * ng..r.end * ng],
+                &elabels[r.start * ne..r.end * ne],
+                &tables[2 * r.start * n_and..2 * r.end * n_and],
+            )
+        })
+        .collect();
+    let mut outs = Zeroizing::new(Vec::with_capacity(m * circuit.n_outputs()));
+    for part in &parts {
+        outs.extend_from_slice(part);
+    }
+    outs
 }
 
 impl GcSession {
@@ -602,10 +575,8 @@ impl GcSession {
         budget: usize,
     ) -> Result<(), Error> {
         let plan = self.plan(calls, budget)?;
-        let previous = ch.label();
-        let result = self.precompute_plan(ch, calls, &plan);
-        ch.set_label(previous);
-        result
+        let label = ch.label();
+        self.precompute_plan(&mut ch.labelled(label), calls, &plan)
     }
 
     fn precompute_plan(
@@ -622,13 +593,9 @@ impl GcSession {
         match &self.side {
             Side::Alice { .. } => ch.send(kind::PLAN, &announced.to_le_bytes())?,
             Side::Bob { .. } => {
-                let bytes = ch.recv(kind::PLAN, 8)?;
-                let theirs = u64::from_le_bytes(
-                    bytes
-                        .as_slice()
-                        .try_into()
-                        .map_err(|_| GcError::Malformed("chunk count"))?,
-                );
+                let theirs = ch
+                    .recv_with(kind::PLAN, 8, |r| r.u64())
+                    .map_err(malformed)?;
                 // Bob never takes more (or other) chunks than his own plan within the budget.
                 if theirs != announced {
                     return Err(NonlinearError::PrecomputeRefused {
@@ -720,11 +687,11 @@ fn precompute_chunk(
                 .collect();
             let mut colours = Zeroizing::new(Vec::new());
             for ((tables, outs), rg) in parts.iter().zip(&subs) {
-                send_words(ch, kind::TABLES, tables)?;
+                ch.send_blocks(kind::TABLES, tables, FRAME_BYTES)?;
                 colours.extend(colours_of(circuit, rg.len(), outs));
             }
             if circuit.output_to() == Party::Evaluator {
-                ch.send(kind::DECODING, &pack(&colours))?;
+                ch.send(kind::DECODING, &pack_bits(colours.iter().copied()))?;
                 colours.clear();
             }
             let pad = Zeroizing::new(ezero.iter().zip(q.iter()).map(|(a, b)| a ^ b).collect());

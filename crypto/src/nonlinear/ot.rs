@@ -64,9 +64,9 @@ use super::{Backend, Block, Config, Nonlinear, NonlinearError, Role, SETUP_LABEL
 use crate::Error;
 use crate::channel::Channel;
 use crate::gc::GcError;
+use crate::modm::{add_mod, bytes_per_value, sub_mod};
 use crate::prg::Prg;
-use crate::silent::{Duplex, Params, add_mod, sub_mod};
-use crate::wire::Reader;
+use crate::silent::{Duplex, Params};
 
 /// Message kinds of the OT backend (`0x0340..=0x035f`).
 pub mod kind {
@@ -116,15 +116,108 @@ fn bit_times_own(moduli: &[u64], v: &[u64], g: &[u64], s: &[u64]) -> Vec<u64> {
         .collect()
 }
 
+/// One group of comparisons of [`OtSession::less_than_groups`]: `count` comparisons per
+/// instance of Alice's `x` (`n·count` values, instance-major; empty at Bob) against the low
+/// `width` bits of Bob's value.
+#[derive(Debug, Clone, Copy)]
+struct Comparisons<'a> {
+    width: u32,
+    count: usize,
+    x: &'a [u64],
+}
+
+impl Comparisons<'_> {
+    /// Its 4-bit digits.
+    fn digits(&self) -> usize {
+        self.width.div_ceil(4) as usize
+    }
+}
+
+/// A comparison active at one digit: its group, its index in the group and the mask of the
+/// digit's bits that its width reaches.
+#[derive(Debug, Clone, Copy)]
+struct Active {
+    group: usize,
+    comparison: usize,
+    mask: u64,
+}
+
+/// The comparisons active at digit `d`, in group order.
+fn active_at(groups: &[Comparisons<'_>], d: usize) -> Vec<Active> {
+    groups
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| g.digits() > d)
+        .flat_map(|(group, g)| {
+            let mask = (1u64 << (g.width - 4 * d as u32).min(4)) - 1;
+            (0..g.count).map(move |comparison| Active {
+                group,
+                comparison,
+                mask,
+            })
+        })
+        .collect()
+}
+
 /// Message widths of the digit OTs, instance-major (`n·q`): 2 bits per comparison active at
 /// the digit.
-fn digit_widths(
-    n: usize,
-    q: usize,
-    active: &impl Fn(usize) -> Vec<(usize, usize, u64)>,
-) -> Vec<u32> {
-    let per_digit: Vec<u32> = (0..q).map(|d| 2 * active(d).len() as u32).collect();
+fn digit_widths(n: usize, q: usize, groups: &[Comparisons<'_>]) -> Vec<u32> {
+    let per_digit: Vec<u32> = (0..q)
+        .map(|d| 2 * active_at(groups, d).len() as u32)
+        .collect();
     (0..n * q).map(|o| per_digit[o % q]).collect()
+}
+
+/// Alice's message bits of one active comparison, per value `x` of her digit: `[x < t & mask]`
+/// and `[x = t & mask]` at bit `t·field` for every choice `t` of Bob's.
+type DigitTables = ([u128; 16], [u128; 16]);
+
+/// The [`DigitTables`] of a comparison with digit mask `mask`, `field` bits per message.
+fn digit_tables(mask: u64, field: usize) -> DigitTables {
+    let pick = |f: &dyn Fn(u64) -> bool| -> u128 {
+        (0..16u64)
+            .filter(|&t| f(t & mask))
+            .map(|t| 1u128 << (t as usize * field))
+            .sum()
+    };
+    (
+        std::array::from_fn(|x| pick(&|t| (x as u64) < t)),
+        std::array::from_fn(|x| pick(&|t| x as u64 == t)),
+    )
+}
+
+/// One party's shares of the comparison trees' leaves: per group and digit, the packed bits
+/// `[x < y]` and `[x = y]` of the digit, comparison `j` of instance `i` at bit `j·n + i`.
+struct Leaves {
+    n: usize,
+    /// Words per node vector, per group.
+    words: Vec<usize>,
+    lt: Vec<Vec<Vec<u64>>>,
+    eq: Vec<Vec<Vec<u64>>>,
+}
+
+impl Leaves {
+    fn new(n: usize, groups: &[Comparisons<'_>]) -> Self {
+        let words: Vec<usize> = groups.iter().map(|g| (n * g.count).div_ceil(64)).collect();
+        let lt: Vec<Vec<Vec<u64>>> = groups
+            .iter()
+            .zip(&words)
+            .map(|(g, &w)| vec![vec![0u64; w]; g.digits()])
+            .collect();
+        Self {
+            n,
+            words,
+            eq: lt.clone(),
+            lt,
+        }
+    }
+
+    /// Sets the leaf bits of comparison `a` of instance `i` at digit `d`.
+    fn set(&mut self, a: &Active, d: usize, i: usize, lt: u8, eq: u8) {
+        let at = a.comparison * self.n + i;
+        self.lt[a.group][d][at / 64] |= u64::from(lt) << (at % 64);
+        self.eq[a.group][d][at / 64] |= u64::from(eq) << (at % 64);
+    }
 }
 
 /// A session of the [`Backend::Ot`] backend: both Ferret directions and Alice's mask
@@ -146,6 +239,74 @@ impl std::fmt::Debug for OtSession {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
+}
+
+/// Which outputs of [`OtSession::parts`] a layer needs.
+#[derive(Debug, Clone, Copy)]
+struct Wanted {
+    /// Shares mod p of the rescaled value.
+    rescale: bool,
+    /// Shares of DReLU.
+    relu: bool,
+    /// Shares of the `Z_{2^K}` lift.
+    lift: bool,
+}
+
+impl Wanted {
+    /// ReLU with rescaling.
+    const RELU_RESCALE: Self = Self {
+        rescale: true,
+        relu: true,
+        lift: false,
+    };
+    /// Rescaling alone.
+    const RESCALE: Self = Self {
+        rescale: true,
+        relu: false,
+        lift: false,
+    };
+    /// Max pooling: rescaled values to select and lifted values to compare.
+    const RESCALE_LIFT: Self = Self {
+        rescale: true,
+        relu: false,
+        lift: true,
+    };
+    /// Argmax: lifted values to compare.
+    const LIFT: Self = Self {
+        rescale: false,
+        relu: false,
+        lift: true,
+    };
+}
+
+/// One party's view of its shares in [`OtSession::parts`].
+struct View {
+    /// Alice's `a = s_A + h mod p`, Bob's `b = s_B`.
+    own: Vec<u64>,
+    /// Alice's `(Q_j, ρ_j)` for `j = 0, 1` (empty at Bob).
+    qs: Vec<[(i64, u64); 2]>,
+}
+
+/// The boolean shares of steps 1 and 2 of [`OtSession::parts`].
+struct WrapBits {
+    /// Whether the rescaling steps run (`s > 0`).
+    rescaling: bool,
+    /// The wrap bit `w` (packed).
+    w: Vec<u64>,
+    /// DReLU (packed; empty unless asked for).
+    d: Vec<u64>,
+    /// The selected carry `c_sel` (packed; empty unless rescaling).
+    c_sel: Vec<u64>,
+}
+
+/// The arithmetic shares of step 3 of [`OtSession::parts`].
+struct WrapProducts {
+    /// Values per instance in `wm` (one per modulus).
+    stride: usize,
+    /// `w·(Q_1 − Q_0) mod p` and / or `w·p mod 2^K`, instance-major.
+    wm: Vec<u64>,
+    /// `c_sel·1 mod p` when it shared step 3's exchange.
+    merged_cb: Option<Vec<u64>>,
 }
 
 /// What a rescaling pass leaves for later steps.
@@ -183,12 +344,15 @@ impl OtSession {
         mut prg: Prg,
         params: Params,
     ) -> Result<Self, Error> {
-        let previous = ch.set_label(SETUP_LABEL);
-        let duplex = Duplex::setup(ch, role, params, Prg::from_seed(prg.next_seed()));
-        ch.set_label(previous);
+        let duplex = Duplex::setup(
+            &mut ch.labelled(SETUP_LABEL),
+            role,
+            params,
+            Prg::from_seed(prg.next_seed()),
+        )?;
         Ok(Self {
             config,
-            duplex: duplex?,
+            duplex,
             prg,
         })
     }
@@ -208,129 +372,132 @@ impl OtSession {
         n: usize,
         values: &[u64],
     ) -> Result<Vec<Vec<u64>>, Error> {
-        Ok(self
-            .less_than_groups(ch, n, &[(width, c, values)], values)?
-            .remove(0))
+        let group = Comparisons {
+            width,
+            count: c,
+            x: values,
+        };
+        Ok(self.less_than_groups(ch, n, &[group], values)?.remove(0))
     }
 
-    /// Several millionaires' at once against the low bits of one value of Bob's: group `g =
-    /// (width, c, x)` gives `[x_ij < y_i mod 2^width]` for Alice's `x` (`n·c`, instance-major),
-    /// Bob passing `y` (`n`, his values in the groups are ignored). The groups share the digit
-    /// OTs (Bob's digit `d` is the same choice in every group whose width reaches it) and the
-    /// AND rounds; at most 4 comparisons per instance (8-bit messages). Returns per group `c`
-    /// packed share vectors of `n` bits.
+    /// Several millionaires' at once against the low bits of one value of Bob's: each group
+    /// gives `[x_ij < y_i mod 2^width]` for Alice's `x` (see [`Comparisons`]), Bob passing `y`
+    /// (`n`, his values in the groups are ignored). The groups share the digit OTs (Bob's digit
+    /// `d` is the same choice in every group whose width reaches it) and the AND rounds; at most
+    /// 4 comparisons per instance (8-bit messages). Returns per group `count` packed share
+    /// vectors of `n` bits.
     fn less_than_groups(
         &mut self,
         ch: &mut Channel,
         n: usize,
-        groups: &[(u32, usize, &[u64])],
+        groups: &[Comparisons<'_>],
         y: &[u64],
     ) -> Result<Vec<Vec<Vec<u64>>>, Error> {
-        let digits = |width: u32| width.div_ceil(4) as usize;
-        let q = groups.iter().map(|g| digits(g.0)).max().unwrap_or(0);
-        let total: usize = groups.iter().map(|g| g.1).sum();
+        let q = groups.iter().map(Comparisons::digits).max().unwrap_or(0);
+        let total: usize = groups.iter().map(|g| g.count).sum();
         assert!(total <= 4, "at most 4 comparisons share a digit OT");
-        let empty = |g: &(u32, usize, &[u64])| vec![vec![0u64; n.div_ceil(64)]; g.1];
         if n == 0 || q == 0 {
-            return Ok(groups.iter().map(empty).collect());
-        }
-        // Comparisons active at digit d, in group order: (group, comparison, mask of Bob's digit).
-        let active = |d: usize| -> Vec<(usize, usize, u64)> {
-            groups
+            return Ok(groups
                 .iter()
-                .enumerate()
-                .filter(|(_, g)| digits(g.0) > d)
-                .flat_map(|(gi, g)| {
-                    let mask = (1u64 << (g.0 - 4 * d as u32).min(4)) - 1;
-                    (0..g.1).map(move |j| (gi, j, mask))
-                })
-                .collect()
-        };
-        // Node vectors of group g hold bit j·n + i for comparison j of instance i.
-        let nw: Vec<usize> = groups.iter().map(|g| (n * g.1).div_ceil(64)).collect();
-        let mut lt: Vec<Vec<Vec<u64>>> = groups
-            .iter()
-            .enumerate()
-            .map(|(gi, g)| vec![vec![0u64; nw[gi]]; digits(g.0)])
-            .collect();
-        let mut eq = lt.clone();
-        let set = |v: &mut Vec<Vec<Vec<u64>>>, gi: usize, d: usize, at: usize, b: u8| {
-            v[gi][d][at / 64] |= u64::from(b) << (at % 64);
-        };
+                .map(|g| vec![vec![0u64; n.div_ceil(64)]; g.count])
+                .collect());
+        }
+        let mut leaves = Leaves::new(n, groups);
         match self.party() {
-            Role::Alice => {
-                let mut rnd = Zeroizing::new(vec![0u8; n * q]);
-                self.prg.fill_bytes(&mut rnd);
-                let mut words = Zeroizing::new(vec![0u128; n * q]);
-                for d in 0..q {
-                    let act = active(d);
-                    // Message `t` of Alice's digit `x`, active comparison `a`: bits
-                    // `t·field + 2a` (`[x < t & mask]`) and `+ 1` (`[x = t & mask]`), each XOR
-                    // Alice's random share.
-                    let field = 2 * act.len();
-                    let all: u128 = (0..16).map(|t| 1u128 << (t * field)).sum();
-                    let tables: Vec<([u128; 16], [u128; 16])> = act
-                        .iter()
-                        .map(|&(_, _, mask)| {
-                            let pick = |f: &dyn Fn(u64) -> bool| -> u128 {
-                                (0..16u64)
-                                    .filter(|&t| f(t & mask))
-                                    .map(|t| 1u128 << (t as usize * field))
-                                    .sum()
-                            };
-                            (
-                                std::array::from_fn(|x| pick(&|t| (x as u64) < t)),
-                                std::array::from_fn(|x| pick(&|t| x as u64 == t)),
-                            )
-                        })
-                        .collect();
-                    for i in 0..n {
-                        let r = rnd[i * q + d];
-                        let mut word = 0u128;
-                        for (a, (&(gi, j, _), (less, equal))) in act.iter().zip(&tables).enumerate()
-                        {
-                            let c = groups[gi].1;
-                            let x = ((groups[gi].2[i * c + j] >> (4 * d)) & 15) as usize;
-                            let (l, e) = ((r >> (2 * a)) & 1, (r >> (2 * a + 1)) & 1);
-                            set(&mut lt, gi, d, j * n + i, l);
-                            set(&mut eq, gi, d, j * n + i, e);
-                            let spread = |b: u8| all & 0u128.wrapping_sub(u128::from(b));
-                            word |=
-                                ((spread(l) ^ less[x]) | ((spread(e) ^ equal[x]) << 1)) << (2 * a);
-                        }
-                        words[i * q + d] = word;
-                    }
+            Role::Alice => self.alice_digit_ots(ch, n, q, groups, &mut leaves)?,
+            Role::Bob => self.bob_digit_ots(ch, n, q, groups, y, &mut leaves)?,
+        }
+        let roots = self.merge_trees(ch, leaves)?;
+        Ok(groups
+            .iter()
+            .zip(&roots)
+            .map(|(g, root)| {
+                (0..g.count)
+                    .map(|j| pack(n, |i| bit(root, j * n + i)))
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// Alice's side of the digit OTs: per instance and digit one 1-of-16 OT whose message `t`
+    /// holds, per active comparison `a`, the bits `[x < t & mask]` (bit `t·field + 2a`) and
+    /// `[x = t & mask]` (`+ 1`) of her digit `x`, each XOR her random share (which becomes her
+    /// leaf).
+    fn alice_digit_ots(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        q: usize,
+        groups: &[Comparisons<'_>],
+        leaves: &mut Leaves,
+    ) -> Result<(), Error> {
+        let mut rnd = Zeroizing::new(vec![0u8; n * q]);
+        self.prg.fill_bytes(&mut rnd);
+        let mut words = Zeroizing::new(vec![0u128; n * q]);
+        for d in 0..q {
+            let act = active_at(groups, d);
+            let field = 2 * act.len();
+            let all: u128 = (0..16).map(|t| 1u128 << (t * field)).sum();
+            let spread = |b: u8| all & 0u128.wrapping_sub(u128::from(b));
+            let tables: Vec<DigitTables> =
+                act.iter().map(|a| digit_tables(a.mask, field)).collect();
+            for i in 0..n {
+                let r = rnd[i * q + d];
+                let mut word = 0u128;
+                for (k, (a, (less, equal))) in act.iter().zip(&tables).enumerate() {
+                    let g = &groups[a.group];
+                    let x = ((g.x[i * g.count + a.comparison] >> (4 * d)) & 15) as usize;
+                    let (l, e) = ((r >> (2 * k)) & 1, (r >> (2 * k + 1)) & 1);
+                    leaves.set(a, d, i, l, e);
+                    word |= ((spread(l) ^ less[x]) | ((spread(e) ^ equal[x]) << 1)) << (2 * k);
                 }
-                // One exchange for every digit, each OT with its digit's message width.
-                let widths = digit_widths(n, q, &active);
-                self.duplex
-                    .sender()
-                    .send_one_of_n_packed(ch, 4, &widths, &words)?;
+                words[i * q + d] = word;
             }
-            Role::Bob => {
-                let widths = digit_widths(n, q, &active);
-                let choices: Vec<u8> = (0..n * q)
-                    .map(|o| ((y[o / q] >> (4 * (o % q))) & 15) as u8)
-                    .collect();
-                let got = Zeroizing::new(
-                    self.duplex
-                        .receiver()
-                        .receive_one_of_n_fields(ch, 4, &widths, &choices)?,
-                );
-                for d in 0..q {
-                    for (a, &(gi, j, _)) in active(d).iter().enumerate() {
-                        for i in 0..n {
-                            let g = got[i * q + d];
-                            set(&mut lt, gi, d, j * n + i, (g >> (2 * a)) & 1);
-                            set(&mut eq, gi, d, j * n + i, (g >> (2 * a + 1)) & 1);
-                        }
-                    }
+        }
+        // One exchange for every digit, each OT with its digit's message width.
+        let widths = digit_widths(n, q, groups);
+        self.duplex
+            .sender()
+            .send_one_of_n_packed(ch, 4, &widths, &words)
+    }
+
+    /// Bob's side of the digit OTs: he chooses his digits of `y` and his leaves are the bits
+    /// he receives.
+    fn bob_digit_ots(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        q: usize,
+        groups: &[Comparisons<'_>],
+        y: &[u64],
+        leaves: &mut Leaves,
+    ) -> Result<(), Error> {
+        let widths = digit_widths(n, q, groups);
+        let choices: Vec<u8> = (0..n * q)
+            .map(|o| ((y[o / q] >> (4 * (o % q))) & 15) as u8)
+            .collect();
+        let got = Zeroizing::new(
+            self.duplex
+                .receiver()
+                .receive_one_of_n_fields(ch, 4, &widths, &choices)?,
+        );
+        for d in 0..q {
+            for (k, a) in active_at(groups, d).iter().enumerate() {
+                for i in 0..n {
+                    let g = got[i * q + d];
+                    leaves.set(a, d, i, (g >> (2 * k)) & 1, (g >> (2 * k + 1)) & 1);
                 }
             }
         }
-        // Per group, digit 0 is the least significant; the lowest node's eq is never needed.
-        // Per pair `eq_hi` meets both `lt_lo` and `eq_lo`: one shared-operand triple (two
-        // COTs) each; every group's pairs of a level go in one AND round.
+        Ok(())
+    }
+
+    /// The comparison trees' AND rounds, all groups' pairs of a level in one round; returns per
+    /// group the root's `lt` (comparison `j` of instance `i` at bit `j·n + i`). Per group, digit
+    /// 0 is the least significant and the lowest node's `eq` is never needed; per pair `eq_hi`
+    /// meets both `lt_lo` and `eq_lo`: one shared-operand triple (two COTs) each.
+    fn merge_trees(&mut self, ch: &mut Channel, leaves: Leaves) -> Result<Vec<Vec<u64>>, Error> {
+        let Leaves { words, lt, eq, .. } = leaves;
         let mut trees: Vec<Vec<(Vec<u64>, Vec<u64>)>> = lt
             .into_iter()
             .zip(eq)
@@ -351,8 +518,8 @@ impl OtSession {
             let bits = x.len() * 64;
             let z = self.duplex.and_shared(ch, &x, &[&y_lt, &y_eq], bits)?;
             let mut at = 0;
-            for (gi, tree) in trees.iter_mut().enumerate() {
-                let (pairs, w) = (tree.len() / 2, nw[gi]);
+            for (tree, &w) in trees.iter_mut().zip(&words) {
+                let pairs = tree.len() / 2;
                 let mut next = Vec::with_capacity(pairs + 1);
                 for p in 0..pairs {
                     let lt = xor(&tree[2 * p + 1].0, &z[0][at..at + w]);
@@ -370,14 +537,14 @@ impl OtSession {
                 *tree = next;
             }
         }
-        Ok(groups
-            .iter()
-            .zip(&trees)
-            .map(|(g, tree)| {
-                let root = &tree[0].0;
-                (0..g.1)
-                    .map(|j| pack(n, |i| bit(root, j * n + i)))
-                    .collect()
+        // A group of width 0 has no digit: `[x < y mod 1]` is 0.
+        Ok(trees
+            .into_iter()
+            .zip(&words)
+            .map(|(tree, &w)| {
+                tree.into_iter()
+                    .next()
+                    .map_or_else(|| vec![0; w], |(lt, _)| lt)
             })
             .collect())
     }
@@ -463,48 +630,87 @@ impl OtSession {
         ch: &mut Channel,
         shares: &[u64],
         s: u32,
-        rescale: bool,
-        relu: bool,
-        lift: bool,
+        want: Wanted,
     ) -> Result<Parts, Error> {
-        let (k, p) = (self.config.k, self.config.p);
-        let h = (p - 1) / 2;
-        let n = shares.len();
-        let alice = self.party() == Role::Alice;
-        let big = 1u64 << (k + 1);
-        // Alice's a = s_A + h mod p; Bob's b = s_B.
-        let own: Vec<u64> = if alice {
-            shares.iter().map(|&x| add_mod(x, h, p)).collect()
-        } else {
+        let view = self.view(shares, s);
+        let bits = self.wrap_bits(ch, &view, s, want)?;
+        let products = self.wrap_products(ch, &view, &bits, want)?;
+        let r = if !want.rescale {
+            Vec::new()
+        } else if !bits.rescaling {
+            // s = 0: the rescaled value is v itself, already shared.
             shares.to_vec()
+        } else {
+            self.rescaled(ch, &view, &bits, &products, s)?
         };
-        // Alice's Q_j, ρ_j for j = 0, 1 (integers), Bob's b_hi, b_lo.
-        let qs: Vec<[(i64, u64); 2]> = if alice {
-            own.iter()
+        let lift = if want.lift {
+            let big = 1u64 << (self.config.k + 1);
+            let stride = products.stride;
+            (0..view.own.len())
+                .map(|i| {
+                    let pw = products.wm[i * stride + stride - 1];
+                    view.own[i].wrapping_sub(pw) & (big - 1)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Parts { r, d: bits.d, lift })
+    }
+
+    /// This party's view of its shares: Alice's `a = s_A + h mod p` with her `Q_j, ρ_j` for
+    /// `j = 0, 1`, Bob's `b = s_B`.
+    fn view(&self, shares: &[u64], s: u32) -> View {
+        let p = self.config.p;
+        let h = (p - 1) / 2;
+        if self.party() == Role::Alice {
+            let own: Vec<u64> = shares.iter().map(|&x| add_mod(x, h, p)).collect();
+            let qs = own
+                .iter()
                 .map(|&a| {
                     [0i64, 1].map(|j| {
                         let aj = a as i64 - h as i64 - j * p as i64;
                         (aj.div_euclid(1 << s), aj.rem_euclid(1 << s) as u64)
                     })
                 })
-                .collect()
+                .collect();
+            View { own, qs }
         } else {
-            Vec::new()
-        };
-        let rescaling = rescale && s > 0;
-        // Step 1, one millionaires' of up to four comparisons against b: w = [p − 1 − a < b],
-        // for ReLU g = [θ − 1 < b], and when rescaling the carries
-        // c_j = [2^s − 1 − ρ_j < b_lo] (b_lo = b mod 2^s, the low digits of the same b).
-        let c = 1 + usize::from(relu);
+            View {
+                own: shares.to_vec(),
+                qs: Vec::new(),
+            }
+        }
+    }
+
+    /// Steps 1 and 2: one millionaires' of up to four comparisons against `b`: the wrap bit
+    /// `w = [p − 1 − a < b]`, for ReLU `g = [θ − 1 < b]`, and when rescaling the carries
+    /// `c_j = [2^s − 1 − ρ_j < b_lo]` (`b_lo = b mod 2^s`, the low digits of the same `b`);
+    /// then `c_sel = c_0 ⊕ w ∧ (c_0 ⊕ c_1)`.
+    fn wrap_bits(
+        &mut self,
+        ch: &mut Channel,
+        view: &View,
+        s: u32,
+        want: Wanted,
+    ) -> Result<WrapBits, Error> {
+        let (k, p) = (self.config.k, self.config.p);
+        let h = (p - 1) / 2;
+        let n = view.own.len();
+        let alice = self.party() == Role::Alice;
+        let rescaling = want.rescale && s > 0;
+        let c = 1 + usize::from(want.relu);
         let (x, carry_x): (Vec<u64>, Vec<u64>) = if alice {
-            let x = own
+            let x = view
+                .own
                 .iter()
                 .flat_map(|&a| {
                     let theta = if a >= h { p + h - a } else { h - a };
                     [p - 1 - a, theta - 1].into_iter().take(c)
                 })
                 .collect();
-            let carry_x = qs
+            let carry_x = view
+                .qs
                 .iter()
                 .flat_map(|q| q.map(|(_, rho)| (1u64 << s) - 1 - rho))
                 .collect();
@@ -512,25 +718,32 @@ impl OtSession {
         } else {
             (Vec::new(), Vec::new())
         };
-        let mut groups = vec![(k, c, &x[..])];
+        let mut groups = vec![Comparisons {
+            width: k,
+            count: c,
+            x: &x,
+        }];
         if rescaling {
-            groups.push((s, 2, &carry_x[..]));
+            groups.push(Comparisons {
+                width: s,
+                count: 2,
+                x: &carry_x,
+            });
         }
-        let mut cmp = self.less_than_groups(ch, n, &groups, &own)?;
+        let mut cmp = self.less_than_groups(ch, n, &groups, &view.own)?;
         let mut wrap = cmp.remove(0);
         let w = wrap.remove(0);
-        let d = if relu {
+        let d = if want.relu {
             let g = wrap.remove(0);
             let mut d = xor(&w, &g);
             if alice {
-                let kappa = pack(n, |i| own[i] >= h);
+                let kappa = pack(n, |i| view.own[i] >= h);
                 d = xor(&d, &kappa);
             }
             d
         } else {
             Vec::new()
         };
-        // Step 2: c_sel = c_0 ⊕ w ∧ (c_0 ⊕ c_1).
         let c_sel = if rescaling {
             let cs = cmp.remove(0);
             let diff = xor(&cs[0], &cs[1]);
@@ -539,14 +752,36 @@ impl OtSession {
         } else {
             Vec::new()
         };
-        // Step 3: w·(Q_1 − Q_0) mod p and w·p mod 2^K in one correlated OT per instance.
+        Ok(WrapBits {
+            rescaling,
+            w,
+            d,
+            c_sel,
+        })
+    }
+
+    /// Step 3: `w·(Q_1 − Q_0) mod p` (when rescaling) and `w·p mod 2^K` (for the lift) in one
+    /// correlated OT per instance; with rescaling alone, `c_sel·1 mod p` joins the same
+    /// exchange.
+    fn wrap_products(
+        &mut self,
+        ch: &mut Channel,
+        view: &View,
+        bits: &WrapBits,
+        want: Wanted,
+    ) -> Result<WrapProducts, Error> {
+        let (k, p) = (self.config.k, self.config.p);
+        let n = view.own.len();
+        let alice = self.party() == Role::Alice;
+        let rescaling = bits.rescaling;
         let mut moduli = Vec::new();
         if rescaling {
             moduli.push(p);
         }
-        if lift {
-            moduli.push(big);
+        if want.lift {
+            moduli.push(1u64 << (k + 1));
         }
+        let stride = moduli.len();
         let dq = |q: &[(i64, u64); 2]| (q[1].0 - q[0].0).rem_euclid(p as i64) as u64;
         let (wm, merged_cb) = if moduli.is_empty() {
             (Vec::new(), None)
@@ -554,15 +789,19 @@ impl OtSession {
             // Rescaling only: w·(Q_1 − Q_0) and c_sel·1, both from Alice and mod p, in one
             // exchange of 2n OTs.
             let v: Vec<u64> = if alice {
-                qs.iter().map(dq).chain(std::iter::repeat_n(1, n)).collect()
+                view.qs
+                    .iter()
+                    .map(dq)
+                    .chain(std::iter::repeat_n(1, n))
+                    .collect()
             } else {
                 Vec::new()
             };
             let g = pack(2 * n, |i| {
                 if i < n {
-                    bit(&w, i)
+                    bit(&bits.w, i)
                 } else {
-                    bit(&c_sel, i - n)
+                    bit(&bits.c_sel, i - n)
                 }
             });
             let mut both = self.bit_times(ch, Role::Alice, &moduli, &v, &g, 2 * n)?;
@@ -570,55 +809,62 @@ impl OtSession {
             (both, Some(cb))
         } else {
             let v: Vec<u64> = if alice {
-                qs.iter()
+                view.qs
+                    .iter()
                     .flat_map(|q| {
                         [dq(q), p]
                             .into_iter()
                             .skip(usize::from(!rescaling))
-                            .take(moduli.len())
+                            .take(stride)
                     })
                     .collect()
             } else {
                 Vec::new()
             };
-            (self.bit_times(ch, Role::Alice, &moduli, &v, &w, n)?, None)
+            (
+                self.bit_times(ch, Role::Alice, &moduli, &v, &bits.w, n)?,
+                None,
+            )
         };
-        let stride = moduli.len();
-        let r = if !rescale {
-            Vec::new()
-        } else if !rescaling {
-            // s = 0: the rescaled value is v itself, already shared.
-            shares.to_vec()
-        } else {
-            let cb = match merged_cb {
-                Some(cb) => cb,
-                None => {
-                    let ones = vec![1u64; if alice { n } else { 0 }];
-                    self.bit_times(ch, Role::Alice, &[p], &ones, &c_sel, n)?
-                }
-            };
-            (0..n)
-                .map(|i| {
-                    let base = if alice {
-                        qs[i][0].0.rem_euclid(p as i64) as u64
-                    } else {
-                        own[i] >> s
-                    };
-                    add_mod(add_mod(base, wm[i * stride], p), cb[i], p)
-                })
-                .collect()
+        Ok(WrapProducts {
+            stride,
+            wm,
+            merged_cb,
+        })
+    }
+
+    /// Shares mod p of `⌊signed(v)/2^s⌋ = Q_0 + w·(Q_1 − Q_0) + c_sel` (Alice) and
+    /// `⌊b / 2^s⌋` (Bob), `s > 0`.
+    fn rescaled(
+        &mut self,
+        ch: &mut Channel,
+        view: &View,
+        bits: &WrapBits,
+        products: &WrapProducts,
+        s: u32,
+    ) -> Result<Vec<u64>, Error> {
+        let p = self.config.p;
+        let n = view.own.len();
+        let alice = self.party() == Role::Alice;
+        let separate;
+        let cb = match &products.merged_cb {
+            Some(cb) => cb,
+            None => {
+                let ones = vec![1u64; if alice { n } else { 0 }];
+                separate = self.bit_times(ch, Role::Alice, &[p], &ones, &bits.c_sel, n)?;
+                &separate
+            }
         };
-        let lift = if lift {
-            (0..n)
-                .map(|i| {
-                    let pw = wm[i * stride + stride - 1];
-                    own[i].wrapping_sub(pw) & (big - 1)
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Ok(Parts { r, d, lift })
+        Ok((0..n)
+            .map(|i| {
+                let base = if alice {
+                    view.qs[i][0].0.rem_euclid(p as i64) as u64
+                } else {
+                    view.own[i] >> s
+                };
+                add_mod(add_mod(base, products.wm[i * products.stride], p), cb[i], p)
+            })
+            .collect())
     }
 
     /// Shares of `[u_1 > u_0]` for lifted values `u0`, `u1` (shares in `Z_{2^K}`).
@@ -656,7 +902,7 @@ impl OtSession {
     /// Alice's re-sharing: she returns her masks `r`, Bob `y_B + y_A − r`.
     fn reshare(&mut self, ch: &mut Channel, y: &[u64]) -> Result<Vec<u64>, Error> {
         let p = self.config.p;
-        let bytes = (64 - (p - 1).leading_zeros() as usize).div_ceil(8);
+        let bytes = bytes_per_value(p);
         match self.party() {
             Role::Alice => {
                 let mut r = vec![0u64; y.len()];
@@ -669,11 +915,11 @@ impl OtSession {
                 Ok(r)
             }
             Role::Bob => {
-                let body = ch.recv(kind::RESHARE, y.len() * bytes)?;
-                let mut rd = Reader::new(&body);
-                let mut z = Vec::with_capacity(y.len());
-                rd.words_below("re-sharing correction", y.len(), bytes, p, &mut z)?;
-                rd.finish()?;
+                let z = ch.recv_with(kind::RESHARE, y.len() * bytes, |r| {
+                    let mut z = Vec::with_capacity(y.len());
+                    r.words_below("re-sharing correction", y.len(), bytes, p, &mut z)?;
+                    Ok(z)
+                })?;
                 Ok(y.iter().zip(&z).map(|(&y, &z)| add_mod(y, z, p)).collect())
             }
         }
@@ -707,32 +953,24 @@ impl OtSession {
         mut f: impl FnMut(&mut Self, &mut Channel, &[u64]) -> Result<Vec<T>, Error>,
     ) -> Result<Vec<T>, Error> {
         self.check(block, values, inputs, shift)?;
-        let previous = ch.set_label(block.ot_label());
+        let ch = &mut ch.labelled(block.ot_label());
         let mut out = Vec::with_capacity(inputs.len() / values);
-        let mut result = Ok(());
         for chunk in inputs.chunks(self.config.chunk * values) {
-            match f(self, ch, chunk) {
-                Ok(o) => out.extend(o),
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
+            out.extend(f(self, ch, chunk)?);
         }
-        ch.set_label(previous);
-        result.map(|()| out)
+        Ok(out)
     }
 
     fn relu_chunk(&mut self, ch: &mut Channel, x: &[u64], s: u32) -> Result<Vec<u64>, Error> {
         let p = self.config.p;
         let n = x.len();
-        let parts = self.parts(ch, x, s, true, true, false)?;
+        let parts = self.parts(ch, x, s, Wanted::RELU_RESCALE)?;
         let y = self.bit_times_both(ch, &[p], &parts.r, &parts.d, n)?;
         self.reshare(ch, &y)
     }
 
     fn rescale_chunk(&mut self, ch: &mut Channel, x: &[u64], s: u32) -> Result<Vec<u64>, Error> {
-        let parts = self.parts(ch, x, s, true, false, false)?;
+        let parts = self.parts(ch, x, s, Wanted::RESCALE)?;
         self.reshare(ch, &parts.r)
     }
 
@@ -740,7 +978,7 @@ impl OtSession {
         let (k, p) = (self.config.k, self.config.p);
         let big = 1u64 << (k + 1);
         let n = x.len() / 4;
-        let parts = self.parts(ch, x, s, true, false, true)?;
+        let parts = self.parts(ch, x, s, Wanted::RESCALE_LIFT)?;
         // Round 1: (0, 1) and (2, 3) of every window, 2n comparisons.
         let pick = |v: &[u64], j: usize| -> Vec<u64> {
             (0..2 * n)
@@ -764,19 +1002,18 @@ impl OtSession {
 
     fn argmax_chunk(&mut self, ch: &mut Channel, x: &[u64]) -> Result<Vec<bool>, Error> {
         let n = x.len() / 2;
-        let parts = self.parts(ch, x, 0, false, false, true)?;
+        let parts = self.parts(ch, x, 0, Wanted::LIFT)?;
         let u0: Vec<u64> = (0..n).map(|i| parts.lift[2 * i]).collect();
         let u1: Vec<u64> = (0..n).map(|i| parts.lift[2 * i + 1]).collect();
         let g = self.greater(ch, &u0, &u1)?;
         let bytes = n.div_ceil(8);
         match self.party() {
             Role::Alice => {
-                let body = ch.recv(kind::REVEAL, bytes)?;
-                let theirs = crate::silent::unpack_bits(&body, n, "argmax reveal padding")?;
+                let theirs = ch.recv_with(kind::REVEAL, bytes, |r| r.bits("argmax reveal", n))?;
                 Ok((0..n).map(|i| bit(&g, i) ^ theirs[i]).collect())
             }
             Role::Bob => {
-                let body = crate::silent::pack_bits((0..n).map(|i| bit(&g, i)));
+                let body = crate::wire::pack_bits((0..n).map(|i| bit(&g, i)));
                 ch.send(kind::REVEAL, &body)?;
                 ch.flush()?;
                 Ok(Vec::new())

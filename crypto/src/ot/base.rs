@@ -39,20 +39,6 @@ const POINT_LEN: usize = 32;
 const TAG_HASH_TO_GROUP: &[u8; 16] = b"BUNET-MR-H2G-v1\0";
 const TAG_KDF: &[u8; 16] = b"BUNET-MR-KDF-v1\0";
 
-fn random_scalar(prg: &mut Prg) -> Scalar {
-    let mut wide = [0u8; 64];
-    prg.fill_bytes(&mut wide);
-    let s = Scalar::from_bytes_mod_order_wide(&wide);
-    wide.zeroize();
-    s
-}
-
-fn random_point(prg: &mut Prg) -> RistrettoPoint {
-    let mut wide = [0u8; 64];
-    prg.fill_bytes(&mut wide);
-    RistrettoPoint::from_uniform_bytes(&wide)
-}
-
 /// `H_i(r)`: SHA-512 of (tag, i, r) mapped onto the group.
 fn hash_to_group(i: u64, r: &CompressedRistretto) -> RistrettoPoint {
     let mut h = Sha512::new();
@@ -106,30 +92,22 @@ fn check_count(n: usize) -> Result<(), Error> {
 /// See the module documentation. The keys are secret; the caller should erase them when done.
 pub fn send(ch: &mut Channel, prg: &mut Prg, n: usize) -> Result<Vec<[u128; 2]>, Error> {
     check_count(n)?;
-    let mut y = random_scalar(prg);
+    let mut y = Scalar::random(prg);
     let a = RistrettoPoint::mul_base(&y).compress();
     ch.send(kind::BASE_SENDER, a.as_bytes())?;
     let expected = 8 + 2 * POINT_LEN * n;
-    let body = ch.recv(kind::BASE_RECEIVER, expected)?;
-    let mut r = Reader::new(&body);
-    let count = r.u64()?;
-    if count != n as u64 {
-        return Err(WireError::LengthMismatch {
-            what: "base OT receiver message",
-            expected: n as u64,
-            found: count,
+    let keys = ch.recv_with(kind::BASE_RECEIVER, expected, |r| {
+        r.count_exact("base OT receiver message", n)?;
+        let mut keys = Vec::with_capacity(n);
+        for i in 0..n as u64 {
+            let (c0, r0) = read_point(r)?;
+            let (c1, r1) = read_point(r)?;
+            let m0 = r0 + hash_to_group(i, &c1);
+            let m1 = r1 + hash_to_group(i, &c0);
+            keys.push([kdf(i, &a, &(y * m0)), kdf(i, &a, &(y * m1))]);
         }
-        .into());
-    }
-    let mut keys = Vec::with_capacity(n);
-    for i in 0..n as u64 {
-        let (c0, r0) = read_point(&mut r)?;
-        let (c1, r1) = read_point(&mut r)?;
-        let m0 = r0 + hash_to_group(i, &c1);
-        let m1 = r1 + hash_to_group(i, &c0);
-        keys.push([kdf(i, &a, &(y * m0)), kdf(i, &a, &(y * m1))]);
-    }
-    r.finish()?;
+        Ok(keys)
+    })?;
     y.zeroize();
     Ok(keys)
 }
@@ -148,8 +126,8 @@ pub fn receive(ch: &mut Channel, prg: &mut Prg, choices: &[bool]) -> Result<Vec<
     body.extend_from_slice(&(choices.len() as u64).to_le_bytes());
     let mut secrets = Vec::with_capacity(choices.len());
     for (i, &b) in choices.iter().enumerate() {
-        let x = random_scalar(prg);
-        let other = random_point(prg);
+        let x = Scalar::random(prg);
+        let other = RistrettoPoint::random(prg);
         let other_c = other.compress();
         let own = RistrettoPoint::mul_base(&x) - hash_to_group(i as u64, &other_c);
         let b = Choice::from(u8::from(b));
@@ -160,10 +138,7 @@ pub fn receive(ch: &mut Channel, prg: &mut Prg, choices: &[bool]) -> Result<Vec<
         secrets.push(x);
     }
     ch.send(kind::BASE_RECEIVER, &body)?;
-    let a_body = ch.recv(kind::BASE_SENDER, POINT_LEN)?;
-    let mut r = Reader::new(&a_body);
-    let (a_c, a) = read_point(&mut r)?;
-    r.finish()?;
+    let (a_c, a) = ch.recv_with(kind::BASE_SENDER, POINT_LEN, read_point)?;
     let keys = secrets
         .iter()
         .enumerate()

@@ -18,8 +18,10 @@ use bunet_kernels::aes_hash::FixedKeyHash;
 use super::{OtError, base, check_len, hash, kind, pack_choices, transpose};
 use crate::Error;
 use crate::channel::Channel;
+use crate::modm::{add_mod, bytes_per_value, check_modulus, reduce_block, sub_mod};
 use crate::prg::Prg;
-use crate::wire::{Reader, WireError};
+use crate::secret::{redacted_debug, zeroize_on_drop};
+use crate::wire::{Reader, put_words};
 
 /// OTs per extension message (a multiple of 128): 512 KiB of columns per batch, which stays in
 /// the L2 cache of current cores.
@@ -78,47 +80,11 @@ fn transpose_columns(cols: &[u128], stride: usize, out: &mut [u128]) {
     half.zeroize();
 }
 
-/// Maps a uniform 128-bit hash output to `[0, p)` as `⌊x·p / 2^128⌋` (multiply-shift: two
-/// multiplications, no division); the result is within statistical distance `p / 2^128` of
-/// uniform.
-#[inline]
-fn reduce_hash(x: u128, p: u64) -> u64 {
-    let p = u128::from(p);
-    let lo = (x as u64 as u128 * p) >> 64;
-    let hi = (x >> 64) * p;
-    ((hi + lo) >> 64) as u64
-}
-
-/// Bytes per value modulo `p` on the wire: `⌈⌈log2 p⌉ / 8⌉`.
-pub(crate) fn bytes_per_value(p: u64) -> usize {
-    (64 - (p - 1).leading_zeros() as usize).div_ceil(8).max(1)
-}
-
-pub(crate) fn check_modulus(p: u64) -> Result<(), OtError> {
-    if !(2..1 << 62).contains(&p) {
-        return Err(OtError::ModulusOutOfRange { p });
-    }
-    Ok(())
-}
-
 fn check_reduced(what: &'static str, values: &[u64], p: u64) -> Result<(), OtError> {
     match values.iter().find(|&&v| v >= p) {
         Some(&found) => Err(OtError::NotReduced { what, found, p }),
         None => Ok(()),
     }
-}
-
-/// Reads the `u64` OT count that opens every batch message and checks it.
-fn read_count(r: &mut Reader<'_>, what: &'static str, n: usize) -> Result<(), WireError> {
-    let count = r.u64()?;
-    if count != n as u64 {
-        return Err(WireError::LengthMismatch {
-            what,
-            expected: n as u64,
-            found: count,
-        });
-    }
-    Ok(())
 }
 
 /// The sender's side of an IKNP session: it knows `Δ` and, per OT, the zero-message `q_i`
@@ -137,18 +103,8 @@ pub struct Sender {
     hashed: Zeroizing<Vec<u128>>,
 }
 
-impl std::fmt::Debug for Sender {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Sender { .. }")
-    }
-}
-
-impl Drop for Sender {
-    fn drop(&mut self) {
-        self.delta.zeroize();
-        self.cols.zeroize();
-    }
-}
+redacted_debug!(Sender);
+zeroize_on_drop!(Sender { delta, cols });
 
 impl Sender {
     /// Sets up a session with global correlation `delta`: runs 128 base OTs as their receiver,
@@ -188,22 +144,21 @@ impl Sender {
         let m = blocks_for(n);
         let body = ch.recv(kind::EXTEND, 8 + KAPPA * m * 16)?;
         let mut r = Reader::new(&body);
-        read_count(&mut r, "extension batch", n)?;
-        let u = r.take(KAPPA * m * 16)?;
+        r.count_exact("extension batch", n)?;
+        let u = r.blocks_borrowed("extension columns", KAPPA * m)?;
         r.finish()?;
         let stride = stride_for(m);
         self.cols.resize(KAPPA * stride, 0);
         for (j, (col, u_col)) in self
             .cols
             .chunks_exact_mut(stride)
-            .zip(u.chunks_exact(m * 16))
+            .zip(u.chunks_exact(m))
             .enumerate()
         {
             let col = &mut col[..m];
             expand(&self.prgs[j], self.counter, col);
             let mask = 0u128.wrapping_sub((self.delta >> j) & 1);
-            for (q, u) in col.iter_mut().zip(u_col.chunks_exact(16)) {
-                let u = u128::from_le_bytes(u.try_into().expect("chunks of 16 bytes"));
+            for (q, &u) in col.iter_mut().zip(u_col) {
                 *q ^= u & mask;
             }
         }
@@ -292,7 +247,7 @@ impl Sender {
         hashed.resize(2 * n, 0);
         hash::hash_pairs(&self.hash, &q, self.delta, tweak, &mut hashed);
         h.clear();
-        h.extend(hashed.iter().map(|&x| reduce_hash(x, p)));
+        h.extend(hashed.iter().map(|&x| reduce_block(x, p)));
         self.q = q;
         self.hashed = hashed;
         Ok(())
@@ -324,7 +279,7 @@ impl Sender {
             }
             body.clear();
             body.extend_from_slice(&(chunk.len() as u64).to_le_bytes());
-            put_values(&mut body, &words, width);
+            put_words(&mut body, &words, width);
             ch.send(kind::MOD_P, &body)?;
             ch.flush()?;
         }
@@ -361,24 +316,13 @@ impl Sender {
             }
             body.clear();
             body.extend_from_slice(&(chunk.len() as u64).to_le_bytes());
-            put_values(&mut body, &words, width);
+            put_words(&mut body, &words, width);
             ch.send(kind::MOD_P, &body)?;
             ch.flush()?;
         }
         h.zeroize();
         Ok(out)
     }
-}
-
-#[inline]
-fn add_mod(a: u64, b: u64, p: u64) -> u64 {
-    let s = a + b;
-    if s >= p { s - p } else { s }
-}
-
-#[inline]
-fn sub_mod(a: u64, b: u64, p: u64) -> u64 {
-    if a >= b { a - b } else { a + p - b }
 }
 
 /// The receiver's side of an IKNP session: per OT it chooses `b_i` and learns `q_i ⊕ b_i·Δ`.
@@ -399,17 +343,8 @@ pub struct Receiver {
     words: Vec<u64>,
 }
 
-impl std::fmt::Debug for Receiver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Receiver { .. }")
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.cols.zeroize();
-    }
-}
+redacted_debug!(Receiver);
+zeroize_on_drop!(Receiver { cols });
 
 impl Receiver {
     /// Sets up a session: runs 128 base OTs as their sender. The peer runs [`Sender::setup`].
@@ -557,15 +492,12 @@ impl Receiver {
             let t = &mut t[..n];
             let tweak = self.extend_batch(ch, c, t)?;
             hash::hash_many(&self.hash, t, tweak, chunk);
-            let body = ch.recv(kind::CHOSEN, 8 + 32 * n)?;
-            let mut r = Reader::new(&body);
-            read_count(&mut r, "chosen OT batch", n)?;
-            let cts = r.take(32 * n)?;
-            r.finish()?;
-            for ((o, ct), &b) in chunk.iter_mut().zip(cts.chunks_exact(32)).zip(bits) {
-                let y0 = u128::from_le_bytes(ct[..16].try_into().expect("16 bytes"));
-                let y1 = u128::from_le_bytes(ct[16..].try_into().expect("16 bytes"));
-                let y = u128::conditional_select(&y0, &y1, Choice::from(u8::from(b)));
+            let cts = ch.recv_with(kind::CHOSEN, 8 + 32 * n, |r| {
+                r.count_exact("chosen OT batch", n)?;
+                r.blocks("chosen OT ciphertexts", 2 * n)
+            })?;
+            for ((o, ct), &b) in chunk.iter_mut().zip(cts.chunks_exact(2)).zip(bits) {
+                let y = u128::conditional_select(&ct[0], &ct[1], Choice::from(u8::from(b)));
                 *o ^= y;
             }
         }
@@ -591,17 +523,16 @@ impl Receiver {
         hashed.resize(n, 0);
         hash::hash_many(&self.hash, &t, tweak, &mut hashed);
         self.h.clear();
-        self.h.extend(hashed.iter().map(|&x| reduce_hash(x, p)));
+        self.h.extend(hashed.iter().map(|&x| reduce_block(x, p)));
         self.t = t;
         self.hashed = hashed;
         let width = bytes_per_value(p);
-        let body = ch.recv(kind::MOD_P, 8 + per_ot * width * n)?;
-        let mut r = Reader::new(&body);
-        read_count(&mut r, "mod-p OT batch", n)?;
-        self.words.clear();
-        r.words_below("mod-p OT value", per_ot * n, width, p, &mut self.words)?;
-        r.finish()?;
-        Ok(())
+        let words = &mut self.words;
+        words.clear();
+        ch.recv_with(kind::MOD_P, 8 + per_ot * width * n, |r| {
+            r.count_exact("mod-p OT batch", n)?;
+            r.words_below("mod-p OT value", per_ot * n, width, p, words)
+        })
     }
 
     /// Chosen-message OT of values modulo `p`: returns `messages[i][choices[i]]` of the
@@ -671,14 +602,5 @@ impl Receiver {
             }
         }
         Ok(out)
-    }
-}
-
-/// Appends `values` as little-endian words of `width` bytes.
-fn put_values(body: &mut Vec<u8>, values: &[u64], width: usize) {
-    let start = body.len();
-    body.resize(start + values.len() * width, 0);
-    for (chunk, v) in body[start..].chunks_exact_mut(width).zip(values) {
-        chunk.copy_from_slice(&v.to_le_bytes()[..width]);
     }
 }

@@ -73,7 +73,7 @@ use crate::Error;
 use crate::channel::Channel;
 use crate::ot;
 use crate::prg::Prg;
-use crate::wire::Reader;
+use crate::secret::{redacted_debug, zeroize_on_drop};
 
 /// Nonzeros per column of the LPN code.
 pub const D: usize = 10;
@@ -506,17 +506,9 @@ pub struct Sender {
     prg: Prg,
 }
 
-impl std::fmt::Debug for Sender {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Sender { .. }")
-    }
-}
-
-impl Drop for Sender {
-    fn drop(&mut self) {
-        self.delta.zeroize();
-    }
-}
+redacted_debug!(Sender);
+// The core and the PRG erase themselves.
+zeroize_on_drop!(Sender { delta });
 
 impl Chunks for Sender {
     fn core(&mut self) -> &mut Core {
@@ -631,11 +623,7 @@ pub struct Receiver {
     core: Core,
 }
 
-impl std::fmt::Debug for Receiver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Receiver { .. }")
-    }
-}
+redacted_debug!(Receiver);
 
 impl Chunks for Receiver {
     fn core(&mut self) -> &mut Core {
@@ -657,10 +645,7 @@ impl Receiver {
     /// If `params` is inconsistent.
     pub fn setup(ch: &mut Channel, params: Params, mut prg: Prg) -> Result<Self, Error> {
         params.check();
-        let body = ch.recv(kind::SEED, 16)?;
-        let mut r = Reader::new(&body);
-        let seed = r.array::<16>()?;
-        r.finish()?;
+        let seed = ch.recv_with(kind::SEED, 16, |r| r.array::<16>())?;
         let mut iknp = ot::Receiver::setup(ch, &mut prg)?;
         let n = params.pre.base_len();
         let mut packed = vec![0u128; n.div_ceil(128)];
@@ -709,14 +694,9 @@ impl Receiver {
         let (first_tree, trees, out_len) = self.core.next_chunk();
         let bin = 1usize << h;
         let len = trees * h * 16;
-        let body = ch.recv(kind::TREES, len)?;
-        let mut r = Reader::new(&body);
-        let raw = r.take(len)?;
-        r.finish()?;
-        let msg: Vec<u128> = raw
-            .chunks_exact(16)
-            .map(|b| u128::from_le_bytes(b.try_into().expect("16-byte chunks")))
-            .collect();
+        let msg = ch.recv_with(kind::TREES, len, |r| {
+            r.blocks("GGM tree messages", trees * h)
+        })?;
         let mut owned = None;
         let out: &mut [u128] = match direct {
             Some(o) => o,

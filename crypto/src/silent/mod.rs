@@ -40,14 +40,15 @@
 //! tweak is reused with related inputs; correlated-OT pads mod `m` are within statistical
 //! distance `m / 2^128` of uniform.
 
+mod and;
+mod derived;
 pub mod ferret;
-mod ops;
+mod pads;
 #[cfg(test)]
 mod tests;
 
+pub use and::{BitTriples, Duplex, SharedTriples};
 pub use ferret::{Lpn, Params, Receiver, Sender};
-pub use ops::{BitTriples, Duplex, SharedTriples};
-pub(crate) use ops::{add_mod, pack_bits, sub_mod, unpack_bits};
 
 /// Message kinds of silent OT (`0x0320..=0x033f`).
 pub mod kind {

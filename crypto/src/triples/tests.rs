@@ -1,6 +1,7 @@
 use super::*;
 use crate::channel::ChannelConfig;
 use crate::ot::tests::{pairs, two_party};
+use crate::wire::{Reader, WireError};
 use proptest::prelude::*;
 
 /// A prime just below 2^24 and one just below 2^32.

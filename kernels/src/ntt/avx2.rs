@@ -94,241 +94,127 @@ macro_rules! transforms {
                 (s, $mul(c, d, w, ws))
             }
 
-            /// Stage of half-size `t >= 4`, block `i` with twiddle `base + i`.
+            use super::bcast as bcast_w;
+            use crate::modarith::avx2::load as load_w;
+
+            /// Lanes per vector.
+            const LANES: usize = 4;
+            /// The negacyclic tails run the spans 4, 2, 1 on chunks of 8.
+            const NEG_TAIL: usize = 8;
+
+            /// `(x + y, x − y + 2q)`.
             #[inline]
             #[target_feature(enable = "avx2")]
-            fn stage_blockwise(
-                a: &mut [u64],
-                tw: &Tables,
-                c: Consts,
-                base: usize,
-                t: usize,
-                dit: bool,
-            ) {
-                for (i, block) in a.chunks_exact_mut(2 * t).enumerate() {
-                    let (w, ws) = (bcast(tw.w[base + i]), bcast(tw.ws[base + i]));
-                    let (lo, hi) = block.split_at_mut(t);
-                    for (x, y) in lo.chunks_exact_mut(4).zip(hi.chunks_exact_mut(4)) {
-                        let (u, v) = if dit {
-                            ct(c, load(x), load(y), w, ws)
-                        } else {
-                            gs(c, load(x), load(y), w, ws)
-                        };
-                        store(x, u);
-                        store(y, v);
-                    }
-                }
+            fn sum_diff(c: Consts, x: __m256i, y: __m256i) -> (__m256i, __m256i) {
+                (
+                    _mm256_add_epi64(x, y),
+                    _mm256_sub_epi64(_mm256_add_epi64(x, c.two_q), y),
+                )
             }
 
-            /// Stage of half-size `len >= 4`, element `j` of every block with twiddle `len + j`.
+            /// `x w mod q`, fully reduced.
             #[inline]
             #[target_feature(enable = "avx2")]
-            fn stage_elementwise(a: &mut [u64], tw: &Tables, c: Consts, len: usize, dit: bool) {
-                let (wt, wst) = (&tw.w[len..2 * len], &tw.ws[len..2 * len]);
-                for block in a.chunks_exact_mut(2 * len) {
-                    let (lo, hi) = block.split_at_mut(len);
-                    for (((x, y), w), ws) in lo
-                        .chunks_exact_mut(4)
-                        .zip(hi.chunks_exact_mut(4))
-                        .zip(wt.chunks_exact(4))
-                        .zip(wst.chunks_exact(4))
-                    {
-                        let (u, v) = if dit {
-                            ct(c, load(x), load(y), load(w), load(ws))
-                        } else {
-                            gs(c, load(x), load(y), load(w), load(ws))
-                        };
-                        store(x, u);
-                        store(y, v);
-                    }
-                }
+            fn scale(c: Consts, x: __m256i, w: __m256i, ws: __m256i) -> __m256i {
+                $redq(c, $mul(c, x, w, ws))
             }
 
-            /// Negacyclic forward transform, `a.len() >= 8`.
+            /// The spans 4, 2, 1 of a negacyclic forward transform on chunks of 8 (span 4 with a
+            /// broadcast twiddle, span 2 after exchanging halves, span 1 after unpacking).
+            #[inline]
             #[target_feature(enable = "avx2")]
-            pub(crate) fn negacyclic_forward(a: &mut [u64], tw: &Tables, q: u64) {
-                let n = a.len();
-                let c = consts(q);
-                let (mut m, mut t) = (1, n);
-                while t > BLOCK {
-                    t >>= 1;
-                    stage_blockwise(a, tw, c, m, t, true);
-                    m <<= 1;
-                }
-                let part = t;
+            fn neg_forward_tail(c: Consts, sub: &mut [u64], tw: &Tables, first: usize, n: usize) {
                 let h = n / 2;
-                for (j, sub) in a.chunks_exact_mut(part).enumerate() {
-                    let (mut base, mut t) = (m + j, part);
-                    while t >= 16 {
-                        t >>= 1;
-                        stage_blockwise(sub, tw, c, base, t, true);
-                        base <<= 1;
-                    }
-                    let k0 = j * part / 8;
-                    for (k, chunk) in sub.chunks_exact_mut(8).enumerate() {
-                        let (c0, c1) = chunk.split_at_mut(4);
-                        let o = 4 * (k0 + k);
-                        let w4 = tw.w[n / 8 + k0 + k];
-                        let ws4 = tw.ws[n / 8 + k0 + k];
-                        let (v0, v1) = ct(c, load(c0), load(c1), bcast(w4), bcast(ws4));
-                        let (lo, hi) = halves(v0, v1);
-                        let (lo, hi) = ct(c, lo, hi, load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
-                        let l1 = _mm256_unpacklo_epi64(lo, hi);
-                        let h1 = _mm256_unpackhi_epi64(lo, hi);
-                        let (lo, hi) = ct(c, l1, h1, load(&tw.w[h + o..]), load(&tw.ws[h + o..]));
-                        let lo = $redq(c, $red2q(c, lo));
-                        let hi = $redq(c, $red2q(c, hi));
-                        let (e, f) = (_mm256_unpacklo_epi64(lo, hi), _mm256_unpackhi_epi64(lo, hi));
-                        let (v0, v1) = halves(e, f);
-                        store(c0, v0);
-                        store(c1, v1);
-                    }
+                let k0 = first / 8;
+                for (k, chunk) in sub.chunks_exact_mut(8).enumerate() {
+                    let (c0, c1) = chunk.split_at_mut(4);
+                    let o = 4 * (k0 + k);
+                    let w4 = tw.w[n / 8 + k0 + k];
+                    let ws4 = tw.ws[n / 8 + k0 + k];
+                    let (v0, v1) = ct(c, load(c0), load(c1), bcast(w4), bcast(ws4));
+                    let (lo, hi) = halves(v0, v1);
+                    let (lo, hi) = ct(c, lo, hi, load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+                    let l1 = _mm256_unpacklo_epi64(lo, hi);
+                    let h1 = _mm256_unpackhi_epi64(lo, hi);
+                    let (lo, hi) = ct(c, l1, h1, load(&tw.w[h + o..]), load(&tw.ws[h + o..]));
+                    let lo = $redq(c, $red2q(c, lo));
+                    let hi = $redq(c, $red2q(c, hi));
+                    let (e, f) = (_mm256_unpacklo_epi64(lo, hi), _mm256_unpackhi_epi64(lo, hi));
+                    let (v0, v1) = halves(e, f);
+                    store(c0, v0);
+                    store(c1, v1);
                 }
             }
 
-            /// Negacyclic inverse transform scaled by `1/n`, `a.len() >= 8`.
+            /// The spans 1, 2, 4 of a negacyclic inverse transform on chunks of 8 (the inverse
+            /// of [`neg_forward_tail`]'s shuffles).
+            #[inline]
             #[target_feature(enable = "avx2")]
-            pub(crate) fn negacyclic_inverse(a: &mut [u64], tw: &Tables, q: u64) {
-                let n = a.len();
-                let c = consts(q);
+            fn neg_inverse_tail(c: Consts, sub: &mut [u64], tw: &Tables, first: usize, n: usize) {
                 let h = n / 2;
-                let part = n.min(BLOCK);
-                for (j, sub) in a.chunks_exact_mut(part).enumerate() {
-                    let k0 = j * part / 8;
-                    for (k, chunk) in sub.chunks_exact_mut(8).enumerate() {
-                        let (c0, c1) = chunk.split_at_mut(4);
-                        let o = 4 * (k0 + k);
-                        let (p, r) = halves(load(c0), load(c1));
-                        let lo = _mm256_unpacklo_epi64(p, r);
-                        let hi = _mm256_unpackhi_epi64(p, r);
-                        let (lo, hi) = gs(c, lo, hi, load(&tw.w[h + o..]), load(&tw.ws[h + o..]));
-                        let l2 = _mm256_unpacklo_epi64(lo, hi);
-                        let h2 = _mm256_unpackhi_epi64(lo, hi);
-                        let (lo, hi) = gs(c, l2, h2, load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
-                        let (v0, v1) = halves(lo, hi);
-                        let w4 = tw.w[n / 8 + k0 + k];
-                        let ws4 = tw.ws[n / 8 + k0 + k];
-                        let (v0, v1) = gs(c, v0, v1, bcast(w4), bcast(ws4));
-                        store(c0, v0);
-                        store(c1, v1);
-                    }
-                    let (mut hl, mut t) = (part / 16, 8);
-                    while t < part && 2 * t < n {
-                        stage_blockwise(sub, tw, c, hl * (n / part + j), t, false);
-                        hl >>= 1;
-                        t <<= 1;
-                    }
-                }
-                let mut t = part.max(8);
-                while 2 * t < n {
-                    stage_blockwise(a, tw, c, n / (2 * t), t, false);
-                    t <<= 1;
-                }
-                if n == 8 {
-                    // The span-4 stage above was the last one: scale separately.
-                    let (ni, nis) = (bcast(tw.n_inv.0), bcast(tw.n_inv.1));
-                    for x in a.chunks_exact_mut(4) {
-                        store(x, $redq(c, $mul(c, load(x), ni, nis)));
-                    }
-                    return;
-                }
-                // Last stage fused with the scaling: x' = (x + y) / n, y' = (x - y) w / n.
-                let (ni, nis) = (bcast(tw.n_inv.0), bcast(tw.n_inv.1));
-                let (wl, wls) = (bcast(tw.last.0), bcast(tw.last.1));
-                let (lo, hi) = a.split_at_mut(n / 2);
-                for (x, y) in lo.chunks_exact_mut(4).zip(hi.chunks_exact_mut(4)) {
-                    let (u, v) = (load(x), load(y));
-                    let s = _mm256_add_epi64(u, v);
-                    let d = _mm256_sub_epi64(_mm256_add_epi64(u, c.two_q), v);
-                    store(x, $redq(c, $mul(c, s, ni, nis)));
-                    store(y, $redq(c, $mul(c, d, wl, wls)));
+                let k0 = first / 8;
+                for (k, chunk) in sub.chunks_exact_mut(8).enumerate() {
+                    let (c0, c1) = chunk.split_at_mut(4);
+                    let o = 4 * (k0 + k);
+                    let (p, r) = halves(load(c0), load(c1));
+                    let lo = _mm256_unpacklo_epi64(p, r);
+                    let hi = _mm256_unpackhi_epi64(p, r);
+                    let (lo, hi) = gs(c, lo, hi, load(&tw.w[h + o..]), load(&tw.ws[h + o..]));
+                    let l2 = _mm256_unpacklo_epi64(lo, hi);
+                    let h2 = _mm256_unpackhi_epi64(lo, hi);
+                    let (lo, hi) = gs(c, l2, h2, load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+                    let (v0, v1) = halves(lo, hi);
+                    let w4 = tw.w[n / 8 + k0 + k];
+                    let ws4 = tw.ws[n / 8 + k0 + k];
+                    let (v0, v1) = gs(c, v0, v1, bcast(w4), bcast(ws4));
+                    store(c0, v0);
+                    store(c1, v1);
                 }
             }
 
-            /// Cyclic forward DFT (decimation in frequency), `a.len() >= 8`.
+            /// The spans 2, 1 of a cyclic forward DFT on chunks of 8, fully reduced.
+            #[inline]
             #[target_feature(enable = "avx2")]
-            pub(crate) fn cyclic_forward(a: &mut [u64], tw: &Tables, q: u64) {
-                let n = a.len();
-                let c = consts(q);
-                let mut len = n / 2;
-                while 2 * len > BLOCK {
-                    stage_elementwise(a, tw, c, len, false);
-                    len >>= 1;
-                }
-                let part = 2 * len;
+            fn cyclic_forward_tail(c: Consts, sub: &mut [u64], tw: &Tables) {
                 let (w2, ws2) = small_stage_twiddles(tw);
                 let (w1, ws1) = (bcast(tw.w[1]), bcast(tw.ws[1]));
-                for sub in a.chunks_exact_mut(part) {
-                    let mut len = part / 2;
-                    while len >= 4 {
-                        stage_elementwise(sub, tw, c, len, false);
-                        len >>= 1;
-                    }
-                    for chunk in sub.chunks_exact_mut(8) {
-                        let (c0, c1) = chunk.split_at_mut(4);
-                        let (lo, hi) = halves(load(c0), load(c1));
-                        let (lo, hi) = gs(c, lo, hi, w2, ws2);
-                        let l1 = _mm256_unpacklo_epi64(lo, hi);
-                        let h1 = _mm256_unpackhi_epi64(lo, hi);
-                        let (lo, hi) = gs(c, l1, h1, w1, ws1);
-                        let (lo, hi) = ($redq(c, lo), $redq(c, hi));
-                        let (e, f) = (_mm256_unpacklo_epi64(lo, hi), _mm256_unpackhi_epi64(lo, hi));
-                        let (v0, v1) = halves(e, f);
-                        store(c0, v0);
-                        store(c1, v1);
-                    }
+                for chunk in sub.chunks_exact_mut(8) {
+                    let (c0, c1) = chunk.split_at_mut(4);
+                    let (lo, hi) = halves(load(c0), load(c1));
+                    let (lo, hi) = gs(c, lo, hi, w2, ws2);
+                    let l1 = _mm256_unpacklo_epi64(lo, hi);
+                    let h1 = _mm256_unpackhi_epi64(lo, hi);
+                    let (lo, hi) = gs(c, l1, h1, w1, ws1);
+                    let (lo, hi) = ($redq(c, lo), $redq(c, hi));
+                    let (e, f) = (_mm256_unpacklo_epi64(lo, hi), _mm256_unpackhi_epi64(lo, hi));
+                    let (v0, v1) = halves(e, f);
+                    store(c0, v0);
+                    store(c1, v1);
                 }
             }
 
-            /// Cyclic inverse DFT (decimation in time) scaled by `1/n`, `a.len() >= 8`.
+            /// The spans 1, 2 of a cyclic inverse DFT on chunks of 8.
+            #[inline]
             #[target_feature(enable = "avx2")]
-            pub(crate) fn cyclic_inverse(a: &mut [u64], tw: &Tables, q: u64) {
-                let n = a.len();
-                let c = consts(q);
+            fn cyclic_inverse_tail(c: Consts, sub: &mut [u64], tw: &Tables) {
                 let (w2, ws2) = small_stage_twiddles(tw);
                 let (w1, ws1) = (bcast(tw.w[1]), bcast(tw.ws[1]));
-                let part = n.min(BLOCK);
-                for sub in a.chunks_exact_mut(part) {
-                    for chunk in sub.chunks_exact_mut(8) {
-                        let (c0, c1) = chunk.split_at_mut(4);
-                        let (p, r) = halves(load(c0), load(c1));
-                        let lo = _mm256_unpacklo_epi64(p, r);
-                        let hi = _mm256_unpackhi_epi64(p, r);
-                        let (lo, hi) = ct(c, lo, hi, w1, ws1);
-                        let l2 = _mm256_unpacklo_epi64(lo, hi);
-                        let h2 = _mm256_unpackhi_epi64(lo, hi);
-                        let (lo, hi) = ct(c, l2, h2, w2, ws2);
-                        let (v0, v1) = halves(lo, hi);
-                        store(c0, v0);
-                        store(c1, v1);
-                    }
-                    let mut len = 4;
-                    while len < part && 2 * len < n {
-                        stage_elementwise(sub, tw, c, len, true);
-                        len <<= 1;
-                    }
-                }
-                let mut len = part;
-                while 2 * len < n {
-                    stage_elementwise(a, tw, c, len, true);
-                    len <<= 1;
-                }
-                // Last stage fused with the scaling by 1/n.
-                let (ni, nis) = (bcast(tw.n_inv.0), bcast(tw.n_inv.1));
-                let len = n / 2;
-                let (wt, wst) = (&tw.w[len..], &tw.ws[len..]);
-                let (lo, hi) = a.split_at_mut(len);
-                for (((x, y), w), ws) in lo
-                    .chunks_exact_mut(4)
-                    .zip(hi.chunks_exact_mut(4))
-                    .zip(wt.chunks_exact(4))
-                    .zip(wst.chunks_exact(4))
-                {
-                    let (u, v) = ct(c, load(x), load(y), load(w), load(ws));
-                    store(x, $redq(c, $mul(c, u, ni, nis)));
-                    store(y, $redq(c, $mul(c, v, ni, nis)));
+                for chunk in sub.chunks_exact_mut(8) {
+                    let (c0, c1) = chunk.split_at_mut(4);
+                    let (p, r) = halves(load(c0), load(c1));
+                    let lo = _mm256_unpacklo_epi64(p, r);
+                    let hi = _mm256_unpackhi_epi64(p, r);
+                    let (lo, hi) = ct(c, lo, hi, w1, ws1);
+                    let l2 = _mm256_unpacklo_epi64(lo, hi);
+                    let h2 = _mm256_unpackhi_epi64(lo, hi);
+                    let (lo, hi) = ct(c, l2, h2, w2, ws2);
+                    let (v0, v1) = halves(lo, hi);
+                    store(c0, v0);
+                    store(c1, v1);
                 }
             }
+
+            crate::ntt::schedule::ntt_schedule!("avx2");
 
             /// The constant twiddle vector of the cyclic span-2 stage, `[w2, w3, w2, w3]`.
             #[inline]

@@ -1,0 +1,328 @@
+//! Boolean AND triples and Beaver ANDs from a pair of Ferret sessions, one per direction
+//! ([`Duplex`]); the triples cost no traffic beyond their COTs.
+
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use super::ferret::{Params, Receiver, Sender};
+use super::kind;
+use super::pads::{receiver_pads, sender_pads};
+use crate::Error;
+use crate::channel::Channel;
+use crate::ot::check_len;
+use crate::prg::Prg;
+use crate::secret::redacted_debug;
+use crate::triples::Role;
+
+/// One party's shares of `n` boolean AND triples, 64 per word (bit `i` of word `i / 64`):
+/// `(a_A ⊕ a_B) ∧ (b_A ⊕ b_B) = c_A ⊕ c_B`.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct BitTriples {
+    /// Shares of `a`.
+    pub a: Vec<u64>,
+    /// Shares of `b`.
+    pub b: Vec<u64>,
+    /// Shares of `c`.
+    pub c: Vec<u64>,
+}
+
+redacted_debug!(BitTriples);
+
+/// One party's shares of `n` random triples with a common first operand, 64 per word:
+/// `(a_A ⊕ a_B) ∧ (b_l,A ⊕ b_l,B) = c_l,A ⊕ c_l,B` for every lane `l`.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct SharedTriples {
+    /// Shares of the common operand `a`.
+    pub a: Vec<u64>,
+    /// Shares of `b_l`, one vector per lane.
+    pub b: Vec<Vec<u64>>,
+    /// Shares of `c_l = a ∧ b_l`, one vector per lane.
+    pub c: Vec<Vec<u64>>,
+}
+
+redacted_debug!(SharedTriples);
+
+/// Per lane: the random-OT bits `x_l = m_0 ⊕ m_1` and `m_0`, packed.
+type Lanes = (Vec<Vec<u64>>, Vec<Vec<u64>>);
+
+/// A party's two Ferret sessions, one per direction: Alice's sender with Bob's receiver under
+/// Alice's `Δ`, and the reverse. Everything bidirectional (AND triples, multiplexers) is built
+/// on this pair.
+pub struct Duplex {
+    role: Role,
+    sender: Sender,
+    receiver: Receiver,
+}
+
+redacted_debug!(Duplex { role });
+
+impl Duplex {
+    /// Sets up both directions (Alice's sender first). The peer calls this with the other role
+    /// and the same `params`.
+    ///
+    /// # Errors
+    /// Channel and wire errors.
+    pub fn setup(
+        ch: &mut Channel,
+        role: Role,
+        params: Params,
+        mut prg: Prg,
+    ) -> Result<Self, Error> {
+        let (sender, receiver) = match role {
+            Role::Alice => {
+                let s = Sender::setup(ch, params, Prg::from_seed(prg.next_seed()))?;
+                let r = Receiver::setup(ch, params, Prg::from_seed(prg.next_seed()))?;
+                (s, r)
+            }
+            Role::Bob => {
+                let r = Receiver::setup(ch, params, Prg::from_seed(prg.next_seed()))?;
+                let s = Sender::setup(ch, params, Prg::from_seed(prg.next_seed()))?;
+                (s, r)
+            }
+        };
+        Ok(Self {
+            role,
+            sender,
+            receiver,
+        })
+    }
+
+    /// This party's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The session in which this party is the COT sender.
+    pub fn sender(&mut self) -> &mut Sender {
+        &mut self.sender
+    }
+
+    /// The session in which this party is the COT receiver.
+    pub fn receiver(&mut self) -> &mut Receiver {
+        &mut self.receiver
+    }
+
+    /// Correlated OTs mod `moduli` in both directions in one exchange (two flights per party
+    /// instead of three): this party sends `corr` as in [`Sender::send_correlated_mod`] (the
+    /// peer chooses) and chooses `choices` as in [`Receiver::receive_correlated_mod`] (the peer
+    /// sends). Returns (this party's shares as sender, its values as receiver). The peer calls
+    /// this too, with its own `corr` and `choices`.
+    ///
+    /// # Errors
+    /// As the two one-way calls.
+    pub fn correlated_both(
+        &mut self,
+        ch: &mut Channel,
+        moduli: &[u64],
+        corr: &[u64],
+        choices: &[bool],
+    ) -> Result<(Vec<u64>, Vec<u64>), Error> {
+        // Alice's direction first on both sides, as everywhere in the duplex; each party's
+        // corrections follow its own COT trees on the wire.
+        let (sent, received) = match self.role {
+            Role::Alice => {
+                let s = self.sender.correlated_begin(ch, moduli, corr)?;
+                let r = self.receiver.correlated_begin(ch, moduli, choices)?;
+                (s, r)
+            }
+            Role::Bob => {
+                let r = self.receiver.correlated_begin(ch, moduli, choices)?;
+                let s = self.sender.correlated_begin(ch, moduli, corr)?;
+                (s, r)
+            }
+        };
+        Receiver::send_fix(ch, &received.0, |i| choices[i])?;
+        let shares = self.sender.correlated_finish(ch, moduli, corr, sent)?;
+        let values = self
+            .receiver
+            .correlated_finish(ch, moduli, choices, received)?;
+        Ok((shares, values))
+    }
+
+    /// Random OTs of `lanes`-bit messages from `n` COTs as sender: per lane `l`, bit `l` of
+    /// `(m_0, m_1)` packed as `(x_l = m_0 ⊕ m_1, m_0)`.
+    fn sender_bits(&mut self, ch: &mut Channel, n: usize, lanes: usize) -> Result<Lanes, Error> {
+        let mut q = Zeroizing::new(vec![0u128; n]);
+        self.sender.send_cot(ch, &mut q)?;
+        let serial = self.sender.tweaks(n);
+        let words = n.div_ceil(64);
+        let (mut x, mut m0) = (
+            vec![vec![0u64; words]; lanes],
+            vec![vec![0u64; words]; lanes],
+        );
+        let sender = &self.sender;
+        sender_pads(
+            sender.hash(),
+            sender.delta(),
+            &q,
+            |_| false,
+            serial,
+            1,
+            1,
+            |first, pads| {
+                for (i, p) in pads.chunks_exact(2).enumerate() {
+                    let (j, diff) = (first + i, p[0] ^ p[1]);
+                    for l in 0..lanes {
+                        x[l][j / 64] |= (((diff >> l) & 1) as u64) << (j % 64);
+                        m0[l][j / 64] |= (((p[0] >> l) & 1) as u64) << (j % 64);
+                    }
+                }
+            },
+        );
+        Ok((x, m0))
+    }
+
+    /// Random OTs of `lanes`-bit messages from `n` COTs as receiver: the choice bits `b` and,
+    /// per lane `l`, bit `l` of `m_b`, packed.
+    fn receiver_bits(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        lanes: usize,
+    ) -> Result<(Vec<u64>, Vec<Vec<u64>>), Error> {
+        let mut t = Zeroizing::new(vec![0u128; n]);
+        self.receiver.receive_cot(ch, &mut t)?;
+        let serial = self.receiver.tweaks(n);
+        let words = n.div_ceil(64);
+        let (mut b, mut mb) = (vec![0u64; words], vec![vec![0u64; words]; lanes]);
+        for (i, &x) in t.iter().enumerate() {
+            b[i / 64] |= ((x & 1) as u64) << (i % 64);
+        }
+        receiver_pads(self.receiver.hash(), &t, serial, 1, 1, |first, pads| {
+            for (i, &p) in pads.iter().enumerate() {
+                let j = first + i;
+                for (l, mb) in mb.iter_mut().enumerate() {
+                    mb[j / 64] |= (((p >> l) & 1) as u64) << (j % 64);
+                }
+            }
+        });
+        Ok((b, mb))
+    }
+
+    /// `n` random AND triples from one COT per direction each; no traffic beyond the COTs'.
+    ///
+    /// # Errors
+    /// Channel and wire errors of the COT generation.
+    pub fn and_triples(&mut self, ch: &mut Channel, n: usize) -> Result<BitTriples, Error> {
+        let mut t = self.shared_triples(ch, n, 1)?;
+        Ok(BitTriples {
+            a: std::mem::take(&mut t.b[0]),
+            b: std::mem::take(&mut t.a),
+            c: std::mem::take(&mut t.c[0]),
+        })
+    }
+
+    /// `n` random triples sharing their first operand over `lanes` second operands,
+    /// `a ∧ b_l = c_l`, still from one COT per direction each (the COT's choice bit is `a`'s
+    /// share, its `lanes` message bits the `b_l` shares): the millionaires' tree ANDs one `eq`
+    /// with both the `lt` and the `eq` below it.
+    ///
+    /// # Errors
+    /// Channel and wire errors of the COT generation.
+    pub fn shared_triples(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        lanes: usize,
+    ) -> Result<SharedTriples, Error> {
+        // Direction of Alice's Δ first, on both sides.
+        let ((x, m0), (y, my)) = match self.role {
+            Role::Alice => {
+                let s = self.sender_bits(ch, n, lanes)?;
+                (s, self.receiver_bits(ch, n, lanes)?)
+            }
+            Role::Bob => {
+                let r = self.receiver_bits(ch, n, lanes)?;
+                (self.sender_bits(ch, n, lanes)?, r)
+            }
+        };
+        let c = (0..lanes)
+            .map(|l| {
+                (0..y.len())
+                    .map(|i| (x[l][i] & y[i]) ^ m0[l][i] ^ my[l][i])
+                    .collect()
+            })
+            .collect();
+        Ok(SharedTriples { a: y, b: x, c })
+    }
+
+    /// Beaver AND of packed boolean shares: returns shares of `x ∧ y` for the first `n` bits
+    /// (`x`, `y` hold `⌈n/64⌉` words, bits beyond `n` zero). One round trip, `4n` bits in total.
+    ///
+    /// # Errors
+    /// [`OtError::LengthMismatch`] for bad lengths; channel and wire errors.
+    pub fn and(
+        &mut self,
+        ch: &mut Channel,
+        x: &[u64],
+        y: &[u64],
+        n: usize,
+    ) -> Result<Vec<u64>, Error> {
+        Ok(self.and_shared(ch, x, &[y], n)?.remove(0))
+    }
+
+    /// Beaver ANDs of one shared operand with several: shares of `x ∧ y_l` for every `l`
+    /// (each `⌈n/64⌉` words, bits beyond `n` zero), on [`Duplex::shared_triples`]. One round
+    /// trip, `2(1 + ys.len())·n` bits in total.
+    ///
+    /// # Errors
+    /// [`OtError::LengthMismatch`] for bad lengths; channel and wire errors.
+    pub fn and_shared(
+        &mut self,
+        ch: &mut Channel,
+        x: &[u64],
+        ys: &[&[u64]],
+        n: usize,
+    ) -> Result<Vec<Vec<u64>>, Error> {
+        let words = n.div_ceil(64);
+        check_len("AND left operand", words, x.len())?;
+        for y in ys {
+            check_len("AND right operand", words, y.len())?;
+        }
+        let t = self.shared_triples(ch, n, ys.len())?;
+        let mut mine = Vec::with_capacity(8 * words * (1 + ys.len()));
+        for (x, a) in x.iter().zip(&t.a) {
+            mine.extend_from_slice(&(x ^ a).to_le_bytes());
+        }
+        for (y, b) in ys.iter().zip(&t.b) {
+            for (y, b) in y.iter().zip(b) {
+                mine.extend_from_slice(&(y ^ b).to_le_bytes());
+            }
+        }
+        let count = words * (1 + ys.len());
+        let recv = |ch: &mut Channel| {
+            ch.recv_with(kind::AND, mine.len(), |r| r.u64s("AND openings", count))
+        };
+        let open = match self.role {
+            Role::Alice => {
+                ch.send(kind::AND, &mine)?;
+                recv(ch)?
+            }
+            Role::Bob => {
+                let b = recv(ch)?;
+                ch.send(kind::AND, &mine)?;
+                ch.flush()?;
+                b
+            }
+        };
+        let tail = if n.is_multiple_of(64) {
+            u64::MAX
+        } else {
+            (1u64 << (n % 64)) - 1
+        };
+        let alice = u64::from(self.role == Role::Alice).wrapping_neg();
+        let d: Vec<u64> = (0..words).map(|i| open[i] ^ x[i] ^ t.a[i]).collect();
+        Ok(ys
+            .iter()
+            .enumerate()
+            .map(|(l, y)| {
+                (0..words)
+                    .map(|i| {
+                        let e = open[(1 + l) * words + i] ^ y[i] ^ t.b[l][i];
+                        let v = t.c[l][i] ^ (d[i] & t.b[l][i]) ^ (e & t.a[i]) ^ (d[i] & e & alice);
+                        if i + 1 == words { v & tail } else { v }
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,475 @@
+//! OTs derived from Ferret COTs: chosen-message 1-of-2, 1-of-N of short messages and
+//! correlated OT modulo `m` (see [the module documentation](super) for the derivations).
+
+use zeroize::Zeroizing;
+
+use super::ferret::{Receiver, Sender};
+use super::kind;
+use super::pads::{receiver_pads, sender_pads};
+use crate::Error;
+use crate::channel::Channel;
+use crate::modm::{add_mod, bytes_per_value, check_modulus, reduce_block, sub_mod};
+use crate::ot::{OtError, check_len};
+use crate::wire::{BitWriter, pack_bits};
+
+/// Checks a non-empty list of moduli; returns its length.
+fn check_moduli(moduli: &[u64]) -> Result<usize, OtError> {
+    for &m in moduli {
+        check_modulus(m)?;
+    }
+    if moduli.is_empty() {
+        return Err(OtError::LengthMismatch {
+            what: "moduli",
+            expected: 1,
+            found: 0,
+        });
+    }
+    Ok(moduli.len())
+}
+
+/// Checks the 1-of-N shape: `N = 2^log_n`, `ℓ`-bit messages, `N·ℓ ≤ 128`.
+fn check_one_of_n(log_n: u32, bits: u32) -> Result<(), OtError> {
+    if !(1..=8).contains(&bits) || !(1..=7).contains(&log_n) || (bits << log_n) > 128 {
+        return Err(OtError::LengthMismatch {
+            what: "1-of-N shape (N·bits must be at most 128, bits at most 8)",
+            expected: 128,
+            found: (bits << log_n.min(16)) as usize,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that every value has at most `bits` bits.
+fn check_short(what: &'static str, values: &[u8], bits: u32) -> Result<(), OtError> {
+    match values.iter().find(|&&v| u32::from(v) >> bits != 0) {
+        Some(&v) => Err(OtError::NotReduced {
+            what,
+            found: u64::from(v),
+            p: 1 << bits,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Mask of the `ℓ`-bit fields `x ∈ [0, N)` whose bit `i` is 1.
+fn field_mask(log_n: u32, bits: u32, i: u32) -> u128 {
+    let ones = (1u128 << bits) - 1;
+    (0..1u32 << log_n)
+        .filter(|x| (x >> i) & 1 == 1)
+        .fold(0, |m, x| m | (ones << (x * bits)))
+}
+
+impl Sender {
+    /// Draws `n` COTs and their tweak serial.
+    fn cots(&mut self, ch: &mut Channel, n: usize) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
+        let mut q = Zeroizing::new(vec![0u128; n]);
+        self.send_cot(ch, &mut q)?;
+        Ok((q, self.tweaks(n)))
+    }
+
+    /// Receives the receiver's `n` choice corrections.
+    fn corrections(ch: &mut Channel, n: usize) -> Result<Vec<bool>, Error> {
+        ch.recv_with(kind::FIX, n.div_ceil(8), |r| {
+            r.bits("choice corrections", n)
+        })
+    }
+
+    /// Chosen-message OT of 128-bit strings: the peer's [`Receiver::receive_chosen`] learns
+    /// `messages[i][c_i]` and nothing about the other. 32 bytes + 1 bit per OT on the wire.
+    ///
+    /// # Errors
+    /// Channel and wire errors.
+    pub fn send_chosen(&mut self, ch: &mut Channel, messages: &[[u128; 2]]) -> Result<(), Error> {
+        let n = messages.len();
+        let (q, serial) = self.cots(ch, n)?;
+        let e = Self::corrections(ch, n)?;
+        let mut body = Vec::with_capacity(32 * n);
+        sender_pads(
+            self.hash(),
+            self.delta(),
+            &q,
+            |i| e[i],
+            serial,
+            1,
+            1,
+            |first, pads| {
+                for (m, p) in messages[first..].iter().zip(pads.chunks_exact(2)) {
+                    body.extend_from_slice(&(m[0] ^ p[0]).to_le_bytes());
+                    body.extend_from_slice(&(m[1] ^ p[1]).to_le_bytes());
+                }
+            },
+        );
+        ch.send(kind::CHOSEN, &body)?;
+        ch.flush()?;
+        Ok(())
+    }
+
+    /// 1-out-of-`2^log_n` OT of `bits`-bit messages (`2^log_n · bits ≤ 128`, `bits ≤ 8`):
+    /// `messages` holds `2^log_n` values below `2^bits` per OT; the peer's
+    /// [`Receiver::receive_one_of_n`] learns the one it chose. `log_n` COTs, `log_n` bits up
+    /// and `2^log_n · bits` bits down per OT.
+    ///
+    /// # Errors
+    /// [`OtError::LengthMismatch`] for a bad shape or length; [`OtError::NotReduced`] for a
+    /// message of more than `bits` bits; channel and wire errors.
+    pub fn send_one_of_n(
+        &mut self,
+        ch: &mut Channel,
+        log_n: u32,
+        bits: u32,
+        messages: &[u8],
+    ) -> Result<(), Error> {
+        check_one_of_n(log_n, bits)?;
+        let big_n = 1usize << log_n;
+        if !messages.len().is_multiple_of(big_n) {
+            return Err(OtError::LengthMismatch {
+                what: "1-of-N messages",
+                expected: messages.len().next_multiple_of(big_n),
+                found: messages.len(),
+            }
+            .into());
+        }
+        check_short("1-of-N message", messages, bits)?;
+        let words: Zeroizing<Vec<u128>> = Zeroizing::new(
+            messages
+                .chunks_exact(big_n)
+                .map(|msgs| {
+                    msgs.iter().enumerate().fold(0u128, |w, (x, &m)| {
+                        w | (u128::from(m) << (x * bits as usize))
+                    })
+                })
+                .collect(),
+        );
+        self.send_one_of_n_packed(ch, log_n, &vec![bits; words.len()], &words)
+    }
+
+    /// [`Sender::send_one_of_n`] with each OT's `2^log_n` messages packed into one word
+    /// (message `x` in bits `[x·bits_i, (x + 1)·bits_i)`, the bits above `2^log_n·bits_i` zero),
+    /// and a message width `bits[i]` per OT (both parties know them), so OTs of several widths
+    /// share one exchange.
+    ///
+    /// # Errors
+    /// As [`Sender::send_one_of_n`]; [`OtError::LengthMismatch`] if `bits` and `words` differ in
+    /// length.
+    pub fn send_one_of_n_packed(
+        &mut self,
+        ch: &mut Channel,
+        log_n: u32,
+        bits: &[u32],
+        words: &[u128],
+    ) -> Result<(), Error> {
+        check_len("1-of-N message widths", words.len(), bits.len())?;
+        for (&b, &w) in bits.iter().zip(words) {
+            check_one_of_n(log_n, b)?;
+            let width = (b as usize) << log_n;
+            if width < 128 && w >> width != 0 {
+                return Err(OtError::NotReduced {
+                    what: "packed 1-of-N messages",
+                    found: (w >> width) as u64,
+                    p: 1,
+                }
+                .into());
+            }
+        }
+        let n = words.len();
+        let ln = log_n as usize;
+        let (q, serial) = self.cots(ch, n * ln)?;
+        let e = Self::corrections(ch, n * ln)?;
+        // Field masks per valid message width (checked above) and choice bit.
+        let masks: Vec<Vec<u128>> = (0..=8u32)
+            .map(|b| match check_one_of_n(log_n, b) {
+                Ok(()) => (0..log_n).map(|i| field_mask(log_n, b, i)).collect(),
+                Err(_) => Vec::new(),
+            })
+            .collect();
+        let total: usize = bits.iter().map(|&b| (b as usize) << log_n).sum();
+        let mut body = Vec::with_capacity(total.div_ceil(8));
+        let mut out = BitWriter::new(&mut body);
+        sender_pads(
+            self.hash(),
+            self.delta(),
+            &q,
+            |j| e[j],
+            serial,
+            1,
+            ln,
+            |first, keys| {
+                for (o, keys) in keys.chunks_exact(2 * ln).enumerate() {
+                    let i = first / ln + o;
+                    let mut word = words[i];
+                    for (mask, k) in masks[bits[i] as usize].iter().zip(keys.chunks_exact(2)) {
+                        // Fields whose bit l is 1 take the pad of the receiver's choice 1.
+                        word ^= (k[0] & !mask) | (k[1] & mask);
+                    }
+                    out.put(word, (bits[i] as usize) << log_n);
+                }
+            },
+        );
+        out.finish();
+        ch.send(kind::ONE_OF_N, &body)?;
+        ch.flush()?;
+        Ok(())
+    }
+
+    /// Correlated OT modulo `moduli[j]` (`moduli.len()` values per OT, one choice bit): with
+    /// `corr` holding `moduli.len()` values per OT (value `j` below `moduli[j]`), returns this
+    /// party's shares `s` such that `s + r = c·corr mod m` where `r` is the output of the peer's
+    /// [`Receiver::receive_correlated_mod`] with choice `c`.
+    ///
+    /// # Errors
+    /// [`OtError`] for a bad modulus, length or unreduced value; channel and wire errors.
+    pub fn send_correlated_mod(
+        &mut self,
+        ch: &mut Channel,
+        moduli: &[u64],
+        corr: &[u64],
+    ) -> Result<Vec<u64>, Error> {
+        let cots = self.correlated_begin(ch, moduli, corr)?;
+        self.correlated_finish(ch, moduli, corr, cots)
+    }
+
+    /// Checks a correlated OT's inputs and draws its COTs.
+    pub(super) fn correlated_begin(
+        &mut self,
+        ch: &mut Channel,
+        moduli: &[u64],
+        corr: &[u64],
+    ) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
+        let w = check_moduli(moduli)?;
+        check_len("correlations", corr.len().next_multiple_of(w), corr.len())?;
+        for (i, &x) in corr.iter().enumerate() {
+            if x >= moduli[i % w] {
+                return Err(OtError::NotReduced {
+                    what: "correlation",
+                    found: x,
+                    p: moduli[i % w],
+                }
+                .into());
+            }
+        }
+        self.cots(ch, corr.len() / w)
+    }
+
+    /// Receives the corrections and sends the correlated OT's messages; returns the shares.
+    pub(super) fn correlated_finish(
+        &self,
+        ch: &mut Channel,
+        moduli: &[u64],
+        corr: &[u64],
+        (q, serial): (Zeroizing<Vec<u128>>, u64),
+    ) -> Result<Vec<u64>, Error> {
+        let (n, w) = (q.len(), moduli.len());
+        let e = Self::corrections(ch, n)?;
+        let widths: Vec<usize> = moduli.iter().map(|&m| bytes_per_value(m)).collect();
+        let mut body = Vec::with_capacity(n * widths.iter().sum::<usize>());
+        let mut shares = Vec::with_capacity(n * w);
+        let (hash, delta) = (self.hash(), self.delta());
+        sender_pads(
+            hash,
+            delta,
+            &q,
+            |i| e[i],
+            serial,
+            w,
+            1,
+            |first, pads| {
+                for (o, p) in pads.chunks_exact(2).enumerate() {
+                    let j = o % w;
+                    let m = moduli[j];
+                    let (k0, k1) = (reduce_block(p[0], m), reduce_block(p[1], m));
+                    let y = add_mod(corr[first * w + o], sub_mod(k0, k1, m), m);
+                    body.extend_from_slice(&y.to_le_bytes()[..widths[j]]);
+                    shares.push(sub_mod(0, k0, m));
+                }
+            },
+        );
+        ch.send(kind::CORRELATED, &body)?;
+        ch.flush()?;
+        Ok(shares)
+    }
+}
+
+impl Receiver {
+    /// Draws `n` COTs and their tweak serial; sends the corrections `c_i ⊕ b_i` for the
+    /// choices `choice(i)`.
+    fn cots_fixed(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+        choice: impl Fn(usize) -> bool,
+    ) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
+        let cots = self.cots(ch, n)?;
+        Self::send_fix(ch, &cots.0, choice)?;
+        Ok(cots)
+    }
+
+    /// Draws `n` COTs and their tweak serial.
+    fn cots(&mut self, ch: &mut Channel, n: usize) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
+        let mut t = Zeroizing::new(vec![0u128; n]);
+        self.receive_cot(ch, &mut t)?;
+        Ok((t, self.tweaks(n)))
+    }
+
+    /// Sends the corrections `c_i ⊕ b_i` of the COTs `t` for the choices `choice(i)`.
+    pub(super) fn send_fix(
+        ch: &mut Channel,
+        t: &[u128],
+        choice: impl Fn(usize) -> bool,
+    ) -> Result<(), Error> {
+        let fix = pack_bits(t.iter().enumerate().map(|(i, &t)| choice(i) ^ (t & 1 == 1)));
+        ch.send(kind::FIX, &fix)?;
+        Ok(())
+    }
+
+    /// Chosen-message OT: returns `messages[i][choices[i]]` of the peer's
+    /// [`Sender::send_chosen`].
+    ///
+    /// # Errors
+    /// Channel and wire errors.
+    pub fn receive_chosen(
+        &mut self,
+        ch: &mut Channel,
+        choices: &[bool],
+    ) -> Result<Vec<u128>, Error> {
+        let n = choices.len();
+        let (t, serial) = self.cots_fixed(ch, n, |i| choices[i])?;
+        let mut pads = Zeroizing::new(Vec::with_capacity(n));
+        receiver_pads(self.hash(), &t, serial, 1, 1, |_, p| {
+            pads.extend_from_slice(p)
+        });
+        let y = ch.recv_with(kind::CHOSEN, 32 * n, |r| {
+            r.blocks("chosen OT ciphertexts", 2 * n)
+        })?;
+        Ok(choices
+            .iter()
+            .zip(y.chunks_exact(2))
+            .zip(pads.iter())
+            .map(|((&c, y), &pad)| {
+                // Branch-free in the choice.
+                let mask = 0u128.wrapping_sub(u128::from(c));
+                (y[0] ^ ((y[0] ^ y[1]) & mask)) ^ pad
+            })
+            .collect())
+    }
+
+    /// 1-out-of-`2^log_n` OT: returns the chosen `bits`-bit message per OT of the peer's
+    /// [`Sender::send_one_of_n`] (`choices[i] < 2^log_n`).
+    ///
+    /// # Errors
+    /// [`OtError`] for a bad shape or choice; channel and wire errors.
+    pub fn receive_one_of_n(
+        &mut self,
+        ch: &mut Channel,
+        log_n: u32,
+        bits: u32,
+        choices: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        self.receive_one_of_n_fields(ch, log_n, &vec![bits; choices.len()], choices)
+    }
+
+    /// [`Receiver::receive_one_of_n`] with a message width per OT, the peer's
+    /// [`Sender::send_one_of_n_packed`] using the same `bits`.
+    ///
+    /// # Errors
+    /// [`OtError`] for a bad shape, width list or choice; channel and wire errors.
+    pub fn receive_one_of_n_fields(
+        &mut self,
+        ch: &mut Channel,
+        log_n: u32,
+        bits: &[u32],
+        choices: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        check_len("1-of-N message widths", choices.len(), bits.len())?;
+        for &b in bits {
+            check_one_of_n(log_n, b)?;
+        }
+        check_short("1-of-N choice", choices, log_n)?;
+        let n = choices.len();
+        let ln = log_n as usize;
+        let (t, serial) =
+            self.cots_fixed(ch, n * ln, |j| (choices[j / ln] >> (j % ln)) & 1 == 1)?;
+        // One pad per OT: the XOR of its `log_n` keys.
+        let mut pads = Zeroizing::new(Vec::with_capacity(n));
+        receiver_pads(self.hash(), &t, serial, 1, ln, |_, keys| {
+            pads.extend(
+                keys.chunks_exact(ln)
+                    .map(|k| k.iter().fold(0, |a, &k| a ^ k)),
+            );
+        });
+        let total: usize = bits.iter().map(|&b| (b as usize) << log_n).sum();
+        ch.recv_with(kind::ONE_OF_N, total.div_ceil(8), |r| {
+            let mut fields = r.bit_fields("1-of-N ciphertexts", total)?;
+            let out = choices
+                .iter()
+                .zip(bits)
+                .zip(pads.iter())
+                .map(|((&c, &b), &pad)| {
+                    let word = fields.get((b as usize) << log_n)? ^ pad;
+                    Ok(((word >> (u32::from(c) * b)) & ((1u128 << b) - 1)) as u8)
+                })
+                .collect::<Result<_, _>>()?;
+            fields.finish()?;
+            Ok(out)
+        })
+    }
+
+    /// Correlated OT modulo `moduli[j]`: returns `moduli.len()` values per choice, `k + c·x`,
+    /// the peer's [`Sender::send_correlated_mod`] holding `−k` and `x`.
+    ///
+    /// # Errors
+    /// [`OtError`] for a bad modulus; channel and wire errors.
+    pub fn receive_correlated_mod(
+        &mut self,
+        ch: &mut Channel,
+        moduli: &[u64],
+        choices: &[bool],
+    ) -> Result<Vec<u64>, Error> {
+        let cots = self.correlated_begin(ch, moduli, choices)?;
+        Self::send_fix(ch, &cots.0, |i| choices[i])?;
+        self.correlated_finish(ch, moduli, choices, cots)
+    }
+
+    /// Checks the moduli and draws the COTs (the corrections go with `correlated_finish`).
+    pub(super) fn correlated_begin(
+        &mut self,
+        ch: &mut Channel,
+        moduli: &[u64],
+        choices: &[bool],
+    ) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
+        check_moduli(moduli)?;
+        self.cots(ch, choices.len())
+    }
+
+    /// Receives the sender's messages; returns `k + c·x` per choice and modulus.
+    pub(super) fn correlated_finish(
+        &self,
+        ch: &mut Channel,
+        moduli: &[u64],
+        choices: &[bool],
+        (t, serial): (Zeroizing<Vec<u128>>, u64),
+    ) -> Result<Vec<u64>, Error> {
+        let (n, w) = (choices.len(), moduli.len());
+        let mut keys = Vec::with_capacity(n * w);
+        receiver_pads(self.hash(), &t, serial, w, 1, |first, pads| {
+            keys.extend(
+                pads.iter()
+                    .enumerate()
+                    .map(|(o, &pad)| reduce_block(pad, moduli[(first * w + o) % w])),
+            );
+        });
+        let widths: Vec<usize> = moduli.iter().map(|&m| bytes_per_value(m)).collect();
+        ch.recv_with(kind::CORRELATED, n * widths.iter().sum::<usize>(), |r| {
+            let mut out = Vec::with_capacity(n * w);
+            let mut y = Vec::with_capacity(1);
+            for (o, &k) in keys.iter().enumerate() {
+                let m = moduli[o % w];
+                y.clear();
+                r.words_below("correlated OT correction", 1, widths[o % w], m, &mut y)?;
+                // Branch-free in the choice: `k + c·y`.
+                let cy = y[0] & 0u64.wrapping_sub(u64::from(choices[o / w]));
+                out.push(add_mod(k, cy, m));
+            }
+            Ok(out)
+        })
+    }
+}

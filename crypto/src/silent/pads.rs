@@ -1,0 +1,87 @@
+//! The OT pads every derivation hashes from its COTs: the sender's `H(q ⊕ e·Δ)`,
+//! `H(q ⊕ ¬e·Δ)` and the receiver's `H(t)`, per lane, under one tweak per COT and lane, hashed
+//! in blocks so the scratch stays in L1.
+
+use zeroize::Zeroizing;
+
+use bunet_kernels::aes_hash::FixedKeyHash;
+
+use super::ferret::SILENT_DOMAIN;
+
+/// Pads hashed per block, so scratch stays in L1 whatever the number of OTs.
+const PAD_BLOCK: usize = 512;
+
+/// The OT-pad tweak of lane `lane` of the COT with serial `serial`.
+fn pad_tweak(serial: u64, lane: usize) -> u128 {
+    SILENT_DOMAIN | ((lane as u128) << 96) | u128::from(serial)
+}
+
+/// COTs per block for `2·lanes` (sender) or `lanes` (receiver) pads per COT, whole groups.
+fn block_cots(pads_per_cot: usize, group: usize) -> usize {
+    (PAD_BLOCK / pads_per_cot / group).max(1) * group
+}
+
+/// The sender's pads of COTs `q` (serials from `serial`) whose receiver sent correction
+/// `e(i)`: per COT and per lane `H(q ⊕ e·Δ)`, `H(q ⊕ ¬e·Δ)` — the pads of the receiver's
+/// choice 0 and 1. `f(first, pads)` gets blocks of whole groups of `group` COTs starting at
+/// COT `first`, `2·lanes` pads per COT.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn sender_pads(
+    hash: &FixedKeyHash,
+    delta: u128,
+    q: &[u128],
+    e: impl Fn(usize) -> bool,
+    serial: u64,
+    lanes: usize,
+    group: usize,
+    mut f: impl FnMut(usize, &[u128]),
+) {
+    let per = block_cots(2 * lanes, group);
+    let mut pads = Zeroizing::new(vec![0u128; 2 * lanes * per.min(q.len())]);
+    let mut tweaks = vec![0u128; pads.len()];
+    for (b, qs) in q.chunks(per).enumerate() {
+        let first = b * per;
+        for (i, &q) in qs.iter().enumerate() {
+            // Branch-free: the correction is secret-dependent.
+            let x0 = q ^ (delta & 0u128.wrapping_sub(u128::from(e(first + i))));
+            for lane in 0..lanes {
+                let at = 2 * (i * lanes + lane);
+                pads[at] = x0;
+                pads[at + 1] = x0 ^ delta;
+                let t = pad_tweak(serial + (first + i) as u64, lane);
+                tweaks[at] = t;
+                tweaks[at + 1] = t;
+            }
+        }
+        let len = 2 * lanes * qs.len();
+        hash.hash_many(&mut pads[..len], &tweaks[..len]);
+        f(first, &pads[..len]);
+    }
+}
+
+/// The receiver's pads `H(t)` per COT and lane, in blocks as [`sender_pads`] (`lanes` pads
+/// per COT).
+pub(super) fn receiver_pads(
+    hash: &FixedKeyHash,
+    t: &[u128],
+    serial: u64,
+    lanes: usize,
+    group: usize,
+    mut f: impl FnMut(usize, &[u128]),
+) {
+    let per = block_cots(lanes, group);
+    let mut pads = Zeroizing::new(vec![0u128; lanes * per.min(t.len())]);
+    let mut tweaks = vec![0u128; pads.len()];
+    for (b, ts) in t.chunks(per).enumerate() {
+        let first = b * per;
+        for (i, &t) in ts.iter().enumerate() {
+            for lane in 0..lanes {
+                pads[i * lanes + lane] = t;
+                tweaks[i * lanes + lane] = pad_tweak(serial + (first + i) as u64, lane);
+            }
+        }
+        let len = lanes * ts.len();
+        hash.hash_many(&mut pads[..len], &tweaks[..len]);
+        f(first, &pads[..len]);
+    }
+}
