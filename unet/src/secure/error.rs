@@ -30,7 +30,7 @@ pub enum HandshakeField {
 
 impl HandshakeField {
     /// Every field, in the order the handshake compares them.
-    pub const ALL: [HandshakeField; 8] = [
+    pub const ALL: [HandshakeField; 9] = [
         HandshakeField::Version,
         HandshakeField::Preset,
         HandshakeField::Quant,
