@@ -3,8 +3,8 @@
 //! the pieces the commands share — the built-in weights ([`model`]), volumes cut into the
 //! seed's 2.5D slice stacks ([`volume`]), the plaintext references over a volume
 //! ([`reference`](mod@reference)), Dice ([`metrics`]), exact operation counts ([`opcount`]), the runtime
-//! breakdown ([`breakdown`]), extrapolation to a whole volume ([`extrapolate`]) and report
-//! writing ([`report`]).
+//! breakdown ([`breakdown`]), extrapolation to a whole volume ([`extrapolate`]), report
+//! writing ([`report`]), and volumes as shards with manifests, joined by a merge ([`shard`]).
 //!
 //! The binary `bunet` (in `main.rs`) is a thin command-line layer over these modules.
 #![forbid(unsafe_code)]
@@ -21,5 +21,6 @@ pub mod preview;
 pub mod reference;
 pub mod report;
 pub mod session;
+pub mod shard;
 pub mod synth;
 pub mod volume;

@@ -72,7 +72,7 @@ pub struct ClientRun {
     pub slices: Vec<usize>,
     /// Their masks, cropped to the scan (`nx · ny` each).
     pub masks: Vec<Vec<u8>>,
-    /// Client wall time of each slice's inference.
+    /// Client wall time of each slice's inference (of the one slab's for a volume UNet).
     pub slice_walls: Vec<Duration>,
     /// Wall time of the whole session (connect, set-up, slices, close).
     pub wall: Duration,
@@ -149,6 +149,47 @@ pub fn run_client(
         masks,
         slice_walls,
         wall: start.elapsed(),
+        report,
+    })
+}
+
+/// Runs the client of a volume (3D) UNet over slices `start..end` of the padded volume `vol` in
+/// one session on `ch`: handshake and set-up, one secure inference on the slab, close. The run's
+/// slices are those of the slab inside the scan, each cropped to the scan; its one slice wall is
+/// the slab's inference. `tick` is called after every plan step.
+///
+/// # Errors
+/// [`Error::Secure`] if the protocol fails, [`Error::Volume`] for a slab that does not fit.
+pub fn run_client_slab(
+    ch: &mut Channel,
+    arch: &Architecture,
+    config: SessionConfig,
+    vol: &Prepared,
+    (start, end): (usize, usize),
+    mut tick: impl FnMut(),
+) -> Result<ClientRun, Error> {
+    let started = Instant::now();
+    let input = vol.encoded_slab(start, end, &config.preset.quant())?;
+    // State the slab's extents: a server under admission control sizes its estimate by them.
+    let mut client = Client::connect_for(ch, arch, config, input.dims(), Prg::from_os_entropy())?;
+    let t = Instant::now();
+    let mask = client.infer_observed(ch, &input, |_, _| tick())?;
+    let slab_wall = t.elapsed();
+    let report = client.close(ch)?;
+    let [_, py, px] = input.dims();
+    let slices: Vec<usize> = (start..end.min(vol.slices())).collect();
+    let masks = slices
+        .iter()
+        .map(|&z| {
+            let k = z - start;
+            vol.crop(&mask.data()[k * py * px..(k + 1) * py * px])
+        })
+        .collect();
+    Ok(ClientRun {
+        slices,
+        masks,
+        slice_walls: vec![slab_wall],
+        wall: started.elapsed(),
         report,
     })
 }

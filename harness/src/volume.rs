@@ -1,7 +1,7 @@
 //! CT volumes on their way into the network: Hounsfield values from a NIfTI file or the
 //! synthetic generator, normalised and padded to a shape the UNet takes, cut into the seed's
-//! 2.5D slice stacks (by [`bunet_unet::tensor::stack_slices`]), and masks cropped back to the
-//! scan's geometry.
+//! 2.5D slice stacks (by [`bunet_unet::tensor::stack_slices`]) or, for a volume (3D) UNet, into
+//! slabs along `z`, and masks cropped back to the scan's geometry.
 
 use bunet_unet::tensor::stack_slices;
 use bunet_unet::{Architecture, Dims, Quant, ShapeError, Tensor};
@@ -19,6 +19,28 @@ pub enum Error {
     /// The architecture is not a 2D (2.5D) UNet: the secure HomConv handles 2D convolutions only.
     #[error("the harness segments with 2D (2.5D) UNets only, found {0}")]
     NotTwoD(String),
+    /// The architecture is neither the seed's 2.5D UNet (`dims=2 in=5`) nor a volume UNet on the
+    /// CT alone (`dims=3 in=1`).
+    #[error(
+        "the harness segments with 2.5D UNets (dims=2 in=5) or volume UNets (dims=3 in=1), found {0}"
+    )]
+    Unsupported(String),
+    /// The operation needs the other kind of prepared volume (a 2.5D stack of a 3D volume, a
+    /// slab of a 2.5D one).
+    #[error("{0}")]
+    WrongKind(&'static str),
+    /// A slab is empty, leaves the padded volume or does not start on the pooling grid.
+    #[error("slab {start}..{end} does not fit a padded volume of {nz} slices on a grid of {step}")]
+    Slab {
+        /// First slice of the slab.
+        start: usize,
+        /// One past its last slice.
+        end: usize,
+        /// Slices of the padded volume.
+        nz: usize,
+        /// The pooling grid `2^depth`.
+        step: usize,
+    },
     /// A slice index is outside the volume.
     #[error("slice {z} is outside the volume of {nz} slices")]
     Slice {
@@ -156,10 +178,12 @@ impl CtVolume {
         })
     }
 
-    /// Normalises ([`normalise`]) and pads the volume for `arch`.
+    /// Normalises ([`normalise`]) and pads the volume for `arch`: in-plane for a 2.5D UNet, and
+    /// along `z` too for a volume UNet (whose pooling halves every axis).
     ///
     /// # Errors
-    /// [`Error::NotTwoD`] unless `arch` is a 2D UNet whose input is the seed's 2.5D stack.
+    /// [`Error::Unsupported`] unless `arch` is a 2D UNet whose input is the seed's 2.5D stack or
+    /// a 3D UNet with one input channel.
     pub fn prepare(&self, arch: &Architecture) -> Result<Prepared, Error> {
         Prepared::new(self, arch)
     }
@@ -230,25 +254,38 @@ pub fn busiest_window(mask: &[u8], dims: [usize; 3], w: usize, h: usize) -> (usi
 }
 
 /// A volume ready for the network: normalised, each slice padded at the bottom and right with
-/// air ([`PAD_HU`]) to a multiple of `2^depth` in both axes.
+/// air ([`PAD_HU`]) to a multiple of `2^depth` in both axes; for a volume UNet also padded with
+/// air slices after the last one to a multiple of `2^depth` slices.
 #[derive(Clone, Debug)]
 pub struct Prepared {
-    /// `[nz, ny', nx']`, one channel (the layout of [`stack_slices`]).
+    /// `[nz', ny', nx']`, one channel (the layout of [`stack_slices`]); `nz' = nz` in 2.5D.
     tensor: Tensor<f32>,
     /// The scan's extent `[nx, ny, nz]`.
     dims: [usize; 3],
+    /// 2.5D stacks or 3D slabs.
+    kind: Dims,
+    /// The pooling grid `2^depth`.
+    step: usize,
 }
 
 impl Prepared {
     fn new(ct: &CtVolume, arch: &Architecture) -> Result<Self, Error> {
-        if arch.dims != Dims::Two || arch.in_channels != bunet_unet::arch::SLICE_OFFSETS.len() {
-            return Err(Error::NotTwoD(arch.to_string()));
+        let supported = match arch.dims {
+            Dims::Two => arch.in_channels == bunet_unet::arch::SLICE_OFFSETS.len(),
+            Dims::Three => arch.in_channels == 1,
+        };
+        if !supported {
+            return Err(Error::Unsupported(arch.to_string()));
         }
         let [nx, ny, nz] = ct.dims;
         let step = 1usize << arch.depth;
         let (px, py) = (nx.next_multiple_of(step), ny.next_multiple_of(step));
+        let pz = match arch.dims {
+            Dims::Two => nz,
+            Dims::Three => nz.next_multiple_of(step),
+        };
         let pad = normalise(PAD_HU);
-        let mut data = vec![pad; px * py * nz];
+        let mut data = vec![pad; px * py * pz];
         for z in 0..nz {
             for y in 0..ny {
                 let src = &ct.hu[(z * ny + y) * nx..(z * ny + y + 1) * nx];
@@ -258,11 +295,62 @@ impl Prepared {
                 }
             }
         }
-        let tensor = Tensor::from_vec(1, [nz, py, px], data)?;
+        let tensor = Tensor::from_vec(1, [pz, py, px], data)?;
         Ok(Self {
             tensor,
             dims: ct.dims,
+            kind: arch.dims,
+            step,
         })
+    }
+
+    /// Slices of the padded volume (`nz'`): a slab may reach up to here.
+    pub fn padded_slices(&self) -> usize {
+        self.tensor.dims()[0]
+    }
+
+    /// The float input of a volume UNet on slices `start..end` of the padded volume,
+    /// `[1, end − start, ny', nx']`.
+    ///
+    /// # Errors
+    /// [`Error::WrongKind`] for a 2.5D volume; [`Error::Slab`] unless `start < end <= nz'` and
+    /// both are on the pooling grid.
+    pub fn slab(&self, start: usize, end: usize) -> Result<Tensor<f32>, Error> {
+        if self.kind != Dims::Three {
+            return Err(Error::WrongKind(
+                "a 2.5D UNet takes slice stacks, not slabs",
+            ));
+        }
+        let nz = self.padded_slices();
+        if start >= end
+            || end > nz
+            || !start.is_multiple_of(self.step)
+            || !end.is_multiple_of(self.step)
+        {
+            return Err(Error::Slab {
+                start,
+                end,
+                nz,
+                step: self.step,
+            });
+        }
+        let [_, py, px] = self.tensor.dims();
+        let plane = py * px;
+        let data = self.tensor.data()[start * plane..end * plane].to_vec();
+        Ok(Tensor::from_vec(1, [end - start, py, px], data)?)
+    }
+
+    /// The fixed-point input of [`Prepared::slab`] (the client's encoding, residues below `p`).
+    ///
+    /// # Errors
+    /// As [`Prepared::slab`].
+    pub fn encoded_slab(
+        &self,
+        start: usize,
+        end: usize,
+        quant: &Quant,
+    ) -> Result<Tensor<u64>, Error> {
+        Ok(quant.encode_tensor(&self.slab(start, end)?))
     }
 
     /// Number of slices.
@@ -285,8 +373,13 @@ impl Prepared {
     /// (zeros outside the volume), `[5, 1, ny', nx']`.
     ///
     /// # Errors
-    /// [`Error::Slice`] if `z` is outside the volume.
+    /// [`Error::Slice`] if `z` is outside the volume; [`Error::WrongKind`] for a volume UNet.
     pub fn stack(&self, z: usize) -> Result<Tensor<f32>, Error> {
+        if self.kind != Dims::Two {
+            return Err(Error::WrongKind(
+                "a volume UNet takes slabs, not slice stacks",
+            ));
+        }
         if z >= self.slices() {
             return Err(Error::Slice {
                 z,
@@ -358,12 +451,31 @@ mod tests {
         assert_eq!(cropped.len(), 30);
         assert_eq!(cropped[6], mask[8]);
         assert!(p.stack(3).is_err());
+        let five_3d = Architecture {
+            dims: Dims::Three,
+            ..arch()
+        };
+        assert!(ct.prepare(&five_3d).is_err());
+        assert!(p.slab(0, 4).is_err(), "a 2.5D volume has no slabs");
+
+        // A volume UNet pads z with air slices too, and takes slabs on the pooling grid.
         let three_d = Architecture {
             dims: Dims::Three,
             in_channels: 1,
             ..arch()
         };
-        assert!(ct.prepare(&three_d).is_err());
+        let v = ct.prepare(&three_d).expect("3D arch");
+        assert_eq!(v.padded_slices(), 4);
+        let slab = v.slab(0, 4).expect("whole padded volume");
+        assert_eq!(slab.dims(), [4, 8, 8]);
+        assert_eq!(slab.data()[64 + 8 + 5], normalise(hu[30 + 6 + 5]));
+        assert!(
+            slab.data()[3 * 64..]
+                .iter()
+                .all(|&x| x == normalise(PAD_HU))
+        );
+        assert!(v.slab(2, 4).is_err() && v.slab(0, 8).is_err() && v.slab(0, 2).is_err());
+        assert!(v.stack(0).is_err());
     }
 
     #[test]

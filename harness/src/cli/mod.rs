@@ -5,6 +5,7 @@ mod breakdown;
 mod common;
 mod demo;
 mod generate;
+mod merge;
 mod probe;
 mod progress;
 mod replay;
@@ -16,7 +17,7 @@ use std::io;
 use std::process::ExitCode;
 
 use bunet_crypto::channel::ChannelError;
-use bunet_harness::{model, nifti, output, preview, session, synth, volume};
+use bunet_harness::{model, nifti, output, preview, session, shard, synth, volume};
 use bunet_unet::secure::SecureError;
 use clap::{Parser, Subcommand};
 
@@ -41,6 +42,8 @@ enum Command {
     Serve(serve::Args),
     /// The hospital: segment a NIfTI CT volume with a `bunet serve`; writes the mask and overlays.
     Segment(segment::Args),
+    /// Join the shards of one volume (segment --shard) into its mask and one report.
+    Merge(merge::Args),
     /// The seed's Table 1: Dice of float, q32 and q24 masks and runtimes (Markdown and CSV).
     Table1(table1::Args),
     /// Both parties on this machine: segment a small synthetic CT securely; mask, overlays, report.
@@ -141,6 +144,18 @@ pub fn classify(err: &anyhow::Error) -> Exit {
                 _ => Exit::Software,
             };
         }
+        if let Some(e) = cause.downcast_ref::<shard::Error>() {
+            return match e {
+                shard::Error::Spec(_) => Exit::Usage,
+                shard::Error::Shard { .. } => Exit::DataErr,
+                shard::Error::Io { source, .. } => classify_io(source),
+                shard::Error::Nifti {
+                    source: nifti::Error::Io(io),
+                    ..
+                } => classify_io(io),
+                shard::Error::Nifti { .. } => Exit::Software,
+            };
+        }
         if let Some(io) = cause.downcast_ref::<io::Error>() {
             return classify_io(io);
         }
@@ -214,6 +229,7 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => generate::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Segment(args) => segment::run(&args),
+        Command::Merge(args) => merge::run(&args),
         Command::Table1(args) => table1::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Breakdown(args) => breakdown::run(&args),

@@ -37,7 +37,8 @@ pub struct Args {
     session: SessionArgs,
     #[command(flatten)]
     weights: WeightsArgs,
-    /// Stop after this many admitted sessions have ended (default: serve until killed).
+    /// Stop after this many clients have been served, successfully or not (probes and clients
+    /// told the server is busy do not count; default: serve until killed).
     #[arg(long, value_name = "N")]
     max_clients: Option<u64>,
     /// Sessions served at the same time; a client that finds every slot taken is told at once
@@ -135,7 +136,7 @@ fn accept_loop(
     loop {
         if args
             .max_clients
-            .is_some_and(|max| gate.ended.load(Ordering::SeqCst) >= max)
+            .is_some_and(|max| gate.served.load(Ordering::SeqCst) >= max)
         {
             break;
         }
@@ -184,7 +185,12 @@ fn connection(
         .peer_addr()
         .map_or_else(|_| "unknown peer".to_string(), |a| a.to_string());
     match session::serve_gated(stream, qm, config, &gate) {
-        Ok(Served::Probed) => {}
+        Ok(Served::Probed) => return,
+        Err(session::Error::Secure(e @ SecureError::Busy { .. })) => {
+            // Not served: the client comes back later.
+            eprintln!("bunet serve: connection {id} from {peer} not admitted: {e}");
+            return;
+        }
         Ok(Served::Session(report)) => {
             let t = report.total();
             eprintln!(
@@ -201,13 +207,14 @@ fn connection(
                 }
             }
         }
-        Err(session::Error::Secure(e @ (SecureError::Busy { .. } | SecureError::Refused(_)))) => {
-            eprintln!("bunet serve: connection {id} from {peer} not admitted: {e}");
+        Err(session::Error::Secure(e @ SecureError::Refused(_))) => {
+            eprintln!("bunet serve: connection {id} from {peer} refused: {e}");
         }
         Err(e) => {
             eprintln!("bunet serve: session {id} with {peer} failed: {e:#}");
         }
     }
+    gate.served.fetch_add(1, Ordering::SeqCst);
 }
 
 /// The server's admission control: slots and a memory budget, reserved by admitted sessions'
@@ -219,8 +226,8 @@ pub struct Budget {
     default_session: u64,
     retry_after_s: u32,
     state: Mutex<Held>,
-    /// Admitted sessions that have ended (for `--max-clients`).
-    ended: AtomicU64,
+    /// Clients served, successfully or not (for `--max-clients`).
+    served: AtomicU64,
 }
 
 /// What the running sessions hold.
@@ -245,7 +252,7 @@ impl Budget {
             default_session,
             retry_after_s,
             state: Mutex::new(Held::default()),
-            ended: AtomicU64::new(0),
+            served: AtomicU64::new(0),
         }
     }
 
@@ -266,8 +273,6 @@ impl Drop for Reservation<'_> {
         let mut held = self.gate.held();
         held.running -= 1;
         held.reserved -= self.bytes;
-        drop(held);
-        self.gate.ended.fetch_add(1, Ordering::SeqCst);
     }
 }
 
