@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bunet_unet::arch::LayerKind;
 use bunet_unet::secure::SessionConfig;
 use bunet_unet::secure::handshake::Hello;
 use bunet_unet::{Architecture, Dims};
@@ -120,20 +121,17 @@ pub fn halo(arch: &Architecture) -> usize {
     for layer in &graph.layers {
         let (lo, hi) = valid[layer.inputs[0].0];
         valid[layer.output.0] = match layer.kind {
-            bunet_unet::arch::LayerKind::Conv { conv }
-            | bunet_unet::arch::LayerKind::Head { conv } => {
+            LayerKind::Conv { conv } | LayerKind::Head { conv } => {
                 let r = (convs[conv].kernel[0] / 2) as i64;
                 (lo + r, hi - r)
             }
-            bunet_unet::arch::LayerKind::Pool => ((lo + 1).div_euclid(2), hi.div_euclid(2)),
-            bunet_unet::arch::LayerKind::UpConv { .. } => (2 * lo, 2 * hi),
-            bunet_unet::arch::LayerKind::Concat => {
+            LayerKind::Pool => ((lo + 1).div_euclid(2), hi.div_euclid(2)),
+            LayerKind::UpConv { .. } => (2 * lo, 2 * hi),
+            LayerKind::Concat => {
                 let (lo2, hi2) = valid[layer.inputs[1].0];
                 (lo.max(lo2), hi.min(hi2))
             }
-            bunet_unet::arch::LayerKind::Activation | bunet_unet::arch::LayerKind::Argmax => {
-                (lo, hi)
-            }
+            LayerKind::Activation | LayerKind::Argmax => (lo, hi),
         };
     }
     let (lo, hi) = valid[graph.output.0];
@@ -364,21 +362,19 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Err
 /// name. Returns its [`Part`].
 ///
 /// # Errors
-/// [`Error::Nifti`], [`Error::Io`].
+/// [`Error::Nifti`] (also if `mask_core` is not the core's size), [`Error::Io`].
 pub fn write_part(
     dir: &Path,
     ct: &CtVolume,
     (a, b): (usize, usize),
     mask_core: &[u8],
 ) -> Result<Part, Error> {
-    let [nx, ny, _] = ct.dims;
     let header = core_header(ct, (a, b))?;
     let tmp = dir.join(partial_name(PART_FILE));
     nifti::write(&tmp, &header, mask_core).map_err(|source| Error::Nifti {
         path: tmp.clone(),
         source,
     })?;
-    debug_assert_eq!(mask_core.len(), nx * ny * (b - a));
     let bytes = std::fs::read(&tmp).map_err(io("reading", &tmp))?;
     let path = dir.join(PART_FILE);
     std::fs::rename(&tmp, &path).map_err(io("renaming to", &path))?;
