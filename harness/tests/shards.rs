@@ -134,6 +134,18 @@ fn two_d_shards_merge_to_the_one_process_mask_and_bad_sets_are_refused() {
     let ct = volume(root, 16, 6, 3);
     let mut server = Server::start(&w, "10", &["--preset", "q24"]);
 
+    // Shard specifications that do not fit are usage errors, found before connecting.
+    for bad in [
+        &["--shard", "6/6"][..],
+        &["--shard", "0/7"],
+        &["--shard", "1"],
+        &["--shard", "0/2", "--slices", "0..3"],
+        &["--slices", "4..7"],
+    ] {
+        let out = segment(&ct, "127.0.0.1:9", &root.join("bad"), &arch, bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+
     let whole = root.join("whole");
     ok(&segment(&ct, &server.1, &whole, &arch, &[]));
     let mut sets = Vec::new();
