@@ -6,7 +6,7 @@
 //! batch at a time otherwise), one round trip of HomConv ciphertexts, the garbled-circuit state
 //! precomputed within [`nonlinear::DEFAULT_PRECOMPUTE_BUDGET`] plus one chunk streamed online,
 //! the Ferret buffers of the OT backend, the Galois and public keys, and the additive shares
-//! alive at once as [`protocol::walk`] keeps them. Each term is counted at its largest moment
+//! alive at once as the drivers' plan walk keeps them. Each term is counted at its largest moment
 //! even where two of them never coincide, so the sum over-counts; the harness's
 //! `serve_admission` test compares it with the peak RSS of real sessions.
 
@@ -29,10 +29,10 @@ pub const DEFAULT_SLICE: usize = 512;
 /// channel's frame buffers, the evaluator, small vectors, and the allocator's slack.
 const SESSION_OVERHEAD: u64 = 32 << 20;
 
-/// Bytes the OT backend holds per shared value of a chunk in flight (the digit OTs' messages,
-/// choice bits and outputs of the millionaires' comparisons, both directions), bounded from
-/// above: a 32-bit value is 8 digits of 4 bits, each a 1-of-16 OT of 16-byte keys on both
-/// sides, plus the AND-tree's triples.
+/// Bytes the OT backend holds per shared value of a chunk in flight (the millionaires'
+/// comparisons' OT messages, choice bits, AND-tree triples and outputs, both directions): an
+/// allowance sized as 8 digits × 16 messages × 16 bytes × 2 directions, not derived from the
+/// backend's code; the `serve_admission` tests check the sum against measured peaks.
 const OT_BYTES_PER_VALUE: u64 = 8 * 16 * 16 * 2;
 
 /// The default request's extents for `arch`: one 512×512 slice for the 2.5D model, a slab of
