@@ -382,6 +382,17 @@ fn handshake_mismatch_fails_on_both_sides_naming_the_field() {
                 },
             ),
         ),
+        (
+            HandshakeField::Chunk,
+            &qm,
+            Hello::client(
+                &arch,
+                &SessionConfig {
+                    chunk: 1 << 10,
+                    ..config
+                },
+            ),
+        ),
     ];
     for (field, server_model, hello) in cases {
         let (c, s) = mismatch(server_model, config, hello);
@@ -535,5 +546,27 @@ fn ot_backend_equals_the_fixed_point_reference_like_gc() {
         let (client, server) = check_with(arch, config, [1, 32, 32], 1, true);
         assert_eq!(client.config.nonlinear, Backend::Ot);
         assert_eq!(server.config.nonlinear, Backend::Ot);
+    }
+}
+
+#[test]
+fn every_chunk_size_gives_the_reference_shares_on_both_backends() {
+    use bunet_crypto::nonlinear::Backend;
+    // An odd chunk splits every layer at uneven boundaries; a large one carries a whole layer in
+    // one exchange (the WAN setting). Either way the shares are the reference's bit for bit.
+    let arch = small(Activation::Relu, Pooling::Max, Dims::Two, 4);
+    for (backend, chunk) in [
+        (Backend::Gc, 333),
+        (Backend::Ot, 333),
+        (Backend::Ot, 1 << 16),
+    ] {
+        let config = SessionConfig {
+            nonlinear: backend,
+            chunk,
+            ..SessionConfig::new(Preset::Q24)
+        };
+        let (client, server) = check_with(arch, config, [1, 32, 32], 1, false);
+        assert_eq!(client.config.chunk, chunk);
+        assert_eq!(server.config.chunk, chunk);
     }
 }

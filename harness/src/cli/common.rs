@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use bunet_crypto::nonlinear::Backend;
+use bunet_crypto::nonlinear::{self, Backend};
 use bunet_harness::model;
 use bunet_unet::secure::{Preset, SessionConfig};
 use bunet_unet::{Architecture, Model, QuantModel};
@@ -37,6 +37,12 @@ pub struct SessionArgs {
     /// Largest HomConv tile side in outputs (default: as large as a ciphertext allows).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub max_tile: Option<u16>,
+    /// Nonlinear instances per chunk (client and server must agree): each chunk is one OT or
+    /// garbling exchange, so a larger chunk means fewer round trips per layer (what a WAN pays
+    /// for) at more memory per party.
+    #[arg(long, default_value_t = nonlinear::DEFAULT_CHUNK as u64,
+          value_parser = clap::value_parser!(u64).range(1..=nonlinear::MAX_CHUNK as u64))]
+    pub chunk: u64,
 }
 
 impl SessionArgs {
@@ -51,6 +57,7 @@ impl SessionArgs {
             preset,
             nonlinear: self.backend,
             max_tile: self.max_tile.map(usize::from),
+            chunk: usize::try_from(self.chunk).expect("the parser bounds --chunk by MAX_CHUNK"),
         }
     }
 }

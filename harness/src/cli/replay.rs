@@ -435,6 +435,7 @@ pub fn run(args: &Args) -> Result<()> {
         "server_filter_bytes_per_session": count.server_filter_bytes(&params),
         "preset": config.preset.name(),
         "backend": config.nonlinear.name(),
+        "chunk": config.chunk,
         "machine": report::machine(),
         "all_slices_run": args.all,
         "measured": {

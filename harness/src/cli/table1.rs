@@ -210,9 +210,8 @@ pub fn run(args: &Args) -> Result<()> {
         let by = vols[0].label.as_deref().unwrap_or(&col.masks[0].mask);
         let slices = output::busiest_slices(by, plane, args.secure_slices);
         let config = SessionConfig {
-            preset: col.preset,
             nonlinear: args.backend,
-            max_tile: None,
+            ..SessionConfig::new(col.preset)
         };
         let qm = common::quantise(&model, col.preset)?;
         let steps = qm.plan().steps().len();

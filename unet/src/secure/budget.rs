@@ -133,7 +133,7 @@ pub fn server_session(
     }
 
     let calls = protocol::nonlinear_calls(plan, dims);
-    let nl = config.preset.nonlinear(config.nonlinear)?;
+    let nl = config.nonlinear_config()?;
     let (precompute, nonlinear) = match config.nonlinear {
         Backend::Gc => gc_bytes(&nl, &calls)?,
         _ => (0, ot_bytes(&nl, &calls)),

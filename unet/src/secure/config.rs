@@ -85,6 +85,10 @@ pub struct SessionConfig {
     /// Largest HomConv tile side (`None`: as large as the slots allow). Both parties derive the
     /// same layouts from it.
     pub max_tile: Option<usize>,
+    /// Nonlinear instances per chunk: one OT (or garbling) exchange carries a chunk, so a larger
+    /// chunk means fewer round trips per layer at the cost of memory per party
+    /// ([`nonlinear::DEFAULT_CHUNK`] unless set; `1..=`[`nonlinear::MAX_CHUNK`]).
+    pub chunk: usize,
 }
 
 impl SessionConfig {
@@ -94,6 +98,18 @@ impl SessionConfig {
             preset,
             nonlinear: Backend::Gc,
             max_tile: None,
+            chunk: nonlinear::DEFAULT_CHUNK,
         }
+    }
+
+    /// The nonlinear session configuration: the backend and chunk of this session at the
+    /// preset's width and modulus.
+    ///
+    /// # Errors
+    /// An out-of-range chunk (typed as the crypto crate's).
+    pub fn nonlinear_config(&self) -> Result<nonlinear::Config, bunet_crypto::Error> {
+        self.preset
+            .nonlinear(self.nonlinear)?
+            .with_chunk(self.chunk)
     }
 }

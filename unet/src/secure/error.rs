@@ -22,11 +22,13 @@ pub enum HandshakeField {
     Backend,
     /// The HomConv tile cap.
     MaxTile,
+    /// Nonlinear instances per chunk (one OT / garbling exchange each).
+    Chunk,
 }
 
 impl HandshakeField {
     /// Every field, in the order the handshake compares them.
-    pub const ALL: [HandshakeField; 7] = [
+    pub const ALL: [HandshakeField; 8] = [
         HandshakeField::Version,
         HandshakeField::Preset,
         HandshakeField::Quant,
@@ -34,6 +36,7 @@ impl HandshakeField {
         HandshakeField::PaheParams,
         HandshakeField::Backend,
         HandshakeField::MaxTile,
+        HandshakeField::Chunk,
     ];
 
     /// The field's name in messages.
@@ -46,6 +49,7 @@ impl HandshakeField {
             HandshakeField::PaheParams => "PAHE parameters fingerprint",
             HandshakeField::Backend => "nonlinear backend",
             HandshakeField::MaxTile => "HomConv tile cap",
+            HandshakeField::Chunk => "nonlinear chunk",
         }
     }
 

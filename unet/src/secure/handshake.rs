@@ -5,7 +5,7 @@
 //! Compared, in order ([`HandshakeField::ALL`]): the secure protocol version, the preset name,
 //! the fixed-point configuration's fingerprint, the architecture's fingerprint (the server's
 //! weights are not fingerprinted: they stay secret), the PAHE parameters' fingerprint, the
-//! nonlinear backend's name and the HomConv tile cap.
+//! nonlinear backend's name, the HomConv tile cap and the nonlinear chunk.
 //!
 //! The hello also states the session's purpose and the extents of its requests: the server
 //! admits a session only after the fields match, and only if its memory estimate for those
@@ -25,8 +25,9 @@ use crate::arch::Architecture;
 use crate::quant::QuantModel;
 
 /// Version of the secure protocol (message order and formats of this module's drivers).
-/// Version 2 added the hello's purpose and extents and the busy, refusal and status replies.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// Version 2 added the nonlinear chunk; version 3 the hello's purpose and extents and the busy,
+/// refusal and status replies.
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Largest name (preset, backend, printed value) in a handshake message.
 pub const MAX_NAME_LEN: usize = 64;
 /// Largest handshake message body.
@@ -121,6 +122,8 @@ pub struct Hello {
     pub backend: String,
     /// The HomConv tile cap, 0 for none.
     pub max_tile: u64,
+    /// Nonlinear instances per chunk ([`SessionConfig::chunk`]).
+    pub chunk: u64,
     /// A session or a probe.
     pub purpose: Purpose,
     /// The largest extents `[d, h, w]` the session's requests will have (what the server's
@@ -157,6 +160,7 @@ impl Hello {
             pahe_params: 0,
             backend: String::new(),
             max_tile: 0,
+            chunk: 0,
             purpose: Purpose::Probe,
             extents: [0; 3],
         }
@@ -185,6 +189,7 @@ impl Hello {
             pahe_params: config.preset.pahe_params().fingerprint(),
             backend: config.nonlinear.name().to_owned(),
             max_tile: config.max_tile.map_or(0, |t| t as u64),
+            chunk: config.chunk as u64,
             purpose: Purpose::Session,
             extents: [0; 3],
         }
@@ -203,6 +208,7 @@ impl Hello {
                 0 => "none".to_owned(),
                 t => t.to_string(),
             },
+            HandshakeField::Chunk => self.chunk.to_string(),
         }
     }
 
@@ -242,6 +248,7 @@ impl Encode for Hello {
         }
         put_str(out, &self.backend);
         out.extend_from_slice(&self.max_tile.to_le_bytes());
+        out.extend_from_slice(&self.chunk.to_le_bytes());
         out.push(match self.purpose {
             Purpose::Session => 0,
             Purpose::Probe => 1,
@@ -264,6 +271,7 @@ impl Decode for Hello {
             pahe_params: r.u64()?,
             backend: read_str(r, "backend name")?,
             max_tile: r.u64()?,
+            chunk: r.u64()?,
             purpose: match r.u8()? {
                 0 => Purpose::Session,
                 1 => Purpose::Probe,

@@ -165,17 +165,18 @@ impl Report {
             .find(|b| b.block == block && b.phase == phase)
     }
 
-    /// The report as one JSON object: `party`, `preset`, `backend`, and `blocks` (each with
+    /// The report as one JSON object: `party`, `preset`, `backend`, `chunk`, and `blocks` (each with
     /// `block`, `phase`, `calls`, `elements`, `wall_s`, `cpu_s`, `bytes_sent`,
     /// `bytes_received`, `rounds`).
     pub fn to_json(&self) -> String {
         let mut out = String::new();
         let _ = write!(
             out,
-            "{{\"party\":\"{}\",\"preset\":\"{}\",\"backend\":\"{}\",\"blocks\":[",
+            "{{\"party\":\"{}\",\"preset\":\"{}\",\"backend\":\"{}\",\"chunk\":{},\"blocks\":[",
             self.party.name(),
             self.config.preset.name(),
-            self.config.nonlinear.name()
+            self.config.nonlinear.name(),
+            self.config.chunk
         );
         for (i, b) in self.blocks.iter().enumerate() {
             if i > 0 {

@@ -182,7 +182,7 @@ impl<'m> Server<'m> {
         report.record(t.stop(ch, "keys", Phase::Offline, 0));
 
         let t = Timer::start(ch, "setup");
-        let nl_config = config.preset.nonlinear(config.nonlinear)?;
+        let nl_config = config.nonlinear_config()?;
         let seed = Prg::from_seed(prg.next_seed());
         let nonlinear = nonlinear::setup(ch, triples::Role::Bob, nl_config, seed)?;
         report.record(t.stop(ch, "setup", Phase::Offline, 0));

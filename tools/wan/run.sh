@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Emulated links for the two parties: `bunet serve` and `bunet segment` in two network namespaces
+# joined by a veth pair, bandwidth limited by the kernel (tbf, both directions) and latency added
+# by tools/wan/delay_proxy.py (this kernel has no netem). Each link in LINKS is measured once,
+# after a run on the same namespaces with neither limit (the compute baseline); the table written
+# to OUT/wan.md puts each measured wall time next to the time model's prediction
+#     T = C + 8·B / bandwidth + (F / 2)·RTT
+# with C the baseline's wall time, B the bytes both ways and F the flights of both parties (from
+# the two parties' reports of the run itself), and next to the overlap bound max(C, 8·B / bw).
+#
+# Usage (as root; needs ip, tc, python3):
+#   tools/wan/run.sh [--size 128] [--slices 8] [--range 3..5] [--backend ot] [--preset q32]
+#                    [--links "1gbit:10 100mbit:40"] [--out wan-out] [-- extra segment/serve args]
+# Environment: BUNET=path/to/bunet (default: target/release/bunet, built if missing).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+size=128 slices=8 range=3..5 backend=ot preset=q32 out=wan-out
+links="1gbit:10 100mbit:40"
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --size) size=$2; shift 2 ;;
+    --slices) slices=$2; shift 2 ;;
+    --range) range=$2; shift 2 ;;
+    --backend) backend=$2; shift 2 ;;
+    --preset) preset=$2; shift 2 ;;
+    --links) links=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --) shift; extra=("$@"); break ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+bunet=${BUNET:-target/release/bunet}
+[ -x "$bunet" ] || cargo build --release -p bunet-harness
+bunet=$(realpath "$bunet")
+proxy=$(realpath tools/wan/delay_proxy.py)
+mkdir -p "$out"
+out=$(realpath "$out")
+
+# Namespaces and addresses private to this script (nothing leaves the two namespaces).
+ns_c=bunet-wan-c ns_s=bunet-wan-s
+addr_c=10.253.0.1 addr_s=10.253.0.2 port=7070
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  ip netns del "$ns_c" 2>/dev/null || true
+  ip netns del "$ns_s" 2>/dev/null || true
+}
+trap cleanup EXIT
+cleanup
+ip netns add "$ns_c"
+ip netns add "$ns_s"
+ip link add veth-bwc netns "$ns_c" type veth peer name veth-bws netns "$ns_s"
+ip -n "$ns_c" addr add "$addr_c/30" dev veth-bwc
+ip -n "$ns_s" addr add "$addr_s/30" dev veth-bws
+for ns in "$ns_c" "$ns_s"; do ip -n "$ns" link set lo up; done
+ip -n "$ns_c" link set veth-bwc up
+ip -n "$ns_s" link set veth-bws up
+
+# tbf on both ends' egress: RATE in tc's units (100mbit, 1gbit); burst = 10 ms at that rate (at
+# least one jumbo GSO segment's worth), queue up to 1 s.
+set_rate() {
+  local rate=$1
+  for pair in "$ns_c veth-bwc" "$ns_s veth-bws"; do
+    set -- $pair
+    tc -n "$1" qdisc del dev "$2" root 2>/dev/null || true
+    if [ "$rate" != none ]; then
+      local bps
+      bps=$(python3 -c "import sys;u={'kbit':1e3,'mbit':1e6,'gbit':1e9};r=sys.argv[1];print(int(float(r[:-4])*u[r[-4:]]))" "$rate")
+      local burst=$(( bps / 8 / 100 > 65536 ? bps / 8 / 100 : 65536 ))
+      tc -n "$1" qdisc add dev "$2" root tbf rate "$rate" burst "$burst" latency 1000ms
+    fi
+  done
+}
+
+# The volume: synthetic, generated once.
+vol="$out/volume"
+[ -f "$vol/ct.nii.gz" ] || "$bunet" generate --size "$size" --slices "$slices" --seed 7 --out "$vol" >/dev/null
+
+# The server, in its namespace, with its per-session report kept.
+ip netns exec "$ns_s" "$bunet" serve --listen "$addr_s:$port" --backend "$backend" \
+  --preset "$preset" --report-dir "$out/server-reports" "${extra[@]}" >"$out/serve.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -qs listening "$out/serve.log" && break; sleep 0.2; done
+
+# One run over a link: NAME RATE RTT_MS. The client connects to the proxy in its own namespace,
+# which forwards over the veth pair to the server.
+run_link() {
+  local name=$1 rate=$2 rtt=$3
+  set_rate "$rate"
+  local lport=$((7100 + RANDOM % 800))
+  ip netns exec "$ns_c" python3 "$proxy" --listen "127.0.0.1:$lport" --upstream "$addr_s:$port" \
+    --delay-ms "$(python3 -c "print($rtt / 2)")" --seconds 7200 >"$out/proxy-$name.log" 2>&1 &
+  local proxy_pid=$!
+  pids+=($proxy_pid)
+  for _ in $(seq 50); do grep -qs "delay proxy" "$out/proxy-$name.log" && break; sleep 0.1; done
+  rm -rf "$out/run-$name"
+  local before
+  before=$(ls "$out/server-reports" 2>/dev/null | wc -l)
+  local t0 t1
+  t0=$(date +%s.%N)
+  ip netns exec "$ns_c" "$bunet" segment --input "$vol/ct.nii.gz" --server "127.0.0.1:$lport" \
+    --backend "$backend" --preset "$preset" --slices "$range" --out "$out/run-$name" \
+    "${extra[@]}" >"$out/segment-$name.log" 2>&1
+  t1=$(date +%s.%N)
+  kill "$proxy_pid" 2>/dev/null || true
+  # The server writes its report when the session ends.
+  for _ in $(seq 50); do
+    [ "$(ls "$out/server-reports" 2>/dev/null | wc -l)" -gt "$before" ] && break; sleep 0.1
+  done
+  local server_report
+  server_report=$(ls -t "$out/server-reports"/*.json | head -n 1)
+  echo "$name $rate $rtt $(python3 -c "print($t1 - $t0)") $out/run-$name/report.json $server_report" \
+    >>"$out/runs.txt"
+}
+
+: >"$out/runs.txt"
+run_link loopback none 0
+for link in $links; do
+  run_link "${link%%:*}-${link##*:}ms" "${link%%:*}" "${link##*:}"
+done
+
+python3 - "$out" <<'PY'
+import json, sys
+out = sys.argv[1]
+rows = [line.split() for line in open(f"{out}/runs.txt")]
+def totals(path):
+    r = json.load(open(path))
+    b = sum(x["bytes_sent"] + x["bytes_received"] for x in r["blocks"])
+    f = sum(x["rounds"] for x in r["blocks"])
+    return b, f
+units = {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
+base = float(rows[0][3])
+lines = ["| link | RTT | bytes (both ways) | flights (both parties) | measured wall | model C + 8B/bw + F/2·RTT | overlap bound max(C, 8B/bw) | measured / bound |",
+         "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+for name, rate, rtt, wall, client, server in rows:
+    wall, rtt = float(wall), float(rtt) / 1000
+    b, fc = totals(client)
+    _, fs = totals(server)
+    f = fc + fs
+    if rate == "none":
+        wire = 0.0
+    else:
+        wire = 8 * b / (float(rate[:-4]) * units[rate[-4:]])
+    model = base + wire + f / 2 * rtt
+    bound = max(base, wire)
+    lines.append(f"| {name} | {rtt*1000:.0f} ms | {b/1e6:,.1f} MB | {f:,} | {wall:,.1f} s | "
+                 f"{model:,.1f} s | {bound:,.1f} s | {wall/bound:.2f}× |")
+table = "\n".join(lines)
+open(f"{out}/wan.md", "w").write(table + "\n")
+print(table)
+PY
