@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use bunet_crypto::channel::{Channel, ChannelConfig};
 use bunet_crypto::prg::Prg;
-use bunet_unet::secure::{Client, Report, SecureError, Server, SessionConfig};
+use bunet_unet::secure::budget::Gate;
+use bunet_unet::secure::handshake::{self, Status};
+use bunet_unet::secure::{Accepted, Client, Report, SecureError, Server, SessionConfig};
 use bunet_unet::{Architecture, Quant, QuantModel, Tensor};
 
 use crate::breakdown::{BlockRow, Breakdown};
@@ -123,7 +125,15 @@ pub fn run_client(
 ) -> Result<ClientRun, Error> {
     let start = Instant::now();
     let quant = config.preset.quant();
-    let mut client = Client::connect(ch, arch, config, Prg::from_os_entropy())?;
+    // State the session's extents (every slice stack of a volume has the same) so that a
+    // server under admission control sizes its memory estimate by them.
+    let mut client = match slices.first() {
+        Some(&z) => {
+            let extents = vol.encoded(z, &quant)?.dims();
+            Client::connect_for(ch, arch, config, extents, Prg::from_os_entropy())?
+        }
+        None => Client::connect(ch, arch, config, Prg::from_os_entropy())?,
+    };
     let mut masks = Vec::with_capacity(slices.len());
     let mut slice_walls = Vec::with_capacity(slices.len());
     for &z in slices {
@@ -160,7 +170,8 @@ pub fn run_client_slab(
 ) -> Result<ClientRun, Error> {
     let started = Instant::now();
     let input = vol.encoded_slab(start, end, &config.preset.quant())?;
-    let mut client = Client::connect(ch, arch, config, Prg::from_os_entropy())?;
+    // State the slab's extents: a server under admission control sizes its estimate by them.
+    let mut client = Client::connect_for(ch, arch, config, input.dims(), Prg::from_os_entropy())?;
     let t = Instant::now();
     let mask = client.infer_observed(ch, &input, |_, _| tick())?;
     let slab_wall = t.elapsed();
@@ -196,6 +207,60 @@ pub fn serve_connection(
     let mut ch = Channel::tcp(stream, channel_config()).map_err(SecureError::from)?;
     let server = Server::accept(&mut ch, model, config, Prg::from_os_entropy())?;
     Ok(server.serve(&mut ch)?)
+}
+
+/// What one connection to a server under admission control came to.
+#[derive(Debug)]
+pub enum Served {
+    /// A session ran; the server's report.
+    Session(Report),
+    /// A probe was answered.
+    Probed,
+}
+
+/// Serves one connection on `stream` under `gate`'s admission control
+/// ([`Server::accept_with`]): a probe is answered with the gate's status; a session is
+/// admitted or told at once that the server is busy or never takes it, and if admitted runs
+/// until the client closes, holding the gate's ticket.
+///
+/// # Errors
+/// [`Error::Secure`] if the session fails or is not admitted ([`SecureError::Busy`],
+/// [`SecureError::Refused`]: the client was told).
+pub fn serve_gated<G: Gate>(
+    stream: TcpStream,
+    model: &QuantModel,
+    config: SessionConfig,
+    gate: &G,
+) -> Result<Served, Error> {
+    let mut ch = Channel::tcp(stream, channel_config()).map_err(SecureError::from)?;
+    match Server::accept_with(&mut ch, model, config, Prg::from_os_entropy(), gate)? {
+        Accepted::Probed => Ok(Served::Probed),
+        Accepted::Session(server, ticket) => {
+            let report = server.serve(&mut ch);
+            drop(ticket);
+            Ok(Served::Session(report?))
+        }
+    }
+}
+
+/// Asks the server at `addr` for its load with a handshake-level probe (no session set-up).
+///
+/// # Errors
+/// [`Error::Net`] if it cannot be reached, [`Error::Secure`] if it does not answer a probe.
+pub fn probe(addr: &str, timeout: Duration) -> Result<Status, Error> {
+    let net = |source| Error::Net {
+        what: "connecting to",
+        addr: addr.to_string(),
+        source,
+    };
+    let target = resolve(addr)?;
+    let stream = TcpStream::connect_timeout(&target, timeout).map_err(net)?;
+    let config = ChannelConfig {
+        read_timeout: Some(timeout),
+        ..ChannelConfig::default()
+    };
+    let mut ch = Channel::tcp(stream, config).map_err(SecureError::from)?;
+    Ok(handshake::probe(&mut ch)?)
 }
 
 /// A server thread on a loopback port serving exactly one client (single-machine runs: demo,

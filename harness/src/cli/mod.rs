@@ -6,6 +6,7 @@ mod common;
 mod demo;
 mod generate;
 mod merge;
+mod probe;
 mod progress;
 mod replay;
 mod segment;
@@ -52,6 +53,8 @@ enum Command {
     /// The full-size (512³) segmentation: real slices between two processes, exact op counts,
     /// extrapolated time and bytes (or --all slices for real).
     Replay(replay::Args),
+    /// Ask a `bunet serve` for its load (handshake-level, no session): readiness probes.
+    Probe(probe::Args),
 }
 
 /// Documented exit codes (sysexits.h values).
@@ -87,6 +90,9 @@ pub fn classify(err: &anyhow::Error) -> Exit {
                 nifti::Error::VoxelCount { .. } | nifti::Error::WrongType { .. } => Exit::Software,
                 _ => Exit::DataErr,
             };
+        }
+        if cause.downcast_ref::<probe::Full>().is_some() {
+            return Exit::TempFail;
         }
         if cause.downcast_ref::<synth::ParamError>().is_some() {
             return Exit::Usage;
@@ -169,6 +175,8 @@ fn classify_secure(e: &SecureError) -> Exit {
             Exit::Protocol
         }
         SecureError::Refused(_) | SecureError::Model(_) => Exit::DataErr,
+        // The server has no slot or memory now: a temporary failure, retry later.
+        SecureError::Busy { .. } => Exit::TempFail,
         SecureError::Channel(c) => classify_channel(c),
         _ => Exit::Software,
     }
@@ -226,6 +234,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Breakdown(args) => breakdown::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Probe(args) => probe::run(&args),
     };
     match result {
         Ok(()) => ExitCode::from(Exit::Ok as u8),

@@ -84,6 +84,34 @@ impl Client {
         ch: &mut Channel,
         arch: &Architecture,
         config: SessionConfig,
+        prg: Prg,
+    ) -> Result<Client, SecureError> {
+        Self::open(ch, arch, config, Hello::client(arch, &config), prg)
+    }
+
+    /// As [`Client::connect`], stating that the session's requests have extents up to
+    /// `extents`: a server under admission control sizes its memory estimate by them (without
+    /// them it assumes a 512×512 slice and refuses larger requests).
+    ///
+    /// # Errors
+    /// As [`Client::connect`]; [`SecureError::Busy`] if the server has no slot or memory for
+    /// the session now, [`SecureError::Refused`] if it never admits it.
+    pub fn connect_for(
+        ch: &mut Channel,
+        arch: &Architecture,
+        config: SessionConfig,
+        extents: [usize; 3],
+        prg: Prg,
+    ) -> Result<Client, SecureError> {
+        let hello = Hello::client_for(arch, &config, extents);
+        Self::open(ch, arch, config, hello, prg)
+    }
+
+    fn open(
+        ch: &mut Channel,
+        arch: &Architecture,
+        config: SessionConfig,
+        hello: Hello,
         mut prg: Prg,
     ) -> Result<Client, SecureError> {
         let plan = Arc::new(QuantPlan::new(arch, config.preset.quant())?);
@@ -91,7 +119,7 @@ impl Client {
         let previous = ch.label();
 
         let t = Timer::start(ch, "handshake");
-        handshake::propose(ch, &Hello::client(arch, &config))?;
+        handshake::propose(ch, &hello)?;
         report.record(t.stop(ch, "handshake", Phase::Offline, 0));
 
         let t = Timer::start(ch, "keys");

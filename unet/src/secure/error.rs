@@ -98,7 +98,16 @@ pub enum SecureError {
     /// The peer broke the protocol (a message out of order, a refused request, a bad value).
     #[error("protocol violation: {0}")]
     Protocol(String),
-    /// The server refused an inference request (the client's view of a [`SecureError::Protocol`]
+    /// The server has no session slot or not enough memory for this session now; the client
+    /// may retry after about `retry_after_s` seconds.
+    #[error("server busy ({reason}): retry in about {retry_after_s} s")]
+    Busy {
+        /// The server's suggested wait.
+        retry_after_s: u32,
+        /// What the server lacks.
+        reason: super::handshake::BusyReason,
+    },
+    /// The server refused an inference request or a session it can never admit (the client's view of a [`SecureError::Protocol`]
     /// or [`SecureError::Model`] on the server).
     #[error("the server refused the request: {0}")]
     Refused(String),

@@ -8,6 +8,12 @@
 //! nonlinear backend's name, the HomConv tile cap, the nonlinear chunk and the linear backend's
 //! name.
 //!
+//! The hello also states the session's purpose and the extents of its requests: the server
+//! admits a session only after the fields match, and only if its memory estimate for those
+//! extents fits what it has left ([`super::budget`]); otherwise it answers at once with a
+//! typed [`Reply::Busy`] (retry later) or [`Reply::Refuse`] (never fits). A [`Purpose::Probe`]
+//! hello asks only for the server's [`Status`] (readiness probes); its fields are not compared.
+//!
 //! Messages: [`kind::HELLO`] (client → server) and [`kind::REPLY`] (server → client), both
 //! bounded by [`MAX_MESSAGE_LEN`] and decoded through [`bunet_crypto::wire`].
 
@@ -20,12 +26,77 @@ use crate::arch::Architecture;
 use crate::quant::QuantModel;
 
 /// Version of the secure protocol (message order and formats of this module's drivers).
-/// Version 2 added the nonlinear chunk and the linear backend to the handshake.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// Version 2 added the nonlinear chunk and the linear backend; version 3 the hello's purpose
+/// and extents and the busy, refusal and status replies.
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Largest name (preset, backend, printed value) in a handshake message.
 pub const MAX_NAME_LEN: usize = 64;
 /// Largest handshake message body.
 pub const MAX_MESSAGE_LEN: usize = 4 * MAX_NAME_LEN + 64;
+/// Longest refusal reason in a [`Reply::Refuse`].
+pub const MAX_REASON_LEN: usize = 160;
+
+/// What a hello opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// A secure session (the fields are compared, then the session is admitted or not).
+    Session,
+    /// A status query: the server answers with its [`Status`] and closes.
+    Probe,
+}
+
+/// Why a server cannot take a session now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BusyReason {
+    /// Every session slot (`--max-sessions`) is taken.
+    Slots,
+    /// The running sessions leave too little of the memory budget for this one.
+    Memory,
+}
+
+impl BusyReason {
+    fn code(self) -> u8 {
+        match self {
+            BusyReason::Slots => 0,
+            BusyReason::Memory => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for BusyReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BusyReason::Slots => "every session slot is taken",
+            BusyReason::Memory => "not enough free memory for the session",
+        })
+    }
+}
+
+/// A server's load, as a probe sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Status {
+    /// Sessions running.
+    pub running: u32,
+    /// Most sessions at once (`--max-sessions`).
+    pub max_sessions: u32,
+    /// Bytes of the memory budget not reserved by running sessions.
+    pub free_bytes: u64,
+    /// The memory budget (`--memory`).
+    pub budget_bytes: u64,
+    /// The estimate of one session of the default request (a 512×512 slice).
+    pub default_session_bytes: u64,
+}
+
+impl Status {
+    /// How many more sessions of the default request the server would admit now.
+    pub fn default_sessions_free(&self) -> u64 {
+        let by_memory = self
+            .free_bytes
+            .checked_div(self.default_session_bytes)
+            .unwrap_or(u64::MAX);
+        by_memory.min(u64::from(self.max_sessions.saturating_sub(self.running)))
+    }
+}
 
 /// Message kinds of the handshake (0x00xx).
 pub mod kind {
@@ -56,6 +127,12 @@ pub struct Hello {
     pub chunk: u64,
     /// [`super::config::LinearBackend::name`].
     pub linear: String,
+    /// A session or a probe.
+    pub purpose: Purpose,
+    /// The largest extents `[d, h, w]` the session's requests will have (what the server's
+    /// memory estimate is for), or zeros if unstated (the server then assumes its default
+    /// request, a 512×512 slice, and refuses requests that need more).
+    pub extents: [u32; 3],
 }
 
 impl Hello {
@@ -66,6 +143,35 @@ impl Hello {
             config.preset.quant().fingerprint(),
             config,
         )
+    }
+
+    /// The client's proposal for a session whose requests have extents up to `extents`.
+    pub fn client_for(arch: &Architecture, config: &SessionConfig, extents: [usize; 3]) -> Self {
+        Self {
+            extents: extents.map(|e| u32::try_from(e).unwrap_or(u32::MAX)),
+            ..Self::client(arch, config)
+        }
+    }
+
+    /// A status query: no configuration to compare.
+    pub fn probe() -> Self {
+        Self {
+            version: PROTOCOL_VERSION,
+            preset: String::new(),
+            quant: 0,
+            arch: 0,
+            pahe_params: 0,
+            backend: String::new(),
+            max_tile: 0,
+            chunk: 0,
+            purpose: Purpose::Probe,
+            extents: [0; 3],
+        }
+    }
+
+    /// The stated extents, if any.
+    pub fn stated_extents(&self) -> Option<[usize; 3]> {
+        (self.extents != [0; 3]).then(|| self.extents.map(|e| e as usize))
     }
 
     /// What the server holds: its model's architecture and quantization under `config`.
@@ -88,6 +194,8 @@ impl Hello {
             max_tile: config.max_tile.map_or(0, |t| t as u64),
             chunk: config.chunk as u64,
             linear: config.linear.name().to_owned(),
+            purpose: Purpose::Session,
+            extents: [0; 3],
         }
     }
 
@@ -147,6 +255,13 @@ impl Encode for Hello {
         out.extend_from_slice(&self.max_tile.to_le_bytes());
         out.extend_from_slice(&self.chunk.to_le_bytes());
         put_str(out, &self.linear);
+        out.push(match self.purpose {
+            Purpose::Session => 0,
+            Purpose::Probe => 1,
+        });
+        for e in self.extents {
+            out.extend_from_slice(&e.to_le_bytes());
+        }
     }
 }
 
@@ -164,18 +279,46 @@ impl Decode for Hello {
             max_tile: r.u64()?,
             chunk: r.u64()?,
             linear: read_str(r, "linear backend name")?,
+            purpose: match r.u8()? {
+                0 => Purpose::Session,
+                1 => Purpose::Probe,
+                tag => {
+                    return Err(WireError::OutOfRange {
+                        what: "hello purpose",
+                        found: tag.into(),
+                        bound: 2,
+                    });
+                }
+            },
+            extents: [r.u32()?, r.u32()?, r.u32()?],
         })
     }
 }
 
-/// The server's answer.
+/// The server's answer to a hello.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Reply {
+pub enum Reply {
+    /// The session is admitted.
     Accept,
+    /// The first field that differs, with the server's value; both sides fail.
     Mismatch {
+        /// The field.
         field: HandshakeField,
+        /// The server's value, printed.
         server_value: String,
     },
+    /// No slot or no memory now: retry after about `retry_after_s` seconds.
+    Busy {
+        /// The server's suggested wait.
+        retry_after_s: u32,
+        /// What is missing.
+        reason: BusyReason,
+    },
+    /// The session can never be admitted as stated (e.g. its estimate exceeds the whole
+    /// budget, or its extents do not fit the model).
+    Refuse(String),
+    /// The answer to a probe.
+    Status(Status),
 }
 
 impl Encode for Reply {
@@ -189,6 +332,32 @@ impl Encode for Reply {
                 out.push(1);
                 out.push(field.code());
                 put_str(out, server_value);
+            }
+            Reply::Busy {
+                retry_after_s,
+                reason,
+            } => {
+                out.push(2);
+                out.extend_from_slice(&retry_after_s.to_le_bytes());
+                out.push(reason.code());
+            }
+            Reply::Refuse(reason) => {
+                out.push(3);
+                // Cut at a character boundary so that the reason still decodes.
+                let mut end = reason.len().min(MAX_REASON_LEN);
+                while !reason.is_char_boundary(end) {
+                    end -= 1;
+                }
+                out.push(end as u8);
+                out.extend_from_slice(&reason.as_bytes()[..end]);
+            }
+            Reply::Status(s) => {
+                out.push(4);
+                out.extend_from_slice(&s.running.to_le_bytes());
+                out.extend_from_slice(&s.max_sessions.to_le_bytes());
+                for v in [s.free_bytes, s.budget_bytes, s.default_session_bytes] {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
             }
         }
     }
@@ -212,10 +381,49 @@ impl Decode for Reply {
                     server_value: read_str(r, "server value")?,
                 })
             }
+            2 => {
+                let retry_after_s = r.u32()?;
+                let reason = match r.u8()? {
+                    0 => BusyReason::Slots,
+                    1 => BusyReason::Memory,
+                    code => {
+                        return Err(WireError::OutOfRange {
+                            what: "busy reason",
+                            found: code.into(),
+                            bound: 2,
+                        });
+                    }
+                };
+                Ok(Reply::Busy {
+                    retry_after_s,
+                    reason,
+                })
+            }
+            3 => {
+                let len = usize::from(r.u8()?);
+                if len > MAX_REASON_LEN {
+                    return Err(WireError::TooLong {
+                        what: "refusal reason",
+                        found: len as u64,
+                        max: MAX_REASON_LEN as u64,
+                    });
+                }
+                let bytes = r.take(len)?;
+                String::from_utf8(bytes.to_vec())
+                    .map(Reply::Refuse)
+                    .map_err(|_| WireError::Invalid("refusal reason"))
+            }
+            4 => Ok(Reply::Status(Status {
+                running: r.u32()?,
+                max_sessions: r.u32()?,
+                free_bytes: r.u64()?,
+                budget_bytes: r.u64()?,
+                default_session_bytes: r.u64()?,
+            })),
             tag => Err(WireError::OutOfRange {
                 what: "handshake reply tag",
                 found: tag.into(),
-                bound: 2,
+                bound: 5,
             }),
         }
     }
@@ -224,7 +432,9 @@ impl Decode for Reply {
 /// The client's side: sends `ours`, waits for the answer.
 ///
 /// # Errors
-/// [`SecureError::Handshake`] if the server reports a mismatch; channel and wire errors.
+/// [`SecureError::Handshake`] if the server reports a mismatch, [`SecureError::Busy`] if it has
+/// no slot or memory now, [`SecureError::Refused`] if it never admits such a session;
+/// [`SecureError::Protocol`] for a status answer to a session hello; channel and wire errors.
 pub fn propose(ch: &mut Channel, ours: &Hello) -> Result<(), SecureError> {
     ch.send_message(kind::HELLO, ours)?;
     match ch.recv_message::<Reply>(kind::REPLY, MAX_MESSAGE_LEN, &())? {
@@ -238,29 +448,87 @@ pub fn propose(ch: &mut Channel, ours: &Hello) -> Result<(), SecureError> {
             theirs: server_value,
         }
         .into()),
+        Reply::Busy {
+            retry_after_s,
+            reason,
+        } => Err(SecureError::Busy {
+            retry_after_s,
+            reason,
+        }),
+        Reply::Refuse(reason) => Err(SecureError::Refused(reason)),
+        Reply::Status(_) => Err(SecureError::Protocol(
+            "a status answer to a session hello".into(),
+        )),
     }
 }
 
-/// The server's side: receives the client's proposal and compares it with `ours`; answers, and
-/// on a mismatch fails after telling the client which field differs.
+/// A probe: sends a [`Hello::probe`] and returns the server's [`Status`].
 ///
 /// # Errors
-/// [`SecureError::Handshake`] on a mismatch; channel and wire errors.
+/// [`SecureError::Protocol`] if the server answers with anything else; channel and wire errors.
+pub fn probe(ch: &mut Channel) -> Result<Status, SecureError> {
+    ch.send_message(kind::HELLO, &Hello::probe())?;
+    match ch.recv_message::<Reply>(kind::REPLY, MAX_MESSAGE_LEN, &())? {
+        Reply::Status(s) => Ok(s),
+        other => Err(SecureError::Protocol(format!(
+            "a probe was answered with {other:?}"
+        ))),
+    }
+}
+
+/// The server's side: receives the client's hello. The caller compares it
+/// ([`Hello::first_mismatch`]), decides on admission and answers with [`respond`].
+///
+/// # Errors
+/// Channel and wire errors.
+pub fn receive(ch: &mut Channel) -> Result<Hello, SecureError> {
+    Ok(ch.recv_message(kind::HELLO, MAX_MESSAGE_LEN, &())?)
+}
+
+/// The server's side: sends `reply` at once.
+///
+/// # Errors
+/// Channel errors.
+pub fn respond(ch: &mut Channel, reply: &Reply) -> Result<(), SecureError> {
+    ch.send_message(kind::REPLY, reply)?;
+    ch.flush()?;
+    Ok(())
+}
+
+/// The server's side without admission control: receives the client's proposal and compares
+/// it with `ours`; accepts, or on a mismatch fails after telling the client which field
+/// differs.
+///
+/// # Errors
+/// [`SecureError::Handshake`] on a mismatch; [`SecureError::Protocol`] for a probe; channel
+/// and wire errors.
 pub fn answer(ch: &mut Channel, ours: &Hello) -> Result<Hello, SecureError> {
-    let theirs: Hello = ch.recv_message(kind::HELLO, MAX_MESSAGE_LEN, &())?;
-    match ours.first_mismatch(&theirs) {
-        None => {
-            ch.send_message(kind::REPLY, &Reply::Accept)?;
-            ch.flush()?;
-            Ok(theirs)
-        }
+    let theirs = receive(ch)?;
+    if theirs.purpose == Purpose::Probe {
+        respond(ch, &Reply::Refuse("this server answers no probes".into()))?;
+        return Err(SecureError::Protocol(
+            "a probe where a session was expected".into(),
+        ));
+    }
+    compare(ch, ours, &theirs)?;
+    respond(ch, &Reply::Accept)?;
+    Ok(theirs)
+}
+
+/// Compares the client's hello with `ours`; on a mismatch tells the client which field differs
+/// and fails.
+///
+/// # Errors
+/// [`SecureError::Handshake`] on a mismatch; channel errors.
+pub fn compare(ch: &mut Channel, ours: &Hello, theirs: &Hello) -> Result<(), SecureError> {
+    match ours.first_mismatch(theirs) {
+        None => Ok(()),
         Some(field) => {
             let reply = Reply::Mismatch {
                 field,
                 server_value: ours.value(field),
             };
-            ch.send_message(kind::REPLY, &reply)?;
-            ch.flush()?;
+            respond(ch, &reply)?;
             Err(HandshakeMismatch {
                 field,
                 ours: ours.value(field),
@@ -294,11 +562,38 @@ mod tests {
                 field: HandshakeField::Backend,
                 server_value: "gc".into(),
             },
+            Reply::Busy {
+                retry_after_s: 30,
+                reason: BusyReason::Memory,
+            },
+            Reply::Refuse("too large".into()),
+            Reply::Status(Status {
+                running: 1,
+                max_sessions: 4,
+                free_bytes: 5 << 30,
+                budget_bytes: 8 << 30,
+                default_session_bytes: 2 << 30,
+            }),
         ] {
             let b = reply.to_bytes();
             assert_eq!(decode_exact::<Reply>(&b, &()).unwrap(), reply);
         }
         assert!(decode_exact::<Reply>(&[1, 200, 0], &()).is_err());
         assert!(decode_exact::<Reply>(&[7], &()).is_err());
+        assert!(decode_exact::<Reply>(&[2, 1, 0, 0, 0, 9], &()).is_err());
+        assert!(decode_exact::<Reply>(&[3, 200], &()).is_err());
+        let probe = Hello::probe().to_bytes();
+        assert_eq!(decode_exact::<Hello>(&probe, &()).unwrap(), Hello::probe());
+        let mut bad_purpose = probe.clone();
+        bad_purpose[probe.len() - 13] = 9;
+        assert!(decode_exact::<Hello>(&bad_purpose, &()).is_err());
+        let sized = Hello::client_for(
+            &Architecture::seed(),
+            &SessionConfig::new(Preset::Q24),
+            [1, 64, 96],
+        );
+        let back = decode_exact::<Hello>(&sized.to_bytes(), &()).unwrap();
+        assert_eq!(back.stated_extents(), Some([1, 64, 96]));
+        assert_eq!(h.stated_extents(), None);
     }
 }

@@ -16,6 +16,7 @@
 //! the client only.
 
 pub mod avgpool;
+pub mod budget;
 mod client;
 mod config;
 mod error;
@@ -31,4 +32,4 @@ pub use error::{HandshakeField, HandshakeMismatch, SecureError};
 pub use homconv::{HomConvClient, HomConvError, HomConvServer, Layout};
 pub use protocol::{MAX_EXTENT, MAX_SESSION_ROTATIONS, MAX_VOXELS, kind};
 pub use report::{BlockReport, Phase, Report, Role, process_cpu_time};
-pub use server::Server;
+pub use server::{Accepted, Server};

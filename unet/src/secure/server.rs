@@ -18,10 +18,11 @@ use bunet_crypto::prg::Prg;
 use bunet_crypto::triples::{self, SquarePairs};
 
 use super::avgpool::{self, RotationLayout};
+use super::budget::{self, Admission, Gate};
 use super::config::SessionConfig;
 use super::error::SecureError;
-use super::handshake::{self, Hello};
-use super::homconv::LinearServer;
+use super::handshake::{self, Hello, Purpose, Reply};
+use super::homconv::{Layout, LinearServer};
 use super::protocol::{self, Request, RequestReply, kind};
 use super::report::{Phase, Report, Role, Timer};
 use crate::arch::{Activation, Dims};
@@ -50,8 +51,20 @@ pub struct Server<'m> {
     galois: Vec<GaloisKeys>,
     rotation_keys: BTreeSet<i64>,
     layouts: Option<Layouts<'m>>,
+    /// The memory estimate the session was admitted with: requests that need more are
+    /// refused (`None`: no admission control).
+    admitted_bytes: Option<u64>,
     report: Report,
     prg: Prg,
+}
+
+/// What a hello opened on the server ([`Server::accept_with`]).
+#[derive(Debug)]
+pub enum Accepted<'m, T> {
+    /// An admitted session, with the gate's ticket (hold it until the session ends).
+    Session(Box<Server<'m>>, T),
+    /// A probe, answered with the server's status; the connection is done.
+    Probed,
 }
 
 impl std::fmt::Debug for Server<'_> {
@@ -75,15 +88,94 @@ impl<'m> Server<'m> {
         ch: &mut Channel,
         model: &'m QuantModel,
         config: SessionConfig,
-        mut prg: Prg,
+        prg: Prg,
     ) -> Result<Server<'m>, SecureError> {
         let mut report = Report::new(Role::Server, config);
         let previous = ch.label();
-
         let t = Timer::start(ch, "handshake");
         handshake::answer(ch, &Hello::server(model, &config))?;
         report.record(t.stop(ch, "handshake", Phase::Offline, 0));
+        ch.set_label(previous);
+        Self::setup(ch, model, config, prg, report, None)
+    }
 
+    /// As [`Server::accept`] under admission control: once the hello's fields match, `gate`
+    /// decides on the session from its memory estimate ([`budget::server_session`]) for the
+    /// extents the hello states (the default request, a 512×512 slice, if it states none). A
+    /// session that `gate` does not admit is answered at once with a busy or refusal reply,
+    /// before any set-up; an admitted one holds the gate's ticket, and its later requests are
+    /// refused if they need more than the admitted estimate. A probe is answered with
+    /// `gate`'s status.
+    ///
+    /// # Errors
+    /// As [`Server::accept`]; [`SecureError::Busy`] / [`SecureError::Refused`] if the session
+    /// was not admitted (the client was told).
+    pub fn accept_with<G: Gate>(
+        ch: &mut Channel,
+        model: &'m QuantModel,
+        config: SessionConfig,
+        prg: Prg,
+        gate: &G,
+    ) -> Result<Accepted<'m, G::Ticket>, SecureError> {
+        let mut report = Report::new(Role::Server, config);
+        let previous = ch.label();
+        let t = Timer::start(ch, "handshake");
+        let theirs = handshake::receive(ch)?;
+        if theirs.purpose == Purpose::Probe {
+            handshake::respond(ch, &Reply::Status(gate.status()))?;
+            ch.set_label(previous);
+            return Ok(Accepted::Probed);
+        }
+        handshake::compare(ch, &Hello::server(model, &config), &theirs)?;
+        let extents = theirs
+            .stated_extents()
+            .unwrap_or_else(|| budget::default_extents(model.plan().arch()));
+        let estimate = match budget::server_session(model, &config, extents) {
+            Ok(e) => e,
+            Err(e) => {
+                let reason = format!("no session for extents {extents:?}: {e}");
+                handshake::respond(ch, &Reply::Refuse(reason.clone()))?;
+                return Err(SecureError::Refused(reason));
+            }
+        };
+        let ticket = match gate.admit(extents, &estimate) {
+            Admission::Admit(ticket) => ticket,
+            Admission::Busy {
+                retry_after_s,
+                reason,
+            } => {
+                let reply = Reply::Busy {
+                    retry_after_s,
+                    reason,
+                };
+                handshake::respond(ch, &reply)?;
+                return Err(SecureError::Busy {
+                    retry_after_s,
+                    reason,
+                });
+            }
+            Admission::Refuse(reason) => {
+                handshake::respond(ch, &Reply::Refuse(reason.clone()))?;
+                return Err(SecureError::Refused(reason));
+            }
+        };
+        handshake::respond(ch, &Reply::Accept)?;
+        report.record(t.stop(ch, "handshake", Phase::Offline, 0));
+        ch.set_label(previous);
+        let server = Self::setup(ch, model, config, prg, report, Some(estimate.total()))?;
+        Ok(Accepted::Session(Box::new(server), ticket))
+    }
+
+    /// The session's offline set-up after an accepted handshake.
+    fn setup(
+        ch: &mut Channel,
+        model: &'m QuantModel,
+        config: SessionConfig,
+        mut prg: Prg,
+        mut report: Report,
+        admitted_bytes: Option<u64>,
+    ) -> Result<Server<'m>, SecureError> {
+        let previous = ch.label();
         let t = Timer::start(ch, "keys");
         let params = config.preset.pahe_params();
         let pk: PublicKey = ch.recv_message(KIND_PUBLIC_KEY, params.public_key_len(), &params)?;
@@ -117,6 +209,7 @@ impl<'m> Server<'m> {
             galois: Vec::new(),
             rotation_keys: BTreeSet::new(),
             layouts: None,
+            admitted_bytes,
             report,
             prg,
         })
@@ -168,9 +261,11 @@ impl<'m> Server<'m> {
                 Request::Infer(dims) => dims,
             };
             let slots = self.params.slots();
-            let checked = protocol::check_dims(&arch, dims).and_then(|()| {
-                protocol::new_rotations(self.model.plan(), dims, slots, &self.rotation_keys)
-            });
+            let checked = protocol::check_dims(&arch, dims)
+                .and_then(|()| self.check_admitted(dims))
+                .and_then(|()| {
+                    protocol::new_rotations(self.model.plan(), dims, slots, &self.rotation_keys)
+                });
             let (reply, new_rotations) = match checked {
                 Ok(new) => (RequestReply::Accept, new),
                 Err(e) => (RequestReply::Refuse(e.to_string()), Vec::new()),
@@ -182,6 +277,23 @@ impl<'m> Server<'m> {
                 self.run(ch, dims, pairs, &mut observe)?;
             }
         }
+    }
+
+    /// Refuses a request whose memory estimate exceeds what the session was admitted with.
+    fn check_admitted(&self, dims: [usize; 3]) -> Result<(), SecureError> {
+        let Some(admitted) = self.admitted_bytes else {
+            return Ok(());
+        };
+        let need = budget::server_session(self.model, &self.config, dims)?.total();
+        if need > admitted {
+            return Err(SecureError::Protocol(format!(
+                "extents {dims:?} need an estimated {} MiB; the session was admitted for {} \
+                 MiB (state the largest extents when connecting)",
+                need >> 20,
+                admitted >> 20
+            )));
+        }
+        Ok(())
     }
 
     /// The offline phase of a request (the client's [`super::Client::prepare`]).
