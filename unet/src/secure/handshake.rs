@@ -164,6 +164,7 @@ impl Hello {
             backend: String::new(),
             max_tile: 0,
             chunk: 0,
+            linear: String::new(),
             purpose: Purpose::Probe,
             extents: [0; 3],
         }

@@ -22,7 +22,7 @@ use super::budget::{self, Admission, Gate};
 use super::config::SessionConfig;
 use super::error::SecureError;
 use super::handshake::{self, Hello, Purpose, Reply};
-use super::homconv::{Layout, LinearServer};
+use super::homconv::LinearServer;
 use super::protocol::{self, Request, RequestReply, kind};
 use super::report::{Phase, Report, Role, Timer};
 use crate::arch::{Activation, Dims};
