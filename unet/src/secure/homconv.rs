@@ -131,6 +131,42 @@ pub enum HomConvError {
     Kernel(#[from] bunet_kernels::Error),
 }
 
+/// The quantized conv `conv` of `model` that `layout` was made for, after checking the layout
+/// against `params` and the model's modulus against the PAHE plaintext modulus (both linear
+/// backends' servers start here).
+///
+/// # Errors
+/// [`HomConvError::Modulus`] if the moduli differ; [`HomConvError::Unsupported`] for an index
+/// past the model's convs or a layout of another conv; the layout's own parameter errors.
+pub(crate) fn layer_for<'a>(
+    params: &Params,
+    model: &'a QuantModel,
+    conv: usize,
+    layout: &Layout,
+) -> Result<&'a crate::quant::QuantConv, HomConvError> {
+    layout.check_params(params)?;
+    if model.quant().p != params.p() {
+        return Err(HomConvError::Modulus {
+            quant: model.quant().p,
+            pahe: params.p(),
+        });
+    }
+    let Some(qc) = model.convs().get(conv) else {
+        return Err(HomConvError::Unsupported(format!("conv index {conv}")));
+    };
+    let spec = &qc.spec;
+    if (spec.kind == ConvKind::Transposed) != layout.transposed
+        || spec.kernel != layout.kernel
+        || (spec.c_in, spec.c_out) != (layout.c_in, layout.c_out)
+    {
+        return Err(HomConvError::Unsupported(format!(
+            "a layout for another conv than {}",
+            spec.name
+        )));
+    }
+    Ok(qc)
+}
+
 /// Independent PRGs for parallel tasks, drawn from `prg`.
 fn task_prgs(prg: &mut Prg, count: usize) -> Vec<Prg> {
     (0..count)
@@ -348,27 +384,9 @@ impl<'a> HomConvServer<'a> {
         layout: Layout,
         budget: usize,
     ) -> Result<Self, HomConvError> {
-        layout.check_params(params)?;
+        let qc = layer_for(params, model, conv, &layout)?;
         let p = params.p();
-        if model.quant().p != p {
-            return Err(HomConvError::Modulus {
-                quant: model.quant().p,
-                pahe: p,
-            });
-        }
-        let Some(qc) = model.convs().get(conv) else {
-            return Err(HomConvError::Unsupported(format!("conv index {conv}")));
-        };
         let spec = &qc.spec;
-        if (spec.kind == ConvKind::Transposed) != layout.transposed
-            || spec.kernel != layout.kernel
-            || (spec.c_in, spec.c_out) != (layout.c_in, layout.c_out)
-        {
-            return Err(HomConvError::Unsupported(format!(
-                "a layout for another conv than {}",
-                spec.name
-            )));
-        }
         if spec.c_in as u64 > HOMCONV_MAX_CHANNELS {
             return Err(HomConvError::TooManyChannels {
                 c_in: spec.c_in,

@@ -42,7 +42,7 @@ use bunet_crypto::prg::Prg;
 use rayon::prelude::*;
 
 use super::{HomConvError, LABEL, Layout, PREPARED_FILTER_BUDGET, UPLOAD_BATCH, task_prgs};
-use crate::arch::{ConvKind, ConvSpec};
+use crate::arch::ConvSpec;
 use crate::quant::QuantModel;
 use crate::tensor::Tensor;
 
@@ -461,28 +461,9 @@ impl<'a> CoeffHomConvServer<'a> {
         layout: CoeffLayout,
         budget: usize,
     ) -> Result<Self, HomConvError> {
-        layout.base.check_params(params)?;
+        let qc = super::layer_for(params, model, conv, &layout.base)?;
         let p = params.p();
-        if model.quant().p != p {
-            return Err(HomConvError::Modulus {
-                quant: model.quant().p,
-                pahe: p,
-            });
-        }
-        let Some(qc) = model.convs().get(conv) else {
-            return Err(HomConvError::Unsupported(format!("conv index {conv}")));
-        };
         let spec = &qc.spec;
-        let b = &layout.base;
-        if (spec.kind == ConvKind::Transposed) != b.transposed
-            || spec.kernel != b.kernel
-            || (spec.c_in, spec.c_out) != (b.c_in, b.c_out)
-        {
-            return Err(HomConvError::Unsupported(format!(
-                "a layout for another conv than {}",
-                spec.name
-            )));
-        }
         let bound = 1i64 << COEFF_WEIGHT_BITS;
         if qc.weight.iter().any(|&w| i64::from(w).abs() > bound) {
             return Err(HomConvError::Unsupported(format!(
