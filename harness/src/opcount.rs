@@ -8,26 +8,12 @@ use std::collections::BTreeMap;
 
 use bunet_crypto::pahe::Params;
 use bunet_unet::secure::{HomConvError, Layout};
-use bunet_unet::{Architecture, ConvKind, Op, QuantPlan};
+use bunet_unet::{ConvKind, Op, QuantPlan};
 use serde::Serialize;
 
-/// The building block a plan step is, by the names of the driver's reports.
-pub fn block_name(arch: &Architecture, op: &Op) -> &'static str {
-    match op {
-        Op::Conv { conv } => match arch.convs()[*conv].kind {
-            ConvKind::Same => "homconv",
-            ConvKind::Transposed => "upsample",
-            ConvKind::Pointwise => "head",
-        },
-        Op::Rescale { .. } => "rescale",
-        Op::ReluRescale { .. } => "relu",
-        Op::Square => "square",
-        Op::SumPool => "avgpool",
-        Op::MaxPoolRescale { .. } => "maxpool",
-        Op::Concat => "concat",
-        Op::Argmax2 => "argmax",
-    }
-}
+/// The building block a plan step is: the secure drivers' own mapping, so that the counted
+/// rows and the measured ones of the Fig. 2 breakdown join on the same names.
+pub use bunet_unet::secure::block_name;
 
 /// Counts of one building block (or of a sum of them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -36,7 +22,7 @@ pub struct Count {
     pub steps: u64,
     /// Output elements (for a nonlinear block: instances of the secure comparison).
     pub elements: u64,
-    /// Multiply-accumulates of convolutions (as [`Architecture::macs`] counts them).
+    /// Multiply-accumulates of convolutions (as [`bunet_unet::Architecture::macs`] counts them).
     pub macs: u64,
     /// Ciphertexts the client uploads (HomConv).
     pub upload_ciphertexts: u64,
@@ -219,7 +205,7 @@ impl SliceCount {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bunet_unet::Quant;
+    use bunet_unet::{Architecture, Quant};
 
     #[test]
     fn seed_slice_counts_agree_with_the_plan_and_architecture() {

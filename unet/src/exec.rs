@@ -2,7 +2,6 @@
 //! use, and reports every step's output to an observer.
 
 use crate::arch::TensorId;
-use crate::error::Error;
 use crate::tensor::Tensor;
 
 /// Something with inputs and one output, executed in order.
@@ -11,15 +10,16 @@ pub(crate) trait Node {
     fn output(&self) -> TensorId;
 }
 
-/// Runs `nodes` from `input` (tensor 0 of `n_tensors`) and returns `output`'s tensor.
-pub(crate) fn execute<T, N: Node>(
+/// Runs `nodes` from `input` (tensor 0 of `n_tensors`) and returns `output`'s tensor; `apply`
+/// computes node `i`'s output from its inputs, `observe` sees it.
+pub(crate) fn execute<T, N: Node, E>(
     nodes: &[N],
     n_tensors: usize,
     input: Tensor<T>,
     output: TensorId,
-    mut apply: impl FnMut(&N, &[&Tensor<T>]) -> Result<Tensor<T>, Error>,
+    mut apply: impl FnMut(usize, &N, &[&Tensor<T>]) -> Result<Tensor<T>, E>,
     mut observe: impl FnMut(&N, &Tensor<T>),
-) -> Result<Tensor<T>, Error> {
+) -> Result<Tensor<T>, E> {
     let mut last_use = vec![0usize; n_tensors];
     for (i, n) in nodes.iter().enumerate() {
         for t in n.inputs() {
@@ -36,7 +36,7 @@ pub(crate) fn execute<T, N: Node>(
                 .iter()
                 .map(|t| slots[t.0].as_ref().expect("graph is in topological order"))
                 .collect();
-            apply(n, &args)?
+            apply(i, n, &args)?
         };
         observe(n, &out);
         slots[n.output().0] = Some(out);

@@ -99,7 +99,7 @@ pub fn run(
         plan.tensors().len(),
         input,
         plan.output(),
-        |s, args| Ok(apply(model, s, args)),
+        |_, s, args| Ok(apply(model, s, args)),
         observe,
     )
 }

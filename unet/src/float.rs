@@ -110,7 +110,7 @@ pub fn run(
         g.tensors.len(),
         input,
         g.output,
-        |l, args| Ok(apply(model, l, args)),
+        |_, l, args| Ok(apply(model, l, args)),
         observe,
     )
 }
@@ -131,7 +131,7 @@ pub fn run_unfolded_scores(weights: &Weights, input: Tensor<f32>) -> Result<Tens
         g.tensors.len(),
         input,
         head,
-        |l, args| {
+        |_, l, args| {
             Ok(match l.kind {
                 LayerKind::Conv { conv: c }
                 | LayerKind::UpConv { conv: c }

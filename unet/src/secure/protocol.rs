@@ -1,15 +1,16 @@
 //! What both drivers share: the unet message kinds (0x05xx), the request messages, their
-//! bounds, the walk over the plan, and the per-step helpers both parties compute identically.
+//! bounds, the step → block-name mapping, and the per-step helpers both parties compute
+//! identically (the steps themselves are [`super::party::Driver::step`]).
 
 use bunet_crypto::channel::Channel;
 use bunet_crypto::nonlinear::{Block, Call, Nonlinear};
-use bunet_crypto::triples::{self, SquarePairs};
+use bunet_crypto::triples::SquarePairs;
 use bunet_crypto::wire::{Decode, Encode, Reader, WireError};
 
 use super::avgpool::RotationLayout;
 use super::error::SecureError;
-use crate::arch::{Architecture, Dims, LayerKind, Pooling};
-use crate::quant::{Op, QuantPlan, Step};
+use crate::arch::{Architecture, ConvKind, Dims, Pooling};
+use crate::quant::{Op, QuantPlan};
 use crate::tensor::Tensor;
 
 /// Message kinds of the secure UNet (0x05xx).
@@ -152,26 +153,25 @@ pub(crate) fn check_dims(arch: &Architecture, dims: [usize; 3]) -> Result<(), Se
     Ok(())
 }
 
-/// The report block of each step, by the graph layer it belongs to.
-pub(crate) fn block_names(plan: &QuantPlan) -> Vec<&'static str> {
-    let g = plan.arch().graph();
-    plan.steps()
-        .iter()
-        .map(|s| match s.op {
-            Op::Conv { .. } => match g.layers[s.layer].kind {
-                LayerKind::UpConv { .. } => "upsample",
-                LayerKind::Head { .. } => "head",
-                _ => "homconv",
-            },
-            Op::Rescale { .. } => "rescale",
-            Op::ReluRescale { .. } => "relu",
-            Op::Square => "square",
-            Op::SumPool => "avgpool",
-            Op::MaxPoolRescale { .. } => "maxpool",
-            Op::Concat => "concat",
-            Op::Argmax2 => "argmax",
-        })
-        .collect()
+/// The building block a plan step is: the name its cost is reported under by both drivers
+/// ([`super::BlockReport::block`]) and counted under by the harness's operation counts, which
+/// the Fig. 2 breakdown joins on. A conv is `homconv`, `upsample` (transposed) or `head`
+/// (pointwise).
+pub fn block_name(arch: &Architecture, op: &Op) -> &'static str {
+    match op {
+        Op::Conv { conv } => match arch.convs()[*conv].kind {
+            ConvKind::Same => "homconv",
+            ConvKind::Transposed => "upsample",
+            ConvKind::Pointwise => "head",
+        },
+        Op::Rescale { .. } => "rescale",
+        Op::ReluRescale { .. } => "relu",
+        Op::Square => "square",
+        Op::SumPool => "avgpool",
+        Op::MaxPoolRescale { .. } => "maxpool",
+        Op::Concat => "concat",
+        Op::Argmax2 => "argmax",
+    }
 }
 
 /// Per request: the input extents of every step's first input.
@@ -312,85 +312,6 @@ pub(crate) fn windows(x: &Tensor<u64>, deep: bool) -> (Vec<u64>, [usize; 3]) {
         }
     }
     (out, od)
-}
-
-/// Runs `steps` from `input` (tensor 0), keeping each tensor until its last use; `apply`
-/// computes step `i`'s output share, `observe` sees it. Returns the plan's output.
-pub(crate) fn walk(
-    plan: &QuantPlan,
-    input: Tensor<u64>,
-    mut apply: impl FnMut(usize, &Step, &[&Tensor<u64>]) -> Result<Tensor<u64>, SecureError>,
-    mut observe: impl FnMut(&Step, &Tensor<u64>),
-) -> Result<Tensor<u64>, SecureError> {
-    let steps = plan.steps();
-    let n = plan.tensors().len();
-    let mut last_use = vec![0usize; n];
-    for (i, s) in steps.iter().enumerate() {
-        for t in &s.inputs {
-            last_use[t.0] = i;
-        }
-    }
-    last_use[plan.output().0] = usize::MAX;
-    let mut slots: Vec<Option<Tensor<u64>>> = (0..n).map(|_| None).collect();
-    slots[0] = Some(input);
-    for (i, s) in steps.iter().enumerate() {
-        let out = {
-            let args: Vec<&Tensor<u64>> = s
-                .inputs
-                .iter()
-                .map(|t| {
-                    slots[t.0]
-                        .as_ref()
-                        .expect("the plan is in topological order")
-                })
-                .collect();
-            apply(i, s, &args)?
-        };
-        observe(s, &out);
-        slots[s.output.0] = Some(out);
-        for t in &s.inputs {
-            if last_use[t.0] == i {
-                slots[t.0] = None;
-            }
-        }
-    }
-    Ok(slots[plan.output().0]
-        .take()
-        .expect("the output is written by the last step"))
-}
-
-/// The steps both parties run alike on their own shares: the nonlinear calls, the Beaver
-/// square (pairs made offline), the local window sum, max pool and concatenation. The steps
-/// whose protocol differs by party — HomConv, the rotation pool and argmax — are the drivers'.
-///
-/// # Panics
-/// On a party-specific step (a driver bug, not peer data).
-#[allow(clippy::too_many_arguments)] // the party's sessions, all borrowed
-pub(crate) fn shared_step(
-    ch: &mut Channel,
-    step: &Step,
-    args: &[&Tensor<u64>],
-    deep: bool,
-    p: u64,
-    nonlinear: &mut dyn Nonlinear,
-    triples: Option<&mut triples::Session>,
-    pairs: &mut Option<SquarePairs>,
-) -> Result<Tensor<u64>, SecureError> {
-    let x = args[0];
-    Ok(match step.op {
-        Op::Rescale { shift } => same_shape(x, nonlinear.rescale(ch, x.data(), shift)?)?,
-        Op::ReluRescale { shift } => same_shape(x, nonlinear.relu_rescale(ch, x.data(), shift)?)?,
-        Op::Square => {
-            let mine = take_pairs(pairs, x.data().len())?;
-            let session = triples
-                .ok_or_else(|| SecureError::Protocol("square without a triple session".into()))?;
-            same_shape(x, session.square(ch, x.data(), mine)?)?
-        }
-        Op::SumPool => super::avgpool::sum_local(x, deep, p),
-        Op::MaxPoolRescale { shift } => maxpool(nonlinear, ch, x, deep, shift)?,
-        Op::Concat => crate::float::concat(args[0], args[1]),
-        Op::Conv { .. } | Op::Argmax2 => unreachable!("{:?} is run by each party", step.op),
-    })
 }
 
 /// `data` in `x`'s shape.

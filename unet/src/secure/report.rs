@@ -16,7 +16,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use bunet_crypto::channel::{Channel, Traffic};
+use bunet_crypto::channel::{Channel, Labelled, Traffic};
 
 use super::config::SessionConfig;
 
@@ -267,6 +267,14 @@ pub fn process_cpu_time() -> Duration {
         ticks += fields.next().and_then(|v| v.parse().ok()).unwrap_or(0);
     }
     Duration::from_millis(ticks * 10)
+}
+
+/// The channel, its label restored when the returned guard drops: a driver's blocks set their
+/// own labels ([`Timer::start`]), and none of them leaks into the caller's traffic (also on an
+/// early `?` return).
+pub(crate) fn restoring_label(ch: &mut Channel) -> Labelled<'_> {
+    let label = ch.label();
+    ch.labelled(label)
 }
 
 /// A measurement in progress: started before a block, finished after it.

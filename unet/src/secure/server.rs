@@ -7,55 +7,27 @@
 //! phase (HomConv filters prepared once per extents and reused, Galois keys, square pairs) and
 //! then the plan's steps on its shares.
 
-use std::collections::BTreeSet;
-
 use bunet_crypto::channel::Channel;
-use bunet_crypto::nonlinear::{self, Nonlinear};
-use bunet_crypto::pahe::{
-    Evaluator, GaloisKeys, KIND_GALOIS_KEYS, KIND_PUBLIC_KEY, Params, PublicKey,
-};
+use bunet_crypto::pahe::{Evaluator, KIND_PUBLIC_KEY, PublicKey};
 use bunet_crypto::prg::Prg;
-use bunet_crypto::triples::{self, SquarePairs};
 
-use super::avgpool::{self, RotationLayout};
 use super::budget::{self, Admission, Gate};
 use super::config::SessionConfig;
 use super::error::SecureError;
 use super::handshake::{self, Hello, Purpose, Reply};
-use super::homconv::LinearServer;
+use super::party::{Bob, Driver};
 use super::protocol::{self, Request, RequestReply, kind};
-use super::report::{Phase, Report, Role, Timer};
-use crate::arch::{Activation, Dims};
-use crate::quant::{Op, QuantModel, Step};
+use super::report::{Phase, Report, Role, Timer, restoring_label};
+use crate::quant::{QuantModel, Step};
 use crate::tensor::Tensor;
-
-/// Per input extents: the prepared HomConv sides and pool layouts of every step.
-#[derive(Debug)]
-struct Layouts<'m> {
-    dims: [usize; 3],
-    convs: Vec<Option<LinearServer<'m>>>,
-    pools: Vec<Option<RotationLayout>>,
-}
 
 /// The model provider's side of a session. Holds the weights; learns nothing about the input
 /// beyond its shape.
 pub struct Server<'m> {
-    model: &'m QuantModel,
-    config: SessionConfig,
-    blocks: Vec<&'static str>,
-    params: Params,
-    eval: Evaluator,
-    pk: PublicKey,
-    nonlinear: Box<dyn Nonlinear>,
-    triples: Option<triples::Session>,
-    galois: Vec<GaloisKeys>,
-    rotation_keys: BTreeSet<i64>,
-    layouts: Option<Layouts<'m>>,
+    driver: Driver<Bob<'m>>,
     /// The memory estimate the session was admitted with: requests that need more are
     /// refused (`None`: no admission control).
     admitted_bytes: Option<u64>,
-    report: Report,
-    prg: Prg,
 }
 
 /// What a hello opened on the server ([`Server::accept_with`]).
@@ -70,8 +42,8 @@ pub enum Accepted<'m, T> {
 impl std::fmt::Debug for Server<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("config", &self.config)
-            .field("arch", self.model.plan().arch())
+            .field("config", &self.driver.config)
+            .field("arch", self.driver.plan().arch())
             .finish_non_exhaustive()
     }
 }
@@ -91,11 +63,11 @@ impl<'m> Server<'m> {
         prg: Prg,
     ) -> Result<Server<'m>, SecureError> {
         let mut report = Report::new(Role::Server, config);
-        let previous = ch.label();
+        let mut ch = restoring_label(ch);
+        let ch = &mut *ch;
         let t = Timer::start(ch, "handshake");
         handshake::answer(ch, &Hello::server(model, &config))?;
         report.record(t.stop(ch, "handshake", Phase::Offline, 0));
-        ch.set_label(previous);
         Self::setup(ch, model, config, prg, report, None)
     }
 
@@ -118,12 +90,12 @@ impl<'m> Server<'m> {
         gate: &G,
     ) -> Result<Accepted<'m, G::Ticket>, SecureError> {
         let mut report = Report::new(Role::Server, config);
-        let previous = ch.label();
+        let mut ch = restoring_label(ch);
+        let ch = &mut *ch;
         let t = Timer::start(ch, "handshake");
         let theirs = handshake::receive(ch)?;
         if theirs.purpose == Purpose::Probe {
             handshake::respond(ch, &Reply::Status(gate.status()))?;
-            ch.set_label(previous);
             return Ok(Accepted::Probed);
         }
         handshake::compare(ch, &Hello::server(model, &config), &theirs)?;
@@ -161,7 +133,6 @@ impl<'m> Server<'m> {
         };
         handshake::respond(ch, &Reply::Accept)?;
         report.record(t.stop(ch, "handshake", Phase::Offline, 0));
-        ch.set_label(previous);
         let server = Self::setup(ch, model, config, prg, report, Some(estimate.total()))?;
         Ok(Accepted::Session(Box::new(server), ticket))
     }
@@ -171,53 +142,32 @@ impl<'m> Server<'m> {
         ch: &mut Channel,
         model: &'m QuantModel,
         config: SessionConfig,
-        mut prg: Prg,
+        prg: Prg,
         mut report: Report,
         admitted_bytes: Option<u64>,
     ) -> Result<Server<'m>, SecureError> {
-        let previous = ch.label();
+        let mut ch = restoring_label(ch);
+        let ch = &mut *ch;
         let t = Timer::start(ch, "keys");
         let params = config.preset.pahe_params();
         let pk: PublicKey = ch.recv_message(KIND_PUBLIC_KEY, params.public_key_len(), &params)?;
         report.record(t.stop(ch, "keys", Phase::Offline, 0));
-
-        let t = Timer::start(ch, "setup");
-        let nl_config = config.nonlinear_config()?;
-        let seed = Prg::from_seed(prg.next_seed());
-        let nonlinear = nonlinear::setup(ch, triples::Role::Bob, nl_config, seed)?;
-        report.record(t.stop(ch, "setup", Phase::Offline, 0));
-
-        let triples = if model.plan().arch().activation == Activation::Square {
-            let t = Timer::start(ch, "triples");
-            let seed = Prg::from_seed(prg.next_seed());
-            let session = triples::Session::setup(ch, triples::Role::Bob, params.p(), seed)?;
-            report.record(t.stop(ch, "triples", Phase::Offline, 0));
-            Some(session)
-        } else {
-            None
-        };
-        ch.set_label(previous);
-        Ok(Server {
+        let bob = Bob {
             model,
-            config,
-            blocks: protocol::block_names(model.plan()),
-            eval: Evaluator::new(&params),
-            params,
             pk,
-            nonlinear,
-            triples,
+            eval: Evaluator::new(&params),
             galois: Vec::new(),
-            rotation_keys: BTreeSet::new(),
-            layouts: None,
+        };
+        let driver = Driver::setup(ch, bob, config, prg, report)?;
+        Ok(Server {
+            driver,
             admitted_bytes,
-            report,
-            prg,
         })
     }
 
     /// The costs measured so far.
     pub fn report(&self) -> &Report {
-        &self.report
+        &self.driver.report
     }
 
     /// Serves inference requests until the client closes; returns the server-side report.
@@ -240,7 +190,6 @@ impl<'m> Server<'m> {
         ch: &mut Channel,
         mut observe: impl FnMut(&Step, &Tensor<u64>),
     ) -> Result<Report, SecureError> {
-        let arch = *self.model.plan().arch();
         loop {
             let t = Timer::start(ch, "request");
             let request = ch.recv_message::<Request>(kind::REQUEST, protocol::MAX_REQUEST_LEN, &());
@@ -255,26 +204,29 @@ impl<'m> Server<'m> {
             };
             let dims = match request {
                 Request::Close => {
-                    self.report.record(t.stop(ch, "request", Phase::Offline, 0));
-                    return Ok(self.report);
+                    let mut report = self.driver.report;
+                    report.record(t.stop(ch, "request", Phase::Offline, 0));
+                    return Ok(report);
                 }
                 Request::Infer(dims) => dims,
             };
-            let slots = self.params.slots();
-            let checked = protocol::check_dims(&arch, dims)
+            let checked = protocol::check_dims(self.driver.plan().arch(), dims)
                 .and_then(|()| self.check_admitted(dims))
-                .and_then(|()| {
-                    protocol::new_rotations(self.model.plan(), dims, slots, &self.rotation_keys)
-                });
+                .and_then(|()| self.driver.new_rotations(dims));
             let (reply, new_rotations) = match checked {
                 Ok(new) => (RequestReply::Accept, new),
                 Err(e) => (RequestReply::Refuse(e.to_string()), Vec::new()),
             };
             protocol::send_now(ch, kind::REQUEST_REPLY, &reply)?;
-            self.report.record(t.stop(ch, "request", Phase::Offline, 0));
+            self.driver
+                .report
+                .record(t.stop(ch, "request", Phase::Offline, 0));
             if reply == RequestReply::Accept {
-                let pairs = self.prepare(ch, dims, new_rotations)?;
-                self.run(ch, dims, pairs, &mut observe)?;
+                let pairs = self.driver.prepare(ch, dims, &new_rotations)?;
+                // The server's share of the input is zero.
+                let arch = self.driver.plan().arch();
+                let input = Tensor::filled(arch.in_channels, dims, 0u64);
+                self.driver.run(ch, input, pairs, &mut observe)?;
             }
         }
     }
@@ -284,7 +236,8 @@ impl<'m> Server<'m> {
         let Some(admitted) = self.admitted_bytes else {
             return Ok(());
         };
-        let need = budget::server_session(self.model, &self.config, dims)?.total();
+        let need = budget::server_session(self.driver.party.model, &self.driver.config, dims)?;
+        let need = need.total();
         if need > admitted {
             return Err(SecureError::Protocol(format!(
                 "extents {dims:?} need an estimated {} MiB; the session was admitted for {} \
@@ -294,160 +247,5 @@ impl<'m> Server<'m> {
             )));
         }
         Ok(())
-    }
-
-    /// The offline phase of a request (the client's [`super::Client::prepare`]).
-    fn prepare(
-        &mut self,
-        ch: &mut Channel,
-        dims: [usize; 3],
-        new: Vec<i64>,
-    ) -> Result<Option<SquarePairs>, SecureError> {
-        let plan = self.model.plan();
-        let t = Timer::start(ch, "prepare");
-        if self.layouts.as_ref().is_none_or(|l| l.dims != dims) {
-            self.layouts = None;
-            self.layouts = Some(self.build_layouts(dims)?);
-        }
-        self.report.record(t.stop(ch, "prepare", Phase::Offline, 0));
-
-        if !new.is_empty() {
-            let t = Timer::start(ch, "keys");
-            let max_len = self.params.galois_keys_max_len();
-            let keys: GaloisKeys = ch.recv_message(KIND_GALOIS_KEYS, max_len, &self.params)?;
-            let mut expected: Vec<u64> = new
-                .iter()
-                .map(|&k| self.params.rotation_element(k))
-                .collect();
-            expected.sort_unstable();
-            expected.dedup();
-            if keys.elements() != expected {
-                return Err(SecureError::Protocol(format!(
-                    "Galois keys for elements {:?}, expected {expected:?}",
-                    keys.elements()
-                )));
-            }
-            self.galois.push(keys);
-            self.rotation_keys.extend(new.iter().copied());
-            self.report
-                .record(t.stop(ch, "keys", Phase::Offline, new.len() as u64));
-        }
-
-        let pairs = match &mut self.triples {
-            Some(session) => {
-                let n = protocol::square_count(plan, dims);
-                let t = Timer::start(ch, "triples");
-                let pairs = session.square_pairs(ch, n)?;
-                self.report
-                    .record(t.stop(ch, "triples", Phase::Offline, n as u64));
-                Some(pairs)
-            }
-            None => None,
-        };
-
-        // Input-independent garbled-circuit work of the request's nonlinear calls.
-        let calls = protocol::nonlinear_calls(plan, dims);
-        let t = Timer::start(ch, protocol::GARBLE_BLOCK);
-        self.nonlinear
-            .precompute(ch, &calls, nonlinear::DEFAULT_PRECOMPUTE_BUDGET)?;
-        let n: usize = calls.iter().map(|c| c.instances).sum();
-        self.report
-            .record(t.stop(ch, protocol::GARBLE_BLOCK, Phase::Offline, n as u64));
-        Ok(pairs)
-    }
-
-    fn build_layouts(&self, dims: [usize; 3]) -> Result<Layouts<'m>, SecureError> {
-        let model = self.model;
-        let plan = model.plan();
-        let in_dims = protocol::step_dims(plan, dims);
-        let convs = plan
-            .steps()
-            .iter()
-            .zip(&in_dims)
-            .map(|(s, &d)| match s.op {
-                Op::Conv { conv } => {
-                    let (tile, linear) = (self.config.max_tile, self.config.linear);
-                    let side = LinearServer::new(&self.params, model, conv, d, tile, linear)?;
-                    Ok(Some(side))
-                }
-                _ => Ok(None),
-            })
-            .collect::<Result<Vec<_>, SecureError>>()?;
-        let pools = protocol::rotation_layouts(plan, dims, self.params.slots())?;
-        Ok(Layouts { dims, convs, pools })
-    }
-
-    /// The online phase of a request: the plan's steps on the server's shares (its share of
-    /// the input is zero).
-    fn run(
-        &mut self,
-        ch: &mut Channel,
-        dims: [usize; 3],
-        mut pairs: Option<SquarePairs>,
-        observe: &mut impl FnMut(&Step, &Tensor<u64>),
-    ) -> Result<(), SecureError> {
-        let plan = self.model.plan();
-        let input = Tensor::filled(plan.arch().in_channels, dims, 0u64);
-        let previous = ch.label();
-        let out = protocol::walk(
-            plan,
-            input,
-            |i, step, args| self.step(ch, i, step, args, &mut pairs),
-            observe,
-        );
-        ch.set_label(previous);
-        out.map(|_| ())
-    }
-
-    fn step(
-        &mut self,
-        ch: &mut Channel,
-        i: usize,
-        step: &Step,
-        args: &[&Tensor<u64>],
-        pairs: &mut Option<SquarePairs>,
-    ) -> Result<Tensor<u64>, SecureError> {
-        let block = self.blocks[i];
-        let deep = self.model.plan().arch().dims == Dims::Three;
-        let x = args[0];
-        let t = Timer::start(ch, block);
-        let layouts = self.layouts.as_ref().expect("prepare built the layouts");
-        let rotation_pool = match step.op {
-            Op::SumPool => layouts.pools[i].as_ref(),
-            _ => None,
-        };
-        let out = match (step.op, rotation_pool) {
-            (Op::Conv { .. }, _) => {
-                let hc = layouts.convs[i].as_ref().expect("a layout per conv step");
-                hc.run(ch, &self.pk, x, &mut self.prg)?
-            }
-            (Op::SumPool, Some(layout)) => avgpool::server_by_rotation(
-                ch,
-                &self.params,
-                &self.eval,
-                &self.pk,
-                &self.galois,
-                layout,
-                x,
-                &mut self.prg,
-            )?,
-            (Op::Argmax2, _) => {
-                self.nonlinear.argmax2(ch, &protocol::score_pairs(x)?)?;
-                Tensor::filled(1, x.dims(), 0u64)
-            }
-            _ => protocol::shared_step(
-                ch,
-                step,
-                args,
-                deep,
-                self.params.p(),
-                self.nonlinear.as_mut(),
-                self.triples.as_mut(),
-                pairs,
-            )?,
-        };
-        self.report
-            .record(t.stop(ch, block, Phase::Online, out.data().len() as u64));
-        Ok(out)
     }
 }
