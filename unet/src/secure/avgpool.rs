@@ -223,18 +223,16 @@ pub fn client_by_rotation(
         .zip(prgs)
         .map(|(slots, mut prg)| Ok(sk.encrypt_seeded(&params.encode(slots)?, &mut prg)))
         .collect::<Result<Vec<SeededCiphertext>, bunet_crypto::pahe::PaheError>>()?;
-    let previous = ch.set_label(LABEL);
-    let result = (|| {
+    let returned = {
+        let mut ch = ch.labelled(LABEL);
         for ct in &uploads {
             ch.send_message(KIND_SEEDED_CIPHERTEXT, ct)?;
         }
         let max_len = params.ciphertext_len(params.max_level());
         (0..uploads.len())
             .map(|_| ch.recv_message::<Ciphertext>(KIND_CIPHERTEXT, max_len, params))
-            .collect::<Result<Vec<_>, _>>()
-    })();
-    ch.set_label(previous);
-    let returned = result?;
+            .collect::<Result<Vec<_>, _>>()?
+    };
     let slots = returned
         .par_iter()
         .map(|ct| Ok(params.decode(&sk.decrypt(ct)?)))
@@ -276,13 +274,13 @@ pub fn server_by_rotation(
         .iter()
         .map(|&k| keys_for(params, keys, k))
         .collect::<Result<Vec<_>, _>>()?;
-    let previous = ch.set_label(LABEL);
-    let max_len = params.seeded_ciphertext_len();
-    let received = (0..layout.ciphertexts())
-        .map(|_| ch.recv_message::<SeededCiphertext>(KIND_SEEDED_CIPHERTEXT, max_len, params))
-        .collect::<Result<Vec<_>, _>>();
-    ch.set_label(previous);
-    let received = received?;
+    let received = {
+        let mut ch = ch.labelled(LABEL);
+        let max_len = params.seeded_ciphertext_len();
+        (0..layout.ciphertexts())
+            .map(|_| ch.recv_message::<SeededCiphertext>(KIND_SEEDED_CIPHERTEXT, max_len, params))
+            .collect::<Result<Vec<_>, _>>()?
+    };
     let own = layout.pack(x_b);
     let prgs: Vec<Prg> = (0..received.len())
         .map(|_| Prg::from_seed(prg.next_seed()))
@@ -303,15 +301,13 @@ pub fn server_by_rotation(
             Ok((ct, mask))
         })
         .collect::<Result<Vec<_>, bunet_crypto::pahe::PaheError>>()?;
-    let previous = ch.set_label(LABEL);
-    let sent = (|| {
+    {
+        let mut ch = ch.labelled(LABEL);
         for (ct, _) in &outputs {
             ch.send_message(KIND_CIPHERTEXT, ct)?;
         }
-        ch.flush()
-    })();
-    ch.set_label(previous);
-    sent?;
+        ch.flush()?;
+    }
     let masks: Vec<Vec<u64>> = outputs.into_iter().map(|(_, m)| m).collect();
     Ok(layout.unpack(&masks))
 }

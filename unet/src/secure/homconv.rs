@@ -25,8 +25,8 @@
 //! 1. Alice encrypts (secret key, seeded) the DFT of each (input channel, tile) of `X_A` and sends
 //!    them: `c_in · tiles` seeded ciphertexts.
 //! 2. Bob computes, per (group, tile), `Σ_c ct_c ⊙ pt_{g,c}` (an encryption of the DFT of
-//!    `conv(X_A)` without bias), draws a uniform mask `M` ([`random_mask`]), and returns
-//!    [`Evaluator::finalize_for_return`] of it (HSS share `−M`, re-randomisation with noise flooding,
+//!    `conv(X_A)` without bias), draws a uniform mask `M` ([`random_mask`](bunet_crypto::pahe::random_mask)), and returns
+//!    [`Evaluator::finalize_for_return`](bunet_crypto::pahe::Evaluator::finalize_for_return) of it (HSS share `−M`, re-randomisation with noise flooding,
 //!    modulus switch down): `groups · tiles` ciphertexts.
 //! 3. Alice decrypts and inverse-DFTs: `Y_A = conv(X_A) − IDFT(M)`. Bob computes his own
 //!    share's contribution in the clear: `Y_B = conv(X_B) + B + IDFT(M)`. Since the conv is linear
@@ -36,18 +36,16 @@
 //! [`UPLOAD_BATCH`] uploaded ciphertexts each), so both parties' memory stays bounded whatever
 //! the image size.
 //!
-//! Messages use the PAHE kinds ([`KIND_SEEDED_CIPHERTEXT`], [`KIND_CIPHERTEXT`]), every incoming
+//! Messages use the PAHE kinds ([`KIND_SEEDED_CIPHERTEXT`](bunet_crypto::pahe::KIND_SEEDED_CIPHERTEXT),
+//! [`KIND_CIPHERTEXT`](bunet_crypto::pahe::KIND_CIPHERTEXT)), every incoming
 //! message is bounded by the parameters' ciphertext length and decoded through
-//! [`bunet_crypto::wire`]; traffic is counted under the channel label [`LABEL`].
+//! [`bunet_crypto::wire`]; traffic is counted under the channel label [`LABEL`]. The round trips
+//! are written once for both backends (`exchange`, a `Packing` per backend).
 
 use bunet_crypto::channel::{Channel, ChannelError};
-use bunet_crypto::pahe::{
-    Ciphertext, Evaluator, HOMCONV_MAX_CHANNELS, KIND_CIPHERTEXT, KIND_SEEDED_CIPHERTEXT,
-    PaheError, Params, PreparedPlaintext, PublicKey, SecretKey, SeededCiphertext, random_mask,
-};
+use bunet_crypto::pahe::{HOMCONV_MAX_CHANNELS, PaheError, Params, PublicKey, SecretKey};
 use bunet_crypto::prg::Prg;
 use bunet_kernels::ntt::CyclicPlan;
-use rayon::prelude::*;
 
 use crate::arch::{ConvKind, ConvSpec};
 use crate::quant::QuantModel;
@@ -55,7 +53,10 @@ use crate::secure::config::LinearBackend;
 use crate::tensor::Tensor;
 
 mod coeff;
+mod exchange;
 mod layout;
+
+use exchange::{Dft, ServerCore};
 
 pub use coeff::{CoeffHomConvClient, CoeffHomConvServer, CoeffLayout};
 pub use layout::{Layout, UPLOAD_BATCH};
@@ -167,19 +168,11 @@ pub(crate) fn layer_for<'a>(
     Ok(qc)
 }
 
-/// Independent PRGs for parallel tasks, drawn from `prg`.
-fn task_prgs(prg: &mut Prg, count: usize) -> Vec<Prg> {
-    (0..count)
-        .map(|_| Prg::from_seed(prg.next_seed()))
-        .collect()
-}
-
 /// Alice's side of HomConv for one layer shape.
 #[derive(Debug)]
 pub struct HomConvClient {
     params: Params,
-    layout: Layout,
-    plan: CyclicPlan,
+    dft: Dft,
 }
 
 impl HomConvClient {
@@ -192,14 +185,13 @@ impl HomConvClient {
         let plan = CyclicPlan::new(layout.m, params.p())?;
         Ok(Self {
             params: params.clone(),
-            layout,
-            plan,
+            dft: Dft { layout, plan },
         })
     }
 
     /// The layout.
     pub fn layout(&self) -> &Layout {
-        &self.layout
+        &self.dft.layout
     }
 
     /// Runs HomConv on Alice's share `x_a` (`c_in` planes, residues `< p`) with her secret key:
@@ -216,74 +208,7 @@ impl HomConvClient {
         x_a: &Tensor<u64>,
         prg: &mut Prg,
     ) -> Result<Tensor<u64>, HomConvError> {
-        let l = &self.layout;
-        l.check_share(x_a, l.c_in, self.params.p())?;
-        let previous = ch.set_label(LABEL);
-        let result = self.exchange(ch, sk, x_a, prg);
-        ch.set_label(previous);
-        result
-    }
-
-    fn exchange(
-        &self,
-        ch: &mut Channel,
-        sk: &SecretKey,
-        x_a: &Tensor<u64>,
-        prg: &mut Prg,
-    ) -> Result<Tensor<u64>, HomConvError> {
-        let (l, params) = (&self.layout, &self.params);
-        let plane = l.out_plane();
-        let mut y = vec![0u64; l.c_out * plane];
-        let max_len = params.ciphertext_len(params.max_level());
-        for batch in l.tile_batches() {
-            let nt = batch.len();
-            // Upload order within a batch: input channel, then tile.
-            let uploads = task_prgs(prg, l.c_in * nt)
-                .into_par_iter()
-                .enumerate()
-                .map(|(i, mut prg)| {
-                    let (c, t) = (i / nt, batch.start + i % nt);
-                    let mut dft = l.gather(x_a.channel(c), t);
-                    self.plan.forward(&mut dft);
-                    let mut slots = vec![0u64; l.slots];
-                    for range in slots.chunks_exact_mut(l.m) {
-                        range.copy_from_slice(&dft);
-                    }
-                    let pt = params.encode(&slots)?;
-                    Ok(sk.encrypt_seeded(&pt, &mut prg))
-                })
-                .collect::<Result<Vec<SeededCiphertext>, PaheError>>()?;
-            for ct in &uploads {
-                ch.send_message(KIND_SEEDED_CIPHERTEXT, ct)?;
-            }
-            ch.flush()?;
-            drop(uploads);
-            // Return order within a batch: group, then tile.
-            let returned = (0..l.groups() * nt)
-                .map(|_| ch.recv_message::<Ciphertext>(KIND_CIPHERTEXT, max_len, params))
-                .collect::<Result<Vec<_>, _>>()?;
-            let convs = returned
-                .par_iter()
-                .map(|ct| {
-                    let mut slots = params.decode(&sk.decrypt(ct)?);
-                    for range in slots.chunks_exact_mut(l.m) {
-                        self.plan.inverse(range);
-                    }
-                    Ok(slots)
-                })
-                .collect::<Result<Vec<_>, PaheError>>()?;
-            for (i, slots) in convs.iter().enumerate() {
-                let (g, t) = (i / nt, batch.start + i % nt);
-                for (j, conv) in slots.chunks_exact(l.m).enumerate() {
-                    let o = g * l.replicas + j;
-                    if o < l.c_out {
-                        let dst = &mut y[o * plane..(o + 1) * plane];
-                        l.scatter(conv, t, dst, params.p(), false);
-                    }
-                }
-            }
-        }
-        Ok(Tensor::from_vec(l.c_out, l.dims, y).expect("c_out planes"))
+        exchange::run_client(&self.dft, &self.params, ch, sk, x_a, prg)
     }
 }
 
@@ -296,60 +221,9 @@ pub const PREPARED_FILTER_BUDGET: usize = 256 << 20;
 /// prepared once ([`HomConvServer::new`]) and reused for every run — or, if they exceed the
 /// memory budget, prepared per batch of output-channel groups while a run processes them.
 /// `Debug` shows the shape, never the weights.
+#[derive(Debug)]
 pub struct HomConvServer<'a> {
-    params: Params,
-    layout: Layout,
-    plan: CyclicPlan,
-    eval: Evaluator,
-    model: &'a QuantModel,
-    conv: usize,
-    /// `W mod p`, `[c_out][c_in][taps]`.
-    weight: Vec<u64>,
-    /// Output-channel groups whose filters are prepared at a time when they are streamed.
-    batch: usize,
-    /// `filters[g · c_in + c]`: slot range `j` holds the DFT of `W[g·r + j][c]`; every group if
-    /// they fit the budget, else empty (prepared per batch in [`HomConvServer::run`]).
-    filters: Vec<PreparedPlaintext>,
-}
-
-impl std::fmt::Debug for HomConvServer<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HomConvServer")
-            .field("layout", &self.layout)
-            .field("conv", &self.conv)
-            .field("batch", &self.batch)
-            .field("streams_filters", &self.streams_filters())
-            .finish_non_exhaustive()
-    }
-}
-
-/// The prepared filters of output-channel groups `groups`, `[g][c]` order.
-fn prepare_filters(
-    params: &Params,
-    layout: &Layout,
-    plan: &CyclicPlan,
-    weight: &[u64],
-    groups: std::ops::Range<usize>,
-) -> Result<Vec<PreparedPlaintext>, PaheError> {
-    let taps: usize = layout.kernel.iter().product();
-    let (c_in, r, m) = (layout.c_in, layout.replicas, layout.m);
-    let first = groups.start;
-    (0..groups.len() * c_in)
-        .into_par_iter()
-        .map(|i| {
-            let (g, c) = (first + i / c_in, i % c_in);
-            let mut slots = vec![0u64; layout.slots];
-            for (j, range) in slots.chunks_exact_mut(m).enumerate() {
-                let o = g * r + j;
-                if o < layout.c_out {
-                    let w = &weight[(o * c_in + c) * taps..(o * c_in + c + 1) * taps];
-                    range.copy_from_slice(&layout.place_filter(w));
-                    plan.forward(range);
-                }
-            }
-            Ok(params.prepare(&params.encode(&slots)?))
-        })
-        .collect()
+    core: ServerCore<'a, Dft>,
 }
 
 impl<'a> HomConvServer<'a> {
@@ -385,46 +259,27 @@ impl<'a> HomConvServer<'a> {
         budget: usize,
     ) -> Result<Self, HomConvError> {
         let qc = layer_for(params, model, conv, &layout)?;
-        let p = params.p();
-        let spec = &qc.spec;
-        if spec.c_in as u64 > HOMCONV_MAX_CHANNELS {
+        if qc.spec.c_in as u64 > HOMCONV_MAX_CHANNELS {
             return Err(HomConvError::TooManyChannels {
-                c_in: spec.c_in,
+                c_in: qc.spec.c_in,
                 max: HOMCONV_MAX_CHANNELS,
             });
         }
-        let plan = CyclicPlan::new(layout.m, p)?;
-        let weight = qc.weight_mod_p(p);
-        let group_bytes = layout.c_in * params.max_level() * params.n() * 8;
-        let groups = layout.groups();
-        let batch = (budget / group_bytes).clamp(1, groups);
-        let filters = if batch == groups {
-            prepare_filters(params, &layout, &plan, &weight, 0..groups)?
-        } else {
-            Vec::new()
-        };
-        Ok(Self {
-            params: params.clone(),
-            eval: Evaluator::new(params),
-            layout,
-            plan,
-            model,
-            conv,
-            weight,
-            batch,
-            filters,
-        })
+        let plan = CyclicPlan::new(layout.m, params.p())?;
+        let dft = Dft { layout, plan };
+        let core = ServerCore::new(params, model, conv, qc, dft, budget)?;
+        Ok(Self { core })
     }
 
     /// The layout.
     pub fn layout(&self) -> &Layout {
-        &self.layout
+        &self.core.packing.layout
     }
 
     /// Whether the filters are prepared per batch of groups in every run (they exceed the
     /// budget) rather than once.
     pub fn streams_filters(&self) -> bool {
-        self.filters.is_empty()
+        self.core.streams_filters()
     }
 
     /// Runs HomConv on Bob's share `x_b` (`c_in` planes, residues `< p`) with Alice's public key
@@ -441,81 +296,7 @@ impl<'a> HomConvServer<'a> {
         x_b: &Tensor<u64>,
         prg: &mut Prg,
     ) -> Result<Tensor<u64>, HomConvError> {
-        let l = &self.layout;
-        l.check_share(x_b, l.c_in, self.params.p())?;
-        let previous = ch.set_label(LABEL);
-        let result = self.exchange(ch, pk, x_b, prg);
-        ch.set_label(previous);
-        result
-    }
-
-    fn exchange(
-        &self,
-        ch: &mut Channel,
-        pk: &PublicKey,
-        x_b: &Tensor<u64>,
-        prg: &mut Prg,
-    ) -> Result<Tensor<u64>, HomConvError> {
-        let (l, params) = (&self.layout, &self.params);
-        let p = params.p();
-        let max_len = params.seeded_ciphertext_len();
-        let groups = l.groups();
-        let plane = l.out_plane();
-        // Y_B = conv(X_B) + B + IDFT(M), the masks added as they are drawn (computed first: the
-        // client is encrypting the first batch meanwhile).
-        let mut y = crate::fixed::conv(self.model, self.conv, x_b).into_vec();
-        for tiles in l.tile_batches() {
-            let nt = tiles.len();
-            let seeded = (0..l.c_in * nt)
-                .map(|_| {
-                    ch.recv_message::<SeededCiphertext>(KIND_SEEDED_CIPHERTEXT, max_len, params)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let inputs: Vec<Ciphertext> = seeded.par_iter().map(SeededCiphertext::expand).collect();
-            drop(seeded);
-            for first in (0..groups).step_by(self.batch) {
-                let batch = first..(first + self.batch).min(groups);
-                let streamed;
-                let filters = if self.filters.is_empty() {
-                    streamed = prepare_filters(params, l, &self.plan, &self.weight, batch.clone())?;
-                    &streamed[..]
-                } else {
-                    &self.filters[batch.start * l.c_in..batch.end * l.c_in]
-                };
-                let outputs = task_prgs(prg, batch.len() * nt)
-                    .into_par_iter()
-                    .enumerate()
-                    .map(|(i, mut prg)| {
-                        let (g, t) = (i / nt, i % nt);
-                        let filters = &filters[g * l.c_in..(g + 1) * l.c_in];
-                        let mut acc = inputs[t].clone();
-                        self.eval.mul_plain_assign(&mut acc, &filters[0])?;
-                        for (c, w) in filters.iter().enumerate().skip(1) {
-                            self.eval
-                                .mul_plain_add_assign(&mut acc, &inputs[c * nt + t], w)?;
-                        }
-                        let mut mask = random_mask(params, &mut prg);
-                        let ct = self.eval.finalize_for_return(acc, &mask, pk, &mut prg)?;
-                        for range in mask.chunks_exact_mut(l.m) {
-                            self.plan.inverse(range);
-                        }
-                        Ok((ct, mask))
-                    })
-                    .collect::<Result<Vec<_>, PaheError>>()?;
-                for (i, (ct, mask)) in outputs.iter().enumerate() {
-                    ch.send_message(KIND_CIPHERTEXT, ct)?;
-                    let (g, t) = (batch.start + i / nt, tiles.start + i % nt);
-                    for (j, conv) in mask.chunks_exact(l.m).enumerate() {
-                        let o = g * l.replicas + j;
-                        if o < l.c_out {
-                            l.scatter(conv, t, &mut y[o * plane..(o + 1) * plane], p, true);
-                        }
-                    }
-                }
-                ch.flush()?;
-            }
-        }
-        Ok(Tensor::from_vec(l.c_out, l.dims, y).expect("c_out planes"))
+        self.core.run(ch, pk, x_b, prg)
     }
 }
 

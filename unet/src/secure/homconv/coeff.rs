@@ -30,7 +30,7 @@
 //! Transposed convs run as the conv of the zero-inserted input, as in the DFT backend.
 //!
 //! Messages use [`KIND_COEFF_UPLOAD`] and [`KIND_COEFF_RESPONSE`], bounded by the layout's
-//! lengths and decoded through [`bunet_crypto::wire`]; traffic is counted under [`LABEL`].
+//! lengths and decoded through [`bunet_crypto::wire`]; traffic is counted under [`super::LABEL`].
 
 use bunet_crypto::channel::Channel;
 use bunet_crypto::pahe::{
@@ -41,7 +41,8 @@ use bunet_crypto::pahe::{
 use bunet_crypto::prg::Prg;
 use rayon::prelude::*;
 
-use super::{HomConvError, LABEL, Layout, PREPARED_FILTER_BUDGET, UPLOAD_BATCH, task_prgs};
+use super::exchange::{self, Packing, ServerCore};
+use super::{HomConvError, Layout, PREPARED_FILTER_BUDGET};
 use crate::arch::ConvSpec;
 use crate::quant::QuantModel;
 use crate::tensor::Tensor;
@@ -192,14 +193,6 @@ impl CoeffLayout {
         self.base.dims
     }
 
-    fn uploads_per_tile(&self) -> usize {
-        self.base.c_in.div_ceil(self.g)
-    }
-
-    fn groups(&self) -> usize {
-        self.base.c_out.div_ceil(self.mo)
-    }
-
     /// Ciphertexts the client uploads.
     pub fn upload_ciphertexts(&self) -> usize {
         self.uploads_per_tile() * self.tiles()
@@ -208,15 +201,6 @@ impl CoeffLayout {
     /// Responses the server returns.
     pub fn responses(&self) -> usize {
         self.groups() * self.tiles()
-    }
-
-    /// Tiles per round trip: `⌊UPLOAD_BATCH / uploads per tile⌋`, at least one.
-    fn tile_batches(&self) -> impl Iterator<Item = std::ops::Range<usize>> {
-        let tiles = self.tiles();
-        let step = (UPLOAD_BATCH / self.uploads_per_tile()).clamp(1, tiles);
-        (0..tiles)
-            .step_by(step)
-            .map(move |t| t..(t + step).min(tiles))
     }
 
     /// Output channels of group `og`.
@@ -305,132 +289,16 @@ impl CoeffHomConvClient {
         x_a: &Tensor<u64>,
         prg: &mut Prg,
     ) -> Result<Tensor<u64>, HomConvError> {
-        let l = &self.layout;
-        l.base.check_share(x_a, l.base.c_in, self.params.p())?;
-        let previous = ch.set_label(LABEL);
-        let result = self.exchange(ch, sk, x_a, prg);
-        ch.set_label(previous);
-        result
-    }
-
-    fn exchange(
-        &self,
-        ch: &mut Channel,
-        sk: &SecretKey,
-        x_a: &Tensor<u64>,
-        prg: &mut Prg,
-    ) -> Result<Tensor<u64>, HomConvError> {
-        let (l, params) = (&self.layout, &self.params);
-        let plane: usize = l.base.dims.iter().product();
-        let mut y = vec![0u64; l.base.c_out * plane];
-        let ups = l.uploads_per_tile();
-        for batch in l.tile_batches() {
-            let nt = batch.len();
-            // Upload order: channel group, then tile.
-            let uploads = task_prgs(prg, ups * nt)
-                .into_par_iter()
-                .enumerate()
-                .map(|(i, mut prg)| {
-                    let (cg, t) = (i / nt, batch.start + i % nt);
-                    let values = l.gather(x_a, cg, t);
-                    sk.encrypt_coeffs(&values, l.plan.upload_level, &mut prg)
-                })
-                .collect::<Result<Vec<CoeffUpload>, PaheError>>()?;
-            for ct in &uploads {
-                ch.send_message(KIND_COEFF_UPLOAD, ct)?;
-            }
-            ch.flush()?;
-            drop(uploads);
-            // Response order: group, then tile.
-            let valid: Vec<Vec<(usize, usize)>> = batch.clone().map(|t| l.valid(t)).collect();
-            let mut received = Vec::with_capacity(l.groups() * nt);
-            for og in 0..l.groups() {
-                for (ti, v) in valid.iter().enumerate() {
-                    let sel = l.selection(params, og, v);
-                    let plan = &l.plan;
-                    let max_len =
-                        params.coeff_response_len(plan.return_level, sel.len(), plan.drop_bits);
-                    let ctx = CoeffResponseContext {
-                        params: params.clone(),
-                        count: sel.len(),
-                        drop_bits: plan.drop_bits,
-                    };
-                    let resp: CoeffResponse =
-                        ch.recv_message(KIND_COEFF_RESPONSE, max_len, &ctx)?;
-                    received.push((og, ti, sel, resp));
-                }
-            }
-            let shares = received
-                .par_iter()
-                .map(|(_, _, sel, resp)| sk.decrypt_coeffs(resp, sel))
-                .collect::<Result<Vec<_>, PaheError>>()?;
-            for ((og, ti, _, _), share) in received.iter().zip(&shares) {
-                let v = &valid[*ti];
-                for (j, o) in l.group_channels(*og).enumerate() {
-                    let dst = &mut y[o * plane..(o + 1) * plane];
-                    for (&(_, idx), &s) in v.iter().zip(&share[j * v.len()..]) {
-                        dst[idx] = s;
-                    }
-                }
-            }
-        }
-        Ok(Tensor::from_vec(l.base.c_out, l.base.dims, y).expect("c_out planes"))
+        exchange::run_client(&self.layout, &self.params, ch, sk, x_a, prg)
     }
 }
 
 /// Bob's side of the coefficient HomConv for one conv of a model: kernel polynomials prepared
 /// once if they fit [`PREPARED_FILTER_BUDGET`], else per output group in every run. `Debug`
 /// shows the shape, never the weights.
+#[derive(Debug)]
 pub struct CoeffHomConvServer<'a> {
-    params: Params,
-    layout: CoeffLayout,
-    eval: Evaluator,
-    model: &'a QuantModel,
-    conv: usize,
-    weight: Vec<u64>,
-    batch: usize,
-    /// `kernels[og · uploads + cg]`, every group if they fit the budget, else empty.
-    kernels: Vec<PreparedPlaintext>,
-}
-
-impl std::fmt::Debug for CoeffHomConvServer<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CoeffHomConvServer")
-            .field("layout", &self.layout)
-            .field("conv", &self.conv)
-            .field("streams_kernels", &self.kernels.is_empty())
-            .finish_non_exhaustive()
-    }
-}
-
-fn prepare_kernels(
-    params: &Params,
-    l: &CoeffLayout,
-    weight: &[u64],
-    groups: std::ops::Range<usize>,
-) -> Vec<PreparedPlaintext> {
-    let ups = l.uploads_per_tile();
-    let (c_in, big_l) = (l.base.c_in, l.base.m);
-    let taps: usize = l.base.kernel.iter().product();
-    let first = groups.start;
-    (0..groups.len() * ups)
-        .into_par_iter()
-        .map(|i| {
-            let (og, cg) = (first + i / ups, i % ups);
-            let mut coeffs = vec![0u64; l.n];
-            for (j, o) in l.group_channels(og).enumerate() {
-                for (ii, c) in (cg * l.g..((cg + 1) * l.g).min(c_in)).enumerate() {
-                    let w = &weight[(o * c_in + c) * taps..(o * c_in + c + 1) * taps];
-                    let at = j * l.g * big_l + (l.g - 1 - ii) * big_l;
-                    coeffs[at..at + big_l].copy_from_slice(&l.base.place_filter(w));
-                }
-            }
-            let pt = params
-                .plaintext_from_coeffs(coeffs)
-                .expect("N residues below p");
-            params.prepare_at(&pt, l.plan.upload_level)
-        })
-        .collect()
+    core: ServerCore<'a, CoeffLayout>,
 }
 
 impl<'a> CoeffHomConvServer<'a> {
@@ -462,44 +330,25 @@ impl<'a> CoeffHomConvServer<'a> {
         budget: usize,
     ) -> Result<Self, HomConvError> {
         let qc = super::layer_for(params, model, conv, &layout.base)?;
-        let p = params.p();
-        let spec = &qc.spec;
         let bound = 1i64 << COEFF_WEIGHT_BITS;
         if qc.weight.iter().any(|&w| i64::from(w).abs() > bound) {
             return Err(HomConvError::Unsupported(format!(
                 "weights of {} beyond ±2^{COEFF_WEIGHT_BITS} in the coefficient backend",
-                spec.name
+                qc.spec.name
             )));
         }
-        let weight = qc.weight_mod_p(p);
-        let group_bytes = layout.uploads_per_tile() * layout.plan.upload_level * params.n() * 8;
-        let groups = layout.groups();
-        let batch = (budget / group_bytes).clamp(1, groups);
-        let kernels = if batch == groups {
-            prepare_kernels(params, &layout, &weight, 0..groups)
-        } else {
-            Vec::new()
-        };
-        Ok(Self {
-            params: params.clone(),
-            eval: Evaluator::new(params),
-            layout,
-            model,
-            conv,
-            weight,
-            batch,
-            kernels,
-        })
+        let core = ServerCore::new(params, model, conv, qc, layout, budget)?;
+        Ok(Self { core })
     }
 
     /// The layout.
     pub fn layout(&self) -> &CoeffLayout {
-        &self.layout
+        &self.core.packing
     }
 
     /// Whether the kernels are prepared in every run (they exceed the budget).
     pub fn streams_kernels(&self) -> bool {
-        self.kernels.is_empty()
+        self.core.streams_filters()
     }
 
     /// Runs the HomConv on Bob's share `x_b` with Alice's public key: returns `Y_B`.
@@ -513,87 +362,163 @@ impl<'a> CoeffHomConvServer<'a> {
         x_b: &Tensor<u64>,
         prg: &mut Prg,
     ) -> Result<Tensor<u64>, HomConvError> {
-        let l = &self.layout;
-        l.base.check_share(x_b, l.base.c_in, self.params.p())?;
-        let previous = ch.set_label(LABEL);
-        let result = self.exchange(ch, pk, x_b, prg);
-        ch.set_label(previous);
-        result
+        self.core.run(ch, pk, x_b, prg)
+    }
+}
+
+/// The coefficient packing: an upload holds `G` input channels of a tile, a response the valid
+/// outputs of `M` output channels ([`Selection`]).
+impl Packing for CoeffLayout {
+    type Upload = CoeffUpload;
+    type Response = CoeffResponse;
+    type Received = (Selection, CoeffResponse);
+    /// The tile's valid outputs: `(offset in the region, index in an output plane)`.
+    type Tile = Vec<(usize, usize)>;
+    const KIND_UPLOAD: u16 = KIND_COEFF_UPLOAD;
+    const KIND_RESPONSE: u16 = KIND_COEFF_RESPONSE;
+
+    fn base(&self) -> &Layout {
+        &self.base
     }
 
-    fn exchange(
+    fn uploads_per_tile(&self) -> usize {
+        self.base.c_in.div_ceil(self.g)
+    }
+
+    fn groups(&self) -> usize {
+        self.base.c_out.div_ceil(self.mo)
+    }
+
+    fn tile(&self, t: usize) -> Vec<(usize, usize)> {
+        self.valid(t)
+    }
+
+    fn encrypt(
+        &self,
+        _: &Params,
+        sk: &SecretKey,
+        x: &Tensor<u64>,
+        cg: usize,
+        t: usize,
+        prg: &mut Prg,
+    ) -> Result<CoeffUpload, PaheError> {
+        sk.encrypt_coeffs(&self.gather(x, cg, t), self.plan.upload_level, prg)
+    }
+
+    fn recv_response(
         &self,
         ch: &mut Channel,
-        pk: &PublicKey,
-        x_b: &Tensor<u64>,
-        prg: &mut Prg,
-    ) -> Result<Tensor<u64>, HomConvError> {
-        let (l, params) = (&self.layout, &self.params);
-        let p = params.p();
-        let ups = l.uploads_per_tile();
-        let groups = l.groups();
-        let plane: usize = l.base.dims.iter().product();
-        let max_len = params.coeff_upload_len(l.plan.upload_level);
-        // Y_B = conv(X_B) + B + M, the masks added as they are drawn.
-        let mut y = crate::fixed::conv(self.model, self.conv, x_b).into_vec();
-        for tiles in l.tile_batches() {
-            let nt = tiles.len();
-            let uploads = (0..ups * nt)
-                .map(|_| ch.recv_message::<CoeffUpload>(KIND_COEFF_UPLOAD, max_len, params))
-                .collect::<Result<Vec<_>, _>>()?;
-            if let Some(bad) = uploads.iter().find(|u| u.level() != l.plan.upload_level) {
-                return Err(HomConvError::Pahe(PaheError::Level {
-                    expected: l.plan.upload_level,
-                    found: bad.level(),
-                }));
-            }
-            let inputs: Vec<Ciphertext> = uploads.par_iter().map(CoeffUpload::expand).collect();
-            drop(uploads);
-            let valid: Vec<Vec<(usize, usize)>> = tiles.clone().map(|t| l.valid(t)).collect();
-            for first in (0..groups).step_by(self.batch) {
-                let batch = first..(first + self.batch).min(groups);
-                let streamed;
-                let kernels = if self.kernels.is_empty() {
-                    streamed = prepare_kernels(params, l, &self.weight, batch.clone());
-                    &streamed[..]
-                } else {
-                    &self.kernels[batch.start * ups..batch.end * ups]
-                };
-                let outputs = task_prgs(prg, batch.len() * nt)
-                    .into_par_iter()
-                    .enumerate()
-                    .map(|(i, mut prg)| {
-                        let (gi, ti) = (i / nt, i % nt);
-                        let og = batch.start + gi;
-                        let ks = &kernels[gi * ups..(gi + 1) * ups];
-                        let mut acc = inputs[ti].clone();
-                        self.eval.mul_plain_assign(&mut acc, &ks[0])?;
-                        for (cg, k) in ks.iter().enumerate().skip(1) {
-                            self.eval
-                                .mul_plain_add_assign(&mut acc, &inputs[cg * nt + ti], k)?;
-                        }
-                        let sel = l.selection(params, og, &valid[ti]);
-                        let mut mask = vec![0u64; sel.len()];
-                        prg.fill_uniform_below(&mut mask, p);
-                        let resp = self
-                            .eval
-                            .finalize_coeffs(acc, &sel, &mask, &l.plan, pk, &mut prg)?;
-                        Ok((og, ti, resp, mask))
-                    })
-                    .collect::<Result<Vec<_>, PaheError>>()?;
-                for (og, ti, resp, mask) in &outputs {
-                    ch.send_message(KIND_COEFF_RESPONSE, resp)?;
-                    let v = &valid[*ti];
-                    for (j, o) in l.group_channels(*og).enumerate() {
-                        let dst = &mut y[o * plane..(o + 1) * plane];
-                        for (&(_, idx), &m) in v.iter().zip(&mask[j * v.len()..]) {
-                            dst[idx] = (dst[idx] + m) % p;
-                        }
+        params: &Params,
+        og: usize,
+        valid: &Vec<(usize, usize)>,
+    ) -> Result<(Selection, CoeffResponse), HomConvError> {
+        let sel = self.selection(params, og, valid);
+        let plan = &self.plan;
+        let max_len = params.coeff_response_len(plan.return_level, sel.len(), plan.drop_bits);
+        let ctx = CoeffResponseContext {
+            params: params.clone(),
+            count: sel.len(),
+            drop_bits: plan.drop_bits,
+        };
+        let resp = ch.recv_message(KIND_COEFF_RESPONSE, max_len, &ctx)?;
+        Ok((sel, resp))
+    }
+
+    fn decrypt(
+        &self,
+        _: &Params,
+        sk: &SecretKey,
+        (sel, resp): &(Selection, CoeffResponse),
+    ) -> Result<Vec<u64>, PaheError> {
+        sk.decrypt_coeffs(resp, sel)
+    }
+
+    fn upload_max_len(&self, params: &Params) -> usize {
+        params.coeff_upload_len(self.plan.upload_level)
+    }
+
+    fn check_upload(&self, u: &CoeffUpload) -> Result<(), HomConvError> {
+        if u.level() != self.plan.upload_level {
+            return Err(HomConvError::Pahe(PaheError::Level {
+                expected: self.plan.upload_level,
+                found: u.level(),
+            }));
+        }
+        Ok(())
+    }
+
+    fn expand(u: &CoeffUpload) -> Ciphertext {
+        u.expand()
+    }
+
+    fn group_bytes(&self, params: &Params) -> usize {
+        self.uploads_per_tile() * self.plan.upload_level * params.n() * 8
+    }
+
+    /// Kernel polynomial `(og, cg)` holds `W[o_j][c_i]` at `j·G·L + (G − 1 − i)·L`.
+    fn prepare(
+        &self,
+        params: &Params,
+        weight: &[u64],
+        groups: std::ops::Range<usize>,
+    ) -> Result<Vec<PreparedPlaintext>, PaheError> {
+        let ups = self.uploads_per_tile();
+        let (c_in, big_l) = (self.base.c_in, self.base.m);
+        let taps: usize = self.base.kernel.iter().product();
+        let first = groups.start;
+        Ok((0..groups.len() * ups)
+            .into_par_iter()
+            .map(|i| {
+                let (og, cg) = (first + i / ups, i % ups);
+                let mut coeffs = vec![0u64; self.n];
+                for (j, o) in self.group_channels(og).enumerate() {
+                    for (ii, c) in (cg * self.g..((cg + 1) * self.g).min(c_in)).enumerate() {
+                        let w = &weight[(o * c_in + c) * taps..(o * c_in + c + 1) * taps];
+                        let at = j * self.g * big_l + (self.g - 1 - ii) * big_l;
+                        coeffs[at..at + big_l].copy_from_slice(&self.base.place_filter(w));
                     }
                 }
-                ch.flush()?;
+                let pt = params
+                    .plaintext_from_coeffs(coeffs)
+                    .expect("N residues below p");
+                params.prepare_at(&pt, self.plan.upload_level)
+            })
+            .collect())
+    }
+
+    fn respond(
+        &self,
+        params: &Params,
+        eval: &Evaluator,
+        acc: Ciphertext,
+        og: usize,
+        valid: &Vec<(usize, usize)>,
+        pk: &PublicKey,
+        prg: &mut Prg,
+    ) -> Result<(CoeffResponse, Vec<u64>), PaheError> {
+        let sel = self.selection(params, og, valid);
+        let mut mask = vec![0u64; sel.len()];
+        prg.fill_uniform_below(&mut mask, params.p());
+        let resp = eval.finalize_coeffs(acc, &sel, &mask, &self.plan, pk, prg)?;
+        Ok((resp, mask))
+    }
+
+    fn place(
+        &self,
+        values: &[u64],
+        og: usize,
+        _: usize,
+        valid: &Vec<(usize, usize)>,
+        y: &mut [u64],
+        p: u64,
+        add: bool,
+    ) {
+        let plane: usize = self.base.dims.iter().product();
+        for (j, o) in self.group_channels(og).enumerate() {
+            let dst = &mut y[o * plane..(o + 1) * plane];
+            for (&(_, idx), &v) in valid.iter().zip(&values[j * valid.len()..]) {
+                dst[idx] = if add { (dst[idx] + v) % p } else { v };
             }
         }
-        Ok(Tensor::from_vec(l.base.c_out, l.base.dims, y).expect("c_out planes"))
     }
 }

@@ -221,14 +221,6 @@ impl Layout {
         (UPLOAD_BATCH / self.c_in).clamp(1, self.tiles())
     }
 
-    /// The tiles of each round trip, in order.
-    pub(super) fn tile_batches(&self) -> impl Iterator<Item = std::ops::Range<usize>> {
-        let (tiles, step) = (self.tiles(), self.tiles_per_batch());
-        (0..tiles)
-            .step_by(step)
-            .map(move |t| t..(t + step).min(tiles))
-    }
-
     /// Output extents `[d, h, w]`.
     pub fn out_dims(&self) -> [usize; 3] {
         self.dims

@@ -3,7 +3,7 @@ use std::sync::OnceLock;
 use std::thread;
 
 use bunet_crypto::channel::ChannelConfig;
-use bunet_crypto::pahe::COEFF_WEIGHT_BITS;
+use bunet_crypto::pahe::{COEFF_WEIGHT_BITS, KIND_CIPHERTEXT, KIND_SEEDED_CIPHERTEXT};
 use bunet_crypto::wire::WireError;
 use bunet_kernels::primes::primes_congruent_one;
 

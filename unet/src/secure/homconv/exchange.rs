@@ -1,0 +1,508 @@
+//! The HomConv round trips written once for both linear backends. Per round trip of tiles the
+//! client encrypts and uploads its share, the server multiplies and accumulates with its
+//! prepared filters, masks, floods and returns one response per (output group, tile), and both
+//! parties place their share of every output. What a backend packs and how it masks is its
+//! [`Packing`] (the DFT backend's [`Dft`] here, [`super::CoeffLayout`] in `coeff`); the order
+//! of the messages, the batching, the filter budget and the parallel work are this module's.
+
+use std::ops::Range;
+
+use bunet_crypto::channel::Channel;
+use bunet_crypto::pahe::{
+    Ciphertext, Evaluator, KIND_CIPHERTEXT, KIND_SEEDED_CIPHERTEXT, PaheError, Params,
+    PreparedPlaintext, PublicKey, SecretKey, SeededCiphertext, random_mask,
+};
+use bunet_crypto::prg::Prg;
+use bunet_crypto::wire::{Decode, Encode};
+use bunet_kernels::ntt::CyclicPlan;
+use rayon::prelude::*;
+
+use super::{HomConvError, LABEL, Layout, UPLOAD_BATCH};
+use crate::quant::{QuantConv, QuantModel};
+use crate::tensor::Tensor;
+
+/// What a linear backend supplies to the shared round trips: its messages, its packing of
+/// shares and filters, and how it masks a response.
+pub(super) trait Packing: Sync {
+    /// A client upload (one ciphertext of input).
+    type Upload: Encode + Decode<Context = Params> + Send + Sync;
+    /// A server response (one output group of one tile).
+    type Response: Encode + Send + Sync;
+    /// A response as the client received it, with what decrypting it needs.
+    type Received: Send + Sync;
+    /// What both parties derive per tile to place a response's outputs.
+    type Tile: Send + Sync;
+    /// The message kind of an upload.
+    const KIND_UPLOAD: u16;
+    /// The message kind of a response.
+    const KIND_RESPONSE: u16;
+
+    /// The tile geometry.
+    fn base(&self) -> &Layout;
+    /// Upload ciphertexts per tile.
+    fn uploads_per_tile(&self) -> usize;
+    /// Output groups (responses per tile).
+    fn groups(&self) -> usize;
+    /// The per-tile data of tile `t`.
+    fn tile(&self, t: usize) -> Self::Tile;
+
+    /// The client's upload `upload` (an input channel or channel group) of tile `t`.
+    ///
+    /// # Errors
+    /// Encoding errors.
+    fn encrypt(
+        &self,
+        params: &Params,
+        sk: &SecretKey,
+        x: &Tensor<u64>,
+        upload: usize,
+        t: usize,
+        prg: &mut Prg,
+    ) -> Result<Self::Upload, PaheError>;
+    /// Receives the response of group `group` for `tile`.
+    ///
+    /// # Errors
+    /// Channel and wire errors.
+    fn recv_response(
+        &self,
+        ch: &mut Channel,
+        params: &Params,
+        group: usize,
+        tile: &Self::Tile,
+    ) -> Result<Self::Received, HomConvError>;
+    /// The client's share of a response's outputs.
+    ///
+    /// # Errors
+    /// Decryption errors.
+    fn decrypt(
+        &self,
+        params: &Params,
+        sk: &SecretKey,
+        r: &Self::Received,
+    ) -> Result<Vec<u64>, PaheError>;
+
+    /// The largest encoded upload.
+    fn upload_max_len(&self, params: &Params) -> usize;
+    /// Checks what the wire format cannot (e.g. an upload's level).
+    ///
+    /// # Errors
+    /// [`HomConvError::Pahe`] for an upload the layout did not ask for.
+    fn check_upload(&self, u: &Self::Upload) -> Result<(), HomConvError>;
+    /// An upload as a ciphertext to multiply.
+    fn expand(u: &Self::Upload) -> Ciphertext;
+    /// Bytes of the prepared filters of one output group.
+    fn group_bytes(&self, params: &Params) -> usize;
+    /// The prepared filters of output groups `groups`, `[group][upload]` order.
+    ///
+    /// # Errors
+    /// Encoding errors.
+    fn prepare(
+        &self,
+        params: &Params,
+        weight: &[u64],
+        groups: Range<usize>,
+    ) -> Result<Vec<PreparedPlaintext>, PaheError>;
+    /// The response of group `group` for `tile` from the accumulated product `acc`, and the
+    /// server's share of its outputs (the mask).
+    ///
+    /// # Errors
+    /// PAHE errors.
+    #[allow(clippy::too_many_arguments)] // one response's whole context
+    fn respond(
+        &self,
+        params: &Params,
+        eval: &Evaluator,
+        acc: Ciphertext,
+        group: usize,
+        tile: &Self::Tile,
+        pk: &PublicKey,
+        prg: &mut Prg,
+    ) -> Result<(Self::Response, Vec<u64>), PaheError>;
+
+    /// Writes (or with `add`, adds mod `p`) a response's share `values` of group `group` in
+    /// tile `t` into the output planes `y`.
+    #[allow(clippy::too_many_arguments)] // one response's whole context
+    fn place(
+        &self,
+        values: &[u64],
+        group: usize,
+        t: usize,
+        tile: &Self::Tile,
+        y: &mut [u64],
+        p: u64,
+        add: bool,
+    );
+}
+
+/// Independent PRGs for parallel tasks, drawn from `prg`.
+pub(super) fn task_prgs(prg: &mut Prg, count: usize) -> Vec<Prg> {
+    (0..count)
+        .map(|_| Prg::from_seed(prg.next_seed()))
+        .collect()
+}
+
+/// The tiles of each round trip: `⌊UPLOAD_BATCH / uploads per tile⌋` (at least one) each.
+fn tile_batches(tiles: usize, uploads_per_tile: usize) -> impl Iterator<Item = Range<usize>> {
+    let step = (UPLOAD_BATCH / uploads_per_tile).clamp(1, tiles);
+    (0..tiles)
+        .step_by(step)
+        .map(move |t| t..(t + step).min(tiles))
+}
+
+/// Alice's side of one layer: her share of the output from her share `x_a`.
+///
+/// # Errors
+/// [`HomConvError::Shape`] / [`HomConvError::Unreduced`] for a bad share; channel, wire and
+/// decryption errors.
+pub(super) fn run_client<P: Packing>(
+    packing: &P,
+    params: &Params,
+    ch: &mut Channel,
+    sk: &SecretKey,
+    x_a: &Tensor<u64>,
+    prg: &mut Prg,
+) -> Result<Tensor<u64>, HomConvError> {
+    let l = packing.base();
+    l.check_share(x_a, l.c_in, params.p())?;
+    let mut ch = ch.labelled(LABEL);
+    let ch = &mut *ch;
+    let (plane, p) = (l.out_plane(), params.p());
+    let (ups, groups) = (packing.uploads_per_tile(), packing.groups());
+    let mut y = vec![0u64; l.c_out * plane];
+    for batch in tile_batches(l.tiles(), ups) {
+        let nt = batch.len();
+        // Upload order within a batch: input channel (group), then tile.
+        let uploads = task_prgs(prg, ups * nt)
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, mut prg)| {
+                packing.encrypt(params, sk, x_a, i / nt, batch.start + i % nt, &mut prg)
+            })
+            .collect::<Result<Vec<_>, PaheError>>()?;
+        for u in &uploads {
+            ch.send_message(P::KIND_UPLOAD, u)?;
+        }
+        ch.flush()?;
+        drop(uploads);
+        // Response order within a batch: group, then tile.
+        let tiles: Vec<P::Tile> = batch.clone().map(|t| packing.tile(t)).collect();
+        let mut received = Vec::with_capacity(groups * nt);
+        for g in 0..groups {
+            for tile in &tiles {
+                received.push(packing.recv_response(ch, params, g, tile)?);
+            }
+        }
+        let shares = received
+            .par_iter()
+            .map(|r| packing.decrypt(params, sk, r))
+            .collect::<Result<Vec<_>, PaheError>>()?;
+        for (i, share) in shares.iter().enumerate() {
+            let (g, ti) = (i / nt, i % nt);
+            packing.place(share, g, batch.start + ti, &tiles[ti], &mut y, p, false);
+        }
+    }
+    Ok(Tensor::from_vec(l.c_out, l.dims, y).expect("c_out planes"))
+}
+
+/// Bob's side of one layer for either backend: the filters prepared once if they fit the
+/// budget, else per batch of output groups in every run.
+pub(super) struct ServerCore<'a, P> {
+    pub(super) params: Params,
+    pub(super) packing: P,
+    eval: Evaluator,
+    model: &'a QuantModel,
+    conv: usize,
+    /// `W mod p`, `[c_out][c_in][taps]`.
+    weight: Vec<u64>,
+    /// Output groups whose filters are prepared at a time when they are streamed.
+    batch: usize,
+    /// `filters[g · uploads + u]`, every group if they fit the budget, else empty.
+    filters: Vec<PreparedPlaintext>,
+}
+
+impl<P: Packing + std::fmt::Debug> std::fmt::Debug for ServerCore<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerCore")
+            .field("packing", &self.packing)
+            .field("conv", &self.conv)
+            .field("batch", &self.batch)
+            .field("streams_filters", &self.streams_filters())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, P: Packing> ServerCore<'a, P> {
+    /// Bob's side of conv `conv` (`qc`, checked by [`super::layer_for`]) of `model`, keeping
+    /// at most `budget` bytes of prepared filters.
+    ///
+    /// # Errors
+    /// Encoding errors of the filters.
+    pub(super) fn new(
+        params: &Params,
+        model: &'a QuantModel,
+        conv: usize,
+        qc: &QuantConv,
+        packing: P,
+        budget: usize,
+    ) -> Result<Self, HomConvError> {
+        let weight = qc.weight_mod_p(params.p());
+        let groups = packing.groups();
+        let batch = (budget / packing.group_bytes(params)).clamp(1, groups);
+        let filters = if batch == groups {
+            packing.prepare(params, &weight, 0..groups)?
+        } else {
+            Vec::new()
+        };
+        Ok(Self {
+            params: params.clone(),
+            eval: Evaluator::new(params),
+            packing,
+            model,
+            conv,
+            weight,
+            batch,
+            filters,
+        })
+    }
+
+    /// Whether the filters are prepared per batch of groups in every run.
+    pub(super) fn streams_filters(&self) -> bool {
+        self.filters.is_empty()
+    }
+
+    /// Bob's share of the output from his share `x_b`, with Alice's public key.
+    ///
+    /// # Errors
+    /// [`HomConvError::Shape`] / [`HomConvError::Unreduced`] for a bad share; channel, wire
+    /// and PAHE errors.
+    pub(super) fn run(
+        &self,
+        ch: &mut Channel,
+        pk: &PublicKey,
+        x_b: &Tensor<u64>,
+        prg: &mut Prg,
+    ) -> Result<Tensor<u64>, HomConvError> {
+        let l = self.packing.base();
+        l.check_share(x_b, l.c_in, self.params.p())?;
+        let mut ch = ch.labelled(LABEL);
+        let ch = &mut *ch;
+        let (packing, params) = (&self.packing, &self.params);
+        let max_len = packing.upload_max_len(params);
+        let (ups, groups) = (packing.uploads_per_tile(), packing.groups());
+        // Y_B = conv(X_B) + B + the masks, added as they are drawn (computed first: the
+        // client is encrypting the first batch meanwhile).
+        let mut y = crate::fixed::conv(self.model, self.conv, x_b).into_vec();
+        for tiles in tile_batches(l.tiles(), ups) {
+            let nt = tiles.len();
+            let uploads = (0..ups * nt)
+                .map(|_| ch.recv_message::<P::Upload>(P::KIND_UPLOAD, max_len, params))
+                .collect::<Result<Vec<_>, _>>()?;
+            for u in &uploads {
+                packing.check_upload(u)?;
+            }
+            let inputs: Vec<Ciphertext> = uploads.par_iter().map(P::expand).collect();
+            drop(uploads);
+            let info: Vec<P::Tile> = tiles.clone().map(|t| packing.tile(t)).collect();
+            for first in (0..groups).step_by(self.batch) {
+                let batch = first..(first + self.batch).min(groups);
+                self.respond_batch(ch, pk, &inputs, (&tiles, &info), batch, &mut y, prg)?;
+            }
+        }
+        Ok(Tensor::from_vec(l.c_out, l.dims, y).expect("c_out planes"))
+    }
+
+    /// The responses of output groups `batch` for the round trip's `tiles`, sent in (group,
+    /// tile) order; the masks are added to `y`.
+    #[allow(clippy::too_many_arguments)] // one batch's whole context
+    fn respond_batch(
+        &self,
+        ch: &mut Channel,
+        pk: &PublicKey,
+        inputs: &[Ciphertext],
+        (tiles, info): (&Range<usize>, &[P::Tile]),
+        batch: Range<usize>,
+        y: &mut [u64],
+        prg: &mut Prg,
+    ) -> Result<(), HomConvError> {
+        let (packing, params) = (&self.packing, &self.params);
+        let (ups, nt) = (packing.uploads_per_tile(), tiles.len());
+        let streamed;
+        let filters = if self.filters.is_empty() {
+            streamed = packing.prepare(params, &self.weight, batch.clone())?;
+            &streamed[..]
+        } else {
+            &self.filters[batch.start * ups..batch.end * ups]
+        };
+        let outputs = task_prgs(prg, batch.len() * nt)
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, mut prg)| {
+                let (gi, ti) = (i / nt, i % nt);
+                let filters = &filters[gi * ups..(gi + 1) * ups];
+                let mut acc = inputs[ti].clone();
+                self.eval.mul_plain_assign(&mut acc, &filters[0])?;
+                for (u, w) in filters.iter().enumerate().skip(1) {
+                    self.eval
+                        .mul_plain_add_assign(&mut acc, &inputs[u * nt + ti], w)?;
+                }
+                let g = batch.start + gi;
+                packing.respond(params, &self.eval, acc, g, &info[ti], pk, &mut prg)
+            })
+            .collect::<Result<Vec<_>, PaheError>>()?;
+        for (i, (response, mask)) in outputs.iter().enumerate() {
+            ch.send_message(P::KIND_RESPONSE, response)?;
+            let (g, ti) = (batch.start + i / nt, i % nt);
+            packing.place(mask, g, tiles.start + ti, &info[ti], y, params.p(), true);
+        }
+        ch.flush()?;
+        Ok(())
+    }
+}
+
+/// The seed's DFT packing: the layout and the cyclic DFT of length `m` over `p`.
+#[derive(Debug)]
+pub(super) struct Dft {
+    pub(super) layout: Layout,
+    pub(super) plan: CyclicPlan,
+}
+
+impl Packing for Dft {
+    type Upload = SeededCiphertext;
+    type Response = Ciphertext;
+    type Received = Ciphertext;
+    type Tile = ();
+    const KIND_UPLOAD: u16 = KIND_SEEDED_CIPHERTEXT;
+    const KIND_RESPONSE: u16 = KIND_CIPHERTEXT;
+
+    fn base(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn uploads_per_tile(&self) -> usize {
+        self.layout.c_in
+    }
+
+    fn groups(&self) -> usize {
+        self.layout.groups()
+    }
+
+    fn tile(&self, _: usize) {}
+
+    fn encrypt(
+        &self,
+        params: &Params,
+        sk: &SecretKey,
+        x: &Tensor<u64>,
+        c: usize,
+        t: usize,
+        prg: &mut Prg,
+    ) -> Result<SeededCiphertext, PaheError> {
+        let l = &self.layout;
+        let mut dft = l.gather(x.channel(c), t);
+        self.plan.forward(&mut dft);
+        let mut slots = vec![0u64; l.slots];
+        for range in slots.chunks_exact_mut(l.m) {
+            range.copy_from_slice(&dft);
+        }
+        let pt = params.encode(&slots)?;
+        Ok(sk.encrypt_seeded(&pt, prg))
+    }
+
+    fn recv_response(
+        &self,
+        ch: &mut Channel,
+        params: &Params,
+        _: usize,
+        _: &(),
+    ) -> Result<Ciphertext, HomConvError> {
+        let max_len = params.ciphertext_len(params.max_level());
+        Ok(ch.recv_message(KIND_CIPHERTEXT, max_len, params)?)
+    }
+
+    fn decrypt(
+        &self,
+        params: &Params,
+        sk: &SecretKey,
+        ct: &Ciphertext,
+    ) -> Result<Vec<u64>, PaheError> {
+        let mut slots = params.decode(&sk.decrypt(ct)?);
+        for range in slots.chunks_exact_mut(self.layout.m) {
+            self.plan.inverse(range);
+        }
+        Ok(slots)
+    }
+
+    fn upload_max_len(&self, params: &Params) -> usize {
+        params.seeded_ciphertext_len()
+    }
+
+    fn check_upload(&self, _: &SeededCiphertext) -> Result<(), HomConvError> {
+        Ok(())
+    }
+
+    fn expand(u: &SeededCiphertext) -> Ciphertext {
+        u.expand()
+    }
+
+    fn group_bytes(&self, params: &Params) -> usize {
+        self.layout.c_in * params.max_level() * params.n() * 8
+    }
+
+    /// Slot range `j` of filter `(g, c)` holds the DFT of `W[g·r + j][c]`.
+    fn prepare(
+        &self,
+        params: &Params,
+        weight: &[u64],
+        groups: Range<usize>,
+    ) -> Result<Vec<PreparedPlaintext>, PaheError> {
+        let layout = &self.layout;
+        let taps: usize = layout.kernel.iter().product();
+        let (c_in, r, m) = (layout.c_in, layout.replicas, layout.m);
+        let first = groups.start;
+        (0..groups.len() * c_in)
+            .into_par_iter()
+            .map(|i| {
+                let (g, c) = (first + i / c_in, i % c_in);
+                let mut slots = vec![0u64; layout.slots];
+                for (j, range) in slots.chunks_exact_mut(m).enumerate() {
+                    let o = g * r + j;
+                    if o < layout.c_out {
+                        let w = &weight[(o * c_in + c) * taps..(o * c_in + c + 1) * taps];
+                        range.copy_from_slice(&layout.place_filter(w));
+                        self.plan.forward(range);
+                    }
+                }
+                Ok(params.prepare(&params.encode(&slots)?))
+            })
+            .collect()
+    }
+
+    fn respond(
+        &self,
+        params: &Params,
+        eval: &Evaluator,
+        acc: Ciphertext,
+        _: usize,
+        _: &(),
+        pk: &PublicKey,
+        prg: &mut Prg,
+    ) -> Result<(Ciphertext, Vec<u64>), PaheError> {
+        let mut mask = random_mask(params, prg);
+        let ct = eval.finalize_for_return(acc, &mask, pk, prg)?;
+        for range in mask.chunks_exact_mut(self.layout.m) {
+            self.plan.inverse(range);
+        }
+        Ok((ct, mask))
+    }
+
+    fn place(&self, values: &[u64], g: usize, t: usize, _: &(), y: &mut [u64], p: u64, add: bool) {
+        let l = &self.layout;
+        let plane = l.out_plane();
+        for (j, conv) in values.chunks_exact(l.m).enumerate() {
+            let o = g * l.replicas + j;
+            if o < l.c_out {
+                l.scatter(conv, t, &mut y[o * plane..(o + 1) * plane], p, add);
+            }
+        }
+    }
+}
