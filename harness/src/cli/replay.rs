@@ -236,27 +236,14 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Runs `bunet replay`.
+/// Runs `bunet replay`: opens the volume, sizes the HomConv tiles, runs the measured slices
+/// against a `bunet serve` process, checks them against the fixed-point reference and writes
+/// the report.
 pub fn run(args: &Args) -> Result<()> {
     let model = args.weights.load()?;
     let arch = *model.arch();
     let mut config = args.session.config();
-    let source = match &args.input {
-        Some(path) => {
-            let ct = super::segment::read_ct(path)?;
-            let p = ct.prepare(&arch)?;
-            Source::File(Box::new((ct, p)))
-        }
-        None => {
-            let n = usize::from(args.size);
-            let nz = args.slices.map_or(n, usize::from);
-            let phantom = Phantom::new(Params {
-                dims: [n, n, nz],
-                seed: args.seed,
-            })?;
-            Source::Synthetic(Box::new(Windowed { phantom, arch }))
-        }
-    };
+    let source = open_source(args, arch)?;
     let [nx, ny, nz] = source.dims();
     let step = 1usize << arch.depth;
     let input_dims = [1, ny.next_multiple_of(step), nx.next_multiple_of(step)];
@@ -267,99 +254,18 @@ pub fn run(args: &Args) -> Result<()> {
     } else {
         1
     };
-    let budget = args
-        .memory_gb
-        .map_or_else(default_budget, |gb| (gb * 1e9) as u64);
     if args.session.max_tile.is_none() {
-        let caps = [
-            None,
-            Some(62),
-            Some(46),
-            Some(30),
-            Some(22),
-            Some(14),
-            Some(6),
-        ];
-        let per_session = budget / jobs as u64;
-        config.max_tile =
-            SliceCount::tile_cap_within(&plan, &params, input_dims, &caps, per_session)?
-                .with_context(|| {
-                    format!(
-                        "the server's HomConv filters do not fit in {} per session even with \
-                         the smallest tiles; give --memory-gb or fewer --jobs",
-                        report::bytes(per_session)
-                    )
-                })?;
+        config.max_tile = tile_cap(args, &plan, &params, input_dims, jobs)?;
     }
     let count = SliceCount::new(&plan, &params, input_dims, config.max_tile)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-
-    let slices: Vec<usize> = if args.all {
-        (0..nz).collect()
-    } else {
-        let k = usize::from(args.measure).min(nz);
-        let first = (nz - k) / 2;
-        (first..first + k).collect()
-    };
-    let report_dir = args.out.join("server-reports");
-    if report_dir.exists() {
-        std::fs::remove_dir_all(&report_dir)
-            .with_context(|| format!("clearing {}", report_dir.display()))?;
-    }
-    let log = args.out.join("server.log");
-    eprintln!(
-        "bunet replay: {nx}x{ny}x{nz}, {} slice(s) for real in {jobs} session(s) against a \
-         `bunet serve` process ({}, {} backend, HomConv tiles {}, server filters {} per \
-         session); server log in {}",
-        slices.len(),
-        config.preset.name(),
-        config.nonlinear.name(),
-        config
-            .max_tile
-            .map_or("uncapped".to_string(), |t| format!("<= {t}")),
-        report::bytes(count.server_filter_bytes(&params)),
-        log.display()
-    );
-    let server = ServerProcess::spawn(args, config.max_tile, jobs, &report_dir, &log)?;
-    let pb = progress::bar((slices.len() * plan.steps().len()) as u64, "replay");
-    let start = Instant::now();
-    let runs: Mutex<Vec<ClientRun>> = Mutex::new(Vec::new());
-    let src = source.as_source();
-    std::thread::scope(|s| -> Result<()> {
-        let handles: Vec<_> = (0..jobs)
-            .map(|j| {
-                let mine: Vec<usize> = slices.iter().copied().skip(j).step_by(jobs).collect();
-                let (addr, pb, runs) = (&server.addr, &pb, &runs);
-                s.spawn(move || -> Result<()> {
-                    let mut ch = session::connect(addr)?;
-                    let run =
-                        session::run_client(&mut ch, &arch, config, src, &mine, || pb.inc(1))?;
-                    runs.lock()
-                        .map_err(|_| anyhow::anyhow!("a client thread panicked"))?
-                        .push(run);
-                    Ok(())
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join()
-                .map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
-        }
-        Ok(())
-    })
-    .context("secure replay")?;
-    pb.finish_and_clear();
-    let wall = start.elapsed().as_secs_f64();
-    let server_rows = server.finish(&report_dir)?;
-    let mut runs = runs
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("a client thread panicked"))?;
-    runs.sort_by_key(|r| r.slices.first().copied());
+    let slices = slices_to_run(args, nz);
+    let filter_bytes = count.server_filter_bytes(&params);
+    let measured = run_sessions(args, &config, &plan, &source, &slices, jobs, filter_bytes)?;
+    let Measured { runs, wall, rows } = measured;
 
     // One breakdown over all sessions: client rows of every session plus the server's.
-    let mut rows: Vec<BlockRow> = runs.iter().flat_map(|r| session::rows(&r.report)).collect();
-    rows.extend(server_rows);
     let slices_wall: f64 = runs.iter().map(|r| r.slices_wall().as_secs_f64()).sum();
     let bd = Breakdown {
         backend: config.nonlinear.name().to_string(),
@@ -372,70 +278,38 @@ pub fn run(args: &Args) -> Result<()> {
         rows,
     };
     let extra = Extrapolation::new(&bd, slices_wall, &count, nz);
-
-    // Bit-exactness of the measured slices against the fixed-point reference.
     let qm = bunet_unet::QuantModel::new(&model, config.preset.quant())?;
     let check: Vec<usize> = slices
         .iter()
         .copied()
         .take(if args.all { 2 } else { slices.len() })
         .collect();
-    let mut identical = 0;
-    for &z in &check {
-        let mask = match &source {
-            Source::Synthetic(w) => {
-                let (p, local) = w.window(z)?;
-                p.crop(&Reference::Fixed(&qm).segment_slice(&p, local)?)
-            }
-            Source::File(f) => f.1.crop(&Reference::Fixed(&qm).segment_slice(&f.1, z)?),
-        };
-        let secure = runs
-            .iter()
-            .find_map(|r| r.slices.iter().position(|&s| s == z).map(|i| &r.masks[i]));
-        identical += usize::from(secure == Some(&mask));
-    }
-
+    let identical = bit_identical(&qm, &source, &runs, &check)?;
     if args.all {
-        let plane = nx * ny;
-        let mut mask = vec![0u8; plane * nz];
-        for r in &runs {
-            for (&z, m) in r.slices.iter().zip(&r.masks) {
-                mask[z * plane..(z + 1) * plane].copy_from_slice(m);
-            }
-        }
-        let ct = match &source {
-            Source::File(f) => f.0.clone(),
-            Source::Synthetic(w) => CtVolume {
-                header: bunet_harness::nifti::Header::new(
-                    [nx, ny, nz],
-                    w.phantom.spacing(),
-                    bunet_harness::nifti::Datatype::I16,
-                    w.phantom.affine(),
-                ),
-                dims: [nx, ny, nz],
-                hu: Vec::new(),
-            },
-        };
-        output::write_mask(&args.out.join("mask.nii.gz"), &ct, &mask)?;
+        write_volume_mask(args, &source, &runs)?;
     }
 
-    let md = render(
+    let md = Figures {
         args,
-        &arch,
-        [nx, ny, nz],
-        &count,
-        &bd,
-        &extra,
-        (wall, jobs),
-        (identical, check.len()),
-        (config.max_tile, count.server_filter_bytes(&params)),
-    );
+        arch: &arch,
+        volume: [nx, ny, nz],
+        count: &count,
+        bd: &bd,
+        extra: &extra,
+        wall,
+        jobs,
+        identical,
+        checked: check.len(),
+        max_tile: config.max_tile,
+        filter_bytes,
+    }
+    .render();
     let json = serde_json::json!({
         "volume": [nx, ny, nz],
         "input_dims": input_dims,
         "architecture": arch.to_string(),
         "max_tile": config.max_tile,
-        "server_filter_bytes_per_session": count.server_filter_bytes(&params),
+        "server_filter_bytes_per_session": filter_bytes,
         "preset": config.preset.name(),
         "backend": config.nonlinear.name(),
         "chunk": config.chunk,
@@ -458,122 +332,361 @@ pub fn run(args: &Args) -> Result<()> {
         },
         "extrapolated": if args.all { serde_json::Value::Null } else { serde_json::to_value(&extra)? },
     });
-    let md_path = args.out.join("replay.md");
-    std::fs::write(&md_path, &md).with_context(|| format!("writing {}", md_path.display()))?;
-    let json_path = args.out.join("replay.json");
-    std::fs::write(&json_path, serde_json::to_string_pretty(&json)?)
-        .with_context(|| format!("writing {}", json_path.display()))?;
-    print!("{md}");
-    println!("wrote {} and {}", md_path.display(), json_path.display());
+    write_reports(args, &md, &json)?;
     if identical != check.len() {
         bail!("a secure slice differs from the fixed-point reference (a bug)");
     }
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn render(
+/// The volume: the CT file given, or the synthetic phantom rendered slice by slice.
+fn open_source(args: &Args, arch: Architecture) -> Result<Source> {
+    Ok(match &args.input {
+        Some(path) => {
+            let ct = super::segment::read_ct(path)?;
+            let p = ct.prepare(&arch)?;
+            Source::File(Box::new((ct, p)))
+        }
+        None => {
+            let n = usize::from(args.size);
+            let nz = args.slices.map_or(n, usize::from);
+            let phantom = Phantom::new(Params {
+                dims: [n, n, nz],
+                seed: args.seed,
+            })?;
+            Source::Synthetic(Box::new(Windowed { phantom, arch }))
+        }
+    })
+}
+
+/// The largest HomConv tile cap whose prepared filters fit the memory budget per session.
+fn tile_cap(
     args: &Args,
-    arch: &Architecture,
-    [nx, ny, nz]: [usize; 3],
-    count: &SliceCount,
-    bd: &Breakdown,
-    extra: &Extrapolation,
-    (wall, jobs): (f64, usize),
-    (identical, checked): (usize, usize),
-    (max_tile, filter_bytes): (Option<usize>, u64),
-) -> String {
-    let mut s = format!(
-        "# BUNET replay: {nx}×{ny}×{nz}\n\n`{arch}`, preset **{}**, nonlinear backend **{}**, \
-         linear backend **{}**; \
-         client in this process, server in a `bunet serve` process, over loopback TCP. Machine: \
-         {}{}.\n\n",
-        bd.preset,
-        bd.backend,
-        args.session.linear.name(),
-        bd.machine,
-        report::load_average().map_or(String::new(), |l| format!(", load average {l:.1}"))
-    );
-    let mut t = Table::new(["figure", "value", "kind"]);
-    let measured = "measured";
-    let extrapolated = "extrapolated";
-    t.push([
-        "slices run for real".to_string(),
-        format!("{} of {nz} ({jobs} session(s))", bd.slices),
-        measured.into(),
-    ]);
-    t.push([
-        "secure slices bit-identical to the fixed-point reference".to_string(),
-        format!("{identical}/{checked} checked"),
-        measured.into(),
-    ]);
-    t.push([
-        "HomConv tile cap / server filter memory per session".to_string(),
+    plan: &bunet_unet::QuantPlan,
+    params: &bunet_crypto::pahe::Params,
+    input_dims: [usize; 3],
+    jobs: usize,
+) -> Result<Option<usize>> {
+    let budget = args
+        .memory_gb
+        .map_or_else(default_budget, |gb| (gb * 1e9) as u64);
+    let caps = [
+        None,
+        Some(62),
+        Some(46),
+        Some(30),
+        Some(22),
+        Some(14),
+        Some(6),
+    ];
+    let per_session = budget / jobs as u64;
+    SliceCount::tile_cap_within(plan, params, input_dims, &caps, per_session)?.with_context(|| {
         format!(
-            "{} / {}",
-            max_tile.map_or("uncapped".to_string(), |t| t.to_string()),
-            report::bytes(filter_bytes)
-        ),
-        "counted (exact)".into(),
-    ]);
-    t.push([
-        "wall time of the run".to_string(),
-        report::seconds(wall),
-        measured.into(),
-    ]);
-    t.push([
-        "session set-up (handshake, keys, OT set-up, layouts)".to_string(),
-        report::seconds(extra.measured_setup_s),
-        measured.into(),
-    ]);
-    t.push([
-        "secure inference time per slice (session blocks excluded)".to_string(),
-        report::seconds(extra.per_slice_s),
-        measured.into(),
-    ]);
-    t.push([
-        "bytes on the wire (both directions)".to_string(),
-        report::bytes(extra.measured_bytes),
-        measured.into(),
-    ]);
-    if !args.all {
-        t.push([
-            format!("time for all {nz} slices, one session"),
-            report::seconds(extra.volume_wall_s),
-            extrapolated.into(),
-        ]);
-        t.push([
-            format!("bytes for all {nz} slices"),
-            report::bytes(extra.volume_bytes),
-            extrapolated.into(),
-        ]);
+            "the server's HomConv filters do not fit in {} per session even with the smallest \
+             tiles; give --memory-gb or fewer --jobs",
+            report::bytes(per_session)
+        )
+    })
+}
+
+/// Every slice with `--all`, else the `--measure` middle ones.
+fn slices_to_run(args: &Args, nz: usize) -> Vec<usize> {
+    if args.all {
+        (0..nz).collect()
+    } else {
+        let k = usize::from(args.measure).min(nz);
+        let first = (nz - k) / 2;
+        (first..first + k).collect()
     }
-    let total = extra.volume_count;
-    t.push([
-        format!("multiply-accumulates, all {nz} slices"),
-        format!("{:.3e}", total.macs as f64),
-        "counted (exact)".into(),
-    ]);
-    t.push([
-        format!("secure comparisons (ReLU, rescale, pool, argmax), all {nz} slices"),
-        format!("{:.3e}", (count.nonlinear_elements() * nz as u64) as f64),
-        "counted (exact)".into(),
-    ]);
-    t.push([
-        format!("HomConv ciphertexts up / down, all {nz} slices"),
-        format!(
-            "{} / {}",
-            total.upload_ciphertexts, total.return_ciphertexts
-        ),
-        "counted (exact)".into(),
-    ]);
-    s.push_str(&t.to_markdown());
-    s.push_str(&format!(
-        "\n## Per building block\n\nMeasured on {} slice(s); counts are exact for all {nz} slices; \
-         per-slice blocks scale with the slices, session blocks ({}) are paid once.\n\n",
-        bd.slices,
-        bunet_harness::extrapolate::SESSION_BLOCKS.join(", ")
-    ));
+}
+
+/// What the secure sessions measured.
+struct Measured {
+    /// Every client session's run, in slice order.
+    runs: Vec<ClientRun>,
+    /// Wall seconds of all sessions.
+    wall: f64,
+    /// Both parties' report rows.
+    rows: Vec<BlockRow>,
+}
+
+/// Starts the server process and runs `slices` in `jobs` parallel client sessions against it.
+#[allow(clippy::too_many_arguments)] // the run's whole configuration
+fn run_sessions(
+    args: &Args,
+    config: &bunet_unet::secure::SessionConfig,
+    plan: &bunet_unet::QuantPlan,
+    source: &Source,
+    slices: &[usize],
+    jobs: usize,
+    filter_bytes: u64,
+) -> Result<Measured> {
+    let [nx, ny, nz] = source.dims();
+    let report_dir = args.out.join("server-reports");
+    if report_dir.exists() {
+        std::fs::remove_dir_all(&report_dir)
+            .with_context(|| format!("clearing {}", report_dir.display()))?;
+    }
+    let log = args.out.join("server.log");
+    eprintln!(
+        "bunet replay: {nx}x{ny}x{nz}, {} slice(s) for real in {jobs} session(s) against a \
+         `bunet serve` process ({}, {} backend, HomConv tiles {}, server filters {} per \
+         session); server log in {}",
+        slices.len(),
+        config.preset.name(),
+        config.nonlinear.name(),
+        config
+            .max_tile
+            .map_or("uncapped".to_string(), |t| format!("<= {t}")),
+        report::bytes(filter_bytes),
+        log.display()
+    );
+    let server = ServerProcess::spawn(args, config.max_tile, jobs, &report_dir, &log)?;
+    let pb = progress::bar((slices.len() * plan.steps().len()) as u64, "replay");
+    let start = Instant::now();
+    let runs: Mutex<Vec<ClientRun>> = Mutex::new(Vec::new());
+    let src = source.as_source();
+    let (arch, config) = (plan.arch(), *config);
+    std::thread::scope(|s| -> Result<()> {
+        let handles: Vec<_> = (0..jobs)
+            .map(|j| {
+                let mine: Vec<usize> = slices.iter().copied().skip(j).step_by(jobs).collect();
+                let (addr, pb, runs) = (&server.addr, &pb, &runs);
+                s.spawn(move || -> Result<()> {
+                    let mut ch = session::connect(addr)?;
+                    let run = session::run_client(&mut ch, arch, config, src, &mine, || pb.inc(1))?;
+                    runs.lock()
+                        .map_err(|_| anyhow::anyhow!("a client thread panicked"))?
+                        .push(run);
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
+        }
+        Ok(())
+    })
+    .context("secure replay")?;
+    pb.finish_and_clear();
+    let wall = start.elapsed().as_secs_f64();
+    let server_rows = server.finish(&report_dir)?;
+    let mut runs = runs
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("a client thread panicked"))?;
+    runs.sort_by_key(|r| r.slices.first().copied());
+    let mut rows: Vec<BlockRow> = runs.iter().flat_map(|r| session::rows(&r.report)).collect();
+    rows.extend(server_rows);
+    Ok(Measured { runs, wall, rows })
+}
+
+/// How many of the slices `check` came out of the secure runs bit-identical to the
+/// fixed-point reference.
+fn bit_identical(
+    qm: &bunet_unet::QuantModel,
+    source: &Source,
+    runs: &[ClientRun],
+    check: &[usize],
+) -> Result<usize> {
+    let mut identical = 0;
+    for &z in check {
+        let mask = match source {
+            Source::Synthetic(w) => {
+                let (p, local) = w.window(z)?;
+                p.crop(&Reference::Fixed(qm).segment_slice(&p, local)?)
+            }
+            Source::File(f) => f.1.crop(&Reference::Fixed(qm).segment_slice(&f.1, z)?),
+        };
+        let secure = runs
+            .iter()
+            .find_map(|r| r.slices.iter().position(|&s| s == z).map(|i| &r.masks[i]));
+        identical += usize::from(secure == Some(&mask));
+    }
+    Ok(identical)
+}
+
+/// With `--all`: the whole mask as `mask.nii.gz`, in the scan's geometry.
+fn write_volume_mask(args: &Args, source: &Source, runs: &[ClientRun]) -> Result<()> {
+    let [nx, ny, nz] = source.dims();
+    let plane = nx * ny;
+    let mut mask = vec![0u8; plane * nz];
+    for r in runs {
+        for (&z, m) in r.slices.iter().zip(&r.masks) {
+            mask[z * plane..(z + 1) * plane].copy_from_slice(m);
+        }
+    }
+    let ct = match source {
+        Source::File(f) => f.0.clone(),
+        Source::Synthetic(w) => CtVolume {
+            header: bunet_harness::nifti::Header::new(
+                [nx, ny, nz],
+                w.phantom.spacing(),
+                bunet_harness::nifti::Datatype::I16,
+                w.phantom.affine(),
+            ),
+            dims: [nx, ny, nz],
+            hu: Vec::new(),
+        },
+    };
+    output::write_mask(&args.out.join("mask.nii.gz"), &ct, &mask)?;
+    Ok(())
+}
+
+/// Writes `replay.md` and `replay.json` and prints the Markdown.
+fn write_reports(args: &Args, md: &str, json: &serde_json::Value) -> Result<()> {
+    let md_path = args.out.join("replay.md");
+    std::fs::write(&md_path, md).with_context(|| format!("writing {}", md_path.display()))?;
+    let json_path = args.out.join("replay.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(json)?)
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    print!("{md}");
+    println!("wrote {} and {}", md_path.display(), json_path.display());
+    Ok(())
+}
+
+/// What the replay report says.
+struct Figures<'a> {
+    args: &'a Args,
+    arch: &'a Architecture,
+    /// The volume's extents `[nx, ny, nz]`.
+    volume: [usize; 3],
+    count: &'a SliceCount,
+    bd: &'a Breakdown,
+    extra: &'a Extrapolation,
+    /// Wall seconds of the sessions, and how many ran in parallel.
+    wall: f64,
+    jobs: usize,
+    /// Measured slices bit-identical to the reference, of those checked.
+    identical: usize,
+    checked: usize,
+    /// The HomConv tile cap and the server's prepared-filter bytes per session.
+    max_tile: Option<usize>,
+    filter_bytes: u64,
+}
+
+impl Figures<'_> {
+    /// `replay.md`: the header, the figures and the per-block table.
+    fn render(&self) -> String {
+        let Figures { args, arch, bd, .. } = *self;
+        let [nx, ny, nz] = self.volume;
+        let mut s = format!(
+            "# BUNET replay: {nx}×{ny}×{nz}\n\n`{arch}`, preset **{}**, nonlinear backend **{}**, \
+             linear backend **{}**; \
+             client in this process, server in a `bunet serve` process, over loopback TCP. Machine: \
+             {}{}.\n\n",
+            bd.preset,
+            bd.backend,
+            args.session.linear.name(),
+            bd.machine,
+            report::load_average().map_or(String::new(), |l| format!(", load average {l:.1}"))
+        );
+        s.push_str(&self.summary_table().to_markdown());
+        s.push_str(&format!(
+            "\n## Per building block\n\nMeasured on {} slice(s); counts are exact for all {nz} slices; \
+             per-slice blocks scale with the slices, session blocks ({}) are paid once.\n\n",
+            bd.slices,
+            bunet_harness::extrapolate::SESSION_BLOCKS.join(", ")
+        ));
+        s.push_str(&block_table(args, self.extra).to_markdown());
+        s
+    }
+
+    /// The report's figures, each said to be measured, counted or extrapolated.
+    fn summary_table(&self) -> Table {
+        let Figures {
+            args,
+            count,
+            bd,
+            extra,
+            wall,
+            jobs,
+            identical,
+            checked,
+            max_tile,
+            filter_bytes,
+            ..
+        } = *self;
+        let nz = self.volume[2];
+        let mut t = Table::new(["figure", "value", "kind"]);
+        let measured = "measured";
+        let extrapolated = "extrapolated";
+        t.push([
+            "slices run for real".to_string(),
+            format!("{} of {nz} ({jobs} session(s))", bd.slices),
+            measured.into(),
+        ]);
+        t.push([
+            "secure slices bit-identical to the fixed-point reference".to_string(),
+            format!("{identical}/{checked} checked"),
+            measured.into(),
+        ]);
+        t.push([
+            "HomConv tile cap / server filter memory per session".to_string(),
+            format!(
+                "{} / {}",
+                max_tile.map_or("uncapped".to_string(), |t| t.to_string()),
+                report::bytes(filter_bytes)
+            ),
+            "counted (exact)".into(),
+        ]);
+        t.push([
+            "wall time of the run".to_string(),
+            report::seconds(wall),
+            measured.into(),
+        ]);
+        t.push([
+            "session set-up (handshake, keys, OT set-up, layouts)".to_string(),
+            report::seconds(extra.measured_setup_s),
+            measured.into(),
+        ]);
+        t.push([
+            "secure inference time per slice (session blocks excluded)".to_string(),
+            report::seconds(extra.per_slice_s),
+            measured.into(),
+        ]);
+        t.push([
+            "bytes on the wire (both directions)".to_string(),
+            report::bytes(extra.measured_bytes),
+            measured.into(),
+        ]);
+        if !args.all {
+            t.push([
+                format!("time for all {nz} slices, one session"),
+                report::seconds(extra.volume_wall_s),
+                extrapolated.into(),
+            ]);
+            t.push([
+                format!("bytes for all {nz} slices"),
+                report::bytes(extra.volume_bytes),
+                extrapolated.into(),
+            ]);
+        }
+        let total = extra.volume_count;
+        t.push([
+            format!("multiply-accumulates, all {nz} slices"),
+            format!("{:.3e}", total.macs as f64),
+            "counted (exact)".into(),
+        ]);
+        t.push([
+            format!("secure comparisons (ReLU, rescale, pool, argmax), all {nz} slices"),
+            format!("{:.3e}", (count.nonlinear_elements() * nz as u64) as f64),
+            "counted (exact)".into(),
+        ]);
+        t.push([
+            format!("HomConv ciphertexts up / down, all {nz} slices"),
+            format!(
+                "{} / {}",
+                total.upload_ciphertexts, total.return_ciphertexts
+            ),
+            "counted (exact)".into(),
+        ]);
+        t
+    }
+}
+
+/// Per building block: counted elements, measured time and bytes, and their extrapolation.
+fn block_table(args: &Args, extra: &Extrapolation) -> Table {
     let mut b = Table::new([
         "block",
         "elements (all slices, counted)",
@@ -601,8 +714,7 @@ fn render(
             },
         ]);
     }
-    s.push_str(&b.to_markdown());
-    s
+    b
 }
 
 /// 60 % of the available memory (`MemAvailable` in /proc/meminfo), or 8 GB if unknown.
