@@ -11,68 +11,32 @@
 
 use std::time::{Duration, Instant};
 
-use bunet_benches::process_cpu;
+use bunet_benches::{Tally, check_conv0, conv_model, two_parties, uniform_share};
 use bunet_crypto::channel::{Channel, ChannelConfig};
 use bunet_crypto::pahe::{Params, PublicKey, SecretKey};
 use bunet_crypto::prg::Prg;
-use bunet_unet::arch::{Activation, Architecture, Dims, Pooling};
-use bunet_unet::secure::homconv::{CoeffHomConvClient, CoeffHomConvServer, CoeffLayout, LABEL};
+use bunet_unet::arch::Dims;
+use bunet_unet::secure::homconv::{
+    CoeffHomConvClient, CoeffHomConvServer, CoeffLayout, LABEL, LinearClient, LinearServer,
+};
 use bunet_unet::secure::{HomConvClient, HomConvServer, Layout};
-use bunet_unet::{Quant, QuantModel, Tensor, Weights};
+use bunet_unet::{Quant, QuantModel};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-/// A model whose first conv is a 3×3 `c → c` conv with trained-like weights.
-fn model(c: usize, quant: Quant) -> QuantModel {
-    let arch = Architecture {
-        in_channels: c,
-        base_features: c,
-        depth: 1,
-        activation: Activation::Relu,
-        pooling: Pooling::Max,
-        dims: Dims::Two,
-        classes: 2,
-    };
-    let folded = Weights::random_trained_like(&arch, 1)
-        .expect("valid architecture")
-        .fold();
-    QuantModel::new(&folded, quant).expect("quantizes")
-}
-
-fn uniform(channels: usize, dims: [usize; 3], p: u64, prg: &mut Prg) -> Tensor<u64> {
-    let len = channels * dims.iter().product::<usize>();
-    let data = (0..len).map(|_| prg.uniform_below(p)).collect();
-    Tensor::from_vec(channels, dims, data).expect("shape")
-}
-
-fn add_mod(a: &Tensor<u64>, b: &Tensor<u64>, p: u64) -> Vec<u64> {
-    a.data()
-        .iter()
-        .zip(b.data())
-        .map(|(&x, &y)| (x + y) % p)
-        .collect()
-}
-
-/// One backend's two sides, behind closures so that both backends share the bench loop.
-type Run<'a> = Box<
-    dyn Fn(&mut Channel, &mut Channel, &Tensor<u64>, &Tensor<u64>) -> (Tensor<u64>, Tensor<u64>)
-        + 'a,
->;
-
-fn bench_layer(c: &mut Criterion, backend: &str, layer: &str, qm: &QuantModel, dims: [usize; 3]) {
-    let params = Params::q32();
-    let p = params.p();
+/// Both sides of conv 0 of `qm` on extents `dims` under `backend` (`dft` or `coeff`), every
+/// filter prepared ahead, and a line describing the packing.
+fn sides<'m>(
+    params: &Params,
+    qm: &'m QuantModel,
+    dims: [usize; 3],
+    backend: &str,
+) -> (LinearClient, LinearServer<'m>, String) {
     let spec = &qm.convs()[0].spec;
-    let mut prg = Prg::from_os_entropy();
-    let sk = SecretKey::generate(&params, &mut prg);
-    let pk = PublicKey::generate(&sk, &mut prg);
-    let x_a = uniform(spec.c_in, dims, p, &mut prg);
-    let x_b = uniform(spec.c_in, dims, p, &mut prg);
-    let start = Instant::now();
-    let (run, packing): (Run, String) = if backend == "dft" {
-        let layout = Layout::new(&params, spec, dims, None).expect("layout");
-        let server = HomConvServer::with_filter_budget(&params, qm, 0, layout.clone(), usize::MAX)
+    if backend == "dft" {
+        let layout = Layout::new(params, spec, dims, None).expect("layout");
+        let server = HomConvServer::with_filter_budget(params, qm, 0, layout.clone(), usize::MAX)
             .expect("server");
-        let client = HomConvClient::new(&params, layout.clone()).expect("client");
+        let client = HomConvClient::new(params, layout.clone()).expect("client");
         let packing = format!(
             "m = {}, r = {}, tile {:?}, {} tiles, {} up / {} down ct",
             layout.dft_len(),
@@ -82,27 +46,18 @@ fn bench_layer(c: &mut Criterion, backend: &str, layer: &str, qm: &QuantModel, d
             layout.upload_ciphertexts(),
             layout.return_ciphertexts()
         );
-        let (sk, pk) = (sk.clone(), pk.clone());
-        let run: Run = Box::new(move |s_ch, c_ch, x_a, x_b| {
-            std::thread::scope(|s| {
-                let bob = s.spawn(|| {
-                    server
-                        .run(s_ch, &pk, x_b, &mut Prg::from_os_entropy())
-                        .expect("server run")
-                });
-                let y_a = client
-                    .run(c_ch, &sk, x_a, &mut Prg::from_os_entropy())
-                    .expect("client run");
-                (y_a, bob.join().expect("server thread"))
-            })
-        });
-        (run, packing)
+        let (client, server) = (Box::new(client), Box::new(server));
+        (
+            LinearClient::Dft(client),
+            LinearServer::Dft(server),
+            packing,
+        )
     } else {
-        let layout = CoeffLayout::new(&params, spec, dims, None).expect("layout");
+        let layout = CoeffLayout::new(params, spec, dims, None).expect("layout");
         let server =
-            CoeffHomConvServer::with_kernel_budget(&params, qm, 0, layout.clone(), usize::MAX)
+            CoeffHomConvServer::with_kernel_budget(params, qm, 0, layout.clone(), usize::MAX)
                 .expect("server");
-        let client = CoeffHomConvClient::new(&params, layout.clone()).expect("client");
+        let client = CoeffHomConvClient::new(params, layout.clone()).expect("client");
         let packing = format!(
             "tile {:?}, {} tiles, G = {}, M = {}, {:?}, {} up ct / {} responses",
             layout.tile(),
@@ -113,22 +68,26 @@ fn bench_layer(c: &mut Criterion, backend: &str, layer: &str, qm: &QuantModel, d
             layout.upload_ciphertexts(),
             layout.responses()
         );
-        let (sk, pk) = (sk.clone(), pk.clone());
-        let run: Run = Box::new(move |s_ch, c_ch, x_a, x_b| {
-            std::thread::scope(|s| {
-                let bob = s.spawn(|| {
-                    server
-                        .run(s_ch, &pk, x_b, &mut Prg::from_os_entropy())
-                        .expect("server run")
-                });
-                let y_a = client
-                    .run(c_ch, &sk, x_a, &mut Prg::from_os_entropy())
-                    .expect("client run");
-                (y_a, bob.join().expect("server thread"))
-            })
-        });
-        (run, packing)
-    };
+        let (client, server) = (Box::new(client), Box::new(server));
+        (
+            LinearClient::Coeff(client),
+            LinearServer::Coeff(server),
+            packing,
+        )
+    }
+}
+
+fn bench_layer(c: &mut Criterion, backend: &str, layer: &str, qm: &QuantModel, dims: [usize; 3]) {
+    let params = Params::q32();
+    let p = params.p();
+    let spec = &qm.convs()[0].spec;
+    let mut prg = Prg::from_os_entropy();
+    let sk = SecretKey::generate(&params, &mut prg);
+    let pk = PublicKey::generate(&sk, &mut prg);
+    let x_a = uniform_share(spec.c_in, dims, p, &mut prg);
+    let x_b = uniform_share(spec.c_in, dims, p, &mut prg);
+    let start = Instant::now();
+    let (client, server, packing) = sides(&params, qm, dims, backend);
     let prepare = start.elapsed();
     let (mut s_ch, mut c_ch) = Channel::in_memory_pair(ChannelConfig::default());
     let outputs = spec.c_out * dims.iter().product::<usize>();
@@ -137,41 +96,38 @@ fn bench_layer(c: &mut Criterion, backend: &str, layer: &str, qm: &QuantModel, d
     g.warm_up_time(Duration::from_millis(500));
     g.measurement_time(Duration::from_secs(3));
     g.throughput(Throughput::Elements(outputs as u64));
-    let (mut runs, mut wall, mut cpu) = (0u64, Duration::ZERO, Duration::ZERO);
+    let mut tally = Tally::default();
     let mut last = None;
     g.bench_function(BenchmarkId::new(backend, layer), |b| {
         b.iter(|| {
-            let (start, cpu_start) = (Instant::now(), process_cpu());
-            let shares = run(&mut s_ch, &mut c_ch, &x_a, &x_b);
-            wall += start.elapsed();
-            cpu += process_cpu() - cpu_start;
-            runs += 1;
-            last = Some(shares);
+            last = Some(tally.time(|| {
+                two_parties(
+                    (&mut s_ch, &mut c_ch),
+                    |ch, prg| server.run(ch, &pk, &x_b, prg).expect("server run"),
+                    |ch, prg| client.run(ch, &sk, &x_a, prg).expect("client run"),
+                )
+            }));
         })
     });
     g.finish();
     let Some((y_a, y_b)) = last else {
         return;
     };
-    let x = Tensor::from_vec(spec.c_in, dims, add_mod(&x_a, &x_b, p)).expect("shape");
-    assert_eq!(
-        add_mod(&y_a, &y_b, p),
-        bunet_unet::fixed::conv(qm, 0, &x).data(),
-        "{backend} HomConv output differs from the fixed-point reference"
-    );
+    check_conv0(qm, (&x_a, &x_b), (&y_a, &y_b), backend);
     let t = c_ch.meter().get(LABEL);
     let (up, down) = (
-        t.bytes_sent as f64 / runs as f64 / 1e6,
-        t.bytes_received as f64 / runs as f64 / 1e6,
+        t.bytes_sent as f64 / tally.runs as f64 / 1e6,
+        t.bytes_received as f64 / tally.runs as f64 / 1e6,
     );
     println!(
         "linear/{backend}/{layer}: {packing}; per run: client → server {up:.2} MB, server → client \
          {down:.2} MB, total {:.2} MB; {:.1} ms/run wall, {:.1} ms/run CPU (both parties, all \
-         threads) over {runs} runs; set-up (filters/kernels) {:.0} ms; output checked against \
+         threads) over {} runs; set-up (filters/kernels) {:.0} ms; output checked against \
          fixed::conv",
         up + down,
-        wall.as_secs_f64() * 1e3 / runs as f64,
-        cpu.as_secs_f64() * 1e3 / runs as f64,
+        tally.ms_per_run().0,
+        tally.ms_per_run().1,
+        tally.runs,
         prepare.as_secs_f64() * 1e3,
     );
 }
@@ -179,8 +135,8 @@ fn bench_layer(c: &mut Criterion, backend: &str, layer: &str, qm: &QuantModel, d
 fn bench_linear(c: &mut Criterion) {
     println!("{}", bunet_benches::backend_banner());
     println!("cpu: {}", bunet_benches::cpu_model());
-    let anchors = model(64, Quant::q32());
-    let unet = model(16, Quant::q32());
+    let anchors = conv_model(Dims::Two, 64, Quant::q32());
+    let unet = conv_model(Dims::Two, 16, Quant::q32());
     for backend in ["dft", "coeff"] {
         bench_layer(
             c,

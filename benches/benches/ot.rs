@@ -12,7 +12,8 @@ use bunet_crypto::ot::{Receiver, Sender, pack_choices};
 use bunet_crypto::prg::Prg;
 use bunet_crypto::silent;
 use bunet_crypto::triples::{Role, Session, SquarePairs};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 
 type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
 
@@ -149,6 +150,37 @@ where
     start.elapsed()
 }
 
+/// One bench of a two-party operation on `items` items per round: unless the command line
+/// filters `what` out, one round for the bytes per `unit` and `cpu_rounds` rounds for each
+/// party's CPU time per item; then criterion's wall time per round under `id`. `mine` runs
+/// this party's side on the channel, `theirs` makes the peer's job.
+#[allow(clippy::too_many_arguments)] // one bench's whole set-up
+fn paired<S: 'static>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    (what, id, unit): (&str, &str, &str),
+    items: u64,
+    cpu_rounds: u64,
+    ch: &mut Channel,
+    peer: &Peer<S>,
+    mine: &mut impl FnMut(&mut Channel),
+    theirs: impl Fn() -> Job<S>,
+) {
+    if selected(what) {
+        let bytes = |ch: &Channel| {
+            let t = ch.meter().total();
+            t.bytes_sent + t.bytes_received
+        };
+        let before = bytes(ch);
+        time_rounds(1, peer, &mut || mine(ch), &theirs);
+        let per_item = (bytes(ch) - before) as f64 / items as f64;
+        eprintln!("{what}: {per_item:.3} bytes/{unit}");
+        cpu_per_item(what, items, cpu_rounds, peer, &mut || mine(ch), &theirs);
+    }
+    group.bench_function(id, |bch| {
+        bch.iter_custom(|iters| time_rounds(iters, peer, &mut || mine(ch), &theirs))
+    });
+}
+
 fn bench_ot(c: &mut Criterion) {
     eprintln!("{}", bunet_benches::backend_banner());
     let n: usize = 1 << 20;
@@ -173,12 +205,6 @@ fn bench_ot(c: &mut Criterion) {
     let msgs: Vec<[u128; 2]> = (0..n).map(|_| [prg.next_u128(), prg.next_u128()]).collect();
 
     let mut q = vec![0u128; n];
-    let report = |what: &str, ch: &Channel, before: u64| {
-        let t = ch.meter().total();
-        let bytes = t.bytes_sent + t.bytes_received - before;
-        eprintln!("ot/{what}: {:.3} bytes/OT", bytes as f64 / n as f64);
-    };
-
     let cot_peer = || -> Job<RecvState> {
         let packed = packed.clone();
         Box::new(move |(ch, r, t): &mut RecvState| {
@@ -186,104 +212,48 @@ fn bench_ot(c: &mut Criterion) {
             black_box(&t);
         })
     };
-    if selected("ot/cot") {
-        let before = ch.meter().total();
-        time_rounds(
-            1,
-            &peer,
-            &mut || s.send_correlated(&mut ch, &mut q).unwrap(),
-            cot_peer,
-        );
-        report("cot", &ch, before.bytes_sent + before.bytes_received);
-        cpu_per_item(
-            "ot/cot",
-            n as u64,
-            8,
-            &peer,
-            &mut || s.send_correlated(&mut ch, &mut q).unwrap(),
-            cot_peer,
-        );
-    }
-    group.bench_function("cot/n=2^20", |bch| {
-        bch.iter_custom(|iters| {
-            time_rounds(
-                iters,
-                &peer,
-                &mut || s.send_correlated(&mut ch, &mut q).unwrap(),
-                cot_peer,
-            )
-        })
-    });
-
+    paired(
+        &mut group,
+        ("ot/cot", "cot/n=2^20", "OT"),
+        n as u64,
+        8,
+        &mut ch,
+        &peer,
+        &mut |ch| s.send_correlated(ch, &mut q).unwrap(),
+        cot_peer,
+    );
     let rot_peer = || -> Job<RecvState> {
         let bools = bools.clone();
         Box::new(move |(ch, r, _): &mut RecvState| {
             black_box(r.receive_random(ch, &bools).unwrap());
         })
     };
-    if selected("ot/random_ot") {
-        let before = ch.meter().total();
-        time_rounds(
-            1,
-            &peer,
-            &mut || drop(black_box(s.send_random(&mut ch, n).unwrap())),
-            rot_peer,
-        );
-        report("random_ot", &ch, before.bytes_sent + before.bytes_received);
-        cpu_per_item(
-            "ot/random_ot",
-            n as u64,
-            8,
-            &peer,
-            &mut || drop(black_box(s.send_random(&mut ch, n).unwrap())),
-            rot_peer,
-        );
-    }
-    group.bench_function("random_ot/n=2^20", |bch| {
-        bch.iter_custom(|iters| {
-            time_rounds(
-                iters,
-                &peer,
-                &mut || drop(black_box(s.send_random(&mut ch, n).unwrap())),
-                rot_peer,
-            )
-        })
-    });
-
+    paired(
+        &mut group,
+        ("ot/random_ot", "random_ot/n=2^20", "OT"),
+        n as u64,
+        8,
+        &mut ch,
+        &peer,
+        &mut |ch| drop(black_box(s.send_random(ch, n).unwrap())),
+        rot_peer,
+    );
     let chosen_peer = || -> Job<RecvState> {
         let bools = bools.clone();
         Box::new(move |(ch, r, _): &mut RecvState| {
             black_box(r.receive_chosen(ch, &bools).unwrap());
         })
     };
-    if selected("ot/chosen_ot") {
-        let before = ch.meter().total();
-        time_rounds(
-            1,
-            &peer,
-            &mut || s.send_chosen(&mut ch, &msgs).unwrap(),
-            chosen_peer,
-        );
-        report("chosen_ot", &ch, before.bytes_sent + before.bytes_received);
-        cpu_per_item(
-            "ot/chosen_ot",
-            n as u64,
-            8,
-            &peer,
-            &mut || s.send_chosen(&mut ch, &msgs).unwrap(),
-            chosen_peer,
-        );
-    }
-    group.bench_function("chosen_ot/k=128,n=2^20", |bch| {
-        bch.iter_custom(|iters| {
-            time_rounds(
-                iters,
-                &peer,
-                &mut || s.send_chosen(&mut ch, &msgs).unwrap(),
-                chosen_peer,
-            )
-        })
-    });
+    paired(
+        &mut group,
+        ("ot/chosen_ot", "chosen_ot/k=128,n=2^20", "OT"),
+        n as u64,
+        8,
+        &mut ch,
+        &peer,
+        &mut |ch| s.send_chosen(ch, &msgs).unwrap(),
+        chosen_peer,
+    );
 
     group.throughput(Throughput::Elements(128));
     group.bench_function("setup/base_ots=128", |bch| {
@@ -320,135 +290,107 @@ fn bench_triples(c: &mut Criterion) {
     group.throughput(Throughput::Elements(n as u64));
     for (p, name) in [(16_777_213u64, "24bit"), (4_294_967_291, "32bit")] {
         let (mut ch, mut s, peer) = triple_session(p);
-        let bytes = |ch: &Channel| {
-            let t = ch.meter().total();
-            t.bytes_sent + t.bytes_received
-        };
-
-        if selected("triples/gen") {
-            let before = bytes(&ch);
-            peer.start(move |(ch, s, _): &mut TripleState| drop(s.triples(ch, n).unwrap()));
-            drop(s.triples(&mut ch, n).unwrap());
-            let _ = peer.wait();
-            eprintln!(
-                "triples/gen/p={name}: {:.1} bytes/triple",
-                (bytes(&ch) - before) as f64 / n as f64
-            );
-            cpu_per_item(
+        paired(
+            &mut group,
+            (
                 &format!("triples/gen/p={name}"),
-                n as u64,
-                2,
-                &peer,
-                &mut || drop(s.triples(&mut ch, n).unwrap()),
-                || Box::new(move |(ch, s, _): &mut TripleState| drop(s.triples(ch, n).unwrap())),
-            );
-        }
-        group.bench_function(format!("gen/p={name},n=2^16"), |bch| {
-            bch.iter_custom(|iters| {
-                time_rounds(
-                    iters,
-                    &peer,
-                    &mut || drop(black_box(s.triples(&mut ch, n).unwrap())),
-                    || {
-                        Box::new(move |(ch, s, _): &mut TripleState| {
-                            drop(black_box(s.triples(ch, n).unwrap()))
-                        })
-                    },
-                )
-            })
-        });
-
-        if selected("triples/square_pairs") {
-            let before = bytes(&ch);
-            peer.start(move |(ch, s, _): &mut TripleState| drop(s.square_pairs(ch, n).unwrap()));
-            drop(s.square_pairs(&mut ch, n).unwrap());
-            let _ = peer.wait();
-            eprintln!(
-                "triples/square_pairs/p={name}: {:.1} bytes/pair",
-                (bytes(&ch) - before) as f64 / n as f64
-            );
-            cpu_per_item(
+                &format!("gen/p={name},n=2^16"),
+                "triple",
+            ),
+            n as u64,
+            2,
+            &mut ch,
+            &peer,
+            &mut |ch| drop(black_box(s.triples(ch, n).unwrap())),
+            || {
+                Box::new(move |(ch, s, _): &mut TripleState| {
+                    drop(black_box(s.triples(ch, n).unwrap()))
+                })
+            },
+        );
+        paired(
+            &mut group,
+            (
                 &format!("triples/square_pairs/p={name}"),
-                n as u64,
-                2,
-                &peer,
-                &mut || drop(s.square_pairs(&mut ch, n).unwrap()),
-                || {
-                    Box::new(move |(ch, s, _): &mut TripleState| {
-                        drop(s.square_pairs(ch, n).unwrap())
-                    })
-                },
-            );
-        }
-        group.bench_function(format!("square_pairs/p={name},n=2^16"), |bch| {
-            bch.iter_custom(|iters| {
-                time_rounds(
-                    iters,
-                    &peer,
-                    &mut || drop(black_box(s.square_pairs(&mut ch, n).unwrap())),
-                    || {
-                        Box::new(move |(ch, s, _): &mut TripleState| {
-                            drop(black_box(s.square_pairs(ch, n).unwrap()))
-                        })
-                    },
-                )
-            })
-        });
+                &format!("square_pairs/p={name},n=2^16"),
+                "pair",
+            ),
+            n as u64,
+            2,
+            &mut ch,
+            &peer,
+            &mut |ch| drop(black_box(s.square_pairs(ch, n).unwrap())),
+            || {
+                Box::new(move |(ch, s, _): &mut TripleState| {
+                    drop(black_box(s.square_pairs(ch, n).unwrap()))
+                })
+            },
+        );
 
-        // The online square protocol alone (pairs made beforehand, untimed).
-        let v: std::sync::Arc<Vec<u64>> =
-            std::sync::Arc::new((0..n as u64).map(|i| i * 7919 % p).collect());
-        let prepare = |ch: &mut Channel, s: &mut Session| {
-            peer.start(move |(ch, s, slot): &mut TripleState| {
-                *slot = Some(s.square_pairs(ch, n).unwrap())
-            });
-            let pairs = s.square_pairs(ch, n).unwrap();
-            let _ = peer.wait();
-            pairs
-        };
-        let square_peer = || -> Job<TripleState> {
-            let v = v.clone();
-            Box::new(move |(ch, s, slot): &mut TripleState| {
-                let pairs = slot.take().unwrap();
-                black_box(s.square(ch, &v, pairs).unwrap());
-            })
-        };
-        if selected("triples/square/") {
-            let pairs = prepare(&mut ch, &mut s);
-            let before = bytes(&ch);
-            time_rounds(
-                1,
-                &peer,
-                &mut || drop(s.square(&mut ch, &v, pairs.clone()).unwrap()),
-                square_peer,
-            );
-            eprintln!(
-                "triples/square/p={name}: {:.1} bytes/square (online)",
-                (bytes(&ch) - before) as f64 / n as f64
-            );
-        }
-        group.bench_function(format!("square/p={name},n=2^16"), |bch| {
-            bch.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let pairs = prepare(&mut ch, &mut s);
-                    let mut pairs = Some(pairs);
-                    total += time_rounds(
-                        1,
-                        &peer,
-                        &mut || {
-                            drop(black_box(
-                                s.square(&mut ch, &v, pairs.take().unwrap()).unwrap(),
-                            ))
-                        },
-                        square_peer,
-                    );
-                }
-                total
-            })
-        });
+        bench_square(&mut group, (&mut ch, &mut s, &peer), (p, name), n);
     }
     group.finish();
+}
+
+/// The online square protocol alone (pairs made beforehand, untimed) mod `p`, `n` squares.
+fn bench_square(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    (ch, s, peer): (&mut Channel, &mut Session, &Peer<TripleState>),
+    (p, name): (u64, &str),
+    n: usize,
+) {
+    let bytes = |ch: &Channel| {
+        let t = ch.meter().total();
+        t.bytes_sent + t.bytes_received
+    };
+    // The online square protocol alone (pairs made beforehand, untimed).
+    let v: std::sync::Arc<Vec<u64>> =
+        std::sync::Arc::new((0..n as u64).map(|i| i * 7919 % p).collect());
+    let prepare = |ch: &mut Channel, s: &mut Session| {
+        peer.start(move |(ch, s, slot): &mut TripleState| {
+            *slot = Some(s.square_pairs(ch, n).unwrap())
+        });
+        let pairs = s.square_pairs(ch, n).unwrap();
+        let _ = peer.wait();
+        pairs
+    };
+    let square_peer = || -> Job<TripleState> {
+        let v = v.clone();
+        Box::new(move |(ch, s, slot): &mut TripleState| {
+            let pairs = slot.take().unwrap();
+            black_box(s.square(ch, &v, pairs).unwrap());
+        })
+    };
+    if selected("triples/square/") {
+        let pairs = prepare(ch, s);
+        let before = bytes(ch);
+        time_rounds(
+            1,
+            peer,
+            &mut || drop(s.square(ch, &v, pairs.clone()).unwrap()),
+            square_peer,
+        );
+        eprintln!(
+            "triples/square/p={name}: {:.1} bytes/square (online)",
+            (bytes(ch) - before) as f64 / n as f64
+        );
+    }
+    group.bench_function(format!("square/p={name},n=2^16"), |bch| {
+        bch.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let pairs = prepare(ch, s);
+                let mut pairs = Some(pairs);
+                total += time_rounds(
+                    1,
+                    peer,
+                    &mut || drop(black_box(s.square(ch, &v, pairs.take().unwrap()).unwrap())),
+                    square_peer,
+                );
+            }
+            total
+        })
+    });
 }
 
 /// The silent side: a Ferret receiver with its own one-thread pool.

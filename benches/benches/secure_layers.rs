@@ -18,47 +18,18 @@
 
 use std::time::{Duration, Instant};
 
-use bunet_benches::{bench_nonlinear_block, process_cpu};
+use bunet_benches::{
+    Tally, bench_nonlinear_block, check_conv0, conv_model, two_parties, uniform_share,
+};
 use bunet_crypto::channel::{Channel, ChannelConfig};
 use bunet_crypto::nonlinear::{Backend, Block};
 use bunet_crypto::pahe::{Params, PublicKey, SecretKey};
 use bunet_crypto::prg::Prg;
-use bunet_unet::arch::{Activation, Architecture, Dims, Pooling};
+use bunet_unet::arch::Dims;
 use bunet_unet::secure::homconv::{LABEL, PREPARED_FILTER_BUDGET};
 use bunet_unet::secure::{HomConvClient, HomConvServer, Layout};
-use bunet_unet::{Quant, QuantModel, Tensor, Weights};
+use bunet_unet::{Quant, QuantModel};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-
-/// A model whose first conv is a 3×3 (3×3×3 in 3D) `c → c` conv with trained-like weights.
-fn model(dims: Dims, c: usize, quant: Quant) -> QuantModel {
-    let arch = Architecture {
-        in_channels: c,
-        base_features: c,
-        depth: 1,
-        activation: Activation::Relu,
-        pooling: Pooling::Max,
-        dims,
-        classes: 2,
-    };
-    let folded = Weights::random_trained_like(&arch, 1)
-        .expect("valid architecture")
-        .fold();
-    QuantModel::new(&folded, quant).expect("quantizes")
-}
-
-fn uniform(channels: usize, dims: [usize; 3], p: u64, prg: &mut Prg) -> Tensor<u64> {
-    let len = channels * dims.iter().product::<usize>();
-    let data = (0..len).map(|_| prg.uniform_below(p)).collect();
-    Tensor::from_vec(channels, dims, data).expect("shape")
-}
-
-fn add_mod(a: &Tensor<u64>, b: &Tensor<u64>, p: u64) -> Vec<u64> {
-    a.data()
-        .iter()
-        .zip(b.data())
-        .map(|(&x, &y)| (x + y) % p)
-        .collect()
-}
 
 /// Benches conv 0 of `qm` on images of extents `dims` under `params` as `secure/homconv/param`.
 /// Bob keeps at most `budget` bytes of prepared filters ([`HomConvServer::with_filter_budget`]).
@@ -75,8 +46,8 @@ fn bench_homconv(
     let mut prg = Prg::from_os_entropy();
     let sk = SecretKey::generate(params, &mut prg);
     let pk = PublicKey::generate(&sk, &mut prg);
-    let x_a = uniform(spec.c_in, dims, p, &mut prg);
-    let x_b = uniform(spec.c_in, dims, p, &mut prg);
+    let x_a = uniform_share(spec.c_in, dims, p, &mut prg);
+    let x_b = uniform_share(spec.c_in, dims, p, &mut prg);
     // Built on the first call only, so that `--list` or a filter that excludes this bench does
     // not prepare hundreds of MB of filters.
     let mut parties: Option<(HomConvServer, HomConvClient, Duration)> = None;
@@ -86,7 +57,7 @@ fn bench_homconv(
     g.sample_size(10);
     g.warm_up_time(Duration::from_secs(1));
     g.throughput(Throughput::Elements(outputs as u64));
-    let (mut runs, mut wall, mut cpu) = (0u64, Duration::ZERO, Duration::ZERO);
+    let mut tally = Tally::default();
     let mut last = None;
     g.bench_function(BenchmarkId::new("homconv", param), |b| {
         let (server, client, _) = parties.get_or_insert_with(|| {
@@ -99,36 +70,20 @@ fn bench_homconv(
         });
         let (server, client) = (&*server, &*client);
         b.iter(|| {
-            let (start, cpu_start) = (Instant::now(), process_cpu());
-            let shares = std::thread::scope(|s| {
-                let bob = s.spawn(|| {
-                    let mut prg = Prg::from_os_entropy();
-                    server
-                        .run(&mut s_ch, &pk, &x_b, &mut prg)
-                        .expect("server run")
-                });
-                let mut prg = Prg::from_os_entropy();
-                let y_a = client
-                    .run(&mut c_ch, &sk, &x_a, &mut prg)
-                    .expect("client run");
-                (y_a, bob.join().expect("server thread"))
-            });
-            wall += start.elapsed();
-            cpu += process_cpu() - cpu_start;
-            runs += 1;
-            last = Some(shares);
+            last = Some(tally.time(|| {
+                two_parties(
+                    (&mut s_ch, &mut c_ch),
+                    |ch, prg| server.run(ch, &pk, &x_b, prg).expect("server run"),
+                    |ch, prg| client.run(ch, &sk, &x_a, prg).expect("client run"),
+                )
+            }));
         })
     });
     g.finish();
     let (Some((y_a, y_b)), Some((server, _, prepare))) = (last, parties) else {
         return;
     };
-    let x = Tensor::from_vec(spec.c_in, dims, add_mod(&x_a, &x_b, p)).expect("shape");
-    assert_eq!(
-        add_mod(&y_a, &y_b, p),
-        bunet_unet::fixed::conv(qm, 0, &x).data(),
-        "HomConv output differs from the fixed-point reference"
-    );
+    check_conv0(qm, (&x_a, &x_b), (&y_a, &y_b), "HomConv");
     let t = c_ch.meter().get(LABEL);
     let group_bytes = spec.c_in * params.moduli().len() * params.n() * 8;
     let group_mb = group_bytes as f64 / 1e6;
@@ -149,18 +104,19 @@ fn bench_homconv(
     };
     println!(
         "secure/homconv/{param}: m = {}, r = {}, tile {:?}, {} tiles; per run: client → server \
-         {} ct, {:.2} MB; server → client {} ct, {:.2} MB; {:.1} ms/run wall, {:.1} ms/run CPU (both parties, all threads) over {runs} runs; \
+         {} ct, {:.2} MB; server → client {} ct, {:.2} MB; {:.1} ms/run wall, {:.1} ms/run CPU (both parties, all threads) over {} runs; \
          {filters}; output checked against fixed::conv",
         layout.dft_len(),
         layout.replicas(),
         layout.tile(),
         layout.tiles(),
         layout.upload_ciphertexts(),
-        t.bytes_sent as f64 / runs as f64 / 1e6,
+        t.bytes_sent as f64 / tally.runs as f64 / 1e6,
         layout.return_ciphertexts(),
-        t.bytes_received as f64 / runs as f64 / 1e6,
-        wall.as_secs_f64() * 1e3 / runs as f64,
-        cpu.as_secs_f64() * 1e3 / runs as f64,
+        t.bytes_received as f64 / tally.runs as f64 / 1e6,
+        tally.ms_per_run().0,
+        tally.ms_per_run().1,
+        tally.runs,
     );
 }
 
@@ -169,17 +125,17 @@ fn bench_secure_layers(c: &mut Criterion) {
     println!("cpu: {}", bunet_benches::cpu_model());
     let q32 = Params::q32();
     let budget = PREPARED_FILTER_BUDGET;
-    let m2 = model(Dims::Two, 16, Quant::q32());
+    let m2 = conv_model(Dims::Two, 16, Quant::q32());
     let id = "512x512,c=16to16,k=3x3,q32";
     bench_homconv(c, id, &q32, (&m2, budget), [1, 512, 512]);
     // The ANCHORS.md layer (Cheetah: 650 ms, 6.97 MB): its 537 MB of prepared filters exceed the
     // default budget; once with every filter prepared ahead, once streamed.
-    let anchors = model(Dims::Two, 64, Quant::q32());
+    let anchors = conv_model(Dims::Two, 64, Quant::q32());
     let id = "56x56,c=64to64,k=3x3,q32,filters=once";
     bench_homconv(c, id, &q32, (&anchors, usize::MAX), [1, 56, 56]);
     let id = "56x56,c=64to64,k=3x3,q32,filters=streamed";
     bench_homconv(c, id, &q32, (&anchors, budget), [1, 56, 56]);
-    let m3 = model(Dims::Three, 16, Quant::q32());
+    let m3 = conv_model(Dims::Three, 16, Quant::q32());
     let id = "64x64x16,c=16to16,k=3x3x3,q32";
     bench_homconv(c, id, &q32, (&m3, budget), [16, 64, 64]);
     let m = 1 << 20;

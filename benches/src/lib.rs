@@ -7,6 +7,8 @@ use bunet_crypto::channel::{Channel, ChannelConfig};
 use bunet_crypto::gc::fixed_point::{Gadget, Op, Params};
 use bunet_crypto::nonlinear::{self, Backend, Block, Config, Nonlinear, Role};
 use bunet_crypto::prg::Prg;
+use bunet_unet::arch::{Activation, Architecture, Dims, Pooling};
+use bunet_unet::{Quant, QuantModel, Tensor, Weights};
 use criterion::{BenchmarkId, Criterion, Throughput};
 
 /// The line every bench prints first: which CPU backend the kernels chose.
@@ -214,4 +216,113 @@ pub fn bench_nonlinear_block(
         cpu_a.as_secs_f64() * 1e6 / items as f64,
         cpu_b.as_secs_f64() * 1e6 / items as f64,
     );
+}
+
+/// A model whose first conv is a 3×3 (3×3×3 in 3D) `c → c` conv with trained-like weights: the
+/// layer the linear benches run.
+///
+/// # Panics
+/// If the architecture is invalid (a bench set-up error).
+pub fn conv_model(dims: Dims, c: usize, quant: Quant) -> QuantModel {
+    let arch = Architecture {
+        in_channels: c,
+        base_features: c,
+        depth: 1,
+        activation: Activation::Relu,
+        pooling: Pooling::Max,
+        dims,
+        classes: 2,
+    };
+    let folded = Weights::random_trained_like(&arch, 1)
+        .expect("valid architecture")
+        .fold();
+    QuantModel::new(&folded, quant).expect("quantizes")
+}
+
+/// A uniform share of `channels` planes of extents `dims` mod `p`.
+///
+/// # Panics
+/// Never for a non-empty shape.
+pub fn uniform_share(channels: usize, dims: [usize; 3], p: u64, prg: &mut Prg) -> Tensor<u64> {
+    let len = channels * dims.iter().product::<usize>();
+    let data = (0..len).map(|_| prg.uniform_below(p)).collect();
+    Tensor::from_vec(channels, dims, data).expect("shape")
+}
+
+/// The value two shares reconstruct: `a + b mod p`, element by element.
+pub fn add_shares(a: &Tensor<u64>, b: &Tensor<u64>, p: u64) -> Vec<u64> {
+    a.data()
+        .iter()
+        .zip(b.data())
+        .map(|(&x, &y)| (x + y) % p)
+        .collect()
+}
+
+/// Runs one two-party step: `server` on a scoped thread over `s_ch`, `client` here over `c_ch`,
+/// each with a fresh PRG. Returns `(client's output, server's output)`.
+///
+/// # Panics
+/// If the server thread panics.
+pub fn two_parties<T: Send>(
+    (s_ch, c_ch): (&mut Channel, &mut Channel),
+    server: impl FnOnce(&mut Channel, &mut Prg) -> T + Send,
+    client: impl FnOnce(&mut Channel, &mut Prg) -> T,
+) -> (T, T) {
+    std::thread::scope(|s| {
+        let bob = s.spawn(|| server(s_ch, &mut Prg::from_os_entropy()));
+        let mine = client(c_ch, &mut Prg::from_os_entropy());
+        (mine, bob.join().expect("server thread"))
+    })
+}
+
+/// Checks that the output shares `y` of conv 0 of `qm` on the input shares `x` reconstruct
+/// the fixed-point reference bit for bit.
+///
+/// # Panics
+/// If they do not (`what` names the bench).
+pub fn check_conv0(
+    qm: &QuantModel,
+    (x_a, x_b): (&Tensor<u64>, &Tensor<u64>),
+    (y_a, y_b): (&Tensor<u64>, &Tensor<u64>),
+    what: &str,
+) {
+    let p = qm.quant().p;
+    let x = Tensor::from_vec(x_a.channels(), x_a.dims(), add_shares(x_a, x_b, p)).expect("shape");
+    assert_eq!(
+        add_shares(y_a, y_b, p),
+        bunet_unet::fixed::conv(qm, 0, &x).data(),
+        "{what} output differs from the fixed-point reference"
+    );
+}
+
+/// Wall time and process CPU time (every thread, both parties) summed over the runs of a bench.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    /// Runs timed.
+    pub runs: u64,
+    /// Their wall time.
+    pub wall: Duration,
+    /// Their process CPU time.
+    pub cpu: Duration,
+}
+
+impl Tally {
+    /// Runs `f` once, adding its wall and CPU time.
+    pub fn time<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        let (start, cpu) = (std::time::Instant::now(), process_cpu());
+        let out = f();
+        self.wall += start.elapsed();
+        self.cpu += process_cpu().saturating_sub(cpu);
+        self.runs += 1;
+        out
+    }
+
+    /// Milliseconds of wall time and of CPU time per run.
+    pub fn ms_per_run(&self) -> (f64, f64) {
+        let runs = self.runs.max(1) as f64;
+        (
+            self.wall.as_secs_f64() * 1e3 / runs,
+            self.cpu.as_secs_f64() * 1e3 / runs,
+        )
+    }
 }
