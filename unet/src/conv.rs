@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::arch::{ConvKind, ConvSpec};
 
 /// The kernels' geometry of `spec`.
-fn geometry(spec: &ConvSpec) -> Geometry {
+pub(crate) fn geometry(spec: &ConvSpec) -> Geometry {
     Geometry {
         kind: match spec.kind {
             ConvKind::Same => Kind::Same,
@@ -110,7 +110,7 @@ pub(crate) fn pool<T: Copy + Send + Sync, O: Copy + Default + Send>(
 mod tests {
     use super::*;
 
-    /// Naive conv straight from the definition, for the differential tests.
+    /// The conv by its definition (the kernels' oracle, shared with their own tests).
     fn naive(
         spec: &ConvSpec,
         weight: &[f32],
@@ -118,60 +118,12 @@ mod tests {
         x: &[f32],
         dims: [usize; 3],
     ) -> Vec<f32> {
-        let [d, h, w] = dims;
-        let od = out_dims(spec.kind, spec.kernel, dims);
-        let [kd, kh, kw] = spec.kernel;
-        let taps = kd * kh * kw;
-        let mut out = vec![0.0f32; spec.c_out * od.iter().product::<usize>()];
-        for co in 0..spec.c_out {
-            for z in 0..od[0] {
-                for y in 0..od[1] {
-                    for xx in 0..od[2] {
-                        let mut s = bias[co];
-                        for ci in 0..spec.c_in {
-                            for a in 0..kd {
-                                for b in 0..kh {
-                                    for c in 0..kw {
-                                        let wv = weight
-                                            [(co * spec.c_in + ci) * taps + (a * kh + b) * kw + c];
-                                        let (zi, yi, xi) = match spec.kind {
-                                            ConvKind::Transposed => {
-                                                if z % kd != a || y % 2 != b || xx % 2 != c {
-                                                    continue;
-                                                }
-                                                (
-                                                    (z / kd) as isize,
-                                                    (y / 2) as isize,
-                                                    (xx / 2) as isize,
-                                                )
-                                            }
-                                            _ => (
-                                                (z + a) as isize - (kd / 2) as isize,
-                                                (y + b) as isize - (kh / 2) as isize,
-                                                (xx + c) as isize - (kw / 2) as isize,
-                                            ),
-                                        };
-                                        if zi < 0
-                                            || yi < 0
-                                            || xi < 0
-                                            || zi >= d as isize
-                                            || yi >= h as isize
-                                            || xi >= w as isize
-                                        {
-                                            continue;
-                                        }
-                                        let (zi, yi, xi) = (zi as usize, yi as usize, xi as usize);
-                                        s += wv * x[ci * d * h * w + (zi * h + yi) * w + xi];
-                                    }
-                                }
-                            }
-                        }
-                        out[((co * od[0] + z) * od[1] + y) * od[2] + xx] = s;
-                    }
-                }
-            }
-        }
-        out
+        bunet_kernels::conv::by_definition(
+            &geometry(spec),
+            dims,
+            |co| bias[co],
+            |s, wi, xi| s + weight[wi] * x[xi],
+        )
     }
 
     fn lcg(seed: &mut u64) -> f32 {

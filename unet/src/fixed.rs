@@ -139,34 +139,19 @@ mod tests {
     use crate::synthetic::SplitMix64;
     use crate::weights::Weights;
 
-    /// The conv by its definition, in i128, mod p.
+    /// The conv by its definition (the kernels' oracle), in i128, mod p.
     fn naive(model: &QuantModel, ci: usize, x: &Tensor<u64>) -> Vec<u64> {
         let q = *model.quant();
         let c = &model.convs()[ci];
-        let [_, h, w] = x.dims();
-        let mut out = vec![0u64; c.spec.c_out * h * w];
-        for co in 0..c.spec.c_out {
-            for y in 0..h {
-                for xx in 0..w {
-                    let mut s = i128::from(c.bias[co]);
-                    for i in 0..c.spec.c_in {
-                        for ky in 0..3 {
-                            for kx in 0..3 {
-                                let (yy, xi) = (y + ky, xx + kx);
-                                if yy < 1 || xi < 1 || yy > h || xi > w {
-                                    continue;
-                                }
-                                let v = q.signed(x.channel(i)[(yy - 1) * w + xi - 1]);
-                                let wv = c.weight[(co * c.spec.c_in + i) * 9 + ky * 3 + kx];
-                                s += i128::from(wv) * i128::from(v);
-                            }
-                        }
-                    }
-                    out[(co * h + y) * w + xx] = s.rem_euclid(i128::from(q.p)) as u64;
-                }
-            }
-        }
-        out
+        let sums = bunet_kernels::conv::by_definition(
+            &crate::conv::geometry(&c.spec),
+            x.dims(),
+            |co| i128::from(c.bias[co]),
+            |acc, wi, xi| acc + i128::from(c.weight[wi]) * i128::from(q.signed(x.data()[xi])),
+        );
+        sums.iter()
+            .map(|s| s.rem_euclid(i128::from(q.p)) as u64)
+            .collect()
     }
 
     #[test]

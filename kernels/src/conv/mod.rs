@@ -33,9 +33,12 @@ mod tile;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod definition;
 mod scalar;
 #[cfg(test)]
 mod tests;
+
+pub use definition::by_definition;
 
 use std::ops::Range;
 

@@ -22,66 +22,6 @@ impl Rng {
     }
 }
 
-/// The conv by its definition: `f(acc, w, x)` accumulates one term; returns `c_out` planes.
-fn naive<A: Copy>(
-    g: &Geometry,
-    dims: [usize; 3],
-    bias: impl Fn(usize) -> A,
-    term: impl Fn(A, usize, usize) -> A,
-) -> Vec<A> {
-    let [d, h, w] = dims;
-    let od = g.out_dims(dims);
-    let [kd, kh, kw] = g.kernel;
-    let taps = kd * kh * kw;
-    let mut out = Vec::with_capacity(g.c_out * od.iter().product::<usize>());
-    for co in 0..g.c_out {
-        for z in 0..od[0] {
-            for y in 0..od[1] {
-                for xx in 0..od[2] {
-                    let mut s = bias(co);
-                    for ci in 0..g.c_in {
-                        for a in 0..kd {
-                            for b in 0..kh {
-                                for c in 0..kw {
-                                    let (zi, yi, xi) = match g.kind {
-                                        Kind::Transposed => {
-                                            if z % kd != a || y % 2 != b || xx % 2 != c {
-                                                continue;
-                                            }
-                                            ((z / kd) as isize, (y / 2) as isize, (xx / 2) as isize)
-                                        }
-                                        _ => (
-                                            (z + a) as isize - (kd / 2) as isize,
-                                            (y + b) as isize - (kh / 2) as isize,
-                                            (xx + c) as isize - (kw / 2) as isize,
-                                        ),
-                                    };
-                                    if zi < 0
-                                        || yi < 0
-                                        || xi < 0
-                                        || zi >= d as isize
-                                        || yi >= h as isize
-                                        || xi >= w as isize
-                                    {
-                                        continue;
-                                    }
-                                    let wi = (co * g.c_in + ci) * taps + (a * kh + b) * kw + c;
-                                    let xi = ci * d * h * w
-                                        + ((zi as usize) * h + yi as usize) * w
-                                        + xi as usize;
-                                    s = term(s, wi, xi);
-                                }
-                            }
-                        }
-                    }
-                    out.push(s);
-                }
-            }
-        }
-    }
-    out
-}
-
 /// Shapes covering every kind, odd and tiny extents, widths around the tile widths (tails),
 /// and channel counts that are not multiples of the tile.
 fn cases() -> Vec<(Geometry, [usize; 3])> {
@@ -129,14 +69,14 @@ fn float_conv_matches_its_definition_on_every_backend() {
             .collect();
         let bias: Vec<f32> = (0..g.c_out).map(|_| rng.f32()).collect();
         let x: Vec<f32> = (0..g.c_in * plane).map(|_| rng.f32()).collect();
-        let exact = naive(
+        let exact = by_definition(
             &g,
             dims,
             |co| f64::from(bias[co]),
             |s, wi, xi| s + f64::from(weight[wi]) * f64::from(x[xi]),
         );
         // Σ|terms|: the rounding error of any summation order is below n·ε of it.
-        let magnitude = naive(
+        let magnitude = by_definition(
             &g,
             dims,
             |co| f64::from(bias[co].abs()),
@@ -185,7 +125,7 @@ fn float_conv_matches_its_definition_on_every_backend() {
 }
 
 fn check_exact(g: Geometry, dims: [usize; 3], weight: &[i32], bias: &[i64], x: &[u64], p: u64) {
-    let expected: Vec<u64> = naive(
+    let expected: Vec<u64> = by_definition(
         &g,
         dims,
         |co| i128::from(bias[co]),

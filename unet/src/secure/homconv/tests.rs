@@ -43,6 +43,19 @@ fn model(c_in: usize, c_out: usize, k: usize, seed: u64) -> QuantModel {
     model_with(Quant::q32(), kind, [1, k, k], c_in, c_out, seed)
 }
 
+/// The smallest 2D UNet (one level, two base features): the host whose conv 0 the tests replace.
+fn tiny_arch() -> Architecture {
+    Architecture {
+        in_channels: 1,
+        base_features: 2,
+        depth: 1,
+        activation: Activation::Relu,
+        pooling: Pooling::Max,
+        dims: Dims::Two,
+        classes: 2,
+    }
+}
+
 /// A model of quantisation `quant` whose conv 0 is replaced by a random `c_in → c_out` conv of
 /// `kind` and `kernel` (the reference conv reads only the spec, so any kernel runs).
 fn model_with(
@@ -53,15 +66,7 @@ fn model_with(
     c_out: usize,
     seed: u64,
 ) -> QuantModel {
-    let arch = Architecture {
-        in_channels: 1,
-        base_features: 2,
-        depth: 1,
-        activation: Activation::Relu,
-        pooling: Pooling::Max,
-        dims: Dims::Two,
-        classes: 2,
-    };
+    let arch = tiny_arch();
     let folded = Weights::random_trained_like(&arch, 1).unwrap().fold();
     let mut qm = QuantModel::new(&folded, quant).unwrap();
     let mut rng = SplitMix64::from_seed_for_tests(seed);
@@ -576,15 +581,7 @@ fn unsupported_layers_and_mismatched_parameters_are_refused() {
         Err(HomConvError::Unsupported(_))
     ));
     // A q24 model cannot run under q32-p parameters.
-    let arch = Architecture {
-        in_channels: 1,
-        base_features: 2,
-        depth: 1,
-        activation: Activation::Relu,
-        pooling: Pooling::Max,
-        dims: Dims::Two,
-        classes: 2,
-    };
+    let arch = tiny_arch();
     let folded = Weights::random_trained_like(&arch, 1).unwrap().fold();
     let q24 = QuantModel::new(&folded, Quant::q24()).unwrap();
     let layout = Layout::new(params, &q24.convs()[0].spec, [1, 8, 8], None).unwrap();
