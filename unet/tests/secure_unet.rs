@@ -3,6 +3,7 @@
 //! activation × pooling × preset, over TCP between two threads and over the in-memory channel;
 //! the handshake fails on both sides, naming the field, on every kind of mismatch.
 
+use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
 use std::thread;
 
@@ -13,7 +14,7 @@ use bunet_unet::quant::{Op, QuantModel, Step};
 use bunet_unet::secure::handshake::{self, Hello};
 use bunet_unet::secure::{
     Client, HandshakeField, LinearBackend, Phase, Preset, Report, SecureError, Server,
-    SessionConfig,
+    SessionConfig, block_name,
 };
 use bunet_unet::synthetic::{smooth_image, smooth_volume};
 use bunet_unet::{Tensor, Weights, fixed};
@@ -166,6 +167,21 @@ fn check_with(
             &mask.data().iter().map(|&v| v as u8).collect::<Vec<_>>()[..],
             "{what}: mask of request {r}"
         );
+    }
+    // Both parties report exactly one online call per step and request, under the step's
+    // `block_name` (the names the harness's operation counts join on).
+    let mut want: BTreeMap<&str, u64> = BTreeMap::new();
+    for step in qm.plan().steps() {
+        *want.entry(block_name(&arch, &step.op)).or_default() += requests as u64;
+    }
+    for r in [&creport, &sreport] {
+        let got: BTreeMap<&str, u64> = r
+            .blocks
+            .iter()
+            .filter(|b| b.phase == Phase::Online)
+            .map(|b| (b.block.as_str(), b.calls))
+            .collect();
+        assert_eq!(got, want, "{what}: online blocks of the {:?}", r.party);
     }
     (creport, sreport)
 }
