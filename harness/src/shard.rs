@@ -495,7 +495,26 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, Error> {
     for dir in dirs {
         shards.push((dir.clone(), load_verified(dir)?));
     }
-    let first = shards[0].1.job.clone();
+    check_same_job(first_dir, &shards)?;
+    let first = &shards[0].1.job;
+    let [nx, ny, nz] = first.volume.dims;
+    let arch: Architecture = first.model.architecture.parse().map_err(|e| Error::Shard {
+        dir: first_dir.clone(),
+        why: format!("bad architecture in the manifest: {e}"),
+    })?;
+    shards.sort_by_key(|(_, m)| m.job.range.core);
+    check_coverage(first_dir, &shards, &arch, nz)?;
+    let (header, mask) = join_parts(&shards, [nx, ny, nz])?;
+    Ok(Merged {
+        header,
+        mask,
+        shards,
+    })
+}
+
+/// Every shard is of the first one's volume, model and protocol.
+fn check_same_job(first_dir: &Path, shards: &[(PathBuf, Manifest)]) -> Result<(), Error> {
+    let first = &shards[0].1.job;
     for (dir, m) in &shards[1..] {
         let differs = |what: &str, ours: String, theirs: String| Error::Shard {
             dir: dir.clone(),
@@ -527,15 +546,20 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, Error> {
             ));
         }
     }
-    let [nx, ny, nz] = first.volume.dims;
-    let arch: Architecture = first.model.architecture.parse().map_err(|e| Error::Shard {
-        dir: first_dir.clone(),
-        why: format!("bad architecture in the manifest: {e}"),
-    })?;
-    shards.sort_by_key(|(_, m)| m.job.range.core);
+    Ok(())
+}
+
+/// The shards' core ranges, in slice order, cover every slice once, each with the slab the
+/// architecture needs.
+fn check_coverage(
+    first_dir: &Path,
+    shards: &[(PathBuf, Manifest)],
+    arch: &Architecture,
+    nz: usize,
+) -> Result<(), Error> {
     let mut next = 0usize;
     let mut previous: Option<&Path> = None;
-    for (dir, m) in &shards {
+    for (dir, m) in shards {
         let shard = |why: String| Error::Shard {
             dir: dir.clone(),
             why,
@@ -559,7 +583,7 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, Error> {
                 previous.map_or_else(String::new, |p| format!(" (after {})", p.display()))
             )));
         }
-        let want = (arch.dims == Dims::Three).then(|| slab(&arch, (a, b), nz));
+        let want = (arch.dims == Dims::Three).then(|| slab(arch, (a, b), nz));
         if m.job.range.slab != want {
             return Err(shard(format!(
                 "slab {:?}, where the architecture needs {want:?} for slices {a}..{b}",
@@ -574,17 +598,26 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, Error> {
         return Err(Error::Shard {
             dir: shards
                 .last()
-                .map_or_else(|| first_dir.clone(), |(d, _)| d.clone()),
+                .map_or_else(|| first_dir.to_path_buf(), |(d, _)| d.clone()),
             why: format!(
                 "slices {next}..{nz} are missing after the last shard{}",
                 last.map_or_else(String::new, |l| format!(" ({l})"))
             ),
         });
     }
+    Ok(())
+}
+
+/// The shards' mask parts joined into the volume's mask, with the first part's header grown to
+/// every slice.
+fn join_parts(
+    shards: &[(PathBuf, Manifest)],
+    [nx, ny, nz]: [usize; 3],
+) -> Result<(nifti::Header, Vec<u8>), Error> {
     let plane = nx * ny;
     let mut mask = vec![0u8; plane * nz];
     let mut header = None;
-    for (dir, m) in &shards {
+    for (dir, m) in shards {
         let shard = |why: String| Error::Shard {
             dir: dir.clone(),
             why,
@@ -614,11 +647,7 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged, Error> {
         }
     }
     let header = header.expect("the coverage check found a shard starting at slice 0");
-    Ok(Merged {
-        header,
-        mask,
-        shards,
-    })
+    Ok((header, mask))
 }
 
 /// The merged report of [`merge`]'s shards: time and bytes per block summed over the shards,

@@ -16,7 +16,7 @@ use bunet_harness::opcount::SliceCount;
 use bunet_harness::reference::{Reference, Segmentation};
 use bunet_harness::report::{self, Table};
 use bunet_harness::synth::{Params, Phantom};
-use bunet_harness::volume::CtVolume;
+use bunet_harness::volume::{CtVolume, Prepared};
 use bunet_harness::{output, session};
 use bunet_unet::secure::{Preset, SessionConfig};
 
@@ -146,7 +146,8 @@ fn volumes(args: &Args) -> Result<Vec<Volume>> {
         .collect()
 }
 
-/// Runs `bunet table1`.
+/// Runs `bunet table1`: the float and fixed-point references on every volume, secure samples
+/// of the first volume checked against them, and the table.
 pub fn run(args: &Args) -> Result<()> {
     let model = args.weights.load()?;
     let arch = *model.arch();
@@ -165,103 +166,26 @@ pub fn run(args: &Args) -> Result<()> {
         (total_slices * (1 + args.presets.len())) as u64,
         "references",
     );
-
-    // Float reference: Dice against ground truth.
-    let mut float_masks = Vec::new();
-    let (mut float_truth, mut float_s) = (Overlap::default(), 0.0);
-    for (v, p) in vols.iter().zip(&prepared) {
-        let seg = Reference::Float(&model).segment(p, |_| pb.inc(1))?;
-        if let Some(l) = &v.label {
-            float_truth.add(&Overlap::of(&seg.mask, l));
-        }
-        float_s += seg.wall.as_secs_f64();
-        float_masks.push(seg);
-    }
-    // Fixed-point references: Dice against float and against ground truth.
+    let float = float_reference(&model, &vols, &prepared, &pb)?;
     let mut columns = Vec::new();
     for &preset in &args.presets {
-        let qm = common::quantise(&model, preset)?;
-        let mut col = Column {
+        columns.push(fixed_column(
+            &model,
             preset,
-            vs_float: Overlap::default(),
-            vs_truth: Overlap::default(),
-            reference_s: 0.0,
-            masks: Vec::new(),
-            secure: None,
-        };
-        for ((v, p), f) in vols.iter().zip(&prepared).zip(&float_masks) {
-            let seg = Reference::Fixed(&qm).segment(p, |_| pb.inc(1))?;
-            col.vs_float.add(&Overlap::of(&seg.mask, &f.mask));
-            if let Some(l) = &v.label {
-                col.vs_truth.add(&Overlap::of(&seg.mask, l));
-            }
-            col.reference_s += seg.wall.as_secs_f64();
-            col.masks.push(seg);
-        }
-        columns.push(col);
+            &vols,
+            &prepared,
+            &float.masks,
+            &pb,
+        )?);
     }
     pb.finish_and_clear();
-
-    // Secure samples on the first volume, checked against the fixed-point masks.
-    let first = &prepared[0];
-    let plane = vols[0].ct.plane_len();
-    for col in &mut columns {
-        if args.secure_slices == 0 {
-            break;
+    if args.secure_slices > 0 {
+        for col in &mut columns {
+            col.secure = Some(secure_sample(args, &model, &vols[0], &prepared[0], col)?);
         }
-        // Slices with lesions: by the ground truth where there is one, else by the mask.
-        let by = vols[0].label.as_deref().unwrap_or(&col.masks[0].mask);
-        let slices = output::busiest_slices(by, plane, args.secure_slices);
-        let config = SessionConfig {
-            nonlinear: args.backend,
-            linear: args.linear,
-            ..SessionConfig::new(col.preset)
-        };
-        let qm = common::quantise(&model, col.preset)?;
-        let steps = qm.plan().steps().len();
-        let pb = progress::bar((slices.len() * steps) as u64, col.preset.name());
-        let (run, server) = session::run_local(qm.clone(), config, first, &slices, || pb.inc(1))
-            .with_context(|| format!("secure {} run", col.preset.name()))?;
-        pb.finish_and_clear();
-        let identical = run
-            .slices
-            .iter()
-            .zip(&run.masks)
-            .filter(|(z, m)| col.masks[0].slice(plane, **z) == m.as_slice())
-            .count();
-        let bd: Breakdown = session::breakdown(
-            &arch,
-            &config,
-            &run,
-            first.input_dims(),
-            session::rows(&server),
-        );
-        let count = SliceCount::new(
-            qm.plan(),
-            &config.preset.pahe_params(),
-            first.input_dims(),
-            None,
-        )?;
-        let volume =
-            Extrapolation::new(&bd, run.slices_wall().as_secs_f64(), &count, first.slices());
-        let n = run.slices.len() as f64;
-        let per_slice_bytes = volume
-            .rows
-            .iter()
-            .filter(|r| !r.per_session)
-            .map(|r| r.measured_bytes)
-            .sum::<u64>() as f64
-            / n;
-        col.secure = Some(Secure {
-            slice_s: run.slices_wall().as_secs_f64() / n,
-            slice_bytes: per_slice_bytes.round() as u64,
-            slices: run.slices,
-            identical,
-            volume,
-        });
     }
 
-    let (md, csv) = render(args, &arch, &vols, float_truth, float_s, &columns);
+    let (md, csv) = render(args, &arch, &vols, &float, &columns);
     let md_path = args.out.join("table1.md");
     let csv_path = args.out.join("table1.csv");
     std::fs::write(&md_path, &md).with_context(|| format!("writing {}", md_path.display()))?;
@@ -281,150 +205,188 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-fn render(
-    args: &Args,
-    arch: &bunet_unet::Architecture,
+/// The float reference's masks, its Dice against ground truth and its time.
+struct FloatColumn {
+    masks: Vec<Segmentation>,
+    vs_truth: Overlap,
+    seconds: f64,
+}
+
+/// The float reference on every volume.
+fn float_reference(
+    model: &bunet_unet::Model,
     vols: &[Volume],
-    float_truth: Overlap,
-    float_s: f64,
-    columns: &[Column],
-) -> (String, String) {
-    let has_truth = vols.iter().all(|v| v.label.is_some());
-    let dice = |o: &Overlap| format!("{:.4}", o.dice());
-    let mut header = vec!["".to_string(), "Float".to_string()];
-    header.extend(columns.iter().map(|c| c.preset.name().to_string()));
-    let mut md = Table::new(header.clone());
-    let mut csv = Table::new(
-        ["metric", "float"]
-            .into_iter()
-            .map(String::from)
-            .chain(columns.iter().map(|c| c.preset.name().to_string())),
+    prepared: &[Prepared],
+    pb: &indicatif::ProgressBar,
+) -> Result<FloatColumn> {
+    let mut col = FloatColumn {
+        masks: Vec::new(),
+        vs_truth: Overlap::default(),
+        seconds: 0.0,
+    };
+    for (v, p) in vols.iter().zip(prepared) {
+        let seg = Reference::Float(model).segment(p, |_| pb.inc(1))?;
+        if let Some(l) = &v.label {
+            col.vs_truth.add(&Overlap::of(&seg.mask, l));
+        }
+        col.seconds += seg.wall.as_secs_f64();
+        col.masks.push(seg);
+    }
+    Ok(col)
+}
+
+/// The fixed-point reference of `preset` on every volume: Dice against float and against
+/// ground truth.
+fn fixed_column(
+    model: &bunet_unet::Model,
+    preset: Preset,
+    vols: &[Volume],
+    prepared: &[Prepared],
+    float_masks: &[Segmentation],
+    pb: &indicatif::ProgressBar,
+) -> Result<Column> {
+    let qm = common::quantise(model, preset)?;
+    let mut col = Column {
+        preset,
+        vs_float: Overlap::default(),
+        vs_truth: Overlap::default(),
+        reference_s: 0.0,
+        masks: Vec::new(),
+        secure: None,
+    };
+    for ((v, p), f) in vols.iter().zip(prepared).zip(float_masks) {
+        let seg = Reference::Fixed(&qm).segment(p, |_| pb.inc(1))?;
+        col.vs_float.add(&Overlap::of(&seg.mask, &f.mask));
+        if let Some(l) = &v.label {
+            col.vs_truth.add(&Overlap::of(&seg.mask, l));
+        }
+        col.reference_s += seg.wall.as_secs_f64();
+        col.masks.push(seg);
+    }
+    Ok(col)
+}
+
+/// Secure samples of `col`'s preset on the first volume (`vol`, prepared as `first`), checked
+/// against its fixed-point masks, with their cost extrapolated to the volume.
+fn secure_sample(
+    args: &Args,
+    model: &bunet_unet::Model,
+    vol: &Volume,
+    first: &Prepared,
+    col: &Column,
+) -> Result<Secure> {
+    let arch = *model.arch();
+    let plane = vol.ct.plane_len();
+    // Slices with lesions: by the ground truth where there is one, else by the mask.
+    let by = vol.label.as_deref().unwrap_or(&col.masks[0].mask);
+    let slices = output::busiest_slices(by, plane, args.secure_slices);
+    let config = SessionConfig {
+        nonlinear: args.backend,
+        linear: args.linear,
+        ..SessionConfig::new(col.preset)
+    };
+    let qm = common::quantise(model, col.preset)?;
+    let steps = qm.plan().steps().len();
+    let pb = progress::bar((slices.len() * steps) as u64, col.preset.name());
+    let (run, server) = session::run_local(qm.clone(), config, first, &slices, || pb.inc(1))
+        .with_context(|| format!("secure {} run", col.preset.name()))?;
+    pb.finish_and_clear();
+    let identical = run
+        .slices
+        .iter()
+        .zip(&run.masks)
+        .filter(|(z, m)| col.masks[0].slice(plane, **z) == m.as_slice())
+        .count();
+    let bd: Breakdown = session::breakdown(
+        &arch,
+        &config,
+        &run,
+        first.input_dims(),
+        session::rows(&server),
     );
-    let mut row = |label: &str,
-                   key: &str,
-                   float: (String, String),
-                   per: &dyn Fn(&Column) -> (String, String)| {
+    let count = SliceCount::new(
+        qm.plan(),
+        &config.preset.pahe_params(),
+        first.input_dims(),
+        None,
+    )?;
+    let volume = Extrapolation::new(&bd, run.slices_wall().as_secs_f64(), &count, first.slices());
+    let n = run.slices.len() as f64;
+    let per_slice_bytes = volume
+        .rows
+        .iter()
+        .filter(|r| !r.per_session)
+        .map(|r| r.measured_bytes)
+        .sum::<u64>() as f64
+        / n;
+    Ok(Secure {
+        slice_s: run.slices_wall().as_secs_f64() / n,
+        slice_bytes: per_slice_bytes.round() as u64,
+        slices: run.slices,
+        identical,
+        volume,
+    })
+}
+
+/// The table's rows in Markdown (labels, formatted) and CSV (keys, raw) at once.
+struct Rows<'a> {
+    md: Table,
+    csv: Table,
+    columns: &'a [Column],
+}
+
+impl Rows<'_> {
+    /// One row: its Markdown label, its CSV key, the float column's cells and each preset's.
+    fn row(
+        &mut self,
+        label: &str,
+        key: &str,
+        float: (String, String),
+        per: &dyn Fn(&Column) -> (String, String),
+    ) {
         let mut m = vec![label.to_string(), float.0];
         let mut c = vec![key.to_string(), float.1];
-        for col in columns {
+        for col in self.columns {
             let (a, b) = per(col);
             m.push(a);
             c.push(b);
         }
-        md.push(m);
-        csv.push(c);
-    };
-    let dash = || ("—".to_string(), String::new());
-    row("Quantization", "quantization", dash(), &|c| {
-        let q = c.preset.quant();
-        let t = format!(
-            "{}-bit int., {}-bit frac. (p = {})",
-            q.int_bits, q.frac_bits, q.p
-        );
-        (t.clone(), t)
-    });
-    row(
-        "Dice against float (whole volumes)",
-        "dice_vs_float",
-        ("1.0".into(), "1".into()),
-        &|c| (dice(&c.vs_float), format!("{:.6}", c.vs_float.dice())),
-    );
-    row(
-        "Voxels differing from float",
-        "voxels_differing_from_float",
-        ("0".into(), "0".into()),
-        &|c| {
-            (
-                c.vs_float.differing().to_string(),
-                c.vs_float.differing().to_string(),
-            )
-        },
-    );
-    if has_truth {
-        row(
-            "Dice against ground truth",
-            "dice_vs_truth",
-            (dice(&float_truth), format!("{:.6}", float_truth.dice())),
-            &|c| (dice(&c.vs_truth), format!("{:.6}", c.vs_truth.dice())),
-        );
+        self.md.push(m);
+        self.csv.push(c);
     }
-    row(
-        "Plaintext reference time, all volumes",
-        "reference_s",
-        (report::seconds(float_s), format!("{float_s:.3}")),
-        &|c| {
-            (
-                report::seconds(c.reference_s),
-                format!("{:.3}", c.reference_s),
-            )
-        },
-    );
+}
+
+fn dash() -> (String, String) {
+    ("—".to_string(), String::new())
+}
+
+fn dice(o: &Overlap) -> String {
+    format!("{:.4}", o.dice())
+}
+
+/// `table1.md` and `table1.csv`.
+fn render(
+    args: &Args,
+    arch: &bunet_unet::Architecture,
+    vols: &[Volume],
+    float: &FloatColumn,
+    columns: &[Column],
+) -> (String, String) {
+    let mut header = vec!["".to_string(), "Float".to_string()];
+    header.extend(columns.iter().map(|c| c.preset.name().to_string()));
+    let mut rows = Rows {
+        md: Table::new(header),
+        csv: Table::new(
+            ["metric", "float"]
+                .into_iter()
+                .map(String::from)
+                .chain(columns.iter().map(|c| c.preset.name().to_string())),
+        ),
+        columns,
+    };
+    reference_rows(&mut rows, vols.iter().all(|v| v.label.is_some()), float);
     if columns.iter().any(|c| c.secure.is_some()) {
-        row(
-            "Secure slices run, bit-identical to the fixed-point reference",
-            "secure_slices_identical",
-            dash(),
-            &|c| {
-                sec(c, |s| {
-                    let list: Vec<String> = s.slices.iter().map(|z| z.to_string()).collect();
-                    (
-                        format!(
-                            "{}/{} (slices {})",
-                            s.identical,
-                            s.slices.len(),
-                            list.join(", ")
-                        ),
-                        format!("{}/{}", s.identical, s.slices.len()),
-                    )
-                })
-            },
-        );
-        row(
-            &format!("Secure time per slice (measured, {})", args.backend.name()),
-            "secure_slice_s",
-            dash(),
-            &|c| {
-                sec(c, |s| {
-                    (report::seconds(s.slice_s), format!("{:.3}", s.slice_s))
-                })
-            },
-        );
-        row(
-            "Secure bytes per slice (measured, both directions)",
-            "secure_slice_bytes",
-            dash(),
-            &|c| {
-                sec(c, |s| {
-                    (report::bytes(s.slice_bytes), s.slice_bytes.to_string())
-                })
-            },
-        );
-        row(
-            "Secure time per volume (extrapolated: set-up + slices × measured)",
-            "secure_volume_s",
-            dash(),
-            &|c| {
-                sec(c, |s| {
-                    (
-                        report::seconds(s.volume.volume_wall_s),
-                        format!("{:.1}", s.volume.volume_wall_s),
-                    )
-                })
-            },
-        );
-        row(
-            "Secure bytes per volume (extrapolated)",
-            "secure_volume_bytes",
-            dash(),
-            &|c| {
-                sec(c, |s| {
-                    (
-                        report::bytes(s.volume.volume_bytes),
-                        s.volume.volume_bytes.to_string(),
-                    )
-                })
-            },
-        );
+        secure_rows(&mut rows, args);
     }
     let [nx, ny, nz] = vols[0].ct.dims;
     let mut text = format!(
@@ -441,7 +403,7 @@ fn render(
         report::machine(),
         report::load_average().map_or(String::new(), |l| format!(", load average {l:.1}")),
     );
-    text.push_str(&md.to_markdown());
+    text.push_str(&rows.md.to_markdown());
     text.push_str(
         "\nDice over whole volumes is computed on the fixed-point reference, which the secure \
          protocol reproduces bit for bit (checked on the sampled slices above). Secure times and \
@@ -449,7 +411,126 @@ fn render(
          machine over loopback TCP) and extrapolated to its slices; `bunet replay` does the same \
          for 512×512×512.\n",
     );
-    (text, csv.to_csv())
+    (text, rows.csv.to_csv())
+}
+
+/// Quantization, Dice against float and ground truth, reference times.
+fn reference_rows(rows: &mut Rows<'_>, has_truth: bool, float: &FloatColumn) {
+    rows.row("Quantization", "quantization", dash(), &|c| {
+        let q = c.preset.quant();
+        let t = format!(
+            "{}-bit int., {}-bit frac. (p = {})",
+            q.int_bits, q.frac_bits, q.p
+        );
+        (t.clone(), t)
+    });
+    rows.row(
+        "Dice against float (whole volumes)",
+        "dice_vs_float",
+        ("1.0".into(), "1".into()),
+        &|c| (dice(&c.vs_float), format!("{:.6}", c.vs_float.dice())),
+    );
+    rows.row(
+        "Voxels differing from float",
+        "voxels_differing_from_float",
+        ("0".into(), "0".into()),
+        &|c| {
+            (
+                c.vs_float.differing().to_string(),
+                c.vs_float.differing().to_string(),
+            )
+        },
+    );
+    if has_truth {
+        let truth = float.vs_truth;
+        rows.row(
+            "Dice against ground truth",
+            "dice_vs_truth",
+            (dice(&truth), format!("{:.6}", truth.dice())),
+            &|c| (dice(&c.vs_truth), format!("{:.6}", c.vs_truth.dice())),
+        );
+    }
+    let float_s = float.seconds;
+    rows.row(
+        "Plaintext reference time, all volumes",
+        "reference_s",
+        (report::seconds(float_s), format!("{float_s:.3}")),
+        &|c| {
+            (
+                report::seconds(c.reference_s),
+                format!("{:.3}", c.reference_s),
+            )
+        },
+    );
+}
+
+/// The secure samples: bit-exactness, measured and extrapolated time and bytes.
+fn secure_rows(rows: &mut Rows<'_>, args: &Args) {
+    rows.row(
+        "Secure slices run, bit-identical to the fixed-point reference",
+        "secure_slices_identical",
+        dash(),
+        &|c| {
+            sec(c, |s| {
+                let list: Vec<String> = s.slices.iter().map(|z| z.to_string()).collect();
+                (
+                    format!(
+                        "{}/{} (slices {})",
+                        s.identical,
+                        s.slices.len(),
+                        list.join(", ")
+                    ),
+                    format!("{}/{}", s.identical, s.slices.len()),
+                )
+            })
+        },
+    );
+    rows.row(
+        &format!("Secure time per slice (measured, {})", args.backend.name()),
+        "secure_slice_s",
+        dash(),
+        &|c| {
+            sec(c, |s| {
+                (report::seconds(s.slice_s), format!("{:.3}", s.slice_s))
+            })
+        },
+    );
+    rows.row(
+        "Secure bytes per slice (measured, both directions)",
+        "secure_slice_bytes",
+        dash(),
+        &|c| {
+            sec(c, |s| {
+                (report::bytes(s.slice_bytes), s.slice_bytes.to_string())
+            })
+        },
+    );
+    rows.row(
+        "Secure time per volume (extrapolated: set-up + slices × measured)",
+        "secure_volume_s",
+        dash(),
+        &|c| {
+            sec(c, |s| {
+                (
+                    report::seconds(s.volume.volume_wall_s),
+                    format!("{:.1}", s.volume.volume_wall_s),
+                )
+            })
+        },
+    );
+    rows.row(
+        "Secure bytes per volume (extrapolated)",
+        "secure_volume_bytes",
+        dash(),
+        &|c| {
+            sec(c, |s| {
+                (
+                    report::bytes(s.volume.volume_bytes),
+                    s.volume.volume_bytes.to_string(),
+                )
+            })
+        },
+    );
 }
 
 fn sec(c: &Column, f: impl Fn(&Secure) -> (String, String)) -> (String, String) {
