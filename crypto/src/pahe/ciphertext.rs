@@ -5,6 +5,7 @@ use rayon::prelude::*;
 use super::error::PaheError;
 use super::params::Params;
 use super::poly;
+use crate::secret::redacted_debug;
 
 /// A BFV ciphertext `(c0, c1)` at level `ℓ` (modulus `q_1 ⋯ q_ℓ`), both halves in the NTT domain
 /// of every RNS prime, limb-major (`ℓ·N` words each).
@@ -78,11 +79,7 @@ pub struct Plaintext {
     pub(crate) coeffs: Vec<u64>,
 }
 
-impl std::fmt::Debug for Plaintext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Plaintext { .. }")
-    }
-}
+redacted_debug!(Plaintext);
 
 impl Plaintext {
     /// The coefficients `< p`.
@@ -98,11 +95,7 @@ pub struct PreparedPlaintext {
     pub(crate) ntt: Vec<u64>,
 }
 
-impl std::fmt::Debug for PreparedPlaintext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PreparedPlaintext { .. }")
-    }
-}
+redacted_debug!(PreparedPlaintext);
 
 impl Params {
     /// Encodes `N` slot values `< p` into a plaintext polynomial: slot `r·N/2 + j` is the

@@ -47,6 +47,23 @@ fn minus_a_s(params: &Params, t: &mut [u64], a: &[u64], s_neg_ntt: &[u64]) {
         .for_each(|((t, (a, s)), m)| m.mul_add_assign(t, a, s));
 }
 
+/// A fresh RLWE sample under `sk` in the NTT domain: the seed of `a` (uniform, expanded from
+/// it), `a` and `b = e − a·s` with `e` CBD. The public key is one; a key-switching key adds a
+/// gadget multiple of the source secret to `b` (draws the seed first, then `e`, from `prg`).
+fn rlwe_sample(sk: &SecretKey, prg: &mut Prg) -> ([u8; 16], Vec<u64>, Vec<u64>) {
+    let params = &sk.params;
+    let inner = &params.inner;
+    let n = inner.n;
+    let seed = prg.next_seed();
+    let a = poly::uniform_from_seed(seed, &inner.q, n);
+    let mut e = poly::cbd(prg, n);
+    let mut b = poly::lift_small(&inner.q, &e);
+    e.zeroize();
+    poly::forward(&inner.plans, &mut b, n);
+    minus_a_s(params, &mut b, &a, &sk.s_neg_ntt);
+    (seed, a, b)
+}
+
 impl SecretKey {
     /// A fresh uniform ternary secret.
     pub fn generate(params: &Params, prg: &mut Prg) -> Self {
@@ -273,18 +290,9 @@ impl std::fmt::Debug for PublicKey {
 impl PublicKey {
     /// The public key of `sk`.
     pub fn generate(sk: &SecretKey, prg: &mut Prg) -> Self {
-        let params = &sk.params;
-        let inner = &params.inner;
-        let n = inner.n;
-        let seed = prg.next_seed();
-        let a = poly::uniform_from_seed(seed, &inner.q, n);
-        let mut e = poly::cbd(prg, n);
-        let mut b = poly::lift_small(&inner.q, &e);
-        e.zeroize();
-        poly::forward(&inner.plans, &mut b, n);
-        minus_a_s(params, &mut b, &a, &sk.s_neg_ntt);
+        let (seed, a, b) = rlwe_sample(sk, prg);
         Self {
-            params: params.clone(),
+            params: sk.params.clone(),
             seed,
             b,
             a,
@@ -381,13 +389,7 @@ impl GaloisKey {
         let mut bs = Vec::with_capacity(k);
         let mut as_ = Vec::with_capacity(k);
         for i in 0..k {
-            let seed = prg.next_seed();
-            let a = poly::uniform_from_seed(seed, &inner.q, n);
-            let mut e = poly::cbd(prg, n);
-            let mut b = poly::lift_small(&inner.q, &e);
-            e.zeroize();
-            poly::forward(&inner.plans, &mut b, n);
-            minus_a_s(params, &mut b, &a, &sk.s_neg_ntt);
+            let (seed, a, mut b) = rlwe_sample(sk, prg);
             inner.q[i].add_assign(&mut b[i * n..(i + 1) * n], &s_g[i * n..(i + 1) * n]);
             seeds.push(seed);
             bs.push(b);
