@@ -83,18 +83,14 @@ fn bench_relu_two_party(c: &mut Criterion) {
         let sa: Vec<u64> = (0..m).map(|_| prg.uniform_below(p)).collect();
         let sb: Vec<u64> = (0..m).map(|_| prg.uniform_below(p)).collect();
         let r: Vec<u64> = (0..m).map(|_| prg.uniform_below(p)).collect();
-        let pool_a = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .expect("pool");
-        let pool_b = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .expect("pool");
+        let (pool_a, pool_b) = (
+            bunet_benches::one_thread_pool(),
+            bunet_benches::one_thread_pool(),
+        );
         let mut garbler = Garbler::new(Delta::random(&mut prg));
         let mut evaluator = Evaluator::new();
         let (mut ca, mut cb) = if transport == "tcp" {
-            tcp_pair()
+            bunet_benches::tcp_pair()
         } else {
             Channel::in_memory_pair(ChannelConfig::default())
         };
@@ -152,18 +148,6 @@ fn bench_relu_two_party(c: &mut Criterion) {
         );
     }
     g.finish();
-}
-
-fn tcp_pair() -> (Channel, Channel) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let addr = listener.local_addr().expect("local address");
-    let client = std::thread::spawn(move || std::net::TcpStream::connect(addr).expect("connect"));
-    let (server, _) = listener.accept().expect("accept");
-    let client = client.join().expect("connect thread");
-    (
-        Channel::tcp(server, ChannelConfig::default()).expect("tcp channel"),
-        Channel::tcp(client, ChannelConfig::default()).expect("tcp channel"),
-    )
 }
 
 criterion_group!(benches, bench_core_all, bench_relu_two_party);

@@ -412,13 +412,6 @@ fn on_pool<R: Send>(pool: &rayon::ThreadPool, party: usize, f: impl FnOnce() -> 
     })
 }
 
-fn one_thread() -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap()
-}
-
 /// Ferret silent random COT with the 128-bit parameters, one rayon thread per party, in memory:
 /// COTs per second in steady state (set-up excluded) and bytes per COT over two full rounds.
 fn bench_silent(c: &mut Criterion) {
@@ -433,11 +426,11 @@ fn bench_silent_with(c: &mut Criterion, params: silent::Params, name: &str) {
     let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
     let peer = Peer::spawn(move || {
         let r = silent::Receiver::setup(&mut b, params, Prg::from_os_entropy()).unwrap();
-        (b, r, vec![0u128; n], one_thread())
+        (b, r, vec![0u128; n], bunet_benches::one_thread_pool())
     });
     let mut s = silent::Sender::setup(&mut a, params, Prg::from_os_entropy()).unwrap();
     let _ = peer.wait();
-    let pool = one_thread();
+    let pool = bunet_benches::one_thread_pool();
     let mut q = vec![0u128; n];
     let cot_peer = || -> Job<SilentState> {
         Box::new(|(ch, r, t, pool): &mut SilentState| {

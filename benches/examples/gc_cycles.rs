@@ -122,14 +122,10 @@ fn two_party(which: &str, iters: usize) {
     let mut cb = Channel::tcp(client.join().expect("join"), ChannelConfig::default()).expect("tcp");
     let mut garbler = Garbler::new(Delta::random(&mut prg));
     let mut evaluator = Evaluator::new();
-    let pool_a = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .expect("pool");
-    let pool_b = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .expect("pool");
+    let (pool_a, pool_b) = (
+        bunet_benches::one_thread_pool(),
+        bunet_benches::one_thread_pool(),
+    );
     let d = garbler.delta().expose();
     let bits = gadget.evaluator_bits(m, &sb).expect("valid");
     let zero = garbler.evaluator_zero_labels(gadget.circuit(), m);
