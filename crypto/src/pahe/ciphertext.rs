@@ -149,17 +149,7 @@ impl Params {
     /// Prepares a plaintext for [`super::Evaluator::mul_plain_assign`]: centred lift to every
     /// RNS prime and forward NTT (done once per filter, reused for every ciphertext).
     pub fn prepare(&self, pt: &Plaintext) -> PreparedPlaintext {
-        let inner = &self.inner;
-        let n = inner.n;
-        let p = inner.p.q();
-        let mut ntt = vec![0u64; inner.q.len() * n];
-        ntt.par_chunks_mut(n)
-            .zip(inner.q.par_iter().zip(inner.plans.par_iter()))
-            .for_each(|(limb, (m, plan))| {
-                poly::lift_centered(&pt.coeffs, p, m, limb);
-                plan.forward(limb);
-            });
-        PreparedPlaintext { ntt }
+        self.prepare_at(pt, self.inner.q.len())
     }
 
     /// [`Params::prepare`] for products at `level` and below only: the first `level` limbs
