@@ -398,3 +398,37 @@ fn plan_records_fractional_bits_and_shifts() {
         + 512 * 512;
     assert_eq!(n, expected as u64);
 }
+
+/// The scores `bunet infer` writes come from the same runs as the masks: the float and
+/// fixed-point masks with scores equal the plain masks, class 1 wins exactly where the mask is
+/// 1, and the fixed-point scores are close to the float ones.
+#[test]
+fn masks_with_scores_equal_the_masks_and_the_argmax_of_the_scores() {
+    let arch = Architecture {
+        base_features: 4,
+        depth: 2,
+        ..Architecture::seed()
+    };
+    let model = Weights::random_trained_like(&arch, 11).unwrap().fold();
+    let input = smooth_image(5, [1, 16, 16], 12);
+    let (mask, scores) = float::segment_with_scores(&model, input.clone()).unwrap();
+    assert_eq!(mask, float::segment(&model, input.clone()).unwrap());
+    assert_eq!(scores.channels(), 2);
+    for (i, &m) in mask.data().iter().enumerate() {
+        assert_eq!(
+            m == 1,
+            scores.channel(1)[i] > scores.channel(0)[i],
+            "pixel {i}"
+        );
+    }
+    let qm = QuantModel::new(&model, Quant::q32()).unwrap();
+    let (qmask, qscores) = fixed::segment_with_scores(&qm, &input).unwrap();
+    assert_eq!(qmask, fixed::segment(&qm, &input).unwrap());
+    let worst = qscores
+        .data()
+        .iter()
+        .zip(scores.data())
+        .map(|(&q, &f)| (q - f64::from(f)).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 0.5, "fixed-point scores off by {worst}");
+}
