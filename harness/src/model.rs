@@ -1,31 +1,34 @@
 //! The model provider's side of the data: the default weights built into `bunet`, loading other
-//! safetensors files, and the CT intensity normalisation the weights were trained with.
+//! safetensors files with the architecture and input normalisation they declare, and the model
+//! card (the public part of that metadata) that a client without the weights reads.
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use bunet_unet::{Architecture, Model, Weights, WeightsError};
+use bunet_unet::weights::{Metadata, declared_architecture};
+use bunet_unet::{Architecture, InputNorm, Model, Weights};
 
 /// The default weights (`weights/unet.safetensors`, trained by `tools/train.py` on synthetic
 /// chest CT; held-out float Dice 0.86), built into the binary so that `bunet demo` needs no file.
 pub const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../weights/unet.safetensors");
 
-/// Lower end of the Hounsfield window the weights were trained with.
-pub const HU_LO: f32 = -1000.0;
-/// Upper end of the Hounsfield window.
-pub const HU_HI: f32 = 400.0;
+/// Lower end of the Hounsfield window of the default weights.
+pub const HU_LO: f32 = InputNorm::SEED.lo;
+/// Upper end of the Hounsfield window of the default weights.
+pub const HU_HI: f32 = InputNorm::SEED.hi;
 
-/// The network input of a Hounsfield value, as `tools/train.py` computes it:
-/// `(clip(hu, −1000, 400) + 300) / 700`, in `[−1, 1]`. Slices outside the volume are 0 after
-/// normalisation (see [`bunet_unet::tensor::stack_slices`]).
+/// The network input of a Hounsfield value under the default weights' normalisation
+/// ([`InputNorm::SEED`]): `(clip(hu, −1000, 400) + 300) / 700`, in `[−1, 1]`. Other weights
+/// carry their own ([`Model::metadata`]).
 pub fn normalise(hu: f32) -> f32 {
-    (hu.clamp(HU_LO, HU_HI) + 300.0) / 700.0
+    InputNorm::SEED.apply(hu)
 }
 
-/// Why weights could not be loaded.
+/// Why weights or a model card could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The file could not be read.
-    #[error("reading weights {path}: {source}")]
+    #[error("reading weights {path}")]
     Io {
         /// The file.
         path: String,
@@ -33,8 +36,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The bytes are not weights of a valid UNet.
-    #[error("weights {what}: {source}")]
+    /// The bytes are not weights of a valid UNet, or not the architecture asked for.
+    #[error("weights {what}")]
     Invalid {
         /// Which weights (a path or "built-in").
         what: String,
@@ -42,28 +45,52 @@ pub enum Error {
         #[source]
         source: bunet_unet::Error,
     },
+    /// A model card is not a JSON object of strings or numbers, nor a safetensors header.
+    #[error("model card {path}: {why}")]
+    Card {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
 }
 
-/// Parses safetensors bytes: the architecture comes from the file's `bunet.architecture`
-/// metadata, or is the seed's (a plain PyTorch export, as `tools/train.py` writes).
-///
-/// # Errors
-/// [`bunet_unet::Error`] if the bytes are not weights of a valid UNet.
-pub fn parse_weights(bytes: &[u8]) -> Result<Weights, bunet_unet::Error> {
-    match Weights::from_safetensors(bytes, None) {
-        Err(bunet_unet::Error::Weights(WeightsError::MissingArchitecture)) => {
-            Weights::from_safetensors(bytes, Some(&Architecture::seed()))
-        }
-        other => other,
+impl Error {
+    /// Whether the weights lack an architecture (the user should pass `--arch`).
+    pub fn is_missing_architecture(&self) -> bool {
+        matches!(
+            self,
+            Error::Invalid {
+                source: bunet_unet::Error::Weights(bunet_unet::WeightsError::MissingArchitecture),
+                ..
+            }
+        )
     }
 }
 
-/// Loads weights from `path`, or the built-in [`DEFAULT_WEIGHTS`] if `path` is `None`, and
-/// folds every BatchNorm.
+/// Parses safetensors bytes: the architecture comes from the file's `bunet.architecture`
+/// metadata, and `arch` (a `--arch` option) must agree with it; a file without it (a plain
+/// PyTorch export) needs `arch`.
 ///
 /// # Errors
-/// [`Error::Io`] if the file cannot be read, [`Error::Invalid`] if it is not valid weights.
-pub fn load(path: Option<&Path>) -> Result<Model, Error> {
+/// [`bunet_unet::Error`] if the bytes are not weights of a valid UNet, declare no architecture
+/// and `arch` is `None` ([`bunet_unet::WeightsError::MissingArchitecture`]), or declare another
+/// one (pooling included) than `arch`.
+pub fn parse_weights(
+    bytes: &[u8],
+    arch: Option<&Architecture>,
+) -> Result<Weights, bunet_unet::Error> {
+    Weights::from_safetensors(bytes, arch)
+}
+
+/// Loads weights from `path`, or the built-in [`DEFAULT_WEIGHTS`] if `path` is `None`, checks
+/// them against `arch` (see [`parse_weights`]) and folds every BatchNorm. The model keeps the
+/// file's metadata ([`Model::metadata`]).
+///
+/// # Errors
+/// [`Error::Io`] if the file cannot be read, [`Error::Invalid`] if it is not valid weights or
+/// not of `arch`.
+pub fn load(path: Option<&Path>, arch: Option<&Architecture>) -> Result<Model, Error> {
     let (bytes, what) = match path {
         Some(p) => (
             std::fs::read(p).map_err(|source| Error::Io {
@@ -74,8 +101,89 @@ pub fn load(path: Option<&Path>) -> Result<Model, Error> {
         ),
         None => (DEFAULT_WEIGHTS.to_vec(), "built-in".to_string()),
     };
-    let weights = parse_weights(&bytes).map_err(|source| Error::Invalid { what, source })?;
+    let weights = parse_weights(&bytes, arch).map_err(|source| Error::Invalid { what, source })?;
     Ok(weights.fold())
+}
+
+/// The public description of a model: its architecture and metadata, without the weights. What
+/// a client needs to prepare its input (normalisation, spacing) for a server's weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Card {
+    /// The architecture.
+    pub arch: Architecture,
+    /// The metadata (normalisation, spacing, classes, head).
+    pub metadata: Metadata,
+}
+
+impl Card {
+    /// The card of a loaded model.
+    pub fn of(model: &Model) -> Self {
+        Self {
+            arch: *model.arch(),
+            metadata: model.metadata().clone(),
+        }
+    }
+
+    /// The card of the built-in weights.
+    pub fn built_in() -> Self {
+        let model = load(None, None).expect("the built-in weights load (tested)");
+        Self::of(&model)
+    }
+
+    /// The card as a JSON object of strings (the safetensors metadata keys), as the tools write
+    /// it beside the weights.
+    pub fn to_json(&self) -> String {
+        let mut map: std::collections::BTreeMap<String, String> =
+            self.metadata.to_map().into_iter().collect();
+        map.insert(
+            bunet_unet::weights::META_ARCHITECTURE.into(),
+            self.arch.to_string(),
+        );
+        serde_json::to_string_pretty(&map).expect("a map of strings serialises")
+    }
+}
+
+/// Reads a model card: a JSON object (the metadata keys; `tools/train.py` and
+/// `tools/import_torch.py` write one beside the weights) or the header of a safetensors file.
+/// `arch` is a `--arch` option, checked as for weights.
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Card`] if the file is neither, [`Error::Invalid`] if its metadata
+/// does not parse or declares no architecture and `arch` is `None`.
+pub fn read_card(path: &Path, arch: Option<&Architecture>) -> Result<Card, Error> {
+    let what = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: what.clone(),
+        source,
+    })?;
+    let card_err = |why: String| Error::Card {
+        path: what.clone(),
+        why,
+    };
+    let map: HashMap<String, String> = if bytes.first() == Some(&b'{') {
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| card_err(e.to_string()))?;
+        let obj = value
+            .as_object()
+            .ok_or_else(|| card_err("expected a JSON object".into()))?;
+        obj.iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::String(s) => Some((k.clone(), s.clone())),
+                serde_json::Value::Number(n) => Some((k.clone(), n.to_string())),
+                _ => None,
+            })
+            .collect()
+    } else {
+        bunet_unet::weights::read_metadata(&bytes)
+            .map_err(|e| card_err(format!("neither JSON nor safetensors: {e}")))?
+    };
+    let invalid = |source: bunet_unet::Error| Error::Invalid {
+        what: what.clone(),
+        source,
+    };
+    let arch = declared_architecture(&map, arch).map_err(invalid)?;
+    let metadata = Metadata::from_map(&map).map_err(|e| invalid(e.into()))?;
+    Ok(Card { arch, metadata })
 }
 
 #[cfg(test)]
@@ -92,8 +200,10 @@ mod tests {
 
     #[test]
     fn default_weights_are_the_seed_architecture() {
-        let m = load(None).expect("built-in weights load");
+        let m = load(None, None).expect("built-in weights load");
         assert_eq!(*m.arch(), Architecture::seed());
+        assert_eq!(m.metadata().input, InputNorm::SEED);
+        assert!(load(None, Some(&Architecture::seed())).is_ok());
     }
 
     /// The default weights in fixed point, on the 4 slices with the most lesion of a 64×64
@@ -108,7 +218,7 @@ mod tests {
         use crate::volume::{self, CtVolume};
         use bunet_unet::{Op, Quant, QuantModel, fixed};
 
-        let model = load(None).expect("built-in weights load");
+        let model = load(None, None).expect("built-in weights load");
         let ph = Phantom::new(Params {
             dims: [128, 128, 48],
             seed: 9000,
@@ -171,7 +281,7 @@ mod tests {
             .expect("valid arch")
             .to_safetensors()
             .expect("serialise");
-        assert_eq!(parse_weights(&bytes).expect("parse").arch, arch);
-        assert!(parse_weights(b"not safetensors").is_err());
+        assert_eq!(parse_weights(&bytes, None).expect("parse").arch, arch);
+        assert!(parse_weights(b"not safetensors", None).is_err());
     }
 }

@@ -98,7 +98,7 @@ pub fn run(args: &Args) -> Result<()> {
     let arch = *model.arch();
     let config = args.session.config();
     let qm = common::quantise(&model, config.preset)?;
-    let vol = ct.prepare(&arch)?;
+    let vol = ct.prepare_with(&arch, &model.metadata().input)?;
     eprintln!(
         "bunet demo: segmenting slices {first}..{} of a {n}x{n}x{nz} synthetic CT (seed {}, \
          cropped at ({x0}, {y0}) from {size}x{size}) with the secure protocol ({}, {} backend), \

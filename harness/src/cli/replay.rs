@@ -19,7 +19,7 @@ use bunet_harness::session::{self, ClientRun, SliceSource};
 use bunet_harness::synth::{Params, Phantom};
 use bunet_harness::volume::{self, CtVolume, Prepared};
 use bunet_harness::{output, reference::Reference};
-use bunet_unet::{Architecture, Quant, Tensor};
+use bunet_unet::{Architecture, InputNorm, Quant, Tensor};
 
 use super::common::{SessionArgs, WeightsArgs};
 use super::progress;
@@ -68,6 +68,7 @@ pub struct Args {
 struct Windowed {
     phantom: Phantom,
     arch: Architecture,
+    norm: InputNorm,
 }
 
 impl Windowed {
@@ -97,7 +98,7 @@ impl Windowed {
             dims: [nx, ny, hi - lo + 1],
             hu,
         };
-        Ok((ct.prepare(&self.arch)?, z - lo))
+        Ok((ct.prepare_with(&self.arch, &self.norm)?, z - lo))
     }
 }
 
@@ -172,6 +173,9 @@ impl ServerProcess {
         if let Some(w) = &args.weights.weights {
             cmd.arg("--weights").arg(w);
         }
+        if let Some(a) = &args.weights.arch {
+            cmd.arg("--arch").arg(a.to_string());
+        }
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -244,7 +248,7 @@ pub fn run(args: &Args) -> Result<()> {
     let source = match &args.input {
         Some(path) => {
             let ct = super::segment::read_ct(path)?;
-            let p = ct.prepare(&arch)?;
+            let p = ct.prepare_with(&arch, &model.metadata().input)?;
             Source::File(Box::new((ct, p)))
         }
         None => {
@@ -254,7 +258,11 @@ pub fn run(args: &Args) -> Result<()> {
                 dims: [n, n, nz],
                 seed: args.seed,
             })?;
-            Source::Synthetic(Box::new(Windowed { phantom, arch }))
+            Source::Synthetic(Box::new(Windowed {
+                phantom,
+                arch,
+                norm: model.metadata().input,
+            }))
         }
     };
     let [nx, ny, nz] = source.dims();

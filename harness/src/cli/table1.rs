@@ -44,7 +44,7 @@ pub struct Args {
     #[command(flatten)]
     weights: WeightsArgs,
     /// Backend of the nonlinear layers in the secure runs.
-    #[arg(long, default_value = "gc", value_parser = common::backend_parser())]
+    #[arg(long, default_value = common::DEFAULT_BACKEND, value_parser = common::backend_parser())]
     backend: Backend,
     /// Backend of the linear layers: `dft` (the seed's) or `coeff` (coefficient encoding).
     #[arg(long, default_value = "dft", value_parser = common::linear_parser())]
@@ -87,11 +87,12 @@ struct Secure {
 
 fn volumes(args: &Args) -> Result<Vec<Volume>> {
     if !args.labels.is_empty() && args.labels.len() != args.inputs.len() {
-        bail!(
+        return Err(super::Usage(format!(
             "{} --label for {} --input: give one label per input or none",
             args.labels.len(),
             args.inputs.len()
-        );
+        ))
+        .into());
     }
     if !args.inputs.is_empty() {
         return args
@@ -105,13 +106,14 @@ fn volumes(args: &Args) -> Result<Vec<Volume>> {
                         let img = bunet_harness::nifti::read(l)
                             .with_context(|| format!("reading {}", l.display()))?;
                         if img.dims != ct.dims {
-                            bail!(
-                                "{} is {:?}, its CT {} is {:?}",
+                            return Err(super::BadData(format!(
+                                "label {} is {:?} voxels, its CT {} is {:?}",
                                 l.display(),
                                 img.dims,
                                 path.display(),
                                 ct.dims
-                            );
+                            ))
+                            .into());
                         }
                         Some(img.data.iter().map(|&v| u8::from(v > 0.5)).collect())
                     }
@@ -152,13 +154,21 @@ pub fn run(args: &Args) -> Result<()> {
     let arch = *model.arch();
     let vols = volumes(args)?;
     if vols.is_empty() {
-        bail!("no volumes: give --seeds or --input");
+        return Err(super::Usage("no volumes: give --seeds or --input".into()).into());
+    }
+    for v in &vols {
+        for w in
+            v.ct.check(model.metadata().spacing)
+                .with_context(|| format!("checking {}", v.name))?
+        {
+            eprintln!("bunet table1: warning: {}: {w}", v.name);
+        }
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let prepared = vols
         .iter()
-        .map(|v| v.ct.prepare(&arch))
+        .map(|v| v.ct.prepare_with(&arch, &model.metadata().input))
         .collect::<Result<Vec<_>, _>>()?;
     let total_slices: usize = prepared.iter().map(|p| p.slices()).sum();
     let pb = progress::bar(
