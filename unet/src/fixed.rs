@@ -114,7 +114,8 @@ pub fn segment(model: &QuantModel, input: &Tensor<f32>) -> Result<Tensor<u8>, Er
 }
 
 /// Encodes a float input, segments it as [`segment`] does and returns the mask with the class
-/// scores that entered the final argmax, decoded to reals (`v / 2^F` of the centred residue).
+/// scores that entered the final argmax, decoded to reals (`v / 2^F` of the centred residue,
+/// divided by the activation scale of [`QuantModel::calibrated`]).
 ///
 /// # Errors
 /// [`Error::Shape`] if `input` does not fit the architecture.
@@ -126,7 +127,8 @@ pub fn segment_with_scores(
     let quant = *model.quant();
     let last = plan.steps().last().expect("every plan ends in the argmax");
     let head = last.inputs[0];
-    let frac = plan.tensors()[head.0].frac;
+    // Scores are decoded in the model's units: the folded activation scale comes off.
+    let frac = plan.tensors()[head.0].frac + model.activation_scale();
     let mut scores = None;
     let mask = run(model, quant.encode_tensor(input), |step, t| {
         if step.output == head {

@@ -482,6 +482,36 @@ impl Model {
         &self.metadata
     }
 
+    /// The same network with every tensor after the first conv multiplied by `2^k`: the first
+    /// conv's weights and every bias scaled by `2^k` (exact in floating point). ReLU, the
+    /// pools, the concatenation and the argmax commute with a positive scale, so the mask is the
+    /// same function; the class scores are `2^k` times larger. In fixed point, where every
+    /// tensor has a fixed unit of `2^−f`, this buys `k` bits of activation precision at the
+    /// cost of `k` bits of headroom below `p/2` (see [`crate::QuantModel::calibrated`]).
+    ///
+    /// # Panics
+    /// If the activation is [`Activation::Square`] and `k > 0` (squaring does not commute with
+    /// a scale).
+    pub fn with_activation_scale(&self, k: u32) -> Model {
+        assert!(
+            k == 0 || self.arch.activation == Activation::Relu,
+            "only a ReLU network's activations can be rescaled"
+        );
+        let a = (f64::from(k)).exp2();
+        let mut out = self.clone();
+        for (i, c) in out.convs.iter_mut().enumerate() {
+            if i == 0 {
+                for w in &mut c.weight {
+                    *w = (f64::from(*w) * a) as f32;
+                }
+            }
+            for b in &mut c.bias {
+                *b = (f64::from(*b) * a) as f32;
+            }
+        }
+        out
+    }
+
     /// Loads a safetensors file and folds it (see [`Weights::from_safetensors`]).
     ///
     /// # Errors
