@@ -117,7 +117,7 @@ impl WeightsArgs {
 /// Quantises `model` for `preset` (shared between threads serving clients).
 pub fn quantise(model: &Model, preset: Preset) -> Result<Arc<QuantModel>> {
     Ok(Arc::new(
-        QuantModel::new(model, preset.quant())
+        model::quantise(model, preset.quant())
             .with_context(|| format!("quantising the weights for {}", preset.name()))?,
     ))
 }

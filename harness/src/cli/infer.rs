@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use bunet_harness::model::Card;
+use bunet_harness::model::{self, Card};
 use bunet_harness::nifti::{self, Writer};
 use bunet_harness::output::{self, MaskSummary};
 use bunet_harness::report;
@@ -91,8 +91,8 @@ pub fn run(args: &Args) -> Result<()> {
     let vol = ct.prepare_with(model.arch(), &model.metadata().input)?;
     let engine = match args.precision {
         Precision::Float => Engine::Float(&model),
-        Precision::Q32 => Engine::Fixed(QuantModel::new(&model, Preset::Q32.quant())?),
-        Precision::Q24 => Engine::Fixed(QuantModel::new(&model, Preset::Q24.quant())?),
+        Precision::Q32 => Engine::Fixed(model::quantise(&model, Preset::Q32.quant())?),
+        Precision::Q24 => Engine::Fixed(model::quantise(&model, Preset::Q24.quant())?),
     };
     let out = OutDir::create(&args.out)?;
     let started = Instant::now();

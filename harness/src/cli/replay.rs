@@ -382,7 +382,7 @@ pub fn run(args: &Args) -> Result<()> {
     let extra = Extrapolation::new(&bd, slices_wall, &count, nz);
 
     // Bit-exactness of the measured slices against the fixed-point reference.
-    let qm = bunet_unet::QuantModel::new(&model, config.preset.quant())?;
+    let qm = bunet_harness::model::quantise(&model, config.preset.quant())?;
     let check: Vec<usize> = slices
         .iter()
         .copied()

@@ -70,6 +70,8 @@ struct Volume {
 /// Per preset: what the fixed-point reference and the secure samples gave.
 struct Column {
     preset: Preset,
+    /// `k` of the calibrated activation scale `2^k` folded into the server's weights.
+    activation_scale: u32,
     vs_float: Overlap,
     vs_truth: Overlap,
     reference_s: f64,
@@ -193,6 +195,7 @@ pub fn run(args: &Args) -> Result<()> {
         let qm = common::quantise(&model, preset)?;
         let mut col = Column {
             preset,
+            activation_scale: qm.activation_scale(),
             vs_float: Overlap::default(),
             vs_truth: Overlap::default(),
             reference_s: 0.0,
@@ -328,8 +331,8 @@ fn render(
     row("Quantization", "quantization", dash(), &|c| {
         let q = c.preset.quant();
         let t = format!(
-            "{}-bit int., {}-bit frac. (p = {})",
-            q.int_bits, q.frac_bits, q.p
+            "{}-bit int., {}-bit frac. (p = {}), activations scaled by 2^{}",
+            q.int_bits, q.frac_bits, q.p, c.activation_scale
         );
         (t.clone(), t)
     });
