@@ -112,6 +112,11 @@ def main(argv=None):
     ap.add_argument("--scale", type=float, default=700.0, help="HU per unit of network input")
     ap.add_argument("--spacing", help="training voxel spacing X,Y,Z in mm (recommended)")
     ap.add_argument("--classes", default="background,lesion", help="names of class 0 and 1")
+    ap.add_argument("--input-fold", type=int, default=16, choices=[1, 2, 4, 8, 16, 32],
+                    help="power of two folded into the input unit: the stored scale is divided "
+                         "by it and encoder1.enc1conv1.weight too (exact; the same network), so "
+                         "BUNET's 4 fractional input bits resolve FOLD times finer steps "
+                         "(default 16; the input must stay within the preset's integer bits)")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -137,6 +142,10 @@ def main(argv=None):
         if not np.isfinite(t).all():
             raise SystemExit(f"tensor {n} holds NaN or infinity")
 
+    # An input FOLD times larger with first-conv weights FOLD times smaller computes the same
+    # conv output; a power of two keeps the division exact in floating point.
+    tensors["encoder1.enc1conv1.weight"] = tensors["encoder1.enc1conv1.weight"] / np.float32(
+        args.input_fold)
     lo, hi = pair(args.hu_window, 2, "--hu-window")
     pool = "max" if args.pool == "max" else f"avg-{args.avg_protocol}"
     arch = (f"unet-v1 dims={dims} in={in_ch} base={base} depth={depth} act={args.activation} "
@@ -148,7 +157,7 @@ def main(argv=None):
         "format": "pt",
         "bunet.architecture": arch,
         "bunet.input": f"hu-window lo={fmt(lo)} hi={fmt(hi)} centre={fmt(args.centre)} "
-                       f"scale={fmt(args.scale)}",
+                       f"scale={fmt(args.scale / args.input_fold)}",
         "bunet.classes": ",".join(classes),
         "bunet.head": head,
         "bunet.source": f"tools/import_torch.py {args.checkpoint.name}",

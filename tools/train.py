@@ -374,7 +374,8 @@ def main():
         pool=args.pool,
         activation="relu",
         batchnorm="unfolded (eval: running_mean/running_var, eps=1e-5)",
-        input_normalization="(clip(hu, -1000, 400) + 300) / 700",
+        input_normalization="(clip(hu, -1000, 400) + 300) / 43.75 (exported: the training "
+                            "window (x + 300) / 700 times 16, encoder1.enc1conv1.weight / 16)",
         outside_volume="0 (after normalisation)",
         layout="x fastest; channels first (N, C, H=y, W=x)",
         training_seed=args.seed,
@@ -388,12 +389,18 @@ def main():
     pool_arch = "max" if args.pool == "max" else "avg-rotation"
     metadata["bunet.architecture"] = (
         f"unet-v1 dims=2 in={len(OFFSETS)} base=16 depth=4 act=relu pool={pool_arch} classes=2")
+    # The input unit is folded 16 times finer (scale / 16, first conv weights / 16: exact, the
+    # same network) so that BUNET's 4 fractional input bits resolve 2.7 HU steps, not 44 HU.
+    fold = 16
     metadata["bunet.input"] = (f"hu-window lo={HU_LO!r} hi={HU_HI!r} "
-                               f"centre={(HU_LO + HU_HI) / 2!r} scale={(HU_HI - HU_LO) / 2!r}")
+                               f"centre={(HU_LO + HU_HI) / 2!r} "
+                               f"scale={(HU_HI - HU_LO) / 2 / fold!r}")
     metadata["bunet.spacing"] = ",".join(f"{v:.4f}" for v in spacing)
     metadata["bunet.classes"] = "background,lesion"
     metadata["bunet.head"] = "softmax2"
     metadata["bunet.training_seed"] = str(args.seed)
+    with torch.no_grad():
+        model.encoder1.enc1conv1.weight.div_(fold)
     n = export(model, args.out, metadata)
     print(f"wrote {n} tensors to {args.out}")
     with open(args.out.with_suffix(".json"), "w") as fh:
