@@ -115,10 +115,17 @@ pub fn resolve_card(card: Option<&Path>, arch: Option<&Architecture>) -> Result<
         (None, arch) => {
             let built_in = Card::built_in();
             match arch {
-                Some(a) if *a != built_in.arch => Card {
-                    arch: *a,
-                    metadata: bunet_unet::Metadata::default(),
-                },
+                Some(a) if *a != built_in.arch => {
+                    // The handshake checks the architecture, not the normalisation: say what
+                    // is assumed, since a model trained otherwise gives wrong masks silently.
+                    let metadata = bunet_unet::Metadata::default();
+                    eprintln!(
+                        "bunet segment: warning: no --model-card for --arch {a}; assuming the \
+                         input normalisation {} and no training spacing",
+                        metadata.input
+                    );
+                    Card { arch: *a, metadata }
+                }
                 _ => built_in,
             }
         }
