@@ -50,17 +50,18 @@ class UNet(nn.Module):
     conv.weight) so that the exported state_dict reads like the original's.
     """
 
-    def __init__(self, in_channels=5, out_channels=2, init_features=16):
+    def __init__(self, in_channels=5, out_channels=2, init_features=16, pool="avg"):
         super().__init__()
         f = init_features
+        Pool = nn.AvgPool2d if pool == "avg" else nn.MaxPool2d
         self.encoder1 = UNet._block(in_channels, f, name="enc1")
-        self.pool1 = nn.AvgPool2d(kernel_size=2, stride=2)
+        self.pool1 = Pool(kernel_size=2, stride=2)
         self.encoder2 = UNet._block(f, f * 2, name="enc2")
-        self.pool2 = nn.AvgPool2d(kernel_size=2, stride=2)
+        self.pool2 = Pool(kernel_size=2, stride=2)
         self.encoder3 = UNet._block(f * 2, f * 4, name="enc3")
-        self.pool3 = nn.AvgPool2d(kernel_size=2, stride=2)
+        self.pool3 = Pool(kernel_size=2, stride=2)
         self.encoder4 = UNet._block(f * 4, f * 8, name="enc4")
-        self.pool4 = nn.AvgPool2d(kernel_size=2, stride=2)
+        self.pool4 = Pool(kernel_size=2, stride=2)
         self.bottleneck = UNet._block(f * 8, f * 16, name="bottleneck")
         self.upconv4 = nn.ConvTranspose2d(f * 16, f * 8, kernel_size=2, stride=2)
         self.decoder4 = UNet._block(f * 8 * 2, f * 8, name="dec4")
@@ -127,6 +128,62 @@ def read_nifti(path):
     if slope != 0.0:
         data = data * slope + inter
     return data
+
+
+def read_spacing(path):
+    """pixdim[1:4] of a NIfTI-1 file (mm), read from the header alone."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        raw = fh.read(348)
+    endian = "<" if struct.unpack("<i", raw[:4])[0] == 348 else ">"
+    return [abs(v) for v in struct.unpack(endian + "8f", raw[76:108])[1:4]]
+
+
+def pad_to(x, y, ny, nx):
+    """Pads [z, 5, h, w] inputs with air (normalised -1; 0 stays 0 outside the volume) and
+    [z, h, w] labels with 0 at the bottom and right, as bunet pads, to ny x nx."""
+    z, c, h, w = x.shape
+    xp = np.zeros((z, c, ny, nx), dtype=np.float32)
+    for k in range(c):
+        # A channel that is all zero lies outside the volume: it stays zero.
+        outside = ~x[:, k].reshape(z, -1).any(axis=1)
+        xp[:, k] = -1.0
+        xp[outside, k] = 0.0
+    xp[:, :, :h, :w] = x
+    yp = np.zeros((z, ny, nx), dtype=y.dtype)
+    yp[:, :h, :w] = y
+    return xp, yp
+
+
+def load_dataset(folder):
+    """nnU-Net layout: labelsTr/CASE.nii[.gz] and imagesTr/CASE_0000.nii[.gz] (CT in HU).
+    Any non-zero label is foreground. Returns [(name, inputs, labels, spacing)]."""
+    labels_dir, images_dir = folder / "labelsTr", folder / "imagesTr"
+    if not labels_dir.is_dir() or not images_dir.is_dir():
+        raise SystemExit(f"{folder}: expected imagesTr/ and labelsTr/ (nnU-Net layout)")
+    cases = []
+    for lab in sorted(labels_dir.iterdir()):
+        name = lab.name
+        for ext in (".nii.gz", ".nii"):
+            if name.endswith(ext):
+                case = name[: -len(ext)]
+                break
+        else:
+            continue
+        img = next((images_dir / f"{case}_0000{e}" for e in (".nii.gz", ".nii")
+                    if (images_dir / f"{case}_0000{e}").exists()), None)
+        if img is None:
+            raise SystemExit(f"{lab}: no imagesTr/{case}_0000.nii[.gz]")
+        hu, y = read_nifti(img), read_nifti(lab)
+        if hu.shape != y.shape:
+            raise SystemExit(f"{case}: image {hu.shape} and label {y.shape} differ")
+        if not np.isfinite(hu).all():
+            raise SystemExit(f"{img}: NaN or infinite voxels")
+        cases.append((case, stack_inputs(normalize(hu)), (y > 0.5).astype(np.int64),
+                      read_spacing(img)))
+    if len(cases) < 2:
+        raise SystemExit(f"{folder}: need at least 2 cases (training and held-out)")
+    return cases
 
 
 def normalize(hu):
@@ -226,6 +283,13 @@ def main():
     ap.add_argument("--out", type=Path, default=REPO / "weights" / "unet.safetensors")
     ap.add_argument("--bunet", help="path to the bunet binary (default: target/release/bunet)")
     ap.add_argument("--eval-every", type=int, default=500)
+    ap.add_argument("--dataset", type=Path,
+                    help="train on your own CT: a folder with imagesTr/CASE_0000.nii.gz and "
+                         "labelsTr/CASE.nii.gz (nnU-Net layout) instead of generated volumes")
+    ap.add_argument("--heldout-fraction", type=float, default=0.2,
+                    help="with --dataset: share of cases (the last ones) held out")
+    ap.add_argument("--pool", choices=["avg", "max"], default="avg",
+                    help="pooling (avg: the seed's choice, cheaper in the secure protocol)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -235,12 +299,31 @@ def main():
     args.data.mkdir(parents=True, exist_ok=True)
 
     t0 = time.time()
-    train_seeds = [1000 + i for i in range(args.train_volumes)]
-    held_seeds = [9000 + i for i in range(args.heldout_volumes)]
-    train = [generate(bunet, args.data, s, args.size, args.slices) for s in train_seeds]
-    held = [generate(bunet, args.data, s, args.size, args.slices) for s in held_seeds]
-    print(f"data: {len(train)} training and {len(held)} held-out volumes of "
-          f"{args.size}x{args.size}x{args.slices} in {time.time() - t0:.1f} s", flush=True)
+    if args.dataset:
+        cases = load_dataset(args.dataset)
+        n_held = min(len(cases) - 1, max(1, int(round(len(cases) * args.heldout_fraction))))
+        ny = max(c[1].shape[2] for c in cases)
+        nx = max(c[1].shape[3] for c in cases)
+        ny, nx = -(-ny // 16) * 16, -(-nx // 16) * 16
+        padded = [pad_to(x, y, ny, nx) for _, x, y, _ in cases]
+        train, held = padded[:-n_held], padded[-n_held:]
+        spacing = [float(np.median([c[3][i] for c in cases[:-n_held]])) for i in range(3)]
+        data_text = (f"{args.dataset}: {len(train)} training cases "
+                     f"({cases[0][0]}..{cases[-n_held - 1][0]}), {n_held} held out "
+                     f"({cases[-n_held][0]}..{cases[-1][0]})")
+        train_seeds = held_seeds = None
+    else:
+        train_seeds = [1000 + i for i in range(args.train_volumes)]
+        held_seeds = [9000 + i for i in range(args.heldout_volumes)]
+        train = [generate(bunet, args.data, s, args.size, args.slices) for s in train_seeds]
+        held = [generate(bunet, args.data, s, args.size, args.slices) for s in held_seeds]
+        # bunet generate's field of view is fixed (358.4 x 358.4 x 320 mm).
+        spacing = [358.4 / args.size, 358.4 / args.size, 320.0 / args.slices]
+        data_text = (f"bunet generate --size {args.size} --slices {args.slices}, train seeds "
+                     f"{train_seeds[0]}..{train_seeds[-1]}, held-out seeds "
+                     f"{held_seeds[0]}..{held_seeds[-1]}")
+    print(f"data: {len(train)} training and {len(held)} held-out volumes "
+          f"in {time.time() - t0:.1f} s ({data_text})", flush=True)
 
     xs = np.concatenate([x for x, _ in train])
     ys = np.concatenate([y for _, y in train])
@@ -249,7 +332,7 @@ def main():
     print(f"training slices: {len(xs)} ({len(has_lesion)} with lesions), "
           f"lesion voxel share {ys.mean():.4f}", flush=True)
 
-    model = UNet(in_channels=len(OFFSETS), out_channels=2, init_features=16)
+    model = UNet(in_channels=len(OFFSETS), out_channels=2, init_features=16, pool=args.pool)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / max(args.steps, 1))))
@@ -280,7 +363,7 @@ def main():
 
     dice, pred_sum, gt_sum = evaluate(model, held)
     print(f"held-out float Dice: {dice:.4f} (predicted {pred_sum} / true {gt_sum} lesion voxels, "
-          f"{len(held)} volumes, seeds {held_seeds[0]}..{held_seeds[-1]})", flush=True)
+          f"{len(held)} volumes; {data_text})", flush=True)
     metadata = OrderedDict(
         architecture=ARCHITECTURE,
         in_channels=len(OFFSETS),
@@ -288,20 +371,36 @@ def main():
         init_features=16,
         depth=4,
         out_classes=2,
-        pool="avg",
+        pool=args.pool,
         activation="relu",
         batchnorm="unfolded (eval: running_mean/running_var, eps=1e-5)",
-        input_normalization="(clip(hu, -1000, 400) + 300) / 700",
+        input_normalization="(clip(hu, -1000, 400) + 300) / 43.75 (exported: the training "
+                            "window (x + 300) / 700 times 16, encoder1.enc1conv1.weight / 16)",
         outside_volume="0 (after normalisation)",
         layout="x fastest; channels first (N, C, H=y, W=x)",
         training_seed=args.seed,
         steps=args.steps,
         batch=args.batch,
-        data=f"bunet generate --size {args.size} --slices {args.slices}, train seeds "
-             f"{train_seeds[0]}..{train_seeds[-1]}, held-out seeds {held_seeds[0]}..{held_seeds[-1]}",
+        data=data_text,
         heldout_float_dice=f"{dice:.4f}",
         torch_version=torch.__version__,
     )
+    # The keys every bunet command reads (see unet/src/weights.rs).
+    pool_arch = "max" if args.pool == "max" else "avg-rotation"
+    metadata["bunet.architecture"] = (
+        f"unet-v1 dims=2 in={len(OFFSETS)} base=16 depth=4 act=relu pool={pool_arch} classes=2")
+    # The input unit is folded 16 times finer (scale / 16, first conv weights / 16: exact, the
+    # same network) so that BUNET's 4 fractional input bits resolve 2.7 HU steps, not 44 HU.
+    fold = 16
+    metadata["bunet.input"] = (f"hu-window lo={HU_LO!r} hi={HU_HI!r} "
+                               f"centre={(HU_LO + HU_HI) / 2!r} "
+                               f"scale={(HU_HI - HU_LO) / 2 / fold!r}")
+    metadata["bunet.spacing"] = ",".join(f"{v:.4f}" for v in spacing)
+    metadata["bunet.classes"] = "background,lesion"
+    metadata["bunet.head"] = "softmax2"
+    metadata["bunet.training_seed"] = str(args.seed)
+    with torch.no_grad():
+        model.encoder1.enc1conv1.weight.div_(fold)
     n = export(model, args.out, metadata)
     print(f"wrote {n} tensors to {args.out}")
     with open(args.out.with_suffix(".json"), "w") as fh:

@@ -1,31 +1,37 @@
 //! The model provider's side of the data: the default weights built into `bunet`, loading other
-//! safetensors files, and the CT intensity normalisation the weights were trained with.
+//! safetensors files with the architecture and input normalisation they declare, and the model
+//! card (the public part of that metadata) that a client without the weights reads.
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use bunet_unet::{Architecture, Model, Weights, WeightsError};
+use bunet_unet::weights::{Metadata, declared_architecture};
+use bunet_unet::{Architecture, Dims, InputNorm, Model, Quant, QuantModel, Tensor, Weights};
+
+use crate::synth::{Params, Phantom};
+use crate::volume::CtVolume;
 
 /// The default weights (`weights/unet.safetensors`, trained by `tools/train.py` on synthetic
 /// chest CT; held-out float Dice 0.86), built into the binary so that `bunet demo` needs no file.
 pub const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../weights/unet.safetensors");
 
-/// Lower end of the Hounsfield window the weights were trained with.
-pub const HU_LO: f32 = -1000.0;
-/// Upper end of the Hounsfield window.
-pub const HU_HI: f32 = 400.0;
+/// Lower end of the Hounsfield window of the default weights.
+pub const HU_LO: f32 = InputNorm::SEED.lo;
+/// Upper end of the Hounsfield window of the default weights.
+pub const HU_HI: f32 = InputNorm::SEED.hi;
 
-/// The network input of a Hounsfield value, as `tools/train.py` computes it:
-/// `(clip(hu, −1000, 400) + 300) / 700`, in `[−1, 1]`. Slices outside the volume are 0 after
-/// normalisation (see [`bunet_unet::tensor::stack_slices`]).
+/// The network input of a Hounsfield value under the default weights' normalisation
+/// ([`InputNorm::SEED`]): `(clip(hu, −1000, 400) + 300) / 700`, in `[−1, 1]`. Other weights
+/// carry their own ([`Model::metadata`]).
 pub fn normalise(hu: f32) -> f32 {
-    (hu.clamp(HU_LO, HU_HI) + 300.0) / 700.0
+    InputNorm::SEED.apply(hu)
 }
 
-/// Why weights could not be loaded.
+/// Why weights or a model card could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The file could not be read.
-    #[error("reading weights {path}: {source}")]
+    #[error("reading weights {path}")]
     Io {
         /// The file.
         path: String,
@@ -33,8 +39,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The bytes are not weights of a valid UNet.
-    #[error("weights {what}: {source}")]
+    /// The bytes are not weights of a valid UNet, or not the architecture asked for.
+    #[error("weights {what}")]
     Invalid {
         /// Which weights (a path or "built-in").
         what: String,
@@ -42,28 +48,52 @@ pub enum Error {
         #[source]
         source: bunet_unet::Error,
     },
+    /// A model card is not a JSON object of strings or numbers, nor a safetensors header.
+    #[error("model card {path}: {why}")]
+    Card {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
 }
 
-/// Parses safetensors bytes: the architecture comes from the file's `bunet.architecture`
-/// metadata, or is the seed's (a plain PyTorch export, as `tools/train.py` writes).
-///
-/// # Errors
-/// [`bunet_unet::Error`] if the bytes are not weights of a valid UNet.
-pub fn parse_weights(bytes: &[u8]) -> Result<Weights, bunet_unet::Error> {
-    match Weights::from_safetensors(bytes, None) {
-        Err(bunet_unet::Error::Weights(WeightsError::MissingArchitecture)) => {
-            Weights::from_safetensors(bytes, Some(&Architecture::seed()))
-        }
-        other => other,
+impl Error {
+    /// Whether the weights lack an architecture (the user should pass `--arch`).
+    pub fn is_missing_architecture(&self) -> bool {
+        matches!(
+            self,
+            Error::Invalid {
+                source: bunet_unet::Error::Weights(bunet_unet::WeightsError::MissingArchitecture),
+                ..
+            }
+        )
     }
 }
 
-/// Loads weights from `path`, or the built-in [`DEFAULT_WEIGHTS`] if `path` is `None`, and
-/// folds every BatchNorm.
+/// Parses safetensors bytes: the architecture comes from the file's `bunet.architecture`
+/// metadata, and `arch` (a `--arch` option) must agree with it; a file without it (a plain
+/// PyTorch export) needs `arch`.
 ///
 /// # Errors
-/// [`Error::Io`] if the file cannot be read, [`Error::Invalid`] if it is not valid weights.
-pub fn load(path: Option<&Path>) -> Result<Model, Error> {
+/// [`bunet_unet::Error`] if the bytes are not weights of a valid UNet, declare no architecture
+/// and `arch` is `None` ([`bunet_unet::WeightsError::MissingArchitecture`]), or declare another
+/// one (pooling included) than `arch`.
+pub fn parse_weights(
+    bytes: &[u8],
+    arch: Option<&Architecture>,
+) -> Result<Weights, bunet_unet::Error> {
+    Weights::from_safetensors(bytes, arch)
+}
+
+/// Loads weights from `path`, or the built-in [`DEFAULT_WEIGHTS`] if `path` is `None`, checks
+/// them against `arch` (see [`parse_weights`]) and folds every BatchNorm. The model keeps the
+/// file's metadata ([`Model::metadata`]).
+///
+/// # Errors
+/// [`Error::Io`] if the file cannot be read, [`Error::Invalid`] if it is not valid weights or
+/// not of `arch`.
+pub fn load(path: Option<&Path>, arch: Option<&Architecture>) -> Result<Model, Error> {
     let (bytes, what) = match path {
         Some(p) => (
             std::fs::read(p).map_err(|source| Error::Io {
@@ -74,8 +104,134 @@ pub fn load(path: Option<&Path>) -> Result<Model, Error> {
         ),
         None => (DEFAULT_WEIGHTS.to_vec(), "built-in".to_string()),
     };
-    let weights = parse_weights(&bytes).map_err(|source| Error::Invalid { what, source })?;
+    let weights = parse_weights(&bytes, arch).map_err(|source| Error::Invalid { what, source })?;
     Ok(weights.fold())
+}
+
+/// Bits of headroom below `p/2` that [`quantise`] keeps on its calibration volume: real scans
+/// may drive activations up to 8 times further than the synthetic one without wrapping.
+pub const CALIBRATION_MARGIN_BITS: u32 = 3;
+/// Largest activation scale [`quantise`] folds in: `2^4`, i.e. 8 fractional bits' worth of
+/// activation precision in the seed's 4-bit format.
+pub const MAX_ACTIVATION_SCALE: u32 = 4;
+
+/// The model provider's fixed-point model: `model` quantised for `quant` with the activation
+/// scale calibrated ([`QuantModel::calibrated`]) on a synthetic chest CT (`bunet generate`
+/// seed 4242, 64×64×24, six slices), normalised as the model says. The client's input and the
+/// protocol do not depend on the scale; every command and test that compares a secure run with
+/// its fixed-point reference builds the reference here.
+///
+/// # Errors
+/// As [`QuantModel::calibrated`].
+pub fn quantise(model: &Model, quant: Quant) -> Result<QuantModel, bunet_unet::Error> {
+    QuantModel::calibrated(
+        model,
+        quant,
+        &calibration_inputs(model),
+        CALIBRATION_MARGIN_BITS,
+        MAX_ACTIVATION_SCALE,
+    )
+}
+
+/// The calibration inputs of [`quantise`] (none for an architecture the harness cannot feed).
+fn calibration_inputs(model: &Model) -> Vec<Tensor<f32>> {
+    let Ok(phantom) = Phantom::new(Params {
+        dims: [64, 64, 24],
+        seed: 4242,
+    }) else {
+        return Vec::new();
+    };
+    let Ok((ct, _)) = CtVolume::from_phantom(&phantom) else {
+        return Vec::new();
+    };
+    let Ok(vol) = ct.prepare_with(model.arch(), &model.metadata().input) else {
+        return Vec::new();
+    };
+    match model.arch().dims {
+        Dims::Two => (0..6).filter_map(|i| vol.stack(2 + i * 4).ok()).collect(),
+        Dims::Three => vol.slab(0, vol.padded_slices()).into_iter().collect(),
+    }
+}
+
+/// The public description of a model: its architecture and metadata, without the weights. What
+/// a client needs to prepare its input (normalisation, spacing) for a server's weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Card {
+    /// The architecture.
+    pub arch: Architecture,
+    /// The metadata (normalisation, spacing, classes, head).
+    pub metadata: Metadata,
+}
+
+impl Card {
+    /// The card of a loaded model.
+    pub fn of(model: &Model) -> Self {
+        Self {
+            arch: *model.arch(),
+            metadata: model.metadata().clone(),
+        }
+    }
+
+    /// The card of the built-in weights.
+    pub fn built_in() -> Self {
+        let model = load(None, None).expect("the built-in weights load (tested)");
+        Self::of(&model)
+    }
+
+    /// The card as a JSON object of strings (the safetensors metadata keys), as the tools write
+    /// it beside the weights.
+    pub fn to_json(&self) -> String {
+        let mut map: std::collections::BTreeMap<String, String> =
+            self.metadata.to_map().into_iter().collect();
+        map.insert(
+            bunet_unet::weights::META_ARCHITECTURE.into(),
+            self.arch.to_string(),
+        );
+        serde_json::to_string_pretty(&map).expect("a map of strings serialises")
+    }
+}
+
+/// Reads a model card: a JSON object (the metadata keys; `tools/train.py` and
+/// `tools/import_torch.py` write one beside the weights) or the header of a safetensors file.
+/// `arch` is a `--arch` option, checked as for weights.
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Card`] if the file is neither, [`Error::Invalid`] if its metadata
+/// does not parse or declares no architecture and `arch` is `None`.
+pub fn read_card(path: &Path, arch: Option<&Architecture>) -> Result<Card, Error> {
+    let what = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: what.clone(),
+        source,
+    })?;
+    let card_err = |why: String| Error::Card {
+        path: what.clone(),
+        why,
+    };
+    let map: HashMap<String, String> = if bytes.first() == Some(&b'{') {
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| card_err(e.to_string()))?;
+        let obj = value
+            .as_object()
+            .ok_or_else(|| card_err("expected a JSON object".into()))?;
+        obj.iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::String(s) => Some((k.clone(), s.clone())),
+                serde_json::Value::Number(n) => Some((k.clone(), n.to_string())),
+                _ => None,
+            })
+            .collect()
+    } else {
+        bunet_unet::weights::read_metadata(&bytes)
+            .map_err(|e| card_err(format!("neither JSON nor safetensors: {e}")))?
+    };
+    let invalid = |source: bunet_unet::Error| Error::Invalid {
+        what: what.clone(),
+        source,
+    };
+    let arch = declared_architecture(&map, arch).map_err(invalid)?;
+    let metadata = Metadata::from_map(&map).map_err(|e| invalid(e.into()))?;
+    Ok(Card { arch, metadata })
 }
 
 #[cfg(test)]
@@ -92,23 +248,35 @@ mod tests {
 
     #[test]
     fn default_weights_are_the_seed_architecture() {
-        let m = load(None).expect("built-in weights load");
+        let m = load(None, None).expect("built-in weights load");
         assert_eq!(*m.arch(), Architecture::seed());
+        // The shipped file's input unit is 1/16 of the seed's window (2.7 HU at 4 fractional
+        // bits), its first conv divided by 16 to match: the same network.
+        assert_eq!(
+            m.metadata().input,
+            InputNorm {
+                scale: 43.75,
+                ..InputNorm::SEED
+            }
+        );
+        assert!(load(None, Some(&Architecture::seed())).is_ok());
     }
 
-    /// The default weights in fixed point, on the 4 slices with the most lesion of a 64×64
-    /// window of held-out volume 9000: the masks agree with float (with the former 8 / 6 weight
-    /// fractional bits the whole-volume Dice against float was 0.64 / 0.35), and every tensor
-    /// of the plan keeps at least 3 bits of headroom below p/2 (no wrap-around).
+    /// The default weights in fixed point as the server quantises them ([`quantise`]), on the 4
+    /// slices with the most lesion of a 64×64 window of held-out volume 9000: the masks agree
+    /// with float (with the former 8 / 6 weight fractional bits the whole-volume Dice against
+    /// float was 0.64 / 0.35; without the input unit of 2.7 HU and the calibrated activation
+    /// scale, 0.99 / 0.98 was the bar), and every tensor of the plan keeps at least 3 bits of
+    /// headroom below p/2 (no wrap-around).
     #[test]
     fn default_weights_fixed_point_agrees_with_float() {
         use crate::metrics::Overlap;
         use crate::reference::Reference;
         use crate::synth::{Params, Phantom};
         use crate::volume::{self, CtVolume};
-        use bunet_unet::{Op, Quant, QuantModel, fixed};
+        use bunet_unet::{Op, Quant, fixed};
 
-        let model = load(None).expect("built-in weights load");
+        let model = load(None, None).expect("built-in weights load");
         let ph = Phantom::new(Params {
             dims: [128, 128, 48],
             seed: 9000,
@@ -129,9 +297,11 @@ mod tests {
                     .count(),
             )
         });
-        let vol = ct.prepare(model.arch()).expect("prepare");
-        for (quant, min_dice) in [(Quant::q32(), 0.99), (Quant::q24(), 0.98)] {
-            let qm = QuantModel::new(&model, quant).expect("quantise");
+        let vol = ct
+            .prepare_with(model.arch(), &model.metadata().input)
+            .expect("prepare");
+        for (quant, min_dice) in [(Quant::q32(), 0.998), (Quant::q24(), 0.99)] {
+            let qm = quantise(&model, quant).expect("quantise");
             let half = (quant.p - 1) / 2;
             let (mut overlap, mut peak) = (Overlap::default(), 0u64);
             for &z in &by_lesion[..4] {
@@ -147,6 +317,11 @@ mod tests {
                 let mask: Vec<u8> = mask.data().iter().map(|&v| v as u8).collect();
                 overlap.add(&Overlap::of(&vol.crop(&mask), &vol.crop(&float)));
             }
+            eprintln!(
+                "{quant}: activation scale 2^{}, Dice against float {:.5}, peak {peak} of {half}",
+                qm.activation_scale(),
+                overlap.dice()
+            );
             assert!(overlap.both > 500, "{quant}: the slices hold lesion");
             assert!(
                 overlap.dice() >= min_dice,
@@ -171,7 +346,7 @@ mod tests {
             .expect("valid arch")
             .to_safetensors()
             .expect("serialise");
-        assert_eq!(parse_weights(&bytes).expect("parse").arch, arch);
-        assert!(parse_weights(b"not safetensors").is_err());
+        assert_eq!(parse_weights(&bytes, None).expect("parse").arch, arch);
+        assert!(parse_weights(b"not safetensors", None).is_err());
     }
 }

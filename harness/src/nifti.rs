@@ -40,11 +40,26 @@ pub const UNITS_MM_SEC: u8 = 2 | 8;
 #[non_exhaustive]
 pub enum Error {
     /// The file could not be opened, read or written.
-    #[error("i/o error: {0}")]
+    #[error("i/o error")]
     Io(#[from] io::Error),
     /// The gzip stream is corrupt.
-    #[error("corrupt gzip stream: {0}")]
-    Gzip(io::Error),
+    #[error("corrupt gzip stream")]
+    Gzip(#[source] io::Error),
+    /// The header declares more voxels than the reader was allowed to take (checked before
+    /// any voxel is decompressed).
+    #[error(
+        "the volume is {}x{}x{} = {voxels} voxels, more than the limit of {max} \
+         (raise it with --max-voxels if the machine has the memory)",
+        dims[0], dims[1], dims[2]
+    )]
+    TooLarge {
+        /// The declared extent.
+        dims: [usize; 3],
+        /// Voxels declared.
+        voxels: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The file ended before the header or the voxels were complete.
     #[error("truncated file: expected {expected} bytes of {what}, found {found}")]
     Truncated {
@@ -768,6 +783,26 @@ fn io_or_gzip(e: io::Error, gz: bool) -> Error {
 /// voxel bytes actually arrive, and never beyond [`MAX_VOXELS`] voxels.
 pub fn read(path: &Path) -> Result<Image, Error> {
     let mut reader = SliceReader::open(path)?;
+    reader.read_all()
+}
+
+/// Reads a NIfTI-1 volume like [`read`], refusing it from its header alone — before a voxel is
+/// decompressed or allocated — if it declares more than `max_voxels` voxels: a small `.nii.gz`
+/// can expand to gigabytes.
+///
+/// # Errors
+/// [`Error::TooLarge`], or as [`read`].
+pub fn read_limited(path: &Path, max_voxels: usize) -> Result<Image, Error> {
+    let mut reader = SliceReader::open(path)?;
+    let dims = reader.dims();
+    let voxels = dims.iter().product();
+    if voxels > max_voxels {
+        return Err(Error::TooLarge {
+            dims,
+            voxels,
+            max: max_voxels,
+        });
+    }
     reader.read_all()
 }
 

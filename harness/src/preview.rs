@@ -24,10 +24,10 @@ pub enum Error {
         label: usize,
     },
     /// The file could not be written.
-    #[error("i/o error: {0}")]
+    #[error("i/o error")]
     Io(#[from] std::io::Error),
     /// The PNG encoder failed.
-    #[error("png encoding: {0}")]
+    #[error("png encoding")]
     Png(#[from] png::EncodingError),
 }
 

@@ -4,8 +4,9 @@
 //! slabs along `z`, and masks cropped back to the scan's geometry.
 
 use bunet_unet::tensor::stack_slices;
-use bunet_unet::{Architecture, Dims, Quant, ShapeError, Tensor};
+use bunet_unet::{Architecture, Dims, InputNorm, Quant, ShapeError, Tensor};
 
+#[cfg(test)]
 use crate::model::normalise;
 use crate::nifti::{self, Header};
 use crate::synth::{Phantom, Slice};
@@ -62,6 +63,68 @@ pub enum Error {
     /// A tensor shape did not fit the model.
     #[error(transparent)]
     Shape(#[from] ShapeError),
+    /// The volume holds NaN or infinite voxels: no normalisation makes them a CT value.
+    #[error(
+        "{count} voxel(s) are NaN or infinite (the first at x={}, y={}, z={}): not a CT volume",
+        first[0], first[1], first[2]
+    )]
+    NonFinite {
+        /// How many voxels.
+        count: usize,
+        /// The first one, `[x, y, z]`.
+        first: [usize; 3],
+    },
+}
+
+/// Smallest in-plane extent below which a volume is reported as too small for a CT scan.
+pub const MIN_PLANE: usize = 32;
+
+/// What an input check found worth saying that does not stop the run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Warning {
+    /// The values are not in Hounsfield units as a CT has them (no air, or an 8-bit range).
+    NotHounsfield {
+        /// Smallest voxel value.
+        min: f32,
+        /// Largest voxel value.
+        max: f32,
+    },
+    /// The volume is smaller than any CT scan.
+    TooSmall {
+        /// Its extent.
+        dims: [usize; 3],
+    },
+    /// The voxel spacing differs from the model's training spacing by more than 25 % on an axis.
+    Spacing {
+        /// The scan's spacing, mm.
+        scan: [f32; 3],
+        /// The model's, mm.
+        model: [f32; 3],
+    },
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Warning::NotHounsfield { min, max } => write!(
+                f,
+                "voxel values span {min}..{max}, which does not look like Hounsfield units \
+                 (a CT has air near -1000 HU); an 8-bit or rescaled image gives a meaningless mask"
+            ),
+            Warning::TooSmall { dims } => write!(
+                f,
+                "the volume is only {}x{}x{} voxels; a CT slice is usually 256 or more a side",
+                dims[0], dims[1], dims[2]
+            ),
+            Warning::Spacing { scan, model } => write!(
+                f,
+                "voxel spacing {:.3}x{:.3}x{:.3} mm differs from the model's training spacing \
+                 {:.3}x{:.3}x{:.3} mm by more than 25 %; the volume is not resampled, so lesions \
+                 appear at another scale than the model learned (resample the scan first)",
+                scan[0], scan[1], scan[2], model[0], model[1], model[2]
+            ),
+        }
+    }
 }
 
 /// A CT volume in Hounsfield units with the header it came with.
@@ -178,14 +241,71 @@ impl CtVolume {
         })
     }
 
-    /// Normalises ([`normalise`]) and pads the volume for `arch`: in-plane for a 2.5D UNet, and
-    /// along `z` too for a volume UNet (whose pooling halves every axis).
+    /// Normalises with the default weights' window ([`InputNorm::SEED`]) and pads the volume
+    /// for `arch`; see [`CtVolume::prepare_with`].
+    ///
+    /// # Errors
+    /// As [`CtVolume::prepare_with`].
+    pub fn prepare(&self, arch: &Architecture) -> Result<Prepared, Error> {
+        Prepared::new(self, arch, &InputNorm::SEED)
+    }
+
+    /// Normalises with `norm` (the model's, [`bunet_unet::Model::metadata`]) and pads the
+    /// volume for `arch`: in-plane for a 2.5D UNet, and along `z` too for a volume UNet (whose
+    /// pooling halves every axis).
     ///
     /// # Errors
     /// [`Error::Unsupported`] unless `arch` is a 2D UNet whose input is the seed's 2.5D stack or
     /// a 3D UNet with one input channel.
-    pub fn prepare(&self, arch: &Architecture) -> Result<Prepared, Error> {
-        Prepared::new(self, arch)
+    pub fn prepare_with(&self, arch: &Architecture, norm: &InputNorm) -> Result<Prepared, Error> {
+        Prepared::new(self, arch, norm)
+    }
+
+    /// Checks the voxels before a run: NaN or infinite voxels are refused; values that do not
+    /// look like Hounsfield units (no voxel below −500 HU, or all within 0..=255), a volume
+    /// smaller than [`MIN_PLANE`] in-plane, and a spacing more than 25 % off the model's
+    /// `spacing` (when known) are returned as warnings.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] naming the first such voxel.
+    pub fn check(&self, spacing: Option<[f32; 3]>) -> Result<Vec<Warning>, Error> {
+        let bad = self.hu.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            let i = self
+                .hu
+                .iter()
+                .position(|v| !v.is_finite())
+                .expect("counted above");
+            let [nx, ny, _] = self.dims;
+            return Err(Error::NonFinite {
+                count: bad,
+                first: [i % nx, (i / nx) % ny, i / (nx * ny)],
+            });
+        }
+        let mut out = Vec::new();
+        let (min, max) = self
+            .hu
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        if !self.hu.is_empty() && (min > -500.0 || (min >= 0.0 && max <= 255.0)) {
+            out.push(Warning::NotHounsfield { min, max });
+        }
+        if self.dims[0] < MIN_PLANE || self.dims[1] < MIN_PLANE {
+            out.push(Warning::TooSmall { dims: self.dims });
+        }
+        if let Some(model) = spacing {
+            let scan = [1, 2, 3].map(|i| self.header.pixdim[i].abs());
+            let off = (0..3).any(|i| {
+                let r = scan[i] / model[i];
+                !(r.is_finite() && (0.8..=1.25).contains(&r))
+            });
+            if off {
+                out.push(Warning::Spacing { scan, model });
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -269,7 +389,7 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    fn new(ct: &CtVolume, arch: &Architecture) -> Result<Self, Error> {
+    fn new(ct: &CtVolume, arch: &Architecture, norm: &InputNorm) -> Result<Self, Error> {
         let supported = match arch.dims {
             Dims::Two => arch.in_channels == bunet_unet::arch::SLICE_OFFSETS.len(),
             Dims::Three => arch.in_channels == 1,
@@ -284,14 +404,14 @@ impl Prepared {
             Dims::Two => nz,
             Dims::Three => nz.next_multiple_of(step),
         };
-        let pad = normalise(PAD_HU);
+        let pad = norm.apply(PAD_HU);
         let mut data = vec![pad; px * py * pz];
         for z in 0..nz {
             for y in 0..ny {
                 let src = &ct.hu[(z * ny + y) * nx..(z * ny + y + 1) * nx];
                 let dst = &mut data[(z * py + y) * px..(z * py + y) * px + nx];
                 for (d, &s) in dst.iter_mut().zip(src) {
-                    *d = normalise(s);
+                    *d = norm.apply(s);
                 }
             }
         }
@@ -353,6 +473,11 @@ impl Prepared {
         Ok(quant.encode_tensor(&self.slab(start, end)?))
     }
 
+    /// Whether the volume is cut into 2.5D stacks ([`Dims::Two`]) or 3D slabs.
+    pub fn kind(&self) -> Dims {
+        self.kind
+    }
+
     /// Number of slices.
     pub fn slices(&self) -> usize {
         self.dims[2]
@@ -397,11 +522,12 @@ impl Prepared {
         Ok(quant.encode_tensor(&self.stack(z)?))
     }
 
-    /// Crops a mask of one padded slice (`ny' · nx'` values) to the scan's `ny · nx`.
+    /// Crops a mask (or any plane of values) of one padded slice (`ny' · nx'` values) to the
+    /// scan's `ny · nx`.
     ///
     /// # Panics
     /// If `mask` is not one padded slice long.
-    pub fn crop(&self, mask: &[u8]) -> Vec<u8> {
+    pub fn crop<T: Copy>(&self, mask: &[T]) -> Vec<T> {
         let [_, py, px] = self.tensor.dims();
         assert_eq!(mask.len(), py * px, "one padded slice");
         let [nx, ny, _] = self.dims;
@@ -523,6 +649,86 @@ mod tests {
         );
         assert!(ct.crop([10, 0, 0], [8, 4, 1]).is_err());
         assert!(ct.crop([0, 0, 0], [0, 4, 1]).is_err());
+    }
+
+    fn volume(dims: [usize; 3], spacing: [f32; 3], hu: Vec<f32>) -> CtVolume {
+        let header = Header::new(dims, spacing, nifti::Datatype::I16, [[0.0; 4]; 3]);
+        CtVolume { header, dims, hu }
+    }
+
+    #[test]
+    fn non_finite_voxels_are_refused() {
+        let mut hu = vec![-1000.0; 64 * 64 * 2];
+        hu[64 * 64 + 3 * 64 + 5] = f32::NAN;
+        hu[64 * 64 + 3 * 64 + 6] = f32::INFINITY;
+        let err = volume([64, 64, 2], [1.0; 3], hu).check(None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::NonFinite {
+                    count: 2,
+                    first: [5, 3, 1]
+                }
+            ),
+            "{err}"
+        );
+        let nan = volume([64, 64, 1], [1.0; 3], vec![f32::NAN; 64 * 64]);
+        assert!(nan.check(None).is_err());
+    }
+
+    #[test]
+    fn odd_inputs_are_warned_about() {
+        let ct: Vec<f32> = (0..64 * 64).map(|i| (i % 1400) as f32 - 1000.0).collect();
+        assert_eq!(
+            volume([64, 64, 1], [0.8, 0.8, 2.0], ct.clone())
+                .check(None)
+                .unwrap(),
+            []
+        );
+        // An 8-bit image: 0..255.
+        let bytes: Vec<f32> = (0..64 * 64).map(|i| (i % 256) as f32).collect();
+        let w = volume([64, 64, 1], [1.0; 3], bytes).check(None).unwrap();
+        assert!(
+            matches!(
+                w[..],
+                [Warning::NotHounsfield {
+                    min: 0.0,
+                    max: 255.0
+                }]
+            ),
+            "{w:?}"
+        );
+        // One voxel.
+        let w = volume([1, 1, 1], [1.0; 3], vec![-1000.0])
+            .check(None)
+            .unwrap();
+        assert!(matches!(w[..], [Warning::TooSmall { .. }]), "{w:?}");
+        // Spacing twice the model's.
+        let w = volume([64, 64, 1], [1.6, 1.6, 2.0], ct.clone())
+            .check(Some([0.8, 0.8, 2.0]))
+            .unwrap();
+        assert!(matches!(w[..], [Warning::Spacing { .. }]), "{w:?}");
+        assert!(w[0].to_string().contains("resample"));
+        let w = volume([64, 64, 1], [0.85, 0.85, 2.0], ct)
+            .check(Some([0.8, 0.8, 2.0]))
+            .unwrap();
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn the_model_normalisation_is_applied() {
+        let ct = volume([3, 3, 1], [1.0; 3], vec![0.0; 9]);
+        let norm = InputNorm {
+            lo: -100.0,
+            hi: 100.0,
+            centre: 0.0,
+            scale: 50.0,
+        };
+        let p = ct.prepare_with(&arch(), &norm).unwrap();
+        let s = p.stack(0).unwrap();
+        assert_eq!(s.channel(2)[0], 0.0);
+        // Padding is air, clipped at the model's lower end: -100 / 50.
+        assert_eq!(s.channel(2)[3], -2.0);
     }
 
     #[test]

@@ -14,9 +14,13 @@ use std::process::Output;
 use bunet_crypto::channel::fault::{Direction, Fault, FaultProxy, Trigger};
 use common::{Server, bunet, generate, s, tiny_arch, tiny_weights};
 
+/// The faults are placed on the message pattern of the seed's garbled circuits, so both parties
+/// run `--backend gc` (not the default `ot`).
 fn segment(ct: &Path, server: SocketAddr, out: &Path) -> Output {
     bunet(&[
         "segment",
+        "--backend",
+        "gc",
         "--input",
         s(ct),
         "--server",
@@ -58,7 +62,7 @@ fn broken_clients_get_errors_and_no_output_while_the_server_keeps_serving() {
     let dir = tempfile::tempdir().expect("temp dir");
     let weights = tiny_weights(dir.path());
     let ct: PathBuf = generate(dir.path(), "5").join("ct.nii.gz");
-    let mut server = Server::start(&weights, "4", &[]);
+    let mut server = Server::start(&weights, "4", &["--backend", "gc"]);
     let addr: SocketAddr = server.1.parse().expect("socket address");
 
     // 1. A client that sends garbage instead of a handshake.

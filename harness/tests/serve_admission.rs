@@ -39,8 +39,12 @@ fn hold_session(addr: &str, arch: &Architecture, extents: [usize; 3]) -> Channel
 fn segment(vol: &Path, addr: &str, out: &Path) -> (std::process::Output, Duration) {
     let arch = tiny_arch().to_string();
     let t = Instant::now();
+    // The budgets below are estimated for the library's default session (`gc`), so both
+    // parties run it instead of the command line's default `ot`.
     let o = bunet(&[
         "segment",
+        "--backend",
+        "gc",
         "--input",
         s(&vol.join("ct.nii.gz")),
         "--server",
@@ -64,7 +68,7 @@ fn a_full_server_answers_busy_at_once_and_an_admitted_session_runs() {
     let dir = tempfile::tempdir().expect("temp dir");
     let weights = tiny_weights(dir.path());
     let vol = generate(dir.path(), "5");
-    let server = Server::start(&weights, "100", &["--max-sessions", "1"]);
+    let server = Server::start(&weights, "100", &["--max-sessions", "1", "--backend", "gc"]);
     assert!(probe(&server.1).contains("0/1 sessions running"));
 
     // One admitted session holds the only slot...
@@ -114,7 +118,7 @@ fn memory_budget_refuses_what_never_fits_and_busies_what_does_not_fit_now() {
 
     // A budget below one session: refused for good (exit 65), naming the budget.
     let small = (one / 2).to_string();
-    let server = Server::start(&weights, "100", &["--memory", &small]);
+    let server = Server::start(&weights, "100", &["--memory", &small, "--backend", "gc"]);
     let (refused, took) = segment(&vol, &server.1, &dir.path().join("refused"));
     assert_eq!(
         refused.status.code(),
@@ -129,7 +133,7 @@ fn memory_budget_refuses_what_never_fits_and_busies_what_does_not_fit_now() {
     // A budget of one and a half sessions with four slots: the second session is busy for
     // lack of memory, not of slots; a request larger than the one admitted is refused.
     let budget = (one + one / 2).to_string();
-    let server = Server::start(&weights, "100", &["--memory", &budget]);
+    let server = Server::start(&weights, "100", &["--memory", &budget, "--backend", "gc"]);
     let held = hold_session(&server.1, &tiny_arch(), [1, 32, 32]);
     let (busy, _) = segment(&vol, &server.1, &dir.path().join("busy"));
     assert_eq!(busy.status.code(), Some(75));

@@ -307,7 +307,8 @@ fn three_d_slabs_merge_to_the_one_process_mask_and_the_fixed_point_reference() {
     let image = nifti::read(&ct).expect("ct");
     let vol = CtVolume::from_image(image);
     let prepared = vol.prepare(&arch).expect("3D arch");
-    let qm = QuantModel::new(
+    // The server's fixed-point model, activation scale calibrated as `bunet serve` does.
+    let qm = bunet_harness::model::quantise(
         &Weights::random_trained_like(&arch, 11)
             .expect("weights")
             .fold(),

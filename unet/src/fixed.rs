@@ -113,6 +113,32 @@ pub fn segment(model: &QuantModel, input: &Tensor<f32>) -> Result<Tensor<u8>, Er
     Ok(run(model, encoded, |_, _| {})?.map(|&v| v as u8))
 }
 
+/// Encodes a float input, segments it as [`segment`] does and returns the mask with the class
+/// scores that entered the final argmax, decoded to reals (`v / 2^F` of the centred residue,
+/// divided by the activation scale of [`QuantModel::calibrated`]).
+///
+/// # Errors
+/// [`Error::Shape`] if `input` does not fit the architecture.
+pub fn segment_with_scores(
+    model: &QuantModel,
+    input: &Tensor<f32>,
+) -> Result<(Tensor<u8>, Tensor<f64>), Error> {
+    let plan = model.plan();
+    let quant = *model.quant();
+    let last = plan.steps().last().expect("every plan ends in the argmax");
+    let head = last.inputs[0];
+    // Scores are decoded in the model's units: the folded activation scale comes off.
+    let frac = plan.tensors()[head.0].frac + model.activation_scale();
+    let mut scores = None;
+    let mask = run(model, quant.encode_tensor(input), |step, t| {
+        if step.output == head {
+            scores = Some(t.map(|&v| quant.decode(v, frac)));
+        }
+    })?;
+    let scores = scores.expect("the argmax input is a step's output");
+    Ok((mask.map(|&v| v as u8), scores))
+}
+
 /// Segments a one-channel CT volume as [`crate::float::segment_volume`] does, in fixed point.
 ///
 /// # Errors

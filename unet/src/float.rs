@@ -155,6 +155,25 @@ pub fn run_unfolded_scores(weights: &Weights, input: Tensor<f32>) -> Result<Tens
     )
 }
 
+/// Runs the whole graph on `input` and returns the mask (as [`segment`]) and the class scores
+/// of the head (`classes` channels, before the argmax): what `bunet infer` writes.
+///
+/// # Errors
+/// [`Error::Shape`] if `input` does not fit the architecture.
+pub fn segment_with_scores(
+    model: &Model,
+    input: Tensor<f32>,
+) -> Result<(Tensor<u8>, Tensor<f32>), Error> {
+    let mut scores = None;
+    let mask = run(model, input, |l, t| {
+        if matches!(l.kind, LayerKind::Head { .. }) {
+            scores = Some(t.clone());
+        }
+    })?;
+    let scores = scores.expect("every graph ends in a head and an argmax");
+    Ok((to_mask(&mask), scores))
+}
+
 /// Converts a 0.0/1.0 mask to bytes.
 fn to_mask(t: &Tensor<f32>) -> Tensor<u8> {
     t.map(|&v| u8::from(v > 0.5))

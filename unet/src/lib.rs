@@ -35,4 +35,4 @@ pub use arch::{
 pub use error::{ArchError, Error, QuantError, ShapeError, WeightsError};
 pub use quant::{Op, Quant, QuantModel, QuantPlan, Step};
 pub use tensor::Tensor;
-pub use weights::{Model, Weights};
+pub use weights::{Head, InputNorm, Metadata, Model, Weights};

@@ -535,6 +535,8 @@ impl QuantConv {
 pub struct QuantModel {
     plan: QuantPlan,
     pub(crate) convs: Vec<QuantConv>,
+    /// `k` of [`Model::with_activation_scale`]: the class scores are `2^k` times the model's.
+    activation_scale: u32,
 }
 
 impl QuantModel {
@@ -584,7 +586,63 @@ impl QuantModel {
                 frac_out,
             });
         }
-        Ok(Self { plan, convs })
+        Ok(Self {
+            plan,
+            convs,
+            activation_scale: 0,
+        })
+    }
+
+    /// Quantises `model` with its activations scaled by the largest power of two `2^k`
+    /// (`k ≤ max_k`) that keeps every tensor of the plan, on the float model's outputs for the
+    /// `calibration` inputs, at least `margin_bits` bits below `p/2`
+    /// ([`Model::with_activation_scale`], folded into the first conv's weights and every bias:
+    /// the client's input and the protocol are unchanged, only the server's weights differ).
+    /// With the seed's 4 fractional bits an activation of a standardised network has about 16
+    /// levels per unit; `k` more bits of them is what the masks' agreement with float needs.
+    /// A square network, or no calibration input, gets `k = 0` ([`QuantModel::new`]).
+    ///
+    /// # Errors
+    /// As [`QuantModel::new`]; [`Error::Shape`] if a calibration input does not fit.
+    pub fn calibrated(
+        model: &Model,
+        quant: Quant,
+        calibration: &[Tensor<f32>],
+        margin_bits: u32,
+        max_k: u32,
+    ) -> Result<Self, Error> {
+        let plan = QuantPlan::new(model.arch(), quant)?;
+        if model.arch().activation != Activation::Relu || calibration.is_empty() {
+            return Self::new(model, quant);
+        }
+        // Largest |value| · 2^F over the plan's layer outputs (conv outputs before their
+        // rescale carry the most fractional bits and decide).
+        let mut peak = 0.0f64;
+        for x in calibration {
+            let mut i = 0usize;
+            crate::float::run(model, x.clone(), |_, t| {
+                let frac = plan.tensors()[plan.layer_outputs()[i].0].frac;
+                let m = t
+                    .data()
+                    .iter()
+                    .fold(0.0f64, |m, &v| m.max(f64::from(v).abs()));
+                peak = peak.max(m * f64::from(frac).exp2());
+                i += 1;
+            })?;
+        }
+        let limit = ((quant.p - 1) / 2) as f64 / f64::from(margin_bits).exp2();
+        let mut k = 0;
+        while k < max_k && peak * f64::from(k + 1).exp2() < limit {
+            k += 1;
+        }
+        let mut qm = Self::new(&model.with_activation_scale(k), quant)?;
+        qm.activation_scale = k;
+        Ok(qm)
+    }
+
+    /// `k` of the activation scale `2^k` folded into the weights (0 for [`QuantModel::new`]).
+    pub fn activation_scale(&self) -> u32 {
+        self.activation_scale
     }
 
     /// The plan.

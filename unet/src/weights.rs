@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use safetensors::{Dtype, SafeTensors};
 
-use crate::arch::{Activation, Architecture, ConvKind, ConvSpec, Graph, LayerKind};
+use crate::arch::{Activation, Architecture, ConvKind, ConvSpec, Graph, LayerKind, Pooling};
 use crate::error::{Error, WeightsError};
 use crate::float;
 use crate::synthetic::{SplitMix64, smooth_image};
@@ -26,6 +26,24 @@ pub const META_ARCHITECTURE: &str = "bunet.architecture";
 pub const META_QUANTIZATION: &str = "bunet.quantization";
 /// Metadata key of the training seed.
 pub const META_TRAINING_SEED: &str = "bunet.training_seed";
+/// Metadata key of the input normalisation ([`InputNorm`]'s `Display` form).
+pub const META_INPUT: &str = "bunet.input";
+/// Metadata key of the training voxel spacing in mm, `x,y,z`.
+pub const META_SPACING: &str = "bunet.spacing";
+/// Metadata key of the class names, comma-separated (class 0 first).
+pub const META_CLASSES: &str = "bunet.classes";
+/// Metadata key of the head the network was trained with ([`Head`]'s name).
+pub const META_HEAD: &str = "bunet.head";
+/// Legacy metadata keys that `tools/train.py` wrote before the `bunet.*` keys, with the
+/// architecture field each one pins: a file that carries them is checked against them.
+const LEGACY_KEYS: [&str; 6] = [
+    "pool",
+    "activation",
+    "in_channels",
+    "init_features",
+    "depth",
+    "out_classes",
+];
 
 /// Parameters of one BatchNorm (inference form).
 #[derive(Debug, Clone, PartialEq)]
@@ -125,13 +143,302 @@ pub struct Conv {
     pub bias: Vec<f32>,
 }
 
-/// Metadata stored with the weights.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How a Hounsfield value becomes a network input: `x = (clip(hu, lo, hi) − centre) / scale`.
+/// Stored as `bunet.input = "hu-window lo=-1000 hi=400 centre=-300 scale=700"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InputNorm {
+    /// Lower end of the Hounsfield window.
+    pub lo: f32,
+    /// Upper end of the Hounsfield window.
+    pub hi: f32,
+    /// The HU value that maps to 0.
+    pub centre: f32,
+    /// HU per unit of network input.
+    pub scale: f32,
+}
+
+impl InputNorm {
+    /// The normalisation of the seed's recipe and of every file written before the `bunet.input`
+    /// key existed: `(clip(hu, −1000, 400) + 300) / 700`, in `[−1, 1]`.
+    pub const SEED: InputNorm = InputNorm {
+        lo: -1000.0,
+        hi: 400.0,
+        centre: -300.0,
+        scale: 700.0,
+    };
+
+    /// The network input of one Hounsfield value. NaN stays NaN (callers refuse such volumes
+    /// before they get here).
+    pub fn apply(&self, hu: f32) -> f32 {
+        // `hu - (-300)` is `hu + 300` bit for bit, so the seed's weights see what they always saw.
+        (hu.clamp(self.lo, self.hi) - self.centre) / self.scale
+    }
+
+    fn validate(&self) -> bool {
+        [self.lo, self.hi, self.centre, self.scale]
+            .iter()
+            .all(|v| v.is_finite())
+            && self.lo < self.hi
+            && self.scale > 0.0
+    }
+}
+
+impl Default for InputNorm {
+    fn default() -> Self {
+        Self::SEED
+    }
+}
+
+impl std::fmt::Display for InputNorm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "hu-window lo={} hi={} centre={} scale={}",
+            self.lo, self.hi, self.centre, self.scale
+        )
+    }
+}
+
+impl std::str::FromStr for InputNorm {
+    type Err = String;
+
+    /// Parses the `Display` form: the tag `hu-window`, then `lo`, `hi`, `centre`, `scale` once
+    /// each, finite, `lo < hi`, `scale > 0`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut words = s.split_ascii_whitespace();
+        if words.next() != Some("hu-window") {
+            return Err("expected the tag `hu-window` first".into());
+        }
+        let mut vals: [Option<f32>; 4] = [None; 4];
+        for word in words {
+            let (k, v) = word
+                .split_once('=')
+                .ok_or_else(|| format!("expected key=value, found `{word}`"))?;
+            let slot = match k {
+                "lo" => 0,
+                "hi" => 1,
+                "centre" => 2,
+                "scale" => 3,
+                _ => return Err(format!("unknown key `{k}`")),
+            };
+            let v: f32 = v
+                .parse()
+                .map_err(|_| format!("{k}: `{v}` is not a number"))?;
+            if vals[slot].replace(v).is_some() {
+                return Err(format!("key `{k}` given twice"));
+            }
+        }
+        let [Some(lo), Some(hi), Some(centre), Some(scale)] = vals else {
+            return Err("expected lo, hi, centre and scale".into());
+        };
+        let n = InputNorm {
+            lo,
+            hi,
+            centre,
+            scale,
+        };
+        if !n.validate() {
+            return Err(format!("`{s}`: expected finite values, lo < hi, scale > 0"));
+        }
+        Ok(n)
+    }
+}
+
+/// The head a network was trained with. BUNET runs two class scores and an argmax; a
+/// one-output sigmoid head `z` is imported as the scores `(0, z)`, whose argmax is `z > 0`
+/// (sigmoid > 0.5) and whose softmax is `(1 − σ(z), σ(z))`: the same mask and probabilities.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Head {
+    /// Two class scores, softmax / argmax (the seed's head).
+    #[default]
+    Softmax2,
+    /// One logit with a sigmoid, stored as the scores `(0, z)`.
+    Sigmoid1,
+}
+
+impl Head {
+    /// The metadata name: `softmax2` or `sigmoid1`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Head::Softmax2 => "softmax2",
+            Head::Sigmoid1 => "sigmoid1",
+        }
+    }
+}
+
+/// Metadata stored with the weights: what the file says about itself besides its tensors.
+/// Absent keys take the seed's values (files of the older tools), except the spacing, which
+/// stays unknown.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Metadata {
     /// The quantization the weights are meant for (e.g. a [`crate::Quant`] description).
     pub quantization: Option<String>,
     /// The seed of the training run (or of [`Weights::random_trained_like`]).
     pub training_seed: Option<u64>,
+    /// The input normalisation the weights were trained with.
+    pub input: InputNorm,
+    /// The voxel spacing (mm, `x, y, z`) of the training data, if known.
+    pub spacing: Option<[f32; 3]>,
+    /// Class names, class 0 first.
+    pub classes: Vec<String>,
+    /// The head the network was trained with.
+    pub head: Head,
+}
+
+impl Default for Metadata {
+    fn default() -> Self {
+        Self {
+            quantization: None,
+            training_seed: None,
+            input: InputNorm::SEED,
+            spacing: None,
+            classes: vec!["background".into(), "lesion".into()],
+            head: Head::Softmax2,
+        }
+    }
+}
+
+impl Metadata {
+    /// Reads the `bunet.*` keys of a safetensors metadata map (other keys are ignored).
+    ///
+    /// # Errors
+    /// [`WeightsError::Metadata`] naming the first key whose value does not parse.
+    pub fn from_map(meta: &HashMap<String, String>) -> Result<Self, WeightsError> {
+        let bad = |key: &str, value: &str| WeightsError::Metadata {
+            key: key.into(),
+            value: value.into(),
+        };
+        let mut out = Metadata {
+            quantization: meta.get(META_QUANTIZATION).cloned(),
+            ..Metadata::default()
+        };
+        if let Some(v) = meta.get(META_TRAINING_SEED) {
+            out.training_seed = Some(v.parse().map_err(|_| bad(META_TRAINING_SEED, v))?);
+        }
+        if let Some(v) = meta.get(META_INPUT) {
+            out.input = v.parse().map_err(|_| bad(META_INPUT, v))?;
+        }
+        if let Some(v) = meta.get(META_SPACING) {
+            let parts: Vec<f32> = v
+                .split(',')
+                .map(|p| p.trim().parse::<f32>())
+                .collect::<Result<_, _>>()
+                .map_err(|_| bad(META_SPACING, v))?;
+            match parts[..] {
+                [x, y, z] if [x, y, z].iter().all(|s| s.is_finite() && *s > 0.0) => {
+                    out.spacing = Some([x, y, z]);
+                }
+                _ => return Err(bad(META_SPACING, v)),
+            }
+        }
+        if let Some(v) = meta.get(META_CLASSES) {
+            let names: Vec<String> = v.split(',').map(|s| s.trim().to_string()).collect();
+            if names.len() != 2 || names.iter().any(String::is_empty) {
+                return Err(bad(META_CLASSES, v));
+            }
+            out.classes = names;
+        }
+        if let Some(v) = meta.get(META_HEAD) {
+            out.head = match v.as_str() {
+                "softmax2" => Head::Softmax2,
+                "sigmoid1" => Head::Sigmoid1,
+                _ => return Err(bad(META_HEAD, v)),
+            };
+        }
+        Ok(out)
+    }
+
+    /// The `bunet.*` keys of this metadata (all but the architecture).
+    pub fn to_map(&self) -> HashMap<String, String> {
+        let mut meta = HashMap::new();
+        if let Some(q) = &self.quantization {
+            meta.insert(META_QUANTIZATION.to_string(), q.clone());
+        }
+        if let Some(s) = self.training_seed {
+            meta.insert(META_TRAINING_SEED.to_string(), s.to_string());
+        }
+        meta.insert(META_INPUT.to_string(), self.input.to_string());
+        if let Some([x, y, z]) = self.spacing {
+            meta.insert(META_SPACING.to_string(), format!("{x},{y},{z}"));
+        }
+        meta.insert(META_CLASSES.to_string(), self.classes.join(","));
+        meta.insert(META_HEAD.to_string(), self.head.name().to_string());
+        meta
+    }
+}
+
+/// The metadata map of a safetensors file (its header only: the tensors are not checked).
+///
+/// # Errors
+/// [`WeightsError::Format`] if the header is malformed.
+pub fn read_metadata(bytes: &[u8]) -> Result<HashMap<String, String>, WeightsError> {
+    let (_, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
+    Ok(header.metadata().clone().unwrap_or_default())
+}
+
+/// The architecture a metadata map declares: the `bunet.architecture` key, checked against the
+/// legacy keys of older `tools/train.py` files (`pool`, `activation`, `in_channels`,
+/// `init_features`, `depth`, `out_classes`) where present; `expected` (a caller's `--arch`) must
+/// agree with whatever the file declares, and stands in for a file that declares nothing.
+///
+/// # Errors
+/// [`WeightsError::MissingArchitecture`] if the map has no `bunet.architecture` and `expected`
+/// is `None`; [`WeightsError::ArchitectureMismatch`] if `expected`, the key or the legacy keys
+/// disagree (max-pool weights are never run as average pool); [`Error::Architecture`] if the
+/// description does not parse.
+pub fn declared_architecture(
+    meta: &HashMap<String, String>,
+    expected: Option<&Architecture>,
+) -> Result<Architecture, Error> {
+    let from_file = match meta.get(META_ARCHITECTURE) {
+        Some(text) => Some(text.parse::<Architecture>()?),
+        None => None,
+    };
+    let arch = match (from_file, expected) {
+        (Some(found), Some(exp)) if found != *exp => {
+            return Err(WeightsError::ArchitectureMismatch {
+                expected: exp.to_string(),
+                found: found.to_string(),
+            }
+            .into());
+        }
+        (Some(a), _) => a,
+        (None, Some(exp)) => *exp,
+        (None, None) => return Err(WeightsError::MissingArchitecture.into()),
+    };
+    for key in LEGACY_KEYS {
+        let Some(value) = meta.get(key) else { continue };
+        let agrees = match key {
+            "pool" => match value.as_str() {
+                "avg" => arch.pooling.is_average(),
+                "max" => arch.pooling == Pooling::Max,
+                _ => false,
+            },
+            "activation" => match value.as_str() {
+                "relu" => arch.activation == Activation::Relu,
+                "square" => arch.activation == Activation::Square,
+                _ => false,
+            },
+            _ => {
+                let want = match key {
+                    "in_channels" => arch.in_channels,
+                    "init_features" => arch.base_features,
+                    "depth" => arch.depth,
+                    _ => arch.classes,
+                };
+                value.trim().parse::<usize>().ok() == Some(want)
+            }
+        };
+        if !agrees {
+            return Err(WeightsError::ArchitectureMismatch {
+                expected: arch.to_string(),
+                found: format!("a file whose metadata says {key}={value}"),
+            }
+            .into());
+        }
+    }
+    Ok(arch)
 }
 
 /// All parameters of a UNet, as PyTorch stores them.
@@ -151,6 +458,7 @@ pub struct Model {
     arch: Architecture,
     graph: Graph,
     convs: Vec<Conv>,
+    metadata: Metadata,
 }
 
 impl Model {
@@ -167,6 +475,41 @@ impl Model {
     /// The folded convs, in [`Architecture::convs`] order.
     pub fn convs(&self) -> &[Conv] {
         &self.convs
+    }
+
+    /// What the weights file said about itself (input normalisation, spacing, classes, head).
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The same network with every tensor after the first conv multiplied by `2^k`: the first
+    /// conv's weights and every bias scaled by `2^k` (exact in floating point). ReLU, the
+    /// pools, the concatenation and the argmax commute with a positive scale, so the mask is the
+    /// same function; the class scores are `2^k` times larger. In fixed point, where every
+    /// tensor has a fixed unit of `2^−f`, this buys `k` bits of activation precision at the
+    /// cost of `k` bits of headroom below `p/2` (see [`crate::QuantModel::calibrated`]).
+    ///
+    /// # Panics
+    /// If the activation is [`Activation::Square`] and `k > 0` (squaring does not commute with
+    /// a scale).
+    pub fn with_activation_scale(&self, k: u32) -> Model {
+        assert!(
+            k == 0 || self.arch.activation == Activation::Relu,
+            "only a ReLU network's activations can be rescaled"
+        );
+        let a = (f64::from(k)).exp2();
+        let mut out = self.clone();
+        for (i, c) in out.convs.iter_mut().enumerate() {
+            if i == 0 {
+                for w in &mut c.weight {
+                    *w = (f64::from(*w) * a) as f32;
+                }
+            }
+            for b in &mut c.bias {
+                *b = (f64::from(*b) * a) as f32;
+            }
+        }
+        out
     }
 
     /// Loads a safetensors file and folds it (see [`Weights::from_safetensors`]).
@@ -192,6 +535,7 @@ impl Weights {
             arch: self.arch,
             graph: self.arch.graph(),
             convs: self.convs.iter().map(RawConv::folded).collect(),
+            metadata: self.metadata.clone(),
         }
     }
 
@@ -295,15 +639,9 @@ impl Weights {
                 (name.clone(), view)
             })
             .collect();
-        let mut meta = HashMap::new();
+        let mut meta = self.metadata.to_map();
         meta.insert("format".to_string(), "pt".to_string());
         meta.insert(META_ARCHITECTURE.to_string(), self.arch.to_string());
-        if let Some(q) = &self.metadata.quantization {
-            meta.insert(META_QUANTIZATION.to_string(), q.clone());
-        }
-        if let Some(s) = self.metadata.training_seed {
-            meta.insert(META_TRAINING_SEED.to_string(), s.to_string());
-        }
         safetensors::serialize(views, Some(meta)).map_err(|e| WeightsError::Format(e.to_string()))
     }
 
@@ -322,30 +660,9 @@ impl Weights {
         let (_, header) =
             SafeTensors::read_metadata(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
         let meta = header.metadata().clone().unwrap_or_default();
-        let from_file = match meta.get(META_ARCHITECTURE) {
-            Some(text) => Some(text.parse::<Architecture>()?),
-            None => None,
-        };
-        let arch = match (from_file, expected) {
-            (Some(found), Some(exp)) if found != *exp => {
-                return Err(WeightsError::ArchitectureMismatch {
-                    expected: exp.to_string(),
-                    found: found.to_string(),
-                }
-                .into());
-            }
-            (Some(a), _) => a,
-            (None, Some(exp)) => *exp,
-            (None, None) => return Err(WeightsError::MissingArchitecture.into()),
-        };
+        let arch = declared_architecture(&meta, expected)?;
         arch.validate()?;
-        let training_seed = match meta.get(META_TRAINING_SEED) {
-            Some(v) => Some(v.parse::<u64>().map_err(|_| WeightsError::Metadata {
-                key: META_TRAINING_SEED.into(),
-                value: v.clone(),
-            })?),
-            None => None,
-        };
+        let metadata = Metadata::from_map(&meta)?;
         let specs = arch.convs();
         let mut known: HashSet<String> = HashSet::new();
         let mut batch_counters: HashSet<String> = HashSet::new();
@@ -451,10 +768,7 @@ impl Weights {
         Ok(Weights {
             arch,
             convs,
-            metadata: Metadata {
-                quantization: meta.get(META_QUANTIZATION).cloned(),
-                training_seed,
-            },
+            metadata,
         })
     }
 
@@ -570,8 +884,8 @@ impl Weights {
                 .map(|c| c.expect("every conv appears in the graph"))
                 .collect(),
             metadata: Metadata {
-                quantization: None,
                 training_seed: Some(seed),
+                ..Metadata::default()
             },
         })
     }

@@ -7,9 +7,13 @@ use bunet_unet::{Tensor, Weights, float};
 
 const WEIGHTS: &[u8] = include_bytes!("../../weights/unet.safetensors");
 
-/// Normalised intensity of a Hounsfield value, as in tools/train.py.
+/// Normalised intensity of a Hounsfield value, as the shipped file's `bunet.input` says.
 fn normalise(hu: f32) -> f32 {
-    (hu.clamp(-1000.0, 400.0) + 300.0) / 700.0
+    Weights::from_safetensors(WEIGHTS, None)
+        .expect("shipped weights load")
+        .metadata
+        .input
+        .apply(hu)
 }
 
 fn lesion_pixels(mask: &Tensor<u8>) -> usize {

@@ -398,3 +398,95 @@ fn plan_records_fractional_bits_and_shifts() {
         + 512 * 512;
     assert_eq!(n, expected as u64);
 }
+
+/// The scores `bunet infer` writes come from the same runs as the masks: the float and
+/// fixed-point masks with scores equal the plain masks, class 1 wins exactly where the mask is
+/// 1, and the fixed-point scores are close to the float ones.
+#[test]
+fn masks_with_scores_equal_the_masks_and_the_argmax_of_the_scores() {
+    let arch = Architecture {
+        base_features: 4,
+        depth: 2,
+        ..Architecture::seed()
+    };
+    let model = Weights::random_trained_like(&arch, 11).unwrap().fold();
+    let input = smooth_image(5, [1, 16, 16], 12);
+    let (mask, scores) = float::segment_with_scores(&model, input.clone()).unwrap();
+    assert_eq!(mask, float::segment(&model, input.clone()).unwrap());
+    assert_eq!(scores.channels(), 2);
+    for (i, &m) in mask.data().iter().enumerate() {
+        assert_eq!(
+            m == 1,
+            scores.channel(1)[i] > scores.channel(0)[i],
+            "pixel {i}"
+        );
+    }
+    let qm = QuantModel::new(&model, Quant::q32()).unwrap();
+    let (qmask, qscores) = fixed::segment_with_scores(&qm, &input).unwrap();
+    assert_eq!(qmask, fixed::segment(&qm, &input).unwrap());
+    let worst = qscores
+        .data()
+        .iter()
+        .zip(scores.data())
+        .map(|(&q, &f)| (q - f64::from(f)).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 0.5, "fixed-point scores off by {worst}");
+}
+
+/// A calibrated activation scale is folded exactly: the float model scaled by `2^k` gives the
+/// same mask and `2^k` times the scores; the calibrated fixed-point model keeps the requested
+/// headroom on its calibration input, decodes its scores in the model's units, and agrees with
+/// float at least as well as the unscaled one.
+#[test]
+fn calibrated_activation_scale_is_exact_in_float_and_keeps_headroom() {
+    let arch = Architecture {
+        base_features: 4,
+        depth: 2,
+        ..Architecture::seed()
+    };
+    let model = Weights::random_trained_like(&arch, 21).unwrap().fold();
+    let input = smooth_image(5, [1, 32, 32], 22);
+    let (mask, scores) = float::segment_with_scores(&model, input.clone()).unwrap();
+    let scaled = model.with_activation_scale(3);
+    let (mask8, scores8) = float::segment_with_scores(&scaled, input.clone()).unwrap();
+    assert_eq!(mask, mask8);
+    for (a, b) in scores.data().iter().zip(scores8.data()) {
+        assert!((a * 8.0 - b).abs() <= 1e-4 * b.abs().max(1.0), "{a} {b}");
+    }
+    let quant = Quant::q32();
+    let qm = QuantModel::calibrated(&model, quant, std::slice::from_ref(&input), 3, 4).unwrap();
+    let k = qm.activation_scale();
+    assert!(k >= 1, "a small network has room for a scale (k = {k})");
+    let half = (quant.p - 1) / 2;
+    let mut peak = 0u64;
+    fixed::run(&qm, quant.encode_tensor(&input), |step, t| {
+        if step.op != Op::Argmax2 {
+            peak = peak.max(
+                t.data()
+                    .iter()
+                    .map(|&v| v.min(quant.p - v))
+                    .max()
+                    .unwrap_or(0),
+            );
+        }
+    })
+    .unwrap();
+    assert!(
+        peak < half >> 3,
+        "peak {peak} within 3 bits of p/2 = {half}"
+    );
+    // No headroom at all asked for more than p/2 allows: the scale stops there.
+    let none = QuantModel::calibrated(&model, quant, std::slice::from_ref(&input), 30, 4).unwrap();
+    assert_eq!(none.activation_scale(), 0);
+    let plain = QuantModel::new(&model, quant).unwrap();
+    let (_, qs) = fixed::segment_with_scores(&qm, &input).unwrap();
+    let (_, ps) = fixed::segment_with_scores(&plain, &input).unwrap();
+    let err = |s: &Tensor<f64>| {
+        s.data()
+            .iter()
+            .zip(scores.data())
+            .map(|(&q, &f)| (q - f64::from(f)).abs())
+            .fold(0.0, f64::max)
+    };
+    assert!(err(&qs) <= err(&ps), "{} > {}", err(&qs), err(&ps));
+}

@@ -332,3 +332,87 @@ fn hand_built_inconsistent_weights_do_not_serialise() {
     w.convs.pop();
     assert!(w.check().is_err());
 }
+
+#[test]
+fn metadata_describes_the_model_and_survives_a_round_trip() {
+    use bunet_unet::weights::{Head, InputNorm, META_HEAD, META_INPUT, META_SPACING};
+    let mut w = Weights::random_trained_like(&tiny(), 4).unwrap();
+    // Written by default: the seed's normalisation, two named classes, the softmax head.
+    let bytes = w.to_safetensors().unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = header.metadata().clone().unwrap();
+    assert_eq!(
+        meta[META_INPUT],
+        "hu-window lo=-1000 hi=400 centre=-300 scale=700"
+    );
+    assert_eq!(meta[META_HEAD], "softmax2");
+    w.metadata.input = InputNorm {
+        lo: -1200.0,
+        hi: 600.0,
+        centre: -300.0,
+        scale: 4.0,
+    };
+    w.metadata.spacing = Some([0.75, 0.75, 1.5]);
+    w.metadata.head = Head::Sigmoid1;
+    w.metadata.classes = vec!["background".into(), "tumour".into()];
+    let back = Weights::from_safetensors(&w.to_safetensors().unwrap(), None).unwrap();
+    assert_eq!(back.metadata, w.metadata);
+    assert_eq!(back.fold().metadata(), &w.metadata);
+    // A value that does not parse is refused, naming its key.
+    for (key, value) in [
+        (META_INPUT, "hu-window lo=400 hi=-1000 centre=0 scale=1"),
+        (META_INPUT, "window lo=-1 hi=1 centre=0 scale=1"),
+        (META_SPACING, "1,1"),
+        (META_SPACING, "1,-1,1"),
+        (META_HEAD, "softmax3"),
+    ] {
+        let bad = rewrite(&bytes, |_, meta| {
+            meta.insert(key.into(), value.into());
+        });
+        assert!(
+            matches!(
+                weights_error(Weights::from_safetensors(&bad, None)),
+                WeightsError::Metadata { key: k, .. } if k == key
+            ),
+            "{key} = {value}"
+        );
+    }
+}
+
+/// Max-pool weights are never run as an average-pool UNet: not when the file says so in the
+/// `bunet.architecture` key, nor when only the legacy `pool` key of older tools/train.py files
+/// says so and `--arch` claims average pooling.
+#[test]
+fn wrong_pooling_is_refused_by_the_loader() {
+    let max = Architecture {
+        pooling: Pooling::Max,
+        ..tiny()
+    };
+    let bytes = Weights::random_trained_like(&max, 6)
+        .unwrap()
+        .to_safetensors()
+        .unwrap();
+    assert!(matches!(
+        weights_error(Weights::from_safetensors(&bytes, Some(&tiny()))),
+        WeightsError::ArchitectureMismatch { .. }
+    ));
+    let legacy = rewrite(&bytes, |_, meta| {
+        meta.clear();
+        meta.insert("pool".into(), "max".into());
+        meta.insert("architecture".into(), "unet2d-mateuszbuda-2.5d".into());
+    });
+    assert_eq!(
+        weights_error(Weights::from_safetensors(&legacy, None)),
+        WeightsError::MissingArchitecture
+    );
+    assert!(matches!(
+        weights_error(Weights::from_safetensors(&legacy, Some(&tiny()))),
+        WeightsError::ArchitectureMismatch { .. }
+    ));
+    assert!(Weights::from_safetensors(&legacy, Some(&max)).is_ok());
+    // The legacy feature count is checked too.
+    let legacy_base = rewrite(&legacy, |_, meta| {
+        meta.insert("init_features".into(), "16".into());
+    });
+    assert!(Weights::from_safetensors(&legacy_base, Some(&max)).is_err());
+}

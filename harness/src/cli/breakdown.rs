@@ -56,7 +56,7 @@ pub fn run(args: &Args) -> Result<()> {
     let arch = *model.arch();
     let config = args.session.config();
     let qm = common::quantise(&model, config.preset)?;
-    let vol = ct.prepare(&arch)?;
+    let vol = ct.prepare_with(&arch, &model.metadata().input)?;
     let nz = vol.slices();
     let k = usize::from(args.run_slices).min(nz);
     let first = (nz - k) / 2;

@@ -183,7 +183,7 @@ pub fn run(args: &Args) -> Result<()> {
     let arch = *model.arch();
     let config = args.session.config();
     let qm = common::quantise(&model, config.preset)?;
-    let vol = scan.ct.prepare(&arch)?;
+    let vol = scan.ct.prepare_with(&arch, &model.metadata().input)?;
     let size = args.size;
     let (x0, y0) = scan.origin;
     eprintln!(

@@ -5,6 +5,7 @@ mod breakdown;
 mod common;
 mod demo;
 mod generate;
+mod infer;
 mod merge;
 mod probe;
 mod progress;
@@ -42,6 +43,9 @@ enum Command {
     Serve(serve::Args),
     /// The hospital: segment a NIfTI CT volume with a `bunet serve`; writes the mask and overlays.
     Segment(segment::Args),
+    /// Plaintext inference (float, q32 or q24) of given weights on a NIfTI volume: mask and
+    /// class probabilities on the input grid, the baseline for a secure run.
+    Infer(infer::Args),
     /// Join the shards of one volume (segment --shard) into its mask and one report.
     Merge(merge::Args),
     /// The seed's Table 1: Dice of float, q32 and q24 masks and runtimes (Markdown and CSV).
@@ -56,6 +60,21 @@ enum Command {
     /// Ask a `bunet serve` for its load (handshake-level, no session): readiness probes.
     Probe(probe::Args),
 }
+
+/// A command-line mistake found after parsing (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+/// Input data that is well-formed but does not fit the command (exit code 65).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadData(pub String);
+
+/// The peer cannot be reached, found before any work (exit code 69).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
 
 /// Documented exit codes (sysexits.h values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +110,15 @@ pub fn classify(err: &anyhow::Error) -> Exit {
                 _ => Exit::DataErr,
             };
         }
+        if cause.downcast_ref::<Usage>().is_some() {
+            return Exit::Usage;
+        }
+        if cause.downcast_ref::<BadData>().is_some() {
+            return Exit::DataErr;
+        }
+        if cause.downcast_ref::<Unavailable>().is_some() {
+            return Exit::Unavailable;
+        }
         if cause.downcast_ref::<probe::Full>().is_some() {
             return Exit::TempFail;
         }
@@ -121,7 +149,7 @@ pub fn classify(err: &anyhow::Error) -> Exit {
         if let Some(e) = cause.downcast_ref::<model::Error>() {
             return match e {
                 model::Error::Io { source, .. } => classify_io(source),
-                model::Error::Invalid { .. } => Exit::DataErr,
+                model::Error::Invalid { .. } | model::Error::Card { .. } => Exit::DataErr,
             };
         }
         if let Some(e) = cause.downcast_ref::<volume::Error>() {
@@ -229,6 +257,7 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => generate::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Segment(args) => segment::run(&args),
+        Command::Infer(args) => infer::run(&args),
         Command::Merge(args) => merge::run(&args),
         Command::Table1(args) => table1::run(&args),
         Command::Demo(args) => demo::run(&args),

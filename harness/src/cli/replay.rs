@@ -19,7 +19,7 @@ use bunet_harness::session::{self, ClientRun, SliceSource};
 use bunet_harness::synth::{Params, Phantom};
 use bunet_harness::volume::{self, CtVolume, Prepared};
 use bunet_harness::{output, reference::Reference};
-use bunet_unet::{Architecture, Quant, Tensor};
+use bunet_unet::{Architecture, InputNorm, Quant, Tensor};
 
 use super::common::{SessionArgs, WeightsArgs};
 use super::progress;
@@ -68,6 +68,7 @@ pub struct Args {
 struct Windowed {
     phantom: Phantom,
     arch: Architecture,
+    norm: InputNorm,
 }
 
 impl Windowed {
@@ -97,7 +98,7 @@ impl Windowed {
             dims: [nx, ny, hi - lo + 1],
             hu,
         };
-        Ok((ct.prepare(&self.arch)?, z - lo))
+        Ok((ct.prepare_with(&self.arch, &self.norm)?, z - lo))
     }
 }
 
@@ -172,6 +173,9 @@ impl ServerProcess {
         if let Some(w) = &args.weights.weights {
             cmd.arg("--weights").arg(w);
         }
+        if let Some(a) = &args.weights.arch {
+            cmd.arg("--arch").arg(a.to_string());
+        }
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -243,7 +247,7 @@ pub fn run(args: &Args) -> Result<()> {
     let model = args.weights.load()?;
     let arch = *model.arch();
     let mut config = args.session.config();
-    let source = open_source(args, arch)?;
+    let source = open_source(args, arch, model.metadata().input)?;
     let [nx, ny, nz] = source.dims();
     let step = 1usize << arch.depth;
     let input_dims = [1, ny.next_multiple_of(step), nx.next_multiple_of(step)];
@@ -278,7 +282,7 @@ pub fn run(args: &Args) -> Result<()> {
         rows,
     };
     let extra = Extrapolation::new(&bd, slices_wall, &count, nz);
-    let qm = bunet_unet::QuantModel::new(&model, config.preset.quant())?;
+    let qm = bunet_harness::model::quantise(&model, config.preset.quant())?;
     let check: Vec<usize> = slices
         .iter()
         .copied()
@@ -340,11 +344,11 @@ pub fn run(args: &Args) -> Result<()> {
 }
 
 /// The volume: the CT file given, or the synthetic phantom rendered slice by slice.
-fn open_source(args: &Args, arch: Architecture) -> Result<Source> {
+fn open_source(args: &Args, arch: Architecture, norm: InputNorm) -> Result<Source> {
     Ok(match &args.input {
         Some(path) => {
             let ct = super::segment::read_ct(path)?;
-            let p = ct.prepare(&arch)?;
+            let p = ct.prepare_with(&arch, &norm)?;
             Source::File(Box::new((ct, p)))
         }
         None => {
@@ -354,7 +358,11 @@ fn open_source(args: &Args, arch: Architecture) -> Result<Source> {
                 dims: [n, n, nz],
                 seed: args.seed,
             })?;
-            Source::Synthetic(Box::new(Windowed { phantom, arch }))
+            Source::Synthetic(Box::new(Windowed {
+                phantom,
+                arch,
+                norm,
+            }))
         }
     })
 }

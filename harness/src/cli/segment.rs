@@ -4,14 +4,17 @@
 //! report. With `--shard I/K` or `--slices A..B` it runs one shard of the volume and writes a
 //! partial mask with a manifest instead (see [`bunet_harness::shard`]); `bunet merge` joins them.
 
+use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use bunet_harness::output;
+use bunet_harness::model::{self, Card};
+use bunet_harness::output::{self, MaskSummary};
 use bunet_harness::report;
 use bunet_harness::session::{self, ClientRun};
 use bunet_harness::shard::{self, Job, ModelId, ProtocolId, Range, VolumeId};
 use bunet_harness::volume::{self, CtVolume};
+use bunet_harness::{nifti, volume::Warning};
 use bunet_unet::{Architecture, Dims};
 
 use super::common::{self, SessionArgs};
@@ -23,6 +26,11 @@ pub struct Args {
     /// The CT volume (NIfTI-1, .nii or .nii.gz, in Hounsfield units).
     #[arg(long, value_name = "PATH")]
     input: PathBuf,
+    /// Largest volume accepted, in voxels, checked from the NIfTI header before anything is
+    /// decompressed (default 512 x 512 x 512).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_VOXELS,
+          value_parser = clap::value_parser!(u64).range(1..=nifti::MAX_VOXELS as u64))]
+    max_voxels: u64,
     /// The server (`bunet serve`) to segment with.
     #[arg(long, default_value = "127.0.0.1:7070", value_name = "HOST:PORT")]
     server: String,
@@ -33,8 +41,14 @@ pub struct Args {
     #[command(flatten)]
     session: SessionArgs,
     /// The model's architecture as the server's weights declare it (the handshake checks it).
-    #[arg(long, default_value_t = Architecture::seed(), value_parser = common::parse_arch)]
-    arch: Architecture,
+    /// Default: the model card's, or the built-in weights'.
+    #[arg(long, value_name = "ARCH", value_parser = common::parse_arch)]
+    arch: Option<Architecture>,
+    /// The model card of the server's weights (the JSON the tools write beside them, or the
+    /// weights file itself): architecture, input normalisation, training spacing. Default: the
+    /// built-in weights' card.
+    #[arg(long, value_name = "PATH")]
+    model_card: Option<PathBuf>,
     /// Run the shard of slices A..B (half-open, 0-based): a partial mask and a manifest in DIR,
     /// for `bunet merge`.
     #[arg(long, value_name = "A..B", value_parser = parse_range, conflicts_with = "shard")]
@@ -65,7 +79,10 @@ pub fn parse_range(text: &str) -> Result<(usize, usize), String> {
         Some((a, b)) => (num(a)?, num(b)?),
         None => {
             let k = num(text)?;
-            (k, k + 1)
+            let end = k
+                .checked_add(1)
+                .ok_or_else(|| format!("slice {k} is past any volume"))?;
+            (k, end)
         }
     };
     if a >= b {
@@ -74,26 +91,88 @@ pub fn parse_range(text: &str) -> Result<(usize, usize), String> {
     Ok((a, b))
 }
 
+/// Default of `--max-voxels`: 512³ voxels (0.5 GiB of f32 Hounsfield values).
+pub const DEFAULT_MAX_VOXELS: u64 = 512 * 512 * 512;
+
 /// Reads a CT volume.
 pub fn read_ct(path: &Path) -> Result<CtVolume> {
-    let image =
-        bunet_harness::nifti::read(path).with_context(|| format!("reading {}", path.display()))?;
+    read_ct_limited(path, nifti::MAX_VOXELS)
+}
+
+/// Reads a CT volume of at most `max_voxels` voxels (checked from the header first).
+pub fn read_ct_limited(path: &Path, max_voxels: usize) -> Result<CtVolume> {
+    let image = nifti::read_limited(path, max_voxels)
+        .with_context(|| format!("reading {}", path.display()))?;
     Ok(CtVolume::from_image(image))
+}
+
+/// The model card the client prepares its input for: `--model-card` (checked against
+/// `--arch`), or the built-in weights' card, or — for an `--arch` other than the built-in one
+/// without a card — that architecture with the default normalisation.
+pub fn resolve_card(card: Option<&Path>, arch: Option<&Architecture>) -> Result<Card> {
+    Ok(match (card, arch) {
+        (Some(path), arch) => model::read_card(path, arch)?,
+        (None, arch) => {
+            let built_in = Card::built_in();
+            match arch {
+                Some(a) if *a != built_in.arch => {
+                    // The handshake checks the architecture, not the normalisation: say what
+                    // is assumed, since a model trained otherwise gives wrong masks silently.
+                    let metadata = bunet_unet::Metadata::default();
+                    eprintln!(
+                        "bunet segment: warning: no --model-card for --arch {a}; assuming the \
+                         input normalisation {} and no training spacing",
+                        metadata.input
+                    );
+                    Card { arch: *a, metadata }
+                }
+                _ => built_in,
+            }
+        }
+    })
+}
+
+/// Checks the voxels (NaN refused) and prints every warning on stderr.
+pub fn check_ct(ct: &CtVolume, card: &Card, command: &str) -> Result<Vec<Warning>> {
+    let warnings = ct.check(card.metadata.spacing)?;
+    for w in &warnings {
+        eprintln!("bunet {command}: warning: {w}");
+    }
+    Ok(warnings)
+}
+
+/// Resolves the server's address before anything is computed, so that a typo is reported as
+/// such (exit 69) and not as an I/O error after the work.
+fn resolve_server(server: &str) -> Result<()> {
+    match server.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => {
+            Err(super::Unavailable(format!("server address `{server}` resolves to nothing")).into())
+        }
+        Err(e) => Err(super::Unavailable(format!(
+            "cannot resolve the server address `{server}` (expected HOST:PORT): {e}"
+        ))
+        .into()),
+    }
 }
 
 /// Runs `bunet segment`.
 pub fn run(args: &Args) -> Result<()> {
     let started = shard::unix_now();
-    let ct = read_ct(&args.input)?;
+    let card = resolve_card(args.model_card.as_deref(), args.arch.as_ref())?;
+    let max_voxels = usize::try_from(args.max_voxels).unwrap_or(usize::MAX);
+    let ct = read_ct_limited(&args.input, max_voxels)?;
     let nz = ct.dims[2];
+    output::check_overlays(&args.overlays, nz)?;
     let core = core_range(args, nz)?;
     let (a, b) = core.unwrap_or((0, nz));
     let config = args.session.config();
-    let slab = (args.arch.dims == Dims::Three).then(|| shard::slab(&args.arch, (a, b), nz));
+    let arch = card.arch;
+    let slab = (arch.dims == Dims::Three).then(|| shard::slab(&arch, (a, b), nz));
     let job = core.map(|_| Job {
         volume: VolumeId::of(&ct),
-        model: ModelId::new(&args.arch, args.model_id.as_deref()),
-        protocol: ProtocolId::new(&args.arch, &config),
+        model: ModelId::new(&arch, args.model_id.as_deref()),
+        protocol: ProtocolId::new(&arch, &config),
         range: Range { core: [a, b], slab },
     });
     if let Some(job) = &job {
@@ -115,13 +194,76 @@ pub fn run(args: &Args) -> Result<()> {
             Err(_) => {}
         }
     }
-    let vol = ct.prepare(&args.arch)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    if job.is_some() {
-        shard::forget(&args.out)?;
+    resolve_server(&args.server)?;
+    let warnings = check_ct(&ct, &card, "segment")?;
+    let vol = ct.prepare_with(&arch, &card.metadata.input)?;
+    let out = OutDir::create(&args.out)?;
+    let result = (|| {
+        if job.is_some() {
+            shard::forget(&args.out)?;
+        }
+        run_and_write(
+            args,
+            &card,
+            &ct,
+            &vol,
+            job,
+            (a, b),
+            slab,
+            &warnings,
+            started,
+        )
+    })();
+    out.finish(result.is_ok());
+    result
+}
+
+/// The `--out` directory: created if missing, and removed again if the run fails before
+/// anything was written into it (no empty directory left behind).
+pub struct OutDir {
+    path: PathBuf,
+    created: bool,
+}
+
+impl OutDir {
+    /// Creates `path` (and its parents) if missing.
+    pub fn create(path: &Path) -> Result<Self> {
+        let created = !path.exists();
+        std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            created,
+        })
     }
-    let run = run_session(args, &vol, (a, b), slab.map(|s| (s.start, s.end)))?;
+
+    /// After the run: a directory this run created is removed on failure if it is empty.
+    pub fn finish(self, ok: bool) {
+        if !ok && self.created {
+            // remove_dir refuses a non-empty directory: partial outputs stay for inspection.
+            let _ = std::fs::remove_dir(&self.path);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_and_write(
+    args: &Args,
+    card: &Card,
+    ct: &CtVolume,
+    vol: &volume::Prepared,
+    job: Option<Job>,
+    (a, b): (usize, usize),
+    slab: Option<shard::Slab>,
+    warnings: &[Warning],
+    started: f64,
+) -> Result<()> {
+    let run = run_session(
+        args,
+        &card.arch,
+        vol,
+        (a, b),
+        slab.map(|s| (s.start, s.end)),
+    )?;
     let plane = ct.plane_len();
     let mut core_mask = vec![0u8; plane * (b - a)];
     for (&z, m) in run.slices.iter().zip(&run.masks) {
@@ -130,8 +272,8 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
     match job {
-        Some(job) => write_shard(args, &ct, job, &core_mask, &run, started),
-        None => write_volume(args, &ct, &core_mask, &run),
+        Some(job) => write_shard(args, ct, job, &core_mask, &run, started),
+        None => write_volume(args, ct, &core_mask, &run, warnings),
     }
 }
 
@@ -149,12 +291,13 @@ fn core_range(args: &Args, nz: usize) -> Result<Option<(usize, usize)>> {
 /// Connects and runs the secure session: slices `a..b` one by one (2.5D), or the slab.
 fn run_session(
     args: &Args,
+    arch: &Architecture,
     vol: &volume::Prepared,
     (a, b): (usize, usize),
     slab: Option<(usize, usize)>,
 ) -> Result<ClientRun> {
     let config = args.session.config();
-    let steps = bunet_unet::QuantPlan::new(&args.arch, config.preset.quant())?
+    let steps = bunet_unet::QuantPlan::new(arch, config.preset.quant())?
         .steps()
         .len();
     let mut ch = session::connect(&args.server)?;
@@ -162,7 +305,7 @@ fn run_session(
         None => {
             let slices: Vec<usize> = (a..b).collect();
             let pb = progress::bar((slices.len() * steps) as u64, "segment");
-            let run = session::run_client(&mut ch, &args.arch, config, vol, &slices, || {
+            let run = session::run_client(&mut ch, arch, config, vol, &slices, || {
                 pb.inc(1);
             });
             pb.finish_and_clear();
@@ -170,7 +313,7 @@ fn run_session(
         }
         Some(range) => {
             let pb = progress::bar(steps as u64, "segment");
-            let run = session::run_client_slab(&mut ch, &args.arch, config, vol, range, || {
+            let run = session::run_client_slab(&mut ch, arch, config, vol, range, || {
                 pb.inc(1);
             });
             pb.finish_and_clear();
@@ -191,7 +334,15 @@ fn write_shard(
 ) -> Result<()> {
     let [a, b] = job.range.core;
     let part = shard::write_part(&args.out, ct, (a, b), core_mask)?;
-    let report = run.report.to_json();
+    let core_ct = ct.crop([0, 0, a], [ct.dims[0], ct.dims[1], b - a])?;
+    let report = with_run_facts(
+        &run.report.to_json(),
+        &args.input,
+        (a, b),
+        &core_ct,
+        core_mask,
+        &[],
+    )?;
     shard::write_atomic(&args.out, "report.json", report.as_bytes())?;
     let overlays: Vec<usize> = args
         .overlays
@@ -234,8 +385,45 @@ fn write_shard(
     Ok(())
 }
 
-/// A whole volume's outputs: mask, overlays, report.
-fn write_volume(args: &Args, ct: &CtVolume, mask: &[u8], run: &ClientRun) -> Result<()> {
+/// The client report with what a reader needs beside the costs: the input path, the slice range
+/// run, a summary of the mask and the input warnings.
+pub fn with_run_facts(
+    report: &str,
+    input: &Path,
+    (a, b): (usize, usize),
+    ct: &CtVolume,
+    mask: &[u8],
+    warnings: &[Warning],
+) -> Result<String> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(report).context("re-reading the client report")?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("input".into(), input.display().to_string().into());
+        obj.insert("slices".into(), serde_json::json!([a, b]));
+        obj.insert(
+            "mask".into(),
+            serde_json::to_value(MaskSummary::of(ct, mask)).context("mask summary")?,
+        );
+        obj.insert(
+            "warnings".into(),
+            warnings
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+                .into(),
+        );
+    }
+    serde_json::to_string_pretty(&value).context("writing the report")
+}
+
+/// A whole volume's outputs: mask, overlays (replacing any left by an earlier run), report.
+fn write_volume(
+    args: &Args,
+    ct: &CtVolume,
+    mask: &[u8],
+    run: &ClientRun,
+    warnings: &[Warning],
+) -> Result<()> {
     let [nx, ny, nz] = ct.dims;
     let mask_path = output::write_mask(&args.out.join("mask.nii.gz"), ct, mask)?;
     let overlays = if args.overlays.is_empty() {
@@ -243,9 +431,18 @@ fn write_volume(args: &Args, ct: &CtVolume, mask: &[u8], run: &ClientRun) -> Res
     } else {
         args.overlays.clone()
     };
+    output::remove_stale_overlays(&args.out)?;
     let pngs = output::write_overlays(&args.out, ct, mask, &overlays)?;
     let report_path = args.out.join("report.json");
-    std::fs::write(&report_path, run.report.to_json())
+    let report = with_run_facts(
+        &run.report.to_json(),
+        &args.input,
+        (0, nz),
+        ct,
+        mask,
+        warnings,
+    )?;
+    std::fs::write(&report_path, report)
         .with_context(|| format!("writing {}", report_path.display()))?;
     let t = run.report.total();
     let config = args.session.config();

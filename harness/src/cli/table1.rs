@@ -44,7 +44,7 @@ pub struct Args {
     #[command(flatten)]
     weights: WeightsArgs,
     /// Backend of the nonlinear layers in the secure runs.
-    #[arg(long, default_value = "gc", value_parser = common::backend_parser())]
+    #[arg(long, default_value = common::DEFAULT_BACKEND, value_parser = common::backend_parser())]
     backend: Backend,
     /// Backend of the linear layers: `dft` (the seed's) or `coeff` (coefficient encoding).
     #[arg(long, default_value = "dft", value_parser = common::linear_parser())]
@@ -70,6 +70,8 @@ struct Volume {
 /// Per preset: what the fixed-point reference and the secure samples gave.
 struct Column {
     preset: Preset,
+    /// `k` of the calibrated activation scale `2^k` folded into the server's weights.
+    activation_scale: u32,
     vs_float: Overlap,
     vs_truth: Overlap,
     reference_s: f64,
@@ -87,11 +89,12 @@ struct Secure {
 
 fn volumes(args: &Args) -> Result<Vec<Volume>> {
     if !args.labels.is_empty() && args.labels.len() != args.inputs.len() {
-        bail!(
+        return Err(super::Usage(format!(
             "{} --label for {} --input: give one label per input or none",
             args.labels.len(),
             args.inputs.len()
-        );
+        ))
+        .into());
     }
     if !args.inputs.is_empty() {
         return args
@@ -105,13 +108,14 @@ fn volumes(args: &Args) -> Result<Vec<Volume>> {
                         let img = bunet_harness::nifti::read(l)
                             .with_context(|| format!("reading {}", l.display()))?;
                         if img.dims != ct.dims {
-                            bail!(
-                                "{} is {:?}, its CT {} is {:?}",
+                            return Err(super::BadData(format!(
+                                "label {} is {:?} voxels, its CT {} is {:?}",
                                 l.display(),
                                 img.dims,
                                 path.display(),
                                 ct.dims
-                            );
+                            ))
+                            .into());
                         }
                         Some(img.data.iter().map(|&v| u8::from(v > 0.5)).collect())
                     }
@@ -153,13 +157,21 @@ pub fn run(args: &Args) -> Result<()> {
     let arch = *model.arch();
     let vols = volumes(args)?;
     if vols.is_empty() {
-        bail!("no volumes: give --seeds or --input");
+        return Err(super::Usage("no volumes: give --seeds or --input".into()).into());
+    }
+    for v in &vols {
+        for w in
+            v.ct.check(model.metadata().spacing)
+                .with_context(|| format!("checking {}", v.name))?
+        {
+            eprintln!("bunet table1: warning: {}: {w}", v.name);
+        }
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let prepared = vols
         .iter()
-        .map(|v| v.ct.prepare(&arch))
+        .map(|v| v.ct.prepare_with(&arch, &model.metadata().input))
         .collect::<Result<Vec<_>, _>>()?;
     let total_slices: usize = prepared.iter().map(|p| p.slices()).sum();
     let pb = progress::bar(
@@ -217,7 +229,7 @@ fn float_reference(
     model: &bunet_unet::Model,
     vols: &[Volume],
     prepared: &[Prepared],
-    pb: &indicatif::ProgressBar,
+    pb: &progress::Progress,
 ) -> Result<FloatColumn> {
     let mut col = FloatColumn {
         masks: Vec::new(),
@@ -243,11 +255,12 @@ fn fixed_column(
     vols: &[Volume],
     prepared: &[Prepared],
     float_masks: &[Segmentation],
-    pb: &indicatif::ProgressBar,
+    pb: &progress::Progress,
 ) -> Result<Column> {
     let qm = common::quantise(model, preset)?;
     let mut col = Column {
         preset,
+        activation_scale: qm.activation_scale(),
         vs_float: Overlap::default(),
         vs_truth: Overlap::default(),
         reference_s: 0.0,
@@ -419,8 +432,8 @@ fn reference_rows(rows: &mut Rows<'_>, has_truth: bool, float: &FloatColumn) {
     rows.row("Quantization", "quantization", dash(), &|c| {
         let q = c.preset.quant();
         let t = format!(
-            "{}-bit int., {}-bit frac. (p = {})",
-            q.int_bits, q.frac_bits, q.p
+            "{}-bit int., {}-bit frac. (p = {}), activations scaled by 2^{}",
+            q.int_bits, q.frac_bits, q.p, c.activation_scale
         );
         (t.clone(), t)
     });
