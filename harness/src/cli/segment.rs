@@ -16,6 +16,7 @@ use bunet_unet::{Architecture, Dims};
 
 use super::common::{self, SessionArgs};
 use super::progress;
+use super::transport::ClientTransport;
 
 /// Options of `bunet segment`.
 #[derive(Debug, clap::Args)]
@@ -32,6 +33,8 @@ pub struct Args {
     out: PathBuf,
     #[command(flatten)]
     session: SessionArgs,
+    #[command(flatten)]
+    transport: ClientTransport,
     /// The model's architecture as the server's weights declare it (the handshake checks it).
     #[arg(long, default_value_t = Architecture::seed(), value_parser = common::parse_arch)]
     arch: Architecture,
@@ -157,7 +160,7 @@ fn run_session(
     let steps = bunet_unet::QuantPlan::new(&args.arch, config.preset.quant())?
         .steps()
         .len();
-    let mut ch = session::connect(&args.server)?;
+    let mut ch = session::connect_with(&args.server, &args.transport.connect()?)?;
     let run = match slab {
         None => {
             let slices: Vec<usize> = (a..b).collect();
