@@ -608,7 +608,47 @@ fn gib(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::*;
+
+    #[test]
+    fn a_client_over_its_quota_is_busy_while_others_are_admitted_and_wide_requests_refused() {
+        let gate = Budget::new(4, 1 << 30, 1 << 20, 30);
+        let est = Estimate {
+            keys: 1 << 20,
+            filters: 0,
+            ciphertexts: 0,
+            precompute: 0,
+            nonlinear: 0,
+            activations: 0,
+            overhead: 0,
+        };
+        let first = gate.admit([1, 32, 32], &est, "CN=a", 1);
+        assert!(matches!(first, Admission::Admit(_)));
+        assert!(matches!(
+            gate.admit([1, 32, 32], &est, "CN=a", 1),
+            Admission::Busy {
+                reason: BusyReason::Slots,
+                ..
+            }
+        ));
+        let other = gate.admit([1, 32, 32], &est, "CN=b", 1);
+        assert!(matches!(other, Admission::Admit(_)));
+        assert_eq!(gate.status().running, 2);
+        drop(first);
+        assert!(matches!(
+            gate.admit([1, 32, 32], &est, "CN=a", 1),
+            Admission::Admit(_)
+        ));
+        // Plain-TCP clients (no identity) share no quota.
+        let plain: Vec<_> = (0..2)
+            .map(|_| gate.admit([1, 32, 32], &est, "", 1))
+            .collect();
+        assert!(plain.iter().all(|a| matches!(a, Admission::Admit(_))));
+        assert!(matches!(
+            gate.admit([1, 2048, 64], &est, "", 1),
+            Admission::Refuse(_)
+        ));
+    }
 
     #[test]
     fn sizes_parse_with_binary_units() {
