@@ -120,10 +120,11 @@ pub struct ChannelConfig {
     /// The largest frame body accepted.
     pub max_frame_len: u64,
     /// The slowest pace accepted inside a frame, in bytes per second (0: none): once a frame's
-    /// first byte has arrived (or a send has begun), the whole frame must pass within
+    /// first byte has arrived, the whole frame must pass within
     /// [`ChannelConfig::frame_grace`] plus its length at this rate. A sender never pauses inside
     /// a frame ([`Channel::send`] keeps every frame whole in its buffer or writes it at once),
-    /// so only a slow link or a trickling peer meets this limit.
+    /// so only a slow link or a trickling peer meets this limit. A send gets the idle timeout
+    /// on top (the peer may be computing before it reads), then must be taken at this rate.
     pub min_rate: u64,
     /// The time a frame gets on top of its length at [`ChannelConfig::min_rate`].
     pub frame_grace: Duration,
@@ -148,6 +149,13 @@ impl Default for ChannelConfig {
 
 impl ChannelConfig {
     /// The deadline of a frame of `len` bytes begun at `began` (none without a minimum rate).
+    /// The deadline of sending `len` bytes from `began`: the peer may be computing before it
+    /// reads (up to the idle timeout, as between frames), then must take them at the minimum
+    /// rate; so a peer that reads one byte at a time cannot hold a send longer than that.
+    fn send_deadline(&self, began: Instant, len: u64) -> Option<Instant> {
+        self.frame_deadline(began.checked_add(self.read_timeout?)?, len)
+    }
+
     fn frame_deadline(&self, began: Instant, len: u64) -> Option<Instant> {
         if self.min_rate == 0 {
             return None;
@@ -396,7 +404,7 @@ impl Channel {
         }
         let frame_len = FRAME_HEADER_LEN + body.len();
         self.writer.get_mut().limits.frame =
-            self.config.frame_deadline(Instant::now(), frame_len as u64);
+            self.config.send_deadline(Instant::now(), frame_len as u64);
         // A frame is kept whole: either it fits in the buffer (sent at the next flush, with
         // the frames before it), or the buffer is flushed and the frame written at once. So a
         // sender never stops half-way through a frame while it computes, and the receiver's
@@ -437,7 +445,7 @@ impl Channel {
     /// [`ChannelError::Io`] or [`ChannelError::Closed`].
     pub fn flush(&mut self) -> Result<(), ChannelError> {
         let pending = self.writer.buffer().len() as u64;
-        self.writer.get_mut().limits.frame = self.config.frame_deadline(Instant::now(), pending);
+        self.writer.get_mut().limits.frame = self.config.send_deadline(Instant::now(), pending);
         let outcome = self.writer.flush();
         self.writer.get_mut().limits.frame = None;
         outcome.map_err(|e| self.write_error(e))

@@ -419,3 +419,22 @@ fn a_sender_that_computes_after_a_send_never_leaves_half_a_frame_behind() {
         );
     }
 }
+
+#[test]
+fn a_send_waits_out_a_peer_that_computes_before_it_reads() {
+    // The grace and rate alone would allow 0.3 s + 8 MiB at 64 MiB/s; the peer computes for
+    // 1 s first, within the idle timeout, so the send must still succeed.
+    let config = ChannelConfig {
+        min_rate: 64 << 20,
+        ..paced_config()
+    };
+    let (mut a, mut b) = tcp_pair(config);
+    let peer = thread::spawn(move || {
+        thread::sleep(Duration::from_secs(1));
+        b.recv(1, 16 << 20).map(|v| v.len())
+    });
+    let body = vec![9u8; 8 << 20];
+    a.send(1, &body).unwrap();
+    a.flush().unwrap();
+    assert_eq!(peer.join().unwrap().unwrap(), 8 << 20);
+}
