@@ -5,16 +5,25 @@
 //! receiver checks magic, version, kind and length (against both the caller's bound and the
 //! channel's maximum) before allocating the body. Every byte, message and round is counted under
 //! the label of the building block that caused it ([`Channel::set_label`]).
+//!
+//! Time limits ([`pace`]): a wait for a frame's first byte is bounded by the idle timeout; once a
+//! frame has begun it must be complete within [`ChannelConfig::frame_grace`] plus its length at
+//! [`ChannelConfig::min_rate`]; and a handshake and a session deadline bound the whole exchange,
+//! so that no pace of the peer's bytes holds a connection longer than the caller allows.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::TcpStream;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::wire::{Decode, Encode, Reader, WireError, decode_exact};
 
 pub mod fault;
+pub mod pace;
+
+use pace::{Limit, Paced, SharedHalf, TimedRead, TimedWrite};
 
 /// Magic bytes that open every frame.
 pub const MAGIC: [u8; 4] = *b"BUNT";
@@ -37,6 +46,20 @@ pub enum ChannelError {
     /// No data arrived within the read timeout.
     #[error("no data from the peer within {0:?}")]
     Timeout(Duration),
+    /// A frame that had begun did not complete in time: the peer sent (or took) its bytes
+    /// slower than [`ChannelConfig::min_rate`].
+    #[error(
+        "a frame was not complete within its deadline (the peer is slower than {min_rate} bytes/s after a {grace:?} grace)"
+    )]
+    TooSlow {
+        /// The configured minimum rate.
+        min_rate: u64,
+        /// The configured grace.
+        grace: Duration,
+    },
+    /// The handshake or session deadline passed.
+    #[error("the {0} deadline passed")]
+    Deadline(DeadlineKind),
     /// Another I/O failure.
     #[error("channel i/o: {0}")]
     Io(#[source] io::Error),
@@ -69,23 +92,78 @@ pub enum ChannelError {
     },
 }
 
+/// Which absolute deadline passed ([`ChannelError::Deadline`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadlineKind {
+    /// [`Channel::set_handshake_deadline`].
+    Handshake,
+    /// [`Channel::set_deadline`].
+    Session,
+}
+
+impl std::fmt::Display for DeadlineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DeadlineKind::Handshake => "handshake",
+            DeadlineKind::Session => "session",
+        })
+    }
+}
+
 /// Settings of a channel.
 #[derive(Debug, Clone, Copy)]
 pub struct ChannelConfig {
-    /// How long a read may wait for the peer, and over TCP also how long a write may wait for
-    /// the peer to take the bytes, so that a peer that stops reading cannot block us forever
-    /// (`None`: forever).
+    /// How long a read may wait for the first byte of a frame (the peer may be computing), and
+    /// over TCP also how long a write may wait for the peer to take bytes, so that a peer that
+    /// stops reading cannot block us forever (`None`: forever).
     pub read_timeout: Option<Duration>,
     /// The largest frame body accepted.
     pub max_frame_len: u64,
+    /// The slowest pace accepted inside a frame, in bytes per second (0: none): once a frame's
+    /// first byte has arrived, the whole frame must pass within
+    /// [`ChannelConfig::frame_grace`] plus its length at this rate. A sender never pauses inside
+    /// a frame ([`Channel::send`] keeps every frame whole in its buffer or writes it at once),
+    /// so only a slow link or a trickling peer meets this limit. A send gets the idle timeout
+    /// on top (the peer may be computing before it reads), then must be taken at this rate.
+    pub min_rate: u64,
+    /// The time a frame gets on top of its length at [`ChannelConfig::min_rate`].
+    pub frame_grace: Duration,
 }
+
+/// Default [`ChannelConfig::min_rate`]: 32 KiB/s (256 kbit/s), far below any link a scan is
+/// segmented over, far above a peer that trickles bytes to hold a connection.
+pub const DEFAULT_MIN_RATE: u64 = 32 << 10;
+/// Default [`ChannelConfig::frame_grace`].
+pub const DEFAULT_FRAME_GRACE: Duration = Duration::from_secs(30);
 
 impl Default for ChannelConfig {
     fn default() -> Self {
         Self {
             read_timeout: Some(Duration::from_secs(300)),
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            min_rate: DEFAULT_MIN_RATE,
+            frame_grace: DEFAULT_FRAME_GRACE,
         }
+    }
+}
+
+impl ChannelConfig {
+    /// The deadline of a frame of `len` bytes begun at `began` (none without a minimum rate).
+    /// The deadline of sending `len` bytes from `began`: the peer may be computing before it
+    /// reads (up to the idle timeout, as between frames), then must take them at the minimum
+    /// rate; so a peer that reads one byte at a time cannot hold a send longer than that.
+    fn send_deadline(&self, began: Instant, len: u64) -> Option<Instant> {
+        self.frame_deadline(began.checked_add(self.read_timeout?)?, len)
+    }
+
+    fn frame_deadline(&self, began: Instant, len: u64) -> Option<Instant> {
+        if self.min_rate == 0 {
+            return None;
+        }
+        let secs = len as f64 / self.min_rate as f64;
+        // Capped so that no length can overflow an Instant; a day is past any real frame.
+        let at_rate = Duration::from_secs_f64(secs.min(86_400.0));
+        began.checked_add(self.frame_grace + at_rate)
     }
 }
 
@@ -149,9 +227,11 @@ impl Meter {
 
 /// One end of a framed, metered, bidirectional channel.
 pub struct Channel {
-    reader: Box<dyn Read + Send>,
-    writer: Box<dyn Write + Send>,
+    reader: BufReader<Paced<dyn TimedRead>>,
+    writer: BufWriter<Paced<dyn TimedWrite>>,
     config: ChannelConfig,
+    session_deadline: Option<Instant>,
+    handshake_deadline: Option<Instant>,
     meter: Meter,
     label: &'static str,
     sending_flight: bool,
@@ -168,37 +248,61 @@ impl std::fmt::Debug for Channel {
 
 impl Channel {
     fn from_halves(
-        reader: Box<dyn Read + Send>,
-        writer: Box<dyn Write + Send>,
+        reader: Box<dyn TimedRead>,
+        writer: Box<dyn TimedWrite>,
         config: ChannelConfig,
     ) -> Self {
         Self {
-            reader,
-            writer,
+            reader: BufReader::with_capacity(BUFFER_LEN, Paced::new(reader, config.read_timeout)),
+            writer: BufWriter::with_capacity(BUFFER_LEN, Paced::new(writer, config.read_timeout)),
             config,
+            session_deadline: None,
+            handshake_deadline: None,
             meter: Meter::default(),
             label: "unlabelled",
             sending_flight: false,
         }
     }
 
-    /// A channel over a connected TCP stream (Nagle disabled, buffered, read and write timeouts
-    /// set to [`ChannelConfig::read_timeout`]).
+    /// A channel over a connected TCP stream (Nagle disabled, buffered, every wait bounded by
+    /// the limits of [`pace`]).
     ///
     /// # Errors
     /// [`ChannelError::Io`] if the socket cannot be configured or cloned.
     pub fn tcp(stream: TcpStream, config: ChannelConfig) -> Result<Self, ChannelError> {
         stream.set_nodelay(true).map_err(ChannelError::Io)?;
-        stream
-            .set_read_timeout(config.read_timeout)
-            .map_err(ChannelError::Io)?;
-        stream
-            .set_write_timeout(config.read_timeout)
-            .map_err(ChannelError::Io)?;
         let read_half = stream.try_clone().map_err(ChannelError::Io)?;
         Ok(Self::from_halves(
-            Box::new(BufReader::with_capacity(BUFFER_LEN, read_half)),
-            Box::new(BufWriter::with_capacity(BUFFER_LEN, stream)),
+            Box::new(read_half),
+            Box::new(stream),
+            config,
+        ))
+    }
+
+    /// A channel over `stream`, a byte stream layered on the connected TCP socket `socket`
+    /// (such as a TLS session): reads and writes go through `stream`, and the socket's timeouts
+    /// bound each of its waits, so every limit of [`pace`] holds as over plain TCP.
+    ///
+    /// # Errors
+    /// [`ChannelError::Io`] if the socket cannot be configured or cloned.
+    pub fn over_stream<S: Read + Write + Send + 'static>(
+        stream: S,
+        socket: &TcpStream,
+        config: ChannelConfig,
+    ) -> Result<Self, ChannelError> {
+        socket.set_nodelay(true).map_err(ChannelError::Io)?;
+        let stream = Arc::new(Mutex::new(stream));
+        let half = |stream| -> Result<SharedHalf<S>, ChannelError> {
+            Ok(SharedHalf {
+                stream,
+                socket: socket.try_clone().map_err(ChannelError::Io)?,
+            })
+        };
+        let reader = half(Arc::clone(&stream))?;
+        let writer = half(stream)?;
+        Ok(Self::from_halves(
+            Box::new(reader),
+            Box::new(writer),
             config,
         ))
     }
@@ -210,8 +314,8 @@ impl Channel {
         let (b_tx, a_rx) = sync_channel(16);
         let end = |tx, rx| {
             Channel::from_halves(
-                Box::new(PipeReader::new(rx, config.read_timeout)),
-                Box::new(BufWriter::with_capacity(BUFFER_LEN, PipeWriter { tx })),
+                Box::new(PipeReader::new(rx)),
+                Box::new(PipeWriter { tx }),
                 config,
             )
         };
@@ -250,6 +354,33 @@ impl Channel {
         &self.config
     }
 
+    /// Sets the session deadline: once it passes, every read and write fails with
+    /// [`ChannelError::Deadline`] (`None`: no deadline).
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.session_deadline = deadline;
+        self.apply_deadlines();
+    }
+
+    /// Sets the handshake deadline: a deadline that holds until this side next sends a frame
+    /// (a server's first frame is its answer to the client's hello), so that a connection that
+    /// never completes its hello is dropped in bounded time.
+    pub fn set_handshake_deadline(&mut self, deadline: Option<Instant>) {
+        self.handshake_deadline = deadline;
+        self.apply_deadlines();
+    }
+
+    /// Hands the tighter of the two deadlines to both halves.
+    fn apply_deadlines(&mut self) {
+        let deadline = match (self.session_deadline, self.handshake_deadline) {
+            (Some(s), Some(h)) if h < s => Some((h, Limit::Handshake)),
+            (Some(s), _) => Some((s, Limit::Session)),
+            (None, Some(h)) => Some((h, Limit::Handshake)),
+            (None, None) => None,
+        };
+        self.reader.get_mut().limits.deadline = deadline;
+        self.writer.get_mut().limits.deadline = deadline;
+    }
+
     /// Raises the largest accepted frame body to `max` (never lowers it). For protocols whose
     /// agreed parameters (such as the nonlinear chunk) make single messages larger than the
     /// default; every receive still passes its own exact bound, so nothing larger than the
@@ -268,13 +399,29 @@ impl Channel {
         header[4..6].copy_from_slice(&PROTOCOL_VERSION.to_le_bytes());
         header[6..8].copy_from_slice(&kind.to_le_bytes());
         header[8..].copy_from_slice(&(body.len() as u64).to_le_bytes());
-        let timeout = self.config.read_timeout;
-        self.writer
-            .write_all(&header)
-            .map_err(|e| io_error(e, timeout))?;
-        self.writer
-            .write_all(body)
-            .map_err(|e| io_error(e, timeout))?;
+        if self.handshake_deadline.take().is_some() {
+            self.apply_deadlines();
+        }
+        let frame_len = FRAME_HEADER_LEN + body.len();
+        self.writer.get_mut().limits.frame =
+            self.config.send_deadline(Instant::now(), frame_len as u64);
+        // A frame is kept whole: either it fits in the buffer (sent at the next flush, with
+        // the frames before it), or the buffer is flushed and the frame written at once. So a
+        // sender never stops half-way through a frame while it computes, and the receiver's
+        // frame deadline measures only the link and the peer.
+        let outcome = if frame_len <= self.writer.capacity() - self.writer.buffer().len() {
+            self.writer
+                .write_all(&header)
+                .and_then(|()| self.writer.write_all(body))
+        } else {
+            self.writer.flush().and_then(|()| {
+                let raw = self.writer.get_mut();
+                raw.write_all(&header)?;
+                raw.write_all(body)
+            })
+        };
+        self.writer.get_mut().limits.frame = None;
+        outcome.map_err(|e| self.write_error(e))?;
         let label = self.label;
         let first_of_flight = !std::mem::replace(&mut self.sending_flight, true);
         let traffic = self.meter.entry(label);
@@ -297,8 +444,11 @@ impl Channel {
     /// # Errors
     /// [`ChannelError::Io`] or [`ChannelError::Closed`].
     pub fn flush(&mut self) -> Result<(), ChannelError> {
-        let timeout = self.config.read_timeout;
-        self.writer.flush().map_err(|e| io_error(e, timeout))
+        let pending = self.writer.buffer().len() as u64;
+        self.writer.get_mut().limits.frame = self.config.send_deadline(Instant::now(), pending);
+        let outcome = self.writer.flush();
+        self.writer.get_mut().limits.frame = None;
+        outcome.map_err(|e| self.write_error(e))
     }
 
     /// Receives one frame of message `kind` whose body is at most `max_len` bytes (and at most
@@ -311,7 +461,31 @@ impl Channel {
         self.flush()?;
         self.sending_flight = false;
         let mut header = [0u8; FRAME_HEADER_LEN];
-        self.read_exact(&mut header)?;
+        // The first byte may take the idle timeout (the peer computes between messages); from
+        // then on the frame runs against its deadline.
+        let first = self.read_some(&mut header)?;
+        let began = Instant::now();
+        self.reader.get_mut().limits.frame =
+            self.config.frame_deadline(began, FRAME_HEADER_LEN as u64);
+        let outcome = self.read_frame_rest(kind, max_len, began, header, first);
+        self.reader.get_mut().limits.frame = None;
+        let (len, body) = outcome?;
+        let traffic = self.meter.entry(self.label);
+        traffic.bytes_received += FRAME_HEADER_LEN as u64 + len;
+        traffic.messages_received += 1;
+        Ok(body)
+    }
+
+    /// The rest of [`Channel::recv`] once `first` bytes of `header` have arrived at `began`.
+    fn read_frame_rest(
+        &mut self,
+        kind: u16,
+        max_len: usize,
+        began: Instant,
+        mut header: [u8; FRAME_HEADER_LEN],
+        first: usize,
+    ) -> Result<(u64, Vec<u8>), ChannelError> {
+        self.read_exact(&mut header[first..])?;
         let mut r = Reader::new(&header);
         if r.array::<4>()? != MAGIC {
             return Err(ChannelError::BadFrame(WireError::Invalid("frame magic")));
@@ -335,12 +509,12 @@ impl Channel {
                 found: found_kind,
             });
         }
+        self.reader.get_mut().limits.frame = self
+            .config
+            .frame_deadline(began, FRAME_HEADER_LEN as u64 + len);
         let mut body = vec![0u8; len as usize];
         self.read_exact(&mut body)?;
-        let traffic = self.meter.entry(self.label);
-        traffic.bytes_received += FRAME_HEADER_LEN as u64 + len;
-        traffic.messages_received += 1;
-        Ok(body)
+        Ok((len, body))
     }
 
     /// Receives and decodes one message, rejecting trailing bytes.
@@ -475,10 +649,40 @@ impl Channel {
     }
 
     fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), ChannelError> {
-        let timeout = self.config.read_timeout;
-        self.reader
-            .read_exact(buf)
-            .map_err(|e| io_error(e, timeout))
+        let outcome = self.reader.read_exact(buf);
+        outcome.map_err(|e| self.limit_error(e, self.reader.get_ref().last))
+    }
+
+    /// Reads at least one byte into `buf`.
+    fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, ChannelError> {
+        loop {
+            match self.reader.read(buf) {
+                Ok(0) => return Err(ChannelError::Closed),
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.limit_error(e, self.reader.get_ref().last)),
+            }
+        }
+    }
+
+    fn write_error(&self, e: io::Error) -> ChannelError {
+        self.limit_error(e, self.writer.get_ref().last)
+    }
+
+    /// Maps a transport error; a wait that ran out is named by the limit that bounded it.
+    fn limit_error(&self, e: io::Error, last: Limit) -> ChannelError {
+        match io_error(e, self.config.read_timeout) {
+            ChannelError::Timeout(t) => match last {
+                Limit::Idle => ChannelError::Timeout(t),
+                Limit::Frame => ChannelError::TooSlow {
+                    min_rate: self.config.min_rate,
+                    grace: self.config.frame_grace,
+                },
+                Limit::Handshake => ChannelError::Deadline(DeadlineKind::Handshake),
+                Limit::Session => ChannelError::Deadline(DeadlineKind::Session),
+            },
+            other => other,
+        }
     }
 }
 
@@ -529,8 +733,10 @@ struct PipeWriter {
     tx: SyncSender<Vec<u8>>,
 }
 
-impl Write for PipeWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+/// (A full pipe blocks the writer without a bound: both ends live in one process, and a peer
+/// that stops reading there is a bug, not an attack.)
+impl TimedWrite for PipeWriter {
+    fn write_within(&mut self, buf: &[u8], _timeout: Option<Duration>) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
@@ -540,34 +746,32 @@ impl Write for PipeWriter {
         Ok(buf.len())
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    fn flush_within(&mut self, _timeout: Option<Duration>) -> io::Result<()> {
         Ok(())
     }
 }
 
-/// Reading half of an in-memory pipe, with the channel's read timeout.
+/// Reading half of an in-memory pipe.
 struct PipeReader {
     rx: Receiver<Vec<u8>>,
-    timeout: Option<Duration>,
     chunk: Vec<u8>,
     pos: usize,
 }
 
 impl PipeReader {
-    fn new(rx: Receiver<Vec<u8>>, timeout: Option<Duration>) -> Self {
+    fn new(rx: Receiver<Vec<u8>>) -> Self {
         Self {
             rx,
-            timeout,
             chunk: Vec::new(),
             pos: 0,
         }
     }
 }
 
-impl Read for PipeReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl TimedRead for PipeReader {
+    fn read_within(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> io::Result<usize> {
         if self.pos == self.chunk.len() {
-            let next = match self.timeout {
+            let next = match timeout {
                 Some(t) => self.rx.recv_timeout(t).map_err(|e| match e {
                     RecvTimeoutError::Timeout => io::Error::from(io::ErrorKind::TimedOut),
                     RecvTimeoutError::Disconnected => io::Error::from(io::ErrorKind::UnexpectedEof),

@@ -23,4 +23,4 @@ mod test_support;
 pub mod triples;
 pub mod wire;
 
-pub use error::Error;
+pub use error::{Blame, Error};

@@ -342,7 +342,55 @@ fn session_seeds() {
     }
 }
 
+/// Hellos of both purposes and every reply, honest (`valid_*`) and cut short (`invalid_*`).
+fn handshake_seeds() {
+    use bunet_unet::secure::handshake::{BusyReason, Hello, Reply};
+    use bunet_unet::secure::{Preset, SessionConfig};
+    let arch = bunet_fuzz_targets::handshake_arch();
+    for preset in [Preset::Q32, Preset::Q24] {
+        let hello = Hello::client_for(&arch, &SessionConfig::new(preset), [1, 64, 64]);
+        let bytes = with_selector(0, &hello.to_bytes());
+        write(
+            "handshake",
+            &format!("valid_hello_{}", preset.name()),
+            &bytes,
+        );
+        write(
+            "handshake",
+            &format!("invalid_hello_{}_short", preset.name()),
+            &bytes[..bytes.len() - 1],
+        );
+    }
+    let replies = [
+        ("accept", Reply::Accept),
+        (
+            "busy",
+            Reply::Busy {
+                retry_after_s: 30,
+                reason: BusyReason::Memory,
+            },
+        ),
+        ("refuse", Reply::Refuse("extents too large\x1b[2J".into())),
+    ];
+    for (name, reply) in replies {
+        let bytes = with_selector(1, &reply.to_bytes());
+        write("handshake", &format!("valid_reply_{name}"), &bytes);
+        let mut long = bytes.clone();
+        long.push(0);
+        write(
+            "handshake",
+            &format!("invalid_reply_{name}_trailing"),
+            &long,
+        );
+    }
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("handshake") {
+        handshake_seeds();
+        return;
+    }
+    handshake_seeds();
     for (i, params) in small_params().iter().enumerate() {
         pahe_seeds("pahe_small", params, i as u8, true, &format!("set{i}_"));
     }

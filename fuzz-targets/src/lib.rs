@@ -50,10 +50,54 @@ pub const TARGETS: &[Target] = &[
     ("modulus_ops", modulus_ops),
     ("session_server", session_server),
     ("session_client", session_client),
+    ("handshake", handshake),
 ];
 
 // ---------------------------------------------------------------------------------------------
 // Parameters
+
+/// The handshake's two messages, decoded exactly (trailing bytes rejected): byte 0 even, a
+/// client's hello, which is then printed next to a hello of our own (as a log line would);
+/// odd, the server's reply, which must re-encode to the same bytes.
+pub fn handshake(data: &[u8]) -> bool {
+    use bunet_unet::secure::handshake::{Hello, Reply};
+    let Some((&sel, body)) = data.split_first() else {
+        return false;
+    };
+    if sel % 2 == 0 {
+        let Ok(theirs) = decode_exact::<Hello>(body, &()) else {
+            return false;
+        };
+        let ours = Hello::client_for(
+            &handshake_arch(),
+            &SessionConfig::new(Preset::Q32),
+            [1, 32, 32],
+        );
+        let _ = format!("{theirs:?} {ours:?}");
+        true
+    } else {
+        match decode_exact::<Reply>(body, &()) {
+            Ok(reply) => {
+                assert_eq!(
+                    reply.to_bytes(),
+                    body,
+                    "a decoded reply re-encodes to its bytes"
+                );
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// The architecture of the handshake seeds: the seed's, shallower.
+pub fn handshake_arch() -> Architecture {
+    Architecture {
+        base_features: 4,
+        depth: 2,
+        ..Architecture::seed()
+    }
+}
 
 /// Degree of the small insecure PAHE sets.
 pub const SMALL_N: usize = 32;

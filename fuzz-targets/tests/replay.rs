@@ -94,6 +94,7 @@ replay_tests!(
     modulus_ops,
     session_server,
     session_client,
+    handshake,
 );
 
 /// Whole session transcripts are too large to check in, so they are recorded fresh: each

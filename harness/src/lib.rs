@@ -23,4 +23,20 @@ pub mod report;
 pub mod session;
 pub mod shard;
 pub mod synth;
+pub mod tls;
 pub mod volume;
+
+/// `text` with control characters (newlines, escapes, ...) written as Rust escapes, for
+/// printing strings a peer supplied (handshake names, refusal reasons, certificate subjects)
+/// without letting them rewrite the terminal or forge log lines.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

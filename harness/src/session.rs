@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bunet_crypto::channel::{Channel, ChannelConfig};
+use bunet_crypto::channel::{Channel, ChannelConfig, DEFAULT_FRAME_GRACE, DEFAULT_MIN_RATE};
 use bunet_crypto::prg::Prg;
 use bunet_unet::secure::budget::Gate;
 use bunet_unet::secure::handshake::{self, Status};
@@ -15,6 +15,7 @@ use bunet_unet::secure::{Accepted, Client, Report, SecureError, Server, SessionC
 use bunet_unet::{Architecture, Quant, QuantModel, Tensor};
 
 use crate::breakdown::{BlockRow, Breakdown};
+use crate::tls;
 use crate::volume::{self, Prepared};
 
 /// Why a secure run failed.
@@ -40,6 +41,9 @@ pub enum Error {
     /// The local server thread panicked (a bug).
     #[error("the local server thread panicked")]
     ServerPanicked,
+    /// TLS failed: a configuration, a refused certificate, a peer that does not speak TLS.
+    #[error(transparent)]
+    Tls(#[from] tls::Error),
 }
 
 /// The channel settings of the commands: the default frame bound and a 10-minute read timeout
@@ -51,18 +55,172 @@ pub fn channel_config() -> ChannelConfig {
     }
 }
 
-/// Connects to a server at `addr` (`host:port`).
+/// Default longest wait for a server to accept a connection (and finish the TLS handshake).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a client reaches a server.
+#[derive(Debug, Clone)]
+pub struct Connect {
+    /// Longest wait for the TCP connection and then for the TLS handshake.
+    pub timeout: Duration,
+    /// Mutual TLS ([`tls::client_config`]); `None`: plain TCP (`--insecure`).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The name the server's certificate must carry; default: the host part of the address.
+    pub server_name: Option<String>,
+    /// Longest silence of the server between frames ([`ChannelConfig::read_timeout`]).
+    pub idle: Duration,
+}
+
+impl Connect {
+    /// Plain TCP with the default connect timeout: for the single-machine runs over loopback.
+    pub fn insecure() -> Self {
+        Self {
+            timeout: DEFAULT_CONNECT_TIMEOUT,
+            tls: None,
+            server_name: None,
+            idle: channel_config()
+                .read_timeout
+                .unwrap_or(Duration::from_secs(600)),
+        }
+    }
+}
+
+/// Connects to a server at `addr` over plain TCP ([`Connect::insecure`]).
 ///
 /// # Errors
-/// [`Error::Net`] if no address of `addr` accepts the connection.
+/// As [`connect_with`].
 pub fn connect(addr: &str) -> Result<Channel, Error> {
+    connect_with(addr, &Connect::insecure())
+}
+
+/// Connects to a server at `addr` (`host:port`) as `how` says: each resolved address is tried
+/// for at most the timeout, then the TLS handshake (if any) runs by the same timeout.
+///
+/// # Errors
+/// [`Error::Net`] if no address of `addr` accepts the connection in time, [`Error::Tls`] if
+/// the TLS handshake fails.
+pub fn connect_with(addr: &str, how: &Connect) -> Result<Channel, Error> {
     let net = |source| Error::Net {
         what: "connecting to",
         addr: addr.to_string(),
         source,
     };
-    let stream = TcpStream::connect(addr).map_err(net)?;
-    Channel::tcp(stream, channel_config()).map_err(|e| Error::Secure(e.into()))
+    let mut last = std::io::Error::from(std::io::ErrorKind::AddrNotAvailable);
+    let mut stream = None;
+    for target in addr.to_socket_addrs().map_err(net)? {
+        match TcpStream::connect_timeout(&target, how.timeout) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = e,
+        }
+    }
+    let stream = stream.ok_or_else(|| net(last))?;
+    let config = ChannelConfig {
+        read_timeout: Some(how.idle),
+        ..channel_config()
+    };
+    let ch = match &how.tls {
+        None => Channel::tcp(stream, config),
+        Some(tls_config) => {
+            let name = match &how.server_name {
+                Some(n) => n.clone(),
+                None => host_of(addr).to_string(),
+            };
+            let socket = stream.try_clone().map_err(net)?;
+            let deadline = Instant::now() + how.timeout;
+            let tls_stream = tls::connect(tls_config, &name, stream, deadline)?;
+            Channel::over_stream(tls_stream, &socket, config)
+        }
+    };
+    ch.map_err(|e| Error::Secure(e.into()))
+}
+
+/// The host part of `host:port` (`[v6]:port` too).
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// Time limits of a connection to `bunet serve` (a server that strangers can reach).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// From the accepted connection to the server's answer to the hello, the TLS handshake
+    /// included: a connection that does not complete its hello in time is dropped.
+    pub handshake: Duration,
+    /// The whole session, from the accepted connection to the close.
+    pub session: Duration,
+    /// Longest silence of the peer between frames (it may be computing: a 512×512 GC layer
+    /// keeps a party busy for minutes).
+    pub idle: Duration,
+    /// Slowest pace inside a frame, bytes per second ([`ChannelConfig::min_rate`]).
+    pub min_rate: u64,
+    /// Time a frame gets on top of its length at the minimum rate.
+    pub frame_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            handshake: Duration::from_secs(10),
+            session: Duration::from_secs(8 * 3600),
+            idle: Duration::from_secs(600),
+            min_rate: DEFAULT_MIN_RATE,
+            frame_grace: DEFAULT_FRAME_GRACE,
+        }
+    }
+}
+
+/// An accepted connection whose transport is set up (TLS handshake done, if any), with the
+/// handshake and session deadlines running.
+#[derive(Debug)]
+pub struct Incoming {
+    ch: Channel,
+    /// The client's identity: its certificate's subject under TLS ([`tls::identity`]).
+    pub identity: Option<String>,
+}
+
+/// Sets up the transport of an accepted connection under `limits`: the session and handshake
+/// deadlines start now; under TLS the handshake runs by the handshake deadline and the
+/// client's certificate names it.
+///
+/// # Errors
+/// [`Error::Tls`] if the TLS handshake fails or runs out of time, [`Error::Secure`] if the
+/// socket cannot be configured.
+pub fn open(
+    stream: TcpStream,
+    limits: &Limits,
+    tls_config: Option<&Arc<rustls::ServerConfig>>,
+) -> Result<Incoming, Error> {
+    let started = Instant::now();
+    let config = ChannelConfig {
+        read_timeout: Some(limits.idle),
+        min_rate: limits.min_rate,
+        frame_grace: limits.frame_grace,
+        ..ChannelConfig::default()
+    };
+    let handshake_deadline = started + limits.handshake;
+    let (mut ch, identity) = match tls_config {
+        None => (
+            Channel::tcp(stream, config).map_err(SecureError::from)?,
+            None,
+        ),
+        Some(tls_config) => {
+            let socket = stream.try_clone().map_err(|source| Error::Net {
+                what: "configuring",
+                addr: "an accepted connection".into(),
+                source,
+            })?;
+            let (tls_stream, who) = tls::accept(tls_config, stream, handshake_deadline)?;
+            let ch =
+                Channel::over_stream(tls_stream, &socket, config).map_err(SecureError::from)?;
+            (ch, Some(who))
+        }
+    };
+    ch.set_deadline(started.checked_add(limits.session));
+    ch.set_handshake_deadline(Some(handshake_deadline));
+    Ok(Incoming { ch, identity })
 }
 
 /// The outcome of a client's run over some slices of a volume.
@@ -218,7 +376,7 @@ pub enum Served {
     Probed,
 }
 
-/// Serves one connection on `stream` under `gate`'s admission control
+/// Serves one connection (its transport set up by [`open`]) under `gate`'s admission control
 /// ([`Server::accept_with`]): a probe is answered with the gate's status; a session is
 /// admitted or told at once that the server is busy or never takes it, and if admitted runs
 /// until the client closes, holding the gate's ticket.
@@ -227,12 +385,12 @@ pub enum Served {
 /// [`Error::Secure`] if the session fails or is not admitted ([`SecureError::Busy`],
 /// [`SecureError::Refused`]: the client was told).
 pub fn serve_gated<G: Gate>(
-    stream: TcpStream,
+    incoming: Incoming,
     model: &QuantModel,
     config: SessionConfig,
     gate: &G,
 ) -> Result<Served, Error> {
-    let mut ch = Channel::tcp(stream, channel_config()).map_err(SecureError::from)?;
+    let mut ch = incoming.ch;
     match Server::accept_with(&mut ch, model, config, Prg::from_os_entropy(), gate)? {
         Accepted::Probed => Ok(Served::Probed),
         Accepted::Session(server, ticket) => {
@@ -243,23 +401,15 @@ pub fn serve_gated<G: Gate>(
     }
 }
 
-/// Asks the server at `addr` for its load with a handshake-level probe (no session set-up).
+/// Asks the server at `addr`, reached as `how` says, for its load with a handshake-level probe
+/// (no session set-up).
 ///
 /// # Errors
 /// [`Error::Net`] if it cannot be reached, [`Error::Secure`] if it does not answer a probe.
-pub fn probe(addr: &str, timeout: Duration) -> Result<Status, Error> {
-    let net = |source| Error::Net {
-        what: "connecting to",
-        addr: addr.to_string(),
-        source,
-    };
-    let target = resolve(addr)?;
-    let stream = TcpStream::connect_timeout(&target, timeout).map_err(net)?;
-    let config = ChannelConfig {
-        read_timeout: Some(timeout),
-        ..ChannelConfig::default()
-    };
-    let mut ch = Channel::tcp(stream, config).map_err(SecureError::from)?;
+pub fn probe(addr: &str, how: &Connect) -> Result<Status, Error> {
+    let mut ch = connect_with(addr, how)?;
+    // The connection and the answer, each within the timeout.
+    ch.set_deadline(Some(Instant::now() + how.timeout));
     Ok(handshake::probe(&mut ch)?)
 }
 

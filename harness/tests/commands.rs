@@ -23,6 +23,7 @@ fn serve_and_segment_as_two_processes() {
     // A client proposing another preset fails the handshake (exit 76)...
     let bad = bunet(&[
         "segment",
+        "--insecure",
         "--input",
         s(&ct),
         "--server",
@@ -48,6 +49,7 @@ fn serve_and_segment_as_two_processes() {
     let out = dir.path().join("seg");
     let stdout = ok(&bunet(&[
         "segment",
+        "--insecure",
         "--input",
         s(&ct),
         "--server",
@@ -87,6 +89,7 @@ fn serve_and_segment_as_two_processes() {
     drop(server);
     let gone = bunet(&[
         "segment",
+        "--insecure",
         "--input",
         s(&ct),
         "--server",

@@ -21,6 +21,7 @@ fn segment(ct: &Path, server: SocketAddr, out: &Path) -> Output {
         "segment",
         "--backend",
         "gc",
+        "--insecure",
         "--input",
         s(ct),
         "--server",
@@ -129,7 +130,14 @@ fn clients_beyond_max_sessions_are_told_busy_at_once_and_served_on_retry() {
     let addr: SocketAddr = server.1.parse().expect("socket address");
     let run = |name: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_bunet"))
-            .args(["segment", "--input", s(&ct), "--server", &addr.to_string()])
+            .args([
+                "segment",
+                "--insecure",
+                "--input",
+                s(&ct),
+                "--server",
+                &addr.to_string(),
+            ])
             .args(["--out", s(&dir.path().join(name)), "--slices", "7..8"])
             .args(["--arch", &tiny_arch().to_string()])
             .stdout(std::process::Stdio::piped())
@@ -169,4 +177,214 @@ fn clients_beyond_max_sessions_are_told_busy_at_once_and_served_on_retry() {
     stderr.read_to_string(&mut log).expect("server log");
     assert_eq!(log.matches(" done: ").count(), 2, "{log}");
     assert_eq!(log.matches("server busy").count(), busy, "{log}");
+}
+
+/// `bunet segment` of slices 7..8 with `extra` options through `via`.
+fn segment_with(ct: &Path, via: SocketAddr, out: &Path, extra: &[&str]) -> Output {
+    let arch = tiny_arch().to_string();
+    let via = via.to_string();
+    let mut args = vec![
+        "segment",
+        "--insecure",
+        "--input",
+        s(ct),
+        "--server",
+        &via,
+        "--out",
+        s(out),
+        "--arch",
+        &arch,
+        "--slices",
+        "7..8",
+    ];
+    args.extend_from_slice(extra);
+    bunet(&args)
+}
+
+/// One fault at the first frame of `kinds` travelling `direction`; asserts the client's exit
+/// code, that it fails with no mask and no panic, and that it ends within `within`.
+#[allow(clippy::too_many_arguments)]
+fn expect_exit(
+    ct: &Path,
+    server: SocketAddr,
+    out: &Path,
+    extra: &[&str],
+    (kinds, direction): (std::ops::RangeInclusive<u16>, Direction),
+    fault: Fault,
+    code: i32,
+    within: std::time::Duration,
+) {
+    let trigger = Trigger {
+        kinds: kinds.clone(),
+        skip: 0,
+        direction: Some(direction),
+    };
+    let proxy = FaultProxy::spawn(server, Some((trigger, fault))).expect("proxy");
+    let t = std::time::Instant::now();
+    let result = segment_with(ct, proxy.addr(), out, extra);
+    let took = t.elapsed();
+    let log = proxy.join().expect("proxy log");
+    let what = format!("{fault:?} at {kinds:x?} {direction:?} ({extra:?})");
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(log.fired_at.is_some(), "{what}: the fault never fired");
+    assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+    assert!(
+        !out.join("part.nii.gz").exists(),
+        "{what}: a mask was written"
+    );
+    assert_eq!(result.status.code(), Some(code), "{what}: {stderr}");
+    assert!(took < within, "{what}: took {took:?}");
+}
+
+/// The kinds of each message family a session of `backend` exchanges, with the direction of
+/// its first frame that reaches the client (or, failing that, the server), as a faithful
+/// proxy sees them.
+fn families(
+    ct: &Path,
+    server: SocketAddr,
+    out: &Path,
+    extra: &[&str],
+    backend: &str,
+) -> Vec<(&'static str, std::ops::RangeInclusive<u16>, Direction)> {
+    let proxy = FaultProxy::spawn(server, None).expect("proxy");
+    let o = segment_with(ct, proxy.addr(), out, extra);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let log = proxy.join().expect("proxy log");
+    let mut all = vec![
+        ("handshake", 0x0001..=0x0002),
+        ("HomConv", 0x0101..=0x0106),
+        ("base OT", 0x0300..=0x0301),
+    ];
+    if backend == "gc" {
+        all.extend([("IKNP", 0x0310..=0x0312), ("garbling", 0x0201..=0x0215)]);
+    } else {
+        all.extend([
+            ("Ferret", 0x0320..=0x0321),
+            ("silent-OT derivations", 0x0330..=0x0334),
+            ("reshare and reveal", 0x0340..=0x0341),
+        ]);
+    }
+    all.into_iter()
+        .map(|(name, kinds)| {
+            let seen = |d| {
+                log.frames
+                    .iter()
+                    .any(|f| f.direction == d && kinds.contains(&f.kind))
+            };
+            let direction = if seen(Direction::FromTarget) {
+                Direction::FromTarget
+            } else {
+                assert!(seen(Direction::ToTarget), "{backend}: no {name} frame seen");
+                Direction::ToTarget
+            };
+            (name, kinds, direction)
+        })
+        .collect()
+}
+
+#[test]
+fn every_family_of_both_backends_and_presets_and_slow_or_silent_peers_exit_by_whose_fault() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let weights = tiny_weights(dir.path());
+    let ct = generate(dir.path(), "9").join("ct.nii.gz");
+    let limits = [
+        "--idle-timeout",
+        "5",
+        "--frame-grace",
+        "1",
+        "--min-rate",
+        "64K",
+    ];
+    let mut n = 0;
+    for (backend, preset) in [("gc", "q24"), ("ot", "q32"), ("ot", "q24")] {
+        let mut flags = vec!["--backend", backend, "--preset", preset];
+        let mut server_flags = flags.clone();
+        server_flags.extend_from_slice(&limits);
+        let mut server = Server::start(&weights, "100", &server_flags);
+        let addr: SocketAddr = server.1.parse().expect("socket address");
+        let mut out = || {
+            n += 1;
+            dir.path().join(format!("out{n}"))
+        };
+        // Garbage of the wrong length in each family: a frame to the client is the peer's
+        // fault there (76); a frame to the server ends the session there, and the client then
+        // finds the connection gone (69).
+        for (name, kinds, direction) in families(&ct, addr, &out(), &flags, backend) {
+            let code = if direction == Direction::FromTarget {
+                76
+            } else {
+                69
+            };
+            eprintln!("{backend} {preset}: garbage in {name} ({direction:?}) -> {code}");
+            expect_exit(
+                &ct,
+                addr,
+                &out(),
+                &flags,
+                (kinds, direction),
+                Fault::GarbageBody,
+                code,
+                Duration::from_secs(60),
+            );
+        }
+        // The connection cut in the nonlinear layers: 69.
+        let nonlinear = if backend == "gc" {
+            0x0201..=0x0215
+        } else {
+            0x0330..=0x0334
+        };
+        expect_exit(
+            &ct,
+            addr,
+            &out(),
+            &flags,
+            (nonlinear.clone(), Direction::FromTarget),
+            Fault::Disconnect,
+            69,
+            Duration::from_secs(60),
+        );
+        // A silent server: the client gives up at its idle timeout (75).
+        flags.extend_from_slice(&["--idle-timeout", "2"]);
+        expect_exit(
+            &ct,
+            addr,
+            &out(),
+            &flags,
+            (nonlinear, Direction::FromTarget),
+            Fault::Silence,
+            75,
+            Duration::from_secs(30),
+        );
+        flags.truncate(4);
+        // A client that trickles its first HomConv upload: the server cuts it at the frame's
+        // deadline, and the client then finds the connection gone (69).
+        expect_exit(
+            &ct,
+            addr,
+            &out(),
+            &flags,
+            (0x0101..=0x0105, Direction::ToTarget),
+            Fault::Trickle(Duration::from_millis(200)),
+            69,
+            Duration::from_secs(60),
+        );
+        // The server still serves an honest client.
+        let o = segment_with(&ct, addr, &out(), &flags);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let _ = server.0.kill();
+        let mut log = String::new();
+        server
+            .0
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut log)
+            .expect("server log");
+        assert!(
+            log.contains("was not complete within its deadline"),
+            "{backend} {preset}: the trickle was not cut by its deadline:\n{log}"
+        );
+        assert!(!log.contains("panicked"), "{log}");
+    }
 }

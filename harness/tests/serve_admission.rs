@@ -45,6 +45,7 @@ fn segment(vol: &Path, addr: &str, out: &Path) -> (std::process::Output, Duratio
         "segment",
         "--backend",
         "gc",
+        "--insecure",
         "--input",
         s(&vol.join("ct.nii.gz")),
         "--server",
@@ -60,7 +61,7 @@ fn segment(vol: &Path, addr: &str, out: &Path) -> (std::process::Output, Duratio
 }
 
 fn probe(addr: &str) -> String {
-    ok(&bunet(&["probe", addr]))
+    ok(&bunet(&["probe", "--insecure", addr]))
 }
 
 #[test]
@@ -93,7 +94,7 @@ fn a_full_server_answers_busy_at_once_and_an_admitted_session_runs() {
     );
     assert!(took < Duration::from_secs(5), "busy answer took {took:?}");
     // A readiness probe that requires room fails the same way.
-    let full = bunet(&["probe", "--require-free", &server.1]);
+    let full = bunet(&["probe", "--insecure", "--require-free", &server.1]);
     assert_eq!(full.status.code(), Some(75));
 
     // Once the held session ends, its slot is free again and a client is served.
@@ -186,6 +187,7 @@ fn measured_and_estimated(
     let arch_text = arch.to_string();
     ok(&bunet(&[
         "segment",
+        "--insecure",
         "--input",
         s(&vol.join("ct.nii.gz")),
         "--server",
@@ -246,4 +248,188 @@ fn the_estimate_bounds_the_seed_models_peak_rss() {
             measured_and_estimated(dir.path(), &weights, &Architecture::seed(), "64", backend);
         check_bound(m, e, &format!("seed model, 64×64, {backend}"));
     }
+}
+
+/// Waits until the one-slot server at `addr` runs no session (a finished client's session
+/// ends on the server a moment after the client exits).
+fn wait_until_idle(addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !probe(addr).contains("0/1 sessions running") {
+        assert!(Instant::now() < deadline, "the slot was never given back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs `segment` until it is served, retrying while the server answers busy (exit 75);
+/// returns how long it took in all.
+fn served_after_retries(vol: &Path, addr: &str, out: &Path) -> Duration {
+    let t = Instant::now();
+    loop {
+        let (o, _) = segment(vol, addr, out);
+        match o.status.code() {
+            Some(0) => return t.elapsed(),
+            Some(75) if t.elapsed() < Duration::from_secs(60) => {
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            _ => panic!("{}", String::from_utf8_lossy(&o.stderr)),
+        }
+    }
+}
+
+/// Writes `bytes` one at a time every `every` until the peer closes; returns how long the
+/// peer took to close (or `None` if all bytes went out first).
+fn drip(mut stream: TcpStream, bytes: &[u8], every: Duration) -> Option<Duration> {
+    use std::io::{Read, Write};
+    let t = Instant::now();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(1)))
+        .expect("timeout");
+    for b in bytes {
+        if stream.write_all(&[*b]).is_err() {
+            return Some(t.elapsed());
+        }
+        std::thread::sleep(every);
+        // A closed connection reads as end of stream.
+        if matches!(stream.read(&mut [0u8; 64]), Ok(0)) {
+            return Some(t.elapsed());
+        }
+    }
+    None
+}
+
+/// The first 16 bytes of a frame (magic, version, a kind, a length) followed by padding: what
+/// a client that trickles its bytes sends.
+fn frame_start(kind: u16, len: u64) -> Vec<u8> {
+    let mut v = Vec::from(bunet_crypto::channel::MAGIC);
+    v.extend_from_slice(&bunet_crypto::channel::PROTOCOL_VERSION.to_le_bytes());
+    v.extend_from_slice(&kind.to_le_bytes());
+    v.extend_from_slice(&len.to_le_bytes());
+    v.extend_from_slice(&[0; 16]);
+    v
+}
+
+#[test]
+fn idle_trickling_and_silent_clients_are_cut_off_and_an_honest_client_is_served_in_time() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let weights = tiny_weights(dir.path());
+    let vol = generate(dir.path(), "7");
+    let limits = [
+        "--max-sessions",
+        "1",
+        "--handshake-timeout",
+        "1",
+        "--idle-timeout",
+        "3",
+        "--frame-grace",
+        "1",
+        "--min-rate",
+        "64K",
+    ];
+    let mut server = Server::start(&weights, "100", &limits);
+    let every = Duration::from_millis(700);
+
+    // 1. An idle socket and a client trickling its hello, one byte every 0.7 s: neither takes
+    //    the slot, an honest client is served at once, and both are cut off at the handshake
+    //    deadline (1 s), not after the idle timeout.
+    let idle = TcpStream::connect(&server.1).expect("connect");
+    // Watched from its own thread: when the server closes it, whatever the honest run takes.
+    let idle = std::thread::spawn(move || {
+        use std::io::Read;
+        let t = Instant::now();
+        idle.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let n = (&idle).read(&mut [0u8; 16]);
+        (n.map_err(|e| e.kind()), t.elapsed())
+    });
+    let trickle = {
+        let stream = TcpStream::connect(&server.1).expect("connect");
+        std::thread::spawn(move || drip(stream, &frame_start(1, 100), every))
+    };
+    let (o, _) = segment(&vol, &server.1, &dir.path().join("seg1"));
+    ok(&o);
+    let cut = trickle.join().expect("drip thread");
+    assert!(
+        cut.is_some_and(|c| c < Duration::from_secs(4)),
+        "trickled hello cut after {cut:?}"
+    );
+    let (n, after) = idle.join().expect("idle watch");
+    assert!(
+        matches!(n, Ok(0)) && after < Duration::from_secs(5),
+        "the idle socket was not closed in time: {n:?} after {after:?}"
+    );
+
+    // 2. A client that passes the handshake (taking the only slot) and then trickles its
+    //    public key: cut off at the frame deadline; the honest client, retrying on busy, is
+    //    served within a few seconds.
+    wait_until_idle(&server.1);
+    let stream = TcpStream::connect(&server.1).expect("connect");
+    let raw = stream.try_clone().expect("clone");
+    let mut ch = Channel::tcp(stream, ChannelConfig::default()).expect("channel");
+    let hello = Hello::client_for(&tiny_arch(), &SessionConfig::new(Preset::Q32), [1, 32, 32]);
+    handshake::propose(&mut ch, &hello).expect("admitted");
+    let trickle = std::thread::spawn(move || drip(raw, &frame_start(0x10, 1 << 17), every));
+    let took = served_after_retries(&vol, &server.1, &dir.path().join("seg2"));
+    let cut = trickle.join().expect("drip thread");
+    drop(ch);
+    assert!(
+        cut.is_some_and(|c| c < Duration::from_secs(5)),
+        "trickled frame cut after {cut:?}"
+    );
+    assert!(took < Duration::from_secs(30), "served after {took:?}");
+
+    // 3. A client that passes the handshake and falls silent: the slot is freed at the idle
+    //    timeout (3 s) and the honest client is served.
+    wait_until_idle(&server.1);
+    let silent = hold_session(&server.1, &tiny_arch(), [1, 32, 32]);
+    let took = served_after_retries(&vol, &server.1, &dir.path().join("seg3"));
+    assert!(took < Duration::from_secs(30), "served after {took:?}");
+    drop(silent);
+
+    // The server named each cut-off.
+    let _ = server.0.kill();
+    let mut log = String::new();
+    {
+        use std::io::Read;
+        let mut stderr = server.0.stderr.take().expect("server stderr");
+        stderr.read_to_string(&mut log).expect("server log");
+    }
+    assert!(
+        log.matches("handshake deadline passed").count() >= 2,
+        "{log}"
+    );
+    assert!(
+        log.contains("was not complete within its deadline"),
+        "{log}"
+    );
+    assert!(log.contains("no data from the peer within 3s"), "{log}");
+}
+
+#[test]
+fn maximal_extent_requests_are_refused_before_the_server_allocates_for_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let weights = tiny_weights(dir.path());
+    let server = Server::start(&weights, "100", &["--memory", "256M"]);
+    let (peak_before, _) = rss(server.0.id());
+    // Beyond the in-plane cap (1024), at the protocol's maximum, and at the cap but over the
+    // memory budget: each refused in the handshake.
+    for extents in [[1, 4096, 4096], [1, 1028, 64], [1, 1024, 1024]] {
+        let stream = TcpStream::connect(&server.1).expect("connect");
+        let mut ch = Channel::tcp(stream, ChannelConfig::default()).expect("channel");
+        let hello = Hello::client_for(&tiny_arch(), &SessionConfig::new(Preset::Q32), extents);
+        match handshake::propose(&mut ch, &hello) {
+            Err(bunet_unet::secure::SecureError::Refused(reason)) => {
+                eprintln!("{extents:?}: refused: {reason}");
+                if extents[1] > 1024 {
+                    assert!(reason.contains("in-plane maximum"), "{reason}");
+                }
+            }
+            other => panic!("{extents:?}: {other:?}"),
+        }
+    }
+    let (peak_after, _) = rss(server.0.id());
+    assert!(
+        peak_after - peak_before < 32 << 20,
+        "refused requests grew the server's peak RSS by {} MiB",
+        (peak_after - peak_before) >> 20
+    );
 }

@@ -66,6 +66,7 @@ fn volume(dir: &Path, size: u32, slices: u32, seed: u32) -> PathBuf {
 fn segment(ct: &Path, server: &str, out: &Path, arch: &Architecture, extra: &[&str]) -> Output {
     let mut args = vec![
         "segment",
+        "--insecure",
         "--input",
         s(ct),
         "--server",

@@ -80,7 +80,7 @@ vol="$out/volume"
 [ -f "$vol/ct.nii.gz" ] || "$bunet" generate --size "$size" --slices "$slices" --seed 7 --out "$vol" >/dev/null
 
 # The server, in its namespace, with its per-session report kept.
-ip netns exec "$ns_s" "$bunet" serve --listen "$addr_s:$port" --backend "$backend" \
+ip netns exec "$ns_s" "$bunet" serve --insecure --listen "$addr_s:$port" --backend "$backend" \
   --preset "$preset" --report-dir "$out/server-reports" "${extra[@]}" >"$out/serve.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -qs listening "$out/serve.log" && break; sleep 0.2; done
@@ -101,7 +101,7 @@ run_link() {
   before=$(ls "$out/server-reports" 2>/dev/null | wc -l)
   local t0 t1
   t0=$(date +%s.%N)
-  ip netns exec "$ns_c" "$bunet" segment --input "$vol/ct.nii.gz" --server "127.0.0.1:$lport" \
+  ip netns exec "$ns_c" "$bunet" segment --insecure --input "$vol/ct.nii.gz" --server "127.0.0.1:$lport" \
     --backend "$backend" --preset "$preset" --slices "$range" --out "$out/run-$name" \
     "${extra[@]}" >"$out/segment-$name.log" 2>&1
   t1=$(date +%s.%N)

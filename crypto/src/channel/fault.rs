@@ -44,6 +44,10 @@ pub enum Fault {
     /// header's length rewritten to match), and forwarding goes on: a message of the wrong
     /// shape.
     GarbageBody,
+    /// The triggering frame is forwarded one byte per interval, as by a peer that trickles
+    /// bytes to hold a connection; once the receiver gives up (or after [`SILENCE_LIMIT`])
+    /// both connections are shut down.
+    Trickle(Duration),
 }
 
 /// When the fault fires: at the `skip`-th (from 0) frame whose kind is in `kinds`, travelling
@@ -237,6 +241,12 @@ fn pump(
                 skip_body(&mut from, len, &mut buf)?;
                 continue;
             }
+            Some(Fault::Trickle(every)) => {
+                trickle(&mut from, &to, &header, len, every);
+                let _ = from.shutdown(Shutdown::Both);
+                let _ = to.shutdown(Shutdown::Both);
+                return Ok(());
+            }
             Some(Fault::CorruptBody) | None => {}
         }
         let corrupt = fault == Some(Fault::CorruptBody);
@@ -250,6 +260,23 @@ fn pump(
             }
             to.write_all(&buf[..n])?;
             left -= n as u64;
+        }
+    }
+}
+
+/// Forwards `header` and a body of `len` bytes one byte every `every`, until a write fails
+/// (the receiver gave up) or [`SILENCE_LIMIT`] passes.
+fn trickle(from: &mut TcpStream, mut to: &TcpStream, header: &[u8], len: u64, every: Duration) {
+    let start = Instant::now();
+    let mut body = io::BufReader::new(from.take(len)).bytes();
+    let mut next = header.iter().copied().map(Ok).chain(&mut body);
+    while start.elapsed() < SILENCE_LIMIT {
+        let Some(Ok(byte)) = next.next() else {
+            return;
+        };
+        thread::sleep(every);
+        if to.write_all(&[byte]).and_then(|()| to.flush()).is_err() {
+            return;
         }
     }
 }

@@ -315,3 +315,126 @@ fn a_scoped_label_is_restored_on_drop_even_after_an_error() {
     assert_eq!(a.meter().get("outer").messages_sent, 1);
     assert_eq!(b.meter().get("failing").messages_received, 1);
 }
+
+/// Short limits for the deadline tests.
+fn paced_config() -> ChannelConfig {
+    ChannelConfig {
+        read_timeout: Some(Duration::from_secs(5)),
+        min_rate: 1 << 20,
+        frame_grace: Duration::from_millis(300),
+        ..ChannelConfig::default()
+    }
+}
+
+#[test]
+fn a_peer_that_trickles_a_frame_is_cut_off_at_the_frame_deadline() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dripper = thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        let mut frame = Vec::from(MAGIC);
+        frame.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+        frame.extend_from_slice(&1u16.to_le_bytes());
+        frame.extend_from_slice(&8u64.to_le_bytes());
+        frame.extend_from_slice(&[0; 8]);
+        // One byte every 100 ms: each far within the idle timeout, the frame far beyond its
+        // deadline.
+        for b in frame {
+            if s.write_all(&[b]).is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let (stream, _) = listener.accept().unwrap();
+    let mut ch = Channel::tcp(stream, paced_config()).unwrap();
+    let start = std::time::Instant::now();
+    let outcome = ch.recv(1, 100);
+    assert!(
+        matches!(outcome, Err(ChannelError::TooSlow { .. })),
+        "{outcome:?}"
+    );
+    let took = start.elapsed();
+    assert!(took < Duration::from_millis(1500), "cut off after {took:?}");
+    dripper.join().unwrap();
+}
+
+#[test]
+fn handshake_deadline_holds_until_the_first_send_and_session_deadline_always() {
+    for (mut a, mut b) in pairs(paced_config()) {
+        // A silent peer: the handshake deadline ends the wait long before the idle timeout.
+        a.set_handshake_deadline(Some(std::time::Instant::now() + Duration::from_millis(200)));
+        let start = std::time::Instant::now();
+        assert!(matches!(
+            a.recv(1, 10),
+            Err(ChannelError::Deadline(DeadlineKind::Handshake))
+        ));
+        assert!(start.elapsed() < Duration::from_secs(2));
+        // Once this side answers, the handshake deadline no longer applies.
+        let (mut a2, mut b2) = Channel::in_memory_pair(paced_config());
+        a2.set_handshake_deadline(Some(std::time::Instant::now() + Duration::from_millis(200)));
+        b2.send(1, b"hello").unwrap();
+        b2.flush().unwrap();
+        assert_eq!(a2.recv(1, 10).unwrap(), b"hello");
+        a2.send(2, b"reply").unwrap();
+        thread::sleep(Duration::from_millis(300));
+        b2.send(3, b"later").unwrap();
+        b2.flush().unwrap();
+        assert_eq!(a2.recv(3, 10).unwrap(), b"later");
+        // The session deadline bounds every wait.
+        b.set_deadline(Some(std::time::Instant::now() + Duration::from_millis(200)));
+        assert!(matches!(
+            b.recv(1, 10),
+            Err(ChannelError::Deadline(DeadlineKind::Session))
+        ));
+        assert!(matches!(
+            b.send(1, &[0; 10]).and_then(|()| b.flush()),
+            Err(ChannelError::Deadline(DeadlineKind::Session))
+        ));
+    }
+}
+
+#[test]
+fn a_sender_that_computes_after_a_send_never_leaves_half_a_frame_behind() {
+    // Frames that do not fit in the rest of the buffer are written whole at once, so a sender
+    // that queues one and then computes for longer than the grace leaves the receiver either
+    // nothing (it waits under the idle timeout) or whole frames.
+    for (mut a, mut b) in pairs(paced_config()) {
+        let peer = thread::spawn(move || {
+            let mut got = Vec::new();
+            for kind in 1..=3u16 {
+                got.push(b.recv(kind, 1 << 21).map(|v| v.len()));
+            }
+            got
+        });
+        a.send(1, &vec![1; BUFFER_LEN - 100]).unwrap();
+        a.send(2, &vec![2; 1000]).unwrap();
+        thread::sleep(Duration::from_millis(800));
+        a.send(3, &[3; 10]).unwrap();
+        a.flush().unwrap();
+        let got = peer.join().unwrap();
+        assert_eq!(
+            got.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+            [BUFFER_LEN - 100, 1000, 10]
+        );
+    }
+}
+
+#[test]
+fn a_send_waits_out_a_peer_that_computes_before_it_reads() {
+    // The grace and rate alone would allow 0.3 s + 8 MiB at 64 MiB/s; the peer computes for
+    // 1 s first, within the idle timeout, so the send must still succeed.
+    let config = ChannelConfig {
+        min_rate: 64 << 20,
+        ..paced_config()
+    };
+    let (mut a, mut b) = tcp_pair(config);
+    let peer = thread::spawn(move || {
+        thread::sleep(Duration::from_secs(1));
+        b.recv(1, 16 << 20).map(|v| v.len())
+    });
+    let body = vec![9u8; 8 << 20];
+    a.send(1, &body).unwrap();
+    a.flush().unwrap();
+    assert_eq!(peer.join().unwrap().unwrap(), 8 << 20);
+}

@@ -24,7 +24,7 @@ use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use sha2::{Digest, Sha512};
 use subtle::{Choice, ConditionallySelectable};
-use zeroize::Zeroize;
+use zeroize::Zeroizing;
 
 use super::kind;
 use crate::Error;
@@ -92,7 +92,8 @@ fn check_count(n: usize) -> Result<(), Error> {
 /// See the module documentation. The keys are secret; the caller should erase them when done.
 pub fn send(ch: &mut Channel, prg: &mut Prg, n: usize) -> Result<Vec<[u128; 2]>, Error> {
     check_count(n)?;
-    let mut y = Scalar::random(prg);
+    // Erased on every return, the error paths included.
+    let y = Zeroizing::new(Scalar::random(prg));
     let a = RistrettoPoint::mul_base(&y).compress();
     ch.send(kind::BASE_SENDER, a.as_bytes())?;
     let expected = 8 + 2 * POINT_LEN * n;
@@ -104,11 +105,10 @@ pub fn send(ch: &mut Channel, prg: &mut Prg, n: usize) -> Result<Vec<[u128; 2]>,
             let (c1, r1) = read_point(r)?;
             let m0 = r0 + hash_to_group(i, &c1);
             let m1 = r1 + hash_to_group(i, &c0);
-            keys.push([kdf(i, &a, &(y * m0)), kdf(i, &a, &(y * m1))]);
+            keys.push([kdf(i, &a, &(*y * m0)), kdf(i, &a, &(*y * m1))]);
         }
         Ok(keys)
     })?;
-    y.zeroize();
     Ok(keys)
 }
 
@@ -124,7 +124,8 @@ pub fn receive(ch: &mut Channel, prg: &mut Prg, choices: &[bool]) -> Result<Vec<
     check_count(choices.len())?;
     let mut body = Vec::with_capacity(8 + 2 * POINT_LEN * choices.len());
     body.extend_from_slice(&(choices.len() as u64).to_le_bytes());
-    let mut secrets = Vec::with_capacity(choices.len());
+    // Erased on every return, the error paths included.
+    let mut secrets = Zeroizing::new(Vec::with_capacity(choices.len()));
     for (i, &b) in choices.iter().enumerate() {
         let x = Scalar::random(prg);
         let other = RistrettoPoint::random(prg);
@@ -144,6 +145,5 @@ pub fn receive(ch: &mut Channel, prg: &mut Prg, choices: &[bool]) -> Result<Vec<
         .enumerate()
         .map(|(i, x)| kdf(i as u64, &a_c, &(x * a)))
         .collect();
-    secrets.zeroize();
     Ok(keys)
 }

@@ -436,39 +436,59 @@ fn sender_tree(
 /// The receiver's half-tree: every leaf of the sender's except `leaves[α] = s_α ⊕ Δ`, with `α`
 /// the position the base choice bits select.
 fn receiver_tree(hash: &FixedKeyHash, t: &[u128], tree: u64, msg: &[u128], leaves: &mut [u128]) {
+    // The punctured leaf α (the LPN noise position) is the receiver's secret: the path to it is
+    // followed with masks over whole levels, never a branch or an index that depends on it.
     let h = t.len();
-    let b = (t[0] & 1) as usize;
-    leaves[0] = 0;
-    leaves[1] = 0;
-    leaves[b] = msg[0] ^ t[0];
-    let mut path = 1 - b;
+    let b = t[0] & 1;
+    let k0 = msg[0] ^ t[0];
+    leaves[0] = k0 & mask(b ^ 1);
+    leaves[1] = k0 & mask(b);
+    let mut path = (1 - b) as usize;
     for level in 2..=h {
         let half = 1usize << (level - 1);
         let nodes = &mut leaves[..2 * half];
         let [mut s0, mut s1] = expand_level(hash, nodes, ggm_tweak(tree, level as u32));
         // The children of the unknown node are garbage: take them out of the side sums.
-        s0 ^= nodes[path];
-        s1 ^= nodes[path + half];
-        // K_b = K_0 ⊕ b·Δ: the XOR of the side-b children, all known but one.
+        for j in 0..half {
+            let m = eq_mask(j, path);
+            s0 ^= nodes[j] & m;
+            s1 ^= nodes[j + half] & m;
+        }
+        // K_b = K_0 ⊕ b·Δ: the XOR of the side-b children, all known but one. Choice bit 0:
+        // the left child is learnt and the path goes right; 1: the right child is learnt.
         let l = level - 1;
         let kb = msg[l] ^ t[l];
-        if t[l] & 1 == 0 {
-            nodes[path] = kb ^ s0;
-            nodes[path + half] = 0;
-            path += half;
-        } else {
-            nodes[path + half] = kb ^ s1;
-            nodes[path] = 0;
+        let bit = mask(t[l] & 1);
+        let (left, right) = (!bit & (kb ^ s0), bit & (kb ^ s1));
+        for j in 0..half {
+            let m = eq_mask(j, path);
+            nodes[j] = (nodes[j] & !m) | (m & left);
+            nodes[j + half] = (nodes[j + half] & !m) | (m & right);
         }
+        path += half & !(bit as usize);
     }
-    leaves[path] = 0;
     let mut sum = 0u128;
-    for x in leaves.iter_mut() {
-        *x &= !1;
+    for (j, x) in leaves.iter_mut().enumerate() {
+        *x &= !(1 | eq_mask(j, path));
         sum ^= *x;
     }
     // ⊕_j s_j = Δ, so ⊕_{j≠α} (s_j with lsb 0) = (s_α with lsb 0) ⊕ Δ ⊕ 1.
-    leaves[path] = sum | 1;
+    for (j, x) in leaves.iter_mut().enumerate() {
+        *x |= (sum | 1) & eq_mask(j, path);
+    }
+}
+
+/// All ones if `bit` (0 or 1) is 1, else zero.
+fn mask(bit: u128) -> u128 {
+    std::hint::black_box(bit).wrapping_neg()
+}
+
+/// All ones if `a == b`, else zero, without a branch.
+fn eq_mask(a: usize, b: usize) -> u128 {
+    let d = (a ^ b) as u64;
+    // The top bit of `d | -d` is 1 exactly when d ≠ 0.
+    let nonzero = (d | d.wrapping_neg()) >> 63;
+    mask(u128::from(nonzero ^ 1))
 }
 
 /// The two roles' chunk generators, for [`fill`].

@@ -13,10 +13,12 @@ mod replay;
 mod segment;
 mod serve;
 mod table1;
+mod transport;
 
 use std::io;
 use std::process::ExitCode;
 
+use bunet_crypto::Blame;
 use bunet_crypto::channel::ChannelError;
 use bunet_harness::{model, nifti, output, preview, session, shard, synth, volume};
 use bunet_unet::secure::SecureError;
@@ -119,6 +121,12 @@ pub fn classify(err: &anyhow::Error) -> Exit {
         if cause.downcast_ref::<Unavailable>().is_some() {
             return Exit::Unavailable;
         }
+        if cause.downcast_ref::<transport::NoTransport>().is_some() {
+            return Exit::Usage;
+        }
+        if let Some(e) = cause.downcast_ref::<bunet_harness::tls::Error>() {
+            return classify_tls(e);
+        }
         if cause.downcast_ref::<probe::Full>().is_some() {
             return Exit::TempFail;
         }
@@ -144,6 +152,7 @@ pub fn classify(err: &anyhow::Error) -> Exit {
                 session::Error::Secure(e) => return classify_secure(e),
                 session::Error::Volume(volume::Error::Slice { .. }) => return Exit::Usage,
                 session::Error::Volume(_) => return Exit::DataErr,
+                session::Error::Tls(e) => return classify_tls(e),
             }
         }
         if let Some(e) = cause.downcast_ref::<model::Error>() {
@@ -191,36 +200,58 @@ pub fn classify(err: &anyhow::Error) -> Exit {
     Exit::Software
 }
 
+/// A secure session's failure, by whose fault it is ([`SecureError::blame`], decided where
+/// each error is defined): the peer's (76), the link's (69 lost, 75 timed out, 74 other i/o),
+/// or this side's (70); the server's two typed answers have codes of their own.
 fn classify_secure(e: &SecureError) -> Exit {
-    if let Some(c) = e.channel_error() {
-        return classify_channel(c);
-    }
-    if e.is_malformed_peer_data() {
-        return Exit::Protocol;
-    }
     match e {
-        SecureError::Handshake(_) | SecureError::Protocol(_) | SecureError::Wire(_) => {
-            Exit::Protocol
-        }
-        SecureError::Refused(_) | SecureError::Model(_) => Exit::DataErr,
-        // The server has no slot or memory now: a temporary failure, retry later.
-        SecureError::Busy { .. } => Exit::TempFail,
-        SecureError::Channel(c) => classify_channel(c),
+        // No slot or memory now: retry later.
+        SecureError::Busy { .. } => return Exit::TempFail,
+        // A request the server never takes, or a model or input that does not fit.
+        SecureError::Refused(_) | SecureError::Model(_) => return Exit::DataErr,
+        _ => {}
+    }
+    match e.blame() {
+        Blame::Peer => Exit::Protocol,
+        Blame::Link => e
+            .channel_error()
+            .map_or(Exit::Unavailable, classify_channel),
+        Blame::Local => Exit::Software,
+    }
+}
+
+fn classify_tls(e: &bunet_harness::tls::Error) -> Exit {
+    use bunet_harness::tls::Error as E;
+    match e {
+        E::Pem { .. } | E::Config(_) => Exit::DataErr,
+        E::ServerName(_) => Exit::Usage,
+        E::Handshake(_) => Exit::Protocol,
+        E::Io(io) => classify_net(io),
         _ => Exit::Software,
     }
 }
 
 fn classify_channel(e: &ChannelError) -> Exit {
-    match e {
-        ChannelError::Closed => Exit::Unavailable,
-        ChannelError::Timeout(_) => Exit::TempFail,
-        ChannelError::Io(io) => classify_net(io),
-        _ => Exit::Protocol,
+    match e.blame() {
+        Blame::Peer => Exit::Protocol,
+        Blame::Local => Exit::Software,
+        Blame::Link => match e {
+            ChannelError::Io(io) => classify_net(io),
+            ChannelError::Timeout(_) | ChannelError::TooSlow { .. } | ChannelError::Deadline(_) => {
+                Exit::TempFail
+            }
+            _ => Exit::Unavailable,
+        },
     }
 }
 
 fn classify_net(e: &io::Error) -> Exit {
     use io::ErrorKind as K;
+    // rustls reports a refused certificate or a peer that does not speak TLS inside an i/o
+    // error: the parties' credentials or transports do not match.
+    if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+        return Exit::Protocol;
+    }
     match e.kind() {
         K::ConnectionRefused
         | K::ConnectionReset
@@ -268,7 +299,11 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::from(Exit::Ok as u8),
         Err(e) => {
-            eprintln!("bunet: error: {e:#}");
+            // The chain may hold what a peer sent (names, refusal reasons): escaped.
+            eprintln!(
+                "bunet: error: {}",
+                bunet_harness::escape_controls(&format!("{e:#}"))
+            );
             ExitCode::from(classify(&e) as u8)
         }
     }
@@ -311,5 +346,20 @@ mod tests {
         assert_eq!(classify(&anyhow::Error::from(timeout)), Exit::TempFail);
         let closed = session::Error::Secure(SecureError::Channel(ChannelError::Closed));
         assert_eq!(classify(&anyhow::Error::from(closed)), Exit::Unavailable);
+        // A short garbled-circuit frame is the peer's fault, not a bug of ours.
+        let short = bunet_crypto::wire::WireError::LengthMismatch {
+            what: "frame body",
+            expected: 64,
+            found: 33,
+        };
+        let gc = SecureError::Crypto(bunet_crypto::gc::GcError::Malformed(short).into());
+        assert_eq!(classify(&anyhow::Error::from(gc)), Exit::Protocol);
+        let slow = SecureError::Channel(ChannelError::TooSlow {
+            min_rate: 1,
+            grace: std::time::Duration::ZERO,
+        });
+        assert_eq!(classify(&anyhow::Error::from(slow)), Exit::TempFail);
+        let usage = anyhow::Error::from(transport::NoTransport);
+        assert_eq!(classify(&usage), Exit::Usage);
     }
 }

@@ -1,10 +1,10 @@
 //! `bunet probe`: asks a `bunet serve` for its load with a handshake-level probe (no session,
 //! no keys): the readiness check of deployments (e.g. a Kubernetes readiness probe).
 
-use std::time::Duration;
-
 use anyhow::{Result, bail};
 use bunet_harness::session;
+
+use super::transport::ClientTransport;
 
 /// Options of `bunet probe`.
 #[derive(Debug, clap::Args)]
@@ -12,9 +12,8 @@ pub struct Args {
     /// The server to probe.
     #[arg(value_name = "HOST:PORT")]
     server: String,
-    /// Seconds to wait for the connection and the answer.
-    #[arg(long, value_name = "S", default_value_t = 5)]
-    timeout: u64,
+    #[command(flatten)]
+    transport: ClientTransport,
     /// Fail (exit 75) unless the server would admit one more session of the default request
     /// (a 512×512 slice) now: a readiness probe with this flag takes a full replica out of
     /// a Service's rotation until a session ends.
@@ -24,7 +23,8 @@ pub struct Args {
 
 /// Runs `bunet probe`: prints the server's load on stdout.
 pub fn run(args: &Args) -> Result<()> {
-    let status = session::probe(&args.server, Duration::from_secs(args.timeout.max(1)))?;
+    // The connect timeout bounds the connection and then the answer.
+    let status = session::probe(&args.server, &args.transport.connect()?)?;
     let free = status.default_sessions_free();
     println!(
         "{}: {}/{} sessions running, {} MiB of {} MiB free, {} more default session(s) fit",

@@ -19,6 +19,7 @@ use bunet_unet::{Architecture, Dims};
 
 use super::common::{self, SessionArgs};
 use super::progress;
+use super::transport::ClientTransport;
 
 /// Options of `bunet segment`.
 #[derive(Debug, clap::Args)]
@@ -40,6 +41,8 @@ pub struct Args {
     out: PathBuf,
     #[command(flatten)]
     session: SessionArgs,
+    #[command(flatten)]
+    transport: ClientTransport,
     /// The model's architecture as the server's weights declare it (the handshake checks it).
     /// Default: the model card's, or the built-in weights'.
     #[arg(long, value_name = "ARCH", value_parser = common::parse_arch)]
@@ -300,7 +303,7 @@ fn run_session(
     let steps = bunet_unet::QuantPlan::new(arch, config.preset.quant())?
         .steps()
         .len();
-    let mut ch = session::connect(&args.server)?;
+    let mut ch = session::connect_with(&args.server, &args.transport.connect()?)?;
     let run = match slab {
         None => {
             let slices: Vec<usize> = (a..b).collect();

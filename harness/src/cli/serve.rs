@@ -1,6 +1,17 @@
 //! `bunet serve`: the model provider. Loads the weights, listens on a TCP address and serves
 //! every client in its own thread; a client's failure ends only that client's session.
 //!
+//! Transport: mutual TLS (`--tls-cert`, `--tls-key`, `--client-ca`): every client presents a
+//! certificate signed by the client CA, and its subject names it in the log and in the
+//! per-client quota (`--sessions-per-client`). Plain TCP only with `--insecure`.
+//!
+//! Time limits ([`session::Limits`]): a connection must complete its hello (and TLS handshake)
+//! within `--handshake-timeout`, each frame once begun must arrive at `--min-rate` after
+//! `--frame-grace`, the peer may fall silent between frames for `--idle-timeout`, and a session
+//! ends after `--session-limit`; at most `--max-pending` connections may be in their handshake
+//! at once. So neither an idle socket nor a client that trickles bytes holds a thread or a slot
+//! for long.
+//!
 //! Admission: a connection takes nothing until its hello has been checked. A session is then
 //! admitted only if a slot (`--max-sessions`) is free and its memory estimate (from the plan,
 //! [`bunet_unet::secure::budget`]) fits what the running sessions leave of `--memory`;
@@ -9,6 +20,7 @@
 //! Service, a load balancer) thus state their capacity instead of queueing clients in the
 //! listen backlog. A probe (`bunet probe`) gets the server's load.
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -18,13 +30,15 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use bunet_harness::session::{self, Served};
+use bunet_harness::escape_controls;
+use bunet_harness::session::{self, Limits, Served};
 use bunet_unet::QuantModel;
 use bunet_unet::secure::budget::{self, Admission, Estimate, Gate};
 use bunet_unet::secure::handshake::{BusyReason, Status};
 use bunet_unet::secure::{Phase, SecureError, SessionConfig};
 
 use super::common::{self, SessionArgs, WeightsArgs};
+use super::transport::parse_secs;
 
 /// Options of `bunet serve`.
 #[derive(Debug, clap::Args)]
@@ -56,10 +70,73 @@ pub struct Args {
     /// Write each session's server-side report as JSON to DIR/session-N.json.
     #[arg(long, value_name = "DIR")]
     report_dir: Option<PathBuf>,
+    /// This server's certificate chain (PEM) for mutual TLS.
+    #[arg(long, value_name = "PEM", requires_all = ["tls_key", "client_ca"])]
+    tls_cert: Option<PathBuf>,
+    /// This server's private key (PEM).
+    #[arg(long, value_name = "PEM", requires_all = ["tls_cert", "client_ca"])]
+    tls_key: Option<PathBuf>,
+    /// The CA certificate (PEM) whose client certificates are accepted; every client must
+    /// present one.
+    #[arg(long, value_name = "PEM", requires_all = ["tls_cert", "tls_key"])]
+    client_ca: Option<PathBuf>,
+    /// Serve plain TCP: no client authentication (anyone who reaches the port may query the
+    /// model) and no transport encryption. Only inside a network you trust.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "client_ca"])]
+    insecure: bool,
+    /// Sessions one client (certificate subject) may run at once; more are told busy.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    sessions_per_client: u64,
+    /// Seconds a connection has for its hello (and TLS handshake) before it is dropped.
+    #[arg(long, value_name = "S", default_value_t = 10.0, value_parser = parse_secs)]
+    handshake_timeout: f64,
+    /// Seconds the peer may stay silent between frames (a client computes between messages).
+    #[arg(long, value_name = "S", default_value_t = 600.0, value_parser = parse_secs)]
+    idle_timeout: f64,
+    /// Seconds a whole session may last.
+    #[arg(long, value_name = "S", default_value_t = 28_800.0, value_parser = parse_secs)]
+    session_limit: f64,
+    /// Slowest pace accepted inside a frame, per second (e.g. 32K; K, M, G powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "32K", value_parser = parse_size)]
+    min_rate: u64,
+    /// Seconds a frame gets on top of its length at --min-rate.
+    #[arg(long, value_name = "S", default_value_t = 30.0, value_parser = parse_secs)]
+    frame_grace: f64,
+    /// Largest in-plane extent (rows, columns) of a request: what a real scan needs (CT slices
+    /// are 512×512, rarely 1024×1024). Larger requests are refused at the handshake, before
+    /// anything is prepared; the depth (a volume UNet's slab) is bounded by --memory.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    max_extent: u64,
+    /// Connections that may be in their handshake at once; more are closed at once.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    max_pending: u64,
+}
+
+impl Args {
+    fn limits(&self) -> Limits {
+        Limits {
+            handshake: Duration::from_secs_f64(self.handshake_timeout),
+            session: Duration::from_secs_f64(self.session_limit),
+            idle: Duration::from_secs_f64(self.idle_timeout),
+            min_rate: self.min_rate,
+            frame_grace: Duration::from_secs_f64(self.frame_grace),
+        }
+    }
+
+    fn tls(&self) -> Result<Option<Arc<rustls::ServerConfig>>> {
+        match (&self.tls_cert, &self.tls_key, &self.client_ca) {
+            (Some(cert), Some(key), Some(ca)) => {
+                Ok(Some(bunet_harness::tls::server_config(cert, key, ca)?))
+            }
+            _ if self.insecure => Ok(None),
+            _ => bail!(super::transport::NoTransport),
+        }
+    }
 }
 
 /// Runs `bunet serve`.
 pub fn run(args: &Args) -> Result<()> {
+    let tls = args.tls()?;
     let model = args.weights.load()?;
     let config = args.session.config();
     let qm = common::quantise(&model, config.preset)?;
@@ -76,12 +153,15 @@ pub fn run(args: &Args) -> Result<()> {
     let default_session = budget::server_session(&qm, &config, extents)
         .context("estimating the memory of a default session")?
         .total();
-    let gate = Arc::new(Budget::new(
-        args.max_sessions,
-        budget_bytes,
-        default_session,
-        args.retry_after,
-    ));
+    let gate = Arc::new(Budget {
+        max_extent: usize::try_from(args.max_extent).unwrap_or(usize::MAX),
+        ..Budget::new(
+            args.max_sessions,
+            budget_bytes,
+            default_session,
+            args.retry_after,
+        )
+    });
     let listener = TcpListener::bind(&args.listen).map_err(|source| session::Error::Net {
         what: "listening on",
         addr: args.listen.clone(),
@@ -91,11 +171,16 @@ pub fn run(args: &Args) -> Result<()> {
         .local_addr()
         .context("reading the listening address")?;
     eprintln!(
-        "bunet serve: {} ({}, {} backend, weights {}); one thread per client",
+        "bunet serve: {} ({}, {} backend, weights {}); one thread per client; {}",
         qm.plan().arch(),
         config.preset.name(),
         config.nonlinear.name(),
-        args.weights.label()
+        args.weights.label(),
+        if tls.is_some() {
+            "mutual TLS"
+        } else {
+            "plain TCP (--insecure): no client authentication"
+        }
     );
     let fits = budget_bytes / default_session.max(1);
     eprintln!(
@@ -116,7 +201,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     println!("listening on {addr}");
     std::io::stdout().flush().context("writing to stdout")?;
-    accept_loop(&listener, &qm, config, &gate, args)
+    accept_loop(&listener, &qm, config, &gate, args, tls)
 }
 
 /// Accepts connections until `--max-clients` admitted sessions have ended (or forever), each
@@ -127,7 +212,10 @@ fn accept_loop(
     config: SessionConfig,
     gate: &Arc<Budget>,
     args: &Args,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<()> {
+    let limits = args.limits();
+    let pending = Arc::new(AtomicU64::new(0));
     listener
         .set_nonblocking(true)
         .context("setting the listener non-blocking")?;
@@ -157,10 +245,30 @@ fn accept_loop(
             continue;
         }
         n += 1;
-        let (qm, gate) = (Arc::clone(qm), Arc::clone(gate));
+        // A connection in its handshake holds a thread: beyond --max-pending of them, new ones
+        // are closed at once (they may retry), so a flood of idle sockets costs bounded memory.
+        if pending.fetch_add(1, Ordering::SeqCst) >= args.max_pending {
+            pending.fetch_sub(1, Ordering::SeqCst);
+            eprintln!(
+                "bunet serve: connection {n} closed: {} handshakes pending",
+                args.max_pending
+            );
+            drop(stream);
+            continue;
+        }
+        let (qm, gate, pending) = (Arc::clone(qm), Arc::clone(gate), Arc::clone(&pending));
         let report_dir = args.report_dir.clone();
+        let tls = tls.clone();
+        let per_client = args.sessions_per_client;
         threads.push(thread::spawn(move || {
-            connection(stream, n, &qm, config, &gate, report_dir);
+            let conn = Connection {
+                id: n,
+                limits,
+                tls: tls.as_ref(),
+                per_client,
+                pending: &pending,
+            };
+            conn.run(stream, &qm, config, &gate, report_dir);
         }));
         threads.retain(|h| !h.is_finished());
     }
@@ -172,19 +280,79 @@ fn accept_loop(
     Ok(())
 }
 
-/// Serves connection `id`: a probe, a refused or busy session (logged), or a session.
-fn connection(
-    stream: TcpStream,
+/// One accepted connection's settings.
+struct Connection<'a> {
     id: u64,
-    qm: &QuantModel,
-    config: SessionConfig,
+    limits: Limits,
+    tls: Option<&'a Arc<rustls::ServerConfig>>,
+    per_client: u64,
+    /// Connections in their handshake (this one until its transport is set up and its hello
+    /// answered or refused).
+    pending: &'a AtomicU64,
+}
+
+/// Decrements the pending count once (on the first of drop or [`Pending::done`]).
+struct Pending<'a>(Option<&'a AtomicU64>);
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            p.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Connection<'_> {
+    /// Serves the connection: a probe, a refused or busy session (logged), or a session.
+    fn run(
+        &self,
+        stream: TcpStream,
+        qm: &QuantModel,
+        config: SessionConfig,
+        gate: &Budget,
+        report_dir: Option<PathBuf>,
+    ) {
+        let id = self.id;
+        let pending = Pending(Some(self.pending));
+        let addr = stream
+            .peer_addr()
+            .map_or_else(|_| "unknown peer".to_string(), |a| a.to_string());
+        let incoming = match session::open(stream, &self.limits, self.tls) {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!(
+                    "bunet serve: connection {id} from {addr} dropped: {}",
+                    escape_controls(&format!("{e:#}"))
+                );
+                return;
+            }
+        };
+        let who = incoming.identity.clone();
+        let peer = match &who {
+            Some(who) => format!("{who} at {addr}"),
+            None => addr,
+        };
+        let client_gate = ClientGate {
+            budget: gate,
+            client: who.unwrap_or_default(),
+            quota: self.per_client,
+            pending: Mutex::new(Some(pending)),
+        };
+        let outcome = session::serve_gated(incoming, qm, config, &client_gate);
+        drop(client_gate);
+        log_outcome(id, &peer, outcome, gate, report_dir);
+    }
+}
+
+/// Logs what a connection came to.
+fn log_outcome(
+    id: u64,
+    peer: &str,
+    outcome: Result<Served, session::Error>,
     gate: &Budget,
     report_dir: Option<PathBuf>,
 ) {
-    let peer = stream
-        .peer_addr()
-        .map_or_else(|_| "unknown peer".to_string(), |a| a.to_string());
-    match session::serve_gated(stream, qm, config, &gate) {
+    match outcome {
         Ok(Served::Probed) => return,
         Err(session::Error::Secure(e @ SecureError::Busy { .. })) => {
             // Not served: the client comes back later.
@@ -208,10 +376,12 @@ fn connection(
             }
         }
         Err(session::Error::Secure(e @ SecureError::Refused(_))) => {
+            let e = escape_controls(&e.to_string());
             eprintln!("bunet serve: connection {id} from {peer} refused: {e}");
         }
         Err(e) => {
-            eprintln!("bunet serve: session {id} with {peer} failed: {e:#}");
+            let e = escape_controls(&format!("{e:#}"));
+            eprintln!("bunet serve: session {id} with {peer} failed: {e}");
         }
     }
     gate.served.fetch_add(1, Ordering::SeqCst);
@@ -225,6 +395,8 @@ pub struct Budget {
     budget_bytes: u64,
     default_session: u64,
     retry_after_s: u32,
+    /// Largest in-plane extent admitted.
+    max_extent: usize,
     state: Mutex<Held>,
     /// Clients served, successfully or not (for `--max-clients`).
     served: AtomicU64,
@@ -235,6 +407,8 @@ pub struct Budget {
 struct Held {
     running: u64,
     reserved: u64,
+    /// Sessions running per client identity (under TLS).
+    per_client: HashMap<String, u64>,
 }
 
 impl Budget {
@@ -251,6 +425,7 @@ impl Budget {
             budget_bytes,
             default_session,
             retry_after_s,
+            max_extent: 1024,
             state: Mutex::new(Held::default()),
             served: AtomicU64::new(0),
         }
@@ -266,6 +441,7 @@ impl Budget {
 pub struct Reservation<'a> {
     gate: &'a Budget,
     bytes: u64,
+    client: String,
 }
 
 impl Drop for Reservation<'_> {
@@ -273,14 +449,64 @@ impl Drop for Reservation<'_> {
         let mut held = self.gate.held();
         held.running -= 1;
         held.reserved -= self.bytes;
+        if let Some(n) = held.per_client.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                held.per_client.remove(&self.client);
+            }
+        }
     }
 }
 
-impl<'a> Gate for &'a Budget {
+/// The gate one connection sees: the server's [`Budget`] and the client's quota of sessions
+/// at once. Answering the hello (admitted or not) ends the connection's pending handshake.
+struct ClientGate<'a> {
+    budget: &'a Budget,
+    /// The client's identity (empty without TLS: all plain-TCP clients share one quota's key,
+    /// so the quota applies only under TLS).
+    client: String,
+    quota: u64,
+    pending: Mutex<Option<Pending<'a>>>,
+}
+
+impl<'a> Gate for ClientGate<'a> {
     type Ticket = Reservation<'a>;
 
     fn admit(&self, extents: [usize; 3], estimate: &Estimate) -> Admission<Reservation<'a>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        self.budget
+            .admit(extents, estimate, &self.client, self.quota)
+    }
+
+    fn status(&self) -> Status {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        self.budget.status()
+    }
+}
+
+impl Budget {
+    /// Admits a session of `client` (empty: no quota) if a slot, the memory and the client's
+    /// quota allow, all under one lock.
+    fn admit(
+        &self,
+        extents: [usize; 3],
+        estimate: &Estimate,
+        client: &str,
+        quota: u64,
+    ) -> Admission<Reservation<'_>> {
         let bytes = estimate.total();
+        if extents[1] > self.max_extent || extents[2] > self.max_extent {
+            return Admission::Refuse(format!(
+                "extents {extents:?} exceed this server's in-plane maximum of {0}×{0}",
+                self.max_extent
+            ));
+        }
         if bytes > self.budget_bytes {
             return Admission::Refuse(format!(
                 "a session of extents {extents:?} needs an estimated {}, more than this \
@@ -290,15 +516,25 @@ impl<'a> Gate for &'a Budget {
             ));
         }
         let mut held = self.held();
-        let reason = if held.running >= self.max_sessions {
-            BusyReason::Slots
-        } else if held.reserved + bytes > self.budget_bytes {
-            BusyReason::Memory
-        } else {
-            held.running += 1;
-            held.reserved += bytes;
-            return Admission::Admit(Reservation { gate: self, bytes });
-        };
+        let of_client = held.per_client.get(client).copied().unwrap_or(0);
+        // A client over its quota is told "slots": it holds them.
+        let reason =
+            if held.running >= self.max_sessions || (!client.is_empty() && of_client >= quota) {
+                BusyReason::Slots
+            } else if held.reserved + bytes > self.budget_bytes {
+                BusyReason::Memory
+            } else {
+                held.running += 1;
+                held.reserved += bytes;
+                if !client.is_empty() {
+                    *held.per_client.entry(client.to_string()).or_default() += 1;
+                }
+                return Admission::Admit(Reservation {
+                    gate: self,
+                    bytes,
+                    client: client.to_string(),
+                });
+            };
         Admission::Busy {
             retry_after_s: self.retry_after_s,
             reason,
@@ -372,7 +608,47 @@ fn gib(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::*;
+
+    #[test]
+    fn a_client_over_its_quota_is_busy_while_others_are_admitted_and_wide_requests_refused() {
+        let gate = Budget::new(4, 1 << 30, 1 << 20, 30);
+        let est = Estimate {
+            keys: 1 << 20,
+            filters: 0,
+            ciphertexts: 0,
+            precompute: 0,
+            nonlinear: 0,
+            activations: 0,
+            overhead: 0,
+        };
+        let first = gate.admit([1, 32, 32], &est, "CN=a", 1);
+        assert!(matches!(first, Admission::Admit(_)));
+        assert!(matches!(
+            gate.admit([1, 32, 32], &est, "CN=a", 1),
+            Admission::Busy {
+                reason: BusyReason::Slots,
+                ..
+            }
+        ));
+        let other = gate.admit([1, 32, 32], &est, "CN=b", 1);
+        assert!(matches!(other, Admission::Admit(_)));
+        assert_eq!(gate.status().running, 2);
+        drop(first);
+        assert!(matches!(
+            gate.admit([1, 32, 32], &est, "CN=a", 1),
+            Admission::Admit(_)
+        ));
+        // Plain-TCP clients (no identity) share no quota.
+        let plain: Vec<_> = (0..2)
+            .map(|_| gate.admit([1, 32, 32], &est, "", 1))
+            .collect();
+        assert!(plain.iter().all(|a| matches!(a, Admission::Admit(_))));
+        assert!(matches!(
+            gate.admit([1, 2048, 64], &est, "", 1),
+            Admission::Refuse(_)
+        ));
+    }
 
     #[test]
     fn sizes_parse_with_binary_units() {

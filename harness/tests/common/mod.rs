@@ -71,6 +71,12 @@ impl Server {
     pub fn start(weights: &Path, clients: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_bunet"))
             .args(["serve", "--listen", "127.0.0.1:0", "--max-clients", clients])
+            // Plain TCP unless the test sets up TLS.
+            .args(if extra.contains(&"--tls-cert") {
+                &[][..]
+            } else {
+                &["--insecure"][..]
+            })
             .args(["--weights", s(weights)])
             .args(extra)
             .stdout(Stdio::piped())

@@ -164,3 +164,49 @@ impl From<crate::ShapeError> for SecureError {
         SecureError::Model(e.into())
     }
 }
+
+impl HandshakeMismatch {
+    /// Whose fault this error is: the parties disagree on a parameter.
+    pub fn blame(&self) -> bunet_crypto::Blame {
+        bunet_crypto::Blame::Peer
+    }
+}
+
+impl SecureError {
+    /// Whose fault this error is, decided by the building block that raised it (every
+    /// variant is classified here, and nested errors by their own types).
+    pub fn blame(&self) -> bunet_crypto::Blame {
+        use bunet_crypto::Blame;
+        match self {
+            SecureError::Handshake(e) => e.blame(),
+            SecureError::Protocol(_) | SecureError::Refused(_) | SecureError::Wire(_) => {
+                Blame::Peer
+            }
+            // The server has no room now: its answer arrived intact, the link is fine.
+            SecureError::Busy { .. } => Blame::Peer,
+            SecureError::Channel(c) => c.blame(),
+            SecureError::Crypto(e) => e.blame(),
+            SecureError::HomConv(e) => e.blame(),
+            SecureError::Model(_) => Blame::Local,
+        }
+    }
+}
+
+impl HomConvError {
+    /// Whose fault this error is.
+    pub fn blame(&self) -> bunet_crypto::Blame {
+        use bunet_crypto::Blame;
+        match self {
+            HomConvError::Pahe(e) => e.blame(),
+            HomConvError::Crypto(e) => e.blame(),
+            HomConvError::Channel(e) => e.blame(),
+            HomConvError::Unsupported(_)
+            | HomConvError::Shape { .. }
+            | HomConvError::Unreduced { .. }
+            | HomConvError::TooManyChannels { .. }
+            | HomConvError::Modulus { .. }
+            | HomConvError::LayoutMismatch { .. }
+            | HomConvError::Kernel(_) => Blame::Local,
+        }
+    }
+}
