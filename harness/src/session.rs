@@ -12,7 +12,7 @@ use bunet_crypto::prg::Prg;
 use bunet_unet::secure::budget::Gate;
 use bunet_unet::secure::handshake::{self, Status};
 use bunet_unet::secure::{Accepted, Client, Report, SecureError, Server, SessionConfig};
-use bunet_unet::{Architecture, Quant, QuantModel, Tensor};
+use bunet_unet::{Architecture, Dims, Quant, QuantModel, Tensor};
 
 use crate::breakdown::{BlockRow, Breakdown};
 use crate::volume::{self, Prepared};
@@ -72,7 +72,8 @@ pub struct ClientRun {
     pub slices: Vec<usize>,
     /// Their masks, cropped to the scan (`nx · ny` each).
     pub masks: Vec<Vec<u8>>,
-    /// Client wall time of each slice's inference (of the one slab's for a volume UNet).
+    /// Client wall time of each slice's inference (of the one slab's for a volume UNet); the
+    /// slices of a batch share its wall equally.
     pub slice_walls: Vec<Duration>,
     /// Wall time of the whole session (connect, set-up, slices, close).
     pub wall: Duration,
@@ -110,8 +111,9 @@ impl SliceSource for Prepared {
 }
 
 /// Runs the client over `slices` of `vol` in one session on `ch`: handshake and set-up, one
-/// secure inference per slice, close. `tick` is called after every plan step of every slice
-/// (for progress bars).
+/// secure inference per batch of up to [`SessionConfig::batch`] slices (stacked along depth,
+/// [`bunet_unet::tensor::batch`]), close. `tick` is called after every plan step of every
+/// slice (for progress bars: a batch's step ticks once per slice in it).
 ///
 /// # Errors
 /// [`Error::Secure`] if the protocol fails, [`Error::Volume`] for a slice outside the volume.
@@ -125,23 +127,42 @@ pub fn run_client(
 ) -> Result<ClientRun, Error> {
     let start = Instant::now();
     let quant = config.preset.quant();
-    // State the session's extents (every slice stack of a volume has the same) so that a
-    // server under admission control sizes its memory estimate by them.
+    // A volume UNet's requests are slabs, not batches of slices.
+    let batch = match arch.dims {
+        Dims::Two => config.batch.max(1),
+        Dims::Three => 1,
+    };
+    // State the session's largest extents (every slice stack of a volume has the same, and the
+    // first batch is the fullest) so that a server under admission control sizes its memory
+    // estimate by them.
     let mut client = match slices.first() {
         Some(&z) => {
-            let extents = vol.encoded(z, &quant)?.dims();
+            let [d, h, w] = vol.encoded(z, &quant)?.dims();
+            let extents = [d * batch.min(slices.len()), h, w];
             Client::connect_for(ch, arch, config, extents, Prg::from_os_entropy())?
         }
         None => Client::connect(ch, arch, config, Prg::from_os_entropy())?,
     };
     let mut masks = Vec::with_capacity(slices.len());
     let mut slice_walls = Vec::with_capacity(slices.len());
-    for &z in slices {
-        let input = vol.encoded(z, &quant)?;
+    for group in slices.chunks(batch) {
+        let inputs = group
+            .iter()
+            .map(|&z| vol.encoded(z, &quant))
+            .collect::<Result<Vec<_>, _>>()?;
+        let input = if inputs.len() == 1 {
+            inputs.into_iter().next().expect("one input")
+        } else {
+            bunet_unet::tensor::batch(&inputs).map_err(SecureError::from)?
+        };
         let t = Instant::now();
-        let mask = client.infer_observed(ch, &input, |_, _| tick())?;
-        slice_walls.push(t.elapsed());
-        masks.push(vol.crop(mask.data()));
+        let mask = client.infer_observed(ch, &input, |_, _| group.iter().for_each(|_| tick()))?;
+        let wall = t.elapsed();
+        let n = group.len() as u32;
+        for k in 0..group.len() {
+            slice_walls.push(wall / n);
+            masks.push(vol.crop(mask.depth_slice(k).data()));
+        }
     }
     let report = client.close(ch)?;
     Ok(ClientRun {

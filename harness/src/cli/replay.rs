@@ -165,6 +165,8 @@ impl ServerProcess {
             .args(["--backend", args.session.backend.name()])
             .arg("--chunk")
             .arg(args.session.chunk.to_string())
+            .arg("--batch")
+            .arg(args.session.batch.to_string())
             .args(["--linear", args.session.linear.name()]);
         if let Some(t) = max_tile {
             cmd.arg("--max-tile").arg(t.to_string());

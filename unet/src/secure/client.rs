@@ -199,6 +199,7 @@ impl Client {
         }
         let arch = *self.plan.arch();
         protocol::check_dims(&arch, dims)?;
+        self.config.check_batch(&arch, dims)?;
         let new_rotations =
             protocol::new_rotations(&self.plan, dims, self.params.slots(), &self.rotation_keys)?;
         let previous = ch.label();

@@ -262,6 +262,7 @@ impl<'m> Server<'m> {
             };
             let slots = self.params.slots();
             let checked = protocol::check_dims(&arch, dims)
+                .and_then(|()| self.config.check_batch(&arch, dims))
                 .and_then(|()| self.check_admitted(dims))
                 .and_then(|()| {
                     protocol::new_rotations(self.model.plan(), dims, slots, &self.rotation_keys)
