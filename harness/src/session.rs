@@ -37,8 +37,9 @@ pub enum Error {
     /// The volume could not be cut into slice stacks.
     #[error(transparent)]
     Volume(#[from] volume::Error),
-    /// The local server thread panicked (a bug).
-    #[error("the local server thread panicked")]
+    /// A thread of the run panicked (a bug): the local server's, or one of the client
+    /// sessions of [`run_client_jobs`].
+    #[error("a session thread panicked")]
     ServerPanicked,
 }
 
@@ -172,6 +173,63 @@ pub fn run_client(
         wall: start.elapsed(),
         report,
     })
+}
+
+/// Runs the client over `slices` of `vol` in `jobs` sessions at once with the server at `addr`
+/// (each its own connection and thread, [`run_client`] on a contiguous share of the slices):
+/// while one session waits for its bytes to cross the link, another computes, so a link's
+/// transfer time and the parties' compute overlap. Returns one run: the slices and masks in
+/// order, the sessions' reports merged ([`Report::merge`]) and the elapsed wall time of all.
+///
+/// # Errors
+/// The first failing session's error ([`Error::Net`] if a connection fails).
+pub fn run_client_jobs(
+    addr: &str,
+    arch: &Architecture,
+    config: SessionConfig,
+    vol: &(impl SliceSource + Sync + ?Sized),
+    slices: &[usize],
+    jobs: usize,
+    tick: &(impl Fn() + Sync),
+) -> Result<ClientRun, Error> {
+    let start = Instant::now();
+    let jobs = jobs.clamp(1, slices.len().max(1));
+    // Contiguous shares, in batches: job j takes batches j·k.. so that only the last batch of
+    // the whole run is short.
+    let batch = match arch.dims {
+        Dims::Two => config.batch.max(1),
+        Dims::Three => 1,
+    };
+    let batches = slices.len().div_ceil(batch);
+    let per_job = batches.div_ceil(jobs);
+    let shares: Vec<&[usize]> = slices.chunks((per_job * batch).max(1)).collect();
+    let runs = std::thread::scope(|s| {
+        let handles: Vec<_> = shares
+            .iter()
+            .map(|&mine| {
+                s.spawn(move || -> Result<ClientRun, Error> {
+                    let mut ch = connect(addr)?;
+                    run_client(&mut ch, arch, config, vol, mine, tick)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| Error::ServerPanicked)?)
+            .collect::<Result<Vec<_>, Error>>()
+    })?;
+    let mut runs = runs.into_iter();
+    let mut all = runs
+        .next()
+        .ok_or_else(|| Error::Secure(SecureError::Protocol("no slices to run".into())))?;
+    for r in runs {
+        all.slices.extend(r.slices);
+        all.masks.extend(r.masks);
+        all.slice_walls.extend(r.slice_walls);
+        all.report.merge(&r.report);
+    }
+    all.wall = start.elapsed();
+    Ok(all)
 }
 
 /// Runs the client of a volume (3D) UNet over slices `start..end` of the padded volume `vol` in
