@@ -55,8 +55,8 @@ pub struct SessionArgs {
           value_parser = clap::value_parser!(u64).range(1..=nonlinear::MAX_CHUNK as u64))]
     pub chunk: u64,
     /// Slices per request of a 2D network (client and server must agree): a batch of B slices
-    /// runs as one inference, so each round trip carries B slices' work (B times fewer round
-    /// trips per slice, same bytes per slice, B times the memory per request).
+    /// runs as one inference, so each round trip carries B slices' work (up to B times fewer
+    /// round trips per slice, no more bytes per slice, about B times the memory per request).
     #[arg(long, default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=bunet_unet::secure::MAX_BATCH as i64))]
     pub batch: u16,

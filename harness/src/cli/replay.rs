@@ -441,6 +441,7 @@ pub fn run(args: &Args) -> Result<()> {
         "preset": config.preset.name(),
         "backend": config.nonlinear.name(),
         "chunk": config.chunk,
+        "batch": config.batch,
         "linear": config.linear.name(),
         "machine": report::machine(),
         "all_slices_run": args.all,
