@@ -103,8 +103,8 @@ run_link() {
   pids+=($proxy_pid)
   for _ in $(seq 50); do grep -qs "delay proxy" "$out/proxy-$name.log" && break; sleep 0.1; done
   rm -rf "$out/run-$name"
-  local before
-  before=$(ls "$out/server-reports" 2>/dev/null | wc -l)
+  # Reports written after this marker belong to this run (the names do not say which run).
+  touch "$out/.mark-$name"
   local t0 t1
   t0=$(date +%s.%N)
   ip netns exec "$ns_c" "$bunet" segment --input "$vol/ct.nii.gz" --server "127.0.0.1:$lport" \
@@ -112,12 +112,17 @@ run_link() {
     --out "$out/run-$name" "${extra[@]}" >"$out/segment-$name.log" 2>&1
   t1=$(date +%s.%N)
   kill "$proxy_pid" 2>/dev/null || true
-  # The server writes one report per session when it ends.
+  # The server writes one report per session when it ends. A session whose Close the proxy
+  # dropped (the client's socket reset with bytes still queued in the proxy) ends in an error on
+  # the server and writes none: the table then scales the server's flights by J / reports
+  # (every session of a run has the same extents, hence the same flights), and says so.
   for _ in $(seq 100); do
-    [ "$(ls "$out/server-reports" 2>/dev/null | wc -l)" -ge "$((before + jobs))" ] && break; sleep 0.1
+    [ "$(find "$out/server-reports" -name '*.json' -newer "$out/.mark-$name" | wc -l)" -ge "$jobs" ] && break
+    sleep 0.1
   done
   local server_reports
-  server_reports=$(ls -t "$out/server-reports"/*.json | head -n "$jobs" | paste -sd, -)
+  server_reports=$(find "$out/server-reports" -name '*.json' -newer "$out/.mark-$name" | paste -sd, -)
+  [ -n "$server_reports" ] || { echo "no server report for $name" >&2; exit 1; }
   echo "$name $rate $rtt $(python3 -c "print($t1 - $t0)") $out/run-$name/report.json $server_reports" \
     >>"$out/runs.txt"
 }
@@ -128,9 +133,10 @@ for link in $links; do
   run_link "${link%%:*}-${link##*:}ms" "${link%%:*}" "${link##*:}"
 done
 
-python3 - "$out" "$range" <<'PY'
+python3 - "$out" "$range" "$jobs" <<'PY'
 import json, sys
 out = sys.argv[1]
+jobs = int(sys.argv[3])
 a, b_ = (int(v) for v in sys.argv[2].split(".."))
 rows = [line.split() for line in open(f"{out}/runs.txt")]
 def totals(paths):
@@ -148,6 +154,10 @@ for name, rate, rtt, wall, client, server in rows:
     wall, rtt = float(wall), float(rtt) / 1000
     b, fc = totals(client)
     _, fs = totals(server)
+    written = len(server.split(","))
+    if written < jobs:
+        print(f"{name}: the server wrote {written} of {jobs} session reports; its flights scaled by {jobs}/{written}")
+        fs = round(fs * jobs / written)
     f = fc + fs
     if rate == "none":
         wire = 0.0
