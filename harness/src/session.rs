@@ -12,7 +12,7 @@ use bunet_crypto::prg::Prg;
 use bunet_unet::secure::budget::Gate;
 use bunet_unet::secure::handshake::{self, Status};
 use bunet_unet::secure::{Accepted, Client, Report, SecureError, Server, SessionConfig};
-use bunet_unet::{Architecture, Quant, QuantModel, Tensor};
+use bunet_unet::{Architecture, Dims, Quant, QuantModel, Tensor};
 
 use crate::breakdown::{BlockRow, Breakdown};
 use crate::tls;
@@ -38,8 +38,9 @@ pub enum Error {
     /// The volume could not be cut into slice stacks.
     #[error(transparent)]
     Volume(#[from] volume::Error),
-    /// The local server thread panicked (a bug).
-    #[error("the local server thread panicked")]
+    /// A thread of the run panicked (a bug): the local server's, or one of the client
+    /// sessions of [`run_client_jobs`].
+    #[error("a session thread panicked")]
     ServerPanicked,
     /// TLS failed: a configuration, a refused certificate, a peer that does not speak TLS.
     #[error(transparent)]
@@ -230,7 +231,8 @@ pub struct ClientRun {
     pub slices: Vec<usize>,
     /// Their masks, cropped to the scan (`nx · ny` each).
     pub masks: Vec<Vec<u8>>,
-    /// Client wall time of each slice's inference (of the one slab's for a volume UNet).
+    /// Client wall time of each slice's inference (of the one slab's for a volume UNet); the
+    /// slices of a batch share its wall equally.
     pub slice_walls: Vec<Duration>,
     /// Wall time of the whole session (connect, set-up, slices, close).
     pub wall: Duration,
@@ -268,8 +270,9 @@ impl SliceSource for Prepared {
 }
 
 /// Runs the client over `slices` of `vol` in one session on `ch`: handshake and set-up, one
-/// secure inference per slice, close. `tick` is called after every plan step of every slice
-/// (for progress bars).
+/// secure inference per batch of up to [`SessionConfig::batch`] slices (stacked along depth,
+/// [`bunet_unet::tensor::batch`]), close. `tick` is called after every plan step of every
+/// slice (for progress bars: a batch's step ticks once per slice in it).
 ///
 /// # Errors
 /// [`Error::Secure`] if the protocol fails, [`Error::Volume`] for a slice outside the volume.
@@ -283,23 +286,42 @@ pub fn run_client(
 ) -> Result<ClientRun, Error> {
     let start = Instant::now();
     let quant = config.preset.quant();
-    // State the session's extents (every slice stack of a volume has the same) so that a
-    // server under admission control sizes its memory estimate by them.
+    // A volume UNet's requests are slabs, not batches of slices.
+    let batch = match arch.dims {
+        Dims::Two => config.batch.max(1),
+        Dims::Three => 1,
+    };
+    // State the session's largest extents (every slice stack of a volume has the same, and the
+    // first batch is the fullest) so that a server under admission control sizes its memory
+    // estimate by them.
     let mut client = match slices.first() {
         Some(&z) => {
-            let extents = vol.encoded(z, &quant)?.dims();
+            let [d, h, w] = vol.encoded(z, &quant)?.dims();
+            let extents = [d * batch.min(slices.len()), h, w];
             Client::connect_for(ch, arch, config, extents, Prg::from_os_entropy())?
         }
         None => Client::connect(ch, arch, config, Prg::from_os_entropy())?,
     };
     let mut masks = Vec::with_capacity(slices.len());
     let mut slice_walls = Vec::with_capacity(slices.len());
-    for &z in slices {
-        let input = vol.encoded(z, &quant)?;
+    for group in slices.chunks(batch) {
+        let inputs = group
+            .iter()
+            .map(|&z| vol.encoded(z, &quant))
+            .collect::<Result<Vec<_>, _>>()?;
+        let input = if inputs.len() == 1 {
+            inputs.into_iter().next().expect("one input")
+        } else {
+            bunet_unet::tensor::batch(&inputs).map_err(SecureError::from)?
+        };
         let t = Instant::now();
-        let mask = client.infer_observed(ch, &input, |_, _| tick())?;
-        slice_walls.push(t.elapsed());
-        masks.push(vol.crop(mask.data()));
+        let mask = client.infer_observed(ch, &input, |_, _| group.iter().for_each(|_| tick()))?;
+        let wall = t.elapsed();
+        let n = group.len() as u32;
+        for k in 0..group.len() {
+            slice_walls.push(wall / n);
+            masks.push(vol.crop(mask.depth_slice(k).data()));
+        }
     }
     let report = client.close(ch)?;
     Ok(ClientRun {
@@ -309,6 +331,64 @@ pub fn run_client(
         wall: start.elapsed(),
         report,
     })
+}
+
+/// Runs the client over `slices` of `vol` in `jobs` sessions at once with the server at `addr`
+/// (each its own connection and thread, [`run_client`] on a contiguous share of the slices):
+/// while one session waits for its bytes to cross the link, another computes, so a link's
+/// transfer time and the parties' compute overlap. Returns one run: the slices and masks in
+/// order, the sessions' reports merged ([`Report::merge`]) and the elapsed wall time of all.
+///
+/// # Errors
+/// The first failing session's error ([`Error::Net`] if a connection fails).
+pub fn run_client_jobs(
+    addr: &str,
+    how: &Connect,
+    arch: &Architecture,
+    config: SessionConfig,
+    vol: &(impl SliceSource + Sync + ?Sized),
+    slices: &[usize],
+    jobs: usize,
+    tick: &(impl Fn() + Sync),
+) -> Result<ClientRun, Error> {
+    let start = Instant::now();
+    let jobs = jobs.clamp(1, slices.len().max(1));
+    // Contiguous shares, in batches: job j takes batches j·k.. so that only the last batch of
+    // the whole run is short.
+    let batch = match arch.dims {
+        Dims::Two => config.batch.max(1),
+        Dims::Three => 1,
+    };
+    let batches = slices.len().div_ceil(batch);
+    let per_job = batches.div_ceil(jobs);
+    let shares: Vec<&[usize]> = slices.chunks((per_job * batch).max(1)).collect();
+    let runs = std::thread::scope(|s| {
+        let handles: Vec<_> = shares
+            .iter()
+            .map(|&mine| {
+                s.spawn(move || -> Result<ClientRun, Error> {
+                    let mut ch = connect_with(addr, how)?;
+                    run_client(&mut ch, arch, config, vol, mine, tick)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| Error::ServerPanicked)?)
+            .collect::<Result<Vec<_>, Error>>()
+    })?;
+    let mut runs = runs.into_iter();
+    let mut all = runs
+        .next()
+        .ok_or_else(|| Error::Secure(SecureError::Protocol("no slices to run".into())))?;
+    for r in runs {
+        all.slices.extend(r.slices);
+        all.masks.extend(r.masks);
+        all.slice_walls.extend(r.slice_walls);
+        all.report.merge(&r.report);
+    }
+    all.wall = start.elapsed();
+    Ok(all)
 }
 
 /// Runs the client of a volume (3D) UNet over slices `start..end` of the padded volume `vol` in

@@ -85,7 +85,7 @@ fn weights_without_architecture_need_arch_and_wrong_pooling_is_refused() {
     for cmd in [
         vec!["infer", "--input", s(&ct), "--out", s(&out)],
         vec!["table1", "--size", "32", "--slices", "16", "--out", s(&out)],
-        vec!["serve", "--listen", "127.0.0.1:0"],
+        vec!["serve", "--insecure", "--listen", "127.0.0.1:0"],
     ] {
         let mut args = cmd.clone();
         let max_text = max.to_string();
@@ -183,6 +183,7 @@ fn bad_voxels_and_odd_volumes() {
     assert!(!dir.path().join("o").exists());
     let r = bunet(&[
         "segment",
+        "--insecure",
         "--input",
         s(&nan),
         "--server",
@@ -240,7 +241,7 @@ fn segment_checks_its_arguments_before_the_secure_run() {
     let ct = vol.join("ct.nii.gz");
     let out = dir.path().join("seg");
     let seg = |extra: &[&str]| {
-        let mut args = vec!["segment", "--input", s(&ct), "--out", s(&out)];
+        let mut args = vec!["segment", "--insecure", "--input", s(&ct), "--out", s(&out)];
         args.extend_from_slice(extra);
         bunet(&args)
     };
@@ -297,6 +298,7 @@ fn segment_rerun_replaces_overlays_and_reports_what_it_ran() {
     let run = |overlay: &str| {
         bunet(&[
             "segment",
+            "--insecure",
             "--input",
             s(&ct),
             "--server",

@@ -22,7 +22,13 @@ async def pump(reader, writer, delay, max_queue):
 
     async def read_side():
         while True:
-            data = await reader.read(1 << 20)
+            try:
+                data = await reader.read(1 << 20)
+            except ConnectionError:
+                # A peer that resets its socket (it closed with bytes unread) has still sent
+                # what is queued: deliver that, then end the stream, rather than drop it (the
+                # server would miss the client's last message).
+                data = b""
             await queue.put((time.monotonic() + delay, data))
             if not data:
                 return

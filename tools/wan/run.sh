@@ -7,15 +7,19 @@
 #     T = C + 8·B / bandwidth + (F / 2)·RTT
 # with C the baseline's wall time, B the bytes both ways and F the flights of both parties (from
 # the two parties' reports of the run itself), and next to the overlap bound max(C, 8·B / bw).
+# With --jobs J the client runs J sessions at once (`bunet segment --jobs J`): one session's
+# transfers overlap another's compute; the server reports of all J sessions are summed. Batches
+# (`-- --batch B`, given to both parties) make each flight carry B slices.
 #
 # Usage (as root; needs ip, tc, python3):
 #   tools/wan/run.sh [--size 128] [--slices 8] [--range 3..5] [--backend ot] [--preset q32]
-#                    [--links "1gbit:10 100mbit:40"] [--out wan-out] [-- extra segment/serve args]
+#                    [--links "1gbit:10 100mbit:40"] [--jobs 1] [--out wan-out]
+#                    [-- extra segment/serve args, e.g. --chunk 262144 --batch 2]
 # Environment: BUNET=path/to/bunet (default: target/release/bunet, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-size=128 slices=8 range=3..5 backend=ot preset=q32 out=wan-out
+size=128 slices=8 range=3..5 backend=ot preset=q32 out=wan-out jobs=1
 links="1gbit:10 100mbit:40"
 extra=()
 while [ $# -gt 0 ]; do
@@ -27,6 +31,7 @@ while [ $# -gt 0 ]; do
     --preset) preset=$2; shift 2 ;;
     --links) links=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
     --) shift; extra=("$@"); break ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -81,7 +86,8 @@ vol="$out/volume"
 
 # The server, in its namespace, with its per-session report kept.
 ip netns exec "$ns_s" "$bunet" serve --insecure --listen "$addr_s:$port" --backend "$backend" \
-  --preset "$preset" --report-dir "$out/server-reports" "${extra[@]}" >"$out/serve.log" 2>&1 &
+  --preset "$preset" --report-dir "$out/server-reports" --max-sessions "$((jobs > 4 ? jobs : 4))" \
+  "${extra[@]}" >"$out/serve.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -qs listening "$out/serve.log" && break; sleep 0.2; done
 
@@ -97,22 +103,27 @@ run_link() {
   pids+=($proxy_pid)
   for _ in $(seq 50); do grep -qs "delay proxy" "$out/proxy-$name.log" && break; sleep 0.1; done
   rm -rf "$out/run-$name"
-  local before
-  before=$(ls "$out/server-reports" 2>/dev/null | wc -l)
+  # Reports written after this marker belong to this run (the names do not say which run).
+  touch "$out/.mark-$name"
   local t0 t1
   t0=$(date +%s.%N)
   ip netns exec "$ns_c" "$bunet" segment --insecure --input "$vol/ct.nii.gz" --server "127.0.0.1:$lport" \
-    --backend "$backend" --preset "$preset" --slices "$range" --out "$out/run-$name" \
-    "${extra[@]}" >"$out/segment-$name.log" 2>&1
+    --backend "$backend" --preset "$preset" --slices "$range" --jobs "$jobs" \
+    --out "$out/run-$name" "${extra[@]}" >"$out/segment-$name.log" 2>&1
   t1=$(date +%s.%N)
   kill "$proxy_pid" 2>/dev/null || true
-  # The server writes its report when the session ends.
-  for _ in $(seq 50); do
-    [ "$(ls "$out/server-reports" 2>/dev/null | wc -l)" -gt "$before" ] && break; sleep 0.1
+  # The server writes one report per session when it ends. A session whose Close the proxy
+  # dropped (the client's socket reset with bytes still queued in the proxy) ends in an error on
+  # the server and writes none: the table then scales the server's flights by J / reports
+  # (every session of a run has the same extents, hence the same flights), and says so.
+  for _ in $(seq 100); do
+    [ "$(find "$out/server-reports" -name '*.json' -newer "$out/.mark-$name" | wc -l)" -ge "$jobs" ] && break
+    sleep 0.1
   done
-  local server_report
-  server_report=$(ls -t "$out/server-reports"/*.json | head -n 1)
-  echo "$name $rate $rtt $(python3 -c "print($t1 - $t0)") $out/run-$name/report.json $server_report" \
+  local server_reports
+  server_reports=$(find "$out/server-reports" -name '*.json' -newer "$out/.mark-$name" | paste -sd, -)
+  [ -n "$server_reports" ] || { echo "no server report for $name" >&2; exit 1; }
+  echo "$name $rate $rtt $(python3 -c "print($t1 - $t0)") $out/run-$name/report.json $server_reports" \
     >>"$out/runs.txt"
 }
 
@@ -122,23 +133,31 @@ for link in $links; do
   run_link "${link%%:*}-${link##*:}ms" "${link%%:*}" "${link##*:}"
 done
 
-python3 - "$out" <<'PY'
+python3 - "$out" "$range" "$jobs" <<'PY'
 import json, sys
 out = sys.argv[1]
+jobs = int(sys.argv[3])
+a, b_ = (int(v) for v in sys.argv[2].split(".."))
 rows = [line.split() for line in open(f"{out}/runs.txt")]
-def totals(path):
-    r = json.load(open(path))
-    b = sum(x["bytes_sent"] + x["bytes_received"] for x in r["blocks"])
-    f = sum(x["rounds"] for x in r["blocks"])
+def totals(paths):
+    b = f = 0
+    for path in paths.split(","):
+        r = json.load(open(path))
+        b += sum(x["bytes_sent"] + x["bytes_received"] for x in r["blocks"])
+        f += sum(x["rounds"] for x in r["blocks"])
     return b, f
 units = {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
 base = float(rows[0][3])
-lines = ["| link | RTT | bytes (both ways) | flights (both parties) | measured wall | model C + 8B/bw + F/2·RTT | overlap bound max(C, 8B/bw) | measured / bound |",
-         "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+lines = ["| link | RTT | bytes (both ways) | flights (both parties) | round trips per slice | measured wall | model C + 8B/bw + F/2·RTT | overlap bound max(C, 8B/bw) | measured / bound |",
+         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 for name, rate, rtt, wall, client, server in rows:
     wall, rtt = float(wall), float(rtt) / 1000
     b, fc = totals(client)
     _, fs = totals(server)
+    written = len(server.split(","))
+    if written < jobs:
+        print(f"{name}: the server wrote {written} of {jobs} session reports; its flights scaled by {jobs}/{written}")
+        fs = round(fs * jobs / written)
     f = fc + fs
     if rate == "none":
         wire = 0.0
@@ -146,7 +165,7 @@ for name, rate, rtt, wall, client, server in rows:
         wire = 8 * b / (float(rate[:-4]) * units[rate[-4:]])
     model = base + wire + f / 2 * rtt
     bound = max(base, wire)
-    lines.append(f"| {name} | {rtt*1000:.0f} ms | {b/1e6:,.1f} MB | {f:,} | {wall:,.1f} s | "
+    lines.append(f"| {name} | {rtt*1000:.0f} ms | {b/1e6:,.1f} MB | {f:,} | {f / 2 / (b_ - a):,.0f} | {wall:,.1f} s | "
                  f"{model:,.1f} s | {bound:,.1f} s | {wall/bound:.2f}× |")
 table = "\n".join(lines)
 open(f"{out}/wan.md", "w").write(table + "\n")

@@ -373,8 +373,12 @@ impl Architecture {
     }
 
     /// Checks that an input of `channels` channels and spatial extents `dims` (depth, height,
-    /// width) fits: the architecture's input channels, depth 1 in 2D, and every down-sampled axis
-    /// non-zero and divisible by `2^depth`.
+    /// width) fits: the architecture's input channels, a non-zero depth, and every down-sampled
+    /// axis non-zero and divisible by `2^depth`.
+    ///
+    /// In 2D the depth axis is not down-sampled: every 2D op (convs of kernel depth 1, pools
+    /// and up-convs on height and width) treats its planes as independent images, so an input
+    /// of depth `b` is a batch of `b` slices, each segmented as it would be alone.
     ///
     /// # Errors
     /// [`ShapeError::Channels`] or [`ShapeError::Spatial`].
@@ -390,7 +394,9 @@ impl Architecture {
             reason,
         };
         let first = match self.dims {
-            Dims::Two if dims[0] != 1 => return Err(spatial("a 2D model takes depth 1".into())),
+            Dims::Two if dims[0] == 0 => {
+                return Err(spatial("a 2D batch holds at least one slice".into()));
+            }
             Dims::Two => 1,
             Dims::Three => 0,
         };
@@ -755,7 +761,11 @@ mod tests {
         let a = Architecture::seed();
         assert!(a.check_input(5, [1, 64, 48]).is_ok());
         assert!(a.check_input(4, [1, 64, 64]).is_err());
-        assert!(a.check_input(5, [2, 64, 64]).is_err());
+        assert!(
+            a.check_input(5, [3, 64, 64]).is_ok(),
+            "a batch of three slices"
+        );
+        assert!(a.check_input(5, [0, 64, 64]).is_err());
         assert!(a.check_input(5, [1, 64, 40]).is_err());
         assert!(a.check_input(5, [1, 0, 64]).is_err());
         let a3 = Architecture {

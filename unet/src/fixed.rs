@@ -210,4 +210,54 @@ mod tests {
             );
         }
     }
+
+    /// A 2D network on a batch of slices (stacked along depth) gives each slice the mask it
+    /// gets alone, for every pooling and activation (the 2D ops keep depths apart).
+    #[test]
+    fn a_batch_of_slices_gives_each_slice_its_own_mask() {
+        for (activation, pooling) in [
+            (Activation::Relu, Pooling::Max),
+            (Activation::Relu, Pooling::AvgLocal),
+            (Activation::Square, Pooling::AvgByRotation),
+        ] {
+            let arch = Architecture {
+                in_channels: 5,
+                base_features: 4,
+                depth: 2,
+                activation,
+                pooling,
+                dims: crate::arch::Dims::Two,
+                classes: 2,
+            };
+            let model = Weights::random_trained_like(&arch, 3).unwrap().fold();
+            let qm = QuantModel::new(&model, Quant::q24()).unwrap();
+            let p = qm.quant().p;
+            let mut rng = SplitMix64::from_seed_for_tests(9);
+            let slices: Vec<Tensor<u64>> = (0..3)
+                .map(|_| {
+                    let data = (0..5 * 8 * 12).map(|_| rng.next_u64() % p).collect();
+                    Tensor::from_vec(5, [1, 8, 12], data).unwrap()
+                })
+                .collect();
+            // Every step's output, not only the mask: a leak between depths anywhere shows.
+            let steps = |x: Tensor<u64>| {
+                let mut outs = Vec::new();
+                run(&qm, x, |_, t| outs.push(t.clone())).unwrap();
+                outs
+            };
+            let batched = steps(crate::tensor::batch(&slices).unwrap());
+            assert_eq!(batched.last().unwrap().dims(), [3, 8, 12]);
+            for (k, s) in slices.iter().enumerate() {
+                let alone = steps(s.clone());
+                assert_eq!(alone.len(), batched.len());
+                for (i, (a, b)) in alone.iter().zip(&batched).enumerate() {
+                    assert_eq!(
+                        &b.depth_slice(k),
+                        a,
+                        "{activation:?} {pooling:?} slice {k} step {i}"
+                    );
+                }
+            }
+        }
+    }
 }

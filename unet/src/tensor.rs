@@ -1,5 +1,6 @@
-//! Dense channel-major tensors (`[channel][depth][height][width]`, depth 1 in 2D) and the 2.5D
-//! slice stacking of the seed's input.
+//! Dense channel-major tensors (`[channel][depth][height][width]`; in 2D the depth axis holds a
+//! batch of slices, usually one), the 2.5D slice stacking of the seed's input, and the batching
+//! of slice inputs along the depth axis.
 
 use crate::arch::SLICE_OFFSETS;
 use crate::error::ShapeError;
@@ -96,6 +97,30 @@ impl<T> Tensor<T> {
 }
 
 impl<T: Clone> Tensor<T> {
+    /// Depth `k` of every channel as a tensor of extents `[1, h, w]` (one slice of a batch made
+    /// by [`batch`]).
+    ///
+    /// # Panics
+    /// If `k` is not below the depth.
+    pub fn depth_slice(&self, k: usize) -> Tensor<T> {
+        let [d, h, w] = self.dims;
+        assert!(k < d, "depth {k} of a tensor of depth {d}");
+        let plane = h * w;
+        let n = self.plane_len();
+        let data = (0..self.channels)
+            .flat_map(|c| {
+                self.data[c * n + k * plane..c * n + (k + 1) * plane]
+                    .iter()
+                    .cloned()
+            })
+            .collect();
+        Tensor {
+            channels: self.channels,
+            dims: [1, h, w],
+            data,
+        }
+    }
+
     /// A tensor filled with `value`.
     pub fn filled(channels: usize, dims: [usize; 3], value: T) -> Self {
         Self {
@@ -104,6 +129,52 @@ impl<T: Clone> Tensor<T> {
             data: vec![value; channels * dims.iter().product::<usize>()],
         }
     }
+}
+
+/// Stacks `slices` (each `channels` planes of extents `[1, h, w]`, all alike) along the depth
+/// axis: one tensor of extents `[slices.len(), h, w]` whose depth `k` of channel `c` is channel
+/// `c` of `slices[k]`. A 2D network segments each depth as if it were alone, so this is how
+/// several slices share one inference (and each of its nonlinear exchanges).
+///
+/// # Errors
+/// [`ShapeError::Spatial`] if `slices` is empty or the slices differ in extents or have
+/// depth other than 1, [`ShapeError::Channels`] if they differ in channels.
+pub fn batch<T: Copy>(slices: &[Tensor<T>]) -> Result<Tensor<T>, ShapeError> {
+    let Some(first) = slices.first() else {
+        return Err(ShapeError::Spatial {
+            found: [0; 3],
+            reason: "a batch holds at least one slice".into(),
+        });
+    };
+    let (channels, [d, h, w]) = (first.channels(), first.dims());
+    if d != 1 {
+        return Err(ShapeError::Spatial {
+            found: first.dims(),
+            reason: "a batch is made of single slices (depth 1)".into(),
+        });
+    }
+    for s in slices {
+        if s.channels() != channels {
+            return Err(ShapeError::Channels {
+                expected: channels,
+                found: s.channels(),
+            });
+        }
+        if s.dims() != first.dims() {
+            return Err(ShapeError::Spatial {
+                found: s.dims(),
+                reason: format!("every slice of a batch has extents {:?}", first.dims()),
+            });
+        }
+    }
+    let plane = h * w;
+    let mut data = Vec::with_capacity(channels * slices.len() * plane);
+    for c in 0..channels {
+        for s in slices {
+            data.extend_from_slice(s.channel(c));
+        }
+    }
+    Tensor::from_vec(channels, [slices.len(), h, w], data)
 }
 
 /// The 2.5D input of slice `z` of a one-channel `volume` of extents `[depth, height, width]`: the
@@ -142,6 +213,29 @@ pub fn stack_slices(volume: &Tensor<f32>, z: usize) -> Result<Tensor<f32>, Shape
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_then_depth_slice_is_identity() {
+        let slices: Vec<Tensor<u32>> = (0..3)
+            .map(|k| Tensor::from_vec(2, [1, 2, 3], (0..12).map(|i| 100 * k + i).collect()))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let b = batch(&slices).unwrap();
+        assert_eq!(b.dims(), [3, 2, 3]);
+        assert_eq!(&b.channel(1)[6..12], slices[1].channel(1));
+        for (k, s) in slices.iter().enumerate() {
+            assert_eq!(&b.depth_slice(k), s);
+        }
+        assert!(batch::<u32>(&[]).is_err());
+        assert!(
+            batch(std::slice::from_ref(&b)).is_err(),
+            "depth 3 is not a slice"
+        );
+        let other = Tensor::from_vec(2, [1, 3, 2], vec![0u32; 12]).unwrap();
+        assert!(batch(&[slices[0].clone(), other]).is_err());
+        let fewer = Tensor::from_vec(1, [1, 2, 3], vec![0u32; 6]).unwrap();
+        assert!(batch(&[slices[0].clone(), fewer]).is_err());
+    }
 
     #[test]
     fn from_vec_checks_length() {

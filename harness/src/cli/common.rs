@@ -59,6 +59,12 @@ pub struct SessionArgs {
     #[arg(long, default_value_t = nonlinear::DEFAULT_CHUNK as u64,
           value_parser = clap::value_parser!(u64).range(1..=nonlinear::MAX_CHUNK as u64))]
     pub chunk: u64,
+    /// Slices per request of a 2D network (client and server must agree): a batch of B slices
+    /// runs as one inference, so each round trip carries B slices' work (up to B times fewer
+    /// round trips per slice, no more bytes per slice, about B times the memory per request).
+    #[arg(long, default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=bunet_unet::secure::MAX_BATCH as i64))]
+    pub batch: u16,
 }
 
 impl SessionArgs {
@@ -75,6 +81,7 @@ impl SessionArgs {
             linear: self.linear,
             max_tile: self.max_tile.map(usize::from),
             chunk: usize::try_from(self.chunk).expect("the parser bounds --chunk by MAX_CHUNK"),
+            batch: usize::from(self.batch),
         }
     }
 }

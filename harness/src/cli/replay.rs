@@ -173,6 +173,8 @@ impl ServerProcess {
         .args(["--backend", args.session.backend.name()])
         .arg("--chunk")
         .arg(args.session.chunk.to_string())
+        .arg("--batch")
+        .arg(args.session.batch.to_string())
         .args(["--linear", args.session.linear.name()]);
         if let Some(t) = max_tile {
             cmd.arg("--max-tile").arg(t.to_string());
@@ -324,6 +326,7 @@ pub fn run(args: &Args) -> Result<()> {
         "preset": config.preset.name(),
         "backend": config.nonlinear.name(),
         "chunk": config.chunk,
+        "batch": config.batch,
         "linear": config.linear.name(),
         "machine": report::machine(),
         "all_slices_run": args.all,

@@ -65,6 +65,11 @@ pub struct Args {
     /// handshake cannot tell: the weights stay secret).
     #[arg(long, value_name = "TEXT")]
     model_id: Option<String>,
+    /// Sessions run at once (2D networks): the slices are split into JOBS contiguous shares,
+    /// each run in its own session and connection, so one session's transfers overlap
+    /// another's compute (what a slow link needs; the server must take JOBS clients).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
     /// Slices to draw as overlays (repeatable; default: the 3 with the largest mask, none for a
     /// shard).
     #[arg(long = "overlay", value_name = "Z")]
@@ -303,9 +308,27 @@ fn run_session(
     let steps = bunet_unet::QuantPlan::new(arch, config.preset.quant())?
         .steps()
         .len();
-    let mut ch = session::connect_with(&args.server, &args.transport.connect()?)?;
+    let how = args.transport.connect()?;
     let run = match slab {
+        None if args.jobs > 1 => {
+            let slices: Vec<usize> = (a..b).collect();
+            let pb = progress::bar((slices.len() * steps) as u64, "segment");
+            let tick = || pb.inc(1);
+            let run = session::run_client_jobs(
+                &args.server,
+                &how,
+                arch,
+                config,
+                vol,
+                &slices,
+                usize::from(args.jobs),
+                &tick,
+            );
+            pb.finish_and_clear();
+            run
+        }
         None => {
+            let mut ch = session::connect_with(&args.server, &how)?;
             let slices: Vec<usize> = (a..b).collect();
             let pb = progress::bar((slices.len() * steps) as u64, "segment");
             let run = session::run_client(&mut ch, arch, config, vol, &slices, || {
@@ -315,6 +338,7 @@ fn run_session(
             run
         }
         Some(range) => {
+            let mut ch = session::connect_with(&args.server, &how)?;
             let pb = progress::bar(steps as u64, "segment");
             let run = session::run_client_slab(&mut ch, arch, config, vol, range, || {
                 pb.inc(1);

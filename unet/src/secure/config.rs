@@ -1,12 +1,19 @@
 //! What the two parties agree on: the fixed-point preset (Table 1's columns), the nonlinear
-//! backend, the linear backend and the HomConv tile cap.
+//! backend, the linear backend, the HomConv tile cap, the nonlinear chunk and the batch.
 
 use std::sync::OnceLock;
 
 use bunet_crypto::nonlinear::{self, Backend};
 use bunet_crypto::pahe::Params;
 
+use crate::arch::{Architecture, Dims};
 use crate::quant::Quant;
+
+use super::error::SecureError;
+
+/// Largest batch ([`SessionConfig::batch`]): 64 slices of 512×512 are the most voxels a
+/// request may carry ([`super::protocol::MAX_VOXELS`]).
+pub const MAX_BATCH: usize = 64;
 
 /// A fixed-point configuration with its PAHE parameter set (the seed's Table 1 columns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -126,6 +133,13 @@ pub struct SessionConfig {
     /// chunk means fewer round trips per layer at the cost of memory per party
     /// ([`nonlinear::DEFAULT_CHUNK`] unless set; `1..=`[`nonlinear::MAX_CHUNK`]).
     pub chunk: usize,
+    /// Most slices per request of a 2D network (`1..=`[`MAX_BATCH`], default 1): a request of
+    /// `b ≤ batch` slices stacks them along the depth axis ([`crate::tensor::batch`]) and runs
+    /// them as one inference, so every HomConv, OT and garbling exchange carries all `b`
+    /// slices' work — a `b`-th of the round trips per slice at the same bytes per slice. Each
+    /// slice's mask is the one it gets alone. Volume (3D) networks take one slab per request
+    /// whatever the batch.
+    pub batch: usize,
 }
 
 impl SessionConfig {
@@ -137,7 +151,30 @@ impl SessionConfig {
             linear: LinearBackend::Dft,
             max_tile: None,
             chunk: nonlinear::DEFAULT_CHUNK,
+            batch: 1,
         }
+    }
+
+    /// Checks a request's extents against the agreed batch: a 2D request holds at most
+    /// [`SessionConfig::batch`] slices (its depth).
+    ///
+    /// # Errors
+    /// [`SecureError::Protocol`] for a 2D request deeper than the batch, or a batch outside
+    /// `1..=`[`MAX_BATCH`].
+    pub fn check_batch(&self, arch: &Architecture, dims: [usize; 3]) -> Result<(), SecureError> {
+        if !(1..=MAX_BATCH).contains(&self.batch) {
+            return Err(SecureError::Protocol(format!(
+                "batch {} outside 1..={MAX_BATCH}",
+                self.batch
+            )));
+        }
+        if arch.dims == Dims::Two && dims[0] > self.batch {
+            return Err(SecureError::Protocol(format!(
+                "a request of {} slices exceeds the session's batch of {}",
+                dims[0], self.batch
+            )));
+        }
+        Ok(())
     }
 
     /// The nonlinear session configuration: the backend and chunk of this session at the

@@ -26,11 +26,13 @@ pub enum HandshakeField {
     Chunk,
     /// The linear backend's name.
     Linear,
+    /// Most slices per request ([`super::config::SessionConfig::batch`]).
+    Batch,
 }
 
 impl HandshakeField {
     /// Every field, in the order the handshake compares them.
-    pub const ALL: [HandshakeField; 9] = [
+    pub const ALL: [HandshakeField; 10] = [
         HandshakeField::Version,
         HandshakeField::Preset,
         HandshakeField::Quant,
@@ -40,6 +42,7 @@ impl HandshakeField {
         HandshakeField::MaxTile,
         HandshakeField::Chunk,
         HandshakeField::Linear,
+        HandshakeField::Batch,
     ];
 
     /// The field's name in messages.
@@ -54,6 +57,7 @@ impl HandshakeField {
             HandshakeField::MaxTile => "HomConv tile cap",
             HandshakeField::Chunk => "nonlinear chunk",
             HandshakeField::Linear => "linear backend",
+            HandshakeField::Batch => "batch",
         }
     }
 

@@ -5,8 +5,8 @@
 //! Compared, in order ([`HandshakeField::ALL`]): the secure protocol version, the preset name,
 //! the fixed-point configuration's fingerprint, the architecture's fingerprint (the server's
 //! weights are not fingerprinted: they stay secret), the PAHE parameters' fingerprint, the
-//! nonlinear backend's name, the HomConv tile cap, the nonlinear chunk and the linear backend's
-//! name.
+//! nonlinear backend's name, the HomConv tile cap, the nonlinear chunk, the linear backend's
+//! name and the batch (most slices per request).
 //!
 //! The hello also states the session's purpose and the extents of its requests: the server
 //! admits a session only after the fields match, and only if its memory estimate for those
@@ -27,8 +27,9 @@ use crate::quant::QuantModel;
 
 /// Version of the secure protocol (message order and formats of this module's drivers).
 /// Version 2 added the nonlinear chunk and the linear backend; version 3 the hello's purpose
-/// and extents and the busy, refusal and status replies.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// and extents and the busy, refusal and status replies; version 4 the batch (requests of
+/// several slices stacked along depth).
+pub const PROTOCOL_VERSION: u16 = 4;
 /// Largest name (preset, backend, printed value) in a handshake message.
 pub const MAX_NAME_LEN: usize = 64;
 /// Largest handshake message body.
@@ -127,6 +128,8 @@ pub struct Hello {
     pub chunk: u64,
     /// [`super::config::LinearBackend::name`].
     pub linear: String,
+    /// Most slices per request ([`SessionConfig::batch`]).
+    pub batch: u64,
     /// A session or a probe.
     pub purpose: Purpose,
     /// The largest extents `[d, h, w]` the session's requests will have (what the server's
@@ -165,6 +168,7 @@ impl Hello {
             max_tile: 0,
             chunk: 0,
             linear: String::new(),
+            batch: 0,
             purpose: Purpose::Probe,
             extents: [0; 3],
         }
@@ -195,6 +199,7 @@ impl Hello {
             max_tile: config.max_tile.map_or(0, |t| t as u64),
             chunk: config.chunk as u64,
             linear: config.linear.name().to_owned(),
+            batch: config.batch as u64,
             purpose: Purpose::Session,
             extents: [0; 3],
         }
@@ -215,6 +220,7 @@ impl Hello {
             },
             HandshakeField::Chunk => self.chunk.to_string(),
             HandshakeField::Linear => self.linear.clone(),
+            HandshakeField::Batch => self.batch.to_string(),
         }
     }
 
@@ -256,6 +262,7 @@ impl Encode for Hello {
         out.extend_from_slice(&self.max_tile.to_le_bytes());
         out.extend_from_slice(&self.chunk.to_le_bytes());
         put_str(out, &self.linear);
+        out.extend_from_slice(&self.batch.to_le_bytes());
         out.push(match self.purpose {
             Purpose::Session => 0,
             Purpose::Probe => 1,
@@ -280,6 +287,7 @@ impl Decode for Hello {
             max_tile: r.u64()?,
             chunk: r.u64()?,
             linear: read_str(r, "linear backend name")?,
+            batch: r.u64()?,
             purpose: match r.u8()? {
                 0 => Purpose::Session,
                 1 => Purpose::Probe,

@@ -28,7 +28,7 @@ mod report;
 mod server;
 
 pub use client::Client;
-pub use config::{LinearBackend, Preset, SessionConfig};
+pub use config::{LinearBackend, MAX_BATCH, Preset, SessionConfig};
 pub use error::{HandshakeField, HandshakeMismatch, SecureError};
 pub use homconv::{HomConvClient, HomConvError, HomConvServer, Layout};
 pub use protocol::{MAX_EXTENT, MAX_SESSION_ROTATIONS, MAX_VOXELS, block_name, kind};

@@ -140,6 +140,16 @@ impl Report {
         }
     }
 
+    /// Adds every block of `other` (another session of the same party, e.g. one of several run
+    /// at once) to this report's records. Walls add up (the sessions' own times, not the
+    /// elapsed time when they overlap), as do bytes, rounds and the process CPU time each
+    /// block saw.
+    pub fn merge(&mut self, other: &Report) {
+        for b in &other.blocks {
+            self.record(b.clone());
+        }
+    }
+
     /// The sum over blocks of `phase` (`None`: all), named `total`.
     pub fn total_of(&self, phase: Option<Phase>) -> BlockReport {
         let mut t = BlockReport::empty("total", phase.unwrap_or(Phase::Online));
@@ -165,19 +175,21 @@ impl Report {
             .find(|b| b.block == block && b.phase == phase)
     }
 
-    /// The report as one JSON object: `party`, `preset`, `backend`, `linear`, `chunk`, and `blocks` (each with
+    /// The report as one JSON object: `party`, `preset`, `backend`, `linear`, `chunk`, `batch`,
+    /// and `blocks` (each with
     /// `block`, `phase`, `calls`, `elements`, `wall_s`, `cpu_s`, `bytes_sent`,
     /// `bytes_received`, `rounds`).
     pub fn to_json(&self) -> String {
         let mut out = String::new();
         let _ = write!(
             out,
-            "{{\"party\":\"{}\",\"preset\":\"{}\",\"backend\":\"{}\",\"linear\":\"{}\",\"chunk\":{},\"blocks\":[",
+            "{{\"party\":\"{}\",\"preset\":\"{}\",\"backend\":\"{}\",\"linear\":\"{}\",\"chunk\":{},\"batch\":{},\"blocks\":[",
             self.party.name(),
             self.config.preset.name(),
             self.config.nonlinear.name(),
             self.config.linear.name(),
-            self.config.chunk
+            self.config.chunk,
+            self.config.batch
         );
         for (i, b) in self.blocks.iter().enumerate() {
             if i > 0 {
