@@ -148,7 +148,9 @@ impl Client {
             None => {}
         }
         protocol::check_dims(self.driver.plan().arch(), dims)?;
-        self.driver.config.check_batch(self.driver.plan().arch(), dims)?;
+        self.driver
+            .config
+            .check_batch(self.driver.plan().arch(), dims)?;
         let new_rotations = self.driver.new_rotations(dims)?;
         let mut ch = restoring_label(ch);
         let ch = &mut *ch;

@@ -211,7 +211,11 @@ impl<'m> Server<'m> {
                 Request::Infer(dims) => dims,
             };
             let checked = protocol::check_dims(self.driver.plan().arch(), dims)
-                .and_then(|()| self.driver.config.check_batch(self.driver.plan().arch(), dims))
+                .and_then(|()| {
+                    self.driver
+                        .config
+                        .check_batch(self.driver.plan().arch(), dims)
+                })
                 .and_then(|()| self.check_admitted(dims))
                 .and_then(|()| self.driver.new_rotations(dims));
             let (reply, new_rotations) = match checked {
