@@ -333,8 +333,8 @@ pub fn run_client(
     })
 }
 
-/// Runs the client over `slices` of `vol` in `jobs` sessions at once with the server at `addr`
-/// (each its own connection and thread, [`run_client`] on a contiguous share of the slices):
+/// Runs the client over `slices` of `vol` in `jobs` sessions at once with the server at
+/// `server` = (address, how to connect) (each its own connection and thread, [`run_client`] on a contiguous share of the slices):
 /// while one session waits for its bytes to cross the link, another computes, so a link's
 /// transfer time and the parties' compute overlap. Returns one run: the slices and masks in
 /// order, the sessions' reports merged ([`Report::merge`]) and the elapsed wall time of all.
@@ -342,8 +342,7 @@ pub fn run_client(
 /// # Errors
 /// The first failing session's error ([`Error::Net`] if a connection fails).
 pub fn run_client_jobs(
-    addr: &str,
-    how: &Connect,
+    (addr, how): (&str, &Connect),
     arch: &Architecture,
     config: SessionConfig,
     vol: &(impl SliceSource + Sync + ?Sized),

@@ -315,8 +315,7 @@ fn run_session(
             let pb = progress::bar((slices.len() * steps) as u64, "segment");
             let tick = || pb.inc(1);
             let run = session::run_client_jobs(
-                &args.server,
-                &how,
+                (&args.server, &how),
                 arch,
                 config,
                 vol,
