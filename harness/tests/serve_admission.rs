@@ -324,6 +324,9 @@ fn idle_trickling_and_silent_clients_are_cut_off_and_an_honest_client_is_served_
         "1",
         "--min-rate",
         "64K",
+        // The segment helper runs the library's default session (`gc`).
+        "--backend",
+        "gc",
     ];
     let mut server = Server::start(&weights, "100", &limits);
     let every = Duration::from_millis(700);
@@ -408,7 +411,8 @@ fn idle_trickling_and_silent_clients_are_cut_off_and_an_honest_client_is_served_
 fn maximal_extent_requests_are_refused_before_the_server_allocates_for_them() {
     let dir = tempfile::tempdir().expect("temp dir");
     let weights = tiny_weights(dir.path());
-    let server = Server::start(&weights, "100", &["--memory", "256M"]);
+    // The requests below come from the library's default session (`gc`).
+    let server = Server::start(&weights, "100", &["--memory", "256M", "--backend", "gc"]);
     let (peak_before, _) = rss(server.0.id());
     // Beyond the in-plane cap (1024), at the protocol's maximum, and at the cap but over the
     // memory budget: each refused in the handshake.
