@@ -664,98 +664,21 @@ impl Weights {
         arch.validate()?;
         let metadata = Metadata::from_map(&meta)?;
         let specs = arch.convs();
-        let mut known: HashSet<String> = HashSet::new();
-        let mut batch_counters: HashSet<String> = HashSet::new();
-        for s in &specs {
-            known.insert(format!("{}.weight", s.name));
-            if s.has_bias() {
-                known.insert(format!("{}.bias", s.name));
-            }
-            if let Some(n) = &s.norm {
-                for suffix in ["weight", "bias", "running_mean", "running_var"] {
-                    known.insert(format!("{n}.{suffix}"));
-                }
-                batch_counters.insert(format!("{n}.num_batches_tracked"));
-            }
-        }
-        let mut names: Vec<&str> = st.names();
-        names.sort_unstable();
-        if let Some(extra) = names
-            .iter()
-            .find(|n| !known.contains(**n) && !batch_counters.contains(**n))
-        {
-            return Err(WeightsError::UnexpectedTensor(extra.to_string()).into());
-        }
-        let read = |name: String, shape: Vec<usize>| -> Result<Vec<f32>, WeightsError> {
-            let view = st
-                .tensor(&name)
-                .map_err(|_| WeightsError::MissingTensor(name.clone()))?;
-            if view.shape() != shape.as_slice() {
-                return Err(WeightsError::ShapeMismatch {
-                    name,
-                    expected: shape,
-                    found: view.shape().to_vec(),
-                });
-            }
-            let values: Vec<f64> = match view.dtype() {
-                Dtype::F32 => view
-                    .data()
-                    .chunks_exact(4)
-                    .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
-                    .collect(),
-                Dtype::F64 => view
-                    .data()
-                    .chunks_exact(8)
-                    .map(|b| f64::from_le_bytes(b.try_into().expect("chunks_exact yields 8 bytes")))
-                    .collect(),
-                other => {
-                    return Err(WeightsError::Dtype {
-                        name,
-                        found: format!("{other:?}"),
-                    });
-                }
-            };
-            if let Some((index, &value)) = values
-                .iter()
-                .enumerate()
-                .find(|(_, v)| !v.is_finite() || v.abs() > f64::from(f32::MAX))
-            {
-                return Err(WeightsError::InvalidValue { name, index, value });
-            }
-            Ok(values.into_iter().map(|v| v as f32).collect())
-        };
+        check_tensor_names(&specs, st.names())?;
+        let reader = TensorReader(&st);
         let mut convs = Vec::with_capacity(specs.len());
         for spec in specs {
-            let weight = read(
+            let weight = reader.read(
                 format!("{}.weight", spec.name),
                 spec.weight_shape(arch.dims),
             )?;
             let bias = if spec.has_bias() {
-                Some(read(format!("{}.bias", spec.name), vec![spec.c_out])?)
+                Some(reader.read(format!("{}.bias", spec.name), vec![spec.c_out])?)
             } else {
                 None
             };
             let norm = match &spec.norm {
-                Some(n) => {
-                    let c = vec![spec.c_out];
-                    let running_var = read(format!("{n}.running_var"), c.clone())?;
-                    if let Some((index, &v)) =
-                        running_var.iter().enumerate().find(|(_, v)| **v < 0.0)
-                    {
-                        return Err(WeightsError::InvalidValue {
-                            name: format!("{n}.running_var"),
-                            index,
-                            value: f64::from(v),
-                        }
-                        .into());
-                    }
-                    Some(BatchNorm {
-                        gamma: read(format!("{n}.weight"), c.clone())?,
-                        beta: read(format!("{n}.bias"), c.clone())?,
-                        running_mean: read(format!("{n}.running_mean"), c)?,
-                        running_var,
-                    })
-                }
+                Some(n) => Some(reader.batch_norm(n, spec.c_out)?),
                 None => None,
             };
             convs.push(RawConv {
@@ -805,55 +728,10 @@ impl Weights {
                 LayerKind::Conv { conv }
                 | LayerKind::UpConv { conv }
                 | LayerKind::Head { conv } => {
-                    let spec = specs[conv].clone();
-                    let fan_in = (spec.c_in * spec.taps()) as f64;
-                    let std = match spec.kind {
-                        ConvKind::Same => (2.0 / fan_in).sqrt(),
-                        // Each transposed-conv output sees one tap per input channel.
-                        ConvKind::Transposed | ConvKind::Pointwise => {
-                            (1.0 / spec.c_in as f64).sqrt()
-                        }
-                    };
-                    let n = spec.c_in * spec.c_out * spec.taps();
-                    let weight: Vec<f32> = (0..n).map(|_| (rng.normal() * std) as f32).collect();
-                    let mut raw = RawConv {
-                        weight,
-                        bias: spec.has_bias().then(|| {
-                            (0..spec.c_out)
-                                .map(|_| (rng.normal() * 0.05) as f32)
-                                .collect()
-                        }),
-                        norm: None,
-                        spec,
-                    };
+                    let mut raw = RawConv::he_initialised(specs[conv].clone(), &mut rng);
                     let mut y = float::conv(&raw.unfolded(), x);
                     if raw.spec.kind == ConvKind::Same {
-                        let plane = y.plane_len();
-                        let mut norm = BatchNorm {
-                            gamma: Vec::new(),
-                            beta: Vec::new(),
-                            running_mean: Vec::new(),
-                            running_var: Vec::new(),
-                        };
-                        for c in 0..y.channels() {
-                            let ch = y.channel(c);
-                            let mean = ch.iter().map(|&v| f64::from(v)).sum::<f64>() / plane as f64;
-                            let var = ch
-                                .iter()
-                                .map(|&v| (f64::from(v) - mean).powi(2))
-                                .sum::<f64>()
-                                / plane as f64;
-                            norm.running_mean.push(mean as f32);
-                            norm.running_var.push(var as f32);
-                            norm.gamma.push(rng.range(0.8, 1.25) as f32);
-                            norm.beta.push(match arch.activation {
-                                Activation::Relu => rng.normal() * 0.2,
-                                // A square network that trains keeps its pre-activations off
-                                // zero, where x² is nearly linear; centred ones double the
-                                // relative error at every layer.
-                                Activation::Square => rng.range(1.5, 3.0),
-                            } as f32);
-                        }
+                        let norm = BatchNorm::calibrated(&y, arch.activation, &mut rng);
                         raw.norm = Some(norm);
                         y = float::conv(&raw.folded(), x);
                     } else if raw.spec.kind == ConvKind::Pointwise {
@@ -950,4 +828,156 @@ fn fit_head(x: &Tensor<f32>, input: &Tensor<f32>) -> (Vec<f32>, Vec<f32>) {
         weight[c + k] = theta[k] as f32;
     }
     (weight, vec![0.0, theta[c] as f32])
+}
+
+/// Refuses any tensor that is not one of the architecture's (weights, biases, BatchNorm
+/// parameters and statistics; PyTorch's `*.num_batches_tracked` counters are allowed).
+fn check_tensor_names(specs: &[ConvSpec], names: Vec<&str>) -> Result<(), WeightsError> {
+    let mut known: HashSet<String> = HashSet::new();
+    for s in specs {
+        known.insert(format!("{}.weight", s.name));
+        if s.has_bias() {
+            known.insert(format!("{}.bias", s.name));
+        }
+        if let Some(n) = &s.norm {
+            for suffix in [
+                "weight",
+                "bias",
+                "running_mean",
+                "running_var",
+                "num_batches_tracked",
+            ] {
+                known.insert(format!("{n}.{suffix}"));
+            }
+        }
+    }
+    let mut names = names;
+    names.sort_unstable();
+    match names.iter().find(|n| !known.contains(**n)) {
+        Some(extra) => Err(WeightsError::UnexpectedTensor(extra.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// Reads the tensors of a safetensors file by name, checking shape, dtype and values.
+struct TensorReader<'a>(&'a SafeTensors<'a>);
+
+impl TensorReader<'_> {
+    /// The tensor `name` of exactly `shape`, F32 or F64, finite and within `f32`'s range.
+    fn read(&self, name: String, shape: Vec<usize>) -> Result<Vec<f32>, WeightsError> {
+        let view = self
+            .0
+            .tensor(&name)
+            .map_err(|_| WeightsError::MissingTensor(name.clone()))?;
+        if view.shape() != shape.as_slice() {
+            return Err(WeightsError::ShapeMismatch {
+                name,
+                expected: shape,
+                found: view.shape().to_vec(),
+            });
+        }
+        let values: Vec<f64> = match view.dtype() {
+            Dtype::F32 => view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+                .collect(),
+            Dtype::F64 => view
+                .data()
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().expect("chunks_exact yields 8 bytes")))
+                .collect(),
+            other => {
+                return Err(WeightsError::Dtype {
+                    name,
+                    found: format!("{other:?}"),
+                });
+            }
+        };
+        if let Some((index, &value)) = values
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !v.is_finite() || v.abs() > f64::from(f32::MAX))
+        {
+            return Err(WeightsError::InvalidValue { name, index, value });
+        }
+        Ok(values.into_iter().map(|v| v as f32).collect())
+    }
+
+    /// The BatchNorm `n` of `c_out` channels; running variances must be non-negative.
+    fn batch_norm(&self, n: &str, c_out: usize) -> Result<BatchNorm, WeightsError> {
+        let c = vec![c_out];
+        let running_var = self.read(format!("{n}.running_var"), c.clone())?;
+        if let Some((index, &v)) = running_var.iter().enumerate().find(|(_, v)| **v < 0.0) {
+            return Err(WeightsError::InvalidValue {
+                name: format!("{n}.running_var"),
+                index,
+                value: f64::from(v),
+            });
+        }
+        Ok(BatchNorm {
+            gamma: self.read(format!("{n}.weight"), c.clone())?,
+            beta: self.read(format!("{n}.bias"), c.clone())?,
+            running_mean: self.read(format!("{n}.running_mean"), c)?,
+            running_var,
+        })
+    }
+}
+
+impl RawConv {
+    /// He-initialised weights (`N(0, 2 / fan_in)`; transposed and pointwise convs
+    /// `N(0, 1 / c_in)`, one tap per input channel reaching each output) and small biases.
+    fn he_initialised(spec: ConvSpec, rng: &mut SplitMix64) -> Self {
+        let fan_in = (spec.c_in * spec.taps()) as f64;
+        let std = match spec.kind {
+            ConvKind::Same => (2.0 / fan_in).sqrt(),
+            // Each transposed-conv output sees one tap per input channel.
+            ConvKind::Transposed | ConvKind::Pointwise => (1.0 / spec.c_in as f64).sqrt(),
+        };
+        let n = spec.c_in * spec.c_out * spec.taps();
+        let weight: Vec<f32> = (0..n).map(|_| (rng.normal() * std) as f32).collect();
+        RawConv {
+            weight,
+            bias: spec.has_bias().then(|| {
+                (0..spec.c_out)
+                    .map(|_| (rng.normal() * 0.05) as f32)
+                    .collect()
+            }),
+            norm: None,
+            spec,
+        }
+    }
+}
+
+impl BatchNorm {
+    /// Running statistics = the per-channel batch statistics of the conv output `y`;
+    /// γ ∈ [0.8, 1.25), β as a trained network of `activation` keeps it.
+    fn calibrated(y: &Tensor<f32>, activation: Activation, rng: &mut SplitMix64) -> Self {
+        let plane = y.plane_len();
+        let mut norm = BatchNorm {
+            gamma: Vec::new(),
+            beta: Vec::new(),
+            running_mean: Vec::new(),
+            running_var: Vec::new(),
+        };
+        for c in 0..y.channels() {
+            let ch = y.channel(c);
+            let mean = ch.iter().map(|&v| f64::from(v)).sum::<f64>() / plane as f64;
+            let var = ch
+                .iter()
+                .map(|&v| (f64::from(v) - mean).powi(2))
+                .sum::<f64>()
+                / plane as f64;
+            norm.running_mean.push(mean as f32);
+            norm.running_var.push(var as f32);
+            norm.gamma.push(rng.range(0.8, 1.25) as f32);
+            norm.beta.push(match activation {
+                Activation::Relu => rng.normal() * 0.2,
+                // A square network that trains keeps its pre-activations off zero, where x² is
+                // nearly linear; centred ones double the relative error at every layer.
+                Activation::Square => rng.range(1.5, 3.0),
+            } as f32);
+        }
+        norm
+    }
 }

@@ -186,66 +186,7 @@ impl Params {
         q: &[u64],
         secure: bool,
     ) -> Result<Self, PaheError> {
-        let (n_min, n_max) = if secure {
-            (SECURE_N_MIN, SECURE_N_MAX)
-        } else {
-            (TEST_N_MIN, SECURE_N_MAX)
-        };
-        if !n.is_power_of_two() || !(n_min..=n_max).contains(&n) {
-            return Err(ParamError::Degree {
-                n,
-                min: n_min,
-                max: n_max,
-            }
-            .into());
-        }
-        let two_n = 2 * n as u64;
-        let ntt_prime = |v: u64| v < (1 << MAX_MODULUS_BITS) && is_prime(v) && v % two_n == 1;
-        if !ntt_prime(p) {
-            return Err(ParamError::NotNttPrime {
-                role: PahePrimeRole::Plaintext,
-                value: p,
-                two_n: 2 * n,
-            }
-            .into());
-        }
-        if q.is_empty() || q.len() > MAX_PRIMES {
-            return Err(ParamError::PrimeCount {
-                found: q.len(),
-                max: MAX_PRIMES,
-            }
-            .into());
-        }
-        for (i, &qi) in q.iter().enumerate() {
-            if !ntt_prime(qi) {
-                return Err(ParamError::NotNttPrime {
-                    role: PahePrimeRole::Ciphertext,
-                    value: qi,
-                    two_n: 2 * n,
-                }
-                .into());
-            }
-            if qi == p || q[..i].contains(&qi) {
-                return Err(ParamError::PrimeCount {
-                    found: q.len(),
-                    max: MAX_PRIMES,
-                }
-                .into());
-            }
-        }
-        let log2_q: f64 = q.iter().map(|&qi| (qi as f64).log2()).sum();
-        if secure {
-            let max = max_log2_q_128(n).unwrap_or(0);
-            if log2_q > max as f64 {
-                return Err(ParamError::Insecure {
-                    n,
-                    log2_q,
-                    max_log2_q: max,
-                }
-                .into());
-            }
-        }
-
+        let log2_q = check_moduli(n, p, q, secure)?;
         let (flood_bits, return_level) = noise_plan(n, p, q, log2_q, secure)?;
 
         let p_mod = Modulus::new(p)?;
@@ -258,30 +199,11 @@ impl Params {
             .iter()
             .map(|&qi| Plan::new(n, qi))
             .collect::<Result<Vec<_>, _>>()?;
-
-        let ntt_exp = ntt_exponents(&p_plan);
-        for plan in &plans {
-            // The evaluation order is a property of the transform's structure, not of the
-            // prime; the automorphisms rely on it being shared.
-            assert_eq!(
-                ntt_exponents(plan),
-                ntt_exp,
-                "NTT plans of one degree must share their output order"
-            );
-        }
-        let mut ntt_pos = vec![u32::MAX; 2 * n];
-        for (i, &t) in ntt_exp.iter().enumerate() {
-            ntt_pos[t as usize] = i as u32;
-        }
-        let half = n / 2;
-        let mut slot_pos = vec![0u32; n];
-        let mut g = 1u64;
-        for j in 0..half {
-            slot_pos[j] = ntt_pos[g as usize];
-            slot_pos[half + j] = ntt_pos[(two_n - g) as usize];
-            g = g * 3 % two_n;
-        }
-
+        let SlotOrder {
+            ntt_exp,
+            ntt_pos,
+            slot_pos,
+        } = SlotOrder::of(&p_plan, &plans);
         let levels = (1..=q.len())
             .map(|l| level_constants(&q_mod[..l], &p_mod))
             .collect();
@@ -528,4 +450,114 @@ fn fingerprint(n: usize, p: u64, q: &[u64], flood: u32, ret: usize, secure: bool
         }
     }
     h
+}
+
+/// Checks a parameter set's degree and primes (NTT-friendly, distinct, at most
+/// [`MAX_PRIMES`]) and, when `secure`, its total modulus against the 128-bit bound; returns
+/// `log2 q`.
+fn check_moduli(n: usize, p: u64, q: &[u64], secure: bool) -> Result<f64, PaheError> {
+    let (n_min, n_max) = if secure {
+        (SECURE_N_MIN, SECURE_N_MAX)
+    } else {
+        (TEST_N_MIN, SECURE_N_MAX)
+    };
+    if !n.is_power_of_two() || !(n_min..=n_max).contains(&n) {
+        return Err(ParamError::Degree {
+            n,
+            min: n_min,
+            max: n_max,
+        }
+        .into());
+    }
+    let two_n = 2 * n as u64;
+    let ntt_prime = |v: u64| v < (1 << MAX_MODULUS_BITS) && is_prime(v) && v % two_n == 1;
+    if !ntt_prime(p) {
+        return Err(ParamError::NotNttPrime {
+            role: PahePrimeRole::Plaintext,
+            value: p,
+            two_n: 2 * n,
+        }
+        .into());
+    }
+    if q.is_empty() || q.len() > MAX_PRIMES {
+        return Err(ParamError::PrimeCount {
+            found: q.len(),
+            max: MAX_PRIMES,
+        }
+        .into());
+    }
+    for (i, &qi) in q.iter().enumerate() {
+        if !ntt_prime(qi) {
+            return Err(ParamError::NotNttPrime {
+                role: PahePrimeRole::Ciphertext,
+                value: qi,
+                two_n: 2 * n,
+            }
+            .into());
+        }
+        if qi == p || q[..i].contains(&qi) {
+            return Err(ParamError::PrimeCount {
+                found: q.len(),
+                max: MAX_PRIMES,
+            }
+            .into());
+        }
+    }
+    let log2_q: f64 = q.iter().map(|&qi| (qi as f64).log2()).sum();
+    if secure {
+        let max = max_log2_q_128(n).unwrap_or(0);
+        if log2_q > max as f64 {
+            return Err(ParamError::Insecure {
+                n,
+                log2_q,
+                max_log2_q: max,
+            }
+            .into());
+        }
+    }
+    Ok(log2_q)
+}
+
+/// Where the NTT puts each evaluation point, shared by every prime of one degree.
+struct SlotOrder {
+    /// [`Inner::ntt_exp`].
+    ntt_exp: Vec<u32>,
+    /// [`Inner::ntt_pos`].
+    ntt_pos: Vec<u32>,
+    /// [`Inner::slot_pos`]: slots `j < N/2` at `ζ^(3^j)`, slots `N/2 + j` at `ζ^(−3^j)`.
+    slot_pos: Vec<u32>,
+}
+
+impl SlotOrder {
+    fn of(p_plan: &Plan, plans: &[Plan]) -> Self {
+        let n = p_plan.n();
+        let two_n = 2 * n as u64;
+        let ntt_exp = ntt_exponents(p_plan);
+        for plan in plans {
+            // The evaluation order is a property of the transform's structure, not of the
+            // prime; the automorphisms rely on it being shared.
+            assert_eq!(
+                ntt_exponents(plan),
+                ntt_exp,
+                "NTT plans of one degree must share their output order"
+            );
+        }
+        let mut ntt_pos = vec![u32::MAX; 2 * n];
+        for (i, &t) in ntt_exp.iter().enumerate() {
+            ntt_pos[t as usize] = i as u32;
+        }
+        let half = n / 2;
+        let mut slot_pos = vec![0u32; n];
+        let mut g = 1u64;
+        for j in 0..half {
+            slot_pos[j] = ntt_pos[g as usize];
+            slot_pos[half + j] = ntt_pos[(two_n - g) as usize];
+            g = g * 3 % two_n;
+        }
+        Self {
+            ntt_exp,
+            ntt_pos,
+            slot_pos,
+        }
+    }
 }

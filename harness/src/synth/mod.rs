@@ -152,6 +152,30 @@ fn coverage(sd: f32, vox: f32) -> f32 {
     (0.5 - sd / vox).clamp(0.0, 1.0)
 }
 
+/// A voxel's value and dominant tissue as tissues are painted over it, back to front.
+struct Voxel {
+    hu: f32,
+    tissue: Tissue,
+}
+
+impl Voxel {
+    /// Blends `value` in with opacity `alpha`; `t` becomes the tissue where it dominates.
+    fn paint(&mut self, value: f32, alpha: f32, t: Tissue) {
+        self.hu = lerp(self.hu, value, alpha);
+        if alpha >= 0.5 {
+            self.tissue = t;
+        }
+    }
+}
+
+/// A voxel's coverage by the rasterized tubes: vessel, airway wall and airway lumen.
+#[derive(Clone, Copy)]
+struct Tubes {
+    vessel: f32,
+    wall: f32,
+    lumen: f32,
+}
+
 /// Approximate signed distance (mm) to a superellipse `|u/a|^n + |v/b|^n = 1`.
 fn superellipse_sd(u: f32, v: f32, a: f32, b: f32, n: f32) -> f32 {
     let rho = ((u / a).abs().powf(n) + (v / b).abs().powf(n)).powf(1.0 / n);
@@ -695,104 +719,110 @@ impl Phantom {
             .iter()
             .filter(|l| (l.center[2] - w).abs() < l.reach() + self.spacing[2])
             .collect();
-        let b = &self.body;
-        let seed = b.noise_seed;
+        let seed = self.body.noise_seed;
         for j in 0..ny {
             for i in 0..nx {
                 let p = self.position(i, j, k);
                 let idx = i + nx * j;
-                let mut hu = HU_AIR;
-                let mut tissue = Tissue::Air;
-                let mut paint = |value: f32, alpha: f32, t: Tissue, hu: &mut f32| {
-                    *hu = lerp(*hu, value, alpha);
-                    if alpha >= 0.5 {
-                        tissue = t;
-                    }
+                let tubes = Tubes {
+                    vessel: out.vessel[idx],
+                    wall: out.wall[idx],
+                    lumen: out.lumen[idx],
                 };
-                let body = coverage(self.body_sd(p), vox);
-                let mut lung = 0.0;
-                let mut lesion_m = 0.0f32;
-                if body > 0.0 {
-                    paint(b.hu_fat, body, Tissue::Fat, &mut hu);
-                    let inner = superellipse_sd(p[0], p[1] - b.v0, b.a - b.fat, b.b - b.fat, 2.3);
-                    paint(b.hu_muscle, coverage(inner, vox), Tissue::Muscle, &mut hu);
-                    let cavity = coverage(self.cavity_sd(p), vox);
-                    if cavity > 0.0 {
-                        paint(35.0, cavity, Tissue::Soft, &mut hu);
-                        // Anterior mediastinal fat in the upper chest.
-                        let mfat =
-                            ellipsoid_sd(p, [0.0, b.v0 - b.cb * 0.6, 250.0], [26.0, 22.0, 45.0]);
-                        paint(-90.0, coverage(mfat, vox) * cavity, Tissue::Fat, &mut hu);
-                        let hsd = self.heart_sd(p);
-                        paint(
-                            -95.0,
-                            coverage(hsd - 3.0, vox) * cavity,
-                            Tissue::Fat,
-                            &mut hu,
-                        );
-                        paint(42.0, coverage(hsd, vox), Tissue::Heart, &mut hu);
-                        paint(40.0, coverage(self.aorta_sd(p), vox), Tissue::Soft, &mut hu);
-                    }
-                    let (spine_sd, soft) = self.spine(p);
-                    let cov = coverage(spine_sd, vox);
-                    if soft {
-                        paint(85.0, cov, Tissue::Soft, &mut hu);
-                    } else {
-                        let cortex = coverage(spine_sd + 2.0, vox);
-                        paint(900.0, cov, Tissue::Bone, &mut hu);
-                        paint(420.0, cortex, Tissue::Bone, &mut hu);
-                    }
-                    let rib = self.rib_sd(p);
-                    paint(880.0, coverage(rib, vox) * body, Tissue::Bone, &mut hu);
-                    paint(
-                        430.0,
-                        coverage(rib + 1.8, vox) * body,
-                        Tissue::Bone,
-                        &mut hu,
-                    );
-
-                    lung = self.lung_coverage(p);
-                    if lung > 0.0 {
-                        // Gravity-dependent gradient: posterior lung is denser.
-                        let grad = 25.0 * (p[1] - b.lung_v) / b.lung_b;
-                        paint(b.hu_lung + grad, lung, Tissue::Lung, &mut hu);
-                        for l in &lesions {
-                            let m = l.membership(p);
-                            if m > 0.0 {
-                                let t = match l.kind {
-                                    LesionKind::GroundGlass => Tissue::GroundGlass,
-                                    LesionKind::Consolidation => Tissue::Consolidation,
-                                };
-                                let texture = 25.0
-                                    * value_noise(
-                                        seed ^ 0x1e51,
-                                        p[0] / 4.0,
-                                        p[1] / 4.0,
-                                        p[2] / 4.0,
-                                    );
-                                paint(l.hu + texture, m * lung, t, &mut hu);
-                                lesion_m = lesion_m.max(m);
-                            }
-                        }
-                        paint(40.0, out.vessel[idx] * lung, Tissue::Vessel, &mut hu);
-                    }
-                    paint(40.0, out.wall[idx] * body, Tissue::Soft, &mut hu);
-                    let t_air = if lung >= 0.5 {
-                        Tissue::Airway
-                    } else {
-                        Tissue::Air
-                    };
-                    paint(HU_AIR, out.lumen[idx] * body, t_air, &mut hu);
-                }
+                let (voxel, lesion) = self.voxel(p, vox, &lesions, tubes);
                 let noise = 30.0
                     * value_noise(seed, i as f32 / 2.5, j as f32 / 2.5, k as f32 / 2.0)
                     + 8.0 * white_noise(seed, i as i64, j as i64, k as i64);
-                out.ct[idx] = (hu + noise).round().clamp(HU_MIN, HU_MAX) as i16;
-                out.label[idx] = u8::from(lesion_m * lung >= 0.5);
-                out.tissue[idx] = tissue;
+                out.ct[idx] = (voxel.hu + noise).round().clamp(HU_MIN, HU_MAX) as i16;
+                out.label[idx] = u8::from(lesion >= 0.5);
+                out.tissue[idx] = voxel.tissue;
             }
         }
         Ok(())
+    }
+
+    /// One voxel at `p` before noise, painted back to front (body, trunk, lungs with their
+    /// lesions and vessels, airways), and its lesion membership within the lung.
+    fn voxel(&self, p: V3, vox: f32, lesions: &[&Lesion], tubes: Tubes) -> (Voxel, f32) {
+        let mut v = Voxel {
+            hu: HU_AIR,
+            tissue: Tissue::Air,
+        };
+        let body = coverage(self.body_sd(p), vox);
+        if body > 0.0 {
+            self.paint_trunk(&mut v, p, vox, body);
+            let lung = self.lung_coverage(p);
+            let mut lesion_m = 0.0f32;
+            if lung > 0.0 {
+                lesion_m = self.paint_lung(&mut v, p, lung, lesions);
+                v.paint(40.0, tubes.vessel * lung, Tissue::Vessel);
+            }
+            v.paint(40.0, tubes.wall * body, Tissue::Soft);
+            let t_air = if lung >= 0.5 {
+                Tissue::Airway
+            } else {
+                Tissue::Air
+            };
+            v.paint(HU_AIR, tubes.lumen * body, t_air);
+            (v, lesion_m * lung)
+        } else {
+            (v, 0.0)
+        }
+    }
+
+    /// Fat, muscle, the mediastinum (fat, heart, aorta), spine and ribs.
+    fn paint_trunk(&self, v: &mut Voxel, p: V3, vox: f32, body: f32) {
+        let b = &self.body;
+        v.paint(b.hu_fat, body, Tissue::Fat);
+        let inner = superellipse_sd(p[0], p[1] - b.v0, b.a - b.fat, b.b - b.fat, 2.3);
+        v.paint(b.hu_muscle, coverage(inner, vox), Tissue::Muscle);
+        let cavity = coverage(self.cavity_sd(p), vox);
+        if cavity > 0.0 {
+            v.paint(35.0, cavity, Tissue::Soft);
+            // Anterior mediastinal fat in the upper chest.
+            let mfat = ellipsoid_sd(p, [0.0, b.v0 - b.cb * 0.6, 250.0], [26.0, 22.0, 45.0]);
+            v.paint(-90.0, coverage(mfat, vox) * cavity, Tissue::Fat);
+            let hsd = self.heart_sd(p);
+            v.paint(-95.0, coverage(hsd - 3.0, vox) * cavity, Tissue::Fat);
+            v.paint(42.0, coverage(hsd, vox), Tissue::Heart);
+            v.paint(40.0, coverage(self.aorta_sd(p), vox), Tissue::Soft);
+        }
+        let (spine_sd, soft) = self.spine(p);
+        let cov = coverage(spine_sd, vox);
+        if soft {
+            v.paint(85.0, cov, Tissue::Soft);
+        } else {
+            let cortex = coverage(spine_sd + 2.0, vox);
+            v.paint(900.0, cov, Tissue::Bone);
+            v.paint(420.0, cortex, Tissue::Bone);
+        }
+        let rib = self.rib_sd(p);
+        v.paint(880.0, coverage(rib, vox) * body, Tissue::Bone);
+        v.paint(430.0, coverage(rib + 1.8, vox) * body, Tissue::Bone);
+    }
+
+    /// Lung parenchyma with its gravity gradient and the lesions over it; returns the largest
+    /// lesion membership at `p`.
+    fn paint_lung(&self, v: &mut Voxel, p: V3, lung: f32, lesions: &[&Lesion]) -> f32 {
+        let b = &self.body;
+        // Gravity-dependent gradient: posterior lung is denser.
+        let grad = 25.0 * (p[1] - b.lung_v) / b.lung_b;
+        v.paint(b.hu_lung + grad, lung, Tissue::Lung);
+        let mut lesion_m = 0.0f32;
+        for l in lesions {
+            let m = l.membership(p);
+            if m > 0.0 {
+                let t = match l.kind {
+                    LesionKind::GroundGlass => Tissue::GroundGlass,
+                    LesionKind::Consolidation => Tissue::Consolidation,
+                };
+                let texture =
+                    25.0 * value_noise(b.noise_seed ^ 0x1e51, p[0] / 4.0, p[1] / 4.0, p[2] / 4.0);
+                v.paint(l.hu + texture, m * lung, t);
+                lesion_m = lesion_m.max(m);
+            }
+        }
+        lesion_m
     }
 
     /// Rasterizes the tubes crossing height `w` into coverage buffers: `lumen` gets the tube's
