@@ -9,6 +9,7 @@ use bunet_harness::session;
 use bunet_harness::synth::{Params, Phantom};
 use bunet_harness::volume::CtVolume;
 
+use super::common::OutDir;
 use super::common::{self, SessionArgs, WeightsArgs};
 use super::progress;
 
@@ -61,8 +62,7 @@ pub fn run(args: &Args) -> Result<()> {
     let k = usize::from(args.run_slices).min(nz);
     let first = (nz - k) / 2;
     let slices: Vec<usize> = (first..first + k).collect();
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    let out = OutDir::create(&args.out)?;
     let pb = progress::bar((k * qm.plan().steps().len()) as u64, "breakdown");
     let (run, server) = session::run_local(qm.clone(), config, &vol, &slices, || pb.inc(1))
         .context("secure run")?;
@@ -103,5 +103,6 @@ pub fn run(args: &Args) -> Result<()> {
         "wrote {}/breakdown.json, breakdown.svg, breakdown.md",
         args.out.display()
     );
+    out.keep();
     Ok(())
 }

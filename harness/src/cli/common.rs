@@ -133,3 +133,72 @@ pub fn quantise(model: &Model, preset: Preset) -> Result<Arc<QuantModel>> {
 pub fn parse_arch(text: &str) -> Result<Architecture, String> {
     text.parse::<Architecture>().map_err(|e| e.to_string())
 }
+
+/// The `--out` directory: created if missing, and removed again if the run fails before
+/// anything was written into it (no empty directory left behind). Dropped without
+/// [`OutDir::keep`] (an error returned early) counts as a failure.
+pub struct OutDir {
+    path: std::path::PathBuf,
+    created: bool,
+    kept: bool,
+}
+
+impl OutDir {
+    /// Creates `path` (and its parents) if missing.
+    pub fn create(path: &std::path::Path) -> Result<Self> {
+        let created = !path.exists();
+        std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            created,
+            kept: false,
+        })
+    }
+
+    /// The run succeeded: the directory stays.
+    pub fn keep(mut self) {
+        self.kept = true;
+    }
+
+    /// After the run: kept if `ok`, else removed if this run created it and it is empty.
+    pub fn finish(self, ok: bool) {
+        if ok {
+            self.keep();
+        }
+    }
+}
+
+impl Drop for OutDir {
+    fn drop(&mut self) {
+        if !self.kept && self.created {
+            // remove_dir refuses a non-empty directory: partial outputs stay for inspection.
+            let _ = std::fs::remove_dir(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OutDir;
+
+    #[test]
+    fn out_dir_is_removed_only_when_this_failed_run_created_it_and_left_it_empty() {
+        let root = tempfile::tempdir().expect("temp dir");
+        // Created here, run failed (dropped early, as by `?`): removed.
+        let fresh = root.path().join("a/b");
+        drop(OutDir::create(&fresh).expect("create"));
+        assert!(!fresh.exists());
+        // Created here, run succeeded: kept.
+        OutDir::create(&fresh).expect("create").keep();
+        assert!(fresh.is_dir());
+        // Existing before the run: kept even though the run failed.
+        OutDir::create(&fresh).expect("create").finish(false);
+        assert!(fresh.is_dir());
+        // Created here, failed after writing: the partial outputs stay.
+        let partial = root.path().join("c");
+        let out = OutDir::create(&partial).expect("create");
+        std::fs::write(partial.join("report.json"), "{}").expect("write");
+        drop(out);
+        assert!(partial.join("report.json").exists());
+    }
+}

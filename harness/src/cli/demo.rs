@@ -13,6 +13,7 @@ use bunet_harness::synth::{Params, Phantom};
 use bunet_harness::volume::{self, CtVolume};
 use bunet_harness::{nifti, output, session};
 
+use super::common::OutDir;
 use super::common::{self, SessionArgs, WeightsArgs};
 use super::progress;
 
@@ -175,8 +176,7 @@ pub fn run(args: &Args) -> Result<()> {
     };
     let first = busiest_slices(&scan.label, plane, nz, k);
     let slices: Vec<usize> = (first..first + k).collect();
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    let out = OutDir::create(&args.out)?;
     let paths = write_scan(args, &scan)?;
 
     let model = args.weights.load()?;
@@ -260,6 +260,7 @@ pub fn run(args: &Args) -> Result<()> {
             k - cmp.identical
         );
     }
+    out.keep();
     Ok(())
 }
 

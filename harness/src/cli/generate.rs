@@ -1,6 +1,5 @@
 //! `bunet generate`: a synthetic chest CT volume, its lesion mask and a preview.
 
-use std::fs;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -8,6 +7,7 @@ use bunet_harness::nifti::{self, Header, Writer};
 use bunet_harness::preview;
 use bunet_harness::synth::{MAX_DIM, Params, Phantom, Slice};
 
+use super::common::OutDir;
 use super::progress;
 
 /// Options of `bunet generate`.
@@ -45,7 +45,7 @@ pub fn run(args: &Args) -> Result<()> {
     {
         return Err(bunet_harness::synth::ParamError::Slice { k, nz }.into());
     }
-    fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let out = OutDir::create(&args.out)?;
     let ext = if args.uncompressed { "nii" } else { "nii.gz" };
     let ct_path = args.out.join(format!("ct.{ext}"));
     let label_path = args.out.join(format!("label.{ext}"));
@@ -104,5 +104,6 @@ pub fn run(args: &Args) -> Result<()> {
         phantom.lesions().len(),
         png_path.display()
     );
+    out.keep();
     Ok(())
 }

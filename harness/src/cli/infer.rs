@@ -15,9 +15,10 @@ use bunet_harness::volume::{CtVolume, Prepared};
 use bunet_unet::secure::Preset;
 use bunet_unet::{Dims, Model, QuantModel, Tensor, fixed, float};
 
+use super::common::OutDir;
 use super::common::WeightsArgs;
 use super::progress;
-use super::segment::{self, DEFAULT_MAX_VOXELS, OutDir};
+use super::segment::{self, DEFAULT_MAX_VOXELS};
 
 /// The arithmetic `bunet infer` runs in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use bunet_harness::shard::{self, MergedReport};
 use bunet_harness::{nifti, report};
 
+use super::common::OutDir;
+
 /// Options of `bunet merge`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,8 +25,7 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<()> {
     let merged = shard::merge(&args.shards)?;
     let summary = MergedReport::new(&merged)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    let out = OutDir::create(&args.out)?;
     let mask_path = args.out.join("mask.nii.gz");
     nifti::write(&mask_path, &merged.header, &merged.mask)
         .with_context(|| format!("writing {}", mask_path.display()))?;
@@ -41,5 +42,6 @@ pub fn run(args: &Args) -> Result<()> {
         summary.slowest_shard,
         mask_path.display()
     );
+    out.keep();
     Ok(())
 }

@@ -21,6 +21,7 @@ use bunet_harness::volume::{self, CtVolume, Prepared};
 use bunet_harness::{output, reference::Reference};
 use bunet_unet::{Architecture, InputNorm, Quant, Tensor};
 
+use super::common::OutDir;
 use super::common::{SessionArgs, WeightsArgs};
 use super::progress;
 
@@ -271,8 +272,7 @@ pub fn run(args: &Args) -> Result<()> {
         config.max_tile = tile_cap(args, &plan, &params, input_dims, jobs)?;
     }
     let count = SliceCount::new(&plan, &params, input_dims, config.max_tile)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    let out = OutDir::create(&args.out)?;
     let slices = slices_to_run(args, nz);
     let filter_bytes = count.server_filter_bytes(&params);
     let measured = run_sessions(args, &config, &plan, &source, &slices, jobs, filter_bytes)?;
@@ -350,6 +350,7 @@ pub fn run(args: &Args) -> Result<()> {
     if identical != check.len() {
         bail!("a secure slice differs from the fixed-point reference (a bug)");
     }
+    out.keep();
     Ok(())
 }
 

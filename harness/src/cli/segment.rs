@@ -17,6 +17,7 @@ use bunet_harness::volume::{self, CtVolume};
 use bunet_harness::{nifti, volume::Warning};
 use bunet_unet::{Architecture, Dims};
 
+use super::common::OutDir;
 use super::common::{self, SessionArgs};
 use super::progress;
 use super::transport::ClientTransport;
@@ -224,33 +225,6 @@ pub fn run(args: &Args) -> Result<()> {
     })();
     out.finish(result.is_ok());
     result
-}
-
-/// The `--out` directory: created if missing, and removed again if the run fails before
-/// anything was written into it (no empty directory left behind).
-pub struct OutDir {
-    path: PathBuf,
-    created: bool,
-}
-
-impl OutDir {
-    /// Creates `path` (and its parents) if missing.
-    pub fn create(path: &Path) -> Result<Self> {
-        let created = !path.exists();
-        std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            created,
-        })
-    }
-
-    /// After the run: a directory this run created is removed on failure if it is empty.
-    pub fn finish(self, ok: bool) {
-        if !ok && self.created {
-            // remove_dir refuses a non-empty directory: partial outputs stay for inspection.
-            let _ = std::fs::remove_dir(&self.path);
-        }
-    }
 }
 
 #[allow(clippy::too_many_arguments)]

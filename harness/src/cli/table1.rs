@@ -20,6 +20,7 @@ use bunet_harness::volume::{CtVolume, Prepared};
 use bunet_harness::{output, session};
 use bunet_unet::secure::{Preset, SessionConfig};
 
+use super::common::OutDir;
 use super::common::{self, WeightsArgs};
 use super::progress;
 
@@ -167,8 +168,7 @@ pub fn run(args: &Args) -> Result<()> {
             eprintln!("bunet table1: warning: {}: {w}", v.name);
         }
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    let out = OutDir::create(&args.out)?;
     let prepared = vols
         .iter()
         .map(|v| v.ct.prepare_with(&arch, &model.metadata().input))
@@ -214,6 +214,7 @@ pub fn run(args: &Args) -> Result<()> {
             bad.preset.name()
         );
     }
+    out.keep();
     Ok(())
 }
 
