@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use super::error::PaheError;
 use super::params::Params;
 use super::poly;
-use crate::secret::redacted_debug;
+use crate::secret::{redacted_debug, zeroize_on_drop};
 
 /// A BFV ciphertext `(c0, c1)` at level `ℓ` (modulus `q_1 ⋯ q_ℓ`), both halves in the NTT domain
 /// of every RNS prime, limb-major (`ℓ·N` words each).
@@ -80,6 +80,8 @@ pub struct Plaintext {
 }
 
 redacted_debug!(Plaintext);
+// A decrypted plaintext holds the client's masked shares; an encoded one its input.
+zeroize_on_drop!(Plaintext { coeffs });
 
 impl Plaintext {
     /// The coefficients `< p`.
@@ -96,6 +98,8 @@ pub struct PreparedPlaintext {
 }
 
 redacted_debug!(PreparedPlaintext);
+// The server's prepared filters are its weights.
+zeroize_on_drop!(PreparedPlaintext { ntt });
 
 impl Params {
     /// Encodes `N` slot values `< p` into a plaintext polynomial: slot `r·N/2 + j` is the
