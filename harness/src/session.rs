@@ -22,7 +22,7 @@ use crate::volume::{self, Prepared};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Connecting to or listening on the network failed.
-    #[error("{what} {addr}: {source}")]
+    #[error("{what} {addr}")]
     Net {
         /// `connecting to` or `listening on`.
         what: &'static str,

@@ -44,7 +44,7 @@ pub enum Error {
         why: String,
     },
     /// Reading or writing a file failed.
-    #[error("{what} {}: {source}", path.display())]
+    #[error("{what} {}", path.display())]
     Io {
         /// `reading`, `writing` or `renaming to`.
         what: &'static str,
@@ -55,7 +55,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// Writing a NIfTI file failed.
-    #[error("writing {}: {source}", path.display())]
+    #[error("writing {}", path.display())]
     Nifti {
         /// The file.
         path: PathBuf,

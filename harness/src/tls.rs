@@ -37,10 +37,10 @@ pub enum Error {
     ServerName(String),
     /// The TLS handshake failed: the peer's certificate was refused, the peer refused ours, or
     /// the peer does not speak TLS.
-    #[error("TLS handshake: {0}")]
+    #[error("TLS handshake")]
     Handshake(#[source] rustls::Error),
     /// The connection failed or timed out during the TLS handshake.
-    #[error("TLS handshake i/o: {0}")]
+    #[error("TLS handshake i/o")]
     Io(#[source] io::Error),
 }
 

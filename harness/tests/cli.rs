@@ -120,3 +120,31 @@ fn unwritable_output_exits_74() {
     );
     assert!(String::from_utf8_lossy(&run.stderr).contains("creating"));
 }
+
+#[test]
+fn a_refused_connection_exits_69_naming_the_os_error_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    assert_eq!(generate(dir.path(), "7").status.code(), Some(0));
+    let ct = dir.path().join("ct.nii.gz");
+    let out = dir.path().join("seg");
+    // Nothing listens on port 1 of the loopback address.
+    let run = bunet(&[
+        "segment",
+        "--insecure",
+        "--input",
+        ct.to_str().expect("utf-8"),
+        "--server",
+        "127.0.0.1:1",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(69), "{stderr}");
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("bunet: error:"))
+        .unwrap_or_else(|| panic!("no error line in {stderr}"));
+    assert!(error.contains("connecting to 127.0.0.1:1"), "{error}");
+    assert_eq!(error.matches("os error").count(), 1, "{error}");
+    assert!(!out.exists(), "a failed run leaves no empty --out");
+}
