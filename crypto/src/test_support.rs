@@ -1,4 +1,4 @@
-//! Channel pairs for the two-party tests of every module.
+//! What the tests of every module share: channel pairs and a distinguisher statistic.
 
 use std::net::{TcpListener, TcpStream};
 
@@ -21,4 +21,24 @@ pub(crate) fn tcp_pair() -> (Channel, Channel) {
         Channel::tcp(server, ChannelConfig::default()).unwrap(),
         Channel::tcp(client, ChannelConfig::default()).unwrap(),
     )
+}
+
+/// Two-sample Kolmogorov–Smirnov statistic.
+pub(crate) fn ks_statistic(a: &[f64], b: &[f64]) -> f64 {
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (mut i, mut j, mut d) = (0, 0, 0f64);
+    while i < a.len() && j < b.len() {
+        let x = a[i].min(b[j]);
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
+    }
+    d
 }

@@ -227,26 +227,6 @@ fn coefficient_wire_formats_refuse_damage() {
     assert!(sk.decrypt_coeffs(&resp, &other).is_err());
 }
 
-/// Two-sample Kolmogorov–Smirnov statistic.
-fn ks_statistic(a: &[f64], b: &[f64]) -> f64 {
-    let mut a = a.to_vec();
-    let mut b = b.to_vec();
-    a.sort_by(f64::total_cmp);
-    b.sort_by(f64::total_cmp);
-    let (mut i, mut j, mut d) = (0, 0, 0f64);
-    while i < a.len() && j < b.len() {
-        let x = a[i].min(b[j]);
-        while i < a.len() && a[i] <= x {
-            i += 1;
-        }
-        while j < b.len() && b[j] <= x {
-            j += 1;
-        }
-        d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
-    }
-    d
-}
-
 /// A distinguisher who knows the secret key compares the noise magnitudes of products with
 /// two weight polynomials of the same shape — all ones against full-range weights — after the
 /// server's return path: it must tell them apart without a flood or with one of about the
@@ -294,7 +274,7 @@ fn distinguisher_sees_the_weights_only_without_enough_flooding() {
     let mut distance = |flood: Option<u32>| {
         let a = noise(&ones, flood, &mut prg);
         let b = noise(&full, flood, &mut prg);
-        ks_statistic(&a, &b)
+        crate::test_support::ks_statistic(&a, &b)
     };
     let none = distance(None);
     // Full-range weights give noise of about 2^(16 + 4 + 1.7) here: a flood of 2^21 is of

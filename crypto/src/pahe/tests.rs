@@ -100,26 +100,6 @@ fn decrypt_slots(sk: &SecretKey, ct: &Ciphertext) -> Vec<u64> {
     sk.params().decode(&sk.decrypt(ct).unwrap())
 }
 
-/// Two-sample Kolmogorov–Smirnov statistic.
-fn ks_statistic(a: &[f64], b: &[f64]) -> f64 {
-    let mut a = a.to_vec();
-    let mut b = b.to_vec();
-    a.sort_by(f64::total_cmp);
-    b.sort_by(f64::total_cmp);
-    let (mut i, mut j, mut d) = (0, 0, 0f64);
-    while i < a.len() && j < b.len() {
-        let x = a[i].min(b[j]);
-        while i < a.len() && a[i] <= x {
-            i += 1;
-        }
-        while j < b.len() && b[j] <= x {
-            j += 1;
-        }
-        d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
-    }
-    d
-}
-
 #[test]
 fn presets_are_secure_and_return_at_one_prime() {
     for params in [q32(), q24()] {
@@ -520,14 +500,14 @@ fn flooding_hides_the_weights_in_the_noise() {
 
     let noise = |ct: &Ciphertext| sk.invariant_noise_log2(ct).unwrap();
     let critical = 2.76 * (2.0 / n as f64).sqrt(); // KS at α ≈ 1e-6
-    let d_plain = ks_statistic(&noise(&ct_ones), &noise(&ct_full));
+    let d_plain = crate::test_support::ks_statistic(&noise(&ct_ones), &noise(&ct_full));
     let mut f_ones = ct_ones.clone();
     let mut f_full = ct_full.clone();
     ev.rerandomize_and_flood(&mut f_ones, &pk, &mut prg)
         .unwrap();
     ev.rerandomize_and_flood(&mut f_full, &pk, &mut prg)
         .unwrap();
-    let d_flooded = ks_statistic(&noise(&f_ones), &noise(&f_full));
+    let d_flooded = crate::test_support::ks_statistic(&noise(&f_ones), &noise(&f_full));
     eprintln!(
         "KS distance: unflooded {d_plain:.3}, flooded {d_flooded:.4}, critical {critical:.4}"
     );
