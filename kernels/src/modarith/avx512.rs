@@ -41,15 +41,56 @@ pub(crate) fn reduce(x: __m512i, b: __m512i) -> __m512i {
     _mm512_min_epu64(x, _mm512_sub_epi64(x, b))
 }
 
+// IFMA52 products (`vpmadd52{l,h}uq`: `a` plus the low / high 52 bits of the 104-bit product of
+// the low 52 bits of `b` and `c`), modelled lane by lane under Miri.
+#[cfg(not(miri))]
+use core::arch::x86_64::{_mm512_madd52hi_epu64 as madd52hi, _mm512_madd52lo_epu64 as madd52lo};
+#[cfg(miri)]
+use ifma_under_miri::{madd52hi, madd52lo};
+
+/// Miri executes AVX-512F but not IFMA52: this lane-wise model of `vpmadd52{l,h}uq` (Intel SDM:
+/// the 104-bit product of the low 52 bits of `b` and `c`, its bits `shift..shift + 52` added to
+/// `a`) lets the AVX-512 transforms' schedule and permutations run under Miri on machines without
+/// AVX-512 (the command is in docs/ARCHITECTURE.md, "How to add a kernel backend"); native
+/// builds never compile it.
+#[cfg(miri)]
+mod ifma_under_miri {
+    use super::{__m512i, load, store};
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn madd52lo(a: __m512i, b: __m512i, c: __m512i) -> __m512i {
+        madd52(a, b, c, 0)
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn madd52hi(a: __m512i, b: __m512i, c: __m512i) -> __m512i {
+        madd52(a, b, c, 52)
+    }
+
+    #[target_feature(enable = "avx512f")]
+    fn madd52(a: __m512i, b: __m512i, c: __m512i, shift: u32) -> __m512i {
+        let (mut la, mut lb, mut lc) = ([0u64; 8], [0u64; 8], [0u64; 8]);
+        store(&mut la, a);
+        store(&mut lb, b);
+        store(&mut lc, c);
+        const MASK: u128 = (1 << 52) - 1;
+        for i in 0..8 {
+            let p = (lb[i] as u128 & MASK) * (lc[i] as u128 & MASK);
+            la[i] = la[i].wrapping_add(((p >> shift) & MASK) as u64);
+        }
+        load(&la)
+    }
+}
+
 /// `y * w mod q` in `[0, 2q)` for `y < 2^52`, `q < 2^50`, companion `ws = floor(w 2^52 / q)`
 /// (Shoup's multiplication on IFMA52, as in Intel HEXL).
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
 pub(crate) fn mul_ifma(c: Consts, y: __m512i, w: __m512i, ws: __m512i) -> __m512i {
     let zero = _mm512_setzero_si512();
-    let quot = _mm512_madd52hi_epu64(zero, y, ws);
-    let r = _mm512_madd52lo_epu64(zero, y, w);
-    let r = _mm512_madd52lo_epu64(r, quot, c.neg_q52);
+    let quot = madd52hi(zero, y, ws);
+    let r = madd52lo(zero, y, w);
+    let r = madd52lo(r, quot, c.neg_q52);
     _mm512_and_si512(r, c.mask52)
 }
 
@@ -129,11 +170,11 @@ pub(crate) fn vector_products(m: &Modulus) -> bool {
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn mul_barrett52(c: Consts, b: Barrett, x: __m512i, y: __m512i) -> __m512i {
     let zero = _mm512_setzero_si512();
-    let lo = _mm512_madd52lo_epu64(zero, x, y);
-    let hi = _mm512_madd52hi_epu64(zero, x, y);
+    let lo = madd52lo(zero, x, y);
+    let hi = madd52hi(zero, x, y);
     let t = _mm512_or_si512(_mm512_srl_epi64(lo, b.s1), _mm512_sll_epi64(hi, b.s2));
-    let quot = _mm512_madd52hi_epu64(zero, t, b.mu);
-    let r = _mm512_and_si512(_mm512_madd52lo_epu64(lo, quot, c.neg_q52), c.mask52);
+    let quot = madd52hi(zero, t, b.mu);
+    let r = _mm512_and_si512(madd52lo(lo, quot, c.neg_q52), c.mask52);
     reduce(reduce(r, c.two_q), c.q)
 }
 
