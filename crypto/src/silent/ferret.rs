@@ -60,7 +60,7 @@
 //! | the default until issue #18 (649,728, 36,288, 1,269) | 132.1 | 135.7 | 138.2 | **122.1** | 122.1 |
 //!
 //! The old default, the Ferret paper's bootstrap set, fell below 128 bits under the hybrid
-//! attack; `k` went from 36,288 to 44,000 (+11 to +23 bits per attack, 1.3 % more bytes per COT;
+//! attack; `k` went from 36,288 to 44,000 (+22 to +24 bits per attack, 1.3 % more bytes per COT;
 //! `n`, `t` and the trees unchanged). Not counted (`SECURITY.md` says more): attacks that use
 //! the sparse rows of the `d = 10` local code, which emp-ot reports 8–17 bits below the generic
 //! estimates on its sets, and the improved algebraic attack "AGB 2.0" (ePrint 2025/1476); the
