@@ -320,9 +320,10 @@ struct Parts {
 }
 
 impl OtSession {
-    /// Sets up the session with [`Params::FERRET_COMPACT`] (128-bit; the L2-resident LPN set,
-    /// the fastest: a 32-bit ReLU in about 128 B; [`Params::FERRET_B11`] takes about 114 B at
-    /// 0.92× the rate, see `docs/PERFORMANCE.md`): Ferret in both directions (Alice's first), each bootstrapped by
+    /// Sets up the session with [`Params::FERRET_COMPACT`] (145 bits under the LPN estimates of
+    /// `tools/lpn_estimate.py`, issue #18; the L2-resident LPN set, the fastest: a 32-bit ReLU
+    /// in about 128 B; [`Params::FERRET_B11`] took about 114 B but is below 128 bits, see
+    /// `SECURITY.md`): Ferret in both directions (Alice's first), each bootstrapped by
     /// 128 base OTs and IKNP. The peer calls this with the
     /// other role and the same `config`. Traffic is counted under [`SETUP_LABEL`].
     ///

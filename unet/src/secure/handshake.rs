@@ -28,8 +28,9 @@ use crate::quant::QuantModel;
 /// Version of the secure protocol (message order and formats of this module's drivers).
 /// Version 2 added the nonlinear chunk and the linear backend; version 3 the hello's purpose
 /// and extents and the busy, refusal and status replies; version 4 the batch (requests of
-/// several slices stacked along depth).
-pub const PROTOCOL_VERSION: u16 = 4;
+/// several slices stacked along depth); version 5 the OT backend's Ferret set with `k = 44,000`
+/// (issue #18: a peer of version 4 would run `k = 36,288` and the two would not agree).
+pub const PROTOCOL_VERSION: u16 = 5;
 /// Largest name (preset, backend, printed value) in a handshake message.
 pub const MAX_NAME_LEN: usize = 64;
 /// Largest handshake message body.
