@@ -348,7 +348,8 @@ impl<P: Party> Driver<P> {
     }
 
     /// A request's offline phase, after it was accepted: the linear sides and pool layouts
-    /// for `dims` (kept while the extents repeat), the Galois keys of rotations `new`, the
+    /// for `dims` (kept while the extents repeat; the server's sides prepare their filters only
+    /// at their layer's first upload, see [`Party::linear_sides`]), the Galois keys of rotations `new`, the
     /// square pairs and the input-independent garbled-circuit work. Returns the square pairs.
     ///
     /// # Errors
