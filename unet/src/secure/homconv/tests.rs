@@ -867,3 +867,38 @@ fn deferred_filters_wait_for_the_first_upload_and_are_kept_or_dropped_after_the_
         }
     }
 }
+
+/// The server's mask and the client's decrypted share come back as `Zeroizing` vectors (erased
+/// when dropped: the binding's type stops compiling if either becomes a plain vector), and they
+/// are the two shares of what the server returned: here the client's upload unmultiplied, so
+/// share + mask is the client's gathered input tile.
+#[test]
+fn server_masks_and_client_shares_are_erased_on_drop_and_add_up() {
+    use super::exchange::Packing;
+    use bunet_crypto::pahe::{Ciphertext, Evaluator};
+    use zeroize::Zeroizing;
+
+    let params = small();
+    let p = params.p();
+    let dims = [1, 8, 8];
+    let qm = model(1, 2, 3, 61);
+    let layout = Layout::new(params, &qm.convs()[0].spec, dims, None).unwrap();
+    let plan = CyclicPlan::new(layout.m, p).unwrap();
+    let dft = Dft { layout, plan };
+    let (sk, pk) = keys(params, 5);
+    let eval = Evaluator::new(params);
+    let mut prg = Prg::from_seed([6; 16]);
+    let x = uniform(1, dims, p, 62);
+    let upload = dft.encrypt(params, &sk, &x, 0, 0, &mut prg).unwrap();
+    let response = dft.respond(params, &eval, upload.expand(), 0, &(), &pk, &mut prg);
+    let (ct, mask): (Ciphertext, Zeroizing<Vec<u64>>) = response.unwrap();
+    let share: Zeroizing<Vec<u64>> = dft.decrypt(params, &sk, &ct).unwrap();
+    let tile = dft.layout.gather(x.channel(0), 0);
+    for (s, m) in share
+        .chunks_exact(dft.layout.m)
+        .zip(mask.chunks_exact(dft.layout.m))
+    {
+        let sum: Vec<u64> = s.iter().zip(m).map(|(a, b)| (a + b) % p).collect();
+        assert_eq!(sum, tile);
+    }
+}
