@@ -2,8 +2,8 @@
 //! so that `bunet serve` admits a session only while its estimate fits the memory left.
 //!
 //! The estimate is an upper bound built from the same quantities the server's driver uses:
-//! the prepared HomConv filters (all resident when they fit [`PREPARED_FILTER_BUDGET`], one
-//! batch at a time otherwise), one round trip of HomConv ciphertexts, the garbled-circuit state
+//! the prepared HomConv filters (all kept when they fit [`PREPARED_FILTER_BUDGET`] together,
+//! else one layer's, or one batch of a layer's, at a time), one round trip of HomConv ciphertexts, the garbled-circuit state
 //! precomputed within [`nonlinear::DEFAULT_PRECOMPUTE_BUDGET`] plus one chunk streamed online,
 //! the Ferret buffers of the OT backend, the Galois and public keys, and the additive shares
 //! alive at once as the drivers' plan walk keeps them. Each term is counted at its largest moment
@@ -50,8 +50,9 @@ pub struct Estimate {
     /// The client's public key and the Galois keys of the request's rotations (with the frame
     /// they arrive in).
     pub keys: u64,
-    /// Prepared HomConv filters: every conv's when they fit the filter budget (kept for the
-    /// session), plus the largest streamed batch.
+    /// Prepared HomConv filters ([`FilterBytes::peak`]): every conv's when they fit the
+    /// filter budget together (kept for the session) plus the largest streamed batch, else one
+    /// layer's at a time.
     pub filters: u64,
     /// One HomConv round trip: the uploaded ciphertexts and the returned ones, decoded and on
     /// the wire.
@@ -110,25 +111,19 @@ pub fn server_session(
     let galois = rotations * levels * ciphertext;
     let keys = 2 * ciphertext + 2 * galois;
 
-    // Filters and one round trip of ciphertexts per conv, as HomConvServer sizes them.
-    let (mut resident, mut streamed, mut round_trip) = (0u64, 0u64, 0u64);
+    let filters = filter_bytes(model, config, dims)?;
+    // One round trip of ciphertexts per conv, as HomConvServer sizes them: the uploaded
+    // ciphertexts (seeded on the wire, expanded in memory) and the returned ones, each held
+    // decoded and encoded.
+    let mut round_trip = 0u64;
     for (step, d) in plan.steps().iter().zip(protocol::step_dims(plan, dims)) {
         let Op::Conv { conv } = step.op else {
             continue;
         };
         let spec = &model.convs()[conv].spec;
         let layout = Layout::new(&params, spec, d, config.max_tile)?;
-        let group_bytes = spec.c_in as u64 * poly;
-        let groups = layout.groups() as u64;
-        let batch = (PREPARED_FILTER_BUDGET as u64 / group_bytes).clamp(1, groups);
-        if batch == groups {
-            resident += groups * group_bytes;
-        } else {
-            streamed = streamed.max(batch * group_bytes);
-        }
-        // Uploaded ciphertexts (seeded on the wire, expanded in memory) and the returned ones,
-        // each held decoded and encoded.
         let tiles = layout.tiles_per_batch() as u64;
+        let groups = layout.groups() as u64;
         round_trip = round_trip.max(2 * tiles * (spec.c_in as u64 + groups) * ciphertext);
     }
 
@@ -141,13 +136,80 @@ pub fn server_session(
 
     Ok(Estimate {
         keys,
-        filters: resident + streamed,
+        filters: filters.peak(),
         ciphertexts: round_trip,
         precompute,
         nonlinear,
         activations: activation_bytes(model, dims),
         overhead: SESSION_OVERHEAD,
     })
+}
+
+/// The prepared HomConv filters of a request, as the server's driver sizes them
+/// ([`filter_bytes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FilterBytes {
+    /// All convs' filters that fit [`PREPARED_FILTER_BUDGET`] each (prepared whole), summed.
+    pub resident_total: u64,
+    /// The largest of those.
+    pub resident_max: u64,
+    /// The largest batch of groups of a conv whose filters exceed the budget (prepared per
+    /// batch in every run).
+    pub streamed_max: u64,
+}
+
+impl FilterBytes {
+    /// Whether the server keeps the prepared filters for the session's later requests: only
+    /// while all of them fit the budget together. Otherwise each layer's are dropped after
+    /// its run and only one layer's are held at a time.
+    pub fn kept(&self) -> bool {
+        self.resident_total <= PREPARED_FILTER_BUDGET as u64
+    }
+
+    /// The most prepared-filter bytes held at once: all kept ones and a streamed batch, or
+    /// one layer's.
+    pub fn peak(&self) -> u64 {
+        if self.kept() {
+            self.resident_total + self.streamed_max
+        } else {
+            self.resident_max.max(self.streamed_max)
+        }
+    }
+}
+
+/// The prepared-filter bytes of a request of extents `dims` ([`FilterBytes`]), counted with
+/// the DFT backend's filter size (a polynomial at the top level per input channel and output
+/// group), the larger of the two backends'. The filters are prepared only when a layer's
+/// first upload has arrived, so none of this is held before the client sends data.
+///
+/// # Errors
+/// HomConv errors if a conv has no layout at these extents.
+pub fn filter_bytes(
+    model: &QuantModel,
+    config: &SessionConfig,
+    dims: [usize; 3],
+) -> Result<FilterBytes, SecureError> {
+    let plan = model.plan();
+    let params = config.preset.pahe_params();
+    let poly = 8 * params.n() as u64 * params.max_level() as u64;
+    let mut bytes = FilterBytes::default();
+    for (step, d) in plan.steps().iter().zip(protocol::step_dims(plan, dims)) {
+        let Op::Conv { conv } = step.op else {
+            continue;
+        };
+        let spec = &model.convs()[conv].spec;
+        let layout = Layout::new(&params, spec, d, config.max_tile)?;
+        let group_bytes = spec.c_in as u64 * poly;
+        let groups = layout.groups() as u64;
+        let batch = (PREPARED_FILTER_BUDGET as u64 / group_bytes).clamp(1, groups);
+        if batch == groups {
+            bytes.resident_total += groups * group_bytes;
+            bytes.resident_max = bytes.resident_max.max(groups * group_bytes);
+        } else {
+            bytes.streamed_max = bytes.streamed_max.max(batch * group_bytes);
+        }
+    }
+    Ok(bytes)
 }
 
 /// What a server decides for a session hello whose fields match.

@@ -56,6 +56,7 @@ mod coeff;
 mod exchange;
 mod layout;
 
+pub use exchange::FilterTiming;
 use exchange::{Dft, ServerCore};
 
 pub use coeff::{CoeffHomConvClient, CoeffHomConvServer, CoeffLayout};
@@ -258,6 +259,22 @@ impl<'a> HomConvServer<'a> {
         layout: Layout,
         budget: usize,
     ) -> Result<Self, HomConvError> {
+        Self::with_timing(params, model, conv, layout, budget, FilterTiming::Eager)
+    }
+
+    /// As [`HomConvServer::with_filter_budget`], preparing the filters that fit `budget` at
+    /// the time `timing` says (the session driver defers them to the first upload).
+    ///
+    /// # Errors
+    /// As [`HomConvServer::new`].
+    pub fn with_timing(
+        params: &Params,
+        model: &'a QuantModel,
+        conv: usize,
+        layout: Layout,
+        budget: usize,
+        timing: FilterTiming,
+    ) -> Result<Self, HomConvError> {
         let qc = layer_for(params, model, conv, &layout)?;
         if qc.spec.c_in as u64 > HOMCONV_MAX_CHANNELS {
             return Err(HomConvError::TooManyChannels {
@@ -267,7 +284,7 @@ impl<'a> HomConvServer<'a> {
         }
         let plan = CyclicPlan::new(layout.m, params.p())?;
         let dft = Dft { layout, plan };
-        let core = ServerCore::new(params, model, conv, qc, dft, budget)?;
+        let core = ServerCore::new(params, model, conv, qc, dft, budget, timing)?;
         Ok(Self { core })
     }
 
@@ -280,6 +297,12 @@ impl<'a> HomConvServer<'a> {
     /// budget) rather than once.
     pub fn streams_filters(&self) -> bool {
         self.core.streams_filters()
+    }
+
+    /// Whether prepared filters are held now (false before a deferred side's first run and
+    /// after a run that dropped them).
+    pub fn holds_filters(&self) -> bool {
+        self.core.holds_filters()
     }
 
     /// Runs HomConv on Bob's share `x_b` (`c_in` planes, residues `< p`) with Alice's public key
@@ -361,7 +384,8 @@ pub enum LinearServer<'a> {
 }
 
 impl<'a> LinearServer<'a> {
-    /// Bob's side of conv `conv` of `model` on inputs of extents `dims` with `backend`.
+    /// Bob's side of conv `conv` of `model` on inputs of extents `dims` with `backend`, its
+    /// filters prepared (within [`PREPARED_FILTER_BUDGET`]) when `timing` says.
     ///
     /// # Errors
     /// As [`Layout::new`] / [`CoeffLayout::new`] and the sides' constructors.
@@ -370,8 +394,8 @@ impl<'a> LinearServer<'a> {
         model: &'a QuantModel,
         conv: usize,
         dims: [usize; 3],
-        max_tile: Option<usize>,
-        backend: LinearBackend,
+        (max_tile, backend): (Option<usize>, LinearBackend),
+        timing: FilterTiming,
     ) -> Result<Self, HomConvError> {
         let Some(qc) = model.convs().get(conv) else {
             return Err(HomConvError::Unsupported(format!("conv index {conv}")));
@@ -380,15 +404,27 @@ impl<'a> LinearServer<'a> {
         Ok(match backend {
             LinearBackend::Dft => {
                 let layout = Layout::new(params, spec, dims, max_tile)?;
-                Self::Dft(Box::new(HomConvServer::new(params, model, conv, layout)?))
+                let budget = PREPARED_FILTER_BUDGET;
+                Self::Dft(Box::new(HomConvServer::with_timing(
+                    params, model, conv, layout, budget, timing,
+                )?))
             }
             LinearBackend::Coeff => {
                 let layout = CoeffLayout::new(params, spec, dims, max_tile)?;
-                Self::Coeff(Box::new(CoeffHomConvServer::new(
-                    params, model, conv, layout,
+                let budget = PREPARED_FILTER_BUDGET;
+                Self::Coeff(Box::new(CoeffHomConvServer::with_timing(
+                    params, model, conv, layout, budget, timing,
                 )?))
             }
         })
+    }
+
+    /// Whether prepared filters are held now.
+    pub fn holds_filters(&self) -> bool {
+        match self {
+            Self::Dft(s) => s.holds_filters(),
+            Self::Coeff(s) => s.holds_filters(),
+        }
     }
 
     /// Runs the layer on Bob's share: his share of the output.

@@ -20,9 +20,10 @@ use bunet_crypto::prg::Prg;
 use bunet_crypto::triples::{self, SquarePairs};
 
 use super::avgpool::{self, RotationLayout};
+use super::budget;
 use super::config::SessionConfig;
 use super::error::SecureError;
-use super::homconv::{LinearClient, LinearServer};
+use super::homconv::{FilterTiming, LinearClient, LinearServer};
 use super::protocol::{self, block_name};
 use super::report::{Phase, Report, Timer, restoring_label};
 use crate::arch::Dims;
@@ -41,17 +42,18 @@ pub(crate) trait Party {
     /// The plan both parties walk.
     fn plan(&self) -> &QuantPlan;
 
-    /// The party's side of conv `conv` on inputs of extents `dims`.
+    /// The party's sides of a request's convs, `(conv, extents of its input)` in plan order,
+    /// for a request of extents `dims`.
     ///
     /// # Errors
-    /// The HomConv layout's and the side's errors.
-    fn linear_side(
+    /// The HomConv layout's and the sides' errors.
+    fn linear_sides(
         &self,
         params: &Params,
         config: &SessionConfig,
-        conv: usize,
         dims: [usize; 3],
-    ) -> Result<Self::Linear, SecureError>;
+        convs: &[(usize, [usize; 3])],
+    ) -> Result<Vec<Self::Linear>, SecureError>;
 
     /// Runs one linear layer on the party's share `x`: its share of the output.
     ///
@@ -113,21 +115,27 @@ impl Party for Alice {
         &self.plan
     }
 
-    fn linear_side(
+    fn linear_sides(
         &self,
         params: &Params,
         config: &SessionConfig,
-        conv: usize,
-        dims: [usize; 3],
-    ) -> Result<LinearClient, SecureError> {
-        let spec = &self.plan.arch().convs()[conv];
-        Ok(LinearClient::new(
-            params,
-            spec,
-            dims,
-            config.max_tile,
-            config.linear,
-        )?)
+        _: [usize; 3],
+        convs: &[(usize, [usize; 3])],
+    ) -> Result<Vec<LinearClient>, SecureError> {
+        let specs = self.plan.arch().convs();
+        convs
+            .iter()
+            .map(|&(conv, d)| {
+                let spec = &specs[conv];
+                Ok(LinearClient::new(
+                    params,
+                    spec,
+                    d,
+                    config.max_tile,
+                    config.linear,
+                )?)
+            })
+            .collect()
     }
 
     fn linear(
@@ -184,17 +192,29 @@ impl<'m> Party for Bob<'m> {
         self.model.plan()
     }
 
-    fn linear_side(
+    /// The sides prepare their filters only when the layer's first upload arrives, so that a
+    /// request alone costs the server no filters; they keep them for the session's later
+    /// requests only while all layers' fit
+    /// [`super::homconv::PREPARED_FILTER_BUDGET`] together, and otherwise
+    /// drop each layer's after its run (one layer's filters at a time).
+    fn linear_sides(
         &self,
         params: &Params,
         config: &SessionConfig,
-        conv: usize,
         dims: [usize; 3],
-    ) -> Result<LinearServer<'m>, SecureError> {
-        let (tile, linear) = (config.max_tile, config.linear);
-        Ok(LinearServer::new(
-            params, self.model, conv, dims, tile, linear,
-        )?)
+        convs: &[(usize, [usize; 3])],
+    ) -> Result<Vec<LinearServer<'m>>, SecureError> {
+        let keep = budget::filter_bytes(self.model, config, dims)?.kept();
+        let timing = FilterTiming::Deferred { keep };
+        let backend = (config.max_tile, config.linear);
+        convs
+            .iter()
+            .map(|&(conv, d)| {
+                Ok(LinearServer::new(
+                    params, self.model, conv, d, backend, timing,
+                )?)
+            })
+            .collect()
     }
 
     fn linear(
@@ -328,7 +348,8 @@ impl<P: Party> Driver<P> {
     }
 
     /// A request's offline phase, after it was accepted: the linear sides and pool layouts
-    /// for `dims` (kept while the extents repeat), the Galois keys of rotations `new`, the
+    /// for `dims` (kept while the extents repeat; the server's sides prepare their filters only
+    /// at their layer's first upload, see [`Party::linear_sides`]), the Galois keys of rotations `new`, the
     /// square pairs and the input-independent garbled-circuit work. Returns the square pairs.
     ///
     /// # Errors
@@ -382,18 +403,27 @@ impl<P: Party> Driver<P> {
     fn build_layouts(&self, dims: [usize; 3]) -> Result<Layouts<P::Linear>, SecureError> {
         let plan = self.plan();
         let in_dims = protocol::step_dims(plan, dims);
-        let convs = plan
+        let wanted: Vec<(usize, [usize; 3])> = plan
             .steps()
             .iter()
             .zip(&in_dims)
-            .map(|(s, &d)| match s.op {
-                Op::Conv { conv } => self
-                    .party
-                    .linear_side(&self.params, &self.config, conv, d)
-                    .map(Some),
-                _ => Ok(None),
+            .filter_map(|(s, &d)| match s.op {
+                Op::Conv { conv } => Some((conv, d)),
+                _ => None,
             })
-            .collect::<Result<Vec<_>, SecureError>>()?;
+            .collect();
+        let mut sides = self
+            .party
+            .linear_sides(&self.params, &self.config, dims, &wanted)?
+            .into_iter();
+        let convs = plan
+            .steps()
+            .iter()
+            .map(|s| match s.op {
+                Op::Conv { .. } => sides.next(),
+                _ => None,
+            })
+            .collect();
         let pools = protocol::rotation_layouts(plan, dims, self.params.slots())?;
         Ok(Layouts { dims, convs, pools })
     }

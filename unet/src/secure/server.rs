@@ -4,8 +4,16 @@
 //! [`Server::accept`] answers the handshake and runs the session's offline set-up;
 //! [`Server::serve`] then serves requests until the client closes: per request it validates the
 //! announced extents (refusing politely what does not fit, and carrying on), runs the offline
-//! phase (HomConv filters prepared once per extents and reused, Galois keys, square pairs) and
-//! then the plan's steps on its shares.
+//! phase (HomConv layouts per extents, Galois keys, square pairs, the garbled-circuit tables
+//! the client sends) and then the plan's steps on its shares.
+//!
+//! The server's heavy work waits for the client's data: a layer's HomConv filters are prepared
+//! and its plaintext conv of the server's share computed only once the client's first upload
+//! for that layer has arrived (and the filters kept for the session's later requests only while
+//! all layers' fit the filter budget together); the garbled-circuit precompute stores only what
+//! the client garbles and sends, after the client's plan message. A client that announces a
+//! request and then sends nothing costs the server its session state (keys, the nonlinear
+//! session, the request's zero input share), not the request's filters or activations.
 
 use bunet_crypto::channel::Channel;
 use bunet_crypto::pahe::{Evaluator, KIND_PUBLIC_KEY, PublicKey};

@@ -40,8 +40,9 @@ use bunet_crypto::pahe::{
 };
 use bunet_crypto::prg::Prg;
 use rayon::prelude::*;
+use zeroize::Zeroizing;
 
-use super::exchange::{self, Packing, ServerCore};
+use super::exchange::{self, FilterTiming, Packing, ServerCore};
 use super::{HomConvError, Layout, PREPARED_FILTER_BUDGET};
 use crate::arch::ConvSpec;
 use crate::quant::QuantModel;
@@ -329,6 +330,22 @@ impl<'a> CoeffHomConvServer<'a> {
         layout: CoeffLayout,
         budget: usize,
     ) -> Result<Self, HomConvError> {
+        Self::with_timing(params, model, conv, layout, budget, FilterTiming::Eager)
+    }
+
+    /// As [`CoeffHomConvServer::with_kernel_budget`], preparing the kernels that fit
+    /// `budget` at the time `timing` says (the session driver defers them to the first upload).
+    ///
+    /// # Errors
+    /// As [`CoeffHomConvServer::new`].
+    pub fn with_timing(
+        params: &Params,
+        model: &'a QuantModel,
+        conv: usize,
+        layout: CoeffLayout,
+        budget: usize,
+        timing: FilterTiming,
+    ) -> Result<Self, HomConvError> {
         let qc = super::layer_for(params, model, conv, &layout.base)?;
         let bound = 1i64 << COEFF_WEIGHT_BITS;
         if qc.weight.iter().any(|&w| i64::from(w).abs() > bound) {
@@ -337,7 +354,7 @@ impl<'a> CoeffHomConvServer<'a> {
                 qc.spec.name
             )));
         }
-        let core = ServerCore::new(params, model, conv, qc, layout, budget)?;
+        let core = ServerCore::new(params, model, conv, qc, layout, budget, timing)?;
         Ok(Self { core })
     }
 
@@ -349,6 +366,12 @@ impl<'a> CoeffHomConvServer<'a> {
     /// Whether the kernels are prepared in every run (they exceed the budget).
     pub fn streams_kernels(&self) -> bool {
         self.core.streams_filters()
+    }
+
+    /// Whether prepared kernels are held now (false before a deferred side's first run and
+    /// after a run that dropped them).
+    pub fn holds_filters(&self) -> bool {
+        self.core.holds_filters()
     }
 
     /// Runs the HomConv on Bob's share `x_b` with Alice's public key: returns `Y_B`.
@@ -402,7 +425,9 @@ impl Packing for CoeffLayout {
         t: usize,
         prg: &mut Prg,
     ) -> Result<CoeffUpload, PaheError> {
-        sk.encrypt_coeffs(&self.gather(x, cg, t), self.plan.upload_level, prg)
+        // The client's share (at the first layer, the image itself): erased once encrypted.
+        let share = Zeroizing::new(self.gather(x, cg, t));
+        sk.encrypt_coeffs(&share, self.plan.upload_level, prg)
     }
 
     fn recv_response(
@@ -429,8 +454,8 @@ impl Packing for CoeffLayout {
         _: &Params,
         sk: &SecretKey,
         (sel, resp): &(Selection, CoeffResponse),
-    ) -> Result<Vec<u64>, PaheError> {
-        sk.decrypt_coeffs(resp, sel)
+    ) -> Result<Zeroizing<Vec<u64>>, PaheError> {
+        Ok(Zeroizing::new(sk.decrypt_coeffs(resp, sel)?))
     }
 
     fn upload_max_len(&self, params: &Params) -> usize {
@@ -495,9 +520,9 @@ impl Packing for CoeffLayout {
         valid: &Vec<(usize, usize)>,
         pk: &PublicKey,
         prg: &mut Prg,
-    ) -> Result<(CoeffResponse, Vec<u64>), PaheError> {
+    ) -> Result<(CoeffResponse, Zeroizing<Vec<u64>>), PaheError> {
         let sel = self.selection(params, og, valid);
-        let mut mask = vec![0u64; sel.len()];
+        let mut mask = Zeroizing::new(vec![0u64; sel.len()]);
         prg.fill_uniform_below(&mut mask, params.p());
         let resp = eval.finalize_coeffs(acc, &sel, &mask, &self.plan, pk, prg)?;
         Ok((resp, mask))

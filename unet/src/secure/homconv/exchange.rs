@@ -6,6 +6,7 @@
 //! of the messages, the batching, the filter budget and the parallel work are this module's.
 
 use std::ops::Range;
+use std::sync::Mutex;
 
 use bunet_crypto::channel::Channel;
 use bunet_crypto::pahe::{
@@ -16,6 +17,7 @@ use bunet_crypto::prg::Prg;
 use bunet_crypto::wire::{Decode, Encode};
 use bunet_kernels::ntt::CyclicPlan;
 use rayon::prelude::*;
+use zeroize::Zeroizing;
 
 use super::{HomConvError, LABEL, Layout, UPLOAD_BATCH};
 use crate::quant::{QuantConv, QuantModel};
@@ -70,7 +72,7 @@ pub(super) trait Packing: Sync {
         group: usize,
         tile: &Self::Tile,
     ) -> Result<Self::Received, HomConvError>;
-    /// The client's share of a response's outputs.
+    /// The client's share of a response's outputs (the decrypted plaintext, erased on drop).
     ///
     /// # Errors
     /// Decryption errors.
@@ -79,7 +81,7 @@ pub(super) trait Packing: Sync {
         params: &Params,
         sk: &SecretKey,
         r: &Self::Received,
-    ) -> Result<Vec<u64>, PaheError>;
+    ) -> Result<Zeroizing<Vec<u64>>, PaheError>;
 
     /// The largest encoded upload.
     fn upload_max_len(&self, params: &Params) -> usize;
@@ -103,7 +105,8 @@ pub(super) trait Packing: Sync {
         groups: Range<usize>,
     ) -> Result<Vec<PreparedPlaintext>, PaheError>;
     /// The response of group `group` for `tile` from the accumulated product `acc`, and the
-    /// server's share of its outputs (the mask).
+    /// server's share of its outputs (the mask, erased on drop: with the client's share it
+    /// gives the layer's output).
     ///
     /// # Errors
     /// PAHE errors.
@@ -117,7 +120,7 @@ pub(super) trait Packing: Sync {
         tile: &Self::Tile,
         pk: &PublicKey,
         prg: &mut Prg,
-    ) -> Result<(Self::Response, Vec<u64>), PaheError>;
+    ) -> Result<(Self::Response, Zeroizing<Vec<u64>>), PaheError>;
 
     /// Writes (or with `add`, adds mod `p`) a response's share `values` of group `group` in
     /// tile `t` into the output planes `y`.
@@ -204,8 +207,24 @@ pub(super) fn run_client<P: Packing>(
     Ok(Tensor::from_vec(l.c_out, l.dims, y).expect("c_out planes"))
 }
 
+/// When a server side prepares the filters that fit its budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterTiming {
+    /// At construction, kept for every run (the library's default for a side built by hand).
+    Eager,
+    /// When a run's first client upload has arrived, so that a client that announced a
+    /// request but sends nothing costs the server no filters; kept for later runs with `keep`,
+    /// else dropped when the run ends (the session driver keeps them only while every layer's
+    /// fit the budget together).
+    Deferred {
+        /// Keep the prepared filters for later runs.
+        keep: bool,
+    },
+}
+
 /// Bob's side of one layer for either backend: the filters prepared once if they fit the
-/// budget, else per batch of output groups in every run.
+/// budget (at construction or at the first run's first upload, per [`FilterTiming`]), else
+/// per batch of output groups in every run.
 pub(super) struct ServerCore<'a, P> {
     pub(super) params: Params,
     pub(super) packing: P,
@@ -216,8 +235,11 @@ pub(super) struct ServerCore<'a, P> {
     weight: Vec<u64>,
     /// Output groups whose filters are prepared at a time when they are streamed.
     batch: usize,
-    /// `filters[g · uploads + u]`, every group if they fit the budget, else empty.
-    filters: Vec<PreparedPlaintext>,
+    /// When the filters that fit the budget are prepared and whether they are kept.
+    timing: FilterTiming,
+    /// `filters[g · uploads + u]`: every group once prepared if they fit the budget, else
+    /// empty. Behind a mutex because a run (`&self`) may prepare or drop them.
+    filters: Mutex<Vec<PreparedPlaintext>>,
 }
 
 impl<P: Packing + std::fmt::Debug> std::fmt::Debug for ServerCore<'_, P> {
@@ -244,11 +266,12 @@ impl<'a, P: Packing> ServerCore<'a, P> {
         qc: &QuantConv,
         packing: P,
         budget: usize,
+        timing: FilterTiming,
     ) -> Result<Self, HomConvError> {
         let weight = qc.weight_mod_p(params.p());
         let groups = packing.groups();
         let batch = (budget / packing.group_bytes(params)).clamp(1, groups);
-        let filters = if batch == groups {
+        let filters = if batch == groups && timing == FilterTiming::Eager {
             packing.prepare(params, &weight, 0..groups)?
         } else {
             Vec::new()
@@ -261,13 +284,25 @@ impl<'a, P: Packing> ServerCore<'a, P> {
             conv,
             weight,
             batch,
-            filters,
+            timing,
+            filters: Mutex::new(filters),
         })
     }
 
     /// Whether the filters are prepared per batch of groups in every run.
     pub(super) fn streams_filters(&self) -> bool {
-        self.filters.is_empty()
+        self.batch < self.packing.groups()
+    }
+
+    /// Whether prepared filters are held now (for tests of the deferral).
+    pub(super) fn holds_filters(&self) -> bool {
+        !self.lock_filters().is_empty()
+    }
+
+    /// The filters, also after a run panicked while holding them (the vector is only ever
+    /// replaced whole, so it is complete or empty).
+    fn lock_filters(&self) -> std::sync::MutexGuard<'_, Vec<PreparedPlaintext>> {
+        self.filters.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Bob's share of the output from his share `x_b`, with Alice's public key.
@@ -289,25 +324,46 @@ impl<'a, P: Packing> ServerCore<'a, P> {
         let (packing, params) = (&self.packing, &self.params);
         let max_len = packing.upload_max_len(params);
         let (ups, groups) = (packing.uploads_per_tile(), packing.groups());
-        // Y_B = conv(X_B) + B + the masks, added as they are drawn (computed first: the
-        // client is encrypting the first batch meanwhile).
-        let mut y = crate::fixed::conv(self.model, self.conv, x_b).into_vec();
+        let mut filters = self.lock_filters();
+        // Y_B = conv(X_B) + B + the masks, added as they are drawn. Computed (like the
+        // filters) only once the client's first upload has arrived, so that a request alone
+        // makes the server allocate nothing of the layer's size.
+        let mut y: Option<Vec<u64>> = None;
         for tiles in tile_batches(l.tiles(), ups) {
             let nt = tiles.len();
-            let uploads = (0..ups * nt)
-                .map(|_| ch.recv_message::<P::Upload>(P::KIND_UPLOAD, max_len, params))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut uploads = Vec::with_capacity(ups * nt);
+            for _ in 0..ups * nt {
+                uploads.push(ch.recv_message::<P::Upload>(P::KIND_UPLOAD, max_len, params)?);
+                if y.is_none() {
+                    // The rest of the round trip is arriving meanwhile.
+                    y = Some(crate::fixed::conv(self.model, self.conv, x_b).into_vec());
+                }
+            }
             for u in &uploads {
                 packing.check_upload(u)?;
+            }
+            if filters.is_empty() && !self.streams_filters() {
+                *filters = packing.prepare(params, &self.weight, 0..groups)?;
             }
             let inputs: Vec<Ciphertext> = uploads.par_iter().map(P::expand).collect();
             drop(uploads);
             let info: Vec<P::Tile> = tiles.clone().map(|t| packing.tile(t)).collect();
+            let y = y.as_mut().expect("computed at the first upload");
             for first in (0..groups).step_by(self.batch) {
                 let batch = first..(first + self.batch).min(groups);
-                self.respond_batch(ch, pk, &inputs, (&tiles, &info), batch, &mut y, prg)?;
+                let job = (&tiles, &info[..], &filters[..]);
+                self.respond_batch(ch, pk, &inputs, job, batch, y, prg)?;
             }
         }
+        if self.timing == (FilterTiming::Deferred { keep: false }) {
+            // Not needed again this request, and the next layer's may be as large.
+            *filters = Vec::new();
+        }
+        let y = match y {
+            Some(y) => y,
+            // No tiles (empty extents never pass the layout; kept total for safety).
+            None => crate::fixed::conv(self.model, self.conv, x_b).into_vec(),
+        };
         Ok(Tensor::from_vec(l.c_out, l.dims, y).expect("c_out planes"))
     }
 
@@ -319,7 +375,7 @@ impl<'a, P: Packing> ServerCore<'a, P> {
         ch: &mut Channel,
         pk: &PublicKey,
         inputs: &[Ciphertext],
-        (tiles, info): (&Range<usize>, &[P::Tile]),
+        (tiles, info, prepared): (&Range<usize>, &[P::Tile], &[PreparedPlaintext]),
         batch: Range<usize>,
         y: &mut [u64],
         prg: &mut Prg,
@@ -327,11 +383,11 @@ impl<'a, P: Packing> ServerCore<'a, P> {
         let (packing, params) = (&self.packing, &self.params);
         let (ups, nt) = (packing.uploads_per_tile(), tiles.len());
         let streamed;
-        let filters = if self.filters.is_empty() {
+        let filters = if prepared.is_empty() {
             streamed = packing.prepare(params, &self.weight, batch.clone())?;
             &streamed[..]
         } else {
-            &self.filters[batch.start * ups..batch.end * ups]
+            &prepared[batch.start * ups..batch.end * ups]
         };
         let outputs = task_prgs(prg, batch.len() * nt)
             .into_par_iter()
@@ -398,9 +454,10 @@ impl Packing for Dft {
         prg: &mut Prg,
     ) -> Result<SeededCiphertext, PaheError> {
         let l = &self.layout;
-        let mut dft = l.gather(x.channel(c), t);
+        // The client's share (at the first layer, the image itself): erased once encrypted.
+        let mut dft = Zeroizing::new(l.gather(x.channel(c), t));
         self.plan.forward(&mut dft);
-        let mut slots = vec![0u64; l.slots];
+        let mut slots = Zeroizing::new(vec![0u64; l.slots]);
         for range in slots.chunks_exact_mut(l.m) {
             range.copy_from_slice(&dft);
         }
@@ -424,8 +481,8 @@ impl Packing for Dft {
         params: &Params,
         sk: &SecretKey,
         ct: &Ciphertext,
-    ) -> Result<Vec<u64>, PaheError> {
-        let mut slots = params.decode(&sk.decrypt(ct)?);
+    ) -> Result<Zeroizing<Vec<u64>>, PaheError> {
+        let mut slots = Zeroizing::new(params.decode(&sk.decrypt(ct)?));
         for range in slots.chunks_exact_mut(self.layout.m) {
             self.plan.inverse(range);
         }
@@ -486,8 +543,8 @@ impl Packing for Dft {
         _: &(),
         pk: &PublicKey,
         prg: &mut Prg,
-    ) -> Result<(Ciphertext, Vec<u64>), PaheError> {
-        let mut mask = random_mask(params, prg);
+    ) -> Result<(Ciphertext, Zeroizing<Vec<u64>>), PaheError> {
+        let mut mask = Zeroizing::new(random_mask(params, prg));
         let ct = eval.finalize_for_return(acc, &mask, pk, prg)?;
         for range in mask.chunks_exact_mut(self.layout.m) {
             self.plan.inverse(range);

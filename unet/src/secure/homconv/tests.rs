@@ -812,3 +812,93 @@ fn coeff_server_refuses_weights_beyond_the_flooding_bound() {
         Err(HomConvError::Unsupported(_))
     ));
 }
+
+/// A deferred side prepares its filters only once the client's first upload has arrived:
+/// none at construction, none if the client sends nothing; after a run it keeps them (`keep`)
+/// or has dropped them, and every run's shares are bit-exact either way.
+#[test]
+fn deferred_filters_wait_for_the_first_upload_and_are_kept_or_dropped_after_the_run() {
+    let params = small();
+    let p = params.p();
+    let dims = [1, 8, 8];
+    let qm = model(3, 5, 3, 31);
+    let layout = Layout::new(params, &qm.convs()[0].spec, dims, None).unwrap();
+    let (sk, pk) = keys(params, 4);
+    for keep in [false, true] {
+        let timing = FilterTiming::Deferred { keep };
+        let budget = PREPARED_FILTER_BUDGET;
+        let server =
+            HomConvServer::with_timing(params, &qm, 0, layout.clone(), budget, timing).unwrap();
+        assert!(!server.streams_filters() && !server.holds_filters());
+
+        // A client that closes without uploading: the run fails, nothing was prepared.
+        let (mut server_ch, client_ch) = Channel::in_memory_pair(ChannelConfig::default());
+        drop(client_ch);
+        let x_b = uniform(3, dims, p, 32);
+        let mut prg = Prg::from_seed([1; 16]);
+        assert!(server.run(&mut server_ch, &pk, &x_b, &mut prg).is_err());
+        assert!(
+            !server.holds_filters(),
+            "filters prepared without an upload"
+        );
+
+        let client = HomConvClient::new(params, layout.clone()).unwrap();
+        for run in 0..2u64 {
+            let x_a = uniform(3, dims, p, 40 + run);
+            let x_b = uniform(3, dims, p, 50 + run);
+            let x = Tensor::from_vec(3, dims, add_mod(&x_a, &x_b, p)).unwrap();
+            let (mut server_ch, mut client_ch) = Channel::in_memory_pair(ChannelConfig::default());
+            let (y_a, y_b) = thread::scope(|s| {
+                let bob = s.spawn(|| {
+                    let mut prg = Prg::from_seed([8; 16]);
+                    server.run(&mut server_ch, &pk, &x_b, &mut prg).unwrap()
+                });
+                let mut prg = Prg::from_seed([9; 16]);
+                let y_a = client.run(&mut client_ch, &sk, &x_a, &mut prg).unwrap();
+                (y_a, bob.join().unwrap())
+            });
+            let expected = crate::fixed::conv(&qm, 0, &x);
+            assert_eq!(
+                add_mod(&y_a, &y_b, p),
+                expected.data(),
+                "keep {keep}, run {run}"
+            );
+            assert_eq!(server.holds_filters(), keep, "keep {keep}, run {run}");
+        }
+    }
+}
+
+/// The server's mask and the client's decrypted share come back as `Zeroizing` vectors (erased
+/// when dropped: the binding's type stops compiling if either becomes a plain vector), and they
+/// are the two shares of what the server returned: here the client's upload unmultiplied, so
+/// share + mask is the client's gathered input tile.
+#[test]
+fn server_masks_and_client_shares_are_erased_on_drop_and_add_up() {
+    use super::exchange::Packing;
+    use bunet_crypto::pahe::{Ciphertext, Evaluator};
+    use zeroize::Zeroizing;
+
+    let params = small();
+    let p = params.p();
+    let dims = [1, 8, 8];
+    let qm = model(1, 2, 3, 61);
+    let layout = Layout::new(params, &qm.convs()[0].spec, dims, None).unwrap();
+    let plan = CyclicPlan::new(layout.m, p).unwrap();
+    let dft = Dft { layout, plan };
+    let (sk, pk) = keys(params, 5);
+    let eval = Evaluator::new(params);
+    let mut prg = Prg::from_seed([6; 16]);
+    let x = uniform(1, dims, p, 62);
+    let upload = dft.encrypt(params, &sk, &x, 0, 0, &mut prg).unwrap();
+    let response = dft.respond(params, &eval, upload.expand(), 0, &(), &pk, &mut prg);
+    let (ct, mask): (Ciphertext, Zeroizing<Vec<u64>>) = response.unwrap();
+    let share: Zeroizing<Vec<u64>> = dft.decrypt(params, &sk, &ct).unwrap();
+    let tile = dft.layout.gather(x.channel(0), 0);
+    for (s, m) in share
+        .chunks_exact(dft.layout.m)
+        .zip(mask.chunks_exact(dft.layout.m))
+    {
+        let sum: Vec<u64> = s.iter().zip(m).map(|(a, b)| (a + b) % p).collect();
+        assert_eq!(sum, tile);
+    }
+}
