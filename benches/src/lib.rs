@@ -68,15 +68,7 @@ pub fn process_cpu() -> Duration {
 /// # Panics
 /// If loopback networking fails (a bench set-up error).
 pub fn tcp_pair() -> (Channel, Channel) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let addr = listener.local_addr().expect("local address");
-    let client = std::thread::spawn(move || std::net::TcpStream::connect(addr).expect("connect"));
-    let (server, _) = listener.accept().expect("accept");
-    let client = client.join().expect("connect thread");
-    (
-        Channel::tcp(server, ChannelConfig::default()).expect("tcp channel"),
-        Channel::tcp(client, ChannelConfig::default()).expect("tcp channel"),
-    )
+    Channel::loopback_pair(ChannelConfig::default()).expect("loopback TCP channels")
 }
 
 /// A rayon pool of one thread (one core per party).

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -276,6 +276,23 @@ impl Channel {
             Box::new(read_half),
             Box::new(stream),
             config,
+        ))
+    }
+
+    /// Two ends of a fresh loopback TCP connection, `(accepting end, connecting end)`, each with
+    /// `config`: both parties on one host over a real socket (tests, benches, local runs).
+    ///
+    /// # Errors
+    /// [`ChannelError::Io`] if loopback networking fails.
+    pub fn loopback_pair(config: ChannelConfig) -> Result<(Channel, Channel), ChannelError> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(ChannelError::Io)?;
+        let addr = listener.local_addr().map_err(ChannelError::Io)?;
+        // The listen backlog takes the connection before `accept` runs: no thread needed.
+        let connecting = TcpStream::connect(addr).map_err(ChannelError::Io)?;
+        let (accepting, _) = listener.accept().map_err(ChannelError::Io)?;
+        Ok((
+            Channel::tcp(accepting, config)?,
+            Channel::tcp(connecting, config)?,
         ))
     }
 

@@ -1,7 +1,5 @@
 //! What the tests of every module share: channel pairs and a distinguisher statistic.
 
-use std::net::{TcpListener, TcpStream};
-
 use crate::channel::{Channel, ChannelConfig};
 
 /// Two connected in-memory ends with the default configuration.
@@ -12,15 +10,7 @@ pub(crate) fn memory_pair() -> (Channel, Channel) {
 /// Two ends of a loopback TCP connection with the default configuration: (accepting end,
 /// connecting end).
 pub(crate) fn tcp_pair() -> (Channel, Channel) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client = std::thread::spawn(move || TcpStream::connect(addr).unwrap());
-    let (server, _) = listener.accept().unwrap();
-    let client = client.join().unwrap();
-    (
-        Channel::tcp(server, ChannelConfig::default()).unwrap(),
-        Channel::tcp(client, ChannelConfig::default()).unwrap(),
-    )
+    Channel::loopback_pair(ChannelConfig::default()).unwrap()
 }
 
 /// Two-sample Kolmogorov–Smirnov statistic.

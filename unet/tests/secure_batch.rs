@@ -4,7 +4,6 @@
 //! rotation pooling. A batch costs no more bytes per slice than single slices, and fewer
 //! rounds; requests deeper than the agreed batch are refused.
 
-use std::net::{TcpListener, TcpStream};
 use std::thread;
 
 use bunet_crypto::channel::{Channel, ChannelConfig};
@@ -20,14 +19,7 @@ use bunet_unet::tensor::batch;
 use bunet_unet::{Tensor, Weights, fixed};
 
 fn tcp_pair() -> (Channel, Channel) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client = thread::spawn(move || TcpStream::connect(addr).unwrap());
-    let (server, _) = listener.accept().unwrap();
-    (
-        Channel::tcp(client.join().unwrap(), ChannelConfig::default()).unwrap(),
-        Channel::tcp(server, ChannelConfig::default()).unwrap(),
-    )
+    Channel::loopback_pair(ChannelConfig::default()).unwrap()
 }
 
 fn small(activation: Activation, pooling: Pooling) -> Architecture {

@@ -4,7 +4,7 @@
 //! the handshake fails on both sides, naming the field, on every kind of mismatch.
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
+
 use std::thread;
 
 use bunet_crypto::channel::{Channel, ChannelConfig};
@@ -20,14 +20,7 @@ use bunet_unet::synthetic::{smooth_image, smooth_volume};
 use bunet_unet::{Tensor, Weights, fixed};
 
 fn tcp_pair() -> (Channel, Channel) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client = thread::spawn(move || TcpStream::connect(addr).unwrap());
-    let (server, _) = listener.accept().unwrap();
-    (
-        Channel::tcp(client.join().unwrap(), ChannelConfig::default()).unwrap(),
-        Channel::tcp(server, ChannelConfig::default()).unwrap(),
-    )
+    Channel::loopback_pair(ChannelConfig::default()).unwrap()
 }
 
 fn small(activation: Activation, pooling: Pooling, dims: Dims, base: usize) -> Architecture {

@@ -3,15 +3,7 @@ use std::net::TcpListener;
 use std::thread;
 
 fn tcp_pair(config: ChannelConfig) -> (Channel, Channel) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client = thread::spawn(move || TcpStream::connect(addr).unwrap());
-    let (server, _) = listener.accept().unwrap();
-    let client = client.join().unwrap();
-    (
-        Channel::tcp(server, config).unwrap(),
-        Channel::tcp(client, config).unwrap(),
-    )
+    Channel::loopback_pair(config).unwrap()
 }
 
 fn pairs(config: ChannelConfig) -> Vec<(Channel, Channel)> {

@@ -1,4 +1,3 @@
-use std::net::{TcpListener, TcpStream};
 use std::sync::OnceLock;
 use std::thread;
 
@@ -128,14 +127,7 @@ fn unbiased(qm: &QuantModel, x: &Tensor<u64>) -> Tensor<u64> {
 }
 
 fn tcp_pair() -> (Channel, Channel) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client = thread::spawn(move || TcpStream::connect(addr).unwrap());
-    let (server, _) = listener.accept().unwrap();
-    (
-        Channel::tcp(server, ChannelConfig::default()).unwrap(),
-        Channel::tcp(client.join().unwrap(), ChannelConfig::default()).unwrap(),
-    )
+    Channel::loopback_pair(ChannelConfig::default()).unwrap()
 }
 
 /// The packing in the clear: DFT, slot-wise products, inverse DFT and extraction of `qm`'s conv
