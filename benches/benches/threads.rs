@@ -16,8 +16,9 @@
 //! The line also gives each party's busiest pool thread's CPU per run: a party can finish no
 //! sooner than that thread, so busiest / total is the wall fraction a party on cores of its own
 //! would need at best (1 with one thread, 1/2 for perfectly split work on two) — a measure of
-//! how much of its work the second thread takes, unaffected by other load on the machine
-//! (which, on 2 shared cores holding both parties, also makes the walls themselves noisy).
+//! how much of its work the second thread takes. Other load on the machine (which, on 2 shared
+//! cores holding both parties, makes the walls noisy) moves it less, and only upward: a
+//! descheduled worker steals fewer tasks.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
