@@ -312,7 +312,7 @@ impl Receiver {
         &mut self,
         ch: &mut Channel,
         n: usize,
-        choice: impl Fn(usize) -> bool,
+        choice: impl Fn(usize) -> bool + Sync,
     ) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
         let cots = self.cots(ch, n)?;
         Self::send_fix(ch, &cots.0, choice)?;
@@ -330,9 +330,18 @@ impl Receiver {
     pub(super) fn send_fix(
         ch: &mut Channel,
         t: &[u128],
-        choice: impl Fn(usize) -> bool,
+        choice: impl Fn(usize) -> bool + Sync,
     ) -> Result<(), Error> {
-        let fix = pack_bits(t.iter().enumerate().map(|(i, &t)| choice(i) ^ (t & 1 == 1)));
+        // Pieces of whole bytes, packed in parallel and joined in order.
+        let parts = pieces(t.len(), 8, |r| {
+            let start = r.start;
+            pack_bits(
+                t[r].iter()
+                    .enumerate()
+                    .map(|(i, &t)| choice(start + i) ^ (t & 1 == 1)),
+            )
+        });
+        let fix: Vec<u8> = parts.concat();
         ch.send(kind::FIX, &fix)?;
         Ok(())
     }
