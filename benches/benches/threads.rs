@@ -13,6 +13,12 @@
 //! pool's threads (`ThreadPool::broadcast` of the per-thread CPU clock before and after), so the
 //! speed-up from a second thread reads as wall(1) / wall(2) and the parallel efficiency as
 //! CPU(2) / CPU(1). On a machine shared with other work, compare the two lines of one run.
+//! The line also gives each party's busiest pool thread's CPU per run: a party can finish no
+//! sooner than that thread, so busiest / total is the wall fraction a party on cores of its own
+//! would need at best (1 with one thread, 1/2 for perfectly split work on two) — a measure of
+//! how much of its work the second thread takes. Other load on the machine (which, on 2 shared
+//! cores holding both parties, makes the walls noisy) moves it less, and only upward: a
+//! descheduled worker steals fewer tasks.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -33,9 +39,15 @@ fn pool(threads: usize) -> rayon::ThreadPool {
         .expect("pool")
 }
 
-/// CPU time used so far by every thread of `pool`.
-fn pool_cpu(pool: &rayon::ThreadPool) -> Duration {
-    pool.broadcast(|_| thread_cpu()).into_iter().sum()
+/// CPU time used so far by each thread of `pool`, in thread-index order.
+fn pool_cpu(pool: &rayon::ThreadPool) -> Vec<Duration> {
+    pool.broadcast(|_| thread_cpu())
+}
+
+/// The total CPU of a pool's threads between two readings and that of its busiest thread.
+fn spent(before: &[Duration], after: &[Duration]) -> (Duration, Duration) {
+    let each = after.iter().zip(before).map(|(a, b)| a.saturating_sub(*b));
+    (each.clone().sum(), each.max().unwrap_or_default())
 }
 
 /// Per-run totals of a two-party bench.
@@ -45,6 +57,9 @@ struct Totals {
     wall: Duration,
     alice: Duration,
     bob: Duration,
+    /// CPU of each party's busiest pool thread, summed over runs.
+    alice_busiest: Duration,
+    bob_busiest: Duration,
 }
 
 impl Totals {
@@ -54,10 +69,13 @@ impl Totals {
         }
         let per = |d: Duration| d.as_secs_f64() * 1e3 / f64::from(self.runs);
         println!(
-            "{id}: {:.1} ms/run wall; CPU per run: Alice {:.1} ms, Bob {:.1} ms ({} runs)",
+            "{id}: {:.1} ms/run wall; CPU per run: Alice {:.1} ms, Bob {:.1} ms; busiest thread \
+             per run: Alice {:.1} ms, Bob {:.1} ms ({} runs)",
             per(self.wall),
             per(self.alice),
             per(self.bob),
+            per(self.alice_busiest),
+            per(self.bob_busiest),
             self.runs
         );
     }
@@ -79,8 +97,12 @@ fn two_party<A: Send, B: Send>(
         (a, h.join().expect("bob thread"))
     });
     t.wall += start.elapsed();
-    t.alice += pool_cpu(pa) - ca;
-    t.bob += pool_cpu(pb) - cb;
+    let ((alice, alice_busiest), (bob, bob_busiest)) =
+        (spent(&ca, &pool_cpu(pa)), spent(&cb, &pool_cpu(pb)));
+    t.alice += alice;
+    t.bob += bob;
+    t.alice_busiest += alice_busiest;
+    t.bob_busiest += bob_busiest;
     t.runs += 1;
     out
 }

@@ -58,6 +58,7 @@
 //! `y_A − r` masked by her uniform `r`. Bob learns his output shares; Alice her masks and, for
 //! argmax, the bit.
 
+use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 use super::{Backend, Block, Config, Nonlinear, NonlinearError, Role, SETUP_LABEL};
@@ -75,6 +76,11 @@ pub mod kind {
     /// Bob's argmax bit shares, revealed to Alice.
     pub const REVEAL: u16 = 0x0341;
 }
+
+/// Instances per parallel task of the per-instance loops (a multiple of 64, so tasks own whole
+/// words of packed bits): enough work per task to dwarf rayon's cost, and a chunk of fewer runs
+/// as one task on the calling thread.
+const INSTANCES_PER_TASK: usize = 1 << 12;
 
 fn bit(v: &[u64], i: usize) -> bool {
     (v[i / 64] >> (i % 64)) & 1 == 1
@@ -212,11 +218,55 @@ impl Leaves {
         }
     }
 
-    /// Sets the leaf bits of comparison `a` of instance `i` at digit `d`.
-    fn set(&mut self, a: &Active, d: usize, i: usize, lt: u8, eq: u8) {
-        let at = a.comparison * self.n + i;
-        self.lt[a.group][d][at / 64] |= u64::from(lt) << (at % 64);
-        self.eq[a.group][d][at / 64] |= u64::from(eq) << (at % 64);
+    /// Fills the leaves from one byte per instance and digit (`bytes[i·q + d]`) holding, per
+    /// comparison `k` active at digit `d` (in [`active_at`] order), its `lt` share at bit `2k`
+    /// and its `eq` share at bit `2k + 1`: Alice's random shares, Bob's received bits. Each
+    /// node vector is filled word by word in parallel pieces of [`INSTANCES_PER_TASK`] bits, so
+    /// the result does not depend on the thread count.
+    fn fill(&mut self, q: usize, groups: &[Comparisons<'_>], bytes: &[u8]) {
+        let n = self.n;
+        for d in 0..q {
+            // The first active index of each group at this digit.
+            let mut k0 = 0;
+            for (gi, g) in groups.iter().enumerate() {
+                if g.digits() <= d {
+                    continue;
+                }
+                let (count, first) = (g.count, k0);
+                k0 += count;
+                let (lt, eq) = (&mut self.lt[gi][d], &mut self.eq[gi][d]);
+                let per = INSTANCES_PER_TASK / 64;
+                let task = |(c, (lt, eq)): (usize, (&mut [u64], &mut [u64]))| {
+                    for (w, (l, e)) in lt.iter_mut().zip(eq.iter_mut()).enumerate() {
+                        let at = (c * per + w) * 64;
+                        let (mut comparison, mut i) = (at / n, at % n);
+                        let (mut lw, mut ew) = (0u64, 0u64);
+                        for b in 0..64 {
+                            if comparison == count {
+                                break;
+                            }
+                            let v = bytes[i * q + d] >> (2 * (first + comparison));
+                            lw |= u64::from(v & 1) << b;
+                            ew |= u64::from((v >> 1) & 1) << b;
+                            i += 1;
+                            if i == n {
+                                (i, comparison) = (0, comparison + 1);
+                            }
+                        }
+                        (*l, *e) = (lw, ew);
+                    }
+                };
+                if lt.len() >= 2 * per {
+                    let (lt, eq) = (lt.par_chunks_mut(per), eq.par_chunks_mut(per));
+                    lt.zip(eq).enumerate().for_each(task);
+                } else {
+                    lt.chunks_mut(per)
+                        .zip(eq.chunks_mut(per))
+                        .enumerate()
+                        .for_each(task);
+                }
+            }
+        }
     }
 }
 
@@ -434,27 +484,47 @@ impl OtSession {
     ) -> Result<(), Error> {
         let mut rnd = Zeroizing::new(vec![0u8; n * q]);
         self.prg.fill_bytes(&mut rnd);
+        // Per digit: the active comparisons, their tables and the spread of a share bit over
+        // the 16 messages.
+        let digits: Vec<(Vec<Active>, Vec<DigitTables>, u128)> = (0..q)
+            .map(|d| {
+                let act = active_at(groups, d);
+                let field = 2 * act.len();
+                let all: u128 = (0..16).map(|t| 1u128 << (t * field)).sum();
+                let tables = act.iter().map(|a| digit_tables(a.mask, field)).collect();
+                (act, tables, all)
+            })
+            .collect();
         let mut words = Zeroizing::new(vec![0u128; n * q]);
-        for d in 0..q {
-            let act = active_at(groups, d);
-            let field = 2 * act.len();
-            let all: u128 = (0..16).map(|t| 1u128 << (t * field)).sum();
-            let spread = |b: u8| all & 0u128.wrapping_sub(u128::from(b));
-            let tables: Vec<DigitTables> =
-                act.iter().map(|a| digit_tables(a.mask, field)).collect();
-            for i in 0..n {
-                let r = rnd[i * q + d];
-                let mut word = 0u128;
-                for (k, (a, (less, equal))) in act.iter().zip(&tables).enumerate() {
+        // Independent per instance: parallel tasks of whole instances (one task on the calling
+        // thread for a small chunk).
+        let task = |(c, (words, rnd)): (usize, (&mut [u128], &[u8]))| {
+            for (o, (word, &r)) in words.iter_mut().zip(rnd.iter()).enumerate() {
+                let (i, d) = (c * INSTANCES_PER_TASK + o / q, o % q);
+                let (act, tables, all) = &digits[d];
+                let spread = |b: u8| all & 0u128.wrapping_sub(u128::from(b));
+                let mut w = 0u128;
+                for (k, (a, (less, equal))) in act.iter().zip(tables).enumerate() {
                     let g = &groups[a.group];
                     let x = ((g.x[i * g.count + a.comparison] >> (4 * d)) & 15) as usize;
                     let (l, e) = ((r >> (2 * k)) & 1, (r >> (2 * k + 1)) & 1);
-                    leaves.set(a, d, i, l, e);
-                    word |= ((spread(l) ^ less[x]) | ((spread(e) ^ equal[x]) << 1)) << (2 * k);
+                    w |= ((spread(l) ^ less[x]) | ((spread(e) ^ equal[x]) << 1)) << (2 * k);
                 }
-                words[i * q + d] = word;
+                *word = w;
             }
+        };
+        let per = INSTANCES_PER_TASK * q;
+        if n >= 2 * INSTANCES_PER_TASK {
+            let (w, r) = (words.par_chunks_mut(per), rnd.par_chunks(per));
+            w.zip(r).enumerate().for_each(task);
+        } else {
+            words
+                .chunks_mut(per)
+                .zip(rnd.chunks(per))
+                .enumerate()
+                .for_each(task);
         }
+        leaves.fill(q, groups, &rnd);
         // One exchange for every digit, each OT with its digit's message width.
         let widths = digit_widths(n, q, groups);
         self.duplex
@@ -482,14 +552,7 @@ impl OtSession {
                 .receiver()
                 .receive_one_of_n_fields(ch, 4, &widths, &choices)?,
         );
-        for d in 0..q {
-            for (k, a) in active_at(groups, d).iter().enumerate() {
-                for i in 0..n {
-                    let g = got[i * q + d];
-                    leaves.set(a, d, i, (g >> (2 * k)) & 1, (g >> (2 * k + 1)) & 1);
-                }
-            }
-        }
+        leaves.fill(q, groups, &got);
         Ok(())
     }
 

@@ -663,3 +663,57 @@ fn bob_refuses_more_precomputed_chunks_than_his_budget() {
         "{bob:?}"
     );
 }
+
+/// The OT backend splits large chunks into parallel tasks on the caller's rayon pool: on
+/// 20,000 instances (above its threshold for every op) each call equals the reference, and a
+/// pool of one thread and one of three give both parties the same output bits.
+#[test]
+fn ot_backend_large_chunks_equal_reference_whatever_the_thread_count() {
+    let (k, p) = (32, 4_294_967_291);
+    let n = 20_000;
+    let config = Config::new(Backend::Ot, k, p).unwrap();
+    let mut prg = Prg::from_seed([77; 16]);
+    let mut values = edge_values(p, 4);
+    values.extend((values.len()..n).map(|_| prg.uniform_below(p)));
+    let (sa, sb) = share_all(&mut prg, p, &values);
+    let ops = [
+        (Op::ReluRescaleReshare, 4),
+        (Op::RescaleReshare, 7),
+        (Op::Max4RescaleReshare, 4),
+        (Op::Argmax2, 0),
+    ];
+    let run = |threads: usize| {
+        let pool = || {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+        };
+        let (pa, pb) = (pool(), pool());
+        let calls = |s: &mut dyn Nonlinear, ch: &mut Channel, x: &[u64]| -> Vec<Vec<u64>> {
+            ops.iter()
+                .map(|&(op, shift)| call_op(s, ch, op, shift, x))
+                .collect()
+        };
+        two_party(
+            memory_pair(),
+            config,
+            5,
+            |s, ch| pa.install(|| calls(s, ch, &sa)),
+            |s, ch| pb.install(|| calls(s, ch, &sb)),
+        )
+    };
+    let (a1, b1) = run(1);
+    let (a3, b3) = run(3);
+    assert_eq!(a1, a3, "Alice's outputs depend on the thread count");
+    assert_eq!(b1, b3, "Bob's outputs depend on the thread count");
+    for ((&(op, shift), a), b) in ops.iter().zip(&a1).zip(&b1) {
+        let want = expected(k, p, shift, op, &sa, &sb);
+        if op == Op::Argmax2 {
+            assert_eq!(a, &want, "argmax");
+        } else {
+            let got: Vec<u64> = a.iter().zip(b).map(|(x, y)| (x + y) % p).collect();
+            assert_eq!(got, want, "{op:?} shift={shift}");
+        }
+    }
+}

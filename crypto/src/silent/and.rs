@@ -5,7 +5,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::ferret::{Params, Receiver, Sender};
 use super::kind;
-use super::pads::{receiver_pads, sender_pads};
+use super::pads::{pieces, receiver_pads, sender_pads};
 use crate::Error;
 use crate::channel::Channel;
 use crate::ot::check_len;
@@ -43,6 +43,11 @@ redacted_debug!(SharedTriples);
 
 /// Per lane: the random-OT bits `x_l = m_0 ⊕ m_1` and `m_0`, packed.
 type Lanes = (Vec<Vec<u64>>, Vec<Vec<u64>>);
+
+/// The pieces' words of one vector, in order.
+fn concat<'a>(parts: impl Iterator<Item = &'a Vec<u64>>) -> Vec<u64> {
+    parts.flat_map(|p| p.iter().copied()).collect()
+}
 
 /// A party's two Ferret sessions, one per direction: Alice's sender with Bob's receiver under
 /// Alice's `Δ`, and the reverse. Everything bidirectional (AND triples, multiplexers) is built
@@ -144,30 +149,41 @@ impl Duplex {
         let mut q = Zeroizing::new(vec![0u128; n]);
         self.sender.send_cot(ch, &mut q)?;
         let serial = self.sender.tweaks(n);
-        let words = n.div_ceil(64);
-        let (mut x, mut m0) = (
-            vec![vec![0u64; words]; lanes],
-            vec![vec![0u64; words]; lanes],
-        );
         let sender = &self.sender;
-        sender_pads(
-            sender.hash(),
-            sender.delta(),
-            &q,
-            |_| false,
-            serial,
-            1,
-            1,
-            |first, pads| {
-                for (i, p) in pads.chunks_exact(2).enumerate() {
-                    let (j, diff) = (first + i, p[0] ^ p[1]);
-                    for l in 0..lanes {
-                        x[l][j / 64] |= (((diff >> l) & 1) as u64) << (j % 64);
-                        m0[l][j / 64] |= (((p[0] >> l) & 1) as u64) << (j % 64);
+        // Pieces of whole words, so each fills its own words of every lane.
+        let parts = pieces(n, 64, |r| {
+            let words = r.len().div_ceil(64);
+            let mut part: Lanes = (
+                vec![vec![0u64; words]; lanes],
+                vec![vec![0u64; words]; lanes],
+            );
+            let (x, m0) = &mut part;
+            sender_pads(
+                sender.hash(),
+                sender.delta(),
+                &q[r.clone()],
+                |_| false,
+                serial + r.start as u64,
+                1,
+                1,
+                |first, pads| {
+                    for (i, p) in pads.chunks_exact(2).enumerate() {
+                        let (j, diff) = (first + i, p[0] ^ p[1]);
+                        for l in 0..lanes {
+                            x[l][j / 64] |= (((diff >> l) & 1) as u64) << (j % 64);
+                            m0[l][j / 64] |= (((p[0] >> l) & 1) as u64) << (j % 64);
+                        }
                     }
-                }
-            },
-        );
+                },
+            );
+            Zeroizing::new(part)
+        });
+        let x = (0..lanes)
+            .map(|l| concat(parts.iter().map(|p| &p.0[l])))
+            .collect();
+        let m0 = (0..lanes)
+            .map(|l| concat(parts.iter().map(|p| &p.1[l])))
+            .collect();
         Ok((x, m0))
     }
 
@@ -182,19 +198,36 @@ impl Duplex {
         let mut t = Zeroizing::new(vec![0u128; n]);
         self.receiver.receive_cot(ch, &mut t)?;
         let serial = self.receiver.tweaks(n);
-        let words = n.div_ceil(64);
-        let (mut b, mut mb) = (vec![0u64; words], vec![vec![0u64; words]; lanes]);
-        for (i, &x) in t.iter().enumerate() {
-            b[i / 64] |= ((x & 1) as u64) << (i % 64);
-        }
-        receiver_pads(self.receiver.hash(), &t, serial, 1, 1, |first, pads| {
-            for (i, &p) in pads.iter().enumerate() {
-                let j = first + i;
-                for (l, mb) in mb.iter_mut().enumerate() {
-                    mb[j / 64] |= (((p >> l) & 1) as u64) << (j % 64);
-                }
+        let receiver = &self.receiver;
+        let parts = pieces(n, 64, |r| {
+            let words = r.len().div_ceil(64);
+            let mut part = (vec![0u64; words], vec![vec![0u64; words]; lanes]);
+            let (b, mb) = &mut part;
+            let t = &t[r.clone()];
+            for (i, &x) in t.iter().enumerate() {
+                b[i / 64] |= ((x & 1) as u64) << (i % 64);
             }
+            receiver_pads(
+                receiver.hash(),
+                t,
+                serial + r.start as u64,
+                1,
+                1,
+                |first, pads| {
+                    for (i, &p) in pads.iter().enumerate() {
+                        let j = first + i;
+                        for (l, mb) in mb.iter_mut().enumerate() {
+                            mb[j / 64] |= (((p >> l) & 1) as u64) << (j % 64);
+                        }
+                    }
+                },
+            );
+            Zeroizing::new(part)
         });
+        let b = concat(parts.iter().map(|p| &p.0));
+        let mb = (0..lanes)
+            .map(|l| concat(parts.iter().map(|p| &p.1[l])))
+            .collect();
         Ok((b, mb))
     }
 

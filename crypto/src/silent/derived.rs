@@ -5,7 +5,7 @@ use zeroize::Zeroizing;
 
 use super::ferret::{Receiver, Sender};
 use super::kind;
-use super::pads::{receiver_pads, sender_pads};
+use super::pads::{pieces, receiver_pads, sender_pads};
 use crate::Error;
 use crate::channel::Channel;
 use crate::modm::{add_mod, bytes_per_value, check_modulus, reduce_block, sub_mod};
@@ -182,29 +182,38 @@ impl Sender {
                 Err(_) => Vec::new(),
             })
             .collect();
+        // The ciphertext words in parallel pieces of whole OTs, then packed in order.
+        let (hash, delta) = (self.hash(), self.delta());
+        let parts = pieces(n, 1, |r| {
+            let mut cipher = Vec::with_capacity(r.len());
+            sender_pads(
+                hash,
+                delta,
+                &q[r.start * ln..r.end * ln],
+                |j| e[r.start * ln + j],
+                serial + (r.start * ln) as u64,
+                1,
+                ln,
+                |first, keys| {
+                    for (o, keys) in keys.chunks_exact(2 * ln).enumerate() {
+                        let i = r.start + first / ln + o;
+                        let mut word = words[i];
+                        for (mask, k) in masks[bits[i] as usize].iter().zip(keys.chunks_exact(2)) {
+                            // Fields whose bit l is 1 take the pad of the receiver's choice 1.
+                            word ^= (k[0] & !mask) | (k[1] & mask);
+                        }
+                        cipher.push(word);
+                    }
+                },
+            );
+            cipher
+        });
         let total: usize = bits.iter().map(|&b| (b as usize) << log_n).sum();
         let mut body = Vec::with_capacity(total.div_ceil(8));
         let mut out = BitWriter::new(&mut body);
-        sender_pads(
-            self.hash(),
-            self.delta(),
-            &q,
-            |j| e[j],
-            serial,
-            1,
-            ln,
-            |first, keys| {
-                for (o, keys) in keys.chunks_exact(2 * ln).enumerate() {
-                    let i = first / ln + o;
-                    let mut word = words[i];
-                    for (mask, k) in masks[bits[i] as usize].iter().zip(keys.chunks_exact(2)) {
-                        // Fields whose bit l is 1 take the pad of the receiver's choice 1.
-                        word ^= (k[0] & !mask) | (k[1] & mask);
-                    }
-                    out.put(word, (bits[i] as usize) << log_n);
-                }
-            },
-        );
+        for (&word, &b) in parts.iter().flatten().zip(bits) {
+            out.put(word, (b as usize) << log_n);
+        }
         out.finish();
         ch.send(kind::ONE_OF_N, &body)?;
         ch.flush()?;
@@ -261,28 +270,35 @@ impl Sender {
         let (n, w) = (q.len(), moduli.len());
         let e = Self::corrections(ch, n)?;
         let widths: Vec<usize> = moduli.iter().map(|&m| bytes_per_value(m)).collect();
-        let mut body = Vec::with_capacity(n * widths.iter().sum::<usize>());
-        let mut shares = Vec::with_capacity(n * w);
         let (hash, delta) = (self.hash(), self.delta());
-        sender_pads(
-            hash,
-            delta,
-            &q,
-            |i| e[i],
-            serial,
-            w,
-            1,
-            |first, pads| {
-                for (o, p) in pads.chunks_exact(2).enumerate() {
-                    let j = o % w;
-                    let m = moduli[j];
-                    let (k0, k1) = (reduce_block(p[0], m), reduce_block(p[1], m));
-                    let y = add_mod(corr[first * w + o], sub_mod(k0, k1, m), m);
-                    body.extend_from_slice(&y.to_le_bytes()[..widths[j]]);
-                    shares.push(sub_mod(0, k0, m));
-                }
-            },
-        );
+        // Pieces of whole OTs: each writes its OTs' corrections and shares, concatenated in
+        // order below.
+        let parts = pieces(n, 1, |r| {
+            let mut body = Vec::with_capacity(r.len() * widths.iter().sum::<usize>());
+            let mut shares = Zeroizing::new(Vec::with_capacity(r.len() * w));
+            sender_pads(
+                hash,
+                delta,
+                &q[r.clone()],
+                |i| e[r.start + i],
+                serial + r.start as u64,
+                w,
+                1,
+                |first, pads| {
+                    for (o, p) in pads.chunks_exact(2).enumerate() {
+                        let j = o % w;
+                        let m = moduli[j];
+                        let (k0, k1) = (reduce_block(p[0], m), reduce_block(p[1], m));
+                        let y = add_mod(corr[(r.start + first) * w + o], sub_mod(k0, k1, m), m);
+                        body.extend_from_slice(&y.to_le_bytes()[..widths[j]]);
+                        shares.push(sub_mod(0, k0, m));
+                    }
+                },
+            );
+            (body, shares)
+        });
+        let body: Vec<u8> = parts.iter().flat_map(|p| p.0.iter().copied()).collect();
+        let shares: Vec<u64> = parts.iter().flat_map(|p| p.1.iter().copied()).collect();
         ch.send(kind::CORRELATED, &body)?;
         ch.flush()?;
         Ok(shares)
@@ -296,7 +312,7 @@ impl Receiver {
         &mut self,
         ch: &mut Channel,
         n: usize,
-        choice: impl Fn(usize) -> bool,
+        choice: impl Fn(usize) -> bool + Sync,
     ) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
         let cots = self.cots(ch, n)?;
         Self::send_fix(ch, &cots.0, choice)?;
@@ -314,9 +330,18 @@ impl Receiver {
     pub(super) fn send_fix(
         ch: &mut Channel,
         t: &[u128],
-        choice: impl Fn(usize) -> bool,
+        choice: impl Fn(usize) -> bool + Sync,
     ) -> Result<(), Error> {
-        let fix = pack_bits(t.iter().enumerate().map(|(i, &t)| choice(i) ^ (t & 1 == 1)));
+        // Pieces of whole bytes, packed in parallel and joined in order.
+        let parts = pieces(t.len(), 8, |r| {
+            let start = r.start;
+            pack_bits(
+                t[r].iter()
+                    .enumerate()
+                    .map(|(i, &t)| choice(start + i) ^ (t & 1 == 1)),
+            )
+        });
+        let fix: Vec<u8> = parts.concat();
         ch.send(kind::FIX, &fix)?;
         Ok(())
     }
@@ -389,13 +414,20 @@ impl Receiver {
         let (t, serial) =
             self.cots_fixed(ch, n * ln, |j| (choices[j / ln] >> (j % ln)) & 1 == 1)?;
         // One pad per OT: the XOR of its `log_n` keys.
-        let mut pads = Zeroizing::new(Vec::with_capacity(n));
-        receiver_pads(self.hash(), &t, serial, 1, ln, |_, keys| {
-            pads.extend(
-                keys.chunks_exact(ln)
-                    .map(|k| k.iter().fold(0, |a, &k| a ^ k)),
-            );
+        let hash = self.hash();
+        let parts = pieces(n, 1, |r| {
+            let mut pads = Zeroizing::new(Vec::with_capacity(r.len()));
+            let t = &t[r.start * ln..r.end * ln];
+            receiver_pads(hash, t, serial + (r.start * ln) as u64, 1, ln, |_, keys| {
+                pads.extend(
+                    keys.chunks_exact(ln)
+                        .map(|k| k.iter().fold(0, |a, &k| a ^ k)),
+                );
+            });
+            pads
         });
+        let pads: Zeroizing<Vec<u128>> =
+            Zeroizing::new(parts.iter().flat_map(|p| p.iter().copied()).collect());
         let total: usize = bits.iter().map(|&b| (b as usize) << log_n).sum();
         ch.recv_with(kind::ONE_OF_N, total.div_ceil(8), |r| {
             let mut fields = r.bit_fields("1-of-N ciphertexts", total)?;
@@ -449,14 +481,28 @@ impl Receiver {
         (t, serial): (Zeroizing<Vec<u128>>, u64),
     ) -> Result<Vec<u64>, Error> {
         let (n, w) = (choices.len(), moduli.len());
-        let mut keys = Vec::with_capacity(n * w);
-        receiver_pads(self.hash(), &t, serial, w, 1, |first, pads| {
-            keys.extend(
-                pads.iter()
-                    .enumerate()
-                    .map(|(o, &pad)| reduce_block(pad, moduli[(first * w + o) % w])),
+        let hash = self.hash();
+        let parts = pieces(n, 1, |r| {
+            let mut keys = Zeroizing::new(Vec::with_capacity(r.len() * w));
+            receiver_pads(
+                hash,
+                &t[r.clone()],
+                serial + r.start as u64,
+                w,
+                1,
+                |_, pads| {
+                    // Every block starts at a whole OT, so its pad `o` has modulus `o mod w`.
+                    keys.extend(
+                        pads.iter()
+                            .enumerate()
+                            .map(|(o, &pad)| reduce_block(pad, moduli[o % w])),
+                    );
+                },
             );
+            keys
         });
+        let keys: Zeroizing<Vec<u64>> =
+            Zeroizing::new(parts.iter().flat_map(|p| p.iter().copied()).collect());
         let widths: Vec<usize> = moduli.iter().map(|&m| bytes_per_value(m)).collect();
         ch.recv_with(kind::CORRELATED, n * widths.iter().sum::<usize>(), |r| {
             let mut out = Vec::with_capacity(n * w);

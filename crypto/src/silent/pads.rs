@@ -1,7 +1,11 @@
 //! The OT pads every derivation hashes from its COTs: the sender's `H(q ⊕ e·Δ)`,
 //! `H(q ⊕ ¬e·Δ)` and the receiver's `H(t)`, per lane, under one tweak per COT and lane, hashed
-//! in blocks so the scratch stays in L1.
+//! in blocks so the scratch stays in L1; [`pieces`] splits a derivation into ranges that the
+//! current rayon pool hashes in parallel.
 
+use std::ops::Range;
+
+use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 use bunet_kernels::aes_hash::FixedKeyHash;
@@ -10,6 +14,31 @@ use super::ferret::SILENT_DOMAIN;
 
 /// Pads hashed per block, so scratch stays in L1 whatever the number of OTs.
 const PAD_BLOCK: usize = 512;
+
+/// Items per parallel piece of [`pieces`]: a piece hashes a few thousand blocks (tens of
+/// microseconds), far above rayon's cost per task, and a chunk of 2^14 instances still splits
+/// into enough pieces for two threads to share it evenly.
+const PIECE: usize = 1 << 12;
+
+/// Runs `f` on consecutive ranges covering `0..n`, each a multiple of `align` long except the
+/// last, and returns their results in order: on the current rayon pool in parallel when `n` is
+/// at least two pieces, else as one range on the calling thread (small batches pay no task
+/// cost). The ranges depend only on `n` and `align`, never on the number of threads, and every
+/// pad is fixed by its COT's index and serial, so the results do not depend on scheduling.
+pub(super) fn pieces<T: Send>(
+    n: usize,
+    align: usize,
+    f: impl Fn(Range<usize>) -> T + Sync + Send,
+) -> Vec<T> {
+    let piece = PIECE.next_multiple_of(align.max(1));
+    if n < 2 * piece {
+        return vec![f(0..n)];
+    }
+    (0..n.div_ceil(piece))
+        .into_par_iter()
+        .map(|p| f(p * piece..((p + 1) * piece).min(n)))
+        .collect()
+}
 
 /// The OT-pad tweak of lane `lane` of the COT with serial `serial`.
 fn pad_tweak(serial: u64, lane: usize) -> u128 {

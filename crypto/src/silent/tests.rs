@@ -452,3 +452,68 @@ fn malformed_peer_data_is_a_typed_error() {
     drop(h.join().unwrap());
     assert_eq!(format!("{s:?}"), "Sender { .. }");
 }
+
+/// The derivations hash their pads in parallel pieces on the caller's rayon pool: with one
+/// thread and with three, both parties' outputs (triples, 1-of-N messages, correlated shares)
+/// are the same bits, for sizes below, at and well above the parallel threshold.
+#[test]
+fn derivations_do_not_depend_on_the_thread_count() {
+    type Out = (SharedTriples, Vec<u64>, Vec<u8>, (Vec<u64>, Vec<u64>));
+    let run = |threads: usize, n: usize| -> (Out, Out) {
+        let pool = || {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+        };
+        let (pa, pb) = (pool(), pool());
+        let moduli = [4_294_967_291u64, 1 << 33];
+        let mut prg = Prg::from_seed([n as u8; 16]);
+        let corr: Vec<u64> = (0..2 * n)
+            .map(|i| prg.uniform_below(moduli[i % 2]))
+            .collect();
+        let choices: Vec<bool> = (0..n).map(|_| prg.next_u64() & 1 == 1).collect();
+        let msgs: Vec<u8> = (0..16 * n).map(|_| prg.uniform_below(16) as u8).collect();
+        let digits: Vec<u8> = (0..n).map(|_| prg.uniform_below(16) as u8).collect();
+        // Bits beyond n zero, as `and` takes them.
+        let x: Vec<u64> = (0..n)
+            .step_by(64)
+            .map(|i| prg.next_u64() & (u64::MAX >> (64 - (n - i).min(64))))
+            .collect();
+        let x = &x;
+        duplex_pair(
+            memory_pair(),
+            Params::insecure_for_tests(),
+            |d, ch| {
+                pa.install(|| {
+                    let t = d.shared_triples(ch, n, 3).unwrap();
+                    let and = d.and(ch, x, x, n).unwrap();
+                    d.sender().send_one_of_n(ch, 4, 4, &msgs).unwrap();
+                    let c = d.correlated_both(ch, &moduli, &corr, &choices).unwrap();
+                    (t, and, Vec::new(), c)
+                })
+            },
+            |d, ch| {
+                pb.install(|| {
+                    let t = d.shared_triples(ch, n, 3).unwrap();
+                    let and = d.and(ch, x, x, n).unwrap();
+                    let got = d.receiver().receive_one_of_n(ch, 4, 4, &digits).unwrap();
+                    let c = d.correlated_both(ch, &moduli, &corr, &choices).unwrap();
+                    (t, and, got, c)
+                })
+            },
+        )
+    };
+    for n in [100usize, 8_192, 50_001] {
+        let (a1, b1) = run(1, n);
+        let (a3, b3) = run(3, n);
+        for (one, three, who) in [(&a1, &a3, "Alice"), (&b1, &b3, "Bob")] {
+            assert_eq!(one.0.a, three.0.a, "{who}, n {n}: triples a");
+            assert_eq!(one.0.b, three.0.b, "{who}, n {n}: triples b");
+            assert_eq!(one.0.c, three.0.c, "{who}, n {n}: triples c");
+            assert_eq!(one.1, three.1, "{who}, n {n}: AND");
+            assert_eq!(one.2, three.2, "{who}, n {n}: 1-of-N");
+            assert_eq!(one.3, three.3, "{who}, n {n}: correlated");
+        }
+    }
+}
