@@ -32,3 +32,11 @@ pub(crate) fn ks_statistic(a: &[f64], b: &[f64]) -> f64 {
     }
     d
 }
+
+/// A rayon pool of `threads` threads, to run one party's calls with a given parallelism.
+pub(crate) fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+}

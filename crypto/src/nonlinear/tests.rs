@@ -683,12 +683,7 @@ fn ot_backend_large_chunks_equal_reference_whatever_the_thread_count() {
         (Op::Argmax2, 0),
     ];
     let run = |threads: usize| {
-        let pool = || {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-        };
+        let pool = || crate::test_support::pool(threads);
         let (pa, pb) = (pool(), pool());
         let calls = |s: &mut dyn Nonlinear, ch: &mut Channel, x: &[u64]| -> Vec<Vec<u64>> {
             ops.iter()

@@ -460,12 +460,7 @@ fn malformed_peer_data_is_a_typed_error() {
 fn derivations_do_not_depend_on_the_thread_count() {
     type Out = (SharedTriples, Vec<u64>, Vec<u8>, (Vec<u64>, Vec<u64>));
     let run = |threads: usize, n: usize| -> (Out, Out) {
-        let pool = || {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-        };
+        let pool = || crate::test_support::pool(threads);
         let (pa, pb) = (pool(), pool());
         let moduli = [4_294_967_291u64, 1 << 33];
         let mut prg = Prg::from_seed([n as u8; 16]);
