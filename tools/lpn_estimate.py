@@ -106,9 +106,8 @@ def _sd_isd(n, k, t, l, p):
     return t_iter - succ
 
 
-def _ternary_min(f, lo, hi, width):
-    """Minimum of a (roughly) unimodal integer function on [lo, hi]: ternary search, then a scan."""
-    lo0, hi0 = lo, hi
+def _ternary_window(f, lo, hi, width):
+    """Narrows [lo, hi] by ternary search on f (taken as unimodal) until it is at most `width` wide."""
     while hi - lo > width:
         m1 = lo + (hi - lo) // 3
         m2 = hi - (hi - lo) // 3
@@ -116,7 +115,13 @@ def _ternary_min(f, lo, hi, width):
             lo = m1
         else:
             hi = m2
-    return min(f(x) for x in range(max(lo - 10, lo0), min(hi + 10, hi0) + 1))
+    return lo, hi
+
+
+def _ternary_min(f, lo, hi, width):
+    """Minimum of a (roughly) unimodal integer function on [lo, hi]: ternary search, then a scan."""
+    a, b = _ternary_window(f, lo, hi, width)
+    return min(f(x) for x in range(max(a - 10, lo), min(b + 10, hi) + 1))
 
 
 def sd_isd(n, k, t):
@@ -361,14 +366,7 @@ def hybrid(n, k, t):
     if b <= 1024:
         us = range(0, b - 1)
     else:
-        lo, hi = 0, b - 2
-        while hi - lo > 8:
-            m1 = lo + (hi - lo) // 3
-            m2 = hi - (hi - lo) // 3
-            if over_q(m1) > over_q(m2):
-                lo = m1
-            else:
-                hi = m2
+        lo, hi = _ternary_window(over_q, 0, b - 2, 8)
         us = range(max(lo - 128, 0), min(hi + 128, b - 2) + 1)
     return min(over_q(u) for u in us)
 
