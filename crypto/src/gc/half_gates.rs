@@ -202,78 +202,18 @@ pub fn garble_instances(
     evaluator_zero: &[u128],
     tables: &mut [u128],
 ) -> Zeroizing<Vec<u128>> {
-    let delta = delta.0;
-    let n_and = circuit.counts().and;
-    assert_eq!(
-        garbler_zero.len(),
-        m * circuit.n_garbler_inputs(),
-        "garbler zero labels"
-    );
-    assert_eq!(
-        evaluator_zero.len(),
-        m * circuit.n_evaluator_inputs(),
-        "evaluator zero labels"
-    );
-    assert_eq!(tables.len(), 2 * m * n_and, "table entries");
-    let mut labels = Zeroizing::new(vec![0u128; circuit.n_wires() * m]);
-    load_inputs(circuit, &mut labels, m, garbler_zero, evaluator_zero);
-    let mut ordinal = 0u64;
-    let mut pos = 0usize;
-    if m >= FUSED_MIN_INSTANCES {
-        for layer in &circuit.layers {
-            free_gates(&layer.free, &mut labels, m, delta);
-            for &[a, b, o] in &layer.ands {
-                let (out, la, lb) = out_and_inputs(&mut labels, m, o, a, b);
-                let (tg, te) = tables[pos..pos + 2 * m].split_at_mut(m);
-                let tweaks = GateTweaks {
-                    first: first_gate + ordinal,
-                    stride: n_and as u64,
-                };
-                hash.garble_and(delta, la, lb, tweaks, out, tg, te);
-                pos += 2 * m;
-                ordinal += 1;
-            }
-        }
-        return read_outputs(circuit, &labels, m);
-    }
-    // Few instances: per instance, the AND gates of a layer have consecutive gate indices, so
-    // they are gathered into one fused-kernel call (tweak stride 1).
-    let widest = circuit.widest_and_layer();
-    let mut ga = Zeroizing::new(vec![0u128; widest]);
-    let mut gb = Zeroizing::new(vec![0u128; widest]);
-    let mut go = Zeroizing::new(vec![0u128; widest]);
-    let (mut gtg, mut gte) = (vec![0u128; widest], vec![0u128; widest]);
-    for layer in &circuit.layers {
-        free_gates(&layer.free, &mut labels, m, delta);
-        let n = layer.ands.len();
-        for i in 0..m {
-            for (g, &[a, b, _]) in layer.ands.iter().enumerate() {
-                ga[g] = labels[a as usize * m + i];
-                gb[g] = labels[b as usize * m + i];
-            }
-            let tweaks = GateTweaks {
-                first: first_gate + i as u64 * n_and as u64 + ordinal,
-                stride: 1,
-            };
-            hash.garble_and(
-                delta,
-                &ga[..n],
-                &gb[..n],
-                tweaks,
-                &mut go[..n],
-                &mut gtg[..n],
-                &mut gte[..n],
-            );
-            for (g, &[_, _, o]) in layer.ands.iter().enumerate() {
-                labels[o as usize * m + i] = go[g];
-                tables[pos + 2 * m * g + i] = gtg[g];
-                tables[pos + 2 * m * g + m + i] = gte[g];
-            }
-        }
-        pos += 2 * m * n;
-        ordinal += n as u64;
-    }
-    read_outputs(circuit, &labels, m)
+    let role = Garbling {
+        delta: delta.0,
+        tables,
+    };
+    walk_instances(
+        circuit,
+        hash,
+        first_gate,
+        m,
+        [garbler_zero, evaluator_zero],
+        role,
+    )
 }
 
 /// Evaluates `m` instances in memory (no I/O; what [`Evaluator::evaluate`] runs per
@@ -292,66 +232,222 @@ pub fn evaluate_instances(
     evaluator_labels: &[u128],
     tables: &[u128],
 ) -> Zeroizing<Vec<u128>> {
+    let role = Evaluating { tables };
+    walk_instances(
+        circuit,
+        hash,
+        first_gate,
+        m,
+        [garbler_labels, evaluator_labels],
+        role,
+    )
+}
+
+/// What garbling and evaluating an AND gate do differently; [`walk_instances`] is the rest,
+/// written once for both (the way fancy-garbling writes a gadget once for garbler and
+/// evaluator). Table entries: a gate's `T_G` at `entry`, its `T_E` at `entry + m`.
+trait AndRole {
+    /// The constant a free inversion XORs in: Δ for the garbler (the label of 1 is zero ⊕ Δ),
+    /// 0 for the evaluator, whose active label does not change.
+    fn inversion(&self) -> u128;
+
+    /// The total number of table entries this role reads or writes.
+    fn table_len(&self) -> usize;
+
+    /// One gate across `m` instances (tweak stride = ANDs per instance); its `T_G`s are
+    /// entries `entry..entry + m`.
+    #[allow(clippy::too_many_arguments)] // one fused kernel call's operands
+    fn across_instances(
+        &mut self,
+        hash: &FixedKeyHash,
+        a: &[u128],
+        b: &[u128],
+        tweaks: GateTweaks,
+        out: &mut [u128],
+        entry: usize,
+        m: usize,
+    );
+
+    /// The `n = a.len()` gathered gates of one layer of one instance (tweak stride 1); gate
+    /// `g`'s `T_G` is entry `first_entry + 2·m·g`. `tg`, `te` are scratch of length `n`.
+    #[allow(clippy::too_many_arguments)] // one fused kernel call's operands and scratch
+    fn gathered(
+        &mut self,
+        hash: &FixedKeyHash,
+        gathered: (&[u128], &[u128]),
+        tweaks: GateTweaks,
+        out: &mut [u128],
+        scratch: (&mut [u128], &mut [u128]),
+        first_entry: usize,
+        m: usize,
+    );
+}
+
+/// The garbler's side: hashes under Δ and writes the tables.
+struct Garbling<'t> {
+    delta: u128,
+    tables: &'t mut [u128],
+}
+
+impl AndRole for Garbling<'_> {
+    fn inversion(&self) -> u128 {
+        self.delta
+    }
+
+    fn table_len(&self) -> usize {
+        self.tables.len()
+    }
+
+    fn across_instances(
+        &mut self,
+        hash: &FixedKeyHash,
+        a: &[u128],
+        b: &[u128],
+        tweaks: GateTweaks,
+        out: &mut [u128],
+        entry: usize,
+        m: usize,
+    ) {
+        let (tg, te) = self.tables[entry..entry + 2 * m].split_at_mut(m);
+        hash.garble_and(self.delta, a, b, tweaks, out, tg, te);
+    }
+
+    fn gathered(
+        &mut self,
+        hash: &FixedKeyHash,
+        (a, b): (&[u128], &[u128]),
+        tweaks: GateTweaks,
+        out: &mut [u128],
+        (tg, te): (&mut [u128], &mut [u128]),
+        first_entry: usize,
+        m: usize,
+    ) {
+        hash.garble_and(self.delta, a, b, tweaks, out, tg, te);
+        for (g, (&t_g, &t_e)) in tg.iter().zip(te.iter()).enumerate() {
+            let entry = first_entry + 2 * m * g;
+            self.tables[entry] = t_g;
+            self.tables[entry + m] = t_e;
+        }
+    }
+}
+
+/// The evaluator's side: reads the tables and hashes the active labels.
+struct Evaluating<'t> {
+    tables: &'t [u128],
+}
+
+impl AndRole for Evaluating<'_> {
+    fn inversion(&self) -> u128 {
+        0
+    }
+
+    fn table_len(&self) -> usize {
+        self.tables.len()
+    }
+
+    fn across_instances(
+        &mut self,
+        hash: &FixedKeyHash,
+        a: &[u128],
+        b: &[u128],
+        tweaks: GateTweaks,
+        out: &mut [u128],
+        entry: usize,
+        m: usize,
+    ) {
+        let (tg, te) = self.tables[entry..entry + 2 * m].split_at(m);
+        hash.evaluate_and(a, b, tg, te, tweaks, out);
+    }
+
+    fn gathered(
+        &mut self,
+        hash: &FixedKeyHash,
+        (a, b): (&[u128], &[u128]),
+        tweaks: GateTweaks,
+        out: &mut [u128],
+        (tg, te): (&mut [u128], &mut [u128]),
+        first_entry: usize,
+        m: usize,
+    ) {
+        for (g, (t_g, t_e)) in tg.iter_mut().zip(te.iter_mut()).enumerate() {
+            let entry = first_entry + 2 * m * g;
+            *t_g = self.tables[entry];
+            *t_e = self.tables[entry + m];
+        }
+        hash.evaluate_and(a, b, tg, te, tweaks, out);
+    }
+}
+
+/// Runs `m` instances of `circuit` layer by layer for either role from the input labels
+/// (`[garbler's, evaluator's]`, instance-major); returns the output labels.
+fn walk_instances<R: AndRole>(
+    circuit: &Circuit,
+    hash: &FixedKeyHash,
+    first_gate: u64,
+    m: usize,
+    [garbler, evaluator]: [&[u128]; 2],
+    mut role: R,
+) -> Zeroizing<Vec<u128>> {
     let n_and = circuit.counts().and;
     assert_eq!(
-        garbler_labels.len(),
+        garbler.len(),
         m * circuit.n_garbler_inputs(),
         "garbler labels"
     );
     assert_eq!(
-        evaluator_labels.len(),
+        evaluator.len(),
         m * circuit.n_evaluator_inputs(),
         "evaluator labels"
     );
-    assert_eq!(tables.len(), 2 * m * n_and, "table entries");
+    assert_eq!(role.table_len(), 2 * m * n_and, "table entries");
+    let inversion = role.inversion();
     let mut labels = Zeroizing::new(vec![0u128; circuit.n_wires() * m]);
-    load_inputs(circuit, &mut labels, m, garbler_labels, evaluator_labels);
+    load_inputs(circuit, &mut labels, m, garbler, evaluator);
     let mut ordinal = 0u64;
     let mut pos = 0usize;
     if m >= FUSED_MIN_INSTANCES {
         for layer in &circuit.layers {
-            free_gates(&layer.free, &mut labels, m, 0);
+            free_gates(&layer.free, &mut labels, m, inversion);
             for &[a, b, o] in &layer.ands {
                 let (out, la, lb) = out_and_inputs(&mut labels, m, o, a, b);
-                let (tg, te) = tables[pos..pos + 2 * m].split_at(m);
                 let tweaks = GateTweaks {
                     first: first_gate + ordinal,
                     stride: n_and as u64,
                 };
-                hash.evaluate_and(la, lb, tg, te, tweaks, out);
+                role.across_instances(hash, la, lb, tweaks, out, pos, m);
                 pos += 2 * m;
                 ordinal += 1;
             }
         }
         return read_outputs(circuit, &labels, m);
     }
-    // Few instances: gather each instance's layer into one fused-kernel call (tweak stride 1).
+    // Few instances: per instance, the AND gates of a layer have consecutive gate indices, so
+    // they are gathered into one fused-kernel call (tweak stride 1).
     let widest = circuit.widest_and_layer();
     let mut ga = Zeroizing::new(vec![0u128; widest]);
     let mut gb = Zeroizing::new(vec![0u128; widest]);
     let mut go = Zeroizing::new(vec![0u128; widest]);
     let (mut gtg, mut gte) = (vec![0u128; widest], vec![0u128; widest]);
     for layer in &circuit.layers {
-        free_gates(&layer.free, &mut labels, m, 0);
+        free_gates(&layer.free, &mut labels, m, inversion);
         let n = layer.ands.len();
         for i in 0..m {
             for (g, &[a, b, _]) in layer.ands.iter().enumerate() {
                 ga[g] = labels[a as usize * m + i];
                 gb[g] = labels[b as usize * m + i];
-                gtg[g] = tables[pos + 2 * m * g + i];
-                gte[g] = tables[pos + 2 * m * g + m + i];
             }
             let tweaks = GateTweaks {
                 first: first_gate + i as u64 * n_and as u64 + ordinal,
                 stride: 1,
             };
-            hash.evaluate_and(
-                &ga[..n],
-                &gb[..n],
-                &gtg[..n],
-                &gte[..n],
+            role.gathered(
+                hash,
+                (&ga[..n], &gb[..n]),
                 tweaks,
                 &mut go[..n],
+                (&mut gtg[..n], &mut gte[..n]),
+                pos + i,
+                m,
             );
             for (g, &[_, _, o]) in layer.ands.iter().enumerate() {
                 labels[o as usize * m + i] = go[g];
@@ -361,6 +457,43 @@ pub fn evaluate_instances(
         ordinal += n as u64;
     }
     read_outputs(circuit, &labels, m)
+}
+
+/// The colour bits (label lsbs) of the wire outputs of `m` instances' output labels `outs`,
+/// instance-major; constant outputs carry no colour.
+fn wire_colours<'a>(
+    circuit: &'a Circuit,
+    outs: &'a [u128],
+    m: usize,
+) -> impl Iterator<Item = bool> + 'a {
+    let n_out = circuit.n_outputs();
+    (0..m).flat_map(move |i| {
+        circuit
+            .outputs
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| matches!(o, Bit::Wire(_)))
+            .map(move |(j, _)| outs[i * n_out + j] & 1 == 1)
+    })
+}
+
+/// The outputs of `m` instances: the circuit's constants, and `wire_bits` (one per wire
+/// output, instance-major) in between.
+fn with_constants(
+    circuit: &Circuit,
+    m: usize,
+    mut wire_bits: impl Iterator<Item = bool>,
+) -> Vec<bool> {
+    let mut out = Vec::with_capacity(m * circuit.n_outputs());
+    for _ in 0..m {
+        for o in &circuit.outputs {
+            out.push(match *o {
+                Bit::Const(c) => c,
+                Bit::Wire(_) => wire_bits.next().expect("one bit per wire output"),
+            });
+        }
+    }
+    out
 }
 
 fn load_inputs(
@@ -492,7 +625,6 @@ impl Garbler {
         let sb = sub_batch_size(circuit);
         let group = sb * rayon::current_num_threads().max(1);
         let delta = self.delta.0;
-        let n_out = circuit.n_outputs();
         let mut out_colours: Vec<bool> = Vec::new();
         for grange in ranges(m, group) {
             // Garbler input zero labels of this group, drawn sequentially from the PRG.
@@ -526,15 +658,7 @@ impl Garbler {
                         ez,
                         tables,
                     );
-                    let outs = &outs;
-                    let colours = (0..b).flat_map(|i| {
-                        circuit
-                            .outputs
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, o)| matches!(o, Bit::Wire(_)))
-                            .map(move |(j, _)| outs[i * n_out + j] & 1 == 1)
-                    });
+                    let colours = wire_colours(circuit, &outs, b);
                     match circuit.output_to() {
                         Party::Evaluator => (words, pack_bits(colours), Vec::new()),
                         Party::Garbler => (words, Vec::new(), colours.collect()),
@@ -559,17 +683,8 @@ impl Garbler {
                 let theirs = Reader::new(&bytes)
                     .bits("output colours", n)
                     .map_err(GcError::Malformed)?;
-                let mut decoded = theirs.iter().zip(&out_colours).map(|(a, b)| a ^ b);
-                let mut out = Vec::with_capacity(m * n_out);
-                for _ in 0..m {
-                    for o in &circuit.outputs {
-                        out.push(match *o {
-                            Bit::Const(c) => c,
-                            Bit::Wire(_) => decoded.next().expect("one colour per wire output"),
-                        });
-                    }
-                }
-                out
+                let decoded = theirs.iter().zip(&out_colours).map(|(a, b)| a ^ b);
+                with_constants(circuit, m, decoded)
             }
         };
         Ok(result)
@@ -659,15 +774,7 @@ impl Evaluator {
                     let gate0 = self.next_gate + first as u64 * n_and;
                     let outs =
                         evaluate_instances(circuit, &self.hash, gate0, b, glabels, el, tables);
-                    let outs = &outs;
-                    let mine = (0..b).flat_map(|i| {
-                        circuit
-                            .outputs
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, o)| matches!(o, Bit::Wire(_)))
-                            .map(move |(j, _)| outs[i * n_out + j] & 1 == 1)
-                    });
+                    let mine = wire_colours(circuit, &outs, b);
                     match circuit.output_to() {
                         Party::Evaluator => {
                             let mut r = Reader::new(decode);
@@ -675,17 +782,11 @@ impl Evaluator {
                                 .bits("output decoding bits", b * n_wire_out)
                                 .and_then(|d| r.finish().map(|()| d))
                                 .map_err(GcError::Malformed)?;
-                            let mut d = d.iter().zip(mine).map(|(x, y)| x ^ y);
-                            let mut res = Vec::with_capacity(b * n_out);
-                            for _ in 0..b {
-                                for o in &circuit.outputs {
-                                    res.push(match *o {
-                                        Bit::Const(c) => c,
-                                        Bit::Wire(_) => d.next().expect("one bit per output"),
-                                    });
-                                }
-                            }
-                            Ok(res)
+                            Ok(with_constants(
+                                circuit,
+                                b,
+                                d.iter().zip(mine).map(|(x, y)| x ^ y),
+                            ))
                         }
                         Party::Garbler => Ok(mine.collect()),
                     }
