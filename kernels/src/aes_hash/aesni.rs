@@ -72,33 +72,4 @@ fn encrypt_n<const N: usize>(k: &[__m128i; 11], blocks: &mut [u128]) {
     }
 }
 
-/// `blocks[j] ← H(blocks[j], tweaks[j])`; the caller checked equal lengths.
-#[target_feature(enable = "aes,sse4.1")]
-pub(super) fn hash_many(rk: &[u128; 11], blocks: &mut [u128], tweaks: &[u128]) {
-    let k = load_keys(rk);
-    let mut bc = blocks.chunks_exact_mut(LANES);
-    let mut tc = tweaks.chunks_exact(LANES);
-    for (b, t) in (&mut bc).zip(&mut tc) {
-        hash_n::<LANES>(&k, b, t);
-    }
-    for (b, t) in bc
-        .into_remainder()
-        .chunks_mut(1)
-        .zip(tc.remainder().chunks(1))
-    {
-        hash_n::<1>(&k, b, t);
-    }
-}
-
-/// `blocks[j] ← AES_k(blocks[j])`.
-#[target_feature(enable = "aes,sse4.1")]
-pub(super) fn encrypt_blocks(rk: &[u128; 11], blocks: &mut [u128]) {
-    let k = load_keys(rk);
-    let mut bc = blocks.chunks_exact_mut(LANES);
-    for b in &mut bc {
-        encrypt_n::<LANES>(&k, b);
-    }
-    for b in bc.into_remainder().chunks_mut(1) {
-        encrypt_n::<1>(&k, b);
-    }
-}
+block_drivers!("aes,sse4.1");

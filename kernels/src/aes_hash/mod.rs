@@ -22,6 +22,47 @@
 //! construction, from [`crate::Backend::detect`] and the CPU's AES features, so
 //! `BUNET_FORCE_SCALAR=1` forces the scalar engine.
 
+/// The entry points of a block-at-a-time engine (AES-NI, ARMv8 AES), written once: `LANES`
+/// blocks per iteration through the engine's `hash_n` / `encrypt_n`, then the tail one block at
+/// a time. Expanded inside the engine's module, whose `LANES`, `load_keys`, `hash_n` and
+/// `encrypt_n` it calls; `$features` is the engine's `target_feature` list, so the kernels
+/// inline into these loops.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+macro_rules! block_drivers {
+    ($features:literal) => {
+        /// `blocks[j] ← H(blocks[j], tweaks[j])`; the caller checked equal lengths.
+        #[target_feature(enable = $features)]
+        pub(super) fn hash_many(rk: &[u128; 11], blocks: &mut [u128], tweaks: &[u128]) {
+            let k = load_keys(rk);
+            let mut bc = blocks.chunks_exact_mut(LANES);
+            let mut tc = tweaks.chunks_exact(LANES);
+            for (b, t) in (&mut bc).zip(&mut tc) {
+                hash_n::<LANES>(&k, b, t);
+            }
+            for (b, t) in bc
+                .into_remainder()
+                .chunks_mut(1)
+                .zip(tc.remainder().chunks(1))
+            {
+                hash_n::<1>(&k, b, t);
+            }
+        }
+
+        /// `blocks[j] ← AES_k(blocks[j])`.
+        #[target_feature(enable = $features)]
+        pub(super) fn encrypt_blocks(rk: &[u128; 11], blocks: &mut [u128]) {
+            let k = load_keys(rk);
+            let mut bc = blocks.chunks_exact_mut(LANES);
+            for b in &mut bc {
+                encrypt_n::<LANES>(&k, b);
+            }
+            for b in bc.into_remainder().chunks_mut(1) {
+                encrypt_n::<1>(&k, b);
+            }
+        }
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 mod aesni;
 #[cfg(target_arch = "x86_64")]

@@ -90,48 +90,11 @@ fn encrypt_n<const N: usize>(k: &[uint8x16_t; 11], blocks: &mut [u128]) {
     }
 }
 
-/// `blocks[j] ← H(blocks[j], tweaks[j])`; the caller checked equal lengths.
-#[target_feature(enable = "neon,aes")]
-pub(super) fn hash_many(rk: &[u128; 11], blocks: &mut [u128], tweaks: &[u128]) {
-    let k = load_keys(rk);
-    let mut bc = blocks.chunks_exact_mut(LANES);
-    let mut tc = tweaks.chunks_exact(LANES);
-    for (b, t) in (&mut bc).zip(&mut tc) {
-        hash_n::<LANES>(&k, b, t);
-    }
-    for (b, t) in bc
-        .into_remainder()
-        .chunks_mut(1)
-        .zip(tc.remainder().chunks(1))
-    {
-        hash_n::<1>(&k, b, t);
-    }
-}
-
-/// `blocks[j] ← AES_k(blocks[j])`.
-#[target_feature(enable = "neon,aes")]
-pub(super) fn encrypt_blocks(rk: &[u128; 11], blocks: &mut [u128]) {
-    let k = load_keys(rk);
-    let mut bc = blocks.chunks_exact_mut(LANES);
-    for b in &mut bc {
-        encrypt_n::<LANES>(&k, b);
-    }
-    for b in bc.into_remainder().chunks_mut(1) {
-        encrypt_n::<1>(&k, b);
-    }
-}
+block_drivers!("neon,aes");
 
 #[cfg(test)]
 mod tests {
     use super::super::{Engine, FixedKeyHash};
-
-    fn block(hex: &str) -> u128 {
-        let mut bytes = [0u8; 16];
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
-        }
-        u128::from_le_bytes(bytes)
-    }
 
     /// On aarch64 with the AES extension the ARMv8 engine is the detected one. The aarch64 CI
     /// (qemu `-cpu max`) sets `BUNET_REQUIRE_ARM_AES=1` so that a missing extension fails the
@@ -152,36 +115,6 @@ mod tests {
             assert_eq!(Engine::detect(), Engine::Scalar);
         } else {
             assert_eq!(Engine::detect(), Engine::ArmAes);
-        }
-    }
-
-    /// FIPS-197 Appendix B and C.1 on the ARMv8 engine itself, every tail length.
-    #[test]
-    fn arm_aes_matches_fips197_known_answers() {
-        if !Engine::ArmAes.is_available() {
-            eprintln!("aes_hash: no ARMv8 AES extension on this CPU: ArmAes skipped");
-            return;
-        }
-        let vectors = [
-            (
-                "2b7e151628aed2a6abf7158809cf4f3c",
-                "3243f6a8885a308d313198a2e0370734",
-                "3925841d02dc09fbdc118597196a0b32",
-            ),
-            (
-                "000102030405060708090a0b0c0d0e0f",
-                "00112233445566778899aabbccddeeff",
-                "69c4e0d86a7b0430d8cdb78070b4c55a",
-            ),
-        ];
-        for (key, pt, ct) in vectors {
-            let h = FixedKeyHash::with_key(block(key).to_le_bytes(), Engine::ArmAes).unwrap();
-            assert_eq!(h.engine(), Engine::ArmAes);
-            for len in 1..=17 {
-                let mut blocks = vec![block(pt); len];
-                h.encrypt_blocks(&mut blocks);
-                assert!(blocks.iter().all(|&b| b == block(ct)), "len {len}");
-            }
         }
     }
 
