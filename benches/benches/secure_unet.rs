@@ -19,15 +19,7 @@ use std::time::Duration;
 const SIDE: usize = 32;
 
 fn arch(activation: Activation, pooling: Pooling) -> Architecture {
-    Architecture {
-        in_channels: 5,
-        base_features: 4,
-        depth: 2,
-        activation,
-        pooling,
-        dims: Dims::Two,
-        classes: 2,
-    }
+    Architecture::small(activation, pooling, Dims::Two, 4)
 }
 
 /// Runs `client_work` against a server serving `qm` until the client closes.

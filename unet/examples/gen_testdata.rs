@@ -23,15 +23,7 @@ use safetensors::tensor::TensorView;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
     std::fs::create_dir_all(dir)?;
-    let arch = Architecture {
-        in_channels: 5,
-        base_features: 2,
-        depth: 2,
-        activation: Activation::Relu,
-        pooling: Pooling::AvgLocal,
-        dims: Dims::Two,
-        classes: 2,
-    };
+    let arch = Architecture::small(Activation::Relu, Pooling::AvgLocal, Dims::Two, 2);
     let mut weights = Weights::random_trained_like(&arch, 42)?;
     weights.metadata.quantization = Some(Quant::q32().to_string());
     std::fs::write(

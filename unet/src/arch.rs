@@ -225,6 +225,25 @@ impl Architecture {
         }
     }
 
+    /// The seed's network at depth 2 with `base_features` features and the given activation,
+    /// pooling and dimensionality: every kind of layer the seed's has, at a size that tests,
+    /// benches and examples run in seconds.
+    pub fn small(
+        activation: Activation,
+        pooling: Pooling,
+        dims: Dims,
+        base_features: usize,
+    ) -> Self {
+        Self {
+            base_features,
+            depth: 2,
+            activation,
+            pooling,
+            dims,
+            ..Self::seed()
+        }
+    }
+
     /// Checks every parameter's range.
     ///
     /// # Errors

@@ -220,15 +220,7 @@ mod tests {
             (Activation::Relu, Pooling::AvgLocal),
             (Activation::Square, Pooling::AvgByRotation),
         ] {
-            let arch = Architecture {
-                in_channels: 5,
-                base_features: 4,
-                depth: 2,
-                activation,
-                pooling,
-                dims: crate::arch::Dims::Two,
-                classes: 2,
-            };
+            let arch = Architecture::small(activation, pooling, crate::arch::Dims::Two, 4);
             let model = Weights::random_trained_like(&arch, 3).unwrap().fold();
             let qm = QuantModel::new(&model, Quant::q24()).unwrap();
             let p = qm.quant().p;

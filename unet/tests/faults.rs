@@ -22,15 +22,7 @@ use bunet_unet::{Tensor, Weights};
 const TIMEOUT: Duration = Duration::from_secs(3);
 
 fn setup(activation: Activation, pooling: Pooling) -> (QuantModel, Tensor<u64>) {
-    let arch = Architecture {
-        in_channels: 5,
-        base_features: 4,
-        depth: 2,
-        activation,
-        pooling,
-        dims: Dims::Two,
-        classes: 2,
-    };
+    let arch = Architecture::small(activation, pooling, Dims::Two, 4);
     let preset = Preset::Q24;
     let folded = Weights::random_trained_like(&arch, 3).unwrap().fold();
     let model = QuantModel::new(&folded, preset.quant()).unwrap();

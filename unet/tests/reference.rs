@@ -7,15 +7,7 @@ use bunet_unet::synthetic::smooth_image;
 use bunet_unet::{Model, Tensor, Weights, fixed, float};
 
 fn small(activation: Activation, pooling: Pooling) -> Architecture {
-    Architecture {
-        in_channels: 5,
-        base_features: 4,
-        depth: 2,
-        activation,
-        pooling,
-        dims: Dims::Two,
-        classes: 2,
-    }
+    Architecture::small(activation, pooling, Dims::Two, 4)
 }
 
 /// Per step of the plan: the worst observed error of the fixed-point step against the float

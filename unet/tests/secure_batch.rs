@@ -23,15 +23,7 @@ fn tcp_pair() -> (Channel, Channel) {
 }
 
 fn small(activation: Activation, pooling: Pooling) -> Architecture {
-    Architecture {
-        in_channels: 5,
-        base_features: 4,
-        depth: 2,
-        activation,
-        pooling,
-        dims: Dims::Two,
-        classes: 2,
-    }
+    Architecture::small(activation, pooling, Dims::Two, 4)
 }
 
 fn model(arch: &Architecture, preset: Preset) -> QuantModel {

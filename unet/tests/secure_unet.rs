@@ -24,15 +24,7 @@ fn tcp_pair() -> (Channel, Channel) {
 }
 
 fn small(activation: Activation, pooling: Pooling, dims: Dims, base: usize) -> Architecture {
-    Architecture {
-        in_channels: 5,
-        base_features: base,
-        depth: 2,
-        activation,
-        pooling,
-        dims,
-        classes: 2,
-    }
+    Architecture::small(activation, pooling, dims, base)
 }
 
 fn model(arch: &Architecture, preset: Preset, seed: u64) -> QuantModel {

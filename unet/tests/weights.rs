@@ -12,15 +12,7 @@ use proptest::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 
 fn tiny() -> Architecture {
-    Architecture {
-        in_channels: 5,
-        base_features: 2,
-        depth: 2,
-        activation: Activation::Relu,
-        pooling: Pooling::AvgLocal,
-        dims: Dims::Two,
-        classes: 2,
-    }
+    Architecture::small(Activation::Relu, Pooling::AvgLocal, Dims::Two, 2)
 }
 
 /// Re-serialises the tensors of `bytes`, letting `edit` change the list and the metadata.
