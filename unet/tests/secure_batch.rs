@@ -6,7 +6,6 @@
 
 use std::thread;
 
-use bunet_crypto::channel::{Channel, ChannelConfig};
 use bunet_crypto::nonlinear::Backend;
 use bunet_crypto::prg::Prg;
 use bunet_unet::arch::{Activation, Architecture, Dims, Pooling};
@@ -16,19 +15,17 @@ use bunet_unet::secure::{
 };
 use bunet_unet::synthetic::smooth_image;
 use bunet_unet::tensor::batch;
-use bunet_unet::{Tensor, Weights, fixed};
+use bunet_unet::{Tensor, fixed};
 
-fn tcp_pair() -> (Channel, Channel) {
-    Channel::loopback_pair(ChannelConfig::default()).unwrap()
-}
+mod common;
+use common::{against_server, tcp_pair};
 
 fn small(activation: Activation, pooling: Pooling) -> Architecture {
     Architecture::small(activation, pooling, Dims::Two, 4)
 }
 
 fn model(arch: &Architecture, preset: Preset) -> QuantModel {
-    let folded = Weights::random_trained_like(arch, 11).unwrap().fold();
-    QuantModel::new(&folded, preset.quant()).unwrap()
+    common::model(arch, preset, 11)
 }
 
 /// Every step's output of one request: (client share, server share).
@@ -215,14 +212,7 @@ fn requests_deeper_than_the_batch_are_refused_and_the_session_goes_on() {
         batch: 2,
         ..SessionConfig::new(Preset::Q24)
     };
-    let (mut cch, mut sch) = tcp_pair();
-    thread::scope(|s| {
-        let server = s.spawn(|| {
-            Server::accept(&mut sch, &qm, config, Prg::from_os_entropy())
-                .unwrap()
-                .serve(&mut sch)
-        });
-        let mut client = Client::connect(&mut cch, &arch, config, Prg::from_os_entropy()).unwrap();
+    let ((), served) = against_server(tcp_pair(), &qm, config, |mut client, mut cch| {
         let slice = |z| q.encode_tensor(&smooth_image(5, [1, 8, 8], z));
         let three = batch(&[slice(1), slice(2), slice(3)]).unwrap();
         let e = client.infer(&mut cch, &three).unwrap_err();
@@ -236,8 +226,8 @@ fn requests_deeper_than_the_batch_are_refused_and_the_session_goes_on() {
         let want: Vec<u8> = want.data().iter().map(|&v| v as u8).collect();
         assert_eq!(mask.depth_slice(1).data(), &want[..]);
         client.close(&mut cch).unwrap();
-        server.join().unwrap().unwrap();
     });
+    served.unwrap();
     let bad = SessionConfig {
         batch: MAX_BATCH + 1,
         ..config

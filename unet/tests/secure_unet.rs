@@ -19,17 +19,11 @@ use bunet_unet::secure::{
 use bunet_unet::synthetic::{smooth_image, smooth_volume};
 use bunet_unet::{Tensor, Weights, fixed};
 
-fn tcp_pair() -> (Channel, Channel) {
-    Channel::loopback_pair(ChannelConfig::default()).unwrap()
-}
+mod common;
+use common::{against_server, model, tcp_pair};
 
 fn small(activation: Activation, pooling: Pooling, dims: Dims, base: usize) -> Architecture {
     Architecture::small(activation, pooling, dims, base)
-}
-
-fn model(arch: &Architecture, preset: Preset, seed: u64) -> QuantModel {
-    let folded = Weights::random_trained_like(arch, seed).unwrap().fold();
-    QuantModel::new(&folded, preset.quant()).unwrap()
 }
 
 type Shares = Vec<(Step, Tensor<u64>)>;
@@ -445,14 +439,8 @@ fn misfit_requests_are_refused_and_the_session_goes_on() {
     let qm = model(&arch, Preset::Q24, 3);
     let config = SessionConfig::new(Preset::Q24);
     let q = Preset::Q24.quant();
-    let (mut cch, mut sch) = Channel::in_memory_pair(ChannelConfig::default());
-    thread::scope(|s| {
-        let server = s.spawn(|| {
-            Server::accept(&mut sch, &qm, config, Prg::from_os_entropy())
-                .unwrap()
-                .serve(&mut sch)
-        });
-        let mut client = Client::connect(&mut cch, &arch, config, Prg::from_os_entropy()).unwrap();
+    let pair = Channel::in_memory_pair(ChannelConfig::default());
+    let ((), served) = against_server(pair, &qm, config, |mut client, mut cch| {
         // Refused locally before anything is sent: wrong channels, extents, unreduced input.
         let bad = Tensor::filled(4, [1, 8, 8], 0u64);
         assert!(matches!(
@@ -477,8 +465,8 @@ fn misfit_requests_are_refused_and_the_session_goes_on() {
             &want.data().iter().map(|&v| v as u8).collect::<Vec<_>>()[..]
         );
         client.close(&mut cch).unwrap();
-        server.join().unwrap().unwrap();
     });
+    served.unwrap();
 }
 
 #[test]
@@ -496,14 +484,8 @@ fn malformed_or_misfit_requests_and_vanishing_peers_are_typed_errors() {
     };
     // A request the model does not fit is refused, the session goes on; a malformed one ends
     // it, and the client is told why.
-    let (mut cch, mut sch) = Channel::in_memory_pair(ChannelConfig::default());
-    thread::scope(|s| {
-        let server = s.spawn(|| {
-            Server::accept(&mut sch, &qm, config, Prg::from_os_entropy())
-                .unwrap()
-                .serve(&mut sch)
-        });
-        let _client = Client::connect(&mut cch, &arch, config, Prg::from_os_entropy()).unwrap();
+    let pair = Channel::in_memory_pair(ChannelConfig::default());
+    let ((), served) = against_server(pair, &qm, config, |_client, mut cch| {
         for (body, fatal) in [
             (request(1, [1, 6, 8]), false),
             (request(1, [2, 8, 8]), false),
@@ -516,30 +498,22 @@ fn malformed_or_misfit_requests_and_vanishing_peers_are_typed_errors() {
                 break;
             }
         }
-        assert!(matches!(server.join().unwrap(), Err(SecureError::Wire(_))));
     });
-    // A client that vanishes in the middle of a request.
-    let (mut cch, mut sch) = Channel::in_memory_pair(ChannelConfig::default());
-    thread::scope(|s| {
-        let server = s.spawn(|| {
-            Server::accept(&mut sch, &qm, config, Prg::from_os_entropy())
-                .unwrap()
-                .serve(&mut sch)
-        });
-        let client = Client::connect(&mut cch, &arch, config, Prg::from_os_entropy()).unwrap();
+    assert!(matches!(served, Err(SecureError::Wire(_))));
+    // A client that vanishes in the middle of a request: the closure drops its channel.
+    let pair = Channel::in_memory_pair(ChannelConfig::default());
+    let ((), served) = against_server(pair, &qm, config, |_client, mut cch| {
         cch.send(kind::REQUEST, &request(1, [1, 8, 8])).unwrap();
         cch.recv(kind::REQUEST_REPLY, 1024).unwrap();
-        drop(client);
-        drop(cch);
-        let e = server.join().unwrap().unwrap_err();
-        assert!(
-            matches!(
-                e,
-                SecureError::HomConv(_) | SecureError::Channel(_) | SecureError::Crypto(_)
-            ),
-            "{e}"
-        );
     });
+    let e = served.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SecureError::HomConv(_) | SecureError::Channel(_) | SecureError::Crypto(_)
+        ),
+        "{e}"
+    );
 }
 
 /// The OT nonlinear backend (silent OT) gives the same shares as the garbled backend: the mask
