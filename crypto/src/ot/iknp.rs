@@ -458,16 +458,7 @@ impl Receiver {
         ch: &mut Channel,
         choices: &[bool],
     ) -> Result<Vec<u128>, Error> {
-        let packed = pack_choices(choices);
-        let mut out = vec![0u128; choices.len()];
-        let mut t = vec![0u128; BATCH.min(choices.len())];
-        for (chunk, c) in out.chunks_mut(BATCH).zip(packed.chunks(BATCH / KAPPA)) {
-            let t = &mut t[..chunk.len()];
-            let tweak = self.extend_batch(ch, c, t)?;
-            hash::hash_many(&self.hash, t, tweak, chunk);
-        }
-        t.zeroize();
-        Ok(out)
+        self.random_batches(ch, choices, |_, _, _| Ok(()))
     }
 
     /// Chosen-message OT of 128-bit strings: returns `messages[i][choices[i]]` of the sender's
@@ -480,18 +471,8 @@ impl Receiver {
         ch: &mut Channel,
         choices: &[bool],
     ) -> Result<Vec<u128>, Error> {
-        let packed = pack_choices(choices);
-        let mut out = vec![0u128; choices.len()];
-        let mut t = vec![0u128; BATCH.min(choices.len())];
-        for ((chunk, c), bits) in out
-            .chunks_mut(BATCH)
-            .zip(packed.chunks(BATCH / KAPPA))
-            .zip(choices.chunks(BATCH))
-        {
+        self.random_batches(ch, choices, |ch, chunk, bits| {
             let n = chunk.len();
-            let t = &mut t[..n];
-            let tweak = self.extend_batch(ch, c, t)?;
-            hash::hash_many(&self.hash, t, tweak, chunk);
             let cts = ch.recv_with(kind::CHOSEN, 8 + 32 * n, |r| {
                 r.count_exact("chosen OT batch", n)?;
                 r.blocks("chosen OT ciphertexts", 2 * n)
@@ -500,6 +481,30 @@ impl Receiver {
                 let y = u128::conditional_select(&ct[0], &ct[1], Choice::from(u8::from(b)));
                 *o ^= y;
             }
+            Ok(())
+        })
+    }
+
+    /// Random OTs batch by batch (extension, then `H(t_i, i)` into the output); after each
+    /// batch, `then(ch, batch outputs, batch choices)` (the chosen-message variant unmasks there).
+    fn random_batches(
+        &mut self,
+        ch: &mut Channel,
+        choices: &[bool],
+        mut then: impl FnMut(&mut Channel, &mut [u128], &[bool]) -> Result<(), Error>,
+    ) -> Result<Vec<u128>, Error> {
+        let packed = pack_choices(choices);
+        let mut out = vec![0u128; choices.len()];
+        let mut t = vec![0u128; BATCH.min(choices.len())];
+        for ((chunk, c), bits) in out
+            .chunks_mut(BATCH)
+            .zip(packed.chunks(BATCH / KAPPA))
+            .zip(choices.chunks(BATCH))
+        {
+            let t = &mut t[..chunk.len()];
+            let tweak = self.extend_batch(ch, c, t)?;
+            hash::hash_many(&self.hash, t, tweak, chunk);
+            then(ch, chunk, bits)?;
         }
         t.zeroize();
         Ok(out)
