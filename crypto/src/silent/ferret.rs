@@ -518,6 +518,25 @@ fn eq_mask(a: usize, b: usize) -> u128 {
 }
 
 /// The two roles' chunk generators, for [`fill`].
+/// The accessors both roles forward to their [`Core`]: the parameters, the hash and the next
+/// `n` tweaks of the derived OTs built on this correlation.
+macro_rules! core_accessors {
+    () => {
+        /// The parameters.
+        pub fn params(&self) -> &Params {
+            &self.core.params
+        }
+
+        pub(crate) fn hash(&self) -> &FixedKeyHash {
+            &self.core.hash
+        }
+
+        pub(crate) fn tweaks(&mut self, n: usize) -> u64 {
+            self.core.tweaks(n)
+        }
+    };
+}
+
 trait Chunks {
     fn core(&mut self) -> &mut Core;
     /// Generates the next chunk, into `direct` when given (it then feeds no base), else into
@@ -599,18 +618,7 @@ impl Sender {
         self.delta
     }
 
-    /// The parameters.
-    pub fn params(&self) -> &Params {
-        &self.core.params
-    }
-
-    pub(crate) fn hash(&self) -> &FixedKeyHash {
-        &self.core.hash
-    }
-
-    pub(crate) fn tweaks(&mut self, n: usize) -> u64 {
-        self.core.tweaks(n)
-    }
+    core_accessors!();
 
     /// Random COTs: fills `out` with the zero-messages `q_i` (lsb 0) of the next `out.len()`
     /// COTs; the receiver's [`Receiver::receive_cot`] of the same length gets `q_i ⊕ b_i·Δ`.
@@ -710,18 +718,7 @@ impl Receiver {
         })
     }
 
-    /// The parameters.
-    pub fn params(&self) -> &Params {
-        &self.core.params
-    }
-
-    pub(crate) fn hash(&self) -> &FixedKeyHash {
-        &self.core.hash
-    }
-
-    pub(crate) fn tweaks(&mut self, n: usize) -> u64 {
-        self.core.tweaks(n)
-    }
+    core_accessors!();
 
     /// Random COTs: fills `out` with `t_i = q_i ⊕ b_i·Δ` of the next `out.len()` COTs; the
     /// choice bit `b_i` is `t_i & 1`.
