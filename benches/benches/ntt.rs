@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bunet_kernels::ntt::{AlignedVec, CyclicPlan, Plan};
 use bunet_kernels::primes::primes_congruent_one;
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
+use criterion::{Bencher, BenchmarkId, Criterion, Throughput, criterion_group};
 
 const LENGTHS: [usize; 3] = [4096, 8192, 16384];
 /// Prime sizes: ~32 bits (the plaintext prime regime), 50 bits (IFMA52), 60 bits (Shoup64).
@@ -17,6 +17,22 @@ fn input(n: usize, q: u64) -> Vec<u64> {
     (0..n as u64)
         .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) % q)
         .collect()
+}
+
+/// The criterion routine of `fwd` (if `forward`) or `inv` on `a` in place.
+fn direction<'a, T>(
+    a: &'a mut [T],
+    forward: bool,
+    fwd: impl Fn(&mut [T]) + 'a,
+    inv: impl Fn(&mut [T]) + 'a,
+) -> impl FnMut(&mut Bencher<'_>) + 'a {
+    move |b| {
+        if forward {
+            b.iter(|| fwd(&mut *a))
+        } else {
+            b.iter(|| inv(&mut *a))
+        }
+    }
 }
 
 fn negacyclic(c: &mut Criterion) {
@@ -29,42 +45,36 @@ fn negacyclic(c: &mut Criterion) {
                 group.throughput(Throughput::Elements(n as u64));
                 let plan = Plan::new(n, q).expect("an NTT prime");
                 let mut a = input(n, q);
-                group.bench_function(BenchmarkId::new("bunet", plan.backend()), |b| {
-                    if forward {
-                        b.iter(|| plan.forward(&mut a))
-                    } else {
-                        b.iter(|| plan.inverse(&mut a))
-                    }
-                });
+                let id = BenchmarkId::new("bunet", plan.backend());
+                let (fwd, inv) = (
+                    |a: &mut [u64]| plan.forward(a),
+                    |a: &mut [u64]| plan.inverse(a),
+                );
+                group.bench_function(id, direction(&mut a, forward, fwd, inv));
                 if bits <= 32 {
                     let peer = concrete_ntt::prime32::Plan::try_new(n, q as u32)
                         .expect("concrete-ntt accepts the prime");
                     let mut a: Vec<u32> = input(n, q).into_iter().map(|x| x as u32).collect();
-                    group.bench_function("concrete-ntt-prime32", |b| {
-                        if forward {
-                            b.iter(|| peer.fwd(&mut a))
-                        } else {
-                            // Ours scales by 1/n inside the inverse; the peer needs `normalize`.
-                            b.iter(|| {
-                                peer.inv(&mut a);
-                                peer.normalize(&mut a)
-                            })
-                        }
-                    });
+                    // Ours scales by 1/n inside the inverse; the peer needs `normalize`.
+                    let inv = |a: &mut [u32]| {
+                        peer.inv(a);
+                        peer.normalize(a)
+                    };
+                    let fwd = |a: &mut [u32]| peer.fwd(a);
+                    group.bench_function(
+                        "concrete-ntt-prime32",
+                        direction(&mut a, forward, fwd, inv),
+                    );
                 }
                 let peer = concrete_ntt::prime64::Plan::try_new(n, q)
                     .expect("concrete-ntt accepts the prime");
                 let mut a = input(n, q);
-                group.bench_function("concrete-ntt-prime64", |b| {
-                    if forward {
-                        b.iter(|| peer.fwd(&mut a))
-                    } else {
-                        b.iter(|| {
-                            peer.inv(&mut a);
-                            peer.normalize(&mut a)
-                        })
-                    }
-                });
+                let inv = |a: &mut [u64]| {
+                    peer.inv(a);
+                    peer.normalize(a)
+                };
+                let fwd = |a: &mut [u64]| peer.fwd(a);
+                group.bench_function("concrete-ntt-prime64", direction(&mut a, forward, fwd, inv));
                 group.finish();
             }
         }
