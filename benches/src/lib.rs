@@ -22,15 +22,7 @@ pub fn backend_banner() -> String {
 
 /// The CPU model as `lscpu` names it (`model name` of `/proc/cpuinfo`), or `unknown`.
 pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
+    bunet_kernels::cpu_model().unwrap_or_else(|| "unknown".into())
 }
 
 /// CPU time (user + system) of the calling thread, from `/proc/thread-self/stat` (10 ms ticks;

@@ -92,15 +92,7 @@ pub fn seconds(s: f64) -> String {
 /// The CPU model (`model name` of `/proc/cpuinfo`, as `lscpu` prints it) and the number of
 /// logical CPUs, or `unknown CPU`.
 pub fn machine() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_string());
+    let model = bunet_kernels::cpu_model().unwrap_or_else(|| "unknown CPU".to_string());
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     format!("{model}, {cpus} logical CPUs")
 }

@@ -86,3 +86,14 @@ impl std::fmt::Display for Backend {
         })
     }
 }
+
+/// The CPU model as `lscpu` names it (`model name` of `/proc/cpuinfo`), where that file has
+/// one: what every benchmark and report prints beside its figures.
+pub fn cpu_model() -> Option<String> {
+    std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    })
+}

@@ -18,6 +18,6 @@ pub mod modarith;
 pub mod ntt;
 pub mod primes;
 
-pub use backend::Backend;
+pub use backend::{Backend, cpu_model};
 pub use error::Error;
 pub use modarith::Modulus;
