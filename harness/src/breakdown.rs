@@ -34,6 +34,19 @@ pub struct BlockRow {
     pub rounds: u64,
 }
 
+impl BlockRow {
+    /// Adds `other`'s counts, times and bytes to this row's (the same block on another shard).
+    pub fn add(&mut self, other: &BlockRow) {
+        self.calls += other.calls;
+        self.elements += other.elements;
+        self.wall_s += other.wall_s;
+        self.cpu_s += other.cpu_s;
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+        self.rounds += other.rounds;
+    }
+}
+
 /// The measured breakdown of a secure run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Breakdown {

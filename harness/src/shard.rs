@@ -19,6 +19,7 @@ use bunet_unet::{Architecture, Dims};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::breakdown::BlockRow;
 use crate::nifti::{self, Header};
 use crate::volume::CtVolume;
 
@@ -669,8 +670,8 @@ pub struct MergedReport {
     pub wall_s: f64,
     /// Sum of the shards' session wall times (seconds): the machine time one pair would need.
     pub sum_of_sessions_s: f64,
-    /// Per block and phase, summed over the shards.
-    pub blocks: Vec<BlockSum>,
+    /// Per block and phase, the client's rows summed over the shards.
+    pub blocks: Vec<BlockRow>,
 }
 
 /// One shard in a [`MergedReport`].
@@ -686,29 +687,6 @@ pub struct ShardSummary {
     pub timing: Timing,
 }
 
-/// One block's totals over the shards.
-#[derive(Debug, Default, Serialize)]
-pub struct BlockSum {
-    /// Block name.
-    pub block: String,
-    /// `offline` or `online`.
-    pub phase: String,
-    /// Calls.
-    pub calls: u64,
-    /// Elements.
-    pub elements: u64,
-    /// Client wall time (seconds).
-    pub wall_s: f64,
-    /// Client CPU time (seconds).
-    pub cpu_s: f64,
-    /// Bytes the client sent.
-    pub bytes_sent: u64,
-    /// Bytes the client received.
-    pub bytes_received: u64,
-    /// Rounds.
-    pub rounds: u64,
-}
-
 impl MergedReport {
     /// Sums the reports of `merged`'s shards.
     ///
@@ -716,7 +694,7 @@ impl MergedReport {
     /// [`Error::Shard`] if a shard's report is not the driver's JSON.
     pub fn new(merged: &Merged) -> Result<Self, Error> {
         let first = &merged.shards[0].1.job;
-        let mut blocks: BTreeMap<(String, String), BlockSum> = BTreeMap::new();
+        let mut blocks: BTreeMap<(String, String), BlockRow> = BTreeMap::new();
         let mut order = Vec::new();
         for (dir, m) in &merged.shards {
             let rows = crate::session::rows_from_json(&m.report.to_string()).map_err(|e| {
@@ -727,21 +705,13 @@ impl MergedReport {
             })?;
             for r in rows {
                 let key = (r.block.clone(), r.phase.clone());
-                let sum = blocks.entry(key.clone()).or_insert_with(|| {
-                    order.push(key);
-                    BlockSum {
-                        block: r.block.clone(),
-                        phase: r.phase.clone(),
-                        ..BlockSum::default()
+                match blocks.get_mut(&key) {
+                    Some(sum) => sum.add(&r),
+                    None => {
+                        order.push(key.clone());
+                        blocks.insert(key, r);
                     }
-                });
-                sum.calls += r.calls;
-                sum.elements += r.elements;
-                sum.wall_s += r.wall_s;
-                sum.cpu_s += r.cpu_s;
-                sum.bytes_sent += r.bytes_sent;
-                sum.bytes_received += r.bytes_received;
-                sum.rounds += r.rounds;
+                }
             }
         }
         let shards: Vec<ShardSummary> = merged
