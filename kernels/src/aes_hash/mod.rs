@@ -357,6 +357,14 @@ fn colour_mask(x: u128) -> u128 {
 /// Half-gates instances handled per batch of the portable path.
 const HALF_GATES_CHUNK: usize = 64;
 
+/// The half-gates kernels' precondition: every slice holds one entry per instance.
+fn one_per_instance(lens: [usize; 5]) {
+    assert!(
+        lens.iter().all(|&l| l == lens[0]),
+        "one label of each kind per instance is required"
+    );
+}
+
 impl FixedKeyHash {
     /// Garbles one AND gate for many instances with half-gates (Zahur–Rosulek–Evans, EUROCRYPT
     /// 2015, Fig. 2), the four hashes fused with the combination step.
@@ -379,11 +387,7 @@ impl FixedKeyHash {
         tg: &mut [u128],
         te: &mut [u128],
     ) {
-        let n = a0.len();
-        assert!(
-            b0.len() == n && out.len() == n && tg.len() == n && te.len() == n,
-            "one label of each kind per instance is required"
-        );
+        one_per_instance([a0.len(), b0.len(), out.len(), tg.len(), te.len()]);
         #[cfg(target_arch = "x86_64")]
         if self.engine == Engine::Vaes512 {
             // SAFETY: `with_key` checked `Engine::Vaes512.is_available()` (avx512f/bw/dq/vl,
@@ -460,11 +464,7 @@ impl FixedKeyHash {
         tweaks: GateTweaks,
         out: &mut [u128],
     ) {
-        let n = a.len();
-        assert!(
-            b.len() == n && out.len() == n && tg.len() == n && te.len() == n,
-            "one label of each kind per instance is required"
-        );
+        one_per_instance([a.len(), b.len(), out.len(), tg.len(), te.len()]);
         #[cfg(target_arch = "x86_64")]
         if self.engine == Engine::Vaes512 {
             // SAFETY: `with_key` checked `Engine::Vaes512.is_available()` (avx512f/bw/dq/vl,
