@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Server, bunet, generate, ok, s, tiny_arch, tiny_weights};
+use common::{Server, bunet, generate, ok, s, segment, tiny_arch, tiny_weights};
 
 use bunet_harness::nifti;
 
@@ -47,22 +47,12 @@ fn serve_and_segment_as_two_processes() {
 
     // ...and the server goes on serving the next one.
     let out = dir.path().join("seg");
-    let stdout = ok(&bunet(&[
-        "segment",
-        "--insecure",
-        "--input",
-        s(&ct),
-        "--server",
+    let stdout = ok(&segment(
+        &ct,
         &server.1,
-        "--out",
-        s(&out),
-        "--arch",
-        &arch,
-        "--slices",
-        "6..9",
-        "--overlay",
-        "7",
-    ]));
+        &out,
+        &["--arch", &arch, "--slices", "6..9", "--overlay", "7"],
+    ));
     assert!(stdout.contains("segmented slices 6..9"), "{stdout}");
     let status = server.0.wait().expect("server exits after two clients");
     assert!(status.success());

@@ -12,27 +12,17 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use bunet_crypto::channel::fault::{Direction, Fault, FaultProxy, Trigger};
-use common::{Server, bunet, generate, s, tiny_arch, tiny_weights};
+use common::{Server, generate, s, tiny_arch, tiny_weights};
 
 /// The faults are placed on the message pattern of the seed's garbled circuits, so both parties
 /// run `--backend gc` (not the default `ot`).
 fn segment(ct: &Path, server: SocketAddr, out: &Path) -> Output {
-    bunet(&[
-        "segment",
-        "--backend",
-        "gc",
-        "--insecure",
-        "--input",
-        s(ct),
-        "--server",
+    common::segment(
+        ct,
         &server.to_string(),
-        "--out",
-        s(out),
-        "--arch",
-        &tiny_arch().to_string(),
-        "--slices",
-        "7..9",
-    ])
+        out,
+        &["--backend", "gc", "--slices", "7..9"],
+    )
 }
 
 /// `bunet segment` through a proxy that applies `fault` at `trigger`; asserts a failure with
@@ -181,24 +171,9 @@ fn clients_beyond_max_sessions_are_told_busy_at_once_and_served_on_retry() {
 
 /// `bunet segment` of slices 7..8 with `extra` options through `via`.
 fn segment_with(ct: &Path, via: SocketAddr, out: &Path, extra: &[&str]) -> Output {
-    let arch = tiny_arch().to_string();
-    let via = via.to_string();
-    let mut args = vec![
-        "segment",
-        "--insecure",
-        "--input",
-        s(ct),
-        "--server",
-        &via,
-        "--out",
-        s(out),
-        "--arch",
-        &arch,
-        "--slices",
-        "7..8",
-    ];
+    let mut args = vec!["--slices", "7..8"];
     args.extend_from_slice(extra);
-    bunet(&args)
+    common::segment(ct, &via.to_string(), out, &args)
 }
 
 /// One fault at the first frame of `kinds` travelling `direction`; asserts the client's exit
@@ -301,7 +276,7 @@ fn every_family_of_both_backends_and_presets_and_slow_or_silent_peers_exit_by_wh
         let mut flags = vec!["--backend", backend, "--preset", preset];
         let mut server_flags = flags.clone();
         server_flags.extend_from_slice(&limits);
-        let mut server = Server::start(&weights, "100", &server_flags);
+        let server = Server::start(&weights, "100", &server_flags);
         let addr: SocketAddr = server.1.parse().expect("socket address");
         let mut out = || {
             n += 1;
@@ -372,15 +347,7 @@ fn every_family_of_both_backends_and_presets_and_slow_or_silent_peers_exit_by_wh
         // The server still serves an honest client.
         let o = segment_with(&ct, addr, &out(), &flags);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let _ = server.0.kill();
-        let mut log = String::new();
-        server
-            .0
-            .stderr
-            .take()
-            .expect("stderr")
-            .read_to_string(&mut log)
-            .expect("server log");
+        let log = server.kill_and_read_log();
         assert!(
             log.contains("was not complete within its deadline"),
             "{backend} {preset}: the trickle was not cut by its deadline:\n{log}"

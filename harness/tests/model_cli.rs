@@ -9,7 +9,7 @@ use std::process::Output;
 
 use bunet_harness::nifti::{self, Datatype, Header};
 use bunet_unet::{Pooling, Weights};
-use common::{Server, bunet, generate, ok, s, tiny_arch, tiny_weights};
+use common::{Server, bunet, generate, ok, s, segment, tiny_arch, tiny_weights};
 
 fn code(out: &Output) -> Option<i32> {
     out.status.code()
@@ -296,20 +296,12 @@ fn segment_rerun_replaces_overlays_and_reports_what_it_ran() {
     let out = dir.path().join("seg");
     let arch = tiny_arch().to_string();
     let run = |overlay: &str| {
-        bunet(&[
-            "segment",
-            "--insecure",
-            "--input",
-            s(&ct),
-            "--server",
+        segment(
+            &ct,
             &server.1,
-            "--out",
-            s(&out),
-            "--arch",
-            &arch,
-            "--overlay",
-            overlay,
-        ])
+            &out,
+            &["--arch", &arch, "--overlay", overlay],
+        )
     };
     let first = run("3");
     ok(&first);

@@ -37,26 +37,15 @@ fn hold_session(addr: &str, arch: &Architecture, extents: [usize; 3]) -> Channel
 
 /// `bunet segment` of slices 3..5 of `vol`; returns its output and how long it took.
 fn segment(vol: &Path, addr: &str, out: &Path) -> (std::process::Output, Duration) {
-    let arch = tiny_arch().to_string();
     let t = Instant::now();
     // The budgets below are estimated for the library's default session (`gc`), so both
     // parties run it instead of the command line's default `ot`.
-    let o = bunet(&[
-        "segment",
-        "--backend",
-        "gc",
-        "--insecure",
-        "--input",
-        s(&vol.join("ct.nii.gz")),
-        "--server",
+    let o = common::segment(
+        &vol.join("ct.nii.gz"),
         addr,
-        "--out",
-        s(out),
-        "--arch",
-        &arch,
-        "--slices",
-        "3..5",
-    ]);
+        out,
+        &["--backend", "gc", "--slices", "3..5"],
+    );
     (o, t.elapsed())
 }
 

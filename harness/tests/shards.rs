@@ -64,23 +64,13 @@ fn volume(dir: &Path, size: u32, slices: u32, seed: u32) -> PathBuf {
 }
 
 fn segment(ct: &Path, server: &str, out: &Path, arch: &Architecture, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "segment",
-        "--insecure",
-        "--input",
-        s(ct),
-        "--server",
-        server,
-        "--out",
-        s(out),
-    ];
+    let arch = arch.to_string();
+    let mut args = vec!["--arch", &arch];
     if !extra.contains(&"--preset") {
         args.extend(["--preset", "q24"]);
     }
-    let arch = arch.to_string();
-    args.extend(["--arch", &arch]);
     args.extend(extra);
-    bunet(&args)
+    common::segment(ct, server, out, &args)
 }
 
 /// Runs shards `I/k` for every `I` of `k` into `root/k-I`; returns the directories.

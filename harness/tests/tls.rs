@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Server, bunet, generate, s, tiny_arch, tiny_weights};
+use common::{Server, bunet, generate, s, tiny_weights};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
 /// PEM files of one party.
@@ -63,23 +62,8 @@ fn segment(
     out: &Path,
     transport: &[&str],
 ) -> (std::process::Output, Duration) {
-    let arch = tiny_arch().to_string();
-    let mut args = vec![
-        "segment",
-        "--input",
-        s(ct),
-        "--server",
-        addr,
-        "--out",
-        s(out),
-        "--arch",
-        &arch,
-        "--slices",
-        "2..4",
-    ];
-    args.extend_from_slice(transport);
     let t = Instant::now();
-    let o = bunet(&args);
+    let o = common::segment_over(transport, ct, addr, out, &["--slices", "2..4"]);
     (o, t.elapsed())
 }
 
@@ -121,7 +105,7 @@ fn mutual_tls_serves_known_clients_bit_exact_and_refuses_the_rest() {
         "--client-ca",
         s(&ca_.cert),
     ];
-    let mut server = Server::start(&weights, "100", &tls_flags);
+    let server = Server::start(&weights, "100", &tls_flags);
     let client_flags = |p: &Party| {
         vec![
             "--ca".to_string(),
@@ -174,15 +158,7 @@ fn mutual_tls_serves_known_clients_bit_exact_and_refuses_the_rest() {
     let no_transport = bunet(&["serve", "--weights", s(&weights), "--listen", "127.0.0.1:0"]);
     assert_eq!(no_transport.status.code(), Some(2));
 
-    let _ = server.0.kill();
-    let mut log = String::new();
-    server
-        .0
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut log)
-        .expect("server log");
+    let log = server.kill_and_read_log();
     assert!(log.contains("mutual TLS"), "{log}");
     assert!(log.contains("with CN=hospital-a at 127.0.0.1"), "{log}");
     assert!(log.matches("dropped: TLS handshake").count() >= 2, "{log}");

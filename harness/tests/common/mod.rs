@@ -2,10 +2,11 @@
 //! volumes and a `bunet serve` child process.
 #![allow(dead_code)] // each test crate uses a subset
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+use bunet_unet::arch::{Activation, Dims, Pooling};
 use bunet_unet::{Architecture, Weights};
 
 pub fn bunet(args: &[&str]) -> Output {
@@ -27,11 +28,7 @@ pub fn ok(out: &Output) -> String {
 }
 
 pub fn tiny_arch() -> Architecture {
-    Architecture {
-        base_features: 4,
-        depth: 2,
-        ..Architecture::seed()
-    }
+    Architecture::small(Activation::Relu, Pooling::AvgByRotation, Dims::Two, 4)
 }
 
 /// Tiny random weights with their architecture in the metadata.
@@ -65,6 +62,30 @@ pub fn generate(dir: &Path, seed: &str) -> PathBuf {
     out
 }
 
+/// `bunet segment` of `ct` against `server` into `out` over plain TCP (`--insecure`): the tiny
+/// architecture unless `extra` names one (`--arch`), then `extra`.
+pub fn segment(ct: &Path, server: &str, out: &Path, extra: &[&str]) -> Output {
+    segment_over(&["--insecure"], ct, server, out, extra)
+}
+
+/// [`segment`] with the transport options `transport` (TLS's, `--insecure`, or none).
+pub fn segment_over(
+    transport: &[&str],
+    ct: &Path,
+    server: &str,
+    out: &Path,
+    extra: &[&str],
+) -> Output {
+    let arch = tiny_arch().to_string();
+    let mut args = vec!["segment", "--input", s(ct), "--server", server, "--out", s(out)];
+    if !extra.contains(&"--arch") {
+        args.extend(["--arch", &arch]);
+    }
+    args.extend(transport);
+    args.extend(extra);
+    bunet(&args)
+}
+
 pub struct Server(pub Child, pub String);
 
 impl Server {
@@ -93,6 +114,21 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
         Server(child, addr)
+    }
+}
+
+impl Server {
+    /// Stops the server and returns everything it logged.
+    pub fn kill_and_read_log(mut self) -> String {
+        let _ = self.0.kill();
+        let mut log = String::new();
+        self.0
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut log)
+            .expect("server log");
+        log
     }
 }
 
