@@ -277,11 +277,7 @@ impl Sender {
                 words.push(add_mod(msg[0], pad[0], p));
                 words.push(add_mod(msg[1], pad[1], p));
             }
-            body.clear();
-            body.extend_from_slice(&(chunk.len() as u64).to_le_bytes());
-            put_words(&mut body, &words, width);
-            ch.send(kind::MOD_P, &body)?;
-            ch.flush()?;
+            send_mod_batch(ch, &mut body, chunk.len(), &words, width)?;
         }
         h.zeroize();
         Ok(())
@@ -314,15 +310,28 @@ impl Sender {
                 out.push(s);
                 words.push(sub_mod(sub_mod(pad[1], s, p), x, p));
             }
-            body.clear();
-            body.extend_from_slice(&(chunk.len() as u64).to_le_bytes());
-            put_words(&mut body, &words, width);
-            ch.send(kind::MOD_P, &body)?;
-            ch.flush()?;
+            send_mod_batch(ch, &mut body, chunk.len(), &words, width)?;
         }
         h.zeroize();
         Ok(out)
     }
+}
+
+/// Sends one batch of `n` OTs' mod-`p` words (`width` bytes each) as one `MOD_P` message: the
+/// count, then the words; `body` is the reused buffer.
+fn send_mod_batch(
+    ch: &mut Channel,
+    body: &mut Vec<u8>,
+    n: usize,
+    words: &[u64],
+    width: usize,
+) -> Result<(), Error> {
+    body.clear();
+    body.extend_from_slice(&(n as u64).to_le_bytes());
+    put_words(body, words, width);
+    ch.send(kind::MOD_P, body)?;
+    ch.flush()?;
+    Ok(())
 }
 
 /// The receiver's side of an IKNP session: per OT it chooses `b_i` and learns `q_i ⊕ b_i·Δ`.

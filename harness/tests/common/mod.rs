@@ -77,7 +77,15 @@ pub fn segment_over(
     extra: &[&str],
 ) -> Output {
     let arch = tiny_arch().to_string();
-    let mut args = vec!["segment", "--input", s(ct), "--server", server, "--out", s(out)];
+    let mut args = vec![
+        "segment",
+        "--input",
+        s(ct),
+        "--server",
+        server,
+        "--out",
+        s(out),
+    ];
     if !extra.contains(&"--arch") {
         args.extend(["--arch", &arch]);
     }
