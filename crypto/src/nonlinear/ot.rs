@@ -194,21 +194,25 @@ fn digit_tables(mask: u64, field: usize) -> DigitTables {
 
 /// One party's shares of the comparison trees' leaves: per group and digit, the packed bits
 /// `[x < y]` and `[x = y]` of the digit, comparison `j` of instance `i` at bit `j·n + i`.
+/// Every node vector is erased when dropped, here and in the trees built from it.
 struct Leaves {
     n: usize,
     /// Words per node vector, per group.
     words: Vec<usize>,
-    lt: Vec<Vec<Vec<u64>>>,
-    eq: Vec<Vec<Vec<u64>>>,
+    lt: Vec<Vec<Node>>,
+    eq: Vec<Vec<Node>>,
 }
+
+/// One node vector of a comparison tree: boolean shares, erased on drop.
+type Node = Zeroizing<Vec<u64>>;
 
 impl Leaves {
     fn new(n: usize, groups: &[Comparisons<'_>]) -> Self {
         let words: Vec<usize> = groups.iter().map(|g| (n * g.count).div_ceil(64)).collect();
-        let lt: Vec<Vec<Vec<u64>>> = groups
+        let lt: Vec<Vec<Node>> = groups
             .iter()
             .zip(&words)
-            .map(|(g, &w)| vec![vec![0u64; w]; g.digits()])
+            .map(|(g, &w)| vec![Zeroizing::new(vec![0u64; w]); g.digits()])
             .collect();
         Self {
             n,
@@ -544,9 +548,11 @@ impl OtSession {
         leaves: &mut Leaves,
     ) -> Result<(), Error> {
         let widths = digit_widths(n, q, groups);
-        let choices: Vec<u8> = (0..n * q)
-            .map(|o| ((y[o / q] >> (4 * (o % q))) & 15) as u8)
-            .collect();
+        let choices: Zeroizing<Vec<u8>> = Zeroizing::new(
+            (0..n * q)
+                .map(|o| ((y[o / q] >> (4 * (o % q))) & 15) as u8)
+                .collect(),
+        );
         let got = Zeroizing::new(
             self.duplex
                 .receiver()
@@ -562,25 +568,35 @@ impl OtSession {
     /// meets both `lt_lo` and `eq_lo`: one shared-operand triple (two COTs) each.
     fn merge_trees(&mut self, ch: &mut Channel, leaves: Leaves) -> Result<Vec<Vec<u64>>, Error> {
         let Leaves { words, lt, eq, .. } = leaves;
-        let mut trees: Vec<Vec<(Vec<u64>, Vec<u64>)>> = lt
+        let mut trees: Vec<Vec<(Node, Node)>> = lt
             .into_iter()
             .zip(eq)
             .map(|(lt, eq)| lt.into_iter().zip(eq).collect())
             .collect();
         while trees.iter().any(|t| t.len() > 1) {
-            let (mut x, mut y_lt, mut y_eq) = (Vec::new(), Vec::new(), Vec::new());
+            // Sized up front: a growing vector would leave unerased copies behind.
+            let words_this_level: usize = trees
+                .iter()
+                .zip(&words)
+                .map(|(t, &w)| t.len() / 2 * w)
+                .sum();
+            let [mut x, mut y_lt, mut y_eq] =
+                [(); 3].map(|()| Zeroizing::new(Vec::with_capacity(words_this_level)));
             for tree in &trees {
                 for p in 0..tree.len() / 2 {
                     x.extend_from_slice(&tree[2 * p + 1].1);
                     y_lt.extend_from_slice(&tree[2 * p].0);
                     match p {
-                        0 => y_eq.resize(y_eq.len() + tree[0].0.len(), 0),
+                        0 => {
+                            let len = y_eq.len() + tree[0].0.len();
+                            y_eq.resize(len, 0)
+                        }
                         _ => y_eq.extend_from_slice(&tree[2 * p].1),
                     }
                 }
             }
             let bits = x.len() * 64;
-            let z = self.duplex.and_shared(ch, &x, &[&y_lt, &y_eq], bits)?;
+            let z = Zeroizing::new(self.duplex.and_shared(ch, &x, &[&y_lt, &y_eq], bits)?);
             let mut at = 0;
             for (tree, &w) in trees.iter_mut().zip(&words) {
                 let pairs = tree.len() / 2;
@@ -592,7 +608,7 @@ impl OtSession {
                     } else {
                         Vec::new()
                     };
-                    next.push((lt, eq));
+                    next.push((Zeroizing::new(lt), Zeroizing::new(eq)));
                     at += w;
                 }
                 if tree.len() % 2 == 1 {
@@ -608,7 +624,7 @@ impl OtSession {
             .map(|(tree, &w)| {
                 tree.into_iter()
                     .next()
-                    .map_or_else(|| vec![0; w], |(lt, _)| lt)
+                    .map_or_else(|| vec![0; w], |(mut lt, _)| std::mem::take(&mut *lt))
             })
             .collect())
     }
@@ -635,7 +651,7 @@ impl OtSession {
                 .send_correlated_mod(ch, moduli, &corr)?;
             Ok(bit_times_own(moduli, v, g, &s))
         } else {
-            let choices: Vec<bool> = (0..n).map(|i| bit(g, i)).collect();
+            let choices: Zeroizing<Vec<bool>> = Zeroizing::new((0..n).map(|i| bit(g, i)).collect());
             self.duplex
                 .receiver()
                 .receive_correlated_mod(ch, moduli, &choices)
@@ -656,7 +672,7 @@ impl OtSession {
             return Ok(Vec::new());
         }
         let corr = bit_times_correlation(moduli, v, g, n);
-        let choices: Vec<bool> = (0..n).map(|i| bit(g, i)).collect();
+        let choices: Zeroizing<Vec<bool>> = Zeroizing::new((0..n).map(|i| bit(g, i)).collect());
         let (s, r) = self.duplex.correlated_both(ch, moduli, &corr, &choices)?;
         let w = moduli.len();
         Ok(bit_times_own(moduli, v, g, &s)
@@ -678,9 +694,11 @@ impl OtSession {
         n: usize,
     ) -> Result<Vec<u64>, Error> {
         let w = moduli.len();
-        let diff: Vec<u64> = (0..n * w)
-            .map(|o| sub_mod(y[o], x[o], moduli[o % w]))
-            .collect();
+        let diff: Zeroizing<Vec<u64>> = Zeroizing::new(
+            (0..n * w)
+                .map(|o| sub_mod(y[o], x[o], moduli[o % w]))
+                .collect(),
+        );
         let prod = self.bit_times_both(ch, moduli, &diff, g, n)?;
         Ok((0..n * w)
             .map(|o| add_mod(x[o], prod[o], moduli[o % w]))
