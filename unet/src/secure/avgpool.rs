@@ -26,6 +26,7 @@ use bunet_crypto::pahe::{
 };
 use bunet_crypto::prg::Prg;
 use rayon::prelude::*;
+use zeroize::Zeroizing;
 
 use super::error::SecureError;
 use crate::tensor::Tensor;
@@ -214,7 +215,8 @@ pub fn client_by_rotation(
     prg: &mut Prg,
 ) -> Result<Tensor<u64>, SecureError> {
     layout.check(x_a, params.p())?;
-    let packed = layout.pack(x_a);
+    // Her shares, packed and decrypted, are erased when dropped (the plaintexts erase themselves).
+    let packed = Zeroizing::new(layout.pack(x_a));
     let prgs: Vec<Prg> = (0..packed.len())
         .map(|_| Prg::from_seed(prg.next_seed()))
         .collect();
@@ -233,10 +235,12 @@ pub fn client_by_rotation(
             .map(|_| ch.recv_message::<Ciphertext>(KIND_CIPHERTEXT, max_len, params))
             .collect::<Result<Vec<_>, _>>()?
     };
-    let slots = returned
-        .par_iter()
-        .map(|ct| Ok(params.decode(&sk.decrypt(ct)?)))
-        .collect::<Result<Vec<_>, bunet_crypto::pahe::PaheError>>()?;
+    let slots = Zeroizing::new(
+        returned
+            .par_iter()
+            .map(|ct| Ok(params.decode(&sk.decrypt(ct)?)))
+            .collect::<Result<Vec<_>, bunet_crypto::pahe::PaheError>>()?,
+    );
     Ok(layout.unpack(&slots))
 }
 
@@ -281,7 +285,8 @@ pub fn server_by_rotation(
             .map(|_| ch.recv_message::<SeededCiphertext>(KIND_SEEDED_CIPHERTEXT, max_len, params))
             .collect::<Result<Vec<_>, _>>()?
     };
-    let own = layout.pack(x_b);
+    // Bob's packed share and his masks (his output share) are erased when dropped.
+    let own = Zeroizing::new(layout.pack(x_b));
     let prgs: Vec<Prg> = (0..received.len())
         .map(|_| Prg::from_seed(prg.next_seed()))
         .collect();
@@ -308,7 +313,8 @@ pub fn server_by_rotation(
         }
         ch.flush()?;
     }
-    let masks: Vec<Vec<u64>> = outputs.into_iter().map(|(_, m)| m).collect();
+    let masks: Zeroizing<Vec<Vec<u64>>> =
+        Zeroizing::new(outputs.into_iter().map(|(_, m)| m).collect());
     Ok(layout.unpack(&masks))
 }
 
