@@ -31,6 +31,9 @@ use bunet_unet::quant::QuantModel;
 use bunet_unet::secure::{Client, Preset, Server, SessionConfig};
 use bunet_unet::{Tensor, Weights};
 
+pub mod families;
+pub use families::{ferret, homconv_extents, ot_backend, silent_ot, triples};
+
 /// A target: a name (the `fuzz/fuzz_targets/<name>.rs` file and corpus directory) and its body.
 /// The body returns whether the input was accepted as valid (decoded, or drove the protocol
 /// step to success); differential targets return `true` whenever their checks ran.
@@ -51,6 +54,11 @@ pub const TARGETS: &[Target] = &[
     ("session_server", session_server),
     ("session_client", session_client),
     ("handshake", handshake),
+    ("ferret", ferret),
+    ("silent_ot", silent_ot),
+    ("ot_backend", ot_backend),
+    ("triples", triples),
+    ("homconv_extents", homconv_extents),
 ];
 
 // ---------------------------------------------------------------------------------------------
