@@ -141,6 +141,53 @@ fn family_targets_accept_fresh_transcripts_and_reject_truncated_ones() {
     }
 }
 
+/// Every frame of the families' honest transcripts (both roles, the smallest sizes), made one
+/// byte short, one byte long, of length 2^64 − 1 or of another kind, is refused with an error,
+/// never a panic or a hang (the family targets return `false`); for the OT backend one fault
+/// in five.
+#[test]
+fn family_targets_reject_every_malformed_frame() {
+    use bunet_fuzz_targets::families::{
+        FAMILY_SEEDS, family_transcript, homconv_extents, homconv_transcript,
+    };
+    use bunet_fuzz_targets::frame_faults;
+    let mut checked = 0;
+    for &(name, party, _) in FAMILY_SEEDS {
+        let body = TARGETS.iter().find(|(n, _)| *n == name).expect("listed").1;
+        let selectors: &[u8] = if name == "silent_ot" {
+            &[0, 1, 2, 3]
+        } else {
+            &[0, 1]
+        };
+        for &sel in selectors {
+            // The OT backend's transcripts have ~50 frames: every fifth fault (5 is prime to the
+            // four kinds per frame, so each frame still gets one and every kind is used).
+            let stride = if name == "ot_backend" { 5 } else { 1 };
+            let faults = frame_faults(&family_transcript(party, sel));
+            for (what, stream) in faults.into_iter().step_by(stride) {
+                let mut data = vec![sel];
+                data.extend(stream);
+                assert!(!body(&data), "{name} (selector {sel}) accepted {what}");
+                checked += 1;
+            }
+        }
+    }
+    for sel in [0, 1] {
+        let honest = homconv_transcript(sel, [1, 8, 8]);
+        let (head, stream) = honest.split_at(7);
+        for (what, stream) in frame_faults(stream) {
+            let data = [head, &stream].concat();
+            assert!(
+                !homconv_extents(&data),
+                "HomConv (selector {sel}) accepted {what}"
+            );
+            checked += 1;
+        }
+    }
+    eprintln!("{checked} damaged streams refused");
+    assert!(checked > 100, "{checked} damaged streams");
+}
+
 /// The budget of the HomConv target refuses the largest extents the protocol's per-axis
 /// bound allows, and admits the seeds'.
 #[test]
