@@ -13,7 +13,7 @@
 
 use bunet_crypto::channel::Channel;
 use bunet_crypto::nonlinear::{self, Nonlinear, OtSession};
-use bunet_crypto::pahe::{PublicKey, SecretKey};
+use bunet_crypto::pahe::{Params, PublicKey, SecretKey};
 use bunet_crypto::prg::Prg;
 use bunet_crypto::silent::{self, Duplex};
 use bunet_crypto::triples::{self, Role};
@@ -49,7 +49,7 @@ fn values(prg: &mut Prg, n: usize, p: u64) -> Vec<u64> {
 }
 
 /// The honest party of `family` for `sel`, on `ch`: whether it ran to success.
-type Party = fn(&mut Channel, u8) -> bool;
+pub type Party = fn(&mut Channel, u8) -> bool;
 
 /// The peer's stream for `sel`: what the party of the other role (`sel ^ 1`) sends to the party
 /// of `sel` in an honest run over loopback TCP. Replayed through the target with selector `sel`
@@ -379,13 +379,19 @@ pub fn homconv_config(sel: u8) -> SessionConfig {
     }
 }
 
+/// The session preset's PAHE parameters, built once (not per execution).
+fn homconv_params() -> &'static Params {
+    static P: std::sync::OnceLock<Params> = std::sync::OnceLock::new();
+    P.get_or_init(|| SESSION_PRESET.pahe_params())
+}
+
 /// A fixed key pair of the session preset (the server's re-randomisation key; the honest
 /// client's secret key).
 fn homconv_keys() -> &'static (SecretKey, PublicKey) {
     static K: std::sync::OnceLock<(SecretKey, PublicKey)> = std::sync::OnceLock::new();
     K.get_or_init(|| {
         let mut prg = Prg::from_seed([0x5f; 16]);
-        let sk = SecretKey::generate(&SESSION_PRESET.pahe_params(), &mut prg);
+        let sk = SecretKey::generate(homconv_params(), &mut prg);
         let pk = PublicKey::generate(&sk, &mut prg);
         (sk, pk)
     })
@@ -431,10 +437,10 @@ pub fn homconv_server(ch: &mut Channel, sel: u8, dims: [usize; 3]) -> bool {
         return false;
     }
     let (conv, d) = homconv_layer(model, sel, dims);
-    let params = config.preset.pahe_params();
+    let params = homconv_params();
     let timing = FilterTiming::Deferred { keep: false };
     let Ok(server) = LinearServer::new(
-        &params,
+        params,
         model,
         conv,
         d,
@@ -461,9 +467,9 @@ pub fn homconv_client(ch: &mut Channel, sel: u8, dims: [usize; 3]) -> bool {
     let config = homconv_config(sel);
     let model = session_model(0);
     let (conv, d) = homconv_layer(model, sel, dims);
-    let params = config.preset.pahe_params();
+    let params = homconv_params();
     let spec = &model.convs()[conv].spec;
-    let Ok(client) = LinearClient::new(&params, spec, d, config.max_tile, config.linear) else {
+    let Ok(client) = LinearClient::new(params, spec, d, config.max_tile, config.linear) else {
         return false;
     };
     let x_a = homconv_share(Role::Alice, spec.c_in, d, params.p());
