@@ -385,7 +385,71 @@ fn handshake_seeds() {
     }
 }
 
+/// Whole honest transcripts of the family targets (tens of KB each, HomConv's hundreds), one
+/// truncated copy per role, and hostile HomConv extents. `seed_corpora families` writes only
+/// these (one command to regenerate them after a protocol change).
+fn family_seeds() {
+    use bunet_fuzz_targets::families::{
+        FAMILY_SEEDS, HOMCONV_SEED_CASES, family_transcript, homconv_transcript,
+    };
+    for &(target, party, selectors) in FAMILY_SEEDS {
+        for &sel in selectors {
+            let stream = with_selector(sel, &family_transcript(party, sel));
+            write(target, &format!("valid_sel{sel}"), &stream);
+            if sel <= 1 {
+                write(
+                    target,
+                    &format!("invalid_sel{sel}_truncated"),
+                    &stream[..stream.len() - 1],
+                );
+            }
+        }
+    }
+    // HomConv uploads are PAHE ciphertexts (a seeded q24 ciphertext is 200 KB): honest
+    // transcripts over LARGE_SEED bytes are written as `large_valid_*`, which fuzz/.gitignore
+    // keeps out of the repository (tests/replay.rs records them fresh).
+    for (sel, dims) in HOMCONV_SEED_CASES {
+        let stream = homconv_transcript(sel, dims);
+        let name = format!("valid_sel{sel}_{}x{}x{}", dims[0], dims[1], dims[2]);
+        let prefix = if stream.len() > LARGE_SEED {
+            "large_"
+        } else {
+            ""
+        };
+        write("homconv_extents", &format!("{prefix}{name}"), &stream);
+    }
+    // Hostile extents before the start of honest uploads (the server must refuse before
+    // reading them): over the per-axis bound, zero, not a multiple of the pooling, a depth
+    // for a 2D model, and over the memory budget.
+    let honest = homconv_transcript(1, [1, 8, 8]);
+    for (name, dims) in [
+        ("over_axis", [1u16, 8, 65535]),
+        ("zero", [1, 0, 8]),
+        ("odd", [1, 7, 8]),
+        ("depth", [2, 8, 8]),
+        ("over_budget", [1, 4096, 4096]),
+    ] {
+        let mut v = honest[..4096].to_vec();
+        for (i, d) in dims.iter().enumerate() {
+            v[1 + 2 * i..3 + 2 * i].copy_from_slice(&d.to_le_bytes());
+        }
+        write("homconv_extents", &format!("invalid_extents_{name}"), &v);
+    }
+    write(
+        "homconv_extents",
+        "invalid_upload_truncated",
+        &honest[..honest.len() / 2],
+    );
+}
+
+/// Seeds longer than this are written as `large_*` (not checked in).
+const LARGE_SEED: usize = 256 << 10;
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("families") {
+        family_seeds();
+        return;
+    }
     if std::env::args().nth(1).as_deref() == Some("handshake") {
         handshake_seeds();
         return;
@@ -401,5 +465,6 @@ fn main() {
     bristol_seeds();
     kernel_seeds();
     session_seeds();
+    family_seeds();
     println!("seed corpora written under fuzz/corpus/");
 }

@@ -31,6 +31,9 @@ use bunet_unet::quant::QuantModel;
 use bunet_unet::secure::{Client, Preset, Server, SessionConfig};
 use bunet_unet::{Tensor, Weights};
 
+pub mod families;
+pub use families::{ferret, homconv_extents, ot_backend, silent_ot, triples};
+
 /// A target: a name (the `fuzz/fuzz_targets/<name>.rs` file and corpus directory) and its body.
 /// The body returns whether the input was accepted as valid (decoded, or drove the protocol
 /// step to success); differential targets return `true` whenever their checks ran.
@@ -51,6 +54,11 @@ pub const TARGETS: &[Target] = &[
     ("session_server", session_server),
     ("session_client", session_client),
     ("handshake", handshake),
+    ("ferret", ferret),
+    ("silent_ot", silent_ot),
+    ("ot_backend", ot_backend),
+    ("triples", triples),
+    ("homconv_extents", homconv_extents),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -870,6 +878,55 @@ pub fn frames_prefix(stream: &[u8], max: usize) -> &[u8] {
         end = next;
     }
     &stream[..end]
+}
+
+/// The complete frames of a raw stream: (offset of the header, body length) each.
+pub fn frame_spans(stream: &[u8]) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut at = 0;
+    while at + 16 <= stream.len() {
+        let len = u64::from_le_bytes(stream[at + 8..at + 16].try_into().expect("8 bytes"));
+        let Some(end) = usize::try_from(len)
+            .ok()
+            .and_then(|l| (at + 16).checked_add(l))
+            .filter(|&e| e <= stream.len())
+        else {
+            break;
+        };
+        spans.push((at, end - at - 16));
+        at = end;
+    }
+    spans
+}
+
+/// Damaged copies of a peer's stream, named: for every frame, its body one byte short and one
+/// byte long (the header's length adjusted, the stream after it unchanged), its length field
+/// at `u64::MAX` with nothing after the header, and its kind in an unassigned area. An honest
+/// party must reject each with an error (the family and session tests assert it).
+pub fn frame_faults(stream: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (i, (at, len)) in frame_spans(stream).into_iter().enumerate() {
+        let body = at + 16;
+        let with_len =
+            |v: &mut Vec<u8>, l: u64| v[at + 8..at + 16].copy_from_slice(&l.to_le_bytes());
+        if len > 0 {
+            let mut v = stream.to_vec();
+            v.remove(body + len - 1);
+            with_len(&mut v, len as u64 - 1);
+            out.push((format!("frame {i} one byte short"), v));
+        }
+        let mut v = stream.to_vec();
+        v.insert(body + len, 0);
+        with_len(&mut v, len as u64 + 1);
+        out.push((format!("frame {i} one byte long"), v));
+        let mut v = stream[..body].to_vec();
+        with_len(&mut v, u64::MAX);
+        out.push((format!("frame {i} of length 2^64 - 1"), v));
+        let mut v = stream.to_vec();
+        v[at + 7] ^= 0x80;
+        out.push((format!("frame {i} of another kind"), v));
+    }
+    out
 }
 
 /// A real session between the targets' client and server for `selector`: (what the client
