@@ -101,12 +101,18 @@ fn product_sum_round_trip(params: &Params, channels: usize, terms: usize, seed: 
     let bytes = resp.to_bytes();
     assert_eq!(
         bytes.len(),
-        params.coeff_response_len(plan.return_level, sel.len(), plan.drop_bits)
+        params.coeff_response_len(
+            plan.return_level,
+            sel.len(),
+            plan.drop_bits,
+            plan.a_drop_bits
+        )
     );
     let ctx = CoeffResponseContext {
         params: params.clone(),
         count: sel.len(),
         drop_bits: plan.drop_bits,
+        a_drop_bits: plan.a_drop_bits,
     };
     let resp = decode_exact::<CoeffResponse>(&bytes, &ctx).unwrap();
     let share = sk.decrypt_coeffs(&resp, &sel).unwrap();
@@ -137,6 +143,7 @@ fn plans_fit_the_presets() {
             assert_eq!(plan.upload_level, up);
             assert_eq!(plan.return_level, 1);
             assert!(plan.drop_bits >= if params.p() < 1 << 24 { 23 } else { 15 });
+            assert_eq!(plan.a_drop_bits, if params.p() < 1 << 24 { 14 } else { 6 });
         }
         let worst = params.coeff_plan(256 * 27 * 4).unwrap();
         assert!(worst.upload_level <= params.max_level());
@@ -202,6 +209,7 @@ fn coefficient_wire_formats_refuse_damage() {
         params: params.clone(),
         count: 3,
         drop_bits: plan.drop_bits,
+        a_drop_bits: plan.a_drop_bits,
     };
     assert_eq!(decode_exact::<CoeffResponse>(&bytes, &ctx).unwrap(), resp);
     for cut in [0, 1, bytes.len() - 1] {
@@ -211,12 +219,14 @@ fn coefficient_wire_formats_refuse_damage() {
         params: params.clone(),
         count: 2,
         drop_bits: plan.drop_bits,
+        a_drop_bits: plan.a_drop_bits,
     };
     assert!(decode_exact::<CoeffResponse>(&bytes, &wrong).is_err());
     let huge = CoeffResponseContext {
         params: params.clone(),
         count: SMALL_N + 1,
         drop_bits: plan.drop_bits,
+        a_drop_bits: plan.a_drop_bits,
     };
     assert!(matches!(
         decode_exact::<CoeffResponse>(&bytes, &huge),
