@@ -305,3 +305,46 @@ fn distinguisher_sees_the_weights_only_without_enough_flooding() {
         "the planned flood must hide the weights"
     );
 }
+
+/// Randomised rounding of `a`: the error `2^t·a' − a` stays in `(−2^t, 2^t)`, averages to zero
+/// (it is unbiased for every `a`), the rounded value stays below the wire bound and lifts back
+/// modulo `q` with the same error.
+#[test]
+fn randomised_rounding_of_a_is_unbiased_and_bounded() {
+    use super::coeff::drop_low_random;
+    use super::wire::random_dropped_bound;
+    let q = Params::q32().moduli()[0];
+    let t = 6u32;
+    let mut prg = Prg::from_seed([11; 16]);
+    for a in [
+        0,
+        1,
+        31,
+        32,
+        33,
+        63,
+        q - 64,
+        q - 33,
+        q - 1,
+        prg.uniform_below(q),
+    ] {
+        let trials = 20_000;
+        let mut sum = 0f64;
+        for _ in 0..trials {
+            let r = drop_low_random(a, t, prg.next_u64());
+            assert!(r < random_dropped_bound(q, t), "a = {a}");
+            let err = (r << t) as i128 - a as i128;
+            assert!(err.abs() < 1 << t, "a = {a}: error {err}");
+            let lifted = if r << t >= q { (r << t) - q } else { r << t };
+            assert_eq!(
+                (lifted as i128 - a as i128).rem_euclid(q as i128),
+                err.rem_euclid(q as i128)
+            );
+            sum += err as f64;
+        }
+        let mean = sum / trials as f64;
+        // Standard deviation of the error is at most 2^(t−1) = 32: the mean of 20,000 is
+        // within 6 standard errors (1.4) of zero.
+        assert!(mean.abs() < 1.5, "a = {a}: mean error {mean}");
+    }
+}
