@@ -22,21 +22,29 @@
 //! # Return path and circuit privacy
 //! [`Evaluator::finalize_coeffs`]: (1) HSS `Share` on the needed coefficients only (subtract
 //! `round(Q·M/p)` for a uniform mask `M` placed at the [`Selection`]); (2) re-randomise with a
-//! public-key encryption of zero whose `c0` error is uniform in `[−2^f, 2^f)`,
-//! `f = ⌈log2 B⌉ + 40 + 44` ([`CoeffPlan::flood_bits`]); (3) switch the modulus down to the
+//! public-key encryption of zero whose `c0` error is the smooth flood (a centred sum of three
+//! uniforms of `[0, 2^f)`, `|flood| ≤ 3·2^(f−1)`), `f = ⌈log2 B⌉ + 63`
+//! ([`CoeffPlan::flood_bits`]); (3) switch the modulus down to the
 //! smallest level that still decrypts ([`CoeffPlan::return_level`]); (4) send `a = c1` whole
-//! (NTT domain) but of `b = c0` only the needed coefficients, each rounded to its high bits
-//! (`round(b_j / 2^t)`, [`CoeffPlan::drop_bits`]: at q32 16 of the 50 bits go, since the
-//! rounding error `2^(t−1)` is below the decryption margin).
+//! (coefficient domain, each coefficient rounded at random to its high bits,
+//! [`CoeffPlan::a_drop_bits`]: at q32 6 of the 50 bits go, by a probabilistic bound with
+//! failure `≤ 2^-85` per returned coefficient) but of `b = c0` only the needed coefficients,
+//! each rounded to its high bits (`round(b_j / 2^t)`, [`CoeffPlan::drop_bits`]: at q32 16 of
+//! the 50 bits go, since the rounding error `2^(t−1)` is below the decryption margin).
 //!
-//! *Why the flood is `2^(40+44)·B`:* per returned coefficient the flooded noise is at
-//! statistical distance `≤ B/2^f ≤ 2^-84` from a flood that does not depend on the weights;
-//! everything the server returns over a 512³ volume holds at most `2^44` noisy coefficients
-//! ([`super::VOLUME_RETURNED_COEFFS_LOG2`]: the coefficient backend returns one per output, about
-//! `2^34`; the DFT backend's whole ciphertexts at most `2^40.2`), so by the union bound the
-//! whole transcript is within `2^-40` of a simulation from the outputs alone. The `a` half is a
-//! fresh RLWE sample after re-randomisation (`a_pk·u + e_2` added, `u` secret), so it carries
-//! nothing of `w` under RLWE. The same exponent rule sizes the DFT backend's flood
+//! *Why the flood is `2^63·B`:* the flood is `⌊V⌋` for `V` a sum of three continuous
+//! uniforms, so shifting it by the integer noise `μ` (`|μ| ≤ B`) is post-processing of
+//! shifting `V`; `V`'s density has Fisher information `≈ 4.562/2^(2f)`, so one coefficient's
+//! squared Hellinger distance is `≤ μ²·4.562/(8·2^(2f))`; these add up over everything the
+//! server returns for a 512³ volume (at most `2^44` noisy coefficients,
+//! [`super::VOLUME_RETURNED_COEFFS_LOG2`]: the coefficient backend returns one per output,
+//! about `2^34`; the DFT backend's whole ciphertexts at most `2^40.2`), also when the client
+//! adapts its inputs, and the statistical distance of the whole transcript from a simulation
+//! from the outputs alone is `≤ 1.068·B·2^22/2^f ≤ 2^-40` (the full derivation is at the
+//! private `params::flood_exponent`). A uniform flood would need `2^84·B` (a union bound over
+//! `2^44` coefficients at `2^-84` each): 20.4 more bits on the upload modulus. The `a` half
+//! is a fresh RLWE sample after re-randomisation (`a_pk·u + e_2` added, `u` secret), so it
+//! carries nothing of `w` under RLWE. The same exponent rule sizes the DFT backend's flood
 //! ([`Params::flood_bits`]).
 //!
 //! *Why the unneeded coefficients of `b` must not be sent:* they hold the other coefficients
@@ -50,13 +58,13 @@
 //! rotated for j)` Cheetah would send, sharing one `a` among all of them.
 //!
 //! # Parameters
-//! The presets (`N = 8192`, four 50-bit primes, `log2 q ≈ 200 ≤ 218`, 128-bit by the
-//! HomomorphicEncryption.org table) serve both backends with one key pair. The coefficient
-//! backend uploads at the smallest level whose modulus carries its flood (three primes for the
-//! UNet's layers at q32 and q24; four for layers whose ℓ1 count exceeds about 2^10.5 at q32,
-//! [`Params::coeff_plan`]) and returns at one prime (`q_1 ≈ 2^50`): the re-randomised flood
-//! leaves invariant noise `≤ 2^-3`, and switching to `q_1` adds `≤ (3/2)·p·(N+1)/q_1 ≈ 2^-4.4`
-//! at q32.
+//! The presets (`N = 8192`, primes of 50 + 41 + 41 + 41 bits at q32 and 50 + 37 + 37 + 41 at
+//! q24, 128-bit by the HomomorphicEncryption.org table) serve both backends with one key
+//! pair. The coefficient backend uploads at the smallest level whose modulus carries its
+//! flood (three primes, 132 bits at q32 and 124 at q24, for the layers whose ℓ1 count is up
+//! to about `2^11`; four beyond, [`Params::coeff_plan`]) and returns at one prime
+//! (`q_1 ≈ 2^50`): the re-randomised flood leaves invariant noise `≤ 2^-3`, and switching to
+//! `q_1` adds `≤ (3/2)·p·(N+1)/q_1 ≈ 2^-4.4` at q32.
 
 use rayon::prelude::*;
 use zeroize::Zeroize;
@@ -121,7 +129,7 @@ impl Selection {
 pub struct CoeffPlan {
     /// The level the client encrypts (uploads) at.
     pub upload_level: usize,
-    /// `f`: the flood is uniform in `[−2^f, 2^f)`.
+    /// `f`: the flood is a centred sum of three uniforms of `[0, 2^f)` (`|flood| ≤ 3·2^(f−1)`).
     pub flood_bits: u32,
     /// The level the response is switched down to.
     pub return_level: usize,
@@ -130,12 +138,16 @@ pub struct CoeffPlan {
     /// the invariant noise, which the plan keeps below `2^-3`: decryption stays correct
     /// (`< 1/2`) with one bit to spare.
     pub drop_bits: u32,
+    /// Low bits of each coefficient of `a` (sent in the coefficient domain) dropped by
+    /// randomised rounding before sending (only at return level 1; see
+    /// [`Params::coeff_plan`]).
+    pub a_drop_bits: u32,
 }
 
 impl Params {
     /// The plan for outputs whose kernel polynomials hold `l1_terms` weights in all (each
     /// `|w| ≤ 2^`[`COEFF_WEIGHT_BITS`]): noise bound `B = l1_terms·2^16·(η + 1/2) + 1/2`, flood
-    /// `f = ⌈log2 B⌉ + 84`, then the smallest upload level whose worst-case invariant noise after
+    /// `f = ⌈log2 B⌉ + 63`, then the smallest upload level whose worst-case invariant noise after
     /// flooding (plus the zero-encryption's own `2Nη + η`) and switching down stays below
     /// `2^-(1 + RETURN_MARGIN_BITS)`, and the smallest return level that keeps it there.
     ///
@@ -147,7 +159,7 @@ impl Params {
         let (nf, pf, eta) = (inner.n as f64, inner.p.q() as f64, CBD_ETA as f64);
         let b = l1_terms.max(1) as f64 * 2f64.powi(COEFF_WEIGHT_BITS as i32) * (eta + 0.5) + 0.5;
         let flood_bits = flood_exponent(b);
-        let total = b + 2f64.powi(flood_bits as i32) + 2.0 * nf * eta + eta;
+        let total = b + 1.5 * 2f64.powi(flood_bits as i32) + 2.0 * nf * eta + eta;
         let needed = -(1 + RETURN_MARGIN_BITS) as f64;
         let k = self.max_level();
         let mut best_top = f64::INFINITY;
@@ -163,6 +175,7 @@ impl Params {
                         flood_bits,
                         return_level: ret,
                         drop_bits: self.drop_bits(ret),
+                        a_drop_bits: self.a_drop_bits(ret),
                     });
                 }
             }
@@ -178,6 +191,7 @@ impl Params {
                 flood_bits,
                 return_level: k,
                 drop_bits: self.drop_bits(k),
+                a_drop_bits: self.a_drop_bits(k),
             })
         }
     }
@@ -191,15 +205,50 @@ impl Params {
         t.clamp(0, 40) as u32
     }
 
+    /// Low bits of `a` dropped at `level` (only level 1), by randomised rounding: each
+    /// coefficient `a_i` becomes `⌊a_i/2^t⌋ + [u_i < a_i mod 2^t]` for a fresh uniform `u_i` of
+    /// `[0, 2^t)`, so the error `δ_i = 2^t·a'_i − a_i` lies in `(−2^t, 2^t)`, has mean zero and
+    /// the `δ_i` are independent given `a`. Decryption then adds `(δ·s)_j`, a sum of at most
+    /// `N` independent terms in `(−2^t, 2^t)` for ternary `s`; by Hoeffding
+    /// `P[|(δ·s)_j| ≥ x] ≤ 2·exp(−x²/(2N·4^t)) = ε` at `x = 2^t·√(2N·ln(2/ε))`. With
+    /// `ε = 2^-(40 + 44 + 1)` per returned coefficient (so `≤ 2^-41` over the `2^44` of a volume,
+    /// [`super::VOLUME_RETURNED_COEFFS_LOG2`]), `t` is the largest with `p·x/q_1 < 1/4`: the
+    /// plan keeps the invariant noise before the return `≤ 2^-3`, dropping the low bits of `b`
+    /// adds `≤ 2^-3` ([`CoeffPlan::drop_bits`]), so decryption (`< 1/2`) fails with probability
+    /// `≤ 2^-85` per coefficient. This is the one probabilistic correctness bound of the
+    /// backend (the rest is worst case): at q32 it drops 6 of the 50 bits (worst case,
+    /// `N·2^(t−1)·||s||_∞`, would allow 3).
+    fn a_drop_bits(&self, level: usize) -> u32 {
+        if level != 1 {
+            return 0;
+        }
+        let q1 = (self.inner.q[0].q() as f64).log2();
+        let p = (self.inner.p.q() as f64).log2();
+        let eps_log2 = -((super::params::STATISTICAL_SECURITY_BITS
+            + super::params::VOLUME_RETURNED_COEFFS_LOG2
+            + 1) as f64);
+        let ln_2_over_eps = (1.0 - eps_log2) * std::f64::consts::LN_2;
+        let spread = (2.0 * self.inner.n as f64 * ln_2_over_eps).sqrt().log2();
+        // Strictly below 1/4: the largest t with q1 − p − 2 − spread − t > 0.
+        let t = (q1 - p - 2.0 - spread - 1e-9).floor() as i64;
+        t.clamp(0, 40) as u32
+    }
+
     /// Encoded length of a [`CoeffUpload`] at `level`.
     pub fn coeff_upload_len(&self, level: usize) -> usize {
         1 + 16 + super::wire::poly_len(self, level)
     }
 
     /// Encoded length of a [`CoeffResponse`] at `level` with `count` coefficients of `b`,
-    /// `drop_bits` low bits of each dropped.
-    pub fn coeff_response_len(&self, level: usize, count: usize, drop_bits: u32) -> usize {
-        1 + super::wire::poly_len(self, level)
+    /// `drop_bits` low bits of each dropped, and `a` with `a_drop_bits` low bits dropped.
+    pub fn coeff_response_len(
+        &self,
+        level: usize,
+        count: usize,
+        drop_bits: u32,
+        a_drop_bits: u32,
+    ) -> usize {
+        1 + super::wire::rounded_poly_len(self, level, a_drop_bits)
             + super::wire::coeffs_len(self, level, count, drop_bits)
     }
 }
@@ -289,7 +338,16 @@ impl SecretKey {
                 len: resp.b.len() / l,
             });
         }
-        let mut as_ = resp.a.clone();
+        let mut as_: Vec<u64> = resp
+            .a
+            .chunks(n)
+            .zip(&inner.q[..l])
+            .flat_map(|(limb, m)| {
+                limb.iter()
+                    .map(|&v| lift_dropped(m.q(), v, resp.a_drop_bits))
+            })
+            .collect();
+        poly::forward(&inner.plans[..l], &mut as_, n);
         poly::zip_limbs(
             &inner.q[..l],
             &mut as_,
@@ -320,8 +378,8 @@ impl SecretKey {
     }
 }
 
-/// `b' · 2^t mod q` for a coefficient sent as `b' = round(b / 2^t)` (`b' ≤ ⌈q/2^t⌉`, so one
-/// conditional subtraction).
+/// `b' · 2^t mod q` for a coefficient sent as `b' = round(b / 2^t)` or rounded at random
+/// (`b' ≤ ⌊(q − 1)/2^t⌋ + 1`, so `b'·2^t < 2q`: one conditional subtraction).
 fn lift_dropped(q: u64, v: u64, t: u32) -> u64 {
     let x = v << t;
     if x >= q { x - q } else { x }
@@ -332,15 +390,29 @@ pub(crate) fn drop_low(b: u64, t: u32) -> u64 {
     if t == 0 { b } else { (b + (1 << (t - 1))) >> t }
 }
 
-/// The server's answer for one coefficient-encoded product sum: the whole `a = c1` (NTT domain,
-/// `ℓ` limbs) and of `b = c0` only the coefficients of a [`Selection`] (coefficient domain,
-/// limb-major, `ℓ × count`).
+/// `⌊a/2^t⌋ + [u < a mod 2^t]` for `u` uniform in `[0, 2^t)`: rounding to a multiple of
+/// `2^t` with mean-zero error (see `Params::a_drop_bits`), without a branch on `a` or `u`.
+pub(crate) fn drop_low_random(a: u64, t: u32, u: u64) -> u64 {
+    if t == 0 {
+        return a;
+    }
+    let mask = (1u64 << t) - 1;
+    (a >> t) + u64::from((u & mask) < (a & mask))
+}
+
+/// The server's answer for one coefficient-encoded product sum: the whole `a = c1` (coefficient
+/// domain, `ℓ` limbs, each coefficient rounded at random to drop `a_drop_bits` low bits) and
+/// of `b = c0` only the coefficients of a [`Selection`] (coefficient domain, limb-major,
+/// `ℓ × count`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct CoeffResponse {
     pub(crate) params: Params,
     pub(crate) level: usize,
     /// `b` holds `round(b_j / 2^drop_bits)` (only at level 1).
     pub(crate) drop_bits: u32,
+    /// `a` holds `a_i` rounded at random to a multiple of `2^a_drop_bits`, divided by it (only
+    /// at level 1).
+    pub(crate) a_drop_bits: u32,
     pub(crate) a: Vec<u64>,
     pub(crate) b: Vec<u64>,
 }
@@ -428,12 +500,23 @@ impl Evaluator {
         self.rerandomize_and_flood_with(&mut ct, pk, plan.flood_bits, prg)?;
         let target = plan.return_level.min(ct.level);
         self.mod_switch_to(&mut ct, target)?;
-        let drop_bits = if ct.level == 1 { plan.drop_bits } else { 0 };
-        Ok(self.extract(ct, sel, drop_bits))
+        let (drop_bits, a_drop_bits) = if ct.level == 1 {
+            (plan.drop_bits, plan.a_drop_bits)
+        } else {
+            (0, 0)
+        };
+        Ok(self.extract(ct, sel, drop_bits, a_drop_bits, prg))
     }
 
-    /// `a` whole, `b` at `sel` (coefficient domain).
-    pub(crate) fn extract(&self, ct: Ciphertext, sel: &Selection, drop_bits: u32) -> CoeffResponse {
+    /// `a` whole, `b` at `sel` (both in the coefficient domain, low bits dropped).
+    pub(crate) fn extract(
+        &self,
+        ct: Ciphertext,
+        sel: &Selection,
+        drop_bits: u32,
+        a_drop_bits: u32,
+        prg: &mut Prg,
+    ) -> CoeffResponse {
         let inner = &self.params().inner;
         let (n, l, count) = (inner.n, ct.level, sel.len());
         let mut c0 = ct.c0;
@@ -444,11 +527,25 @@ impl Evaluator {
                 *d = drop_low(src[j as usize], drop_bits);
             }
         }
+        let mut a = ct.c1;
+        poly::inverse(&inner.plans[..l], &mut a, n);
+        if a_drop_bits > 0 {
+            let mut u = vec![0u64; a.len()];
+            let mut bytes = vec![0u8; u.len() * 8];
+            prg.fill_bytes(&mut bytes);
+            for (w, chunk) in u.iter_mut().zip(bytes.chunks_exact(8)) {
+                *w = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
+            }
+            for (v, &r) in a.iter_mut().zip(&u) {
+                *v = drop_low_random(*v, a_drop_bits, r);
+            }
+        }
         CoeffResponse {
             params: ct.params,
             level: l,
             drop_bits,
-            a: ct.c1,
+            a_drop_bits,
+            a,
             b,
         }
     }

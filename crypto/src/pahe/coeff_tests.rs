@@ -101,12 +101,18 @@ fn product_sum_round_trip(params: &Params, channels: usize, terms: usize, seed: 
     let bytes = resp.to_bytes();
     assert_eq!(
         bytes.len(),
-        params.coeff_response_len(plan.return_level, sel.len(), plan.drop_bits)
+        params.coeff_response_len(
+            plan.return_level,
+            sel.len(),
+            plan.drop_bits,
+            plan.a_drop_bits
+        )
     );
     let ctx = CoeffResponseContext {
         params: params.clone(),
         count: sel.len(),
         drop_bits: plan.drop_bits,
+        a_drop_bits: plan.a_drop_bits,
     };
     let resp = decode_exact::<CoeffResponse>(&bytes, &ctx).unwrap();
     let share = sk.decrypt_coeffs(&resp, &sel).unwrap();
@@ -137,6 +143,7 @@ fn plans_fit_the_presets() {
             assert_eq!(plan.upload_level, up);
             assert_eq!(plan.return_level, 1);
             assert!(plan.drop_bits >= if params.p() < 1 << 24 { 23 } else { 15 });
+            assert_eq!(plan.a_drop_bits, if params.p() < 1 << 24 { 14 } else { 6 });
         }
         let worst = params.coeff_plan(256 * 27 * 4).unwrap();
         assert!(worst.upload_level <= params.max_level());
@@ -202,6 +209,7 @@ fn coefficient_wire_formats_refuse_damage() {
         params: params.clone(),
         count: 3,
         drop_bits: plan.drop_bits,
+        a_drop_bits: plan.a_drop_bits,
     };
     assert_eq!(decode_exact::<CoeffResponse>(&bytes, &ctx).unwrap(), resp);
     for cut in [0, 1, bytes.len() - 1] {
@@ -211,12 +219,14 @@ fn coefficient_wire_formats_refuse_damage() {
         params: params.clone(),
         count: 2,
         drop_bits: plan.drop_bits,
+        a_drop_bits: plan.a_drop_bits,
     };
     assert!(decode_exact::<CoeffResponse>(&bytes, &wrong).is_err());
     let huge = CoeffResponseContext {
         params: params.clone(),
         count: SMALL_N + 1,
         drop_bits: plan.drop_bits,
+        a_drop_bits: plan.a_drop_bits,
     };
     assert!(matches!(
         decode_exact::<CoeffResponse>(&bytes, &huge),
@@ -294,4 +304,47 @@ fn distinguisher_sees_the_weights_only_without_enough_flooding() {
         planned < critical,
         "the planned flood must hide the weights"
     );
+}
+
+/// Randomised rounding of `a`: the error `2^t·a' − a` stays in `(−2^t, 2^t)`, averages to zero
+/// (it is unbiased for every `a`), the rounded value stays below the wire bound and lifts back
+/// modulo `q` with the same error.
+#[test]
+fn randomised_rounding_of_a_is_unbiased_and_bounded() {
+    use super::coeff::drop_low_random;
+    use super::wire::random_dropped_bound;
+    let q = Params::q32().moduli()[0];
+    let t = 6u32;
+    let mut prg = Prg::from_seed([11; 16]);
+    for a in [
+        0,
+        1,
+        31,
+        32,
+        33,
+        63,
+        q - 64,
+        q - 33,
+        q - 1,
+        prg.uniform_below(q),
+    ] {
+        let trials = 20_000;
+        let mut sum = 0f64;
+        for _ in 0..trials {
+            let r = drop_low_random(a, t, prg.next_u64());
+            assert!(r < random_dropped_bound(q, t), "a = {a}");
+            let err = (r << t) as i128 - a as i128;
+            assert!(err.abs() < 1 << t, "a = {a}: error {err}");
+            let lifted = if r << t >= q { (r << t) - q } else { r << t };
+            assert_eq!(
+                (lifted as i128 - a as i128).rem_euclid(q as i128),
+                err.rem_euclid(q as i128)
+            );
+            sum += err as f64;
+        }
+        let mean = sum / trials as f64;
+        // Standard deviation of the error is at most 2^(t−1) = 32: the mean of 20,000 is
+        // within 6 standard errors (1.4) of zero.
+        assert!(mean.abs() < 1.5, "a = {a}: mean error {mean}");
+    }
 }

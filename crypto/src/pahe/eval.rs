@@ -395,9 +395,10 @@ impl Evaluator {
     }
 
     /// Circuit privacy: adds a fresh public-key encryption of zero (re-randomising `(c0, c1)`
-    /// under RLWE) whose `c0` error is uniform in `[−2^f, 2^f)`, `f = `[`Params::flood_bits`],
-    /// which hides any noise of magnitude `B ≤ 2^(f − 84)` with statistical distance
-    /// `≤ 2^-84` per coefficient, `≤ 2^-40` over a volume's returned coefficients.
+    /// under RLWE) whose `c0` error is the smooth flood of `f = `[`Params::flood_bits`] (a sum
+    /// of three uniforms of `[0, 2^f)`, centred, `|flood| ≤ 3·2^(f−1)`), which hides noise of
+    /// magnitude `B ≤ 2^(f − 63)` in everything returned for a volume with statistical
+    /// distance `≤ 2^-40` (Hellinger composition, see [`Params::flood_bits`]).
     ///
     /// # Errors
     /// [`PaheError::Level`]; [`PaheError::ParamsMismatch`] if `pk` is for another set.
@@ -410,7 +411,7 @@ impl Evaluator {
         self.rerandomize_and_flood_with(ct, pk, self.params.inner.flood_bits, prg)
     }
 
-    /// [`Evaluator::rerandomize_and_flood`] with a flood uniform in `[−2^bits, 2^bits)` (the
+    /// [`Evaluator::rerandomize_and_flood`] with the flood of exponent `bits` (the
     /// coefficient-encoded HomConv sizes its flood per layer, [`Params::coeff_plan`]).
     ///
     /// # Errors
@@ -434,24 +435,39 @@ impl Evaluator {
         self.add_assign(ct, &zero)
     }
 
-    /// Uniform integers in `[−2^f, 2^f)`, as residues (coefficient domain) of `level` primes.
-    fn flood_noise(&self, level: usize, bits: u32, prg: &mut Prg) -> Vec<u64> {
+    /// The flood of [`super::params::flood_exponent`] (module docs there): per coefficient
+    /// `D_1 + D_2 + D_3 + J − 3·2^(f−1)` with `D_i` uniform in `[0, 2^f)` and `J ∈ {0, 1, 2}`
+    /// with probabilities `(1/6, 2/3, 1/6)` — exactly `⌊V⌋` for `V` the sum of three continuous
+    /// uniforms on `[0, 2^f)` (write each as `D_i + F_i`, `F_i` uniform in `[0, 1)`: `J =
+    /// ⌊F_1 + F_2 + F_3⌋`), centred, so `|flood| ≤ 3·2^(f−1)`. As residues (coefficient
+    /// domain) of `level` primes. No branch depends on a sampled value: `J` comes from a
+    /// rejection-sampled uniform of `[0, 6)` (the number of rejections is independent of the
+    /// value) and comparisons without branches; the reductions are the kernels' branch-free
+    /// ones.
+    pub(crate) fn flood_noise(&self, level: usize, bits: u32, prg: &mut Prg) -> Vec<u64> {
         let inner = &self.params.inner;
         let n = inner.n;
-        let f = bits as usize;
-        let words = (f + 1).div_ceil(64);
-        let top_mask = if (f + 1).is_multiple_of(64) {
+        let f = bits.max(1) as usize;
+        let words = f.div_ceil(64);
+        let top_mask = if f.is_multiple_of(64) {
             u64::MAX
         } else {
-            (1u64 << ((f + 1) % 64)) - 1
+            (1u64 << (f % 64)) - 1
         };
-        let mut raw = vec![0u64; n * words];
+        // Three f-bit uniforms per coefficient, then J.
+        let mut raw = vec![0u64; 3 * n * words];
         let mut bytes = vec![0u8; raw.len() * 8];
         prg.fill_bytes(&mut bytes);
         for (w, chunk) in raw.iter_mut().zip(bytes.chunks_exact(8)) {
             *w = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
         }
         bytes.zeroize();
+        let mut j = vec![0u64; n];
+        prg.fill_uniform_below(&mut j, 6);
+        for v in j.iter_mut() {
+            // 0 → 0, 1..=4 → 1, 5 → 2.
+            *v = u64::from(*v >= 1) + u64::from(*v >= 5);
+        }
         let mut out = vec![0u64; level * n];
         out.par_chunks_mut(n)
             .zip(inner.q[..level].par_iter())
@@ -460,20 +476,26 @@ impl Evaluator {
                 let two64 = m.mul(two64, two64);
                 let two64_shoup = m.shoup(two64);
                 let one = m.shoup(1);
-                let shift = m.pow(2, f as u64);
-                for (o, big) in limb.iter_mut().zip(raw.chunks_exact(words)) {
-                    let mut r = 0u64;
-                    for (t, &w) in big.iter().enumerate().rev() {
-                        let w = if t == words - 1 { w & top_mask } else { w };
-                        r = m.add(
-                            m.mul_shoup(r, two64, two64_shoup),
-                            poly::reduce_word(m, one, w),
-                        );
+                // 3·2^(f−1) mod q.
+                let shift = m.mul(m.reduce(3), m.pow(2, f as u64 - 1));
+                for ((o, big), &jv) in limb.iter_mut().zip(raw.chunks_exact(3 * words)).zip(&j) {
+                    let mut acc = m.reduce(jv);
+                    for d in big.chunks_exact(words) {
+                        let mut r = 0u64;
+                        for (t, &w) in d.iter().enumerate().rev() {
+                            let w = if t == words - 1 { w & top_mask } else { w };
+                            r = m.add(
+                                m.mul_shoup(r, two64, two64_shoup),
+                                poly::reduce_word(m, one, w),
+                            );
+                        }
+                        acc = m.add(acc, r);
                     }
-                    *o = m.sub(r, shift);
+                    *o = m.sub(acc, shift);
                 }
             });
         raw.zeroize();
+        j.zeroize();
         out
     }
 

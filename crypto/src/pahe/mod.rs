@@ -5,7 +5,7 @@
 //! # The scheme
 //! * Ring `R_q = Z_q[X]/(X^N + 1)`, `N` a power of two (4096..=32768 for secure sets), `q` a
 //!   product of NTT-friendly RNS primes `q_1 … q_k` (each `≡ 1 mod 2N`, at most 62 bits; the
-//!   presets use 50-bit primes, which the kernels' IFMA52 path serves fastest).
+//!   presets use primes of 37 to 50 bits, which the kernels' IFMA52 path serves fastest).
 //! * Plaintext modulus `p`, a prime `≡ 1 mod 2N`: a plaintext polynomial packs `N` slots of
 //!   `Z_p` (CRT / "batching"). Slot values are the evaluations of the plaintext polynomial at the
 //!   primitive `2N`-th roots of unity mod `p`; slot `r·N/2 + j` (row `r ∈ {0,1}`, column
@@ -37,11 +37,13 @@
 //! # Circuit privacy and the return path
 //! Before a ciphertext leaves the server, [`Evaluator::finalize_for_return`] (1) subtracts the
 //! server's mask (HSS `Share`), (2) adds a fresh public-key encryption of zero whose `c0` error is
-//! uniform in `[−2^f, 2^f)` — re-randomisation makes `(c0, c1)` fresh under RLWE and the flood
-//! hides the old noise statistically: `2^f ≥ 2^(40+44) · B`, where `B` bounds the noise of the
-//! worst HomConv ([`Params::flood_bits`]), so the statistical distance is at most `2^−84` per
-//! coefficient and, over the `≤ 2^44` coefficients returned for a whole 512³ volume
-//! ([`VOLUME_RETURNED_COEFFS_LOG2`]), at most `2^−40` — and (3) switches the modulus down to the return level
+//! a smooth flood (a centred sum of three uniforms of `[0, 2^f)`) — re-randomisation makes
+//! `(c0, c1)` fresh under RLWE and the flood hides the old noise statistically: `2^f ≥
+//! 2^63 · B` ([`FLOOD_MARGIN_BITS`]), where `B` bounds the noise of the worst HomConv
+//! ([`Params::flood_bits`]); the Hellinger distances of the returned coefficients add up, so
+//! over the `≤ 2^44` coefficients returned for a whole 512³ volume
+//! ([`VOLUME_RETURNED_COEFFS_LOG2`]) the statistical distance is at most `2^−40` — and (3)
+//! switches the modulus down to the return level
 //! ([`Params::return_level`], the smallest that still decrypts with margin in the worst case).
 //!
 //! Encryption uses the precise scaling `round(Q·m/p)` (not `⌊Q/p⌋·m`), so a plaintext product's
@@ -79,8 +81,8 @@ pub use error::{PaheError, PahePrimeRole, ParamError};
 pub use eval::{Evaluator, random_mask, reconstruct};
 pub use keys::{GaloisKey, GaloisKeys, PublicKey, SecretKey};
 pub use params::{
-    CBD_ETA, HOMCONV_MAX_CHANNELS, MAX_PRIMES, Params, RETURN_MARGIN_BITS, ROTATION_ALLOWANCE,
-    STATISTICAL_SECURITY_BITS, VOLUME_RETURNED_COEFFS_LOG2, max_log2_q_128,
+    CBD_ETA, FLOOD_MARGIN_BITS, HOMCONV_MAX_CHANNELS, MAX_PRIMES, Params, RETURN_MARGIN_BITS,
+    ROTATION_ALLOWANCE, STATISTICAL_SECURITY_BITS, VOLUME_RETURNED_COEFFS_LOG2, max_log2_q_128,
 };
 pub use wire::{
     CoeffResponseContext, KIND_CIPHERTEXT, KIND_COEFF_RESPONSE, KIND_COEFF_UPLOAD,

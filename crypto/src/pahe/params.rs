@@ -23,14 +23,20 @@ pub const ROTATION_ALLOWANCE: u64 = 16;
 /// server returns over a whole volume and a simulation without the weights is at most `2^-40`.
 pub const STATISTICAL_SECURITY_BITS: u32 = 40;
 /// `log2` of the number of noisy coefficients the server returns over one 512³ volume, bounded
-/// from above for both linear backends (the union bound of the flooding argument).
+/// from above for both linear backends (the composition of the flooding argument).
 ///
 /// The DFT HomConv returns whole ciphertexts: a 512×512 slice returns at most about 15 GB of
 /// HomConv and upsampling traffic, i.e. `≤ 2^31.2` coefficients of ≥ 50 bits, so `≤ 2^40.2`
 /// per 512-slice volume; the coefficient-encoded HomConv returns one noisy coefficient per
 /// output, `≈ 2^34` per volume (16 billion activations). `2^44` covers both with a factor
-/// 16 to spare, so each coefficient gets a flooding distance of `2^-(40+44)`.
+/// 16 to spare. The flood's distance grows with the square root of the count (Hellinger
+/// composition), so this costs `44/2` bits of flood ([`FLOOD_MARGIN_BITS`]).
 pub const VOLUME_RETURNED_COEFFS_LOG2: u32 = 44;
+/// Bits between the noise bound `B` and the flood's scale `2^f` ([`Params::flood_bits`]):
+/// `⌈40 + 44/2 + log2(√(2√3·ln(2 + √3))/2)⌉ = ⌈62.095⌉`, from the Hellinger composition of
+/// the smooth flood over `2^`[`VOLUME_RETURNED_COEFFS_LOG2`] coefficients at statistical
+/// distance `2^-`[`STATISTICAL_SECURITY_BITS`] (derivation at `flood_exponent`).
+pub const FLOOD_MARGIN_BITS: u32 = 63;
 /// Worst-case noise budget, in bits, that a returned ciphertext keeps after the worst HomConv,
 /// flooding and modulus switching to [`Params::return_level`].
 pub const RETURN_MARGIN_BITS: i32 = 2;
@@ -132,23 +138,41 @@ impl Eq for Params {}
 
 impl Params {
     /// The `q32` preset: `N = 8192`, `p` the largest prime below `2^32` with `p ≡ 1 mod 2N`
-    /// (`4294475777`), `q` four 50-bit primes (`log2 q ≈ 200 ≤ 218`). Sized for the seed's q32
-    /// configuration (12 integer + 4 fractional bits) and its worst HomConv (256 channels of
-    /// full-range plaintext products), with flooding and return at one 50-bit prime.
+    /// (`4294475777`), `q` four primes of 50, 41, 41 and 41 bits (`log2 q ≈ 173 ≤ 218`). Sized
+    /// for the seed's q32 configuration (12 integer + 4 fractional bits): the DFT HomConv's
+    /// worst case (256 channels of full-range plaintext products, 16 key switches) with its
+    /// flood at the top level and the return at the 50-bit prime (invariant noise `≤ 2^-4`
+    /// before the switch); the coefficient HomConv uploads at the 132-bit prefix of three
+    /// primes (it carries the flood of layers with an ℓ1 count up to `2^11`, which covers the
+    /// UNet's 3×3 layers up to 64 channels packed two per upload) and returns at the 50-bit
+    /// prime. The primes below 50 bits follow from the smooth flood ([`FLOOD_MARGIN_BITS`]):
+    /// with the uniform flood's 21 more bits the set was four 50-bit primes.
     pub fn q32() -> Self {
-        Self::preset("q32", 8192, 32, 50, 4)
+        Self::preset("q32", 8192, 32, &[50, 41, 41, 41])
     }
 
     /// The `q24` preset: `N = 8192`, `p` the largest prime below `2^24` with `p ≡ 1 mod 2N`, `q`
-    /// four 50-bit primes. Sized for the seed's q24 configuration (8 + 4 bits).
+    /// four primes of 50, 37, 37 and 41 bits (`log2 q ≈ 165`). Sized for the seed's q24
+    /// configuration (8 + 4 bits) the same way as [`Params::q32`] (coefficient uploads at the
+    /// 124-bit prefix of three primes).
     pub fn q24() -> Self {
-        Self::preset("q24", 8192, 24, 50, 4)
+        Self::preset("q24", 8192, 24, &[50, 37, 37, 41])
     }
 
-    fn preset(name: &'static str, n: usize, p_bits: u32, q_bits: u32, k: usize) -> Self {
+    /// `q_i` the largest prime below `2^q_bits[i]` with `q_i ≡ 1 mod 2N` not yet taken (and not
+    /// `p`).
+    fn preset(name: &'static str, n: usize, p_bits: u32, q_bits: &[u32]) -> Self {
         let two_n = 2 * n as u64;
         let p = primes_congruent_one(p_bits, two_n, 1)[0];
-        let q = primes_congruent_one(q_bits, two_n, k);
+        let mut q: Vec<u64> = Vec::with_capacity(q_bits.len());
+        for &bits in q_bits {
+            let taken = q.iter().filter(|&&x| x < (1 << bits)).count();
+            let next = primes_congruent_one(bits, two_n, taken + 2)
+                .into_iter()
+                .find(|c| *c != p && !q.contains(c))
+                .expect("enough NTT primes of each size");
+            q.push(next);
+        }
         Self::build(name, n, p, &q, true).expect("presets are valid and secure")
     }
 
@@ -281,10 +305,12 @@ impl Params {
     }
 
     /// `f`: the flooding noise added before a ciphertext leaves the server (DFT HomConv) is
-    /// uniform in `[−2^f, 2^f)`, with `2^f ≥ 2^(40+44) · B` for `B` the worst-case noise of a
-    /// HomConv over [`HOMCONV_MAX_CHANNELS`] channels of full-range plaintext products plus
+    /// a centred sum of three uniforms of `[0, 2^f)` (`|flood| ≤ 3·2^(f−1)`), with
+    /// `2^f ≥ 2^`[`FLOOD_MARGIN_BITS`]` · B` for `B` the worst-case noise of a HomConv over
+    /// [`HOMCONV_MAX_CHANNELS`] channels of full-range plaintext products plus
     /// [`ROTATION_ALLOWANCE`] key switches: statistical distance `≤ 2^-40` over everything
-    /// returned for a 512³ volume ([`VOLUME_RETURNED_COEFFS_LOG2`]).
+    /// returned for a 512³ volume ([`VOLUME_RETURNED_COEFFS_LOG2`]; derivation in the docs of
+    /// the private `flood_exponent`: Hellinger composition of the smooth flood).
     pub fn flood_bits(&self) -> u32 {
         self.inner.flood_bits
     }
@@ -335,6 +361,8 @@ fn noise_plan(
         flood_bits = flood_bits.min(cap.max(1) as u32);
     }
     // Invariant noise ν = p·e/Q after flooding, at the top level.
+    // The flood is at most 3·2^(f−1); with B ≤ 2^(f−63) and the zero encryption's own
+    // noise (≤ 2Nη + η ≈ 2^18.4 at the presets) the total stays below 2^(f+1).
     let log2_nu_top = pf.log2() + flood_bits as f64 + 1.0 - log2_q;
     let needed = -(1 + RETURN_MARGIN_BITS);
     // Switching down to Q_ℓ adds at most p·(3/2)·(1 + N)/Q_ℓ (rounding errors ≤ 3/2 with the
@@ -357,12 +385,36 @@ fn noise_plan(
     }
 }
 
-/// `f = ⌈log2 B⌉ + 40 + 44`: a uniform flood in `[−2^f, 2^f)` is at statistical distance
-/// `≤ B/2^f ≤ 2^-84` from itself shifted by any noise `|e| ≤ B`, per coefficient; over the
-/// `≤ 2^44` returned coefficients of a volume ([`VOLUME_RETURNED_COEFFS_LOG2`]) the union
-/// bound gives `≤ 2^-40` ([`STATISTICAL_SECURITY_BITS`]).
+/// `f = ⌈log2 B⌉ + `[`FLOOD_MARGIN_BITS`] (63) for noise `|e| ≤ B`: the flood
+/// ([`super::Evaluator::rerandomize_and_flood`]) is `⌊V⌋` centred, `V` a sum of three
+/// independent continuous uniforms on `[0, U)`, `U = 2^f`.
+///
+/// **Why 63 bits suffice for a whole volume** (instead of `40 + 44` with a uniform flood and
+/// a union bound). Let `g` be the density of `V` (Irwin–Hall of order 3 scaled by `U`), `μ`
+/// the weight-dependent noise of one returned coefficient (an integer, `|μ| ≤ B`).
+/// 1. *Discretisation:* `⌊V + μ⌋ = ⌊V⌋ + μ`, so the sampled flood shifted by `μ` is a function
+///    of `V + μ`; by data processing, every distance below of the continuous pair bounds the
+///    discrete one.
+/// 2. *One coefficient:* `√g` is absolutely continuous, so `√g(x) − √g(x − μ) =
+///    ∫_0^μ (√g)'(x − t) dt` and by Cauchy–Schwarz `∫ (√g(x) − √g(x − μ))² dx ≤ μ² ∫ (√g)'² =
+///    μ²·I/4`, with the Fisher information `I = ∫ g'²/g = 2√3·ln(2 + √3)/U² ≈ 4.562/U²`
+///    (pieces: `2/U²` on each outer third, `2√3·ln(2 + √3) − 4` in the middle). So the squared
+///    Hellinger distance `h² = 1 − BC` (`BC = ∫ √(g·g_μ)`) is at most `μ²·I/8`.
+/// 3. *The volume:* the Bhattacharyya coefficient of a sequence of returned coefficients,
+///    each flooded independently, is at least the product of the per-coefficient ones, also
+///    when the client chooses later inputs after seeing earlier answers (`BC(P_XY, Q_XY) ≥
+///    BC(P_X, Q_X) · inf_x BC(P_{Y|x}, Q_{Y|x})`); hence `1 − BC_total ≤ Σ h² ≤ K·B²·I/8` for
+///    `K = 2^`[`VOLUME_RETURNED_COEFFS_LOG2`] coefficients, and the statistical distance is
+///    `≤ √(1 − BC_total²) ≤ √(2(1 − BC_total)) ≤ (B/2)·√(K·I) ≈ 1.068·B·2^22/U`.
+/// 4. With `U ≥ 2^(⌈log2 B⌉ + 63)` that is `≤ 1.068·2^-41 < 2^-40`
+///    ([`STATISTICAL_SECURITY_BITS`]). The `c1` half and the rest of `c0` are a fresh RLWE
+///    sample after re-randomisation (computational, as before).
+///
+/// Against the old uniform flood (`2^(⌈log2 B⌉ + 84)`) the largest flood,
+/// `3·2^(f−1) ≈ 2^(⌈log2 B⌉ + 63.6)`, is 20.4 bits smaller, and its support is bounded, so
+/// decryption stays correct in the worst case (no tail to cut).
 pub(crate) fn flood_exponent(b: f64) -> u32 {
-    b.log2().ceil() as u32 + STATISTICAL_SECURITY_BITS + VOLUME_RETURNED_COEFFS_LOG2
+    b.log2().ceil() as u32 + FLOOD_MARGIN_BITS
 }
 
 /// For each output position of `plan.forward`, the exponent `t` with value `ζ^t`, where `ζ` is

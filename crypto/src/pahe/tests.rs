@@ -468,6 +468,58 @@ fn worst_homconv_survives_flooding_and_switching_q24() {
     worst_homconv_survives(q24());
 }
 
+/// The smooth flood: centred, within `±3·2^(f−1)`, with the variance of a sum of three
+/// uniforms of `[0, 2^f)` (`2^(2f)/4`, against `3·2^(2f)/4` for one uniform of the same
+/// range), the same integer in every limb — for an exponent within one word and one beyond
+/// (the multi-word path the presets' floods take).
+#[test]
+fn the_smooth_flood_has_its_range_and_variance() {
+    let params = q32();
+    let ev = Evaluator::new(params);
+    let mut prg = Prg::from_seed([9; 16]);
+    let n = params.n();
+    let q = params.moduli();
+    let (q0, q1) = (q[0] as i128, q[1] as i128);
+    // q0^-1 mod q1, for the CRT of the two limbs (q0·q1 ≈ 2^91 holds a flood of 2^71).
+    let q0_inv = {
+        let (mut t, mut new_t, mut r, mut new_r) = (0i128, 1i128, q1, q0 % q1);
+        while new_r != 0 {
+            let k = r / new_r;
+            (t, new_t) = (new_t, t - k * new_t);
+            (r, new_r) = (new_r, r - k * new_r);
+        }
+        t.rem_euclid(q1)
+    };
+    for f in [20u32, 70] {
+        let u = 2f64.powi(f as i32);
+        let (mut sum, mut sq, mut max) = (0f64, 0f64, 0f64);
+        let rounds = 8;
+        for _ in 0..rounds {
+            let flood = ev.flood_noise(2, f, &mut prg);
+            for i in 0..n {
+                let (r0, r1) = (flood[i] as i128, flood[n + i] as i128);
+                let x = r0 + q0 * ((r1 - r0).rem_euclid(q1) * q0_inv % q1);
+                let c = if x > q0 * q1 / 2 { x - q0 * q1 } else { x } as f64;
+                sum += c;
+                sq += c * c;
+                max = f64::max(max, c.abs());
+            }
+        }
+        let count = (rounds * n) as f64;
+        let var = sq / count - (sum / count).powi(2);
+        eprintln!(
+            "f = {f}: mean / U {:.4}, variance / (U²/4) {:.4}, max / (3U/2) {:.4}",
+            sum / count / u,
+            var / (u * u / 4.0),
+            max / (1.5 * u)
+        );
+        assert!(max <= 1.5 * u, "range");
+        assert!(max > 1.2 * u, "the range is used");
+        assert!((sum / count).abs() < 0.02 * u, "centred");
+        assert!((var / (u * u / 4.0) - 1.0).abs() < 0.03, "variance U²/4");
+    }
+}
+
 /// Circuit privacy: the ciphertexts a server returns for two very different weight sets (all
 /// ones vs. full-range) have indistinguishable decrypted-noise distributions once flooded, and
 /// clearly different ones without flooding (so the check can fail).
@@ -650,12 +702,13 @@ fn encodings_and_fingerprints_are_frozen_for_format_version_1() {
 }
 
 // Refrozen when encryption moved to the precise scaling round(Q·m/p) (the seeded
-// ciphertext's c0) and the flood to the volume-level bound (the preset fingerprints).
+// ciphertext's c0) and the flood to the volume-level bound (the preset fingerprints), and
+// again when the smooth flood shrank the presets' primes (the preset fingerprints).
 const FROZEN: [u64; 4] = [
     0x4e99_c952_6ba6_3369,
     0x5f4a_8589_1b7b_0a01,
-    0x2b45_1a3b_349f_9245,
-    0xe990_dd1c_1d6a_31a7,
+    0x9242_bdef_d0f8_d439,
+    0xbaf3_128d_0989_3d31,
 ];
 
 /// The evaluator runs its limb loops inline in a one-thread pool and through rayon otherwise:

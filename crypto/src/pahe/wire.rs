@@ -10,7 +10,7 @@
 //! | [`SeededCiphertext`] | `seed [16]` · `c0` (k limbs) |
 //! | [`PublicKey`] | `seed [16]` · `b` (k limbs) |
 //! | [`CoeffUpload`] | `level u8` · `seed [16]` · `c0` (ℓ limbs) |
-//! | [`CoeffResponse`] | `level u8` · `a` (ℓ limbs) · `b`: ℓ × `count` residues (count from the context) |
+//! | [`CoeffResponse`] | `level u8` · `a` (ℓ limbs, coefficient domain, `a_drop_bits` low bits dropped: bit-packed below `⌊(q_i − 1)/2^t⌋ + 2`) · `b`: ℓ × `count` residues (count and dropped bits from the context) |
 //! | [`GaloisKeys`] | `count u16` · per key, elements strictly increasing: `g u32` · k × (`seed [16]` · `b` (k limbs)) |
 
 use std::collections::BTreeMap;
@@ -103,6 +103,20 @@ fn read_packed(
 /// Exclusive bound of a residue mod `q` sent with `t` low bits dropped (`round(b/2^t)`).
 pub(super) fn dropped_bound(q: u64, t: u32) -> u64 {
     super::coeff::drop_low(q - 1, t) + 1
+}
+
+/// Exclusive bound of a residue mod `q` rounded at random to drop `t` low bits.
+pub(super) fn random_dropped_bound(q: u64, t: u32) -> u64 {
+    if t == 0 { q } else { ((q - 1) >> t) + 2 }
+}
+
+/// Bytes of a polynomial of `level` limbs, `t` low bits of each coefficient dropped at random.
+pub(super) fn rounded_poly_len(params: &Params, level: usize, t: u32) -> usize {
+    let n = params.n();
+    params.inner.q[..level]
+        .iter()
+        .map(|m| (n * bits_of(random_dropped_bound(m.q(), t)) as usize).div_ceil(8))
+        .sum()
 }
 
 /// Bytes of `count` bit-packed residues per limb for the first `level` limbs, `t` low bits
@@ -286,12 +300,22 @@ pub struct CoeffResponseContext {
     /// Low bits dropped from each coefficient of `b` ([`super::CoeffPlan::drop_bits`]; only
     /// at level 1, else 0).
     pub drop_bits: u32,
+    /// Low bits dropped from each coefficient of `a` ([`super::CoeffPlan::a_drop_bits`]; only
+    /// at level 1, else 0).
+    pub a_drop_bits: u32,
 }
 
 impl Encode for CoeffResponse {
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(self.level as u8);
-        put_poly(out, &self.params, &self.a);
+        let n = self.params.n();
+        for (limb, m) in self.a.chunks(n).zip(&self.params.inner.q) {
+            put_packed(
+                out,
+                limb,
+                bits_of(random_dropped_bound(m.q(), self.a_drop_bits)),
+            );
+        }
         let count = self.b.len() / self.level;
         if count > 0 {
             for (limb, m) in self.b.chunks(count).zip(&self.params.inner.q) {
@@ -315,10 +339,28 @@ impl Decode for CoeffResponse {
         }
         let level = read_level(reader, params, "coefficient response level")?;
         let t = ctx.drop_bits;
-        if (level != 1 && t != 0) || t >= bits_of(params.inner.q[0].q()) {
+        let ta = ctx.a_drop_bits;
+        let q1_bits = bits_of(params.inner.q[0].q());
+        if (level != 1 && (t != 0 || ta != 0)) || t >= q1_bits || ta >= q1_bits {
             return Err(WireError::Invalid("coefficient response dropped bits"));
         }
-        let a = read_poly(reader, params, "coefficient response a residue", level)?;
+        let a_len = rounded_poly_len(params, level, ta);
+        if reader.remaining() < a_len {
+            return Err(WireError::Truncated {
+                needed: a_len,
+                remaining: reader.remaining(),
+            });
+        }
+        let mut a = Vec::with_capacity(level * params.n());
+        for m in &params.inner.q[..level] {
+            read_packed(
+                reader,
+                "coefficient response a residue",
+                params.n(),
+                random_dropped_bound(m.q(), ta),
+                &mut a,
+            )?;
+        }
         let needed = coeffs_len(params, level, ctx.count, t);
         if reader.remaining() < needed {
             return Err(WireError::Truncated {
@@ -340,6 +382,7 @@ impl Decode for CoeffResponse {
             params: params.clone(),
             level,
             drop_bits: t,
+            a_drop_bits: ta,
             a,
             b,
         })

@@ -29,8 +29,10 @@ use crate::quant::QuantModel;
 /// Version 2 added the nonlinear chunk and the linear backend; version 3 the hello's purpose
 /// and extents and the busy, refusal and status replies; version 4 the batch (requests of
 /// several slices stacked along depth); version 5 the OT backend's Ferret set with `k = 44,000`
-/// (issue #18: a peer of version 4 would run `k = 36,288` and the two would not agree).
-pub const PROTOCOL_VERSION: u16 = 5;
+/// (issue #18: a peer of version 4 would run `k = 36,288` and the two would not agree); version
+/// 6 the smooth flood and the presets' smaller primes, and the coefficient HomConv's response
+/// with `a` in the coefficient domain, its low bits dropped (issue #14).
+pub const PROTOCOL_VERSION: u16 = 6;
 /// Largest name (preset, backend, printed value) in a handshake message.
 pub const MAX_NAME_LEN: usize = 64;
 /// Largest handshake message body.

@@ -25,7 +25,12 @@
 //! Tile extents, `G` and `M` (with `M·G·L ≤ N`) minimise the bytes on the wire,
 //! `tiles · (⌈c_in/G⌉ · upload + ⌈c_out/M⌉ · response)`, where the upload level and the
 //! response's level follow from the ℓ1 count `⌈c_in/G⌉·G·M·taps` of the kernels that enter an
-//! output ([`Params::coeff_plan`]).
+//! output ([`Params::coeff_plan`]). A response costs a whole `a` (`N` coefficients of
+//! `log2 q_1 − ` [`CoeffPlan::a_drop_bits`] bits) plus `M·valid` coefficients of `b`, an upload
+//! `N` coefficients of the upload level's bits; at the ANCHORS case (56×56, 64 → 64, q32) that
+//! picks one tile, `G = 2`, `M = 1`: 32 uploads of 132 bits per coefficient and 64 responses
+//! of 8192 × 44 + 3136 × 34 bits (more output channels per product would need fewer input
+//! channels per upload, and an upload costs three times a response's `a`).
 //!
 //! Transposed convs run as the conv of the zero-inserted input, as in the DFT backend.
 //!
@@ -136,6 +141,7 @@ impl CoeffLayout {
                                         plan.return_level,
                                         mo * valid,
                                         plan.drop_bits,
+                                        plan.a_drop_bits,
                                     )) as u128;
                         if best.as_ref().is_none_or(|b| bytes < b.0) {
                             best = Some((bytes, [td, th, tw], g, mo, plan));
@@ -439,11 +445,17 @@ impl Packing for CoeffLayout {
     ) -> Result<(Selection, CoeffResponse), HomConvError> {
         let sel = self.selection(params, og, valid);
         let plan = &self.plan;
-        let max_len = params.coeff_response_len(plan.return_level, sel.len(), plan.drop_bits);
+        let max_len = params.coeff_response_len(
+            plan.return_level,
+            sel.len(),
+            plan.drop_bits,
+            plan.a_drop_bits,
+        );
         let ctx = CoeffResponseContext {
             params: params.clone(),
             count: sel.len(),
             drop_bits: plan.drop_bits,
+            a_drop_bits: plan.a_drop_bits,
         };
         let resp = ch.recv_message(KIND_COEFF_RESPONSE, max_len, &ctx)?;
         Ok((sel, resp))
