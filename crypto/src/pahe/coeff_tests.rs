@@ -2,25 +2,10 @@
 //! coefficients, the wire formats round-trip and refuse damage, the plan fits the presets, and
 //! a distinguisher sees the weights exactly when the flood is missing or too small.
 
-use std::sync::OnceLock;
-
-use bunet_kernels::primes::primes_congruent_one;
-
+use super::tests::{SMALL_N, small};
 use super::*;
 use crate::prg::Prg;
 use crate::wire::{Encode, WireError, decode_exact};
-
-const SMALL_N: usize = 256;
-
-fn small() -> &'static Params {
-    static P: OnceLock<Params> = OnceLock::new();
-    P.get_or_init(|| {
-        let two_n = 2 * SMALL_N as u64;
-        let p = primes_congruent_one(20, two_n, 1)[0];
-        let q = primes_congruent_one(50, two_n, 3);
-        Params::insecure_for_tests(SMALL_N, p, &q).unwrap()
-    })
-}
 
 /// Schoolbook product of `a` (residues) and small signed `w` in `Z_p[X]/(X^N + 1)`.
 fn negacyclic_mul_signed(a: &[u64], w: &[i64], p: u64) -> Vec<u64> {

@@ -7,9 +7,11 @@ use super::*;
 use crate::prg::Prg;
 use crate::wire::{Encode, decode_exact};
 
-const SMALL_N: usize = 256;
+/// The ring degree of the small insecure test parameters.
+pub(super) const SMALL_N: usize = 256;
 
-fn small() -> &'static Params {
+/// Small insecure parameters (N = 256, a 20-bit p, three 50-bit primes), built once.
+pub(super) fn small() -> &'static Params {
     static P: OnceLock<Params> = OnceLock::new();
     P.get_or_init(|| {
         let two_n = 2 * SMALL_N as u64;
@@ -27,6 +29,23 @@ fn q32() -> &'static Params {
 fn q24() -> &'static Params {
     static P: OnceLock<Params> = OnceLock::new();
     P.get_or_init(Params::q24)
+}
+
+/// `acc += ct ⊙ wp` (the first product starts the sum): HomConv's inner loop.
+fn multiply_accumulate(
+    ev: &Evaluator,
+    acc: &mut Option<Ciphertext>,
+    ct: Ciphertext,
+    wp: &PreparedPlaintext,
+) {
+    match acc {
+        None => {
+            let mut c = ct;
+            ev.mul_plain_assign(&mut c, wp).unwrap();
+            *acc = Some(c);
+        }
+        Some(a) => ev.mul_plain_add_assign(a, &ct, wp).unwrap(),
+    }
 }
 
 struct Keys {
@@ -427,14 +446,7 @@ fn worst_homconv_survives(params: &Params) {
             .encrypt_seeded(&params.encode(&x).unwrap(), &mut prg)
             .expand();
         let wp = params.prepare(&params.encode(&w).unwrap());
-        match &mut acc {
-            None => {
-                let mut c = ct;
-                ev.mul_plain_assign(&mut c, &wp).unwrap();
-                acc = Some(c);
-            }
-            Some(a) => ev.mul_plain_add_assign(a, &ct, &wp).unwrap(),
-        }
+        multiply_accumulate(&ev, &mut acc, ct, &wp);
     }
     let mut acc = acc.unwrap();
     let own = slots(params, &mut prg);
@@ -624,14 +636,7 @@ fn two_party_homconv_flow_over_memory_and_tcp() {
                     .unwrap();
                 let wp = params.prepare(&params.encode(w).unwrap());
                 let ct = ct.expand();
-                match &mut acc {
-                    None => {
-                        let mut c = ct;
-                        ev.mul_plain_assign(&mut c, &wp).unwrap();
-                        acc = Some(c);
-                    }
-                    Some(a) => ev.mul_plain_add_assign(a, &ct, &wp).unwrap(),
-                }
+                multiply_accumulate(&ev, &mut acc, ct, &wp);
             }
             let mut acc = acc.unwrap();
             ev.add_plain_assign(&mut acc, &params.encode(&own).unwrap())
