@@ -86,6 +86,19 @@ pub struct ConvSpec {
 }
 
 impl ConvSpec {
+    /// A conv named `test` with no BatchNorm: the layer the unit tests build by hand.
+    #[cfg(test)]
+    pub(crate) fn for_test(kind: ConvKind, c_in: usize, c_out: usize, kernel: [usize; 3]) -> Self {
+        Self {
+            name: "test".into(),
+            norm: None,
+            kind,
+            c_in,
+            c_out,
+            kernel,
+        }
+    }
+
     /// Whether the conv itself has a bias tensor (transposed convs and the head).
     pub fn has_bias(&self) -> bool {
         self.kind != ConvKind::Same

@@ -134,14 +134,7 @@ mod tests {
     }
 
     fn spec(kind: ConvKind, c_in: usize, c_out: usize, kernel: [usize; 3]) -> ConvSpec {
-        ConvSpec {
-            name: "test".into(),
-            norm: None,
-            kind,
-            c_in,
-            c_out,
-            kernel,
-        }
+        ConvSpec::for_test(kind, c_in, c_out, kernel)
     }
 
     #[test]

@@ -78,14 +78,7 @@ fn model_with(
         .map(|_| (rng.next_u64() % (1 << 20)) as i64 - (1 << 19))
         .collect();
     qm.convs[0] = QuantConv {
-        spec: ConvSpec {
-            name: "test".into(),
-            norm: None,
-            kind,
-            c_in,
-            c_out,
-            kernel,
-        },
+        spec: ConvSpec::for_test(kind, c_in, c_out, kernel),
         weight,
         bias,
         frac_in: 4,
