@@ -130,7 +130,7 @@ pub fn small_params() -> &'static [Params; 2] {
     })
 }
 
-/// The real `q32` preset (N = 8192, four 50-bit primes), built once.
+/// The real `q32` preset (N = 8192, primes of 50 + 41 + 41 + 41 bits), built once.
 pub fn q32_params() -> &'static Params {
     static P: OnceLock<Params> = OnceLock::new();
     P.get_or_init(Params::q32)
