@@ -11,7 +11,7 @@
 //! [`ChannelConfig::min_rate`]; and a handshake and a session deadline bound the whole exchange,
 //! so that no pace of the peer's bytes holds a connection longer than the caller allows.
 //!
-//! The I/O runs in a writer and a reader thread per channel ([`pump`]), behind queues bounded
+//! The I/O runs in a writer and a reader thread per channel (module `pump`), behind queues bounded
 //! in bytes, so computation overlaps communication in both directions; metering stays at the
 //! API (what [`Channel::send`] and [`Channel::recv`] see), so it does not depend on timing.
 
@@ -234,7 +234,7 @@ impl Meter {
 
 /// One end of a framed, metered, bidirectional channel.
 ///
-/// Its I/O runs in two threads of its own ([`pump`]): [`Channel::send`] queues a frame for the
+/// Its I/O runs in two threads of its own (module `pump`): [`Channel::send`] queues a frame for the
 /// writer thread and returns, and a reader thread reads the peer's frames ahead, so that a
 /// party computes while its own and its peer's frames travel. A failure of the writer is
 /// reported, typed, at the next call; dropping the channel (or [`Channel::close`]) writes what
@@ -445,7 +445,7 @@ impl Channel {
     }
 
     /// Queues one frame of message `kind` for the writer thread and returns; it waits only
-    /// while the queue holds its bound of bytes ([`pump`]), so a peer that stops reading holds
+    /// while the queue holds its bound of bytes (module `pump`), so a peer that stops reading holds
     /// it back.
     ///
     /// # Errors
