@@ -475,8 +475,8 @@ impl Channel {
         let len = bytes.len();
         let mut state = self.shared.lock();
         loop {
-            if let Some(e) = &state.writer_error {
-                return Err(pump::duplicate(e));
+            if let Some(e) = pump::report(&mut state.writer_error) {
+                return Err(e);
             }
             let left = self.deadline_left()?;
             let bound = pump::queue_bound(state.out_largest.max(len));
@@ -508,8 +508,8 @@ impl Channel {
     /// # Errors
     /// The writer's failure, as for [`Channel::send`].
     pub fn flush(&mut self) -> Result<(), ChannelError> {
-        match &self.shared.lock().writer_error {
-            Some(e) => Err(pump::duplicate(e)),
+        match pump::report(&mut self.shared.lock().writer_error) {
+            Some(e) => Err(e),
             None => Ok(()),
         }
     }
@@ -593,8 +593,11 @@ impl Channel {
                 }
                 None => {}
             }
-            if let Some(e) = state.reader_end.as_ref().or(state.writer_error.as_ref()) {
-                return Err(pump::duplicate(e));
+            if let Some(e) = pump::report(&mut state.reader_end) {
+                return Err(e);
+            }
+            if let Some(e) = pump::report(&mut state.writer_error) {
+                return Err(e);
             }
             let mut wait = self.deadline_left()?;
             // A frame that has begun runs against its own deadline (in the reader); the idle

@@ -168,6 +168,14 @@ pub(super) fn duplicate(e: &ChannelError) -> ChannelError {
     }
 }
 
+/// Reports the error in `slot`: the original the first time (an I/O error keeps its inner
+/// error, e.g. the TLS alert a caller classifies), a [`duplicate`] left for later calls.
+pub(super) fn report(slot: &mut Option<ChannelError>) -> Option<ChannelError> {
+    let e = slot.take()?;
+    *slot = Some(duplicate(&e));
+    Some(e)
+}
+
 /// The writer thread: writes queued frames, a batch at a time, until the channel closes and
 /// the queue is empty or a write fails.
 pub(super) fn run_writer(
