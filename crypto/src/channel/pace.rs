@@ -82,30 +82,69 @@ pub(super) struct SharedHalf<S> {
     pub(super) socket: TcpStream,
 }
 
+/// The longest a half of a [`SharedHalf`] holds the stream while it waits: the channel's
+/// reader and writer threads share it, and neither may keep the other out for long (a reader
+/// waiting inside the lock for bytes the peer can send only once this side's writer got through
+/// would otherwise stall both sides).
+const SHARED_SLICE: Duration = Duration::from_millis(20);
+
+/// Whether `e` means that a bounded wait ran out.
+fn ran_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
 impl<S> SharedHalf<S> {
-    fn lock(&self, timeout: Option<Duration>) -> io::Result<std::sync::MutexGuard<'_, S>> {
-        // A TLS read may have to write (alerts, key updates) and a write may have to read
-        // (the rest of a handshake): bound both directions.
-        let t = socket_timeout(timeout);
-        self.socket.set_read_timeout(t)?;
-        self.socket.set_write_timeout(t)?;
-        Ok(self.stream.lock().unwrap_or_else(PoisonError::into_inner))
+    /// Runs `op` on the stream until it completes or `timeout` runs out, holding the stream
+    /// for at most [`SHARED_SLICE`] at a time. A TLS stream (rustls) keeps the bytes of a wait
+    /// that ran out in its own buffers, so `op` can resume where it stopped.
+    fn sliced<R>(
+        &self,
+        timeout: Option<Duration>,
+        mut op: impl FnMut(&mut S) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let end = timeout.and_then(|t| Instant::now().checked_add(t));
+        loop {
+            let left = end.map(|e| e.saturating_duration_since(Instant::now()));
+            let slice = left.map_or(SHARED_SLICE, |l| l.min(SHARED_SLICE));
+            let outcome = {
+                // A TLS read may have to write (alerts, key updates) and a write may have to
+                // read (the rest of a handshake): bound both directions.
+                let t = socket_timeout(Some(slice));
+                self.socket.set_read_timeout(t)?;
+                self.socket.set_write_timeout(t)?;
+                let mut stream = self.stream.lock().unwrap_or_else(PoisonError::into_inner);
+                op(&mut stream)
+            };
+            match outcome {
+                Err(e) if ran_out(&e) => {
+                    if end.is_some_and(|e| Instant::now() >= e) {
+                        return Err(e);
+                    }
+                    // Out of the lock for a moment, so that the other half gets its turn.
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                other => return other,
+            }
+        }
     }
 }
 
 impl<S: Read + Send> TimedRead for SharedHalf<S> {
     fn read_within(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> io::Result<usize> {
-        self.lock(timeout)?.read(buf)
+        self.sliced(timeout, |s| s.read(buf))
     }
 }
 
 impl<S: Write + Send> TimedWrite for SharedHalf<S> {
     fn write_within(&mut self, buf: &[u8], timeout: Option<Duration>) -> io::Result<usize> {
-        self.lock(timeout)?.write(buf)
+        self.sliced(timeout, |s| s.write(buf))
     }
 
     fn flush_within(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.lock(timeout)?.flush()
+        self.sliced(timeout, Write::flush)
     }
 }
 
