@@ -82,11 +82,16 @@ pub(super) struct SharedHalf<S> {
     pub(super) socket: TcpStream,
 }
 
-/// The longest a half of a [`SharedHalf`] holds the stream while it waits: the channel's
-/// reader and writer threads share it, and neither may keep the other out for long (a reader
-/// waiting inside the lock for bytes the peer can send only once this side's writer got through
-/// would otherwise stall both sides).
-const SHARED_SLICE: Duration = Duration::from_millis(20);
+/// The longest a half of a [`SharedHalf`] holds the stream while it waits for the socket: the
+/// channel's reader and writer threads share it, and neither may keep the other out for long
+/// (the writer of a queued frame would otherwise wait out the reader's idle wait, a latency
+/// on every flight, and a reader waiting inside the lock for bytes the peer can send only once
+/// this side's writer got through would stall both sides).
+const LOCK_SLICE: Duration = Duration::from_millis(1);
+/// The longest the reader waits for the socket to become readable outside the lock before it
+/// looks again (the stream may hold bytes the socket no longer shows: a write can read a TLS
+/// record), and the deadlines are checked.
+const READY_SLICE: Duration = Duration::from_millis(20);
 
 /// Whether `e` means that a bounded wait ran out.
 fn ran_out(e: &io::Error) -> bool {
@@ -96,23 +101,35 @@ fn ran_out(e: &io::Error) -> bool {
     )
 }
 
+/// What a half of a [`SharedHalf`] waits for between its turns with the stream.
+#[derive(Clone, Copy)]
+enum Wait {
+    /// Bytes from the peer: waited for on the socket itself (a peek), outside the lock.
+    Readable,
+    /// Room in the socket's send buffer: std has no wait for it, so a short sleep outside the
+    /// lock (the kernel drains the buffer meanwhile).
+    Writable,
+}
+
 impl<S> SharedHalf<S> {
-    /// Runs `op` on the stream until it completes or `timeout` runs out, holding the stream
-    /// for at most [`SHARED_SLICE`] at a time. A TLS stream (rustls) keeps the bytes of a wait
-    /// that ran out in its own buffers, so `op` can resume where it stopped.
+    /// Runs `op` on the stream until it completes or `timeout` runs out. Each turn holds the
+    /// stream for at most [`LOCK_SLICE`] of waiting on the socket; between turns the half waits
+    /// for `wait` without the lock, so the other half gets the stream at once when it has
+    /// something to do. A TLS stream (rustls) keeps the bytes of a wait that ran out in its own
+    /// buffers, so `op` can resume where it stopped.
     fn sliced<R>(
         &self,
         timeout: Option<Duration>,
+        wait: Wait,
         mut op: impl FnMut(&mut S) -> io::Result<R>,
     ) -> io::Result<R> {
         let end = timeout.and_then(|t| Instant::now().checked_add(t));
+        let left = || end.map(|e| e.saturating_duration_since(Instant::now()));
         loop {
-            let left = end.map(|e| e.saturating_duration_since(Instant::now()));
-            let slice = left.map_or(SHARED_SLICE, |l| l.min(SHARED_SLICE));
             let outcome = {
                 // A TLS read may have to write (alerts, key updates) and a write may have to
                 // read (the rest of a handshake): bound both directions.
-                let t = socket_timeout(Some(slice));
+                let t = socket_timeout(Some(left().map_or(LOCK_SLICE, |l| l.min(LOCK_SLICE))));
                 self.socket.set_read_timeout(t)?;
                 self.socket.set_write_timeout(t)?;
                 let mut stream = self.stream.lock().unwrap_or_else(PoisonError::into_inner);
@@ -120,11 +137,28 @@ impl<S> SharedHalf<S> {
             };
             match outcome {
                 Err(e) if ran_out(&e) => {
-                    if end.is_some_and(|e| Instant::now() >= e) {
+                    let Some(rest) = left().map_or(Some(READY_SLICE), |l| {
+                        (!l.is_zero()).then(|| l.min(READY_SLICE))
+                    }) else {
                         return Err(e);
+                    };
+                    match wait {
+                        Wait::Readable => {
+                            // The other half may set the socket's timeout meanwhile: the peek
+                            // then returns early, and the loop goes round once more.
+                            self.socket.set_read_timeout(socket_timeout(Some(rest)))?;
+                            match self.socket.peek(&mut [0u8; 1]) {
+                                Err(e)
+                                    if !ran_out(&e) && e.kind() != io::ErrorKind::Interrupted =>
+                                {
+                                    return Err(e);
+                                }
+                                // Bytes, the peer's end (read under the lock next) or no bytes.
+                                _ => {}
+                            }
+                        }
+                        Wait::Writable => std::thread::sleep(rest.min(LOCK_SLICE)),
                     }
-                    // Out of the lock for a moment, so that the other half gets its turn.
-                    std::thread::sleep(Duration::from_millis(1));
                 }
                 other => return other,
             }
@@ -134,17 +168,17 @@ impl<S> SharedHalf<S> {
 
 impl<S: Read + Send> TimedRead for SharedHalf<S> {
     fn read_within(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> io::Result<usize> {
-        self.sliced(timeout, |s| s.read(buf))
+        self.sliced(timeout, Wait::Readable, |s| s.read(buf))
     }
 }
 
 impl<S: Write + Send> TimedWrite for SharedHalf<S> {
     fn write_within(&mut self, buf: &[u8], timeout: Option<Duration>) -> io::Result<usize> {
-        self.sliced(timeout, |s| s.write(buf))
+        self.sliced(timeout, Wait::Writable, |s| s.write(buf))
     }
 
     fn flush_within(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sliced(timeout, Write::flush)
+        self.sliced(timeout, Wait::Writable, Write::flush)
     }
 }
 
