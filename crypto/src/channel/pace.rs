@@ -82,12 +82,13 @@ pub(super) struct SharedHalf<S> {
     pub(super) socket: TcpStream,
 }
 
-/// The longest a half of a [`SharedHalf`] holds the stream while it waits for the socket: the
-/// channel's reader and writer threads share it, and neither may keep the other out for long
-/// (the writer of a queued frame would otherwise wait out the reader's idle wait, a latency
-/// on every flight, and a reader waiting inside the lock for bytes the peer can send only once
-/// this side's writer got through would stall both sides).
-const LOCK_SLICE: Duration = Duration::from_millis(1);
+/// How long the writer of a [`SharedHalf`] whose socket send buffer is full sleeps outside the
+/// lock before it tries again. A half never waits for the socket while it holds the stream:
+/// the channel's reader and writer threads share it, and the writer of a queued frame would
+/// otherwise wait out the reader's wait for the peer (a latency on every flight), and a reader
+/// waiting inside the lock for bytes the peer can send only once this side's writer got
+/// through would stall both sides.
+const WRITE_RETRY: Duration = Duration::from_millis(1);
 /// The longest the reader waits for the socket to become readable outside the lock before it
 /// looks again (the stream may hold bytes the socket no longer shows: a write can read a TLS
 /// record), and the deadlines are checked.
@@ -112,9 +113,9 @@ enum Wait {
 }
 
 impl<S> SharedHalf<S> {
-    /// Runs `op` on the stream until it completes or `timeout` runs out. Each turn holds the
-    /// stream for at most [`LOCK_SLICE`] of waiting on the socket; between turns the half waits
-    /// for `wait` without the lock, so the other half gets the stream at once when it has
+    /// Runs `op` on the stream until it completes or `timeout` runs out. Each turn runs `op`
+    /// once with the socket non-blocking, under the lock; between turns the half waits for
+    /// `wait` without the lock, so the other half gets the stream at once when it has
     /// something to do. A TLS stream (rustls) keeps the bytes of a wait that ran out in its own
     /// buffers, so `op` can resume where it stopped.
     fn sliced<R>(
@@ -127,13 +128,14 @@ impl<S> SharedHalf<S> {
         let left = || end.map(|e| e.saturating_duration_since(Instant::now()));
         loop {
             let outcome = {
-                // A TLS read may have to write (alerts, key updates) and a write may have to
-                // read (the rest of a handshake): bound both directions.
-                let t = socket_timeout(Some(left().map_or(LOCK_SLICE, |l| l.min(LOCK_SLICE))));
-                self.socket.set_read_timeout(t)?;
-                self.socket.set_write_timeout(t)?;
                 let mut stream = self.stream.lock().unwrap_or_else(PoisonError::into_inner);
-                op(&mut stream)
+                // Without waiting under the lock (a socket timeout rounds up to the kernel's
+                // tick, several ms): every socket call of either half is made under the lock,
+                // so the mode is back to blocking before the other half can see it.
+                self.socket.set_nonblocking(true)?;
+                let outcome = op(&mut stream);
+                self.socket.set_nonblocking(false)?;
+                outcome
             };
             match outcome {
                 Err(e) if ran_out(&e) => {
@@ -144,8 +146,8 @@ impl<S> SharedHalf<S> {
                     };
                     match wait {
                         Wait::Readable => {
-                            // The other half may set the socket's timeout meanwhile: the peek
-                            // then returns early, and the loop goes round once more.
+                            // The other half may make the socket non-blocking meanwhile: the
+                            // peek then returns at once, and the loop goes round once more.
                             self.socket.set_read_timeout(socket_timeout(Some(rest)))?;
                             match self.socket.peek(&mut [0u8; 1]) {
                                 Err(e)
@@ -157,7 +159,7 @@ impl<S> SharedHalf<S> {
                                 _ => {}
                             }
                         }
-                        Wait::Writable => std::thread::sleep(rest.min(LOCK_SLICE)),
+                        Wait::Writable => std::thread::sleep(rest.min(WRITE_RETRY)),
                     }
                 }
                 other => return other,
