@@ -10,20 +10,27 @@
 //! frame has begun it must be complete within [`ChannelConfig::frame_grace`] plus its length at
 //! [`ChannelConfig::min_rate`]; and a handshake and a session deadline bound the whole exchange,
 //! so that no pace of the peer's bytes holds a connection longer than the caller allows.
+//!
+//! The I/O runs in a writer and a reader thread per channel (module `pump`), behind queues bounded
+//! in bytes, so computation overlaps communication in both directions; metering stays at the
+//! API (what [`Channel::send`] and [`Channel::recv`] see), so it does not depend on timing.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::wire::{Decode, Encode, Reader, WireError, decode_exact};
 
 pub mod fault;
 pub mod pace;
+mod pump;
 
-use pace::{Limit, Paced, SharedHalf, TimedRead, TimedWrite};
+use pace::{Limit, SharedHalf, TimedRead, TimedWrite};
+use pump::Shared;
 
 /// Magic bytes that open every frame.
 pub const MAGIC: [u8; 4] = *b"BUNT";
@@ -33,8 +40,6 @@ pub const PROTOCOL_VERSION: u16 = 1;
 pub const FRAME_HEADER_LEN: usize = 16;
 /// Default largest frame body accepted (64 MiB): larger payloads are streamed in batches.
 pub const DEFAULT_MAX_FRAME_LEN: u64 = 64 << 20;
-/// Buffer size of the transport halves.
-const BUFFER_LEN: usize = 1 << 20;
 
 /// Why the channel failed.
 #[derive(Debug, thiserror::Error)]
@@ -122,9 +127,11 @@ pub struct ChannelConfig {
     /// The slowest pace accepted inside a frame, in bytes per second (0: none): once a frame's
     /// first byte has arrived, the whole frame must pass within
     /// [`ChannelConfig::frame_grace`] plus its length at this rate. A sender never pauses inside
-    /// a frame ([`Channel::send`] keeps every frame whole in its buffer or writes it at once),
-    /// so only a slow link or a trickling peer meets this limit. A send gets the idle timeout
-    /// on top (the peer may be computing before it reads), then must be taken at this rate.
+    /// a frame (its writer thread writes whole frames, never waiting on the computation), so
+    /// only a slow link or a trickling peer meets this limit; a receiver whose read-ahead queue
+    /// is full starts a frame's body deadline once it has room. A batch of queued frames gets
+    /// the idle timeout on top (the peer may be computing before it reads), then must be taken
+    /// at this rate.
     pub min_rate: u64,
     /// The time a frame gets on top of its length at [`ChannelConfig::min_rate`].
     pub frame_grace: Duration,
@@ -226,9 +233,18 @@ impl Meter {
 }
 
 /// One end of a framed, metered, bidirectional channel.
+///
+/// Its I/O runs in two threads of its own (module `pump`): [`Channel::send`] queues a frame for the
+/// writer thread and returns, and a reader thread reads the peer's frames ahead, so that a
+/// party computes while its own and its peer's frames travel. A failure of the writer is
+/// reported, typed, at the next call; dropping the channel (or [`Channel::close`]) writes what
+/// is queued, within the send limits, before the connection is shut down.
 pub struct Channel {
-    reader: BufReader<Paced<dyn TimedRead>>,
-    writer: BufWriter<Paced<dyn TimedWrite>>,
+    shared: Arc<Shared>,
+    writer: Option<JoinHandle<()>>,
+    /// The socket underneath, shut down once the writer has drained (wakes the reader and
+    /// tells the peer at once).
+    socket: Option<TcpStream>,
     config: ChannelConfig,
     session_deadline: Option<Instant>,
     handshake_deadline: Option<Instant>,
@@ -250,33 +266,50 @@ impl Channel {
     fn from_halves(
         reader: Box<dyn TimedRead>,
         writer: Box<dyn TimedWrite>,
+        socket: Option<TcpStream>,
         config: ChannelConfig,
-    ) -> Self {
-        Self {
-            reader: BufReader::with_capacity(BUFFER_LEN, Paced::new(reader, config.read_timeout)),
-            writer: BufWriter::with_capacity(BUFFER_LEN, Paced::new(writer, config.read_timeout)),
+    ) -> Result<Self, ChannelError> {
+        let shared = Arc::new(Shared::new(config.max_frame_len));
+        let spawn = |name: &str| std::thread::Builder::new().name(name.to_owned());
+        let s = Arc::clone(&shared);
+        let writer = spawn("bunet-channel-writer")
+            .spawn(move || pump::run_writer(s, writer, config))
+            .map_err(ChannelError::Io)?;
+        let s = Arc::clone(&shared);
+        // The reader is not joined: it ends within a poll slice once the channel is gone (at
+        // once over TCP, whose socket the drop shuts down).
+        if let Err(e) =
+            spawn("bunet-channel-reader").spawn(move || pump::run_reader(s, reader, config))
+        {
+            shared.lock().closing = true;
+            shared.changed.notify_all();
+            let _ = writer.join();
+            return Err(ChannelError::Io(e));
+        }
+        Ok(Self {
+            shared,
+            writer: Some(writer),
+            socket,
             config,
             session_deadline: None,
             handshake_deadline: None,
             meter: Meter::default(),
             label: "unlabelled",
             sending_flight: false,
-        }
+        })
     }
 
-    /// A channel over a connected TCP stream (Nagle disabled, buffered, every wait bounded by
-    /// the limits of [`pace`]).
+    /// A channel over a connected TCP stream (Nagle disabled, every wait bounded by the limits
+    /// of [`pace`]).
     ///
     /// # Errors
-    /// [`ChannelError::Io`] if the socket cannot be configured or cloned.
+    /// [`ChannelError::Io`] if the socket cannot be configured or cloned, or a thread not
+    /// started.
     pub fn tcp(stream: TcpStream, config: ChannelConfig) -> Result<Self, ChannelError> {
         stream.set_nodelay(true).map_err(ChannelError::Io)?;
         let read_half = stream.try_clone().map_err(ChannelError::Io)?;
-        Ok(Self::from_halves(
-            Box::new(read_half),
-            Box::new(stream),
-            config,
-        ))
+        let socket = stream.try_clone().map_err(ChannelError::Io)?;
+        Self::from_halves(Box::new(read_half), Box::new(stream), Some(socket), config)
     }
 
     /// Two ends of a fresh loopback TCP connection, `(accepting end, connecting end)`, each with
@@ -298,10 +331,13 @@ impl Channel {
 
     /// A channel over `stream`, a byte stream layered on the connected TCP socket `socket`
     /// (such as a TLS session): reads and writes go through `stream`, and the socket's timeouts
-    /// bound each of its waits, so every limit of [`pace`] holds as over plain TCP.
+    /// bound each of its waits, so every limit of [`pace`] holds as over plain TCP. The reader
+    /// and writer threads share `stream`, each holding it for at most a short slice of a wait
+    /// ([`pace`]), so neither blocks the other.
     ///
     /// # Errors
-    /// [`ChannelError::Io`] if the socket cannot be configured or cloned.
+    /// [`ChannelError::Io`] if the socket cannot be configured or cloned, or a thread not
+    /// started.
     pub fn over_stream<S: Read + Write + Send + 'static>(
         stream: S,
         socket: &TcpStream,
@@ -317,15 +353,19 @@ impl Channel {
         };
         let reader = half(Arc::clone(&stream))?;
         let writer = half(stream)?;
-        Ok(Self::from_halves(
+        Self::from_halves(
             Box::new(reader),
             Box::new(writer),
+            Some(socket.try_clone().map_err(ChannelError::Io)?),
             config,
-        ))
+        )
     }
 
     /// Two connected in-memory ends. Each direction buffers a bounded number of chunks, so a
     /// writer that runs ahead blocks as it would on a socket.
+    ///
+    /// # Panics
+    /// If the operating system cannot start the channels' threads.
     pub fn in_memory_pair(config: ChannelConfig) -> (Channel, Channel) {
         let (a_tx, b_rx) = sync_channel(16);
         let (b_tx, a_rx) = sync_channel(16);
@@ -333,8 +373,10 @@ impl Channel {
             Channel::from_halves(
                 Box::new(PipeReader::new(rx)),
                 Box::new(PipeWriter { tx }),
+                None,
                 config,
             )
+            .expect("threads of an in-memory channel")
         };
         (end(a_tx, a_rx), end(b_tx, b_rx))
     }
@@ -375,7 +417,7 @@ impl Channel {
     /// [`ChannelError::Deadline`] (`None`: no deadline).
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.session_deadline = deadline;
-        self.apply_deadlines();
+        self.shared.lock().session_deadline = deadline;
     }
 
     /// Sets the handshake deadline: a deadline that holds until this side next sends a frame
@@ -383,68 +425,88 @@ impl Channel {
     /// never completes its hello is dropped in bounded time.
     pub fn set_handshake_deadline(&mut self, deadline: Option<Instant>) {
         self.handshake_deadline = deadline;
-        self.apply_deadlines();
     }
 
-    /// Hands the tighter of the two deadlines to both halves.
-    fn apply_deadlines(&mut self) {
-        let deadline = match (self.session_deadline, self.handshake_deadline) {
+    /// The tighter of the two deadlines and which it is.
+    fn deadline(&self) -> Option<(Instant, Limit)> {
+        match (self.session_deadline, self.handshake_deadline) {
             (Some(s), Some(h)) if h < s => Some((h, Limit::Handshake)),
             (Some(s), _) => Some((s, Limit::Session)),
             (None, Some(h)) => Some((h, Limit::Handshake)),
             (None, None) => None,
-        };
-        self.reader.get_mut().limits.deadline = deadline;
-        self.writer.get_mut().limits.deadline = deadline;
+        }
+    }
+
+    /// The time left before the tighter deadline, or its error once it has passed.
+    fn deadline_left(&self) -> Result<Option<Duration>, ChannelError> {
+        match self.deadline() {
+            None => Ok(None),
+            Some((at, limit)) => match at.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Ok(Some(left)),
+                _ => Err(limit_error(
+                    &self.config,
+                    io::Error::from(io::ErrorKind::TimedOut),
+                    limit,
+                )),
+            },
+        }
     }
 
     /// Raises the largest accepted frame body to `max` (never lowers it). For protocols whose
     /// agreed parameters (such as the nonlinear chunk) make single messages larger than the
     /// default; every receive still passes its own exact bound, so nothing larger than the
-    /// agreed message is ever allocated.
+    /// agreed message is ever delivered.
     pub fn raise_max_frame_len(&mut self, max: u64) {
         self.config.max_frame_len = self.config.max_frame_len.max(max);
+        self.shared.lock().max_frame_len = self.config.max_frame_len;
     }
 
-    /// Queues one frame of message `kind` (sent at the latest on the next receive or flush).
+    /// Queues one frame of message `kind` for the writer thread and returns; it waits only
+    /// while the queue holds its bound of bytes (module `pump`), so a peer that stops reading holds
+    /// it back.
     ///
     /// # Errors
-    /// [`ChannelError::Io`] or [`ChannelError::Closed`].
+    /// The writer's earlier failure ([`ChannelError::Io`], [`ChannelError::Closed`],
+    /// [`ChannelError::Timeout`], [`ChannelError::TooSlow`], [`ChannelError::Deadline`]), or
+    /// [`ChannelError::Deadline`] if the session deadline has passed.
     pub fn send(&mut self, kind: u16, body: &[u8]) -> Result<(), ChannelError> {
-        let mut header = [0u8; FRAME_HEADER_LEN];
-        header[..4].copy_from_slice(&MAGIC);
-        header[4..6].copy_from_slice(&PROTOCOL_VERSION.to_le_bytes());
-        header[6..8].copy_from_slice(&kind.to_le_bytes());
-        header[8..].copy_from_slice(&(body.len() as u64).to_le_bytes());
-        if self.handshake_deadline.take().is_some() {
-            self.apply_deadlines();
-        }
-        let frame_len = FRAME_HEADER_LEN + body.len();
-        self.writer.get_mut().limits.frame =
-            self.config.send_deadline(Instant::now(), frame_len as u64);
-        // A frame is kept whole: either it fits in the buffer (sent at the next flush, with
-        // the frames before it), or the buffer is flushed and the frame written at once. So a
-        // sender never stops half-way through a frame while it computes, and the receiver's
-        // frame deadline measures only the link and the peer.
-        let outcome = if frame_len <= self.writer.capacity() - self.writer.buffer().len() {
-            self.writer
-                .write_all(&header)
-                .and_then(|()| self.writer.write_all(body))
-        } else {
-            self.writer.flush().and_then(|()| {
-                let raw = self.writer.get_mut();
-                raw.write_all(&header)?;
-                raw.write_all(body)
-            })
-        };
-        self.writer.get_mut().limits.frame = None;
-        outcome.map_err(|e| self.write_error(e))?;
+        let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + body.len());
+        frame.extend_from_slice(&MAGIC);
+        frame.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+        frame.extend_from_slice(&kind.to_le_bytes());
+        frame.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        frame.extend_from_slice(body);
+        self.handshake_deadline = None;
+        self.enqueue(frame)?;
         let label = self.label;
         let first_of_flight = !std::mem::replace(&mut self.sending_flight, true);
         let traffic = self.meter.entry(label);
         traffic.bytes_sent += (FRAME_HEADER_LEN + body.len()) as u64;
         traffic.messages_sent += 1;
         traffic.flights += u64::from(first_of_flight);
+        Ok(())
+    }
+
+    /// Hands `bytes` (whole frames) to the writer thread, waiting for room in its queue.
+    fn enqueue(&mut self, bytes: Vec<u8>) -> Result<(), ChannelError> {
+        let len = bytes.len();
+        let mut state = self.shared.lock();
+        loop {
+            if let Some(e) = pump::report(&mut state.writer_error) {
+                return Err(e);
+            }
+            let left = self.deadline_left()?;
+            let bound = pump::queue_bound(state.out_largest.max(len));
+            if state.out_bytes == 0 || state.out_bytes + len <= bound {
+                break;
+            }
+            state = self.shared.wait(state, left);
+        }
+        state.out_bytes += len;
+        state.out_largest = state.out_largest.max(len);
+        state.out.push_back(bytes);
+        drop(state);
+        self.shared.changed.notify_all();
         Ok(())
     }
 
@@ -456,82 +518,133 @@ impl Channel {
         self.send(kind, &message.to_bytes())
     }
 
-    /// Pushes queued frames to the peer.
+    /// Reports the writer's failure, if any. Queued frames need no push: the writer thread
+    /// writes them as soon as it can, so this does not wait for the wire ([`Channel::close`]
+    /// does).
     ///
     /// # Errors
-    /// [`ChannelError::Io`] or [`ChannelError::Closed`].
+    /// The writer's failure, as for [`Channel::send`].
     pub fn flush(&mut self) -> Result<(), ChannelError> {
-        let pending = self.writer.buffer().len() as u64;
-        self.writer.get_mut().limits.frame = self.config.send_deadline(Instant::now(), pending);
-        let outcome = self.writer.flush();
-        self.writer.get_mut().limits.frame = None;
-        outcome.map_err(|e| self.write_error(e))
+        match pump::report(&mut self.shared.lock().writer_error) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes every queued frame (within the send limits) and shuts the connection down.
+    ///
+    /// # Errors
+    /// The writer's failure, as for [`Channel::send`].
+    pub fn close(mut self) -> Result<(), ChannelError> {
+        self.drain();
+        self.flush()
+    }
+
+    /// Lets the writer write what is queued and end, then stops the reader.
+    fn drain(&mut self) {
+        self.shared.lock().closing = true;
+        self.shared.changed.notify_all();
+        if let Some(writer) = self.writer.take() {
+            // A panic of the writer thread would be a bug; its frames are lost either way and
+            // the peer sees the connection close.
+            let _ = writer.join();
+        }
+        self.shared.lock().stop = true;
+        self.shared.changed.notify_all();
+        if let Some(socket) = self.socket.take() {
+            // The peer may have closed first; nothing is left to tell it.
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
     }
 
     /// Receives one frame of message `kind` whose body is at most `max_len` bytes (and at most
-    /// the channel's maximum frame length). Queued frames are flushed first.
+    /// the channel's maximum frame length), from the frames read ahead or waiting for the next.
     ///
     /// # Errors
     /// [`ChannelError`] on a closed or silent peer, a malformed header, a version or kind
-    /// mismatch, or a body longer than allowed (rejected before allocation).
+    /// mismatch, a body longer than allowed (rejected before allocation, at least against the
+    /// channel's maximum), or the writer's failure.
     pub fn recv(&mut self, kind: u16, max_len: usize) -> Result<Vec<u8>, ChannelError> {
         self.flush()?;
         self.sending_flight = false;
-        let mut header = [0u8; FRAME_HEADER_LEN];
-        // The first byte may take the idle timeout (the peer computes between messages); from
-        // then on the frame runs against its deadline.
-        let first = self.read_some(&mut header)?;
-        let began = Instant::now();
-        self.reader.get_mut().limits.frame =
-            self.config.frame_deadline(began, FRAME_HEADER_LEN as u64);
-        let outcome = self.read_frame_rest(kind, max_len, began, header, first);
-        self.reader.get_mut().limits.frame = None;
-        let (len, body) = outcome?;
+        let idle_until = self
+            .config
+            .read_timeout
+            .and_then(|t| Instant::now().checked_add(t));
+        let max = self.config.max_frame_len.min(max_len as u64);
+        let mut state = self.shared.lock();
+        let body = loop {
+            match state.inbox.pop_front() {
+                Some(pump::Inbound::Frame { kind: found, body }) => {
+                    state.in_bytes -= body.len();
+                    drop(state);
+                    self.shared.changed.notify_all();
+                    let len = body.len() as u64;
+                    if len > max {
+                        return Err(ChannelError::FrameTooLarge { found: len, max });
+                    }
+                    if found != kind {
+                        return Err(ChannelError::UnexpectedKind {
+                            expected: kind,
+                            found,
+                        });
+                    }
+                    break body;
+                }
+                Some(pump::Inbound::Oversized { kind: found, len }) => {
+                    // Read only if this receive allows it (the maximum may have been raised
+                    // after the reader saw the header); otherwise the reader stops.
+                    let allowed = len <= max && found == kind;
+                    state.permit = Some(allowed);
+                    self.shared.changed.notify_all();
+                    if len > max {
+                        return Err(ChannelError::FrameTooLarge { found: len, max });
+                    }
+                    if found != kind {
+                        return Err(ChannelError::UnexpectedKind {
+                            expected: kind,
+                            found,
+                        });
+                    }
+                    continue;
+                }
+                None => {}
+            }
+            if let Some(e) = pump::report(&mut state.reader_end) {
+                return Err(e);
+            }
+            if let Some(e) = pump::report(&mut state.writer_error) {
+                return Err(e);
+            }
+            let mut wait = self.deadline_left()?;
+            // A frame that has begun runs against its own deadline (in the reader); the idle
+            // timeout bounds only the wait for its first byte.
+            if !state.frame_in_progress
+                && let Some(until) = idle_until
+            {
+                match until.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => {
+                        wait = Some(wait.map_or(left, |w| w.min(left)));
+                    }
+                    _ => {
+                        return Err(ChannelError::Timeout(
+                            self.config.read_timeout.unwrap_or_default(),
+                        ));
+                    }
+                }
+            }
+            state = self.shared.wait(state, wait);
+        };
         let traffic = self.meter.entry(self.label);
-        traffic.bytes_received += FRAME_HEADER_LEN as u64 + len;
+        traffic.bytes_received += (FRAME_HEADER_LEN + body.len()) as u64;
         traffic.messages_received += 1;
         Ok(body)
     }
 
-    /// The rest of [`Channel::recv`] once `first` bytes of `header` have arrived at `began`.
-    fn read_frame_rest(
-        &mut self,
-        kind: u16,
-        max_len: usize,
-        began: Instant,
-        mut header: [u8; FRAME_HEADER_LEN],
-        first: usize,
-    ) -> Result<(u64, Vec<u8>), ChannelError> {
-        self.read_exact(&mut header[first..])?;
-        let mut r = Reader::new(&header);
-        if r.array::<4>()? != MAGIC {
-            return Err(ChannelError::BadFrame(WireError::Invalid("frame magic")));
-        }
-        let version = r.u16()?;
-        if version != PROTOCOL_VERSION {
-            return Err(ChannelError::VersionMismatch {
-                expected: PROTOCOL_VERSION,
-                found: version,
-            });
-        }
-        let found_kind = r.u16()?;
-        let len = r.u64()?;
-        let max = self.config.max_frame_len.min(max_len as u64);
-        if len > max {
-            return Err(ChannelError::FrameTooLarge { found: len, max });
-        }
-        if found_kind != kind {
-            return Err(ChannelError::UnexpectedKind {
-                expected: kind,
-                found: found_kind,
-            });
-        }
-        self.reader.get_mut().limits.frame = self
-            .config
-            .frame_deadline(began, FRAME_HEADER_LEN as u64 + len);
-        let mut body = vec![0u8; len as usize];
-        self.read_exact(&mut body)?;
-        Ok((len, body))
+    /// Queues raw bytes, for tests that play a misbehaving peer.
+    #[cfg(test)]
+    fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ChannelError> {
+        self.enqueue(bytes.to_vec())
     }
 
     /// Receives and decodes one message, rejecting trailing bytes.
@@ -664,43 +777,6 @@ impl Channel {
         let bytes = self.recv_frames(kind, len, frame_len)?;
         Ok(Reader::new(&bytes).blocks("blocks", n)?)
     }
-
-    fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), ChannelError> {
-        let outcome = self.reader.read_exact(buf);
-        outcome.map_err(|e| self.limit_error(e, self.reader.get_ref().last))
-    }
-
-    /// Reads at least one byte into `buf`.
-    fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, ChannelError> {
-        loop {
-            match self.reader.read(buf) {
-                Ok(0) => return Err(ChannelError::Closed),
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.limit_error(e, self.reader.get_ref().last)),
-            }
-        }
-    }
-
-    fn write_error(&self, e: io::Error) -> ChannelError {
-        self.limit_error(e, self.writer.get_ref().last)
-    }
-
-    /// Maps a transport error; a wait that ran out is named by the limit that bounded it.
-    fn limit_error(&self, e: io::Error, last: Limit) -> ChannelError {
-        match io_error(e, self.config.read_timeout) {
-            ChannelError::Timeout(t) => match last {
-                Limit::Idle => ChannelError::Timeout(t),
-                Limit::Frame => ChannelError::TooSlow {
-                    min_rate: self.config.min_rate,
-                    grace: self.config.frame_grace,
-                },
-                Limit::Handshake => ChannelError::Deadline(DeadlineKind::Handshake),
-                Limit::Session => ChannelError::Deadline(DeadlineKind::Session),
-            },
-            other => other,
-        }
-    }
 }
 
 /// A channel whose label is restored when this guard drops ([`Channel::labelled`]).
@@ -727,6 +803,28 @@ impl std::ops::DerefMut for Labelled<'_> {
 impl Drop for Labelled<'_> {
     fn drop(&mut self) {
         self.channel.set_label(self.previous);
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.drain();
+    }
+}
+
+/// Maps a transport error; a wait that ran out is named by the limit that bounded it.
+fn limit_error(config: &ChannelConfig, e: io::Error, last: Limit) -> ChannelError {
+    match io_error(e, config.read_timeout) {
+        ChannelError::Timeout(t) => match last {
+            Limit::Idle => ChannelError::Timeout(t),
+            Limit::Frame => ChannelError::TooSlow {
+                min_rate: config.min_rate,
+                grace: config.frame_grace,
+            },
+            Limit::Handshake => ChannelError::Deadline(DeadlineKind::Handshake),
+            Limit::Session => ChannelError::Deadline(DeadlineKind::Session),
+        },
+        other => other,
     }
 }
 

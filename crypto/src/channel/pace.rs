@@ -82,30 +82,105 @@ pub(super) struct SharedHalf<S> {
     pub(super) socket: TcpStream,
 }
 
+/// How long the writer of a [`SharedHalf`] whose socket send buffer is full sleeps outside the
+/// lock before it tries again. A half never waits for the socket while it holds the stream:
+/// the channel's reader and writer threads share it, and the writer of a queued frame would
+/// otherwise wait out the reader's wait for the peer (a latency on every flight), and a reader
+/// waiting inside the lock for bytes the peer can send only once this side's writer got
+/// through would stall both sides.
+const WRITE_RETRY: Duration = Duration::from_millis(1);
+/// The longest the reader waits for the socket to become readable outside the lock before it
+/// looks again (the stream may hold bytes the socket no longer shows: a write can read a TLS
+/// record), and the deadlines are checked.
+const READY_SLICE: Duration = Duration::from_millis(20);
+
+/// Whether `e` means that a bounded wait ran out.
+fn ran_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// What a half of a [`SharedHalf`] waits for between its turns with the stream.
+#[derive(Clone, Copy)]
+enum Wait {
+    /// Bytes from the peer: waited for on the socket itself (a peek), outside the lock.
+    Readable,
+    /// Room in the socket's send buffer: std has no wait for it, so a short sleep outside the
+    /// lock (the kernel drains the buffer meanwhile).
+    Writable,
+}
+
 impl<S> SharedHalf<S> {
-    fn lock(&self, timeout: Option<Duration>) -> io::Result<std::sync::MutexGuard<'_, S>> {
-        // A TLS read may have to write (alerts, key updates) and a write may have to read
-        // (the rest of a handshake): bound both directions.
-        let t = socket_timeout(timeout);
-        self.socket.set_read_timeout(t)?;
-        self.socket.set_write_timeout(t)?;
-        Ok(self.stream.lock().unwrap_or_else(PoisonError::into_inner))
+    /// Runs `op` on the stream until it completes or `timeout` runs out. Each turn runs `op`
+    /// once with the socket non-blocking, under the lock; between turns the half waits for
+    /// `wait` without the lock, so the other half gets the stream at once when it has
+    /// something to do. A TLS stream (rustls) keeps the bytes of a wait that ran out in its own
+    /// buffers, so `op` can resume where it stopped.
+    fn sliced<R>(
+        &self,
+        timeout: Option<Duration>,
+        wait: Wait,
+        mut op: impl FnMut(&mut S) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let end = timeout.and_then(|t| Instant::now().checked_add(t));
+        let left = || end.map(|e| e.saturating_duration_since(Instant::now()));
+        loop {
+            let outcome = {
+                let mut stream = self.stream.lock().unwrap_or_else(PoisonError::into_inner);
+                // Without waiting under the lock (a socket timeout rounds up to the kernel's
+                // tick, several ms): every socket call of either half is made under the lock,
+                // so the mode is back to blocking before the other half can see it.
+                self.socket.set_nonblocking(true)?;
+                let outcome = op(&mut stream);
+                self.socket.set_nonblocking(false)?;
+                outcome
+            };
+            match outcome {
+                Err(e) if ran_out(&e) => {
+                    let Some(rest) = left().map_or(Some(READY_SLICE), |l| {
+                        (!l.is_zero()).then(|| l.min(READY_SLICE))
+                    }) else {
+                        return Err(e);
+                    };
+                    match wait {
+                        Wait::Readable => {
+                            // The other half may make the socket non-blocking meanwhile: the
+                            // peek then returns at once, and the loop goes round once more.
+                            self.socket.set_read_timeout(socket_timeout(Some(rest)))?;
+                            match self.socket.peek(&mut [0u8; 1]) {
+                                Err(e)
+                                    if !ran_out(&e) && e.kind() != io::ErrorKind::Interrupted =>
+                                {
+                                    return Err(e);
+                                }
+                                // Bytes, the peer's end (read under the lock next) or no bytes.
+                                _ => {}
+                            }
+                        }
+                        Wait::Writable => std::thread::sleep(rest.min(WRITE_RETRY)),
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 }
 
 impl<S: Read + Send> TimedRead for SharedHalf<S> {
     fn read_within(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> io::Result<usize> {
-        self.lock(timeout)?.read(buf)
+        self.sliced(timeout, Wait::Readable, |s| s.read(buf))
     }
 }
 
 impl<S: Write + Send> TimedWrite for SharedHalf<S> {
     fn write_within(&mut self, buf: &[u8], timeout: Option<Duration>) -> io::Result<usize> {
-        self.lock(timeout)?.write(buf)
+        self.sliced(timeout, Wait::Writable, |s| s.write(buf))
     }
 
     fn flush_within(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.lock(timeout)?.flush()
+        self.sliced(timeout, Wait::Writable, Write::flush)
     }
 }
 

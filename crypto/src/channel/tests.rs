@@ -1,3 +1,4 @@
+use super::pump::BUFFER_LEN;
 use super::*;
 use std::net::TcpListener;
 use std::thread;
@@ -43,7 +44,7 @@ fn oversized_frame_is_rejected_before_allocation() {
         header.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
         header.extend_from_slice(&3u16.to_le_bytes());
         header.extend_from_slice(&(1u64 << 40).to_le_bytes());
-        a.writer.write_all(&header).unwrap();
+        a.send_raw(&header).unwrap();
         a.flush().unwrap();
         assert!(matches!(
             b.recv(3, usize::MAX),
@@ -70,14 +71,14 @@ fn wrong_kind_version_and_magic_are_typed_errors() {
     let mut bad = Vec::from(*b"BUNT");
     bad.extend_from_slice(&99u16.to_le_bytes());
     bad.extend_from_slice(&[0; 10]);
-    a.writer.write_all(&bad).unwrap();
+    a.send_raw(&bad).unwrap();
     a.flush().unwrap();
     assert!(matches!(
         b.recv(0, 10),
         Err(ChannelError::VersionMismatch { found: 99, .. })
     ));
     let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
-    a.writer.write_all(&[0xAB; 16]).unwrap();
+    a.send_raw(&[0xAB; 16]).unwrap();
     a.flush().unwrap();
     assert!(matches!(b.recv(0, 10), Err(ChannelError::BadFrame(_))));
 }
@@ -116,12 +117,19 @@ fn peer_that_stops_reading_makes_writes_time_out_instead_of_blocking_forever() {
     let mut a = Channel::tcp(std::net::TcpStream::connect(addr).unwrap(), config).unwrap();
     let body = vec![7u8; 1 << 20];
     let start = std::time::Instant::now();
-    let outcome = (0..64).try_for_each(|_| a.send(1, &body).and_then(|()| a.flush()));
+    // Sends are queued (up to the writer's bound of bytes) while the writer thread waits for
+    // the peer; its timeout is reported at a later send or flush, within the idle timeout of
+    // the moment the kernel's and the queue's buffers are full.
+    let outcome = (0..4 * pump::QUEUE_MIN_BYTES / body.len())
+        .try_for_each(|_| a.send(1, &body).and_then(|()| a.flush()));
     assert!(
         matches!(outcome, Err(ChannelError::Timeout(_))),
         "{outcome:?}"
     );
     assert!(start.elapsed() < Duration::from_secs(5));
+    // The failure stays: every later call reports it.
+    assert!(matches!(a.flush(), Err(ChannelError::Timeout(_))));
+    assert!(matches!(a.recv(1, 10), Err(ChannelError::Timeout(_))));
     done.send(()).unwrap();
     peer.join().unwrap();
 }
@@ -429,4 +437,217 @@ fn a_send_waits_out_a_peer_that_computes_before_it_reads() {
     a.send(1, &body).unwrap();
     a.flush().unwrap();
     assert_eq!(peer.join().unwrap().unwrap(), 8 << 20);
+}
+
+#[test]
+fn a_writer_failure_surfaces_typed_at_the_next_call_and_stays() {
+    // The peer goes away: the writer thread's next write fails, and the sender learns it at
+    // its next send, flush or receive, as a typed error, never a panic.
+    for (mut a, b) in pairs(ChannelConfig::default()) {
+        drop(b);
+        let start = std::time::Instant::now();
+        let outcome = loop {
+            if let Err(e) = a.send(1, &[0; 1 << 16]).and_then(|()| a.flush()) {
+                break e;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "no error reported ({})",
+                a.shared.lock().out_bytes
+            );
+            thread::sleep(Duration::from_millis(5));
+        };
+        assert!(matches!(outcome, ChannelError::Closed), "{outcome:?}");
+        assert!(matches!(a.send(1, b"x"), Err(ChannelError::Closed)));
+        assert!(matches!(a.flush(), Err(ChannelError::Closed)));
+        assert!(matches!(a.recv(1, 10), Err(ChannelError::Closed)));
+        assert!(matches!(a.close(), Err(ChannelError::Closed)));
+    }
+}
+
+#[test]
+fn the_reader_refuses_an_oversized_frame_before_allocating_it() {
+    for (mut a, mut b) in pairs(ChannelConfig::default()) {
+        // A header announcing 2^40 bytes, then nothing: the reader must not allocate (or wait
+        // for) the body, only park the header for the receive to refuse.
+        let mut header = Vec::from(MAGIC);
+        header.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+        header.extend_from_slice(&3u16.to_le_bytes());
+        header.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        a.send_raw(&header).unwrap();
+        let start = std::time::Instant::now();
+        loop {
+            let state = b.shared.lock();
+            if !state.inbox.is_empty() {
+                assert!(matches!(
+                    state.inbox.front(),
+                    Some(pump::Inbound::Oversized { len, .. }) if *len == 1 << 40
+                ));
+                assert_eq!(
+                    state.in_bytes, 0,
+                    "nothing counted (or allocated) for the body"
+                );
+                break;
+            }
+            drop(state);
+            assert!(start.elapsed() < Duration::from_secs(5));
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(matches!(
+            b.recv(3, usize::MAX),
+            Err(ChannelError::FrameTooLarge { found, .. }) if found == 1 << 40
+        ));
+    }
+}
+
+#[test]
+fn a_frame_above_the_maximum_passes_once_the_receiver_raised_it() {
+    // The reader may see a large frame before this side's protocol raised its maximum; the
+    // frame waits for the receive, which then decides with the raised maximum.
+    let config = ChannelConfig {
+        max_frame_len: 1 << 10,
+        ..ChannelConfig::default()
+    };
+    for (mut a, mut b) in pairs(config) {
+        a.raise_max_frame_len(1 << 20);
+        a.send(5, &[4; 5000]).unwrap();
+        thread::sleep(Duration::from_millis(50));
+        b.raise_max_frame_len(1 << 20);
+        assert_eq!(b.recv(5, 1 << 20).unwrap(), [4; 5000]);
+        // ... and a receive's own bound still refuses it.
+        a.send(5, &[4; 5000]).unwrap();
+        assert!(matches!(
+            b.recv(5, 4999),
+            Err(ChannelError::FrameTooLarge {
+                found: 5000,
+                max: 4999
+            })
+        ));
+    }
+}
+
+#[test]
+fn full_queues_hold_the_sender_back_instead_of_growing() {
+    // The receiver does not receive: its reader reads ahead up to its bound, the kernel
+    // buffers some more, the sender's queue fills up to its bound, and then sends block.
+    let (mut a, mut b) = tcp_pair(ChannelConfig::default());
+    let frame = 1 << 20;
+    let total = 4 * pump::QUEUE_MIN_BYTES / frame;
+    let (sent_tx, sent_rx) = std::sync::mpsc::channel::<usize>();
+    let sender = thread::spawn(move || {
+        let body = vec![1u8; frame];
+        for i in 0..total {
+            a.send(1, &body).unwrap();
+            sent_tx.send(i + 1).unwrap();
+            let state = a.shared.lock();
+            assert!(state.out_bytes <= pump::queue_bound(frame + FRAME_HEADER_LEN));
+        }
+        a
+    });
+    thread::sleep(Duration::from_secs(2));
+    let sent = sent_rx.try_iter().last().unwrap_or(0);
+    {
+        let state = b.shared.lock();
+        assert!(
+            state.in_bytes <= pump::queue_bound(frame),
+            "{}",
+            state.in_bytes
+        );
+        assert!(state.in_bytes > 0, "the reader reads ahead");
+    }
+    assert!(
+        sent < total,
+        "all {total} frames were accepted while nobody received"
+    );
+    // Receiving lets everything through.
+    for _ in 0..total {
+        assert_eq!(b.recv(1, frame).unwrap().len(), frame);
+    }
+    let a = sender.join().unwrap();
+    assert_eq!(a.meter().total().messages_sent, total as u64);
+}
+
+#[test]
+fn both_ends_can_send_a_large_frame_before_either_receives() {
+    // With synchronous writes beyond the kernel's buffers, each end would block in its send
+    // waiting for the other to read: a deadlock (here, a timeout). The writer and reader
+    // threads let both frames pass.
+    let config = ChannelConfig {
+        read_timeout: Some(Duration::from_secs(5)),
+        ..ChannelConfig::default()
+    };
+    for (mut a, mut b) in pairs(config) {
+        let len = 32 << 20;
+        let peer = thread::spawn(move || {
+            b.send(2, &vec![2u8; len])?;
+            b.flush()?;
+            let got = b.recv(1, len)?;
+            Ok::<_, ChannelError>((b, got))
+        });
+        let start = std::time::Instant::now();
+        a.send(1, &vec![1u8; len]).unwrap();
+        a.flush().unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "the send waited for the peer"
+        );
+        let got = a.recv(2, len).unwrap();
+        let (_b, theirs) = peer.join().unwrap().unwrap();
+        assert_eq!(got, vec![2u8; len]);
+        assert_eq!(theirs, vec![1u8; len]);
+    }
+}
+
+/// Two ends of a loopback connection whose byte streams are shared by the reader and writer
+/// threads of each end, as a TLS session is (`Channel::over_stream`, here over the TCP stream
+/// itself).
+fn shared_stream_pair(config: ChannelConfig) -> (Channel, Channel) {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let connecting = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (accepting, _) = listener.accept().unwrap();
+    let end = |s: TcpStream| {
+        let socket = s.try_clone().unwrap();
+        Channel::over_stream(s, &socket, config).unwrap()
+    };
+    (end(accepting), end(connecting))
+}
+
+#[test]
+fn a_shared_stream_carries_both_directions_at_once_and_many_small_flights() {
+    // Each end's reader waits for the peer while its writer has frames larger than the
+    // kernel's buffers to send: a half that kept the stream while it waited would stall both.
+    let config = ChannelConfig {
+        read_timeout: Some(Duration::from_secs(10)),
+        ..ChannelConfig::default()
+    };
+    let (mut a, mut b) = shared_stream_pair(config);
+    let len = 16 << 20;
+    let rounds = 200;
+    let peer = thread::spawn(move || {
+        b.send(2, &vec![2u8; len])?;
+        let got = b.recv(1, len)?;
+        for i in 0..rounds {
+            let x = b.recv(3, 8)?;
+            assert_eq!(x, (i as u64).to_le_bytes());
+            b.send(4, &x)?;
+        }
+        b.flush()?;
+        Ok::<_, ChannelError>(got)
+    });
+    a.send(1, &vec![1u8; len]).unwrap();
+    assert_eq!(a.recv(2, len).unwrap(), vec![2u8; len]);
+    let t = std::time::Instant::now();
+    for i in 0..rounds {
+        a.send(3, &(i as u64).to_le_bytes()).unwrap();
+        assert_eq!(a.recv(4, 8).unwrap(), (i as u64).to_le_bytes());
+    }
+    // Over plain TCP these take about 10 ms; with the stream held in timed slices (a socket
+    // timeout rounds up to the kernel's tick) a queued frame waited for the reader's slice to
+    // end: 3.2 s.
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "{rounds} round trips took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(peer.join().unwrap().unwrap(), vec![1u8; len]);
 }

@@ -152,6 +152,15 @@ fn tile_batches(tiles: usize, uploads_per_tile: usize) -> impl Iterator<Item = R
         .map(move |t| t..(t + step).min(tiles))
 }
 
+/// Uploads or responses handled per step of a round trip's pipeline. Each step's work runs in
+/// parallel and its frames are queued at once (or taken as they arrived), while the channel's
+/// threads move the frames of the steps before and after it: compute overlaps transfer inside a
+/// round trip, not only across sessions. A few per thread, so that a step keeps every thread
+/// busy and a slow frame delays little work.
+fn pipeline_step() -> usize {
+    4 * rayon::current_num_threads().max(1)
+}
+
 /// Alice's side of one layer: her share of the output from her share `x_a`.
 ///
 /// # Errors
@@ -172,36 +181,46 @@ pub(super) fn run_client<P: Packing>(
     let (plane, p) = (l.out_plane(), params.p());
     let (ups, groups) = (packing.uploads_per_tile(), packing.groups());
     let mut y = vec![0u64; l.c_out * plane];
+    let step = pipeline_step();
     for batch in tile_batches(l.tiles(), ups) {
         let nt = batch.len();
-        // Upload order within a batch: input channel (group), then tile.
-        let uploads = task_prgs(prg, ups * nt)
-            .into_par_iter()
-            .enumerate()
-            .map(|(i, mut prg)| {
-                packing.encrypt(params, sk, x_a, i / nt, batch.start + i % nt, &mut prg)
-            })
-            .collect::<Result<Vec<_>, PaheError>>()?;
-        for u in &uploads {
-            ch.send_message(P::KIND_UPLOAD, u)?;
-        }
-        ch.flush()?;
-        drop(uploads);
-        // Response order within a batch: group, then tile.
-        let tiles: Vec<P::Tile> = batch.clone().map(|t| packing.tile(t)).collect();
-        let mut received = Vec::with_capacity(groups * nt);
-        for g in 0..groups {
-            for tile in &tiles {
-                received.push(packing.recv_response(ch, params, g, tile)?);
+        // Upload order within a batch: input channel (group), then tile. One PRG per upload,
+        // drawn up front, so the ciphertexts do not depend on the step.
+        let mut prgs = task_prgs(prg, ups * nt);
+        for (s, piece) in prgs.chunks_mut(step).enumerate() {
+            let uploads = piece
+                .par_iter_mut()
+                .enumerate()
+                .map(|(k, prg)| {
+                    let i = s * step + k;
+                    packing.encrypt(params, sk, x_a, i / nt, batch.start + i % nt, prg)
+                })
+                .collect::<Result<Vec<_>, PaheError>>()?;
+            // Queued at once: the channel's writer sends them while the next step encrypts.
+            for u in &uploads {
+                ch.send_message(P::KIND_UPLOAD, u)?;
             }
         }
-        let shares = received
-            .par_iter()
-            .map(|r| packing.decrypt(params, sk, r))
-            .collect::<Result<Vec<_>, PaheError>>()?;
-        for (i, share) in shares.iter().enumerate() {
-            let (g, ti) = (i / nt, i % nt);
-            packing.place(share, g, batch.start + ti, &tiles[ti], &mut y, p, false);
+        ch.flush()?;
+        drop(prgs);
+        // Response order within a batch: group, then tile. Each step is decrypted as soon as
+        // it has arrived, while the channel's reader takes in the next.
+        let tiles: Vec<P::Tile> = batch.clone().map(|t| packing.tile(t)).collect();
+        let responses = groups * nt;
+        for first in (0..responses).step_by(step) {
+            let range = first..(first + step).min(responses);
+            let received = range
+                .clone()
+                .map(|i| packing.recv_response(ch, params, i / nt, &tiles[i % nt]))
+                .collect::<Result<Vec<_>, HomConvError>>()?;
+            let shares = received
+                .par_iter()
+                .map(|r| packing.decrypt(params, sk, r))
+                .collect::<Result<Vec<_>, PaheError>>()?;
+            for (i, share) in range.zip(&shares) {
+                let (g, ti) = (i / nt, i % nt);
+                packing.place(share, g, batch.start + ti, &tiles[ti], &mut y, p, false);
+            }
         }
     }
     Ok(Tensor::from_vec(l.c_out, l.dims, y).expect("c_out planes"))
@@ -329,26 +348,57 @@ impl<'a, P: Packing> ServerCore<'a, P> {
         // filters) only once the client's first upload has arrived, so that a request alone
         // makes the server allocate nothing of the layer's size.
         let mut y: Option<Vec<u64>> = None;
+        // With every group's filters at hand, each step of uploads is multiplied into the
+        // accumulators as soon as it has arrived (while the channel's reader takes in the next)
+        // instead of after the round trip's last; streamed filters need all uploads at hand
+        // for each batch of groups.
+        let accumulate = !self.streams_filters();
+        let step = pipeline_step();
         for tiles in tile_batches(l.tiles(), ups) {
             let nt = tiles.len();
-            let mut uploads = Vec::with_capacity(ups * nt);
-            for _ in 0..ups * nt {
-                uploads.push(ch.recv_message::<P::Upload>(P::KIND_UPLOAD, max_len, params)?);
+            let count = ups * nt;
+            let mut inputs = Vec::with_capacity(if accumulate { 0 } else { count });
+            let mut accs: Vec<Option<Ciphertext>> = if accumulate {
+                vec![None; groups * nt]
+            } else {
+                Vec::new()
+            };
+            let mut pending = Vec::with_capacity(step.min(count));
+            for received in 1..=count {
+                let u = ch.recv_message::<P::Upload>(P::KIND_UPLOAD, max_len, params)?;
+                packing.check_upload(&u)?;
+                pending.push(u);
                 if y.is_none() {
                     // The rest of the round trip is arriving meanwhile.
                     y = Some(crate::fixed::conv(self.model, self.conv, x_b).into_vec());
                 }
+                if filters.is_empty() && accumulate {
+                    *filters = packing.prepare(params, &self.weight, 0..groups)?;
+                }
+                if pending.len() == step || received == count {
+                    let expanded: Vec<Ciphertext> = pending.par_iter().map(P::expand).collect();
+                    pending.clear();
+                    if accumulate {
+                        let first = received - expanded.len();
+                        self.accumulate(&mut accs, &expanded, first, nt, &filters)?;
+                    } else {
+                        inputs.extend(expanded);
+                    }
+                }
             }
-            for u in &uploads {
-                packing.check_upload(u)?;
-            }
-            if filters.is_empty() && !self.streams_filters() {
-                *filters = packing.prepare(params, &self.weight, 0..groups)?;
-            }
-            let inputs: Vec<Ciphertext> = uploads.par_iter().map(P::expand).collect();
-            drop(uploads);
             let info: Vec<P::Tile> = tiles.clone().map(|t| packing.tile(t)).collect();
             let y = y.as_mut().expect("computed at the first upload");
+            if accumulate {
+                // One batch of all groups: the PRG draws of `respond_batch` for it.
+                let prgs = task_prgs(prg, groups * nt);
+                let job = (&tiles, &info[..]);
+                self.send_responses(ch, pk, job, 0, &mut accs, prgs, y, |_, acc| {
+                    Ok(acc
+                        .take()
+                        .expect("every accumulator took its tile's uploads"))
+                })?;
+                continue;
+            }
             for first in (0..groups).step_by(self.batch) {
                 let batch = first..(first + self.batch).min(groups);
                 let job = (&tiles, &info[..], &filters[..]);
@@ -389,26 +439,93 @@ impl<'a, P: Packing> ServerCore<'a, P> {
         } else {
             &prepared[batch.start * ups..batch.end * ups]
         };
-        let outputs = task_prgs(prg, batch.len() * nt)
-            .into_par_iter()
-            .enumerate()
-            .map(|(i, mut prg)| {
-                let (gi, ti) = (i / nt, i % nt);
-                let filters = &filters[gi * ups..(gi + 1) * ups];
-                let mut acc = inputs[ti].clone();
-                self.eval.mul_plain_assign(&mut acc, &filters[0])?;
-                for (u, w) in filters.iter().enumerate().skip(1) {
-                    self.eval
-                        .mul_plain_add_assign(&mut acc, &inputs[u * nt + ti], w)?;
+        let prgs = task_prgs(prg, batch.len() * nt);
+        let mut items = vec![(); batch.len() * nt];
+        let job = (tiles, info);
+        self.send_responses(ch, pk, job, batch.start, &mut items, prgs, y, |i, ()| {
+            let (gi, ti) = (i / nt, i % nt);
+            let filters = &filters[gi * ups..(gi + 1) * ups];
+            let mut acc = inputs[ti].clone();
+            self.eval.mul_plain_assign(&mut acc, &filters[0])?;
+            for (u, w) in filters.iter().enumerate().skip(1) {
+                self.eval
+                    .mul_plain_add_assign(&mut acc, &inputs[u * nt + ti], w)?;
+            }
+            Ok(acc)
+        })
+    }
+
+    /// Multiplies uploads `first..first + inputs.len()` of a round trip (`[upload][tile]`
+    /// order, `nt` tiles) into the accumulators `accs` (`[group][tile]`), each with its
+    /// filter. Every accumulator takes its tile's uploads in upload order, the order
+    /// `respond_batch` adds them in, so the sums are the same ciphertexts.
+    fn accumulate(
+        &self,
+        accs: &mut [Option<Ciphertext>],
+        inputs: &[Ciphertext],
+        first: usize,
+        nt: usize,
+        filters: &[PreparedPlaintext],
+    ) -> Result<(), PaheError> {
+        let ups = self.packing.uploads_per_tile();
+        accs.par_iter_mut().enumerate().try_for_each(|(j, acc)| {
+            let (g, t) = (j / nt, j % nt);
+            let skip = (t + nt - first % nt) % nt;
+            for (k, input) in inputs.iter().enumerate().skip(skip).step_by(nt) {
+                let w = &filters[g * ups + (first + k) / nt];
+                match acc {
+                    Some(acc) => self.eval.mul_plain_add_assign(acc, input, w)?,
+                    None => {
+                        let mut a = input.clone();
+                        self.eval.mul_plain_assign(&mut a, w)?;
+                        *acc = Some(a);
+                    }
                 }
-                let g = batch.start + gi;
-                packing.respond(params, &self.eval, acc, g, &info[ti], pk, &mut prg)
-            })
-            .collect::<Result<Vec<_>, PaheError>>()?;
-        for (i, (response, mask)) in outputs.iter().enumerate() {
-            ch.send_message(P::KIND_RESPONSE, response)?;
-            let (g, ti) = (batch.start + i / nt, i % nt);
-            packing.place(mask, g, tiles.start + ti, &info[ti], y, params.p(), true);
+            }
+            Ok(())
+        })
+    }
+
+    /// Computes and sends the responses of groups `group0 + i / nt` for tiles `i % nt` in
+    /// (group, tile) order, a pipeline step at a time: `acc(i, &mut items[i])` gives the product
+    /// of response `i`, computed with the step in parallel, with the PRG `prgs[i]`; the step's
+    /// responses are queued at once (the channel's writer sends them while the next step is
+    /// computed) and their masks added to `y`.
+    #[allow(clippy::too_many_arguments)] // one batch's whole context
+    fn send_responses<T: Send>(
+        &self,
+        ch: &mut Channel,
+        pk: &PublicKey,
+        (tiles, info): (&Range<usize>, &[P::Tile]),
+        group0: usize,
+        items: &mut [T],
+        mut prgs: Vec<Prg>,
+        y: &mut [u64],
+        acc: impl Fn(usize, &mut T) -> Result<Ciphertext, PaheError> + Sync,
+    ) -> Result<(), HomConvError> {
+        let (packing, params) = (&self.packing, &self.params);
+        let (nt, step) = (tiles.len(), pipeline_step());
+        for (s, (items, prgs)) in items
+            .chunks_mut(step)
+            .zip(prgs.chunks_mut(step))
+            .enumerate()
+        {
+            let first = s * step;
+            let outputs = items
+                .par_iter_mut()
+                .zip(prgs.par_iter_mut())
+                .enumerate()
+                .map(|(k, (item, prg))| {
+                    let i = first + k;
+                    let (g, ti) = (group0 + i / nt, i % nt);
+                    packing.respond(params, &self.eval, acc(i, item)?, g, &info[ti], pk, prg)
+                })
+                .collect::<Result<Vec<_>, PaheError>>()?;
+            for (k, (response, mask)) in outputs.iter().enumerate() {
+                ch.send_message(P::KIND_RESPONSE, response)?;
+                let (g, ti) = (group0 + (first + k) / nt, (first + k) % nt);
+                packing.place(mask, g, tiles.start + ti, &info[ti], y, params.p(), true);
+            }
         }
         ch.flush()?;
         Ok(())
