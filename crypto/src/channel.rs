@@ -579,16 +579,7 @@ impl Channel {
                     state.in_bytes -= body.len();
                     drop(state);
                     self.shared.changed.notify_all();
-                    let len = body.len() as u64;
-                    if len > max {
-                        return Err(ChannelError::FrameTooLarge { found: len, max });
-                    }
-                    if found != kind {
-                        return Err(ChannelError::UnexpectedKind {
-                            expected: kind,
-                            found,
-                        });
-                    }
+                    check_frame(found, kind, body.len() as u64, max)?;
                     break body;
                 }
                 Some(pump::Inbound::Oversized { kind: found, len }) => {
@@ -597,15 +588,7 @@ impl Channel {
                     let allowed = len <= max && found == kind;
                     state.permit = Some(allowed);
                     self.shared.changed.notify_all();
-                    if len > max {
-                        return Err(ChannelError::FrameTooLarge { found: len, max });
-                    }
-                    if found != kind {
-                        return Err(ChannelError::UnexpectedKind {
-                            expected: kind,
-                            found,
-                        });
-                    }
+                    check_frame(found, kind, len, max)?;
                     continue;
                 }
                 None => {}
@@ -904,6 +887,21 @@ impl TimedRead for PipeReader {
         self.pos += n;
         Ok(n)
     }
+}
+
+/// A received frame's header against what the receive expects: at most `max` bytes of kind
+/// `kind`.
+fn check_frame(found: u16, kind: u16, len: u64, max: u64) -> Result<(), ChannelError> {
+    if len > max {
+        return Err(ChannelError::FrameTooLarge { found: len, max });
+    }
+    if found != kind {
+        return Err(ChannelError::UnexpectedKind {
+            expected: kind,
+            found,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

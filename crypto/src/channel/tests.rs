@@ -36,14 +36,20 @@ fn frames_arrive_intact_and_are_metered_on_both_sides() {
     }
 }
 
+/// A hand-made frame header of kind 3 announcing a body of `len` bytes.
+fn header_announcing(len: u64) -> Vec<u8> {
+    let mut header = Vec::from(MAGIC);
+    header.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+    header.extend_from_slice(&3u16.to_le_bytes());
+    header.extend_from_slice(&len.to_le_bytes());
+    header
+}
+
 #[test]
 fn oversized_frame_is_rejected_before_allocation() {
     for (mut a, mut b) in pairs(ChannelConfig::default()) {
         // A hand-made header announcing 2^40 bytes.
-        let mut header = Vec::from(MAGIC);
-        header.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
-        header.extend_from_slice(&3u16.to_le_bytes());
-        header.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        let header = header_announcing(1u64 << 40);
         a.send_raw(&header).unwrap();
         a.flush().unwrap();
         assert!(matches!(
@@ -470,10 +476,7 @@ fn the_reader_refuses_an_oversized_frame_before_allocating_it() {
     for (mut a, mut b) in pairs(ChannelConfig::default()) {
         // A header announcing 2^40 bytes, then nothing: the reader must not allocate (or wait
         // for) the body, only park the header for the receive to refuse.
-        let mut header = Vec::from(MAGIC);
-        header.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
-        header.extend_from_slice(&3u16.to_le_bytes());
-        header.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        let header = header_announcing(1u64 << 40);
         a.send_raw(&header).unwrap();
         let start = std::time::Instant::now();
         loop {
