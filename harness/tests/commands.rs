@@ -292,6 +292,13 @@ fn replay_measures_counts_and_extrapolates() {
         tiny_arch().macs([1, 32, 32]) * 16
     );
     assert!(relu["elements"].as_u64().unwrap() > 0);
+    // The proven ranges: one row per nonlinear step of the plan, never wider than the protocol.
+    assert!(md.contains("## Proven input ranges of the nonlinear steps"), "{md}");
+    let ranges = json["nonlinear_ranges"].as_array().unwrap();
+    assert!(!ranges.is_empty());
+    for r in ranges {
+        assert!(r["needed_bits"].as_u64().unwrap() <= r["protocol_bits"].as_u64().unwrap());
+    }
 
     // --all: every slice for real in two sessions, the whole mask written.
     let all = dir.path().join("all");

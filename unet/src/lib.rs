@@ -23,6 +23,7 @@ mod exec;
 pub mod fixed;
 pub mod float;
 pub mod quant;
+pub mod range;
 pub mod secure;
 pub mod synthetic;
 pub mod tensor;

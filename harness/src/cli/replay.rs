@@ -19,6 +19,7 @@ use bunet_harness::session::{self, ClientRun, SliceSource};
 use bunet_harness::synth::{Params, Phantom};
 use bunet_harness::volume::{self, CtVolume, Prepared};
 use bunet_harness::{output, reference::Reference};
+use bunet_unet::range::{self, Interval, Ranges};
 use bunet_unet::{Architecture, InputNorm, Quant, Tensor};
 
 use super::common::OutDir;
@@ -292,6 +293,7 @@ pub fn run(args: &Args) -> Result<()> {
     };
     let extra = Extrapolation::new(&bd, slices_wall, &count, nz);
     let qm = bunet_harness::model::quantise(&model, config.preset.quant())?;
+    let ranges = proven_ranges(&qm, model.metadata().input);
     let check: Vec<usize> = slices
         .iter()
         .copied()
@@ -315,6 +317,7 @@ pub fn run(args: &Args) -> Result<()> {
         checked: check.len(),
         max_tile: config.max_tile,
         filter_bytes,
+        ranges: &ranges,
     }
     .render();
     let json = serde_json::json!({
@@ -345,6 +348,14 @@ pub fn run(args: &Args) -> Result<()> {
             "volume_total": extra.volume_count,
         },
         "extrapolated": if args.all { serde_json::Value::Null } else { serde_json::to_value(&extra)? },
+        "nonlinear_ranges": ranges.nonlinear.iter().map(|r| serde_json::json!({
+            "step": r.step,
+            "op": format!("{:?}", r.op),
+            "proven": r.proven,
+            "bound": r.bound.to_string(),
+            "needed_bits": r.needed_bits,
+            "protocol_bits": r.protocol_bits,
+        })).collect::<Vec<_>>(),
     });
     write_reports(args, &md, &json)?;
     if identical != check.len() {
@@ -582,6 +593,8 @@ struct Figures<'a> {
     /// The HomConv tile cap and the server's prepared-filter bytes per session.
     max_tile: Option<usize>,
     filter_bytes: u64,
+    /// The plan's proven ranges for inputs in the model's normalised range.
+    ranges: &'a Ranges,
 }
 
 impl Figures<'_> {
@@ -608,6 +621,13 @@ impl Figures<'_> {
             bunet_harness::extrapolate::SESSION_BLOCKS.join(", ")
         ));
         s.push_str(&block_table(args, self.extra).to_markdown());
+        s.push_str(
+            "\n## Proven input ranges of the nonlinear steps\n\nInterval arithmetic over the \
+             quantized weights for every client input in the model's normalised range \
+             (`bunet_unet::range`): the largest magnitude a step compares, the signed bits that \
+             hold it, and the bits the protocol compares over.\n\n",
+        );
+        s.push_str(&range_table(self.ranges).to_markdown());
         s
     }
 
@@ -747,4 +767,37 @@ fn default_budget() -> u64 {
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or(8_000_000_000, |kb| kb * 1024 / 10 * 6)
+}
+
+/// The proven ranges of `qm`'s plan for client inputs in `norm`'s output range.
+fn proven_ranges(qm: &bunet_unet::QuantModel, norm: InputNorm) -> Ranges {
+    let quant = qm.quant();
+    let input = Interval::encoded(quant, norm.apply(norm.lo), norm.apply(norm.hi));
+    range::analyse(qm, input)
+}
+
+/// One row per nonlinear step: its proven bound, the bits it needs and the bits it uses.
+fn range_table(ranges: &Ranges) -> Table {
+    let mut t = Table::new([
+        "step",
+        "operation",
+        "proven bound",
+        "needed bits",
+        "protocol bits",
+    ]);
+    for r in &ranges.nonlinear {
+        let bound = if r.proven {
+            format!("< 2^{:.1}", ((r.bound + 1) as f64).log2())
+        } else {
+            "none (a value may wrap mod p)".to_string()
+        };
+        t.push([
+            r.step.to_string(),
+            format!("{:?}", r.op),
+            bound,
+            r.needed_bits.to_string(),
+            r.protocol_bits.to_string(),
+        ]);
+    }
+    t
 }
