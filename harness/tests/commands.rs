@@ -293,7 +293,10 @@ fn replay_measures_counts_and_extrapolates() {
     );
     assert!(relu["elements"].as_u64().unwrap() > 0);
     // The proven ranges: one row per nonlinear step of the plan, never wider than the protocol.
-    assert!(md.contains("## Proven input ranges of the nonlinear steps"), "{md}");
+    assert!(
+        md.contains("## Proven input ranges of the nonlinear steps"),
+        "{md}"
+    );
     let ranges = json["nonlinear_ranges"].as_array().unwrap();
     assert!(!ranges.is_empty());
     for r in ranges {
