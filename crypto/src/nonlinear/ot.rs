@@ -486,10 +486,12 @@ struct Parts {
 impl OtSession {
     /// Sets up the session with [`Params::FERRET_COMPACT`] (145 bits under the LPN estimates of
     /// `tools/lpn_estimate.py`, issue #18; the L2-resident LPN set, the fastest: a 32-bit ReLU
-    /// in about 128 B; [`Params::FERRET_B11`] took about 114 B but is below 128 bits, see
-    /// `SECURITY.md`): Ferret in both directions (Alice's first), each bootstrapped by
-    /// 128 base OTs and IKNP. The peer calls this with the
-    /// other role and the same `config`. Traffic is counted under [`SETUP_LABEL`].
+    /// in 118.4 B at shift 4 and 138.8 B at shift 12 with [`Millionaires::DEFAULT`];
+    /// [`Params::FERRET`] takes 20 B less at shift 12 but runs at less than half the rate,
+    /// `docs/PERFORMANCE.md`; [`Params::FERRET_B11`] is below 128 bits, see `SECURITY.md`):
+    /// Ferret in both directions (Alice's first), each bootstrapped by 128 base OTs and IKNP,
+    /// running [`Millionaires::DEFAULT`]. The peer calls this with the other role and the same
+    /// `config`. Traffic is counted under [`SETUP_LABEL`].
     ///
     /// # Errors
     /// Channel and wire errors of the set-up.
