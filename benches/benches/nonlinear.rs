@@ -7,12 +7,21 @@
 //!
 //! After each benchmark a line reports bytes per item and each party's CPU time per item
 //! ([`bunet_benches::bench_nonlinear_block`]).
+//!
+//! Group `nonlinear_ot_variants` (issue #20) runs the OT backend's millionaires' variants
+//! ([`Millionaires`]: issue #9's wire format, the trimmed default, other digit sizes) and Ferret
+//! sets side by side in one run, IDs `<block>/k=32,shift=..,m=..,<trimmed|issue9>,<set>`.
 
 use std::time::{Duration, Instant};
 
-use bunet_benches::{bench_nonlinear_block, nonlinear_sessions, one_thread_pool};
-use bunet_crypto::nonlinear::{self, Backend, Block, Call, Config, DEFAULT_PRECOMPUTE_BUDGET};
+use bunet_benches::{bench_nonlinear_block, nonlinear_sessions, one_thread_pool, thread_cpu};
+use bunet_crypto::channel::{Channel, ChannelConfig};
+use bunet_crypto::nonlinear::ot::{Millionaires, OtSession};
+use bunet_crypto::nonlinear::{
+    self, Backend, Block, Call, Config, DEFAULT_PRECOMPUTE_BUDGET, Nonlinear, Role,
+};
 use bunet_crypto::prg::Prg;
+use bunet_crypto::silent::Params as FerretParams;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
@@ -127,5 +136,133 @@ fn bench_nonlinear(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_nonlinear, bench_precomputed_relu);
+/// Both parties' OT sessions in memory with Ferret set `params`, running `mill`.
+fn ot_sessions(
+    config: Config,
+    params: FerretParams,
+    mill: Millionaires,
+) -> (OtSession, Channel, OtSession, Channel) {
+    let (mut ca, mut cb) = Channel::in_memory_pair(ChannelConfig::default());
+    ca.raise_max_frame_len(config.max_message_len());
+    cb.raise_max_frame_len(config.max_message_len());
+    let (sa, sb) = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            OtSession::setup_with(&mut cb, Role::Bob, config, Prg::from_os_entropy(), params)
+                .and_then(|s| s.with_millionaires(mill))
+                .expect("bob")
+        });
+        let sa =
+            OtSession::setup_with(&mut ca, Role::Alice, config, Prg::from_os_entropy(), params)
+                .and_then(|s| s.with_millionaires(mill))
+                .expect("alice");
+        (sa, h.join().expect("bob thread"))
+    });
+    (sa, ca, sb, cb)
+}
+
+/// One call of `block` on `x`; returns the output length.
+fn ot_call(s: &mut OtSession, ch: &mut Channel, block: Block, x: &[u64], shift: u32) -> usize {
+    match block {
+        Block::Relu => s.relu_rescale(ch, x, shift).expect("relu").len(),
+        Block::Rescale => s.rescale(ch, x, shift).expect("rescale").len(),
+        Block::MaxPool => s.max4_rescale(ch, x, shift).expect("maxpool").len(),
+        Block::Argmax => s.argmax2(ch, x).expect("argmax").len(),
+    }
+}
+
+/// The OT backend's variants side by side (issue #20): per block and shift, issue #9's wire
+/// format against the trimmed digits of 4, 3 and 2 bits on `FERRET_COMPACT`, and the trimmed
+/// digits on the `FERRET` set (8× fewer bytes per COT, slower) at the UNet's shift; prints bytes per item, items per second of wall time over all iterations and
+/// each party's CPU time per item, as [`bench_nonlinear_block`] does.
+fn bench_ot_variants(c: &mut Criterion) {
+    let (k, p, m) = (32u32, 4_294_967_291u64, 1usize << 16);
+    let config = Config::new(Backend::Ot, k, p).expect("valid");
+    let compact = ("compact", FerretParams::FERRET_COMPACT);
+    let ferret = ("ferret", FerretParams::FERRET);
+    let trimmed = |digit_bits| Millionaires {
+        digit_bits,
+        trimmed: true,
+    };
+    let mut runs: Vec<(Block, u32, Millionaires, (&str, FerretParams))> = Vec::new();
+    for shift in [12u32, 4] {
+        for mill in [Millionaires::ISSUE_9, trimmed(4), trimmed(3), trimmed(2)] {
+            runs.push((Block::Relu, shift, mill, compact));
+        }
+    }
+    for mill in [trimmed(4), trimmed(3), trimmed(2)] {
+        runs.push((Block::Relu, 12, mill, ferret));
+    }
+    for block in [Block::MaxPool, Block::Argmax] {
+        let shift = if block == Block::Argmax { 0 } else { 12 };
+        for mill in [Millionaires::ISSUE_9, trimmed(4), trimmed(3)] {
+            runs.push((block, shift, mill, compact));
+        }
+    }
+    let (pool_a, pool_b) = (one_thread_pool(), one_thread_pool());
+    let mut g = c.benchmark_group("nonlinear_ot_variants");
+    g.sample_size(10);
+    for (block, shift, mill, (set, params)) in runs {
+        let values = match block {
+            Block::MaxPool => 4,
+            Block::Argmax => 2,
+            _ => 1,
+        };
+        let items = if block == Block::MaxPool { m / 4 } else { m };
+        let mut prg = Prg::from_seed([3; 16]);
+        let xa: Vec<u64> = (0..items * values).map(|_| prg.uniform_below(p)).collect();
+        let xb: Vec<u64> = (0..items * values).map(|_| prg.uniform_below(p)).collect();
+        let (mut sa, mut ca, mut sb, mut cb) = ot_sessions(config, params, mill);
+        let wire = if mill.trimmed { "trimmed" } else { "issue9" };
+        let param = format!("k={k},shift={shift},m={},{wire},{set}", mill.digit_bits);
+        let before = nonlinear::traffic(ca.meter(), block);
+        let (mut cpu_a, mut cpu_b, mut done, mut wall) =
+            (Duration::ZERO, Duration::ZERO, 0u64, Duration::ZERO);
+        g.throughput(Throughput::Elements(items as u64));
+        g.bench_function(BenchmarkId::new(block.name(), &param), |b| {
+            b.iter(|| {
+                let start = Instant::now();
+                std::thread::scope(|s| {
+                    let h = s.spawn(|| {
+                        pool_b.install(|| {
+                            let t = thread_cpu();
+                            black_box(ot_call(&mut sb, &mut cb, block, &xb, shift));
+                            thread_cpu() - t
+                        })
+                    });
+                    cpu_a += pool_a.install(|| {
+                        let t = thread_cpu();
+                        black_box(ot_call(&mut sa, &mut ca, block, &xa, shift));
+                        thread_cpu() - t
+                    });
+                    cpu_b += h.join().expect("bob thread");
+                });
+                done += items as u64;
+                wall += start.elapsed();
+            })
+        });
+        if done > 0 {
+            let after = nonlinear::traffic(ca.meter(), block);
+            let bytes = (after.bytes_sent + after.bytes_received
+                - before.bytes_sent
+                - before.bytes_received) as f64
+                / done as f64;
+            println!(
+                "nonlinear_ot_variants/{}/{param}: bytes/item {bytes:.1}; {:.0} items/s over \
+                 all iterations; CPU/item: Alice {:.2} µs, Bob {:.2} µs ({done} items)",
+                block.name(),
+                done as f64 / wall.as_secs_f64(),
+                cpu_a.as_secs_f64() * 1e6 / done as f64,
+                cpu_b.as_secs_f64() * 1e6 / done as f64,
+            );
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_nonlinear,
+    bench_precomputed_relu,
+    bench_ot_variants
+);
 criterion_main!(benches);

@@ -128,9 +128,10 @@ impl crate::nonlinear::NonlinearError {
         use crate::nonlinear::NonlinearError as E;
         match self {
             E::PrecomputeRefused { .. } | E::OutputOutOfRange { .. } => Blame::Peer,
-            E::InputLength { .. } | E::InvalidChunk { .. } | E::PrecomputeMismatch { .. } => {
-                Blame::Local
-            }
+            E::InputLength { .. }
+            | E::InvalidChunk { .. }
+            | E::PrecomputeMismatch { .. }
+            | E::InvalidDigitBits { .. } => Blame::Local,
         }
     }
 }

@@ -291,6 +291,13 @@ pub enum NonlinearError {
         /// Chunks this party's budget and call list allow.
         allowed: u64,
     },
+    /// An OT-backend millionaires' variant with digits outside `1..=4` bits
+    /// ([`ot::Millionaires`]).
+    #[error("millionaires' digits of {bits} bits: expected 1..=4")]
+    InvalidDigitBits {
+        /// The digit size given.
+        bits: u32,
+    },
     /// The peer's garbled data decoded to an output share that is not below `p` (an honest
     /// garbler never produces one).
     #[error("output share {value} is not below the modulus {p}")]

@@ -2,15 +2,16 @@
 //! §3) on silent OT ([`crate::silent`], Ferret), with exact rescaling over `Z_p`.
 //!
 //! # Building blocks
-//! - **Millionaires'** `[x < y]`, `x` Alice's, `y` Bob's, `ℓ`-bit: both are cut into 4-bit
-//!   digits; per digit one 1-out-of-16 OT (Bob chooses his digit) gives boolean shares of
-//!   `lt_d = [x_d < y_d]` and `eq_d = [x_d = y_d]` (Alice's messages are her random shares
-//!   XOR the truth table); a tree of `lt = lt_hi ⊕ eq_hi ∧ lt_lo`, `eq = eq_hi ∧ eq_lo` (Beaver
-//!   AND on silent triples, `⌈log2 ⌈ℓ/4⌉⌉` rounds) gives `[x < y]`; the two ANDs of a node
-//!   share `eq_hi`, so they run on one shared-operand triple (two COTs, not four). Up to four
-//!   comparisons against the low bits of the same `y` share the digit OTs (messages of
-//!   2 bits per comparison) and the AND rounds: a ReLU's wrap bit, DReLU threshold and both
-//!   rescaling carries take one 32-bit millionaires' worth of OTs.
+//! - **Millionaires'** `[x < y]`, `x` Alice's, `y` Bob's, `ℓ`-bit: both are cut into `m`-bit
+//!   digits (`m = 4` by default, [`Millionaires`]); per digit one 1-out-of-`2^m` OT (Bob
+//!   chooses his digit) gives boolean shares of `lt_d = [x_d < y_d]` and `eq_d = [x_d = y_d]`
+//!   (Alice's messages are her random shares XOR the truth table); a tree of
+//!   `lt = lt_hi ⊕ eq_hi ∧ lt_lo`, `eq = eq_hi ∧ eq_lo` (Beaver AND on silent triples,
+//!   `⌈log2 ⌈ℓ/m⌉⌉` rounds) gives `[x < y]`; the two ANDs of a node share `eq_hi`, so they run
+//!   on one shared-operand triple (two COTs, not four). Up to four comparisons against the low
+//!   bits of the same `y` share the digit OTs (messages of up to 2 bits per comparison) and
+//!   the AND rounds: a ReLU's wrap bit, DReLU threshold and both rescaling carries take one
+//!   32-bit millionaires' worth of OTs.
 //! - **bit × value**: `g·V` for a boolean-shared `g = g_A ⊕ g_B` and `V` held by party X is
 //!   `g_X·V + g_Y·V(1 − 2g_X)`: one correlated OT from X (correlation `V(1 − 2g_X)`), Y choosing
 //!   `g_Y`. It converts bits to arithmetic shares (`V = 1`), multiplexes (`V` = one party's
@@ -51,6 +52,35 @@
 //! *Re-sharing.* Alice sends `y_A − r mod p` for her fresh mask `r` from her [`Prg`]; her
 //! output is `r`, Bob's `y_B + y_A − r`: the convention of
 //! [`Gadget::reference`](crate::gc::fixed_point::Gadget::reference), bit for bit.
+//!
+//! # Digits and trimming (issue #20)
+//! *What the tree reads.* Digit 0's `eq` is never read: the lowest node of every level computes
+//! only `lt` (its `eq` could only ever meet a lower digit, and there is none), so digit 0's
+//! `eq_0` would only feed that dropped `eq`. Trimmed ([`Millionaires::trimmed`], the default),
+//! the digit-0 OT carries 1 bit per comparison (`lt`), every other digit 2; the lowest pair of
+//! every tree level goes last in the level's AND and its `eq` lane is not opened (the lane's
+//! triple bits are dropped); the top digit's OT has `2^r` messages for its `r ≤ m` bits instead
+//! of `2^m` of which Bob could only choose the first `2^r`. At 4-bit digits and shift 12 this
+//! is 8 B of digit-0 messages and 2.5 B of openings per ReLU (test
+//! `trimming_saves_exactly_the_unused_bits`), with the same COTs.
+//!
+//! *Digit size* `m ∈ 1..=4`: a digit is one 1-of-`2^m` OT from `m` COTs (`m` choice bits up,
+//! `2^m` message fields down), and `⌈ℓ/m⌉ − 1` tree nodes per comparison (a shared-operand
+//! triple each: two COTs and openings) in `⌈log2 ⌈ℓ/m⌉⌉` rounds. Every digit of every group
+//! starts at a multiple of `m` of the same `y`, so groups still share the digit OTs; a group
+//! whose width is not a multiple of `m` masks its top digit as before. Smaller digits trade
+//! message bits (exponential in `m`) for nodes; measured in `docs/PERFORMANCE.md`, section
+//! "silent OT backend".
+//!
+//! *Security of both.* Neither adds a message kind or changes a derivation: a digit is the
+//! same 1-of-N OT on fresh silent COTs ([`crate::silent`]: Bob's choice bits hidden by the
+//! corrections against the COTs' uniform choice bits, the unchosen fields masked by pads from
+//! keys Bob does not hold) for any `N = 2^r`, `r ≤ 4`; its chosen field is Alice's uniform
+//! share bit XOR the truth bit, so Bob's leaves are uniform whatever `m`. Trimming only removes
+//! fields and openings from each party's view: what is left is a subset of the old view, each
+//! bit still masked by a fresh pad, share or triple bit (an opened lane `y ⊕ b_l` uses its own
+//! random OT bit `b_l`, whether or not the other lane is opened), so the old simulator, with
+//! the removed parts left out, simulates the new view.
 //!
 //! # Security
 //! Semi-honest, from the silent OT ([`crate::silent`]): every message is either a correction
@@ -133,9 +163,55 @@ struct Comparisons<'a> {
 }
 
 impl Comparisons<'_> {
-    /// Its 4-bit digits.
-    fn digits(&self) -> usize {
-        self.width.div_ceil(4) as usize
+    /// Its digits of `m` bits (the top one partial).
+    fn digits(&self, m: u32) -> usize {
+        self.width.div_ceil(m) as usize
+    }
+}
+
+/// The millionaires' variant of an [`OtSession`]: how Bob's value is cut into digits and which
+/// leaf bits go on the wire (module docs, "Digits and trimming"). Both parties must use the
+/// same; [`Millionaires::DEFAULT`] is what [`OtSession::setup`] runs (the unet handshake's
+/// protocol version fixes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Millionaires {
+    /// Bits per digit `m`, `1..=4`: one 1-out-of-`2^m` OT per digit.
+    pub digit_bits: u32,
+    /// Whether only what the tree uses goes on the wire: no `eq` leaf at digit 0, no `eq` lane
+    /// opened for a node whose `eq` the tree drops, the top digit's OT only as wide as its bits
+    /// (issue #20). `false` is issue #9's wire format (handshake version ≤ 6), kept for
+    /// side-by-side benches.
+    pub trimmed: bool,
+}
+
+impl Millionaires {
+    /// Issue #9's protocol: 4-bit digits, `lt` and `eq` of every digit sent, both lanes of
+    /// every node opened.
+    pub const ISSUE_9: Self = Self {
+        digit_bits: 4,
+        trimmed: false,
+    };
+
+    /// The default: 4-bit digits, trimmed.
+    pub const DEFAULT: Self = Self {
+        digit_bits: 4,
+        trimmed: true,
+    };
+
+    /// The 1-of-N size (`log2 N`) of digit `d`'s OT when the widest comparison has `top` bits.
+    fn log_n(&self, d: usize, top: u32) -> u32 {
+        let rest = top - self.digit_bits * d as u32;
+        if self.trimmed {
+            self.digit_bits.min(rest)
+        } else {
+            self.digit_bits
+        }
+    }
+
+    /// Message bits per comparison active at digit `d`: `lt` and `eq`, or `lt` alone at digit
+    /// 0 when trimmed (the tree never uses the lowest digit's `eq`).
+    fn stride(&self, d: usize) -> usize {
+        if self.trimmed && d == 0 { 1 } else { 2 }
     }
 }
 
@@ -148,14 +224,14 @@ struct Active {
     mask: u64,
 }
 
-/// The comparisons active at digit `d`, in group order.
-fn active_at(groups: &[Comparisons<'_>], d: usize) -> Vec<Active> {
+/// The comparisons active at digit `d` of `m` bits, in group order.
+fn active_at(groups: &[Comparisons<'_>], d: usize, m: u32) -> Vec<Active> {
     groups
         .iter()
         .enumerate()
-        .filter(|(_, g)| g.digits() > d)
+        .filter(|(_, g)| g.digits(m) > d)
         .flat_map(|(group, g)| {
-            let mask = (1u64 << (g.width - 4 * d as u32).min(4)) - 1;
+            let mask = (1u64 << (g.width - m * d as u32).min(m)) - 1;
             (0..g.count).map(move |comparison| Active {
                 group,
                 comparison,
@@ -165,23 +241,34 @@ fn active_at(groups: &[Comparisons<'_>], d: usize) -> Vec<Active> {
         .collect()
 }
 
-/// Message widths of the digit OTs, instance-major (`n·q`): 2 bits per comparison active at
-/// the digit.
-fn digit_widths(n: usize, q: usize, groups: &[Comparisons<'_>]) -> Vec<u32> {
-    let per_digit: Vec<u32> = (0..q)
-        .map(|d| 2 * active_at(groups, d).len() as u32)
+/// The shapes of the digit OTs, instance-major (`n·q`): their `log2 N` and message widths
+/// ([`Millionaires::stride`] bits per comparison active at the digit).
+fn digit_shapes(
+    n: usize,
+    q: usize,
+    groups: &[Comparisons<'_>],
+    mill: Millionaires,
+) -> (Vec<u32>, Vec<u32>) {
+    let top = groups.iter().map(|g| g.width).max().unwrap_or(0);
+    let m = mill.digit_bits;
+    let per_digit: Vec<(u32, u32)> = (0..q)
+        .map(|d| {
+            let bits = mill.stride(d) * active_at(groups, d, m).len();
+            (mill.log_n(d, top), bits as u32)
+        })
         .collect();
-    (0..n * q).map(|o| per_digit[o % q]).collect()
+    (0..n * q).map(|o| per_digit[o % q]).unzip()
 }
 
 /// Alice's message bits of one active comparison, per value `x` of her digit: `[x < t & mask]`
-/// and `[x = t & mask]` at bit `t·field` for every choice `t` of Bob's.
+/// and `[x = t & mask]` at bit `t·field` for every choice `t` of Bob's (`2^log_n` of them).
 type DigitTables = ([u128; 16], [u128; 16]);
 
-/// The [`DigitTables`] of a comparison with digit mask `mask`, `field` bits per message.
-fn digit_tables(mask: u64, field: usize) -> DigitTables {
+/// The [`DigitTables`] of a comparison with digit mask `mask`, `field` bits per message, on a
+/// digit OT of `2^log_n` messages (`log_n ≤ 4`).
+fn digit_tables(mask: u64, field: usize, log_n: u32) -> DigitTables {
     let pick = |f: &dyn Fn(u64) -> bool| -> u128 {
-        (0..16u64)
+        (0..1u64 << log_n)
             .filter(|&t| f(t & mask))
             .map(|t| 1u128 << (t as usize * field))
             .sum()
@@ -190,6 +277,16 @@ fn digit_tables(mask: u64, field: usize) -> DigitTables {
         std::array::from_fn(|x| pick(&|t| (x as u64) < t)),
         std::array::from_fn(|x| pick(&|t| x as u64 == t)),
     )
+}
+
+/// Alice's plan of one digit's OT messages: the active comparisons, their tables, the spread
+/// of a share bit over the digit's `2^log_n` messages and the bits per comparison.
+struct DigitPlan {
+    act: Vec<Active>,
+    tables: Vec<DigitTables>,
+    all: u128,
+    log_n: u32,
+    stride: usize,
 }
 
 /// One party's shares of the comparison trees' leaves: per group and digit, the packed bits
@@ -207,12 +304,12 @@ struct Leaves {
 type Node = Zeroizing<Vec<u64>>;
 
 impl Leaves {
-    fn new(n: usize, groups: &[Comparisons<'_>]) -> Self {
+    fn new(n: usize, groups: &[Comparisons<'_>], m: u32) -> Self {
         let words: Vec<usize> = groups.iter().map(|g| (n * g.count).div_ceil(64)).collect();
         let lt: Vec<Vec<Node>> = groups
             .iter()
             .zip(&words)
-            .map(|(g, &w)| vec![Zeroizing::new(vec![0u64; w]); g.digits()])
+            .map(|(g, &w)| vec![Zeroizing::new(vec![0u64; w]); g.digits(m)])
             .collect();
         Self {
             n,
@@ -223,17 +320,28 @@ impl Leaves {
     }
 
     /// Fills the leaves from one byte per instance and digit (`bytes[i·q + d]`) holding, per
-    /// comparison `k` active at digit `d` (in [`active_at`] order), its `lt` share at bit `2k`
-    /// and its `eq` share at bit `2k + 1`: Alice's random shares, Bob's received bits. Each
-    /// node vector is filled word by word in parallel pieces of [`INSTANCES_PER_TASK`] bits, so
-    /// the result does not depend on the thread count.
-    fn fill(&mut self, q: usize, groups: &[Comparisons<'_>], bytes: &[u8]) {
+    /// comparison `k` active at digit `d` (in [`active_at`] order), its `lt` share at bit
+    /// `stride(d)·k` and, if `stride(d) = 2`, its `eq` share at bit `2k + 1` (else the leaf's
+    /// `eq` is left 0: the tree never reads it): Alice's random shares, Bob's received bits.
+    /// Each node vector is filled word by word in parallel pieces of [`INSTANCES_PER_TASK`]
+    /// bits, so the result does not depend on the thread count.
+    fn fill(
+        &mut self,
+        q: usize,
+        m: u32,
+        groups: &[Comparisons<'_>],
+        bytes: &[u8],
+        stride: impl Fn(usize) -> usize,
+    ) {
         let n = self.n;
         for d in 0..q {
+            let stride = stride(d);
+            // Bit 1 of a comparison's bits is its `eq`, if sent.
+            let eq_bit = u8::from(stride == 2);
             // The first active index of each group at this digit.
             let mut k0 = 0;
             for (gi, g) in groups.iter().enumerate() {
-                if g.digits() <= d {
+                if g.digits(m) <= d {
                     continue;
                 }
                 let (count, first) = (g.count, k0);
@@ -249,9 +357,9 @@ impl Leaves {
                             if comparison == count {
                                 break;
                             }
-                            let v = bytes[i * q + d] >> (2 * (first + comparison));
+                            let v = bytes[i * q + d] >> (stride * (first + comparison));
                             lw |= u64::from(v & 1) << b;
-                            ew |= u64::from((v >> 1) & 1) << b;
+                            ew |= u64::from((v >> 1) & eq_bit) << b;
                             i += 1;
                             if i == n {
                                 (i, comparison) = (0, comparison + 1);
@@ -284,6 +392,7 @@ pub struct OtSession {
     config: Config,
     duplex: Duplex,
     prg: Prg,
+    millionaires: Millionaires,
 }
 
 impl std::fmt::Debug for OtSession {
@@ -291,6 +400,7 @@ impl std::fmt::Debug for OtSession {
         f.debug_struct("OtSession")
             .field("role", &self.duplex.role())
             .field("config", &self.config)
+            .field("millionaires", &self.millionaires)
             .finish_non_exhaustive()
     }
 }
@@ -376,10 +486,12 @@ struct Parts {
 impl OtSession {
     /// Sets up the session with [`Params::FERRET_COMPACT`] (145 bits under the LPN estimates of
     /// `tools/lpn_estimate.py`, issue #18; the L2-resident LPN set, the fastest: a 32-bit ReLU
-    /// in about 128 B; [`Params::FERRET_B11`] took about 114 B but is below 128 bits, see
-    /// `SECURITY.md`): Ferret in both directions (Alice's first), each bootstrapped by
-    /// 128 base OTs and IKNP. The peer calls this with the
-    /// other role and the same `config`. Traffic is counted under [`SETUP_LABEL`].
+    /// in 118.4 B at shift 4 and 138.8 B at shift 12 with [`Millionaires::DEFAULT`];
+    /// [`Params::FERRET`] takes 20 B less at shift 12 but runs at less than half the rate,
+    /// `docs/PERFORMANCE.md`; [`Params::FERRET_B11`] is below 128 bits, see `SECURITY.md`):
+    /// Ferret in both directions (Alice's first), each bootstrapped by 128 base OTs and IKNP,
+    /// running [`Millionaires::DEFAULT`]. The peer calls this with the other role and the same
+    /// `config`. Traffic is counted under [`SETUP_LABEL`].
     ///
     /// # Errors
     /// Channel and wire errors of the set-up.
@@ -409,7 +521,29 @@ impl OtSession {
             config,
             duplex,
             prg,
+            millionaires: Millionaires::DEFAULT,
         })
+    }
+
+    /// The same session running the millionaires' variant `millionaires` from its next call
+    /// (the peer must switch too, at the same point; benches compare variants side by side).
+    ///
+    /// # Errors
+    /// [`NonlinearError::InvalidDigitBits`] unless `1 ≤ digit_bits ≤ 4`.
+    pub fn with_millionaires(mut self, millionaires: Millionaires) -> Result<Self, Error> {
+        if !(1..=4).contains(&millionaires.digit_bits) {
+            return Err(NonlinearError::InvalidDigitBits {
+                bits: millionaires.digit_bits,
+            }
+            .into());
+        }
+        self.millionaires = millionaires;
+        Ok(self)
+    }
+
+    /// The session's millionaires' variant.
+    pub fn millionaires(&self) -> Millionaires {
+        self.millionaires
     }
 
     fn party(&self) -> Role {
@@ -439,8 +573,8 @@ impl OtSession {
     /// gives `[x_ij < y_i mod 2^width]` for Alice's `x` (see [`Comparisons`]), Bob passing `y`
     /// (`n`, his values in the groups are ignored). The groups share the digit OTs (Bob's digit
     /// `d` is the same choice in every group whose width reaches it) and the AND rounds; at most
-    /// 4 comparisons per instance (8-bit messages). Returns per group `count` packed share
-    /// vectors of `n` bits.
+    /// 4 comparisons per instance (at most 8-bit messages). Returns per group `count` packed
+    /// share vectors of `n` bits.
     fn less_than_groups(
         &mut self,
         ch: &mut Channel,
@@ -448,7 +582,8 @@ impl OtSession {
         groups: &[Comparisons<'_>],
         y: &[u64],
     ) -> Result<Vec<Vec<Vec<u64>>>, Error> {
-        let q = groups.iter().map(Comparisons::digits).max().unwrap_or(0);
+        let m = self.millionaires.digit_bits;
+        let q = groups.iter().map(|g| g.digits(m)).max().unwrap_or(0);
         let total: usize = groups.iter().map(|g| g.count).sum();
         assert!(total <= 4, "at most 4 comparisons share a digit OT");
         if n == 0 || q == 0 {
@@ -457,7 +592,7 @@ impl OtSession {
                 .map(|g| vec![vec![0u64; n.div_ceil(64)]; g.count])
                 .collect());
         }
-        let mut leaves = Leaves::new(n, groups);
+        let mut leaves = Leaves::new(n, groups, m);
         match self.party() {
             Role::Alice => self.alice_digit_ots(ch, n, q, groups, &mut leaves)?,
             Role::Bob => self.bob_digit_ots(ch, n, q, groups, y, &mut leaves)?,
@@ -474,10 +609,10 @@ impl OtSession {
             .collect())
     }
 
-    /// Alice's side of the digit OTs: per instance and digit one 1-of-16 OT whose message `t`
-    /// holds, per active comparison `a`, the bits `[x < t & mask]` (bit `t·field + 2a`) and
-    /// `[x = t & mask]` (`+ 1`) of her digit `x`, each XOR her random share (which becomes her
-    /// leaf).
+    /// Alice's side of the digit OTs: per instance and digit `d` one 1-of-`2^log_n` OT whose
+    /// message `t` holds, per active comparison `a`, the bits `[x < t & mask]` (bit
+    /// `t·field + stride·a`) and, unless trimmed away, `[x = t & mask]` (`+ 1`) of her digit
+    /// `x`, each XOR her random share (which becomes her leaf).
     fn alice_digit_ots(
         &mut self,
         ch: &mut Channel,
@@ -486,17 +621,30 @@ impl OtSession {
         groups: &[Comparisons<'_>],
         leaves: &mut Leaves,
     ) -> Result<(), Error> {
+        let mill = self.millionaires;
+        let m = mill.digit_bits;
+        let top = groups.iter().map(|g| g.width).max().unwrap_or(0);
         let mut rnd = Zeroizing::new(vec![0u8; n * q]);
         self.prg.fill_bytes(&mut rnd);
-        // Per digit: the active comparisons, their tables and the spread of a share bit over
-        // the 16 messages.
-        let digits: Vec<(Vec<Active>, Vec<DigitTables>, u128)> = (0..q)
+        // Per digit: the active comparisons, their tables, the spread of a share bit over the
+        // digit's messages, the digit's size and its bits per comparison.
+        let digits: Vec<DigitPlan> = (0..q)
             .map(|d| {
-                let act = active_at(groups, d);
-                let field = 2 * act.len();
-                let all: u128 = (0..16).map(|t| 1u128 << (t * field)).sum();
-                let tables = act.iter().map(|a| digit_tables(a.mask, field)).collect();
-                (act, tables, all)
+                let act = active_at(groups, d, m);
+                let (log_n, stride) = (mill.log_n(d, top), mill.stride(d));
+                let field = stride * act.len();
+                let all: u128 = (0..1usize << log_n).map(|t| 1u128 << (t * field)).sum();
+                let tables = act
+                    .iter()
+                    .map(|a| digit_tables(a.mask, field, log_n))
+                    .collect();
+                DigitPlan {
+                    act,
+                    tables,
+                    all,
+                    log_n,
+                    stride,
+                }
             })
             .collect();
         let mut words = Zeroizing::new(vec![0u128; n * q]);
@@ -505,14 +653,19 @@ impl OtSession {
         let task = |(c, (words, rnd)): (usize, (&mut [u128], &[u8]))| {
             for (o, (word, &r)) in words.iter_mut().zip(rnd.iter()).enumerate() {
                 let (i, d) = (c * INSTANCES_PER_TASK + o / q, o % q);
-                let (act, tables, all) = &digits[d];
-                let spread = |b: u8| all & 0u128.wrapping_sub(u128::from(b));
+                let plan = &digits[d];
+                let spread = |b: u8| plan.all & 0u128.wrapping_sub(u128::from(b));
+                let digit_mask = (1u64 << plan.log_n) - 1;
                 let mut w = 0u128;
-                for (k, (a, (less, equal))) in act.iter().zip(tables).enumerate() {
+                for (k, (a, (less, equal))) in plan.act.iter().zip(&plan.tables).enumerate() {
                     let g = &groups[a.group];
-                    let x = ((g.x[i * g.count + a.comparison] >> (4 * d)) & 15) as usize;
+                    let x =
+                        ((g.x[i * g.count + a.comparison] >> (m * d as u32)) & digit_mask) as usize;
                     let (l, e) = ((r >> (2 * k)) & 1, (r >> (2 * k + 1)) & 1);
-                    w |= ((spread(l) ^ less[x]) | ((spread(e) ^ equal[x]) << 1)) << (2 * k);
+                    w |= (spread(l) ^ less[x]) << (plan.stride * k);
+                    if plan.stride == 2 {
+                        w |= (spread(e) ^ equal[x]) << (2 * k + 1);
+                    }
                 }
                 *word = w;
             }
@@ -528,12 +681,13 @@ impl OtSession {
                 .enumerate()
                 .for_each(task);
         }
-        leaves.fill(q, groups, &rnd);
-        // One exchange for every digit, each OT with its digit's message width.
-        let widths = digit_widths(n, q, groups);
+        // Her shares are laid out 2 bits per comparison at every digit.
+        leaves.fill(q, m, groups, &rnd, |_| 2);
+        // One exchange for every digit, each OT with its digit's size and message width.
+        let (log_n, widths) = digit_shapes(n, q, groups, mill);
         self.duplex
             .sender()
-            .send_one_of_n_packed(ch, 4, &widths, &words)
+            .send_one_of_n_mixed(ch, &log_n, &widths, &words)
     }
 
     /// Bob's side of the digit OTs: he chooses his digits of `y` and his leaves are the bits
@@ -547,26 +701,31 @@ impl OtSession {
         y: &[u64],
         leaves: &mut Leaves,
     ) -> Result<(), Error> {
-        let widths = digit_widths(n, q, groups);
+        let mill = self.millionaires;
+        let m = mill.digit_bits;
+        let (log_n, widths) = digit_shapes(n, q, groups, mill);
         let choices: Zeroizing<Vec<u8>> = Zeroizing::new(
             (0..n * q)
-                .map(|o| ((y[o / q] >> (4 * (o % q))) & 15) as u8)
+                .map(|o| ((y[o / q] >> (m * (o % q) as u32)) & ((1 << log_n[o]) - 1)) as u8)
                 .collect(),
         );
         let got = Zeroizing::new(
             self.duplex
                 .receiver()
-                .receive_one_of_n_fields(ch, 4, &widths, &choices)?,
+                .receive_one_of_n_mixed(ch, &log_n, &widths, &choices)?,
         );
-        leaves.fill(q, groups, &got);
+        leaves.fill(q, m, groups, &got, |d| mill.stride(d));
         Ok(())
     }
 
     /// The comparison trees' AND rounds, all groups' pairs of a level in one round; returns per
     /// group the root's `lt` (comparison `j` of instance `i` at bit `j·n + i`). Per group, digit
-    /// 0 is the least significant and the lowest node's `eq` is never needed; per pair `eq_hi`
-    /// meets both `lt_lo` and `eq_lo`: one shared-operand triple (two COTs) each.
+    /// 0 is the least significant; per pair `eq_hi` meets both `lt_lo` and `eq_lo`: one
+    /// shared-operand triple (two COTs) each. The lowest pair of every tree and level never
+    /// needs its `eq` (it would only ever meet digit 0's): those pairs go last in the level's
+    /// AND and, trimmed, their `eq` lane is not opened.
     fn merge_trees(&mut self, ch: &mut Channel, leaves: Leaves) -> Result<Vec<Vec<u64>>, Error> {
+        let trimmed = self.millionaires.trimmed;
         let Leaves { words, lt, eq, .. } = leaves;
         let mut trees: Vec<Vec<(Node, Node)>> = lt
             .into_iter()
@@ -574,42 +733,56 @@ impl OtSession {
             .map(|(lt, eq)| lt.into_iter().zip(eq).collect())
             .collect();
         while trees.iter().any(|t| t.len() > 1) {
-            // Sized up front: a growing vector would leave unerased copies behind.
-            let words_this_level: usize = trees
-                .iter()
-                .zip(&words)
-                .map(|(t, &w)| t.len() / 2 * w)
-                .sum();
-            let [mut x, mut y_lt, mut y_eq] =
-                [(); 3].map(|()| Zeroizing::new(Vec::with_capacity(words_this_level)));
-            for tree in &trees {
-                for p in 0..tree.len() / 2 {
-                    x.extend_from_slice(&tree[2 * p + 1].1);
-                    y_lt.extend_from_slice(&tree[2 * p].0);
-                    match p {
-                        0 => {
-                            let len = y_eq.len() + tree[0].0.len();
-                            y_eq.resize(len, 0)
-                        }
-                        _ => y_eq.extend_from_slice(&tree[2 * p].1),
-                    }
+            // The level's pairs (tree, pair): those whose `eq` is needed, then the lowest ones.
+            let mut order: Vec<(usize, usize)> = Vec::new();
+            for (t, tree) in trees.iter().enumerate() {
+                order.extend((1..tree.len() / 2).map(|p| (t, p)));
+            }
+            let with_eq = order.len();
+            for (t, tree) in trees.iter().enumerate() {
+                if tree.len() >= 2 {
+                    order.push((t, 0));
                 }
+            }
+            // Each pair's first word in the level's vectors.
+            let mut at: Vec<Vec<usize>> = trees.iter().map(|t| vec![0; t.len() / 2]).collect();
+            let (mut total, mut eq_words) = (0, 0);
+            for (o, &(t, p)) in order.iter().enumerate() {
+                at[t][p] = total;
+                total += words[t];
+                if o < with_eq {
+                    eq_words = total;
+                }
+            }
+            // Sized up front: a growing vector would leave unerased copies behind.
+            let [mut x, mut y_lt, mut y_eq] =
+                [(); 3].map(|()| Zeroizing::new(Vec::with_capacity(total)));
+            for &(t, p) in &order {
+                let tree = &trees[t];
+                x.extend_from_slice(&tree[2 * p + 1].1);
+                y_lt.extend_from_slice(&tree[2 * p].0);
+                if p > 0 {
+                    y_eq.extend_from_slice(&tree[2 * p].1);
+                }
+            }
+            debug_assert_eq!(y_eq.len(), eq_words);
+            if !trimmed {
+                // Issue #9's wire: zeros opened in the lowest pairs' `eq` lane.
+                y_eq.resize(total, 0);
             }
             let bits = x.len() * 64;
             let z = Zeroizing::new(self.duplex.and_shared(ch, &x, &[&y_lt, &y_eq], bits)?);
-            let mut at = 0;
-            for (tree, &w) in trees.iter_mut().zip(&words) {
+            for ((tree, &w), at) in trees.iter_mut().zip(&words).zip(&at) {
                 let pairs = tree.len() / 2;
                 let mut next = Vec::with_capacity(pairs + 1);
-                for p in 0..pairs {
-                    let lt = xor(&tree[2 * p + 1].0, &z[0][at..at + w]);
+                for (p, &a) in at.iter().enumerate() {
+                    let lt = xor(&tree[2 * p + 1].0, &z[0][a..a + w]);
                     let eq = if p > 0 {
-                        z[1][at..at + w].to_vec()
+                        z[1][a..a + w].to_vec()
                     } else {
                         Vec::new()
                     };
                     next.push((Zeroizing::new(lt), Zeroizing::new(eq)));
-                    at += w;
                 }
                 if tree.len() % 2 == 1 {
                     next.push(tree.pop().expect("odd node count"));

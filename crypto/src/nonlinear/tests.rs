@@ -26,23 +26,53 @@ fn two_party<A: Send, B: Send>(
     alice: impl FnOnce(&mut dyn Nonlinear, &mut Channel) -> A,
     bob: impl FnOnce(&mut dyn Nonlinear, &mut Channel) -> B + Send,
 ) -> (A, B) {
+    two_party_with(chans, config, seed, None, alice, bob)
+}
+
+/// A session for `role`: [`setup`]'s, or with `variant` an OT session on the test-only Ferret
+/// set running that millionaires' variant.
+fn session(
+    ch: &mut Channel,
+    role: Role,
+    config: Config,
+    prg: Prg,
+    variant: Option<ot::Millionaires>,
+) -> Box<dyn Nonlinear> {
+    match variant {
+        None => setup(ch, role, config, prg).expect("setup"),
+        Some(m) => {
+            ch.raise_max_frame_len(config.max_message_len());
+            let params = crate::silent::Params::insecure_for_tests();
+            Box::new(
+                OtSession::setup_with(ch, role, config, prg, params)
+                    .and_then(|s| s.with_millionaires(m))
+                    .expect("OT setup"),
+            )
+        }
+    }
+}
+
+/// [`two_party`] with the sessions of [`session`].
+fn two_party_with<A: Send, B: Send>(
+    chans: (Channel, Channel),
+    config: Config,
+    seed: u8,
+    variant: Option<ot::Millionaires>,
+    alice: impl FnOnce(&mut dyn Nonlinear, &mut Channel) -> A,
+    bob: impl FnOnce(&mut dyn Nonlinear, &mut Channel) -> B + Send,
+) -> (A, B) {
     let (ca, mut cb) = chans;
     std::thread::scope(|s| {
         let h = s.spawn(move || {
-            let mut sb = setup(
-                &mut cb,
-                Role::Bob,
-                config,
-                Prg::from_seed([seed ^ 0x55; 16]),
-            )
-            .expect("bob setup");
+            let prg = Prg::from_seed([seed ^ 0x55; 16]);
+            let mut sb = session(&mut cb, Role::Bob, config, prg, variant);
             bob(&mut *sb, &mut cb)
         });
         // Alice's channel is dropped as soon as she returns, as Bob's is (a peer that leaves).
         let a = {
             let mut ca = ca;
-            let mut sa = setup(&mut ca, Role::Alice, config, Prg::from_seed([seed; 16]))
-                .expect("alice setup");
+            let prg = Prg::from_seed([seed; 16]);
+            let mut sa = session(&mut ca, Role::Alice, config, prg, variant);
             alice(&mut *sa, &mut ca)
         };
         (a, h.join().expect("bob thread"))
@@ -137,12 +167,14 @@ fn expected(k: u32, p: u64, shift: u32, op: Op, sa: &[u64], sb: &[u64]) -> Vec<u
 /// Runs every op (shift 4 and 7 for the rescaling ones) and compares with the reference.
 fn all_ops_equal_reference(pair: fn() -> (Channel, Channel), moduli: &[(u32, u64)], chunk: usize) {
     for &backend in Backend::ALL {
-        all_ops_equal_reference_on(backend, pair, moduli, chunk);
+        all_ops_equal_reference_on(backend, None, &[0, 4, 7, 13], pair, moduli, chunk);
     }
 }
 
 fn all_ops_equal_reference_on(
     backend: Backend,
+    variant: Option<ot::Millionaires>,
+    shifts: &[u32],
     pair: fn() -> (Channel, Channel),
     moduli: &[(u32, u64)],
     chunk: usize,
@@ -154,7 +186,7 @@ fn all_ops_equal_reference_on(
             .unwrap();
         let mut prg = Prg::from_seed([40 + i as u8; 16]);
         let mut calls = Vec::new();
-        for shift in [0u32, 4, 7, 13] {
+        for &shift in shifts {
             for op in [
                 Op::ReluRescaleReshare,
                 Op::RescaleReshare,
@@ -187,10 +219,11 @@ fn all_ops_equal_reference_on(
                 })
                 .collect()
         };
-        let (alice, bob) = two_party(
+        let (alice, bob) = two_party_with(
             pair(),
             config,
             i as u8,
+            variant,
             |s, ch| run(s, ch, true),
             |s, ch| run(s, ch, false),
         );
@@ -212,6 +245,73 @@ fn all_ops_equal_reference_on(
 #[test]
 fn every_op_equals_reference_on_edges_and_random_shares_in_memory() {
     all_ops_equal_reference(memory_pair, &moduli(), 64);
+}
+
+/// Every millionaires' variant of the OT backend (digits of 1 to 4 bits, trimmed, and issue
+/// #9's wire format at 4 and 3 bits) equals the reference for every op on edges and random
+/// shares, k = 24 and 32, at shifts that split digits every way (0, 1, 4, 7, 12, 13), with
+/// chunks of 64 (partial top digits: 24 and 32 are not multiples of 3).
+#[test]
+fn every_millionaires_variant_equals_reference() {
+    let trimmed = |digit_bits| ot::Millionaires {
+        digit_bits,
+        trimmed: true,
+    };
+    let variants = [
+        ot::Millionaires::ISSUE_9,
+        ot::Millionaires {
+            digit_bits: 3,
+            trimmed: false,
+        },
+        trimmed(1),
+        trimmed(2),
+        trimmed(3),
+        trimmed(4),
+    ];
+    let moduli = [moduli()[0], moduli()[3]];
+    for variant in variants {
+        all_ops_equal_reference_on(
+            Backend::Ot,
+            Some(variant),
+            &[0, 1, 4, 7, 12, 13],
+            memory_pair,
+            &moduli,
+            64,
+        );
+    }
+}
+
+/// The trimmed 4-bit digits send exactly what issue #9's format sent less the unused bits: per
+/// ReLU at shift 12 (k = 32), 8 bytes of digit-0 `eq` messages (4 comparisons, 16 messages)
+/// and 2.5 bytes of `eq`-lane openings (10 tree nodes whose `eq` is dropped, one bit from
+/// each party); the COTs drawn, and so the Ferret traffic, are the same.
+#[test]
+fn trimming_saves_exactly_the_unused_bits() {
+    let (k, p) = (32, 4_294_967_291);
+    let n = 1024;
+    let config = Config::new(Backend::Ot, k, p).unwrap();
+    let mut prg = Prg::from_seed([9; 16]);
+    let values: Vec<u64> = (0..n).map(|_| prg.uniform_below(p)).collect();
+    let (sa, sb) = share_all(&mut prg, p, &values);
+    let bytes = |variant| {
+        let (total, out) = two_party_with(
+            memory_pair(),
+            config,
+            3,
+            Some(variant),
+            |s, ch| {
+                let out = s.relu_rescale(ch, &sa, 12).unwrap();
+                let t = traffic(ch.meter(), Block::Relu);
+                (t.bytes_sent + t.bytes_received, out)
+            },
+            |s, ch| s.relu_rescale(ch, &sb, 12).unwrap(),
+        )
+        .0;
+        (total, out)
+    };
+    let (old, _) = bytes(ot::Millionaires::ISSUE_9);
+    let (new, _) = bytes(ot::Millionaires::DEFAULT);
+    assert_eq!(old - new, (n as u64) * 21 / 2, "old {old} B, new {new} B");
 }
 
 #[test]

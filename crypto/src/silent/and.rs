@@ -8,7 +8,7 @@ use super::kind;
 use super::pads::{pieces, receiver_pads, sender_pads};
 use crate::Error;
 use crate::channel::Channel;
-use crate::ot::check_len;
+use crate::ot::{OtError, check_len};
 use crate::prg::Prg;
 use crate::secret::redacted_debug;
 use crate::triples::Role;
@@ -294,8 +294,11 @@ impl Duplex {
     }
 
     /// Beaver ANDs of one shared operand with several: shares of `x ∧ y_l` for every `l`
-    /// (each `⌈n/64⌉` words, bits beyond `n` zero), on [`Duplex::shared_triples`]. One round
-    /// trip, `2(1 + ys.len())·n` bits in total.
+    /// (`x` holds `⌈n/64⌉` words, bits beyond `n` zero), on [`Duplex::shared_triples`]. A lane
+    /// may be shorter than `x` (at most `⌈n/64⌉` words): it ANDs its words with the first words
+    /// of `x` and opens only those (the unused bits of its triples are dropped), so a caller
+    /// that orders its items puts the ones that need fewer products last. One round trip,
+    /// `2·64·(⌈n/64⌉ + Σ_l len(y_l))` bits in total; each result as long as its `y_l`.
     ///
     /// # Errors
     /// [`OtError::LengthMismatch`] for bad lengths; channel and wire errors.
@@ -309,10 +312,18 @@ impl Duplex {
         let words = n.div_ceil(64);
         check_len("AND left operand", words, x.len())?;
         for y in ys {
-            check_len("AND right operand", words, y.len())?;
+            if y.len() > words {
+                return Err(OtError::LengthMismatch {
+                    what: "AND right operand (at most)",
+                    expected: words,
+                    found: y.len(),
+                }
+                .into());
+            }
         }
         let t = self.shared_triples(ch, n, ys.len())?;
-        let mut mine = Vec::with_capacity(8 * words * (1 + ys.len()));
+        let count = words + ys.iter().map(|y| y.len()).sum::<usize>();
+        let mut mine = Vec::with_capacity(8 * count);
         for (x, a) in x.iter().zip(&t.a) {
             mine.extend_from_slice(&(x ^ a).to_le_bytes());
         }
@@ -321,7 +332,6 @@ impl Duplex {
                 mine.extend_from_slice(&(y ^ b).to_le_bytes());
             }
         }
-        let count = words * (1 + ys.len());
         let recv = |ch: &mut Channel| {
             ch.recv_with(kind::AND, mine.len(), |r| r.u64s("AND openings", count))
         };
@@ -344,13 +354,16 @@ impl Duplex {
         };
         let alice = u64::from(self.role == Role::Alice).wrapping_neg();
         let d: Vec<u64> = (0..words).map(|i| open[i] ^ x[i] ^ t.a[i]).collect();
+        let mut first = words;
         Ok(ys
             .iter()
             .enumerate()
             .map(|(l, y)| {
-                (0..words)
+                let at = first;
+                first += y.len();
+                (0..y.len())
                     .map(|i| {
-                        let e = open[(1 + l) * words + i] ^ y[i] ^ t.b[l][i];
+                        let e = open[at + i] ^ y[i] ^ t.b[l][i];
                         let v = t.c[l][i] ^ (d[i] & t.b[l][i]) ^ (e & t.a[i]) ^ (d[i] & e & alice);
                         if i + 1 == words { v & tail } else { v }
                     })

@@ -59,6 +59,39 @@ fn field_mask(log_n: u32, bits: u32, i: u32) -> u128 {
         .fold(0, |m, x| m | (ones << (x * bits)))
 }
 
+/// Index into [`field_masks`] of the mask of bit `i` for `2^log_n` fields of `bits` bits.
+fn mask_index(log_n: u32, bits: u32, i: u32) -> usize {
+    ((log_n as usize * 9) + bits as usize) * 8 + i as usize
+}
+
+/// [`field_mask`] for every valid shape (`log_n ≤ 7`, `bits ≤ 8`, bit `i < log_n`), flat, as
+/// [`mask_index`] indexes it; zero elsewhere.
+fn field_masks() -> Vec<u128> {
+    let mut masks = vec![0u128; 8 * 9 * 8];
+    for log_n in 1..=7 {
+        for bits in 0..=8 {
+            if check_one_of_n(log_n, bits).is_ok() {
+                for i in 0..log_n {
+                    masks[mask_index(log_n, bits, i)] = field_mask(log_n, bits, i);
+                }
+            }
+        }
+    }
+    masks
+}
+
+/// The first COT of every OT of sizes `2^log_n[i]` (`log_n[i]` COTs each), and the total.
+fn cot_offsets(log_n: &[u32]) -> Vec<usize> {
+    let mut offsets = Vec::with_capacity(log_n.len() + 1);
+    let mut at = 0;
+    offsets.push(at);
+    for &ln in log_n {
+        at += ln as usize;
+        offsets.push(at);
+    }
+    offsets
+}
+
 impl Sender {
     /// Draws `n` COTs and their tweak serial.
     fn cots(&mut self, ch: &mut Channel, n: usize) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
@@ -158,10 +191,28 @@ impl Sender {
         bits: &[u32],
         words: &[u128],
     ) -> Result<(), Error> {
+        self.send_one_of_n_mixed(ch, &vec![log_n; words.len()], bits, words)
+    }
+
+    /// [`Sender::send_one_of_n_packed`] with a size `2^log_n[i]` per OT as well (both parties
+    /// know them): OT `i` takes `log_n[i]` COTs, the COTs of the OTs in order. The same bytes
+    /// on the wire as separate calls per shape, in one exchange.
+    ///
+    /// # Errors
+    /// As [`Sender::send_one_of_n_packed`]; [`OtError::LengthMismatch`] if `log_n` and `words`
+    /// differ in length.
+    pub fn send_one_of_n_mixed(
+        &mut self,
+        ch: &mut Channel,
+        log_n: &[u32],
+        bits: &[u32],
+        words: &[u128],
+    ) -> Result<(), Error> {
         check_len("1-of-N message widths", words.len(), bits.len())?;
-        for (&b, &w) in bits.iter().zip(words) {
-            check_one_of_n(log_n, b)?;
-            let width = (b as usize) << log_n;
+        check_len("1-of-N sizes", words.len(), log_n.len())?;
+        for ((&ln, &b), &w) in log_n.iter().zip(bits).zip(words) {
+            check_one_of_n(ln, b)?;
+            let width = (b as usize) << ln;
             if width < 128 && w >> width != 0 {
                 return Err(OtError::NotReduced {
                     what: "packed 1-of-N messages",
@@ -172,47 +223,53 @@ impl Sender {
             }
         }
         let n = words.len();
-        let ln = log_n as usize;
-        let (q, serial) = self.cots(ch, n * ln)?;
-        let e = Self::corrections(ch, n * ln)?;
-        // Field masks per valid message width (checked above) and choice bit.
-        let masks: Vec<Vec<u128>> = (0..=8u32)
-            .map(|b| match check_one_of_n(log_n, b) {
-                Ok(()) => (0..log_n).map(|i| field_mask(log_n, b, i)).collect(),
-                Err(_) => Vec::new(),
-            })
-            .collect();
-        // The ciphertext words in parallel pieces of whole OTs, then packed in order.
+        let offsets = cot_offsets(log_n);
+        let (q, serial) = self.cots(ch, offsets[n])?;
+        let e = Self::corrections(ch, offsets[n])?;
+        let masks = field_masks();
+        // The ciphertext words in parallel pieces of whole OTs, then packed in order. Pads
+        // come in blocks that may split an OT: its word is carried over to the next block.
         let (hash, delta) = (self.hash(), self.delta());
         let parts = pieces(n, 1, |r| {
             let mut cipher = Vec::with_capacity(r.len());
+            if r.is_empty() {
+                return cipher;
+            }
+            let (c0, c1) = (offsets[r.start], offsets[r.end]);
+            let (mut i, mut j, mut word) = (r.start, 0u32, words[r.start]);
             sender_pads(
                 hash,
                 delta,
-                &q[r.start * ln..r.end * ln],
-                |j| e[r.start * ln + j],
-                serial + (r.start * ln) as u64,
+                &q[c0..c1],
+                |x| e[c0 + x],
+                serial + c0 as u64,
                 1,
-                ln,
-                |first, keys| {
-                    for (o, keys) in keys.chunks_exact(2 * ln).enumerate() {
-                        let i = r.start + first / ln + o;
-                        let mut word = words[i];
-                        for (mask, k) in masks[bits[i] as usize].iter().zip(keys.chunks_exact(2)) {
-                            // Fields whose bit l is 1 take the pad of the receiver's choice 1.
-                            word ^= (k[0] & !mask) | (k[1] & mask);
+                1,
+                |_, keys| {
+                    for k in keys.chunks_exact(2) {
+                        // Fields whose bit j is 1 take the pad of the receiver's choice 1.
+                        let mask = masks[mask_index(log_n[i], bits[i], j)];
+                        word ^= (k[0] & !mask) | (k[1] & mask);
+                        j += 1;
+                        if j == log_n[i] {
+                            cipher.push(word);
+                            (i, j) = (i + 1, 0);
+                            word = words.get(i).copied().unwrap_or(0);
                         }
-                        cipher.push(word);
                     }
                 },
             );
             cipher
         });
-        let total: usize = bits.iter().map(|&b| (b as usize) << log_n).sum();
+        let total: usize = bits
+            .iter()
+            .zip(log_n)
+            .map(|(&b, &ln)| (b as usize) << ln)
+            .sum();
         let mut body = Vec::with_capacity(total.div_ceil(8));
         let mut out = BitWriter::new(&mut body);
-        for (&word, &b) in parts.iter().flatten().zip(bits) {
-            out.put(word, (b as usize) << log_n);
+        for ((&word, &b), &ln) in parts.iter().flatten().zip(bits).zip(log_n) {
+            out.put(word, (b as usize) << ln);
         }
         out.finish();
         ch.send(kind::ONE_OF_N, &body)?;
@@ -404,39 +461,72 @@ impl Receiver {
         bits: &[u32],
         choices: &[u8],
     ) -> Result<Vec<u8>, Error> {
+        self.receive_one_of_n_mixed(ch, &vec![log_n; choices.len()], bits, choices)
+    }
+
+    /// [`Receiver::receive_one_of_n_fields`] with a size `2^log_n[i]` per OT, the peer's
+    /// [`Sender::send_one_of_n_mixed`] using the same `log_n` and `bits`
+    /// (`choices[i] < 2^log_n[i]`).
+    ///
+    /// # Errors
+    /// [`OtError`] for a bad shape, size or width list or choice; channel and wire errors.
+    pub fn receive_one_of_n_mixed(
+        &mut self,
+        ch: &mut Channel,
+        log_n: &[u32],
+        bits: &[u32],
+        choices: &[u8],
+    ) -> Result<Vec<u8>, Error> {
         check_len("1-of-N message widths", choices.len(), bits.len())?;
-        for &b in bits {
-            check_one_of_n(log_n, b)?;
+        check_len("1-of-N sizes", choices.len(), log_n.len())?;
+        for ((&ln, &b), &c) in log_n.iter().zip(bits).zip(choices) {
+            check_one_of_n(ln, b)?;
+            check_short("1-of-N choice", &[c], ln)?;
         }
-        check_short("1-of-N choice", choices, log_n)?;
         let n = choices.len();
-        let ln = log_n as usize;
-        let (t, serial) =
-            self.cots_fixed(ch, n * ln, |j| (choices[j / ln] >> (j % ln)) & 1 == 1)?;
-        // One pad per OT: the XOR of its `log_n` keys.
+        let offsets = cot_offsets(log_n);
+        // The choice bit of every COT, OT by OT.
+        let choice_bits: Zeroizing<Vec<bool>> = Zeroizing::new(
+            choices
+                .iter()
+                .zip(log_n)
+                .flat_map(|(&c, &ln)| (0..ln).map(move |j| (c >> j) & 1 == 1))
+                .collect(),
+        );
+        let (t, serial) = self.cots_fixed(ch, offsets[n], |j| choice_bits[j])?;
+        // One pad per OT: the XOR of its `log_n[i]` keys (blocks may split an OT).
         let hash = self.hash();
         let parts = pieces(n, 1, |r| {
             let mut pads = Zeroizing::new(Vec::with_capacity(r.len()));
-            let t = &t[r.start * ln..r.end * ln];
-            receiver_pads(hash, t, serial + (r.start * ln) as u64, 1, ln, |_, keys| {
-                pads.extend(
-                    keys.chunks_exact(ln)
-                        .map(|k| k.iter().fold(0, |a, &k| a ^ k)),
-                );
+            let (c0, c1) = (offsets[r.start], offsets[r.end]);
+            let (mut i, mut j, mut acc) = (r.start, 0u32, 0u128);
+            receiver_pads(hash, &t[c0..c1], serial + c0 as u64, 1, 1, |_, keys| {
+                for &k in keys {
+                    acc ^= k;
+                    j += 1;
+                    if j == log_n[i] {
+                        pads.push(acc);
+                        (i, j, acc) = (i + 1, 0, 0);
+                    }
+                }
             });
             pads
         });
         let pads: Zeroizing<Vec<u128>> =
             Zeroizing::new(parts.iter().flat_map(|p| p.iter().copied()).collect());
-        let total: usize = bits.iter().map(|&b| (b as usize) << log_n).sum();
+        let total: usize = bits
+            .iter()
+            .zip(log_n)
+            .map(|(&b, &ln)| (b as usize) << ln)
+            .sum();
         ch.recv_with(kind::ONE_OF_N, total.div_ceil(8), |r| {
             let mut fields = r.bit_fields("1-of-N ciphertexts", total)?;
             let out = choices
                 .iter()
-                .zip(bits)
+                .zip(bits.iter().zip(log_n))
                 .zip(pads.iter())
-                .map(|((&c, &b), &pad)| {
-                    let word = fields.get((b as usize) << log_n)? ^ pad;
+                .map(|((&c, (&b, &ln)), &pad)| {
+                    let word = fields.get((b as usize) << ln)? ^ pad;
                     Ok(((word >> (u32::from(c) * b)) & ((1u128 << b) - 1)) as u8)
                 })
                 .collect::<Result<_, _>>()?;

@@ -233,6 +233,67 @@ fn one_of_n_ot_delivers_exactly_the_chosen_messages() {
     }
 }
 
+/// OTs of different sizes (`N = 2..16`, as the millionaires' digits of 1 to 4 bits and their
+/// partial top digits use them) and widths in one exchange, over more than one pad block and
+/// parallel piece: every receiver gets its chosen message; a choice beyond its OT's size is
+/// refused.
+#[test]
+fn one_of_n_ots_of_mixed_sizes_in_one_exchange_deliver_the_chosen_messages() {
+    let n = 20_000usize;
+    let mut prg = Prg::from_seed([12; 16]);
+    let log_n: Vec<u32> = (0..n).map(|i| [4, 3, 1, 2, 4, 2, 3, 1, 4][i % 9]).collect();
+    let bits: Vec<u32> = (0..n).map(|i| [8, 4, 2, 6, 3, 1, 7, 5][i % 8]).collect();
+    let msgs: Vec<Vec<u8>> = log_n
+        .iter()
+        .zip(&bits)
+        .map(|(&ln, &b)| {
+            (0..1 << ln)
+                .map(|_| prg.uniform_below(1 << b) as u8)
+                .collect()
+        })
+        .collect();
+    let words: Vec<u128> = msgs
+        .iter()
+        .zip(&bits)
+        .map(|(m, &b)| {
+            m.iter()
+                .enumerate()
+                .fold(0u128, |w, (x, &v)| w | (u128::from(v) << (x as u32 * b)))
+        })
+        .collect();
+    let choices: Vec<u8> = log_n
+        .iter()
+        .map(|&ln| prg.uniform_below(1 << ln) as u8)
+        .collect();
+    let ((), got) = cot_pair(
+        memory_pair(),
+        Params::insecure_for_tests(),
+        |s, ch| s.send_one_of_n_mixed(ch, &log_n, &bits, &words).unwrap(),
+        |r, ch| {
+            r.receive_one_of_n_mixed(ch, &log_n, &bits, &choices)
+                .unwrap()
+        },
+    );
+    for i in 0..n {
+        assert_eq!(
+            got[i], msgs[i][choices[i] as usize],
+            "OT {i}, N = 2^{}, {} bits",
+            log_n[i], bits[i]
+        );
+    }
+    // A choice beyond its OT's size is refused before any traffic.
+    let ((), refused) = cot_pair(
+        memory_pair(),
+        Params::insecure_for_tests(),
+        |_, _| (),
+        |r, ch| {
+            r.receive_one_of_n_mixed(ch, &[2, 1], &[1, 1], &[3, 2])
+                .is_err()
+        },
+    );
+    assert!(refused, "choice 2 of a 1-of-2 OT accepted");
+}
+
 #[test]
 fn one_of_n_ots_of_mixed_widths_in_one_exchange_deliver_the_chosen_messages() {
     // Widths as the grouped millionaires' uses them (2, 4, 6, 8 bits), plus odd ones that leave
@@ -418,6 +479,29 @@ fn shared_triples_satisfy_every_lane_and_shared_and_is_and() {
         for i in 0..w {
             let want = (xa[i] ^ xb[i]) & (ya[l][i] ^ yb[l][i]);
             assert_eq!(za[l][i] ^ zb[l][i], want, "lane {l}, word {i}");
+        }
+    }
+
+    // A shorter second lane (the millionaires' tree's trimmed `eq` lane): it ANDs the first
+    // words of `x` only, and its result is as long as it.
+    let short = w / 3;
+    let (za, zb) = duplex_pair(
+        memory_pair(),
+        Params::insecure_for_tests(),
+        |d, ch| {
+            d.and_shared(ch, &xa, &[&ya[0], &ya[1][..short]], m)
+                .unwrap()
+        },
+        |d, ch| {
+            d.and_shared(ch, &xb, &[&yb[0], &yb[1][..short]], m)
+                .unwrap()
+        },
+    );
+    assert_eq!((za[0].len(), za[1].len()), (w, short));
+    for (l, len) in [(0, w), (1, short)] {
+        for i in 0..len {
+            let want = (xa[i] ^ xb[i]) & (ya[l][i] ^ yb[l][i]);
+            assert_eq!(za[l][i] ^ zb[l][i], want, "short lanes: lane {l}, word {i}");
         }
     }
 }

@@ -31,8 +31,9 @@ use crate::quant::QuantModel;
 /// several slices stacked along depth); version 5 the OT backend's Ferret set with `k = 44,000`
 /// (issue #18: a peer of version 4 would run `k = 36,288` and the two would not agree); version
 /// 6 the smooth flood and the presets' smaller primes, and the coefficient HomConv's response
-/// with `a` in the coefficient domain, its low bits dropped (issue #14).
-pub const PROTOCOL_VERSION: u16 = 6;
+/// with `a` in the coefficient domain, its low bits dropped (issue #14); version 7 the OT
+/// backend's trimmed millionaires' (no unused leaf bits or openings on the wire, issue #20).
+pub const PROTOCOL_VERSION: u16 = 7;
 /// Largest name (preset, backend, printed value) in a handshake message.
 pub const MAX_NAME_LEN: usize = 64;
 /// Largest handshake message body.
