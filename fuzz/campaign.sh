@@ -3,7 +3,7 @@
 # `nice`) on a copy of its checked-in corpus with the per-target libFuzzer flags of
 # docs/FUZZING.md, minimises what it found into the checked-in corpus the way campaign 4 did
 # (named seeds kept, inputs adding a coverage edge merged in, inputs over 64 KB left out), and
-# prints one line per target. See docs/FUZZING.md, "Campaign script".
+# prints one line per target. See docs/FUZZING.md, "Build settings and the campaign script".
 #
 #   fuzz/campaign.sh [-t SECONDS] [-j PARALLEL] [-n NICE] [-o DIR] [--no-build] [--dry] TARGET...
 #
