@@ -3,6 +3,7 @@
 
 Usage:  python3 tools/lpn_estimate.py            # the table for every Ferret set
         python3 tools/lpn_estimate.py --check    # and the checks (SECURITY.md says what they show)
+        python3 tools/lpn_estimate.py --agb2     # with the AGB 2.0 column (slow)
         python3 tools/lpn_estimate.py N K T      # one instance (N samples, dimension K, T blocks)
 
 Pure Python 3 (standard library only, no network). An instance is the primal LPN of a Ferret
@@ -54,9 +55,13 @@ estimators' definitions; none of their code is copied):
          repository (hybrid/hybrid_quick.py `hybrid_2_quick`); the paper was NOT read; see
          `hybrid` for the cost terms.
 
-Not estimated here: the "AGB 2.0" improvement of the algebraic attack (ePrint 2025/1476), which
-privacy-ethereum/mpz issue #322 reports to affect Ferret's parameters. Costs are bit operations as the
-estimators count them (Gaussian elimination at exponent 2.8, no memory cost).
+  [AGB2] "AGB 2.0", the improved algebraic attack of ePrint 2025/1476 (which privacy-ethereum/mpz
+         issue #322 reports to affect Ferret's parameters), as its authors' estimator defines it
+         (same repository, agb2/agb2.py `OurAGB2for2`, commit c7344ea); the paper was NOT read;
+         see `agb2` for the cost terms and `_Agb2.search` for the (heuristic) search.
+
+Costs are bit operations as the estimators count them (Gaussian elimination at exponent 2.8, no
+memory cost).
 """
 
 import functools
@@ -301,6 +306,177 @@ def algebraic_bo23(n, k, t, want_args=False):
     return (best, arg) if want_args else best
 
 
+class _Agb2:
+    """The cost model of "AGB 2.0" over F_2 (ePrint 2025/1476) as its authors' estimator defines
+    it (github.com/1234wangtr/Code_estimators, agb2/agb2.py, `OurAGB2for2`, commit c7344ea; the
+    paper was NOT read; re-implemented here from that definition, exact integers instead of
+    170-digit decimals). See `agb2` for the terms and the search."""
+
+    REPEAT = 10  # the estimator's `repeat`: divisor pairs tried per g, 3x: non-improving g's
+    SEARCH = 1000  # the estimator's `search`: non-improving guesses of its last scan
+
+    def __init__(self, n, k, t):
+        self.n, self.k, self.t, self.b = n, k, t, n // t
+        self.inv = _inv_coeffs(n - k - 1, 4)
+        self.cache = {}
+
+    def series(self, f, mu):
+        """Coefficients 0..4 of the numerator (1 + (b-mu-1) z)^f (1 + (b-1) z)^(t-f) and of the
+        whole series (times (1 + z)^-(n-k-1))."""
+        key = (f, mu)
+        if key not in self.cache:
+            ab = _mul(_coeffs(self.b - mu - 1, f, 4), _coeffs(self.b - 1, self.t - f, 4), 4)
+            self.cache[key] = (ab, _mul(ab, self.inv, 4))
+        return self.cache[key]
+
+    def degree(self, f, mu):
+        """The witness degree: the first D in 2..4 whose series coefficients 1..D sum below 1
+        (None: above 4, the guess is not counted)."""
+        full = self.series(f, mu)[1]
+        for d in (2, 3, 4):
+            if sum(full[1 : d + 1]) < 1:
+                return d
+        return None
+
+    def sizes(self, f, mu, d):
+        """(S1, S2): monomials of degree 1..D of the numerator, and the series' coefficients
+        1..D summed (at least 1)."""
+        ab, full = self.series(f, mu)
+        return sum(ab[1 : d + 1]), max(sum(full[1 : d + 1]), 1)
+
+    def pair(self, f, mu, fp, mp, d):
+        """log2 cost of solving guess (f, mu) through its sub-guess (fp, mp), fp mp = g."""
+        n, k, b = self.n, self.k, self.b
+        s1, s2 = self.sizes(fp, mp, d)
+        log_m1 = math.log2(3 * (k + 1 - fp * mp)) + 2 * math.log2(s1)
+        log_m2 = math.log2(5.64) + 2.8 * math.log2(s2)
+        mm = max(s1 - s2, 1)
+        if mm > 1:
+            log_m1 = min(log_m1, math.log2(s1) + 2 * math.log2(mm) - math.log2(math.log2(mm)))
+        if s2 > mm:
+            log_m2 = math.log2(5.64) + 2.8 * math.log2(mm)
+        log_m1, log_m2 = max(log_m1, 0.0), max(log_m2, 0.0)
+        return log2sum(
+            log_m1 - fp * math.log2(1 - mp / b),
+            log_m2 - f * math.log2(1 - mu / b),
+        )
+
+    def guess(self, f, mu):
+        """The cost of guess (f, mu): the best sub-guess over g = f mu, f mu - 1, ... (stopping
+        after 3 REPEAT values of g that improve by < 0.01 bit), each g split as fp mp = g with
+        fp >= sqrt(g), mp <= mu, fp >= 2 (at most REPEAT + 1 splits per g)."""
+        d = self.degree(f, mu)
+        if d is None:
+            return math.inf
+        # The estimator's sentinels (so that its first g counts as not improving).
+        none, none_g = 999_999.0, 9_999_999_999.0
+        best, best_g, stale = none, none_g, 3 * self.REPEAT
+        for g in range(f * mu, 0, -1):
+            stale = stale - 1 if best_g > best - 0.01 else 3 * self.REPEAT
+            if stale < 0:
+                break
+            best, best_g, step = min(best, best_g), none_g, self.REPEAT
+            for fp in range(f, 0, -1):
+                if step < 0 or g / fp > fp:
+                    break
+                if g % fp:
+                    continue
+                mp = g // fp
+                if mp > mu:
+                    continue
+                step -= 1
+                if fp <= 1:
+                    continue
+                best_g = min(best_g, self.pair(f, mu, fp, mp, d))
+        return best if best < none else math.inf
+
+    def search(self):
+        """The estimator's search over guesses (f, mu): f down from t in growing steps while the
+        best cost improves by >= 0.01 bit, then one by one over the last steps, every mu from
+        min(k / f, b - 1) down; then f further down at the best mu while the degree stays; then
+        the guesses f mu = g >= the best's, f above g t / n, until SEARCH guesses in a row do
+        not improve. The base guess (0, 0) is solved directly."""
+        n, k, t, b = self.n, self.k, self.t, self.b
+        d0 = self.degree(0, 0)
+        base = math.inf
+        if d0 is not None:
+            base = math.log2(3 * (k + 1)) + 2 * math.log2(self.sizes(0, 0, d0)[0])
+            if d0 == 2:
+                return base
+        best_f = best_mu = 0
+        sub_mu = math.inf
+        best = base
+        stepf, f, endf = 1, t + 1, t - 4
+        while True:
+            f -= stepf
+            if f <= 0:
+                break
+            sub_f = math.inf
+            endmu = min(k // f, b - 1)
+            for mu in range(endmu, -1 if f == t else 0, -1):
+                if self.degree(f, mu) is None:
+                    continue
+                c = self.guess(f, mu)
+                if c < best and c < sub_mu and c < sub_f:
+                    best_f, best_mu = f, mu
+                sub_mu = min(c, sub_mu)
+                sub_f = min(sub_mu, sub_f)
+            if stepf == 0:
+                f -= 1
+                if f <= endf:
+                    break
+            elif sub_f > best - 0.01:
+                endf = f
+                f = min(f + math.floor(stepf * 1.5 + 1e-5), t)
+                stepf = 0 if stepf < 3 else 1
+            elif stepf < 9:
+                stepf *= 2
+            best = min(best, sub_f)
+        left = self.SEARCH
+        d_best = self.degree(best_f, best_mu)
+        for f in range(endf, endf // 2, -1):
+            if f <= 0 or best_mu > min(k // f, b - 1):
+                continue
+            if self.degree(f, best_mu) != d_best:
+                break
+            c = self.guess(f, best_mu)
+            left -= 1
+            if c < best:
+                left, endf = self.SEARCH, f
+            best = min(best, c)
+        for f in range(endf, 0, -1):
+            if left < 0:
+                break
+            for g in range(best_f * best_mu, k + 1):
+                if g * t // n >= f or g / f > f:
+                    break
+                if g % f:
+                    continue
+                mu = g // f
+                if mu > n / t - 1:
+                    break
+                left -= 1
+                if left < 0:
+                    break
+                c = self.guess(f, mu)
+                if c < best:
+                    left = self.SEARCH
+                best = min(best, c)
+        return best
+
+
+def agb2(n, k, t):
+    """"AGB 2.0" (ePrint 2025/1476) over F_2 as its authors' estimator models it (`_Agb2`; the
+    paper was not read): a guess (f, mu) as in Briaud-Oygarden fixes the witness degree D
+    (<= 4) of the system, and the system is solved through a weaker sub-guess (fp, mp), fp mp =
+    g <= f mu: cost M1 / (1 - mp/b)^fp + M2 / (1 - mu/b)^f, with S1 the numerator's monomials of
+    degree 1..D and S2 the series' coefficients 1..D summed (both at the sub-guess),
+    M1 = min(3 (k + 1 - g) S1^2, S1 (S1 - S2)^2 / log2(S1 - S2)) (sparse linear algebra) and
+    M2 = 5.64 min(S2, S1 - S2)^2.8 (dense Gaussian elimination). Searched as the estimator
+    searches (heuristic, with its stopping rules)."""
+    return _Agb2(n, k, t).search()
+
+
 def _hybrid_point(n, k, h, b, u, q, f):
     """One guess of the F_2 hybrid attack (see `hybrid`); log2 cost or inf."""
     if n - h - f - (h - q) * u <= 0:
@@ -393,6 +569,8 @@ def regular_attacks(n, k, t):
     r["reg-prange"] = regular_prange(n, k, t)
     r["reg-enum"] = regular_enum(n, k, t)
     r["agb"] = algebraic_bo23(n, k, t)
+    if WITH_AGB2:
+        r["agb2"] = agb2(n, k, t)
     r["hybrid"] = hybrid(n, k, t)
     return r
 
@@ -408,6 +586,9 @@ COLUMNS = [
     ("agb", "BO23"),
     ("hybrid", "hybrid"),
 ]
+
+# `--agb2` adds the AGB 2.0 column (slow: its search runs many minutes per set in pure Python).
+WITH_AGB2 = False
 
 
 def ferret_sets():
@@ -475,6 +656,11 @@ def sanity():
 
 
 def main(argv):
+    global WITH_AGB2
+    if "--agb2" in argv:
+        WITH_AGB2 = True
+        COLUMNS.insert(-1, ("agb2", "AGB2.0"))
+        argv = [a for a in argv if a != "--agb2"]
     if len(argv) == 3:
         n, k, t = map(int, argv)
         print(header())

@@ -30,6 +30,7 @@ pub mod pace;
 mod pump;
 
 use pace::{Limit, SharedHalf, TimedRead, TimedWrite};
+pub use pump::QUEUE_MIN_BYTES;
 use pump::Shared;
 
 /// Magic bytes that open every frame.
@@ -40,6 +41,26 @@ pub const PROTOCOL_VERSION: u16 = 1;
 pub const FRAME_HEADER_LEN: usize = 16;
 /// Default largest frame body accepted (64 MiB): larger payloads are streamed in batches.
 pub const DEFAULT_MAX_FRAME_LEN: u64 = 64 << 20;
+
+/// The most bytes one of a channel's two background queues (the writer's and the read-ahead)
+/// holds at once while no frame body exceeds `max_frame_len`: [`QUEUE_MIN_BYTES`], or twice the
+/// largest frame (header included) if that is larger (module `pump`, "Bounds"). A peer that
+/// sends ahead of the protocol fills the read-ahead queue to it, one that stops reading the
+/// writer's; so a memory budget per connection counts both.
+pub fn queue_bound(max_frame_len: u64) -> u64 {
+    let frame = max_frame_len.saturating_add(FRAME_HEADER_LEN as u64);
+    pump::queue_bound(usize::try_from(frame).unwrap_or(usize::MAX)) as u64
+}
+
+/// The most bytes a channel's background I/O holds at once while no frame body exceeds
+/// `max_frame_len`: both queues at [`queue_bound`] and the buffers of its two transport halves.
+/// Frames already handed to the caller ([`Channel::recv`]) or not yet queued
+/// ([`Channel::send`]'s argument) are the caller's.
+pub fn io_bytes_bound(max_frame_len: u64) -> u64 {
+    queue_bound(max_frame_len)
+        .saturating_mul(2)
+        .saturating_add(2 * pump::BUFFER_LEN as u64)
+}
 
 /// Why the channel failed.
 #[derive(Debug, thiserror::Error)]

@@ -361,10 +361,19 @@ pub fn triples(data: &[u8]) -> bool {
 // ---------------------------------------------------------------------------------------------
 // HomConv with peer-chosen extents
 
-/// The memory budget of a [`homconv_extents`] session: the server refuses extents whose plan
-/// estimate ([`budget::server_session`]) exceeds it, as `bunet serve --memory` would; the fuzz
-/// runs set libFuzzer's `-malloc_limit_mb` to it, so no single allocation may exceed it.
+/// The memory budget of a [`homconv_extents`] session beside its channel: the server refuses
+/// extents whose plan estimate ([`budget::server_session`]) exceeds it plus the channel's
+/// queues ([`homconv_admits`]), as `bunet serve --memory` would; the fuzz runs set libFuzzer's
+/// `-malloc_limit_mb` to it, so no single allocation may exceed it.
 pub const HOMCONV_BUDGET: u64 = 256 << 20;
+
+/// Whether the [`homconv_extents`] server admits a session of `estimate`: its terms other than
+/// the channel's background queues ([`budget::Estimate::channel`], 258 MiB at their bound
+/// whatever the extents, counted since the channel's background I/O) within
+/// [`HOMCONV_BUDGET`], i.e. a `--memory` of the budget plus the queues.
+pub fn homconv_admits(estimate: &budget::Estimate) -> bool {
+    estimate.total() <= HOMCONV_BUDGET + estimate.channel
+}
 
 /// The HomConv session configuration for selector bit 0: DFT or coefficient HomConv, the
 /// session targets' ReLU model and preset.
@@ -433,7 +442,7 @@ pub fn homconv_server(ch: &mut Channel, sel: u8, dims: [usize; 3]) -> bool {
     let Ok(estimate) = budget::server_session(model, &config, dims) else {
         return false;
     };
-    if estimate.total() > HOMCONV_BUDGET {
+    if !homconv_admits(&estimate) {
         return false;
     }
     let (conv, d) = homconv_layer(model, sel, dims);

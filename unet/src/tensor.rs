@@ -1,6 +1,9 @@
 //! Dense channel-major tensors (`[channel][depth][height][width]`; in 2D the depth axis holds a
 //! batch of slices, usually one), the 2.5D slice stacking of the seed's input, and the batching
-//! of slice inputs along the depth axis.
+//! of slice inputs along the depth axis. [`SecretTensor`] is a tensor erased when dropped, for
+//! the secure drivers' shares.
+
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::arch::SLICE_OFFSETS;
 use crate::error::ShapeError;
@@ -95,6 +98,22 @@ impl<T> Tensor<T> {
         }
     }
 }
+
+/// Erases every element and the vector's spare capacity; the shape stays, so an erased tensor
+/// is still a valid one (of zeros, for integers). Copies left behind when a vector grew are out
+/// of reach: the secure drivers' tensors are built at their final length and never grow.
+impl<T: Zeroize> Zeroize for Tensor<T> {
+    fn zeroize(&mut self) {
+        self.data.iter_mut().for_each(Zeroize::zeroize);
+        self.data.spare_capacity_mut().zeroize();
+    }
+}
+
+/// A tensor erased when dropped ([`Zeroizing`] over [`Tensor`]): how the secure drivers hold
+/// additive shares of activations, the masks that are the server's shares and the client's
+/// input between layers, so that none outlives its last use in freed memory. Derefs to the
+/// tensor; its `Debug` shows nothing of it.
+pub type SecretTensor<T = u64> = Zeroizing<Tensor<T>>;
 
 impl<T: Clone> Tensor<T> {
     /// Depth `k` of every channel as a tensor of extents `[1, h, w]` (one slice of a batch made
@@ -213,6 +232,51 @@ pub fn stack_slices(volume: &Tensor<f32>, z: usize) -> Result<Tensor<f32>, Shape
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use zeroize::ZeroizeOnDrop;
+
+    /// An element that counts its erasures.
+    #[derive(Clone)]
+    struct Probe(Arc<AtomicUsize>);
+
+    impl Zeroize for Probe {
+        fn zeroize(&mut self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn erased_on_drop<T: ZeroizeOnDrop>() {}
+
+    #[test]
+    fn secret_tensors_erase_every_element_when_dropped() {
+        // The share type erases itself on drop (a plain `Tensor` would not compile here).
+        erased_on_drop::<SecretTensor>();
+        let erased = Arc::new(AtomicUsize::new(0));
+        let t: SecretTensor<Probe> =
+            Tensor::filled(2, [1, 2, 3], Probe(Arc::clone(&erased))).into();
+        let copy = t.clone();
+        assert_eq!(erased.load(Ordering::Relaxed), 0);
+        drop(t);
+        assert_eq!(erased.load(Ordering::Relaxed), 12, "every element, once");
+        // A clone is a secret tensor too.
+        drop(copy);
+        assert_eq!(erased.load(Ordering::Relaxed), 24);
+        // Moved out of a plain tensor, nothing is erased: the wrapper is what erases.
+        drop(Tensor::filled(1, [1, 1, 4], Probe(Arc::clone(&erased))));
+        assert_eq!(erased.load(Ordering::Relaxed), 24);
+    }
+
+    #[test]
+    fn an_erased_tensor_is_zeros_of_the_same_shape_and_prints_nothing() {
+        let mut v = Vec::with_capacity(16);
+        v.extend(1..=12u64);
+        let mut t: SecretTensor = Tensor::from_vec(2, [1, 2, 3], v).unwrap().into();
+        assert_eq!(format!("{t:?}"), "Zeroizing { .. }");
+        t.zeroize();
+        assert_eq!((t.channels(), t.dims()), (2, [1, 2, 3]));
+        assert!(t.data().iter().all(|&x| x == 0));
+    }
 
     #[test]
     fn batch_then_depth_slice_is_identity() {

@@ -28,7 +28,8 @@ use crate::wire::Reader;
 /// Smallest byte bound of either queue: far above the bandwidth-delay product of any link a
 /// scan is segmented over (1.25 MB at 1 Gbit/s and 10 ms), and above a whole flight of the
 /// nonlinear protocols at the default chunk, so a party can queue a flight and compute on.
-pub(super) const QUEUE_MIN_BYTES: usize = 64 << 20;
+/// Re-exported as [`super::QUEUE_MIN_BYTES`] for memory budgets.
+pub const QUEUE_MIN_BYTES: usize = 64 << 20;
 /// Buffer size of the transport halves (the writer coalesces small frames into it).
 pub(super) const BUFFER_LEN: usize = 1 << 20;
 /// How long the reader waits for a frame's first byte before it looks whether the channel

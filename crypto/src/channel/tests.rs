@@ -543,7 +543,8 @@ fn full_queues_hold_the_sender_back_instead_of_growing() {
             a.send(1, &body).unwrap();
             sent_tx.send(i + 1).unwrap();
             let state = a.shared.lock();
-            assert!(state.out_bytes <= pump::queue_bound(frame + FRAME_HEADER_LEN));
+            // The exported bound (what memory budgets count) holds for frames of this size.
+            assert!(state.out_bytes as u64 <= queue_bound(frame as u64));
         }
         a
     });
@@ -552,7 +553,7 @@ fn full_queues_hold_the_sender_back_instead_of_growing() {
     {
         let state = b.shared.lock();
         assert!(
-            state.in_bytes <= pump::queue_bound(frame),
+            state.in_bytes as u64 <= queue_bound(frame as u64),
             "{}",
             state.in_bytes
         );
@@ -568,6 +569,25 @@ fn full_queues_hold_the_sender_back_instead_of_growing() {
     }
     let a = sender.join().unwrap();
     assert_eq!(a.meter().total().messages_sent, total as u64);
+}
+
+#[test]
+fn the_exported_bounds_are_the_pumps() {
+    // At the default frame bound: 128 MiB per queue, two queues and two 1 MiB buffers.
+    let max = DEFAULT_MAX_FRAME_LEN;
+    assert_eq!(queue_bound(max), 2 * (max + FRAME_HEADER_LEN as u64));
+    assert_eq!(
+        io_bytes_bound(max),
+        4 * (max + FRAME_HEADER_LEN as u64) + 2 * BUFFER_LEN as u64
+    );
+    // Small frames: the queues' floor.
+    assert_eq!(queue_bound(1000), QUEUE_MIN_BYTES as u64);
+    assert_eq!(
+        queue_bound(1000),
+        pump::queue_bound(1000 + FRAME_HEADER_LEN) as u64
+    );
+    // Never overflows.
+    assert!(io_bytes_bound(u64::MAX) >= queue_bound(u64::MAX));
 }
 
 #[test]

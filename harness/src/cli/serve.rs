@@ -615,12 +615,7 @@ mod tests {
         let gate = Budget::new(4, 1 << 30, 1 << 20, 30);
         let est = Estimate {
             keys: 1 << 20,
-            filters: 0,
-            ciphertexts: 0,
-            precompute: 0,
-            nonlinear: 0,
-            activations: 0,
-            overhead: 0,
+            ..Estimate::default()
         };
         let first = gate.admit([1, 32, 32], &est, "CN=a", 1);
         assert!(matches!(first, Admission::Admit(_)));

@@ -5,11 +5,13 @@
 //! the prepared HomConv filters (all kept when they fit [`PREPARED_FILTER_BUDGET`] together,
 //! else one layer's, or one batch of a layer's, at a time), one round trip of HomConv ciphertexts, the garbled-circuit state
 //! precomputed within [`nonlinear::DEFAULT_PRECOMPUTE_BUDGET`] plus one chunk streamed online,
-//! the Ferret buffers of the OT backend, the Galois and public keys, and the additive shares
-//! alive at once as the drivers' plan walk keeps them. Each term is counted at its largest moment
+//! the Ferret buffers of the OT backend, the Galois and public keys, the additive shares
+//! alive at once as the drivers' plan walk keeps them, and the channel's background I/O queues
+//! at their bound ([`channel::io_bytes_bound`]). Each term is counted at its largest moment
 //! even where two of them never coincide, so the sum over-counts; the harness's
 //! `serve_admission` test compares it with the peak RSS of real sessions.
 
+use bunet_crypto::channel;
 use bunet_crypto::gc::fixed_point::{Gadget, Op as GcOp};
 use bunet_crypto::nonlinear::{self, Backend, Block, Call};
 use bunet_crypto::silent::Params as FerretParams;
@@ -26,7 +28,8 @@ use crate::quant::{Op, QuantModel};
 pub const DEFAULT_SLICE: usize = 512;
 
 /// Bytes of per-session state that no plan quantity covers: the session thread's stack, the
-/// channel's frame buffers, the evaluator, small vectors, and the allocator's slack.
+/// evaluator, small vectors, and the allocator's slack (the channel's buffers and queues are
+/// [`Estimate::channel`]).
 const SESSION_OVERHEAD: u64 = 32 << 20;
 
 /// Bytes the OT backend holds per shared value of a chunk in flight (the millionaires'
@@ -66,6 +69,14 @@ pub struct Estimate {
     /// Additive shares alive at once (the U-Net's skip connections) plus the largest step's
     /// input, output and flattened copies.
     pub activations: u64,
+    /// The channel's background I/O ([`channel::io_bytes_bound`]): its writer and read-ahead
+    /// queues, each up to [`channel::queue_bound`] of the session's largest frame (the
+    /// nonlinear configuration's [`nonlinear::Config::max_message_len`], to which the session
+    /// raises the channel's default [`channel::DEFAULT_MAX_FRAME_LEN`]), and its two transport
+    /// buffers. An honest peer that reads as it goes leaves the queues nearly empty; one that
+    /// sends ahead of the protocol or stops reading fills them, so they are counted whole
+    /// (256 MiB and 2 MiB at the default chunk).
+    pub channel: u64,
     /// Fixed per-session overhead.
     pub overhead: u64,
 }
@@ -79,6 +90,7 @@ impl Estimate {
             + self.precompute
             + self.nonlinear
             + self.activations
+            + self.channel
             + self.overhead
     }
 }
@@ -141,6 +153,7 @@ pub fn server_session(
         precompute,
         nonlinear,
         activations: activation_bytes(model, dims),
+        channel: channel::io_bytes_bound(nl.max_message_len()),
         overhead: SESSION_OVERHEAD,
     })
 }
@@ -388,6 +401,13 @@ mod tests {
             if backend == Backend::Ot {
                 assert_eq!(large.precompute, 0);
             }
+            // The channel's queues at the session's frame bound, whatever the extents: at the
+            // default chunk two queues of twice a 64 MiB frame, and two 1 MiB buffers.
+            let max_frame = config.nonlinear_config().unwrap().max_message_len();
+            assert_eq!(large.channel, channel::io_bytes_bound(max_frame));
+            assert_eq!(small.channel, large.channel);
+            assert!(large.channel >= 256 << 20, "{large:?}");
+            assert!(large.total() >= large.channel + large.overhead + large.filters);
             // Extents the server refuses have no estimate.
             assert!(server_session(&qm, &config, [1, 63, 64]).is_err());
             assert!(server_session(&qm, &config, [1, 8192, 8192]).is_err());

@@ -21,7 +21,7 @@ use super::report::{Phase, Report, Role, Timer, restoring_label};
 use crate::arch::Architecture;
 use crate::error::QuantError;
 use crate::quant::{QuantPlan, Step};
-use crate::tensor::Tensor;
+use crate::tensor::{SecretTensor, Tensor};
 
 /// A request whose offline phase has run.
 #[derive(Debug)]
@@ -204,7 +204,9 @@ impl Client {
         }
         self.prepare(ch, input.dims())?;
         let pairs = self.pending.take().and_then(|p| p.pairs);
-        let out = self.driver.run(ch, input.clone(), pairs, observe)?;
+        // The driver's copy of the input is erased once the first layer has used it.
+        let input = SecretTensor::new(input.clone());
+        let out = self.driver.run(ch, input, pairs, observe)?;
         Ok(out.map(|&v| v as u8))
     }
 

@@ -28,7 +28,7 @@ use super::protocol::{self, block_name};
 use super::report::{Phase, Report, Timer, restoring_label};
 use crate::arch::Dims;
 use crate::quant::{Op, QuantModel, QuantPlan, Step};
-use crate::tensor::Tensor;
+use crate::tensor::{SecretTensor, Tensor};
 
 /// What one party holds that the other does not, and its half of the steps the parties run
 /// differently. Everything else of a step is [`Driver::step`]'s, written once.
@@ -430,16 +430,17 @@ impl<P: Party> Driver<P> {
 
     /// A request's online phase: the plan's steps from the party's share of the input,
     /// `observe` seeing every step's output share. Returns the party's share of the mask.
+    /// Every share between the steps is a [`SecretTensor`], erased when its last step is done.
     ///
     /// # Errors
     /// HomConv, channel, wire and crypto errors.
     pub(crate) fn run(
         &mut self,
         ch: &mut Channel,
-        input: Tensor<u64>,
+        input: SecretTensor,
         mut pairs: Option<SquarePairs>,
-        observe: impl FnMut(&Step, &Tensor<u64>),
-    ) -> Result<Tensor<u64>, SecureError> {
+        mut observe: impl FnMut(&Step, &Tensor<u64>),
+    ) -> Result<SecretTensor, SecureError> {
         let mut ch = restoring_label(ch);
         let ch = &mut *ch;
         let plan = self.party.plan();
@@ -471,24 +472,24 @@ impl<P: Party> Driver<P> {
                     .record(t.stop(ch, block, Phase::Online, elements));
                 Ok(out)
             },
-            observe,
+            |step, share| observe(step, share),
         )
     }
 
     /// Step `i` of the plan on the party's shares `args`: every layer's protocol, once for
-    /// both parties.
+    /// both parties. Its output share is erased when dropped.
     fn step(
         party: &P,
         s: StepState<'_, P::Linear>,
         ch: &mut Channel,
         i: usize,
         step: &Step,
-        args: &[&Tensor<u64>],
-    ) -> Result<Tensor<u64>, SecureError> {
-        let x = args[0];
+        args: &[&SecretTensor],
+    ) -> Result<SecretTensor, SecureError> {
+        let x: &Tensor<u64> = args[0];
         let deep = party.plan().arch().dims == Dims::Three;
         let nl = s.nonlinear;
-        Ok(match step.op {
+        Ok(SecretTensor::new(match step.op {
             Op::Conv { .. } => {
                 let side = s.layouts.convs[i].as_ref().expect("a side per conv step");
                 party.linear(ch, side, x, s.prg)?
@@ -509,12 +510,12 @@ impl<P: Party> Driver<P> {
                 protocol::same_shape(x, session.square(ch, x.data(), mine)?)?
             }
             Op::MaxPoolRescale { shift } => protocol::maxpool(nl, ch, x, deep, shift)?,
-            Op::Concat => crate::float::concat(args[0], args[1]),
+            Op::Concat => protocol::concat(args[0], args[1])?,
             Op::Argmax2 => {
                 let bits = nl.argmax2(ch, &protocol::score_pairs(x)?)?;
                 P::mask_share(bits, x.dims())?
             }
-        })
+        }))
     }
 }
 

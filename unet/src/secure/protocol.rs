@@ -6,6 +6,7 @@ use bunet_crypto::channel::Channel;
 use bunet_crypto::nonlinear::{Block, Call, Nonlinear};
 use bunet_crypto::triples::SquarePairs;
 use bunet_crypto::wire::{Decode, Encode, Reader, WireError};
+use zeroize::Zeroizing;
 
 use super::avgpool::RotationLayout;
 use super::error::SecureError;
@@ -329,13 +330,18 @@ pub(crate) fn maxpool(
     deep: bool,
     shift: u32,
 ) -> Result<Tensor<u64>, SecureError> {
+    // The flattened windows and the 3D pool's intermediate maxima are shares too: erased
+    // when dropped.
     let (w, od) = windows(x, deep);
+    let w = Zeroizing::new(w);
     let out = if deep {
-        let halves = nl.max4_rescale(ch, &w, 0)?;
-        let second: Vec<u64> = halves
-            .chunks_exact(2)
-            .flat_map(|m| [m[0], m[1], m[0], m[1]])
-            .collect();
+        let halves = Zeroizing::new(nl.max4_rescale(ch, &w, 0)?);
+        let second: Zeroizing<Vec<u64>> = Zeroizing::new(
+            halves
+                .chunks_exact(2)
+                .flat_map(|m| [m[0], m[1], m[0], m[1]])
+                .collect(),
+        );
         nl.max4_rescale(ch, &second, shift)?
     } else {
         nl.max4_rescale(ch, &w, shift)?
@@ -343,19 +349,42 @@ pub(crate) fn maxpool(
     Ok(Tensor::from_vec(x.channels(), od, out)?)
 }
 
-/// The class-score pairs `(y0, y1)` per pixel of a two-channel share, interleaved.
-pub(crate) fn score_pairs(x: &Tensor<u64>) -> Result<Vec<u64>, SecureError> {
+/// The class-score pairs `(y0, y1)` per pixel of a two-channel share, interleaved (a share
+/// too: erased when dropped).
+pub(crate) fn score_pairs(x: &Tensor<u64>) -> Result<Zeroizing<Vec<u64>>, SecureError> {
     if x.channels() != 2 {
         return Err(SecureError::Protocol(format!(
             "argmax of {} channels, expected 2",
             x.channels()
         )));
     }
-    Ok(x.channel(0)
-        .iter()
-        .zip(x.channel(1))
-        .flat_map(|(&a, &b)| [a, b])
-        .collect())
+    Ok(Zeroizing::new(
+        x.channel(0)
+            .iter()
+            .zip(x.channel(1))
+            .flat_map(|(&a, &b)| [a, b])
+            .collect(),
+    ))
+}
+
+/// The channels of share `a`, then those of `b` (a skip connection), built at its final length
+/// so that no partial copy is left behind in freed memory.
+pub(crate) fn concat(a: &Tensor<u64>, b: &Tensor<u64>) -> Result<Tensor<u64>, SecureError> {
+    if a.dims() != b.dims() {
+        return Err(SecureError::Protocol(format!(
+            "concat of extents {:?} and {:?}",
+            a.dims(),
+            b.dims()
+        )));
+    }
+    let mut data = Vec::with_capacity(a.data().len() + b.data().len());
+    data.extend_from_slice(a.data());
+    data.extend_from_slice(b.data());
+    Ok(Tensor::from_vec(
+        a.channels() + b.channels(),
+        a.dims(),
+        data,
+    )?)
 }
 
 /// Splits the first `n` pairs off `pairs` (made offline for the whole request).

@@ -27,7 +27,7 @@ use super::party::{Bob, Driver};
 use super::protocol::{self, Request, RequestReply, kind};
 use super::report::{Phase, Report, Role, Timer, restoring_label};
 use crate::quant::{QuantModel, Step};
-use crate::tensor::Tensor;
+use crate::tensor::{SecretTensor, Tensor};
 
 /// The model provider's side of a session. Holds the weights; learns nothing about the input
 /// beyond its shape.
@@ -238,7 +238,7 @@ impl<'m> Server<'m> {
                 let pairs = self.driver.prepare(ch, dims, &new_rotations)?;
                 // The server's share of the input is zero.
                 let arch = self.driver.plan().arch();
-                let input = Tensor::filled(arch.in_channels, dims, 0u64);
+                let input = SecretTensor::new(Tensor::filled(arch.in_channels, dims, 0u64));
                 self.driver.run(ch, input, pairs, &mut observe)?;
             }
         }
