@@ -3,39 +3,44 @@
 //! `CoeffHomConvServer`), at the real `q32` preset, two parties as two threads over
 //! `Channel::in_memory_pair` sharing the process's rayon pool.
 //!
-//! Layers: the ANCHORS.md case (56×56, 64 → 64, 3×3; Cheetah: 650 ms, 6.97 MB) and a UNet-sized
-//! layer (512×512, 16 → 16, 3×3). Filters / kernels are prepared once ahead (timed and printed
+//! Layers: the ANCHORS.md case (56×56, 64 → 64, 3×3; Cheetah: 650 ms, 6.97 MB), a UNet-sized
+//! layer (512×512, 16 → 16, 3×3), and the UNet's other layer kinds (IDs `kinds/…`: a 2×2
+//! stride-2 up-conv, the 1×1 head, a 3×3 at 32 channels and a 3×3×3 volume layer), which decide
+//! the default linear backend. Filters / kernels are prepared once ahead (timed and printed
 //! apart). After each bench a line gives the bytes per direction per run, wall and process CPU
 //! time per run (both parties), and the last run's output is checked bit for bit against
-//! `fixed::conv`. Run with `cargo bench -p bunet-benches --bench linear`.
+//! `fixed::conv`. Run with `cargo bench -p bunet-benches --bench linear` (`-- 56x56`,
+//! `-- 512x512`, `-- kinds` for a part).
 
 use std::time::{Duration, Instant};
 
-use bunet_benches::{Tally, check_conv0, conv_model, two_parties, uniform_share};
+use bunet_benches::{Tally, add_shares, conv_model, two_parties, uniform_share};
 use bunet_crypto::channel::{Channel, ChannelConfig};
 use bunet_crypto::pahe::{Params, PublicKey, SecretKey};
 use bunet_crypto::prg::Prg;
-use bunet_unet::arch::Dims;
+use bunet_unet::arch::{ConvKind, Dims};
 use bunet_unet::secure::homconv::{
     CoeffHomConvClient, CoeffHomConvServer, CoeffLayout, LABEL, LinearClient, LinearServer,
 };
 use bunet_unet::secure::{HomConvClient, HomConvServer, Layout};
+use bunet_unet::tensor::Tensor;
 use bunet_unet::{Quant, QuantModel};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-/// Both sides of conv 0 of `qm` on extents `dims` under `backend` (`dft` or `coeff`), every
-/// filter prepared ahead, and a line describing the packing.
+/// Both sides of conv `conv` of `qm` on input extents `dims` under `backend` (`dft` or
+/// `coeff`), every filter prepared ahead, and a line describing the packing.
 fn sides<'m>(
     params: &Params,
-    qm: &'m QuantModel,
+    (qm, conv): (&'m QuantModel, usize),
     dims: [usize; 3],
     backend: &str,
 ) -> (LinearClient, LinearServer<'m>, String) {
-    let spec = &qm.convs()[0].spec;
+    let spec = &qm.convs()[conv].spec;
     if backend == "dft" {
         let layout = Layout::new(params, spec, dims, None).expect("layout");
-        let server = HomConvServer::with_filter_budget(params, qm, 0, layout.clone(), usize::MAX)
-            .expect("server");
+        let server =
+            HomConvServer::with_filter_budget(params, qm, conv, layout.clone(), usize::MAX)
+                .expect("server");
         let client = HomConvClient::new(params, layout.clone()).expect("client");
         let packing = format!(
             "m = {}, r = {}, tile {:?}, {} tiles, {} up / {} down ct",
@@ -55,7 +60,7 @@ fn sides<'m>(
     } else {
         let layout = CoeffLayout::new(params, spec, dims, None).expect("layout");
         let server =
-            CoeffHomConvServer::with_kernel_budget(params, qm, 0, layout.clone(), usize::MAX)
+            CoeffHomConvServer::with_kernel_budget(params, qm, conv, layout.clone(), usize::MAX)
                 .expect("server");
         let client = CoeffHomConvClient::new(params, layout.clone()).expect("client");
         let packing = format!(
@@ -77,20 +82,77 @@ fn sides<'m>(
     }
 }
 
-fn bench_layer(c: &mut Criterion, backend: &str, layer: &str, qm: &QuantModel, dims: [usize; 3]) {
+/// The shares `y_a + y_b` equal `fixed::conv` of conv `conv` on `x_a + x_b`, bit for bit.
+fn check_conv(
+    (qm, conv): (&QuantModel, usize),
+    (x_a, x_b): (&Tensor<u64>, &Tensor<u64>),
+    (y_a, y_b): (&Tensor<u64>, &Tensor<u64>),
+    what: &str,
+) {
+    let p = qm.quant().p;
+    let x = Tensor::from_vec(x_a.channels(), x_a.dims(), add_shares(x_a, x_b, p)).expect("shape");
+    assert_eq!(
+        add_shares(y_a, y_b, p),
+        bunet_unet::fixed::conv(qm, conv, &x).data(),
+        "{what} output differs from the fixed-point reference"
+    );
+}
+
+/// Whether the command line's filter (criterion's positional argument, taken as a substring
+/// unless it holds regex syntax) selects bench `id`: the sides of a layer are set up (filters
+/// prepared) only for selected benches, so `-- 56x56` does not prepare the 512×512 layer's.
+fn selected(id: &str) -> bool {
+    const VALUED: [&str; 14] = [
+        "--save-baseline",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--profile-time",
+        "--measurement-time",
+        "--warm-up-time",
+        "--sample-size",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--output-format",
+        "--plotting-backend",
+    ];
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if VALUED.contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            let regex = arg.chars().any(|c| "^$.*+?()[]{}|\\".contains(c));
+            return regex || id.contains(&arg);
+        }
+    }
+    true
+}
+
+fn bench_layer(
+    c: &mut Criterion,
+    backend: &str,
+    layer: &str,
+    (qm, conv): (&QuantModel, usize),
+    dims: [usize; 3],
+) {
+    if !selected(&format!("linear/{backend}/{layer}")) {
+        return;
+    }
     let params = Params::q32();
     let p = params.p();
-    let spec = &qm.convs()[0].spec;
+    let spec = &qm.convs()[conv].spec;
     let mut prg = Prg::from_os_entropy();
     let sk = SecretKey::generate(&params, &mut prg);
     let pk = PublicKey::generate(&sk, &mut prg);
     let x_a = uniform_share(spec.c_in, dims, p, &mut prg);
     let x_b = uniform_share(spec.c_in, dims, p, &mut prg);
     let start = Instant::now();
-    let (client, server, packing) = sides(&params, qm, dims, backend);
+    let (client, server, packing) = sides(&params, (qm, conv), dims, backend);
     let prepare = start.elapsed();
     let (mut s_ch, mut c_ch) = Channel::in_memory_pair(ChannelConfig::default());
-    let outputs = spec.c_out * dims.iter().product::<usize>();
+    let outputs = spec.c_out * y_len(spec.kind, dims);
     let mut g = c.benchmark_group("linear");
     g.sample_size(10);
     g.warm_up_time(Duration::from_millis(500));
@@ -113,7 +175,7 @@ fn bench_layer(c: &mut Criterion, backend: &str, layer: &str, qm: &QuantModel, d
     let Some((y_a, y_b)) = last else {
         return;
     };
-    check_conv0(qm, (&x_a, &x_b), (&y_a, &y_b), backend);
+    check_conv((qm, conv), (&x_a, &x_b), (&y_a, &y_b), backend);
     let t = c_ch.meter().get(LABEL);
     let (up, down) = (
         t.bytes_sent as f64 / tally.runs as f64 / 1e6,
@@ -132,6 +194,17 @@ fn bench_layer(c: &mut Criterion, backend: &str, layer: &str, qm: &QuantModel, d
     );
 }
 
+/// Outputs per channel of a conv of `kind` on input extents `dims`.
+fn y_len(kind: ConvKind, dims: [usize; 3]) -> usize {
+    match kind {
+        ConvKind::Transposed => {
+            let deep = dims[0] > 1;
+            dims.iter().product::<usize>() * if deep { 8 } else { 4 }
+        }
+        _ => dims.iter().product(),
+    }
+}
+
 fn bench_linear(c: &mut Criterion) {
     println!("{}", bunet_benches::backend_banner());
     println!("cpu: {}", bunet_benches::cpu_model());
@@ -142,7 +215,7 @@ fn bench_linear(c: &mut Criterion) {
             c,
             backend,
             "56x56,c=64to64,k=3x3,q32",
-            &anchors,
+            (&anchors, 0),
             [1, 56, 56],
         );
     }
@@ -151,9 +224,28 @@ fn bench_linear(c: &mut Criterion) {
             c,
             backend,
             "512x512,c=16to16,k=3x3,q32",
-            &unet,
+            (&unet, 0),
             [1, 512, 512],
         );
+    }
+    // The UNet's layer kinds (a depth-1 UNet of 32 features: convs are enc 0–1, bottleneck
+    // 2–3, up-conv 4, dec 5–6, head 7; of 16 features in 3D).
+    let m32 = conv_model(Dims::Two, 32, Quant::q32());
+    let m3 = conv_model(Dims::Three, 16, Quant::q32());
+    let kinds: [(&str, (&QuantModel, usize), [usize; 3]); 4] = [
+        ("kinds/same3x3,hw=56,c=32to32,q32", (&m32, 1), [1, 56, 56]),
+        ("kinds/up2x2,hw=28to56,c=64to32,q32", (&m32, 4), [1, 28, 28]),
+        ("kinds/head1x1,hw=56,c=32to2,q32", (&m32, 7), [1, 56, 56]),
+        (
+            "kinds/same3x3x3,dhw=16,c=16to16,q32",
+            (&m3, 1),
+            [16, 16, 16],
+        ),
+    ];
+    for (layer, conv, dims) in kinds {
+        for backend in ["dft", "coeff"] {
+            bench_layer(c, backend, layer, conv, dims);
+        }
     }
 }
 

@@ -333,3 +333,112 @@ fn randomised_rounding_of_a_is_unbiased_and_bounded() {
         assert!(mean.abs() < 1.5, "a = {a}: mean error {mean}");
     }
 }
+
+/// The flood formed once per coefficient in 128 bits (`f ≤ 125`) is the word-by-word one,
+/// residue for residue, from the same PRG draws.
+#[test]
+fn wide_flood_equals_the_word_by_word_flood() {
+    let params = Params::q32();
+    let ev = Evaluator::new(&params);
+    for f in [1u32, 2, 20, 63, 64, 65, 93, 124, 125] {
+        for level in [1, 3] {
+            let seed = [f as u8 ^ level as u8; 16];
+            let wide = ev.flood_noise_with(level, f, &mut Prg::from_seed(seed), true);
+            let words = ev.flood_noise_with(level, f, &mut Prg::from_seed(seed), false);
+            assert_eq!(wide, words, "f = {f}, level {level}");
+        }
+    }
+}
+
+/// The lazy multi-term multiply-accumulate equals products added one by one.
+#[test]
+fn product_sums_equal_products_added_one_by_one() {
+    let params = Params::q32();
+    let n = params.n();
+    let mut prg = Prg::from_seed([12; 16]);
+    let sk = SecretKey::generate(&params, &mut prg);
+    let ev = Evaluator::new(&params);
+    let level = 3;
+    let cts: Vec<Ciphertext> = (0..9)
+        .map(|_| {
+            let mut x = vec![0u64; n];
+            prg.fill_uniform_below(&mut x, params.p());
+            sk.encrypt_coeffs(&x, level, &mut prg).unwrap().expand()
+        })
+        .collect();
+    let ws: Vec<PreparedPlaintext> = (0..9)
+        .map(|_| weight_plaintext(&params, &weights(&mut prg, n, 40, COEFF_WEIGHT_BITS)))
+        .collect();
+    let mut want = cts[0].clone();
+    ev.mul_plain_assign(&mut want, &ws[0]).unwrap();
+    for (ct, w) in cts.iter().zip(&ws).skip(1) {
+        ev.mul_plain_add_assign(&mut want, ct, w).unwrap();
+    }
+    let terms: Vec<_> = cts.iter().zip(&ws).collect();
+    assert_eq!(ev.mul_plain_sum(&terms).unwrap(), want);
+    let mut got = ev.mul_plain_sum(&terms[..4]).unwrap();
+    ev.mul_plain_sum_add_assign(&mut got, &terms[4..]).unwrap();
+    assert_eq!(got, want);
+    assert!(ev.mul_plain_sum(&[]).is_err());
+}
+
+/// The fused return path (`finalize_coeffs`) gives the response of its definition: share,
+/// re-randomise and flood, switch down, inverse transforms, extraction — the same bytes from
+/// the same PRG draws.
+#[test]
+fn fused_return_path_equals_its_definition() {
+    for (params, l1) in [
+        (Params::q32(), 64 * 9),
+        (Params::q24(), 16 * 9),
+        (small().clone(), 9),
+    ] {
+        let n = params.n();
+        let mut prg = Prg::from_seed([13; 16]);
+        let sk = SecretKey::generate(&params, &mut prg);
+        let pk = PublicKey::generate(&sk, &mut prg);
+        let ev = Evaluator::new(&params);
+        let plan = params.coeff_plan(l1).unwrap();
+        let mut x = vec![0u64; n];
+        prg.fill_uniform_below(&mut x, params.p());
+        let mut ct = sk
+            .encrypt_coeffs(&x, plan.upload_level, &mut prg)
+            .unwrap()
+            .expand();
+        let w = weight_plaintext(&params, &weights(&mut prg, n, 9, COEFF_WEIGHT_BITS));
+        ev.mul_plain_assign(&mut ct, &w).unwrap();
+        let sel = Selection::new(&params, (0..n as u32).filter(|i| i % 5 == 2).collect()).unwrap();
+        let mut mask = vec![0u64; sel.len()];
+        prg.fill_uniform_below(&mut mask, params.p());
+        let seed = prg.next_seed();
+        let fused = ev
+            .finalize_coeffs(
+                ct.clone(),
+                &sel,
+                &mask,
+                &plan,
+                &pk,
+                &mut Prg::from_seed(seed),
+            )
+            .unwrap();
+        let mut prg = Prg::from_seed(seed);
+        let mut c = ct;
+        ev.share_coeffs(&mut c, &sel, &mask).unwrap();
+        ev.rerandomize_and_flood_with(&mut c, &pk, plan.flood_bits, &mut prg)
+            .unwrap();
+        let target = plan.return_level.min(c.level);
+        ev.mod_switch_to(&mut c, target).unwrap();
+        let l = c.level;
+        let inner = &params.inner;
+        let (mut c0, mut c1) = (c.c0.clone(), c.c1.clone());
+        poly::inverse(&inner.plans[..l], &mut c0, n);
+        poly::inverse(&inner.plans[..l], &mut c1, n);
+        let bits = if l == 1 {
+            (plan.drop_bits, plan.a_drop_bits)
+        } else {
+            (0, 0)
+        };
+        let defined = ev.extract((c0, c1), l, &sel, bits, &mut prg);
+        assert_eq!(fused, defined, "{}", params.name());
+        assert_eq!(fused.to_bytes(), defined.to_bytes());
+    }
+}

@@ -183,6 +183,84 @@ impl Evaluator {
         Ok(())
     }
 
+    /// `acc ⊞= Σ_k a_k ⊙ w_k` over `terms = [(a_k, w_k)]`: HomConv's multiply-accumulate of many
+    /// uploads in one pass per limb, with the kernels' lazy sum
+    /// ([`bunet_kernels::Modulus::mul_sum_add_assign`]: products summed exactly in 128 bits,
+    /// one reduction per coefficient instead of one per product, and one pass over `acc`
+    /// instead of one per term). Equal to [`Evaluator::mul_plain_add_assign`] term by term.
+    ///
+    /// # Errors
+    /// [`PaheError::Level`] if a level differs from `acc`'s or a plaintext is prepared below it.
+    pub fn mul_plain_sum_add_assign(
+        &self,
+        acc: &mut Ciphertext,
+        terms: &[(&Ciphertext, &PreparedPlaintext)],
+    ) -> Result<(), PaheError> {
+        self.check(acc)?;
+        let n = self.params.n();
+        for (a, w) in terms {
+            self.check_pair(acc, a)?;
+            check_prepared(w, acc.level, n)?;
+        }
+        if terms.is_empty() {
+            return Ok(());
+        }
+        let q = &self.params.inner.q[..acc.level];
+        let limb = |half: usize, i: usize, dst: &mut [u64]| {
+            let pairs: Vec<(&[u64], &[u64])> = terms
+                .iter()
+                .map(|(a, w)| {
+                    let src = if half == 0 { &a.c0 } else { &a.c1 };
+                    (&src[i * n..(i + 1) * n], &w.ntt[i * n..(i + 1) * n])
+                })
+                .collect();
+            q[i].mul_sum_add_assign(dst, &pairs);
+        };
+        if rayon::current_num_threads() == 1 {
+            for (half, c) in [&mut acc.c0, &mut acc.c1].into_iter().enumerate() {
+                for (i, dst) in c.chunks_mut(n).enumerate() {
+                    limb(half, i, dst);
+                }
+            }
+        } else {
+            acc.c0
+                .par_chunks_mut(n)
+                .enumerate()
+                .map(|(i, d)| (0, i, d))
+                .chain(acc.c1.par_chunks_mut(n).enumerate().map(|(i, d)| (1, i, d)))
+                .for_each(|(half, i, dst)| limb(half, i, dst));
+        }
+        Ok(())
+    }
+
+    /// `Σ_k a_k ⊙ w_k` ([`Evaluator::mul_plain_sum_add_assign`] onto zero): equal to
+    /// [`Evaluator::mul_plain_assign`] on the first term and
+    /// [`Evaluator::mul_plain_add_assign`] with the rest.
+    ///
+    /// # Errors
+    /// As [`Evaluator::mul_plain_sum_add_assign`]; [`PaheError::Level`] for no terms.
+    pub fn mul_plain_sum(
+        &self,
+        terms: &[(&Ciphertext, &PreparedPlaintext)],
+    ) -> Result<Ciphertext, PaheError> {
+        let Some((first, _)) = terms.first() else {
+            return Err(PaheError::Level {
+                expected: self.params.max_level(),
+                found: 0,
+            });
+        };
+        self.check(first)?;
+        let len = first.level * self.params.n();
+        let mut acc = Ciphertext {
+            params: self.params.clone(),
+            level: first.level,
+            c0: vec![0; len],
+            c1: vec![0; len],
+        };
+        self.mul_plain_sum_add_assign(&mut acc, terms)?;
+        Ok(acc)
+    }
+
     /// Rotates each row of `N/2` slots left by `k` (right for negative `k`):
     /// slot `j` of a row receives slot `j + k mod N/2` of the same row. Uses the key for
     /// `3^k` if present, else composes power-of-two rotations.
@@ -297,92 +375,67 @@ impl Evaluator {
         if target == l {
             return Ok(());
         }
+        let consts = SwitchConsts::new(&self.params, l, target);
+        for c in [&mut ct.c0, &mut ct.c1] {
+            self.switch_poly(c, l, target, &consts, true);
+        }
+        ct.level = target;
+        Ok(())
+    }
+
+    /// [`Evaluator::mod_switch_to`]'s work on one polynomial `c` of `l` limbs, in the NTT
+    /// domain (`ntt`) or in the coefficient domain (the coefficient backend's return path,
+    /// which leaves it there: no transform of the kept limbs' correction and no inverse
+    /// transform of the dropped limbs, the same residues).
+    pub(crate) fn switch_poly(
+        &self,
+        c: &mut Vec<u64>,
+        l: usize,
+        target: usize,
+        k: &SwitchConsts,
+        ntt: bool,
+    ) {
         let inner = &self.params.inner;
         let n = inner.n;
         let kept = &inner.q[..target];
         let dropped = &inner.q[target..l];
-        // (P/q_i)^-1 mod q_i for dropped i; (P/q_i) mod q_j and P mod q_j, P^-1 mod q_j for kept j.
-        let phat_inv: Vec<u64> = dropped
-            .iter()
-            .enumerate()
-            .map(|(i, mi)| {
-                let hat = dropped
-                    .iter()
-                    .enumerate()
-                    .filter(|&(t, _)| t != i)
-                    .fold(1u64, |acc, (_, mt)| mi.mul(acc, mi.reduce(mt.q())));
-                inv_mod_prime(hat, mi.q()).expect("distinct primes")
-            })
-            .collect();
-        let inv_q: Vec<f64> = dropped.iter().map(|m| 1.0 / m.q() as f64).collect();
-        struct KeptConsts {
-            /// `(P/q_i mod q_j, Shoup companion)` per dropped `i`.
-            phat: Vec<(u64, u64)>,
-            /// `−P mod q_j` with its Shoup companion.
-            p_neg: (u64, u64),
-            p_inv: u64,
-        }
-        let kc: Vec<KeptConsts> = kept
-            .iter()
-            .map(|mj| {
-                let phat = (0..dropped.len())
-                    .map(|i| {
-                        dropped
-                            .iter()
-                            .enumerate()
-                            .filter(|&(t, _)| t != i)
-                            .fold(1u64, |acc, (_, mt)| mj.mul(acc, mj.reduce(mt.q())))
-                    })
-                    .map(|h| (h, mj.shoup(h)))
-                    .collect();
-                let p_mod = dropped
-                    .iter()
-                    .fold(1u64, |acc, mt| mj.mul(acc, mj.reduce(mt.q())));
-                let p_inv = inv_mod_prime(p_mod, mj.q()).expect("distinct primes");
-                let neg = mj.neg(p_mod);
-                KeptConsts {
-                    phat,
-                    p_neg: (neg, mj.shoup(neg)),
-                    p_inv,
-                }
-            })
-            .collect();
-        for c in [&mut ct.c0, &mut ct.c1] {
-            let mut y = c[target * n..l * n].to_vec();
+        let mut y = c[target * n..l * n].to_vec();
+        if ntt {
             poly::inverse(&inner.plans[target..l], &mut y, n);
-            y.par_chunks_mut(n)
-                .zip(dropped.par_iter().zip(phat_inv.par_iter()))
-                .for_each(|(limb, (m, &h))| m.scalar_mul_assign(limb, h));
-            let u: Vec<u64> = (0..n)
-                .into_par_iter()
-                .map(|x| {
-                    let s: f64 = (0..dropped.len())
-                        .map(|i| y[i * n + x] as f64 * inv_q[i])
-                        .sum();
-                    s.round() as u64
-                })
-                .collect();
-            c[..target * n]
-                .par_chunks_mut(n)
-                .zip(kept.par_iter().zip(inner.plans[..target].par_iter()))
-                .zip(kc.par_iter())
-                .for_each(|((cj, (mj, plan)), k)| {
-                    let mut corr = vec![0u64; n];
-                    for (x, o) in corr.iter_mut().enumerate() {
-                        let mut acc = mj.mul_shoup(u[x], k.p_neg.0, k.p_neg.1);
-                        for (i, &(h, h_shoup)) in k.phat.iter().enumerate() {
-                            acc = mj.add(acc, mj.mul_shoup(y[i * n + x], h, h_shoup));
-                        }
-                        *o = acc;
-                    }
-                    plan.forward(&mut corr);
-                    mj.sub_assign(cj, &corr);
-                    mj.scalar_mul_assign(cj, k.p_inv);
-                });
-            c.truncate(target * n);
         }
-        ct.level = target;
-        Ok(())
+        y.par_chunks_mut(n)
+            .zip(dropped.par_iter().zip(k.phat_inv.par_iter()))
+            .for_each(|(limb, (m, &h))| m.scalar_mul_assign(limb, h));
+        let u: Vec<u64> = (0..n)
+            .into_par_iter()
+            .with_min_len(1024)
+            .map(|x| {
+                let s: f64 = (0..dropped.len())
+                    .map(|i| y[i * n + x] as f64 * k.inv_q[i])
+                    .sum();
+                s.round() as u64
+            })
+            .collect();
+        c[..target * n]
+            .par_chunks_mut(n)
+            .zip(kept.par_iter().zip(inner.plans[..target].par_iter()))
+            .zip(k.kept.par_iter())
+            .for_each(|((cj, (mj, plan)), k)| {
+                let mut corr = vec![0u64; n];
+                for (x, o) in corr.iter_mut().enumerate() {
+                    let mut acc = mj.mul_shoup(u[x], k.p_neg.0, k.p_neg.1);
+                    for (i, &(h, h_shoup)) in k.phat.iter().enumerate() {
+                        acc = mj.add(acc, mj.mul_shoup(y[i * n + x], h, h_shoup));
+                    }
+                    *o = acc;
+                }
+                if ntt {
+                    plan.forward(&mut corr);
+                }
+                mj.sub_assign(cj, &corr);
+                mj.scalar_mul_assign(cj, k.p_inv);
+            });
+        c.truncate(target * n);
     }
 
     /// HSS `Share([x], s_B) = [x] ⊟ s_B` (seed eq. 1): the client will decrypt `x − s_B mod p`.
@@ -445,6 +498,18 @@ impl Evaluator {
     /// value) and comparisons without branches; the reductions are the kernels' branch-free
     /// ones.
     pub(crate) fn flood_noise(&self, level: usize, bits: u32, prg: &mut Prg) -> Vec<u64> {
+        self.flood_noise_with(level, bits, prg, true)
+    }
+
+    /// [`Evaluator::flood_noise`], with `wide` allowing the one-reduction-per-prime path of
+    /// floods up to `2^`[`FLOOD_WIDE_BITS`] (tests compare it with the word-by-word one).
+    pub(crate) fn flood_noise_with(
+        &self,
+        level: usize,
+        bits: u32,
+        prg: &mut Prg,
+        wide: bool,
+    ) -> Vec<u64> {
         let inner = &self.params.inner;
         let n = inner.n;
         let f = bits.max(1) as usize;
@@ -456,12 +521,12 @@ impl Evaluator {
         };
         // Three f-bit uniforms per coefficient, then J.
         let mut raw = vec![0u64; 3 * n * words];
-        let mut bytes = vec![0u8; raw.len() * 8];
-        prg.fill_bytes(&mut bytes);
-        for (w, chunk) in raw.iter_mut().zip(bytes.chunks_exact(8)) {
-            *w = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
+        // The keystream straight into the words (little-endian, as `from_le_bytes` read it):
+        // no second buffer to fill, copy and erase.
+        prg.fill_bytes(bytemuck::cast_slice_mut(&mut raw));
+        for w in raw.iter_mut() {
+            *w = u64::from_le(*w);
         }
-        bytes.zeroize();
         let mut j = vec![0u64; n];
         prg.fill_uniform_below(&mut j, 6);
         for v in j.iter_mut() {
@@ -469,6 +534,48 @@ impl Evaluator {
             *v = u64::from(*v >= 1) + u64::from(*v >= 5);
         }
         let mut out = vec![0u64; level * n];
+        if wide && f <= FLOOD_WIDE_BITS {
+            // The centred sum fits an i128 (`3·2^f + 2 < 2^127`): form it once per coefficient
+            // and reduce it once per prime (two Shoup products, `reduce_wide`), instead of a
+            // Horner reduction of every word of every uniform for every prime.
+            let mut mag = vec![0u128; n];
+            let mut neg = vec![0u64; n];
+            let shift = 3i128 << (f - 1);
+            for (((m, s), big), &jv) in mag
+                .iter_mut()
+                .zip(neg.iter_mut())
+                .zip(raw.chunks_exact(3 * words))
+                .zip(&j)
+            {
+                let mut v = jv as u128;
+                for d in big.chunks_exact(words) {
+                    let mut x = 0u128;
+                    for (t, &w) in d.iter().enumerate() {
+                        let w = if t == words - 1 { w & top_mask } else { w };
+                        x |= (w as u128) << (64 * t);
+                    }
+                    v += x;
+                }
+                let c = v as i128 - shift;
+                // All ones when negative: |c| and the sign without a branch.
+                let sign = c >> 127;
+                *m = ((c ^ sign) - sign) as u128;
+                *s = sign as u64;
+            }
+            out.par_chunks_mut(n)
+                .zip(inner.q[..level].par_iter())
+                .for_each(|(limb, q)| {
+                    for ((o, &m), &s) in limb.iter_mut().zip(&mag).zip(&neg) {
+                        let r = q.reduce_wide(m);
+                        *o = r ^ ((r ^ q.neg(r)) & s);
+                    }
+                });
+            mag.zeroize();
+            neg.zeroize();
+            raw.zeroize();
+            j.zeroize();
+            return out;
+        }
         out.par_chunks_mut(n)
             .zip(inner.q[..level].par_iter())
             .for_each(|(limb, m)| {
@@ -518,6 +625,79 @@ impl Evaluator {
         Ok(ct)
     }
 }
+
+/// The constants of a modulus switch from level `l` down to `target` (dropping `P = q_{target+1}
+/// ⋯ q_l`): `(P/q_i)^-1 mod q_i` and `1/q_i` for the dropped primes, and per kept prime `q_j`
+/// the `P/q_i mod q_j`, `−P mod q_j` (with Shoup companions) and `P^-1 mod q_j`.
+pub(crate) struct SwitchConsts {
+    phat_inv: Vec<u64>,
+    inv_q: Vec<f64>,
+    kept: Vec<KeptConsts>,
+}
+
+struct KeptConsts {
+    /// `(P/q_i mod q_j, Shoup companion)` per dropped `i`.
+    phat: Vec<(u64, u64)>,
+    /// `−P mod q_j` with its Shoup companion.
+    p_neg: (u64, u64),
+    p_inv: u64,
+}
+
+impl SwitchConsts {
+    pub(crate) fn new(params: &Params, l: usize, target: usize) -> Self {
+        let inner = &params.inner;
+        let kept = &inner.q[..target];
+        let dropped = &inner.q[target..l];
+        let phat_inv: Vec<u64> = dropped
+            .iter()
+            .enumerate()
+            .map(|(i, mi)| {
+                let hat = dropped
+                    .iter()
+                    .enumerate()
+                    .filter(|&(t, _)| t != i)
+                    .fold(1u64, |acc, (_, mt)| mi.mul(acc, mi.reduce(mt.q())));
+                inv_mod_prime(hat, mi.q()).expect("distinct primes")
+            })
+            .collect();
+        let inv_q: Vec<f64> = dropped.iter().map(|m| 1.0 / m.q() as f64).collect();
+        let kept = kept
+            .iter()
+            .map(|mj| {
+                let phat = (0..dropped.len())
+                    .map(|i| {
+                        dropped
+                            .iter()
+                            .enumerate()
+                            .filter(|&(t, _)| t != i)
+                            .fold(1u64, |acc, (_, mt)| mj.mul(acc, mj.reduce(mt.q())))
+                    })
+                    .map(|h| (h, mj.shoup(h)))
+                    .collect();
+                let p_mod = dropped
+                    .iter()
+                    .fold(1u64, |acc, mt| mj.mul(acc, mj.reduce(mt.q())));
+                let p_inv = inv_mod_prime(p_mod, mj.q()).expect("distinct primes");
+                let neg = mj.neg(p_mod);
+                KeptConsts {
+                    phat,
+                    p_neg: (neg, mj.shoup(neg)),
+                    p_inv,
+                }
+            })
+            .collect();
+        Self {
+            phat_inv,
+            inv_q,
+            kept,
+        }
+    }
+}
+
+/// Largest flood exponent whose centred sum of three `f`-bit uniforms fits an `i128`
+/// (`3·2^f + 2 < 2^127`), so that [`Evaluator::flood_noise`] forms it exactly once per
+/// coefficient.
+const FLOOD_WIDE_BITS: usize = 125;
 
 /// A plaintext prepared at a level below the ciphertext's ([`Params::prepare_at`]) cannot
 /// multiply it.

@@ -314,19 +314,29 @@ impl PublicKey {
         self.encrypt_raw(t, k, prg)
     }
 
+    /// The randomness of an encryption of zero at `level`: `u` ternary (NTT domain) and `e_2`
+    /// CBD (coefficient domain), drawn in this order ([`PublicKey::encrypt_raw`]'s draws).
+    pub(crate) fn zero_parts(&self, level: usize, prg: &mut Prg) -> (Vec<u64>, Vec<u64>) {
+        let inner = &self.params.inner;
+        let n = inner.n;
+        let q = &inner.q[..level];
+        let mut u = poly::ternary(prg, n);
+        let mut u_ntt = poly::lift_small(q, &u);
+        u.zeroize();
+        let mut e2 = poly::cbd(prg, n);
+        let e2_lifted = poly::lift_small(q, &e2);
+        e2.zeroize();
+        poly::forward(&inner.plans[..level], &mut u_ntt, n);
+        (u_ntt, e2_lifted)
+    }
+
     /// `(b·u + t, a·u + e2)` at `level`, with `t` given in the coefficient domain.
     pub(crate) fn encrypt_raw(&self, mut t: Vec<u64>, level: usize, prg: &mut Prg) -> Ciphertext {
         let inner = &self.params.inner;
         let n = inner.n;
         let plans = &inner.plans[..level];
         let q = &inner.q[..level];
-        let mut u = poly::ternary(prg, n);
-        let mut u_ntt = poly::lift_small(q, &u);
-        u.zeroize();
-        let mut e2 = poly::cbd(prg, n);
-        let mut c1 = poly::lift_small(q, &e2);
-        e2.zeroize();
-        poly::forward(plans, &mut u_ntt, n);
+        let (mut u_ntt, mut c1) = self.zero_parts(level, prg);
         poly::forward(plans, &mut t, n);
         poly::forward(plans, &mut c1, n);
         t.par_chunks_mut(n)

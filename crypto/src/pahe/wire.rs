@@ -46,14 +46,21 @@ fn put_packed(out: &mut Vec<u8>, limb: &[u64], bits: u32) {
     out.reserve((limb.len() * bits as usize).div_ceil(8));
     let mut acc: u128 = 0;
     let mut filled = 0u32;
+    // Eight bytes at a time (the same little-endian bit stream as byte by byte): `filled`
+    // stays below 64 between values and `v < 2^bits ≤ 2^64`, so `acc` never overflows.
     for &v in limb {
         acc |= (v as u128) << filled;
         filled += bits;
-        while filled >= 8 {
-            out.push(acc as u8);
-            acc >>= 8;
-            filled -= 8;
+        if filled >= 64 {
+            out.extend_from_slice(&(acc as u64).to_le_bytes());
+            acc >>= 64;
+            filled -= 64;
         }
+    }
+    while filled >= 8 {
+        out.push(acc as u8);
+        acc >>= 8;
+        filled -= 8;
     }
     if filled > 0 {
         out.push(acc as u8);
@@ -73,8 +80,18 @@ fn read_packed(
     let mask = (1u128 << bits) - 1;
     let mut acc: u128 = 0;
     let mut filled = 0u32;
-    let mut bytes = raw.iter();
+    // Eight bytes at a time while whole words remain (`filled < bits ≤ 64` before a read, so
+    // `acc` never overflows), the tail byte by byte: the same bits as reading bytewise.
+    let mut words = raw.chunks_exact(8);
+    let mut bytes = words.remainder().iter();
     for _ in 0..n {
+        if filled < bits
+            && let Some(w) = words.next()
+        {
+            let w = u64::from_le_bytes(w.try_into().expect("an 8-byte chunk"));
+            acc |= (w as u128) << filled;
+            filled += 64;
+        }
         while filled < bits {
             let b = *bytes
                 .next()

@@ -82,6 +82,10 @@ pub struct Modulus {
     k: u32,
     backend: Backend,
     kind: MulKind,
+    /// `2^64 mod q` and its Shoup companion, for [`Modulus::reduce_wide`].
+    r64: (u64, u64),
+    /// `floor(2^64 / q)`: the Shoup companion of 1.
+    one_shoup: u64,
 }
 
 impl Modulus {
@@ -110,12 +114,16 @@ impl Modulus {
         }
         let k = 64 - q.leading_zeros();
         let barrett = (1u128 << (2 * k)) / q as u128;
+        let r64 = ((1u128 << 64) % q as u128) as u64;
+        let companion = |w: u64| (((w as u128) << 64) / q as u128) as u64;
         Ok(Self {
             q,
             barrett,
             k,
             backend,
             kind: MulKind::choose(q, backend),
+            r64: (r64, companion(r64)),
+            one_shoup: companion(1),
         })
     }
 
@@ -168,6 +176,16 @@ impl Modulus {
         } else {
             (x % self.q as u128) as u64
         }
+    }
+
+    /// `x mod q` for any 128-bit `x` in constant time: `hi·(2^64 mod q) + lo` by two Shoup
+    /// products (each in `[0, 2q)`, so the sum is below `4q < 2^64`), then two branch-free
+    /// conditional subtractions. For sums of many products accumulated exactly in 128 bits
+    /// ([`Modulus::mul_sum_add_assign`]) and wide samples (the flood), where
+    /// [`Modulus::reduce_u128`] would divide.
+    #[inline]
+    pub fn reduce_wide(&self, x: u128) -> u64 {
+        scalar::reduce_wide(x, self.q, self.r64, self.one_shoup)
     }
 
     /// `a * b mod q` (Barrett).
@@ -322,6 +340,36 @@ impl Modulus {
             }
             _ => scalar::mul_add_assign(acc, b, c, self),
         }
+    }
+
+    /// `acc = (acc + Σ_k a_k ∘ b_k) mod q` for `terms = [(a_k, b_k)]`: a sum of Hadamard
+    /// products (the server's multiply-accumulate of HomConv, one term per upload), computed
+    /// lazily: the products are summed exactly in 128 bits over blocks of coefficients and
+    /// reduced once per coefficient (per [`Modulus::lazy_terms`] terms), instead of one
+    /// reduction and one pass over `acc` per term. The result is the canonical residue, equal
+    /// to applying [`Modulus::mul_add_assign`] term by term.
+    ///
+    /// Every backend runs the portable code: the 64×64→128-bit product is one `mul`/`mulx`
+    /// (x86-64) or `mul` + `umulh` (aarch64), which AVX2 and NEON can only emulate from 32-bit
+    /// pieces at a higher cost (as for [`Modulus::mul_add_assign`] with `q ≥ 2^32`).
+    ///
+    /// # Panics
+    /// If a slice's length differs from `acc`'s.
+    pub fn mul_sum_add_assign(&self, acc: &mut [u64], terms: &[(&[u64], &[u64])]) {
+        assert!(
+            terms
+                .iter()
+                .all(|(a, b)| a.len() == acc.len() && b.len() == acc.len()),
+            "slice lengths differ"
+        );
+        scalar::mul_sum_add_assign(acc, terms, self);
+    }
+
+    /// Products of reduced operands that can be summed exactly in 128 bits on top of a reduced
+    /// value: `⌊(2^128 − q) / (q − 1)^2⌋`, at least 15 for `q < 2^62`, capped at `2^20`.
+    pub fn lazy_terms(&self) -> usize {
+        let sq = (self.q as u128 - 1).pow(2).max(1);
+        ((u128::MAX - self.q as u128) / sq).min(1 << 20) as usize
     }
 
     /// `a = s · a` mod q for a scalar `s < q`.

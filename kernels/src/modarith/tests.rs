@@ -188,3 +188,127 @@ fn out_of_range_moduli_are_refused() {
     assert!(Modulus::new(1 << 62).is_err());
     assert!(Modulus::new((1 << 62) - 1).is_ok());
 }
+
+/// `mul_sum_add_assign` against `mul_add_assign` term by term, on every backend (all run the
+/// portable code; the check is that the lazy 128-bit sums and their reductions are exact).
+fn check_mul_sum(m: &Modulus, acc: &[u64], terms: &[(Vec<u64>, Vec<u64>)]) {
+    let mut want = acc.to_vec();
+    for (a, b) in terms {
+        m.mul_add_assign(&mut want, a, b);
+    }
+    let refs: Vec<(&[u64], &[u64])> = terms.iter().map(|(a, b)| (&a[..], &b[..])).collect();
+    let mut got = acc.to_vec();
+    m.mul_sum_add_assign(&mut got, &refs);
+    assert_eq!(
+        got,
+        want,
+        "q={} backend={} terms={} len={}",
+        m.q(),
+        m.backend(),
+        terms.len(),
+        acc.len()
+    );
+}
+
+#[test]
+fn mul_sum_add_agrees_with_mul_add_on_edges() {
+    // Term counts around the groups of four and around `lazy_terms` (15 at q ≈ 2^62, where
+    // every product of `q − 1`s pushes the 128-bit sum to its limit).
+    for q in [
+        2,
+        3,
+        (1 << 32) - 5,
+        (1 << 41) + 75,
+        (1 << 50) - 27,
+        (1 << 62) - 57,
+    ] {
+        let edges = [0, 1, q / 2, q - 2, q - 1];
+        for backend in Backend::available() {
+            let m = Modulus::with_backend(q, backend).unwrap();
+            assert!(m.lazy_terms() >= 15, "q={q}");
+            for len in [0, 1, 5, 255, 256, 257, 600] {
+                for count in [0, 1, 3, 4, 5, 8, 14, 15, 16, 17, 31, 33] {
+                    let acc: Vec<u64> = (0..len).map(|i| edges[(i + count) % 5]).collect();
+                    // Mostly q − 1 (the largest products), with the other edges mixed in.
+                    let pick = |i: usize, k: usize| {
+                        if (i + 3 * k).is_multiple_of(7) {
+                            edges[(i + k) % 5]
+                        } else {
+                            q - 1
+                        }
+                    };
+                    let terms: Vec<(Vec<u64>, Vec<u64>)> = (0..count)
+                        .map(|k| {
+                            (
+                                (0..len).map(|i| pick(i, k)).collect(),
+                                (0..len).map(|i| pick(i + 1, k)).collect(),
+                            )
+                        })
+                        .collect();
+                    check_mul_sum(&m, &acc, &terms);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn reduce_wide_edges() {
+    for q in [
+        2,
+        3,
+        (1 << 32) - 5,
+        (1 << 50) - 27,
+        (1 << 61) + 1,
+        (1 << 62) - 57,
+    ] {
+        let m = Modulus::new(q).unwrap();
+        let qq = q as u128;
+        for x in [
+            0,
+            1,
+            qq - 1,
+            qq,
+            qq * qq - 1,
+            u64::MAX as u128,
+            1u128 << 64,
+            (1u128 << 127) - 1,
+            u128::MAX,
+            u128::MAX - qq,
+        ] {
+            assert_eq!(m.reduce_wide(x) as u128, x % qq, "q={q} x={x}");
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn reduce_wide_agrees_with_u128(q in moduli(), x in any::<u128>()) {
+        let m = Modulus::new(q).unwrap();
+        prop_assert_eq!(m.reduce_wide(x) as u128, x % q as u128);
+    }
+
+    #[test]
+    fn mul_sum_add_agrees_with_mul_add(
+        q in moduli(),
+        len in 0usize..300,
+        count in 0usize..20,
+        seed in any::<u64>(),
+    ) {
+        // A small xorshift stream: proptest shrinks `len`, `count` and `seed`.
+        let mut st = seed | 1;
+        let mut next = move || {
+            st ^= st << 13;
+            st ^= st >> 7;
+            st ^= st << 17;
+            st % q
+        };
+        let acc: Vec<u64> = (0..len).map(|_| next()).collect();
+        let terms: Vec<(Vec<u64>, Vec<u64>)> = (0..count)
+            .map(|_| ((0..len).map(|_| next()).collect(), (0..len).map(|_| next()).collect()))
+            .collect();
+        for backend in Backend::available() {
+            check_mul_sum(&Modulus::with_backend(q, backend).unwrap(), &acc, &terms);
+        }
+    }
+}

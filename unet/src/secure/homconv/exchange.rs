@@ -445,13 +445,12 @@ impl<'a, P: Packing> ServerCore<'a, P> {
         self.send_responses(ch, pk, job, batch.start, &mut items, prgs, y, |i, ()| {
             let (gi, ti) = (i / nt, i % nt);
             let filters = &filters[gi * ups..(gi + 1) * ups];
-            let mut acc = inputs[ti].clone();
-            self.eval.mul_plain_assign(&mut acc, &filters[0])?;
-            for (u, w) in filters.iter().enumerate().skip(1) {
-                self.eval
-                    .mul_plain_add_assign(&mut acc, &inputs[u * nt + ti], w)?;
-            }
-            Ok(acc)
+            let terms: Vec<_> = filters
+                .iter()
+                .enumerate()
+                .map(|(u, w)| (&inputs[u * nt + ti], w))
+                .collect();
+            self.eval.mul_plain_sum(&terms)
         })
     }
 
@@ -471,18 +470,25 @@ impl<'a, P: Packing> ServerCore<'a, P> {
         accs.par_iter_mut().enumerate().try_for_each(|(j, acc)| {
             let (g, t) = (j / nt, j % nt);
             let skip = (t + nt - first % nt) % nt;
-            for (k, input) in inputs.iter().enumerate().skip(skip).step_by(nt) {
-                let w = &filters[g * ups + (first + k) / nt];
-                match acc {
-                    Some(acc) => self.eval.mul_plain_add_assign(acc, input, w)?,
-                    None => {
-                        let mut a = input.clone();
-                        self.eval.mul_plain_assign(&mut a, w)?;
-                        *acc = Some(a);
-                    }
+            // The step's uploads of this tile in one lazy pass (one reduction per coefficient,
+            // not per product): the same residues as adding them one by one.
+            let terms: Vec<_> = inputs
+                .iter()
+                .enumerate()
+                .skip(skip)
+                .step_by(nt)
+                .map(|(k, input)| (input, &filters[g * ups + (first + k) / nt]))
+                .collect();
+            if terms.is_empty() {
+                return Ok(());
+            }
+            match acc {
+                Some(acc) => self.eval.mul_plain_sum_add_assign(acc, &terms),
+                None => {
+                    *acc = Some(self.eval.mul_plain_sum(&terms)?);
+                    Ok(())
                 }
             }
-            Ok(())
         })
     }
 
