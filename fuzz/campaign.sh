@@ -50,6 +50,12 @@ if ((${#targets[@]} == 0)); then
     echo "campaign.sh: name at least one target (fuzz/fuzz_targets/*.rs)" >&2
     exit 2
 fi
+# `nice` alone ranks processes only within their scheduling autogroup (one per session): a
+# campaign started from a session of its own would take half the machine from every other
+# session's builds whatever its niceness, so the whole group gets the niceness too.
+if [[ -w /proc/self/autogroup ]]; then
+    echo "$niceness" >/proc/self/autogroup 2>/dev/null || true
+fi
 FAST_BUILD=${FAST_BUILD-}
 ASAN_BUILD=${ASAN_BUILD-}
 out=${out:-/tmp/bunet-campaign-$(date -u +%Y%m%dT%H%M%S)}
