@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use bunet_benches::{Tally, add_shares, conv_model, two_parties, uniform_share};
+use bunet_benches::{Tally, check_conv, conv_model, two_parties, uniform_share};
 use bunet_crypto::channel::{Channel, ChannelConfig};
 use bunet_crypto::pahe::{Params, PublicKey, SecretKey};
 use bunet_crypto::prg::Prg;
@@ -23,7 +23,6 @@ use bunet_unet::secure::homconv::{
     CoeffHomConvClient, CoeffHomConvServer, CoeffLayout, LABEL, LinearClient, LinearServer,
 };
 use bunet_unet::secure::{HomConvClient, HomConvServer, Layout};
-use bunet_unet::tensor::Tensor;
 use bunet_unet::{Quant, QuantModel};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -80,22 +79,6 @@ fn sides<'m>(
             packing,
         )
     }
-}
-
-/// The shares `y_a + y_b` equal `fixed::conv` of conv `conv` on `x_a + x_b`, bit for bit.
-fn check_conv(
-    (qm, conv): (&QuantModel, usize),
-    (x_a, x_b): (&Tensor<u64>, &Tensor<u64>),
-    (y_a, y_b): (&Tensor<u64>, &Tensor<u64>),
-    what: &str,
-) {
-    let p = qm.quant().p;
-    let x = Tensor::from_vec(x_a.channels(), x_a.dims(), add_shares(x_a, x_b, p)).expect("shape");
-    assert_eq!(
-        add_shares(y_a, y_b, p),
-        bunet_unet::fixed::conv(qm, conv, &x).data(),
-        "{what} output differs from the fixed-point reference"
-    );
 }
 
 /// Whether the command line's filter (criterion's positional argument, taken as a substring

@@ -19,7 +19,7 @@
 use std::time::{Duration, Instant};
 
 use bunet_benches::{
-    Tally, bench_nonlinear_block, check_conv0, conv_model, two_parties, uniform_share,
+    Tally, bench_nonlinear_block, check_conv, conv_model, two_parties, uniform_share,
 };
 use bunet_crypto::channel::{Channel, ChannelConfig};
 use bunet_crypto::nonlinear::{Backend, Block};
@@ -83,7 +83,7 @@ fn bench_homconv(
     let (Some((y_a, y_b)), Some((server, _, prepare))) = (last, parties) else {
         return;
     };
-    check_conv0(qm, (&x_a, &x_b), (&y_a, &y_b), "HomConv");
+    check_conv((qm, 0), (&x_a, &x_b), (&y_a, &y_b), "HomConv");
     let t = c_ch.meter().get(LABEL);
     let group_bytes = spec.c_in * params.moduli().len() * params.n() * 8;
     let group_mb = group_bytes as f64 / 1e6;

@@ -259,13 +259,13 @@ pub fn two_parties<T: Send>(
     })
 }
 
-/// Checks that the output shares `y` of conv 0 of `qm` on the input shares `x` reconstruct
+/// Checks that the output shares `y` of conv `conv` of `qm` on the input shares `x` reconstruct
 /// the fixed-point reference bit for bit.
 ///
 /// # Panics
 /// If they do not (`what` names the bench).
-pub fn check_conv0(
-    qm: &QuantModel,
+pub fn check_conv(
+    (qm, conv): (&QuantModel, usize),
     (x_a, x_b): (&Tensor<u64>, &Tensor<u64>),
     (y_a, y_b): (&Tensor<u64>, &Tensor<u64>),
     what: &str,
@@ -274,7 +274,7 @@ pub fn check_conv0(
     let x = Tensor::from_vec(x_a.channels(), x_a.dims(), add_shares(x_a, x_b, p)).expect("shape");
     assert_eq!(
         add_shares(y_a, y_b, p),
-        bunet_unet::fixed::conv(qm, 0, &x).data(),
+        bunet_unet::fixed::conv(qm, conv, &x).data(),
         "{what} output differs from the fixed-point reference"
     );
 }

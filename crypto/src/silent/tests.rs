@@ -252,15 +252,7 @@ fn one_of_n_ots_of_mixed_sizes_in_one_exchange_deliver_the_chosen_messages() {
                 .collect()
         })
         .collect();
-    let words: Vec<u128> = msgs
-        .iter()
-        .zip(&bits)
-        .map(|(m, &b)| {
-            m.iter()
-                .enumerate()
-                .fold(0u128, |w, (x, &v)| w | (u128::from(v) << (x as u32 * b)))
-        })
-        .collect();
+    let words = pack_messages(&msgs, &bits);
     let choices: Vec<u8> = log_n
         .iter()
         .map(|&ln| prg.uniform_below(1 << ln) as u8)
@@ -305,15 +297,7 @@ fn one_of_n_ots_of_mixed_widths_in_one_exchange_deliver_the_chosen_messages() {
         .iter()
         .map(|&b| std::array::from_fn(|_| prg.uniform_below(1 << b) as u8))
         .collect();
-    let words: Vec<u128> = msgs
-        .iter()
-        .zip(&bits)
-        .map(|(m, &b)| {
-            m.iter()
-                .enumerate()
-                .fold(0u128, |w, (x, &v)| w | (u128::from(v) << (x as u32 * b)))
-        })
-        .collect();
+    let words = pack_messages(&msgs, &bits);
     let choices: Vec<u8> = (0..n).map(|_| prg.uniform_below(16) as u8).collect();
     let ((), got) = cot_pair(
         tcp_pair(),
@@ -595,4 +579,17 @@ fn derivations_do_not_depend_on_the_thread_count() {
             assert_eq!(one.3, three.3, "{who}, n {n}: correlated");
         }
     }
+}
+
+/// The 1-of-N sender's words: message `x` of OT `i` at bits `x·bits[i]..`.
+fn pack_messages<M: AsRef<[u8]>>(msgs: &[M], bits: &[u32]) -> Vec<u128> {
+    msgs.iter()
+        .zip(bits)
+        .map(|(m, &b)| {
+            m.as_ref()
+                .iter()
+                .enumerate()
+                .fold(0u128, |w, (x, &v)| w | (u128::from(v) << (x as u32 * b)))
+        })
+        .collect()
 }
