@@ -96,7 +96,10 @@ fn slice_ops_agree_with_elements_on_edges() {
     for q in moduli {
         let edges = [0, 1, 2 % q, q / 2, q - 2, q - 1];
         for (backend, kind) in backends_and_kinds(q) {
-            let m = Modulus::with_backend(q, backend).unwrap().with_kind(kind);
+            let m = Modulus::with_backend(q, backend)
+                .unwrap()
+                .with_kind(kind)
+                .unwrap();
             for len in [0, 1, 7, 8, 9, 15, 16, 17, 36] {
                 let a: Vec<u64> = (0..len).map(|i| edges[i % edges.len()]).collect();
                 let b: Vec<u64> = (0..len).map(|i| edges[(i / 6) % edges.len()]).collect();
@@ -138,7 +141,7 @@ proptest! {
     #[test]
     fn slice_ops_agree_with_elements(q in moduli(), v in proptest::collection::vec(any::<(u64, u64, u64)>(), 0..70), s in any::<u64>()) {
         for (backend, kind) in backends_and_kinds(q) {
-            let m = Modulus::with_backend(q, backend).unwrap().with_kind(kind);
+            let m = Modulus::with_backend(q, backend).unwrap().with_kind(kind).unwrap();
             let a: Vec<u64> = v.iter().map(|t| t.0 % q).collect();
             let b: Vec<u64> = v.iter().map(|t| t.1 % q).collect();
             let c: Vec<u64> = v.iter().map(|t| t.2 % q).collect();
