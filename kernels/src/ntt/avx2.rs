@@ -217,6 +217,13 @@ macro_rules! transforms {
                 }
             }
 
+            /// Every stage runs the same butterflies.
+            #[inline]
+            #[target_feature(enable = "avx2")]
+            fn stage(c: Consts, _span: usize, _dit: bool) -> Consts {
+                c
+            }
+
             crate::ntt::schedule::ntt_schedule!("avx2");
 
             /// The constant twiddle vector of the cyclic span-2 stage, `[w2, w3, w2, w3]`.

@@ -3,14 +3,23 @@
 //!
 //! **Representation.** Inside a transform every value is an integer held in a double, stored
 //! in place of the `u64` it replaces (the buffer is reinterpreted; no allocation). Values are
-//! *signed* and kept in `(−2q, 2q)` between stages, which needs no conditional correction at
-//! all:
+//! *signed* and stay below `4q` in absolute value, which needs no conditional correction at
+//! all. With `u = 2^-53` and `q u < 1/8` (`q < 2^50`), the twiddle product of `|y| ≤ 4q` is
+//! `v ≡ y·w` with `|v| ≤ q/2 + |y| q u/2 ≤ q/2 + |y|/16` (`crate::modarith::avx2::fma50`),
+//! and `x − round(x/q)·q` has `|·| < q/2 + 1/2` for `|x| ≤ 4q`.
 //!
-//! * Cooley–Tukey `(x, y) ↦ (x' + v, x' − v)` with `x' = x − round(x/q)·q` (`|x'| < q/2 + 1/2`)
-//!   and `v ≡ y·w` from the twiddle product (`|v| ≤ q/2 + |y| q u/2 ≤ q/2 + q^2 u < 0.625 q`
-//!   for `|y| < 2q`, `u = 2^-53`, `q u < 1/8`): outputs below `1.125 q + 1/2 < 2q`.
-//! * Gentleman–Sande `(x, y) ↦ (s, (x − y)·w)` with `s = (x + y) − round((x + y)/q)·q`
-//!   (`|s| < q/2 + 1/2`) and `|(x − y)·w mod q| ≤ q/2 + 2q^2 u ≤ 0.75 q` for `|x − y| < 4q`.
+//! * Cooley–Tukey `(x, y) ↦ (x' + v, x' − v)`. A *reducing* stage takes `x' = x − round(x/q)·q`:
+//!   inputs below `4q` give outputs below `q + 1/2 + q/4 = 1.25 q + 1/2`. A *lazy* stage takes
+//!   `x' = x`: inputs below `B` give outputs below `(17/16) B + q/2`, so two lazy stages after a
+//!   reducing one (or after the input, `< q`) stay below `1.83 q + 1`, then `2.45 q + 2 < 4q`.
+//!   Stages of span `2^s` reduce when `3 | s` ([`stage`]): at most two lazy stages in a row, and
+//!   the last forward stage (`s = 0`) reduces, so the forward output is below `1.25 q + 1/2`.
+//! * Gentleman–Sande `(x, y) ↦ (s, (x − y)·w)`. A reducing stage takes
+//!   `s = (x + y) − round((x + y)/q)·q` (`< q/2 + 1/2`) and, for inputs below `2q`, gives
+//!   `|(x − y) w mod q| ≤ q/2 + 4q/16 = 0.75 q`; a lazy one takes `s = x + y`. Stages of span
+//!   `2^s` reduce when `s` is odd: a lazy stage's inputs come from the input (`< q`: outputs
+//!   below `2q`) or from a reducing stage (`≤ 0.75 q`: outputs below `1.5 q`), and the next
+//!   stage or the final scaling (`|x ± y| < 4q`) accepts those.
 //!
 //! Twiddles are stored balanced (`|w| ≤ q/2`) with the companion `fl(w/q)`, as doubles' bits in
 //! the plan's [`Tables`].
@@ -18,7 +27,7 @@
 //! **Conversions, once per transform.** A forward transform first converts its `u64` input to
 //! doubles in one pass (exact below `2^52`); its in-register tail, the last step every element
 //! goes through, reduces fully to `[0, q)` (a floor-based reduction that is exact for
-//! `|x| < 2^51`, no correction) and converts back. An inverse transform converts in its
+//! `|x| < 2^51 − 1`, no correction; its inputs are below `1.5 q`) and converts back. An inverse transform converts in its
 //! in-register tail, the first step of every element, and its last stage (fused with the
 //! scaling by `1/n`: a twiddle product in `(−q, q)`, plus `q` where negative) converts back.
 //! Outputs are therefore the canonical residues, bit for bit those of [`super::super::scalar`].
@@ -29,8 +38,41 @@ use core::arch::x86_64::*;
 
 use super::{BLOCK, Tables};
 use crate::modarith::avx2::fma50::{
-    Consts, consts, make_nonnegative, mul_shoup, reduce_balanced, reduce_full, to_f64, to_u64,
+    self as arith, make_nonnegative, mul_shoup, reduce_balanced, reduce_full, to_f64, to_u64,
 };
+
+/// The modulus's constants, and whether the butterflies of the current stage are lazy (skip
+/// their reduction; module documentation).
+#[derive(Clone, Copy)]
+struct Consts {
+    m: arith::Consts,
+    lazy: bool,
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn consts(q: u64) -> Consts {
+    Consts {
+        m: arith::consts(q),
+        lazy: false,
+    }
+}
+
+/// The constants of a stage of half-size `span`: Cooley–Tukey (`dit`) stages of span `2^s`
+/// reduce when `3 | s`, Gentleman–Sande ones when `s` is odd (the bounds in the module
+/// documentation). The fused last stages of the inverse transforms use [`consts`]' reducing
+/// butterflies.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn stage(c: Consts, span: usize, dit: bool) -> Consts {
+    let s = span.trailing_zeros();
+    let lazy = if dit {
+        !s.is_multiple_of(3)
+    } else {
+        s.is_multiple_of(2)
+    };
+    Consts { lazy, ..c }
+}
 
 /// Lanes per vector.
 const LANES: usize = 4;
@@ -69,33 +111,33 @@ fn bcast_w(x: u64) -> __m256d {
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn load_int(c: Consts, s: &[u64]) -> __m256d {
-    to_f64(c, crate::modarith::avx2::load(s))
+    to_f64(c.m, crate::modarith::avx2::load(s))
 }
 
-/// `x mod q` in `[0, q)` for `|x| < 2q`, as `u64` lanes in a vector of doubles (what
+/// `x mod q` in `[0, q)` for `|x| < 1.5 q`, as `u64` lanes in a vector of doubles (what
 /// [`store`] then writes).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn finish(c: Consts, x: __m256d) -> __m256d {
-    _mm256_castsi256_pd(to_u64(c, reduce_full(c, x)))
+    _mm256_castsi256_pd(to_u64(c.m, reduce_full(c.m, x)))
 }
 
-/// Cooley–Tukey butterfly: `|x|, |y| < 2q` in, `x + wy, x − wy` (`< 1.125 q + 1/2`) out.
+/// Cooley–Tukey butterfly `(x + wy, x − wy)`, reducing `x` first unless the stage is lazy.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn ct(c: Consts, x: __m256d, y: __m256d, w: __m256d, ws: __m256d) -> (__m256d, __m256d) {
-    let x = reduce_balanced(c, x);
-    let v = mul_shoup(c, y, w, ws);
+    let x = if c.lazy { x } else { reduce_balanced(c.m, x) };
+    let v = mul_shoup(c.m, y, w, ws);
     (_mm256_add_pd(x, v), _mm256_sub_pd(x, v))
 }
 
-/// Gentleman–Sande butterfly: `|x|, |y| < 2q` in, `x + y` (`< q/2 + 1/2`) and `(x − y) w`
-/// (`≤ 0.75 q`) out.
+/// Gentleman–Sande butterfly `(x + y, (x − y) w)`, reducing `x + y` unless the stage is lazy.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn gs(c: Consts, x: __m256d, y: __m256d, w: __m256d, ws: __m256d) -> (__m256d, __m256d) {
-    let s = reduce_balanced(c, _mm256_add_pd(x, y));
-    (s, mul_shoup(c, _mm256_sub_pd(x, y), w, ws))
+    let s = _mm256_add_pd(x, y);
+    let s = if c.lazy { s } else { reduce_balanced(c.m, s) };
+    (s, mul_shoup(c.m, _mm256_sub_pd(x, y), w, ws))
 }
 
 /// `(x + y, x − y)`, below `4q` for inputs below `2q`.
@@ -110,7 +152,7 @@ fn sum_diff(_c: Consts, x: __m256d, y: __m256d) -> (__m256d, __m256d) {
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn scale(c: Consts, x: __m256d, w: __m256d, ws: __m256d) -> __m256d {
-    _mm256_castsi256_pd(to_u64(c, make_nonnegative(c, mul_shoup(c, x, w, ws))))
+    _mm256_castsi256_pd(to_u64(c.m, make_nonnegative(c.m, mul_shoup(c.m, x, w, ws))))
 }
 
 /// `[a.lo128, b.lo128]` and `[a.hi128, b.hi128]`.
@@ -130,22 +172,23 @@ fn halves(a: __m256d, b: __m256d) -> (__m256d, __m256d) {
 fn neg_forward_tail(c: Consts, sub: &mut [u64], tw: &Tables, first: usize, n: usize) {
     let h = n / 2;
     let k0 = first / 8;
+    let (c4, c2, c1) = (stage(c, 4, true), stage(c, 2, true), stage(c, 1, true));
     for (k, chunk) in sub.chunks_exact_mut(8).enumerate() {
-        let (c0, c1) = chunk.split_at_mut(4);
+        let (d0, d1) = chunk.split_at_mut(4);
         let o = 4 * (k0 + k);
         let w4 = bcast_w(tw.w[n / 8 + k0 + k]);
         let ws4 = bcast_w(tw.ws[n / 8 + k0 + k]);
-        let (v0, v1) = ct(c, load(c0), load(c1), w4, ws4);
+        let (v0, v1) = ct(c4, load(d0), load(d1), w4, ws4);
         let (lo, hi) = halves(v0, v1);
-        let (lo, hi) = ct(c, lo, hi, load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+        let (lo, hi) = ct(c2, lo, hi, load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
         let l1 = _mm256_unpacklo_pd(lo, hi);
         let h1 = _mm256_unpackhi_pd(lo, hi);
-        let (lo, hi) = ct(c, l1, h1, load(&tw.w[h + o..]), load(&tw.ws[h + o..]));
+        let (lo, hi) = ct(c1, l1, h1, load(&tw.w[h + o..]), load(&tw.ws[h + o..]));
         let (lo, hi) = (finish(c, lo), finish(c, hi));
         let (e, f) = (_mm256_unpacklo_pd(lo, hi), _mm256_unpackhi_pd(lo, hi));
         let (v0, v1) = halves(e, f);
-        store(c0, v0);
-        store(c1, v1);
+        store(d0, v0);
+        store(d1, v1);
     }
 }
 
@@ -156,22 +199,23 @@ fn neg_forward_tail(c: Consts, sub: &mut [u64], tw: &Tables, first: usize, n: us
 fn neg_inverse_tail(c: Consts, sub: &mut [u64], tw: &Tables, first: usize, n: usize) {
     let h = n / 2;
     let k0 = first / 8;
+    let (c1, c2, c4) = (stage(c, 1, false), stage(c, 2, false), stage(c, 4, false));
     for (k, chunk) in sub.chunks_exact_mut(8).enumerate() {
-        let (c0, c1) = chunk.split_at_mut(4);
+        let (d0, d1) = chunk.split_at_mut(4);
         let o = 4 * (k0 + k);
-        let (p, r) = halves(load_int(c, c0), load_int(c, c1));
+        let (p, r) = halves(load_int(c, d0), load_int(c, d1));
         let lo = _mm256_unpacklo_pd(p, r);
         let hi = _mm256_unpackhi_pd(p, r);
-        let (lo, hi) = gs(c, lo, hi, load(&tw.w[h + o..]), load(&tw.ws[h + o..]));
+        let (lo, hi) = gs(c1, lo, hi, load(&tw.w[h + o..]), load(&tw.ws[h + o..]));
         let l2 = _mm256_unpacklo_pd(lo, hi);
         let h2 = _mm256_unpackhi_pd(lo, hi);
-        let (lo, hi) = gs(c, l2, h2, load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+        let (lo, hi) = gs(c2, l2, h2, load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
         let (v0, v1) = halves(lo, hi);
         let w4 = bcast_w(tw.w[n / 8 + k0 + k]);
         let ws4 = bcast_w(tw.ws[n / 8 + k0 + k]);
-        let (v0, v1) = gs(c, v0, v1, w4, ws4);
-        store(c0, v0);
-        store(c1, v1);
+        let (v0, v1) = gs(c4, v0, v1, w4, ws4);
+        store(d0, v0);
+        store(d1, v1);
     }
 }
 
@@ -182,18 +226,19 @@ fn neg_inverse_tail(c: Consts, sub: &mut [u64], tw: &Tables, first: usize, n: us
 fn cyclic_forward_tail(c: Consts, sub: &mut [u64], tw: &Tables) {
     let (w2, ws2) = small_stage_twiddles(tw);
     let (w1, ws1) = (bcast_w(tw.w[1]), bcast_w(tw.ws[1]));
+    let (c2, c1) = (stage(c, 2, false), stage(c, 1, false));
     for chunk in sub.chunks_exact_mut(8) {
-        let (c0, c1) = chunk.split_at_mut(4);
-        let (lo, hi) = halves(load(c0), load(c1));
-        let (lo, hi) = gs(c, lo, hi, w2, ws2);
+        let (d0, d1) = chunk.split_at_mut(4);
+        let (lo, hi) = halves(load(d0), load(d1));
+        let (lo, hi) = gs(c2, lo, hi, w2, ws2);
         let l1 = _mm256_unpacklo_pd(lo, hi);
         let h1 = _mm256_unpackhi_pd(lo, hi);
-        let (lo, hi) = gs(c, l1, h1, w1, ws1);
+        let (lo, hi) = gs(c1, l1, h1, w1, ws1);
         let (lo, hi) = (finish(c, lo), finish(c, hi));
         let (e, f) = (_mm256_unpacklo_pd(lo, hi), _mm256_unpackhi_pd(lo, hi));
         let (v0, v1) = halves(e, f);
-        store(c0, v0);
-        store(c1, v1);
+        store(d0, v0);
+        store(d1, v1);
     }
 }
 
@@ -203,18 +248,19 @@ fn cyclic_forward_tail(c: Consts, sub: &mut [u64], tw: &Tables) {
 fn cyclic_inverse_tail(c: Consts, sub: &mut [u64], tw: &Tables) {
     let (w2, ws2) = small_stage_twiddles(tw);
     let (w1, ws1) = (bcast_w(tw.w[1]), bcast_w(tw.ws[1]));
+    let (c1, c2) = (stage(c, 1, true), stage(c, 2, true));
     for chunk in sub.chunks_exact_mut(8) {
-        let (c0, c1) = chunk.split_at_mut(4);
-        let (p, r) = halves(load_int(c, c0), load_int(c, c1));
+        let (d0, d1) = chunk.split_at_mut(4);
+        let (p, r) = halves(load_int(c, d0), load_int(c, d1));
         let lo = _mm256_unpacklo_pd(p, r);
         let hi = _mm256_unpackhi_pd(p, r);
-        let (lo, hi) = ct(c, lo, hi, w1, ws1);
+        let (lo, hi) = ct(c1, lo, hi, w1, ws1);
         let l2 = _mm256_unpacklo_pd(lo, hi);
         let h2 = _mm256_unpackhi_pd(lo, hi);
-        let (lo, hi) = ct(c, l2, h2, w2, ws2);
+        let (lo, hi) = ct(c2, l2, h2, w2, ws2);
         let (v0, v1) = halves(lo, hi);
-        store(c0, v0);
-        store(c1, v1);
+        store(d0, v0);
+        store(d1, v1);
     }
 }
 
