@@ -46,9 +46,10 @@
 //! **Full reduction** ([`reduce_full`]) of an integer `|x| < 2^51 − 1` to `[0, q)`:
 //! `k = floor(fmadd(x, q⁻¹, q⁻¹/2))`, `x − k·q`. The FMA computes `(x + 1/2)·q⁻¹` exactly
 //! (`q⁻¹/2` is exact) and rounds once: with `q⁻¹ = (1/q)(1 + δ)` the result is within
-//! `|(x + 1/2)/q|·(2u + u^2) < 1/(2q)` of `(x + 1/2)/q` (as `|x + 1/2| < 2^51 − 1/2`), while `(x + 1/2)/q` is at least `1/(2q)` away from every integer (`x`
-//! is an integer, so `x + 1/2 − m·q` is a half-integer). Hence `k = ⌊(x + 1/2)/q⌋ = ⌊x/q⌋`
-//! exactly, and `x − k·q ∈ [0, q)` with no correction.
+//! `|(x + 1/2)/q|·(2u + u^2) < 1/(2q)` of `(x + 1/2)/q` (as `|x + 1/2| < 2^51 − 1/2`), while
+//! `(x + 1/2)/q` is at least `1/(2q)` away from every integer (`x` is an integer, so
+//! `x + 1/2 − m·q` is a half-integer). Hence `k = ⌊(x + 1/2)/q⌋ = ⌊x/q⌋` exactly, and
+//! `x − k·q ∈ [0, q)` (exact: an integer below `2^51` in absolute value) with no correction.
 //!
 //! **Conversions.** Integers in `[0, 2^52)` convert exactly both ways with the `2^52` trick: the
 //! bits `2^52 | x` are the double `2^52 + x` (subtract `2^52`), and `fl(2^52 + x)` has the bits

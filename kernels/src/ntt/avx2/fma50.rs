@@ -27,9 +27,10 @@
 //! **Conversions, once per transform.** A forward transform first converts its `u64` input to
 //! doubles in one pass (exact below `2^52`); its in-register tail, the last step every element
 //! goes through, reduces fully to `[0, q)` (a floor-based reduction that is exact for
-//! `|x| < 2^51 − 1`, no correction; its inputs are below `1.5 q`) and converts back. An inverse transform converts in its
-//! in-register tail, the first step of every element, and its last stage (fused with the
-//! scaling by `1/n`: a twiddle product in `(−q, q)`, plus `q` where negative) converts back.
+//! `|x| < 2^51 − 1`, no correction; its inputs are below `1.5 q`) and converts back. An inverse
+//! transform converts in its in-register tail, the first step of every element, and its last
+//! stage (fused with the scaling by `1/n`: a twiddle product in `(−q, q)`, plus `q` where
+//! negative) converts back.
 //! Outputs are therefore the canonical residues, bit for bit those of [`super::super::scalar`].
 //!
 //! The stage schedule is [`crate::ntt::schedule`]'s, as for the integer kinds.
