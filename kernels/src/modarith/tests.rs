@@ -391,15 +391,22 @@ fn fma50_checks() {
         state % bound
     };
     let u = 2f64.powi(-53);
-    for q in [
+    // 49, 103 and 197 are moduli whose `q · fl(1/q)` rounds below 1 (a plain `floor(x / q)`
+    // would fail at multiples of them); the random ones spread the rounding of `fl(1/q)`.
+    let mut moduli = vec![
         crate::primes::primes_congruent_one(50, 1 << 17, 1)[0],
         (1 << 50) - 27,
         crate::primes::primes_congruent_one(41, 1 << 14, 1)[0],
         65537,
+        197,
+        103,
+        49,
         17,
         3,
         2,
-    ] {
+    ];
+    moduli.extend((0..24).map(|i| 2 + rand((1 << (26 + i)) - 2)));
+    for q in moduli {
         let c = consts(q);
         let (qi, qf) = (i128::from(q), q as f64);
         let congruent = |r: f64, want: i128| (r as i128 - want).rem_euclid(qi) == 0;
