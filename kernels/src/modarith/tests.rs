@@ -316,45 +316,6 @@ proptest! {
     }
 }
 
-/// Times the slice products of every multiplication kind side by side (interleaved, minimum
-/// of many rounds), to choose between them on a noisy shared machine. Run:
-/// `cargo test -p bunet-kernels --release -- --ignored --nocapture product_kinds_side_by_side`
-#[test]
-#[ignore]
-fn product_kinds_side_by_side() {
-    let n = 8192;
-    for bits in [24u32, 32, 41, 50] {
-        let q = crate::primes::primes_congruent_one(bits, 2 * n as u64, 1)[0];
-        let a: Vec<u64> = (0..n as u64)
-            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) % q)
-            .collect();
-        let b: Vec<u64> = a.iter().map(|x| x.wrapping_mul(3) % q).collect();
-        for (backend, kind) in backends_and_kinds(q) {
-            let m = Modulus::with_backend(q, backend)
-                .unwrap()
-                .with_kind(kind)
-                .unwrap();
-            let mut best = [f64::MAX; 3];
-            let mut r = a.clone();
-            for _ in 0..300 {
-                let t = std::time::Instant::now();
-                m.mul_assign(&mut r, &b);
-                best[0] = best[0].min(t.elapsed().as_secs_f64() * 1e6);
-                let t = std::time::Instant::now();
-                m.mul_add_assign(&mut r, &a, &b);
-                best[1] = best[1].min(t.elapsed().as_secs_f64() * 1e6);
-                let t = std::time::Instant::now();
-                m.scalar_mul_assign(&mut r, q - 2);
-                best[2] = best[2].min(t.elapsed().as_secs_f64() * 1e6);
-            }
-            eprintln!(
-                "n={n} q={bits}bit {backend} {kind:?}: mul {:.2} mul_add {:.2} scalar_mul {:.2} (us, min)",
-                best[0], best[1], best[2]
-            );
-        }
-    }
-}
-
 /// The `Fma50` lane primitives against exact integer arithmetic at the edges of the ranges
 /// their exactness proofs (`modarith/avx2/fma50.rs`) assume: congruence and the stated bounds.
 #[cfg(target_arch = "x86_64")]
