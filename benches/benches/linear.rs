@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bunet_benches::{Tally, check_conv, conv_model, two_parties, uniform_share};
 use bunet_crypto::channel::{Channel, ChannelConfig};
-use bunet_crypto::pahe::{Params, PublicKey, SecretKey};
+use bunet_crypto::pahe::{COEFF_WEIGHT_BITS, Params, PublicKey, SecretKey};
 use bunet_crypto::prg::Prg;
 use bunet_unet::arch::{ConvKind, Dims};
 use bunet_unet::secure::homconv::{
@@ -57,7 +57,10 @@ fn sides<'m>(
             packing,
         )
     } else {
-        let layout = CoeffLayout::new(params, spec, dims, None).expect("layout");
+        // Every layer here stands for an interior conv (a model's first has 1–5 input
+        // channels): the bound of every conv but the first, whatever its index in `qm`.
+        let bits = COEFF_WEIGHT_BITS;
+        let layout = CoeffLayout::new(params, spec, dims, None, bits).expect("layout");
         let server =
             CoeffHomConvServer::with_kernel_budget(params, qm, conv, layout.clone(), usize::MAX)
                 .expect("server");

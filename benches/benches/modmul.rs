@@ -1,10 +1,12 @@
 //! Vector modular arithmetic throughput: Hadamard products (`mul_assign`), fused multiply-add
-//! (`mul_add_assign`) and scalar products, best backend beside the scalar reference.
+//! (`mul_add_assign`) and scalar products, every multiplication kind of every available backend
+//! (e.g. AVX2's `Shoup32`/`Shoup64`/`Fma50`) beside the scalar reference.
 //!
 //! Run: `cargo bench -p bunet-benches --bench modmul -- --measurement-time 2`
 
 use std::time::Duration;
 
+use bunet_kernels::modarith::MulKind;
 use bunet_kernels::{Backend, Modulus};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -29,11 +31,16 @@ fn modmul(c: &mut Criterion) {
         for op in ["mul_assign", "mul_add_assign", "scalar_mul_assign"] {
             let mut group = c.benchmark_group(format!("modmul/{op}/q={bits}bit"));
             group.throughput(Throughput::Elements(LEN as u64));
-            for &backend in &backends {
-                let m = Modulus::with_backend(q, backend).expect("available backend");
+            for (backend, kind) in backends
+                .iter()
+                .flat_map(|&b| MulKind::supported(q, b).into_iter().map(move |k| (b, k)))
+            {
+                let m = Modulus::with_backend(q, backend)
+                    .and_then(|m| m.with_kind(kind))
+                    .expect("available backend and kind");
                 let (mut a, b, d) = (input(q, 1), input(q, 2), input(q, 3));
                 group.bench_function(
-                    BenchmarkId::new(backend.to_string(), LEN),
+                    BenchmarkId::new(format!("{backend}/{kind:?}"), LEN),
                     |bench| match op {
                         "mul_assign" => bench.iter(|| m.mul_assign(&mut a, &b)),
                         "mul_add_assign" => bench.iter(|| m.mul_add_assign(&mut a, &b, &d)),

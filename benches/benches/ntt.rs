@@ -1,12 +1,15 @@
 //! NTT benches: ours beside concrete-ntt 0.2 (its stable AVX2 path) in the same criterion group.
 //!
 //! Run: `cargo bench -p bunet-benches --bench ntt -- --measurement-time 2`
-//! (filter with a group name, e.g. `ntt/fwd/n=8192`).
+//! (filter with a group name, e.g. `ntt/fwd/n=8192`; `ntt/kinds` compares the multiplication
+//! kinds of one backend, e.g. AVX2's `Shoup64` and `Fma50`, with the scalar reference).
 
 use std::time::Duration;
 
+use bunet_kernels::modarith::MulKind;
 use bunet_kernels::ntt::{AlignedVec, CyclicPlan, Plan};
 use bunet_kernels::primes::primes_congruent_one;
+use bunet_kernels::{Backend, Modulus};
 use criterion::{Bencher, BenchmarkId, Criterion, Throughput, criterion_group};
 
 const LENGTHS: [usize; 3] = [4096, 8192, 16384];
@@ -150,15 +153,109 @@ fn side_by_side() {
     }
 }
 
+/// Prime sizes of the kinds comparison: the presets' 50-bit and 41-bit primes' sizes.
+const KIND_BITS: [u32; 2] = [50, 41];
+
+/// Plans at N = 8192 for every multiplication kind of every backend of this CPU for `q`, the
+/// scalar reference first, labelled `backend kind`.
+fn kind_plans(n: usize, q: u64) -> Vec<(String, Plan)> {
+    let mut out = vec![(
+        "scalar".to_string(),
+        Plan::with_backend(n, q, Backend::Scalar).expect("an NTT prime"),
+    )];
+    for backend in Backend::available() {
+        if backend == Backend::Scalar {
+            continue;
+        }
+        for kind in MulKind::supported(q, backend) {
+            let m = Modulus::with_backend(q, backend)
+                .expect("an available backend")
+                .with_kind(kind)
+                .expect("a supported kind");
+            let plan = Plan::with_modulus(n, m).expect("an NTT prime");
+            out.push((format!("{backend} {kind:?}"), plan));
+        }
+    }
+    out
+}
+
+/// Criterion groups `ntt/kinds/{fwd,inv}/n=8192,q=<bits>bit`: every kind side by side.
+fn kinds(c: &mut Criterion) {
+    let n = 8192;
+    for bits in KIND_BITS {
+        let q = primes_congruent_one(bits, 2 * n as u64, 1)[0];
+        let plans = kind_plans(n, q);
+        for (op, forward) in [("fwd", true), ("inv", false)] {
+            let mut group = c.benchmark_group(format!("ntt/kinds/{op}/n={n},q={bits}bit"));
+            group.throughput(Throughput::Elements(n as u64));
+            for (label, plan) in &plans {
+                let mut a = AlignedVec::from_slice(&input(n, q));
+                let (fwd, inv) = (
+                    |a: &mut [u64]| plan.forward(a),
+                    |a: &mut [u64]| plan.inverse(a),
+                );
+                group.bench_function(label.as_str(), direction(&mut a, forward, fwd, inv));
+            }
+            group.finish();
+        }
+    }
+}
+
+/// Interleaved minimum-of-many timings of every kind at N = 8192 (forward and inverse,
+/// negacyclic and cyclic), the steady ratio on a loaded machine.
+fn kinds_side_by_side() {
+    let n = 8192;
+    println!("ntt/kinds side-by-side n={n}: min over 300 interleaved runs (µs)");
+    for bits in KIND_BITS {
+        let q = primes_congruent_one(bits, 2 * n as u64, 1)[0];
+        let plans: Vec<(String, Plan, CyclicPlan)> = kind_plans(n, q)
+            .into_iter()
+            .map(|(label, plan)| {
+                let cyclic = CyclicPlan::with_modulus(n, *plan.modulus()).expect("q = 1 mod n");
+                (label, plan, cyclic)
+            })
+            .collect();
+        let mut best = vec![[f64::MAX; 4]; plans.len()];
+        let mut a = AlignedVec::from_slice(&input(n, q));
+        for _ in 0..300 {
+            for ((_, plan, cyclic), best) in plans.iter().zip(&mut best) {
+                for (j, best) in best.iter_mut().enumerate() {
+                    let t = std::time::Instant::now();
+                    match j {
+                        0 => plan.forward(&mut a),
+                        1 => plan.inverse(&mut a),
+                        2 => cyclic.forward(&mut a),
+                        _ => cyclic.inverse(&mut a),
+                    }
+                    *best = best.min(t.elapsed().as_secs_f64() * 1e6);
+                }
+            }
+        }
+        let scalar = best[0];
+        for ((label, _, _), b) in plans.iter().zip(&best) {
+            println!(
+                "  q={bits}bit (q = {q}) {label:<16} fwd {:7.2} ({:.2}x scalar) inv {:7.2} ({:.2}x) | cyclic fwd {:7.2} inv {:7.2}",
+                b[0],
+                b[0] / scalar[0],
+                b[1],
+                b[1] / scalar[1],
+                b[2],
+                b[3]
+            );
+        }
+    }
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = negacyclic, cyclic
+    targets = negacyclic, cyclic, kinds
 }
 
 fn main() {
     println!("{}", bunet_benches::backend_banner());
     side_by_side();
+    kinds_side_by_side();
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -478,7 +478,8 @@ pub fn homconv_client(ch: &mut Channel, sel: u8, dims: [usize; 3]) -> bool {
     let (conv, d) = homconv_layer(model, sel, dims);
     let params = homconv_params();
     let spec = &model.convs()[conv].spec;
-    let Ok(client) = LinearClient::new(params, spec, d, config.max_tile, config.linear) else {
+    let Ok(client) = LinearClient::new(params, (conv, spec), d, config.max_tile, config.linear)
+    else {
         return false;
     };
     let x_a = homconv_share(Role::Alice, spec.c_in, d, params.p());

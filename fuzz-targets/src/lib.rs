@@ -23,6 +23,7 @@ use bunet_crypto::ot;
 use bunet_crypto::pahe::{Ciphertext, GaloisKeys, Params, PublicKey, SeededCiphertext};
 use bunet_crypto::prg::Prg;
 use bunet_crypto::wire::{Decode, Encode, decode_exact};
+use bunet_kernels::modarith::MulKind;
 use bunet_kernels::ntt::{CyclicPlan, Plan};
 use bunet_kernels::primes::primes_congruent_one;
 use bunet_kernels::{Backend, Modulus};
@@ -545,11 +546,13 @@ fn words(bytes: &mut Bytes<'_>, n: usize, q: u64) -> Vec<u64> {
         .collect()
 }
 
-/// NTT laws on every backend of this CPU: byte 0 picks `n = 2^(1 + b % 7)` (2..=128) and the
-/// prime size (`b >> 3 % 5`: 17, 30, 32, 50 or 61 bits), the rest two vectors mod `q`.
-/// Negacyclic [`Plan`]: inverse∘forward = identity, forward output equal across backends,
-/// pointwise product = naive negacyclic convolution; the same for [`CyclicPlan`] with cyclic
-/// convolution.
+/// NTT laws on every backend of this CPU and every multiplication kind it offers for `q`
+/// ([`MulKind::supported`]: e.g. AVX2's `Shoup32`, `Shoup64` and the FMA kind `Fma50`): byte 0
+/// picks `n = 2^(1 + b % 7)` (2..=128) and the prime size (`b >> 3 % 5`: 17, 30, 32, 50 or 61
+/// bits), the rest two vectors mod `q`.
+/// Negacyclic [`Plan`]: inverse∘forward = identity, forward output equal across backends and
+/// kinds, pointwise product = naive negacyclic convolution; the same for [`CyclicPlan`] with
+/// cyclic convolution.
 pub fn ntt_differential(data: &[u8]) -> bool {
     let mut bytes = Bytes(data);
     let sel = bytes.next();
@@ -562,33 +565,39 @@ pub fn ntt_differential(data: &[u8]) -> bool {
     let cyc = naive_convolution(&a, &b, q, false);
     let mut reference: Option<(Vec<u64>, Vec<u64>)> = None;
     for backend in Backend::available() {
-        let plan = Plan::with_backend(n, q, backend).expect("NTT-friendly prime");
-        let cplan = CyclicPlan::with_backend(n, q, backend).expect("q = 1 mod 2n");
-        let m = plan.modulus();
-        let (mut fa, mut fb) = (a.clone(), b.clone());
-        plan.forward(&mut fa);
-        plan.forward(&mut fb);
-        let mut back = fa.clone();
-        plan.inverse(&mut back);
-        assert_eq!(back, a, "negacyclic inverse(forward) on {backend:?}");
-        let mut prod: Vec<u64> = fa.iter().zip(&fb).map(|(&x, &y)| m.mul(x, y)).collect();
-        plan.inverse(&mut prod);
-        assert_eq!(prod, nega, "negacyclic product on {backend:?}");
+        for kind in MulKind::supported(q, backend) {
+            let m = Modulus::with_backend(q, backend)
+                .expect("an available backend")
+                .with_kind(kind)
+                .expect("a supported kind");
+            let plan = Plan::with_modulus(n, m).expect("NTT-friendly prime");
+            let cplan = CyclicPlan::with_modulus(n, m).expect("q = 1 mod 2n");
+            let on = format!("{backend:?} {kind:?}");
+            let (mut fa, mut fb) = (a.clone(), b.clone());
+            plan.forward(&mut fa);
+            plan.forward(&mut fb);
+            let mut back = fa.clone();
+            plan.inverse(&mut back);
+            assert_eq!(back, a, "negacyclic inverse(forward) on {on}");
+            let mut prod: Vec<u64> = fa.iter().zip(&fb).map(|(&x, &y)| m.mul(x, y)).collect();
+            plan.inverse(&mut prod);
+            assert_eq!(prod, nega, "negacyclic product on {on}");
 
-        let (mut ca, mut cb) = (a.clone(), b.clone());
-        cplan.forward(&mut ca);
-        cplan.forward(&mut cb);
-        let mut back = ca.clone();
-        cplan.inverse(&mut back);
-        assert_eq!(back, a, "cyclic inverse(forward) on {backend:?}");
-        let mut prod: Vec<u64> = ca.iter().zip(&cb).map(|(&x, &y)| m.mul(x, y)).collect();
-        cplan.inverse(&mut prod);
-        assert_eq!(prod, cyc, "cyclic product on {backend:?}");
-        match &reference {
-            None => reference = Some((fa, ca)),
-            Some((ra, rc)) => {
-                assert_eq!(&fa, ra, "negacyclic forward differs on {backend:?}");
-                assert_eq!(&ca, rc, "cyclic forward differs on {backend:?}");
+            let (mut ca, mut cb) = (a.clone(), b.clone());
+            cplan.forward(&mut ca);
+            cplan.forward(&mut cb);
+            let mut back = ca.clone();
+            cplan.inverse(&mut back);
+            assert_eq!(back, a, "cyclic inverse(forward) on {on}");
+            let mut prod: Vec<u64> = ca.iter().zip(&cb).map(|(&x, &y)| m.mul(x, y)).collect();
+            cplan.inverse(&mut prod);
+            assert_eq!(prod, cyc, "cyclic product on {on}");
+            match &reference {
+                None => reference = Some((fa, ca)),
+                Some((ra, rc)) => {
+                    assert_eq!(&fa, ra, "negacyclic forward differs on {on}");
+                    assert_eq!(&ca, rc, "cyclic forward differs on {on}");
+                }
             }
         }
     }

@@ -36,13 +36,13 @@ fn hold_session(addr: &str, arch: &Architecture, extents: [usize; 3]) -> Channel
 /// `bunet segment` of slices 3..5 of `vol`; returns its output and how long it took.
 fn segment(vol: &Path, addr: &str, out: &Path) -> (std::process::Output, Duration) {
     let t = Instant::now();
-    // The budgets below are estimated for the library's default session (`gc`), so both
-    // parties run it instead of the command line's default `ot`.
+    // The budgets below are estimated for the library's default session (`gc`, `dft`), so
+    // both parties run it instead of the command line's defaults `ot` and `coeff`.
     let o = common::segment(
         &vol.join("ct.nii.gz"),
         addr,
         out,
-        &["--backend", "gc", "--slices", "3..5"],
+        &["--backend", "gc", "--linear", "dft", "--slices", "3..5"],
     );
     (o, t.elapsed())
 }
@@ -56,7 +56,8 @@ fn a_full_server_answers_busy_at_once_and_an_admitted_session_runs() {
     let dir = tempfile::tempdir().expect("temp dir");
     let weights = tiny_weights(dir.path());
     let vol = generate(dir.path(), "5");
-    let server = Server::start(&weights, "100", &["--max-sessions", "1", "--backend", "gc"]);
+    let flags = ["--max-sessions", "1", "--backend", "gc", "--linear", "dft"];
+    let server = Server::start(&weights, "100", &flags);
     assert!(probe(&server.1).contains("0/1 sessions running"));
 
     // One admitted session holds the only slot...
@@ -106,7 +107,15 @@ fn memory_budget_refuses_what_never_fits_and_busies_what_does_not_fit_now() {
 
     // A budget below one session: refused for good (exit 65), naming the budget.
     let small = (one / 2).to_string();
-    let server = Server::start(&weights, "100", &["--memory", &small, "--backend", "gc"]);
+    let flags = [
+        "--memory",
+        small.as_str(),
+        "--backend",
+        "gc",
+        "--linear",
+        "dft",
+    ];
+    let server = Server::start(&weights, "100", &flags);
     let (refused, took) = segment(&vol, &server.1, &dir.path().join("refused"));
     assert_eq!(
         refused.status.code(),
@@ -121,7 +130,15 @@ fn memory_budget_refuses_what_never_fits_and_busies_what_does_not_fit_now() {
     // A budget of one and a half sessions with four slots: the second session is busy for
     // lack of memory, not of slots; a request larger than the one admitted is refused.
     let budget = (one + one / 2).to_string();
-    let server = Server::start(&weights, "100", &["--memory", &budget, "--backend", "gc"]);
+    let flags = [
+        "--memory",
+        budget.as_str(),
+        "--backend",
+        "gc",
+        "--linear",
+        "dft",
+    ];
+    let server = Server::start(&weights, "100", &flags);
     let held = hold_session(&server.1, &tiny_arch(), [1, 32, 32]);
     let (busy, _) = segment(&vol, &server.1, &dir.path().join("busy"));
     assert_eq!(busy.status.code(), Some(75));
@@ -320,9 +337,11 @@ fn idle_trickling_and_silent_clients_are_cut_off_and_an_honest_client_is_served_
         "1",
         "--min-rate",
         "64K",
-        // The segment helper runs the library's default session (`gc`).
+        // The segment helper runs the library's default session (`gc`, `dft`).
         "--backend",
         "gc",
+        "--linear",
+        "dft",
     ];
     let mut server = Server::start(&weights, "100", &limits);
     let every = Duration::from_millis(700);
@@ -407,8 +426,9 @@ fn idle_trickling_and_silent_clients_are_cut_off_and_an_honest_client_is_served_
 fn maximal_extent_requests_are_refused_before_the_server_allocates_for_them() {
     let dir = tempfile::tempdir().expect("temp dir");
     let weights = tiny_weights(dir.path());
-    // The requests below come from the library's default session (`gc`).
-    let server = Server::start(&weights, "100", &["--memory", "256M", "--backend", "gc"]);
+    // The requests below come from the library's default session (`gc`, `dft`).
+    let flags = ["--memory", "256M", "--backend", "gc", "--linear", "dft"];
+    let server = Server::start(&weights, "100", &flags);
     let (peak_before, _) = rss(server.0.id());
     // Beyond the in-plane cap (1024), at the protocol's maximum, and at the cap but over the
     // memory budget: each refused in the handshake.

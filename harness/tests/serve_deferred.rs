@@ -55,6 +55,9 @@ fn a_silent_client_of_a_large_request_costs_the_server_little_memory() {
             "1",
             "--backend",
             "ot",
+            // The hello below is the library's default linear backend (`dft`).
+            "--linear",
+            "dft",
             // Admission is arithmetic: a budget that admits the large request.
             "--memory",
             "64G",

@@ -76,6 +76,22 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// Whether the AVX2 backend may use FMA (fused multiply-add on 256-bit doubles): AVX2 is
+    /// available and the CPU reports FMA (every AVX2 CPU so far has it, but the features are
+    /// distinct and are checked apart).
+    pub fn has_fma() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            Backend::Avx2.is_available() && std::arch::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+}
+
 impl std::fmt::Display for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -38,6 +38,17 @@ pub enum Error {
     /// A backend was requested that this CPU cannot run.
     #[error("backend {0:?} is not available on this CPU")]
     BackendUnavailable(Backend),
+    /// A multiplication kind was requested that cannot serve the modulus on this backend and
+    /// CPU.
+    #[error("multiplication kind {kind:?} cannot serve q = {q} on backend {backend:?} here")]
+    KindUnsupported {
+        /// The requested kind.
+        kind: crate::modarith::MulKind,
+        /// The modulus.
+        q: u64,
+        /// The modulus's backend.
+        backend: Backend,
+    },
     /// An AES engine was requested that this CPU cannot run.
     #[error("aes engine {0} is not available on this CPU")]
     AesEngineUnavailable(Engine),

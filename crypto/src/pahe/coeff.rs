@@ -4,8 +4,8 @@
 //! # Encoding
 //! The client's plaintext is a polynomial `m(X) = Σ m_j X^j` whose *coefficients* are the values
 //! (mod `p`), encrypted with the precise BFV scaling `round(Q_ℓ·m/p) + e`. The server's weights
-//! are a polynomial `w(X)` with small centred integer coefficients (`|w_j| ≤ 2^`
-//! [`COEFF_WEIGHT_BITS`]), lifted to every RNS prime and transformed once
+//! are a polynomial `w(X)` with small centred integer coefficients (`|w_j| ≤ 2^b`, the layer's
+//! public weight bound below), lifted to every RNS prime and transformed once
 //! ([`Params::prepare`] lifts centred, so a residue `w mod p` becomes the small signed `w`).
 //! `ct ⊙ w` is then the negacyclic product `m·w` under encryption, computed pointwise in the NTT
 //! domain of the RNS primes; the convolution layouts (in `bunet-unet`) place input and kernel so
@@ -15,9 +15,26 @@
 //! With `c0 + c1·s = Q·m/p + ε` (`|ε| ≤ η + 1/2`), `(c0 + c1·s)·w = Q·(m·w)/p + ε·w`, and
 //! `Q·(m·w)/p ≡ Q·[m·w]_p/p (mod Q)`, so a product's noise is `|ε·w|_∞ ≤ ||w||_1·(η + 1/2)`
 //! (not `N·p/2` as for slot encoding). Summed over the products of one output with `t` weight
-//! terms in all (`t = ` ℓ1 count of every kernel polynomial that enters it), the noise before
-//! the return is at most `B = t·2^16·(η + 1/2) + 1/2` (the last term: the HSS mask, also scaled
-//! precisely).
+//! terms in all (`t = ` ℓ1 count of every kernel polynomial that enters it), each
+//! `|w| ≤ W = min(2^b, (p − 1)/2)` for the layer's public weight bound `b`, the noise before
+//! the return is at most `B = t·W·(η + 1/2) + 1/2` (the last term: the HSS mask, also scaled
+//! precisely; `(p − 1)/2` because the weights are lifted centred from `Z_p`).
+//!
+//! # The weight bound: public, per layer
+//! The flood hides the noise `μ` only if it is sized for a bound on `|μ|` that the client may
+//! know, so the bound must not depend on the weights: were it the weights' actual magnitude, the
+//! plan (upload level, flood, return level, all visible on the wire) would tell the client how
+//! large the server's weights are. `b` is therefore a public function of the layer's position in
+//! the architecture, fixed before any model is seen (in `bunet-unet`,
+//! `secure::homconv::coeff_weight_bits`): [`COEFF_WEIGHT_BITS`] (`2^16`, 16.0 at 12 fractional
+//! bits) for every conv but the model's first, and `2^24` (the quantiser's largest weight: never
+//! refused) for the first, the one conv into which calibration folds the activation scale
+//! `2^k` (`k ≤ 4` in the harness), by the quantisation conventions. A model whose other convs exceed `2^16`
+//! is refused (the DFT backend takes it). The first conv pays for its wider bound with 8 more
+//! flood bits, which its few input channels make cheap (the layout search picks the level and
+//! the packing under the bound). The circuit-privacy argument below is per returned
+//! coefficient with that coefficient's own `B`, so per-layer bounds compose over a volume as a
+//! single bound does.
 //!
 //! # Return path and circuit privacy
 //! [`Evaluator::finalize_coeffs`]: (1) HSS `Share` on the needed coefficients only (subtract
@@ -77,9 +94,11 @@ use super::params::{CBD_ETA, Params, RETURN_MARGIN_BITS, flood_exponent};
 use super::poly;
 use crate::prg::Prg;
 
-/// Public bound on the server's integer weights for the coefficient backend: `|w| ≤ 2^16`
-/// (16.0 at 12 fractional bits, 64.0 at 10). Part of the flooding bound, so models beyond it
-/// are refused rather than under-flooded.
+/// The public bound on the server's integer weights of the coefficient backend for every conv
+/// but a model's first: `|w| ≤ 2^16` (16.0 at 12 fractional bits, 64.0 at 10). The bound is a
+/// parameter of [`Params::coeff_plan`], chosen per layer from the architecture alone (module
+/// docs, "The weight bound"); it enters the flood, so a layer beyond its bound is refused
+/// rather than under-flooded.
 pub const COEFF_WEIGHT_BITS: u32 = 16;
 
 /// The coefficients of a product the client needs: distinct indices `< N`, in increasing
@@ -145,8 +164,10 @@ pub struct CoeffPlan {
 }
 
 impl Params {
-    /// The plan for outputs whose kernel polynomials hold `l1_terms` weights in all (each
-    /// `|w| ≤ 2^`[`COEFF_WEIGHT_BITS`]): noise bound `B = l1_terms·2^16·(η + 1/2) + 1/2`, flood
+    /// The plan for outputs whose kernel polynomials hold `l1_terms` weights in all, each
+    /// `|w| ≤ 2^weight_bits` (the layer's public bound, module docs): noise bound
+    /// `B = l1_terms·W·(η + 1/2) + 1/2` with `W = min(2^weight_bits, (p − 1)/2)` (the weights
+    /// are lifted centred from `Z_p`, so no bound beyond `(p − 1)/2` is needed), flood
     /// `f = ⌈log2 B⌉ + 63`, then the smallest upload level whose worst-case invariant noise after
     /// flooding (plus the zero-encryption's own `2Nη + η`) and switching down stays below
     /// `2^-(1 + RETURN_MARGIN_BITS)`, and the smallest return level that keeps it there.
@@ -154,10 +175,11 @@ impl Params {
     /// # Errors
     /// [`ParamError::NoiseBudget`] if even the top level does not carry the flood (only for
     /// secure sets; insecure test sets fall back to the top level).
-    pub fn coeff_plan(&self, l1_terms: u64) -> Result<CoeffPlan, ParamError> {
+    pub fn coeff_plan(&self, l1_terms: u64, weight_bits: u32) -> Result<CoeffPlan, ParamError> {
         let inner = &self.inner;
         let (nf, pf, eta) = (inner.n as f64, inner.p.q() as f64, CBD_ETA as f64);
-        let b = l1_terms.max(1) as f64 * 2f64.powi(COEFF_WEIGHT_BITS as i32) * (eta + 0.5) + 0.5;
+        let w_max = ((inner.p.q() - 1) / 2).min(1u64 << weight_bits.min(63)) as f64;
+        let b = l1_terms.max(1) as f64 * w_max * (eta + 0.5) + 0.5;
         let flood_bits = flood_exponent(b);
         let total = b + 1.5 * 2f64.powi(flood_bits as i32) + 2.0 * nf * eta + eta;
         let needed = -(1 + RETURN_MARGIN_BITS) as f64;

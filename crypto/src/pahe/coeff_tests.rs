@@ -35,6 +35,17 @@ fn weights(prg: &mut Prg, n: usize, terms: usize, bits: u32) -> Vec<i64> {
     w
 }
 
+/// `terms` weights of magnitude exactly `min(2^bits, (p − 1)/2)` (the largest a weight lifted
+/// centred from `Z_p` can have), random signs: the worst case of the plan's bound.
+fn extreme_weights(prg: &mut Prg, params: &Params, terms: usize, bits: u32) -> Vec<i64> {
+    let max = (1i64 << bits).min((params.p() as i64 - 1) / 2);
+    let mut w = vec![0i64; params.n()];
+    for x in w.iter_mut().take(terms) {
+        *x = if prg.next_u64() & 1 == 0 { max } else { -max };
+    }
+    w
+}
+
 fn weight_plaintext(params: &Params, w: &[i64]) -> PreparedPlaintext {
     let p = params.p() as i64;
     let coeffs = w.iter().map(|&x| x.rem_euclid(p) as u64).collect();
@@ -43,19 +54,32 @@ fn weight_plaintext(params: &Params, w: &[i64]) -> PreparedPlaintext {
 
 /// `channels` products summed, shared on `sel`, flooded, switched, extracted and decrypted: the
 /// client's share plus the mask is the sum of negacyclic products at the selected coefficients.
-fn product_sum_round_trip(params: &Params, channels: usize, terms: usize, seed: u8) {
+/// The weights are `terms` per product, uniform within `±2^weight_bits`, or all at `±2^weight_bits`
+/// if `extreme`; the plan is for that bound.
+fn product_sum_round_trip(
+    params: &Params,
+    (channels, terms): (usize, usize),
+    (weight_bits, extreme): (u32, bool),
+    seed: u8,
+) -> CoeffPlan {
     let mut prg = Prg::from_seed([seed; 16]);
     let sk = SecretKey::generate(params, &mut prg);
     let pk = PublicKey::generate(&sk, &mut prg);
     let ev = Evaluator::new(params);
     let (n, p) = (params.n(), params.p());
-    let plan = params.coeff_plan((channels * terms) as u64).unwrap();
+    let plan = params
+        .coeff_plan((channels * terms) as u64, weight_bits)
+        .unwrap();
     let mut expected = vec![0u64; n];
     let mut acc: Option<Ciphertext> = None;
     for _ in 0..channels {
         let mut x = vec![0u64; n];
         prg.fill_uniform_below(&mut x, p);
-        let w = weights(&mut prg, n, terms, COEFF_WEIGHT_BITS);
+        let w = if extreme {
+            extreme_weights(&mut prg, params, terms, weight_bits)
+        } else {
+            weights(&mut prg, n, terms, weight_bits)
+        };
         for (e, v) in expected.iter_mut().zip(negacyclic_mul_signed(&x, &w, p)) {
             *e = (*e + v) % p;
         }
@@ -104,34 +128,71 @@ fn product_sum_round_trip(params: &Params, channels: usize, terms: usize, seed: 
     for ((&j, &s), &m) in sel.indices().iter().zip(&share).zip(&mask) {
         assert_eq!((s + m) % p, expected[j as usize], "coefficient {j}");
     }
+    plan
 }
 
 #[test]
 fn coefficient_products_decrypt_to_negacyclic_products_at_the_selection() {
-    product_sum_round_trip(small(), 3, SMALL_N, 1);
-    product_sum_round_trip(small(), 2, 9, 2);
+    product_sum_round_trip(small(), (3, SMALL_N), (COEFF_WEIGHT_BITS, false), 1);
+    product_sum_round_trip(small(), (2, 9), (COEFF_WEIGHT_BITS, false), 2);
 }
 
 /// The worst layer of the UNet at the q32 preset (ℓ1 count 256 channels × 27 taps of the
 /// largest weights): exact after flooding and switching down.
 #[test]
 fn worst_coefficient_layer_survives_at_q32() {
-    product_sum_round_trip(&Params::q32(), 2, 256 * 27 / 2, 3);
+    product_sum_round_trip(
+        &Params::q32(),
+        (2, 256 * 27 / 2),
+        (COEFF_WEIGHT_BITS, false),
+        3,
+    );
+}
+
+/// A model's first conv at the bound of 24 bits (the quantiser's largest weight, into which
+/// calibration folds the activation scale), every weight at `±2^24` (at q24, `±(p − 1)/2`,
+/// the largest below `p/2`): exact after flooding and
+/// switching down at both presets, for a 1-channel conv of 16 outputs per product (ℓ1 count
+/// 16·9) and the 5-channel inputs of a multi-window model (5·16·9). The plan pays for the
+/// wider bound with 8 more flood bits than at 16 bits.
+#[test]
+fn first_conv_at_24_bits_survives_at_the_extreme_weights() {
+    for params in [Params::q32(), Params::q24()] {
+        for (channels, seed) in [(1, 21), (5, 22)] {
+            let plan = product_sum_round_trip(&params, (channels, 16 * 9), (24, true), seed);
+            let narrow = params
+                .coeff_plan((channels * 16 * 9) as u64, COEFF_WEIGHT_BITS)
+                .unwrap();
+            eprintln!("{} {channels}×16×9 at 24 bits: {plan:?}", params.name());
+            // q24's p < 2^24: its weights are below (p − 1)/2 < 2^23, one bit fewer.
+            let extra = if params.p() < 1 << 24 { 7 } else { 8 };
+            assert_eq!(plan.flood_bits, narrow.flood_bits + extra, "{plan:?}");
+            assert_eq!(plan.return_level, 1);
+        }
+    }
 }
 
 #[test]
 fn plans_fit_the_presets() {
     for params in [Params::q32(), Params::q24()] {
-        for (l1, up) in [(64 * 9, 3), (16 * 9, 3)] {
-            let plan = params.coeff_plan(l1).unwrap();
-            eprintln!("{} l1 {l1}: {plan:?}", params.name());
+        for (l1, bits, up) in [
+            (64 * 9, COEFF_WEIGHT_BITS, 3),
+            (16 * 9, COEFF_WEIGHT_BITS, 3),
+            (9, 24, 3),
+            (16 * 9, 24, 4),
+        ] {
+            let plan = params.coeff_plan(l1, bits).unwrap();
+            eprintln!("{} l1 {l1} at {bits} bits: {plan:?}", params.name());
             assert_eq!(plan.upload_level, up);
             assert_eq!(plan.return_level, 1);
             assert!(plan.drop_bits >= if params.p() < 1 << 24 { 23 } else { 15 });
             assert_eq!(plan.a_drop_bits, if params.p() < 1 << 24 { 14 } else { 6 });
         }
-        let worst = params.coeff_plan(256 * 27 * 4).unwrap();
+        let worst = params.coeff_plan(256 * 27 * 4, COEFF_WEIGHT_BITS).unwrap();
         assert!(worst.upload_level <= params.max_level());
+        // The first conv of a 5-channel model at its 24-bit bound, 64 outputs per product.
+        let first = params.coeff_plan(5 * 64 * 9, 24).unwrap();
+        assert!(first.upload_level <= params.max_level());
     }
 }
 
@@ -185,7 +246,7 @@ fn coefficient_wire_formats_refuse_damage() {
     ));
 
     let sel = Selection::new(params, vec![0, 5, 200]).unwrap();
-    let plan = params.coeff_plan(1).unwrap();
+    let plan = params.coeff_plan(1, COEFF_WEIGHT_BITS).unwrap();
     let resp = ev
         .finalize_coeffs(up.expand(), &sel, &[1, 2, 3], &plan, &pk, &mut prg)
         .unwrap();
@@ -234,7 +295,7 @@ fn distinguisher_sees_the_weights_only_without_enough_flooding() {
     let sk = SecretKey::generate(params, &mut prg);
     let pk = PublicKey::generate(&sk, &mut prg);
     let ev = Evaluator::new(params);
-    let plan = params.coeff_plan(n as u64).unwrap();
+    let plan = params.coeff_plan(n as u64, COEFF_WEIGHT_BITS).unwrap();
     let ones = weight_plaintext(params, &vec![1; n]);
     let full = weight_plaintext(params, &weights(&mut prg, n, n, COEFF_WEIGHT_BITS));
     let rounds = 16;
@@ -397,7 +458,7 @@ fn fused_return_path_equals_its_definition() {
         let sk = SecretKey::generate(&params, &mut prg);
         let pk = PublicKey::generate(&sk, &mut prg);
         let ev = Evaluator::new(&params);
-        let plan = params.coeff_plan(l1).unwrap();
+        let plan = params.coeff_plan(l1, COEFF_WEIGHT_BITS).unwrap();
         let mut x = vec![0u64; n];
         prg.fill_uniform_below(&mut x, params.p());
         let mut ct = sk

@@ -35,6 +35,12 @@ pub fn linear_parser() -> impl TypedValueParser<Value = LinearBackend> {
 /// give bit-identical shares). The one place that picks it.
 pub const DEFAULT_BACKEND: &str = "ot";
 
+/// The linear backend of every secure command unless `--linear` says otherwise: `coeff`, the
+/// coefficient-encoded HomConv, which sends fewer bytes and takes less time than the seed's DFT
+/// HomConv on every layer kind of the UNet (the two give bit-identical shares). The one place
+/// that picks it (`LinearBackend::default()` agrees).
+pub const DEFAULT_LINEAR: &str = "coeff";
+
 /// `--backend`, `--linear` and `--preset`: what client and server agree on in the handshake.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SessionArgs {
@@ -42,9 +48,10 @@ pub struct SessionArgs {
     /// circuits, `ot` = OT-based comparison on silent OT (where this build offers it).
     #[arg(long, default_value = DEFAULT_BACKEND, value_parser = backend_parser())]
     pub backend: Backend,
-    /// Backend of the linear layers (convs, up-convs, head): `dft` = the seed's DFT-slot
-    /// HomConv, `coeff` = coefficient-encoded HomConv (Cheetah's packing).
-    #[arg(long, default_value = "dft", value_parser = linear_parser())]
+    /// Backend of the linear layers (convs, up-convs, head): `coeff` = coefficient-encoded
+    /// HomConv (Cheetah's packing; the default: fewer bytes, less time; weights up to ±2^24 in
+    /// the first conv, ±2^16 in the others), `dft` = the seed's DFT-slot HomConv (any weight).
+    #[arg(long, default_value = DEFAULT_LINEAR, value_parser = linear_parser())]
     pub linear: LinearBackend,
     /// Fixed-point preset (Table 1's columns): q32 = p ≈ 2^32, 12 integer + 4 fractional bits;
     /// q24 = p ≈ 2^24, 8 integer + 4 fractional bits.

@@ -47,8 +47,9 @@ pub struct Args {
     /// Backend of the nonlinear layers in the secure runs.
     #[arg(long, default_value = common::DEFAULT_BACKEND, value_parser = common::backend_parser())]
     backend: Backend,
-    /// Backend of the linear layers: `dft` (the seed's) or `coeff` (coefficient encoding).
-    #[arg(long, default_value = "dft", value_parser = common::linear_parser())]
+    /// Backend of the linear layers: `coeff` (coefficient encoding, the default; weights up to
+    /// ±2^24 in the first conv, ±2^16 in the others) or `dft` (the seed's; any weight).
+    #[arg(long, default_value = common::DEFAULT_LINEAR, value_parser = common::linear_parser())]
     linear: bunet_unet::secure::LinearBackend,
     /// Fixed-point presets (columns), repeatable; default both.
     #[arg(long = "preset", value_parser = common::preset_parser(), default_values_t = Preset::ALL)]

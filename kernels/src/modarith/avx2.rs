@@ -9,6 +9,8 @@ use core::arch::x86_64::*;
 
 use super::{Modulus, scalar};
 
+pub(crate) mod fma50;
+
 /// Broadcast constants of one modulus (`*_b` are sign-flipped for unsigned compares).
 #[derive(Clone, Copy)]
 pub(crate) struct Consts {

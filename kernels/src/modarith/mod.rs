@@ -16,31 +16,37 @@ mod scalar;
 use crate::{Backend, Error};
 
 /// How a SIMD backend multiplies by a fixed operand `w` (Shoup's method), chosen from the size of
-/// `q` when a [`Modulus`] is built. Each kind has its own Shoup companion `floor(w * 2^b / q)`;
-/// since `floor(floor(x) / 2^s) = floor(x / 2^s)`, every companion is the 64-bit one shifted right.
+/// `q` and the CPU's features when a [`Modulus`] is built ([`Modulus::kind`]; benches and tests
+/// pick another supported one with [`Modulus::with_kind`]). Each integer kind has its own Shoup
+/// companion `floor(w * 2^b / q)`; since `floor(floor(x) / 2^s) = floor(x / 2^s)`, every such
+/// companion is the 64-bit one shifted right.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum MulKind {
+#[non_exhaustive]
+pub enum MulKind {
     /// `q < 2^32`: companion `floor(w * 2^32 / q)`, products from 32x32->64-bit multiplies.
     Shoup32,
     /// `q < 2^50` on AVX-512 IFMA52: companion `floor(w * 2^52 / q)`, 52-bit multiply-adds.
     Ifma52,
     /// `q < 2^62`: companion `floor(w * 2^64 / q)`, 64x64-bit products emulated from 32-bit pieces.
     Shoup64,
+    /// `q < 2^50` on AVX2 with FMA: values as doubles, the operand balanced (`|w| <= q/2`) with
+    /// the companion `fl(w / q)`, exact products from two FMAs (`avx2::fma50`).
+    Fma50,
 }
 
 impl MulKind {
-    /// Right shift taking the 64-bit Shoup companion to this kind's companion.
+    /// Right shift taking the 64-bit Shoup companion to this kind's companion (`Fma50` has no
+    /// integer companion: its tables are built by `fma50_operand`).
     pub(crate) fn companion_shift(self) -> u32 {
         match self {
             MulKind::Shoup32 => 32,
             MulKind::Ifma52 => 12,
-            MulKind::Shoup64 => 0,
+            MulKind::Shoup64 | MulKind::Fma50 => 0,
         }
     }
 
-    /// Every kind that serves `q` on `backend` (tests run each one).
-    #[cfg(test)]
-    pub(crate) fn supported(q: u64, backend: Backend) -> Vec<MulKind> {
+    /// Every kind that serves `q` on `backend` on this CPU.
+    pub fn supported(q: u64, backend: Backend) -> Vec<MulKind> {
         let mut kinds = vec![MulKind::Shoup64];
         if q < 1 << 32 {
             kinds.push(MulKind::Shoup32);
@@ -48,16 +54,35 @@ impl MulKind {
         if backend == Backend::Avx512 && Backend::has_ifma() && q < 1 << 50 {
             kinds.push(MulKind::Ifma52);
         }
+        if backend == Backend::Avx2 && Backend::has_fma() && q < 1 << 50 {
+            kinds.push(MulKind::Fma50);
+        }
         kinds
     }
 
+    /// The kind a new [`Modulus`] gets: the fastest measured on its backend. On AVX2 with FMA
+    /// that is `Fma50` for every `q < 2^50`: at N = 8192 its transforms took 0.55x the time of
+    /// `Shoup64` and 0.75x that of `Shoup32` (`docs/PERFORMANCE.md`); its slice products for
+    /// `q < 2^32` still run `Shoup32`'s Barrett kernels, which measured faster there.
     fn choose(q: u64, backend: Backend) -> MulKind {
         match backend {
             Backend::Avx512 if q < 1 << 50 && Backend::has_ifma() => MulKind::Ifma52,
+            Backend::Avx2 if q < 1 << 50 && Backend::has_fma() => MulKind::Fma50,
             _ if q < 1 << 32 => MulKind::Shoup32,
             _ => MulKind::Shoup64,
         }
     }
+}
+
+/// The balanced operand `w_b` (`w − q` when `w > q/2`) and its companion `fl(w_b / q)` of the
+/// `Fma50` kind, as the bits of two doubles (the twiddle tables hold `u64`s).
+pub(crate) fn fma50_operand(w: u64, q: u64) -> (u64, u64) {
+    let wb = if w > q / 2 {
+        w as f64 - q as f64
+    } else {
+        w as f64
+    };
+    (wb.to_bits(), (wb / q as f64).to_bits())
 }
 
 /// Largest supported modulus size in bits: lazy NTT butterflies keep values below `4q < 2^64`.
@@ -295,9 +320,18 @@ impl Modulus {
                 unsafe { avx512::shoup32::mul_assign(a, b, self) }
             }
             #[cfg(target_arch = "x86_64")]
-            (Backend::Avx2, MulKind::Shoup32) if !self.q.is_power_of_two() => {
+            (Backend::Avx2, MulKind::Shoup32 | MulKind::Fma50)
+                if self.q < 1 << 32 && !self.q.is_power_of_two() =>
+            {
+                // `Fma50` too: below 2^32 the Barrett kernels measured faster.
                 // SAFETY: `with_backend` checked that this CPU runs AVX2.
                 unsafe { avx2::mul_assign_barrett32(a, b, self) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx2, MulKind::Fma50) => {
+                // SAFETY: `with_backend` checked AVX2; `Fma50` is chosen (or accepted by
+                // `with_kind`) only when `Backend::has_fma()` and `q < 2^50`.
+                unsafe { avx2::fma50::mul_assign(a, b, self) }
             }
             #[cfg(target_arch = "aarch64")]
             (Backend::Neon, MulKind::Shoup32) if !self.q.is_power_of_two() => {
@@ -329,9 +363,18 @@ impl Modulus {
                 unsafe { avx512::shoup32::mul_add_assign(acc, b, c, self) }
             }
             #[cfg(target_arch = "x86_64")]
-            (Backend::Avx2, MulKind::Shoup32) if !self.q.is_power_of_two() => {
+            (Backend::Avx2, MulKind::Shoup32 | MulKind::Fma50)
+                if self.q < 1 << 32 && !self.q.is_power_of_two() =>
+            {
+                // `Fma50` too: below 2^32 the Barrett kernels measured faster.
                 // SAFETY: `with_backend` checked that this CPU runs AVX2.
                 unsafe { avx2::mul_add_assign_barrett32(acc, b, c, self) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx2, MulKind::Fma50) => {
+                // SAFETY: `with_backend` checked AVX2; `Fma50` is chosen (or accepted by
+                // `with_kind`) only when `Backend::has_fma()` and `q < 2^50`.
+                unsafe { avx2::fma50::mul_add_assign(acc, b, c, self) }
             }
             #[cfg(target_arch = "aarch64")]
             (Backend::Neon, MulKind::Shoup32) if !self.q.is_power_of_two() => {
@@ -396,6 +439,12 @@ impl Modulus {
                 // SAFETY: `with_backend` checked that this CPU runs AVX2.
                 unsafe { avx2::scalar_mul_assign_shoup32(a, s, s_shoup, self.q) }
             }
+            #[cfg(target_arch = "x86_64")]
+            (Backend::Avx2, MulKind::Fma50) => {
+                // SAFETY: `with_backend` checked AVX2; `Fma50` is chosen (or accepted by
+                // `with_kind`) only when `Backend::has_fma()` and `q < 2^50`.
+                unsafe { avx2::fma50::scalar_mul_assign(a, s, s_shoup, self.q) }
+            }
             #[cfg(target_arch = "aarch64")]
             (Backend::Neon, MulKind::Shoup32) => {
                 // SAFETY: `with_backend` checked that this CPU runs NEON.
@@ -416,16 +465,25 @@ impl Modulus {
         (self.barrett, self.k)
     }
 
-    /// The same modulus with another SIMD multiplication kind (tests run every kind).
-    #[cfg(test)]
-    pub(crate) fn with_kind(mut self, kind: MulKind) -> Self {
-        assert!(MulKind::supported(self.q, self.backend).contains(&kind));
+    /// The same modulus with another SIMD multiplication kind, one of
+    /// [`MulKind::supported`] (tests run every kind; benches compare them).
+    ///
+    /// # Errors
+    /// [`Error::KindUnsupported`] if the kind cannot serve `q` on this backend and CPU.
+    pub fn with_kind(mut self, kind: MulKind) -> Result<Self, Error> {
+        if !MulKind::supported(self.q, self.backend).contains(&kind) {
+            return Err(Error::KindUnsupported {
+                kind,
+                q: self.q,
+                backend: self.backend,
+            });
+        }
         self.kind = kind;
-        self
+        Ok(self)
     }
 
-    /// The SIMD multiplication kind chosen for this modulus and backend.
-    pub(crate) fn kind(&self) -> MulKind {
+    /// The SIMD multiplication kind of this modulus's slice operations and transforms.
+    pub fn kind(&self) -> MulKind {
         self.kind
     }
 }

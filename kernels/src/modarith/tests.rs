@@ -96,7 +96,10 @@ fn slice_ops_agree_with_elements_on_edges() {
     for q in moduli {
         let edges = [0, 1, 2 % q, q / 2, q - 2, q - 1];
         for (backend, kind) in backends_and_kinds(q) {
-            let m = Modulus::with_backend(q, backend).unwrap().with_kind(kind);
+            let m = Modulus::with_backend(q, backend)
+                .unwrap()
+                .with_kind(kind)
+                .unwrap();
             for len in [0, 1, 7, 8, 9, 15, 16, 17, 36] {
                 let a: Vec<u64> = (0..len).map(|i| edges[i % edges.len()]).collect();
                 let b: Vec<u64> = (0..len).map(|i| edges[(i / 6) % edges.len()]).collect();
@@ -138,7 +141,7 @@ proptest! {
     #[test]
     fn slice_ops_agree_with_elements(q in moduli(), v in proptest::collection::vec(any::<(u64, u64, u64)>(), 0..70), s in any::<u64>()) {
         for (backend, kind) in backends_and_kinds(q) {
-            let m = Modulus::with_backend(q, backend).unwrap().with_kind(kind);
+            let m = Modulus::with_backend(q, backend).unwrap().with_kind(kind).unwrap();
             let a: Vec<u64> = v.iter().map(|t| t.0 % q).collect();
             let b: Vec<u64> = v.iter().map(|t| t.1 % q).collect();
             let c: Vec<u64> = v.iter().map(|t| t.2 % q).collect();
@@ -310,5 +313,125 @@ proptest! {
         for backend in Backend::available() {
             check_mul_sum(&Modulus::with_backend(q, backend).unwrap(), &acc, &terms);
         }
+    }
+}
+
+/// The `Fma50` lane primitives against exact integer arithmetic at the edges of the ranges
+/// their exactness proofs (`modarith/avx2/fma50.rs`) assume: congruence and the stated bounds.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn fma50_primitives_meet_their_bounds() {
+    if !Backend::has_fma() {
+        eprintln!("skipped: this CPU lacks AVX2 with FMA");
+        return;
+    }
+    // SAFETY: AVX2 and FMA are present (checked above).
+    unsafe { fma50_checks() }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn fma50_checks() {
+    use crate::modarith::avx2::fma50::{
+        consts, make_nonnegative, mul, mul_shoup, reduce_balanced, reduce_full, to_f64, to_u64,
+    };
+    use core::arch::x86_64::*;
+
+    let lanes = |v: __m256d| {
+        let mut out = [0f64; 4];
+        // SAFETY: `out` holds four doubles.
+        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), v) };
+        out
+    };
+    let splat = |x: f64| _mm256_set1_pd(x);
+    let mut state = 0x1234_5678_9abc_def1u64;
+    let mut rand = move |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    let u = 2f64.powi(-53);
+    // 49, 103 and 197 are moduli whose `q · fl(1/q)` rounds below 1 (a plain `floor(x / q)`
+    // would fail at multiples of them); the random ones spread the rounding of `fl(1/q)`.
+    let mut moduli = vec![
+        crate::primes::primes_congruent_one(50, 1 << 17, 1)[0],
+        (1 << 50) - 27,
+        crate::primes::primes_congruent_one(41, 1 << 14, 1)[0],
+        65537,
+        197,
+        103,
+        49,
+        17,
+        3,
+        2,
+    ];
+    moduli.extend((0..24).map(|i| 2 + rand((1 << (26 + i)) - 2)));
+    for q in moduli {
+        let c = consts(q);
+        let (qi, qf) = (i128::from(q), q as f64);
+        let congruent = |r: f64, want: i128| (r as i128 - want).rem_euclid(qi) == 0;
+        // Twiddle products: |y| ≤ 4q, balanced operands.
+        let mut ws = vec![1, q / 2, q - 1, (q / 2 + 1) % q];
+        ws.extend((0..8).map(|_| rand(q)));
+        let mut ys: Vec<i128> = vec![0, 1, -1, 2 * qi, -2 * qi, 4 * qi, -4 * qi, 4 * qi - 1];
+        ys.extend((0..16).map(|_| i128::from(rand(8 * q)) - 4 * qi));
+        for &w in &ws {
+            let (wb, wq) = super::fma50_operand(w, q);
+            let (wb, wq) = (f64::from_bits(wb), f64::from_bits(wq));
+            assert!(wb.abs() <= qf / 2.0 && congruent(wb, i128::from(w)));
+            for &y in &ys {
+                let r = lanes(mul_shoup(c, splat(y as f64), splat(wb), splat(wq)))[0];
+                let bound = qf / 2.0 + (y.abs() as f64) * qf * u / 2.0 + 1.0;
+                assert!(
+                    congruent(r, y * i128::from(w)) && r.abs() <= bound,
+                    "mul_shoup q={q} y={y} w={w} r={r}"
+                );
+                assert!(r.abs() <= 0.75 * qf + 1.0);
+            }
+        }
+        // Products of reduced values.
+        let mut xs = vec![0, 1, q - 1, q / 2];
+        xs.extend((0..8).map(|_| rand(q)));
+        for &a in &xs {
+            for &b in &xs {
+                let r = lanes(mul(c, splat(a as f64), splat(b as f64)))[0];
+                assert!(congruent(r, i128::from(a) * i128::from(b)) && r.abs() < 0.75 * qf);
+                let n = lanes(make_nonnegative(c, splat(r)))[0];
+                assert_eq!(n as u128, u128::from(a) * u128::from(b) % u128::from(q));
+            }
+        }
+        // Balanced reduction of |x| ≤ 4q; full reduction of |x| < 2^51 − 1.
+        let mut xs: Vec<i128> = (-4..=4)
+            .flat_map(|m| [m * qi - 1, m * qi, m * qi + 1])
+            .filter(|x| x.abs() <= 4 * qi)
+            .collect();
+        xs.extend((0..16).map(|_| i128::from(rand(8 * q)) - 4 * qi));
+        for &x in &xs {
+            let r = lanes(reduce_balanced(c, splat(x as f64)))[0];
+            assert!(
+                congruent(r, x) && r.abs() < qf / 2.0 + 0.5 + 1e-9,
+                "q={q} x={x}"
+            );
+        }
+        let top = (1i128 << 51) - 2;
+        let far = top / qi;
+        xs.extend([top, -top, far * qi, -far * qi, far * qi - 1, 1 - far * qi]);
+        xs.extend((0..16).map(|_| i128::from(rand((1 << 52) - 4)) - (1 << 51) + 2));
+        for &x in &xs {
+            let r = lanes(reduce_full(c, splat(x as f64)))[0];
+            assert_eq!(r as i128, x.rem_euclid(qi), "reduce_full q={q} x={x}");
+        }
+    }
+    // Conversions below 2^52.
+    let c = consts(3);
+    for x in [0u64, 1, 2, (1 << 52) - 1, 1 << 51, 0x000f_ffff_ffff_fffe] {
+        let v = to_f64(c, _mm256_set1_epi64x(x as i64));
+        assert_eq!(lanes(v)[0], x as f64);
+        let back = to_u64(c, v);
+        let mut out = [0u64; 4];
+        // SAFETY: `out` holds four u64.
+        unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), back) };
+        assert_eq!(out, [x; 4]);
     }
 }

@@ -3,7 +3,8 @@
 //! The same shape as the AVX-512 backend with eight-element chunks in a register pair: the
 //! span-4 stage pairs the two registers directly, the span-2 and span-1 stages run after lane
 //! permutations. Multiplication by a twiddle is `Shoup32` (`q < 2^32`) or `Shoup64` (products
-//! from `vpmuludq` pieces; see [`crate::modarith::avx2`]).
+//! from `vpmuludq` pieces; see [`crate::modarith::avx2`]), or, for `q < 2^50` on CPUs with FMA,
+//! the floating-point butterflies of [`fma50`].
 
 use core::arch::x86_64::*;
 
@@ -11,6 +12,8 @@ use super::Tables;
 use crate::modarith::avx2::{
     Consts, consts, load, mul_shoup32, mul_shoup64, reduce_any, reduce_small, store,
 };
+
+pub(crate) mod fma50;
 
 /// Length of the parts that run their remaining stages while resident in L1 (16 KiB of data).
 const BLOCK: usize = 2048;
@@ -212,6 +215,13 @@ macro_rules! transforms {
                     store(c0, v0);
                     store(c1, v1);
                 }
+            }
+
+            /// Every stage runs the same butterflies.
+            #[inline]
+            #[target_feature(enable = "avx2")]
+            fn stage(c: Consts, _span: usize, _dit: bool) -> Consts {
+                c
             }
 
             crate::ntt::schedule::ntt_schedule!("avx2");

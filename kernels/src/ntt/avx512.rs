@@ -233,6 +233,13 @@ macro_rules! transforms {
                 }
             }
 
+            /// Every stage runs the same butterflies.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn stage(c: Consts, _span: usize, _dit: bool) -> Consts {
+                c
+            }
+
             crate::ntt::schedule::ntt_schedule!($features);
 
             /// The constant twiddle vectors of the cyclic in-register stages (spans 4, 2, 1).

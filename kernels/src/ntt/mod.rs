@@ -113,7 +113,7 @@ pub(crate) struct Tables {
     /// Their companions.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) lane_ws: AlignedVec,
-    /// `n^-1` and its companion.
+    /// `n^-1` and its companion (both as the kind stores them, like `w` and `ws`).
     pub(crate) n_inv: (u64, u64),
     /// `w[1] * n^-1` and its companion (the last inverse stage fused with the scaling).
     pub(crate) last: (u64, u64),
@@ -129,9 +129,17 @@ impl Tables {
             return Self::default();
         }
         let shift = m.kind().companion_shift();
-        let companion = |w: u64| m.shoup(w) >> shift;
-        let w: Vec<u64> = t.iter().map(|t| t.w).collect();
-        let ws: Vec<u64> = t.iter().map(|t| t.w_shoup >> shift).collect();
+        let fma = m.kind() == crate::modarith::MulKind::Fma50;
+        // Each kind's pair (operand, companion): `Fma50` stores doubles' bits.
+        let pair = |w: u64, w_shoup: u64| {
+            if fma {
+                crate::modarith::fma50_operand(w, m.q())
+            } else {
+                (w, w_shoup >> shift)
+            }
+        };
+        let companion = |w: u64| pair(w, m.shoup(w));
+        let (w, ws): (Vec<u64>, Vec<u64>) = t.iter().map(|t| pair(t.w, t.w_shoup)).unzip();
         let (lane_w, lane_ws) = match m.backend() {
             #[cfg(target_arch = "x86_64")]
             Backend::Avx512 if lanes && w.len() >= 16 => {
@@ -149,8 +157,8 @@ impl Tables {
             ws: AlignedVec::from_slice(&ws),
             lane_w: AlignedVec::from_slice(&lane_w),
             lane_ws: AlignedVec::from_slice(&lane_ws),
-            n_inv: (n_inv, companion(n_inv)),
-            last: (last, companion(last)),
+            n_inv: companion(n_inv),
+            last: companion(last),
         }
     }
 }
@@ -188,7 +196,8 @@ fn simd(op: Op, a: &mut [u64], tw: &Tables, m: &Modulus) -> bool {
                 match m.kind() {
                     MulKind::Ifma52 => run!(ifma),
                     MulKind::Shoup32 => run!(shoup32),
-                    MulKind::Shoup64 => run!(shoup64),
+                    // `Fma50` is never chosen for (nor accepted on) this backend.
+                    MulKind::Shoup64 | MulKind::Fma50 => run!(shoup64),
                 }
             }
             true
@@ -207,10 +216,12 @@ fn simd(op: Op, a: &mut [u64], tw: &Tables, m: &Modulus) -> bool {
                 };
             }
             // SAFETY: `Modulus::with_backend` refused the backend unless `is_available()` found
-            // AVX2 on this CPU.
+            // AVX2 on this CPU, and `Fma50` is chosen (or accepted by `Modulus::with_kind`) only
+            // when `Backend::has_fma()` and `q < 2^50`, which its butterflies need.
             unsafe {
                 match m.kind() {
                     MulKind::Shoup32 => run!(shoup32),
+                    MulKind::Fma50 => run!(fma50),
                     MulKind::Shoup64 | MulKind::Ifma52 => run!(shoup64),
                 }
             }
@@ -333,8 +344,12 @@ impl<K: Kind> Ntt<K> {
         Self::with_modulus(n, Modulus::with_backend(q, backend)?)
     }
 
-    /// A plan over a prepared modulus (its backend and multiplication kind).
-    pub(crate) fn with_modulus(n: usize, modulus: Modulus) -> Result<Self, Error> {
+    /// A plan over a prepared modulus: its backend and multiplication kind (benches compare
+    /// kinds with [`Modulus::with_kind`]).
+    ///
+    /// # Errors
+    /// As [`Ntt::new`], except [`Error::ModulusOutOfRange`] (the modulus is built).
+    pub fn with_modulus(n: usize, modulus: Modulus) -> Result<Self, Error> {
         check_len(n)?;
         let q = modulus.q();
         let order = if K::NEGACYCLIC { 2 * n } else { n };

@@ -144,4 +144,11 @@ fn cyclic_inverse_tail(c: Consts, sub: &mut [u64], tw: &Tables) {
     }
 }
 
+/// Every stage runs the same butterflies.
+#[inline]
+#[target_feature(enable = "neon")]
+fn stage(c: Consts, _span: usize, _dit: bool) -> Consts {
+    c
+}
+
 super::schedule::ntt_schedule!("neon");

@@ -17,6 +17,9 @@
 //! * the butterflies `ct(c, x, y, w, ws)` (Cooley–Tukey, `< 4q` in and out) and
 //!   `gs(c, x, y, w, ws)` (Gentleman–Sande, `< 2q`), `sum_diff(c, x, y) = (x + y, x − y + 2q)`
 //!   and `scale(c, x, w, ws)`, the fully reduced product;
+//! * `stage(c, span, dit) -> Consts`, the constants the butterflies of a whole-vector stage of
+//!   half-size `span` (Cooley–Tukey if `dit`) run with: the integer kinds return `c`; the `Fma50`
+//!   kind marks stages whose butterflies skip a reduction (its bounds allow some in a row);
 //! * the tails, which run a part's in-register stages on chunks laid out as the ISA likes:
 //!   `neg_forward_tail(c, part, tw, first, n)` and `neg_inverse_tail(c, part, tw, first, n)`
 //!   (spans `< NEG_TAIL`; `first` is the index of the part's first element in the whole array,
@@ -41,6 +44,7 @@ macro_rules! ntt_schedule {
             t: usize,
             dit: bool,
         ) {
+            let c = stage(c, t, dit);
             for (i, block) in a.chunks_exact_mut(2 * t).enumerate() {
                 let (w, ws) = (bcast_w(tw.w[base + i]), bcast_w(tw.ws[base + i]));
                 let (lo, hi) = block.split_at_mut(t);
@@ -61,6 +65,7 @@ macro_rules! ntt_schedule {
         #[inline]
         #[target_feature(enable = $features)]
         fn stage_elementwise(a: &mut [u64], tw: &Tables, c: Consts, len: usize, dit: bool) {
+            let c = stage(c, len, dit);
             let (wt, wst) = (&tw.w[len..2 * len], &tw.ws[len..2 * len]);
             for block in a.chunks_exact_mut(2 * len) {
                 let (lo, hi) = block.split_at_mut(len);

@@ -180,7 +180,10 @@ fn assert_agrees_with_scalar(n: usize, q: u64, inputs: &[Vec<u64>]) {
     let reference_cyclic = CyclicPlan::with_backend(n, q, Backend::Scalar).unwrap();
     for backend in simd_backends() {
         for kind in crate::modarith::MulKind::supported(q, backend) {
-            let m = Modulus::with_backend(q, backend).unwrap().with_kind(kind);
+            let m = Modulus::with_backend(q, backend)
+                .unwrap()
+                .with_kind(kind)
+                .unwrap();
             let plan = Plan::with_modulus(n, m).unwrap();
             let cyclic = CyclicPlan::with_modulus(n, m).unwrap();
             for a in inputs {
@@ -277,6 +280,113 @@ proptest! {
     }
 }
 
+/// The presets' RNS primes (`bunet_crypto::pahe::Params::q32` / `q24`: N = 8192, the largest
+/// primes `≡ 1 mod 2N` below `2^50`, `2^41` (three) and `2^37` (two)), all below `2^50`, so
+/// that AVX2 runs them with `Fma50`; each against the scalar reference at N = 8192 and on the
+/// lengths around the schedule's regimes.
+#[test]
+fn presets_primes_agree_with_scalar() {
+    let n = 8192;
+    let mut primes = primes_congruent_one(50, 2 * n as u64, 1);
+    primes.extend(primes_congruent_one(41, 2 * n as u64, 3));
+    primes.extend(primes_congruent_one(37, 2 * n as u64, 2));
+    for q in primes {
+        assert!(q < 1 << 50);
+        for len in [8, 16, 2048, 4096, n] {
+            let mut inputs = vec![vec![q - 1; len], vec![0; len], random_vec(len, q, q ^ 5)];
+            inputs.push(
+                (0..len as u64)
+                    .map(|i| if i % 3 == 0 { q - 1 } else { i % q })
+                    .collect(),
+            );
+            assert_agrees_with_scalar(len, q, &inputs);
+        }
+    }
+}
+
+/// The largest NTT-friendly primes below `2^50` for N = 2^16 (`≡ 1 mod 2^17`, so they serve
+/// every length) at every SIMD length, with the inputs that make the lazy values largest.
+#[test]
+fn primes_just_below_2_50_agree_with_scalar_at_every_length() {
+    for q in primes_congruent_one(50, 1 << 17, 3) {
+        for log_n in 3..=16 {
+            let n = 1usize << log_n;
+            let mut alternating = vec![q - 1; n];
+            for x in alternating.iter_mut().step_by(2) {
+                *x = 1;
+            }
+            let inputs = vec![vec![q - 1; n], alternating, random_vec(n, q, q ^ n as u64)];
+            assert_agrees_with_scalar(n, q, &inputs);
+        }
+    }
+}
+
+/// `Fma50` is offered only on AVX2 with FMA and only below `2^50`; a new modulus gets it
+/// exactly there; `with_kind` refuses it elsewhere.
+#[test]
+fn fma50_only_with_fma_and_below_2_50() {
+    use crate::modarith::MulKind;
+    let qs = [
+        17,
+        (1 << 24) - 3,
+        (1 << 32) - 5,
+        (1 << 32) + 15,
+        primes_congruent_one(41, 1 << 14, 1)[0],
+        primes_congruent_one(50, 1 << 14, 1)[0],
+        (1 << 50) - 1,
+        1 << 50,
+        (1 << 50) + 55,
+        primes_congruent_one(60, 1 << 14, 1)[0],
+    ];
+    for backend in Backend::available() {
+        for q in qs {
+            let allowed = backend == Backend::Avx2 && Backend::has_fma() && q < 1 << 50;
+            assert_eq!(
+                MulKind::supported(q, backend).contains(&MulKind::Fma50),
+                allowed,
+                "q={q} backend={backend}"
+            );
+            let m = Modulus::with_backend(q, backend).unwrap();
+            assert_eq!(
+                m.kind() == MulKind::Fma50,
+                allowed,
+                "q={q} backend={backend}"
+            );
+            assert_eq!(
+                m.with_kind(MulKind::Fma50).is_ok(),
+                allowed,
+                "q={q} backend={backend}"
+            );
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(
+        Backend::has_fma(),
+        Backend::Avx2.is_available() && std::arch::is_x86_feature_detected!("fma")
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Every kind (so `Fma50` where the CPU has it) against the scalar reference for primes of
+    /// 17 to 50 bits (one of the four largest of the size) at lengths 8 to 2^14.
+    #[test]
+    fn kinds_agree_with_scalar_for_primes_up_to_50_bits(log_n in 3u32..=14, bits in 17u32..=50, which in 0usize..4, seed in any::<u64>()) {
+        let n = 1 << log_n;
+        // 65537 = 2^16 + 1 serves every length here, so there is at least one prime.
+        let primes = primes_congruent_one(bits, 2 * n as u64, which + 1);
+        let q = primes[which.min(primes.len() - 1)];
+        let mut edges = random_vec(n, q, seed);
+        for (i, x) in edges.iter_mut().enumerate() {
+            if (seed >> (i % 64)) & 1 == 1 {
+                *x = if i % 2 == 0 { q - 1 } else { 0 };
+            }
+        }
+        assert_agrees_with_scalar(n, q, &[random_vec(n, q, seed), edges]);
+    }
+}
+
 type Transform<'a> = &'a dyn Fn(&mut [u64]);
 
 /// Times every multiplication kind side by side (interleaved, minimum of many rounds), to choose
@@ -297,7 +407,10 @@ fn kinds_side_by_side() {
             let plans: Vec<(MulKind, Plan, CyclicPlan)> = kinds
                 .iter()
                 .map(|&k| {
-                    let m = Modulus::with_backend(q, backend).unwrap().with_kind(k);
+                    let m = Modulus::with_backend(q, backend)
+                        .unwrap()
+                        .with_kind(k)
+                        .unwrap();
                     (
                         k,
                         Plan::with_modulus(n, m).unwrap(),

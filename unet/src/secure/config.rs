@@ -84,12 +84,21 @@ impl std::fmt::Display for Preset {
 
 /// The backend of the linear layers (convs, up-convs, head): the seed's DFT-slot HomConv or the
 /// coefficient-encoded one (Cheetah's packing). Both give bit-identical shares.
+///
+/// The default is [`LinearBackend::Coeff`]: it sends fewer bytes and takes less time than the
+/// DFT backend on every layer kind of the UNet (3×3 and 3×3×3 same-padded convs, the 2×2
+/// stride-2 up-conv, the 1×1 head; docs/PERFORMANCE.md, "Coefficient HomConv speed"). It takes
+/// weights up to the quantiser's `2^24` in a model's first conv (where calibration folds the
+/// activation scale) and up to `2^16` in the others, public bounds by position
+/// ([`crate::secure::homconv::coeff_weight_bits`]); a model beyond them needs
+/// [`LinearBackend::Dft`], which takes any weight. The library's [`SessionConfig::new`] keeps the
+/// seed's choices (DFT, garbled circuits); the `bunet` commands take this default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum LinearBackend {
     /// The seed's HomConv: DFT over `Z_p`, slot packing ([`crate::secure::HomConvClient`]).
-    #[default]
     Dft,
     /// The coefficient-encoded HomConv ([`crate::secure::homconv::CoeffHomConvClient`]).
+    #[default]
     Coeff,
 }
 

@@ -32,8 +32,10 @@ use crate::quant::QuantModel;
 /// (issue #18: a peer of version 4 would run `k = 36,288` and the two would not agree); version
 /// 6 the smooth flood and the presets' smaller primes, and the coefficient HomConv's response
 /// with `a` in the coefficient domain, its low bits dropped (issue #14); version 7 the OT
-/// backend's trimmed millionaires' (no unused leaf bits or openings on the wire, issue #20).
-pub const PROTOCOL_VERSION: u16 = 7;
+/// backend's trimmed millionaires' (no unused leaf bits or openings on the wire, issue #20);
+/// version 8 the coefficient HomConv's per-layer public weight bound (the model's first conv
+/// at `2^24`, so its layout and flood differ from a version-7 peer's, issue #14).
+pub const PROTOCOL_VERSION: u16 = 8;
 /// Largest name (preset, backend, printed value) in a handshake message.
 pub const MAX_NAME_LEN: usize = 64;
 /// Largest handshake message body.

@@ -59,7 +59,7 @@ mod layout;
 pub use exchange::FilterTiming;
 use exchange::{Dft, ServerCore};
 
-pub use coeff::{CoeffHomConvClient, CoeffHomConvServer, CoeffLayout};
+pub use coeff::{CoeffHomConvClient, CoeffHomConvServer, CoeffLayout, coeff_weight_bits};
 pub use layout::{Layout, UPLOAD_BATCH};
 
 /// The channel label under which HomConv traffic is counted.
@@ -333,13 +333,15 @@ pub enum LinearClient {
 }
 
 impl LinearClient {
-    /// Alice's side of conv `spec` on inputs of extents `dims` with `backend`'s layout.
+    /// Alice's side of conv `conv` of the architecture, `spec`, on inputs of extents `dims` with
+    /// `backend`'s layout (the coefficient one for the conv's public weight bound,
+    /// [`coeff_weight_bits`], as the server's [`LinearServer::new`]).
     ///
     /// # Errors
     /// As [`Layout::new`] / [`CoeffLayout::new`] and the sides' constructors.
     pub fn new(
         params: &Params,
-        spec: &ConvSpec,
+        (conv, spec): (usize, &ConvSpec),
         dims: [usize; 3],
         max_tile: Option<usize>,
         backend: LinearBackend,
@@ -350,7 +352,8 @@ impl LinearClient {
                 Self::Dft(Box::new(HomConvClient::new(params, layout)?))
             }
             LinearBackend::Coeff => {
-                let layout = CoeffLayout::new(params, spec, dims, max_tile)?;
+                let bits = coeff_weight_bits(conv);
+                let layout = CoeffLayout::new(params, spec, dims, max_tile, bits)?;
                 Self::Coeff(Box::new(CoeffHomConvClient::new(params, layout)?))
             }
         })
@@ -385,7 +388,9 @@ pub enum LinearServer<'a> {
 
 impl<'a> LinearServer<'a> {
     /// Bob's side of conv `conv` of `model` on inputs of extents `dims` with `backend`, its
-    /// filters prepared (within [`PREPARED_FILTER_BUDGET`]) when `timing` says.
+    /// filters prepared (within [`PREPARED_FILTER_BUDGET`]) when `timing` says (the coefficient
+    /// layout for the conv's public weight bound, [`coeff_weight_bits`], as the client's
+    /// [`LinearClient::new`]).
     ///
     /// # Errors
     /// As [`Layout::new`] / [`CoeffLayout::new`] and the sides' constructors.
@@ -410,7 +415,8 @@ impl<'a> LinearServer<'a> {
                 )?))
             }
             LinearBackend::Coeff => {
-                let layout = CoeffLayout::new(params, spec, dims, max_tile)?;
+                let bits = coeff_weight_bits(conv);
+                let layout = CoeffLayout::new(params, spec, dims, max_tile, bits)?;
                 let budget = PREPARED_FILTER_BUDGET;
                 Self::Coeff(Box::new(CoeffHomConvServer::with_timing(
                     params, model, conv, layout, budget, timing,

@@ -129,7 +129,7 @@ impl Party for Alice {
                 let spec = &specs[conv];
                 Ok(LinearClient::new(
                     params,
-                    spec,
+                    (conv, spec),
                     d,
                     config.max_tile,
                     config.linear,

@@ -21,13 +21,24 @@
 //! per (tile, group of `M` output channels), the response carrying only the valid outputs
 //! ([`Selection`]), masked, flooded and switched down ([`Evaluator::finalize_coeffs`]).
 //!
+//! # The weight bound
+//! The flood is sized for a public bound `|w| ≤ 2^b` on the layer's weights
+//! ([`bunet_crypto::pahe`]'s coefficient module docs, "The weight bound"), and `b` must not
+//! depend on the weights (the plan is visible on the wire): [`coeff_weight_bits`] derives it
+//! from the conv's index alone, and both parties' sides ([`super::LinearClient`],
+//! [`super::LinearServer`]) take it from there. The model's first conv (index 0) gets `2^24`,
+//! [`crate::quant::MAX_WEIGHT`], since calibration folds the activation scale `2^k` (`k ≤ 4` in
+//! the harness) into its weights ([`crate::QuantModel::calibrated`]); every other conv `2^16`
+//! ([`COEFF_WEIGHT_BITS`]), and the server refuses a conv beyond its bound
+//! ([`CoeffHomConvServer::new`]; the DFT backend takes any weight).
+//!
 //! # Choice of the tiling
 //! Tile extents, `G` and `M` (with `M·G·L ≤ N`) minimise the bytes on the wire,
 //! `tiles · (⌈c_in/G⌉ · upload + ⌈c_out/M⌉ · response)`, where the upload level and the
 //! response's level follow from the ℓ1 count `⌈c_in/G⌉·G·M·taps` of the kernels that enter an
-//! output ([`Params::coeff_plan`]). A response costs a whole `a` (`N` coefficients of
-//! `log2 q_1 − ` [`CoeffPlan::a_drop_bits`] bits) plus `M·valid` coefficients of `b`, an upload
-//! `N` coefficients of the upload level's bits; at the ANCHORS case (56×56, 64 → 64, q32) that
+//! output and the weight bound ([`Params::coeff_plan`]). A response costs a whole `a` (`N`
+//! coefficients of `log2 q_1 − ` [`CoeffPlan::a_drop_bits`] bits) plus `M·valid` coefficients
+//! of `b`, an upload `N` coefficients of the upload level's bits; at the ANCHORS case (56×56, 64 → 64, q32) that
 //! picks one tile, `G = 2`, `M = 1`: 32 uploads of 132 bits per coefficient and 64 responses
 //! of 8192 × 44 + 3136 × 34 bits (more output channels per product would need fewer input
 //! channels per upload, and an upload costs three times a response's `a`).
@@ -53,6 +64,27 @@ use crate::arch::ConvSpec;
 use crate::quant::QuantModel;
 use crate::tensor::Tensor;
 
+/// The public weight bound `b` (`|w| ≤ 2^b`) of conv `conv` of a model in the coefficient
+/// backend: `24` ([`crate::quant::MAX_WEIGHT`], never refused) for the first conv, into which
+/// calibration folds the activation scale ([`crate::QuantModel::calibrated`]), and
+/// [`COEFF_WEIGHT_BITS`] (`16`) for every other. A function of the architecture's conv order
+/// only, never of the weights (module docs): the one rule both parties' layouts follow.
+pub fn coeff_weight_bits(conv: usize) -> u32 {
+    if conv == FIRST_CONV {
+        MAX_WEIGHT_BITS
+    } else {
+        COEFF_WEIGHT_BITS
+    }
+}
+
+/// The conv into which [`crate::weights::Model::with_activation_scale`] folds the activation
+/// scale (with every conv's bias).
+const FIRST_CONV: usize = 0;
+
+/// `log2` of [`crate::quant::MAX_WEIGHT`], the quantiser's largest weight.
+const MAX_WEIGHT_BITS: u32 = crate::quant::MAX_WEIGHT.ilog2();
+const _: () = assert!(1i64 << MAX_WEIGHT_BITS == crate::quant::MAX_WEIGHT);
+
 /// How a conv layer is tiled and packed into coefficients (public: both parties derive it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoeffLayout {
@@ -63,6 +95,8 @@ pub struct CoeffLayout {
     /// Output channels per product.
     mo: usize,
     plan: CoeffPlan,
+    /// The public weight bound `b` (`|w| ≤ 2^b`) the plan is sized for.
+    weight_bits: u32,
     n: usize,
 }
 
@@ -78,7 +112,8 @@ fn extents(n: usize, cap: usize) -> Vec<usize> {
 
 impl CoeffLayout {
     /// The layout of conv `spec` on images of extents `dims` under `params`, with at most
-    /// `max_tile` outputs per tile side if given (see the module docs for the choice).
+    /// `max_tile` outputs per tile side if given, for weights `|w| ≤ 2^weight_bits` (the
+    /// layer's public bound, [`coeff_weight_bits`]; see the module docs for the choice).
     ///
     /// # Errors
     /// [`HomConvError::Unsupported`] for kernels the DFT [`Layout`] does not support either, or a
@@ -89,6 +124,7 @@ impl CoeffLayout {
         spec: &ConvSpec,
         dims: [usize; 3],
         max_tile: Option<usize>,
+        weight_bits: u32,
     ) -> Result<Self, HomConvError> {
         if spec.c_in as u64 > HOMCONV_MAX_CHANNELS {
             return Err(HomConvError::TooManyChannels {
@@ -128,7 +164,9 @@ impl CoeffLayout {
                         let plan = match plans.get(&l1) {
                             Some(p) => *p,
                             None => {
-                                let p = params.coeff_plan(l1).map_err(PaheError::from)?;
+                                let p = params
+                                    .coeff_plan(l1, weight_bits)
+                                    .map_err(PaheError::from)?;
                                 plans.insert(l1, p);
                                 p
                             }
@@ -166,6 +204,7 @@ impl CoeffLayout {
             g,
             mo,
             plan,
+            weight_bits,
             n,
         })
     }
@@ -193,6 +232,11 @@ impl CoeffLayout {
     /// The noise plan (upload level, flood, return level).
     pub fn plan(&self) -> CoeffPlan {
         self.plan
+    }
+
+    /// The public weight bound `b` (`|w| ≤ 2^b`) the plan is sized for.
+    pub fn weight_bits(&self) -> u32 {
+        self.weight_bits
     }
 
     /// Output extents.
@@ -313,8 +357,8 @@ impl<'a> CoeffHomConvServer<'a> {
     ///
     /// # Errors
     /// [`HomConvError::Modulus`]; [`HomConvError::Unsupported`] if the layout is for another
-    /// conv or a weight exceeds `2^`[`COEFF_WEIGHT_BITS`] (the public bound the flood is sized
-    /// for); [`HomConvError::LayoutMismatch`].
+    /// conv or a weight exceeds `2^`[`CoeffLayout::weight_bits`] (the public bound the flood is
+    /// sized for, [`coeff_weight_bits`] in a session); [`HomConvError::LayoutMismatch`].
     pub fn new(
         params: &Params,
         model: &'a QuantModel,
@@ -353,10 +397,16 @@ impl<'a> CoeffHomConvServer<'a> {
         timing: FilterTiming,
     ) -> Result<Self, HomConvError> {
         let qc = super::layer_for(params, model, conv, &layout.base)?;
-        let bound = 1i64 << COEFF_WEIGHT_BITS;
-        if qc.weight.iter().any(|&w| i64::from(w).abs() > bound) {
+        let bits = layout.weight_bits;
+        let bound = 1u64.checked_shl(bits).unwrap_or(u64::MAX);
+        if qc
+            .weight
+            .iter()
+            .any(|&w| u64::from(w.unsigned_abs()) > bound)
+        {
             return Err(HomConvError::Unsupported(format!(
-                "weights of {} beyond ±2^{COEFF_WEIGHT_BITS} in the coefficient backend",
+                "weights of {} beyond ±2^{bits} (this layer's public bound) in the coefficient \
+                 backend; use the DFT backend (--linear dft)",
                 qc.spec.name
             )));
         }

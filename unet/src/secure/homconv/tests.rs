@@ -671,13 +671,26 @@ fn homconv_q32_cost_56x56_64_to_64() {
 
 /// Runs the coefficient HomConv of `qm`'s conv 0 on fresh shares between two threads and
 /// checks that the shares reconstruct the reference conv bit for bit and are masked; returns
-/// the layout and the bytes the client sent and received under the label.
+/// the layout and the bytes the client sent and received under the label. The layout is for
+/// the bound of every conv but a model's first ([`COEFF_WEIGHT_BITS`]: the tests' conv 0 stands
+/// for any conv), unless `weight_bits` says otherwise.
 fn check_coeff_shares(
-    (mut server_ch, mut client_ch): (Channel, Channel),
+    channels: (Channel, Channel),
     params: &Params,
     qm: &QuantModel,
     dims: [usize; 3],
     max_tile: Option<usize>,
+) -> (CoeffLayout, u64, u64) {
+    check_coeff_shares_at(channels, params, qm, dims, (max_tile, COEFF_WEIGHT_BITS))
+}
+
+/// [`check_coeff_shares`] with the layout for weights `|w| ≤ 2^weight_bits`.
+fn check_coeff_shares_at(
+    (mut server_ch, mut client_ch): (Channel, Channel),
+    params: &Params,
+    qm: &QuantModel,
+    dims: [usize; 3],
+    (max_tile, weight_bits): (Option<usize>, u32),
 ) -> (CoeffLayout, u64, u64) {
     let p = params.p();
     let c_in = qm.convs()[0].spec.c_in;
@@ -685,7 +698,8 @@ fn check_coeff_shares(
     let x_b = uniform(c_in, dims, p, 83);
     let x = Tensor::from_vec(c_in, dims, add_mod(&x_a, &x_b, p)).unwrap();
     let expected = crate::fixed::conv(qm, 0, &x);
-    let layout = CoeffLayout::new(params, &qm.convs()[0].spec, dims, max_tile).unwrap();
+    let spec = &qm.convs()[0].spec;
+    let layout = CoeffLayout::new(params, spec, dims, max_tile, weight_bits).unwrap();
     let (sk, pk) = keys(params, 4);
     let server = CoeffHomConvServer::new(params, qm, 0, layout.clone()).unwrap();
     let client = CoeffHomConvClient::new(params, layout.clone()).unwrap();
@@ -743,7 +757,9 @@ fn coeff_homconv_shares_reconstruct_the_reference_bit_for_bit() {
         }
     }
     // Several input channels per upload and several outputs per product occur.
-    let l = CoeffLayout::new(params, &model(4, 4, 3, 1).convs()[0].spec, [1, 4, 4], None).unwrap();
+    let qm = model(4, 4, 3, 1);
+    let spec = &qm.convs()[0].spec;
+    let l = CoeffLayout::new(params, spec, [1, 4, 4], None, COEFF_WEIGHT_BITS).unwrap();
     assert!(
         l.channels_per_upload() * l.outputs_per_product() > 1,
         "{l:?}"
@@ -785,17 +801,79 @@ fn coeff_homconv_at_the_q32_and_q24_presets() {
     check_coeff_shares(pair, &q24, &qm, [1, 30, 30], None);
 }
 
-/// A model with a weight beyond the public bound the flood is sized for is refused.
+/// A model's first conv may hold weights up to the quantiser's `2^24` (calibration folds the
+/// activation scale into it): under its public bound ([`coeff_weight_bits`]`(0)`) the shares
+/// reconstruct the reference bit for bit, with weights beyond `2^16` and at `±2^24`, on the
+/// small ring and at the q32 preset (1 → 8 channels, as a 1-channel CT model's first conv);
+/// a layout at the 16-bit bound of the other convs refuses the same weights.
 #[test]
-fn coeff_server_refuses_weights_beyond_the_flooding_bound() {
+fn coeff_first_conv_beyond_2_16_reconstructs_the_reference_bit_for_bit() {
+    let bits = coeff_weight_bits(0);
+    assert_eq!(1i64 << bits, crate::quant::MAX_WEIGHT);
+    let q32 = Params::q32();
+    for (params, dims, seed) in [(small(), [1, 12, 12], 61), (&q32, [1, 24, 24], 62)] {
+        let mut qm = model(1, 8, 3, seed);
+        let mut rng = SplitMix64::from_seed_for_tests(seed);
+        let w = &mut qm.convs[0].weight;
+        for x in w.iter_mut() {
+            // Beyond 2^16 (up to 2^24), either sign.
+            let m = (1 << 16) + 1 + (rng.next_u64() % ((1 << 24) - (1 << 16))) as i32;
+            *x = if rng.next_u64() & 1 == 0 { m } else { -m };
+        }
+        (w[0], w[1]) = (1 << 24, -(1 << 24));
+        let pair = Channel::in_memory_pair(ChannelConfig::default());
+        let (l, sent, received) = check_coeff_shares_at(pair, params, &qm, dims, (None, bits));
+        eprintln!(
+            "{} first conv 1→8 {dims:?} at 2^{bits}: {l:?}, sent {sent} B, received {received} B",
+            params.name()
+        );
+        assert_eq!(l.weight_bits(), bits);
+        let spec = &qm.convs()[0].spec;
+        let narrow = CoeffLayout::new(params, spec, dims, None, COEFF_WEIGHT_BITS).unwrap();
+        assert!(matches!(
+            CoeffHomConvServer::new(params, &qm, 0, narrow),
+            Err(HomConvError::Unsupported(_))
+        ));
+    }
+}
+
+/// The session's sides take the bound from the conv's index alone: conv 0 at `2^24`, the
+/// others at `2^16`, the client's layout equal to the server's. A weight beyond `2^16` in a
+/// conv other than the first is refused with a typed error that names the DFT backend; the
+/// same weight in the first conv is admitted.
+#[test]
+fn coeff_sides_take_the_public_bound_of_their_conv_and_refuse_beyond_it() {
     let params = small();
-    let mut qm = model(2, 2, 3, 51);
-    qm.convs[0].weight[3] = (1 << COEFF_WEIGHT_BITS) + 1;
-    let layout = CoeffLayout::new(params, &qm.convs()[0].spec, [1, 6, 6], None).unwrap();
-    assert!(matches!(
-        CoeffHomConvServer::new(params, &qm, 0, layout),
-        Err(HomConvError::Unsupported(_))
-    ));
+    let arch = tiny_arch();
+    let folded = Weights::random_trained_like(&arch, 1).unwrap().fold();
+    let qm = QuantModel::new(&folded, Quant::q32()).unwrap();
+    let dims = [1, 6, 6];
+    let backend = (None, LinearBackend::Coeff);
+    let timing = FilterTiming::Deferred { keep: false };
+    for (conv, bits) in [(0, 24), (1, COEFF_WEIGHT_BITS)] {
+        assert_eq!(coeff_weight_bits(conv), bits);
+        let spec = &qm.convs()[conv].spec;
+        let client = LinearClient::new(params, (conv, spec), dims, None, LinearBackend::Coeff);
+        let server = LinearServer::new(params, &qm, conv, dims, backend, timing);
+        let (Ok(LinearClient::Coeff(c)), Ok(LinearServer::Coeff(s))) = (client, server) else {
+            panic!("conv {conv}: coefficient sides");
+        };
+        assert_eq!(c.layout(), s.layout(), "conv {conv}");
+        assert_eq!(c.layout().weight_bits(), bits, "conv {conv}");
+    }
+    for conv in [0, 1] {
+        let mut beyond = qm.clone();
+        beyond.convs[conv].weight[3] = (1 << COEFF_WEIGHT_BITS) + 1;
+        let server = LinearServer::new(params, &beyond, conv, dims, backend, timing);
+        match (conv, server) {
+            (0, Ok(_)) => {}
+            (1, Err(HomConvError::Unsupported(msg))) => {
+                assert!(msg.contains("--linear dft"), "{msg}");
+                assert!(msg.contains("2^16"), "{msg}");
+            }
+            (_, other) => panic!("conv {conv}: {other:?}"),
+        }
+    }
 }
 
 /// A deferred side prepares its filters only once the client's first upload has arrived:
