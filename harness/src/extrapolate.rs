@@ -123,6 +123,7 @@ mod tests {
     use super::*;
     use crate::breakdown::BlockRow;
     use bunet_crypto::pahe::Params;
+    use bunet_unet::secure::LinearBackend;
     use bunet_unet::{Architecture, Quant, QuantPlan};
 
     #[test]
@@ -154,7 +155,8 @@ mod tests {
             ],
         };
         let plan = QuantPlan::new(&Architecture::seed(), Quant::q32()).unwrap();
-        let count = SliceCount::new(&plan, &Params::q32(), [1, 32, 32], None).unwrap();
+        let count =
+            SliceCount::new(&plan, &Params::q32(), [1, 32, 32], None, LinearBackend::Dft).unwrap();
         let e = Extrapolation::new(&run, 8.5, &count, 512);
         assert_eq!(e.measured_setup_s, 1.5);
         // Session blocks took 1.0 s, all before the slices: 8.5 s for 2 slices, 510 to go.

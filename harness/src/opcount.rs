@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use bunet_crypto::pahe::Params;
-use bunet_unet::secure::{HomConvError, Layout};
+use bunet_unet::secure::homconv::{CoeffLayout, coeff_weight_bits};
+use bunet_unet::secure::{HomConvError, Layout, LinearBackend};
 use bunet_unet::{ConvKind, Op, QuantPlan};
 use serde::Serialize;
 
@@ -95,7 +96,8 @@ pub struct SliceCount {
 
 impl SliceCount {
     /// Counts every step of `plan` on an input of extents `dims`, with HomConv packed for
-    /// `params` and tiles of at most `max_tile` outputs per side.
+    /// `params` by `linear`'s layout (the one both parties derive) and tiles of at most
+    /// `max_tile` outputs per side.
     ///
     /// # Errors
     /// [`HomConvError`] if a conv cannot be packed (3D, or the extents are unsupported).
@@ -104,6 +106,7 @@ impl SliceCount {
         params: &Params,
         dims: [usize; 3],
         max_tile: Option<usize>,
+        linear: LinearBackend,
     ) -> Result<Self, HomConvError> {
         let arch = plan.arch();
         let convs = arch.convs();
@@ -122,18 +125,38 @@ impl SliceCount {
             if let Op::Conv { conv } = step.op {
                 let spec = &convs[conv];
                 let in_dims = plan.tensor_dims(step.inputs[0], dims);
-                let layout = Layout::new(params, spec, in_dims, max_tile)?;
                 let taps = match spec.kind {
                     ConvKind::Transposed => 1,
                     _ => spec.taps(),
                 } as u64;
                 count.macs = elements * spec.c_in as u64 * taps;
-                count.upload_ciphertexts = layout.upload_ciphertexts() as u64;
-                count.return_ciphertexts = layout.return_ciphertexts() as u64;
-                count.ct_pt_products = (layout.groups() * spec.c_in * layout.tiles()) as u64;
-                count.prepared_plaintexts = (layout.groups() * spec.c_in) as u64;
-                count.upload_bytes = count.upload_ciphertexts * up_len;
-                count.return_bytes = count.return_ciphertexts * down_len;
+                match linear {
+                    LinearBackend::Dft => {
+                        let layout = Layout::new(params, spec, in_dims, max_tile)?;
+                        count.upload_ciphertexts = layout.upload_ciphertexts() as u64;
+                        count.return_ciphertexts = layout.return_ciphertexts() as u64;
+                        count.ct_pt_products =
+                            (layout.groups() * spec.c_in * layout.tiles()) as u64;
+                        count.prepared_plaintexts = (layout.groups() * spec.c_in) as u64;
+                        count.upload_bytes = count.upload_ciphertexts * up_len;
+                        count.return_bytes = count.return_ciphertexts * down_len;
+                    }
+                    LinearBackend::Coeff => {
+                        let bits = coeff_weight_bits(conv);
+                        let layout = CoeffLayout::new(params, spec, in_dims, max_tile, bits)?;
+                        let tiles = layout.tiles() as u64;
+                        let (uploads, responses) = (
+                            layout.upload_ciphertexts() as u64,
+                            layout.responses() as u64,
+                        );
+                        count.upload_ciphertexts = uploads;
+                        count.return_ciphertexts = responses;
+                        // Every response sums one product per upload of its tile.
+                        count.ct_pt_products = uploads / tiles * responses;
+                        count.prepared_plaintexts = uploads / tiles * (responses / tiles);
+                        (count.upload_bytes, count.return_bytes) = layout.wire_bytes(params);
+                    }
+                }
             }
             steps.push(StepCount {
                 block: block_name(arch, &step.op),
@@ -165,7 +188,8 @@ impl SliceCount {
     }
 
     /// Bytes of the filter plaintexts the server keeps for a session with these extents
-    /// (`N · limbs` words each).
+    /// (`N · limbs` words each: exact for the DFT HomConv, an upper bound for the coefficient
+    /// one, whose kernels live at the upload level only).
     pub fn server_filter_bytes(&self, params: &Params) -> u64 {
         self.total().prepared_plaintexts * (params.n() * params.max_level() * 8) as u64
     }
@@ -182,10 +206,10 @@ impl SliceCount {
         params: &Params,
         dims: [usize; 3],
         caps: &[Option<usize>],
-        budget: u64,
+        (budget, linear): (u64, LinearBackend),
     ) -> Result<Option<Option<usize>>, HomConvError> {
         for &cap in caps {
-            if Self::new(plan, params, dims, cap)?.server_filter_bytes(params) <= budget {
+            if Self::new(plan, params, dims, cap, linear)?.server_filter_bytes(params) <= budget {
                 return Ok(Some(cap));
             }
         }
@@ -214,7 +238,7 @@ mod tests {
         let params = Params::q32();
         for side in [32usize, 128, 512] {
             let dims = [1, side, side];
-            let c = SliceCount::new(&plan, &params, dims, None).unwrap();
+            let c = SliceCount::new(&plan, &params, dims, None, LinearBackend::Dft).unwrap();
             let t = c.total();
             assert_eq!(t.macs, arch.macs(dims), "side {side}");
             assert_eq!(c.nonlinear_elements(), plan.nonlinear_elements(dims));
@@ -231,8 +255,8 @@ mod tests {
             assert!(t.upload_ciphertexts > 0 && t.return_ciphertexts > 0);
             assert!(t.ct_pt_products >= t.return_ciphertexts);
         }
-        let small = SliceCount::new(&plan, &params, [1, 64, 64], None).unwrap();
-        let big = SliceCount::new(&plan, &params, [1, 512, 512], None).unwrap();
+        let small = SliceCount::new(&plan, &params, [1, 64, 64], None, LinearBackend::Dft).unwrap();
+        let big = SliceCount::new(&plan, &params, [1, 512, 512], None, LinearBackend::Dft).unwrap();
         // Ciphertexts grow with the image: the first conv (5 input channels) needs one tile of at
         // most 8192 slots per ~90×90 outputs.
         assert_eq!(small.steps[0].count.upload_ciphertexts, 5);
@@ -242,7 +266,8 @@ mod tests {
         // Prepared filters: at 512×512 the uncapped layout needs tens of GB on the server;
         // tiles of 30 cut that by more than 4×.
         let gb = |c: &SliceCount| c.server_filter_bytes(&params) as f64 / 1e9;
-        let capped = SliceCount::new(&plan, &params, [1, 512, 512], Some(30)).unwrap();
+        let capped =
+            SliceCount::new(&plan, &params, [1, 512, 512], Some(30), LinearBackend::Dft).unwrap();
         assert!(
             gb(&big) > 30.0 && gb(&capped) < gb(&big) / 4.0,
             "{} {}",
@@ -251,11 +276,67 @@ mod tests {
         );
         let caps = [None, Some(62), Some(30), Some(14)];
         let pick = |budget: f64| {
-            SliceCount::tile_cap_within(&plan, &params, [1, 512, 512], &caps, (budget * 1e9) as u64)
-                .unwrap()
+            SliceCount::tile_cap_within(
+                &plan,
+                &params,
+                [1, 512, 512],
+                &caps,
+                ((budget * 1e9) as u64, LinearBackend::Dft),
+            )
+            .unwrap()
         };
         assert_eq!(pick(1e3), Some(None));
         assert_eq!(pick(gb(&capped) + 0.1), Some(Some(30)));
         assert_eq!(pick(0.001), None);
+    }
+
+    /// The coefficient HomConv's counts are its own layout's, not the DFT one's: fewer bytes
+    /// both ways at every size, the first conv's uploads at its 24-bit bound, and every
+    /// response's `b` covering exactly the conv's outputs once.
+    #[test]
+    fn coefficient_counts_follow_the_coefficient_layouts() {
+        let arch = Architecture::seed();
+        let plan = QuantPlan::new(&arch, Quant::q32()).unwrap();
+        let params = Params::q32();
+        for side in [64usize, 512] {
+            let dims = [1, side, side];
+            let dft = SliceCount::new(&plan, &params, dims, None, LinearBackend::Dft).unwrap();
+            let coeff = SliceCount::new(&plan, &params, dims, None, LinearBackend::Coeff).unwrap();
+            assert_eq!(coeff.total().macs, dft.total().macs);
+            assert_eq!(coeff.nonlinear_elements(), dft.nonlinear_elements());
+            for block in ["homconv", "upsample", "head"] {
+                let (d, c) = (dft.by_block()[block], coeff.by_block()[block]);
+                assert!(c.upload_bytes < d.upload_bytes, "{block} at {side}");
+                assert!(c.upload_bytes + c.return_bytes < d.upload_bytes + d.return_bytes);
+                assert!(c.ct_pt_products >= c.return_ciphertexts);
+            }
+            let first = &coeff.steps[0];
+            let Op::Conv { conv: 0 } = plan.steps()[0].op else {
+                panic!("the plan starts with conv 0")
+            };
+            let spec = &arch.convs()[0];
+            let layout = CoeffLayout::new(&params, spec, dims, None, coeff_weight_bits(0)).unwrap();
+            assert_eq!(layout.weight_bits(), 24);
+            assert_eq!(
+                first.count.upload_bytes,
+                (layout.upload_ciphertexts() * params.coeff_upload_len(layout.plan().upload_level))
+                    as u64
+            );
+            // `b`: one coefficient per output; the rest of a response is its `a`, the same
+            // length in every response of the layer.
+            let plan_c = layout.plan();
+            let a_len = params.coeff_response_len(
+                plan_c.return_level,
+                0,
+                plan_c.drop_bits,
+                plan_c.a_drop_bits,
+            ) as u64;
+            let b_bits = first.count.return_bytes - a_len * first.count.return_ciphertexts;
+            let outputs = first.count.elements;
+            assert!(
+                b_bits > 0 && b_bits <= outputs * 8,
+                "{b_bits} bytes for {outputs} outputs"
+            );
+        }
     }
 }

@@ -272,7 +272,7 @@ pub fn run(args: &Args) -> Result<()> {
     if args.session.max_tile.is_none() {
         config.max_tile = tile_cap(args, &plan, &params, input_dims, jobs)?;
     }
-    let count = SliceCount::new(&plan, &params, input_dims, config.max_tile)?;
+    let count = SliceCount::new(&plan, &params, input_dims, config.max_tile, config.linear)?;
     let out = OutDir::create(&args.out)?;
     let slices = slices_to_run(args, nz);
     let filter_bytes = count.server_filter_bytes(&params);
@@ -410,7 +410,14 @@ fn tile_cap(
         Some(6),
     ];
     let per_session = budget / jobs as u64;
-    SliceCount::tile_cap_within(plan, params, input_dims, &caps, per_session)?.with_context(|| {
+    SliceCount::tile_cap_within(
+        plan,
+        params,
+        input_dims,
+        &caps,
+        (per_session, args.session.linear),
+    )?
+    .with_context(|| {
         format!(
             "the server's HomConv filters do not fit in {} per session even with the smallest \
              tiles; give --memory-gb or fewer --jobs",

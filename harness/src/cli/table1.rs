@@ -324,6 +324,7 @@ fn secure_sample(
         &config.preset.pahe_params(),
         first.input_dims(),
         None,
+        config.linear,
     )?;
     let volume = Extrapolation::new(&bd, run.slices_wall().as_secs_f64(), &count, first.slices());
     let n = run.slices.len() as f64;

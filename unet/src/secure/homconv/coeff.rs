@@ -254,6 +254,31 @@ impl CoeffLayout {
         self.groups() * self.tiles()
     }
 
+    /// Encoded bytes of one run's uploads and responses (frame headers excluded), exactly as
+    /// they travel: every upload at the plan's upload level, every response with its whole `a`
+    /// and the `b` coefficients of its group's channels at its tile's valid outputs.
+    pub fn wire_bytes(&self, params: &Params) -> (u64, u64) {
+        let plan = self.plan;
+        let upload = params.coeff_upload_len(plan.upload_level) as u64;
+        let responses: u64 = (0..self.tiles())
+            .map(|t| {
+                let valid = self.valid(t).len();
+                (0..self.groups())
+                    .map(|og| {
+                        let count = self.group_channels(og).len() * valid;
+                        params.coeff_response_len(
+                            plan.return_level,
+                            count,
+                            plan.drop_bits,
+                            plan.a_drop_bits,
+                        ) as u64
+                    })
+                    .sum::<u64>()
+            })
+            .sum();
+        (self.upload_ciphertexts() as u64 * upload, responses)
+    }
+
     /// Output channels of group `og`.
     fn group_channels(&self, og: usize) -> std::ops::Range<usize> {
         og * self.mo..((og + 1) * self.mo).min(self.base.c_out)
