@@ -411,12 +411,18 @@ fn idle_trickling_and_silent_clients_are_cut_off_and_an_honest_client_is_served_
         let mut stderr = server.0.stderr.take().expect("server stderr");
         stderr.read_to_string(&mut log).expect("server log");
     }
-    assert!(
-        log.matches("handshake deadline passed").count() >= 2,
-        "{log}"
+    // The idle socket sends nothing, so only the handshake deadline can cut it. The trickled
+    // hello has a frame under way when its handshake deadline (1 s) comes, and its frame
+    // deadline (1 s grace) falls within milliseconds of it: which of the two the server names
+    // depends on scheduling (under load the frame's came first), and either cut is the
+    // property step 1 checks above (cut within 4 s, not at the idle timeout). The trickled
+    // public key of step 2, after the handshake, can only meet its frame deadline.
+    let (handshake_cuts, frame_cuts) = (
+        log.matches("handshake deadline passed").count(),
+        log.matches("was not complete within its deadline").count(),
     );
     assert!(
-        log.contains("was not complete within its deadline"),
+        handshake_cuts >= 1 && frame_cuts >= 1 && handshake_cuts + frame_cuts >= 3,
         "{log}"
     );
     assert!(log.contains("no data from the peer within 3s"), "{log}");
