@@ -24,7 +24,7 @@ use bunet_crypto::pahe::{Ciphertext, GaloisKeys, Params, PublicKey, SeededCipher
 use bunet_crypto::prg::Prg;
 use bunet_crypto::wire::{Decode, Encode, decode_exact};
 use bunet_kernels::modarith::MulKind;
-use bunet_kernels::ntt::{CyclicPlan, Plan};
+use bunet_kernels::ntt::{CyclicPlan, Kind, Ntt, Plan};
 use bunet_kernels::primes::primes_congruent_one;
 use bunet_kernels::{Backend, Modulus};
 use bunet_unet::arch::{Activation, Architecture, Dims, Pooling};
@@ -570,28 +570,11 @@ pub fn ntt_differential(data: &[u8]) -> bool {
                 .expect("an available backend")
                 .with_kind(kind)
                 .expect("a supported kind");
-            let plan = Plan::with_modulus(n, m).expect("NTT-friendly prime");
-            let cplan = CyclicPlan::with_modulus(n, m).expect("q = 1 mod 2n");
             let on = format!("{backend:?} {kind:?}");
-            let (mut fa, mut fb) = (a.clone(), b.clone());
-            plan.forward(&mut fa);
-            plan.forward(&mut fb);
-            let mut back = fa.clone();
-            plan.inverse(&mut back);
-            assert_eq!(back, a, "negacyclic inverse(forward) on {on}");
-            let mut prod: Vec<u64> = fa.iter().zip(&fb).map(|(&x, &y)| m.mul(x, y)).collect();
-            plan.inverse(&mut prod);
-            assert_eq!(prod, nega, "negacyclic product on {on}");
-
-            let (mut ca, mut cb) = (a.clone(), b.clone());
-            cplan.forward(&mut ca);
-            cplan.forward(&mut cb);
-            let mut back = ca.clone();
-            cplan.inverse(&mut back);
-            assert_eq!(back, a, "cyclic inverse(forward) on {on}");
-            let mut prod: Vec<u64> = ca.iter().zip(&cb).map(|(&x, &y)| m.mul(x, y)).collect();
-            cplan.inverse(&mut prod);
-            assert_eq!(prod, cyc, "cyclic product on {on}");
+            let plan = Plan::with_modulus(n, m).expect("NTT-friendly prime");
+            let fa = check_transform(&plan, &m, (&a, &b), &nega, &on);
+            let cplan = CyclicPlan::with_modulus(n, m).expect("q = 1 mod 2n");
+            let ca = check_transform(&cplan, &m, (&a, &b), &cyc, &on);
             match &reference {
                 None => reference = Some((fa, ca)),
                 Some((ra, rc)) => {
@@ -602,6 +585,32 @@ pub fn ntt_differential(data: &[u8]) -> bool {
         }
     }
     true
+}
+
+/// Checks one transform on `m`'s kind: `inverse(forward(a)) = a` and the pointwise product of
+/// the forward transforms of `a` and `b` transforms back to `expected` (the naive product of
+/// the transform's ring). Returns the forward transform of `a`, for comparison across kinds.
+fn check_transform<K: Kind>(
+    plan: &Ntt<K>,
+    m: &Modulus,
+    (a, b): (&[u64], &[u64]),
+    expected: &[u64],
+    on: &str,
+) -> Vec<u64> {
+    let ring = std::any::type_name::<K>()
+        .rsplit("::")
+        .next()
+        .unwrap_or("ring");
+    let (mut fa, mut fb) = (a.to_vec(), b.to_vec());
+    plan.forward(&mut fa);
+    plan.forward(&mut fb);
+    let mut back = fa.clone();
+    plan.inverse(&mut back);
+    assert_eq!(back, a, "{ring} inverse(forward) on {on}");
+    let mut prod: Vec<u64> = fa.iter().zip(&fb).map(|(&x, &y)| m.mul(x, y)).collect();
+    plan.inverse(&mut prod);
+    assert_eq!(prod, expected, "{ring} product on {on}");
+    fa
 }
 
 fn pow_ref(base: u64, mut exp: u64, q: u64) -> u64 {
