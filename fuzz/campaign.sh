@@ -64,8 +64,8 @@ out=$(cd "$out" && pwd)
 host=$(rustc +nightly -vV | sed -n 's/^host: //p')
 
 # The libFuzzer flags of a target: docs/FUZZING.md campaign 4 for the family targets and the
-# handshake; the session targets' input limit above their largest message (the 205 KB public
-# key); campaign 2's for the others.
+# handshake; the session targets' input limit above their whole honest transcripts (up to
+# 11.4 MB, the `large_valid_model*` seeds); campaign 2's for the others.
 flags_for() {
     case "$1" in
         ferret|silent_ot|ot_backend|triples)
@@ -75,7 +75,7 @@ flags_for() {
         handshake)
             echo "-rss_limit_mb=2048 -timeout=30" ;;
         session_server|session_client)
-            echo "-max_len=1200000 -rss_limit_mb=3072 -timeout=60" ;;
+            echo "-max_len=16777216 -rss_limit_mb=3072 -timeout=60" ;;
         *)
             echo "-rss_limit_mb=2048 -timeout=20" ;;
     esac
@@ -117,6 +117,19 @@ if ((build)); then
             { tail -20 "$out/build-$t.log" >&2; exit 1; }
     done
 fi
+
+# The session targets start from whole honest transcripts (not in git: megabytes each), so
+# that the fuzzer reaches every phase of a session; they are recorded fresh.
+for t in "${targets[@]}"; do
+    case "$t" in
+        session_server|session_client)
+            log "recording whole session transcripts (large_valid_model*)"
+            (cd "$here/.." && nice -n "$niceness" cargo run --release -q -p bunet-fuzz-targets \
+                --example seed_corpora sessions) >"$out/seeds.log" 2>&1 ||
+                { tail -20 "$out/seeds.log" >&2; exit 1; }
+            break ;;
+    esac
+done
 
 # One target: fuzz a copy of its corpus, then merge into its named seeds.
 campaign() {

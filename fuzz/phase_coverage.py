@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Coverage per protocol phase of the family fuzz targets (docs/FUZZING.md, campaign 4).
 
-For each target named on the command line, cuts every honest seed (`valid_*`, `large_valid_*`
+For each target named on the command line (the family targets, homconv_extents and the two
+session targets), cuts every honest seed (`valid_*`, `large_valid_*`
 in fuzz/corpus/<target>/) just before the first frame of each later phase (phases are told
 apart by frame kind), and prints libFuzzer's coverage (`cov` / `ft` of the INITED line, from a
 `-runs=0` pass) of the cut seeds, of the whole seeds, and of the whole corpus directory. Run
@@ -38,6 +39,25 @@ PHASES = {
         ("openings (0x040x)", lambda k: 0x400 <= k < 0x410),
     ],
     "homconv_extents": [("uploads (0x01xx)", lambda k: 0x100 <= k < 0x200)],
+    # The session targets' seeds are whole transcripts (`large_valid_model*`, written by
+    # `seed_corpora sessions`); the set-up is the handshake. The client's stream (what
+    # session_server reads):
+    "session_server": [
+        ("public key, OT set-up (0x0103, 0x03xx)", lambda k: k == 0x103),
+        ("request, its keys and garbling (0x0501)", lambda k: k == 0x501),
+        ("HomConv uploads (0x0101, 0x0105)", lambda k: k in (0x101, 0x105)),
+        ("nonlinear layers (0x0214, 0x0332-0x0340, 0x0400)",
+         lambda k: k == 0x214 or 0x332 <= k <= 0x340 or k == 0x400),
+    ],
+    # The server's stream (what session_client reads):
+    "session_client": [
+        ("OT set-up (0x0300-0x0320)", lambda k: 0x300 <= k <= 0x320),
+        ("request reply (0x0502)", lambda k: k == 0x502),
+        ("HomConv returns (0x0102, 0x0106)", lambda k: k in (0x102, 0x106)),
+        ("nonlinear layers (0x0213, 0x0330-0x0340, 0x0400)",
+         lambda k: k == 0x213 or 0x330 <= k <= 0x340 or k == 0x400),
+        ("result (0x0215, 0x0341)", lambda k: k in (0x215, 0x341)),
+    ],
 }
 
 
@@ -54,7 +74,7 @@ def frames(data, offset):
 
 def coverage(target, directory):
     run = subprocess.run(
-        [os.path.join(BIN, target), "-runs=0", "-max_len=1200000", "-rss_limit_mb=3072", directory],
+        [os.path.join(BIN, target), "-runs=0", "-max_len=16777216", "-rss_limit_mb=3072", directory],
         capture_output=True,
         text=True,
         check=False,

@@ -15,8 +15,8 @@ use bunet_crypto::pahe::{Evaluator, GaloisKeys, Params, PublicKey, SecretKey};
 use bunet_crypto::prg::Prg;
 use bunet_crypto::wire::Encode;
 use bunet_fuzz_targets::{
-    OT_MODULI, SESSION_SEED_LEN, frame, frames_prefix, gc_circuits, gc_evaluate_instances,
-    q32_params, record, session_transcripts, small_params,
+    OT_MODULI, SESSION_SEED_LEN, SESSION_SELECTORS, frame, frames_prefix, gc_circuits,
+    gc_evaluate_instances, q32_params, record, session_transcripts, small_params,
 };
 
 fn corpus(target: &str) -> PathBuf {
@@ -323,10 +323,12 @@ fn kernel_seeds() {
     }
 }
 
-/// The first frames of real session transcripts (whole transcripts are megabytes of
-/// ciphertexts; `tests/replay.rs` records and replays those fresh).
+/// Real session transcripts for every selector: their first frames (≤ 64 KB, checked in) and,
+/// as `large_valid_*` (kept out of git by fuzz/.gitignore), the whole transcripts, megabytes of
+/// ciphertexts, which reach every phase of a session (`fuzz/phase_coverage.py`); the campaign
+/// script writes them before it fuzzes the session targets.
 fn session_seeds() {
-    for selector in 0..4u8 {
+    for selector in 0..SESSION_SELECTORS {
         let (client_stream, server_stream) = session_transcripts(selector);
         for (target, stream) in [
             ("session_server", &client_stream),
@@ -337,6 +339,11 @@ fn session_seeds() {
                 target,
                 &format!("invalid_model{selector}_prefix"),
                 &with_selector(selector, prefix),
+            );
+            write(
+                target,
+                &format!("large_valid_model{selector}"),
+                &with_selector(selector, stream),
             );
         }
     }
@@ -448,6 +455,10 @@ const LARGE_SEED: usize = 256 << 10;
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("families") {
         family_seeds();
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("sessions") {
+        session_seeds();
         return;
     }
     if std::env::args().nth(1).as_deref() == Some("handshake") {

@@ -29,7 +29,7 @@ use bunet_kernels::primes::primes_congruent_one;
 use bunet_kernels::{Backend, Modulus};
 use bunet_unet::arch::{Activation, Architecture, Dims, Pooling};
 use bunet_unet::quant::QuantModel;
-use bunet_unet::secure::{Client, Preset, Server, SessionConfig};
+use bunet_unet::secure::{Client, LinearBackend, Preset, Server, SessionConfig};
 use bunet_unet::{Tensor, Weights};
 
 pub mod families;
@@ -752,16 +752,28 @@ pub fn session_arch(selector: u8) -> Architecture {
     }
 }
 
+/// Selectors of the session targets: bit 0 the model ([`session_arch`]), bit 1 the nonlinear
+/// backend and bit 2 the linear backend ([`session_config`]); higher bits are ignored.
+pub const SESSION_SELECTORS: u8 = 8;
+
 /// The session configuration for `selector`: bit 1 picks the nonlinear backend (`0` garbled
-/// circuits, `1` OT on silent OT), so both backends' peer messages are fuzzed.
+/// circuits, `1` OT on silent OT) and bit 2 the linear backend (`0` the seed's DFT HomConv, `1`
+/// the coefficient HomConv, the `bunet` commands' default), so every backend's peer messages
+/// are fuzzed.
 pub fn session_config(selector: u8) -> SessionConfig {
     let nonlinear = if selector & 2 == 0 {
         nonlinear::Backend::Gc
     } else {
         nonlinear::Backend::Ot
     };
+    let linear = if selector & 4 == 0 {
+        LinearBackend::Dft
+    } else {
+        LinearBackend::Coeff
+    };
     SessionConfig {
         nonlinear,
+        linear,
         ..SessionConfig::new(SESSION_PRESET)
     }
 }

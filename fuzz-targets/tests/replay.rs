@@ -204,11 +204,14 @@ fn homconv_budget_refuses_the_largest_extents() {
 }
 
 /// Whole session transcripts are too large to check in, so they are recorded fresh: each
-/// replays to success against the other party's target, and damaged ones are rejected.
+/// replays to success against the other party's target, and damaged ones are rejected. Every
+/// selector: both models, both nonlinear and both linear backends.
 #[test]
 fn session_targets_accept_recorded_transcripts_and_reject_damaged_ones() {
-    use bunet_fuzz_targets::{session_client, session_server, session_transcripts};
-    for selector in 0..4u8 {
+    use bunet_fuzz_targets::{
+        SESSION_SELECTORS, session_client, session_server, session_transcripts,
+    };
+    for selector in 0..SESSION_SELECTORS {
         let (client_stream, server_stream) = session_transcripts(selector);
         for (name, body, stream) in [
             (
