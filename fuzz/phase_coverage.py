@@ -6,7 +6,8 @@ session targets), cuts every honest seed (`valid_*`, `large_valid_*`
 in fuzz/corpus/<target>/) just before the first frame of each later phase (phases are told
 apart by frame kind), and prints libFuzzer's coverage (`cov` / `ft` of the INITED line, from a
 `-runs=0` pass) of the cut seeds, of the whole seeds, and of the whole corpus directory. Run
-after `cargo +nightly fuzz build` from fuzz/: `python3 phase_coverage.py ferret triples ...`.
+after `cargo +nightly fuzz build` from fuzz/: `python3 phase_coverage.py ferret triples ...`
+(`FUZZ_TARGET_DIR=fuzz/target-fast` for the campaign script's builds without ASan).
 Coverage varies by about 2 % between passes (thread scheduling).
 """
 
@@ -20,7 +21,11 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus")
-BIN = os.path.join(HERE, "target", "x86_64-unknown-linux-gnu", "release")
+# The binaries: cargo-fuzz's default target directory, or FUZZ_TARGET_DIR (e.g. fuzz/target-fast,
+# where fuzz/campaign.sh builds the targets it runs without ASan).
+BIN = os.path.join(
+    os.environ.get("FUZZ_TARGET_DIR", os.path.join(HERE, "target")), "x86_64-unknown-linux-gnu", "release"
+)
 
 # The phases after the set-up, in protocol order, as predicates on a frame's kind: a phase
 # starts at the first frame of its own or of a later phase.

@@ -210,6 +210,7 @@ fn tcp_pair() -> (TcpStream, TcpStream) {
 pub fn with_raw_peer<R>(bytes: &[u8], f: impl FnOnce(&mut Channel) -> R) -> R {
     let (ours, theirs) = tcp_pair();
     let mut drain = theirs.try_clone().expect("clone loopback stream");
+    let cut = theirs.try_clone().expect("clone loopback stream");
     let data = bytes.to_vec();
     let writer = std::thread::spawn(move || {
         let mut theirs = theirs;
@@ -227,6 +228,10 @@ pub fn with_raw_peer<R>(bytes: &[u8], f: impl FnOnce(&mut Channel) -> R) -> R {
     let mut ch = Channel::tcp(ours, config).expect("channel over loopback");
     let out = f(&mut ch);
     drop(ch);
+    // Once `f` is done the rest of `bytes` has no reader: without this the writer can sit in a
+    // zero-window `send` until the kernel gives up on the closed end (up to a minute, which
+    // libFuzzer reported as a timeout of `session_server` in campaign 7).
+    let _ = cut.shutdown(Shutdown::Both);
     writer.join().expect("raw peer writer");
     drainer.join().expect("raw peer drainer");
     out
