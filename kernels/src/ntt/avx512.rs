@@ -52,7 +52,7 @@ fn bcast(x: u64) -> __m512i {
 /// Generates the four transforms for one multiplication kind: the butterflies and in-register
 /// tails of this ISA, and [`ntt_schedule!`](super::schedule) for the stage schedule.
 macro_rules! transforms {
-    ($name:ident, $features:literal, $mul:ident) => {
+    ($name:ident, $features:literal, $mul:ident, $tail_ilp:literal) => {
         pub(crate) mod $name {
             use super::*;
 
@@ -63,6 +63,9 @@ macro_rules! transforms {
             const LANES: usize = 8;
             /// The negacyclic tails run the spans 4, 2, 1 on chunks of 16 (a register pair).
             const NEG_TAIL: usize = 8;
+            /// Chunks of 16 that the negacyclic tails run in step (per kind: more than fit in
+            /// the 32 registers spill).
+            const TAIL_ILP: usize = $tail_ilp;
 
             /// Cooley–Tukey butterfly: `x, y < 4q` in, `x + wy, x - wy + 2q < 4q` out.
             #[inline]
@@ -115,71 +118,152 @@ macro_rules! transforms {
             }
 
             /// The spans 4, 2, 1 of a negacyclic forward transform on chunks of 16 (span 4
-            /// across the register pair, span 2 after a lane permutation, span 1 after
-            /// unpacking), fully reduced and permuted back to natural order.
+            /// across a register pair, span 2 after a lane permutation, span 1 after
+            /// unpacking), fully reduced and permuted back to natural order; `TAIL_ILP` chunks
+            /// at a time.
             #[inline]
             #[target_feature(enable = $features)]
             fn neg_forward_tail(c: Consts, sub: &mut [u64], tw: &Tables, first: usize, n: usize) {
+                let mut k = first / 16;
+                let mut chunks = sub.chunks_exact_mut(16 * TAIL_ILP);
+                for chunk in &mut chunks {
+                    neg_forward_chunks::<TAIL_ILP>(c, chunk, tw, k, n / 2);
+                    k += TAIL_ILP;
+                }
+                for chunk in chunks.into_remainder().chunks_exact_mut(16) {
+                    neg_forward_chunks::<1>(c, chunk, tw, k, n / 2);
+                    k += 1;
+                }
+            }
+
+            /// [`neg_forward_tail`] on `P` consecutive chunks of 16 (global chunk indices
+            /// `k..k + P`), every step on all of them before the next: their dependency chains
+            /// are independent, and one chunk alone is latency-bound (each `for p` unrolls).
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn neg_forward_chunks<const P: usize>(
+                c: Consts,
+                chunk: &mut [u64],
+                tw: &Tables,
+                k: usize,
+                h: usize,
+            ) {
                 let (t2_lo, t2_hi) = (idx(IDX_T4_T2_LO), idx(IDX_T4_T2_HI));
                 let (out_lo, out_hi) = (idx(IDX_OUT_LO), idx(IDX_OUT_HI));
-                let h = n / 2;
-                let k0 = first / 16;
-                for (k, chunk) in sub.chunks_exact_mut(16).enumerate() {
-                    let (c0, c1) = chunk.split_at_mut(8);
-                    let (v0, v1) = (load(c0), load(c1));
-                    let o = 8 * (k0 + k);
-                    let lo = _mm512_shuffle_i64x2::<0x44>(v0, v1);
-                    let hi = _mm512_shuffle_i64x2::<0xEE>(v0, v1);
-                    let (lo, hi) = ct(c, lo, hi, load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
-                    let l2 = _mm512_permutex2var_epi64(lo, t2_lo, hi);
-                    let h2 = _mm512_permutex2var_epi64(lo, t2_hi, hi);
-                    let (lo, hi) = ct(
-                        c,
-                        l2,
-                        h2,
-                        load(&tw.lane_w[h + o..]),
-                        load(&tw.lane_ws[h + o..]),
+                let (mut lo, mut hi) = ([c.q; P], [c.q; P]);
+                for p in 0..P {
+                    let (v0, v1) = (load(&chunk[16 * p..]), load(&chunk[16 * p + 8..]));
+                    lo[p] = _mm512_shuffle_i64x2::<0x44>(v0, v1);
+                    hi[p] = _mm512_shuffle_i64x2::<0xEE>(v0, v1);
+                }
+                for p in 0..P {
+                    let o = 8 * (k + p);
+                    let (w, ws) = (load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+                    (lo[p], hi[p]) = ct(c, lo[p], hi[p], w, ws);
+                }
+                for p in 0..P {
+                    let l2 = _mm512_permutex2var_epi64(lo[p], t2_lo, hi[p]);
+                    hi[p] = _mm512_permutex2var_epi64(lo[p], t2_hi, hi[p]);
+                    lo[p] = l2;
+                }
+                for p in 0..P {
+                    let o = h + 8 * (k + p);
+                    let (w, ws) = (load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+                    (lo[p], hi[p]) = ct(c, lo[p], hi[p], w, ws);
+                }
+                for p in 0..P {
+                    let l1 = _mm512_unpacklo_epi64(lo[p], hi[p]);
+                    hi[p] = _mm512_unpackhi_epi64(lo[p], hi[p]);
+                    lo[p] = l1;
+                }
+                for p in 0..P {
+                    let o = h + 8 * (k + p);
+                    let (w, ws) = (load(&tw.w[o..]), load(&tw.ws[o..]));
+                    (lo[p], hi[p]) = ct(c, lo[p], hi[p], w, ws);
+                }
+                for p in 0..P {
+                    let x = reduce(reduce(lo[p], c.two_q), c.q);
+                    let y = reduce(reduce(hi[p], c.two_q), c.q);
+                    store(
+                        &mut chunk[16 * p..],
+                        _mm512_permutex2var_epi64(x, out_lo, y),
                     );
-                    let l1 = _mm512_unpacklo_epi64(lo, hi);
-                    let h1 = _mm512_unpackhi_epi64(lo, hi);
-                    let (lo, hi) = ct(c, l1, h1, load(&tw.w[h + o..]), load(&tw.ws[h + o..]));
-                    let lo = reduce(reduce(lo, c.two_q), c.q);
-                    let hi = reduce(reduce(hi, c.two_q), c.q);
-                    store(c0, _mm512_permutex2var_epi64(lo, out_lo, hi));
-                    store(c1, _mm512_permutex2var_epi64(lo, out_hi, hi));
+                    store(
+                        &mut chunk[16 * p + 8..],
+                        _mm512_permutex2var_epi64(x, out_hi, y),
+                    );
                 }
             }
 
             /// The spans 1, 2, 4 of a negacyclic inverse transform on chunks of 16 (the inverse
-            /// of [`neg_forward_tail`]'s permutations).
+            /// of [`neg_forward_tail`]'s permutations); `TAIL_ILP` chunks at a time.
             #[inline]
             #[target_feature(enable = $features)]
             fn neg_inverse_tail(c: Consts, sub: &mut [u64], tw: &Tables, first: usize, n: usize) {
+                let mut k = first / 16;
+                let mut chunks = sub.chunks_exact_mut(16 * TAIL_ILP);
+                for chunk in &mut chunks {
+                    neg_inverse_chunks::<TAIL_ILP>(c, chunk, tw, k, n / 2);
+                    k += TAIL_ILP;
+                }
+                for chunk in chunks.into_remainder().chunks_exact_mut(16) {
+                    neg_inverse_chunks::<1>(c, chunk, tw, k, n / 2);
+                    k += 1;
+                }
+            }
+
+            /// [`neg_inverse_tail`] on `P` consecutive chunks of 16, in step.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn neg_inverse_chunks<const P: usize>(
+                c: Consts,
+                chunk: &mut [u64],
+                tw: &Tables,
+                k: usize,
+                h: usize,
+            ) {
                 let (even, odd) = (idx(IDX_EVEN), idx(IDX_ODD));
                 let (t4_lo, t4_hi) = (idx(IDX_T4_T2_LO), idx(IDX_T4_T2_HI));
-                let h = n / 2;
-                let k0 = first / 16;
-                for (k, chunk) in sub.chunks_exact_mut(16).enumerate() {
-                    let (c0, c1) = chunk.split_at_mut(8);
-                    let (v0, v1) = (load(c0), load(c1));
-                    let o = 8 * (k0 + k);
-                    let lo = _mm512_permutex2var_epi64(v0, even, v1);
-                    let hi = _mm512_permutex2var_epi64(v0, odd, v1);
-                    let (lo, hi) = gs(c, lo, hi, load(&tw.w[h + o..]), load(&tw.ws[h + o..]));
-                    let l2 = _mm512_unpacklo_epi64(lo, hi);
-                    let h2 = _mm512_unpackhi_epi64(lo, hi);
-                    let (lo, hi) = gs(
-                        c,
-                        l2,
-                        h2,
-                        load(&tw.lane_w[h + o..]),
-                        load(&tw.lane_ws[h + o..]),
+                let (mut lo, mut hi) = ([c.q; P], [c.q; P]);
+                for p in 0..P {
+                    let (v0, v1) = (load(&chunk[16 * p..]), load(&chunk[16 * p + 8..]));
+                    lo[p] = _mm512_permutex2var_epi64(v0, even, v1);
+                    hi[p] = _mm512_permutex2var_epi64(v0, odd, v1);
+                }
+                for p in 0..P {
+                    let o = h + 8 * (k + p);
+                    let (w, ws) = (load(&tw.w[o..]), load(&tw.ws[o..]));
+                    (lo[p], hi[p]) = gs(c, lo[p], hi[p], w, ws);
+                }
+                for p in 0..P {
+                    let l2 = _mm512_unpacklo_epi64(lo[p], hi[p]);
+                    hi[p] = _mm512_unpackhi_epi64(lo[p], hi[p]);
+                    lo[p] = l2;
+                }
+                for p in 0..P {
+                    let o = h + 8 * (k + p);
+                    let (w, ws) = (load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+                    (lo[p], hi[p]) = gs(c, lo[p], hi[p], w, ws);
+                }
+                for p in 0..P {
+                    let l4 = _mm512_permutex2var_epi64(lo[p], t4_lo, hi[p]);
+                    hi[p] = _mm512_permutex2var_epi64(lo[p], t4_hi, hi[p]);
+                    lo[p] = l4;
+                }
+                for p in 0..P {
+                    let o = 8 * (k + p);
+                    let (w, ws) = (load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+                    (lo[p], hi[p]) = gs(c, lo[p], hi[p], w, ws);
+                }
+                for p in 0..P {
+                    store(
+                        &mut chunk[16 * p..],
+                        _mm512_shuffle_i64x2::<0x44>(lo[p], hi[p]),
                     );
-                    let l4 = _mm512_permutex2var_epi64(lo, t4_lo, hi);
-                    let h4 = _mm512_permutex2var_epi64(lo, t4_hi, hi);
-                    let (lo, hi) = gs(c, l4, h4, load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
-                    store(c0, _mm512_shuffle_i64x2::<0x44>(lo, hi));
-                    store(c1, _mm512_shuffle_i64x2::<0xEE>(lo, hi));
+                    store(
+                        &mut chunk[16 * p + 8..],
+                        _mm512_shuffle_i64x2::<0xEE>(lo[p], hi[p]),
+                    );
                 }
             }
 
@@ -269,9 +353,9 @@ macro_rules! transforms {
     };
 }
 
-transforms!(ifma, "avx512f,avx512dq,avx512ifma", mul_ifma);
-transforms!(shoup32, "avx512f,avx512dq", mul_shoup32);
-transforms!(shoup64, "avx512f,avx512dq", mul_shoup64);
+transforms!(ifma, "avx512f,avx512dq,avx512ifma", mul_ifma, 4);
+transforms!(shoup32, "avx512f,avx512dq", mul_shoup32, 4);
+transforms!(shoup64, "avx512f,avx512dq", mul_shoup64, 8);
 
 /// Lane twiddles of the two in-register stages that do not read the plain table (spans 4 and 2),
 /// for 16-element chunks; the span-1 stage reads `w[n/2 + 8k ..]` directly.
