@@ -37,6 +37,27 @@ const IDX_OUT_HI: [i64; 8] = [4, 12, 5, 13, 6, 14, 7, 15];
 const IDX_EVEN: [i64; 8] = [0, 2, 4, 6, 8, 10, 12, 14];
 const IDX_ODD: [i64; 8] = [1, 3, 5, 7, 9, 11, 13, 15];
 
+// The negacyclic tails' layouts. Element `e = 8 b3 + 4 b2 + 2 b1 + b0` of a 16-element chunk sits
+// in the register pair at (register, lane bits 2 1 0); each stage needs its partner bit in the
+// register. Forward: loaded (b3; b2 b1 b0), span 4 at (b2; b3 b1 b0) after a 256-bit shuffle,
+// span 2 at (b1; b2 b3 b0) after a 128-bit `vshufi64x2` (cheaper than a two-source permutation),
+// span 1 at (b0; b2 b3 b1) after unpacking, then one permutation back to (b3; b2 b1 b0). The
+// inverse runs the same layouts backwards (the step from span 2 to span 4 needs a permutation
+// there). `lane_twiddles` lays the twiddles of spans 2 and 1 out in these lane orders.
+/// Forward output: (b0; b2 b3 b1) back to natural order.
+const NEG_OUT_LO: [i64; 8] = [0, 8, 1, 9, 4, 12, 5, 13];
+const NEG_OUT_HI: [i64; 8] = [2, 10, 3, 11, 6, 14, 7, 15];
+/// Inverse input: natural order to (b0; b2 b3 b1).
+const NEG_IN_LO: [i64; 8] = [0, 2, 8, 10, 4, 6, 12, 14];
+const NEG_IN_HI: [i64; 8] = [1, 3, 9, 11, 5, 7, 13, 15];
+/// Inverse, span 2 to span 4: (b1; b2 b3 b0) to (b2; b3 b1 b0).
+const NEG_T4_LO: [i64; 8] = [0, 1, 8, 9, 2, 3, 10, 11];
+const NEG_T4_HI: [i64; 8] = [4, 5, 12, 13, 6, 7, 14, 15];
+/// Lane `l` of the span-2 stage holds the chunk's 4-block `NEG_SPAN2[l]`, of the span-1 stage its
+/// pair `NEG_SPAN1[l]`.
+const NEG_SPAN2: [usize; 8] = [0, 0, 2, 2, 1, 1, 3, 3];
+const NEG_SPAN1: [usize; 8] = [0, 1, 4, 5, 2, 3, 6, 7];
+
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn idx(i: [i64; 8]) -> __m512i {
@@ -148,8 +169,7 @@ macro_rules! transforms {
                 k: usize,
                 h: usize,
             ) {
-                let (t2_lo, t2_hi) = (idx(IDX_T4_T2_LO), idx(IDX_T4_T2_HI));
-                let (out_lo, out_hi) = (idx(IDX_OUT_LO), idx(IDX_OUT_HI));
+                let (out_lo, out_hi) = (idx(NEG_OUT_LO), idx(NEG_OUT_HI));
                 let (mut lo, mut hi) = ([c.q; P], [c.q; P]);
                 for p in 0..P {
                     let (v0, v1) = (load(&chunk[16 * p..]), load(&chunk[16 * p + 8..]));
@@ -162,8 +182,9 @@ macro_rules! transforms {
                     (lo[p], hi[p]) = ct(c, lo[p], hi[p], w, ws);
                 }
                 for p in 0..P {
-                    let l2 = _mm512_permutex2var_epi64(lo[p], t2_lo, hi[p]);
-                    hi[p] = _mm512_permutex2var_epi64(lo[p], t2_hi, hi[p]);
+                    // 128-bit units 0, 2 of each register, then 1, 3 (see `lane_twiddles`).
+                    let l2 = _mm512_shuffle_i64x2::<0x88>(lo[p], hi[p]);
+                    hi[p] = _mm512_shuffle_i64x2::<0xDD>(lo[p], hi[p]);
                     lo[p] = l2;
                 }
                 for p in 0..P {
@@ -177,8 +198,8 @@ macro_rules! transforms {
                     lo[p] = l1;
                 }
                 for p in 0..P {
-                    let o = h + 8 * (k + p);
-                    let (w, ws) = (load(&tw.w[o..]), load(&tw.ws[o..]));
+                    let o = 2 * h + 8 * (k + p);
+                    let (w, ws) = (load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
                     (lo[p], hi[p]) = ct(c, lo[p], hi[p], w, ws);
                 }
                 for p in 0..P {
@@ -222,17 +243,17 @@ macro_rules! transforms {
                 k: usize,
                 h: usize,
             ) {
-                let (even, odd) = (idx(IDX_EVEN), idx(IDX_ODD));
-                let (t4_lo, t4_hi) = (idx(IDX_T4_T2_LO), idx(IDX_T4_T2_HI));
+                let (in_lo, in_hi) = (idx(NEG_IN_LO), idx(NEG_IN_HI));
+                let (t4_lo, t4_hi) = (idx(NEG_T4_LO), idx(NEG_T4_HI));
                 let (mut lo, mut hi) = ([c.q; P], [c.q; P]);
                 for p in 0..P {
                     let (v0, v1) = (load(&chunk[16 * p..]), load(&chunk[16 * p + 8..]));
-                    lo[p] = _mm512_permutex2var_epi64(v0, even, v1);
-                    hi[p] = _mm512_permutex2var_epi64(v0, odd, v1);
+                    lo[p] = _mm512_permutex2var_epi64(v0, in_lo, v1);
+                    hi[p] = _mm512_permutex2var_epi64(v0, in_hi, v1);
                 }
                 for p in 0..P {
-                    let o = h + 8 * (k + p);
-                    let (w, ws) = (load(&tw.w[o..]), load(&tw.ws[o..]));
+                    let o = 2 * h + 8 * (k + p);
+                    let (w, ws) = (load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
                     (lo[p], hi[p]) = gs(c, lo[p], hi[p], w, ws);
                 }
                 for p in 0..P {
@@ -357,19 +378,20 @@ transforms!(ifma, "avx512f,avx512dq,avx512ifma", mul_ifma, 4);
 transforms!(shoup32, "avx512f,avx512dq", mul_shoup32, 4);
 transforms!(shoup64, "avx512f,avx512dq", mul_shoup64, 8);
 
-/// Lane twiddles of the two in-register stages that do not read the plain table (spans 4 and 2),
-/// for 16-element chunks; the span-1 stage reads `w[n/2 + 8k ..]` directly.
+/// Lane twiddles of the negacyclic in-register stages, for 16-element chunks, in the lane orders
+/// of the tails (see `NEG_SPAN2`).
 ///
 /// Chunk `k` of the span-4 stage holds `[w[n/8 + 2k]; 4] ++ [w[n/8 + 2k + 1]; 4]`; of the span-2
-/// stage `w[n/4 + 4k + l/2]` in lane `l`. The span-4 part fills `[0, n/2)`, the span-2 part
-/// `[n/2, n)`.
+/// stage `w[n/4 + 4k + NEG_SPAN2[l]]` in lane `l`, of the span-1 stage
+/// `w[n/2 + 8k + NEG_SPAN1[l]]`. The three parts fill `[0, n/2)`, `[n/2, n)` and `[n, 3n/2)`.
 pub(crate) fn lane_twiddles(t: &[u64]) -> Vec<u64> {
     let n = t.len();
-    let mut out = vec![0; n];
+    let mut out = vec![0; 3 * n / 2];
     for k in 0..n / 16 {
         for l in 0..8 {
             out[8 * k + l] = t[n / 8 + 2 * k + l / 4];
-            out[n / 2 + 8 * k + l] = t[n / 4 + 4 * k + l / 2];
+            out[n / 2 + 8 * k + l] = t[n / 4 + 4 * k + NEG_SPAN2[l]];
+            out[n + 8 * k + l] = t[n / 2 + 8 * k + NEG_SPAN1[l]];
         }
     }
     out
