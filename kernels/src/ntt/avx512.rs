@@ -3,7 +3,8 @@
 //! Stages whose butterflies span at least eight elements run on whole vectors with a broadcast
 //! (negacyclic) or contiguous (cyclic) twiddle; the last three stages of a forward transform and
 //! the first three of an inverse run inside a pair of registers (sixteen elements) with lane
-//! permutations. The multiplication by a twiddle depends on the size of `q`
+//! permutations; the negacyclic ones run several such chunks in step (the tail is otherwise
+//! latency-bound: measured on Zen 4, `docs/PERFORMANCE.md`). The multiplication by a twiddle depends on the size of `q`
 //! ([`MulKind`](crate::modarith::MulKind)):
 //!
 //! * `Ifma52` (`q < 2^50`, AVX-512 IFMA52): quotient `madd52hi(y, w')`, remainder from two
@@ -28,8 +29,7 @@ use crate::modarith::avx512::{
 /// Length of the parts that run their remaining stages while resident in L1 (16 KiB of data).
 const BLOCK: usize = 2048;
 
-/// Lane permutation indices for the in-register stages (see the module documentation of
-/// [`Tables`] for the layouts they produce).
+/// Lane permutation indices of the cyclic in-register stages.
 const IDX_T4_T2_LO: [i64; 8] = [0, 1, 8, 9, 4, 5, 12, 13];
 const IDX_T4_T2_HI: [i64; 8] = [2, 3, 10, 11, 6, 7, 14, 15];
 const IDX_OUT_LO: [i64; 8] = [0, 8, 1, 9, 2, 10, 3, 11];
