@@ -1,6 +1,8 @@
 //! NTT benches: ours beside concrete-ntt 0.2 (its stable AVX2 path) in the same criterion group.
 //!
-//! Run: `cargo bench -p bunet-benches --bench ntt -- --measurement-time 2`
+//! Run: `cargo bench -p bunet-benches --bench ntt -- --measurement-time 2`; with
+//! `cargo +nightly bench -p bunet-benches --features fhe-tfhe-ntt-nightly --bench ntt` it also
+//! runs ours beside tfhe-ntt's AVX-512 path (the NTT goal of ANCHORS.md).
 //! (filter with a group name, e.g. `ntt/fwd/n=8192`; `ntt/kinds` compares the multiplication
 //! kinds of one backend, e.g. AVX2's `Shoup64` and `Fma50`, with the scalar reference).
 
@@ -109,47 +111,117 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(2))
 }
 
-/// Interleaved minimum-of-many timings of ours and concrete-ntt at N = 8192: on a shared,
+/// Interleaved minima (µs) of ours and a peer at one length and prime.
+struct Minima {
+    /// Ours, forward, on a 64-byte aligned buffer.
+    fwd: f64,
+    /// Ours, forward, on a plain `Vec<u64>`.
+    fwd_vec: f64,
+    /// Ours, inverse (scaling by 1/n included), aligned.
+    inv: f64,
+    /// The peer's forward, aligned.
+    peer_fwd: f64,
+    /// The peer's inverse followed by its `normalize` (the scaling by 1/n), aligned.
+    peer_inv: f64,
+}
+
+/// Minimum-of-many timings of ours and a peer (`peer_fwd`, `peer_inv`) at length `n` modulo `q`,
+/// over `rounds` rounds that each run every transform once (ours, peer, ours, ...): on a shared,
 /// loaded machine the minimum of alternating runs is a steadier ratio than two medians. Both
-/// run on 64-byte aligned buffers; ours is also timed on a plain `Vec<u64>`.
+/// sides run on 64-byte aligned buffers (the peers' own benches align theirs); ours is also
+/// timed on a plain `Vec<u64>`.
+fn interleaved(
+    n: usize,
+    q: u64,
+    rounds: usize,
+    peer_fwd: impl Fn(&mut [u64]),
+    peer_inv: impl Fn(&mut [u64]),
+) -> Minima {
+    let ours = Plan::new(n, q).expect("an NTT prime");
+    let mut a = input(n, q);
+    let mut aligned = AlignedVec::from_slice(&a);
+    let mut b = AlignedVec::from_slice(&a);
+    let mut best = [f64::MAX; 5];
+    for _ in 0..rounds {
+        for (i, best) in best.iter_mut().enumerate() {
+            let t = std::time::Instant::now();
+            match i {
+                0 => ours.forward(&mut a),
+                1 => peer_fwd(&mut b),
+                2 => ours.inverse(&mut aligned),
+                3 => ours.forward(&mut aligned),
+                _ => peer_inv(&mut b),
+            }
+            *best = best.min(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    Minima {
+        fwd: best[3],
+        fwd_vec: best[0],
+        inv: best[2],
+        peer_fwd: best[1],
+        peer_inv: best[4],
+    }
+}
+
+/// Prints one line of [`interleaved`]'s minima for `peer`.
+fn print_minima(label: &str, peer: &str, m: &Minima) {
+    println!(
+        "  {label} fwd: bunet {:.2} (on a Vec: {:.2}) {peer} {:.2} ratio {:.2} | inv: bunet {:.2} {peer} {:.2} ratio {:.2}",
+        m.fwd,
+        m.fwd_vec,
+        m.peer_fwd,
+        m.fwd / m.peer_fwd,
+        m.inv,
+        m.peer_inv,
+        m.inv / m.peer_inv
+    );
+}
+
+/// Ours beside concrete-ntt (its stable AVX2 path) at N = 8192, 400 interleaved rounds.
 fn side_by_side() {
     let n = 8192;
     println!("ntt/side-by-side n={n}: min over 400 interleaved runs (µs)");
     for bits in BITS {
         let q = primes_congruent_one(bits, 2 * n as u64, 1)[0];
-        let ours = Plan::new(n, q).expect("an NTT prime");
         let peer = concrete_ntt::prime64::Plan::try_new(n, q).expect("concrete-ntt accepts it");
-        // Both sides also get a 64-byte aligned buffer (concrete-ntt's own benches align theirs).
-        let mut a = input(n, q);
-        let mut aligned = AlignedVec::from_slice(&a);
-        let mut b = AlignedVec::from_slice(&a);
-        let mut best = [f64::MAX; 5];
-        for _ in 0..400 {
-            for (i, best) in best.iter_mut().enumerate() {
-                let t = std::time::Instant::now();
-                match i {
-                    0 => ours.forward(&mut a),
-                    1 => peer.fwd(&mut b),
-                    2 => ours.inverse(&mut aligned),
-                    3 => ours.forward(&mut aligned),
-                    _ => {
-                        peer.inv(&mut b);
-                        peer.normalize(&mut b)
-                    }
-                }
-                *best = best.min(t.elapsed().as_secs_f64() * 1e6);
-            }
-        }
-        println!(
-            "  q={bits}bit fwd: bunet {:.2} (on a Vec: {:.2}) concrete-ntt {:.2} ratio {:.2} | inv: bunet {:.2} concrete-ntt {:.2} ratio {:.2}",
-            best[3],
-            best[0],
-            best[1],
-            best[3] / best[1],
-            best[2],
-            best[4],
-            best[2] / best[4]
+        let m = interleaved(
+            n,
+            q,
+            400,
+            |a| peer.fwd(a),
+            |a| {
+                peer.inv(a);
+                peer.normalize(a)
+            },
         );
+        print_minima(&format!("q={bits}bit"), "concrete-ntt", &m);
+    }
+}
+
+/// Ours beside tfhe-ntt's AVX-512 path (`nightly` feature; its IFMA52 code for `q < 2^50` on
+/// CPUs with IFMA, else its 64-bit Shoup code), the NTT goal of ANCHORS.md (issue #14), at
+/// every bench length for 50- and 60-bit primes, 400 interleaved rounds.
+#[cfg(feature = "fhe-tfhe-ntt-nightly")]
+fn tfhe_side_by_side() {
+    println!("ntt/tfhe-ntt side-by-side: min over 400 interleaved runs (µs)");
+    for n in LENGTHS {
+        for bits in [50, 60] {
+            let q = primes_congruent_one(bits, 2 * n as u64, 1)[0];
+            let peer = tfhe_ntt::prime64::Plan::try_new(n, q).expect("tfhe-ntt accepts it");
+            let m = interleaved(
+                n,
+                q,
+                400,
+                |a| peer.fwd(a),
+                |a| {
+                    peer.inv(a);
+                    peer.normalize(a)
+                },
+            );
+            let label = format!("n={n} q={bits}bit (tfhe-ntt IFMA: {})", peer.use_ifma());
+            print_minima(&label, "tfhe-ntt", &m);
+        }
     }
 }
 
@@ -255,6 +327,8 @@ criterion_group! {
 fn main() {
     println!("{}", bunet_benches::backend_banner());
     side_by_side();
+    #[cfg(feature = "fhe-tfhe-ntt-nightly")]
+    tfhe_side_by_side();
     kinds_side_by_side();
     benches();
     Criterion::default().configure_from_args().final_summary();

@@ -3,7 +3,8 @@
 //! Stages whose butterflies span at least eight elements run on whole vectors with a broadcast
 //! (negacyclic) or contiguous (cyclic) twiddle; the last three stages of a forward transform and
 //! the first three of an inverse run inside a pair of registers (sixteen elements) with lane
-//! permutations. The multiplication by a twiddle depends on the size of `q`
+//! permutations; the negacyclic ones run several such chunks in step (the tail is otherwise
+//! latency-bound: measured on Zen 4, `docs/PERFORMANCE.md`). The multiplication by a twiddle depends on the size of `q`
 //! ([`MulKind`](crate::modarith::MulKind)):
 //!
 //! * `Ifma52` (`q < 2^50`, AVX-512 IFMA52): quotient `madd52hi(y, w')`, remainder from two
@@ -28,14 +29,34 @@ use crate::modarith::avx512::{
 /// Length of the parts that run their remaining stages while resident in L1 (16 KiB of data).
 const BLOCK: usize = 2048;
 
-/// Lane permutation indices for the in-register stages (see the module documentation of
-/// [`Tables`] for the layouts they produce).
+/// Lane permutation indices of the cyclic in-register stages.
 const IDX_T4_T2_LO: [i64; 8] = [0, 1, 8, 9, 4, 5, 12, 13];
 const IDX_T4_T2_HI: [i64; 8] = [2, 3, 10, 11, 6, 7, 14, 15];
 const IDX_OUT_LO: [i64; 8] = [0, 8, 1, 9, 2, 10, 3, 11];
 const IDX_OUT_HI: [i64; 8] = [4, 12, 5, 13, 6, 14, 7, 15];
 const IDX_EVEN: [i64; 8] = [0, 2, 4, 6, 8, 10, 12, 14];
 const IDX_ODD: [i64; 8] = [1, 3, 5, 7, 9, 11, 13, 15];
+
+// The negacyclic tails' layouts. Element `e = 8 b3 + 4 b2 + 2 b1 + b0` of a 16-element chunk sits
+// in the register pair at (register, lane bits 2 1 0); each stage needs its partner bit in the
+// register. Forward: loaded (b3; b2 b1 b0), span 4 at (b2; b3 b1 b0) after a 256-bit shuffle,
+// span 2 at (b1; b2 b3 b0) after a 128-bit `vshufi64x2` (cheaper than a two-source permutation),
+// span 1 at (b0; b2 b3 b1) after unpacking, then one permutation back to (b3; b2 b1 b0). The
+// inverse runs the same layouts backwards (the step from span 2 to span 4 needs a permutation
+// there). `lane_twiddles` lays the twiddles of spans 2 and 1 out in these lane orders.
+/// Forward output: (b0; b2 b3 b1) back to natural order.
+const NEG_OUT_LO: [i64; 8] = [0, 8, 1, 9, 4, 12, 5, 13];
+const NEG_OUT_HI: [i64; 8] = [2, 10, 3, 11, 6, 14, 7, 15];
+/// Inverse input: natural order to (b0; b2 b3 b1).
+const NEG_IN_LO: [i64; 8] = [0, 2, 8, 10, 4, 6, 12, 14];
+const NEG_IN_HI: [i64; 8] = [1, 3, 9, 11, 5, 7, 13, 15];
+/// Inverse, span 2 to span 4: (b1; b2 b3 b0) to (b2; b3 b1 b0).
+const NEG_T4_LO: [i64; 8] = [0, 1, 8, 9, 2, 3, 10, 11];
+const NEG_T4_HI: [i64; 8] = [4, 5, 12, 13, 6, 7, 14, 15];
+/// Lane `l` of the span-2 stage holds the chunk's 4-block `NEG_SPAN2[l]`, of the span-1 stage its
+/// pair `NEG_SPAN1[l]`.
+const NEG_SPAN2: [usize; 8] = [0, 0, 2, 2, 1, 1, 3, 3];
+const NEG_SPAN1: [usize; 8] = [0, 1, 4, 5, 2, 3, 6, 7];
 
 #[inline]
 #[target_feature(enable = "avx512f")]
@@ -52,7 +73,7 @@ fn bcast(x: u64) -> __m512i {
 /// Generates the four transforms for one multiplication kind: the butterflies and in-register
 /// tails of this ISA, and [`ntt_schedule!`](super::schedule) for the stage schedule.
 macro_rules! transforms {
-    ($name:ident, $features:literal, $mul:ident) => {
+    ($name:ident, $features:literal, $mul:ident, $tail_ilp:literal) => {
         pub(crate) mod $name {
             use super::*;
 
@@ -63,6 +84,9 @@ macro_rules! transforms {
             const LANES: usize = 8;
             /// The negacyclic tails run the spans 4, 2, 1 on chunks of 16 (a register pair).
             const NEG_TAIL: usize = 8;
+            /// Chunks of 16 that the negacyclic tails run in step (per kind: more than fit in
+            /// the 32 registers spill).
+            const TAIL_ILP: usize = $tail_ilp;
 
             /// Cooley–Tukey butterfly: `x, y < 4q` in, `x + wy, x - wy + 2q < 4q` out.
             #[inline]
@@ -115,71 +139,152 @@ macro_rules! transforms {
             }
 
             /// The spans 4, 2, 1 of a negacyclic forward transform on chunks of 16 (span 4
-            /// across the register pair, span 2 after a lane permutation, span 1 after
-            /// unpacking), fully reduced and permuted back to natural order.
+            /// across a register pair, span 2 after a lane permutation, span 1 after
+            /// unpacking), fully reduced and permuted back to natural order; `TAIL_ILP` chunks
+            /// at a time.
             #[inline]
             #[target_feature(enable = $features)]
             fn neg_forward_tail(c: Consts, sub: &mut [u64], tw: &Tables, first: usize, n: usize) {
-                let (t2_lo, t2_hi) = (idx(IDX_T4_T2_LO), idx(IDX_T4_T2_HI));
-                let (out_lo, out_hi) = (idx(IDX_OUT_LO), idx(IDX_OUT_HI));
-                let h = n / 2;
-                let k0 = first / 16;
-                for (k, chunk) in sub.chunks_exact_mut(16).enumerate() {
-                    let (c0, c1) = chunk.split_at_mut(8);
-                    let (v0, v1) = (load(c0), load(c1));
-                    let o = 8 * (k0 + k);
-                    let lo = _mm512_shuffle_i64x2::<0x44>(v0, v1);
-                    let hi = _mm512_shuffle_i64x2::<0xEE>(v0, v1);
-                    let (lo, hi) = ct(c, lo, hi, load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
-                    let l2 = _mm512_permutex2var_epi64(lo, t2_lo, hi);
-                    let h2 = _mm512_permutex2var_epi64(lo, t2_hi, hi);
-                    let (lo, hi) = ct(
-                        c,
-                        l2,
-                        h2,
-                        load(&tw.lane_w[h + o..]),
-                        load(&tw.lane_ws[h + o..]),
+                let mut k = first / 16;
+                let mut chunks = sub.chunks_exact_mut(16 * TAIL_ILP);
+                for chunk in &mut chunks {
+                    neg_forward_chunks::<TAIL_ILP>(c, chunk, tw, k, n / 2);
+                    k += TAIL_ILP;
+                }
+                for chunk in chunks.into_remainder().chunks_exact_mut(16) {
+                    neg_forward_chunks::<1>(c, chunk, tw, k, n / 2);
+                    k += 1;
+                }
+            }
+
+            /// [`neg_forward_tail`] on `P` consecutive chunks of 16 (global chunk indices
+            /// `k..k + P`), every step on all of them before the next: their dependency chains
+            /// are independent, and one chunk alone is latency-bound (each `for p` unrolls).
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn neg_forward_chunks<const P: usize>(
+                c: Consts,
+                chunk: &mut [u64],
+                tw: &Tables,
+                k: usize,
+                h: usize,
+            ) {
+                let (out_lo, out_hi) = (idx(NEG_OUT_LO), idx(NEG_OUT_HI));
+                let (mut lo, mut hi) = ([c.q; P], [c.q; P]);
+                for p in 0..P {
+                    let (v0, v1) = (load(&chunk[16 * p..]), load(&chunk[16 * p + 8..]));
+                    lo[p] = _mm512_shuffle_i64x2::<0x44>(v0, v1);
+                    hi[p] = _mm512_shuffle_i64x2::<0xEE>(v0, v1);
+                }
+                for p in 0..P {
+                    let o = 8 * (k + p);
+                    let (w, ws) = (load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+                    (lo[p], hi[p]) = ct(c, lo[p], hi[p], w, ws);
+                }
+                for p in 0..P {
+                    // 128-bit units 0, 2 of each register, then 1, 3 (see `lane_twiddles`).
+                    let l2 = _mm512_shuffle_i64x2::<0x88>(lo[p], hi[p]);
+                    hi[p] = _mm512_shuffle_i64x2::<0xDD>(lo[p], hi[p]);
+                    lo[p] = l2;
+                }
+                for p in 0..P {
+                    let o = h + 8 * (k + p);
+                    let (w, ws) = (load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+                    (lo[p], hi[p]) = ct(c, lo[p], hi[p], w, ws);
+                }
+                for p in 0..P {
+                    let l1 = _mm512_unpacklo_epi64(lo[p], hi[p]);
+                    hi[p] = _mm512_unpackhi_epi64(lo[p], hi[p]);
+                    lo[p] = l1;
+                }
+                for p in 0..P {
+                    let o = 2 * h + 8 * (k + p);
+                    let (w, ws) = (load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+                    (lo[p], hi[p]) = ct(c, lo[p], hi[p], w, ws);
+                }
+                for p in 0..P {
+                    let x = reduce(reduce(lo[p], c.two_q), c.q);
+                    let y = reduce(reduce(hi[p], c.two_q), c.q);
+                    store(
+                        &mut chunk[16 * p..],
+                        _mm512_permutex2var_epi64(x, out_lo, y),
                     );
-                    let l1 = _mm512_unpacklo_epi64(lo, hi);
-                    let h1 = _mm512_unpackhi_epi64(lo, hi);
-                    let (lo, hi) = ct(c, l1, h1, load(&tw.w[h + o..]), load(&tw.ws[h + o..]));
-                    let lo = reduce(reduce(lo, c.two_q), c.q);
-                    let hi = reduce(reduce(hi, c.two_q), c.q);
-                    store(c0, _mm512_permutex2var_epi64(lo, out_lo, hi));
-                    store(c1, _mm512_permutex2var_epi64(lo, out_hi, hi));
+                    store(
+                        &mut chunk[16 * p + 8..],
+                        _mm512_permutex2var_epi64(x, out_hi, y),
+                    );
                 }
             }
 
             /// The spans 1, 2, 4 of a negacyclic inverse transform on chunks of 16 (the inverse
-            /// of [`neg_forward_tail`]'s permutations).
+            /// of [`neg_forward_tail`]'s permutations); `TAIL_ILP` chunks at a time.
             #[inline]
             #[target_feature(enable = $features)]
             fn neg_inverse_tail(c: Consts, sub: &mut [u64], tw: &Tables, first: usize, n: usize) {
-                let (even, odd) = (idx(IDX_EVEN), idx(IDX_ODD));
-                let (t4_lo, t4_hi) = (idx(IDX_T4_T2_LO), idx(IDX_T4_T2_HI));
-                let h = n / 2;
-                let k0 = first / 16;
-                for (k, chunk) in sub.chunks_exact_mut(16).enumerate() {
-                    let (c0, c1) = chunk.split_at_mut(8);
-                    let (v0, v1) = (load(c0), load(c1));
-                    let o = 8 * (k0 + k);
-                    let lo = _mm512_permutex2var_epi64(v0, even, v1);
-                    let hi = _mm512_permutex2var_epi64(v0, odd, v1);
-                    let (lo, hi) = gs(c, lo, hi, load(&tw.w[h + o..]), load(&tw.ws[h + o..]));
-                    let l2 = _mm512_unpacklo_epi64(lo, hi);
-                    let h2 = _mm512_unpackhi_epi64(lo, hi);
-                    let (lo, hi) = gs(
-                        c,
-                        l2,
-                        h2,
-                        load(&tw.lane_w[h + o..]),
-                        load(&tw.lane_ws[h + o..]),
+                let mut k = first / 16;
+                let mut chunks = sub.chunks_exact_mut(16 * TAIL_ILP);
+                for chunk in &mut chunks {
+                    neg_inverse_chunks::<TAIL_ILP>(c, chunk, tw, k, n / 2);
+                    k += TAIL_ILP;
+                }
+                for chunk in chunks.into_remainder().chunks_exact_mut(16) {
+                    neg_inverse_chunks::<1>(c, chunk, tw, k, n / 2);
+                    k += 1;
+                }
+            }
+
+            /// [`neg_inverse_tail`] on `P` consecutive chunks of 16, in step.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn neg_inverse_chunks<const P: usize>(
+                c: Consts,
+                chunk: &mut [u64],
+                tw: &Tables,
+                k: usize,
+                h: usize,
+            ) {
+                let (in_lo, in_hi) = (idx(NEG_IN_LO), idx(NEG_IN_HI));
+                let (t4_lo, t4_hi) = (idx(NEG_T4_LO), idx(NEG_T4_HI));
+                let (mut lo, mut hi) = ([c.q; P], [c.q; P]);
+                for p in 0..P {
+                    let (v0, v1) = (load(&chunk[16 * p..]), load(&chunk[16 * p + 8..]));
+                    lo[p] = _mm512_permutex2var_epi64(v0, in_lo, v1);
+                    hi[p] = _mm512_permutex2var_epi64(v0, in_hi, v1);
+                }
+                for p in 0..P {
+                    let o = 2 * h + 8 * (k + p);
+                    let (w, ws) = (load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+                    (lo[p], hi[p]) = gs(c, lo[p], hi[p], w, ws);
+                }
+                for p in 0..P {
+                    let l2 = _mm512_unpacklo_epi64(lo[p], hi[p]);
+                    hi[p] = _mm512_unpackhi_epi64(lo[p], hi[p]);
+                    lo[p] = l2;
+                }
+                for p in 0..P {
+                    let o = h + 8 * (k + p);
+                    let (w, ws) = (load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+                    (lo[p], hi[p]) = gs(c, lo[p], hi[p], w, ws);
+                }
+                for p in 0..P {
+                    let l4 = _mm512_permutex2var_epi64(lo[p], t4_lo, hi[p]);
+                    hi[p] = _mm512_permutex2var_epi64(lo[p], t4_hi, hi[p]);
+                    lo[p] = l4;
+                }
+                for p in 0..P {
+                    let o = 8 * (k + p);
+                    let (w, ws) = (load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
+                    (lo[p], hi[p]) = gs(c, lo[p], hi[p], w, ws);
+                }
+                for p in 0..P {
+                    store(
+                        &mut chunk[16 * p..],
+                        _mm512_shuffle_i64x2::<0x44>(lo[p], hi[p]),
                     );
-                    let l4 = _mm512_permutex2var_epi64(lo, t4_lo, hi);
-                    let h4 = _mm512_permutex2var_epi64(lo, t4_hi, hi);
-                    let (lo, hi) = gs(c, l4, h4, load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
-                    store(c0, _mm512_shuffle_i64x2::<0x44>(lo, hi));
-                    store(c1, _mm512_shuffle_i64x2::<0xEE>(lo, hi));
+                    store(
+                        &mut chunk[16 * p + 8..],
+                        _mm512_shuffle_i64x2::<0xEE>(lo[p], hi[p]),
+                    );
                 }
             }
 
@@ -269,23 +374,24 @@ macro_rules! transforms {
     };
 }
 
-transforms!(ifma, "avx512f,avx512dq,avx512ifma", mul_ifma);
-transforms!(shoup32, "avx512f,avx512dq", mul_shoup32);
-transforms!(shoup64, "avx512f,avx512dq", mul_shoup64);
+transforms!(ifma, "avx512f,avx512dq,avx512ifma", mul_ifma, 4);
+transforms!(shoup32, "avx512f,avx512dq", mul_shoup32, 4);
+transforms!(shoup64, "avx512f,avx512dq", mul_shoup64, 8);
 
-/// Lane twiddles of the two in-register stages that do not read the plain table (spans 4 and 2),
-/// for 16-element chunks; the span-1 stage reads `w[n/2 + 8k ..]` directly.
+/// Lane twiddles of the negacyclic in-register stages, for 16-element chunks, in the lane orders
+/// of the tails (see `NEG_SPAN2`).
 ///
 /// Chunk `k` of the span-4 stage holds `[w[n/8 + 2k]; 4] ++ [w[n/8 + 2k + 1]; 4]`; of the span-2
-/// stage `w[n/4 + 4k + l/2]` in lane `l`. The span-4 part fills `[0, n/2)`, the span-2 part
-/// `[n/2, n)`.
+/// stage `w[n/4 + 4k + NEG_SPAN2[l]]` in lane `l`, of the span-1 stage
+/// `w[n/2 + 8k + NEG_SPAN1[l]]`. The three parts fill `[0, n/2)`, `[n/2, n)` and `[n, 3n/2)`.
 pub(crate) fn lane_twiddles(t: &[u64]) -> Vec<u64> {
     let n = t.len();
-    let mut out = vec![0; n];
+    let mut out = vec![0; 3 * n / 2];
     for k in 0..n / 16 {
         for l in 0..8 {
             out[8 * k + l] = t[n / 8 + 2 * k + l / 4];
-            out[n / 2 + 8 * k + l] = t[n / 4 + 4 * k + l / 2];
+            out[n / 2 + 8 * k + l] = t[n / 4 + 4 * k + NEG_SPAN2[l]];
+            out[n + 8 * k + l] = t[n / 2 + 8 * k + NEG_SPAN1[l]];
         }
     }
     out
