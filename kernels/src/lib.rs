@@ -17,6 +17,7 @@ mod error;
 pub mod modarith;
 pub mod ntt;
 pub mod primes;
+pub mod rns;
 
 pub use backend::{Backend, cpu_model};
 pub use error::Error;

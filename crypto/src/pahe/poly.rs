@@ -37,6 +37,19 @@ pub(crate) fn inverse(plans: &[Plan], a: &mut [u64], n: usize) {
     }
 }
 
+/// Applies `f(i, limb_i)` to every `n`-word limb of `a`: inline at one rayon thread (a hand-off
+/// to the pool from outside it costs a wake-up and a context switch each way, as much as a
+/// pointwise pass over a limb), else in parallel.
+pub(crate) fn for_each_limb(a: &mut [u64], n: usize, f: impl Fn(usize, &mut [u64]) + Sync) {
+    if rayon::current_num_threads() == 1 {
+        a.chunks_mut(n).enumerate().for_each(|(i, limb)| f(i, limb));
+    } else {
+        a.par_chunks_mut(n)
+            .enumerate()
+            .for_each(|(i, limb)| f(i, limb));
+    }
+}
+
 /// Applies `f(modulus, limb_of_a, limb_of_b)` to every limb: inline at one rayon thread (no
 /// pool hand-off for a memory-bound pass), else in parallel.
 pub(crate) fn zip_limbs(
@@ -183,60 +196,17 @@ pub(crate) fn lift_centered(src: &[u64], from: u64, to: &Modulus, out: &mut [u64
     }
 }
 
-/// `v mod q` for a signed `v` (small values, as errors and ternary secrets, skip the reduction).
-#[inline]
-pub(crate) fn lift_signed(m: &Modulus, v: i64) -> u64 {
-    let a = v.unsigned_abs();
-    if a < m.q() {
-        // Branch-free on the (random) sign: v + q when v < 0.
-        (v as u64).wrapping_add(m.q() & ((v >> 63) as u64))
-    } else {
-        let r = m.reduce(a);
-        if v < 0 { m.neg(r) } else { r }
-    }
-}
-
-/// The RNS residues (coefficient domain, `q.len()` limbs) of a small signed polynomial.
+/// The RNS residues (coefficient domain, `q.len()` limbs) of a small signed polynomial: every
+/// `|v_j| < q_i` (errors and ternary polynomials), lifted without a branch on the secret sign.
 pub(crate) fn lift_small(q: &[Modulus], v: &[i64]) -> Vec<u64> {
     let n = v.len();
     let mut out = vec![0u64; q.len() * n];
-    out.par_chunks_mut(n)
-        .zip(q.par_iter())
-        .for_each(|(limb, m)| {
-            for (o, &x) in limb.iter_mut().zip(v) {
-                *o = lift_signed(m, x);
-            }
-        });
-    out
-}
-
-/// `round(Σ_i x_i · θ_i) mod p` for one coefficient whose residues are `x` (decryption's
-/// scale-and-round of Halevi–Polyakov–Shoup 2019, with `θ_i = ω_i + f_i`: `Σ x_i·ω_i mod p` by
-/// Shoup multiplications, `Σ x_i·f_i` in 64.64 fixed point from 128-bit fractions, so the sum
-/// before rounding is within `ℓ · 2^-66` of the exact one). `two64` is `2^64 mod p`.
-#[inline]
-pub(crate) fn scale_round(
-    x: impl Iterator<Item = u64>,
-    level: &crate::pahe::params::Level,
-    p: &Modulus,
-    p_one_shoup: u64,
-) -> u64 {
-    let mut int = 0u64;
-    let mut frac: u128 = 0;
-    let mut carries = 0u64;
-    for ((xi, &(w, w_shoup)), &(hi, lo)) in x.zip(&level.theta_int).zip(&level.theta_frac) {
-        int = p.add(int, p.mul_shoup(xi, w, w_shoup));
-        // x_i · (hi·2^-64 + lo·2^-128), scaled by 2^64.
-        let t = xi as u128 * hi as u128 + ((xi as u128 * lo as u128) >> 64);
-        let (sum, overflow) = frac.overflowing_add(t);
-        frac = sum;
-        carries += overflow as u64;
-    }
-    let whole = reduce_word(p, p_one_shoup, (frac >> 64) as u64);
-    let round = (frac as u64) >> 63;
-    let mut out = p.add(p.add(int, whole), round % p.q());
-    if carries > 0 {
-        out = p.add(out, p.mul(p.reduce(carries), level.two64_mod_p));
-    }
+    for_each_limb(&mut out, n, |i, limb| {
+        let qi = q[i].q();
+        debug_assert!(v.iter().all(|x| x.unsigned_abs() < qi));
+        for (o, &x) in limb.iter_mut().zip(v) {
+            *o = (x as u64).wrapping_add(qi & ((x >> 63) as u64));
+        }
+    });
     out
 }
