@@ -18,6 +18,7 @@ pub mod modarith;
 pub mod ntt;
 pub mod primes;
 pub mod rns;
+pub mod sample;
 
 pub use backend::{Backend, cpu_model};
 pub use error::Error;

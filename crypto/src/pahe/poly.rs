@@ -5,6 +5,9 @@ use bunet_kernels::Modulus;
 use bunet_kernels::ntt::Plan;
 use rayon::prelude::*;
 
+use zeroize::Zeroize;
+
+use super::params::CBD_ETA;
 use crate::prg::Prg;
 
 /// Words drawn from the PRG per batch when sampling.
@@ -101,23 +104,23 @@ pub(crate) fn zip_limbs2(
 }
 
 /// Fills `out` (one limb) with uniform values below `q`: batched rejection sampling on the
-/// smallest power of two above `q` (rejections are independent of the accepted values).
+/// smallest power of two above `q` (rejections are independent of the accepted values; the
+/// rest of the last batch is dropped, so the stream a seed expands to is fixed).
 pub(crate) fn fill_uniform(prg: &mut Prg, q: u64, out: &mut [u64]) {
     let mask = u64::MAX >> (q - 1).leading_zeros();
-    let mut buf = [0u8; 8 * BATCH];
+    let mut words = [0u64; BATCH];
     let mut filled = 0;
     while filled < out.len() {
-        prg.fill_bytes(&mut buf);
-        for chunk in buf.chunks_exact(8) {
-            let x = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk")) & mask;
-            if x < q {
-                out[filled] = x;
-                filled += 1;
-                if filled == out.len() {
-                    break;
-                }
-            }
-        }
+        fill_words(prg, &mut words);
+        filled += bunet_kernels::sample::accept_below(&words, mask, q, &mut out[filled..]);
+    }
+}
+
+/// Fills `words` with little-endian PRG words (the byte order the samplers always read).
+fn fill_words(prg: &mut Prg, words: &mut [u64]) {
+    prg.fill_bytes(bytemuck::cast_slice_mut(words));
+    for w in words.iter_mut() {
+        *w = u64::from_le(*w);
     }
 }
 
@@ -151,21 +154,13 @@ pub(crate) fn ternary(prg: &mut Prg, n: usize) -> Vec<i64> {
 }
 
 /// `n` centred binomial samples with parameter `η = 21`: popcount difference of two 21-bit
-/// halves of one PRG word.
+/// halves of one PRG word. Words are drawn in whole batches (the rest of the last is dropped).
 pub(crate) fn cbd(prg: &mut Prg, n: usize) -> Vec<i64> {
-    const MASK: u64 = (1 << 21) - 1;
-    let mut out = Vec::with_capacity(n);
-    let mut buf = [0u8; 8 * BATCH];
-    while out.len() < n {
-        prg.fill_bytes(&mut buf);
-        for chunk in buf.chunks_exact(8) {
-            let x = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
-            out.push((x & MASK).count_ones() as i64 - ((x >> 21) & MASK).count_ones() as i64);
-            if out.len() == n {
-                break;
-            }
-        }
-    }
+    let mut words = vec![0u64; n.div_ceil(BATCH) * BATCH];
+    fill_words(prg, &mut words);
+    let mut out = vec![0i64; n];
+    bunet_kernels::sample::cbd(&words[..n], CBD_ETA as u32, &mut out);
+    words.zeroize();
     out
 }
 
