@@ -327,26 +327,23 @@ impl Evaluator {
         let mut c1_coeff = c1_ntt.clone();
         poly::inverse(&inner.plans[..l], &mut c1_coeff, n);
         let mut c1 = vec![0u64; l * n];
-        c0.par_chunks_mut(n)
-            .zip(c1.par_chunks_mut(n))
-            .enumerate()
-            .for_each(|(j, (out0, out1))| {
-                let mj = &inner.q[j];
-                let plan = &inner.plans[j];
-                let mut digit = vec![0u64; n];
-                for i in 0..l {
-                    let d: &[u64] = if i == j {
-                        &c1_ntt[j * n..(j + 1) * n]
-                    } else {
-                        let qi = inner.q[i].q();
-                        poly::lift_centered(&c1_coeff[i * n..(i + 1) * n], qi, mj, &mut digit);
-                        plan.forward(&mut digit);
-                        &digit
-                    };
-                    mj.mul_add_assign(out0, d, &key.b[i][j * n..(j + 1) * n]);
-                    mj.mul_add_assign(out1, d, &key.a[i][j * n..(j + 1) * n]);
-                }
-            });
+        poly::for_each_limb2(&mut c0, &mut c1, n, |j, out0, out1| {
+            let mj = &inner.q[j];
+            let plan = &inner.plans[j];
+            let mut digit = vec![0u64; n];
+            for i in 0..l {
+                let d: &[u64] = if i == j {
+                    &c1_ntt[j * n..(j + 1) * n]
+                } else {
+                    let qi = inner.q[i].q();
+                    poly::lift_centered(&c1_coeff[i * n..(i + 1) * n], qi, mj, &mut digit);
+                    plan.forward(&mut digit);
+                    &digit
+                };
+                mj.mul_add_assign(out0, d, &key.b[i][j * n..(j + 1) * n]);
+                mj.mul_add_assign(out1, d, &key.a[i][j * n..(j + 1) * n]);
+            }
+        });
         Ciphertext {
             params: self.params.clone(),
             level: l,

@@ -53,6 +53,27 @@ pub(crate) fn for_each_limb(a: &mut [u64], n: usize, f: impl Fn(usize, &mut [u64
     }
 }
 
+/// Applies `f(i, limb_i of a, limb_i of b)` to the `n`-word limbs of two polynomials of equal
+/// length, as [`for_each_limb`] (inline at one rayon thread).
+pub(crate) fn for_each_limb2(
+    a: &mut [u64],
+    b: &mut [u64],
+    n: usize,
+    f: impl Fn(usize, &mut [u64], &mut [u64]) + Sync,
+) {
+    if rayon::current_num_threads() == 1 {
+        a.chunks_mut(n)
+            .zip(b.chunks_mut(n))
+            .enumerate()
+            .for_each(|(i, (x, y))| f(i, x, y));
+    } else {
+        a.par_chunks_mut(n)
+            .zip(b.par_chunks_mut(n))
+            .enumerate()
+            .for_each(|(i, (x, y))| f(i, x, y));
+    }
+}
+
 /// Applies `f(modulus, limb_of_a, limb_of_b)` to every limb: inline at one rayon thread (no
 /// pool hand-off for a memory-bound pass), else in parallel.
 pub(crate) fn zip_limbs(
