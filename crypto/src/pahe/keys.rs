@@ -172,8 +172,9 @@ impl SecretKey {
     }
 
     /// Decrypts: `m = round(p·(c0 + c1·s)/Q_ℓ) mod p`, by the RNS scale-and-round of
-    /// Halevi–Polyakov–Shoup with 128-bit fractions (exact unless the invariant noise is
-    /// within `2^-60` of `1/2`, where decryption fails anyway).
+    /// Halevi–Polyakov–Shoup with 104-bit fractions (`kernels::rns::ScaleRound`: exact unless
+    /// the invariant noise is within `ℓ·max q_i·2^-104` of `1/2`, where decryption fails
+    /// anyway).
     ///
     /// # Errors
     /// [`PaheError::Level`] if the ciphertext's level is outside this key's parameters.
