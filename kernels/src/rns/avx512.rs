@@ -116,3 +116,55 @@ pub(super) unsafe fn scale_add_signed(
     }
     super::scalar_scale_add_signed(q, d, &m[full..], &y[full..], q.q(), &mut out[full..]);
 }
+
+/// [`super::mul_sum_pair_add`]: per lane, the 104-bit products' low and high words summed in
+/// separate columns (at most 16 terms: the low column `< 2^56`, the high one `< 2^52` after the
+/// low column's carry), then `hi·(2^52 mod q) + lo` by two IFMA Shoup products plus the old
+/// output, in `[0, 5q)`, and three conditional subtractions.
+///
+/// # Safety
+/// The CPU runs AVX-512 F and IFMA52; `q < 2^50`; at most 16 terms; every slice as long as
+/// `out0` and `out1`; every value below `q`.
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub(super) unsafe fn mul_sum_pair_add(
+    q: &crate::Modulus,
+    d: &[&[u64]],
+    b: &[&[u64]],
+    a: &[&[u64]],
+    out0: &mut [u64],
+    out1: &mut [u64],
+) {
+    let zero = _mm512_setzero_si512();
+    let mask = _mm512_set1_epi64(MASK52 as i64);
+    let c = consts(q.q());
+    let k52 = (1u64 << 52) % q.q();
+    let k52v = _mm512_set1_epi64(k52 as i64);
+    let k52s = _mm512_set1_epi64((((k52 as u128) << 52) / q.q() as u128) as i64);
+    let one = _mm512_set1_epi64(1);
+    let ones = _mm512_set1_epi64(((1u128 << 52) / q.q() as u128) as i64);
+    let finish = |lo: __m512i, hi: __m512i, old: __m512i| {
+        let hi = _mm512_add_epi64(hi, _mm512_srli_epi64::<52>(lo));
+        let lo = _mm512_and_si512(lo, mask);
+        let r = _mm512_add_epi64(mul_ifma(c, hi, k52v, k52s), mul_ifma(c, lo, one, ones));
+        let r = _mm512_add_epi64(r, old);
+        reduce(reduce(reduce(r, c.two_q), c.two_q), c.q)
+    };
+    let full = out0.len() / 8 * 8;
+    for j in (0..full).step_by(8) {
+        let (mut lo0, mut hi0, mut lo1, mut hi1) = (zero, zero, zero, zero);
+        for ((di, bi), ai) in d.iter().zip(b).zip(a) {
+            let x = load(&di[j..]);
+            let kb = load(&bi[j..]);
+            let ka = load(&ai[j..]);
+            lo0 = _mm512_madd52lo_epu64(lo0, x, kb);
+            hi0 = _mm512_madd52hi_epu64(hi0, x, kb);
+            lo1 = _mm512_madd52lo_epu64(lo1, x, ka);
+            hi1 = _mm512_madd52hi_epu64(hi1, x, ka);
+        }
+        let r0 = finish(lo0, hi0, load(&out0[j..]));
+        store(&mut out0[j..], r0);
+        let r1 = finish(lo1, hi1, load(&out1[j..]));
+        store(&mut out1[j..], r1);
+    }
+    super::scalar_mul_sum_pair_add(q, d, b, a, full, &mut out0[full..], &mut out1[full..]);
+}

@@ -284,3 +284,71 @@ fn scalar_scale_add_signed(
         *o = q.add(q.mul_shoup(c, d, ds), lifted);
     }
 }
+
+/// `out0 = (out0 + Σ_i d_i∘b_i) mod q` and `out1 = (out1 + Σ_i d_i∘a_i) mod q` elementwise: the
+/// inner products of a key switch (the digits `d_i` against both halves of the key), in one
+/// pass with one reduction per output. Every input value is below `q`.
+///
+/// # Panics
+/// If `d`, `b` and `a` differ in count, or any slice differs in length from `out0`/`out1`.
+pub fn mul_sum_pair_add(
+    q: &Modulus,
+    d: &[&[u64]],
+    b: &[&[u64]],
+    a: &[&[u64]],
+    out0: &mut [u64],
+    out1: &mut [u64],
+) {
+    mul_sum_pair_add_with(backend(), q, d, b, a, out0, out1);
+}
+
+/// [`mul_sum_pair_add`] on a given backend.
+///
+/// # Panics
+/// As [`mul_sum_pair_add`].
+pub fn mul_sum_pair_add_with(
+    backend: Backend,
+    q: &Modulus,
+    d: &[&[u64]],
+    b: &[&[u64]],
+    a: &[&[u64]],
+    out0: &mut [u64],
+    out1: &mut [u64],
+) {
+    let len = out0.len();
+    assert!(
+        d.len() == b.len() && d.len() == a.len(),
+        "one key pair per digit"
+    );
+    assert!(
+        out1.len() == len && d.iter().chain(b).chain(a).all(|s| s.len() == len),
+        "slice lengths differ"
+    );
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if ifma(backend) && q.q() < 1 << 50 && d.len() <= 16 {
+        // SAFETY: AVX-512 F and IFMA52 are present; `q < 2^50`, at most 16 terms (the column
+        // bounds of the backend); lengths checked; values below `q` (caller).
+        unsafe { avx512::mul_sum_pair_add(q, d, b, a, out0, out1) };
+        return;
+    }
+    scalar_mul_sum_pair_add(q, d, b, a, 0, out0, out1);
+}
+
+/// The scalar reference for elements `start..` (`out0[j]` is element `start + j`).
+fn scalar_mul_sum_pair_add(
+    q: &Modulus,
+    d: &[&[u64]],
+    b: &[&[u64]],
+    a: &[&[u64]],
+    start: usize,
+    out0: &mut [u64],
+    out1: &mut [u64],
+) {
+    for (j, (o0, o1)) in out0.iter_mut().zip(out1.iter_mut()).enumerate() {
+        let e = start + j;
+        for ((di, bi), ai) in d.iter().zip(b).zip(a) {
+            *o0 = q.add(*o0, q.mul(di[e], bi[e]));
+            *o1 = q.add(*o1, q.mul(di[e], ai[e]));
+        }
+    }
+}

@@ -191,3 +191,45 @@ fn vector_path_serves_the_bfv_shapes_where_ifma_runs() {
     let sr = ScaleRound::with_backend(&q, primes(20, 1, 0)[0], Backend::Scalar).unwrap();
     assert!(!sr.vector);
 }
+
+proptest! {
+    #[test]
+    fn mul_sum_pair_add_matches_scalar(
+        q_bits in 3u32..=61,
+        terms in 0usize..=18,
+        len in 0usize..40,
+        seed in any::<u64>(),
+    ) {
+        let q = Modulus::with_backend(primes(q_bits, 1, 0)[0], Backend::Scalar).unwrap();
+        let mut next = stream(seed);
+        let mut vecs = |count: usize| -> Vec<Vec<u64>> {
+            (0..count)
+                .map(|_| (0..len).map(|_| if next().is_multiple_of(5) { q.q() - 1 } else { next() % q.q() }).collect())
+                .collect()
+        };
+        let (d, b, a) = (vecs(terms), vecs(terms), vecs(terms));
+        let start = vecs(2);
+        fn refs(v: &[Vec<u64>]) -> Vec<&[u64]> {
+            v.iter().map(Vec::as_slice).collect()
+        }
+        let (dr, br, ar) = (refs(&d), refs(&b), refs(&a));
+        let (mut want0, mut want1) = (start[0].clone(), start[1].clone());
+        mul_sum_pair_add_with(Backend::Scalar, &q, &dr, &br, &ar, &mut want0, &mut want1);
+        for e in 0..len {
+            let exact = |k: &Vec<Vec<u64>>, init: u64| {
+                (0..terms).fold(init as u128, |acc, i| {
+                    (acc + d[i][e] as u128 * k[i][e] as u128) % q.q() as u128
+                }) as u64
+            };
+            prop_assert_eq!(want0[e], exact(&b, start[0][e]));
+            prop_assert_eq!(want1[e], exact(&a, start[1][e]));
+        }
+        for be in Backend::available() {
+            let qb = Modulus::with_backend(q.q(), be).unwrap();
+            let (mut got0, mut got1) = (start[0].clone(), start[1].clone());
+            mul_sum_pair_add_with(be, &qb, &dr, &br, &ar, &mut got0, &mut got1);
+            prop_assert_eq!(&got0, &want0, "{:?}", be);
+            prop_assert_eq!(&got1, &want1, "{:?}", be);
+        }
+    }
+}
