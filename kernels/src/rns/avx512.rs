@@ -3,8 +3,11 @@
 
 use core::arch::x86_64::*;
 
-use super::{MASK52, ScaleRound};
+use super::ScaleRound;
 use crate::modarith::avx512::{consts, load, mul_ifma, reduce, store};
+
+/// The IFMA word mask.
+const MASK52: u64 = (1 << 52) - 1;
 
 /// [`ScaleRound::round`]: per lane, the 208-bit sum `Σ_i x_i·(w_i·2^104 + hi_i·2^52 + lo_i)` in
 /// four 52-bit columns (`vpmadd52{l,h}uq` put each 104-bit product's low word in one column and

@@ -16,8 +16,6 @@ use crate::{Backend, Error, Modulus};
 
 /// Bits of the fixed-point fraction of `θ_i` ([`ScaleRound`]), two 52-bit IFMA words.
 pub const FRACTION_BITS: u32 = 104;
-/// The IFMA word mask.
-const MASK52: u64 = (1 << 52) - 1;
 
 /// The backend of the free functions of this module (detected once).
 fn backend() -> Backend {
@@ -205,6 +203,8 @@ pub fn precise_offsets_with(backend: Backend, m: &[u64], r: u64, p: u64, out: &m
         unsafe { avx512::precise_offsets(m, r, p, out) };
         return;
     }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = backend;
     scalar_precise_offsets(m, r, p, out);
 }
 
@@ -261,6 +261,8 @@ pub fn scale_add_signed_with(
         unsafe { avx512::scale_add_signed(q, d, m, y, out) };
         return;
     }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = backend;
     scalar_scale_add_signed(q, d, m, y, y_bound, out);
 }
 
@@ -331,6 +333,8 @@ pub fn mul_sum_pair_add_with(
         unsafe { avx512::mul_sum_pair_add(q, d, b, a, out0, out1) };
         return;
     }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = backend;
     scalar_mul_sum_pair_add(q, d, b, a, 0, out0, out1);
 }
 

@@ -19,18 +19,11 @@ fn backend() -> Backend {
 }
 
 /// Whether AVX-512 VPOPCNTDQ (vector popcount) runs on `backend` here.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
 fn has_vpopcnt(backend: Backend) -> bool {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    {
-        backend == Backend::Avx512
-            && backend.is_available()
-            && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-    {
-        let _ = backend;
-        false
-    }
+    backend == Backend::Avx512
+        && backend.is_available()
+        && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
 }
 
 /// `out[j] = popcount(w_j mod 2^η) − popcount(⌊w_j / 2^η⌋ mod 2^η)`: one centred binomial
@@ -55,6 +48,8 @@ pub fn cbd_with(backend: Backend, words: &[u64], eta: u32, out: &mut [i64]) {
         unsafe { avx512::cbd(words, eta, out) };
         return;
     }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = backend;
     scalar_cbd(words, eta, out);
 }
 
@@ -94,6 +89,8 @@ pub fn accept_below_with(
         // SAFETY: AVX-512 F is present.
         return unsafe { avx512::accept_below(words, mask, q, out) };
     }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = backend;
     scalar_accept_below(words, mask, q, out)
 }
 
