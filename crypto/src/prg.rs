@@ -61,20 +61,25 @@ impl Prg {
     fn refill(&mut self) {
         // Encrypted in place in the buffer (erased on drop): no copy of the keystream is left
         // elsewhere, e.g. in a stack array, and nothing extra to erase per refill.
-        let (blocks, rest) = aes::Block::slice_as_chunks_mut(&mut self.buffer);
-        debug_assert!(rest.is_empty(), "the buffer holds whole blocks");
-        for block in blocks.iter_mut() {
-            block.copy_from_slice(&self.counter.to_le_bytes());
-            self.counter += 1;
-        }
-        self.cipher.encrypt_blocks(blocks);
+        encrypt_counters(&self.cipher, &mut self.counter, &mut self.buffer);
         self.used = 0;
     }
 
     /// Fills `out` with pseudorandom bytes.
+    ///
+    /// Whole blocks requested while the buffer is empty are encrypted in place in `out` (the
+    /// same counters in the same order, so the same keystream as through the buffer): no copy,
+    /// and long runs of blocks per call keep the AES pipeline full.
     pub fn fill_bytes(&mut self, mut out: &mut [u8]) {
         while !out.is_empty() {
             if self.used == self.buffer.len() {
+                if out.len() >= 16 * BUFFER_BLOCKS {
+                    let whole = out.len() / 16 * 16;
+                    let (direct, rest) = out.split_at_mut(whole);
+                    encrypt_counters(&self.cipher, &mut self.counter, direct);
+                    out = rest;
+                    continue;
+                }
                 self.refill();
             }
             let take = out.len().min(self.buffer.len() - self.used);
@@ -127,6 +132,18 @@ impl Prg {
             *x = self.uniform_below(q);
         }
     }
+}
+
+/// Encrypts the next `bytes.len() / 16` counter blocks in place in `bytes` (whole blocks),
+/// advancing `counter`.
+fn encrypt_counters(cipher: &Aes128, counter: &mut u128, bytes: &mut [u8]) {
+    let (blocks, rest) = aes::Block::slice_as_chunks_mut(bytes);
+    debug_assert!(rest.is_empty(), "whole blocks only");
+    for block in blocks.iter_mut() {
+        block.copy_from_slice(&counter.to_le_bytes());
+        *counter += 1;
+    }
+    cipher.encrypt_blocks(blocks);
 }
 
 /// `rand_core`'s view of the keystream: the same bytes as the inherent methods, in the same
@@ -204,14 +221,26 @@ mod tests {
 
     #[test]
     fn keystream_is_aes_ctr_across_refills() {
-        // Three buffers and a bit, against AES-128 of the little-endian counters block by
+        // Nine buffers and a bit, against AES-128 of the little-endian counters block by
         // block (the buffer is encrypted in place: this checks its block order and counters).
         let seed = [0x5a; 16];
         let mut prg = Prg::from_seed(seed);
-        let len = 3 * 16 * BUFFER_BLOCKS + 5;
+        // Reads of every kind: inside the buffer, across refills, and long ones encrypted in
+        // place (from an empty buffer, with a partial block after them).
+        let len = 9 * 16 * BUFFER_BLOCKS + 5;
         let mut out = vec![0u8; len];
-        prg.fill_bytes(&mut out[..7]);
-        prg.fill_bytes(&mut out[7..]);
+        let mut at = 0;
+        for take in [
+            7,
+            16 * BUFFER_BLOCKS - 7,
+            3 * 16 * BUFFER_BLOCKS + 9,
+            1,
+            16 * BUFFER_BLOCKS,
+        ] {
+            prg.fill_bytes(&mut out[at..at + take]);
+            at += take;
+        }
+        prg.fill_bytes(&mut out[at..]);
         let cipher = Aes128::new(&seed.into());
         let mut expected = Vec::with_capacity(len + 16);
         for i in 0..len.div_ceil(16) as u128 {

@@ -17,6 +17,8 @@ mod error;
 pub mod modarith;
 pub mod ntt;
 pub mod primes;
+pub mod rns;
+pub mod sample;
 
 pub use backend::{Backend, cpu_model};
 pub use error::Error;

@@ -378,8 +378,7 @@ impl SecretKey {
             |m, x, y| m.mul_assign(x, y),
         );
         poly::inverse(&inner.plans[..l], &mut as_, n);
-        let level = params.level(l);
-        let p_one = inner.p.shoup(1);
+        let scale = &params.level(l).scale_round;
         let out = sel
             .indices()
             .par_iter()
@@ -392,7 +391,7 @@ impl SecretKey {
                         as_[i * n + j as usize],
                     )
                 });
-                poly::scale_round(residues, level, &inner.p, p_one)
+                scale.round_one(residues)
             })
             .collect();
         as_.zeroize();

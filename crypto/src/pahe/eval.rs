@@ -20,6 +20,13 @@ pub struct Evaluator {
     params: Params,
 }
 
+thread_local! {
+    /// Scratch for a key switch's lifted digits (`(ℓ−1)·N` words of public ciphertext data),
+    /// kept per thread: a fresh allocation of this size per call is returned to the system on
+    /// free and page-faults back in on the next call, which cost more than the products.
+    static DIGITS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl Evaluator {
     /// An evaluator for `params`.
     pub fn new(params: &Params) -> Self {
@@ -327,26 +334,33 @@ impl Evaluator {
         let mut c1_coeff = c1_ntt.clone();
         poly::inverse(&inner.plans[..l], &mut c1_coeff, n);
         let mut c1 = vec![0u64; l * n];
-        c0.par_chunks_mut(n)
-            .zip(c1.par_chunks_mut(n))
-            .enumerate()
-            .for_each(|(j, (out0, out1))| {
-                let mj = &inner.q[j];
-                let plan = &inner.plans[j];
-                let mut digit = vec![0u64; n];
-                for i in 0..l {
-                    let d: &[u64] = if i == j {
-                        &c1_ntt[j * n..(j + 1) * n]
-                    } else {
-                        let qi = inner.q[i].q();
-                        poly::lift_centered(&c1_coeff[i * n..(i + 1) * n], qi, mj, &mut digit);
-                        plan.forward(&mut digit);
-                        &digit
-                    };
-                    mj.mul_add_assign(out0, d, &key.b[i][j * n..(j + 1) * n]);
-                    mj.mul_add_assign(out1, d, &key.a[i][j * n..(j + 1) * n]);
+        poly::for_each_limb2(&mut c0, &mut c1, n, |j, out0, out1| {
+            let mj = &inner.q[j];
+            let plan = &inner.plans[j];
+            let limb = j * n..(j + 1) * n;
+            DIGITS.with_borrow_mut(|lifted| {
+                // The digits i ≠ j lifted to q_j and transformed; digit j is c1's own limb.
+                lifted.resize((l - 1) * n, 0);
+                for (i, digit) in (0..l).filter(|&i| i != j).zip(lifted.chunks_mut(n)) {
+                    let qi = inner.q[i].q();
+                    poly::lift_centered(&c1_coeff[i * n..(i + 1) * n], qi, mj, digit);
+                    plan.forward(digit);
                 }
+                let mut others = lifted.chunks(n);
+                let digits: Vec<&[u64]> = (0..l)
+                    .map(|i| {
+                        if i == j {
+                            &c1_ntt[limb.clone()]
+                        } else {
+                            others.next().expect("one lifted digit per other prime")
+                        }
+                    })
+                    .collect();
+                let bs: Vec<&[u64]> = key.b[..l].iter().map(|b| &b[limb.clone()]).collect();
+                let as_: Vec<&[u64]> = key.a[..l].iter().map(|a| &a[limb.clone()]).collect();
+                bunet_kernels::rns::mul_sum_pair_add(mj, &digits, &bs, &as_, out0, out1);
             });
+        });
         Ciphertext {
             params: self.params.clone(),
             level: l,

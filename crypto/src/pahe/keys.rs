@@ -8,7 +8,7 @@ use zeroize::Zeroize;
 use super::bigint;
 use super::ciphertext::{Ciphertext, Plaintext, SeededCiphertext};
 use super::error::PaheError;
-use super::params::Params;
+use super::params::{CBD_ETA, Params};
 use super::poly;
 use crate::prg::Prg;
 
@@ -41,10 +41,10 @@ impl Drop for SecretKey {
 fn minus_a_s(params: &Params, t: &mut [u64], a: &[u64], s_neg_ntt: &[u64]) {
     let inner = &params.inner;
     let n = inner.n;
-    t.par_chunks_mut(n)
-        .zip(a.par_chunks(n).zip(s_neg_ntt.par_chunks(n)))
-        .zip(inner.q.par_iter())
-        .for_each(|((t, (a, s)), m)| m.mul_add_assign(t, a, s));
+    poly::for_each_limb(t, n, |i, t| {
+        let limb = i * n..(i + 1) * n;
+        inner.q[i].mul_add_assign(t, &a[limb.clone()], &s_neg_ntt[limb]);
+    });
 }
 
 /// A fresh RLWE sample under `sk` in the NTT domain: the seed of `a` (uniform, expanded from
@@ -63,6 +63,9 @@ fn rlwe_sample(sk: &SecretKey, prg: &mut Prg) -> ([u8; 16], Vec<u64>, Vec<u64>) 
     minus_a_s(params, &mut b, &a, &sk.s_neg_ntt);
     (seed, a, b)
 }
+
+/// Coefficients per chunk of decryption's scale-and-round (parallel work items).
+const DECRYPT_CHUNK: usize = 1024;
 
 impl SecretKey {
     /// A fresh uniform ternary secret.
@@ -160,17 +163,18 @@ impl SecretKey {
         let inner = &self.params.inner;
         let n = inner.n;
         let mut v = ct.c0.clone();
-        v.par_chunks_mut(n)
-            .zip(self.s_ntt.par_chunks(n))
-            .zip(ct.c1.par_chunks(n).zip(inner.q.par_iter()))
-            .for_each(|((v, s), (c1, m))| m.mul_add_assign(v, c1, s));
+        poly::for_each_limb(&mut v, n, |i, v| {
+            let limb = i * n..(i + 1) * n;
+            inner.q[i].mul_add_assign(v, &ct.c1[limb.clone()], &self.s_ntt[limb]);
+        });
         poly::inverse(&inner.plans[..ct.level], &mut v, n);
         v
     }
 
     /// Decrypts: `m = round(p·(c0 + c1·s)/Q_ℓ) mod p`, by the RNS scale-and-round of
-    /// Halevi–Polyakov–Shoup with 128-bit fractions (exact unless the invariant noise is
-    /// within `2^-60` of `1/2`, where decryption fails anyway).
+    /// Halevi–Polyakov–Shoup with 104-bit fractions (`kernels::rns::ScaleRound`: exact unless
+    /// the invariant noise is within `ℓ·max q_i·2^-104` of `1/2`, where decryption fails
+    /// anyway).
     ///
     /// # Errors
     /// [`PaheError::Level`] if the ciphertext's level is outside this key's parameters.
@@ -179,19 +183,14 @@ impl SecretKey {
         let inner = &self.params.inner;
         let n = inner.n;
         let l = ct.level;
-        let v = self.phase(ct);
-        let level = self.params.level(l);
-        let p_one = inner.p.shoup(1);
+        let mut v = self.phase(ct);
+        let scale = &self.params.level(l).scale_round;
         let mut coeffs = vec![0u64; n];
-        coeffs
-            .par_chunks_mut(1024)
-            .enumerate()
-            .for_each(|(c, chunk)| {
-                for (jj, out) in chunk.iter_mut().enumerate() {
-                    let j = c * 1024 + jj;
-                    *out = poly::scale_round((0..l).map(|i| v[i * n + j]), level, &inner.p, p_one);
-                }
-            });
+        // Chunks of coefficients (every limb's residues of a chunk at stride N).
+        poly::for_each_limb(&mut coeffs, DECRYPT_CHUNK.min(n), |c, chunk| {
+            scale.round(&v[c * DECRYPT_CHUNK..], n, chunk);
+        });
+        v.zeroize();
         Ok(Plaintext { coeffs })
     }
 
@@ -246,30 +245,34 @@ pub(crate) fn scaled_plus_small(
     let inner = &params.inner;
     let n = inner.n;
     let lv = params.level(level);
-    let delta = &lv.delta;
-    // round(r·m/p) < p < q_i: the precise scaling round(Q·m/p) = Δ·m + round(r·m/p) keeps the
-    // noise of a plaintext product at ||w||_1·(η + 1/2) instead of ||w||_1·(η + p).
-    let frac = precise_offsets(&pt.coeffs, lv.r_mod_p, inner.p.q());
+    let p = inner.p.q();
+    // round(r·m/p) ≤ r < p: the precise scaling round(Q·m/p) = Δ·m + round(r·m/p) keeps the
+    // noise of a plaintext product at ||w||_1·(η + 1/2) instead of ||w||_1·(η + p). With the
+    // error, y = round(r·m/p) + e is one small signed polynomial, |y| < p + η.
+    let mut frac = precise_offsets(&pt.coeffs, lv.r_mod_p, p);
+    let mut y: Vec<i64> = frac.iter().zip(e).map(|(&f, &x)| f as i64 + x).collect();
+    frac.zeroize();
     let mut out = vec![0u64; level * n];
-    out.par_chunks_mut(n)
-        .zip(inner.q[..level].par_iter().zip(delta.par_iter()))
-        .for_each(|(limb, (m, &d))| {
-            let d_shoup = m.shoup(d);
-            for (((o, &c), &x), &f) in limb.iter_mut().zip(&pt.coeffs).zip(e).zip(&frac) {
-                *o = m.add(
-                    m.add(m.mul_shoup(c, d, d_shoup), f),
-                    poly::lift_signed(m, x),
-                );
-            }
-        });
+    poly::for_each_limb(&mut out, n, |i, limb| {
+        bunet_kernels::rns::scale_add_signed(
+            &inner.q[i],
+            lv.delta[i],
+            &pt.coeffs,
+            p,
+            &y,
+            p + CBD_ETA + 1,
+            limb,
+        );
+    });
+    y.zeroize();
     out
 }
 
 /// `round(r·m_j/p)` for every coefficient `m_j < p` (each `≤ r < p`).
 pub(crate) fn precise_offsets(m: &[u64], r: u64, p: u64) -> Vec<u64> {
-    m.iter()
-        .map(|&c| ((r as u128 * c as u128 + (p / 2) as u128) / p as u128) as u64)
-        .collect()
+    let mut out = vec![0u64; m.len()];
+    bunet_kernels::rns::precise_offsets(m, r, p, &mut out);
+    out
 }
 
 /// The public key `(b, a) = (−a·s + e, a)` at the top level, `a` expanded from a public seed.
@@ -339,19 +342,12 @@ impl PublicKey {
         let (mut u_ntt, mut c1) = self.zero_parts(level, prg);
         poly::forward(plans, &mut t, n);
         poly::forward(plans, &mut c1, n);
-        t.par_chunks_mut(n)
-            .zip(c1.par_chunks_mut(n))
-            .zip(u_ntt.par_chunks(n))
-            .zip(
-                self.b
-                    .par_chunks(n)
-                    .zip(self.a.par_chunks(n))
-                    .zip(q.par_iter()),
-            )
-            .for_each(|(((c0, c1), u), ((b, a), m))| {
-                m.mul_add_assign(c0, b, u);
-                m.mul_add_assign(c1, a, u);
+        for (half, key) in [(&mut t, &self.b), (&mut c1, &self.a)] {
+            poly::for_each_limb(half, n, |i, x| {
+                let limb = i * n..(i + 1) * n;
+                q[i].mul_add_assign(x, &key[limb.clone()], &u_ntt[limb]);
             });
+        }
         u_ntt.zeroize();
         Ciphertext {
             params: self.params.clone(),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bunet_kernels::ntt::Plan;
 use bunet_kernels::primes::{inv_mod_prime, is_prime, primes_congruent_one};
+use bunet_kernels::rns::ScaleRound;
 use bunet_kernels::{Modulus, modarith::MAX_MODULUS_BITS};
 
 use super::error::{PaheError, PahePrimeRole, ParamError};
@@ -67,14 +68,9 @@ pub fn max_log2_q_128(n: usize) -> Option<u32> {
 pub(crate) struct Level {
     /// `Δ_ℓ = floor(Q_ℓ / p) mod q_i`, `i < ℓ`.
     pub(crate) delta: Vec<u64>,
-    /// Decryption scale-and-round `round(Σ x_i θ_i) mod p`, `θ_i = p · q̃_i / q_i` with
-    /// `q̃_i = (Q_ℓ/q_i)^-1 mod q_i`: the integer part `floor(θ_i) mod p` with its Shoup
-    /// companion.
-    pub(crate) theta_int: Vec<(u64, u64)>,
-    /// The fractional part of `θ_i` as a 128-bit fixed-point number `(hi, lo)`.
-    pub(crate) theta_frac: Vec<(u64, u64)>,
-    /// `2^64 mod p`.
-    pub(crate) two64_mod_p: u64,
+    /// Decryption's scale-and-round `round(p·X/Q_ℓ) mod p` from the residues of `X`
+    /// (Halevi–Polyakov–Shoup, in the kernels).
+    pub(crate) scale_round: ScaleRound,
     /// `r = Q_ℓ mod p`, so that `Q_ℓ/p = Δ_ℓ + r/p` and `round(Q_ℓ·m/p) = Δ_ℓ·m + round(r·m/p)`
     /// (the precise BFV scaling of encryption and of the coefficient-encoded HSS mask).
     pub(crate) r_mod_p: u64,
@@ -454,33 +450,11 @@ fn level_constants(q: &[Modulus], p: &Modulus) -> Level {
             m.neg(m.mul(m.reduce(r), p_inv))
         })
         .collect();
-    let mut theta_int = Vec::with_capacity(q.len());
-    let mut theta_frac = Vec::with_capacity(q.len());
-    for (i, m) in q.iter().enumerate() {
-        let qi = m.q();
-        let q_hat = q
-            .iter()
-            .enumerate()
-            .filter(|&(j, _)| j != i)
-            .fold(1u64, |acc, (_, mj)| m.mul(acc, m.reduce(mj.q())));
-        let q_tilde = inv_mod_prime(q_hat, qi).expect("distinct primes");
-        // θ_i = p·q̃_i/q_i: integer part and 128-bit fraction.
-        let num = pv as u128 * q_tilde as u128;
-        let int = (num / qi as u128) as u64;
-        let rem = (num % qi as u128) as u64;
-        let hi_num = (rem as u128) << 64;
-        let hi = (hi_num / qi as u128) as u64;
-        let lo = ((((hi_num % qi as u128) as u128) << 64) / qi as u128) as u64;
-        let w = p.reduce(int);
-        theta_int.push((w, p.shoup(w)));
-        theta_frac.push((hi, lo));
-    }
-    let two32 = p.reduce(1 << 32);
+    let moduli: Vec<u64> = q.iter().map(Modulus::q).collect();
+    let scale_round = ScaleRound::new(&moduli, pv).expect("validated moduli");
     Level {
         delta,
-        theta_int,
-        theta_frac,
-        two64_mod_p: p.mul(two32, two32),
+        scale_round,
         r_mod_p: r,
     }
 }

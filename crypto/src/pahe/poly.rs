@@ -5,6 +5,9 @@ use bunet_kernels::Modulus;
 use bunet_kernels::ntt::Plan;
 use rayon::prelude::*;
 
+use zeroize::Zeroize;
+
+use super::params::CBD_ETA;
 use crate::prg::Prg;
 
 /// Words drawn from the PRG per batch when sampling.
@@ -34,6 +37,40 @@ pub(crate) fn inverse(plans: &[Plan], a: &mut [u64], n: usize) {
         a.par_chunks_mut(n)
             .zip(plans.par_iter())
             .for_each(|(limb, plan)| plan.inverse(limb));
+    }
+}
+
+/// Applies `f(i, limb_i)` to every `n`-word limb of `a`: inline at one rayon thread (a hand-off
+/// to the pool from outside it costs a wake-up and a context switch each way, as much as a
+/// pointwise pass over a limb), else in parallel.
+pub(crate) fn for_each_limb(a: &mut [u64], n: usize, f: impl Fn(usize, &mut [u64]) + Sync) {
+    if rayon::current_num_threads() == 1 {
+        a.chunks_mut(n).enumerate().for_each(|(i, limb)| f(i, limb));
+    } else {
+        a.par_chunks_mut(n)
+            .enumerate()
+            .for_each(|(i, limb)| f(i, limb));
+    }
+}
+
+/// Applies `f(i, limb_i of a, limb_i of b)` to the `n`-word limbs of two polynomials of equal
+/// length, as [`for_each_limb`] (inline at one rayon thread).
+pub(crate) fn for_each_limb2(
+    a: &mut [u64],
+    b: &mut [u64],
+    n: usize,
+    f: impl Fn(usize, &mut [u64], &mut [u64]) + Sync,
+) {
+    if rayon::current_num_threads() == 1 {
+        a.chunks_mut(n)
+            .zip(b.chunks_mut(n))
+            .enumerate()
+            .for_each(|(i, (x, y))| f(i, x, y));
+    } else {
+        a.par_chunks_mut(n)
+            .zip(b.par_chunks_mut(n))
+            .enumerate()
+            .for_each(|(i, (x, y))| f(i, x, y));
     }
 }
 
@@ -88,23 +125,23 @@ pub(crate) fn zip_limbs2(
 }
 
 /// Fills `out` (one limb) with uniform values below `q`: batched rejection sampling on the
-/// smallest power of two above `q` (rejections are independent of the accepted values).
+/// smallest power of two above `q` (rejections are independent of the accepted values; the
+/// rest of the last batch is dropped, so the stream a seed expands to is fixed).
 pub(crate) fn fill_uniform(prg: &mut Prg, q: u64, out: &mut [u64]) {
     let mask = u64::MAX >> (q - 1).leading_zeros();
-    let mut buf = [0u8; 8 * BATCH];
+    let mut words = [0u64; BATCH];
     let mut filled = 0;
     while filled < out.len() {
-        prg.fill_bytes(&mut buf);
-        for chunk in buf.chunks_exact(8) {
-            let x = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk")) & mask;
-            if x < q {
-                out[filled] = x;
-                filled += 1;
-                if filled == out.len() {
-                    break;
-                }
-            }
-        }
+        fill_words(prg, &mut words);
+        filled += bunet_kernels::sample::accept_below(&words, mask, q, &mut out[filled..]);
+    }
+}
+
+/// Fills `words` with little-endian PRG words (the byte order the samplers always read).
+fn fill_words(prg: &mut Prg, words: &mut [u64]) {
+    prg.fill_bytes(bytemuck::cast_slice_mut(words));
+    for w in words.iter_mut() {
+        *w = u64::from_le(*w);
     }
 }
 
@@ -138,21 +175,13 @@ pub(crate) fn ternary(prg: &mut Prg, n: usize) -> Vec<i64> {
 }
 
 /// `n` centred binomial samples with parameter `η = 21`: popcount difference of two 21-bit
-/// halves of one PRG word.
+/// halves of one PRG word. Words are drawn in whole batches (the rest of the last is dropped).
 pub(crate) fn cbd(prg: &mut Prg, n: usize) -> Vec<i64> {
-    const MASK: u64 = (1 << 21) - 1;
-    let mut out = Vec::with_capacity(n);
-    let mut buf = [0u8; 8 * BATCH];
-    while out.len() < n {
-        prg.fill_bytes(&mut buf);
-        for chunk in buf.chunks_exact(8) {
-            let x = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
-            out.push((x & MASK).count_ones() as i64 - ((x >> 21) & MASK).count_ones() as i64);
-            if out.len() == n {
-                break;
-            }
-        }
-    }
+    let mut words = vec![0u64; n.div_ceil(BATCH) * BATCH];
+    fill_words(prg, &mut words);
+    let mut out = vec![0i64; n];
+    bunet_kernels::sample::cbd(&words[..n], CBD_ETA as u32, &mut out);
+    words.zeroize();
     out
 }
 
@@ -183,60 +212,17 @@ pub(crate) fn lift_centered(src: &[u64], from: u64, to: &Modulus, out: &mut [u64
     }
 }
 
-/// `v mod q` for a signed `v` (small values, as errors and ternary secrets, skip the reduction).
-#[inline]
-pub(crate) fn lift_signed(m: &Modulus, v: i64) -> u64 {
-    let a = v.unsigned_abs();
-    if a < m.q() {
-        // Branch-free on the (random) sign: v + q when v < 0.
-        (v as u64).wrapping_add(m.q() & ((v >> 63) as u64))
-    } else {
-        let r = m.reduce(a);
-        if v < 0 { m.neg(r) } else { r }
-    }
-}
-
-/// The RNS residues (coefficient domain, `q.len()` limbs) of a small signed polynomial.
+/// The RNS residues (coefficient domain, `q.len()` limbs) of a small signed polynomial: every
+/// `|v_j| < q_i` (errors and ternary polynomials), lifted without a branch on the secret sign.
 pub(crate) fn lift_small(q: &[Modulus], v: &[i64]) -> Vec<u64> {
     let n = v.len();
     let mut out = vec![0u64; q.len() * n];
-    out.par_chunks_mut(n)
-        .zip(q.par_iter())
-        .for_each(|(limb, m)| {
-            for (o, &x) in limb.iter_mut().zip(v) {
-                *o = lift_signed(m, x);
-            }
-        });
-    out
-}
-
-/// `round(Σ_i x_i · θ_i) mod p` for one coefficient whose residues are `x` (decryption's
-/// scale-and-round of Halevi–Polyakov–Shoup 2019, with `θ_i = ω_i + f_i`: `Σ x_i·ω_i mod p` by
-/// Shoup multiplications, `Σ x_i·f_i` in 64.64 fixed point from 128-bit fractions, so the sum
-/// before rounding is within `ℓ · 2^-66` of the exact one). `two64` is `2^64 mod p`.
-#[inline]
-pub(crate) fn scale_round(
-    x: impl Iterator<Item = u64>,
-    level: &crate::pahe::params::Level,
-    p: &Modulus,
-    p_one_shoup: u64,
-) -> u64 {
-    let mut int = 0u64;
-    let mut frac: u128 = 0;
-    let mut carries = 0u64;
-    for ((xi, &(w, w_shoup)), &(hi, lo)) in x.zip(&level.theta_int).zip(&level.theta_frac) {
-        int = p.add(int, p.mul_shoup(xi, w, w_shoup));
-        // x_i · (hi·2^-64 + lo·2^-128), scaled by 2^64.
-        let t = xi as u128 * hi as u128 + ((xi as u128 * lo as u128) >> 64);
-        let (sum, overflow) = frac.overflowing_add(t);
-        frac = sum;
-        carries += overflow as u64;
-    }
-    let whole = reduce_word(p, p_one_shoup, (frac >> 64) as u64);
-    let round = (frac as u64) >> 63;
-    let mut out = p.add(p.add(int, whole), round % p.q());
-    if carries > 0 {
-        out = p.add(out, p.mul(p.reduce(carries), level.two64_mod_p));
-    }
+    for_each_limb(&mut out, n, |i, limb| {
+        let qi = q[i].q();
+        debug_assert!(v.iter().all(|x| x.unsigned_abs() < qi));
+        for (o, &x) in limb.iter_mut().zip(v) {
+            *o = (x as u64).wrapping_add(qi & ((x >> 63) as u64));
+        }
+    });
     out
 }

@@ -1,0 +1,50 @@
+//! Differential tests: every available backend against the scalar reference, and the
+//! reference against its definition.
+
+use proptest::prelude::*;
+
+use super::*;
+
+proptest! {
+    #[test]
+    fn cbd_matches_scalar(
+        eta in 1u32..=32,
+        words in proptest::collection::vec(any::<u64>(), 0..70),
+    ) {
+        let mut want = vec![0i64; words.len()];
+        cbd_with(Backend::Scalar, &words, eta, &mut want);
+        for (&w, &x) in want.iter().zip(&words) {
+            let bits = |v: u64| (0..eta).filter(|&b| v >> b & 1 == 1).count() as i64;
+            prop_assert_eq!(w, bits(x) - bits(x >> eta));
+        }
+        for b in Backend::available() {
+            let mut got = vec![i64::MAX; words.len()];
+            cbd_with(b, &words, eta, &mut got);
+            prop_assert_eq!(&got, &want, "{:?}", b);
+        }
+    }
+
+    #[test]
+    fn accept_below_matches_scalar(
+        q in 1u64..(1 << 62),
+        room in 0usize..60,
+        words in proptest::collection::vec(any::<u64>(), 0..90),
+    ) {
+        let mask = u64::MAX >> (q - 1).leading_zeros().min(63);
+        let mut want = vec![0u64; room];
+        let n = accept_below_with(Backend::Scalar, &words, mask, q, &mut want);
+        let expected: Vec<u64> = words
+            .iter()
+            .map(|&w| w & mask)
+            .filter(|&x| x < q)
+            .take(room)
+            .collect();
+        prop_assert_eq!(&want[..n], &expected[..]);
+        for b in Backend::available() {
+            let mut got = vec![u64::MAX; room];
+            let m = accept_below_with(b, &words, mask, q, &mut got);
+            prop_assert_eq!(m, n, "{:?}", b);
+            prop_assert_eq!(&got[..m], &want[..n], "{:?}", b);
+        }
+    }
+}
