@@ -178,6 +178,24 @@ fn print_minima(label: &str, peer: &str, m: &Minima) {
     );
 }
 
+/// [`interleaved`] against a peer plan of concrete-ntt's `prime64` API (concrete-ntt and its
+/// successor tfhe-ntt share it, in different types): forward, and inverse + normalize, 400
+/// rounds.
+macro_rules! interleaved_with_peer {
+    ($peer:expr, $n:expr, $q:expr) => {
+        interleaved(
+            $n,
+            $q,
+            400,
+            |a| $peer.fwd(a),
+            |a| {
+                $peer.inv(a);
+                $peer.normalize(a)
+            },
+        )
+    };
+}
+
 /// Ours beside concrete-ntt (its stable AVX2 path) at N = 8192, 400 interleaved rounds.
 fn side_by_side() {
     let n = 8192;
@@ -185,16 +203,7 @@ fn side_by_side() {
     for bits in BITS {
         let q = primes_congruent_one(bits, 2 * n as u64, 1)[0];
         let peer = concrete_ntt::prime64::Plan::try_new(n, q).expect("concrete-ntt accepts it");
-        let m = interleaved(
-            n,
-            q,
-            400,
-            |a| peer.fwd(a),
-            |a| {
-                peer.inv(a);
-                peer.normalize(a)
-            },
-        );
+        let m = interleaved_with_peer!(peer, n, q);
         print_minima(&format!("q={bits}bit"), "concrete-ntt", &m);
     }
 }
@@ -209,16 +218,7 @@ fn tfhe_side_by_side() {
         for bits in [50, 60] {
             let q = primes_congruent_one(bits, 2 * n as u64, 1)[0];
             let peer = tfhe_ntt::prime64::Plan::try_new(n, q).expect("tfhe-ntt accepts it");
-            let m = interleaved(
-                n,
-                q,
-                400,
-                |a| peer.fwd(a),
-                |a| {
-                    peer.inv(a);
-                    peer.normalize(a)
-                },
-            );
+            let m = interleaved_with_peer!(peer, n, q);
             let label = format!("n={n} q={bits}bit (tfhe-ntt IFMA: {})", peer.use_ifma());
             print_minima(&label, "tfhe-ntt", &m);
         }
