@@ -48,7 +48,9 @@ pub struct ScaleRound {
     w: Vec<(u64, u64)>,
     /// The fraction of `θ_i` times `2^104`, as its high and low 52-bit words.
     frac: Vec<(u64, u64)>,
-    /// Whether the IFMA52 path serves these moduli (see [`ScaleRound::round`]).
+    /// Whether the IFMA52 path serves these moduli (see [`ScaleRound::round`]; read only where
+    /// that path is compiled).
+    #[cfg_attr(not(all(target_arch = "x86_64", not(miri))), allow(dead_code))]
     vector: bool,
 }
 
