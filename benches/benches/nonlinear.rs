@@ -9,8 +9,10 @@
 //! ([`bunet_benches::bench_nonlinear_block`]).
 //!
 //! Group `nonlinear_ot_variants` (issue #20) runs the OT backend's millionaires' variants
-//! ([`Millionaires`]: issue #9's wire format, the trimmed default, other digit sizes) and Ferret
-//! sets side by side in one run, IDs `<block>/k=32,shift=..,m=..,<trimmed|issue9>,<set>`.
+//! ([`Millionaires`]: issue #9's wire format, the trimmed one of handshake versions 7–8, the
+//! default with fused carries, other digit sizes) and Ferret sets side by side in one run, at
+//! the q32 preset's `p` (`≡ 1 mod 2^14`, so the carries fuse), IDs
+//! `<block>/k=32,shift=..,m=..,<fused|trimmed|issue9>,<set>`.
 
 use std::time::{Duration, Instant};
 
@@ -171,30 +173,33 @@ fn ot_call(s: &mut OtSession, ch: &mut Channel, block: Block, x: &[u64], shift: 
 }
 
 /// The OT backend's variants side by side (issue #20): per block and shift, issue #9's wire
-/// format against the trimmed digits of 4, 3 and 2 bits on `FERRET_COMPACT`, and the trimmed
-/// digits on the `FERRET` set (8× fewer bytes per COT, slower) at the UNet's shift; prints bytes per item, items per second of wall time over all iterations and
-/// each party's CPU time per item, as [`bench_nonlinear_block`] does.
+/// format and the trimmed 4-bit digits with two carry comparisons against the default (fused
+/// carries) with digits of 4, 3 and 2 bits on `FERRET_COMPACT`, and the default's digits on
+/// the `FERRET` set (8× fewer bytes per COT, slower) at the UNet's shift; at the q32 preset's
+/// `p`; prints bytes per item, items per second of wall time over all iterations and each
+/// party's CPU time per item, as [`bench_nonlinear_block`] does.
 fn bench_ot_variants(c: &mut Criterion) {
-    let (k, p, m) = (32u32, 4_294_967_291u64, 1usize << 16);
+    let (k, p, m) = (32u32, 4_294_475_777u64, 1usize << 16);
     let config = Config::new(Backend::Ot, k, p).expect("valid");
     let compact = ("compact", FerretParams::FERRET_COMPACT);
     let ferret = ("ferret", FerretParams::FERRET);
-    let trimmed = |digit_bits| Millionaires {
+    let fused = |digit_bits| Millionaires {
         digit_bits,
-        trimmed: true,
+        ..Millionaires::DEFAULT
     };
+    let old = [Millionaires::ISSUE_9, Millionaires::TRIMMED];
     let mut runs: Vec<(Block, u32, Millionaires, (&str, FerretParams))> = Vec::new();
     for shift in [12u32, 4] {
-        for mill in [Millionaires::ISSUE_9, trimmed(4), trimmed(3), trimmed(2)] {
+        for mill in old.into_iter().chain([fused(4), fused(3), fused(2)]) {
             runs.push((Block::Relu, shift, mill, compact));
         }
     }
-    for mill in [trimmed(4), trimmed(3), trimmed(2)] {
+    for mill in [fused(4), fused(3), fused(2)] {
         runs.push((Block::Relu, 12, mill, ferret));
     }
     for block in [Block::MaxPool, Block::Argmax] {
         let shift = if block == Block::Argmax { 0 } else { 12 };
-        for mill in [Millionaires::ISSUE_9, trimmed(4), trimmed(3)] {
+        for mill in old.into_iter().chain([fused(4), fused(3)]) {
             runs.push((block, shift, mill, compact));
         }
     }
@@ -212,7 +217,11 @@ fn bench_ot_variants(c: &mut Criterion) {
         let xa: Vec<u64> = (0..items * values).map(|_| prg.uniform_below(p)).collect();
         let xb: Vec<u64> = (0..items * values).map(|_| prg.uniform_below(p)).collect();
         let (mut sa, mut ca, mut sb, mut cb) = ot_sessions(config, params, mill);
-        let wire = if mill.trimmed { "trimmed" } else { "issue9" };
+        let wire = match (mill.trimmed, mill.fused_carries) {
+            (_, true) => "fused",
+            (true, false) => "trimmed",
+            (false, false) => "issue9",
+        };
         let param = format!("k={k},shift={shift},m={},{wire},{set}", mill.digit_bits);
         let before = nonlinear::traffic(ca.meter(), block);
         let (mut cpu_a, mut cpu_b, mut done, mut wall) =

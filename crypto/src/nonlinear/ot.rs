@@ -82,6 +82,31 @@
 //! random OT bit `b_l`, whether or not the other lane is opened), so the old simulator, with
 //! the removed parts left out, simulates the new view.
 //!
+//! # One comparison for both carries (issue #20)
+//! Where `p ≡ 1 (mod 2^s)` — the presets' `p ≡ 1 mod 2^14` for BFV batching, so at the UNet's
+//! shift of 12 — the two carries are one comparison and its equality bit
+//! ([`Millionaires::fused_carries`], the default). Then `A_1 = A_0 − p` gives `ρ_1 = ρ_0 − 1`
+//! if `ρ_0 ≥ 1` and `ρ_1 = 2^s − 1` if `ρ_0 = 0`. Let `τ = −ρ_0 mod 2^s` (Alice's) and compare
+//! `[τ < b_lo]` keeping the root's `e = [τ = b_lo]`:
+//! - `ρ_0 ≥ 1` (`τ = 2^s − ρ_0`): `c_0 = [b_lo ≥ τ] = [τ < b_lo] ⊕ e` and
+//!   `c_1 = [b_lo ≥ τ + 1] = [τ < b_lo]`;
+//! - `ρ_0 = 0` (`τ = 0`): `c_0 = 0` and `c_1 = [b_lo ≥ 1] = [0 < b_lo]`; here
+//!   `[τ < b_lo] ⊕ e = [b_lo ≥ 0] = 1`, so Alice uses `Q̃_0 = Q_0 − 1` in `Q_0`'s place
+//!   (`Q̃_0 + 1 = Q_0 + c_0`).
+//!
+//! With `c̃_0 = [τ < b_lo] ⊕ e`, `c̃_1 = [τ < b_lo]` and `Q̃_0 = Q_0 − [ρ_0 = 0]`,
+//! `Q̃_0 + c̃_0 = Q_0 + c_0` and `c̃_1 = c_1` in both cases, so `R = b_hi + Q̃_0 +
+//! w·(Q_1 − Q̃_0) + c_sel` with `c_sel = c̃_0 ⊕ w ∧ e` (as `c̃_0 ⊕ c̃_1 = e`) is the exact
+//! rescale above, one AND as before. The root's `e` costs digit 0's `eq` leaf of this one
+//! comparison and the `eq` lanes of its lowest tree nodes; the second comparison's leaves and
+//! its `⌈s/m⌉ − 1` nodes (two COTs each) go. Per ReLU at shift 12 and 4-bit digits: measured in
+//! `docs/PERFORMANCE.md`, section "Fewer bytes per ReLU". Security: the same 1-of-N digit OTs
+//! and triples with a subset of the old comparisons plus one root `eq`, computed by the same
+//! AND gates as every other node's `eq` (each opening masked by its fresh triple bits), so the
+//! simulator of the two-comparison protocol, given the outputs, covers it; whether the carries
+//! fuse depends only on the public `p` and `s`. Alice's `Q̃_0` is computed without a branch
+//! on her share.
+//!
 //! # Security
 //! Semi-honest, from the silent OT ([`crate::silent`]): every message is either a correction
 //! against a fresh pseudorandom pad, an opening `x ⊕ a` of a fresh triple, or Alice's
@@ -154,12 +179,13 @@ fn bit_times_own(moduli: &[u64], v: &[u64], g: &[u64], s: &[u64]) -> Vec<u64> {
 
 /// One group of comparisons of [`OtSession::less_than_groups`]: `count` comparisons per
 /// instance of Alice's `x` (`n·count` values, instance-major; empty at Bob) against the low
-/// `width` bits of Bob's value.
+/// `width` bits of Bob's value; with `with_eq`, the roots' `[x = y mod 2^width]` too.
 #[derive(Debug, Clone, Copy)]
 struct Comparisons<'a> {
     width: u32,
     count: usize,
     x: &'a [u64],
+    with_eq: bool,
 }
 
 impl Comparisons<'_> {
@@ -182,6 +208,10 @@ pub struct Millionaires {
     /// (issue #20). `false` is issue #9's wire format (handshake version ≤ 6), kept for
     /// side-by-side benches.
     pub trimmed: bool,
+    /// Whether a rescaling's two carries come from one comparison and its equality bit where
+    /// `p ≡ 1 (mod 2^s)` (module docs, "One comparison for both carries"; issue #20). `false`
+    /// is the wire of handshake versions 7 and 8.
+    pub fused_carries: bool,
 }
 
 impl Millionaires {
@@ -190,12 +220,21 @@ impl Millionaires {
     pub const ISSUE_9: Self = Self {
         digit_bits: 4,
         trimmed: false,
+        fused_carries: false,
     };
 
-    /// The default: 4-bit digits, trimmed.
+    /// Handshake versions 7 and 8: 4-bit digits, trimmed, two comparisons for the carries.
+    pub const TRIMMED: Self = Self {
+        digit_bits: 4,
+        trimmed: true,
+        fused_carries: false,
+    };
+
+    /// The default: 4-bit digits, trimmed, both carries from one comparison where `p` allows.
     pub const DEFAULT: Self = Self {
         digit_bits: 4,
         trimmed: true,
+        fused_carries: true,
     };
 
     /// The 1-of-N size (`log2 N`) of digit `d`'s OT when the widest comparison has `top` bits.
@@ -208,41 +247,57 @@ impl Millionaires {
         }
     }
 
-    /// Message bits per comparison active at digit `d`: `lt` and `eq`, or `lt` alone at digit
-    /// 0 when trimmed (the tree never uses the lowest digit's `eq`).
-    fn stride(&self, d: usize) -> usize {
-        if self.trimmed && d == 0 { 1 } else { 2 }
+    /// Message bits of a comparison active at digit `d`: `lt` and `eq`, or `lt` alone at digit
+    /// 0 when trimmed (the tree never uses the lowest digit's `eq`) unless the root's `eq` is
+    /// wanted (`with_eq`).
+    fn stride(&self, d: usize, with_eq: bool) -> usize {
+        if self.trimmed && d == 0 && !with_eq {
+            1
+        } else {
+            2
+        }
     }
 }
 
-/// A comparison active at one digit: its group, its index in the group and the mask of the
-/// digit's bits that its width reaches.
+/// A comparison active at one digit: its group, its index in the group, the mask of the
+/// digit's bits that its width reaches, and where its bits sit in the digit's message: `lt`
+/// at bit `offset`, `eq` at `offset + 1` if `stride = 2`.
 #[derive(Debug, Clone, Copy)]
 struct Active {
     group: usize,
     comparison: usize,
     mask: u64,
+    offset: usize,
+    stride: usize,
 }
 
-/// The comparisons active at digit `d` of `m` bits, in group order.
-fn active_at(groups: &[Comparisons<'_>], d: usize, m: u32) -> Vec<Active> {
-    groups
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| g.digits(m) > d)
-        .flat_map(|(group, g)| {
-            let mask = (1u64 << (g.width - m * d as u32).min(m)) - 1;
-            (0..g.count).map(move |comparison| Active {
+/// The comparisons active at digit `d`, in group order, with their message layout.
+fn active_at(groups: &[Comparisons<'_>], d: usize, mill: Millionaires) -> Vec<Active> {
+    let m = mill.digit_bits;
+    let mut offset = 0;
+    let mut out = Vec::new();
+    for (group, g) in groups.iter().enumerate() {
+        if g.digits(m) <= d {
+            continue;
+        }
+        let mask = (1u64 << (g.width - m * d as u32).min(m)) - 1;
+        let stride = mill.stride(d, g.with_eq);
+        for comparison in 0..g.count {
+            out.push(Active {
                 group,
                 comparison,
                 mask,
-            })
-        })
-        .collect()
+                offset,
+                stride,
+            });
+            offset += stride;
+        }
+    }
+    out
 }
 
 /// The shapes of the digit OTs, instance-major (`n·q`): their `log2 N` and message widths
-/// ([`Millionaires::stride`] bits per comparison active at the digit).
+/// ([`Millionaires::stride`] bits per comparison active at the digit, summed).
 fn digit_shapes(
     n: usize,
     q: usize,
@@ -250,10 +305,9 @@ fn digit_shapes(
     mill: Millionaires,
 ) -> (Vec<u32>, Vec<u32>) {
     let top = groups.iter().map(|g| g.width).max().unwrap_or(0);
-    let m = mill.digit_bits;
     let per_digit: Vec<(u32, u32)> = (0..q)
         .map(|d| {
-            let bits = mill.stride(d) * active_at(groups, d, m).len();
+            let bits: usize = active_at(groups, d, mill).iter().map(|a| a.stride).sum();
             (mill.log_n(d, top), bits as u32)
         })
         .collect();
@@ -279,14 +333,13 @@ fn digit_tables(mask: u64, field: usize, log_n: u32) -> DigitTables {
     )
 }
 
-/// Alice's plan of one digit's OT messages: the active comparisons, their tables, the spread
-/// of a share bit over the digit's `2^log_n` messages and the bits per comparison.
+/// Alice's plan of one digit's OT messages: the active comparisons (with their layout), their
+/// tables, the spread of a share bit over the digit's `2^log_n` messages.
 struct DigitPlan {
     act: Vec<Active>,
     tables: Vec<DigitTables>,
     all: u128,
     log_n: u32,
-    stride: usize,
 }
 
 /// One party's shares of the comparison trees' leaves: per group and digit, the packed bits
@@ -296,12 +349,24 @@ struct Leaves {
     n: usize,
     /// Words per node vector, per group.
     words: Vec<usize>,
+    /// Per group, whether its roots' `eq` is wanted.
+    with_eq: Vec<bool>,
     lt: Vec<Vec<Node>>,
     eq: Vec<Vec<Node>>,
 }
 
 /// One node vector of a comparison tree: boolean shares, erased on drop.
 type Node = Zeroizing<Vec<u64>>;
+
+/// One group's roots from [`OtSession::merge_trees`]: packed `lt` and (if wanted) `eq` shares.
+type RootBits = (Vec<u64>, Vec<u64>);
+
+/// The results of one group of [`OtSession::less_than_groups`]: per comparison of the group,
+/// `n` packed shares of `[x < y]` and, if the group asked (`with_eq`), of `[x = y]`.
+struct Roots {
+    lt: Vec<Vec<u64>>,
+    eq: Vec<Vec<u64>>,
+}
 
 impl Leaves {
     fn new(n: usize, groups: &[Comparisons<'_>], m: u32) -> Self {
@@ -314,6 +379,7 @@ impl Leaves {
         Self {
             n,
             words,
+            with_eq: groups.iter().map(|g| g.with_eq).collect(),
             eq: lt.clone(),
             lt,
         }
@@ -321,23 +387,20 @@ impl Leaves {
 
     /// Fills the leaves from one byte per instance and digit (`bytes[i·q + d]`) holding, per
     /// comparison `k` active at digit `d` (in [`active_at`] order), its `lt` share at bit
-    /// `stride(d)·k` and, if `stride(d) = 2`, its `eq` share at bit `2k + 1` (else the leaf's
-    /// `eq` is left 0: the tree never reads it): Alice's random shares, Bob's received bits.
-    /// Each node vector is filled word by word in parallel pieces of [`INSTANCES_PER_TASK`]
-    /// bits, so the result does not depend on the thread count.
+    /// `layout(d, k).0` and, if `layout(d, k).1`, its `eq` share at the next bit (else the
+    /// leaf's `eq` is left 0: the tree never reads it): Alice's random shares, Bob's received
+    /// bits. Each node vector is filled word by word in parallel pieces of
+    /// [`INSTANCES_PER_TASK`] bits, so the result does not depend on the thread count.
     fn fill(
         &mut self,
         q: usize,
         m: u32,
         groups: &[Comparisons<'_>],
         bytes: &[u8],
-        stride: impl Fn(usize) -> usize,
+        layout: impl Fn(usize, usize) -> (usize, bool),
     ) {
         let n = self.n;
         for d in 0..q {
-            let stride = stride(d);
-            // Bit 1 of a comparison's bits is its `eq`, if sent.
-            let eq_bit = u8::from(stride == 2);
             // The first active index of each group at this digit.
             let mut k0 = 0;
             for (gi, g) in groups.iter().enumerate() {
@@ -346,6 +409,13 @@ impl Leaves {
                 }
                 let (count, first) = (g.count, k0);
                 k0 += count;
+                // Per comparison of the group: its `lt` bit and (1 if sent, else 0) `eq`.
+                let bits: Vec<(usize, u8)> = (first..first + count)
+                    .map(|k| {
+                        let (offset, eq) = layout(d, k);
+                        (offset, u8::from(eq))
+                    })
+                    .collect();
                 let (lt, eq) = (&mut self.lt[gi][d], &mut self.eq[gi][d]);
                 let per = INSTANCES_PER_TASK / 64;
                 let task = |(c, (lt, eq)): (usize, (&mut [u64], &mut [u64]))| {
@@ -357,7 +427,8 @@ impl Leaves {
                             if comparison == count {
                                 break;
                             }
-                            let v = bytes[i * q + d] >> (stride * (first + comparison));
+                            let (offset, eq_bit) = bits[comparison];
+                            let v = bytes[i * q + d] >> offset;
                             lw |= u64::from(v & 1) << b;
                             ew |= u64::from((v >> 1) & eq_bit) << b;
                             i += 1;
@@ -486,8 +557,9 @@ struct Parts {
 impl OtSession {
     /// Sets up the session with [`Params::FERRET_COMPACT`] (145 bits under the LPN estimates of
     /// `tools/lpn_estimate.py`, issue #18; the L2-resident LPN set, the fastest: a 32-bit ReLU
-    /// in 118.4 B at shift 4 and 138.8 B at shift 12 with [`Millionaires::DEFAULT`];
-    /// [`Params::FERRET`] takes 20 B less at shift 12 but runs at less than half the rate,
+    /// in 118.4 B at shift 4 and 129.1 B at shift 12 with [`Millionaires::DEFAULT`] at the q32
+    /// preset's `p` (138.8 B where `p ≢ 1 mod 2^12` and the carries cannot fuse);
+    /// [`Params::FERRET`] takes 19 B less at shift 12 but runs at less than half the rate,
     /// `docs/PERFORMANCE.md`; [`Params::FERRET_B11`] is below 128 bits, see `SECURITY.md`):
     /// Ferret in both directions (Alice's first), each bootstrapped by 128 base OTs and IKNP,
     /// running [`Millionaires::DEFAULT`]. The peer calls this with the other role and the same
@@ -565,31 +637,40 @@ impl OtSession {
             width,
             count: c,
             x: values,
+            with_eq: false,
         };
-        Ok(self.less_than_groups(ch, n, &[group], values)?.remove(0))
+        Ok(self.less_than_groups(ch, n, &[group], values)?.remove(0).lt)
     }
 
     /// Several millionaires' at once against the low bits of one value of Bob's: each group
     /// gives `[x_ij < y_i mod 2^width]` for Alice's `x` (see [`Comparisons`]), Bob passing `y`
     /// (`n`, his values in the groups are ignored). The groups share the digit OTs (Bob's digit
     /// `d` is the same choice in every group whose width reaches it) and the AND rounds; at most
-    /// 4 comparisons per instance (at most 8-bit messages). Returns per group `count` packed
-    /// share vectors of `n` bits.
+    /// 4 comparisons per instance (at most 8-bit messages). Returns per group its [`Roots`].
     fn less_than_groups(
         &mut self,
         ch: &mut Channel,
         n: usize,
         groups: &[Comparisons<'_>],
         y: &[u64],
-    ) -> Result<Vec<Vec<Vec<u64>>>, Error> {
+    ) -> Result<Vec<Roots>, Error> {
         let m = self.millionaires.digit_bits;
         let q = groups.iter().map(|g| g.digits(m)).max().unwrap_or(0);
         let total: usize = groups.iter().map(|g| g.count).sum();
         assert!(total <= 4, "at most 4 comparisons share a digit OT");
         if n == 0 || q == 0 {
+            // No digit: `[x < y mod 1]` is 0 and `[x = y mod 1]` is 1, Alice's share.
+            let alice = self.party() == Role::Alice;
             return Ok(groups
                 .iter()
-                .map(|g| vec![vec![0u64; n.div_ceil(64)]; g.count])
+                .map(|g| Roots {
+                    lt: vec![vec![0u64; n.div_ceil(64)]; g.count],
+                    eq: if g.with_eq {
+                        vec![pack(n, |_| alice); g.count]
+                    } else {
+                        Vec::new()
+                    },
+                })
                 .collect());
         }
         let mut leaves = Leaves::new(n, groups, m);
@@ -598,13 +679,17 @@ impl OtSession {
             Role::Bob => self.bob_digit_ots(ch, n, q, groups, y, &mut leaves)?,
         }
         let roots = self.merge_trees(ch, leaves)?;
+        let split = |g: &Comparisons<'_>, root: &[u64]| -> Vec<Vec<u64>> {
+            (0..g.count)
+                .map(|j| pack(n, |i| bit(root, j * n + i)))
+                .collect()
+        };
         Ok(groups
             .iter()
             .zip(&roots)
-            .map(|(g, root)| {
-                (0..g.count)
-                    .map(|j| pack(n, |i| bit(root, j * n + i)))
-                    .collect()
+            .map(|(g, (lt, eq))| Roots {
+                lt: split(g, lt),
+                eq: if g.with_eq { split(g, eq) } else { Vec::new() },
             })
             .collect())
     }
@@ -630,9 +715,9 @@ impl OtSession {
         // digit's messages, the digit's size and its bits per comparison.
         let digits: Vec<DigitPlan> = (0..q)
             .map(|d| {
-                let act = active_at(groups, d, m);
-                let (log_n, stride) = (mill.log_n(d, top), mill.stride(d));
-                let field = stride * act.len();
+                let act = active_at(groups, d, mill);
+                let log_n = mill.log_n(d, top);
+                let field = act.iter().map(|a| a.stride).sum::<usize>();
                 let all: u128 = (0..1usize << log_n).map(|t| 1u128 << (t * field)).sum();
                 let tables = act
                     .iter()
@@ -643,7 +728,6 @@ impl OtSession {
                     tables,
                     all,
                     log_n,
-                    stride,
                 }
             })
             .collect();
@@ -662,9 +746,9 @@ impl OtSession {
                     let x =
                         ((g.x[i * g.count + a.comparison] >> (m * d as u32)) & digit_mask) as usize;
                     let (l, e) = ((r >> (2 * k)) & 1, (r >> (2 * k + 1)) & 1);
-                    w |= (spread(l) ^ less[x]) << (plan.stride * k);
-                    if plan.stride == 2 {
-                        w |= (spread(e) ^ equal[x]) << (2 * k + 1);
+                    w |= (spread(l) ^ less[x]) << a.offset;
+                    if a.stride == 2 {
+                        w |= (spread(e) ^ equal[x]) << (a.offset + 1);
                     }
                 }
                 *word = w;
@@ -682,7 +766,7 @@ impl OtSession {
                 .for_each(task);
         }
         // Her shares are laid out 2 bits per comparison at every digit.
-        leaves.fill(q, m, groups, &rnd, |_| 2);
+        leaves.fill(q, m, groups, &rnd, |_, k| (2 * k, true));
         // One exchange for every digit, each OT with its digit's size and message width.
         let (log_n, widths) = digit_shapes(n, q, groups, mill);
         self.duplex
@@ -714,19 +798,30 @@ impl OtSession {
                 .receiver()
                 .receive_one_of_n_mixed(ch, &log_n, &widths, &choices)?,
         );
-        leaves.fill(q, m, groups, &got, |d| mill.stride(d));
+        let layouts: Vec<Vec<Active>> = (0..q).map(|d| active_at(groups, d, mill)).collect();
+        leaves.fill(q, m, groups, &got, |d, k| {
+            let a = layouts[d][k];
+            (a.offset, a.stride == 2)
+        });
         Ok(())
     }
 
     /// The comparison trees' AND rounds, all groups' pairs of a level in one round; returns per
-    /// group the root's `lt` (comparison `j` of instance `i` at bit `j·n + i`). Per group, digit
-    /// 0 is the least significant; per pair `eq_hi` meets both `lt_lo` and `eq_lo`: one
-    /// shared-operand triple (two COTs) each. The lowest pair of every tree and level never
-    /// needs its `eq` (it would only ever meet digit 0's): those pairs go last in the level's
-    /// AND and, trimmed, their `eq` lane is not opened.
-    fn merge_trees(&mut self, ch: &mut Channel, leaves: Leaves) -> Result<Vec<Vec<u64>>, Error> {
+    /// group the root's `lt` and, for a group `with_eq`, its `eq` (else empty; comparison `j`
+    /// of instance `i` at bit `j·n + i`). Per group, digit 0 is the least significant; per
+    /// pair `eq_hi` meets both `lt_lo` and `eq_lo`: one shared-operand triple (two COTs) each.
+    /// The lowest pair of every tree and level needs its `eq` only if the root's is wanted (it
+    /// would otherwise only ever meet digit 0's): the others go last in the level's AND and,
+    /// trimmed, their `eq` lane is not opened.
+    fn merge_trees(&mut self, ch: &mut Channel, leaves: Leaves) -> Result<Vec<RootBits>, Error> {
         let trimmed = self.millionaires.trimmed;
-        let Leaves { words, lt, eq, .. } = leaves;
+        let Leaves {
+            words,
+            with_eq: root_eq,
+            lt,
+            eq,
+            ..
+        } = leaves;
         let mut trees: Vec<Vec<(Node, Node)>> = lt
             .into_iter()
             .zip(eq)
@@ -735,12 +830,13 @@ impl OtSession {
         while trees.iter().any(|t| t.len() > 1) {
             // The level's pairs (tree, pair): those whose `eq` is needed, then the lowest ones.
             let mut order: Vec<(usize, usize)> = Vec::new();
+            let lowest = |t: usize| usize::from(!root_eq[t]);
             for (t, tree) in trees.iter().enumerate() {
-                order.extend((1..tree.len() / 2).map(|p| (t, p)));
+                order.extend((lowest(t)..tree.len() / 2).map(|p| (t, p)));
             }
             let with_eq = order.len();
             for (t, tree) in trees.iter().enumerate() {
-                if tree.len() >= 2 {
+                if tree.len() >= 2 && !root_eq[t] {
                     order.push((t, 0));
                 }
             }
@@ -761,7 +857,7 @@ impl OtSession {
                 let tree = &trees[t];
                 x.extend_from_slice(&tree[2 * p + 1].1);
                 y_lt.extend_from_slice(&tree[2 * p].0);
-                if p > 0 {
+                if p > 0 || root_eq[t] {
                     y_eq.extend_from_slice(&tree[2 * p].1);
                 }
             }
@@ -772,12 +868,12 @@ impl OtSession {
             }
             let bits = x.len() * 64;
             let z = Zeroizing::new(self.duplex.and_shared(ch, &x, &[&y_lt, &y_eq], bits)?);
-            for ((tree, &w), at) in trees.iter_mut().zip(&words).zip(&at) {
+            for (t, ((tree, &w), at)) in trees.iter_mut().zip(&words).zip(&at).enumerate() {
                 let pairs = tree.len() / 2;
                 let mut next = Vec::with_capacity(pairs + 1);
                 for (p, &a) in at.iter().enumerate() {
                     let lt = xor(&tree[2 * p + 1].0, &z[0][a..a + w]);
-                    let eq = if p > 0 {
+                    let eq = if p > 0 || root_eq[t] {
                         z[1][a..a + w].to_vec()
                     } else {
                         Vec::new()
@@ -790,14 +886,18 @@ impl OtSession {
                 *tree = next;
             }
         }
-        // A group of width 0 has no digit: `[x < y mod 1]` is 0.
+        // A group of width 0 has no digit: `[x < y mod 1]` is 0 and `[x = y mod 1]` is 1
+        // (Alice's share).
+        let one = if self.party() == Role::Alice { !0 } else { 0 };
         Ok(trees
             .into_iter()
             .zip(&words)
-            .map(|(tree, &w)| {
-                tree.into_iter()
-                    .next()
-                    .map_or_else(|| vec![0; w], |(mut lt, _)| std::mem::take(&mut *lt))
+            .zip(&root_eq)
+            .map(|((tree, &w), &root_eq)| {
+                tree.into_iter().next().map_or_else(
+                    || (vec![0; w], if root_eq { vec![one; w] } else { Vec::new() }),
+                    |(mut lt, mut eq)| (std::mem::take(&mut *lt), std::mem::take(&mut *eq)),
+                )
             })
             .collect())
     }
@@ -913,20 +1013,28 @@ impl OtSession {
         Ok(Parts { r, d: bits.d, lift })
     }
 
+    /// Whether a rescaling by `2^s` takes both carries from one comparison: the variant asks
+    /// for it and `p ≡ 1 (mod 2^s)` (module docs, "One comparison for both carries").
+    fn fuses_carries(&self, s: u32) -> bool {
+        self.millionaires.fused_carries && s > 0 && (self.config.p - 1).is_multiple_of(1u64 << s)
+    }
+
     /// This party's view of its shares: Alice's `a = s_A + h mod p` with her `Q_j, ρ_j` for
-    /// `j = 0, 1`, Bob's `b = s_B`.
+    /// `j = 0, 1` (with fused carries, `Q_0 − [ρ_0 = 0]` in `Q_0`'s place), Bob's `b = s_B`.
     fn view(&self, shares: &[u64], s: u32) -> View {
         let p = self.config.p;
         let h = (p - 1) / 2;
+        let fused = i64::from(self.fuses_carries(s));
         if self.party() == Role::Alice {
             let own: Vec<u64> = shares.iter().map(|&x| add_mod(x, h, p)).collect();
             let qs = own
                 .iter()
                 .map(|&a| {
-                    [0i64, 1].map(|j| {
+                    let [(q0, rho0), (q1, rho1)] = [0i64, 1].map(|j| {
                         let aj = a as i64 - h as i64 - j * p as i64;
                         (aj.div_euclid(1 << s), aj.rem_euclid(1 << s) as u64)
-                    })
+                    });
+                    [(q0 - fused * i64::from(rho0 == 0), rho0), (q1, rho1)]
                 })
                 .collect();
             View { own, qs }
@@ -941,7 +1049,9 @@ impl OtSession {
     /// Steps 1 and 2: one millionaires' of up to four comparisons against `b`: the wrap bit
     /// `w = [p − 1 − a < b]`, for ReLU `g = [θ − 1 < b]`, and when rescaling the carries
     /// `c_j = [2^s − 1 − ρ_j < b_lo]` (`b_lo = b mod 2^s`, the low digits of the same `b`);
-    /// then `c_sel = c_0 ⊕ w ∧ (c_0 ⊕ c_1)`.
+    /// then `c_sel = c_0 ⊕ w ∧ (c_0 ⊕ c_1)`. With fused carries, one comparison
+    /// `[τ < b_lo]`, `τ = −ρ_0 mod 2^s`, and its `e = [τ = b_lo]` stand for both:
+    /// `c_1 = [τ < b_lo]`, `c̃_0 = c_1 ⊕ e`, so `c_sel = c_1 ⊕ e ⊕ w ∧ e`.
     fn wrap_bits(
         &mut self,
         ch: &mut Channel,
@@ -954,6 +1064,7 @@ impl OtSession {
         let n = view.own.len();
         let alice = self.party() == Role::Alice;
         let rescaling = want.rescale && s > 0;
+        let fused = rescaling && self.fuses_carries(s);
         let c = 1 + usize::from(want.relu);
         let (x, carry_x): (Vec<u64>, Vec<u64>) = if alice {
             let x = view
@@ -964,11 +1075,18 @@ impl OtSession {
                     [p - 1 - a, theta - 1].into_iter().take(c)
                 })
                 .collect();
-            let carry_x = view
-                .qs
-                .iter()
-                .flat_map(|q| q.map(|(_, rho)| (1u64 << s) - 1 - rho))
-                .collect();
+            let carry_x = if fused {
+                let low = (1u64 << s) - 1;
+                view.qs
+                    .iter()
+                    .map(|q| q[0].1.wrapping_neg() & low)
+                    .collect()
+            } else {
+                view.qs
+                    .iter()
+                    .flat_map(|q| q.map(|(_, rho)| (1u64 << s) - 1 - rho))
+                    .collect()
+            };
             (x, carry_x)
         } else {
             (Vec::new(), Vec::new())
@@ -977,16 +1095,18 @@ impl OtSession {
             width: k,
             count: c,
             x: &x,
+            with_eq: false,
         }];
         if rescaling {
             groups.push(Comparisons {
                 width: s,
-                count: 2,
+                count: if fused { 1 } else { 2 },
                 x: &carry_x,
+                with_eq: fused,
             });
         }
         let mut cmp = self.less_than_groups(ch, n, &groups, &view.own)?;
-        let mut wrap = cmp.remove(0);
+        let mut wrap = cmp.remove(0).lt;
         let w = wrap.remove(0);
         let d = if want.relu {
             let g = wrap.remove(0);
@@ -1000,10 +1120,15 @@ impl OtSession {
             Vec::new()
         };
         let c_sel = if rescaling {
-            let cs = cmp.remove(0);
-            let diff = xor(&cs[0], &cs[1]);
+            let Roots { lt: cs, eq } = cmp.remove(0);
+            // `c_0` and `c_0 ⊕ c_1`: two carries, or one comparison with its `eq`.
+            let (c0, diff) = if fused {
+                (xor(&cs[0], &eq[0]), eq[0].clone())
+            } else {
+                (cs[0].clone(), xor(&cs[0], &cs[1]))
+            };
             let t = self.duplex.and(ch, &w, &diff, n)?;
-            xor(&cs[0], &t)
+            xor(&c0, &t)
         } else {
             Vec::new()
         };

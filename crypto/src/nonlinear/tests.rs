@@ -247,28 +247,33 @@ fn every_op_equals_reference_on_edges_and_random_shares_in_memory() {
     all_ops_equal_reference(memory_pair, &moduli(), 64);
 }
 
-/// Every millionaires' variant of the OT backend (digits of 1 to 4 bits, trimmed, and issue
-/// #9's wire format at 4 and 3 bits) equals the reference for every op on edges and random
-/// shares, k = 24 and 32, at shifts that split digits every way (0, 1, 4, 7, 12, 13), with
-/// chunks of 64 (partial top digits: 24 and 32 are not multiples of 3).
+/// Every millionaires' variant of the OT backend (digits of 1 to 4 bits, trimmed, with and
+/// without fused carries, and issue #9's wire format at 4 and 3 bits) equals the reference for
+/// every op on edges and random shares, k = 24 and 32, at shifts that split digits every way
+/// (0, 1, 4, 7, 12, 13), with chunks of 64 (partial top digits: 24 and 32 are not multiples of
+/// 3). The moduli include the presets' (`p ≡ 1 mod 2^14`: fused carries at every shift) and
+/// ones with `p ≡ 1` only mod 2 or 4 (fused at shift 1 or 2, two carries above).
 #[test]
 fn every_millionaires_variant_equals_reference() {
     let trimmed = |digit_bits| ot::Millionaires {
         digit_bits,
         trimmed: true,
+        fused_carries: true,
     };
     let variants = [
         ot::Millionaires::ISSUE_9,
         ot::Millionaires {
             digit_bits: 3,
             trimmed: false,
+            fused_carries: false,
         },
         trimmed(1),
         trimmed(2),
         trimmed(3),
         trimmed(4),
+        ot::Millionaires::TRIMMED,
     ];
-    let moduli = [moduli()[0], moduli()[3]];
+    let moduli = [moduli()[0], moduli()[3], PRESET_Q24, PRESET_Q32];
     for variant in variants {
         all_ops_equal_reference_on(
             Backend::Ot,
@@ -310,8 +315,108 @@ fn trimming_saves_exactly_the_unused_bits() {
         (total, out)
     };
     let (old, _) = bytes(ot::Millionaires::ISSUE_9);
-    let (new, _) = bytes(ot::Millionaires::DEFAULT);
+    let (new, _) = bytes(ot::Millionaires::TRIMMED);
     assert_eq!(old - new, (n as u64) * 21 / 2, "old {old} B, new {new} B");
+    // This `p` is 3 mod 4: the default cannot fuse the carries and sends what TRIMMED sends.
+    let (default, _) = bytes(ot::Millionaires::DEFAULT);
+    assert_eq!(default, new);
+}
+
+/// The presets' plaintext moduli (`p ≡ 1 mod 2^14`, the largest such primes below `2^24` and
+/// `2^32`), where a rescaling by up to `2^14` fuses its carries.
+const PRESET_Q24: (u32, u64) = (24, 16_760_833);
+const PRESET_Q32: (u32, u64) = (32, 4_294_475_777);
+
+/// Fused carries at every carry boundary: Alice's shares with `ρ_0 = 0, 1, 2, 2^s − 1` and
+/// random (each below and above `p − h`, where `a − h` wraps), Bob's with `b_lo` at `τ − 1`,
+/// `τ`, `τ + 1` (`τ = −ρ_0 mod 2^s`, where the carries change), 0 and `2^s − 1`, and `b` near
+/// 0 and near `p`; ReLU, rescale and max pool against the reference at the presets' moduli and
+/// shifts 1, 12, 14, with the default variant and with [`ot::Millionaires::TRIMMED`]; fused
+/// sends fewer bytes wherever the carries span more than one digit.
+#[test]
+fn fused_carries_equal_reference_at_every_carry_boundary() {
+    for (k, p) in [PRESET_Q24, PRESET_Q32] {
+        let h = (p - 1) / 2;
+        for shift in [1, 12, 14] {
+            let low = (1u64 << shift) - 1;
+            let mut prg = Prg::from_seed([shift as u8; 16]);
+            let mut sa = Vec::new();
+            let mut sb = Vec::new();
+            for rho in [0, 1, 2, low, prg.next_u64() & low] {
+                // `a − h = s_A` below `p − h`, `s_A − p` above (then `ρ_0 = (s_A − 1) mod 2^s`).
+                for wraps in [false, true] {
+                    let base = if wraps {
+                        p - h + 5
+                    } else {
+                        prg.uniform_below(p - h)
+                    };
+                    let target = if wraps { (rho + 1) & low } else { rho };
+                    let s_a = (base & !low) | target;
+                    let s_a = if s_a >= p { s_a - (low + 1) } else { s_a };
+                    let tau = rho.wrapping_neg() & low;
+                    for b_lo in [tau.wrapping_sub(1) & low, tau, (tau + 1) & low, 0, low] {
+                        for b_hi in [0, (p >> shift) - 1, prg.uniform_below(p >> shift)] {
+                            let b = (b_hi << shift) | b_lo;
+                            if b < p {
+                                sa.push(s_a);
+                                sb.push(b);
+                            }
+                        }
+                    }
+                }
+            }
+            let keep = sa.len() / 4 * 4;
+            sa.truncate(keep);
+            sb.truncate(keep);
+            let config = Config::new(Backend::Ot, k, p).unwrap();
+            let run = |s: &mut dyn Nonlinear, ch: &mut Channel, x: &[u64]| {
+                let ops = [
+                    Op::ReluRescaleReshare,
+                    Op::RescaleReshare,
+                    Op::Max4RescaleReshare,
+                ];
+                let out: Vec<Vec<u64>> = ops
+                    .iter()
+                    .map(|op| match op {
+                        Op::ReluRescaleReshare => s.relu_rescale(ch, x, shift).unwrap(),
+                        Op::RescaleReshare => s.rescale(ch, x, shift).unwrap(),
+                        _ => s.max4_rescale(ch, x, shift).unwrap(),
+                    })
+                    .collect();
+                let t = traffic(ch.meter(), Block::Relu);
+                (out, t.bytes_sent + t.bytes_received)
+            };
+            let mut relu_bytes = Vec::new();
+            for variant in [ot::Millionaires::DEFAULT, ot::Millionaires::TRIMMED] {
+                let ((a, bytes), (b, _)) = two_party_with(
+                    memory_pair(),
+                    config,
+                    7,
+                    Some(variant),
+                    |s, ch| run(s, ch, &sa),
+                    |s, ch| run(s, ch, &sb),
+                );
+                relu_bytes.push(bytes);
+                let ops = [
+                    Op::ReluRescaleReshare,
+                    Op::RescaleReshare,
+                    Op::Max4RescaleReshare,
+                ];
+                for ((op, a), b) in ops.iter().zip(&a).zip(&b) {
+                    let want = expected(k, p, shift, *op, &sa, &sb);
+                    let got: Vec<u64> = a.iter().zip(b).map(|(x, y)| (x + y) % p).collect();
+                    assert_eq!(got, want, "{variant:?} {op:?} k={k} p={p} shift={shift}");
+                }
+            }
+            // One digit of carries (shift ≤ 4) sends 2 bits either way; above, fused saves.
+            assert!(
+                relu_bytes[0] < relu_bytes[1] || (shift <= 4 && relu_bytes[0] == relu_bytes[1]),
+                "fused {} B, two carries {} B at p={p} shift={shift}",
+                relu_bytes[0],
+                relu_bytes[1]
+            );
+        }
+    }
 }
 
 #[test]
