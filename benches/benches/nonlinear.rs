@@ -9,10 +9,10 @@
 //! ([`bunet_benches::bench_nonlinear_block`]).
 //!
 //! Group `nonlinear_ot_variants` (issue #20) runs the OT backend's millionaires' variants
-//! ([`Millionaires`]: issue #9's wire format, the trimmed one of handshake versions 7–8, the
-//! default with fused carries, other digit sizes) and Ferret sets side by side in one run, at
-//! the q32 preset's `p` (`≡ 1 mod 2^14`, so the carries fuse), IDs
-//! `<block>/k=32,shift=..,m=..,<fused|trimmed|issue9>,<set>`.
+//! ([`Millionaires`]: issue #9's wire format, the trimmed one of handshake versions 7–8, fused
+//! carries, the default with low digits shared too, other digit sizes) and Ferret sets side by
+//! side in one run, at the q32 preset's `p` (`≡ 1 mod 2^14`, so the carries fuse), IDs
+//! `<block>/k=32,shift=..,m=..,<shared|fused|trimmed|issue9>,<set>`.
 
 use std::time::{Duration, Instant};
 
@@ -173,8 +173,8 @@ fn ot_call(s: &mut OtSession, ch: &mut Channel, block: Block, x: &[u64], shift: 
 }
 
 /// The OT backend's variants side by side (issue #20): per block and shift, issue #9's wire
-/// format and the trimmed 4-bit digits with two carry comparisons against the default (fused
-/// carries) with digits of 4, 3 and 2 bits on `FERRET_COMPACT`, and the default's digits on
+/// format, the trimmed 4-bit digits with two carry comparisons and with fused carries against
+/// the default (low digits shared) with digits of 4, 3 and 2 bits on `FERRET_COMPACT`, and the default's digits on
 /// the `FERRET` set (8× fewer bytes per COT, slower) at the UNet's shift; at the q32 preset's
 /// `p`; prints bytes per item, items per second of wall time over all iterations and each
 /// party's CPU time per item, as [`bench_nonlinear_block`] does.
@@ -187,7 +187,11 @@ fn bench_ot_variants(c: &mut Criterion) {
         digit_bits,
         ..Millionaires::DEFAULT
     };
-    let old = [Millionaires::ISSUE_9, Millionaires::TRIMMED];
+    let old = [
+        Millionaires::ISSUE_9,
+        Millionaires::TRIMMED,
+        Millionaires::FUSED,
+    ];
     let mut runs: Vec<(Block, u32, Millionaires, (&str, FerretParams))> = Vec::new();
     for shift in [12u32, 4] {
         for mill in old.into_iter().chain([fused(4), fused(3), fused(2)]) {
@@ -217,10 +221,11 @@ fn bench_ot_variants(c: &mut Criterion) {
         let xa: Vec<u64> = (0..items * values).map(|_| prg.uniform_below(p)).collect();
         let xb: Vec<u64> = (0..items * values).map(|_| prg.uniform_below(p)).collect();
         let (mut sa, mut ca, mut sb, mut cb) = ot_sessions(config, params, mill);
-        let wire = match (mill.trimmed, mill.fused_carries) {
-            (_, true) => "fused",
-            (true, false) => "trimmed",
-            (false, false) => "issue9",
+        let wire = match mill {
+            m if m.shared_low_digits => "shared",
+            m if m.fused_carries => "fused",
+            m if m.trimmed => "trimmed",
+            _ => "issue9",
         };
         let param = format!("k={k},shift={shift},m={},{wire},{set}", mill.digit_bits);
         let before = nonlinear::traffic(ca.meter(), block);

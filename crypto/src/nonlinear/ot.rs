@@ -107,6 +107,26 @@
 //! fuse depends only on the public `p` and `s`. Alice's `Q̃_0` is computed without a branch
 //! on her share.
 //!
+//! # Low digits shared (issue #20)
+//! Where moreover `2^(s+1)` divides `p − 1` and `s` is a digit boundary (the presets at the
+//! UNet's shift of 12 with digits of 1, 2, 3 or 4 bits; [`Millionaires::shared_low_digits`],
+//! the default), `h = (p − 1)/2 ≡ 0 (mod 2^s)`, so the wrap threshold `T_w = p − 1 − a` and the
+//! carries' `τ` agree in their low `s` bits (`T_w ≡ −a ≡ −ρ_0`), and so does the DReLU
+//! threshold: `θ − 1 = T_w + h` for `a ≥ h`, and for `a < h` `[b ≥ θ] = [T_w − h ≤ b]`. Every
+//! comparison then splits at bit `s` (`b = b_hi·2^s + b_lo`,
+//! `[T < b] = [T_hi < b_hi] ⊕ [T_hi = b_hi] ∧ [T_lo < b_lo]`) and they share one low comparison
+//! `c_1 = [τ < b_lo]`, `e = [τ = b_lo]`: `w = W_hi ⊕ E_w ∧ c_1`, `g = G_hi ⊕ E_g ∧ c_1`, and since
+//! `c_1 ∧ e = 0`, `w ∧ e = W_hi ∧ e`, so `c_sel = c̃_0 ⊕ W_hi ∧ e`: the three ANDs of one round
+//! after the trees (the `s`-bit tree is shallower than the `(k − s)`-bit ones), the same rounds
+//! as before. For `a < h`, `g` is `[T_w − h < b]` where `[T_w − h ≤ b]` is meant: the two differ
+//! only at `b = h − a`, i.e. `a + b = h`, `v = 0`, where `R = 0` and `d·R = 0` whatever `d`
+//! is — the output is exact (tests at every carry boundary and `v = 0`), DReLU itself is
+//! never output. Per ReLU at shift 12, 4-bit digits: the DReLU and wrap comparisons' low three
+//! digits (messages and tree nodes) go, for `eq` leaves and lanes of the high trees and one AND
+//! per comparison; bytes and CPU in `docs/PERFORMANCE.md`. Security: as for fused carries —
+//! the same digit OTs, fewer comparisons, `eq` roots from the same AND gates, and three
+//! ordinary Beaver ANDs; the split depends only on the public `p`, `s` and digit size.
+//!
 //! # Security
 //! Semi-honest, from the silent OT ([`crate::silent`]): every message is either a correction
 //! against a fresh pseudorandom pad, an opening `x ⊕ a` of a fresh triple, or Alice's
@@ -178,20 +198,44 @@ fn bit_times_own(moduli: &[u64], v: &[u64], g: &[u64], s: &[u64]) -> Vec<u64> {
 }
 
 /// One group of comparisons of [`OtSession::less_than_groups`]: `count` comparisons per
-/// instance of Alice's `x` (`n·count` values, instance-major; empty at Bob) against the low
-/// `width` bits of Bob's value; with `with_eq`, the roots' `[x = y mod 2^width]` too.
+/// instance of Alice's `x` (`n·count` values, instance-major; empty at Bob) against the
+/// `width` bits of Bob's value from digit `digit_offset` up (`y_i >> (m·digit_offset) mod
+/// 2^width`); with `with_eq`, the roots' `[x = y']` too.
 #[derive(Debug, Clone, Copy)]
 struct Comparisons<'a> {
     width: u32,
     count: usize,
     x: &'a [u64],
     with_eq: bool,
+    digit_offset: usize,
 }
 
-impl Comparisons<'_> {
+impl<'a> Comparisons<'a> {
+    /// `count` plain comparisons of `x` against the low `width` bits.
+    fn low(width: u32, count: usize, x: &'a [u64]) -> Self {
+        Self {
+            width,
+            count,
+            x,
+            with_eq: false,
+            digit_offset: 0,
+        }
+    }
+
     /// Its digits of `m` bits (the top one partial).
     fn digits(&self, m: u32) -> usize {
         self.width.div_ceil(m) as usize
+    }
+
+    /// Its own digit at digit `d` of Bob's value, if it has one there.
+    fn digit_at(&self, d: usize, m: u32) -> Option<usize> {
+        d.checked_sub(self.digit_offset)
+            .filter(|&j| j < self.digits(m))
+    }
+
+    /// The highest bit of Bob's value it reaches, plus one.
+    fn top(&self, m: u32) -> u32 {
+        m * self.digit_offset as u32 + self.width
     }
 }
 
@@ -212,6 +256,10 @@ pub struct Millionaires {
     /// `p ≡ 1 (mod 2^s)` (module docs, "One comparison for both carries"; issue #20). `false`
     /// is the wire of handshake versions 7 and 8.
     pub fused_carries: bool,
+    /// Whether, where the carries fuse and `2^(s+1)` divides `p − 1` at a digit boundary `s`,
+    /// the wrap and DReLU comparisons split at bit `s` and share their low digits with the
+    /// carries' comparison (module docs, "Low digits shared"; issue #20).
+    pub shared_low_digits: bool,
 }
 
 impl Millionaires {
@@ -221,6 +269,7 @@ impl Millionaires {
         digit_bits: 4,
         trimmed: false,
         fused_carries: false,
+        shared_low_digits: false,
     };
 
     /// Handshake versions 7 and 8: 4-bit digits, trimmed, two comparisons for the carries.
@@ -228,13 +277,20 @@ impl Millionaires {
         digit_bits: 4,
         trimmed: true,
         fused_carries: false,
+        shared_low_digits: false,
     };
 
-    /// The default: 4-bit digits, trimmed, both carries from one comparison where `p` allows.
-    pub const DEFAULT: Self = Self {
-        digit_bits: 4,
-        trimmed: true,
+    /// [`Millionaires::TRIMMED`] with both carries from one comparison where `p` allows.
+    pub const FUSED: Self = Self {
         fused_carries: true,
+        ..Self::TRIMMED
+    };
+
+    /// The default: 4-bit digits, trimmed, both carries from one comparison and the low
+    /// digits of the wrap and DReLU comparisons shared with it where `p` allows.
+    pub const DEFAULT: Self = Self {
+        shared_low_digits: true,
+        ..Self::FUSED
     };
 
     /// The 1-of-N size (`log2 N`) of digit `d`'s OT when the widest comparison has `top` bits.
@@ -259,13 +315,14 @@ impl Millionaires {
     }
 }
 
-/// A comparison active at one digit: its group, its index in the group, the mask of the
-/// digit's bits that its width reaches, and where its bits sit in the digit's message: `lt`
-/// at bit `offset`, `eq` at `offset + 1` if `stride = 2`.
+/// A comparison active at one digit: its group, its index in the group, the group's own
+/// digit there, the mask of the digit's bits that its width reaches, and where its bits sit
+/// in the digit's message: `lt` at bit `offset`, `eq` at `offset + 1` if `stride = 2`.
 #[derive(Debug, Clone, Copy)]
 struct Active {
     group: usize,
     comparison: usize,
+    digit: usize,
     mask: u64,
     offset: usize,
     stride: usize,
@@ -277,22 +334,25 @@ fn active_at(groups: &[Comparisons<'_>], d: usize, mill: Millionaires) -> Vec<Ac
     let mut offset = 0;
     let mut out = Vec::new();
     for (group, g) in groups.iter().enumerate() {
-        if g.digits(m) <= d {
+        let Some(digit) = g.digit_at(d, m) else {
             continue;
-        }
-        let mask = (1u64 << (g.width - m * d as u32).min(m)) - 1;
-        let stride = mill.stride(d, g.with_eq);
+        };
+        let mask = (1u64 << (g.width - m * digit as u32).min(m)) - 1;
+        let stride = mill.stride(digit, g.with_eq);
         for comparison in 0..g.count {
-            out.push(Active {
+            let a = Active {
                 group,
                 comparison,
+                digit,
                 mask,
                 offset,
                 stride,
-            });
+            };
             offset += stride;
+            out.push(a);
         }
     }
+    assert!(offset <= 8, "at most 8 message bits per digit");
     out
 }
 
@@ -304,7 +364,8 @@ fn digit_shapes(
     groups: &[Comparisons<'_>],
     mill: Millionaires,
 ) -> (Vec<u32>, Vec<u32>) {
-    let top = groups.iter().map(|g| g.width).max().unwrap_or(0);
+    let m = mill.digit_bits;
+    let top = groups.iter().map(|g| g.top(m)).max().unwrap_or(0);
     let per_digit: Vec<(u32, u32)> = (0..q)
         .map(|d| {
             let bits: usize = active_at(groups, d, mill).iter().map(|a| a.stride).sum();
@@ -358,7 +419,8 @@ struct Leaves {
 /// One node vector of a comparison tree: boolean shares, erased on drop.
 type Node = Zeroizing<Vec<u64>>;
 
-/// One group's roots from [`OtSession::merge_trees`]: packed `lt` and (if wanted) `eq` shares.
+/// One group's roots from [`OtSession::merge_trees`]: packed `lt` and (if wanted) `eq`
+/// shares, comparison `j` of instance `i` at bit `j·n + i`.
 type RootBits = (Vec<u64>, Vec<u64>);
 
 /// The results of one group of [`OtSession::less_than_groups`]: per comparison of the group,
@@ -378,78 +440,80 @@ impl Leaves {
             .collect();
         Self {
             n,
-            words,
             with_eq: groups.iter().map(|g| g.with_eq).collect(),
+            words,
             eq: lt.clone(),
             lt,
         }
     }
 
-    /// Fills the leaves from one byte per instance and digit (`bytes[i·q + d]`) holding, per
-    /// comparison `k` active at digit `d` (in [`active_at`] order), its `lt` share at bit
-    /// `layout(d, k).0` and, if `layout(d, k).1`, its `eq` share at the next bit (else the
-    /// leaf's `eq` is left 0: the tree never reads it): Alice's random shares, Bob's received
-    /// bits. Each node vector is filled word by word in parallel pieces of
-    /// [`INSTANCES_PER_TASK`] bits, so the result does not depend on the thread count.
-    fn fill(
-        &mut self,
-        q: usize,
-        m: u32,
-        groups: &[Comparisons<'_>],
-        bytes: &[u8],
-        layout: impl Fn(usize, usize) -> (usize, bool),
-    ) {
-        let n = self.n;
-        for d in 0..q {
-            // The first active index of each group at this digit.
-            let mut k0 = 0;
-            for (gi, g) in groups.iter().enumerate() {
-                if g.digits(m) <= d {
-                    continue;
-                }
-                let (count, first) = (g.count, k0);
-                k0 += count;
-                // Per comparison of the group: its `lt` bit and (1 if sent, else 0) `eq`.
-                let bits: Vec<(usize, u8)> = (first..first + count)
-                    .map(|k| {
-                        let (offset, eq) = layout(d, k);
-                        (offset, u8::from(eq))
-                    })
-                    .collect();
-                let (lt, eq) = (&mut self.lt[gi][d], &mut self.eq[gi][d]);
-                let per = INSTANCES_PER_TASK / 64;
-                let task = |(c, (lt, eq)): (usize, (&mut [u64], &mut [u64]))| {
-                    for (w, (l, e)) in lt.iter_mut().zip(eq.iter_mut()).enumerate() {
-                        let at = (c * per + w) * 64;
-                        let (mut comparison, mut i) = (at / n, at % n);
-                        let (mut lw, mut ew) = (0u64, 0u64);
-                        for b in 0..64 {
-                            if comparison == count {
-                                break;
-                            }
-                            let (offset, eq_bit) = bits[comparison];
-                            let v = bytes[i * q + d] >> offset;
-                            lw |= u64::from(v & 1) << b;
-                            ew |= u64::from((v >> 1) & eq_bit) << b;
-                            i += 1;
-                            if i == n {
-                                (i, comparison) = (0, comparison + 1);
-                            }
-                        }
-                        (*l, *e) = (lw, ew);
-                    }
+    /// Fills the leaves from one byte per instance and digit (`bytes[i·q + d]`) laid out as
+    /// the digit's message ([`active_at`], `layouts[d]`): per active comparison its `lt` share,
+    /// and its `eq` share if sent (else the leaf's `eq` is left 0: the tree never reads it):
+    /// Alice's random shares, Bob's received bits.
+    fn fill(&mut self, q: usize, layouts: &[Vec<Active>], bytes: &[u8]) {
+        for (d, act) in layouts.iter().enumerate() {
+            // The comparisons of one group are consecutive in `act`.
+            for group in act.chunk_by(|a, b| a.group == b.group) {
+                let (gi, j) = (group[0].group, group[0].digit);
+                let offsets = |lane: fn(&Active) -> Option<usize>| -> Vec<Option<usize>> {
+                    group.iter().map(lane).collect()
                 };
-                if lt.len() >= 2 * per {
-                    let (lt, eq) = (lt.par_chunks_mut(per), eq.par_chunks_mut(per));
-                    lt.zip(eq).enumerate().for_each(task);
-                } else {
-                    lt.chunks_mut(per)
-                        .zip(eq.chunks_mut(per))
-                        .enumerate()
-                        .for_each(task);
-                }
+                let lt = offsets(|a| Some(a.offset));
+                let eq = offsets(|a| (a.stride == 2).then_some(a.offset + 1));
+                let (lt_out, eq_out) = (&mut self.lt[gi][j], &mut self.eq[gi][j]);
+                fill_lanes(lt_out, eq_out, self.n, q, d, bytes, [&lt, &eq]);
             }
         }
+    }
+}
+
+/// Packs the `lt` and `eq` leaf lanes: bit `j·n + i` of lane `l` is bit `bits[l][j]` of
+/// `bytes[i·q + d]` (0 where `bits[l][j]` is `None`), for the group's comparisons `j`, in one
+/// pass over the bytes. Filled word by word in parallel pieces of [`INSTANCES_PER_TASK`]
+/// bits, so the result does not depend on the thread count.
+fn fill_lanes(
+    lt: &mut [u64],
+    eq: &mut [u64],
+    n: usize,
+    q: usize,
+    d: usize,
+    bytes: &[u8],
+    bits: [&[Option<usize>]; 2],
+) {
+    let count = bits[0].len();
+    let per = INSTANCES_PER_TASK / 64;
+    let task = |(c, (lt, eq)): (usize, (&mut [u64], &mut [u64]))| {
+        for (w, (l, e)) in lt.iter_mut().zip(eq.iter_mut()).enumerate() {
+            let at = (c * per + w) * 64;
+            let (mut comparison, mut i) = (at / n, at % n);
+            let mut out = [0u64; 2];
+            for b in 0..64 {
+                if comparison == count {
+                    break;
+                }
+                let byte = bytes[i * q + d];
+                for (o, lane) in out.iter_mut().zip(&bits) {
+                    if let Some(offset) = lane[comparison] {
+                        *o |= u64::from((byte >> offset) & 1) << b;
+                    }
+                }
+                i += 1;
+                if i == n {
+                    (i, comparison) = (0, comparison + 1);
+                }
+            }
+            [*l, *e] = out;
+        }
+    };
+    if lt.len() >= 2 * per {
+        let (lt, eq) = (lt.par_chunks_mut(per), eq.par_chunks_mut(per));
+        lt.zip(eq).enumerate().for_each(task);
+    } else {
+        lt.chunks_mut(per)
+            .zip(eq.chunks_mut(per))
+            .enumerate()
+            .for_each(task);
     }
 }
 
@@ -633,20 +697,16 @@ impl OtSession {
         n: usize,
         values: &[u64],
     ) -> Result<Vec<Vec<u64>>, Error> {
-        let group = Comparisons {
-            width,
-            count: c,
-            x: values,
-            with_eq: false,
-        };
+        let group = Comparisons::low(width, c, values);
         Ok(self.less_than_groups(ch, n, &[group], values)?.remove(0).lt)
     }
 
-    /// Several millionaires' at once against the low bits of one value of Bob's: each group
-    /// gives `[x_ij < y_i mod 2^width]` for Alice's `x` (see [`Comparisons`]), Bob passing `y`
-    /// (`n`, his values in the groups are ignored). The groups share the digit OTs (Bob's digit
-    /// `d` is the same choice in every group whose width reaches it) and the AND rounds; at most
-    /// 4 comparisons per instance (at most 8-bit messages). Returns per group its [`Roots`].
+    /// Several millionaires' at once against digits of one value of Bob's: each group gives
+    /// `[x_ij < y'_i]` (and as asked `[x_ij = y'_i]`) for Alice's `x` and
+    /// the group's part `y'` of Bob's value (see [`Comparisons`]), Bob passing `y` (`n`, his
+    /// values in the groups are ignored). The groups share the digit OTs (Bob's digit `d` is the
+    /// same choice in every group that reaches it) and the AND rounds; at most 8 message bits
+    /// per digit. Returns per group its [`Roots`].
     fn less_than_groups(
         &mut self,
         ch: &mut Channel,
@@ -654,13 +714,16 @@ impl OtSession {
         groups: &[Comparisons<'_>],
         y: &[u64],
     ) -> Result<Vec<Roots>, Error> {
-        let m = self.millionaires.digit_bits;
-        let q = groups.iter().map(|g| g.digits(m)).max().unwrap_or(0);
-        let total: usize = groups.iter().map(|g| g.count).sum();
-        assert!(total <= 4, "at most 4 comparisons share a digit OT");
+        let mill = self.millionaires;
+        let m = mill.digit_bits;
+        let q = groups
+            .iter()
+            .map(|g| g.top(m).div_ceil(m) as usize)
+            .max()
+            .unwrap_or(0);
+        let alice = self.party() == Role::Alice;
         if n == 0 || q == 0 {
             // No digit: `[x < y mod 1]` is 0 and `[x = y mod 1]` is 1, Alice's share.
-            let alice = self.party() == Role::Alice;
             return Ok(groups
                 .iter()
                 .map(|g| Roots {
@@ -673,13 +736,18 @@ impl OtSession {
                 })
                 .collect());
         }
+        let layouts: Vec<Vec<Active>> = (0..q).map(|d| active_at(groups, d, mill)).collect();
         let mut leaves = Leaves::new(n, groups, m);
-        match self.party() {
-            Role::Alice => self.alice_digit_ots(ch, n, q, groups, &mut leaves)?,
-            Role::Bob => self.bob_digit_ots(ch, n, q, groups, y, &mut leaves)?,
+        if alice {
+            self.alice_digit_ots(ch, n, groups, &layouts, &mut leaves)?;
+        } else {
+            self.bob_digit_ots(ch, n, groups, y, &layouts, &mut leaves)?;
         }
         let roots = self.merge_trees(ch, leaves)?;
-        let split = |g: &Comparisons<'_>, root: &[u64]| -> Vec<Vec<u64>> {
+        let split = |g: &Comparisons<'_>, root: &[u64], wanted: bool| -> Vec<Vec<u64>> {
+            if !wanted {
+                return Vec::new();
+            }
             (0..g.count)
                 .map(|j| pack(n, |i| bit(root, j * n + i)))
                 .collect()
@@ -688,34 +756,35 @@ impl OtSession {
             .iter()
             .zip(&roots)
             .map(|(g, (lt, eq))| Roots {
-                lt: split(g, lt),
-                eq: if g.with_eq { split(g, eq) } else { Vec::new() },
+                lt: split(g, lt, true),
+                eq: split(g, eq, g.with_eq),
             })
             .collect())
     }
 
     /// Alice's side of the digit OTs: per instance and digit `d` one 1-of-`2^log_n` OT whose
-    /// message `t` holds, per active comparison `a`, the bits `[x < t & mask]` (bit
-    /// `t·field + stride·a`) and, unless trimmed away, `[x = t & mask]` (`+ 1`) of her digit
-    /// `x`, each XOR her random share (which becomes her leaf).
+    /// message `t` holds, per active comparison `a` (its bits at `a.offset`, `layouts[d]`), the
+    /// bits `[x < t & mask]` and, unless trimmed away, `[x = t & mask]` of her digit `x`, each
+    /// XOR her random share (which becomes her leaf).
     fn alice_digit_ots(
         &mut self,
         ch: &mut Channel,
         n: usize,
-        q: usize,
         groups: &[Comparisons<'_>],
+        layouts: &[Vec<Active>],
         leaves: &mut Leaves,
     ) -> Result<(), Error> {
         let mill = self.millionaires;
-        let m = mill.digit_bits;
-        let top = groups.iter().map(|g| g.width).max().unwrap_or(0);
+        let (m, q) = (mill.digit_bits, layouts.len());
+        let top = groups.iter().map(|g| g.top(m)).max().unwrap_or(0);
         let mut rnd = Zeroizing::new(vec![0u8; n * q]);
         self.prg.fill_bytes(&mut rnd);
         // Per digit: the active comparisons, their tables, the spread of a share bit over the
-        // digit's messages, the digit's size and its bits per comparison.
-        let digits: Vec<DigitPlan> = (0..q)
-            .map(|d| {
-                let act = active_at(groups, d, mill);
+        // digit's messages and the digit's size.
+        let digits: Vec<DigitPlan> = layouts
+            .iter()
+            .enumerate()
+            .map(|(d, act)| {
                 let log_n = mill.log_n(d, top);
                 let field = act.iter().map(|a| a.stride).sum::<usize>();
                 let all: u128 = (0..1usize << log_n).map(|t| 1u128 << (t * field)).sum();
@@ -724,7 +793,7 @@ impl OtSession {
                     .map(|a| digit_tables(a.mask, field, log_n))
                     .collect();
                 DigitPlan {
-                    act,
+                    act: act.clone(),
                     tables,
                     all,
                     log_n,
@@ -741,14 +810,14 @@ impl OtSession {
                 let spread = |b: u8| plan.all & 0u128.wrapping_sub(u128::from(b));
                 let digit_mask = (1u64 << plan.log_n) - 1;
                 let mut w = 0u128;
-                for (k, (a, (less, equal))) in plan.act.iter().zip(&plan.tables).enumerate() {
+                for (a, (less, equal)) in plan.act.iter().zip(&plan.tables) {
                     let g = &groups[a.group];
-                    let x =
-                        ((g.x[i * g.count + a.comparison] >> (m * d as u32)) & digit_mask) as usize;
-                    let (l, e) = ((r >> (2 * k)) & 1, (r >> (2 * k + 1)) & 1);
-                    w |= (spread(l) ^ less[x]) << a.offset;
+                    let at = i * g.count + a.comparison;
+                    let x = ((g.x[at] >> (m * a.digit as u32)) & digit_mask) as usize;
+                    let share = |b: usize| (r >> (a.offset + b)) & 1;
+                    w |= (spread(share(0)) ^ less[x]) << a.offset;
                     if a.stride == 2 {
-                        w |= (spread(e) ^ equal[x]) << (a.offset + 1);
+                        w |= (spread(share(1)) ^ equal[x]) << (a.offset + 1);
                     }
                 }
                 *word = w;
@@ -765,8 +834,8 @@ impl OtSession {
                 .enumerate()
                 .for_each(task);
         }
-        // Her shares are laid out 2 bits per comparison at every digit.
-        leaves.fill(q, m, groups, &rnd, |_, k| (2 * k, true));
+        // Her shares sit where her messages' bits do.
+        leaves.fill(q, layouts, &rnd);
         // One exchange for every digit, each OT with its digit's size and message width.
         let (log_n, widths) = digit_shapes(n, q, groups, mill);
         self.duplex
@@ -780,13 +849,13 @@ impl OtSession {
         &mut self,
         ch: &mut Channel,
         n: usize,
-        q: usize,
         groups: &[Comparisons<'_>],
         y: &[u64],
+        layouts: &[Vec<Active>],
         leaves: &mut Leaves,
     ) -> Result<(), Error> {
         let mill = self.millionaires;
-        let m = mill.digit_bits;
+        let (m, q) = (mill.digit_bits, layouts.len());
         let (log_n, widths) = digit_shapes(n, q, groups, mill);
         let choices: Zeroizing<Vec<u8>> = Zeroizing::new(
             (0..n * q)
@@ -798,11 +867,7 @@ impl OtSession {
                 .receiver()
                 .receive_one_of_n_mixed(ch, &log_n, &widths, &choices)?,
         );
-        let layouts: Vec<Vec<Active>> = (0..q).map(|d| active_at(groups, d, mill)).collect();
-        leaves.fill(q, m, groups, &got, |d, k| {
-            let a = layouts[d][k];
-            (a.offset, a.stride == 2)
-        });
+        leaves.fill(q, layouts, &got);
         Ok(())
     }
 
@@ -1064,6 +1129,9 @@ impl OtSession {
         let n = view.own.len();
         let alice = self.party() == Role::Alice;
         let rescaling = want.rescale && s > 0;
+        if rescaling && self.shares_low_digits(s) {
+            return self.wrap_bits_shared_low(ch, view, s, want);
+        }
         let fused = rescaling && self.fuses_carries(s);
         let c = 1 + usize::from(want.relu);
         let (x, carry_x): (Vec<u64>, Vec<u64>) = if alice {
@@ -1091,18 +1159,11 @@ impl OtSession {
         } else {
             (Vec::new(), Vec::new())
         };
-        let mut groups = vec![Comparisons {
-            width: k,
-            count: c,
-            x: &x,
-            with_eq: false,
-        }];
+        let mut groups = vec![Comparisons::low(k, c, &x)];
         if rescaling {
             groups.push(Comparisons {
-                width: s,
-                count: if fused { 1 } else { 2 },
-                x: &carry_x,
                 with_eq: fused,
+                ..Comparisons::low(s, if fused { 1 } else { 2 }, &carry_x)
             });
         }
         let mut cmp = self.less_than_groups(ch, n, &groups, &view.own)?;
@@ -1120,7 +1181,7 @@ impl OtSession {
             Vec::new()
         };
         let c_sel = if rescaling {
-            let Roots { lt: cs, eq } = cmp.remove(0);
+            let Roots { lt: cs, eq, .. } = cmp.remove(0);
             // `c_0` and `c_0 ⊕ c_1`: two carries, or one comparison with its `eq`.
             let (c0, diff) = if fused {
                 (xor(&cs[0], &eq[0]), eq[0].clone())
@@ -1134,6 +1195,110 @@ impl OtSession {
         };
         Ok(WrapBits {
             rescaling,
+            w,
+            d,
+            c_sel,
+        })
+    }
+
+    /// Whether a rescaling by `2^s` splits the wrap and DReLU comparisons at bit `s`: the
+    /// carries fuse, `s` is a digit boundary below `k`, and `2^(s+1)` divides `p − 1` (so
+    /// `h ≡ 0 mod 2^s`; module docs, "Low digits shared").
+    fn shares_low_digits(&self, s: u32) -> bool {
+        let m = self.millionaires.digit_bits;
+        self.millionaires.shared_low_digits
+            && self.fuses_carries(s)
+            && s.is_multiple_of(m)
+            && s < self.config.k
+            && (self.config.p - 1).is_multiple_of(1u64 << (s + 1))
+    }
+
+    /// Steps 1 and 2 with the low digits shared (module docs, "Low digits shared"): one
+    /// `s`-bit comparison `c_1 = [τ < b_lo]` with its `e = [τ = b_lo]`, the high parts of the
+    /// wrap and DReLU comparisons against `b_hi = b >> s` with their `eq`, then in one AND
+    /// round `w = W_hi ⊕ E_w ∧ c_1`, `c_sel = c̃_0 ⊕ W_hi ∧ e` and `g = G_hi ⊕ E_g ∧ c_1`.
+    fn wrap_bits_shared_low(
+        &mut self,
+        ch: &mut Channel,
+        view: &View,
+        s: u32,
+        want: Wanted,
+    ) -> Result<WrapBits, Error> {
+        let (k, p, m) = (self.config.k, self.config.p, self.millionaires.digit_bits);
+        let h = (p - 1) / 2;
+        let n = view.own.len();
+        let alice = self.party() == Role::Alice;
+        let c = 1 + usize::from(want.relu);
+        let low = (1u64 << s) - 1;
+        let (mut lo_x, mut hi_x) = (Vec::new(), Vec::new());
+        if alice {
+            for (&a, q) in view.own.iter().zip(&view.qs) {
+                let t_w = p - 1 - a;
+                // `τ = −ρ_0 mod 2^s` is the wrap threshold's low part, as `2^s` divides `h`.
+                debug_assert_eq!(t_w & low, q[0].1.wrapping_neg() & low);
+                lo_x.push(t_w & low);
+                hi_x.push(t_w >> s);
+                if want.relu {
+                    // `[b ≥ θ]` is `[T_w + h < b]` for `a ≥ h`, and `[T_w − h ≤ b]` below,
+                    // where `[T_w − h < b]` stands in for it: they differ only at `v = 0`, whose
+                    // rescaled value `R = 0` makes `d·R` exact either way (module docs).
+                    let t_g = if a < h { t_w - h } else { t_w + h };
+                    hi_x.push(t_g >> s);
+                }
+            }
+        }
+        let groups = [
+            Comparisons {
+                with_eq: true,
+                ..Comparisons::low(s, 1, &lo_x)
+            },
+            Comparisons {
+                with_eq: true,
+                digit_offset: (s / m) as usize,
+                ..Comparisons::low(k - s, c, &hi_x)
+            },
+        ];
+        let [lo, hi]: [Roots; 2] = self
+            .less_than_groups(ch, n, &groups, &view.own)?
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("two groups"));
+        let (c1, e) = (&lo.lt[0], &lo.eq[0]);
+        // One AND round: `E_w ∧ c_1`, `W_hi ∧ e` and for ReLU `E_g ∧ c_1`, concatenated.
+        let words = n.div_ceil(64);
+        let mut x = Zeroizing::new(Vec::with_capacity(3 * words));
+        let mut y = Zeroizing::new(Vec::with_capacity(3 * words));
+        x.extend_from_slice(&hi.eq[0]);
+        y.extend_from_slice(c1);
+        x.extend_from_slice(&hi.lt[0]);
+        y.extend_from_slice(e);
+        if want.relu {
+            x.extend_from_slice(&hi.eq[1]);
+            y.extend_from_slice(c1);
+        }
+        let z = Zeroizing::new(self.duplex.and(ch, &x, &y, x.len() * 64)?);
+        // Each product's first `n` bits (the rest are shares of the zero padding).
+        let part = |j: usize, base: &[u64]| {
+            let mut v = xor(base, &z[j * words..(j + 1) * words]);
+            if !n.is_multiple_of(64) {
+                v[words - 1] &= (1u64 << (n % 64)) - 1;
+            }
+            v
+        };
+        let w = part(0, &hi.lt[0]);
+        let c_sel = part(1, &xor(c1, e));
+        let d = if want.relu {
+            let g = part(2, &hi.lt[1]);
+            let mut d = xor(&w, &g);
+            if alice {
+                let kappa = pack(n, |i| view.own[i] >= h);
+                d = xor(&d, &kappa);
+            }
+            d
+        } else {
+            Vec::new()
+        };
+        Ok(WrapBits {
+            rescaling: true,
             w,
             d,
             c_sel,

@@ -258,20 +258,21 @@ fn every_millionaires_variant_equals_reference() {
     let trimmed = |digit_bits| ot::Millionaires {
         digit_bits,
         trimmed: true,
-        fused_carries: true,
+        ..ot::Millionaires::DEFAULT
     };
     let variants = [
         ot::Millionaires::ISSUE_9,
         ot::Millionaires {
             digit_bits: 3,
             trimmed: false,
-            fused_carries: false,
+            ..ot::Millionaires::ISSUE_9
         },
         trimmed(1),
         trimmed(2),
         trimmed(3),
         trimmed(4),
         ot::Millionaires::TRIMMED,
+        ot::Millionaires::FUSED,
     ];
     let moduli = [moduli()[0], moduli()[3], PRESET_Q24, PRESET_Q32];
     for variant in variants {
@@ -387,7 +388,12 @@ fn fused_carries_equal_reference_at_every_carry_boundary() {
                 (out, t.bytes_sent + t.bytes_received)
             };
             let mut relu_bytes = Vec::new();
-            for variant in [ot::Millionaires::DEFAULT, ot::Millionaires::TRIMMED] {
+            let variants = [
+                ot::Millionaires::DEFAULT,
+                ot::Millionaires::FUSED,
+                ot::Millionaires::TRIMMED,
+            ];
+            for variant in variants {
                 let ((a, bytes), (b, _)) = two_party_with(
                     memory_pair(),
                     config,
@@ -408,13 +414,23 @@ fn fused_carries_equal_reference_at_every_carry_boundary() {
                     assert_eq!(got, want, "{variant:?} {op:?} k={k} p={p} shift={shift}");
                 }
             }
-            // One digit of carries (shift ≤ 4) sends 2 bits either way; above, fused saves.
+            // One digit of carries (shift ≤ 4) sends 2 bits either way; above, fused saves;
+            // shared low digits save more where the shift is a digit boundary (12).
+            let [shared, fused, two] = relu_bytes[..] else {
+                unreachable!("three variants")
+            };
             assert!(
-                relu_bytes[0] < relu_bytes[1] || (shift <= 4 && relu_bytes[0] == relu_bytes[1]),
-                "fused {} B, two carries {} B at p={p} shift={shift}",
-                relu_bytes[0],
-                relu_bytes[1]
+                fused < two || (shift <= 4 && fused == two),
+                "fused {fused} B, two carries {two} B at p={p} shift={shift}"
             );
+            if shift == 12 {
+                assert!(
+                    shared < fused,
+                    "shared {shared} B, fused {fused} B at p={p}"
+                );
+            } else {
+                assert_eq!(shared, fused, "no digit boundary at shift {shift}");
+            }
         }
     }
 }
