@@ -372,7 +372,13 @@ impl Core {
 /// AES index stream generated into a stack buffer [`LPN_SUB`] outputs at a time.
 fn lpn_encode(lpn: &FixedKeyHash, round: u64, first: usize, base: &[u128], out: &mut [u128]) {
     debug_assert!(first.is_multiple_of(2) && out.len().is_multiple_of(2));
-    let k = base.len() as u64;
+    const {
+        assert!(
+            cfg!(target_endian = "little"),
+            "LPN indices read blocks as u32 words"
+        )
+    };
+    let k = u32::try_from(base.len()).expect("an LPN dimension below 2^32");
     let hi = u128::from(round) << 64;
     let mut ctr = [0u128; LPN_SUB * D / 4];
     let mut idx = [0u32; LPN_SUB * D];
@@ -385,11 +391,9 @@ fn lpn_encode(lpn: &FixedKeyHash, round: u64, first: usize, base: &[u128], out: 
         }
         lpn.encrypt_blocks(ctr);
         let idx = &mut idx[..sub.len() * D];
-        for (ix, &w) in idx.chunks_exact_mut(4).zip(ctr.iter()) {
-            for (m, i) in ix.iter_mut().enumerate() {
-                *i = ((u64::from((w >> (32 * m)) as u32) * k) >> 32) as u32;
-            }
-        }
+        // Word `m` of a block is bits `32m..32m + 32` (little-endian: the block's `u32`s).
+        let words: &[u32] = bytemuck::cast_slice(&ctr[..]);
+        bunet_kernels::sample::scale_u32(words, k, idx);
         for (o, ix) in sub.iter_mut().zip(idx.chunks_exact(D)) {
             let mut acc = *o;
             for &j in ix {

@@ -51,3 +51,28 @@ pub(super) unsafe fn accept_below(words: &[u64], mask: u64, q: u64, out: &mut [u
     }
     filled + super::scalar_accept_below(&words[used..], mask, q, &mut out[filled..])
 }
+
+/// [`super::scale_u32`]: sixteen words per step, the even lanes' products by `vpmuludq` on the
+/// words, the odd lanes' on the words shifted down; the high halves blend back in order.
+///
+/// # Safety
+/// The CPU runs AVX-512 F; `words.len() == out.len()`.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn scale_u32(words: &[u32], k: u32, out: &mut [u32]) {
+    let kv = _mm512_set1_epi64(i64::from(k));
+    let mut os = out.chunks_exact_mut(16);
+    let mut ws = words.chunks_exact(16);
+    for (o, w) in (&mut os).zip(&mut ws) {
+        // SAFETY: both chunks hold sixteen 32-bit values; unaligned loads and stores allowed.
+        unsafe {
+            let v = _mm512_loadu_si512(w.as_ptr().cast());
+            // Even lanes: the product's high half sits in the odd 32-bit lane; odd lanes: the
+            // product of the shifted word, whose high half sits there too.
+            let even = _mm512_srli_epi64::<32>(_mm512_mul_epu32(v, kv));
+            let odd = _mm512_mul_epu32(_mm512_srli_epi64::<32>(v), kv);
+            let r = _mm512_mask_blend_epi32(0xAAAA, even, odd);
+            _mm512_storeu_si512(o.as_mut_ptr().cast(), r);
+        }
+    }
+    super::scalar_scale_u32(ws.remainder(), k, os.into_remainder());
+}

@@ -1,8 +1,11 @@
 //! Samplers' inner loops over pseudorandom words: the centred binomial distribution (popcount
-//! differences) and rejection sampling of uniform residues. The words come from the caller's
+//! differences), rejection sampling of uniform residues and multiply-shift scaling of 32-bit
+//! words to a range (Ferret's LPN indices). The words come from the caller's
 //! cryptographic generator; these kernels only shape them, without branches on the kept values.
 //! Scalar reference plus an AVX-512 backend that agrees with it bit for bit.
 
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod avx2;
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 mod avx512;
 #[cfg(test)]
@@ -107,4 +110,44 @@ fn scalar_accept_below(words: &[u64], mask: u64, q: u64, out: &mut [u64]) -> usi
         }
     }
     filled
+}
+
+/// `out[j] = ⌊w_j · k / 2^32⌋`: each 32-bit word scaled to `[0, k)` by a multiply and a shift
+/// (Lemire's reduction without its rejection step: for uniform words, each value below `k`
+/// has probability `⌊2^32/k⌋/2^32` or `⌈2^32/k⌉/2^32`; callers that need exact uniformity must
+/// reject themselves). Ferret's LPN rows take their indices this way.
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn scale_u32(words: &[u32], k: u32, out: &mut [u32]) {
+    scale_u32_with(backend(), words, k, out);
+}
+
+/// [`scale_u32`] on a given backend.
+///
+/// # Panics
+/// As [`scale_u32`].
+pub fn scale_u32_with(backend: Backend, words: &[u32], k: u32, out: &mut [u32]) {
+    assert_eq!(words.len(), out.len(), "slice lengths differ");
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if backend == Backend::Avx512 && backend.is_available() {
+        // SAFETY: AVX-512 F is present; lengths checked.
+        unsafe { avx512::scale_u32(words, k, out) };
+        return;
+    }
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if backend == Backend::Avx2 && backend.is_available() {
+        // SAFETY: AVX2 is present; lengths checked.
+        unsafe { avx2::scale_u32(words, k, out) };
+        return;
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = backend;
+    scalar_scale_u32(words, k, out);
+}
+
+fn scalar_scale_u32(words: &[u32], k: u32, out: &mut [u32]) {
+    for (o, &w) in out.iter_mut().zip(words) {
+        *o = ((u64::from(w) * u64::from(k)) >> 32) as u32;
+    }
 }

@@ -47,4 +47,36 @@ proptest! {
             prop_assert_eq!(&got[..m], &want[..n], "{:?}", b);
         }
     }
+
+    #[test]
+    fn scale_u32_matches_scalar(
+        k in any::<u32>(),
+        words in proptest::collection::vec(any::<u32>(), 0..70),
+    ) {
+        let mut want = vec![0u32; words.len()];
+        scale_u32_with(Backend::Scalar, &words, k, &mut want);
+        for (&w, &x) in want.iter().zip(&words) {
+            prop_assert_eq!(u128::from(w), (u128::from(x) * u128::from(k)) >> 32);
+        }
+        for b in Backend::available() {
+            let mut got = vec![u32::MAX; words.len()];
+            scale_u32_with(b, &words, k, &mut got);
+            prop_assert_eq!(&got, &want, "{:?}", b);
+        }
+    }
+}
+
+/// The largest words and factors, where a lane mix-up or a lost carry would show.
+#[test]
+fn scale_u32_edges() {
+    let words: Vec<u32> = (0..40).map(|i| u32::MAX - i).chain(0..40).collect();
+    for k in [0, 1, 44_000, 589_824, u32::MAX - 1, u32::MAX] {
+        let mut want = vec![0u32; words.len()];
+        scale_u32_with(Backend::Scalar, &words, k, &mut want);
+        for b in Backend::available() {
+            let mut got = vec![0u32; words.len()];
+            scale_u32_with(b, &words, k, &mut got);
+            assert_eq!(got, want, "{b:?} k = {k}");
+        }
+    }
 }
