@@ -34,8 +34,10 @@ use crate::quant::QuantModel;
 /// with `a` in the coefficient domain, its low bits dropped (issue #14); version 7 the OT
 /// backend's trimmed millionaires' (no unused leaf bits or openings on the wire, issue #20);
 /// version 8 the coefficient HomConv's per-layer public weight bound (the model's first conv
-/// at `2^24`, so its layout and flood differ from a version-7 peer's, issue #14).
-pub const PROTOCOL_VERSION: u16 = 8;
+/// at `2^24`, so its layout and flood differ from a version-7 peer's, issue #14); version 9
+/// the encrypted-weights linear backend `coeff-ew` (the server's public key after the
+/// client's, the weight ciphertexts at a layer's first run, responses from the client).
+pub const PROTOCOL_VERSION: u16 = 9;
 /// Largest name (preset, backend, printed value) in a handshake message.
 pub const MAX_NAME_LEN: usize = 64;
 /// Largest handshake message body.

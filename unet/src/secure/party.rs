@@ -12,6 +12,7 @@
 //! [`super::block_name`]); if the parties run it differently, add a method to [`Party`].
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use bunet_crypto::channel::Channel;
 use bunet_crypto::nonlinear::{self, Nonlinear};
@@ -101,10 +102,12 @@ pub(crate) trait Party {
     fn mask_share(bits: Vec<bool>, dims: [usize; 3]) -> Result<Tensor<u64>, SecureError>;
 }
 
-/// The client's half: the plan and the PAHE secret key.
+/// The client's half: the plan, the PAHE secret key, and the server's public key when the
+/// linear backend has one ([`super::config::LinearBackend::server_keys`]).
 pub(crate) struct Alice {
     pub(crate) plan: QuantPlan,
     pub(crate) sk: SecretKey,
+    pub(crate) server_pk: Option<PublicKey>,
 }
 
 impl Party for Alice {
@@ -132,7 +135,7 @@ impl Party for Alice {
                     (conv, spec),
                     d,
                     config.max_tile,
-                    config.linear,
+                    (config.linear, self.server_pk.as_ref()),
                 )?)
             })
             .collect()
@@ -176,10 +179,13 @@ impl Party for Alice {
     }
 }
 
-/// The server's half: the model, the client's public key, and the Galois keys received.
+/// The server's half: the model, the client's public key, the Galois keys received, and its
+/// own secret key when the linear backend has one
+/// ([`super::config::LinearBackend::server_keys`]).
 pub(crate) struct Bob<'m> {
     pub(crate) model: &'m QuantModel,
     pub(crate) pk: PublicKey,
+    pub(crate) own: Option<Arc<SecretKey>>,
     pub(crate) eval: Evaluator,
     pub(crate) galois: Vec<GaloisKeys>,
 }
@@ -211,7 +217,12 @@ impl<'m> Party for Bob<'m> {
             .iter()
             .map(|&(conv, d)| {
                 Ok(LinearServer::new(
-                    params, self.model, conv, d, backend, timing,
+                    params,
+                    self.model,
+                    conv,
+                    d,
+                    backend,
+                    (timing, self.own.as_ref()),
                 )?)
             })
             .collect()
