@@ -386,7 +386,12 @@ impl CoeffLayout {
 
     /// The selection of group `og` in `tile`: output channel `j` of the group at
     /// `j·G·L + (G − 1)·L + e`.
-    pub(super) fn selection(&self, params: &Params, og: usize, valid: &[(usize, usize)]) -> Selection {
+    pub(super) fn selection(
+        &self,
+        params: &Params,
+        og: usize,
+        valid: &[(usize, usize)],
+    ) -> Selection {
         let l = self.base.m;
         let indices = (0..self.group_channels(og).len())
             .flat_map(|j| {

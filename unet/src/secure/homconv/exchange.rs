@@ -145,7 +145,10 @@ pub(super) fn task_prgs(prg: &mut Prg, count: usize) -> Vec<Prg> {
 }
 
 /// The tiles of each round trip: `⌊UPLOAD_BATCH / uploads per tile⌋` (at least one) each.
-pub(super) fn tile_batches(tiles: usize, uploads_per_tile: usize) -> impl Iterator<Item = Range<usize>> {
+pub(super) fn tile_batches(
+    tiles: usize,
+    uploads_per_tile: usize,
+) -> impl Iterator<Item = Range<usize>> {
     let step = (UPLOAD_BATCH / uploads_per_tile).clamp(1, tiles);
     (0..tiles)
         .step_by(step)
@@ -464,16 +467,26 @@ impl<'a, P: Packing> ServerCore<'a, P> {
         let mut items = vec![(); batch.len() * nt];
         let job = (tiles, info);
         let ctx = (&self.packing, &self.params, &self.eval);
-        send_responses(ctx, ch, pk, job, batch.start, &mut items, prgs, y, |i, ()| {
-            let (gi, ti) = (i / nt, i % nt);
-            let filters = &filters[gi * ups..(gi + 1) * ups];
-            let terms: Vec<_> = filters
-                .iter()
-                .enumerate()
-                .map(|(u, w)| (&inputs[u * nt + ti], w))
-                .collect();
-            self.eval.mul_plain_sum(&terms)
-        })
+        send_responses(
+            ctx,
+            ch,
+            pk,
+            job,
+            batch.start,
+            &mut items,
+            prgs,
+            y,
+            |i, ()| {
+                let (gi, ti) = (i / nt, i % nt);
+                let filters = &filters[gi * ups..(gi + 1) * ups];
+                let terms: Vec<_> = filters
+                    .iter()
+                    .enumerate()
+                    .map(|(u, w)| (&inputs[u * nt + ti], w))
+                    .collect();
+                self.eval.mul_plain_sum(&terms)
+            },
+        )
     }
 
     /// Multiplies uploads `first..first + inputs.len()` of a round trip (`[upload][tile]`
@@ -513,7 +526,6 @@ impl<'a, P: Packing> ServerCore<'a, P> {
             }
         })
     }
-
 }
 
 /// Computes and sends the responses of groups `group0 + i / nt` for tiles `i % nt` in

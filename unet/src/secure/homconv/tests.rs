@@ -745,10 +745,18 @@ fn check_coeff_shares(
         assert_ne!(y_a.data(), unbiased(qm, &x_a).data(), "{what}");
         let (wire_up, wire_down) = layout.wire_bytes(params);
         // Per run: the layout's bytes plus the frame headers.
-        assert!(m.bytes_sent - sent >= wire_up, "{what}: {} bytes sent", m.bytes_sent);
+        assert!(
+            m.bytes_sent - sent >= wire_up,
+            "{what}: {} bytes sent",
+            m.bytes_sent
+        );
         assert!(m.bytes_received - received >= wire_down, "{what}");
         if run == 1 {
-            assert_eq!(m.bytes_sent - sent, first_run, "{what}: the runs send alike");
+            assert_eq!(
+                m.bytes_sent - sent,
+                first_run,
+                "{what}: the runs send alike"
+            );
         }
         first_run = m.bytes_sent - sent;
         (sent, received) = (m.bytes_sent, m.bytes_received);
