@@ -66,8 +66,8 @@ fn sides<'m>(
         let mut prg = Prg::from_os_entropy();
         let own = SecretKey::generate(params, &mut prg);
         let own_pk = PublicKey::generate(&own, &mut prg);
-        let server = EwHomConvServer::new(params, qm, conv, layout.clone(), Arc::new(own))
-            .expect("server");
+        let server =
+            EwHomConvServer::new(params, qm, conv, layout.clone(), Arc::new(own)).expect("server");
         let client = EwHomConvClient::new(params, layout.clone(), own_pk).expect("client");
         let (count, bytes) = layout.setup_ciphertexts(params);
         let packing = format!(

@@ -381,6 +381,18 @@ impl LinearClient {
         })
     }
 
+    /// The backend's once-per-session set-up of this layer, if it has one and it is not done:
+    /// the encrypted-weights backend receives the weight ciphertexts; the others do nothing.
+    ///
+    /// # Errors
+    /// As [`EwHomConvClient::setup`].
+    pub fn setup(&self, ch: &mut Channel) -> Result<(), HomConvError> {
+        match self {
+            Self::CoeffEw(c) => c.setup(ch),
+            Self::Dft(_) | Self::Coeff(_) => Ok(()),
+        }
+    }
+
     /// Runs the layer on Alice's share: her share of the output.
     ///
     /// # Errors
@@ -466,6 +478,18 @@ impl<'a> LinearServer<'a> {
             Self::Coeff(s) => s.holds_filters(),
             // No prepared filters: the weights went to the client encrypted.
             Self::CoeffEw(_) => false,
+        }
+    }
+
+    /// The backend's once-per-session set-up of this layer, if it has one and it is not done:
+    /// the encrypted-weights backend encrypts and sends its weights; the others do nothing.
+    ///
+    /// # Errors
+    /// As [`EwHomConvServer::setup`].
+    pub fn setup(&self, ch: &mut Channel, prg: &mut Prg) -> Result<(), HomConvError> {
+        match self {
+            Self::CoeffEw(s) => s.setup(ch, prg),
+            Self::Dft(_) | Self::Coeff(_) => Ok(()),
         }
     }
 

@@ -56,6 +56,18 @@ pub(crate) trait Party {
         convs: &[(usize, [usize; 3])],
     ) -> Result<Vec<Self::Linear>, SecureError>;
 
+    /// The linear backend's once-per-session set-up of one layer (the encrypted-weights
+    /// backend's weight ciphertexts; nothing for the others).
+    ///
+    /// # Errors
+    /// HomConv errors.
+    fn linear_setup(
+        &self,
+        ch: &mut Channel,
+        side: &Self::Linear,
+        prg: &mut Prg,
+    ) -> Result<(), SecureError>;
+
     /// Runs one linear layer on the party's share `x`: its share of the output.
     ///
     /// # Errors
@@ -139,6 +151,15 @@ impl Party for Alice {
                 )?)
             })
             .collect()
+    }
+
+    fn linear_setup(
+        &self,
+        ch: &mut Channel,
+        side: &LinearClient,
+        _: &mut Prg,
+    ) -> Result<(), SecureError> {
+        Ok(side.setup(ch)?)
     }
 
     fn linear(
@@ -226,6 +247,15 @@ impl<'m> Party for Bob<'m> {
                 )?)
             })
             .collect()
+    }
+
+    fn linear_setup(
+        &self,
+        ch: &mut Channel,
+        side: &LinearServer<'m>,
+        prg: &mut Prg,
+    ) -> Result<(), SecureError> {
+        Ok(side.setup(ch, prg)?)
     }
 
     fn linear(
@@ -372,11 +402,25 @@ impl<P: Party> Driver<P> {
         new: &[i64],
     ) -> Result<Option<SquarePairs>, SecureError> {
         let t = Timer::start(ch, "prepare");
-        if self.layouts.as_ref().is_none_or(|l| l.dims != dims) {
+        let rebuilt = self.layouts.as_ref().is_none_or(|l| l.dims != dims);
+        if rebuilt {
             self.layouts = None;
             self.layouts = Some(self.build_layouts(dims)?);
         }
         self.report.record(t.stop(ch, "prepare", Phase::Offline, 0));
+
+        if rebuilt && self.config.linear.server_keys() {
+            // The encrypted-weights backend's weight ciphertexts of every layer, once per
+            // layouts (the session's extents), apart from the online blocks.
+            let t = Timer::start(ch, protocol::WEIGHTS_BLOCK);
+            let layouts = self.layouts.as_ref().expect("built above");
+            for side in layouts.convs.iter().flatten() {
+                self.party.linear_setup(ch, side, &mut self.prg)?;
+            }
+            let layers = layouts.convs.iter().flatten().count() as u64;
+            self.report
+                .record(t.stop(ch, protocol::WEIGHTS_BLOCK, Phase::Offline, layers));
+        }
 
         if !new.is_empty() {
             let t = Timer::start(ch, "keys");

@@ -2,7 +2,8 @@
 //! `coeff` with the roles of encryption swapped, so that per run only responses travel.
 //!
 //! # Protocol (per layer)
-//! - *Set-up, once per layer and session, at the layer's first run:* the server, holding a
+//! - *Set-up, once per layer and session (per extents), before the layer's first run:* the
+//!   server, holding a
 //!   key pair of its own (fresh per session), encrypts its kernel polynomials — the
 //!   [`CoeffLayout`]'s, `(output group, upload polynomial)` in that order — under its secret
 //!   key at the plan's upload level and sends them as seeded ciphertexts
@@ -10,8 +11,10 @@
 //!   length and level). The client expands and keeps them while the layer's extents repeat
 //!   (the layout, hence the tile shape, is fixed per extents: every tile of every request
 //!   reuses them; edge tiles are padded to the common shape by the layout's gather).
-//!   Lazily at the first run rather than all layers up front: a request that is refused or
-//!   never run costs nothing, and only one layer's set-up is in flight at a time.
+//!   The session driver sends every layer's in a request's offline phase (block `weights`)
+//!   when it builds the layouts for new extents — after the request is accepted, so a refused
+//!   one costs nothing, and apart from the online blocks, so the reports give the per-run
+//!   cost and the set-up separately; a side used alone sends it at its first run.
 //! - *Per run:* the client forms its share's upload polynomials (lifted centred,
 //!   [`Params::prepare_at`]), computes `Σ_g Enc_S(w_{g,o}) ⊙ x_g` per (output group, tile),
 //!   and returns it with its mask `M`, re-randomised with the server's public key, flooded for
@@ -137,8 +140,23 @@ impl EwHomConvClient {
         Ok(out)
     }
 
-    /// Runs the layer on Alice's share `x_a`: her share `Y_A` (the masks). At the first run
-    /// the server's weight ciphertexts arrive first (counted under [`SETUP_LABEL`]).
+    /// The set-up, if not done yet: receives the layer's weight ciphertexts (counted under
+    /// [`SETUP_LABEL`]) and keeps them. The session driver calls it in a request's offline
+    /// phase; [`EwHomConvClient::run`] calls it first.
+    ///
+    /// # Errors
+    /// Channel and wire errors (a message of the wrong kind, length or level included).
+    pub fn setup(&self, ch: &mut Channel) -> Result<(), HomConvError> {
+        let mut weights = self.lock_weights();
+        if weights.is_empty() {
+            let mut ch = ch.labelled(SETUP_LABEL);
+            *weights = self.receive_weights(&mut ch)?;
+        }
+        Ok(())
+    }
+
+    /// Runs the layer on Alice's share `x_a`: her share `Y_A` (the masks). Without the set-up
+    /// done ([`EwHomConvClient::setup`]) the server's weight ciphertexts arrive first.
     ///
     /// # Errors
     /// [`HomConvError::Shape`] / [`HomConvError::Unreduced`] for a bad share; channel and
@@ -152,11 +170,8 @@ impl EwHomConvClient {
         let (params, layout) = (&self.params, &self.layout);
         let l = layout.base();
         l.check_share(x_a, l.c_in, params.p())?;
-        let mut weights = self.lock_weights();
-        if weights.is_empty() {
-            let mut ch = ch.labelled(SETUP_LABEL);
-            *weights = self.receive_weights(&mut ch)?;
-        }
+        self.setup(ch)?;
+        let weights = self.lock_weights();
         let mut ch = ch.labelled(LABEL);
         let ch = &mut *ch;
         let (ups, groups) = (layout.uploads_per_tile(), layout.groups());
@@ -297,8 +312,24 @@ impl<'a> EwHomConvServer<'a> {
         Ok(())
     }
 
+    /// The set-up, if not sent yet: encrypts and sends the layer's weight ciphertexts (counted
+    /// under [`SETUP_LABEL`]). The session driver calls it in a request's offline phase;
+    /// [`EwHomConvServer::run`] calls it first.
+    ///
+    /// # Errors
+    /// Channel errors.
+    pub fn setup(&self, ch: &mut Channel, prg: &mut Prg) -> Result<(), HomConvError> {
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        if !*sent {
+            let mut ch = ch.labelled(SETUP_LABEL);
+            self.send_weights(&mut ch, prg)?;
+            *sent = true;
+        }
+        Ok(())
+    }
+
     /// Runs the layer on Bob's share `x_b`: his share `Y_B = conv(X_B) + B + conv(X_A) − M`.
-    /// The first run sends the set-up first (under [`SETUP_LABEL`]).
+    /// Without the set-up done ([`EwHomConvServer::setup`]) it sends it first.
     ///
     /// # Errors
     /// [`HomConvError::Shape`] / [`HomConvError::Unreduced`] for a bad share; channel, wire
@@ -312,14 +343,7 @@ impl<'a> EwHomConvServer<'a> {
         let (params, layout) = (&self.params, &self.layout);
         let l = layout.base();
         l.check_share(x_b, l.c_in, params.p())?;
-        {
-            let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-            if !*sent {
-                let mut ch = ch.labelled(SETUP_LABEL);
-                self.send_weights(&mut ch, prg)?;
-                *sent = true;
-            }
-        }
+        self.setup(ch, prg)?;
         let mut ch = ch.labelled(LABEL);
         let ch = &mut *ch;
         let mut y = crate::fixed::conv(self.model, self.conv, x_b).into_vec();

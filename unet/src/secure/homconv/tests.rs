@@ -2,7 +2,10 @@ use std::sync::OnceLock;
 use std::thread;
 
 use bunet_crypto::channel::ChannelConfig;
-use bunet_crypto::pahe::{COEFF_WEIGHT_BITS, KIND_CIPHERTEXT, KIND_SEEDED_CIPHERTEXT};
+use bunet_crypto::pahe::{
+    COEFF_WEIGHT_BITS, KIND_CIPHERTEXT, KIND_COEFF_RESPONSE, KIND_COEFF_UPLOAD,
+    KIND_SEEDED_CIPHERTEXT,
+};
 use bunet_crypto::wire::WireError;
 use bunet_kernels::primes::primes_congruent_one;
 
@@ -1019,4 +1022,101 @@ fn server_masks_and_client_shares_are_erased_on_drop_and_add_up() {
         let sum: Vec<u64> = s.iter().zip(m).map(|(a, b)| (a + b) % p).collect();
         assert_eq!(sum, tile);
     }
+}
+
+/// The encrypted-weights backend takes nothing from its peer that it did not ask for: the
+/// client refuses a set-up of the wrong kind, length, level or residues and a peer that hangs
+/// up; the server refuses a response of the wrong kind or length; a side refuses a layout of
+/// the other mode, a key of other parameters, and a backend without its key.
+#[test]
+fn coeff_ew_peer_damage_and_misuse_are_typed_errors() {
+    let params = small();
+    let p = params.p();
+    let qm = model(3, 4, 3, 71);
+    let spec = &qm.convs()[0].spec;
+    let dims = [1, 8, 8];
+    let layout = CoeffLayout::encrypted_weights(params, spec, dims, None).unwrap();
+    let (own, own_pk) = keys(params, 6);
+    let own = Arc::new(own);
+    let x = uniform(3, dims, p, 72);
+    let mut prg = Prg::from_seed([73; 16]);
+    let client = EwHomConvClient::new(params, layout.clone(), own_pk.clone()).unwrap();
+    let level = layout.plan().upload_level;
+    let up_len = params.coeff_upload_len(level);
+
+    // Set-up messages: another kind; too long; another level; residues out of range.
+    let mut other_level = vec![0u8; params.coeff_upload_len(level - 1)];
+    other_level[0] = (level - 1) as u8;
+    let mut out_of_range = vec![0xffu8; up_len];
+    out_of_range[0] = level as u8;
+    for (kind, body) in [
+        (KIND_CIPHERTEXT, vec![0u8; 8]),
+        (KIND_COEFF_UPLOAD, vec![0u8; up_len + 1]),
+        (KIND_COEFF_UPLOAD, other_level),
+        (KIND_COEFF_UPLOAD, out_of_range),
+    ] {
+        let (mut s, mut c) = Channel::in_memory_pair(ChannelConfig::default());
+        s.send(kind, &body).unwrap();
+        s.flush().unwrap();
+        let err = client.run(&mut c, &x, &mut prg).unwrap_err();
+        assert!(
+            matches!(err, HomConvError::Crypto(_) | HomConvError::Pahe(_)),
+            "{err:?}"
+        );
+        assert!(!client.holds_weights());
+    }
+    // The server hangs up mid-set-up.
+    let (s, mut c) = Channel::in_memory_pair(ChannelConfig::default());
+    drop(s);
+    let err = client.run(&mut c, &x, &mut prg).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HomConvError::Channel(_) | HomConvError::Crypto(bunet_crypto::Error::Channel(_))
+        ),
+        "{err:?}"
+    );
+
+    // Responses to the server: another kind; too long.
+    for (kind, len) in [(KIND_CIPHERTEXT, 8), (KIND_COEFF_RESPONSE, 1 << 20)] {
+        let server = EwHomConvServer::new(params, &qm, 0, layout.clone(), own.clone()).unwrap();
+        let (mut s, mut c) = Channel::in_memory_pair(ChannelConfig::default());
+        let err = thread::scope(|scope| {
+            let bob = scope.spawn(|| server.run(&mut s, &x, &mut Prg::from_seed([74; 16])));
+            // Take the set-up in, then answer with garbage.
+            client.setup(&mut c).unwrap();
+            c.send(kind, &vec![0u8; len]).unwrap();
+            c.flush().unwrap();
+            bob.join().unwrap().unwrap_err()
+        });
+        assert!(matches!(err, HomConvError::Crypto(_)), "{err:?}");
+        assert!(server.sent_weights());
+    }
+
+    // Misuse: layouts of the other mode, keys of other parameters, missing keys.
+    let plain = CoeffLayout::new(params, spec, dims, None, COEFF_WEIGHT_BITS).unwrap();
+    assert!(EwHomConvClient::new(params, plain.clone(), own_pk.clone()).is_err());
+    assert!(EwHomConvServer::new(params, &qm, 0, plain, own.clone()).is_err());
+    assert!(CoeffHomConvClient::new(params, layout.clone()).is_err());
+    assert!(CoeffHomConvServer::new(params, &qm, 0, layout.clone()).is_err());
+    let q24 = Params::q24();
+    let (other_sk, other_pk) = keys(&q24, 7);
+    assert!(EwHomConvClient::new(params, layout.clone(), other_pk).is_err());
+    assert!(EwHomConvServer::new(params, &qm, 0, layout, Arc::new(other_sk)).is_err());
+    let backend = (None, LinearBackend::CoeffEw);
+    let timing = (FilterTiming::Eager, None);
+    assert!(matches!(
+        LinearServer::new(params, &qm, 0, dims, backend, timing),
+        Err(HomConvError::Unsupported(_))
+    ));
+    assert!(matches!(
+        LinearClient::new(
+            params,
+            (0, spec),
+            dims,
+            None,
+            (LinearBackend::CoeffEw, None)
+        ),
+        Err(HomConvError::Unsupported(_))
+    ));
 }
