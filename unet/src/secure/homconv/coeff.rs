@@ -105,6 +105,10 @@ pub struct CoeffLayout {
     n: usize,
 }
 
+/// A tiling of the layout search: its cost (bytes of a run, bytes of the set-up, compared in
+/// that order), tile extents, `G`, `M` and plan.
+type Candidate = ((u128, u128), [usize; 3], usize, usize, CoeffPlan);
+
 /// `{⌈n/k⌉ : k ≥ 1}`, at most `cap`: the tile extents worth trying along one axis.
 fn extents(n: usize, cap: usize) -> Vec<usize> {
     let mut v: Vec<usize> = (1..=n)
@@ -174,8 +178,7 @@ impl CoeffLayout {
         let taps: usize = spec.kernel.iter().product();
         let cap = max_tile.unwrap_or(usize::MAX).max(1);
         let (c_in, c_out) = (spec.c_in, spec.c_out);
-        // Cost: (bytes of a run, bytes of the set-up), compared in that order.
-        let mut best: Option<((u128, u128), [usize; 3], usize, usize, CoeffPlan)> = None;
+        let mut best: Option<Candidate> = None;
         let mut plans = std::collections::HashMap::new();
         for &td in &extents(out[0], cap) {
             for &th in &extents(out[1], cap) {
