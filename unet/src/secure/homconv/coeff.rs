@@ -105,9 +105,10 @@ pub struct CoeffLayout {
     n: usize,
 }
 
-/// A tiling of the layout search: its cost (bytes of a run, bytes of the set-up, compared in
-/// that order), tile extents, `G`, `M` and plan.
-type Candidate = ((u128, u128), [usize; 3], usize, usize, CoeffPlan);
+/// A tiling of the layout search: its cost (bytes of the client's weight ciphertexts beyond
+/// [`PREPARED_FILTER_BUDGET`], bytes of a run, bytes of the set-up, compared in that order),
+/// tile extents, `G`, `M` and plan.
+type Candidate = ((u128, u128, u128), [usize; 3], usize, usize, CoeffPlan);
 
 /// `{⌈n/k⌉ : k ≥ 1}`, at most `cap`: the tile extents worth trying along one axis.
 fn extents(n: usize, cap: usize) -> Vec<usize> {
@@ -142,7 +143,12 @@ impl CoeffLayout {
     /// for the client's share ([`Params::coeff_share_plan`]: `c_in·L` share coefficients
     /// enter each product sum), and the tiling, `G` and `M` that minimise the bytes of a run
     /// (`tiles · ⌈c_out/M⌉` responses), then those of the set-up
-    /// (`⌈c_in/G⌉ · ⌈c_out/M⌉` weight ciphertexts). Any weight is taken.
+    /// (`⌈c_in/G⌉ · ⌈c_out/M⌉` weight ciphertexts), among those whose weight ciphertexts fit
+    /// [`PREPARED_FILTER_BUDGET`] in the client's memory (the coefficient server's bound on a
+    /// layer's prepared filters, mirrored; if none fits, the one that exceeds it least). The
+    /// set-up count is at least `c_in·c_out·L/N` (`G·M ≤ N/L`), so the bound trades larger
+    /// tiles (fewer responses per run) for memory on the deep layers of large images. Any
+    /// weight is taken.
     ///
     /// # Errors
     /// As [`CoeffLayout::new`].
@@ -227,8 +233,13 @@ impl CoeffLayout {
                                     plan.a_drop_bits,
                                 )) as u128;
                         let cost = match weight_bits {
-                            Some(_) => (tiles * uploads as u128 * upload + responses, 0),
-                            None => (responses, (uploads * groups) as u128 * upload),
+                            Some(_) => (0, tiles * uploads as u128 * upload + responses, 0),
+                            None => {
+                                let weights = (uploads * groups) as u128;
+                                let memory = weights * (2 * plan.upload_level * n * 8) as u128;
+                                let excess = memory.saturating_sub(PREPARED_FILTER_BUDGET as u128);
+                                (excess, responses, weights * upload)
+                            }
                         };
                         if best.as_ref().is_none_or(|b| cost < b.0) {
                             best = Some((cost, [td, th, tw], g, mo, plan));
