@@ -11,7 +11,8 @@
 //! the default linear backend. Filters / kernels are prepared once ahead (timed and printed
 //! apart). After each bench a line gives the bytes per direction per run, wall and process CPU
 //! time per run (both parties), and the last run's output is checked bit for bit against
-//! `fixed::conv`. Run with `cargo bench -p bunet-benches --bench linear` (`-- 56x56`,
+//! `fixed::conv`. `-- interleaved` runs the three backends on the ANCHORS layer alternately and
+//! prints the minima per backend (the ratios that survive a loaded machine). Run with `cargo bench -p bunet-benches --bench linear` (`-- 56x56`,
 //! `-- 512x512`, `-- kinds` for a part).
 
 use std::sync::Arc;
@@ -236,6 +237,64 @@ fn bench_layer(
     );
 }
 
+/// The three backends on one layer interleaved (`dft`, `coeff`, `coeff-ew`, `dft`, …,
+/// `rounds` times, the `coeff-ew` set-up done before), minimum wall and CPU per run of each:
+/// the ratios that survive a shared machine. ID `linear/interleaved/<layer>` for the filter.
+fn interleaved(layer: &str, (qm, conv): (&QuantModel, usize), dims: [usize; 3], rounds: usize) {
+    if !selected(&format!("linear/interleaved/{layer}")) {
+        return;
+    }
+    let params = Params::q32();
+    let p = params.p();
+    let spec = &qm.convs()[conv].spec;
+    let mut prg = Prg::from_os_entropy();
+    let sk = SecretKey::generate(&params, &mut prg);
+    let pk = PublicKey::generate(&sk, &mut prg);
+    let x_a = uniform_share(spec.c_in, dims, p, &mut prg);
+    let x_b = uniform_share(spec.c_in, dims, p, &mut prg);
+    let sides: Vec<_> = BACKENDS
+        .iter()
+        .map(|&b| sides(&params, (qm, conv), dims, b))
+        .collect();
+    let mut chs: Vec<_> = BACKENDS
+        .iter()
+        .map(|_| Channel::in_memory_pair(ChannelConfig::default()))
+        .collect();
+    let mut best = [(f64::INFINITY, f64::INFINITY); 3];
+    // Round 0 is a warm-up (and `coeff-ew`'s set-up): not counted.
+    for round in 0..=rounds {
+        for (k, ((client, server, _), (s_ch, c_ch))) in sides.iter().zip(&mut chs).enumerate() {
+            let mut tally = Tally::default();
+            let (y_a, y_b) = tally.time(|| {
+                two_parties(
+                    (s_ch, c_ch),
+                    |ch, prg| server.run(ch, &pk, &x_b, prg).expect("server run"),
+                    |ch, prg| client.run(ch, &sk, &x_a, prg).expect("client run"),
+                )
+            });
+            if round == 0 {
+                check_conv((qm, conv), (&x_a, &x_b), (&y_a, &y_b), BACKENDS[k]);
+                continue;
+            }
+            let (wall, cpu) = tally.ms_per_run();
+            best[k] = (best[k].0.min(wall), best[k].1.min(cpu));
+        }
+    }
+    let line: Vec<String> = BACKENDS
+        .iter()
+        .zip(&best)
+        .map(|(b, (wall, cpu))| format!("{b} {wall:.1} ms wall / {cpu:.1} ms CPU"))
+        .collect();
+    println!(
+        "linear/interleaved/{layer}: minima over {rounds} interleaved rounds: {}; coeff-ew / \
+         coeff: wall {:.2}×, CPU {:.2}×; coeff / dft: wall {:.2}×",
+        line.join(", "),
+        best[2].0 / best[1].0,
+        best[2].1 / best[1].1,
+        best[1].0 / best[0].0,
+    );
+}
+
 /// The linear backends, as `--linear` names them.
 const BACKENDS: [&str; 3] = ["dft", "coeff", "coeff-ew"];
 
@@ -255,6 +314,7 @@ fn bench_linear(c: &mut Criterion) {
     println!("cpu: {}", bunet_benches::cpu_model());
     let anchors = conv_model(Dims::Two, 64, Quant::q32());
     let unet = conv_model(Dims::Two, 16, Quant::q32());
+    interleaved("56x56,c=64to64,k=3x3,q32", (&anchors, 0), [1, 56, 56], 8);
     for backend in BACKENDS {
         bench_layer(
             c,
