@@ -90,8 +90,9 @@
 //!   at each output) and `X = (p − 1)/2`: the bound of the section above with the share in the
 //!   weights' place — [`Params::coeff_plan`] with the bound `(p − 1)/2`, one planner for both
 //!   modes. It no longer depends on the weights, so this mode takes any weight (no public
-//!   weight bound), but it is larger: at the ANCHORS layer (`t = 64·58·58`, q32) `B ≈ 2^53`,
-//!   `f = 117` and the upload level is four primes (173 bits) instead of three.
+//!   weight bound), but it is larger: at the ANCHORS layer in one tile (`t = 64·58·58`, q32)
+//!   `B ≈ 2^53`, `f = 117` (the layout's tiles of 28×19 outputs: `t = 64·30·21`, `f = 114`),
+//!   and the upload level is four primes (173 bits) instead of three.
 //! - *What the client sees:* RLWE ciphertexts under the server's key (seeded, fresh), nothing
 //!   else of `w`: semantic security of RLWE at the presets' 128-bit parameters (the same
 //!   HomomorphicEncryption.org check; the modulus is a preset's).
