@@ -836,8 +836,8 @@ fn coeff_homconv_3d_reconstructs_the_reference_bit_for_bit() {
     }
 }
 
-/// At the real presets (N = 8192): a 2D 3×3 conv at q32 over TCP, a 3D 3×3×3 conv at q24
-/// and the 2D head at q24, in memory.
+/// At the real presets (N = 8192), over TCP, in both modes: a 2D 3×3 conv and a 2×2 stride-2
+/// up-conv at q32, a 3D 3×3×3 conv and the 2D head at q24, the 3D up-conv and head at q32.
 #[test]
 fn coeff_homconv_at_the_q32_and_q24_presets() {
     let (q32, q24) = (Params::q32(), Params::q24());
@@ -847,11 +847,14 @@ fn coeff_homconv_at_the_q32_and_q24_presets() {
         let (l, sent, received) = check_coeff_shares(tcp_pair(), &q32, &qm, [1, 40, 40], case);
         eprintln!("q32 8→6 40×40 {mode:?}: {l:?}, sent {sent} B, received {received} B");
         let qm = model_with(Quant::q24(), SAME_3D.0, SAME_3D.1, 3, 4, 42);
-        let pair = Channel::in_memory_pair(ChannelConfig::default());
-        check_coeff_shares(pair, &q24, &qm, [6, 9, 9], (Some(5), mode));
+        check_coeff_shares(tcp_pair(), &q24, &qm, [6, 9, 9], (Some(5), mode));
         let qm = model_with(Quant::q24(), ConvKind::Pointwise, [1, 1, 1], 16, 2, 43);
-        let pair = Channel::in_memory_pair(ChannelConfig::default());
-        check_coeff_shares(pair, &q24, &qm, [1, 30, 30], (None, mode));
+        check_coeff_shares(tcp_pair(), &q24, &qm, [1, 30, 30], (None, mode));
+        // 3D up-conv and head at q32.
+        let qm = model_with(Quant::q32(), UP_3D.0, UP_3D.1, 4, 3, 45);
+        check_coeff_shares(tcp_pair(), &q32, &qm, [3, 4, 5], (None, mode));
+        let qm = model_with(Quant::q32(), HEAD_3D.0, HEAD_3D.1, 8, 2, 46);
+        check_coeff_shares(tcp_pair(), &q32, &qm, [4, 6, 6], (None, mode));
         // The 2×2 stride-2 up-conv at q32 over TCP.
         let qm = model_with(Quant::q32(), ConvKind::Transposed, [1, 2, 2], 6, 4, 44);
         check_coeff_shares(tcp_pair(), &q32, &qm, [1, 12, 12], (None, mode));
