@@ -454,7 +454,7 @@ pub fn homconv_server(ch: &mut Channel, sel: u8, dims: [usize; 3]) -> bool {
         conv,
         d,
         (config.max_tile, config.linear),
-        timing,
+        (timing, None),
     ) else {
         return false;
     };
@@ -478,8 +478,8 @@ pub fn homconv_client(ch: &mut Channel, sel: u8, dims: [usize; 3]) -> bool {
     let (conv, d) = homconv_layer(model, sel, dims);
     let params = homconv_params();
     let spec = &model.convs()[conv].spec;
-    let Ok(client) = LinearClient::new(params, (conv, spec), d, config.max_tile, config.linear)
-    else {
+    let backend = (config.linear, None);
+    let Ok(client) = LinearClient::new(params, (conv, spec), d, config.max_tile, backend) else {
         return false;
     };
     let x_a = homconv_share(Role::Alice, spec.c_in, d, params.p());

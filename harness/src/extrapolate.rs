@@ -10,9 +10,16 @@ use crate::breakdown::Breakdown;
 use crate::opcount::{Count, SliceCount};
 
 /// Blocks paid once per session, not per slice: the handshake, the public and Galois keys, the
-/// nonlinear set-up (base OTs) and the HomConv layouts of the first request (the driver reuses
-/// them for every slice of the same extents).
-pub const SESSION_BLOCKS: &[&str] = &["handshake", "keys", "setup", "prepare"];
+/// nonlinear set-up (base OTs), the HomConv layouts of the first request (the driver reuses
+/// them for every slice of the same extents) and, with `--linear coeff-ew`, the weight
+/// ciphertexts sent with them ([`bunet_unet::secure::WEIGHTS_BLOCK`]).
+pub const SESSION_BLOCKS: &[&str] = &[
+    "handshake",
+    "keys",
+    "setup",
+    "prepare",
+    bunet_unet::secure::WEIGHTS_BLOCK,
+];
 
 /// One block, measured and extrapolated.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -156,6 +156,20 @@ impl SliceCount {
                         count.prepared_plaintexts = uploads / tiles * (responses / tiles);
                         (count.upload_bytes, count.return_bytes) = layout.wire_bytes(params);
                     }
+                    LinearBackend::CoeffEw => {
+                        // Per run the client multiplies the cached weight ciphertexts by its
+                        // share's polynomials and sends the responses; nothing is uploaded
+                        // (the set-up, once per layer and session, is not a per-slice count):
+                        // the responses travel client → server, and the server prepares no
+                        // filters.
+                        let layout =
+                            CoeffLayout::encrypted_weights(params, spec, in_dims, max_tile)?;
+                        let responses = layout.responses() as u64;
+                        let shares = layout.upload_ciphertexts() as u64;
+                        count.upload_ciphertexts = responses;
+                        count.ct_pt_products = shares / layout.tiles() as u64 * responses;
+                        (count.upload_bytes, count.return_bytes) = layout.wire_bytes(params);
+                    }
                 }
             }
             steps.push(StepCount {

@@ -558,19 +558,24 @@ fn every_chunk_size_gives_the_reference_shares_on_both_backends() {
     }
 }
 
-/// The coefficient-encoded linear backend gives the same shares as the DFT one: the whole
+/// The coefficient-encoded linear backends give the same shares as the DFT one: the whole
 /// secure UNet equals the fixed-point reference bit for bit (every step and the mask), 2D and
-/// 3D, q32 and q24, with both nonlinear backends, over TCP.
+/// 3D, q32 and q24, with both nonlinear backends, over TCP. The encrypted-weights one
+/// (`coeff-ew`) runs two requests per session in two of the cases: the second reuses the
+/// weight ciphertexts of the first.
 #[test]
 fn coeff_linear_backend_equals_the_fixed_point_reference_like_dft() {
     use bunet_crypto::nonlinear::Backend;
-    for (activation, pooling, preset, nonlinear, dims) in [
+    let both = [LinearBackend::Coeff, LinearBackend::CoeffEw];
+    let coeff = [LinearBackend::Coeff, LinearBackend::Coeff];
+    for (activation, pooling, preset, nonlinear, dims, linears) in [
         (
             Activation::Relu,
             Pooling::Max,
             Preset::Q32,
             Backend::Gc,
             Dims::Two,
+            &both[..],
         ),
         (
             Activation::Relu,
@@ -578,6 +583,7 @@ fn coeff_linear_backend_equals_the_fixed_point_reference_like_dft() {
             Preset::Q24,
             Backend::Ot,
             Dims::Two,
+            &coeff[..1],
         ),
         (
             Activation::Square,
@@ -585,6 +591,7 @@ fn coeff_linear_backend_equals_the_fixed_point_reference_like_dft() {
             Preset::Q32,
             Backend::Ot,
             Dims::Two,
+            &coeff[..1],
         ),
         (
             Activation::Relu,
@@ -592,27 +599,36 @@ fn coeff_linear_backend_equals_the_fixed_point_reference_like_dft() {
             Preset::Q24,
             Backend::Gc,
             Dims::Three,
+            &both[..],
         ),
     ] {
-        let arch = small(
-            activation,
-            pooling,
-            dims,
-            if dims == Dims::Two { 4 } else { 2 },
-        );
-        let config = SessionConfig {
-            nonlinear,
-            linear: LinearBackend::Coeff,
-            ..SessionConfig::new(preset)
-        };
-        let extents = if dims == Dims::Two {
-            [1, 32, 32]
-        } else {
-            [4, 8, 8]
-        };
-        let (client, server) = check_with(arch, config, extents, 1, true);
-        assert_eq!(client.config.linear, LinearBackend::Coeff);
-        assert_eq!(server.config.linear, LinearBackend::Coeff);
-        assert!(client.to_json().contains("\"linear\":\"coeff\""));
+        for &linear in linears {
+            let arch = small(
+                activation,
+                pooling,
+                dims,
+                if dims == Dims::Two { 4 } else { 2 },
+            );
+            let config = SessionConfig {
+                nonlinear,
+                linear,
+                ..SessionConfig::new(preset)
+            };
+            let extents = if dims == Dims::Two {
+                [1, 32, 32]
+            } else {
+                [4, 8, 8]
+            };
+            let requests = if linear == LinearBackend::CoeffEw {
+                2
+            } else {
+                1
+            };
+            let (client, server) = check_with(arch, config, extents, requests, true);
+            assert_eq!(client.config.linear, linear);
+            assert_eq!(server.config.linear, linear);
+            let name = format!("\"linear\":\"{}\"", linear.name());
+            assert!(client.to_json().contains(&name), "{name}");
+        }
     }
 }

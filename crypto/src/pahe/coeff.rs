@@ -74,6 +74,35 @@
 //! coefficient `j` decrypts as `b_j + (a·s)_j`, the LWE sample `(b_j, coefficients of a
 //! rotated for j)` Cheetah would send, sharing one `a` among all of them.
 //!
+//! # Encrypted weights: the roles swapped ([`Params::coeff_share_plan`])
+//! The same operations serve a second HomConv in which the *server* encrypts: it holds a key
+//! pair of its own (fresh per session), sends `Enc_S(w)` — its kernel polynomials, coefficient
+//! encoded exactly as above but encrypted ([`SecretKey::encrypt_coeffs`], seeded, at the plan's
+//! upload level) — once per layer and session, and the client computes
+//! `Σ_g Enc_S(w_g) ⊙ x_g` with its own share `x` lifted centred as the plaintext
+//! ([`Params::prepare_at`]), then [`Evaluator::finalize_coeffs`] with the *server's* public key
+//! (mask `M`, re-randomisation, flood, switch, extraction); the server decrypts
+//! ([`SecretKey::decrypt_coeffs`]) `conv(x) − M` and the client keeps `M`. Per run only the
+//! responses travel. Mirrored derivation:
+//! - *Noise.* `c0 + c1·s_S = Q·w/p + ε` with `|ε| ≤ η + 1/2`, so the product with the centred
+//!   share is `Q·(w·x)/p + ε·x` and its noise is `|ε·x|_∞ ≤ t·X·(η + 1/2)` for `t` the number
+//!   of share coefficients entering a product sum (every coefficient of `x` meets one of `ε`'s
+//!   at each output) and `X = (p − 1)/2`: the bound of the section above with the share in the
+//!   weights' place — [`Params::coeff_plan`] with the bound `(p − 1)/2`, one planner for both
+//!   modes. It no longer depends on the weights, so this mode takes any weight (no public
+//!   weight bound), but it is larger: at the ANCHORS layer in one tile (`t = 64·58·58`, q32)
+//!   `B ≈ 2^53`, `f = 117` (the layout's tiles of 28×19 outputs: `t = 64·30·21`, `f = 114`),
+//!   and the upload level is four primes (173 bits) instead of three.
+//! - *What the client sees:* RLWE ciphertexts under the server's key (seeded, fresh), nothing
+//!   else of `w`: semantic security of RLWE at the presets' 128-bit parameters (the same
+//!   HomomorphicEncryption.org check; the modulus is a preset's).
+//! - *What the server sees:* per returned coefficient `j` its decryption `[w·x]_j − M_j` plus
+//!   the flooded noise `(ε·x)_j + flood_j` — `M_j` uniform hides the value, the smooth flood
+//!   `2^f ≥ 2^63·B` hides `ε·x` (which depends on the client's share) with the same Hellinger
+//!   sum as above, `≤ 2^-40` over the `≤ 2^44` coefficients of a volume; `c1` is
+//!   `Σ a_g·x_g + a_pk·u + e_2`, fresh under RLWE in the client's `u`, so it tells nothing of
+//!   `x`; the unneeded coefficients of `b` are not sent (they would carry `w·x` unmasked).
+//!
 //! # Parameters
 //! The presets (`N = 8192`, primes of 50 + 41 + 41 + 41 bits at q32 and 50 + 37 + 37 + 41 at
 //! q24, 128-bit by the HomomorphicEncryption.org table) serve both backends with one key
@@ -216,6 +245,17 @@ impl Params {
                 a_drop_bits: self.a_drop_bits(k),
             })
         }
+    }
+
+    /// The plan of the encrypted-weights mode (module docs, "Encrypted weights"): the client's
+    /// share, `share_terms` coefficients in all entering each product sum, each
+    /// `|x| ≤ (p − 1)/2`, takes the weights' place in [`Params::coeff_plan`].
+    ///
+    /// # Errors
+    /// As [`Params::coeff_plan`].
+    pub fn coeff_share_plan(&self, share_terms: u64) -> Result<CoeffPlan, ParamError> {
+        // A bound of 2^63 is capped at (p − 1)/2 by the planner: a full-range share.
+        self.coeff_plan(share_terms, u64::BITS - 1)
     }
 
     fn drop_bits(&self, level: usize) -> u32 {

@@ -503,3 +503,200 @@ fn fused_return_path_equals_its_definition() {
         assert_eq!(fused.to_bytes(), defined.to_bytes());
     }
 }
+
+/// The encrypted-weights mode (module docs of `coeff`, "Encrypted weights"): the server
+/// encrypts `channels` weight polynomials (uniform residues: any weight) under its own key,
+/// they travel as seeded ciphertexts, the client multiplies each by a share polynomial of
+/// `terms` coefficients (uniform in `Z_p`, lifted centred; all at `±(p − 1)/2` if `extreme`),
+/// sums, and returns with the server's public key; the server's decryption plus the client's
+/// mask is the sum of negacyclic products at the selected coefficients. The plan is for
+/// `plan_terms` share coefficients (at least `channels · terms`).
+fn encrypted_weights_round_trip(
+    params: &Params,
+    (channels, terms, plan_terms): (usize, usize, u64),
+    extreme: bool,
+    seed: [u8; 16],
+) -> CoeffPlan {
+    assert!(plan_terms >= (channels * terms) as u64);
+    let mut prg = Prg::from_seed(seed);
+    // The server's key pair.
+    let sk = SecretKey::generate(params, &mut prg);
+    let pk = PublicKey::generate(&sk, &mut prg);
+    let ev = Evaluator::new(params);
+    let (n, p) = (params.n(), params.p());
+    let plan = params.coeff_share_plan(plan_terms).unwrap();
+    let half = (p - 1) / 2;
+    let mut expected = vec![0u64; n];
+    let mut terms_list = Vec::new();
+    let mut cts = Vec::new();
+    for _ in 0..channels {
+        let mut w = vec![0u64; n];
+        prg.fill_uniform_below(&mut w, p);
+        let mut x = vec![0u64; n];
+        for v in x.iter_mut().take(terms) {
+            *v = if extreme {
+                if prg.next_u64() & 1 == 0 {
+                    half
+                } else {
+                    p - half
+                }
+            } else {
+                prg.uniform_below(p)
+            };
+        }
+        let signed: Vec<i64> = x
+            .iter()
+            .map(|&v| {
+                if v > half {
+                    v as i64 - p as i64
+                } else {
+                    v as i64
+                }
+            })
+            .collect();
+        for (e, v) in expected
+            .iter_mut()
+            .zip(negacyclic_mul_signed(&w, &signed, p))
+        {
+            *e = (*e + v) % p;
+        }
+        // The set-up message: one seeded ciphertext per weight polynomial.
+        let enc = sk.encrypt_coeffs(&w, plan.upload_level, &mut prg).unwrap();
+        let bytes = enc.to_bytes();
+        assert_eq!(bytes.len(), params.coeff_upload_len(plan.upload_level));
+        cts.push(
+            decode_exact::<CoeffUpload>(&bytes, params)
+                .unwrap()
+                .expand(),
+        );
+        let pt = params.plaintext_from_coeffs(x).unwrap();
+        terms_list.push(params.prepare_at(&pt, plan.upload_level));
+    }
+    let terms: Vec<_> = cts.iter().zip(&terms_list).collect();
+    let acc = ev.mul_plain_sum(&terms).unwrap();
+    let sel = Selection::new(params, (0..n as u32).filter(|i| i % 4 != 3).collect()).unwrap();
+    let mut mask = vec![0u64; sel.len()];
+    prg.fill_uniform_below(&mut mask, p);
+    let resp = ev
+        .finalize_coeffs(acc, &sel, &mask, &plan, &pk, &mut prg)
+        .unwrap();
+    let ctx = CoeffResponseContext {
+        params: params.clone(),
+        count: sel.len(),
+        drop_bits: plan.drop_bits,
+        a_drop_bits: plan.a_drop_bits,
+    };
+    let resp = decode_exact::<CoeffResponse>(&resp.to_bytes(), &ctx).unwrap();
+    let share = sk.decrypt_coeffs(&resp, &sel).unwrap();
+    for ((&j, &s), &m) in sel.indices().iter().zip(&share).zip(&mask) {
+        assert_eq!((s + m) % p, expected[j as usize], "coefficient {j}");
+    }
+    plan
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+
+    /// Any weights, any share, any number of channels and share terms: the swapped roles give
+    /// the products exactly.
+    #[test]
+    fn encrypted_weights_products_decrypt_exactly(
+        seed in proptest::prelude::any::<[u8; 16]>(),
+        channels in 1usize..4,
+        terms in 1usize..=SMALL_N,
+        extreme in proptest::prelude::any::<bool>(),
+    ) {
+        let plan_terms = (channels * terms) as u64;
+        encrypted_weights_round_trip(small(), (channels, terms, plan_terms), extreme, seed);
+    }
+}
+
+/// The ANCHORS layer's plan in the encrypted-weights mode (64 channels of a 58×58 region at
+/// q32): four primes, `f = 117`, returned at one prime; and two full polynomials of
+/// extreme shares decrypt exactly under it at both presets.
+#[test]
+fn encrypted_weights_survive_at_the_presets() {
+    let anchors = 64 * 58 * 58;
+    let plan = Params::q32().coeff_share_plan(anchors).unwrap();
+    eprintln!("q32 ANCHORS encrypted weights: {plan:?}");
+    assert_eq!(plan.flood_bits, 117);
+    assert_eq!(plan.upload_level, 4);
+    assert_eq!(plan.return_level, 1);
+    for (params, seed) in [(Params::q32(), 31u8), (Params::q24(), 32)] {
+        let n = params.n();
+        let plan = encrypted_weights_round_trip(&params, (2, n, anchors), true, [seed; 16]);
+        assert_eq!(plan.return_level, 1, "{}", params.name());
+    }
+}
+
+/// The distinguisher of `distinguisher_sees_the_weights_only_without_enough_flooding` with
+/// the roles swapped: the server holds the secret key and compares the noise of products of
+/// its encrypted weights with two client shares of the same shape — all ones against
+/// full-range values. It must tell them apart without a flood or with a noise-sized one, and
+/// must not with the planned flood.
+#[test]
+fn distinguisher_sees_the_share_only_without_enough_flooding() {
+    let params = small();
+    let (n, p) = (params.n(), params.p());
+    let mut prg = Prg::from_seed([7; 16]);
+    let sk = SecretKey::generate(params, &mut prg);
+    let pk = PublicKey::generate(&sk, &mut prg);
+    let ev = Evaluator::new(params);
+    let plan = params.coeff_share_plan(n as u64).unwrap();
+    let share = |values: Vec<u64>| {
+        let pt = params.plaintext_from_coeffs(values).unwrap();
+        params.prepare_at(&pt, plan.upload_level)
+    };
+    let ones = share(vec![1; n]);
+    let mut full = vec![0u64; n];
+    prg.fill_uniform_below(&mut full, p);
+    let full = share(full);
+    let rounds = 16;
+    let weights: Vec<Ciphertext> = (0..rounds)
+        .map(|_| {
+            let mut w = vec![0u64; n];
+            prg.fill_uniform_below(&mut w, p);
+            sk.encrypt_coeffs(&w, plan.upload_level, &mut prg)
+                .unwrap()
+                .expand()
+        })
+        .collect();
+    let sel = Selection::new(params, (0..n as u32).collect()).unwrap();
+    let mask = vec![0u64; n];
+    let noise = |x: &PreparedPlaintext, flood: Option<u32>, prg: &mut Prg| -> Vec<f64> {
+        weights
+            .iter()
+            .flat_map(|ct| {
+                let mut c = ct.clone();
+                ev.mul_plain_assign(&mut c, x).unwrap();
+                ev.share_coeffs(&mut c, &sel, &mask).unwrap();
+                if let Some(bits) = flood {
+                    ev.rerandomize_and_flood_with(&mut c, &pk, bits, prg)
+                        .unwrap();
+                }
+                sk.invariant_noise_log2(&c).unwrap()
+            })
+            .collect()
+    };
+    let critical = 2.76 * (2.0 / (rounds * n) as f64).sqrt();
+    let mut distance = |flood: Option<u32>| {
+        let a = noise(&ones, flood, &mut prg);
+        let b = noise(&full, flood, &mut prg);
+        crate::test_support::ks_statistic(&a, &b)
+    };
+    let none = distance(None);
+    // Full-range shares give noise of about 2^(19 + 4 + 2.2) here (256 terms of ≤ 2^19 times
+    // a CBD error): a flood of 2^25 is of the noise's own size.
+    let small_flood = distance(Some(25));
+    let planned = distance(Some(plan.flood_bits));
+    eprintln!(
+        "KS distance: no flood {none:.3}, 2^25 flood {small_flood:.3}, planned 2^{} flood {planned:.4}, critical {critical:.4}",
+        plan.flood_bits
+    );
+    assert!(none > 0.5, "unflooded noise must reveal the share");
+    assert!(
+        small_flood > critical,
+        "a noise-sized flood must not hide the share"
+    );
+    assert!(planned < critical, "the planned flood must hide the share");
+}

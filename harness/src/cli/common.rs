@@ -50,7 +50,11 @@ pub struct SessionArgs {
     pub backend: Backend,
     /// Backend of the linear layers (convs, up-convs, head): `coeff` = coefficient-encoded
     /// HomConv (Cheetah's packing; the default: fewer bytes, less time; weights up to ±2^24 in
-    /// the first conv, ±2^16 in the others), `dft` = the seed's DFT-slot HomConv (any weight).
+    /// the first conv, ±2^16 in the others), `dft` = the seed's DFT-slot HomConv (any weight),
+    /// `coeff-ew` = the coefficient HomConv with the server's weights encrypted once per
+    /// session (any weight; per run only the client's responses travel, but every layer's
+    /// weight ciphertexts are sent once and kept in the client's memory: see
+    /// docs/PERFORMANCE.md, "Encrypted weights").
     #[arg(long, default_value = DEFAULT_LINEAR, value_parser = linear_parser())]
     pub linear: LinearBackend,
     /// Fixed-point preset (Table 1's columns): q32 = p ≈ 2^32, 12 integer + 4 fractional bits;

@@ -276,6 +276,9 @@ pub fn run(args: &Args) -> Result<()> {
     let out = OutDir::create(&args.out)?;
     let slices = slices_to_run(args, nz);
     let filter_bytes = count.server_filter_bytes(&params);
+    // The client's cached weight ciphertexts (`--linear coeff-ew`; zero otherwise).
+    let client_weights =
+        bunet_unet::secure::budget::client_weight_bytes(&plan, &config, input_dims)?;
     let measured = run_sessions(args, &config, &plan, &source, &slices, jobs, filter_bytes)?;
     let Measured { runs, wall, rows } = measured;
 
@@ -317,6 +320,7 @@ pub fn run(args: &Args) -> Result<()> {
         checked: check.len(),
         max_tile: config.max_tile,
         filter_bytes,
+        client_weights,
         ranges: &ranges,
     }
     .render();
@@ -326,6 +330,7 @@ pub fn run(args: &Args) -> Result<()> {
         "architecture": arch.to_string(),
         "max_tile": config.max_tile,
         "server_filter_bytes_per_session": filter_bytes,
+        "client_weight_bytes_per_session": client_weights,
         "preset": config.preset.name(),
         "backend": config.nonlinear.name(),
         "chunk": config.chunk,
@@ -600,6 +605,8 @@ struct Figures<'a> {
     /// The HomConv tile cap and the server's prepared-filter bytes per session.
     max_tile: Option<usize>,
     filter_bytes: u64,
+    /// The client's cached weight ciphertexts per session (`coeff-ew`; zero otherwise).
+    client_weights: u64,
     /// The plan's proven ranges for inputs in the model's normalised range.
     ranges: &'a Ranges,
 }
@@ -651,6 +658,7 @@ impl Figures<'_> {
             checked,
             max_tile,
             filter_bytes,
+            client_weights,
             ..
         } = *self;
         let nz = self.volume[2];
@@ -676,6 +684,13 @@ impl Figures<'_> {
             ),
             "counted (exact)".into(),
         ]);
+        if client_weights > 0 {
+            t.push([
+                "client memory for the weight ciphertexts per session (coeff-ew)".to_string(),
+                report::bytes(client_weights),
+                "counted (exact)".into(),
+            ]);
+        }
         t.push([
             "wall time of the run".to_string(),
             report::seconds(wall),

@@ -48,7 +48,9 @@ pub struct Args {
     #[arg(long, default_value = common::DEFAULT_BACKEND, value_parser = common::backend_parser())]
     backend: Backend,
     /// Backend of the linear layers: `coeff` (coefficient encoding, the default; weights up to
-    /// ±2^24 in the first conv, ±2^16 in the others) or `dft` (the seed's; any weight).
+    /// ±2^24 in the first conv, ±2^16 in the others), `dft` (the seed's; any weight) or
+    /// `coeff-ew` (coefficient encoding with the server's weights encrypted once per session;
+    /// any weight).
     #[arg(long, default_value = common::DEFAULT_LINEAR, value_parser = common::linear_parser())]
     linear: bunet_unet::secure::LinearBackend,
     /// Fixed-point presets (columns), repeatable; default both.

@@ -16,13 +16,14 @@ use bunet_crypto::gc::fixed_point::{Gadget, Op as GcOp};
 use bunet_crypto::nonlinear::{self, Backend, Block, Call};
 use bunet_crypto::silent::Params as FerretParams;
 
+use super::config::LinearBackend;
 use super::config::SessionConfig;
 use super::error::SecureError;
 use super::handshake::{BusyReason, Status};
-use super::homconv::{Layout, PREPARED_FILTER_BUDGET};
+use super::homconv::{CoeffLayout, Layout, PREPARED_FILTER_BUDGET, weight_memory};
 use super::protocol;
 use crate::arch::{Architecture, Dims};
-use crate::quant::{Op, QuantModel};
+use crate::quant::{Op, QuantModel, QuantPlan};
 
 /// In-plane extent of the default request: one 512×512 slice (a CT slice's usual size).
 pub const DEFAULT_SLICE: usize = 512;
@@ -146,9 +147,15 @@ pub fn server_session(
         _ => (0, ot_bytes(&nl, &calls)),
     };
 
+    // The encrypted-weights backend's server prepares no filters (its weights leave
+    // encrypted, a pipeline step at a time) and holds its own key pair besides.
+    let (filters, own_keys) = match config.linear {
+        LinearBackend::CoeffEw => (0, 2 * ciphertext + poly),
+        _ => (filters.peak(), 0),
+    };
     Ok(Estimate {
-        keys,
-        filters: filters.peak(),
+        keys: keys + own_keys,
+        filters,
         ciphertexts: round_trip,
         precompute,
         nonlinear,
@@ -223,6 +230,38 @@ pub fn filter_bytes(
         }
     }
     Ok(bytes)
+}
+
+/// The bytes of HomConv weight ciphertexts the *client* keeps for a session of `plan` under
+/// `config` whose requests have extents `dims`: with the encrypted-weights backend
+/// ([`LinearBackend::CoeffEw`]) every conv's, received at its first run and held (NTT domain,
+/// both halves, at the plan's upload level) while the extents repeat
+/// ([`super::homconv::weight_memory`]); zero with the other backends. The server holds none
+/// of them (it encrypts and sends them a pipeline step at a time).
+///
+/// # Errors
+/// [`SecureError::Protocol`] / [`SecureError::Model`] for extents the server would refuse;
+/// HomConv errors if a conv has no layout at these extents.
+pub fn client_weight_bytes(
+    plan: &QuantPlan,
+    config: &SessionConfig,
+    dims: [usize; 3],
+) -> Result<u64, SecureError> {
+    protocol::check_dims(plan.arch(), dims)?;
+    if config.linear != LinearBackend::CoeffEw {
+        return Ok(0);
+    }
+    let params = config.preset.pahe_params();
+    let convs = plan.arch().convs();
+    let mut total = 0;
+    for (step, d) in plan.steps().iter().zip(protocol::step_dims(plan, dims)) {
+        let Op::Conv { conv } = step.op else {
+            continue;
+        };
+        let layout = CoeffLayout::encrypted_weights(&params, &convs[conv], d, config.max_tile)?;
+        total += weight_memory(&params, &layout);
+    }
+    Ok(total)
 }
 
 /// What a server decides for a session hello whose fields match.
@@ -412,5 +451,40 @@ mod tests {
             assert!(server_session(&qm, &config, [1, 63, 64]).is_err());
             assert!(server_session(&qm, &config, [1, 8192, 8192]).is_err());
         }
+    }
+
+    /// The client's cached weight ciphertexts: none but with `coeff-ew`, there the sum of
+    /// every conv's, growing with the extents (more tiles allow no fewer ciphertexts), and
+    /// the server's estimate then counts no prepared filters.
+    #[test]
+    fn the_client_keeps_the_weight_ciphertexts_only_with_encrypted_weights() {
+        let qm = seed_model(Preset::Q32);
+        let plan = qm.plan();
+        for dims in [[1, 64, 64], default_extents(plan.arch())] {
+            for linear in LinearBackend::ALL {
+                let config = SessionConfig {
+                    linear,
+                    ..SessionConfig::new(Preset::Q32)
+                };
+                let bytes = client_weight_bytes(plan, &config, dims).unwrap();
+                let server = server_session(&qm, &config, dims).unwrap();
+                eprintln!(
+                    "{linear} {dims:?}: client weight ciphertexts {:.1} MB, server estimate {:.1} MB",
+                    bytes as f64 / 1e6,
+                    server.total() as f64 / 1e6
+                );
+                if linear == LinearBackend::CoeffEw {
+                    assert!(bytes > 0);
+                    assert_eq!(server.filters, 0);
+                } else {
+                    assert_eq!(bytes, 0);
+                }
+            }
+        }
+        let config = SessionConfig {
+            linear: LinearBackend::CoeffEw,
+            ..SessionConfig::new(Preset::Q32)
+        };
+        assert!(client_weight_bytes(plan, &config, [1, 63, 64]).is_err());
     }
 }

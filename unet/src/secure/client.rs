@@ -102,9 +102,21 @@ impl Client {
         let sk = SecretKey::generate(&params, &mut prg);
         let pk = PublicKey::generate(&sk, &mut prg);
         protocol::send_now(ch, KIND_PUBLIC_KEY, &pk)?;
+        // The server's key pair of the session, for the encrypted-weights backend.
+        let server_pk = if config.linear.server_keys() {
+            let len = params.public_key_len();
+            Some(ch.recv_message::<PublicKey>(KIND_PUBLIC_KEY, len, &params)?)
+        } else {
+            None
+        };
         report.record(t.stop(ch, "keys", Phase::Offline, 0));
 
-        let driver = Driver::setup(ch, Alice { plan, sk }, config, prg, report)?;
+        let alice = Alice {
+            plan,
+            sk,
+            server_pk,
+        };
+        let driver = Driver::setup(ch, alice, config, prg, report)?;
         Ok(Client {
             driver,
             pending: None,

@@ -100,18 +100,34 @@ pub enum LinearBackend {
     /// The coefficient-encoded HomConv ([`crate::secure::homconv::CoeffHomConvClient`]).
     #[default]
     Coeff,
+    /// The coefficient-encoded HomConv with the server's weights encrypted once per layer and
+    /// session under a key pair of the server's ([`crate::secure::homconv::EwHomConvClient`]):
+    /// per run only the client's responses travel; the set-up (the weight ciphertexts) is
+    /// large and the client keeps it in memory for the session. Takes any weight.
+    CoeffEw,
 }
 
 impl LinearBackend {
     /// Every linear backend, in the order command lines list them.
-    pub const ALL: [LinearBackend; 2] = [LinearBackend::Dft, LinearBackend::Coeff];
+    pub const ALL: [LinearBackend; 3] = [
+        LinearBackend::Dft,
+        LinearBackend::Coeff,
+        LinearBackend::CoeffEw,
+    ];
 
-    /// `"dft"` or `"coeff"`.
+    /// `"dft"`, `"coeff"` or `"coeff-ew"`.
     pub fn name(self) -> &'static str {
         match self {
             LinearBackend::Dft => "dft",
             LinearBackend::Coeff => "coeff",
+            LinearBackend::CoeffEw => "coeff-ew",
         }
+    }
+
+    /// Whether the server holds a key pair of its own for the session (its public key follows
+    /// the client's): the encrypted-weights backend's.
+    pub fn server_keys(self) -> bool {
+        self == LinearBackend::CoeffEw
     }
 
     /// The backend named `name` (as [`LinearBackend::name`] prints it).

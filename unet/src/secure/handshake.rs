@@ -35,8 +35,10 @@ use crate::quant::QuantModel;
 /// backend's trimmed millionaires' (no unused leaf bits or openings on the wire, issue #20);
 /// version 8 the coefficient HomConv's per-layer public weight bound (the model's first conv
 /// at `2^24`, so its layout and flood differ from a version-7 peer's, issue #14); version 9
-/// the OT backend's fused rescaling carries (one comparison and its `eq` where
-/// `p ≡ 1 mod 2^s`, issue #20).
+/// the encrypted-weights linear backend `coeff-ew` (the server's public key after the
+/// client's, the weight ciphertexts at a layer's first run, responses from the client) and the
+/// OT backend's fused rescaling carries with the wrap and DReLU comparisons' low digits shared
+/// (where `p ≡ 1 mod 2^(s+1)`, issue #20).
 pub const PROTOCOL_VERSION: u16 = 9;
 /// Largest name (preset, backend, printed value) in a handshake message.
 pub const MAX_NAME_LEN: usize = 64;

@@ -1,8 +1,10 @@
 //! HomConv (the seed's §4.3): one convolution layer on additive shares over `Z_p`.
 //!
-//! Two backends with bit-identical shares sit behind [`LinearClient`] / [`LinearServer`]: the
-//! seed's DFT HomConv described below, and the coefficient-encoded one of the `coeff` module
-//! ([`CoeffHomConvClient`], Cheetah's packing), chosen per session ([`LinearBackend`]).
+//! Three backends with bit-identical shares sit behind [`LinearClient`] / [`LinearServer`]: the
+//! seed's DFT HomConv described below, the coefficient-encoded one of the `coeff` module
+//! ([`CoeffHomConvClient`], Cheetah's packing), and the same packing with the server's weights
+//! encrypted once per session under a key pair of its own (`ew`, [`EwHomConvClient`]: per run
+//! only the client's responses travel), chosen per session ([`LinearBackend`]).
 //!
 //! The client (Alice) holds the secret key and the share `X_A`; the server (Bob) holds the
 //! weights `W`, the bias `B` and the share `X_B`. Afterwards `Y_A + Y_B = conv(X, W) + B mod p`,
@@ -43,6 +45,8 @@
 //! are written once for both backends (`exchange`, a `Packing` per backend).
 
 use bunet_crypto::channel::{Channel, ChannelError};
+use std::sync::Arc;
+
 use bunet_crypto::pahe::{HOMCONV_MAX_CHANNELS, PaheError, Params, PublicKey, SecretKey};
 use bunet_crypto::prg::Prg;
 use bunet_kernels::ntt::CyclicPlan;
@@ -53,6 +57,7 @@ use crate::secure::config::LinearBackend;
 use crate::tensor::Tensor;
 
 mod coeff;
+mod ew;
 mod exchange;
 mod layout;
 
@@ -60,6 +65,7 @@ pub use exchange::FilterTiming;
 use exchange::{Dft, ServerCore};
 
 pub use coeff::{CoeffHomConvClient, CoeffHomConvServer, CoeffLayout, coeff_weight_bits};
+pub use ew::{EwHomConvClient, EwHomConvServer, SETUP_LABEL, weight_memory};
 pub use layout::{Layout, UPLOAD_BATCH};
 
 /// The channel label under which HomConv traffic is counted.
@@ -330,21 +336,32 @@ pub enum LinearClient {
     Dft(Box<HomConvClient>),
     /// The coefficient-encoded HomConv.
     Coeff(Box<CoeffHomConvClient>),
+    /// The coefficient-encoded HomConv with the server's weights encrypted.
+    CoeffEw(Box<EwHomConvClient>),
+}
+
+/// The error of an encrypted-weights side built without the server's key.
+fn missing_server_key() -> HomConvError {
+    HomConvError::Unsupported(
+        "the coeff-ew backend without the server's key pair (sent once per session)".into(),
+    )
 }
 
 impl LinearClient {
     /// Alice's side of conv `conv` of the architecture, `spec`, on inputs of extents `dims` with
     /// `backend`'s layout (the coefficient one for the conv's public weight bound,
-    /// [`coeff_weight_bits`], as the server's [`LinearServer::new`]).
+    /// [`coeff_weight_bits`], as the server's [`LinearServer::new`]); `server_pk` is the
+    /// server's public key of the session, which [`LinearBackend::CoeffEw`] needs.
     ///
     /// # Errors
-    /// As [`Layout::new`] / [`CoeffLayout::new`] and the sides' constructors.
+    /// As [`Layout::new`] / [`CoeffLayout::new`] and the sides' constructors;
+    /// [`HomConvError::Unsupported`] for [`LinearBackend::CoeffEw`] without `server_pk`.
     pub fn new(
         params: &Params,
         (conv, spec): (usize, &ConvSpec),
         dims: [usize; 3],
         max_tile: Option<usize>,
-        backend: LinearBackend,
+        (backend, server_pk): (LinearBackend, Option<&PublicKey>),
     ) -> Result<Self, HomConvError> {
         Ok(match backend {
             LinearBackend::Dft => {
@@ -356,7 +373,24 @@ impl LinearClient {
                 let layout = CoeffLayout::new(params, spec, dims, max_tile, bits)?;
                 Self::Coeff(Box::new(CoeffHomConvClient::new(params, layout)?))
             }
+            LinearBackend::CoeffEw => {
+                let pk = server_pk.ok_or_else(missing_server_key)?.clone();
+                let layout = CoeffLayout::encrypted_weights(params, spec, dims, max_tile)?;
+                Self::CoeffEw(Box::new(EwHomConvClient::new(params, layout, pk)?))
+            }
         })
+    }
+
+    /// The backend's once-per-session set-up of this layer, if it has one and it is not done:
+    /// the encrypted-weights backend receives the weight ciphertexts; the others do nothing.
+    ///
+    /// # Errors
+    /// As [`EwHomConvClient::setup`].
+    pub fn setup(&self, ch: &mut Channel) -> Result<(), HomConvError> {
+        match self {
+            Self::CoeffEw(c) => c.setup(ch),
+            Self::Dft(_) | Self::Coeff(_) => Ok(()),
+        }
     }
 
     /// Runs the layer on Alice's share: her share of the output.
@@ -373,6 +407,7 @@ impl LinearClient {
         match self {
             Self::Dft(c) => c.run(ch, sk, x_a, prg),
             Self::Coeff(c) => c.run(ch, sk, x_a, prg),
+            Self::CoeffEw(c) => c.run(ch, x_a, prg),
         }
     }
 }
@@ -384,23 +419,27 @@ pub enum LinearServer<'a> {
     Dft(Box<HomConvServer<'a>>),
     /// The coefficient-encoded HomConv.
     Coeff(Box<CoeffHomConvServer<'a>>),
+    /// The coefficient-encoded HomConv with the server's weights encrypted.
+    CoeffEw(Box<EwHomConvServer<'a>>),
 }
 
 impl<'a> LinearServer<'a> {
     /// Bob's side of conv `conv` of `model` on inputs of extents `dims` with `backend`, its
     /// filters prepared (within [`PREPARED_FILTER_BUDGET`]) when `timing` says (the coefficient
     /// layout for the conv's public weight bound, [`coeff_weight_bits`], as the client's
-    /// [`LinearClient::new`]).
+    /// [`LinearClient::new`]); `own` is the server's secret key of the session, which
+    /// [`LinearBackend::CoeffEw`] needs (its weights are encrypted under it).
     ///
     /// # Errors
-    /// As [`Layout::new`] / [`CoeffLayout::new`] and the sides' constructors.
+    /// As [`Layout::new`] / [`CoeffLayout::new`] and the sides' constructors;
+    /// [`HomConvError::Unsupported`] for [`LinearBackend::CoeffEw`] without `own`.
     pub fn new(
         params: &Params,
         model: &'a QuantModel,
         conv: usize,
         dims: [usize; 3],
         (max_tile, backend): (Option<usize>, LinearBackend),
-        timing: FilterTiming,
+        (timing, own): (FilterTiming, Option<&Arc<SecretKey>>),
     ) -> Result<Self, HomConvError> {
         let Some(qc) = model.convs().get(conv) else {
             return Err(HomConvError::Unsupported(format!("conv index {conv}")));
@@ -422,6 +461,13 @@ impl<'a> LinearServer<'a> {
                     params, model, conv, layout, budget, timing,
                 )?))
             }
+            LinearBackend::CoeffEw => {
+                let sk = own.ok_or_else(missing_server_key)?.clone();
+                let layout = CoeffLayout::encrypted_weights(params, spec, dims, max_tile)?;
+                Self::CoeffEw(Box::new(EwHomConvServer::new(
+                    params, model, conv, layout, sk,
+                )?))
+            }
         })
     }
 
@@ -430,6 +476,20 @@ impl<'a> LinearServer<'a> {
         match self {
             Self::Dft(s) => s.holds_filters(),
             Self::Coeff(s) => s.holds_filters(),
+            // No prepared filters: the weights went to the client encrypted.
+            Self::CoeffEw(_) => false,
+        }
+    }
+
+    /// The backend's once-per-session set-up of this layer, if it has one and it is not done:
+    /// the encrypted-weights backend encrypts and sends its weights; the others do nothing.
+    ///
+    /// # Errors
+    /// As [`EwHomConvServer::setup`].
+    pub fn setup(&self, ch: &mut Channel, prg: &mut Prg) -> Result<(), HomConvError> {
+        match self {
+            Self::CoeffEw(s) => s.setup(ch, prg),
+            Self::Dft(_) | Self::Coeff(_) => Ok(()),
         }
     }
 
@@ -447,6 +507,7 @@ impl<'a> LinearServer<'a> {
         match self {
             Self::Dft(s) => s.run(ch, pk, x_b, prg),
             Self::Coeff(s) => s.run(ch, pk, x_b, prg),
+            Self::CoeffEw(s) => s.run(ch, x_b, prg),
         }
     }
 }

@@ -31,6 +31,8 @@ pub use client::Client;
 pub use config::{LinearBackend, MAX_BATCH, Preset, SessionConfig};
 pub use error::{HandshakeField, HandshakeMismatch, SecureError};
 pub use homconv::{HomConvClient, HomConvError, HomConvServer, Layout};
-pub use protocol::{MAX_EXTENT, MAX_SESSION_ROTATIONS, MAX_VOXELS, block_name, kind};
+pub use protocol::{
+    MAX_EXTENT, MAX_SESSION_ROTATIONS, MAX_VOXELS, WEIGHTS_BLOCK, block_name, kind,
+};
 pub use report::{BlockReport, Phase, Report, Role, process_cpu_time};
 pub use server::{Accepted, Server};

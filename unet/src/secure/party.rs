@@ -12,6 +12,7 @@
 //! [`super::block_name`]); if the parties run it differently, add a method to [`Party`].
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use bunet_crypto::channel::Channel;
 use bunet_crypto::nonlinear::{self, Nonlinear};
@@ -54,6 +55,18 @@ pub(crate) trait Party {
         dims: [usize; 3],
         convs: &[(usize, [usize; 3])],
     ) -> Result<Vec<Self::Linear>, SecureError>;
+
+    /// The linear backend's once-per-session set-up of one layer (the encrypted-weights
+    /// backend's weight ciphertexts; nothing for the others).
+    ///
+    /// # Errors
+    /// HomConv errors.
+    fn linear_setup(
+        &self,
+        ch: &mut Channel,
+        side: &Self::Linear,
+        prg: &mut Prg,
+    ) -> Result<(), SecureError>;
 
     /// Runs one linear layer on the party's share `x`: its share of the output.
     ///
@@ -101,10 +114,12 @@ pub(crate) trait Party {
     fn mask_share(bits: Vec<bool>, dims: [usize; 3]) -> Result<Tensor<u64>, SecureError>;
 }
 
-/// The client's half: the plan and the PAHE secret key.
+/// The client's half: the plan, the PAHE secret key, and the server's public key when the
+/// linear backend has one ([`super::config::LinearBackend::server_keys`]).
 pub(crate) struct Alice {
     pub(crate) plan: QuantPlan,
     pub(crate) sk: SecretKey,
+    pub(crate) server_pk: Option<PublicKey>,
 }
 
 impl Party for Alice {
@@ -132,10 +147,19 @@ impl Party for Alice {
                     (conv, spec),
                     d,
                     config.max_tile,
-                    config.linear,
+                    (config.linear, self.server_pk.as_ref()),
                 )?)
             })
             .collect()
+    }
+
+    fn linear_setup(
+        &self,
+        ch: &mut Channel,
+        side: &LinearClient,
+        _: &mut Prg,
+    ) -> Result<(), SecureError> {
+        Ok(side.setup(ch)?)
     }
 
     fn linear(
@@ -176,10 +200,13 @@ impl Party for Alice {
     }
 }
 
-/// The server's half: the model, the client's public key, and the Galois keys received.
+/// The server's half: the model, the client's public key, the Galois keys received, and its
+/// own secret key when the linear backend has one
+/// ([`super::config::LinearBackend::server_keys`]).
 pub(crate) struct Bob<'m> {
     pub(crate) model: &'m QuantModel,
     pub(crate) pk: PublicKey,
+    pub(crate) own: Option<Arc<SecretKey>>,
     pub(crate) eval: Evaluator,
     pub(crate) galois: Vec<GaloisKeys>,
 }
@@ -211,10 +238,24 @@ impl<'m> Party for Bob<'m> {
             .iter()
             .map(|&(conv, d)| {
                 Ok(LinearServer::new(
-                    params, self.model, conv, d, backend, timing,
+                    params,
+                    self.model,
+                    conv,
+                    d,
+                    backend,
+                    (timing, self.own.as_ref()),
                 )?)
             })
             .collect()
+    }
+
+    fn linear_setup(
+        &self,
+        ch: &mut Channel,
+        side: &LinearServer<'m>,
+        prg: &mut Prg,
+    ) -> Result<(), SecureError> {
+        Ok(side.setup(ch, prg)?)
     }
 
     fn linear(
@@ -361,11 +402,25 @@ impl<P: Party> Driver<P> {
         new: &[i64],
     ) -> Result<Option<SquarePairs>, SecureError> {
         let t = Timer::start(ch, "prepare");
-        if self.layouts.as_ref().is_none_or(|l| l.dims != dims) {
+        let rebuilt = self.layouts.as_ref().is_none_or(|l| l.dims != dims);
+        if rebuilt {
             self.layouts = None;
             self.layouts = Some(self.build_layouts(dims)?);
         }
         self.report.record(t.stop(ch, "prepare", Phase::Offline, 0));
+
+        if rebuilt && self.config.linear.server_keys() {
+            // The encrypted-weights backend's weight ciphertexts of every layer, once per
+            // layouts (the session's extents), apart from the online blocks.
+            let t = Timer::start(ch, protocol::WEIGHTS_BLOCK);
+            let layouts = self.layouts.as_ref().expect("built above");
+            for side in layouts.convs.iter().flatten() {
+                self.party.linear_setup(ch, side, &mut self.prg)?;
+            }
+            let layers = layouts.convs.iter().flatten().count() as u64;
+            self.report
+                .record(t.stop(ch, protocol::WEIGHTS_BLOCK, Phase::Offline, layers));
+        }
 
         if !new.is_empty() {
             let t = Timer::start(ch, "keys");

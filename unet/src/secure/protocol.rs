@@ -186,6 +186,10 @@ pub(crate) fn step_dims(plan: &QuantPlan, dims: [usize; 3]) -> Vec<[usize; 3]> {
 /// The report block of the request's precomputed garbled-circuit work (offline, both parties).
 pub(crate) const GARBLE_BLOCK: &str = "garble";
 
+/// The report block of the encrypted-weights linear backend's set-up (offline, both parties:
+/// every layer's weight ciphertexts, once per session and extents).
+pub const WEIGHTS_BLOCK: &str = "weights";
+
 /// The nonlinear calls of a request for `dims`, in the order the drivers make them (what both
 /// parties pass to [`Nonlinear::precompute`]): one per rescale / ReLU / argmax step, one per
 /// max-pool step in 2D and two in 3D (see [`maxpool`]).

@@ -61,7 +61,7 @@ impl Phase {
 /// One building block's measured cost on one party, summed over its calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockReport {
-    /// `handshake`, `keys`, `setup`, `triples`, `prepare`, `homconv`, `upsample`, `head`,
+    /// `handshake`, `keys`, `setup`, `triples`, `prepare`, `weights`, `homconv`, `upsample`, `head`,
     /// `relu`, `rescale`, `square`, `avgpool`, `maxpool`, `concat`, `argmax`, `request`.
     pub block: String,
     /// Offline or online.

@@ -16,7 +16,7 @@
 //! session, the request's zero input share), not the request's filters or activations.
 
 use bunet_crypto::channel::Channel;
-use bunet_crypto::pahe::{Evaluator, KIND_PUBLIC_KEY, PublicKey};
+use bunet_crypto::pahe::{Evaluator, KIND_PUBLIC_KEY, PublicKey, SecretKey};
 use bunet_crypto::prg::Prg;
 
 use super::budget::{self, Admission, Gate};
@@ -159,10 +159,21 @@ impl<'m> Server<'m> {
         let t = Timer::start(ch, "keys");
         let params = config.preset.pahe_params();
         let pk: PublicKey = ch.recv_message(KIND_PUBLIC_KEY, params.public_key_len(), &params)?;
+        // The encrypted-weights backend's key pair: fresh per session, from the OS (not from
+        // `prg`, which a caller may seed for reproducible tests of the other messages).
+        let own = if config.linear.server_keys() {
+            let mut os = Prg::from_os_entropy();
+            let sk = SecretKey::generate(&params, &mut os);
+            protocol::send_now(ch, KIND_PUBLIC_KEY, &PublicKey::generate(&sk, &mut os))?;
+            Some(std::sync::Arc::new(sk))
+        } else {
+            None
+        };
         report.record(t.stop(ch, "keys", Phase::Offline, 0));
         let bob = Bob {
             model,
             pk,
+            own,
             eval: Evaluator::new(&params),
             galois: Vec::new(),
         };

@@ -95,10 +95,20 @@ pub struct CoeffLayout {
     /// Output channels per product.
     mo: usize,
     plan: CoeffPlan,
-    /// The public weight bound `b` (`|w| ≤ 2^b`) the plan is sized for.
+    /// The public weight bound `b` (`|w| ≤ 2^b`) the plan is sized for; with
+    /// `encrypted_weights`, `63` (the client's full-range share takes the weights' place).
     weight_bits: u32,
+    /// The encrypted-weights mode (`ew`): the server encrypts its kernel polynomials once per
+    /// session and the client multiplies, so the plan is for the share and the tiling
+    /// minimises the per-run responses (then the set-up).
+    encrypted_weights: bool,
     n: usize,
 }
+
+/// A tiling of the layout search: its cost (bytes of the client's weight ciphertexts beyond
+/// [`PREPARED_FILTER_BUDGET`], bytes of a run, bytes of the set-up, compared in that order),
+/// tile extents, `G`, `M` and plan.
+type Candidate = ((u128, u128, u128), [usize; 3], usize, usize, CoeffPlan);
 
 /// `{⌈n/k⌉ : k ≥ 1}`, at most `cap`: the tile extents worth trying along one axis.
 fn extents(n: usize, cap: usize) -> Vec<usize> {
@@ -126,6 +136,40 @@ impl CoeffLayout {
         max_tile: Option<usize>,
         weight_bits: u32,
     ) -> Result<Self, HomConvError> {
+        Self::search(params, spec, dims, max_tile, Some(weight_bits))
+    }
+
+    /// The layout of the encrypted-weights mode (the `ew` module): the same packing, the plan
+    /// for the client's share ([`Params::coeff_share_plan`]: `c_in·L` share coefficients
+    /// enter each product sum), and the tiling, `G` and `M` that minimise the bytes of a run
+    /// (`tiles · ⌈c_out/M⌉` responses), then those of the set-up
+    /// (`⌈c_in/G⌉ · ⌈c_out/M⌉` weight ciphertexts), among those whose weight ciphertexts fit
+    /// [`PREPARED_FILTER_BUDGET`] in the client's memory (the coefficient server's bound on a
+    /// layer's prepared filters, mirrored; if none fits, the one that exceeds it least). The
+    /// set-up count is at least `c_in·c_out·L/N` (`G·M ≤ N/L`), so the bound trades larger
+    /// tiles (fewer responses per run) for memory on the deep layers of large images. Any
+    /// weight is taken.
+    ///
+    /// # Errors
+    /// As [`CoeffLayout::new`].
+    pub fn encrypted_weights(
+        params: &Params,
+        spec: &ConvSpec,
+        dims: [usize; 3],
+        max_tile: Option<usize>,
+    ) -> Result<Self, HomConvError> {
+        Self::search(params, spec, dims, max_tile, None)
+    }
+
+    /// The search of [`CoeffLayout::new`] (`weight_bits` given: the client encrypts its share)
+    /// and [`CoeffLayout::encrypted_weights`] (`None`).
+    fn search(
+        params: &Params,
+        spec: &ConvSpec,
+        dims: [usize; 3],
+        max_tile: Option<usize>,
+        weight_bits: Option<u32>,
+    ) -> Result<Self, HomConvError> {
         if spec.c_in as u64 > HOMCONV_MAX_CHANNELS {
             return Err(HomConvError::TooManyChannels {
                 c_in: spec.c_in,
@@ -140,7 +184,7 @@ impl CoeffLayout {
         let taps: usize = spec.kernel.iter().product();
         let cap = max_tile.unwrap_or(usize::MAX).max(1);
         let (c_in, c_out) = (spec.c_in, spec.c_out);
-        let mut best: Option<(u128, [usize; 3], usize, usize, CoeffPlan)> = None;
+        let mut best: Option<Candidate> = None;
         let mut plans = std::collections::HashMap::new();
         for &td in &extents(out[0], cap) {
             for &th in &extents(out[1], cap) {
@@ -160,29 +204,45 @@ impl CoeffLayout {
                         // The largest M for this G; fewer output channels per product only
                         // cost more responses.
                         let mo = (q / g).min(c_out).max(1);
-                        let l1 = (uploads * g * mo * taps) as u64;
+                        // The ℓ1 count of what multiplies the encrypted polynomials: the
+                        // kernels' taps, or the share's `c_in·L` coefficients.
+                        let l1 = match weight_bits {
+                            Some(_) => (uploads * g * mo * taps) as u64,
+                            None => (c_in * l) as u64,
+                        };
                         let plan = match plans.get(&l1) {
                             Some(p) => *p,
                             None => {
-                                let p = params
-                                    .coeff_plan(l1, weight_bits)
-                                    .map_err(PaheError::from)?;
+                                let p = match weight_bits {
+                                    Some(bits) => params.coeff_plan(l1, bits),
+                                    None => params.coeff_share_plan(l1),
+                                }
+                                .map_err(PaheError::from)?;
                                 plans.insert(l1, p);
                                 p
                             }
                         };
                         let groups = c_out.div_ceil(mo);
-                        let bytes = tiles
-                            * (uploads * params.coeff_upload_len(plan.upload_level)
-                                + groups
-                                    * params.coeff_response_len(
-                                        plan.return_level,
-                                        mo * valid,
-                                        plan.drop_bits,
-                                        plan.a_drop_bits,
-                                    )) as u128;
-                        if best.as_ref().is_none_or(|b| bytes < b.0) {
-                            best = Some((bytes, [td, th, tw], g, mo, plan));
+                        let upload = params.coeff_upload_len(plan.upload_level) as u128;
+                        let responses = tiles
+                            * (groups
+                                * params.coeff_response_len(
+                                    plan.return_level,
+                                    mo * valid,
+                                    plan.drop_bits,
+                                    plan.a_drop_bits,
+                                )) as u128;
+                        let cost = match weight_bits {
+                            Some(_) => (0, tiles * uploads as u128 * upload + responses, 0),
+                            None => {
+                                let weights = (uploads * groups) as u128;
+                                let memory = weights * (2 * plan.upload_level * n * 8) as u128;
+                                let excess = memory.saturating_sub(PREPARED_FILTER_BUDGET as u128);
+                                (excess, responses, weights * upload)
+                            }
+                        };
+                        if best.as_ref().is_none_or(|b| cost < b.0) {
+                            best = Some((cost, [td, th, tw], g, mo, plan));
                         }
                     }
                 }
@@ -204,9 +264,39 @@ impl CoeffLayout {
             g,
             mo,
             plan,
-            weight_bits,
+            weight_bits: weight_bits.unwrap_or(u64::BITS - 1),
+            encrypted_weights: weight_bits.is_none(),
             n,
         })
+    }
+
+    /// Whether this is the encrypted-weights mode's layout ([`CoeffLayout::encrypted_weights`]).
+    pub fn has_encrypted_weights(&self) -> bool {
+        self.encrypted_weights
+    }
+
+    /// [`HomConvError::Unsupported`] unless the layout is of the mode `encrypted_weights`
+    /// (the two modes' plans differ: a side must not run the other's).
+    pub(super) fn check_mode(&self, encrypted_weights: bool) -> Result<(), HomConvError> {
+        if self.encrypted_weights != encrypted_weights {
+            return Err(HomConvError::Unsupported(format!(
+                "a layout of the {} mode in a side of the other",
+                if self.encrypted_weights {
+                    "encrypted-weights"
+                } else {
+                    "client-encrypted"
+                }
+            )));
+        }
+        Ok(())
+    }
+
+    /// Weight ciphertexts of the encrypted-weights mode's set-up (one per output group and
+    /// upload polynomial), and their encoded bytes.
+    pub fn setup_ciphertexts(&self, params: &Params) -> (usize, u64) {
+        let count = self.groups() * self.uploads_per_tile();
+        let len = params.coeff_upload_len(self.plan.upload_level) as u64;
+        (count, count as u64 * len)
     }
 
     /// Outputs per tile, `[depth, height, width]`.
@@ -276,11 +366,15 @@ impl CoeffLayout {
                     .sum::<u64>()
             })
             .sum();
+        if self.encrypted_weights {
+            // Per run the client only sends responses; nothing comes back.
+            return (responses, 0);
+        }
         (self.upload_ciphertexts() as u64 * upload, responses)
     }
 
     /// Output channels of group `og`.
-    fn group_channels(&self, og: usize) -> std::ops::Range<usize> {
+    pub(super) fn group_channels(&self, og: usize) -> std::ops::Range<usize> {
         og * self.mo..((og + 1) * self.mo).min(self.base.c_out)
     }
 
@@ -306,7 +400,12 @@ impl CoeffLayout {
 
     /// The selection of group `og` in `tile`: output channel `j` of the group at
     /// `j·G·L + (G − 1)·L + e`.
-    fn selection(&self, params: &Params, og: usize, valid: &[(usize, usize)]) -> Selection {
+    pub(super) fn selection(
+        &self,
+        params: &Params,
+        og: usize,
+        valid: &[(usize, usize)],
+    ) -> Selection {
         let l = self.base.m;
         let indices = (0..self.group_channels(og).len())
             .flat_map(|j| {
@@ -318,8 +417,24 @@ impl CoeffLayout {
         Selection::new(params, indices).expect("valid outputs lie below M·G·L ≤ N, increasing")
     }
 
+    /// Kernel polynomial `(og, cg)` of `weight` (`W mod p`, `[c_out][c_in][taps]`): `W[o_j][c_i]`
+    /// at `j·G·L + (G − 1 − i)·L` (module docs), `N` residues.
+    pub(super) fn kernel(&self, weight: &[u64], og: usize, cg: usize) -> Vec<u64> {
+        let (c_in, big_l) = (self.base.c_in, self.base.m);
+        let taps: usize = self.base.kernel.iter().product();
+        let mut coeffs = vec![0u64; self.n];
+        for (j, o) in self.group_channels(og).enumerate() {
+            for (ii, c) in (cg * self.g..((cg + 1) * self.g).min(c_in)).enumerate() {
+                let w = &weight[(o * c_in + c) * taps..(o * c_in + c + 1) * taps];
+                let at = j * self.g * big_l + (self.g - 1 - ii) * big_l;
+                coeffs[at..at + big_l].copy_from_slice(&self.base.place_filter(w));
+            }
+        }
+        coeffs
+    }
+
     /// The upload polynomial of channel group `cg` in `tile`.
-    fn gather(&self, x: &Tensor<u64>, cg: usize, tile: usize) -> Vec<u64> {
+    pub(super) fn gather(&self, x: &Tensor<u64>, cg: usize, tile: usize) -> Vec<u64> {
         let l = self.base.m;
         let mut out = vec![0u64; self.n];
         for (i, c) in (cg * self.g..((cg + 1) * self.g).min(self.base.c_in)).enumerate() {
@@ -343,6 +458,7 @@ impl CoeffHomConvClient {
     /// [`HomConvError::LayoutMismatch`] if the layout is for another ring degree.
     pub fn new(params: &Params, layout: CoeffLayout) -> Result<Self, HomConvError> {
         layout.base.check_params(params)?;
+        layout.check_mode(false)?;
         Ok(Self {
             params: params.clone(),
             layout,
@@ -422,6 +538,7 @@ impl<'a> CoeffHomConvServer<'a> {
         timing: FilterTiming,
     ) -> Result<Self, HomConvError> {
         let qc = super::layer_for(params, model, conv, &layout.base)?;
+        layout.check_mode(false)?;
         let bits = layout.weight_bits;
         let bound = 1u64.checked_shl(bits).unwrap_or(u64::MAX);
         if qc
@@ -575,21 +692,11 @@ impl Packing for CoeffLayout {
         groups: std::ops::Range<usize>,
     ) -> Result<Vec<PreparedPlaintext>, PaheError> {
         let ups = self.uploads_per_tile();
-        let (c_in, big_l) = (self.base.c_in, self.base.m);
-        let taps: usize = self.base.kernel.iter().product();
         let first = groups.start;
         Ok((0..groups.len() * ups)
             .into_par_iter()
             .map(|i| {
-                let (og, cg) = (first + i / ups, i % ups);
-                let mut coeffs = vec![0u64; self.n];
-                for (j, o) in self.group_channels(og).enumerate() {
-                    for (ii, c) in (cg * self.g..((cg + 1) * self.g).min(c_in)).enumerate() {
-                        let w = &weight[(o * c_in + c) * taps..(o * c_in + c + 1) * taps];
-                        let at = j * self.g * big_l + (self.g - 1 - ii) * big_l;
-                        coeffs[at..at + big_l].copy_from_slice(&self.base.place_filter(w));
-                    }
-                }
+                let coeffs = self.kernel(weight, first + i / ups, i % ups);
                 let pt = params
                     .plaintext_from_coeffs(coeffs)
                     .expect("N residues below p");

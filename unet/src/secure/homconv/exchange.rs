@@ -145,7 +145,10 @@ pub(super) fn task_prgs(prg: &mut Prg, count: usize) -> Vec<Prg> {
 }
 
 /// The tiles of each round trip: `⌊UPLOAD_BATCH / uploads per tile⌋` (at least one) each.
-fn tile_batches(tiles: usize, uploads_per_tile: usize) -> impl Iterator<Item = Range<usize>> {
+pub(super) fn tile_batches(
+    tiles: usize,
+    uploads_per_tile: usize,
+) -> impl Iterator<Item = Range<usize>> {
     let step = (UPLOAD_BATCH / uploads_per_tile).clamp(1, tiles);
     (0..tiles)
         .step_by(step)
@@ -157,7 +160,7 @@ fn tile_batches(tiles: usize, uploads_per_tile: usize) -> impl Iterator<Item = R
 /// threads move the frames of the steps before and after it: compute overlaps transfer inside a
 /// round trip, not only across sessions. A few per thread, so that a step keeps every thread
 /// busy and a slow frame delays little work.
-fn pipeline_step() -> usize {
+pub(super) fn pipeline_step() -> usize {
     4 * rayon::current_num_threads().max(1)
 }
 
@@ -178,8 +181,8 @@ pub(super) fn run_client<P: Packing>(
     l.check_share(x_a, l.c_in, params.p())?;
     let mut ch = ch.labelled(LABEL);
     let ch = &mut *ch;
-    let (plane, p) = (l.out_plane(), params.p());
-    let (ups, groups) = (packing.uploads_per_tile(), packing.groups());
+    let plane = l.out_plane();
+    let ups = packing.uploads_per_tile();
     let mut y = vec![0u64; l.c_out * plane];
     let step = pipeline_step();
     for batch in tile_batches(l.tiles(), ups) {
@@ -203,27 +206,47 @@ pub(super) fn run_client<P: Packing>(
         }
         ch.flush()?;
         drop(prgs);
-        // Response order within a batch: group, then tile. Each step is decrypted as soon as
-        // it has arrived, while the channel's reader takes in the next.
-        let tiles: Vec<P::Tile> = batch.clone().map(|t| packing.tile(t)).collect();
-        let responses = groups * nt;
-        for first in (0..responses).step_by(step) {
-            let range = first..(first + step).min(responses);
-            let received = range
-                .clone()
-                .map(|i| packing.recv_response(ch, params, i / nt, &tiles[i % nt]))
-                .collect::<Result<Vec<_>, HomConvError>>()?;
-            let shares = received
-                .par_iter()
-                .map(|r| packing.decrypt(params, sk, r))
-                .collect::<Result<Vec<_>, PaheError>>()?;
-            for (i, share) in range.zip(&shares) {
-                let (g, ti) = (i / nt, i % nt);
-                packing.place(share, g, batch.start + ti, &tiles[ti], &mut y, p, false);
-            }
-        }
+        receive_responses(packing, params, ch, sk, batch, (&mut y, false))?;
     }
     Ok(Tensor::from_vec(l.c_out, l.dims, y).expect("c_out planes"))
+}
+
+/// Receives and decrypts with `sk` the responses of the round trip of `batch`'s tiles (group,
+/// then tile), and writes (with `add`, adds mod `p`) the decrypted shares into the output
+/// planes `y`: the client's half of every round trip, and the server's in the
+/// encrypted-weights mode (`ew`), which decrypts with its own key.
+///
+/// # Errors
+/// Channel, wire and decryption errors.
+pub(super) fn receive_responses<P: Packing>(
+    packing: &P,
+    params: &Params,
+    ch: &mut Channel,
+    sk: &SecretKey,
+    batch: Range<usize>,
+    (y, add): (&mut [u64], bool),
+) -> Result<(), HomConvError> {
+    let (nt, p, step) = (batch.len(), params.p(), pipeline_step());
+    // Response order within a batch: group, then tile. Each step is decrypted as soon as
+    // it has arrived, while the channel's reader takes in the next.
+    let tiles: Vec<P::Tile> = batch.clone().map(|t| packing.tile(t)).collect();
+    let responses = packing.groups() * nt;
+    for first in (0..responses).step_by(step) {
+        let range = first..(first + step).min(responses);
+        let received = range
+            .clone()
+            .map(|i| packing.recv_response(ch, params, i / nt, &tiles[i % nt]))
+            .collect::<Result<Vec<_>, HomConvError>>()?;
+        let shares = received
+            .par_iter()
+            .map(|r| packing.decrypt(params, sk, r))
+            .collect::<Result<Vec<_>, PaheError>>()?;
+        for (i, share) in range.zip(&shares) {
+            let (g, ti) = (i / nt, i % nt);
+            packing.place(share, g, batch.start + ti, &tiles[ti], y, p, add);
+        }
+    }
+    Ok(())
 }
 
 /// When a server side prepares the filters that fit its budget.
@@ -392,7 +415,8 @@ impl<'a, P: Packing> ServerCore<'a, P> {
                 // One batch of all groups: the PRG draws of `respond_batch` for it.
                 let prgs = task_prgs(prg, groups * nt);
                 let job = (&tiles, &info[..]);
-                self.send_responses(ch, pk, job, 0, &mut accs, prgs, y, |_, acc| {
+                let ctx = (&self.packing, &self.params, &self.eval);
+                send_responses(ctx, ch, pk, job, 0, &mut accs, prgs, y, |_, acc| {
                     Ok(acc
                         .take()
                         .expect("every accumulator took its tile's uploads"))
@@ -442,16 +466,27 @@ impl<'a, P: Packing> ServerCore<'a, P> {
         let prgs = task_prgs(prg, batch.len() * nt);
         let mut items = vec![(); batch.len() * nt];
         let job = (tiles, info);
-        self.send_responses(ch, pk, job, batch.start, &mut items, prgs, y, |i, ()| {
-            let (gi, ti) = (i / nt, i % nt);
-            let filters = &filters[gi * ups..(gi + 1) * ups];
-            let terms: Vec<_> = filters
-                .iter()
-                .enumerate()
-                .map(|(u, w)| (&inputs[u * nt + ti], w))
-                .collect();
-            self.eval.mul_plain_sum(&terms)
-        })
+        let ctx = (&self.packing, &self.params, &self.eval);
+        send_responses(
+            ctx,
+            ch,
+            pk,
+            job,
+            batch.start,
+            &mut items,
+            prgs,
+            y,
+            |i, ()| {
+                let (gi, ti) = (i / nt, i % nt);
+                let filters = &filters[gi * ups..(gi + 1) * ups];
+                let terms: Vec<_> = filters
+                    .iter()
+                    .enumerate()
+                    .map(|(u, w)| (&inputs[u * nt + ti], w))
+                    .collect();
+                self.eval.mul_plain_sum(&terms)
+            },
+        )
     }
 
     /// Multiplies uploads `first..first + inputs.len()` of a round trip (`[upload][tile]`
@@ -491,51 +526,51 @@ impl<'a, P: Packing> ServerCore<'a, P> {
             }
         })
     }
+}
 
-    /// Computes and sends the responses of groups `group0 + i / nt` for tiles `i % nt` in
-    /// (group, tile) order, a pipeline step at a time: `acc(i, &mut items[i])` gives the product
-    /// of response `i`, computed with the step in parallel, with the PRG `prgs[i]`; the step's
-    /// responses are queued at once (the channel's writer sends them while the next step is
-    /// computed) and their masks added to `y`.
-    #[allow(clippy::too_many_arguments)] // one batch's whole context
-    fn send_responses<T: Send>(
-        &self,
-        ch: &mut Channel,
-        pk: &PublicKey,
-        (tiles, info): (&Range<usize>, &[P::Tile]),
-        group0: usize,
-        items: &mut [T],
-        mut prgs: Vec<Prg>,
-        y: &mut [u64],
-        acc: impl Fn(usize, &mut T) -> Result<Ciphertext, PaheError> + Sync,
-    ) -> Result<(), HomConvError> {
-        let (packing, params) = (&self.packing, &self.params);
-        let (nt, step) = (tiles.len(), pipeline_step());
-        for (s, (items, prgs)) in items
-            .chunks_mut(step)
-            .zip(prgs.chunks_mut(step))
+/// Computes and sends the responses of groups `group0 + i / nt` for tiles `i % nt` in
+/// (group, tile) order, a pipeline step at a time: `acc(i, &mut items[i])` gives the product
+/// of response `i`, computed with the step in parallel, with the PRG `prgs[i]`; the step's
+/// responses are queued at once (the channel's writer sends them while the next step is
+/// computed) and their masks added to `y`. The server's half of every round trip, and the
+/// client's in the encrypted-weights mode (`ew`), which returns with the server's key.
+#[allow(clippy::too_many_arguments)] // one batch's whole context
+pub(super) fn send_responses<P: Packing, T: Send>(
+    (packing, params, eval): (&P, &Params, &Evaluator),
+    ch: &mut Channel,
+    pk: &PublicKey,
+    (tiles, info): (&Range<usize>, &[P::Tile]),
+    group0: usize,
+    items: &mut [T],
+    mut prgs: Vec<Prg>,
+    y: &mut [u64],
+    acc: impl Fn(usize, &mut T) -> Result<Ciphertext, PaheError> + Sync,
+) -> Result<(), HomConvError> {
+    let (nt, step) = (tiles.len(), pipeline_step());
+    for (s, (items, prgs)) in items
+        .chunks_mut(step)
+        .zip(prgs.chunks_mut(step))
+        .enumerate()
+    {
+        let first = s * step;
+        let outputs = items
+            .par_iter_mut()
+            .zip(prgs.par_iter_mut())
             .enumerate()
-        {
-            let first = s * step;
-            let outputs = items
-                .par_iter_mut()
-                .zip(prgs.par_iter_mut())
-                .enumerate()
-                .map(|(k, (item, prg))| {
-                    let i = first + k;
-                    let (g, ti) = (group0 + i / nt, i % nt);
-                    packing.respond(params, &self.eval, acc(i, item)?, g, &info[ti], pk, prg)
-                })
-                .collect::<Result<Vec<_>, PaheError>>()?;
-            for (k, (response, mask)) in outputs.iter().enumerate() {
-                ch.send_message(P::KIND_RESPONSE, response)?;
-                let (g, ti) = (group0 + (first + k) / nt, (first + k) % nt);
-                packing.place(mask, g, tiles.start + ti, &info[ti], y, params.p(), true);
-            }
+            .map(|(k, (item, prg))| {
+                let i = first + k;
+                let (g, ti) = (group0 + i / nt, i % nt);
+                packing.respond(params, eval, acc(i, item)?, g, &info[ti], pk, prg)
+            })
+            .collect::<Result<Vec<_>, PaheError>>()?;
+        for (k, (response, mask)) in outputs.iter().enumerate() {
+            ch.send_message(P::KIND_RESPONSE, response)?;
+            let (g, ti) = (group0 + (first + k) / nt, (first + k) % nt);
+            packing.place(mask, g, tiles.start + ti, &info[ti], y, params.p(), true);
         }
-        ch.flush()?;
-        Ok(())
     }
+    ch.flush()?;
+    Ok(())
 }
 
 /// The seed's DFT packing: the layout and the cyclic DFT of length `m` over `p`.

@@ -2,7 +2,10 @@ use std::sync::OnceLock;
 use std::thread;
 
 use bunet_crypto::channel::ChannelConfig;
-use bunet_crypto::pahe::{COEFF_WEIGHT_BITS, KIND_CIPHERTEXT, KIND_SEEDED_CIPHERTEXT};
+use bunet_crypto::pahe::{
+    COEFF_WEIGHT_BITS, KIND_CIPHERTEXT, KIND_COEFF_RESPONSE, KIND_COEFF_UPLOAD,
+    KIND_SEEDED_CIPHERTEXT,
+};
 use bunet_crypto::wire::WireError;
 use bunet_kernels::primes::primes_congruent_one;
 
@@ -669,28 +672,29 @@ fn homconv_q32_cost_56x56_64_to_64() {
 
 // ---- The coefficient-encoded backend -------------------------------------------------------
 
-/// Runs the coefficient HomConv of `qm`'s conv 0 on fresh shares between two threads and
-/// checks that the shares reconstruct the reference conv bit for bit and are masked; returns
-/// the layout and the bytes the client sent and received under the label. The layout is for
-/// the bound of every conv but a model's first ([`COEFF_WEIGHT_BITS`]: the tests' conv 0 stands
-/// for any conv), unless `weight_bits` says otherwise.
-fn check_coeff_shares(
-    channels: (Channel, Channel),
-    params: &Params,
-    qm: &QuantModel,
-    dims: [usize; 3],
-    max_tile: Option<usize>,
-) -> (CoeffLayout, u64, u64) {
-    check_coeff_shares_at(channels, params, qm, dims, (max_tile, COEFF_WEIGHT_BITS))
+/// The two modes of the coefficient packing: the client encrypts its share (`coeff`, the
+/// layout for weights `|w| ≤ 2^bits`) or the server its weights (`coeff-ew`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Client(u32),
+    Ew,
 }
 
-/// [`check_coeff_shares`] with the layout for weights `|w| ≤ 2^weight_bits`.
-fn check_coeff_shares_at(
+/// Both modes, the client-encrypted one for the bound of every conv but a model's first
+/// ([`COEFF_WEIGHT_BITS`]: the tests' conv 0 stands for any conv).
+const MODES: [Mode; 2] = [Mode::Client(COEFF_WEIGHT_BITS), Mode::Ew];
+
+/// Runs the coefficient HomConv of `qm`'s conv 0 in `mode` on fresh shares between two
+/// threads and checks that the shares reconstruct the reference conv bit for bit and are
+/// masked; returns the layout and the bytes the client sent and received under the label. In
+/// the encrypted-weights mode it runs twice: the first run carries the set-up (under
+/// [`SETUP_LABEL`], at least the weight ciphertexts' bytes), the second none, both exact.
+fn check_coeff_shares(
     (mut server_ch, mut client_ch): (Channel, Channel),
     params: &Params,
     qm: &QuantModel,
     dims: [usize; 3],
-    (max_tile, weight_bits): (Option<usize>, u32),
+    (max_tile, mode): (Option<usize>, Mode),
 ) -> (CoeffLayout, u64, u64) {
     let p = params.p();
     let c_in = qm.convs()[0].spec.c_in;
@@ -699,34 +703,77 @@ fn check_coeff_shares_at(
     let x = Tensor::from_vec(c_in, dims, add_mod(&x_a, &x_b, p)).unwrap();
     let expected = crate::fixed::conv(qm, 0, &x);
     let spec = &qm.convs()[0].spec;
-    let layout = CoeffLayout::new(params, spec, dims, max_tile, weight_bits).unwrap();
     let (sk, pk) = keys(params, 4);
-    let server = CoeffHomConvServer::new(params, qm, 0, layout.clone()).unwrap();
-    let client = CoeffHomConvClient::new(params, layout.clone()).unwrap();
-    let (y_a, y_b, sent, received) = thread::scope(|s| {
-        let bob = s.spawn(|| {
-            let mut prg = Prg::from_seed([10; 16]);
-            server.run(&mut server_ch, &pk, &x_b, &mut prg).unwrap()
-        });
-        let mut prg = Prg::from_seed([11; 16]);
-        let y_a = client.run(&mut client_ch, &sk, &x_a, &mut prg).unwrap();
-        let y_b = bob.join().unwrap();
-        let m = client_ch.meter().get(LABEL);
-        assert_eq!(client_ch.label(), "unlabelled", "label restored");
-        (y_a, y_b, m.bytes_sent, m.bytes_received)
-    });
+    let (layout, client, server) = match mode {
+        Mode::Client(bits) => {
+            let layout = CoeffLayout::new(params, spec, dims, max_tile, bits).unwrap();
+            let server = CoeffHomConvServer::new(params, qm, 0, layout.clone()).unwrap();
+            let client = CoeffHomConvClient::new(params, layout.clone()).unwrap();
+            let (c, s) = (Box::new(client), Box::new(server));
+            (layout, LinearClient::Coeff(c), LinearServer::Coeff(s))
+        }
+        Mode::Ew => {
+            let layout = CoeffLayout::encrypted_weights(params, spec, dims, max_tile).unwrap();
+            let (own, own_pk) = keys(params, 5);
+            let server = EwHomConvServer::new(params, qm, 0, layout.clone(), Arc::new(own));
+            let client = EwHomConvClient::new(params, layout.clone(), own_pk).unwrap();
+            let (c, s) = (Box::new(client), Box::new(server.unwrap()));
+            (layout, LinearClient::CoeffEw(c), LinearServer::CoeffEw(s))
+        }
+    };
+    let runs = if mode == Mode::Ew { 2 } else { 1 };
     let what = format!(
-        "{:?} {dims:?} {max_tile:?}: {layout:?}",
+        "{:?} {dims:?} {max_tile:?} {mode:?}: {layout:?}",
         qm.convs()[0].spec.kernel
     );
-    assert_eq!(y_a.dims(), layout.out_dims(), "{what}");
-    assert_eq!(add_mod(&y_a, &y_b, p), expected.data(), "{what}");
-    assert_ne!(y_a.data(), expected.data(), "{what}");
-    assert_ne!(y_b.data(), expected.data(), "{what}");
-    assert_ne!(y_a.data(), unbiased(qm, &x_a).data(), "{what}");
-    let up = layout.upload_ciphertexts() * params.coeff_upload_len(layout.plan().upload_level);
-    assert!(sent >= up as u64, "{what}: {sent} bytes sent");
-    (layout, sent, received)
+    let (mut sent, mut received) = (0, 0);
+    let mut first_run = 0;
+    for run in 0..runs {
+        let (y_a, y_b, m, setup) = thread::scope(|s| {
+            let bob = s.spawn(|| {
+                let mut prg = Prg::from_seed([10 + run as u8; 16]);
+                server.run(&mut server_ch, &pk, &x_b, &mut prg).unwrap()
+            });
+            let mut prg = Prg::from_seed([11 + run as u8; 16]);
+            let y_a = client.run(&mut client_ch, &sk, &x_a, &mut prg).unwrap();
+            let y_b = bob.join().unwrap();
+            assert_eq!(client_ch.label(), "unlabelled", "label restored");
+            let meter = client_ch.meter();
+            (y_a, y_b, meter.get(LABEL), meter.get(SETUP_LABEL))
+        });
+        assert_eq!(y_a.dims(), layout.out_dims(), "{what}");
+        assert_eq!(add_mod(&y_a, &y_b, p), expected.data(), "{what}");
+        assert_ne!(y_a.data(), expected.data(), "{what}");
+        assert_ne!(y_b.data(), expected.data(), "{what}");
+        assert_ne!(y_a.data(), unbiased(qm, &x_a).data(), "{what}");
+        let (wire_up, wire_down) = layout.wire_bytes(params);
+        // Per run: the layout's bytes plus the frame headers.
+        assert!(
+            m.bytes_sent - sent >= wire_up,
+            "{what}: {} bytes sent",
+            m.bytes_sent
+        );
+        assert!(m.bytes_received - received >= wire_down, "{what}");
+        if run == 1 {
+            assert_eq!(
+                m.bytes_sent - sent,
+                first_run,
+                "{what}: the runs send alike"
+            );
+        }
+        first_run = m.bytes_sent - sent;
+        (sent, received) = (m.bytes_sent, m.bytes_received);
+        let weights = layout.setup_ciphertexts(params).1;
+        match mode {
+            Mode::Ew => {
+                assert!(setup.bytes_received >= weights, "{what}: set-up");
+                assert_eq!(setup.bytes_sent, 0, "{what}");
+                assert_eq!(m.bytes_received, 0, "{what}: nothing back per run");
+            }
+            Mode::Client(_) => assert_eq!(setup.bytes_received, 0, "{what}"),
+        }
+    }
+    (layout, sent / runs as u64, received / runs as u64)
 }
 
 /// 2D: 3×3 same, 1×1 head and 2×2 stride-2 transposed convs, one tile and several (partial
@@ -746,14 +793,16 @@ fn coeff_homconv_shares_reconstruct_the_reference_bit_for_bit() {
     ];
     for (k, c_in, c_out, dims, max_tile, tcp) in cases {
         let qm = model(c_in, c_out, k, 31);
-        let channels = if tcp {
-            tcp_pair()
-        } else {
-            Channel::in_memory_pair(ChannelConfig::default())
-        };
-        let (l, _, _) = check_coeff_shares(channels, params, &qm, dims, max_tile);
-        if max_tile.is_some() {
-            assert!(l.tiles() > 1, "{dims:?} {max_tile:?}: {l:?}");
+        for mode in MODES {
+            let channels = if tcp {
+                tcp_pair()
+            } else {
+                Channel::in_memory_pair(ChannelConfig::default())
+            };
+            let (l, _, _) = check_coeff_shares(channels, params, &qm, dims, (max_tile, mode));
+            if max_tile.is_some() {
+                assert!(l.tiles() > 1, "{dims:?} {max_tile:?}: {l:?}");
+            }
         }
     }
     // Several input channels per upload and several outputs per product occur.
@@ -780,25 +829,36 @@ fn coeff_homconv_3d_reconstructs_the_reference_bit_for_bit() {
     ];
     for ((kind, kernel), dims, max_tile) in cases {
         let qm = model_with(Quant::q32(), kind, kernel, 3, 4, 33);
-        let pair = Channel::in_memory_pair(ChannelConfig::default());
-        check_coeff_shares(pair, params, &qm, dims, max_tile);
+        for mode in MODES {
+            let pair = Channel::in_memory_pair(ChannelConfig::default());
+            check_coeff_shares(pair, params, &qm, dims, (max_tile, mode));
+        }
     }
 }
 
-/// At the real presets (N = 8192): a 2D 3×3 conv at q32 over TCP, a 3D 3×3×3 conv at q24
-/// and the 2D head at q24, in memory.
+/// At the real presets (N = 8192), over TCP, in both modes: a 2D 3×3 conv and a 2×2 stride-2
+/// up-conv at q32, a 3D 3×3×3 conv and the 2D head at q24, the 3D up-conv and head at q32.
 #[test]
 fn coeff_homconv_at_the_q32_and_q24_presets() {
     let (q32, q24) = (Params::q32(), Params::q24());
-    let qm = model_with(Quant::q32(), ConvKind::Same, [1, 3, 3], 8, 6, 41);
-    let (l, sent, received) = check_coeff_shares(tcp_pair(), &q32, &qm, [1, 40, 40], None);
-    eprintln!("q32 8→6 40×40: {l:?}, sent {sent} B, received {received} B");
-    let qm = model_with(Quant::q24(), SAME_3D.0, SAME_3D.1, 3, 4, 42);
-    let pair = Channel::in_memory_pair(ChannelConfig::default());
-    check_coeff_shares(pair, &q24, &qm, [6, 9, 9], Some(5));
-    let qm = model_with(Quant::q24(), ConvKind::Pointwise, [1, 1, 1], 16, 2, 43);
-    let pair = Channel::in_memory_pair(ChannelConfig::default());
-    check_coeff_shares(pair, &q24, &qm, [1, 30, 30], None);
+    for mode in MODES {
+        let qm = model_with(Quant::q32(), ConvKind::Same, [1, 3, 3], 8, 6, 41);
+        let case = (None, mode);
+        let (l, sent, received) = check_coeff_shares(tcp_pair(), &q32, &qm, [1, 40, 40], case);
+        eprintln!("q32 8→6 40×40 {mode:?}: {l:?}, sent {sent} B, received {received} B");
+        let qm = model_with(Quant::q24(), SAME_3D.0, SAME_3D.1, 3, 4, 42);
+        check_coeff_shares(tcp_pair(), &q24, &qm, [6, 9, 9], (Some(5), mode));
+        let qm = model_with(Quant::q24(), ConvKind::Pointwise, [1, 1, 1], 16, 2, 43);
+        check_coeff_shares(tcp_pair(), &q24, &qm, [1, 30, 30], (None, mode));
+        // 3D up-conv and head at q32.
+        let qm = model_with(Quant::q32(), UP_3D.0, UP_3D.1, 4, 3, 45);
+        check_coeff_shares(tcp_pair(), &q32, &qm, [3, 4, 5], (None, mode));
+        let qm = model_with(Quant::q32(), HEAD_3D.0, HEAD_3D.1, 8, 2, 46);
+        check_coeff_shares(tcp_pair(), &q32, &qm, [4, 6, 6], (None, mode));
+        // The 2×2 stride-2 up-conv at q32 over TCP.
+        let qm = model_with(Quant::q32(), ConvKind::Transposed, [1, 2, 2], 6, 4, 44);
+        check_coeff_shares(tcp_pair(), &q32, &qm, [1, 12, 12], (None, mode));
+    }
 }
 
 /// A model's first conv may hold weights up to the quantiser's `2^24` (calibration folds the
@@ -822,7 +882,8 @@ fn coeff_first_conv_beyond_2_16_reconstructs_the_reference_bit_for_bit() {
         }
         (w[0], w[1]) = (1 << 24, -(1 << 24));
         let pair = Channel::in_memory_pair(ChannelConfig::default());
-        let (l, sent, received) = check_coeff_shares_at(pair, params, &qm, dims, (None, bits));
+        let case = (None, Mode::Client(bits));
+        let (l, sent, received) = check_coeff_shares(pair, params, &qm, dims, case);
         eprintln!(
             "{} first conv 1→8 {dims:?} at 2^{bits}: {l:?}, sent {sent} B, received {received} B",
             params.name()
@@ -853,8 +914,8 @@ fn coeff_sides_take_the_public_bound_of_their_conv_and_refuse_beyond_it() {
     for (conv, bits) in [(0, 24), (1, COEFF_WEIGHT_BITS)] {
         assert_eq!(coeff_weight_bits(conv), bits);
         let spec = &qm.convs()[conv].spec;
-        let client = LinearClient::new(params, (conv, spec), dims, None, LinearBackend::Coeff);
-        let server = LinearServer::new(params, &qm, conv, dims, backend, timing);
+        let client = LinearClient::new(params, (conv, spec), dims, None, (backend.1, None));
+        let server = LinearServer::new(params, &qm, conv, dims, backend, (timing, None));
         let (Ok(LinearClient::Coeff(c)), Ok(LinearServer::Coeff(s))) = (client, server) else {
             panic!("conv {conv}: coefficient sides");
         };
@@ -864,7 +925,7 @@ fn coeff_sides_take_the_public_bound_of_their_conv_and_refuse_beyond_it() {
     for conv in [0, 1] {
         let mut beyond = qm.clone();
         beyond.convs[conv].weight[3] = (1 << COEFF_WEIGHT_BITS) + 1;
-        let server = LinearServer::new(params, &beyond, conv, dims, backend, timing);
+        let server = LinearServer::new(params, &beyond, conv, dims, backend, (timing, None));
         match (conv, server) {
             (0, Ok(_)) => {}
             (1, Err(HomConvError::Unsupported(msg))) => {
@@ -964,4 +1025,101 @@ fn server_masks_and_client_shares_are_erased_on_drop_and_add_up() {
         let sum: Vec<u64> = s.iter().zip(m).map(|(a, b)| (a + b) % p).collect();
         assert_eq!(sum, tile);
     }
+}
+
+/// The encrypted-weights backend takes nothing from its peer that it did not ask for: the
+/// client refuses a set-up of the wrong kind, length, level or residues and a peer that hangs
+/// up; the server refuses a response of the wrong kind or length; a side refuses a layout of
+/// the other mode, a key of other parameters, and a backend without its key.
+#[test]
+fn coeff_ew_peer_damage_and_misuse_are_typed_errors() {
+    let params = small();
+    let p = params.p();
+    let qm = model(3, 4, 3, 71);
+    let spec = &qm.convs()[0].spec;
+    let dims = [1, 8, 8];
+    let layout = CoeffLayout::encrypted_weights(params, spec, dims, None).unwrap();
+    let (own, own_pk) = keys(params, 6);
+    let own = Arc::new(own);
+    let x = uniform(3, dims, p, 72);
+    let mut prg = Prg::from_seed([73; 16]);
+    let client = EwHomConvClient::new(params, layout.clone(), own_pk.clone()).unwrap();
+    let level = layout.plan().upload_level;
+    let up_len = params.coeff_upload_len(level);
+
+    // Set-up messages: another kind; too long; another level; residues out of range.
+    let mut other_level = vec![0u8; params.coeff_upload_len(level - 1)];
+    other_level[0] = (level - 1) as u8;
+    let mut out_of_range = vec![0xffu8; up_len];
+    out_of_range[0] = level as u8;
+    for (kind, body) in [
+        (KIND_CIPHERTEXT, vec![0u8; 8]),
+        (KIND_COEFF_UPLOAD, vec![0u8; up_len + 1]),
+        (KIND_COEFF_UPLOAD, other_level),
+        (KIND_COEFF_UPLOAD, out_of_range),
+    ] {
+        let (mut s, mut c) = Channel::in_memory_pair(ChannelConfig::default());
+        s.send(kind, &body).unwrap();
+        s.flush().unwrap();
+        let err = client.run(&mut c, &x, &mut prg).unwrap_err();
+        assert!(
+            matches!(err, HomConvError::Crypto(_) | HomConvError::Pahe(_)),
+            "{err:?}"
+        );
+        assert!(!client.holds_weights());
+    }
+    // The server hangs up mid-set-up.
+    let (s, mut c) = Channel::in_memory_pair(ChannelConfig::default());
+    drop(s);
+    let err = client.run(&mut c, &x, &mut prg).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HomConvError::Channel(_) | HomConvError::Crypto(bunet_crypto::Error::Channel(_))
+        ),
+        "{err:?}"
+    );
+
+    // Responses to the server: another kind; too long.
+    for (kind, len) in [(KIND_CIPHERTEXT, 8), (KIND_COEFF_RESPONSE, 1 << 20)] {
+        let server = EwHomConvServer::new(params, &qm, 0, layout.clone(), own.clone()).unwrap();
+        let (mut s, mut c) = Channel::in_memory_pair(ChannelConfig::default());
+        let err = thread::scope(|scope| {
+            let bob = scope.spawn(|| server.run(&mut s, &x, &mut Prg::from_seed([74; 16])));
+            // Take the set-up in, then answer with garbage.
+            client.setup(&mut c).unwrap();
+            c.send(kind, &vec![0u8; len]).unwrap();
+            c.flush().unwrap();
+            bob.join().unwrap().unwrap_err()
+        });
+        assert!(matches!(err, HomConvError::Crypto(_)), "{err:?}");
+        assert!(server.sent_weights());
+    }
+
+    // Misuse: layouts of the other mode, keys of other parameters, missing keys.
+    let plain = CoeffLayout::new(params, spec, dims, None, COEFF_WEIGHT_BITS).unwrap();
+    assert!(EwHomConvClient::new(params, plain.clone(), own_pk.clone()).is_err());
+    assert!(EwHomConvServer::new(params, &qm, 0, plain, own.clone()).is_err());
+    assert!(CoeffHomConvClient::new(params, layout.clone()).is_err());
+    assert!(CoeffHomConvServer::new(params, &qm, 0, layout.clone()).is_err());
+    let q24 = Params::q24();
+    let (other_sk, other_pk) = keys(&q24, 7);
+    assert!(EwHomConvClient::new(params, layout.clone(), other_pk).is_err());
+    assert!(EwHomConvServer::new(params, &qm, 0, layout, Arc::new(other_sk)).is_err());
+    let backend = (None, LinearBackend::CoeffEw);
+    let timing = (FilterTiming::Eager, None);
+    assert!(matches!(
+        LinearServer::new(params, &qm, 0, dims, backend, timing),
+        Err(HomConvError::Unsupported(_))
+    ));
+    assert!(matches!(
+        LinearClient::new(
+            params,
+            (0, spec),
+            dims,
+            None,
+            (LinearBackend::CoeffEw, None)
+        ),
+        Err(HomConvError::Unsupported(_))
+    ));
 }
