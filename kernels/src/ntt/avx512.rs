@@ -11,8 +11,18 @@
 //!   `madd52lo` — the approach of Intel HEXL (Boemer et al., "Intel HEXL", WAHC 2021).
 //! * `Shoup32` (`q < 2^32`): 32x32->64-bit `vpmuludq` products with a 32-bit Shoup companion.
 //! * `Shoup64` (`q < 2^62`): the high half of `y * w'` from three `vpmuludq` pieces (the low-by-low
-//!   piece is dropped, so the quotient is short by at most 2 and the remainder is `< 4q`, brought
-//!   back to `[0, 2q)` by one conditional subtraction), the low halves from `vpmullq`.
+//!   piece is dropped, so the quotient is short by at most 2 and the remainder is `< 4q`), the
+//!   low halves from `vpmullq`. For `q < 2^61` the product stays in `[0, 4q)` (module `shoup64`);
+//!   for larger `q` one conditional subtraction brings it to `[0, 2q)` (`shoup64_wide`).
+//!
+//! **Bounds.** Let `m` be the bound of the kind's products (`2q`, or `4q` for `shoup64`). The
+//! Cooley–Tukey butterfly takes `x, y < 2m`, reduces `x` below `m` by one conditional
+//! subtraction of `m`, and returns `x + v < 2m` and `x + m − v ∈ (0, 2m)` for the product
+//! `v < m`; the Gentleman–Sande butterfly takes `x, y < m` and returns `x + y` reduced below `m`
+//! and the product of `x + m − y < 2m`. Every value stays below `2m`: `4q < 2^52` for IFMA52's
+//! 52-bit multiplier inputs (`q < 2^50`), `4q ≤ 2^34` for `Shoup32`'s (it reduces its input below
+//! `q` first), and `8q < 2^64` for `shoup64` (`q < 2^61`; any 64-bit input is allowed there).
+//! Outputs are brought from `[0, 2m)` or `[0, m)` to `[0, q)` at the end (`reduce_m`).
 //!
 //! The stage schedule (which stages sweep the array, which run per L1-sized part) is
 //! [`super::schedule`]'s, shared with the AVX2 and NEON backends; this file holds only the
@@ -23,8 +33,17 @@ use core::arch::x86_64::*;
 
 use super::Tables;
 use crate::modarith::avx512::{
-    Consts, consts, load, mul_ifma, mul_shoup32, mul_shoup64, reduce, store,
+    self as arith, load, mul_ifma, mul_shoup32, mul_shoup64, mul_shoup64_lazy, reduce, store,
 };
+
+/// The butterflies' constants: the modulus's, and `m`, the bound of the kind's products (`2q`,
+/// or `4q` where the product skips its last conditional subtraction). Butterfly values stay below
+/// `2m`.
+#[derive(Clone, Copy)]
+struct Consts {
+    k: arith::Consts,
+    m: __m512i,
+}
 
 /// Length of the parts that run their remaining stages while resident in L1 (16 KiB of data).
 const BLOCK: usize = 2048;
@@ -73,7 +92,7 @@ fn bcast(x: u64) -> __m512i {
 /// Generates the four transforms for one multiplication kind: the butterflies and in-register
 /// tails of this ISA, and [`ntt_schedule!`](super::schedule) for the stage schedule.
 macro_rules! transforms {
-    ($name:ident, $features:literal, $mul:ident, $tail_ilp:literal) => {
+    ($name:ident, $features:literal, $mul:ident, $m:literal, $tail_ilp:literal) => {
         pub(crate) mod $name {
             use super::*;
 
@@ -87,8 +106,34 @@ macro_rules! transforms {
             /// Chunks of 16 that the negacyclic tails run in step (per kind: more than fit in
             /// the 32 registers spill).
             const TAIL_ILP: usize = $tail_ilp;
+            /// The products' bound `m` in multiples of `q` (2 or 4).
+            const M: u64 = $m;
 
-            /// Cooley–Tukey butterfly: `x, y < 4q` in, `x + wy, x - wy + 2q < 4q` out.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn consts(q: u64) -> Consts {
+                Consts {
+                    k: arith::consts(q),
+                    m: bcast(M * q),
+                }
+            }
+
+            /// `x w mod q` in `[0, m)`.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn mul(c: Consts, x: __m512i, w: __m512i, ws: __m512i) -> __m512i {
+                $mul(c.k, x, w, ws)
+            }
+
+            /// `[0, m)` to `[0, q)`.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn reduce_m(c: Consts, x: __m512i) -> __m512i {
+                let x = if M == 4 { reduce(x, c.k.two_q) } else { x };
+                reduce(x, c.k.q)
+            }
+
+            /// Cooley–Tukey butterfly: `x, y < 2m` in, `x + wy, x - wy + m < 2m` out.
             #[inline]
             #[target_feature(enable = $features)]
             fn ct(
@@ -98,15 +143,15 @@ macro_rules! transforms {
                 w: __m512i,
                 ws: __m512i,
             ) -> (__m512i, __m512i) {
-                let x = reduce(x, c.two_q);
-                let v = $mul(c, y, w, ws);
+                let x = reduce(x, c.m);
+                let v = mul(c, y, w, ws);
                 (
                     _mm512_add_epi64(x, v),
-                    _mm512_sub_epi64(_mm512_add_epi64(x, c.two_q), v),
+                    _mm512_sub_epi64(_mm512_add_epi64(x, c.m), v),
                 )
             }
 
-            /// Gentleman–Sande butterfly: `x, y < 2q` in, `x + y < 2q, (x - y) w < 2q` out.
+            /// Gentleman–Sande butterfly: `x, y < m` in, `x + y < m, (x - y) w < m` out.
             #[inline]
             #[target_feature(enable = $features)]
             fn gs(
@@ -116,18 +161,18 @@ macro_rules! transforms {
                 w: __m512i,
                 ws: __m512i,
             ) -> (__m512i, __m512i) {
-                let s = reduce(_mm512_add_epi64(x, y), c.two_q);
-                let d = _mm512_sub_epi64(_mm512_add_epi64(x, c.two_q), y);
-                (s, $mul(c, d, w, ws))
+                let s = reduce(_mm512_add_epi64(x, y), c.m);
+                let d = _mm512_sub_epi64(_mm512_add_epi64(x, c.m), y);
+                (s, mul(c, d, w, ws))
             }
 
-            /// `(x + y, x − y + 2q)`.
+            /// `(x + y, x − y + m)`.
             #[inline]
             #[target_feature(enable = $features)]
             fn sum_diff(c: Consts, x: __m512i, y: __m512i) -> (__m512i, __m512i) {
                 (
                     _mm512_add_epi64(x, y),
-                    _mm512_sub_epi64(_mm512_add_epi64(x, c.two_q), y),
+                    _mm512_sub_epi64(_mm512_add_epi64(x, c.m), y),
                 )
             }
 
@@ -135,7 +180,7 @@ macro_rules! transforms {
             #[inline]
             #[target_feature(enable = $features)]
             fn scale(c: Consts, x: __m512i, w: __m512i, ws: __m512i) -> __m512i {
-                reduce($mul(c, x, w, ws), c.q)
+                reduce_m(c, mul(c, x, w, ws))
             }
 
             /// The spans 4, 2, 1 of a negacyclic forward transform on chunks of 16 (span 4
@@ -170,7 +215,7 @@ macro_rules! transforms {
                 h: usize,
             ) {
                 let (out_lo, out_hi) = (idx(NEG_OUT_LO), idx(NEG_OUT_HI));
-                let (mut lo, mut hi) = ([c.q; P], [c.q; P]);
+                let (mut lo, mut hi) = ([c.m; P], [c.m; P]);
                 for p in 0..P {
                     let (v0, v1) = (load(&chunk[16 * p..]), load(&chunk[16 * p + 8..]));
                     lo[p] = _mm512_shuffle_i64x2::<0x44>(v0, v1);
@@ -203,8 +248,8 @@ macro_rules! transforms {
                     (lo[p], hi[p]) = ct(c, lo[p], hi[p], w, ws);
                 }
                 for p in 0..P {
-                    let x = reduce(reduce(lo[p], c.two_q), c.q);
-                    let y = reduce(reduce(hi[p], c.two_q), c.q);
+                    let x = reduce_m(c, reduce(lo[p], c.m));
+                    let y = reduce_m(c, reduce(hi[p], c.m));
                     store(
                         &mut chunk[16 * p..],
                         _mm512_permutex2var_epi64(x, out_lo, y),
@@ -245,7 +290,7 @@ macro_rules! transforms {
             ) {
                 let (in_lo, in_hi) = (idx(NEG_IN_LO), idx(NEG_IN_HI));
                 let (t4_lo, t4_hi) = (idx(NEG_T4_LO), idx(NEG_T4_HI));
-                let (mut lo, mut hi) = ([c.q; P], [c.q; P]);
+                let (mut lo, mut hi) = ([c.m; P], [c.m; P]);
                 for p in 0..P {
                     let (v0, v1) = (load(&chunk[16 * p..]), load(&chunk[16 * p + 8..]));
                     lo[p] = _mm512_permutex2var_epi64(v0, in_lo, v1);
@@ -307,8 +352,8 @@ macro_rules! transforms {
                     let l1 = _mm512_unpacklo_epi64(lo, hi);
                     let h1 = _mm512_unpackhi_epi64(lo, hi);
                     let (lo, hi) = gs(c, l1, h1, w1, ws1);
-                    let lo = reduce(lo, c.q);
-                    let hi = reduce(hi, c.q);
+                    let lo = reduce_m(c, lo);
+                    let hi = reduce_m(c, hi);
                     store(c0, _mm512_permutex2var_epi64(lo, out_lo, hi));
                     store(c1, _mm512_permutex2var_epi64(lo, out_hi, hi));
                 }
@@ -374,9 +419,10 @@ macro_rules! transforms {
     };
 }
 
-transforms!(ifma, "avx512f,avx512dq,avx512ifma", mul_ifma, 4);
-transforms!(shoup32, "avx512f,avx512dq", mul_shoup32, 4);
-transforms!(shoup64, "avx512f,avx512dq", mul_shoup64, 8);
+transforms!(ifma, "avx512f,avx512dq,avx512ifma", mul_ifma, 2, 4);
+transforms!(shoup32, "avx512f,avx512dq", mul_shoup32, 2, 4);
+transforms!(shoup64, "avx512f,avx512dq", mul_shoup64_lazy, 4, 8);
+transforms!(shoup64_wide, "avx512f,avx512dq", mul_shoup64, 2, 8);
 
 /// Lane twiddles of the negacyclic in-register stages, for 16-element chunks, in the lane orders
 /// of the tails (see `NEG_SPAN2`).

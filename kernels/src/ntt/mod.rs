@@ -196,8 +196,10 @@ fn simd(op: Op, a: &mut [u64], tw: &Tables, m: &Modulus) -> bool {
                 match m.kind() {
                     MulKind::Ifma52 => run!(ifma),
                     MulKind::Shoup32 => run!(shoup32),
-                    // `Fma50` is never chosen for (nor accepted on) this backend.
-                    MulKind::Shoup64 | MulKind::Fma50 => run!(shoup64),
+                    // `Fma50` is never chosen for (nor accepted on) this backend. `Shoup64`'s lazy
+                    // products (`< 4q`) need `8q < 2^64`.
+                    MulKind::Shoup64 | MulKind::Fma50 if m.q() < 1 << 61 => run!(shoup64),
+                    MulKind::Shoup64 | MulKind::Fma50 => run!(shoup64_wide),
                 }
             }
             true

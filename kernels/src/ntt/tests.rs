@@ -224,7 +224,7 @@ fn simd_backends_agree_with_scalar_on_edges_for_every_length() {
     let max_log_n = if cfg!(miri) { 13 } else { 16 };
     for log_n in 1..=max_log_n {
         let n = 1usize << log_n;
-        for bits in [20, 24, 31, 32, 50, 60, 62] {
+        for bits in [20, 24, 31, 32, 50, 60, 61, 62] {
             let q = prime(bits, n);
             let mut inputs = vec![vec![0; n], vec![1; n], vec![q - 1; n]];
             let mut alternating = vec![0; n];
@@ -255,9 +255,11 @@ fn simd_backends_agree_with_scalar_in_every_schedule_regime() {
 #[test]
 fn simd_backends_agree_with_scalar_for_primes_at_the_regime_bounds() {
     // `prime(bits, n)` is the largest NTT prime below 2^bits: these stress the lazy bounds of
-    // each multiplication kind (4q just below 2^64, 2^52, 2^34 and 2^32).
+    // each multiplication kind (4q just below 2^64, 8q just below 2^64 for AVX-512 `Shoup64`'s
+    // lazy products, 2^52, 2^34 and 2^32).
     for (bits, n) in [
         (62, 1 << 12),
+        (61, 1 << 12),
         (50, 1 << 10),
         (49, 1 << 6),
         (32, 1 << 8),
@@ -273,7 +275,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
 
     #[test]
-    fn simd_backends_agree_with_scalar_on_random_inputs(log_n in 1u32..12, bits in prop::sample::select(vec![20u32, 24, 32, 50, 60, 62]), seed in any::<u64>()) {
+    fn simd_backends_agree_with_scalar_on_random_inputs(log_n in 1u32..12, bits in prop::sample::select(vec![20u32, 24, 32, 50, 60, 61, 62]), seed in any::<u64>()) {
         let n = 1 << log_n;
         let q = prime(bits, n);
         assert_agrees_with_scalar(n, q, &[random_vec(n, q, seed)]);
