@@ -83,6 +83,20 @@ fn idx(i: [i64; 8]) -> __m512i {
     _mm512_setr_epi64(i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7])
 }
 
+/// Elements `a[..4]` in the low 256 bits, `b[..4]` in the high ones: two 256-bit loads and an
+/// insertion, cheaper than two 512-bit loads and a lane shuffle.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load_halves(a: &[u64], b: &[u64]) -> __m512i {
+    assert!(a.len() >= 4 && b.len() >= 4);
+    // SAFETY: both slices hold at least four u64 (checked above); unaligned loads are allowed.
+    unsafe {
+        let lo = _mm256_loadu_si256(a.as_ptr().cast());
+        let hi = _mm256_loadu_si256(b.as_ptr().cast());
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+    }
+}
+
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn bcast(x: u64) -> __m512i {
@@ -148,6 +162,27 @@ macro_rules! transforms {
                 (
                     _mm512_add_epi64(x, v),
                     _mm512_sub_epi64(_mm512_add_epi64(x, c.m), v),
+                )
+            }
+
+            /// [`ct`] with fully reduced outputs: `x, y < 2m` in, `x + wy, x - wy < q` out
+            /// (`x` and the product reduced below `q` first, so that the sum needs one
+            /// conditional subtraction and the difference one conditional addition).
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn ct_reduced(
+                c: Consts,
+                x: __m512i,
+                y: __m512i,
+                w: __m512i,
+                ws: __m512i,
+            ) -> (__m512i, __m512i) {
+                let x = reduce_m(c, reduce(x, c.m));
+                let v = reduce_m(c, mul(c, y, w, ws));
+                let d = _mm512_sub_epi64(x, v);
+                (
+                    reduce(_mm512_add_epi64(x, v), c.k.q),
+                    _mm512_min_epu64(d, _mm512_add_epi64(d, c.k.q)),
                 )
             }
 
@@ -217,9 +252,9 @@ macro_rules! transforms {
                 let (out_lo, out_hi) = (idx(NEG_OUT_LO), idx(NEG_OUT_HI));
                 let (mut lo, mut hi) = ([c.m; P], [c.m; P]);
                 for p in 0..P {
-                    let (v0, v1) = (load(&chunk[16 * p..]), load(&chunk[16 * p + 8..]));
-                    lo[p] = _mm512_shuffle_i64x2::<0x44>(v0, v1);
-                    hi[p] = _mm512_shuffle_i64x2::<0xEE>(v0, v1);
+                    let e = &chunk[16 * p..];
+                    lo[p] = load_halves(e, &e[8..]);
+                    hi[p] = load_halves(&e[4..], &e[12..]);
                 }
                 for p in 0..P {
                     let o = 8 * (k + p);
@@ -245,11 +280,23 @@ macro_rules! transforms {
                 for p in 0..P {
                     let o = 2 * h + 8 * (k + p);
                     let (w, ws) = (load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
-                    (lo[p], hi[p]) = ct(c, lo[p], hi[p], w, ws);
+                    // With products below 4q, reducing the lazy outputs in the loop below
+                    // measured faster.
+                    (lo[p], hi[p]) = if M == 4 {
+                        ct(c, lo[p], hi[p], w, ws)
+                    } else {
+                        ct_reduced(c, lo[p], hi[p], w, ws)
+                    };
                 }
                 for p in 0..P {
-                    let x = reduce_m(c, reduce(lo[p], c.m));
-                    let y = reduce_m(c, reduce(hi[p], c.m));
+                    let (x, y) = if M == 4 {
+                        (
+                            reduce_m(c, reduce(lo[p], c.m)),
+                            reduce_m(c, reduce(hi[p], c.m)),
+                        )
+                    } else {
+                        (lo[p], hi[p])
+                    };
                     store(
                         &mut chunk[16 * p..],
                         _mm512_permutex2var_epi64(x, out_lo, y),
@@ -342,9 +389,8 @@ macro_rules! transforms {
                 let (out_lo, out_hi) = (idx(IDX_OUT_LO), idx(IDX_OUT_HI));
                 for chunk in sub.chunks_exact_mut(16) {
                     let (c0, c1) = chunk.split_at_mut(8);
-                    let (v0, v1) = (load(c0), load(c1));
-                    let lo = _mm512_shuffle_i64x2::<0x44>(v0, v1);
-                    let hi = _mm512_shuffle_i64x2::<0xEE>(v0, v1);
+                    let lo = load_halves(c0, c1);
+                    let hi = load_halves(&c0[4..], &c1[4..]);
                     let (lo, hi) = gs(c, lo, hi, w4, ws4);
                     let l2 = _mm512_permutex2var_epi64(lo, t2_lo, hi);
                     let h2 = _mm512_permutex2var_epi64(lo, t2_hi, hi);
