@@ -104,6 +104,8 @@ macro_rules! transforms {
             const LANES: usize = 4;
             /// The negacyclic tails run the spans 4, 2, 1 on chunks of 8.
             const NEG_TAIL: usize = 8;
+            /// The forward tail runs the same spans.
+            const FWD_TAIL: usize = NEG_TAIL;
 
             /// `(x + y, x − y + 2q)`.
             #[inline]

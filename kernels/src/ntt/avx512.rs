@@ -106,7 +106,7 @@ fn bcast(x: u64) -> __m512i {
 /// Generates the four transforms for one multiplication kind: the butterflies and in-register
 /// tails of this ISA, and [`ntt_schedule!`](super::schedule) for the stage schedule.
 macro_rules! transforms {
-    ($name:ident, $features:literal, $mul:ident, $m:literal, $tail_ilp:literal) => {
+    ($name:ident, $features:literal, $mul:ident, $m:literal, $fwd_ilp:literal, $tail_ilp:literal) => {
         pub(crate) mod $name {
             use super::*;
 
@@ -115,10 +115,14 @@ macro_rules! transforms {
 
             /// Lanes per vector.
             const LANES: usize = 8;
-            /// The negacyclic tails run the spans 4, 2, 1 on chunks of 16 (a register pair).
+            /// The negacyclic inverse tail runs the spans 1, 2, 4 on chunks of 16 (a register
+            /// pair).
             const NEG_TAIL: usize = 8;
-            /// Chunks of 16 that the negacyclic tails run in step (per kind: more than fit in
-            /// the 32 registers spill).
+            /// The forward tail runs the spans 8, 4, 2, 1 on chunks of 32 (four registers).
+            const FWD_TAIL: usize = 16;
+            /// Chunks of 32 that the forward tail runs in step, and of 16 that the inverse tail
+            /// runs in step (per kind, measured: more than fit in the 32 registers spill).
+            const FWD_ILP: usize = $fwd_ilp;
             const TAIL_ILP: usize = $tail_ilp;
             /// The products' bound `m` in multiples of `q` (2 or 4).
             const M: u64 = $m;
@@ -218,93 +222,112 @@ macro_rules! transforms {
                 reduce_m(c, mul(c, x, w, ws))
             }
 
-            /// The spans 4, 2, 1 of a negacyclic forward transform on chunks of 16 (span 4
-            /// across a register pair, span 2 after a lane permutation, span 1 after
-            /// unpacking), fully reduced and permuted back to natural order; `TAIL_ILP` chunks
-            /// at a time.
+            /// The spans 8, 4, 2, 1 of a negacyclic forward transform on chunks of 32, fully
+            /// reduced and in natural order; `FWD_ILP` chunks at a time (layouts and
+            /// twiddles: [`forward_lane_twiddles`]).
             #[inline]
             #[target_feature(enable = $features)]
-            fn neg_forward_tail(c: Consts, sub: &mut [u64], tw: &Tables, first: usize, n: usize) {
-                let mut k = first / 16;
-                let mut chunks = sub.chunks_exact_mut(16 * TAIL_ILP);
+            fn neg_forward_tail(c: Consts, sub: &mut [u64], tw: &Tables, first: usize, _n: usize) {
+                let mut j = first / 32;
+                let mut chunks = sub.chunks_exact_mut(32 * FWD_ILP);
                 for chunk in &mut chunks {
-                    neg_forward_chunks::<TAIL_ILP>(c, chunk, tw, k, n / 2);
-                    k += TAIL_ILP;
+                    neg_forward_chunks::<FWD_ILP>(c, chunk, tw, j);
+                    j += FWD_ILP;
                 }
-                for chunk in chunks.into_remainder().chunks_exact_mut(16) {
-                    neg_forward_chunks::<1>(c, chunk, tw, k, n / 2);
-                    k += 1;
+                for chunk in chunks.into_remainder().chunks_exact_mut(32) {
+                    neg_forward_chunks::<1>(c, chunk, tw, j);
+                    j += 1;
                 }
             }
 
-            /// [`neg_forward_tail`] on `P` consecutive chunks of 16 (global chunk indices
-            /// `k..k + P`), every step on all of them before the next: their dependency chains
-            /// are independent, and one chunk alone is latency-bound (each `for p` unrolls).
+            /// [`neg_forward_tail`] on `P` consecutive chunks of 32 (global chunk indices
+            /// `j..j + P`), every step on all of them before the next: their dependency chains
+            /// are independent, and one chunk alone is latency-bound (each `for` unrolls).
+            ///
+            /// Register `r[2 b3 + b2]` of a chunk holds its elements `16 b4 + 8 b3 + 4 b2 + b1 b0`,
+            /// lane bits `(b4; b1 b0)`, loaded as 256-bit halves: the spans 8 and 4 pair whole
+            /// registers. Each pair `(r[2 b3], r[2 b3 + 1])` then runs the spans 2 and 1 like a
+            /// chunk of 16 whose bit `b4` sits where its `b3` would (128-bit shuffle, span 2,
+            /// unpacking, span 1, one permutation back to `(b4; b2 b1 b0)`).
             #[inline]
             #[target_feature(enable = $features)]
             fn neg_forward_chunks<const P: usize>(
                 c: Consts,
                 chunk: &mut [u64],
                 tw: &Tables,
-                k: usize,
-                h: usize,
+                j: usize,
             ) {
                 let (out_lo, out_hi) = (idx(NEG_OUT_LO), idx(NEG_OUT_HI));
-                let (mut lo, mut hi) = ([c.m; P], [c.m; P]);
+                let mut r = [[c.m; 4]; P];
+                let lane = |p: usize, v: usize| {
+                    let o = FWD_LANE_VECTORS * 8 * (j + p) + 8 * v;
+                    (load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]))
+                };
                 for p in 0..P {
-                    let e = &chunk[16 * p..];
-                    lo[p] = load_halves(e, &e[8..]);
-                    hi[p] = load_halves(&e[4..], &e[12..]);
+                    let e = &chunk[32 * p..];
+                    for (i, r) in r[p].iter_mut().enumerate() {
+                        *r = load_halves(&e[4 * i..], &e[16 + 4 * i..]);
+                    }
                 }
                 for p in 0..P {
-                    let o = 8 * (k + p);
-                    let (w, ws) = (load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
-                    (lo[p], hi[p]) = ct(c, lo[p], hi[p], w, ws);
+                    let (w, ws) = lane(p, 0);
+                    (r[p][0], r[p][2]) = ct(c, r[p][0], r[p][2], w, ws);
+                    (r[p][1], r[p][3]) = ct(c, r[p][1], r[p][3], w, ws);
                 }
                 for p in 0..P {
-                    // 128-bit units 0, 2 of each register, then 1, 3 (see `lane_twiddles`).
-                    let l2 = _mm512_shuffle_i64x2::<0x88>(lo[p], hi[p]);
-                    hi[p] = _mm512_shuffle_i64x2::<0xDD>(lo[p], hi[p]);
-                    lo[p] = l2;
+                    for b3 in 0..2 {
+                        let (w, ws) = lane(p, 1 + b3);
+                        (r[p][2 * b3], r[p][2 * b3 + 1]) =
+                            ct(c, r[p][2 * b3], r[p][2 * b3 + 1], w, ws);
+                    }
                 }
                 for p in 0..P {
-                    let o = h + 8 * (k + p);
-                    let (w, ws) = (load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
-                    (lo[p], hi[p]) = ct(c, lo[p], hi[p], w, ws);
+                    for b3 in 0..2 {
+                        // 128-bit units 0, 2 of each register, then 1, 3.
+                        let (lo, hi) = (r[p][2 * b3], r[p][2 * b3 + 1]);
+                        r[p][2 * b3] = _mm512_shuffle_i64x2::<0x88>(lo, hi);
+                        r[p][2 * b3 + 1] = _mm512_shuffle_i64x2::<0xDD>(lo, hi);
+                    }
                 }
                 for p in 0..P {
-                    let l1 = _mm512_unpacklo_epi64(lo[p], hi[p]);
-                    hi[p] = _mm512_unpackhi_epi64(lo[p], hi[p]);
-                    lo[p] = l1;
+                    for b3 in 0..2 {
+                        let (w, ws) = lane(p, 3 + b3);
+                        (r[p][2 * b3], r[p][2 * b3 + 1]) =
+                            ct(c, r[p][2 * b3], r[p][2 * b3 + 1], w, ws);
+                    }
                 }
                 for p in 0..P {
-                    let o = 2 * h + 8 * (k + p);
-                    let (w, ws) = (load(&tw.lane_w[o..]), load(&tw.lane_ws[o..]));
-                    // With products below 4q, reducing the lazy outputs in the loop below
-                    // measured faster.
-                    (lo[p], hi[p]) = if M == 4 {
-                        ct(c, lo[p], hi[p], w, ws)
-                    } else {
-                        ct_reduced(c, lo[p], hi[p], w, ws)
-                    };
+                    for b3 in 0..2 {
+                        let (lo, hi) = (r[p][2 * b3], r[p][2 * b3 + 1]);
+                        r[p][2 * b3] = _mm512_unpacklo_epi64(lo, hi);
+                        r[p][2 * b3 + 1] = _mm512_unpackhi_epi64(lo, hi);
+                    }
                 }
                 for p in 0..P {
-                    let (x, y) = if M == 4 {
-                        (
-                            reduce_m(c, reduce(lo[p], c.m)),
-                            reduce_m(c, reduce(hi[p], c.m)),
-                        )
-                    } else {
-                        (lo[p], hi[p])
-                    };
-                    store(
-                        &mut chunk[16 * p..],
-                        _mm512_permutex2var_epi64(x, out_lo, y),
-                    );
-                    store(
-                        &mut chunk[16 * p + 8..],
-                        _mm512_permutex2var_epi64(x, out_hi, y),
-                    );
+                    for b3 in 0..2 {
+                        let (w, ws) = lane(p, 5 + b3);
+                        let (lo, hi) = (r[p][2 * b3], r[p][2 * b3 + 1]);
+                        // With products below 4q, reducing the lazy outputs in the loop below
+                        // measured faster.
+                        (r[p][2 * b3], r[p][2 * b3 + 1]) = if M == 4 {
+                            ct(c, lo, hi, w, ws)
+                        } else {
+                            ct_reduced(c, lo, hi, w, ws)
+                        };
+                    }
+                }
+                for p in 0..P {
+                    for b3 in 0..2 {
+                        let (x, y) = (r[p][2 * b3], r[p][2 * b3 + 1]);
+                        let (x, y) = if M == 4 {
+                            (reduce_m(c, reduce(x, c.m)), reduce_m(c, reduce(y, c.m)))
+                        } else {
+                            (x, y)
+                        };
+                        let e = &mut chunk[32 * p + 8 * b3..];
+                        store(e, _mm512_permutex2var_epi64(x, out_lo, y));
+                        store(&mut e[16..], _mm512_permutex2var_epi64(x, out_hi, y));
+                    }
                 }
             }
 
@@ -465,10 +488,35 @@ macro_rules! transforms {
     };
 }
 
-transforms!(ifma, "avx512f,avx512dq,avx512ifma", mul_ifma, 2, 4);
-transforms!(shoup32, "avx512f,avx512dq", mul_shoup32, 2, 4);
-transforms!(shoup64, "avx512f,avx512dq", mul_shoup64_lazy, 4, 8);
-transforms!(shoup64_wide, "avx512f,avx512dq", mul_shoup64, 2, 8);
+transforms!(ifma, "avx512f,avx512dq,avx512ifma", mul_ifma, 2, 3, 4);
+transforms!(shoup32, "avx512f,avx512dq", mul_shoup32, 2, 2, 4);
+transforms!(shoup64, "avx512f,avx512dq", mul_shoup64_lazy, 4, 4, 8);
+transforms!(shoup64_wide, "avx512f,avx512dq", mul_shoup64, 2, 4, 8);
+
+/// Twiddle vectors per 32-element chunk of the forward tail.
+const FWD_LANE_VECTORS: usize = 7;
+
+/// Lane twiddles of the negacyclic forward tail (`neg_forward_chunks`), `n >= 32`: per chunk `j`
+/// of 32 elements, seven vectors of eight. Vector 0 (span 8, lane bit 2 = `b4`):
+/// `w[n/16 + 2j + b4]`; vectors 1, 2 (span 4, registers with `b3 = 0, 1`):
+/// `w[n/8 + 4j + 2 b4 + b3]`; vectors 3, 4 (span 2, lanes `(b2 b4 b0)`): `w[n/4 + 8j + 4 b4 + 2 b3
+/// + b2]`; vectors 5, 6 (span 1, lanes `(b2 b4 b1)`): `w[n/2 + 16j + 8 b4 + 4 b3 + 2 b2 + b1]`.
+pub(crate) fn forward_lane_twiddles(t: &[u64]) -> Vec<u64> {
+    let n = t.len();
+    let mut out = vec![0; FWD_LANE_VECTORS * 8 * (n / 32)];
+    for (j, v) in out.chunks_exact_mut(FWD_LANE_VECTORS * 8).enumerate() {
+        for l in 0..8 {
+            let (l2, l1, l0) = (l >> 2, (l >> 1) & 1, l & 1);
+            v[l] = t[n / 16 + 2 * j + l2];
+            for b3 in 0..2 {
+                v[8 * (1 + b3) + l] = t[n / 8 + 4 * j + 2 * l2 + b3];
+                v[8 * (3 + b3) + l] = t[n / 4 + 8 * j + 4 * l1 + 2 * b3 + l2];
+                v[8 * (5 + b3) + l] = t[n / 2 + 16 * j + 8 * l1 + 4 * b3 + 2 * l2 + l0];
+            }
+        }
+    }
+    out
+}
 
 /// Lane twiddles of the negacyclic in-register stages, for 16-element chunks, in the lane orders
 /// of the tails (see `NEG_SPAN2`).

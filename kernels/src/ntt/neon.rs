@@ -22,6 +22,8 @@ const BLOCK: usize = 2048;
 const LANES: usize = 2;
 /// The negacyclic tails run the span-1 stage.
 const NEG_TAIL: usize = 2;
+/// The forward tail runs the same spans.
+const FWD_TAIL: usize = NEG_TAIL;
 
 /// `[a_0, a_2]` and `[a_1, a_3]`.
 #[inline]

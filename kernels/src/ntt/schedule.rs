@@ -10,8 +10,9 @@
 //!
 //! [`ntt_schedule!`] expects in scope (all `#[target_feature]` functions of the ISA):
 //!
-//! * the constants `LANES` (64-bit lanes per vector) and `NEG_TAIL` (the negacyclic tails
-//!   handle the stages of span `< NEG_TAIL`), and `BLOCK`;
+//! * the constants `LANES` (64-bit lanes per vector), `NEG_TAIL` (the negacyclic inverse tail
+//!   handles the stages of span `< NEG_TAIL`), `FWD_TAIL` (the forward tail those of span
+//!   `< FWD_TAIL`; `NEG_TAIL` or more) and `BLOCK`;
 //! * `load(&[u64]) -> V`, `store(&mut [u64], V)`, `load_w(&[u64]) -> W`, `bcast_w(u64) -> W`
 //!   (twiddles may have their own vector type `W`);
 //! * the butterflies `ct(c, x, y, w, ws)` (Cooley–Tukey, `< 4q` in and out) and
@@ -21,8 +22,9 @@
 //!   half-size `span` (Cooley–Tukey if `dit`) run with: the integer kinds return `c`; the `Fma50`
 //!   kind marks stages whose butterflies skip a reduction (its bounds allow some in a row);
 //! * the tails, which run a part's in-register stages on chunks laid out as the ISA likes:
-//!   `neg_forward_tail(c, part, tw, first, n)` and `neg_inverse_tail(c, part, tw, first, n)`
-//!   (spans `< NEG_TAIL`; `first` is the index of the part's first element in the whole array,
+//!   `neg_forward_tail(c, part, tw, first, n)` (spans `< FWD_TAIL`) and
+//!   `neg_inverse_tail(c, part, tw, first, n)` (spans `< NEG_TAIL`; `first` is the index of the
+//!   part's first element in the whole array,
 //!   which fixes its twiddles), `cyclic_forward_tail(c, part, tw)` and
 //!   `cyclic_inverse_tail(c, part, tw)` (spans `< LANES`).
 
@@ -86,7 +88,7 @@ macro_rules! ntt_schedule {
             }
         }
 
-        /// Negacyclic forward transform, `a.len() >= NEG_TAIL`.
+        /// Negacyclic forward transform, `a.len() >= FWD_TAIL`.
         ///
         /// Stages whose blocks exceed `BLOCK` sweep the whole array; then each `BLOCK`-sized
         /// part runs its remaining blockwise stages and its tail while it sits in L1.
@@ -104,7 +106,7 @@ macro_rules! ntt_schedule {
             for (j, sub) in a.chunks_exact_mut(part).enumerate() {
                 // Global block index of this part's blocks at local stage s is (m + j) 2^s + i.
                 let (mut base, mut t) = (m + j, part);
-                while t >= 2 * NEG_TAIL {
+                while t >= 2 * FWD_TAIL {
                     t >>= 1;
                     stage_blockwise(sub, tw, c, base, t, true);
                     base <<= 1;

@@ -79,6 +79,8 @@ fn stage(c: Consts, span: usize, dit: bool) -> Consts {
 const LANES: usize = 4;
 /// The negacyclic tails run the spans 4, 2, 1 on chunks of 8.
 const NEG_TAIL: usize = 8;
+/// The forward tail runs the same spans.
+const FWD_TAIL: usize = NEG_TAIL;
 
 /// Four doubles from a buffer that holds doubles' bits.
 #[inline]
