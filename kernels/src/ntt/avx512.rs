@@ -33,7 +33,8 @@ use core::arch::x86_64::*;
 
 use super::Tables;
 use crate::modarith::avx512::{
-    self as arith, load, mul_ifma, mul_shoup32, mul_shoup64, mul_shoup64_lazy, reduce, store,
+    self as arith, load, mul_ifma, mul_ifma_mullo, mul_shoup32, mul_shoup64, mul_shoup64_lazy,
+    reduce, store,
 };
 
 /// The butterflies' constants: the modulus's, and `m`, the bound of the kind's products (`2q`,
@@ -489,6 +490,14 @@ macro_rules! transforms {
 }
 
 transforms!(ifma, "avx512f,avx512dq,avx512ifma", mul_ifma, 2, 3, 4);
+transforms!(
+    ifma_mullo,
+    "avx512f,avx512dq,avx512ifma",
+    mul_ifma_mullo,
+    2,
+    3,
+    4
+);
 transforms!(shoup32, "avx512f,avx512dq", mul_shoup32, 2, 2, 4);
 transforms!(shoup64, "avx512f,avx512dq", mul_shoup64_lazy, 4, 4, 8);
 transforms!(shoup64_wide, "avx512f,avx512dq", mul_shoup64, 2, 4, 8);

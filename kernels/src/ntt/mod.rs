@@ -202,6 +202,9 @@ fn simd(op: Op, a: &mut [u64], tw: &Tables, m: &Modulus) -> bool {
             // AVX-512 F/BW/DQ/VL on this CPU, and chose `Ifma52` only when `Backend::has_ifma()`.
             unsafe {
                 match m.kind() {
+                    MulKind::Ifma52 if crate::modarith::avx512::vpmullq_is_fast() => {
+                        run!(ifma_mullo)
+                    }
                     MulKind::Ifma52 => run!(ifma),
                     MulKind::Shoup32 => run!(shoup32),
                     // `Fma50` is never chosen for (nor accepted on) this backend. `Shoup64`'s lazy
