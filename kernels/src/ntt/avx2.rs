@@ -226,6 +226,13 @@ macro_rules! transforms {
                 c
             }
 
+            /// The first forward stage runs the same butterflies.
+            #[inline]
+            #[target_feature(enable = "avx2")]
+            fn first_forward(c: Consts) -> Consts {
+                c
+            }
+
             crate::ntt::schedule::ntt_schedule!("avx2");
 
             /// The constant twiddle vector of the cyclic span-2 stage, `[w2, w3, w2, w3]`.

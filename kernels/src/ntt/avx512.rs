@@ -44,6 +44,9 @@ use crate::modarith::avx512::{
 struct Consts {
     k: arith::Consts,
     m: __m512i,
+    /// The Cooley–Tukey butterflies' `x` is already below `m` (the first forward stage's inputs
+    /// are reduced), so they skip its reduction.
+    x_reduced: bool,
 }
 
 /// Length of the parts that run their remaining stages while resident in L1 (16 KiB of data).
@@ -134,6 +137,17 @@ macro_rules! transforms {
                 Consts {
                     k: arith::consts(q),
                     m: bcast(M * q),
+                    x_reduced: false,
+                }
+            }
+
+            /// The first forward stage's inputs are `< q`: its butterflies skip reducing `x`.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn first_forward(c: Consts) -> Consts {
+                Consts {
+                    x_reduced: true,
+                    ..c
                 }
             }
 
@@ -162,7 +176,7 @@ macro_rules! transforms {
                 w: __m512i,
                 ws: __m512i,
             ) -> (__m512i, __m512i) {
-                let x = reduce(x, c.m);
+                let x = if c.x_reduced { x } else { reduce(x, c.m) };
                 let v = mul(c, y, w, ws);
                 (
                     _mm512_add_epi64(x, v),

@@ -153,4 +153,11 @@ fn stage(c: Consts, _span: usize, _dit: bool) -> Consts {
     c
 }
 
+/// The first forward stage runs the same butterflies.
+#[inline]
+#[target_feature(enable = "neon")]
+fn first_forward(c: Consts) -> Consts {
+    c
+}
+
 super::schedule::ntt_schedule!("neon");

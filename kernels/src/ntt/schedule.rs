@@ -21,6 +21,9 @@
 //! * `stage(c, span, dit) -> Consts`, the constants the butterflies of a whole-vector stage of
 //!   half-size `span` (Cooley–Tukey if `dit`) run with: the integer kinds return `c`; the `Fma50`
 //!   kind marks stages whose butterflies skip a reduction (its bounds allow some in a row);
+//! * `first_forward(c) -> Consts`, the constants of the first stage of a negacyclic forward
+//!   transform, whose inputs are reduced (`< q`): a kind may skip the reduction of `x` there
+//!   (`stage` must keep what it marks);
 //! * the tails, which run a part's in-register stages on chunks laid out as the ISA likes:
 //!   `neg_forward_tail(c, part, tw, first, n)` (spans `< FWD_TAIL`) and
 //!   `neg_inverse_tail(c, part, tw, first, n)` (spans `< NEG_TAIL`; `first` is the index of the
@@ -97,18 +100,31 @@ macro_rules! ntt_schedule {
             let n = a.len();
             let c = consts(q);
             let (mut m, mut t) = (1, n);
+            // The first stage's inputs are reduced. (Two call sites, so that each inlined copy
+            // sees its constants.)
+            let mut first = true;
             while t > BLOCK {
                 t >>= 1;
-                stage_blockwise(a, tw, c, m, t, true);
+                if first {
+                    stage_blockwise(a, tw, first_forward(c), m, t, true);
+                } else {
+                    stage_blockwise(a, tw, c, m, t, true);
+                }
+                first = false;
                 m <<= 1;
             }
             let part = t;
             for (j, sub) in a.chunks_exact_mut(part).enumerate() {
                 // Global block index of this part's blocks at local stage s is (m + j) 2^s + i.
-                let (mut base, mut t) = (m + j, part);
+                let (mut base, mut t, mut first) = (m + j, part, first);
                 while t >= 2 * FWD_TAIL {
                     t >>= 1;
-                    stage_blockwise(sub, tw, c, base, t, true);
+                    if first {
+                        stage_blockwise(sub, tw, first_forward(c), base, t, true);
+                    } else {
+                        stage_blockwise(sub, tw, c, base, t, true);
+                    }
+                    first = false;
                     base <<= 1;
                 }
                 neg_forward_tail(c, sub, tw, j * part, n);

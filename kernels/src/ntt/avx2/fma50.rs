@@ -75,6 +75,13 @@ fn stage(c: Consts, span: usize, dit: bool) -> Consts {
     Consts { lazy, ..c }
 }
 
+/// The first forward stage follows [`stage`]'s rule like the others.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn first_forward(c: Consts) -> Consts {
+    c
+}
+
 /// Lanes per vector.
 const LANES: usize = 4;
 /// The negacyclic tails run the spans 4, 2, 1 on chunks of 8.
