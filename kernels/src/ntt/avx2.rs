@@ -106,6 +106,8 @@ macro_rules! transforms {
             const NEG_TAIL: usize = 8;
             /// The forward tail runs the same spans.
             const FWD_TAIL: usize = NEG_TAIL;
+            /// Whether the forward blockwise stages run two vectors per step.
+            const PAIRED: bool = false;
 
             /// `(x + y, x − y + 2q)`.
             #[inline]

@@ -110,7 +110,7 @@ fn bcast(x: u64) -> __m512i {
 /// Generates the four transforms for one multiplication kind: the butterflies and in-register
 /// tails of this ISA, and [`ntt_schedule!`](super::schedule) for the stage schedule.
 macro_rules! transforms {
-    ($name:ident, $features:literal, $mul:ident, $m:literal, $fwd_ilp:literal, $tail_ilp:literal) => {
+    ($name:ident, $features:literal, $mul:ident, $m:literal, $fwd_ilp:literal, $tail_ilp:literal, $paired:literal) => {
         pub(crate) mod $name {
             use super::*;
 
@@ -124,6 +124,8 @@ macro_rules! transforms {
             const NEG_TAIL: usize = 8;
             /// The forward tail runs the spans 8, 4, 2, 1 on chunks of 32 (four registers).
             const FWD_TAIL: usize = 16;
+            /// Whether the blockwise stages run two vectors per step (per kind, measured).
+            const PAIRED: bool = $paired;
             /// Chunks of 32 that the forward tail runs in step, and of 16 that the inverse tail
             /// runs in step (per kind, measured: more than fit in the 32 registers spill).
             const FWD_ILP: usize = $fwd_ilp;
@@ -503,18 +505,29 @@ macro_rules! transforms {
     };
 }
 
-transforms!(ifma, "avx512f,avx512dq,avx512ifma", mul_ifma, 2, 3, 4);
+// Per kind: product, its bound (multiples of q), chunks in step in the forward and inverse
+// tails, and whether the blockwise stages pair vectors (measured on Zen 4).
+transforms!(ifma, "avx512f,avx512dq,avx512ifma", mul_ifma, 2, 3, 4, true);
 transforms!(
     ifma_mullo,
     "avx512f,avx512dq,avx512ifma",
     mul_ifma_mullo,
     2,
     3,
-    4
+    4,
+    true
 );
-transforms!(shoup32, "avx512f,avx512dq", mul_shoup32, 2, 2, 4);
-transforms!(shoup64, "avx512f,avx512dq", mul_shoup64_lazy, 4, 4, 8);
-transforms!(shoup64_wide, "avx512f,avx512dq", mul_shoup64, 2, 4, 8);
+transforms!(shoup32, "avx512f,avx512dq", mul_shoup32, 2, 2, 4, false);
+transforms!(shoup64, "avx512f,avx512dq", mul_shoup64_lazy, 4, 4, 8, true);
+transforms!(
+    shoup64_wide,
+    "avx512f,avx512dq",
+    mul_shoup64,
+    2,
+    4,
+    8,
+    false
+);
 
 /// Twiddle vectors per 32-element chunk of the forward tail.
 const FWD_LANE_VECTORS: usize = 7;

@@ -24,6 +24,8 @@ const LANES: usize = 2;
 const NEG_TAIL: usize = 2;
 /// The forward tail runs the same spans.
 const FWD_TAIL: usize = NEG_TAIL;
+/// Whether the forward blockwise stages run two vectors per step.
+const PAIRED: bool = false;
 
 /// `[a_0, a_2]` and `[a_1, a_3]`.
 #[inline]

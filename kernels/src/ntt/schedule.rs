@@ -60,24 +60,30 @@ macro_rules! ntt_schedule {
                     }
                 };
                 let (lo, hi) = block.split_at_mut(t);
-                if t == LANES {
-                    let (u, v) = butterfly(lo, hi);
-                    store(lo, u);
-                    store(hi, v);
-                    continue;
-                }
-                // Two vectors per step, their stores after both butterflies (measured faster
-                // than one on Zen 4 with AVX-512, where the stage is store-bound in part).
-                for (x, y) in lo
-                    .chunks_exact_mut(2 * LANES)
-                    .zip(hi.chunks_exact_mut(2 * LANES))
-                {
-                    let ((x0, x1), (y0, y1)) = (x.split_at_mut(LANES), y.split_at_mut(LANES));
-                    let ((u0, v0), (u1, v1)) = (butterfly(x0, y0), butterfly(x1, y1));
-                    store(x0, u0);
-                    store(x1, u1);
-                    store(y0, v0);
-                    store(y1, v1);
+                if PAIRED && t > LANES {
+                    // Two vectors per step, their stores after both butterflies (where
+                    // measured faster: AVX-512 on Zen 4, whose stages are store-bound in part).
+                    for (x, y) in lo
+                        .chunks_exact_mut(2 * LANES)
+                        .zip(hi.chunks_exact_mut(2 * LANES))
+                    {
+                        let ((x0, x1), (y0, y1)) = (x.split_at_mut(LANES), y.split_at_mut(LANES));
+                        let ((u0, v0), (u1, v1)) = (butterfly(x0, y0), butterfly(x1, y1));
+                        store(x0, u0);
+                        store(x1, u1);
+                        store(y0, v0);
+                        store(y1, v1);
+                    }
+                } else {
+                    for (x, y) in lo.chunks_exact_mut(LANES).zip(hi.chunks_exact_mut(LANES)) {
+                        let (u, v) = if dit {
+                            ct(c, load(x), load(y), w, ws)
+                        } else {
+                            gs(c, load(x), load(y), w, ws)
+                        };
+                        store(x, u);
+                        store(y, v);
+                    }
                 }
             }
         }

@@ -88,6 +88,8 @@ const LANES: usize = 4;
 const NEG_TAIL: usize = 8;
 /// The forward tail runs the same spans.
 const FWD_TAIL: usize = NEG_TAIL;
+/// Whether the forward blockwise stages run two vectors per step.
+const PAIRED: bool = false;
 
 /// Four doubles from a buffer that holds doubles' bits.
 #[inline]
