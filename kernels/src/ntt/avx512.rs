@@ -1,14 +1,18 @@
 //! AVX-512 transforms: eight 64-bit lanes, Harvey lazy butterflies.
 //!
 //! Stages whose butterflies span at least eight elements run on whole vectors with a broadcast
-//! (negacyclic) or contiguous (cyclic) twiddle; the last three stages of a forward transform and
-//! the first three of an inverse run inside a pair of registers (sixteen elements) with lane
-//! permutations; the negacyclic ones run several such chunks in step (the tail is otherwise
-//! latency-bound: measured on Zen 4, `docs/PERFORMANCE.md`). The multiplication by a twiddle depends on the size of `q`
-//! ([`MulKind`](crate::modarith::MulKind)):
+//! (negacyclic) or contiguous (cyclic) twiddle. The negacyclic forward transform runs its last
+//! four stages (spans 8 to 1) on chunks of 32 elements in four registers (spans 8 and 4 between
+//! whole registers loaded as 256-bit halves, spans 2 and 1 after lane shuffles); the first three
+//! stages of an inverse and the cyclic tails run on pairs of registers (sixteen elements) with
+//! lane permutations. The negacyclic tails run several chunks in step (one alone is
+//! latency-bound: measured on Zen 4, `docs/PERFORMANCE.md`). The multiplication by a twiddle
+//! depends on the size of `q` ([`MulKind`](crate::modarith::MulKind)):
 //!
 //! * `Ifma52` (`q < 2^50`, AVX-512 IFMA52): quotient `madd52hi(y, w')`, remainder from two
-//!   `madd52lo` — the approach of Intel HEXL (Boemer et al., "Intel HEXL", WAHC 2021).
+//!   `madd52lo` — the approach of Intel HEXL (Boemer et al., "Intel HEXL", WAHC 2021) — in
+//!   module `ifma`; on AMD CPUs (`vpmullq_is_fast`) the remainder `y w − quot q` comes from two
+//!   `vpmullq` instead (module `ifma_mullo`: exact mod `2^64`, no mask, one IFMA per product).
 //! * `Shoup32` (`q < 2^32`): 32x32->64-bit `vpmuludq` products with a 32-bit Shoup companion.
 //! * `Shoup64` (`q < 2^62`): the high half of `y * w'` from three `vpmuludq` pieces (the low-by-low
 //!   piece is dropped, so the quotient is short by at most 2 and the remainder is `< 4q`), the
