@@ -275,6 +275,10 @@ fn simd_backends_agree_with_scalar_for_primes_at_the_regime_bounds() {
 /// with the scalar reference, at the largest primes below `2^50` and `2^32` and a random one.
 #[cfg(target_arch = "x86_64")]
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "Miri runs the HEXL form only (no CPUID, IFMA modelled)"
+)]
 fn both_ifma_products_agree_with_scalar() {
     if !Backend::has_ifma() {
         eprintln!("skipped: no AVX-512 IFMA52 on this CPU");
