@@ -114,7 +114,16 @@ fn bcast(x: u64) -> __m512i {
 /// Generates the four transforms for one multiplication kind: the butterflies and in-register
 /// tails of this ISA, and [`ntt_schedule!`](super::schedule) for the stage schedule.
 macro_rules! transforms {
-    ($name:ident, $features:literal, $mul:ident, $m:literal, $fwd_ilp:literal, $tail_ilp:literal, $paired:literal) => {
+    (
+        $name:ident,
+        $features:literal,
+        $mul:ident,
+        $m:literal,
+        $fwd_ilp:literal,
+        $tail_ilp:literal,
+        $paired:literal,
+        $fused_last:literal
+    ) => {
         pub(crate) mod $name {
             use super::*;
 
@@ -130,6 +139,9 @@ macro_rules! transforms {
             const FWD_TAIL: usize = 16;
             /// Whether the blockwise stages run two vectors per step (per kind, measured).
             const PAIRED: bool = $paired;
+            /// Whether the forward tail's last stage is [`ct_reduced`] rather than [`ct`]
+            /// followed by full reductions (per kind, measured).
+            const FUSED_LAST: bool = $fused_last;
             /// Chunks of 32 that the forward tail runs in step, and of 16 that the inverse tail
             /// runs in step (per kind, measured: more than fit in the 32 registers spill).
             const FWD_ILP: usize = $fwd_ilp;
@@ -328,22 +340,20 @@ macro_rules! transforms {
                     for b3 in 0..2 {
                         let (w, ws) = lane(p, 5 + b3);
                         let (lo, hi) = (r[p][2 * b3], r[p][2 * b3 + 1]);
-                        // With products below 4q, reducing the lazy outputs in the loop below
-                        // measured faster.
-                        (r[p][2 * b3], r[p][2 * b3 + 1]) = if M == 4 {
-                            ct(c, lo, hi, w, ws)
-                        } else {
+                        (r[p][2 * b3], r[p][2 * b3 + 1]) = if FUSED_LAST {
                             ct_reduced(c, lo, hi, w, ws)
+                        } else {
+                            ct(c, lo, hi, w, ws)
                         };
                     }
                 }
                 for p in 0..P {
                     for b3 in 0..2 {
                         let (x, y) = (r[p][2 * b3], r[p][2 * b3 + 1]);
-                        let (x, y) = if M == 4 {
-                            (reduce_m(c, reduce(x, c.m)), reduce_m(c, reduce(y, c.m)))
-                        } else {
+                        let (x, y) = if FUSED_LAST {
                             (x, y)
+                        } else {
+                            (reduce_m(c, reduce(x, c.m)), reduce_m(c, reduce(y, c.m)))
                         };
                         let e = &mut chunk[32 * p + 8 * b3..];
                         store(e, _mm512_permutex2var_epi64(x, out_lo, y));
@@ -509,29 +519,19 @@ macro_rules! transforms {
     };
 }
 
-// Per kind: product, its bound (multiples of q), chunks in step in the forward and inverse
-// tails, and whether the blockwise stages pair vectors (measured on Zen 4).
-transforms!(ifma, "avx512f,avx512dq,avx512ifma", mul_ifma, 2, 3, 4, true);
-transforms!(
-    ifma_mullo,
-    "avx512f,avx512dq,avx512ifma",
-    mul_ifma_mullo,
-    2,
-    3,
-    4,
-    true
-);
-transforms!(shoup32, "avx512f,avx512dq", mul_shoup32, 2, 2, 4, false);
-transforms!(shoup64, "avx512f,avx512dq", mul_shoup64_lazy, 4, 4, 8, true);
-transforms!(
-    shoup64_wide,
-    "avx512f,avx512dq",
-    mul_shoup64,
-    2,
-    4,
-    8,
-    false
-);
+// Per kind (measured on Zen 4): product, its bound (multiples of q), chunks in step in the
+// forward and inverse tails, whether the blockwise stages pair vectors, whether the forward
+// tail's last butterfly reduces fully.
+#[rustfmt::skip]
+mod kinds {
+    use super::*;
+    transforms!(ifma, "avx512f,avx512dq,avx512ifma", mul_ifma, 2, 3, 4, true, true);
+    transforms!(ifma_mullo, "avx512f,avx512dq,avx512ifma", mul_ifma_mullo, 2, 3, 4, true, true);
+    transforms!(shoup32, "avx512f,avx512dq", mul_shoup32, 2, 2, 4, false, true);
+    transforms!(shoup64, "avx512f,avx512dq", mul_shoup64_lazy, 4, 4, 8, true, false);
+    transforms!(shoup64_wide, "avx512f,avx512dq", mul_shoup64, 2, 4, 8, false, false);
+}
+pub(crate) use kinds::{ifma, ifma_mullo, shoup32, shoup64, shoup64_wide};
 
 /// Twiddle vectors per 32-element chunk of the forward tail.
 const FWD_LANE_VECTORS: usize = 7;
