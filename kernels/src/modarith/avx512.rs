@@ -94,6 +94,34 @@ pub(crate) fn mul_ifma(c: Consts, y: __m512i, w: __m512i, ws: __m512i) -> __m512
     _mm512_and_si512(r, c.mask52)
 }
 
+/// [`mul_ifma`] with the remainder `y w − quot q` from two 64-bit `vpmullq` products (exact, as
+/// it lies in `[0, 2q)`; no mask): one IFMA instead of three. Faster where `vpmullq` is a
+/// single fast uop (AMD Zen 4: the NTT at N = 8192 and 50 bits took 11.5 instead of 11.7 µs,
+/// `docs/PERFORMANCE.md`); Intel cores split it into three uops, so they keep [`mul_ifma`]
+/// ([`vpmullq_is_fast`]).
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
+pub(crate) fn mul_ifma_mullo(c: Consts, y: __m512i, w: __m512i, ws: __m512i) -> __m512i {
+    let quot = madd52hi(_mm512_setzero_si512(), y, ws);
+    _mm512_sub_epi64(_mm512_mullo_epi64(y, w), _mm512_mullo_epi64(quot, c.q))
+}
+
+/// Whether `vpmullq` is a single fast uop on this CPU: AMD's (Zen 4 and later are the AMD cores
+/// with AVX-512), not Intel's (three uops, throughput 1.5 cycles on Ice Lake and Sapphire
+/// Rapids). Decides between [`mul_ifma`] and [`mul_ifma_mullo`] in the NTT.
+pub(crate) fn vpmullq_is_fast() -> bool {
+    // Miri models IFMA52 (`ifma_under_miri`) for the HEXL form only and has no CPUID.
+    if cfg!(miri) {
+        return false;
+    }
+    static AMD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AMD.get_or_init(|| {
+        let r = __cpuid(0);
+        // "AuthenticAMD" in EBX, EDX, ECX.
+        (r.ebx, r.edx, r.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163)
+    })
+}
+
 /// `y * w mod q` in `[0, 2q)` for `y < 4q`, `q < 2^32`, companion `ws = floor(w 2^32 / q)`.
 #[inline]
 #[target_feature(enable = "avx512f")]
@@ -104,14 +132,15 @@ pub(crate) fn mul_shoup32(c: Consts, y: __m512i, w: __m512i, ws: __m512i) -> __m
     _mm512_sub_epi64(_mm512_mul_epu32(y, w), _mm512_mul_epu32(quot, c.q))
 }
 
-/// `y * w mod q` in `[0, 2q)` for any 64-bit `y`, `q < 2^62`, companion `ws = floor(w 2^64 / q)`.
+/// `y * w mod q` in `[0, 4q)` for any 64-bit `y`, `q < 2^62`, companion `ws = floor(w 2^64 / q)`.
 ///
 /// The high half of `y * ws` is assembled from three 32x32-bit products; dropping the low-by-low
-/// product and the carries makes the quotient short by at most 2, so the remainder is `< 4q`
-/// (`< 2^64`) and one conditional subtraction of `2q` restores `[0, 2q)`.
+/// product and the carries makes the quotient short by at most 2 (besides Shoup's 1), so the
+/// remainder is `< 4q` (`< 2^64`, hence exact from the wrapping low halves). The NTT keeps it
+/// there when `q < 2^61` (its butterfly values then stay below `8q < 2^64`).
 #[inline]
 #[target_feature(enable = "avx512f,avx512dq")]
-pub(crate) fn mul_shoup64(c: Consts, y: __m512i, w: __m512i, ws: __m512i) -> __m512i {
+pub(crate) fn mul_shoup64_lazy(c: Consts, y: __m512i, w: __m512i, ws: __m512i) -> __m512i {
     let y_hi = _mm512_shuffle_epi32::<0xF5>(y);
     let ws_hi = _mm512_shuffle_epi32::<0xF5>(ws);
     let hh = _mm512_mul_epu32(y_hi, ws_hi);
@@ -121,8 +150,14 @@ pub(crate) fn mul_shoup64(c: Consts, y: __m512i, w: __m512i, ws: __m512i) -> __m
         hh,
         _mm512_add_epi64(_mm512_srli_epi64::<32>(lh), _mm512_srli_epi64::<32>(hl)),
     );
-    let r = _mm512_sub_epi64(_mm512_mullo_epi64(y, w), _mm512_mullo_epi64(quot, c.q));
-    reduce(r, c.two_q)
+    _mm512_sub_epi64(_mm512_mullo_epi64(y, w), _mm512_mullo_epi64(quot, c.q))
+}
+
+/// [`mul_shoup64_lazy`] brought to `[0, 2q)` by one conditional subtraction.
+#[inline]
+#[target_feature(enable = "avx512f,avx512dq")]
+pub(crate) fn mul_shoup64(c: Consts, y: __m512i, w: __m512i, ws: __m512i) -> __m512i {
+    reduce(mul_shoup64_lazy(c, y, w, ws), c.two_q)
 }
 
 #[inline]

@@ -104,6 +104,10 @@ macro_rules! transforms {
             const LANES: usize = 4;
             /// The negacyclic tails run the spans 4, 2, 1 on chunks of 8.
             const NEG_TAIL: usize = 8;
+            /// The forward tail runs the same spans.
+            const FWD_TAIL: usize = NEG_TAIL;
+            /// Whether the forward blockwise stages run two vectors per step.
+            const PAIRED: bool = false;
 
             /// `(x + y, x − y + 2q)`.
             #[inline]
@@ -221,6 +225,13 @@ macro_rules! transforms {
             #[inline]
             #[target_feature(enable = "avx2")]
             fn stage(c: Consts, _span: usize, _dit: bool) -> Consts {
+                c
+            }
+
+            /// The first forward stage runs the same butterflies.
+            #[inline]
+            #[target_feature(enable = "avx2")]
+            fn first_forward(c: Consts) -> Consts {
                 c
             }
 

@@ -121,7 +121,7 @@ pub(crate) struct Tables {
 
 impl Tables {
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))] // `lanes`: x86 layouts
-    fn new(m: &Modulus, t: &[Twiddle], n_inv: u64, lanes: bool) -> Self {
+    fn new(m: &Modulus, t: &[Twiddle], n_inv: u64, lanes: bool, forward: bool) -> Self {
         // NEON has kernels only for `Shoup32`; its other moduli run the scalar transforms.
         let neon_scalar =
             m.backend() == Backend::Neon && m.kind() != crate::modarith::MulKind::Shoup32;
@@ -142,7 +142,12 @@ impl Tables {
         let (w, ws): (Vec<u64>, Vec<u64>) = t.iter().map(|t| pair(t.w, t.w_shoup)).unzip();
         let (lane_w, lane_ws) = match m.backend() {
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx512 if lanes && w.len() >= 16 => {
+            Backend::Avx512 if lanes && forward && w.len() >= 32 => (
+                avx512::forward_lane_twiddles(&w),
+                avx512::forward_lane_twiddles(&ws),
+            ),
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512 if lanes && !forward && w.len() >= 16 => {
                 (avx512::lane_twiddles(&w), avx512::lane_twiddles(&ws))
             }
             #[cfg(target_arch = "x86_64")]
@@ -177,8 +182,11 @@ enum Op {
 #[allow(unused_variables)]
 fn simd(op: Op, a: &mut [u64], tw: &Tables, m: &Modulus) -> bool {
     match m.backend() {
+        // The negacyclic forward tail works on chunks of 32 (length 16 runs the scalar code).
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx512 if a.len() >= 16 => {
+        Backend::Avx512
+            if a.len() >= 32 || (a.len() >= 16 && !matches!(op, Op::NegacyclicForward)) =>
+        {
             use crate::modarith::MulKind;
             macro_rules! run {
                 ($kind:ident) => {
@@ -194,10 +202,15 @@ fn simd(op: Op, a: &mut [u64], tw: &Tables, m: &Modulus) -> bool {
             // AVX-512 F/BW/DQ/VL on this CPU, and chose `Ifma52` only when `Backend::has_ifma()`.
             unsafe {
                 match m.kind() {
+                    MulKind::Ifma52 if crate::modarith::avx512::vpmullq_is_fast() => {
+                        run!(ifma_mullo)
+                    }
                     MulKind::Ifma52 => run!(ifma),
                     MulKind::Shoup32 => run!(shoup32),
-                    // `Fma50` is never chosen for (nor accepted on) this backend.
-                    MulKind::Shoup64 | MulKind::Fma50 => run!(shoup64),
+                    // `Fma50` is never chosen for (nor accepted on) this backend. `Shoup64`'s lazy
+                    // products (`< 4q`) need `8q < 2^64`.
+                    MulKind::Shoup64 | MulKind::Fma50 if m.q() < 1 << 61 => run!(shoup64),
+                    MulKind::Shoup64 | MulKind::Fma50 => run!(shoup64_wide),
                 }
             }
             true
@@ -385,8 +398,8 @@ impl<K: Kind> Ntt<K> {
         };
         let n_inv = twiddle(&modulus, inv_mod_prime(n as u64, q).expect("n < q"));
         Ok(Self {
-            simd_forward: Tables::new(&modulus, &forward, n_inv.w, K::NEGACYCLIC),
-            simd_inverse: Tables::new(&modulus, &inverse, n_inv.w, K::NEGACYCLIC),
+            simd_forward: Tables::new(&modulus, &forward, n_inv.w, K::NEGACYCLIC, true),
+            simd_inverse: Tables::new(&modulus, &inverse, n_inv.w, K::NEGACYCLIC, false),
             modulus,
             n,
             forward,

@@ -22,6 +22,10 @@ const BLOCK: usize = 2048;
 const LANES: usize = 2;
 /// The negacyclic tails run the span-1 stage.
 const NEG_TAIL: usize = 2;
+/// The forward tail runs the same spans.
+const FWD_TAIL: usize = NEG_TAIL;
+/// Whether the forward blockwise stages run two vectors per step.
+const PAIRED: bool = false;
 
 /// `[a_0, a_2]` and `[a_1, a_3]`.
 #[inline]
@@ -148,6 +152,13 @@ fn cyclic_inverse_tail(c: Consts, sub: &mut [u64], tw: &Tables) {
 #[inline]
 #[target_feature(enable = "neon")]
 fn stage(c: Consts, _span: usize, _dit: bool) -> Consts {
+    c
+}
+
+/// The first forward stage runs the same butterflies.
+#[inline]
+#[target_feature(enable = "neon")]
+fn first_forward(c: Consts) -> Consts {
     c
 }
 

@@ -10,8 +10,9 @@
 //!
 //! [`ntt_schedule!`] expects in scope (all `#[target_feature]` functions of the ISA):
 //!
-//! * the constants `LANES` (64-bit lanes per vector) and `NEG_TAIL` (the negacyclic tails
-//!   handle the stages of span `< NEG_TAIL`), and `BLOCK`;
+//! * the constants `LANES` (64-bit lanes per vector), `NEG_TAIL` (the negacyclic inverse tail
+//!   handles the stages of span `< NEG_TAIL`), `FWD_TAIL` (the forward tail those of span
+//!   `< FWD_TAIL`; `NEG_TAIL` or more) and `BLOCK`;
 //! * `load(&[u64]) -> V`, `store(&mut [u64], V)`, `load_w(&[u64]) -> W`, `bcast_w(u64) -> W`
 //!   (twiddles may have their own vector type `W`);
 //! * the butterflies `ct(c, x, y, w, ws)` (Cooley–Tukey, `< 4q` in and out) and
@@ -20,9 +21,13 @@
 //! * `stage(c, span, dit) -> Consts`, the constants the butterflies of a whole-vector stage of
 //!   half-size `span` (Cooley–Tukey if `dit`) run with: the integer kinds return `c`; the `Fma50`
 //!   kind marks stages whose butterflies skip a reduction (its bounds allow some in a row);
+//! * `first_forward(c) -> Consts`, the constants of the first stage of a negacyclic forward
+//!   transform, whose inputs are reduced (`< q`): a kind may skip the reduction of `x` there
+//!   (`stage` must keep what it marks);
 //! * the tails, which run a part's in-register stages on chunks laid out as the ISA likes:
-//!   `neg_forward_tail(c, part, tw, first, n)` and `neg_inverse_tail(c, part, tw, first, n)`
-//!   (spans `< NEG_TAIL`; `first` is the index of the part's first element in the whole array,
+//!   `neg_forward_tail(c, part, tw, first, n)` (spans `< FWD_TAIL`) and
+//!   `neg_inverse_tail(c, part, tw, first, n)` (spans `< NEG_TAIL`; `first` is the index of the
+//!   part's first element in the whole array,
 //!   which fixes its twiddles), `cyclic_forward_tail(c, part, tw)` and
 //!   `cyclic_inverse_tail(c, part, tw)` (spans `< LANES`).
 
@@ -33,29 +38,52 @@
 macro_rules! ntt_schedule {
     ($features:literal) => {
         /// Stage of half-size `t >= LANES`, block `i` with twiddle `base + i` (negacyclic
-        /// order); Cooley–Tukey if `dit`, else Gentleman–Sande.
+        /// order); Cooley–Tukey if `DIT`, else Gentleman–Sande (a constant: each direction
+        /// compiles its own loops, measured faster than a run-time flag on AVX-512).
         #[inline]
         #[target_feature(enable = $features)]
-        fn stage_blockwise(
+        fn stage_blockwise<const DIT: bool>(
             a: &mut [u64],
             tw: &Tables,
             c: Consts,
             base: usize,
             t: usize,
-            dit: bool,
         ) {
-            let c = stage(c, t, dit);
+            let c = stage(c, t, DIT);
             for (i, block) in a.chunks_exact_mut(2 * t).enumerate() {
                 let (w, ws) = (bcast_w(tw.w[base + i]), bcast_w(tw.ws[base + i]));
-                let (lo, hi) = block.split_at_mut(t);
-                for (x, y) in lo.chunks_exact_mut(LANES).zip(hi.chunks_exact_mut(LANES)) {
-                    let (u, v) = if dit {
+                let butterfly = |x: &[u64], y: &[u64]| {
+                    if DIT {
                         ct(c, load(x), load(y), w, ws)
                     } else {
                         gs(c, load(x), load(y), w, ws)
-                    };
-                    store(x, u);
-                    store(y, v);
+                    }
+                };
+                let (lo, hi) = block.split_at_mut(t);
+                if PAIRED && t > LANES {
+                    // Two vectors per step, their stores after both butterflies (where
+                    // measured faster: AVX-512 on Zen 4, whose stages are store-bound in part).
+                    for (x, y) in lo
+                        .chunks_exact_mut(2 * LANES)
+                        .zip(hi.chunks_exact_mut(2 * LANES))
+                    {
+                        let ((x0, x1), (y0, y1)) = (x.split_at_mut(LANES), y.split_at_mut(LANES));
+                        let ((u0, v0), (u1, v1)) = (butterfly(x0, y0), butterfly(x1, y1));
+                        store(x0, u0);
+                        store(x1, u1);
+                        store(y0, v0);
+                        store(y1, v1);
+                    }
+                } else {
+                    for (x, y) in lo.chunks_exact_mut(LANES).zip(hi.chunks_exact_mut(LANES)) {
+                        let (u, v) = if DIT {
+                            ct(c, load(x), load(y), w, ws)
+                        } else {
+                            gs(c, load(x), load(y), w, ws)
+                        };
+                        store(x, u);
+                        store(y, v);
+                    }
                 }
             }
         }
@@ -86,7 +114,7 @@ macro_rules! ntt_schedule {
             }
         }
 
-        /// Negacyclic forward transform, `a.len() >= NEG_TAIL`.
+        /// Negacyclic forward transform, `a.len() >= FWD_TAIL`.
         ///
         /// Stages whose blocks exceed `BLOCK` sweep the whole array; then each `BLOCK`-sized
         /// part runs its remaining blockwise stages and its tail while it sits in L1.
@@ -95,18 +123,31 @@ macro_rules! ntt_schedule {
             let n = a.len();
             let c = consts(q);
             let (mut m, mut t) = (1, n);
+            // The first stage's inputs are reduced. (Two call sites, so that each inlined copy
+            // sees its constants.)
+            let mut first = true;
             while t > BLOCK {
                 t >>= 1;
-                stage_blockwise(a, tw, c, m, t, true);
+                if first {
+                    stage_blockwise::<true>(a, tw, first_forward(c), m, t);
+                } else {
+                    stage_blockwise::<true>(a, tw, c, m, t);
+                }
+                first = false;
                 m <<= 1;
             }
             let part = t;
             for (j, sub) in a.chunks_exact_mut(part).enumerate() {
                 // Global block index of this part's blocks at local stage s is (m + j) 2^s + i.
-                let (mut base, mut t) = (m + j, part);
-                while t >= 2 * NEG_TAIL {
+                let (mut base, mut t, mut first) = (m + j, part, first);
+                while t >= 2 * FWD_TAIL {
                     t >>= 1;
-                    stage_blockwise(sub, tw, c, base, t, true);
+                    if first {
+                        stage_blockwise::<true>(sub, tw, first_forward(c), base, t);
+                    } else {
+                        stage_blockwise::<true>(sub, tw, c, base, t);
+                    }
+                    first = false;
                     base <<= 1;
                 }
                 neg_forward_tail(c, sub, tw, j * part, n);
@@ -125,14 +166,14 @@ macro_rules! ntt_schedule {
                 // hl (n / part + j) + i.
                 let (mut hl, mut t) = (part / (2 * NEG_TAIL), NEG_TAIL);
                 while t < part && 2 * t < n {
-                    stage_blockwise(sub, tw, c, hl * (n / part + j), t, false);
+                    stage_blockwise::<false>(sub, tw, c, hl * (n / part + j), t);
                     hl >>= 1;
                     t <<= 1;
                 }
             }
             let mut t = part.max(NEG_TAIL);
             while 2 * t < n {
-                stage_blockwise(a, tw, c, n / (2 * t), t, false);
+                stage_blockwise::<false>(a, tw, c, n / (2 * t), t);
                 t <<= 1;
             }
             let (ni, nis) = (bcast_w(tw.n_inv.0), bcast_w(tw.n_inv.1));

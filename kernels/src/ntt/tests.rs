@@ -224,7 +224,7 @@ fn simd_backends_agree_with_scalar_on_edges_for_every_length() {
     let max_log_n = if cfg!(miri) { 13 } else { 16 };
     for log_n in 1..=max_log_n {
         let n = 1usize << log_n;
-        for bits in [20, 24, 31, 32, 50, 60, 62] {
+        for bits in [20, 24, 31, 32, 50, 60, 61, 62] {
             let q = prime(bits, n);
             let mut inputs = vec![vec![0; n], vec![1; n], vec![q - 1; n]];
             let mut alternating = vec![0; n];
@@ -255,9 +255,11 @@ fn simd_backends_agree_with_scalar_in_every_schedule_regime() {
 #[test]
 fn simd_backends_agree_with_scalar_for_primes_at_the_regime_bounds() {
     // `prime(bits, n)` is the largest NTT prime below 2^bits: these stress the lazy bounds of
-    // each multiplication kind (4q just below 2^64, 2^52, 2^34 and 2^32).
+    // each multiplication kind (4q just below 2^64, 8q just below 2^64 for AVX-512 `Shoup64`'s
+    // lazy products, 2^52, 2^34 and 2^32).
     for (bits, n) in [
         (62, 1 << 12),
+        (61, 1 << 12),
         (50, 1 << 10),
         (49, 1 << 6),
         (32, 1 << 8),
@@ -269,11 +271,72 @@ fn simd_backends_agree_with_scalar_for_primes_at_the_regime_bounds() {
     }
 }
 
+/// Both IFMA52 products of the AVX-512 transforms (the dispatch runs one per CPU vendor) agree
+/// with the scalar reference, at the largest primes below `2^50` and `2^32` and a random one.
+#[cfg(target_arch = "x86_64")]
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "Miri runs the HEXL form only (no CPUID, IFMA modelled)"
+)]
+fn both_ifma_products_agree_with_scalar() {
+    if !Backend::has_ifma() {
+        eprintln!("skipped: no AVX-512 IFMA52 on this CPU");
+        return;
+    }
+    for log_n in [5, 6, 11, 12, 13] {
+        let n = 1usize << log_n;
+        for bits in [32, 45, 50] {
+            let q = prime(bits, n);
+            let m = Modulus::with_backend(q, Backend::Avx512)
+                .unwrap()
+                .with_kind(crate::modarith::MulKind::Ifma52)
+                .unwrap();
+            let (plan, cyclic) = (
+                Plan::with_modulus(n, m).unwrap(),
+                CyclicPlan::with_modulus(n, m).unwrap(),
+            );
+            let reference = Plan::with_backend(n, q, Backend::Scalar).unwrap();
+            let reference_cyclic = CyclicPlan::with_backend(n, q, Backend::Scalar).unwrap();
+            for a in [vec![q - 1; n], random_vec(n, q, q ^ n as u64)] {
+                type Transform = unsafe fn(&mut [u64], &Tables, u64);
+                let variants: [[Transform; 4]; 2] = [
+                    [
+                        avx512::ifma::negacyclic_forward,
+                        avx512::ifma::negacyclic_inverse,
+                        avx512::ifma::cyclic_forward,
+                        avx512::ifma::cyclic_inverse,
+                    ],
+                    [
+                        avx512::ifma_mullo::negacyclic_forward,
+                        avx512::ifma_mullo::negacyclic_inverse,
+                        avx512::ifma_mullo::cyclic_forward,
+                        avx512::ifma_mullo::cyclic_inverse,
+                    ],
+                ];
+                for (v, [fwd, inv, cfwd, cinv]) in variants.into_iter().enumerate() {
+                    let run = |f: Transform, tables: &Tables, r: &dyn Fn(&mut [u64])| {
+                        let (mut x, mut y) = (a.clone(), a.clone());
+                        // SAFETY: `has_ifma()` checked AVX-512 F/BW/DQ/VL and IFMA52 above.
+                        unsafe { f(&mut x, tables, q) };
+                        r(&mut y);
+                        assert_eq!(x, y, "variant {v} n={n} q={q}");
+                    };
+                    run(fwd, &plan.simd_forward, &|x| reference.forward(x));
+                    run(inv, &plan.simd_inverse, &|x| reference.inverse(x));
+                    run(cfwd, &cyclic.simd_forward, &|x| reference_cyclic.forward(x));
+                    run(cinv, &cyclic.simd_inverse, &|x| reference_cyclic.inverse(x));
+                }
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
 
     #[test]
-    fn simd_backends_agree_with_scalar_on_random_inputs(log_n in 1u32..12, bits in prop::sample::select(vec![20u32, 24, 32, 50, 60, 62]), seed in any::<u64>()) {
+    fn simd_backends_agree_with_scalar_on_random_inputs(log_n in 1u32..12, bits in prop::sample::select(vec![20u32, 24, 32, 50, 60, 61, 62]), seed in any::<u64>()) {
         let n = 1 << log_n;
         let q = prime(bits, n);
         assert_agrees_with_scalar(n, q, &[random_vec(n, q, seed)]);

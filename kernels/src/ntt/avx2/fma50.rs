@@ -75,10 +75,21 @@ fn stage(c: Consts, span: usize, dit: bool) -> Consts {
     Consts { lazy, ..c }
 }
 
+/// The first forward stage follows [`stage`]'s rule like the others.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn first_forward(c: Consts) -> Consts {
+    c
+}
+
 /// Lanes per vector.
 const LANES: usize = 4;
 /// The negacyclic tails run the spans 4, 2, 1 on chunks of 8.
 const NEG_TAIL: usize = 8;
+/// The forward tail runs the same spans.
+const FWD_TAIL: usize = NEG_TAIL;
+/// Whether the forward blockwise stages run two vectors per step.
+const PAIRED: bool = false;
 
 /// Four doubles from a buffer that holds doubles' bits.
 #[inline]
