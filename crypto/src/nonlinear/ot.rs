@@ -108,9 +108,10 @@
 //! on her share.
 //!
 //! # Low digits shared (issue #20)
-//! Where moreover `2^(s+1)` divides `p − 1` and `s` is a digit boundary (the presets at the
-//! UNet's shift of 12 with digits of 1, 2, 3 or 4 bits; [`Millionaires::shared_low_digits`],
-//! the default), `h = (p − 1)/2 ≡ 0 (mod 2^s)`, so the wrap threshold `T_w = p − 1 − a` and the
+//! Where moreover `2^(s+1)` divides `p − 1` and `s` is a digit boundary at least two digits
+//! up (the presets at the UNet's shift of 12 with digits of 1 to 4 bits; with a single low
+//! digit the split saves 3 B and measured slower, so it is not taken;
+//! [`Millionaires::shared_low_digits`], the default), `h = (p − 1)/2 ≡ 0 (mod 2^s)`, so the wrap threshold `T_w = p − 1 − a` and the
 //! carries' `τ` agree in their low `s` bits (`T_w ≡ −a ≡ −ρ_0`), and so does the DReLU
 //! threshold: `θ − 1 = T_w + h` for `a ≥ h`, and for `a < h` `[b ≥ θ] = [T_w − h ≤ b]`. Every
 //! comparison then splits at bit `s` (`b = b_hi·2^s + b_lo`,
@@ -287,7 +288,9 @@ impl Millionaires {
     };
 
     /// The default: 4-bit digits, trimmed, both carries from one comparison and the low
-    /// digits of the wrap and DReLU comparisons shared with it where `p` allows.
+    /// digits of the wrap and DReLU comparisons shared with it where `p` allows. (3-bit digits
+    /// take a ReLU at the UNet's shift to 93.5 B against 104.6 B, but run ReLUs about 10 %
+    /// and max pools and argmaxes about 20 % slower; `docs/PERFORMANCE.md`.)
     pub const DEFAULT: Self = Self {
         shared_low_digits: true,
         ..Self::FUSED
@@ -621,9 +624,9 @@ struct Parts {
 impl OtSession {
     /// Sets up the session with [`Params::FERRET_COMPACT`] (145 bits under the LPN estimates of
     /// `tools/lpn_estimate.py`, issue #18; the L2-resident LPN set, the fastest: a 32-bit ReLU
-    /// in 118.4 B at shift 4 and 129.1 B at shift 12 with [`Millionaires::DEFAULT`] at the q32
-    /// preset's `p` (138.8 B where `p ≢ 1 mod 2^12` and the carries cannot fuse);
-    /// [`Params::FERRET`] takes 19 B less at shift 12 but runs at less than half the rate,
+    /// in 115.4 B at shift 4 and 104.6 B at shift 12 with [`Millionaires::DEFAULT`] at the q32
+    /// preset's `p` (118.4 and 138.8 B at `p = 2^32 − 5`, where nothing fuses);
+    /// [`Params::FERRET`] takes 17 B less at shift 12 but runs at less than half the rate,
     /// `docs/PERFORMANCE.md`; [`Params::FERRET_B11`] is below 128 bits, see `SECURITY.md`):
     /// Ferret in both directions (Alice's first), each bootstrapped by 128 base OTs and IKNP,
     /// running [`Millionaires::DEFAULT`]. The peer calls this with the other role and the same
@@ -1202,13 +1205,15 @@ impl OtSession {
     }
 
     /// Whether a rescaling by `2^s` splits the wrap and DReLU comparisons at bit `s`: the
-    /// carries fuse, `s` is a digit boundary below `k`, and `2^(s+1)` divides `p − 1` (so
-    /// `h ≡ 0 mod 2^s`; module docs, "Low digits shared").
+    /// carries fuse, `s` is a digit boundary below `k` and at least two digits up (with one
+    /// low digit the split saves 3 B per ReLU and measured 13 % slower), and `2^(s+1)` divides
+    /// `p − 1` (so `h ≡ 0 mod 2^s`; module docs, "Low digits shared").
     fn shares_low_digits(&self, s: u32) -> bool {
         let m = self.millionaires.digit_bits;
         self.millionaires.shared_low_digits
             && self.fuses_carries(s)
             && s.is_multiple_of(m)
+            && s >= 2 * m
             && s < self.config.k
             && (self.config.p - 1).is_multiple_of(1u64 << (s + 1))
     }

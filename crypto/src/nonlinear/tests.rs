@@ -318,8 +318,12 @@ fn trimming_saves_exactly_the_unused_bits() {
     let (old, _) = bytes(ot::Millionaires::ISSUE_9);
     let (new, _) = bytes(ot::Millionaires::TRIMMED);
     assert_eq!(old - new, (n as u64) * 21 / 2, "old {old} B, new {new} B");
-    // This `p` is 3 mod 4: the default cannot fuse the carries and sends what TRIMMED sends.
-    let (default, _) = bytes(ot::Millionaires::DEFAULT);
+    // This `p` is 3 mod 4: the default's carries cannot fuse, so at TRIMMED's digit size it
+    // sends what TRIMMED sends.
+    let (default, _) = bytes(ot::Millionaires {
+        digit_bits: 4,
+        ..ot::Millionaires::DEFAULT
+    });
     assert_eq!(default, new);
 }
 
@@ -332,8 +336,9 @@ const PRESET_Q32: (u32, u64) = (32, 4_294_475_777);
 /// random (each below and above `p − h`, where `a − h` wraps), Bob's with `b_lo` at `τ − 1`,
 /// `τ`, `τ + 1` (`τ = −ρ_0 mod 2^s`, where the carries change), 0 and `2^s − 1`, and `b` near
 /// 0 and near `p`; ReLU, rescale and max pool against the reference at the presets' moduli and
-/// shifts 1, 12, 14, with the default variant and with [`ot::Millionaires::TRIMMED`]; fused
-/// sends fewer bytes wherever the carries span more than one digit.
+/// shifts 1, 12, 14, with the default (3-bit digits) and, at 4-bit digits, shared low digits,
+/// fused carries only and [`ot::Millionaires::TRIMMED`]: fused sends fewer bytes wherever the
+/// carries span more than one digit, shared fewer still at a digit boundary (12).
 #[test]
 fn fused_carries_equal_reference_at_every_carry_boundary() {
     for (k, p) in [PRESET_Q24, PRESET_Q32] {
@@ -389,9 +394,13 @@ fn fused_carries_equal_reference_at_every_carry_boundary() {
             };
             let mut relu_bytes = Vec::new();
             let variants = [
-                ot::Millionaires::DEFAULT,
+                ot::Millionaires {
+                    digit_bits: 4,
+                    ..ot::Millionaires::DEFAULT
+                },
                 ot::Millionaires::FUSED,
                 ot::Millionaires::TRIMMED,
+                ot::Millionaires::DEFAULT,
             ];
             for variant in variants {
                 let ((a, bytes), (b, _)) = two_party_with(
@@ -416,8 +425,8 @@ fn fused_carries_equal_reference_at_every_carry_boundary() {
             }
             // One digit of carries (shift ≤ 4) sends 2 bits either way; above, fused saves;
             // shared low digits save more where the shift is a digit boundary (12).
-            let [shared, fused, two] = relu_bytes[..] else {
-                unreachable!("three variants")
+            let [shared, fused, two, _] = relu_bytes[..] else {
+                unreachable!("four variants")
             };
             assert!(
                 fused < two || (shift <= 4 && fused == two),
