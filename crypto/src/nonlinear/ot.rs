@@ -1173,13 +1173,7 @@ impl OtSession {
         let mut wrap = cmp.remove(0).lt;
         let w = wrap.remove(0);
         let d = if want.relu {
-            let g = wrap.remove(0);
-            let mut d = xor(&w, &g);
-            if alice {
-                let kappa = pack(n, |i| view.own[i] >= h);
-                d = xor(&d, &kappa);
-            }
-            d
+            self.drelu(view, &w, &wrap.remove(0))
         } else {
             Vec::new()
         };
@@ -1202,6 +1196,18 @@ impl OtSession {
             d,
             c_sel,
         })
+    }
+
+    /// DReLU's shares `d = κ ⊕ w ⊕ g` from the wrap bit and `g = [b ≥ θ]` (module docs),
+    /// `κ = [a ≥ h]` Alice's.
+    fn drelu(&self, view: &View, w: &[u64], g: &[u64]) -> Vec<u64> {
+        let d = xor(w, g);
+        if self.party() == Role::Alice {
+            let h = (self.config.p - 1) / 2;
+            xor(&d, &pack(view.own.len(), |i| view.own[i] >= h))
+        } else {
+            d
+        }
     }
 
     /// Whether a rescaling by `2^s` splits the wrap and DReLU comparisons at bit `s`: the
@@ -1292,13 +1298,7 @@ impl OtSession {
         let w = part(0, &hi.lt[0]);
         let c_sel = part(1, &xor(c1, e));
         let d = if want.relu {
-            let g = part(2, &hi.lt[1]);
-            let mut d = xor(&w, &g);
-            if alice {
-                let kappa = pack(n, |i| view.own[i] >= h);
-                d = xor(&d, &kappa);
-            }
-            d
+            self.drelu(view, &w, &part(2, &hi.lt[1]))
         } else {
             Vec::new()
         };

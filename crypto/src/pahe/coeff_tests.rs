@@ -283,6 +283,47 @@ fn coefficient_wire_formats_refuse_damage() {
     assert!(sk.decrypt_coeffs(&resp, &other).is_err());
 }
 
+/// The KS distance between the invariant noise (log2, per coefficient) of `cts ⊙ x[0]` and
+/// `cts ⊙ x[1]` after the return path's share (a zero mask on every coefficient) and, unless
+/// `flood` is `None`, a re-randomisation with a flood of that many bits: what a distinguisher
+/// holding `keys.0` sees of the plaintext factor.
+fn flood_distance(
+    params: &Params,
+    keys: (&SecretKey, &PublicKey),
+    cts: &[Ciphertext],
+    x: [&PreparedPlaintext; 2],
+    flood: Option<u32>,
+    prg: &mut Prg,
+) -> f64 {
+    let (sk, pk) = keys;
+    let ev = Evaluator::new(params);
+    let n = params.n();
+    let sel = Selection::new(params, (0..n as u32).collect()).unwrap();
+    let mask = vec![0u64; n];
+    let mut noise = |x: &PreparedPlaintext| -> Vec<f64> {
+        cts.iter()
+            .flat_map(|ct| {
+                let mut c = ct.clone();
+                ev.mul_plain_assign(&mut c, x).unwrap();
+                ev.share_coeffs(&mut c, &sel, &mask).unwrap();
+                if let Some(bits) = flood {
+                    ev.rerandomize_and_flood_with(&mut c, pk, bits, prg)
+                        .unwrap();
+                }
+                sk.invariant_noise_log2(&c).unwrap()
+            })
+            .collect()
+    };
+    let a = noise(x[0]);
+    let b = noise(x[1]);
+    crate::test_support::ks_statistic(&a, &b)
+}
+
+/// The two-sample KS critical value at α ≈ 10^-6 for two samples of `m` each.
+fn ks_critical(m: usize) -> f64 {
+    2.76 * (2.0 / m as f64).sqrt()
+}
+
 /// A distinguisher who knows the secret key compares the noise magnitudes of products with
 /// two weight polynomials of the same shape — all ones against full-range weights — after the
 /// server's return path: it must tell them apart without a flood or with one of about the
@@ -294,7 +335,6 @@ fn distinguisher_sees_the_weights_only_without_enough_flooding() {
     let mut prg = Prg::from_seed([6; 16]);
     let sk = SecretKey::generate(params, &mut prg);
     let pk = PublicKey::generate(&sk, &mut prg);
-    let ev = Evaluator::new(params);
     let plan = params.coeff_plan(n as u64, COEFF_WEIGHT_BITS).unwrap();
     let ones = weight_plaintext(params, &vec![1; n]);
     let full = weight_plaintext(params, &weights(&mut prg, n, n, COEFF_WEIGHT_BITS));
@@ -308,30 +348,10 @@ fn distinguisher_sees_the_weights_only_without_enough_flooding() {
                 .expand()
         })
         .collect();
-    let sel = Selection::new(params, (0..n as u32).collect()).unwrap();
-    let mask = vec![0u64; n];
-    // The noise magnitudes of the returned products, before the switch (exact there).
-    let noise = |w: &PreparedPlaintext, flood: Option<u32>, prg: &mut Prg| -> Vec<f64> {
-        inputs
-            .iter()
-            .flat_map(|ct| {
-                let mut c = ct.clone();
-                ev.mul_plain_assign(&mut c, w).unwrap();
-                ev.share_coeffs(&mut c, &sel, &mask).unwrap();
-                if let Some(bits) = flood {
-                    ev.rerandomize_and_flood_with(&mut c, &pk, bits, prg)
-                        .unwrap();
-                }
-                sk.invariant_noise_log2(&c).unwrap()
-            })
-            .collect()
-    };
-    let critical = 2.76 * (2.0 / (rounds * n) as f64).sqrt();
     let mut distance = |flood: Option<u32>| {
-        let a = noise(&ones, flood, &mut prg);
-        let b = noise(&full, flood, &mut prg);
-        crate::test_support::ks_statistic(&a, &b)
+        flood_distance(params, (&sk, &pk), &inputs, [&ones, &full], flood, &mut prg)
     };
+    let critical = ks_critical(inputs.len() * n);
     let none = distance(None);
     // Full-range weights give noise of about 2^(16 + 4 + 1.7) here: a flood of 2^21 is of
     // the noise's own size.
@@ -641,7 +661,6 @@ fn distinguisher_sees_the_share_only_without_enough_flooding() {
     let mut prg = Prg::from_seed([7; 16]);
     let sk = SecretKey::generate(params, &mut prg);
     let pk = PublicKey::generate(&sk, &mut prg);
-    let ev = Evaluator::new(params);
     let plan = params.coeff_share_plan(n as u64).unwrap();
     let share = |values: Vec<u64>| {
         let pt = params.plaintext_from_coeffs(values).unwrap();
@@ -661,29 +680,17 @@ fn distinguisher_sees_the_share_only_without_enough_flooding() {
                 .expand()
         })
         .collect();
-    let sel = Selection::new(params, (0..n as u32).collect()).unwrap();
-    let mask = vec![0u64; n];
-    let noise = |x: &PreparedPlaintext, flood: Option<u32>, prg: &mut Prg| -> Vec<f64> {
-        weights
-            .iter()
-            .flat_map(|ct| {
-                let mut c = ct.clone();
-                ev.mul_plain_assign(&mut c, x).unwrap();
-                ev.share_coeffs(&mut c, &sel, &mask).unwrap();
-                if let Some(bits) = flood {
-                    ev.rerandomize_and_flood_with(&mut c, &pk, bits, prg)
-                        .unwrap();
-                }
-                sk.invariant_noise_log2(&c).unwrap()
-            })
-            .collect()
-    };
-    let critical = 2.76 * (2.0 / (rounds * n) as f64).sqrt();
     let mut distance = |flood: Option<u32>| {
-        let a = noise(&ones, flood, &mut prg);
-        let b = noise(&full, flood, &mut prg);
-        crate::test_support::ks_statistic(&a, &b)
+        flood_distance(
+            params,
+            (&sk, &pk),
+            &weights,
+            [&ones, &full],
+            flood,
+            &mut prg,
+        )
     };
+    let critical = ks_critical(weights.len() * n);
     let none = distance(None);
     // Full-range shares give noise of about 2^(19 + 4 + 2.2) here (256 terms of ≤ 2^19 times
     // a CBD error): a flood of 2^25 is of the noise's own size.
