@@ -28,7 +28,7 @@ use bunet_unet::secure::homconv::{
     LinearClient, LinearServer, SETUP_LABEL,
 };
 use bunet_unet::secure::{HomConvClient, HomConvServer, Layout};
-use bunet_unet::{Quant, QuantModel};
+use bunet_unet::{Quant, QuantModel, Tensor};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 /// Both sides of conv `conv` of `qm` on input extents `dims` under `backend` (`dft`, `coeff` or
@@ -149,6 +149,33 @@ fn selected(id: &str) -> bool {
     true
 }
 
+/// A layer run's inputs: the q32 parameters, the client's keys and both parties' uniform
+/// input shares of `c_in` channels of extents `dims`, from the OS-seeded generator.
+struct LayerInputs {
+    params: Params,
+    sk: SecretKey,
+    pk: PublicKey,
+    x_a: Tensor<u64>,
+    x_b: Tensor<u64>,
+}
+
+fn layer_inputs(c_in: usize, dims: [usize; 3]) -> LayerInputs {
+    let params = Params::q32();
+    let p = params.p();
+    let mut prg = Prg::from_os_entropy();
+    let sk = SecretKey::generate(&params, &mut prg);
+    let pk = PublicKey::generate(&sk, &mut prg);
+    let x_a = uniform_share(c_in, dims, p, &mut prg);
+    let x_b = uniform_share(c_in, dims, p, &mut prg);
+    LayerInputs {
+        params,
+        sk,
+        pk,
+        x_a,
+        x_b,
+    }
+}
+
 fn bench_layer(
     c: &mut Criterion,
     backend: &str,
@@ -159,14 +186,14 @@ fn bench_layer(
     if !selected(&format!("linear/{backend}/{layer}")) {
         return;
     }
-    let params = Params::q32();
-    let p = params.p();
     let spec = &qm.convs()[conv].spec;
-    let mut prg = Prg::from_os_entropy();
-    let sk = SecretKey::generate(&params, &mut prg);
-    let pk = PublicKey::generate(&sk, &mut prg);
-    let x_a = uniform_share(spec.c_in, dims, p, &mut prg);
-    let x_b = uniform_share(spec.c_in, dims, p, &mut prg);
+    let LayerInputs {
+        params,
+        sk,
+        pk,
+        x_a,
+        x_b,
+    } = layer_inputs(spec.c_in, dims);
     let start = Instant::now();
     let (client, server, packing) = sides(&params, (qm, conv), dims, backend);
     let prepare = start.elapsed();
@@ -244,14 +271,14 @@ fn interleaved(layer: &str, (qm, conv): (&QuantModel, usize), dims: [usize; 3], 
     if !selected(&format!("linear/interleaved/{layer}")) {
         return;
     }
-    let params = Params::q32();
-    let p = params.p();
     let spec = &qm.convs()[conv].spec;
-    let mut prg = Prg::from_os_entropy();
-    let sk = SecretKey::generate(&params, &mut prg);
-    let pk = PublicKey::generate(&sk, &mut prg);
-    let x_a = uniform_share(spec.c_in, dims, p, &mut prg);
-    let x_b = uniform_share(spec.c_in, dims, p, &mut prg);
+    let LayerInputs {
+        params,
+        sk,
+        pk,
+        x_a,
+        x_b,
+    } = layer_inputs(spec.c_in, dims);
     let sides: Vec<_> = BACKENDS
         .iter()
         .map(|&b| sides(&params, (qm, conv), dims, b))
