@@ -193,10 +193,7 @@ fn bench_ot_variants(c: &mut Criterion) {
     let config = Config::new(Backend::Ot, k, p).expect("valid");
     let compact = ("compact", FerretParams::FERRET_COMPACT);
     let ferret = ("ferret", FerretParams::FERRET);
-    let fused = |digit_bits| Millionaires {
-        digit_bits,
-        ..Millionaires::DEFAULT
-    };
+    let fused = |digit_bits| Millionaires::DEFAULT.with_digits(digit_bits);
     let old = [
         Millionaires::ISSUE_9,
         Millionaires::TRIMMED,

@@ -246,8 +246,11 @@ impl<'a> Comparisons<'a> {
 /// protocol version fixes it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Millionaires {
-    /// Bits per digit `m`, `1..=4`: one 1-out-of-`2^m` OT per digit.
+    /// Bits per digit `m`, `1..=4`: one 1-out-of-`2^m` OT per digit (max pools, rescaling
+    /// alone, argmax).
     pub digit_bits: u32,
+    /// Bits per digit of a ReLU's comparisons (its wrap bit, DReLU and carries), `1..=4`.
+    pub relu_digit_bits: u32,
     /// Whether only what the tree uses goes on the wire: no `eq` leaf at digit 0, no `eq` lane
     /// opened for a node whose `eq` the tree drops, the top digit's OT only as wide as its bits
     /// (issue #20). `false` is issue #9's wire format (handshake version ≤ 6), kept for
@@ -268,6 +271,7 @@ impl Millionaires {
     /// every node opened.
     pub const ISSUE_9: Self = Self {
         digit_bits: 4,
+        relu_digit_bits: 4,
         trimmed: false,
         fused_carries: false,
         shared_low_digits: false,
@@ -276,6 +280,7 @@ impl Millionaires {
     /// Handshake versions 7 and 8: 4-bit digits, trimmed, two comparisons for the carries.
     pub const TRIMMED: Self = Self {
         digit_bits: 4,
+        relu_digit_bits: 4,
         trimmed: true,
         fused_carries: false,
         shared_low_digits: false,
@@ -287,14 +292,25 @@ impl Millionaires {
         ..Self::TRIMMED
     };
 
-    /// The default: 4-bit digits, trimmed, both carries from one comparison and the low
-    /// digits of the wrap and DReLU comparisons shared with it where `p` allows. (3-bit digits
-    /// take a ReLU at the UNet's shift to 93.5 B against 104.6 B, but run ReLUs about 10 %
-    /// and max pools and argmaxes about 20 % slower; `docs/PERFORMANCE.md`.)
+    /// The default: trimmed, both carries from one comparison and the low digits of the wrap
+    /// and DReLU comparisons shared with it where `p` allows; 3-bit digits for a ReLU's
+    /// comparisons (93.5 B at the UNet's shift against 104.6 B with 4-bit digits, which run
+    /// them about 15 % faster) and 4-bit ones elsewhere (3-bit digits made max pools and
+    /// argmaxes about 20 % slower for 10 % fewer bytes); `docs/PERFORMANCE.md`.
     pub const DEFAULT: Self = Self {
+        relu_digit_bits: 3,
         shared_low_digits: true,
         ..Self::FUSED
     };
+
+    /// This variant with `bits`-bit digits for every comparison.
+    pub const fn with_digits(self, bits: u32) -> Self {
+        Self {
+            digit_bits: bits,
+            relu_digit_bits: bits,
+            ..self
+        }
+    }
 
     /// The 1-of-N size (`log2 N`) of digit `d`'s OT when the widest comparison has `top` bits.
     fn log_n(&self, d: usize, top: u32) -> u32 {
@@ -670,11 +686,10 @@ impl OtSession {
     /// # Errors
     /// [`NonlinearError::InvalidDigitBits`] unless `1 ≤ digit_bits ≤ 4`.
     pub fn with_millionaires(mut self, millionaires: Millionaires) -> Result<Self, Error> {
-        if !(1..=4).contains(&millionaires.digit_bits) {
-            return Err(NonlinearError::InvalidDigitBits {
-                bits: millionaires.digit_bits,
+        for bits in [millionaires.digit_bits, millionaires.relu_digit_bits] {
+            if !(1..=4).contains(&bits) {
+                return Err(NonlinearError::InvalidDigitBits { bits }.into());
             }
-            .into());
         }
         self.millionaires = millionaires;
         Ok(self)
@@ -1056,7 +1071,16 @@ impl OtSession {
         want: Wanted,
     ) -> Result<Parts, Error> {
         let view = self.view(shares, s);
-        let bits = self.wrap_bits(ch, &view, s, want)?;
+        let bits = if want.relu {
+            // A ReLU's comparisons run on their own digit size (the variant's `relu_digit_bits`).
+            let all = self.millionaires;
+            self.millionaires.digit_bits = all.relu_digit_bits;
+            let bits = self.wrap_bits(ch, &view, s, want);
+            self.millionaires = all;
+            bits?
+        } else {
+            self.wrap_bits(ch, &view, s, want)?
+        };
         let products = self.wrap_products(ch, &view, &bits, want)?;
         let r = if !want.rescale {
             Vec::new()

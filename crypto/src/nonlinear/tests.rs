@@ -255,24 +255,17 @@ fn every_op_equals_reference_on_edges_and_random_shares_in_memory() {
 /// ones with `p ≡ 1` only mod 2 or 4 (fused at shift 1 or 2, two carries above).
 #[test]
 fn every_millionaires_variant_equals_reference() {
-    let trimmed = |digit_bits| ot::Millionaires {
-        digit_bits,
-        trimmed: true,
-        ..ot::Millionaires::DEFAULT
-    };
+    let trimmed = |digit_bits| ot::Millionaires::DEFAULT.with_digits(digit_bits);
     let variants = [
         ot::Millionaires::ISSUE_9,
-        ot::Millionaires {
-            digit_bits: 3,
-            trimmed: false,
-            ..ot::Millionaires::ISSUE_9
-        },
+        ot::Millionaires::ISSUE_9.with_digits(3),
         trimmed(1),
         trimmed(2),
         trimmed(3),
         trimmed(4),
         ot::Millionaires::TRIMMED,
         ot::Millionaires::FUSED,
+        ot::Millionaires::DEFAULT,
     ];
     let moduli = [moduli()[0], moduli()[3], PRESET_Q24, PRESET_Q32];
     for variant in variants {
@@ -320,10 +313,7 @@ fn trimming_saves_exactly_the_unused_bits() {
     assert_eq!(old - new, (n as u64) * 21 / 2, "old {old} B, new {new} B");
     // This `p` is 3 mod 4: the default's carries cannot fuse, so at TRIMMED's digit size it
     // sends what TRIMMED sends.
-    let (default, _) = bytes(ot::Millionaires {
-        digit_bits: 4,
-        ..ot::Millionaires::DEFAULT
-    });
+    let (default, _) = bytes(ot::Millionaires::DEFAULT.with_digits(4));
     assert_eq!(default, new);
 }
 
@@ -394,10 +384,7 @@ fn fused_carries_equal_reference_at_every_carry_boundary() {
             };
             let mut relu_bytes = Vec::new();
             let variants = [
-                ot::Millionaires {
-                    digit_bits: 4,
-                    ..ot::Millionaires::DEFAULT
-                },
+                ot::Millionaires::DEFAULT.with_digits(4),
                 ot::Millionaires::FUSED,
                 ot::Millionaires::TRIMMED,
                 ot::Millionaires::DEFAULT,
