@@ -640,9 +640,9 @@ struct Parts {
 impl OtSession {
     /// Sets up the session with [`Params::FERRET_COMPACT`] (145 bits under the LPN estimates of
     /// `tools/lpn_estimate.py`, issue #18; the L2-resident LPN set, the fastest: a 32-bit ReLU
-    /// in 115.4 B at shift 4 and 104.6 B at shift 12 with [`Millionaires::DEFAULT`] at the q32
-    /// preset's `p` (118.4 and 138.8 B at `p = 2^32 − 5`, where nothing fuses);
-    /// [`Params::FERRET`] takes 17 B less at shift 12 but runs at less than half the rate,
+    /// in 107.4 B at shift 4 and 93.5 B at shift 12 with [`Millionaires::DEFAULT`] at the q32
+    /// preset's `p` (118.4 and 138.8 B with issue #20's trimmed 4-bit digits alone);
+    /// [`Params::FERRET`] takes 20 B less at shift 12 but runs at less than half the rate,
     /// `docs/PERFORMANCE.md`; [`Params::FERRET_B11`] is below 128 bits, see `SECURITY.md`):
     /// Ferret in both directions (Alice's first), each bootstrapped by 128 base OTs and IKNP,
     /// running [`Millionaires::DEFAULT`]. The peer calls this with the other role and the same
