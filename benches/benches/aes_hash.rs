@@ -11,7 +11,7 @@ use std::hint::black_box;
 const BLOCKS: usize = 4096;
 
 fn bench(c: &mut Criterion) {
-    println!("{}", bunet_benches::backend_banner());
+    println!("{}", bunet_benches::bench_start());
     let mut g = c.benchmark_group("aes_hash");
     g.throughput(Throughput::Elements(BLOCKS as u64));
     let tweaks: Vec<u128> = (0..BLOCKS as u128).map(|i| i / 2).collect();

@@ -303,7 +303,7 @@ fn side_by_side(params: &Params, par: &Arc<BfvParameters>, label: &str) {
 }
 
 fn bench(c: &mut Criterion) {
-    println!("{}", bunet_benches::backend_banner());
+    println!("{}", bunet_benches::bench_start());
     println!(
         "rayon threads: {} (set RAYON_NUM_THREADS=1 for the single-core comparison)",
         rayon_threads()

@@ -12,7 +12,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 const P: u64 = 4_294_967_291;
 
 fn conv(c: &mut Criterion) {
-    println!("{}", bunet_benches::backend_banner());
+    println!("{}", bunet_benches::bench_start());
     let (side, ch) = (128usize, 32usize);
     let g = Geometry {
         kind: Kind::Same,

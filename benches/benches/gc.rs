@@ -53,7 +53,7 @@ fn bench_core(c: &mut Criterion, name: &str, circuit: &Circuit, m: usize) {
 }
 
 fn bench_core_all(c: &mut Criterion) {
-    println!("{}", bunet_benches::backend_banner());
+    println!("{}", bunet_benches::bench_start());
     println!("aes engine: {}", FixedKeyHash::new().engine());
     let aes = bristol::parse(AES128, 1, Party::Evaluator).expect("aes_128.txt parses");
     bench_core(c, "circuit=aes128", &aes, 1);

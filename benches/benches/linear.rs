@@ -337,7 +337,7 @@ fn y_len(kind: ConvKind, dims: [usize; 3]) -> usize {
 }
 
 fn bench_linear(c: &mut Criterion) {
-    println!("{}", bunet_benches::backend_banner());
+    println!("{}", bunet_benches::bench_start());
     println!("cpu: {}", bunet_benches::cpu_model());
     let anchors = conv_model(Dims::Two, 64, Quant::q32());
     let unet = conv_model(Dims::Two, 16, Quant::q32());

@@ -54,7 +54,7 @@ fn modmul(c: &mut Criterion) {
 }
 
 fn config() -> Criterion {
-    println!("{}", bunet_benches::backend_banner());
+    println!("{}", bunet_benches::bench_start());
     Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))

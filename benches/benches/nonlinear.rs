@@ -118,7 +118,7 @@ fn preset_moduli() -> [(u32, u64); 2] {
 }
 
 fn bench_nonlinear(c: &mut Criterion) {
-    println!("{}", bunet_benches::backend_banner());
+    println!("{}", bunet_benches::bench_start());
     let m = 1 << 16;
     let [_, (_, p32)] = preset_moduli();
     let mut bench = |backend: Backend, block: Block, k: u32, p: u64, transport: &str, m: usize| {

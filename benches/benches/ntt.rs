@@ -325,7 +325,7 @@ criterion_group! {
 }
 
 fn main() {
-    println!("{}", bunet_benches::backend_banner());
+    println!("{}", bunet_benches::bench_start());
     side_by_side();
     #[cfg(feature = "fhe-tfhe-ntt-nightly")]
     tfhe_side_by_side();

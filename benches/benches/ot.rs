@@ -182,7 +182,7 @@ fn paired<S: 'static>(
 }
 
 fn bench_ot(c: &mut Criterion) {
-    eprintln!("{}", bunet_benches::backend_banner());
+    eprintln!("{}", bunet_benches::bench_start());
     let n: usize = 1 << 20;
     let mut group = c.benchmark_group("ot");
     group.sample_size(10);

@@ -11,7 +11,7 @@ use bunet_unet::{Architecture, Weights, fixed, float};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn reference(c: &mut Criterion) {
-    println!("{}", bunet_benches::backend_banner());
+    println!("{}", bunet_benches::bench_start());
     let arch = Architecture::seed();
     let model = Weights::random_trained_like(&arch, 1)
         .expect("the seed architecture is valid")

@@ -121,7 +121,7 @@ fn bench_homconv(
 }
 
 fn bench_secure_layers(c: &mut Criterion) {
-    println!("{}", bunet_benches::backend_banner());
+    println!("{}", bunet_benches::bench_start());
     println!("cpu: {}", bunet_benches::cpu_model());
     let q32 = Params::q32();
     let budget = PREPARED_FILTER_BUDGET;

@@ -47,7 +47,7 @@ fn with_session<R: Send>(
 }
 
 fn bench(c: &mut Criterion) {
-    println!("{}", bunet_benches::backend_banner());
+    println!("{}", bunet_benches::bench_start());
     let mut g = c.benchmark_group("secure_unet");
     g.sample_size(10)
         .measurement_time(Duration::from_secs(20))

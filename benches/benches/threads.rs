@@ -202,7 +202,7 @@ fn relu(c: &mut Criterion, threads: usize) {
 }
 
 fn bench_threads(c: &mut Criterion) {
-    println!("{}", bunet_benches::backend_banner());
+    println!("{}", bunet_benches::bench_start());
     println!("cpu: {}", bunet_benches::cpu_model());
     for threads in [1, 2] {
         homconv(c, threads);

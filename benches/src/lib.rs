@@ -11,10 +11,13 @@ use bunet_unet::arch::{Activation, Architecture, Dims, Pooling};
 use bunet_unet::{Quant, QuantModel, Tensor, Weights};
 use criterion::{BenchmarkId, Criterion, Throughput};
 
-/// The line every bench prints first: which CPU backend the kernels chose.
-pub fn backend_banner() -> String {
+/// Sets the process up as `bunet` runs (the heap keeps freed memory for reuse,
+/// [`bunet_kernels::memory`]) and returns the line every bench prints first: which CPU backend
+/// the kernels chose and whether that heap policy applies.
+pub fn bench_start() -> String {
+    let retained = bunet_kernels::memory::retain_freed_memory();
     format!(
-        "bunet kernels backend: {} (IFMA52: {})",
+        "bunet kernels backend: {} (IFMA52: {}); heap keeps freed memory: {retained}",
         bunet_kernels::Backend::detect(),
         bunet_kernels::Backend::has_ifma()
     )

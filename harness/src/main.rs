@@ -9,5 +9,7 @@ mod cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // The protocols' per-chunk buffers are reused instead of page-faulted afresh each chunk.
+    bunet_kernels::memory::retain_freed_memory();
     cli::main()
 }

@@ -4,7 +4,8 @@
 //! Every operation has one safe entry point. Inside, a portable scalar reference is always
 //! compiled and tested, and SIMD backends are chosen once, when a plan or context is built
 //! ([`Backend::detect`]), from the CPU's features. `BUNET_FORCE_SCALAR=1` forces the portable path.
-//! This crate holds no protocol logic and performs no I/O.
+//! This crate holds no protocol logic and performs no I/O; [`memory`] sets the process's heap
+//! policy for the binaries.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
@@ -14,6 +15,7 @@ pub mod automorph;
 mod backend;
 pub mod conv;
 mod error;
+pub mod memory;
 pub mod modarith;
 pub mod ntt;
 pub mod primes;
