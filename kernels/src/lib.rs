@@ -18,6 +18,7 @@ mod error;
 pub mod memory;
 pub mod modarith;
 pub mod ntt;
+pub mod oblivious;
 pub mod primes;
 pub mod rns;
 pub mod sample;

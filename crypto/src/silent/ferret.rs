@@ -84,6 +84,7 @@
 //! leaves' cleared lsb leaves 127 bits of entropy per leaf, as in emp-ot.
 
 use bunet_kernels::aes_hash::{Engine, FixedKeyHash};
+use bunet_kernels::oblivious::xor_at;
 use rayon::prelude::*;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -465,9 +466,13 @@ fn sender_tree(
 
 /// The receiver's half-tree: every leaf of the sender's except `leaves[α] = s_α ⊕ Δ`, with `α`
 /// the position the base choice bits select.
+///
+/// The unknown node of every level is kept at 0, so its children are `H(0, τ_ℓ)` on both sides:
+/// public values, taken out of the side sums without finding them. The learnt child and the
+/// next unknown node (0 again) are written by [`xor_at`], which touches the whole level alike.
 fn receiver_tree(hash: &FixedKeyHash, t: &[u128], tree: u64, msg: &[u128], leaves: &mut [u128]) {
     // The punctured leaf α (the LPN noise position) is the receiver's secret: the path to it is
-    // followed with masks over whole levels, never a branch or an index that depends on it.
+    // followed with masks and whole-level writes, never a branch or an index that depends on it.
     let h = t.len();
     let b = t[0] & 1;
     let k0 = msg[0] ^ t[0];
@@ -476,49 +481,37 @@ fn receiver_tree(hash: &FixedKeyHash, t: &[u128], tree: u64, msg: &[u128], leave
     let mut path = (1 - b) as usize;
     for level in 2..=h {
         let half = 1usize << (level - 1);
+        let tweak = ggm_tweak(tree, level as u32);
         let nodes = &mut leaves[..2 * half];
-        let [mut s0, mut s1] = expand_level(hash, nodes, ggm_tweak(tree, level as u32));
-        // The children of the unknown node are garbage: take them out of the side sums.
-        for j in 0..half {
-            let m = eq_mask(j, path);
-            s0 ^= nodes[j] & m;
-            s1 ^= nodes[j + half] & m;
-        }
+        let [s0, s1] = expand_level(hash, nodes, tweak);
+        // The unknown node is 0: both its children are H(0, τ).
+        let mut garbage = [0u128];
+        hash.hash_many(&mut garbage, &[tweak]);
+        let [s0, s1] = [s0 ^ garbage[0], s1 ^ garbage[0]];
         // K_b = K_0 ⊕ b·Δ: the XOR of the side-b children, all known but one. Choice bit 0:
         // the left child is learnt and the path goes right; 1: the right child is learnt.
         let l = level - 1;
         let kb = msg[l] ^ t[l];
         let bit = mask(t[l] & 1);
         let (left, right) = (!bit & (kb ^ s0), bit & (kb ^ s1));
-        for j in 0..half {
-            let m = eq_mask(j, path);
-            nodes[j] = (nodes[j] & !m) | (m & left);
-            nodes[j + half] = (nodes[j + half] & !m) | (m & right);
-        }
+        let (lo, hi) = nodes.split_at_mut(half);
+        xor_at(lo, path, garbage[0] ^ left);
+        xor_at(hi, path, garbage[0] ^ right);
         path += half & !(bit as usize);
     }
+    // The punctured leaf is 0 (the last unknown node); the others lose their lsb.
     let mut sum = 0u128;
-    for (j, x) in leaves.iter_mut().enumerate() {
-        *x &= !(1 | eq_mask(j, path));
+    for x in leaves.iter_mut() {
+        *x &= !1;
         sum ^= *x;
     }
     // ⊕_j s_j = Δ, so ⊕_{j≠α} (s_j with lsb 0) = (s_α with lsb 0) ⊕ Δ ⊕ 1.
-    for (j, x) in leaves.iter_mut().enumerate() {
-        *x |= (sum | 1) & eq_mask(j, path);
-    }
+    xor_at(leaves, path, sum | 1);
 }
 
 /// All ones if `bit` (0 or 1) is 1, else zero.
 fn mask(bit: u128) -> u128 {
     std::hint::black_box(bit).wrapping_neg()
-}
-
-/// All ones if `a == b`, else zero, without a branch.
-fn eq_mask(a: usize, b: usize) -> u128 {
-    let d = (a ^ b) as u64;
-    // The top bit of `d | -d` is 1 exactly when d ≠ 0.
-    let nonzero = (d | d.wrapping_neg()) >> 63;
-    mask(u128::from(nonzero ^ 1))
 }
 
 /// The two roles' chunk generators, for [`fill`].
