@@ -758,23 +758,26 @@ pub fn session_arch(selector: u8) -> Architecture {
 }
 
 /// Selectors of the session targets: bit 0 the model ([`session_arch`]), bit 1 the nonlinear
-/// backend and bit 2 the linear backend ([`session_config`]); higher bits are ignored.
-pub const SESSION_SELECTORS: u8 = 8;
+/// backend and bits 2–3 the linear backend ([`session_config`]); higher bits are ignored.
+/// Seeds exist for every selector below this.
+pub const SESSION_SELECTORS: u8 = 12;
 
 /// The session configuration for `selector`: bit 1 picks the nonlinear backend (`0` garbled
-/// circuits, `1` OT on silent OT) and bit 2 the linear backend (`0` the seed's DFT HomConv, `1`
-/// the coefficient HomConv, the `bunet` commands' default), so every backend's peer messages
-/// are fuzzed.
+/// circuits, `1` OT on silent OT) and bits 2–3 the linear backend (`0` the seed's DFT HomConv,
+/// `1` the coefficient HomConv, the `bunet` commands' default, `2` and `3` the coefficient
+/// HomConv with the server's weights encrypted, whose set-up the client parses), so every
+/// backend's peer messages are fuzzed. Selectors below 8 mean what they meant before the
+/// third backend.
 pub fn session_config(selector: u8) -> SessionConfig {
     let nonlinear = if selector & 2 == 0 {
         nonlinear::Backend::Gc
     } else {
         nonlinear::Backend::Ot
     };
-    let linear = if selector & 4 == 0 {
-        LinearBackend::Dft
-    } else {
-        LinearBackend::Coeff
+    let linear = match (selector >> 2) & 3 {
+        0 => LinearBackend::Dft,
+        1 => LinearBackend::Coeff,
+        _ => LinearBackend::CoeffEw,
     };
     SessionConfig {
         nonlinear,

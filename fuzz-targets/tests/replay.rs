@@ -208,7 +208,7 @@ fn homconv_budget_refuses_the_largest_extents() {
 
 /// Whole session transcripts are too large to check in, so they are recorded fresh: each
 /// replays to success against the other party's target, and damaged ones are rejected. Every
-/// selector: both models, both nonlinear and both linear backends.
+/// selector: both models, both nonlinear and all three linear backends.
 #[test]
 fn session_targets_accept_recorded_transcripts_and_reject_damaged_ones() {
     use bunet_fuzz_targets::{
