@@ -3,7 +3,7 @@
 
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::ferret::{Params, Receiver, Sender};
+use super::ferret::{Params, Receiver, Sender, fill_both};
 use super::kind;
 use super::pads::{pieces, receiver_pads, sender_pads};
 use crate::Error;
@@ -143,11 +143,10 @@ impl Duplex {
         Ok((shares, values))
     }
 
-    /// Random OTs of `lanes`-bit messages from `n` COTs as sender: per lane `l`, bit `l` of
-    /// `(m_0, m_1)` packed as `(x_l = m_0 ⊕ m_1, m_0)`.
-    fn sender_bits(&mut self, ch: &mut Channel, n: usize, lanes: usize) -> Result<Lanes, Error> {
-        let mut q = Zeroizing::new(vec![0u128; n]);
-        self.sender.send_cot(ch, &mut q)?;
+    /// Random OTs of `lanes`-bit messages from the COTs `q` as sender: per lane `l`, bit `l`
+    /// of `(m_0, m_1)` packed as `(x_l = m_0 ⊕ m_1, m_0)`.
+    fn sender_bits(&mut self, q: &[u128], lanes: usize) -> Lanes {
+        let n = q.len();
         let serial = self.sender.tweaks(n);
         let sender = &self.sender;
         // Pieces of whole words, so each fills its own words of every lane.
@@ -184,19 +183,13 @@ impl Duplex {
         let m0 = (0..lanes)
             .map(|l| concat(parts.iter().map(|p| &p.1[l])))
             .collect();
-        Ok((x, m0))
+        (x, m0)
     }
 
-    /// Random OTs of `lanes`-bit messages from `n` COTs as receiver: the choice bits `b` and,
-    /// per lane `l`, bit `l` of `m_b`, packed.
-    fn receiver_bits(
-        &mut self,
-        ch: &mut Channel,
-        n: usize,
-        lanes: usize,
-    ) -> Result<(Vec<u64>, Vec<Vec<u64>>), Error> {
-        let mut t = Zeroizing::new(vec![0u128; n]);
-        self.receiver.receive_cot(ch, &mut t)?;
+    /// Random OTs of `lanes`-bit messages from the COTs `t` as receiver: the choice bits `b`
+    /// and, per lane `l`, bit `l` of `m_b`, packed.
+    fn receiver_bits(&mut self, t: &[u128], lanes: usize) -> (Vec<u64>, Vec<Vec<u64>>) {
+        let n = t.len();
         let serial = self.receiver.tweaks(n);
         let receiver = &self.receiver;
         let parts = pieces(n, 64, |r| {
@@ -228,7 +221,7 @@ impl Duplex {
         let mb = (0..lanes)
             .map(|l| concat(parts.iter().map(|p| &p.1[l])))
             .collect();
-        Ok((b, mb))
+        (b, mb)
     }
 
     /// `n` random AND triples from one COT per direction each; no traffic beyond the COTs'.
@@ -257,17 +250,13 @@ impl Duplex {
         n: usize,
         lanes: usize,
     ) -> Result<SharedTriples, Error> {
-        // Direction of Alice's Δ first, on both sides.
-        let ((x, m0), (y, my)) = match self.role {
-            Role::Alice => {
-                let s = self.sender_bits(ch, n, lanes)?;
-                (s, self.receiver_bits(ch, n, lanes)?)
-            }
-            Role::Bob => {
-                let r = self.receiver_bits(ch, n, lanes)?;
-                (self.sender_bits(ch, n, lanes)?, r)
-            }
-        };
+        // Both directions' COTs a chunk of each in turn (the wire of Alice's direction, then
+        // Bob's), then the random OTs: the sender's direction's tweaks first, on both sides.
+        let mut q = Zeroizing::new(vec![0u128; n]);
+        let mut t = Zeroizing::new(vec![0u128; n]);
+        fill_both(&mut self.sender, &mut self.receiver, ch, &mut q, &mut t)?;
+        let (x, m0) = self.sender_bits(&q, lanes);
+        let (y, my) = self.receiver_bits(&t, lanes);
         let c = (0..lanes)
             .map(|l| {
                 (0..y.len())

@@ -546,12 +546,47 @@ trait Chunks {
 fn fill(role: &mut impl Chunks, ch: &mut Channel, out: &mut [u128]) -> Result<(), Error> {
     let mut done = role.core().drain(out);
     while done < out.len() {
-        if let Some(len) = role.core().direct(out.len() - done) {
-            role.chunk(ch, Some(&mut out[done..done + len]))?;
-            done += len;
-        } else {
-            role.chunk(ch, None)?;
-            done += role.core().drain(&mut out[done..]);
+        done += step(role, ch, &mut out[done..])?;
+    }
+    Ok(())
+}
+
+/// One chunk towards `out` (not empty): straight into it where the chunk fits, else through the
+/// buffer; returns how many COTs `out` received.
+fn step(role: &mut impl Chunks, ch: &mut Channel, out: &mut [u128]) -> Result<usize, Error> {
+    if let Some(len) = role.core().direct(out.len()) {
+        role.chunk(ch, Some(&mut out[..len]))?;
+        Ok(len)
+    } else {
+        role.chunk(ch, None)?;
+        Ok(role.core().drain(out))
+    }
+}
+
+/// Fills `q` with this party's next COTs as sender and `t` with its next ones as receiver
+/// (the two directions of a duplex), a chunk of each in turn. Both parties generating their
+/// sender chunk while the peer generates its own, then each expanding the other's, keeps both
+/// busy; one direction after the other would leave the receiver of each waiting for the
+/// sender's first chunk and the sender for the receiver's last. The wire is the same as
+/// [`Sender::send_cot`] then [`Receiver::receive_cot`] (each direction carries only its
+/// sender's chunks, in order), and so are the COTs and tweak serials.
+///
+/// # Errors
+/// As the two one-way calls.
+pub(crate) fn fill_both(
+    sender: &mut Sender,
+    receiver: &mut Receiver,
+    ch: &mut Channel,
+    q: &mut [u128],
+    t: &mut [u128],
+) -> Result<(), Error> {
+    let (mut sent, mut got) = (sender.core.drain(q), receiver.core.drain(t));
+    while sent < q.len() || got < t.len() {
+        if sent < q.len() {
+            sent += step(sender, ch, &mut q[sent..])?;
+        }
+        if got < t.len() {
+            got += step(receiver, ch, &mut t[got..])?;
         }
     }
     Ok(())
