@@ -5,7 +5,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::ferret::{Params, Receiver, Sender, fill_both};
 use super::kind;
-use super::pads::{pieces, receiver_pads, sender_pads};
+use super::pads::{block_cots, pieces, receiver_pads, sender_pads};
 use crate::Error;
 use crate::channel::Channel;
 use crate::ot::{OtError, check_len};
@@ -146,6 +146,12 @@ impl Duplex {
     /// Random OTs of `lanes`-bit messages from the COTs `q` as sender: per lane `l`, bit `l`
     /// of `(m_0, m_1)` packed as `(x_l = m_0 ⊕ m_1, m_0)`.
     fn sender_bits(&mut self, q: &[u128], lanes: usize) -> Lanes {
+        const {
+            assert!(
+                block_cots(2, 1).is_multiple_of(64) && block_cots(1, 1).is_multiple_of(64),
+                "pad blocks of one-lane random OTs start at whole words"
+            )
+        };
         let n = q.len();
         let serial = self.sender.tweaks(n);
         let sender = &self.sender;
@@ -166,11 +172,18 @@ impl Duplex {
                 1,
                 1,
                 |first, pads| {
-                    for (i, p) in pads.chunks_exact(2).enumerate() {
-                        let (j, diff) = (first + i, p[0] ^ p[1]);
+                    // Blocks start at whole words (`first` is a multiple of 64): each word's
+                    // 64 bits are gathered in registers and stored once.
+                    for (w, word) in pads.chunks(128).enumerate() {
+                        let at = first / 64 + w;
                         for l in 0..lanes {
-                            x[l][j / 64] |= (((diff >> l) & 1) as u64) << (j % 64);
-                            m0[l][j / 64] |= (((p[0] >> l) & 1) as u64) << (j % 64);
+                            let (mut xw, mut mw) = (0u64, 0u64);
+                            for (i, p) in word.chunks_exact(2).enumerate() {
+                                xw |= ((((p[0] ^ p[1]) >> l) & 1) as u64) << i;
+                                mw |= (((p[0] >> l) & 1) as u64) << i;
+                            }
+                            x[l][at] = xw;
+                            m0[l][at] = mw;
                         }
                     }
                 },
@@ -197,8 +210,11 @@ impl Duplex {
             let mut part = (vec![0u64; words], vec![vec![0u64; words]; lanes]);
             let (b, mb) = &mut part;
             let t = &t[r.clone()];
-            for (i, &x) in t.iter().enumerate() {
-                b[i / 64] |= ((x & 1) as u64) << (i % 64);
+            for (bw, word) in b.iter_mut().zip(t.chunks(64)) {
+                *bw = word
+                    .iter()
+                    .enumerate()
+                    .fold(0, |acc, (i, &x)| acc | ((x & 1) as u64) << i);
             }
             receiver_pads(
                 receiver.hash(),
@@ -207,10 +223,13 @@ impl Duplex {
                 1,
                 1,
                 |first, pads| {
-                    for (i, &p) in pads.iter().enumerate() {
-                        let j = first + i;
+                    // As the sender's: whole words from `first`, a multiple of 64.
+                    for (w, word) in pads.chunks(64).enumerate() {
                         for (l, mb) in mb.iter_mut().enumerate() {
-                            mb[j / 64] |= (((p >> l) & 1) as u64) << (j % 64);
+                            mb[first / 64 + w] = word
+                                .iter()
+                                .enumerate()
+                                .fold(0, |acc, (i, &p)| acc | (((p >> l) & 1) as u64) << i);
                         }
                     }
                 },

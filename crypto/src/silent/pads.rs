@@ -46,8 +46,9 @@ fn pad_tweak(serial: u64, lane: usize) -> u128 {
 }
 
 /// COTs per block for `2·lanes` (sender) or `lanes` (receiver) pads per COT, whole groups.
-fn block_cots(pads_per_cot: usize, group: usize) -> usize {
-    (PAD_BLOCK / pads_per_cot / group).max(1) * group
+pub(super) const fn block_cots(pads_per_cot: usize, group: usize) -> usize {
+    let groups = PAD_BLOCK / pads_per_cot / group;
+    (if groups == 0 { 1 } else { groups }) * group
 }
 
 /// The sender's pads of COTs `q` (serials from `serial`) whose receiver sent correction
