@@ -394,32 +394,63 @@ fn digit_shapes(
     (0..n * q).map(|o| per_digit[o % q]).unzip()
 }
 
-/// Alice's message bits of one active comparison, per value `x` of her digit: `[x < t & mask]`
-/// and `[x = t & mask]` at bit `t·field` for every choice `t` of Bob's (`2^log_n` of them).
-type DigitTables = ([u128; 16], [u128; 16]);
-
-/// The [`DigitTables`] of a comparison with digit mask `mask`, `field` bits per message, on a
-/// digit OT of `2^log_n` messages (`log_n ≤ 4`).
-fn digit_tables(mask: u64, field: usize, log_n: u32) -> DigitTables {
-    let pick = |f: &dyn Fn(u64) -> bool| -> u128 {
-        (0..1u64 << log_n)
-            .filter(|&t| f(t & mask))
-            .map(|t| 1u128 << (t as usize * field))
-            .sum()
-    };
-    (
-        std::array::from_fn(|x| pick(&|t| (x as u64) < t)),
-        std::array::from_fn(|x| pick(&|t| x as u64 == t)),
-    )
+/// Alice's message bits of one active comparison of a digit OT with `2^log_n` messages of
+/// `field` bits, for every value `x` of her digit and `s` of her two share bits (at
+/// `table[x·4 + s]`): at bit `t·field + offset` of message `t` her `lt` share XOR
+/// `[x < t & mask]`, and after it, unless trimmed away, her `eq` share XOR `[x = t & mask]`.
+/// The share bits are the random byte's bits at the comparison's offset, where her leaves
+/// take them ([`Leaves::fill`]).
+struct MessageTable<'a> {
+    /// The group's values of Alice's (`count` per instance).
+    x: &'a [u64],
+    count: usize,
+    comparison: usize,
+    /// Where the digit starts in `x`, and its mask (`2^log_n − 1`).
+    shift: u32,
+    digit_mask: u64,
+    offset: usize,
+    table: Zeroizing<Vec<u128>>,
 }
 
-/// Alice's plan of one digit's OT messages: the active comparisons (with their layout), their
-/// tables, the spread of a share bit over the digit's `2^log_n` messages.
-struct DigitPlan {
-    act: Vec<Active>,
-    tables: Vec<DigitTables>,
-    all: u128,
-    log_n: u32,
+impl<'a> MessageTable<'a> {
+    fn new(g: &Comparisons<'a>, a: &Active, m: u32, field: usize, log_n: u32) -> Self {
+        // Every message's bit 0 set: the spread of a share bit over the messages.
+        let all: u128 = (0..1usize << log_n).map(|t| 1u128 << (t * field)).sum();
+        let spread = |bit: usize| all & 0u128.wrapping_sub(bit as u128);
+        let pick = |f: &dyn Fn(u64) -> bool| -> u128 {
+            (0..1u64 << log_n)
+                .filter(|&t| f(t & a.mask))
+                .map(|t| 1u128 << (t as usize * field))
+                .sum()
+        };
+        let table = (0..64)
+            .map(|at| {
+                let (x, s) = ((at >> 2) as u64, at & 3);
+                let mut w = (spread(s & 1) ^ pick(&|t| x < t)) << a.offset;
+                if a.stride == 2 {
+                    w |= (spread(s >> 1) ^ pick(&|t| x == t)) << (a.offset + 1);
+                }
+                w
+            })
+            .collect();
+        Self {
+            x: g.x,
+            count: g.count,
+            comparison: a.comparison,
+            shift: m * a.digit as u32,
+            digit_mask: (1u64 << log_n) - 1,
+            offset: a.offset,
+            table: Zeroizing::new(table),
+        }
+    }
+
+    /// The comparison's bits of instance `i`'s message word, `r` the instance's random byte of
+    /// the digit.
+    fn word(&self, i: usize, r: u8) -> u128 {
+        let x = (self.x[i * self.count + self.comparison] >> self.shift) & self.digit_mask;
+        let s = usize::from(r >> self.offset) & 3;
+        self.table[(x as usize) << 2 | s]
+    }
 }
 
 /// One party's shares of the comparison trees' leaves: per group and digit, the packed bits
@@ -756,10 +787,18 @@ impl OtSession {
         }
         let layouts: Vec<Vec<Active>> = (0..q).map(|d| active_at(groups, d, mill)).collect();
         let mut leaves = Leaves::new(n, groups, m);
+        // The trees' ANDs take one COT per direction and AND bit, `digits − 1` node vectors per
+        // group: Bob's direction's share runs ahead in the digit OTs (he would wait for Alice's
+        // messages, she for his first COTs of the trees).
+        let ahead = groups
+            .iter()
+            .zip(&leaves.words)
+            .map(|(g, &w)| g.digits(m).saturating_sub(1) * w * 64)
+            .sum();
         if alice {
-            self.alice_digit_ots(ch, n, groups, &layouts, &mut leaves)?;
+            self.alice_digit_ots(ch, n, groups, &layouts, &mut leaves, ahead)?;
         } else {
-            self.bob_digit_ots(ch, n, groups, y, &layouts, &mut leaves)?;
+            self.bob_digit_ots(ch, n, groups, y, &layouts, &mut leaves, ahead)?;
         }
         let roots = self.merge_trees(ch, leaves)?;
         let split = |g: &Comparisons<'_>, root: &[u64], wanted: bool| -> Vec<Vec<u64>> {
@@ -791,74 +830,63 @@ impl OtSession {
         groups: &[Comparisons<'_>],
         layouts: &[Vec<Active>],
         leaves: &mut Leaves,
+        ahead: usize,
     ) -> Result<(), Error> {
         let mill = self.millionaires;
         let (m, q) = (mill.digit_bits, layouts.len());
         let top = groups.iter().map(|g| g.top(m)).max().unwrap_or(0);
         let mut rnd = Zeroizing::new(vec![0u8; n * q]);
         self.prg.fill_bytes(&mut rnd);
-        // Per digit: the active comparisons, their tables, the spread of a share bit over the
-        // digit's messages and the digit's size.
-        let digits: Vec<DigitPlan> = layouts
-            .iter()
-            .enumerate()
-            .map(|(d, act)| {
-                let log_n = mill.log_n(d, top);
-                let field = act.iter().map(|a| a.stride).sum::<usize>();
-                let all: u128 = (0..1usize << log_n).map(|t| 1u128 << (t * field)).sum();
-                let tables = act
-                    .iter()
-                    .map(|a| digit_tables(a.mask, field, log_n))
-                    .collect();
-                DigitPlan {
-                    act: act.clone(),
-                    tables,
-                    all,
-                    log_n,
-                }
-            })
-            .collect();
-        let mut words = Zeroizing::new(vec![0u128; n * q]);
-        // Independent per instance: parallel tasks of whole instances (one task on the calling
-        // thread for a small chunk).
-        let task = |(c, (words, rnd)): (usize, (&mut [u128], &[u8]))| {
-            for (o, (word, &r)) in words.iter_mut().zip(rnd.iter()).enumerate() {
-                let (i, d) = (c * INSTANCES_PER_TASK + o / q, o % q);
-                let plan = &digits[d];
-                let spread = |b: u8| plan.all & 0u128.wrapping_sub(u128::from(b));
-                let digit_mask = (1u64 << plan.log_n) - 1;
-                let mut w = 0u128;
-                for (a, (less, equal)) in plan.act.iter().zip(&plan.tables) {
-                    let g = &groups[a.group];
-                    let at = i * g.count + a.comparison;
-                    let x = ((g.x[at] >> (m * a.digit as u32)) & digit_mask) as usize;
-                    let share = |b: usize| (r >> (a.offset + b)) & 1;
-                    w |= (spread(share(0)) ^ less[x]) << a.offset;
-                    if a.stride == 2 {
-                        w |= (spread(share(1)) ^ equal[x]) << (a.offset + 1);
+        // The messages, computed once the COTs are drawn (while Bob expands his and sends his
+        // corrections).
+        let words = || {
+            // Per digit and active comparison, its message bits for every value of Alice's
+            // digit and of her two share bits: a word is one lookup per active comparison.
+            let digits: Vec<Vec<MessageTable<'_>>> = layouts
+                .iter()
+                .enumerate()
+                .map(|(d, act)| {
+                    let log_n = mill.log_n(d, top);
+                    let field = act.iter().map(|a| a.stride).sum::<usize>();
+                    act.iter()
+                        .map(|a| MessageTable::new(&groups[a.group], a, m, field, log_n))
+                        .collect()
+                })
+                .collect();
+            let mut words = Zeroizing::new(vec![0u128; n * q]);
+            // Independent per instance: parallel tasks of whole instances (one task on the
+            // calling thread for a small chunk).
+            let task = |(c, (words, rnd)): (usize, (&mut [u128], &[u8]))| {
+                let first = c * INSTANCES_PER_TASK;
+                let instances = words.chunks_exact_mut(q).zip(rnd.chunks_exact(q));
+                for (i, (words, rnd)) in (first..).zip(instances) {
+                    for ((word, &r), tables) in words.iter_mut().zip(rnd).zip(&digits) {
+                        *word = tables.iter().fold(0, |w, t| w | t.word(i, r));
                     }
                 }
-                *word = w;
+            };
+            let per = INSTANCES_PER_TASK * q;
+            if n >= 2 * INSTANCES_PER_TASK {
+                let (w, r) = (words.par_chunks_mut(per), rnd.par_chunks(per));
+                w.zip(r).enumerate().for_each(task);
+            } else {
+                words
+                    .chunks_mut(per)
+                    .zip(rnd.chunks(per))
+                    .enumerate()
+                    .for_each(task);
             }
-        };
-        let per = INSTANCES_PER_TASK * q;
-        if n >= 2 * INSTANCES_PER_TASK {
-            let (w, r) = (words.par_chunks_mut(per), rnd.par_chunks(per));
-            w.zip(r).enumerate().for_each(task);
-        } else {
+            // Her shares sit where her messages' bits do.
+            leaves.fill(q, layouts, &rnd);
             words
-                .chunks_mut(per)
-                .zip(rnd.chunks(per))
-                .enumerate()
-                .for_each(task);
-        }
-        // Her shares sit where her messages' bits do.
-        leaves.fill(q, layouts, &rnd);
+        };
         // One exchange for every digit, each OT with its digit's size and message width.
         let (log_n, widths) = digit_shapes(n, q, groups, mill);
         self.duplex
             .sender()
-            .send_one_of_n_mixed(ch, &log_n, &widths, &words)
+            .send_one_of_n_mixed_with(ch, &log_n, &widths, words)?;
+        // Bob ran his direction's COTs for the trees ahead while she computed the messages.
+        self.duplex.receiver().buffer_ahead(ch, ahead)
     }
 
     /// Bob's side of the digit OTs: he chooses his digits of `y` and his leaves are the bits
@@ -871,6 +899,7 @@ impl OtSession {
         y: &[u64],
         layouts: &[Vec<Active>],
         leaves: &mut Leaves,
+        ahead: usize,
     ) -> Result<(), Error> {
         let mill = self.millionaires;
         let (m, q) = (mill.digit_bits, layouts.len());
@@ -880,10 +909,10 @@ impl OtSession {
                 .map(|o| ((y[o / q] >> (m * (o % q) as u32)) & ((1 << log_n[o]) - 1)) as u8)
                 .collect(),
         );
+        // While Alice computes her messages, his direction's COTs for the trees.
         let got = Zeroizing::new(
             self.duplex
-                .receiver()
-                .receive_one_of_n_mixed(ch, &log_n, &widths, &choices)?,
+                .receive_one_of_n_mixed_ahead(ch, &log_n, &widths, &choices, ahead)?,
         );
         leaves.fill(q, layouts, &got);
         Ok(())

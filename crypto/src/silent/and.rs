@@ -243,6 +243,29 @@ impl Duplex {
         (b, mb)
     }
 
+    /// [`Receiver::receive_one_of_n_mixed`] on this party's receiving direction, running its
+    /// sending direction's COTs ahead ([`Sender::buffer_ahead`], `ahead` COTs) while the peer
+    /// computes the messages; the peer calls [`Receiver::buffer_ahead`] with the same `ahead`
+    /// after sending them.
+    ///
+    /// # Errors
+    /// As the two calls.
+    pub fn receive_one_of_n_mixed_ahead(
+        &mut self,
+        ch: &mut Channel,
+        log_n: &[u32],
+        bits: &[u32],
+        choices: &[u8],
+        ahead: usize,
+    ) -> Result<Vec<u8>, Error> {
+        let Self {
+            sender, receiver, ..
+        } = self;
+        receiver.receive_one_of_n_mixed_then(ch, log_n, bits, choices, |ch| {
+            sender.buffer_ahead(ch, ahead)
+        })
+    }
+
     /// `n` random AND triples from one COT per direction each; no traffic beyond the COTs'.
     ///
     /// # Errors

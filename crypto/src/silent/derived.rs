@@ -208,8 +208,32 @@ impl Sender {
         bits: &[u32],
         words: &[u128],
     ) -> Result<(), Error> {
+        self.send_one_of_n_mixed_with(ch, log_n, bits, || words)
+    }
+
+    /// [`Sender::send_one_of_n_mixed`] with the messages computed by `words` once the COTs
+    /// are drawn: the receiver expands its COTs (and sends its corrections) while this side
+    /// computes them. The same wire.
+    ///
+    /// # Errors
+    /// As [`Sender::send_one_of_n_mixed`].
+    pub fn send_one_of_n_mixed_with<W: AsRef<[u128]>>(
+        &mut self,
+        ch: &mut Channel,
+        log_n: &[u32],
+        bits: &[u32],
+        words: impl FnOnce() -> W,
+    ) -> Result<(), Error> {
+        check_len("1-of-N sizes", bits.len(), log_n.len())?;
+        for (&ln, &b) in log_n.iter().zip(bits) {
+            check_one_of_n(ln, b)?;
+        }
+        let n = bits.len();
+        let offsets = cot_offsets(log_n);
+        let (q, serial) = self.cots(ch, offsets[n])?;
+        let words = words();
+        let words = words.as_ref();
         check_len("1-of-N message widths", words.len(), bits.len())?;
-        check_len("1-of-N sizes", words.len(), log_n.len())?;
         for ((&ln, &b), &w) in log_n.iter().zip(bits).zip(words) {
             check_one_of_n(ln, b)?;
             let width = (b as usize) << ln;
@@ -222,9 +246,6 @@ impl Sender {
                 .into());
             }
         }
-        let n = words.len();
-        let offsets = cot_offsets(log_n);
-        let (q, serial) = self.cots(ch, offsets[n])?;
         let e = Self::corrections(ch, offsets[n])?;
         let masks = field_masks();
         // The ciphertext words in parallel pieces of whole OTs, then packed in order. Pads
@@ -477,6 +498,23 @@ impl Receiver {
         bits: &[u32],
         choices: &[u8],
     ) -> Result<Vec<u8>, Error> {
+        self.receive_one_of_n_mixed_then(ch, log_n, bits, choices, |_| Ok(()))
+    }
+
+    /// [`Receiver::receive_one_of_n_mixed`] running `meanwhile` after the corrections are sent
+    /// and before the messages are received: work of this party's that does not need them,
+    /// done while the sender computes them (its frames go after the corrections).
+    ///
+    /// # Errors
+    /// As [`Receiver::receive_one_of_n_mixed`]; those of `meanwhile`.
+    pub fn receive_one_of_n_mixed_then(
+        &mut self,
+        ch: &mut Channel,
+        log_n: &[u32],
+        bits: &[u32],
+        choices: &[u8],
+        meanwhile: impl FnOnce(&mut Channel) -> Result<(), Error>,
+    ) -> Result<Vec<u8>, Error> {
         check_len("1-of-N message widths", choices.len(), bits.len())?;
         check_len("1-of-N sizes", choices.len(), log_n.len())?;
         for ((&ln, &b), &c) in log_n.iter().zip(bits).zip(choices) {
@@ -494,6 +532,7 @@ impl Receiver {
                 .collect(),
         );
         let (t, serial) = self.cots_fixed(ch, offsets[n], |j| choice_bits[j])?;
+        meanwhile(ch)?;
         // One pad per OT: the XOR of its `log_n[i]` keys (blocks may split an OT).
         let hash = self.hash();
         let parts = pieces(n, 1, |r| {

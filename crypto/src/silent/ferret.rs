@@ -308,23 +308,47 @@ impl Core {
         first
     }
 
-    /// The output buffer, taken out of `self` to be refilled with a chunk of `len` outputs (its
-    /// stale contents are all overwritten by the trees); hand it back with [`Core::store`].
+    /// A vector for a chunk of `len` outputs: the drained output buffer, taken out of `self`
+    /// (its stale contents are all overwritten by the trees), or a fresh one while the buffer
+    /// still holds outputs ([`Core::buffer_ahead`]); hand it back with [`Core::store`].
     fn take_buf(&mut self, len: usize) -> Vec<u128> {
-        let mut v = std::mem::take(&mut *self.buf);
+        let mut v = if self.buffered() == 0 {
+            self.pos = 0;
+            std::mem::take(&mut *self.buf)
+        } else {
+            Vec::new()
+        };
         v.resize(len, 0);
         v
     }
 
     /// Splits a fresh chunk (outputs `first..` of the round) between the next base (copied) and
-    /// the buffer (kept in place), and moves to the next round after the last tree.
+    /// the buffer (kept in place if the buffer was drained, else appended to what it holds),
+    /// and moves to the next round after the last tree.
     fn store(&mut self, first: usize, chunk: Vec<u128>, trees: usize) {
         let reserve = self.params.main.base_len();
         let keep = reserve.saturating_sub(first).min(chunk.len());
         self.next.extend_from_slice(&chunk[..keep]);
-        *self.buf = chunk;
-        self.pos = keep;
+        if self.buffered() == 0 {
+            *self.buf = chunk;
+            self.pos = keep;
+        } else {
+            // Sized up front and the old buffer erased on drop: a growing vector would leave
+            // unerased copies behind.
+            let mut joined = Vec::with_capacity(self.buffered() + chunk.len() - keep);
+            joined.extend_from_slice(&self.buf[self.pos..]);
+            joined.extend_from_slice(&chunk[keep..]);
+            *self.buf = joined;
+            self.pos = 0;
+            // The chunk holds outputs too; erase it before its memory is freed.
+            drop(Zeroizing::new(chunk));
+        }
         self.advance(trees);
+    }
+
+    /// Outputs generated and not yet handed out.
+    fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
     }
 
     /// The next chunk: its first tree, its number of trees, its number of outputs.
@@ -551,6 +575,17 @@ fn fill(role: &mut impl Chunks, ch: &mut Channel, out: &mut [u128]) -> Result<()
     Ok(())
 }
 
+/// Generates whole chunks into the buffer until it holds at least `count` outputs, so that a
+/// party can run its side of the COTs ahead, while it would otherwise wait, and draw them
+/// later. The peer's end of the same direction must buffer the same `count` at the matching
+/// point of the protocol (the chunks' messages are frames in the stream like any other).
+fn buffer_ahead(role: &mut impl Chunks, ch: &mut Channel, count: usize) -> Result<(), Error> {
+    while role.core().buffered() < count {
+        role.chunk(ch, None)?;
+    }
+    Ok(())
+}
+
 /// One chunk towards `out` (not empty): straight into it where the chunk fits, else through the
 /// buffer; returns how many COTs `out` received.
 fn step(role: &mut impl Chunks, ch: &mut Channel, out: &mut [u128]) -> Result<usize, Error> {
@@ -661,6 +696,16 @@ impl Sender {
         fill(self, ch, out)
     }
 
+    /// Generates (and sends) whole chunks ahead until at least `count` COTs are buffered for
+    /// later draws; the receiver calls [`Receiver::buffer_ahead`] with the same `count` before
+    /// it receives anything this side sends after this call.
+    ///
+    /// # Errors
+    /// Channel errors.
+    pub fn buffer_ahead(&mut self, ch: &mut Channel, count: usize) -> Result<(), Error> {
+        buffer_ahead(self, ch, count)
+    }
+
     /// Generates the next chunk into `direct` (see [`Core::direct`]) or else the buffer.
     fn generate(&mut self, ch: &mut Channel, direct: Option<&mut [u128]>) -> Result<(), Error> {
         let lpn = self.core.lpn_params();
@@ -759,6 +804,15 @@ impl Receiver {
     /// Channel errors; [`crate::wire::WireError`] if a chunk message has the wrong length.
     pub fn receive_cot(&mut self, ch: &mut Channel, out: &mut [u128]) -> Result<(), Error> {
         fill(self, ch, out)
+    }
+
+    /// Receives and generates whole chunks ahead until at least `count` COTs are buffered:
+    /// the receiving end of [`Sender::buffer_ahead`] with the same `count`.
+    ///
+    /// # Errors
+    /// As [`Receiver::receive_cot`].
+    pub fn buffer_ahead(&mut self, ch: &mut Channel, count: usize) -> Result<(), Error> {
+        buffer_ahead(self, ch, count)
     }
 
     /// Receives and generates the next chunk into `direct` (see [`Core::direct`]) or else the

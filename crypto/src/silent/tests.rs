@@ -100,6 +100,52 @@ fn cots_satisfy_the_correlation_across_chunks_and_rounds() {
     assert_eq!(sorted.len(), q.len());
 }
 
+/// Buffering ahead ([`Sender::buffer_ahead`] and [`Receiver::buffer_ahead`] at matching
+/// points, by less than, exactly and more than is buffered, across chunks and rounds) hands out
+/// the same COTs, in the same order, as drawing without it.
+#[test]
+fn buffering_ahead_hands_out_the_same_cots() {
+    let params = Params::insecure_for_tests();
+    let ahead = [0usize, 7_000, 1, 30_000, 12_000, 0, 40_000];
+    let run = |with_ahead: bool| {
+        cot_pair(
+            memory_pair(),
+            params,
+            |s, ch| {
+                let mut qs = Vec::new();
+                for (&n, &k) in SIZES.iter().zip(&ahead) {
+                    if with_ahead {
+                        s.buffer_ahead(ch, k).unwrap();
+                    }
+                    let mut q = vec![0; n];
+                    s.send_cot(ch, &mut q).unwrap();
+                    qs.extend(q);
+                }
+                (s.delta(), qs)
+            },
+            |r, ch| {
+                let mut ts = Vec::new();
+                for (&n, &k) in SIZES.iter().zip(&ahead) {
+                    if with_ahead {
+                        r.buffer_ahead(ch, k).unwrap();
+                    }
+                    let mut t = vec![0; n];
+                    r.receive_cot(ch, &mut t).unwrap();
+                    ts.extend(t);
+                }
+                ts
+            },
+        )
+    };
+    let ((delta, q), t) = run(false);
+    let ((delta_ahead, q_ahead), t_ahead) = run(true);
+    assert!(q.len() > 5 * params.per_round());
+    assert_eq!(delta, delta_ahead);
+    check_correlation(delta, &q_ahead, &t_ahead);
+    assert!(q == q_ahead, "the sender's COTs differ");
+    assert!(t == t_ahead, "the receiver's COTs differ");
+}
+
 #[test]
 fn cots_over_tcp() {
     let params = Params::insecure_for_tests();
