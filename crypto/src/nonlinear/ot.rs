@@ -128,6 +128,22 @@
 //! the same digit OTs, fewer comparisons, `eq` roots from the same AND gates, and three
 //! ordinary Beaver ANDs; the split depends only on the public `p`, `s` and digit size.
 //!
+//! # Running ahead (issue #20)
+//! In the digit OTs each party waits for the other in turn: Bob for Alice's first COT chunks,
+//! Alice for Bob's corrections, Bob while Alice computes her messages, Alice while he decodes
+//! them. There, both parties run ahead the silent COTs that the steps after the comparisons
+//! will draw (`Wanted::cots_after_comparisons` plus the trees' one COT per AND bit, per
+//! direction): Alice generates her direction's chunks after drawing the digit OTs' COTs and
+//! computes her messages after that, Bob generates his direction's chunks after sending his
+//! corrections and then expands Alice's, and Alice expands Bob's after sending her messages
+//! ([`crate::silent::Sender::buffer_ahead`], [`crate::silent::Receiver::buffer_ahead`], the
+//! same count on both ends of a direction). The trees, the AND round and the conversions then
+//! draw from the buffers and are computation and openings only. The COTs are the same ones in
+//! the same order (only generated earlier; test `buffering_ahead_hands_out_the_same_cots`),
+//! the outputs are identical, and no message kind is added: each direction's chunk messages
+//! move earlier in its stream, which depends only on public sizes. Measured in
+//! `docs/PERFORMANCE.md`, section "Running the COTs ahead".
+//!
 //! # Security
 //! Semi-honest, from the silent OT ([`crate::silent`]): every message is either a correction
 //! against a fresh pseudorandom pad, an opening `x ⊕ a` of a fresh triple, or Alice's
@@ -602,6 +618,20 @@ struct Wanted {
 }
 
 impl Wanted {
+    /// COTs per direction (about: the bit × value conversions run one way) that the steps
+    /// after the comparisons of `n` instances draw before their next exchange: the AND round
+    /// joining the comparisons (`ands` products), the wrap products and the ReLU's multiplexer.
+    /// They run ahead in the digit OTs ([`OtSession::less_than_groups`]).
+    fn cots_after_comparisons(self, n: usize, ands: usize) -> usize {
+        let products = match (self.rescale, self.lift) {
+            // Rescaling alone: `w·(Q_1 − Q_0)` and `c_sel·1` in one exchange.
+            (true, false) => 2 * n,
+            (false, false) => 0,
+            _ => n,
+        };
+        ands.next_multiple_of(64) + products + if self.relu { n } else { 0 }
+    }
+
     /// ReLU with rescaling.
     const RELU_RESCALE: Self = Self {
         rescale: true,
@@ -747,7 +777,10 @@ impl OtSession {
         values: &[u64],
     ) -> Result<Vec<Vec<u64>>, Error> {
         let group = Comparisons::low(width, c, values);
-        Ok(self.less_than_groups(ch, n, &[group], values)?.remove(0).lt)
+        Ok(self
+            .less_than_groups(ch, n, &[group], values, 0)?
+            .remove(0)
+            .lt)
     }
 
     /// Several millionaires' at once against digits of one value of Bob's: each group gives
@@ -755,13 +788,15 @@ impl OtSession {
     /// the group's part `y'` of Bob's value (see [`Comparisons`]), Bob passing `y` (`n`, his
     /// values in the groups are ignored). The groups share the digit OTs (Bob's digit `d` is the
     /// same choice in every group that reaches it) and the AND rounds; at most 8 message bits
-    /// per digit. Returns per group its [`Roots`].
+    /// per digit. The COTs of the trees, and `after` more per direction for the caller's next
+    /// steps, run ahead in the digit OTs. Returns per group its [`Roots`].
     fn less_than_groups(
         &mut self,
         ch: &mut Channel,
         n: usize,
         groups: &[Comparisons<'_>],
         y: &[u64],
+        after: usize,
     ) -> Result<Vec<Roots>, Error> {
         let mill = self.millionaires;
         let m = mill.digit_bits;
@@ -788,13 +823,15 @@ impl OtSession {
         let layouts: Vec<Vec<Active>> = (0..q).map(|d| active_at(groups, d, mill)).collect();
         let mut leaves = Leaves::new(n, groups, m);
         // The trees' ANDs take one COT per direction and AND bit, `digits − 1` node vectors per
-        // group: Bob's direction's share runs ahead in the digit OTs (he would wait for Alice's
-        // messages, she for his first COTs of the trees).
+        // group: both directions' run ahead in the digit OTs, where one party would otherwise
+        // wait for the other (Alice for Bob's corrections, Bob for her messages), so that the
+        // trees are computation and openings only.
         let ahead = groups
             .iter()
             .zip(&leaves.words)
             .map(|(g, &w)| g.digits(m).saturating_sub(1) * w * 64)
-            .sum();
+            .sum::<usize>()
+            + after;
         if alice {
             self.alice_digit_ots(ch, n, groups, &layouts, &mut leaves, ahead)?;
         } else {
@@ -882,11 +919,10 @@ impl OtSession {
         };
         // One exchange for every digit, each OT with its digit's size and message width.
         let (log_n, widths) = digit_shapes(n, q, groups, mill);
+        // Her direction's COTs for the trees ahead while Bob expands the digits', his after
+        // the messages, which he ran ahead while she computed them.
         self.duplex
-            .sender()
-            .send_one_of_n_mixed_with(ch, &log_n, &widths, words)?;
-        // Bob ran his direction's COTs for the trees ahead while she computed the messages.
-        self.duplex.receiver().buffer_ahead(ch, ahead)
+            .send_one_of_n_mixed_ahead(ch, &log_n, &widths, words, ahead)
     }
 
     /// Bob's side of the digit OTs: he chooses his digits of `y` and his leaves are the bits
@@ -909,7 +945,7 @@ impl OtSession {
                 .map(|o| ((y[o / q] >> (m * (o % q) as u32)) & ((1 << log_n[o]) - 1)) as u8)
                 .collect(),
         );
-        // While Alice computes her messages, his direction's COTs for the trees.
+        // While Alice computes her messages, both directions' COTs for the trees.
         let got = Zeroizing::new(
             self.duplex
                 .receive_one_of_n_mixed_ahead(ch, &log_n, &widths, &choices, ahead)?,
@@ -1222,7 +1258,8 @@ impl OtSession {
                 ..Comparisons::low(s, if fused { 1 } else { 2 }, &carry_x)
             });
         }
-        let mut cmp = self.less_than_groups(ch, n, &groups, &view.own)?;
+        let after = want.cots_after_comparisons(n, if rescaling { n } else { 0 });
+        let mut cmp = self.less_than_groups(ch, n, &groups, &view.own, after)?;
         let mut wrap = cmp.remove(0).lt;
         let w = wrap.remove(0);
         let d = if want.relu {
@@ -1322,8 +1359,10 @@ impl OtSession {
                 ..Comparisons::low(k - s, c, &hi_x)
             },
         ];
+        let ands = (2 + usize::from(want.relu)) * n.div_ceil(64) * 64;
+        let after = want.cots_after_comparisons(n, ands);
         let [lo, hi]: [Roots; 2] = self
-            .less_than_groups(ch, n, &groups, &view.own)?
+            .less_than_groups(ch, n, &groups, &view.own, after)?
             .try_into()
             .unwrap_or_else(|_| unreachable!("two groups"));
         let (c1, e) = (&lo.lt[0], &lo.eq[0]);

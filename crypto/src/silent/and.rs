@@ -243,10 +243,10 @@ impl Duplex {
         (b, mb)
     }
 
-    /// [`Receiver::receive_one_of_n_mixed`] on this party's receiving direction, running its
-    /// sending direction's COTs ahead ([`Sender::buffer_ahead`], `ahead` COTs) while the peer
-    /// computes the messages; the peer calls [`Receiver::buffer_ahead`] with the same `ahead`
-    /// after sending them.
+    /// [`Receiver::receive_one_of_n_mixed`] on this party's receiving direction, running both
+    /// directions' COTs ahead by `ahead` each while the peer computes the messages: its own
+    /// sending direction's ([`Sender::buffer_ahead`]), then the peer's, whose chunks the peer
+    /// sent ahead before its messages ([`Duplex::send_one_of_n_mixed_ahead`]).
     ///
     /// # Errors
     /// As the two calls.
@@ -261,9 +261,33 @@ impl Duplex {
         let Self {
             sender, receiver, ..
         } = self;
-        receiver.receive_one_of_n_mixed_then(ch, log_n, bits, choices, |ch| {
-            sender.buffer_ahead(ch, ahead)
+        receiver.receive_one_of_n_mixed_then(ch, log_n, bits, choices, |receiver, ch| {
+            sender.buffer_ahead(ch, ahead)?;
+            receiver.buffer_ahead(ch, ahead)
         })
+    }
+
+    /// [`Sender::send_one_of_n_mixed_with`] on this party's sending direction with both
+    /// directions' COTs ahead by `ahead` each: its own sending direction's while the peer
+    /// expands the OTs' COTs (before `words` runs), the peer's after the messages are sent.
+    /// The peer runs [`Duplex::receive_one_of_n_mixed_ahead`] with the same `ahead`.
+    ///
+    /// # Errors
+    /// As the calls it makes.
+    pub fn send_one_of_n_mixed_ahead<W: AsRef<[u128]>>(
+        &mut self,
+        ch: &mut Channel,
+        log_n: &[u32],
+        bits: &[u32],
+        words: impl FnOnce() -> W,
+        ahead: usize,
+    ) -> Result<(), Error> {
+        self.sender
+            .send_one_of_n_mixed_with(ch, log_n, bits, |sender, ch| {
+                sender.buffer_ahead(ch, ahead)?;
+                Ok(words())
+            })?;
+        self.receiver.buffer_ahead(ch, ahead)
     }
 
     /// `n` random AND triples from one COT per direction each; no traffic beyond the COTs'.

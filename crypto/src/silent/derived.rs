@@ -208,21 +208,23 @@ impl Sender {
         bits: &[u32],
         words: &[u128],
     ) -> Result<(), Error> {
-        self.send_one_of_n_mixed_with(ch, log_n, bits, || words)
+        self.send_one_of_n_mixed_with(ch, log_n, bits, |_, _| Ok(words))
     }
 
     /// [`Sender::send_one_of_n_mixed`] with the messages computed by `words` once the COTs
-    /// are drawn: the receiver expands its COTs (and sends its corrections) while this side
-    /// computes them. The same wire.
+    /// are drawn, before the corrections are received: the receiver expands its COTs (and
+    /// sends its corrections) meanwhile. `words` may also run work of its own on this sender
+    /// and channel first (such as [`Sender::buffer_ahead`]; its frames go before the
+    /// messages).
     ///
     /// # Errors
-    /// As [`Sender::send_one_of_n_mixed`].
+    /// As [`Sender::send_one_of_n_mixed`]; those of `words`.
     pub fn send_one_of_n_mixed_with<W: AsRef<[u128]>>(
         &mut self,
         ch: &mut Channel,
         log_n: &[u32],
         bits: &[u32],
-        words: impl FnOnce() -> W,
+        words: impl FnOnce(&mut Self, &mut Channel) -> Result<W, Error>,
     ) -> Result<(), Error> {
         check_len("1-of-N sizes", bits.len(), log_n.len())?;
         for (&ln, &b) in log_n.iter().zip(bits) {
@@ -231,7 +233,7 @@ impl Sender {
         let n = bits.len();
         let offsets = cot_offsets(log_n);
         let (q, serial) = self.cots(ch, offsets[n])?;
-        let words = words();
+        let words = words(self, ch)?;
         let words = words.as_ref();
         check_len("1-of-N message widths", words.len(), bits.len())?;
         for ((&ln, &b), &w) in log_n.iter().zip(bits).zip(words) {
@@ -498,12 +500,13 @@ impl Receiver {
         bits: &[u32],
         choices: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        self.receive_one_of_n_mixed_then(ch, log_n, bits, choices, |_| Ok(()))
+        self.receive_one_of_n_mixed_then(ch, log_n, bits, choices, |_, _| Ok(()))
     }
 
-    /// [`Receiver::receive_one_of_n_mixed`] running `meanwhile` after the corrections are sent
-    /// and before the messages are received: work of this party's that does not need them,
-    /// done while the sender computes them (its frames go after the corrections).
+    /// [`Receiver::receive_one_of_n_mixed`] running `meanwhile` (on this receiver and the
+    /// channel) after the corrections are sent and before the messages are received: work of
+    /// this party's that does not need them, done while the sender computes them (its frames
+    /// go after the corrections).
     ///
     /// # Errors
     /// As [`Receiver::receive_one_of_n_mixed`]; those of `meanwhile`.
@@ -513,7 +516,7 @@ impl Receiver {
         log_n: &[u32],
         bits: &[u32],
         choices: &[u8],
-        meanwhile: impl FnOnce(&mut Channel) -> Result<(), Error>,
+        meanwhile: impl FnOnce(&mut Self, &mut Channel) -> Result<(), Error>,
     ) -> Result<Vec<u8>, Error> {
         check_len("1-of-N message widths", choices.len(), bits.len())?;
         check_len("1-of-N sizes", choices.len(), log_n.len())?;
@@ -532,7 +535,7 @@ impl Receiver {
                 .collect(),
         );
         let (t, serial) = self.cots_fixed(ch, offsets[n], |j| choice_bits[j])?;
-        meanwhile(ch)?;
+        meanwhile(self, ch)?;
         // One pad per OT: the XOR of its `log_n[i]` keys (blocks may split an OT).
         let hash = self.hash();
         let parts = pieces(n, 1, |r| {

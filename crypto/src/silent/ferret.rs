@@ -308,41 +308,22 @@ impl Core {
         first
     }
 
-    /// A vector for a chunk of `len` outputs: the drained output buffer, taken out of `self`
-    /// (its stale contents are all overwritten by the trees), or a fresh one while the buffer
-    /// still holds outputs ([`Core::buffer_ahead`]); hand it back with [`Core::store`].
+    /// The output buffer, taken out of `self` to be refilled with a chunk of `len` outputs (its
+    /// stale contents are all overwritten by the trees); hand it back with [`Core::store`].
     fn take_buf(&mut self, len: usize) -> Vec<u128> {
-        let mut v = if self.buffered() == 0 {
-            self.pos = 0;
-            std::mem::take(&mut *self.buf)
-        } else {
-            Vec::new()
-        };
+        let mut v = std::mem::take(&mut *self.buf);
         v.resize(len, 0);
         v
     }
 
     /// Splits a fresh chunk (outputs `first..` of the round) between the next base (copied) and
-    /// the buffer (kept in place if the buffer was drained, else appended to what it holds),
-    /// and moves to the next round after the last tree.
+    /// the buffer (kept in place), and moves to the next round after the last tree.
     fn store(&mut self, first: usize, chunk: Vec<u128>, trees: usize) {
         let reserve = self.params.main.base_len();
         let keep = reserve.saturating_sub(first).min(chunk.len());
         self.next.extend_from_slice(&chunk[..keep]);
-        if self.buffered() == 0 {
-            *self.buf = chunk;
-            self.pos = keep;
-        } else {
-            // Sized up front and the old buffer erased on drop: a growing vector would leave
-            // unerased copies behind.
-            let mut joined = Vec::with_capacity(self.buffered() + chunk.len() - keep);
-            joined.extend_from_slice(&self.buf[self.pos..]);
-            joined.extend_from_slice(&chunk[keep..]);
-            *self.buf = joined;
-            self.pos = 0;
-            // The chunk holds outputs too; erase it before its memory is freed.
-            drop(Zeroizing::new(chunk));
-        }
+        *self.buf = chunk;
+        self.pos = keep;
         self.advance(trees);
     }
 
@@ -580,9 +561,23 @@ fn fill(role: &mut impl Chunks, ch: &mut Channel, out: &mut [u128]) -> Result<()
 /// later. The peer's end of the same direction must buffer the same `count` at the matching
 /// point of the protocol (the chunks' messages are frames in the stream like any other).
 fn buffer_ahead(role: &mut impl Chunks, ch: &mut Channel, count: usize) -> Result<(), Error> {
-    while role.core().buffered() < count {
-        role.chunk(ch, None)?;
+    let core = role.core();
+    if core.buffered() >= count {
+        return Ok(());
     }
+    // One vector for all of it, the chunks generated straight into it where they fit (as
+    // `fill` does); a chunk that does not fit leaves its rest in the buffer, kept after it.
+    let mut ahead = Zeroizing::new(vec![0u128; count]);
+    fill(role, ch, &mut ahead)?;
+    let core = role.core();
+    if core.buffered() > 0 {
+        let mut joined = Vec::with_capacity(count + core.buffered());
+        joined.extend_from_slice(&ahead);
+        joined.extend_from_slice(&core.buf[core.pos..]);
+        ahead = Zeroizing::new(joined);
+    }
+    core.buf = ahead;
+    core.pos = 0;
     Ok(())
 }
 

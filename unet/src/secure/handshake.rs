@@ -38,8 +38,9 @@ use crate::quant::QuantModel;
 /// the encrypted-weights linear backend `coeff-ew` (the server's public key after the
 /// client's, the weight ciphertexts at a layer's first run, responses from the client) and the
 /// OT backend's fused rescaling carries with the wrap and DReLU comparisons' low digits shared
-/// (where `p ≡ 1 mod 2^(s+1)`, issue #20); version 10 the OT backend's comparison-tree COTs
-/// of Bob's direction run ahead during the digit OTs (his chunks' frames follow his
+/// (where `p ≡ 1 mod 2^(s+1)`, issue #20); version 10 the OT backend's COTs for the steps
+/// after the digit OTs (comparison trees, the AND round, wrap products, multiplexer) run ahead
+/// during them, both directions (Alice's chunks' frames before her messages, Bob's after his
 /// corrections, issue #20).
 pub const PROTOCOL_VERSION: u16 = 10;
 /// Largest name (preset, backend, printed value) in a handshake message.
