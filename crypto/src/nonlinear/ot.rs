@@ -766,8 +766,9 @@ impl OtSession {
     }
 
     /// `[x_ij < y_i]` for `n` instances of `width`-bit values, `c ∈ {1, 2}` comparisons per
-    /// instance: Alice passes `x` (`n·c`, instance-major), Bob `y` (`n`). Returns `c` packed
-    /// share vectors of `n` bits.
+    /// instance: Alice passes `x` (`n·c`, instance-major), Bob `y` (`n`); `after` COTs per
+    /// direction for the caller's next steps run ahead. Returns `c` packed share vectors of
+    /// `n` bits.
     fn less_than(
         &mut self,
         ch: &mut Channel,
@@ -775,10 +776,11 @@ impl OtSession {
         c: usize,
         n: usize,
         values: &[u64],
+        after: usize,
     ) -> Result<Vec<Vec<u64>>, Error> {
         let group = Comparisons::low(width, c, values);
         Ok(self
-            .less_than_groups(ch, n, &[group], values, 0)?
+            .less_than_groups(ch, n, &[group], values, after)?
             .remove(0)
             .lt)
     }
@@ -1509,8 +1511,15 @@ impl OtSession {
             .collect())
     }
 
-    /// Shares of `[u_1 > u_0]` for lifted values `u0`, `u1` (shares in `Z_{2^K}`).
-    fn greater(&mut self, ch: &mut Channel, u0: &[u64], u1: &[u64]) -> Result<Vec<u64>, Error> {
+    /// Shares of `[u_1 > u_0]` for lifted values `u0`, `u1` (shares in `Z_{2^K}`); `after`
+    /// COTs per direction for the caller's next step (a multiplexer) run ahead.
+    fn greater(
+        &mut self,
+        ch: &mut Channel,
+        u0: &[u64],
+        u1: &[u64],
+        after: usize,
+    ) -> Result<Vec<u64>, Error> {
         let k = self.config.k;
         let big = 1u64 << (k + 1);
         let half = 1u64 << k;
@@ -1532,7 +1541,7 @@ impl OtSession {
                 if alice { half - 1 - lo } else { lo }
             })
             .collect();
-        let carry = self.less_than(ch, k, 1, n, &input)?.remove(0);
+        let carry = self.less_than(ch, k, 1, n, &input, after)?.remove(0);
         // [u_1 > u_0] = ¬msb: Alice flips her share.
         Ok(pack(n, |i| ((x[i] >> k) & 1 == 1) ^ alice)
             .iter()
@@ -1629,7 +1638,8 @@ impl OtSession {
         };
         let (u0, u1) = (pick(&parts.lift, 0), pick(&parts.lift, 1));
         let (r0, r1) = (pick(&parts.r, 0), pick(&parts.r, 1));
-        let g = self.greater(ch, &u0, &u1)?;
+        // The multiplexer's 2n COTs per direction run ahead.
+        let g = self.greater(ch, &u0, &u1, 2 * n)?;
         let both = |r: &[u64], u: &[u64]| -> Vec<u64> {
             r.iter().zip(u).flat_map(|(&r, &u)| [r, u]).collect()
         };
@@ -1637,7 +1647,7 @@ impl OtSession {
         // Round 2: the winners of (0, 1) against those of (2, 3).
         let half =
             |j: usize, w: usize| -> Vec<u64> { (0..n).map(|i| m[2 * (2 * i + j) + w]).collect() };
-        let g2 = self.greater(ch, &half(0, 1), &half(1, 1))?;
+        let g2 = self.greater(ch, &half(0, 1), &half(1, 1), n)?;
         let y = self.mux(ch, &[p], &g2, &half(0, 0), &half(1, 0), n)?;
         self.reshare(ch, &y)
     }
@@ -1647,7 +1657,7 @@ impl OtSession {
         let parts = self.parts(ch, x, 0, Wanted::LIFT)?;
         let u0: Vec<u64> = (0..n).map(|i| parts.lift[2 * i]).collect();
         let u1: Vec<u64> = (0..n).map(|i| parts.lift[2 * i + 1]).collect();
-        let g = self.greater(ch, &u0, &u1)?;
+        let g = self.greater(ch, &u0, &u1, 0)?;
         let bytes = n.div_ceil(8);
         match self.party() {
             Role::Alice => {
