@@ -837,7 +837,7 @@ impl OtSession {
         if alice {
             self.alice_digit_ots(ch, n, groups, &layouts, &mut leaves, ahead)?;
         } else {
-            self.bob_digit_ots(ch, n, groups, y, &layouts, &mut leaves, ahead)?;
+            self.bob_digit_ots(ch, groups, y, &layouts, &mut leaves, ahead)?;
         }
         let roots = self.merge_trees(ch, leaves)?;
         let split = |g: &Comparisons<'_>, root: &[u64], wanted: bool| -> Vec<Vec<u64>> {
@@ -932,7 +932,6 @@ impl OtSession {
     fn bob_digit_ots(
         &mut self,
         ch: &mut Channel,
-        n: usize,
         groups: &[Comparisons<'_>],
         y: &[u64],
         layouts: &[Vec<Active>],
@@ -941,6 +940,7 @@ impl OtSession {
     ) -> Result<(), Error> {
         let mill = self.millionaires;
         let (m, q) = (mill.digit_bits, layouts.len());
+        let n = leaves.n;
         let (log_n, widths) = digit_shapes(n, q, groups, mill);
         let choices: Zeroizing<Vec<u8>> = Zeroizing::new(
             (0..n * q)
