@@ -268,9 +268,12 @@ struct Core {
     round: u64,
     /// Next tree of the round.
     tree: usize,
-    /// Generated outputs not yet handed out (`buf[pos..]`).
+    /// Generated outputs not yet handed out are `buf[pos..end]`; the rest of `buf` is room
+    /// for the next chunks (stale outputs, overwritten before use), kept so that chunks are
+    /// generated in place, without clearing or moving memory.
     buf: Zeroizing<Vec<u128>>,
     pos: usize,
+    end: usize,
     /// Next OT-pad tweak serial (GGM level OTs and derived OTs share it, in call order).
     serial: u64,
 }
@@ -289,6 +292,7 @@ impl Core {
             tree: 0,
             buf: Zeroizing::new(Vec::new()),
             pos: 0,
+            end: 0,
             serial: 0,
         }
     }
@@ -308,28 +312,48 @@ impl Core {
         first
     }
 
-    /// The output buffer, taken out of `self` to be refilled with a chunk of `len` outputs (its
-    /// stale contents are all overwritten by the trees); hand it back with [`Core::store`].
-    fn take_buf(&mut self, len: usize) -> Vec<u128> {
-        let mut v = std::mem::take(&mut *self.buf);
-        v.resize(len, 0);
-        v
+    /// Makes room for a chunk of `len` outputs after the buffered ones and returns where it
+    /// starts: the buffer restarts at 0 when empty, moves its outputs to the front when the
+    /// room behind them is short, and grows (into a fresh allocation, the old one erased) only
+    /// when that is not enough.
+    fn room(&mut self, len: usize) -> usize {
+        if self.pos == self.end {
+            (self.pos, self.end) = (0, 0);
+        }
+        if self.end + len > self.buf.len() && self.pos > 0 {
+            self.buf.copy_within(self.pos..self.end, 0);
+            (self.pos, self.end) = (0, self.end - self.pos);
+        }
+        if self.end + len > self.buf.len() {
+            let mut grown = Zeroizing::new(vec![0u128; self.end + len]);
+            grown[..self.end].copy_from_slice(&self.buf[..self.end]);
+            self.buf = grown;
+        }
+        self.end
     }
 
-    /// Splits a fresh chunk (outputs `first..` of the round) between the next base (copied) and
-    /// the buffer (kept in place), and moves to the next round after the last tree.
-    fn store(&mut self, first: usize, chunk: Vec<u128>, trees: usize) {
+    /// Takes in a chunk generated at `buf[at..at + len]` (outputs `first..` of the round): its
+    /// outputs below the next base's size are copied to the next base and dropped from the
+    /// buffer, the rest join the buffered ones. Moves to the next round after the last tree.
+    fn store(&mut self, first: usize, at: usize, len: usize, trees: usize) {
+        debug_assert_eq!(at, self.end);
         let reserve = self.params.main.base_len();
-        let keep = reserve.saturating_sub(first).min(chunk.len());
-        self.next.extend_from_slice(&chunk[..keep]);
-        *self.buf = chunk;
-        self.pos = keep;
+        let keep = reserve.saturating_sub(first).min(len);
+        self.next.extend_from_slice(&self.buf[at..at + keep]);
+        if self.pos == at {
+            // Nothing buffered before the chunk: its kept outputs are just skipped.
+            self.pos = at + keep;
+            self.end = at + len;
+        } else {
+            self.buf.copy_within(at + keep..at + len, at);
+            self.end = at + len - keep;
+        }
         self.advance(trees);
     }
 
     /// Outputs generated and not yet handed out.
     fn buffered(&self) -> usize {
-        self.buf.len() - self.pos
+        self.end - self.pos
     }
 
     /// The next chunk: its first tree, its number of trees, its number of outputs.
@@ -345,7 +369,7 @@ impl Core {
     fn direct(&self, room: usize) -> Option<usize> {
         let (first_tree, _, len) = self.next_chunk();
         let first = first_tree << self.lpn_params().log_bin;
-        (self.pos == self.buf.len() && room >= len && first >= self.params.main.base_len())
+        (self.pos == self.end && room >= len && first >= self.params.main.base_len())
             .then_some(len)
     }
 
@@ -363,7 +387,7 @@ impl Core {
 
     /// Copies buffered outputs into `out`; returns how many were copied.
     fn drain(&mut self, out: &mut [u128]) -> usize {
-        let take = out.len().min(self.buf.len() - self.pos);
+        let take = out.len().min(self.buffered());
         out[..take].copy_from_slice(&self.buf[self.pos..self.pos + take]);
         self.pos += take;
         take
@@ -417,30 +441,6 @@ fn ggm_tweak(tree: u64, level: u32) -> u128 {
     GGM_DOMAIN | (u128::from(level) << 67) | u128::from(tree)
 }
 
-/// Blocks hashed per call in the tree expansion (one stack tweak buffer).
-const GGM_BATCH: usize = 256;
-
-/// Expands level `level − 1` of a half-tree (the first `half = 2^(level−1)` entries of `nodes`)
-/// into level `level` (the first `2^level`): the left child of node `j` is `H(x_j, τ)` at `j`, its
-/// right child `x_j ⊕ H(x_j, τ)` at `j + half`. Returns the XORs of the left and of the right
-/// children.
-fn expand_level(hash: &FixedKeyHash, nodes: &mut [u128], tweak: u128) -> [u128; 2] {
-    let half = nodes.len() / 2;
-    let (lo, hi) = nodes.split_at_mut(half);
-    hi.copy_from_slice(lo);
-    let tweaks = [tweak; GGM_BATCH];
-    for c in lo.chunks_mut(GGM_BATCH) {
-        hash.hash_many(c, &tweaks[..c.len()]);
-    }
-    let (mut k0, mut k1) = (0u128, 0u128);
-    for (l, r) in lo.iter().zip(hi.iter_mut()) {
-        *r ^= *l;
-        k0 ^= *l;
-        k1 ^= *r;
-    }
-    [k0, k1]
-}
-
 /// The sender's half-tree: leaves into `leaves` (lsb cleared, XOR `Δ` with lsb cleared), `h`
 /// level messages `K_0^ℓ ⊕ q_ℓ` into `msg`.
 fn sender_tree(
@@ -457,11 +457,9 @@ fn sender_tree(
     leaves[1] = root ^ delta;
     msg[0] = root ^ q[0];
     for level in 2..=h {
-        let [k0, _] = expand_level(
-            hash,
-            &mut leaves[..1 << level],
-            ggm_tweak(tree, level as u32),
-        );
+        // Children of node `j` at `j` and `j + 2^(level−1)` (see the module docs).
+        let [k0, _] =
+            hash.half_tree_level(&mut leaves[..1 << level], ggm_tweak(tree, level as u32));
         msg[level - 1] = k0 ^ q[level - 1];
     }
     for x in leaves.iter_mut() {
@@ -488,7 +486,7 @@ fn receiver_tree(hash: &FixedKeyHash, t: &[u128], tree: u64, msg: &[u128], leave
         let half = 1usize << (level - 1);
         let tweak = ggm_tweak(tree, level as u32);
         let nodes = &mut leaves[..2 * half];
-        let [s0, s1] = expand_level(hash, nodes, tweak);
+        let [s0, s1] = hash.half_tree_level(nodes, tweak);
         // The unknown node is 0: both its children are H(0, τ).
         let mut garbage = [0u128];
         hash.hash_many(&mut garbage, &[tweak]);
@@ -561,23 +559,9 @@ fn fill(role: &mut impl Chunks, ch: &mut Channel, out: &mut [u128]) -> Result<()
 /// later. The peer's end of the same direction must buffer the same `count` at the matching
 /// point of the protocol (the chunks' messages are frames in the stream like any other).
 fn buffer_ahead(role: &mut impl Chunks, ch: &mut Channel, count: usize) -> Result<(), Error> {
-    let core = role.core();
-    if core.buffered() >= count {
-        return Ok(());
+    while role.core().buffered() < count {
+        role.chunk(ch, None)?;
     }
-    // One vector for all of it, the chunks generated straight into it where they fit (as
-    // `fill` does); a chunk that does not fit leaves its rest in the buffer, kept after it.
-    let mut ahead = Zeroizing::new(vec![0u128; count]);
-    fill(role, ch, &mut ahead)?;
-    let core = role.core();
-    if core.buffered() > 0 {
-        let mut joined = Vec::with_capacity(count + core.buffered());
-        joined.extend_from_slice(&ahead);
-        joined.extend_from_slice(&core.buf[core.pos..]);
-        ahead = Zeroizing::new(joined);
-    }
-    core.buf = ahead;
-    core.pos = 0;
     Ok(())
 }
 
@@ -707,15 +691,18 @@ impl Sender {
         let h = lpn.log_bin as usize;
         let (first_tree, trees, len) = self.core.next_chunk();
         let bin = 1usize << h;
-        let mut owned = None;
+        let serial = self.core.tweaks(trees * h);
+        let mut buffered_at = None;
         let out: &mut [u128] = match direct {
             Some(o) => o,
-            None => owned.insert(self.core.take_buf(len)),
+            None => {
+                let at = *buffered_at.insert(self.core.room(len));
+                &mut self.core.buf[at..at + len]
+            }
         };
         let mut msg = vec![0u128; trees * h];
         let roots: Zeroizing<Vec<u128>> =
             Zeroizing::new((0..trees).map(|_| self.prg.next_u128()).collect());
-        let serial = self.core.tweaks(trees * h);
         let (ggm, lpn_base) = self.core.base.split_at(lpn.t * h);
         let (hash, delta) = (&self.core.hash, self.delta);
         let (lpn_hash, round) = (&self.core.lpn, self.core.round);
@@ -728,8 +715,8 @@ impl Sender {
                 sender_tree(hash, delta, roots[i], q, serial + (i * h) as u64, leaves, m);
                 lpn_encode(lpn_hash, round, j * bin, lpn_base, leaves);
             });
-        match owned {
-            Some(buf) => self.core.store(first_tree * bin, buf, trees),
+        match buffered_at {
+            Some(at) => self.core.store(first_tree * bin, at, len, trees),
             None => self.core.advance(trees),
         }
         let bytes: Vec<u8> = msg.iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -821,12 +808,15 @@ impl Receiver {
         let msg = ch.recv_with(kind::TREES, len, |r| {
             r.blocks("GGM tree messages", trees * h)
         })?;
-        let mut owned = None;
+        let serial = self.core.tweaks(trees * h);
+        let mut buffered_at = None;
         let out: &mut [u128] = match direct {
             Some(o) => o,
-            None => owned.insert(self.core.take_buf(out_len)),
+            None => {
+                let at = *buffered_at.insert(self.core.room(out_len));
+                &mut self.core.buf[at..at + out_len]
+            }
         };
-        let serial = self.core.tweaks(trees * h);
         let (ggm, lpn_base) = self.core.base.split_at(lpn.t * h);
         let hash = &self.core.hash;
         let (lpn_hash, round) = (&self.core.lpn, self.core.round);
@@ -839,8 +829,8 @@ impl Receiver {
                 receiver_tree(hash, t, serial + (i * h) as u64, m, leaves);
                 lpn_encode(lpn_hash, round, j * bin, lpn_base, leaves);
             });
-        match owned {
-            Some(buf) => self.core.store(first_tree * bin, buf, trees),
+        match buffered_at {
+            Some(at) => self.core.store(first_tree * bin, at, out_len, trees),
             None => self.core.advance(trees),
         }
         Ok(())

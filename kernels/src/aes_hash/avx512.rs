@@ -130,6 +130,76 @@ pub(super) fn hash_many(rk: &[u128; 11], blocks: &mut [u128], tweaks: &[u128]) {
     }
 }
 
+/// Lane mask of the 64-bit words of the first `blocks` (0–4) blocks of a register.
+fn word_mask(blocks: usize) -> __mmask8 {
+    ((1u32 << (2 * blocks)) - 1) as u8
+}
+
+/// One half-tree level: `lo[j] ← H(lo[j], tweak)`, `hi[j] ← lo[j] ⊕ H(lo[j], tweak)` (the
+/// parent read once); returns the XORs of the new `lo` and `hi`. The caller checked equal
+/// lengths. Runs of 32 blocks through 8 registers; the last run's missing lanes are masked
+/// off loads, stores and sums (their hashes are computed and dropped).
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,aes,vaes")]
+pub(super) fn half_tree_level(
+    rk: &[u128; 11],
+    lo: &mut [u128],
+    hi: &mut [u128],
+    tweak: u128,
+) -> [u128; 2] {
+    let k = load_keys(rk);
+    let tw = _mm512_broadcast_i32x4(_mm_set_epi64x(
+        (tweak >> 64) as u64 as i64,
+        tweak as u64 as i64,
+    ));
+    let (mut sum_lo, mut sum_hi) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+    for (l, h) in lo
+        .chunks_mut(REGS * PER_REG)
+        .zip(hi.chunks_mut(REGS * PER_REG))
+    {
+        let mut x = [_mm512_setzero_si512(); REGS];
+        let mut s = [_mm512_setzero_si512(); REGS];
+        let mut masks = [0 as __mmask8; REGS];
+        for i in 0..REGS {
+            let blocks = l.len().saturating_sub(PER_REG * i).min(PER_REG);
+            masks[i] = word_mask(blocks);
+            // SAFETY: the mask selects the 2·blocks 64-bit words of blocks `4i..4i + blocks` of
+            // `l` (all in bounds); masked-off lanes are neither read nor faulted on.
+            x[i] = unsafe {
+                _mm512_maskz_loadu_epi64(masks[i], l.as_ptr().wrapping_add(PER_REG * i).cast())
+            };
+            s[i] = sigma(x[i]);
+        }
+        let y = hash_regs::<REGS>(&k, s, [tw; REGS]);
+        for i in 0..REGS {
+            let right = _mm512_xor_si512(x[i], y[i]);
+            // SAFETY: as the loads: the mask keeps the stores inside `l` and `h` (same length).
+            unsafe {
+                _mm512_mask_storeu_epi64(
+                    l.as_mut_ptr().wrapping_add(PER_REG * i).cast(),
+                    masks[i],
+                    y[i],
+                );
+                _mm512_mask_storeu_epi64(
+                    h.as_mut_ptr().wrapping_add(PER_REG * i).cast(),
+                    masks[i],
+                    right,
+                );
+            }
+            sum_lo = _mm512_mask_xor_epi64(sum_lo, masks[i], sum_lo, y[i]);
+            sum_hi = _mm512_mask_xor_epi64(sum_hi, masks[i], sum_hi, right);
+        }
+    }
+    [fold_lanes(sum_lo), fold_lanes(sum_hi)]
+}
+
+/// The XOR of a register's four blocks.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,aes,vaes")]
+fn fold_lanes(v: __m512i) -> u128 {
+    let mut b = [0u128; PER_REG];
+    store4(&mut b, v);
+    b[0] ^ b[1] ^ b[2] ^ b[3]
+}
+
 /// `blocks[j] ← AES_k(blocks[j])`.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,aes,vaes")]
 pub(super) fn encrypt_blocks(rk: &[u128; 11], blocks: &mut [u128]) {

@@ -306,6 +306,42 @@ impl FixedKeyHash {
         }
     }
 
+    /// One level of a half-tree (Guo et al., Eurocrypt 2023): the parents are `nodes[..half]`,
+    /// `half = nodes.len() / 2`; the left child `H(x_j, tweak)` of parent `j` replaces it and
+    /// the right child `x_j ⊕ H(x_j, tweak)` goes to `nodes[half + j]`. Returns the XOR of the
+    /// left children and that of the right ones. One pass over the level, where a copy, a
+    /// hash and an xor pass would take three.
+    ///
+    /// # Panics
+    /// If `nodes.len()` is odd.
+    pub fn half_tree_level(&self, nodes: &mut [u128], tweak: u128) -> [u128; 2] {
+        assert!(
+            nodes.len().is_multiple_of(2),
+            "a level has two children per parent"
+        );
+        let (lo, hi) = nodes.split_at_mut(nodes.len() / 2);
+        match self.engine {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `with_key` checked `Engine::Vaes512.is_available()` (avx512f/bw/dq/vl,
+            // aes, vaes); `lo` and `hi` have equal lengths.
+            Engine::Vaes512 => unsafe { avx512::half_tree_level(&self.round_keys, lo, hi, tweak) },
+            _ => {
+                let tweaks = [tweak; SCALAR_CHUNK];
+                let [mut sum_lo, mut sum_hi] = [0u128; 2];
+                for (l, h) in lo.chunks_mut(SCALAR_CHUNK).zip(hi.chunks_mut(SCALAR_CHUNK)) {
+                    h.copy_from_slice(l);
+                    self.hash_many(l, &tweaks[..l.len()]);
+                    for (l, h) in l.iter().zip(h.iter_mut()) {
+                        *h ^= *l;
+                        sum_lo ^= *l;
+                        sum_hi ^= *h;
+                    }
+                }
+                [sum_lo, sum_hi]
+            }
+        }
+    }
+
     /// Writes `out[j] = H(input[j], tweaks[j])`.
     ///
     /// # Panics

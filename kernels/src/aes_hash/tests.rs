@@ -158,6 +158,36 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Every engine's half-tree level equals the definition, parent by parent, on every level
+    /// size around the 32-block runs of the VAES engine (and on the empty level).
+    #[test]
+    fn half_tree_level_matches_definition_on_every_engine(
+        parents in prop::collection::vec(any::<u128>(), 0..100),
+        tweak in any::<u128>(),
+    ) {
+        let half = parents.len();
+        let left: Vec<u128> = parents.iter().map(|&x| reference_hash(x, tweak)).collect();
+        let right: Vec<u128> = parents.iter().zip(&left).map(|(&x, &l)| x ^ l).collect();
+        let sums = [left.iter().fold(0, |a, &x| a ^ x), right.iter().fold(0, |a, &x| a ^ x)];
+        for engine in engines() {
+            let h = FixedKeyHash::with_engine(engine).unwrap();
+            let mut nodes = parents.clone();
+            nodes.extend(std::iter::repeat_n(u128::MAX, half));
+            let got = h.half_tree_level(&mut nodes, tweak);
+            prop_assert_eq!(&nodes[..half], &left[..], "engine {}", engine);
+            prop_assert_eq!(&nodes[half..], &right[..], "engine {}", engine);
+            prop_assert_eq!(got, sums, "engine {}", engine);
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "two children per parent")]
+fn half_tree_level_refuses_an_odd_level() {
+    FixedKeyHash::new().half_tree_level(&mut [0u128; 3], 0);
+}
+
 /// Half-gates by its definition, one instance at a time with [`reference_hash`].
 fn reference_garble(delta: u128, a: u128, b: u128, t: GateTweaks, i: usize) -> (u128, u128, u128) {
     let (j, j1) = t.of(i);
