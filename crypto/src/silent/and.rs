@@ -3,7 +3,7 @@
 
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::ferret::{Params, Receiver, Sender, fill_both};
+use super::ferret::{Params, Receiver, Sender, draw_both};
 use super::kind;
 use super::pads::{block_cots, pieces, receiver_pads, sender_pads};
 use crate::Error;
@@ -318,9 +318,7 @@ impl Duplex {
     ) -> Result<SharedTriples, Error> {
         // Both directions' COTs a chunk of each in turn (the wire of Alice's direction, then
         // Bob's), then the random OTs: the sender's direction's tweaks first, on both sides.
-        let mut q = Zeroizing::new(vec![0u128; n]);
-        let mut t = Zeroizing::new(vec![0u128; n]);
-        fill_both(&mut self.sender, &mut self.receiver, ch, &mut q, &mut t)?;
+        let (q, t) = draw_both(&mut self.sender, &mut self.receiver, ch, n)?;
         let (x, m0) = self.sender_bits(&q, lanes);
         let (y, my) = self.receiver_bits(&t, lanes);
         let c = (0..lanes)

@@ -94,9 +94,12 @@ fn cot_offsets(log_n: &[u32]) -> Vec<usize> {
 
 impl Sender {
     /// Draws `n` COTs and their tweak serial.
-    fn cots(&mut self, ch: &mut Channel, n: usize) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
-        let mut q = Zeroizing::new(vec![0u128; n]);
-        self.send_cot(ch, &mut q)?;
+    fn cots_and_serial(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+    ) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
+        let q = self.cots(ch, n)?;
         Ok((q, self.tweaks(n)))
     }
 
@@ -114,7 +117,7 @@ impl Sender {
     /// Channel and wire errors.
     pub fn send_chosen(&mut self, ch: &mut Channel, messages: &[[u128; 2]]) -> Result<(), Error> {
         let n = messages.len();
-        let (q, serial) = self.cots(ch, n)?;
+        let (q, serial) = self.cots_and_serial(ch, n)?;
         let e = Self::corrections(ch, n)?;
         let mut body = Vec::with_capacity(32 * n);
         sender_pads(
@@ -232,7 +235,7 @@ impl Sender {
         }
         let n = bits.len();
         let offsets = cot_offsets(log_n);
-        let (q, serial) = self.cots(ch, offsets[n])?;
+        let (q, serial) = self.cots_and_serial(ch, offsets[n])?;
         let words = words(self, ch)?;
         let words = words.as_ref();
         check_len("1-of-N message widths", words.len(), bits.len())?;
@@ -336,7 +339,7 @@ impl Sender {
                 .into());
             }
         }
-        self.cots(ch, corr.len() / w)
+        self.cots_and_serial(ch, corr.len() / w)
     }
 
     /// Receives the corrections and sends the correlated OT's messages; returns the shares.
@@ -394,15 +397,18 @@ impl Receiver {
         n: usize,
         choice: impl Fn(usize) -> bool + Sync,
     ) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
-        let cots = self.cots(ch, n)?;
+        let cots = self.cots_and_serial(ch, n)?;
         Self::send_fix(ch, &cots.0, choice)?;
         Ok(cots)
     }
 
     /// Draws `n` COTs and their tweak serial.
-    fn cots(&mut self, ch: &mut Channel, n: usize) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
-        let mut t = Zeroizing::new(vec![0u128; n]);
-        self.receive_cot(ch, &mut t)?;
+    fn cots_and_serial(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+    ) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
+        let t = self.cots(ch, n)?;
         Ok((t, self.tweaks(n)))
     }
 
@@ -601,7 +607,7 @@ impl Receiver {
         choices: &[bool],
     ) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
         check_moduli(moduli)?;
-        self.cots(ch, choices.len())
+        self.cots_and_serial(ch, choices.len())
     }
 
     /// Receives the sender's messages; returns `k + c·x` per choice and modulus.

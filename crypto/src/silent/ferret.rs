@@ -369,8 +369,7 @@ impl Core {
     fn direct(&self, room: usize) -> Option<usize> {
         let (first_tree, _, len) = self.next_chunk();
         let first = first_tree << self.lpn_params().log_bin;
-        (self.pos == self.end && room >= len && first >= self.params.main.base_len())
-            .then_some(len)
+        (self.pos == self.end && room >= len && first >= self.params.main.base_len()).then_some(len)
     }
 
     /// Counts `trees` more trees of the round done; moves to the next round after the last.
@@ -383,6 +382,13 @@ impl Core {
             self.round += 1;
             self.tree = 0;
         }
+    }
+
+    /// Appends buffered outputs to `out` until it holds `n`.
+    fn drain_into(&mut self, out: &mut Vec<u128>, n: usize) {
+        let take = n.saturating_sub(out.len()).min(self.buffered());
+        out.extend_from_slice(&self.buf[self.pos..self.pos + take]);
+        self.pos += take;
     }
 
     /// Copies buffered outputs into `out`; returns how many were copied.
@@ -577,33 +583,50 @@ fn step(role: &mut impl Chunks, ch: &mut Channel, out: &mut [u128]) -> Result<us
     }
 }
 
-/// Fills `q` with this party's next COTs as sender and `t` with its next ones as receiver
-/// (the two directions of a duplex), a chunk of each in turn. Both parties generating their
-/// sender chunk while the peer generates its own, then each expanding the other's, keeps both
-/// busy; one direction after the other would leave the receiver of each waiting for the
-/// sender's first chunk and the sender for the receiver's last. The wire is the same as
-/// [`Sender::send_cot`] then [`Receiver::receive_cot`] (each direction carries only its
-/// sender's chunks, in order), and so are the COTs and tweak serials.
+/// The next `n` COTs as a new vector: the buffered ones, then whole chunks generated into the
+/// buffer and appended. After a run-ahead most draws are all buffered, so this is one copy
+/// where [`fill`] into a cleared vector would take two passes.
+fn draw(role: &mut impl Chunks, ch: &mut Channel, n: usize) -> Result<Zeroizing<Vec<u128>>, Error> {
+    let mut out = Zeroizing::new(Vec::with_capacity(n));
+    role.core().drain_into(&mut out, n);
+    while out.len() < n {
+        role.chunk(ch, None)?;
+        role.core().drain_into(&mut out, n);
+    }
+    Ok(out)
+}
+
+/// This party's next `n` COTs as sender and its next `n` ones as receiver (the two
+/// directions of a duplex), a chunk of each in turn. Both parties generating their sender chunk
+/// while the peer generates its own, then each expanding the other's, keeps both busy; one
+/// direction after the other would leave the receiver of each waiting for the sender's first
+/// chunk and the sender for the receiver's last. The wire is the same as [`Sender::cots`]
+/// then [`Receiver::cots`] (each direction carries only its sender's chunks, in order), and
+/// so are the COTs and tweak serials.
 ///
 /// # Errors
 /// As the two one-way calls.
-pub(crate) fn fill_both(
+pub(crate) fn draw_both(
     sender: &mut Sender,
     receiver: &mut Receiver,
     ch: &mut Channel,
-    q: &mut [u128],
-    t: &mut [u128],
-) -> Result<(), Error> {
-    let (mut sent, mut got) = (sender.core.drain(q), receiver.core.drain(t));
-    while sent < q.len() || got < t.len() {
-        if sent < q.len() {
-            sent += step(sender, ch, &mut q[sent..])?;
+    n: usize,
+) -> Result<(Zeroizing<Vec<u128>>, Zeroizing<Vec<u128>>), Error> {
+    let mut q = Zeroizing::new(Vec::with_capacity(n));
+    let mut t = Zeroizing::new(Vec::with_capacity(n));
+    sender.core.drain_into(&mut q, n);
+    receiver.core.drain_into(&mut t, n);
+    while q.len() < n || t.len() < n {
+        if q.len() < n {
+            sender.chunk(ch, None)?;
+            sender.core.drain_into(&mut q, n);
         }
-        if got < t.len() {
-            got += step(receiver, ch, &mut t[got..])?;
+        if t.len() < n {
+            receiver.chunk(ch, None)?;
+            receiver.core.drain_into(&mut t, n);
         }
     }
-    Ok(())
+    Ok((q, t))
 }
 
 /// The sender of a Ferret session: knows `Δ` (lsb 1) and, per COT, the zero-message `q_i`
@@ -673,6 +696,18 @@ impl Sender {
     /// Channel errors.
     pub fn send_cot(&mut self, ch: &mut Channel, out: &mut [u128]) -> Result<(), Error> {
         fill(self, ch, out)
+    }
+
+    /// [`Sender::send_cot`] into a new vector of `n` (see [`draw`]).
+    ///
+    /// # Errors
+    /// Channel errors.
+    pub(crate) fn cots(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+    ) -> Result<Zeroizing<Vec<u128>>, Error> {
+        draw(self, ch, n)
     }
 
     /// Generates (and sends) whole chunks ahead until at least `count` COTs are buffered for
@@ -786,6 +821,18 @@ impl Receiver {
     /// Channel errors; [`crate::wire::WireError`] if a chunk message has the wrong length.
     pub fn receive_cot(&mut self, ch: &mut Channel, out: &mut [u128]) -> Result<(), Error> {
         fill(self, ch, out)
+    }
+
+    /// [`Receiver::receive_cot`] into a new vector of `n` (see [`draw`]).
+    ///
+    /// # Errors
+    /// As [`Receiver::receive_cot`].
+    pub(crate) fn cots(
+        &mut self,
+        ch: &mut Channel,
+        n: usize,
+    ) -> Result<Zeroizing<Vec<u128>>, Error> {
+        draw(self, ch, n)
     }
 
     /// Receives and generates whole chunks ahead until at least `count` COTs are buffered:
