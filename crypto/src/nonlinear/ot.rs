@@ -41,7 +41,7 @@
 //! same OTs as `w`). Then `ReLU(v) >> s = d·R` (floor commutes with `max(0, ·)`), one
 //! multiplexer.
 //!
-//! *Comparing two shared values* (max pool, argmax). With the wrap bits, `u = a + b − p·w` is
+//! *Comparing two shared values* (max pool). With the wrap bits, `u = a + b − p·w` is
 //! lifted exactly to `Z_{2^K}`, `K = k + 1` (bit × value with `V = p` in `Z_{2^K}`). For two
 //! lifted values `[u_1 > u_0] = ¬msb(u_1 − u_0 − 1)` since `u_1 − u_0 − 1 ∈ [−p, p − 2]` fits
 //! `K` bits; `msb(X_A + X_B) = msb X_A ⊕ msb X_B ⊕ [lo_A + lo_B ≥ 2^(K−1)]` (a `k`-bit
@@ -127,6 +127,21 @@
 //! per comparison; bytes and CPU in `docs/PERFORMANCE.md`. Security: as for fused carries —
 //! the same digit OTs, fewer comparisons, `eq` roots from the same AND gates, and three
 //! ordinary Beaver ANDs; the split depends only on the public `p`, `s` and digit size.
+//!
+//! # Argmax from three wraps (issue #20)
+//! Argmax needs only the bit `[u_1 > u_0]`, not the lifted values, and gets it from three
+//! wrap comparisons in one batch instead of two wraps, two lifts and a comparison of the lifts
+//! after them. With `u_j = a_j + b_j − p·w_j` as above, let Alice's part of `u_1 − u_0 − 1` be
+//! `A = a_1 − a_0 − 1 ∈ [−p, p − 2]` and Bob's `B = b_1 − b_0 ∈ (−p, p)`, each written as
+//! `A = α − p·n_A`, `B = β − p·n_B` with residues `α, β ∈ [0, p)` and local sign bits `n_A`,
+//! `n_B`, and `γ = [α + β ≥ p]`. Then `u_1 − u_0 − 1 = r + p·m` with `r = α + β − p·γ ∈ [0, p)`
+//! and `m = γ − n_A − n_B − w_1 + w_0`; as `u_1 − u_0 − 1 ∈ [−p, p − 2]`, `m ∈ {−1, 0}`, and
+//! `[u_1 > u_0] = [m = 0] = 1 ⊕ γ ⊕ w_0 ⊕ w_1 ⊕ n_A ⊕ n_B`: the XOR of three wrap bits (each
+//! `[p − 1 − x_A < x_B]`, a `k`-bit millionaires') and local bits. One comparison phase of
+//! `3n` instead of two (`2n`, then `n` after the lifts), no bit × value conversions: fewer
+//! bytes and rounds (`docs/PERFORMANCE.md`). Security: three ordinary millionaires' on each
+//! party's own values, outputs as fresh boolean shares, opened to Alice only as their XOR (the
+//! output itself), as before.
 //!
 //! # Running ahead (issue #20)
 //! In the digit OTs each party waits for the other in turn: Bob for Alice's first COT chunks,
@@ -647,12 +662,6 @@ impl Wanted {
     /// Max pooling: rescaled values to select and lifted values to compare.
     const RESCALE_LIFT: Self = Self {
         rescale: true,
-        relu: false,
-        lift: true,
-    };
-    /// Argmax: lifted values to compare.
-    const LIFT: Self = Self {
-        rescale: false,
         relu: false,
         lift: true,
     };
@@ -1652,20 +1661,44 @@ impl OtSession {
         self.reshare(ch, &y)
     }
 
+    /// `[u_1 > u_0]` from three wrap comparisons in one batch (module docs, "Argmax from three
+    /// wraps"), opened to Alice.
     fn argmax_chunk(&mut self, ch: &mut Channel, x: &[u64]) -> Result<Vec<bool>, Error> {
+        let (k, p) = (self.config.k, self.config.p);
+        let h = (p - 1) / 2;
         let n = x.len() / 2;
-        let parts = self.parts(ch, x, 0, Wanted::LIFT)?;
-        let u0: Vec<u64> = (0..n).map(|i| parts.lift[2 * i]).collect();
-        let u1: Vec<u64> = (0..n).map(|i| parts.lift[2 * i + 1]).collect();
-        let g = self.greater(ch, &u0, &u1, 0)?;
+        let alice = self.party() == Role::Alice;
+        // Per pair this party's `v_0`, `v_1` (`u_j = v_j^A + v_j^B − p·w_j`) and the residue of
+        // its part of `u_1 − u_0 − 1`, whose sign it keeps.
+        let mut own = Vec::with_capacity(3 * n);
+        let mut negative = Vec::with_capacity(n);
+        for pair in x.chunks_exact(2) {
+            let [v0, v1] = [pair[0], pair[1]].map(|s| if alice { add_mod(s, h, p) } else { s });
+            let part = v1 as i64 - v0 as i64 - i64::from(alice);
+            own.extend([v0, v1, part.rem_euclid(p as i64) as u64]);
+            negative.push(part < 0);
+        }
+        // `[v^A + v^B ≥ p] = [p − 1 − v^A < v^B]`.
+        if alice {
+            for v in own.iter_mut() {
+                *v = p - 1 - *v;
+            }
+        }
+        let wraps = self.less_than(ch, k, 1, 3 * n, &own, 0)?.remove(0);
+        let g: Vec<bool> = (0..n)
+            .map(|i| {
+                let parity = (0..3).fold(negative[i], |acc, j| acc ^ bit(&wraps, 3 * i + j));
+                parity ^ alice
+            })
+            .collect();
         let bytes = n.div_ceil(8);
         match self.party() {
             Role::Alice => {
                 let theirs = ch.recv_with(kind::REVEAL, bytes, |r| r.bits("argmax reveal", n))?;
-                Ok((0..n).map(|i| bit(&g, i) ^ theirs[i]).collect())
+                Ok(g.iter().zip(&theirs).map(|(&a, &b)| a ^ b).collect())
             }
             Role::Bob => {
-                let body = crate::wire::pack_bits((0..n).map(|i| bit(&g, i)));
+                let body = crate::wire::pack_bits(g.iter().copied());
                 ch.send(kind::REVEAL, &body)?;
                 ch.flush()?;
                 Ok(Vec::new())

@@ -41,8 +41,9 @@ use crate::quant::QuantModel;
 /// (where `p ≡ 1 mod 2^(s+1)`, issue #20); version 10 the OT backend's COTs for the steps
 /// after the digit OTs (comparison trees, the AND round, wrap products, multiplexer) run ahead
 /// during them, both directions (Alice's chunks' frames before her messages, Bob's after his
-/// corrections, issue #20).
-pub const PROTOCOL_VERSION: u16 = 10;
+/// corrections, issue #20); version 11 the OT backend's argmax from three wrap comparisons in
+/// one batch (no lifts, no second comparison; issue #20).
+pub const PROTOCOL_VERSION: u16 = 11;
 /// Largest name (preset, backend, printed value) in a handshake message.
 pub const MAX_NAME_LEN: usize = 64;
 /// Largest handshake message body.
