@@ -583,10 +583,13 @@ fn step(role: &mut impl Chunks, ch: &mut Channel, out: &mut [u128]) -> Result<us
     }
 }
 
+/// COTs drawn into a vector of their own, erased on drop.
+pub(crate) type Cots = Zeroizing<Vec<u128>>;
+
 /// The next `n` COTs as a new vector: the buffered ones, then whole chunks generated into the
 /// buffer and appended. After a run-ahead most draws are all buffered, so this is one copy
 /// where [`fill`] into a cleared vector would take two passes.
-fn draw(role: &mut impl Chunks, ch: &mut Channel, n: usize) -> Result<Zeroizing<Vec<u128>>, Error> {
+fn draw(role: &mut impl Chunks, ch: &mut Channel, n: usize) -> Result<Cots, Error> {
     let mut out = Zeroizing::new(Vec::with_capacity(n));
     role.core().drain_into(&mut out, n);
     while out.len() < n {
@@ -611,7 +614,7 @@ pub(crate) fn draw_both(
     receiver: &mut Receiver,
     ch: &mut Channel,
     n: usize,
-) -> Result<(Zeroizing<Vec<u128>>, Zeroizing<Vec<u128>>), Error> {
+) -> Result<(Cots, Cots), Error> {
     let mut q = Zeroizing::new(Vec::with_capacity(n));
     let mut t = Zeroizing::new(Vec::with_capacity(n));
     sender.core.drain_into(&mut q, n);
@@ -702,11 +705,7 @@ impl Sender {
     ///
     /// # Errors
     /// Channel errors.
-    pub(crate) fn cots(
-        &mut self,
-        ch: &mut Channel,
-        n: usize,
-    ) -> Result<Zeroizing<Vec<u128>>, Error> {
+    pub(crate) fn cots(&mut self, ch: &mut Channel, n: usize) -> Result<Cots, Error> {
         draw(self, ch, n)
     }
 
@@ -827,11 +826,7 @@ impl Receiver {
     ///
     /// # Errors
     /// As [`Receiver::receive_cot`].
-    pub(crate) fn cots(
-        &mut self,
-        ch: &mut Channel,
-        n: usize,
-    ) -> Result<Zeroizing<Vec<u128>>, Error> {
+    pub(crate) fn cots(&mut self, ch: &mut Channel, n: usize) -> Result<Cots, Error> {
         draw(self, ch, n)
     }
 
