@@ -517,20 +517,27 @@ fn malformed_or_misfit_requests_and_vanishing_peers_are_typed_errors() {
 }
 
 /// The OT nonlinear backend (silent OT) gives the same shares as the garbled backend: the mask
-/// and every step equal the fixed-point reference, which `check` also holds the GC runs to.
+/// and every step equal the fixed-point reference, which `check` also holds the GC runs to —
+/// both presets, 2D and 3D, over TCP.
 #[test]
 fn ot_backend_equals_the_fixed_point_reference_like_gc() {
     use bunet_crypto::nonlinear::Backend;
-    for (activation, pooling, preset) in [
-        (Activation::Relu, Pooling::Max, Preset::Q32),
-        (Activation::Square, Pooling::AvgLocal, Preset::Q24),
+    for (activation, pooling, preset, dims) in [
+        (Activation::Relu, Pooling::Max, Preset::Q32, Dims::Two),
+        (Activation::Square, Pooling::AvgLocal, Preset::Q24, Dims::Two),
+        (Activation::Relu, Pooling::Max, Preset::Q24, Dims::Three),
+        (Activation::Relu, Pooling::AvgByRotation, Preset::Q32, Dims::Three),
     ] {
-        let arch = small(activation, pooling, Dims::Two, 4);
+        let (base, extents) = match dims {
+            Dims::Two => (4, [1, 32, 32]),
+            Dims::Three => (2, [4, 8, 8]),
+        };
+        let arch = small(activation, pooling, dims, base);
         let config = SessionConfig {
             nonlinear: Backend::Ot,
             ..SessionConfig::new(preset)
         };
-        let (client, server) = check_with(arch, config, [1, 32, 32], 1, true);
+        let (client, server) = check_with(arch, config, extents, 1, true);
         assert_eq!(client.config.nonlinear, Backend::Ot);
         assert_eq!(server.config.nonlinear, Backend::Ot);
     }
