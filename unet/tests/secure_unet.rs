@@ -524,9 +524,19 @@ fn ot_backend_equals_the_fixed_point_reference_like_gc() {
     use bunet_crypto::nonlinear::Backend;
     for (activation, pooling, preset, dims) in [
         (Activation::Relu, Pooling::Max, Preset::Q32, Dims::Two),
-        (Activation::Square, Pooling::AvgLocal, Preset::Q24, Dims::Two),
+        (
+            Activation::Square,
+            Pooling::AvgLocal,
+            Preset::Q24,
+            Dims::Two,
+        ),
         (Activation::Relu, Pooling::Max, Preset::Q24, Dims::Three),
-        (Activation::Relu, Pooling::AvgByRotation, Preset::Q32, Dims::Three),
+        (
+            Activation::Relu,
+            Pooling::AvgByRotation,
+            Preset::Q32,
+            Dims::Three,
+        ),
     ] {
         let (base, extents) = match dims {
             Dims::Two => (4, [1, 32, 32]),
