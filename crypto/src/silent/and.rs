@@ -1,9 +1,10 @@
 //! Boolean AND triples and Beaver ANDs from a pair of Ferret sessions, one per direction
 //! ([`Duplex`]); the triples cost no traffic beyond their COTs.
 
+use bunet_kernels::aes_hash::FixedKeyHash;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::ferret::{Params, Receiver, Sender, draw_both};
+use super::ferret::{Params, Receiver, Sender, buffer_both};
 use super::kind;
 use super::pads::{block_cots, pieces, receiver_pads, sender_pads};
 use crate::Error;
@@ -143,106 +144,6 @@ impl Duplex {
         Ok((shares, values))
     }
 
-    /// Random OTs of `lanes`-bit messages from the COTs `q` as sender: per lane `l`, bit `l`
-    /// of `(m_0, m_1)` packed as `(x_l = m_0 ⊕ m_1, m_0)`.
-    fn sender_bits(&mut self, q: &[u128], lanes: usize) -> Lanes {
-        const {
-            assert!(
-                block_cots(2, 1).is_multiple_of(64) && block_cots(1, 1).is_multiple_of(64),
-                "pad blocks of one-lane random OTs start at whole words"
-            )
-        };
-        let n = q.len();
-        let serial = self.sender.tweaks(n);
-        let sender = &self.sender;
-        // Pieces of whole words, so each fills its own words of every lane.
-        let parts = pieces(n, 64, |r| {
-            let words = r.len().div_ceil(64);
-            let mut part: Lanes = (
-                vec![vec![0u64; words]; lanes],
-                vec![vec![0u64; words]; lanes],
-            );
-            let (x, m0) = &mut part;
-            sender_pads(
-                sender.hash(),
-                sender.delta(),
-                &q[r.clone()],
-                |_| false,
-                serial + r.start as u64,
-                1,
-                1,
-                |first, pads| {
-                    // Blocks start at whole words (`first` is a multiple of 64): each word's
-                    // 64 bits are gathered in registers and stored once.
-                    for (w, word) in pads.chunks(128).enumerate() {
-                        let at = first / 64 + w;
-                        for l in 0..lanes {
-                            let (mut xw, mut mw) = (0u64, 0u64);
-                            for (i, p) in word.chunks_exact(2).enumerate() {
-                                xw |= ((((p[0] ^ p[1]) >> l) & 1) as u64) << i;
-                                mw |= (((p[0] >> l) & 1) as u64) << i;
-                            }
-                            x[l][at] = xw;
-                            m0[l][at] = mw;
-                        }
-                    }
-                },
-            );
-            Zeroizing::new(part)
-        });
-        let x = (0..lanes)
-            .map(|l| concat(parts.iter().map(|p| &p.0[l])))
-            .collect();
-        let m0 = (0..lanes)
-            .map(|l| concat(parts.iter().map(|p| &p.1[l])))
-            .collect();
-        (x, m0)
-    }
-
-    /// Random OTs of `lanes`-bit messages from the COTs `t` as receiver: the choice bits `b`
-    /// and, per lane `l`, bit `l` of `m_b`, packed.
-    fn receiver_bits(&mut self, t: &[u128], lanes: usize) -> (Vec<u64>, Vec<Vec<u64>>) {
-        let n = t.len();
-        let serial = self.receiver.tweaks(n);
-        let receiver = &self.receiver;
-        let parts = pieces(n, 64, |r| {
-            let words = r.len().div_ceil(64);
-            let mut part = (vec![0u64; words], vec![vec![0u64; words]; lanes]);
-            let (b, mb) = &mut part;
-            let t = &t[r.clone()];
-            for (bw, word) in b.iter_mut().zip(t.chunks(64)) {
-                *bw = word
-                    .iter()
-                    .enumerate()
-                    .fold(0, |acc, (i, &x)| acc | ((x & 1) as u64) << i);
-            }
-            receiver_pads(
-                receiver.hash(),
-                t,
-                serial + r.start as u64,
-                1,
-                1,
-                |first, pads| {
-                    // As the sender's: whole words from `first`, a multiple of 64.
-                    for (w, word) in pads.chunks(64).enumerate() {
-                        for (l, mb) in mb.iter_mut().enumerate() {
-                            mb[first / 64 + w] = word
-                                .iter()
-                                .enumerate()
-                                .fold(0, |acc, (i, &p)| acc | (((p >> l) & 1) as u64) << i);
-                        }
-                    }
-                },
-            );
-            Zeroizing::new(part)
-        });
-        let b = concat(parts.iter().map(|p| &p.0));
-        let mb = (0..lanes)
-            .map(|l| concat(parts.iter().map(|p| &p.1[l])))
-            .collect();
-        (b, mb)
-    }
-
     /// [`Receiver::receive_one_of_n_mixed`] on this party's receiving direction, running both
     /// directions' COTs ahead by `ahead` each while the peer computes the messages: its own
     /// sending direction's ([`Sender::buffer_ahead`]), then the peer's, whose chunks the peer
@@ -318,9 +219,14 @@ impl Duplex {
     ) -> Result<SharedTriples, Error> {
         // Both directions' COTs a chunk of each in turn (the wire of Alice's direction, then
         // Bob's), then the random OTs: the sender's direction's tweaks first, on both sides.
-        let (q, t) = draw_both(&mut self.sender, &mut self.receiver, ch, n)?;
-        let (x, m0) = self.sender_bits(&q, lanes);
-        let (y, my) = self.receiver_bits(&t, lanes);
+        buffer_both(&mut self.sender, &mut self.receiver, ch, n)?;
+        // The tweaks after the chunks (whose trees take theirs first), as when drawn.
+        let (serial_q, serial_t) = (self.sender.tweaks(n), self.receiver.tweaks(n));
+        let delta = self.sender.delta();
+        let (q, hash) = self.sender.lend(n);
+        let (x, m0) = sender_bits(hash, delta, q, serial_q, lanes);
+        let (t, hash) = self.receiver.lend(n);
+        let (y, my) = receiver_bits(hash, t, serial_t, lanes);
         let c = (0..lanes)
             .map(|l| {
                 (0..y.len())
@@ -424,4 +330,98 @@ impl Duplex {
             })
             .collect())
     }
+}
+
+/// Random OTs of `lanes`-bit messages from the COTs `q` (tweak serials from `serial`) as sender: per lane `l`, bit `l`
+/// of `(m_0, m_1)` packed as `(x_l = m_0 ⊕ m_1, m_0)`.
+fn sender_bits(hash: &FixedKeyHash, delta: u128, q: &[u128], serial: u64, lanes: usize) -> Lanes {
+    const {
+        assert!(
+            block_cots(2, 1).is_multiple_of(64) && block_cots(1, 1).is_multiple_of(64),
+            "pad blocks of one-lane random OTs start at whole words"
+        )
+    };
+    let n = q.len();
+    // Pieces of whole words, so each fills its own words of every lane.
+    let parts = pieces(n, 64, |r| {
+        let words = r.len().div_ceil(64);
+        let mut part: Lanes = (
+            vec![vec![0u64; words]; lanes],
+            vec![vec![0u64; words]; lanes],
+        );
+        let (x, m0) = &mut part;
+        sender_pads(
+            hash,
+            delta,
+            &q[r.clone()],
+            |_| false,
+            serial + r.start as u64,
+            1,
+            1,
+            |first, pads| {
+                // Blocks start at whole words (`first` is a multiple of 64): each word's
+                // 64 bits are gathered in registers and stored once.
+                for (w, word) in pads.chunks(128).enumerate() {
+                    let at = first / 64 + w;
+                    for l in 0..lanes {
+                        let (mut xw, mut mw) = (0u64, 0u64);
+                        for (i, p) in word.chunks_exact(2).enumerate() {
+                            xw |= ((((p[0] ^ p[1]) >> l) & 1) as u64) << i;
+                            mw |= (((p[0] >> l) & 1) as u64) << i;
+                        }
+                        x[l][at] = xw;
+                        m0[l][at] = mw;
+                    }
+                }
+            },
+        );
+        Zeroizing::new(part)
+    });
+    let x = (0..lanes)
+        .map(|l| concat(parts.iter().map(|p| &p.0[l])))
+        .collect();
+    let m0 = (0..lanes)
+        .map(|l| concat(parts.iter().map(|p| &p.1[l])))
+        .collect();
+    (x, m0)
+}
+
+/// Random OTs of `lanes`-bit messages from the COTs `t` (tweak serials from `serial`) as receiver: the choice bits `b`
+/// and, per lane `l`, bit `l` of `m_b`, packed.
+fn receiver_bits(
+    hash: &FixedKeyHash,
+    t: &[u128],
+    serial: u64,
+    lanes: usize,
+) -> (Vec<u64>, Vec<Vec<u64>>) {
+    let n = t.len();
+    let parts = pieces(n, 64, |r| {
+        let words = r.len().div_ceil(64);
+        let mut part = (vec![0u64; words], vec![vec![0u64; words]; lanes]);
+        let (b, mb) = &mut part;
+        let t = &t[r.clone()];
+        for (bw, word) in b.iter_mut().zip(t.chunks(64)) {
+            *bw = word
+                .iter()
+                .enumerate()
+                .fold(0, |acc, (i, &x)| acc | ((x & 1) as u64) << i);
+        }
+        receiver_pads(hash, t, serial + r.start as u64, 1, 1, |first, pads| {
+            // As the sender's: whole words from `first`, a multiple of 64.
+            for (w, word) in pads.chunks(64).enumerate() {
+                for (l, mb) in mb.iter_mut().enumerate() {
+                    mb[first / 64 + w] = word
+                        .iter()
+                        .enumerate()
+                        .fold(0, |acc, (i, &p)| acc | (((p >> l) & 1) as u64) << i);
+                }
+            }
+        });
+        Zeroizing::new(part)
+    });
+    let b = concat(parts.iter().map(|p| &p.0));
+    let mb = (0..lanes)
+        .map(|l| concat(parts.iter().map(|p| &p.1[l])))
+        .collect();
+    (b, mb)
 }

@@ -384,6 +384,20 @@ impl Core {
         }
     }
 
+    /// The next `n` buffered outputs, handed out in place with the hash (they stay in the buffer until a
+    /// later chunk overwrites them).
+    ///
+    /// # Panics
+    /// If fewer than `n` are buffered (the caller buffers them first).
+    fn lend(&mut self, n: usize) -> (&[u128], &FixedKeyHash) {
+        assert!(
+            self.buffered() >= n,
+            "COTs are buffered before they are lent"
+        );
+        self.pos += n;
+        (&self.buf[self.pos - n..self.pos], &self.hash)
+    }
+
     /// Appends buffered outputs to `out` until it holds `n`.
     fn drain_into(&mut self, out: &mut Vec<u128>, n: usize) {
         let take = n.saturating_sub(out.len()).min(self.buffered());
@@ -599,37 +613,32 @@ fn draw(role: &mut impl Chunks, ch: &mut Channel, n: usize) -> Result<Cots, Erro
     Ok(out)
 }
 
-/// This party's next `n` COTs as sender and its next `n` ones as receiver (the two
-/// directions of a duplex), a chunk of each in turn. Both parties generating their sender chunk
+/// Generates chunks until this party holds at least `n` buffered COTs as sender and `n` as
+/// receiver (the two directions of a duplex), a chunk of each in turn; [`Sender::lend`] and
+/// [`Receiver::lend`] then hand them out in place. Both parties generating their sender chunk
 /// while the peer generates its own, then each expanding the other's, keeps both busy; one
 /// direction after the other would leave the receiver of each waiting for the sender's first
-/// chunk and the sender for the receiver's last. The wire is the same as [`Sender::cots`]
-/// then [`Receiver::cots`] (each direction carries only its sender's chunks, in order), and
-/// so are the COTs and tweak serials.
+/// chunk and the sender for the receiver's last. The wire is the same as [`Sender::cots`] then
+/// [`Receiver::cots`] (each direction carries only its sender's chunks, in order), and so are
+/// the COTs and tweak serials.
 ///
 /// # Errors
 /// As the two one-way calls.
-pub(crate) fn draw_both(
+pub(crate) fn buffer_both(
     sender: &mut Sender,
     receiver: &mut Receiver,
     ch: &mut Channel,
     n: usize,
-) -> Result<(Cots, Cots), Error> {
-    let mut q = Zeroizing::new(Vec::with_capacity(n));
-    let mut t = Zeroizing::new(Vec::with_capacity(n));
-    sender.core.drain_into(&mut q, n);
-    receiver.core.drain_into(&mut t, n);
-    while q.len() < n || t.len() < n {
-        if q.len() < n {
+) -> Result<(), Error> {
+    while sender.core.buffered() < n || receiver.core.buffered() < n {
+        if sender.core.buffered() < n {
             sender.chunk(ch, None)?;
-            sender.core.drain_into(&mut q, n);
         }
-        if t.len() < n {
+        if receiver.core.buffered() < n {
             receiver.chunk(ch, None)?;
-            receiver.core.drain_into(&mut t, n);
         }
     }
-    Ok((q, t))
+    Ok(())
 }
 
 /// The sender of a Ferret session: knows `Δ` (lsb 1) and, per COT, the zero-message `q_i`
@@ -707,6 +716,14 @@ impl Sender {
     /// Channel errors.
     pub(crate) fn cots(&mut self, ch: &mut Channel, n: usize) -> Result<Cots, Error> {
         draw(self, ch, n)
+    }
+
+    /// The next `n` COTs in place, with the hash (see [`buffer_both`]).
+    ///
+    /// # Panics
+    /// If fewer than `n` are buffered.
+    pub(crate) fn lend(&mut self, n: usize) -> (&[u128], &FixedKeyHash) {
+        self.core.lend(n)
     }
 
     /// Generates (and sends) whole chunks ahead until at least `count` COTs are buffered for
@@ -828,6 +845,14 @@ impl Receiver {
     /// As [`Receiver::receive_cot`].
     pub(crate) fn cots(&mut self, ch: &mut Channel, n: usize) -> Result<Cots, Error> {
         draw(self, ch, n)
+    }
+
+    /// The next `n` COTs in place, with the hash (see [`buffer_both`]).
+    ///
+    /// # Panics
+    /// If fewer than `n` are buffered.
+    pub(crate) fn lend(&mut self, n: usize) -> (&[u128], &FixedKeyHash) {
+        self.core.lend(n)
     }
 
     /// Receives and generates whole chunks ahead until at least `count` COTs are buffered:
