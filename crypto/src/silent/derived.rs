@@ -235,7 +235,11 @@ impl Sender {
         }
         let n = bits.len();
         let offsets = cot_offsets(log_n);
-        let (q, serial) = self.cots_and_serial(ch, offsets[n])?;
+        // The OTs' COTs as a draw would generate them, their tweaks, then held in place while
+        // `words` may buffer more behind them.
+        self.buffer_ahead(ch, offsets[n])?;
+        let serial = self.tweaks(offsets[n]);
+        self.hold(offsets[n]);
         let words = words(self, ch)?;
         let words = words.as_ref();
         check_len("1-of-N message widths", words.len(), bits.len())?;
@@ -255,7 +259,8 @@ impl Sender {
         let masks = field_masks();
         // The ciphertext words in parallel pieces of whole OTs, then packed in order. Pads
         // come in blocks that may split an OT: its word is carried over to the next block.
-        let (hash, delta) = (self.hash(), self.delta());
+        let delta = self.delta();
+        let (q, hash) = self.held();
         let parts = pieces(n, 1, |r| {
             let mut cipher = Vec::with_capacity(r.len());
             if r.is_empty() {
@@ -287,6 +292,7 @@ impl Sender {
             );
             cipher
         });
+        self.release();
         let total: usize = bits
             .iter()
             .zip(log_n)
@@ -540,10 +546,15 @@ impl Receiver {
                 .flat_map(|(&c, &ln)| (0..ln).map(move |j| (c >> j) & 1 == 1))
                 .collect(),
         );
-        let (t, serial) = self.cots_fixed(ch, offsets[n], |j| choice_bits[j])?;
+        // The COTs as `cots_fixed` would draw them, held in place while `meanwhile` may buffer
+        // more behind them.
+        self.buffer_ahead(ch, offsets[n])?;
+        let serial = self.tweaks(offsets[n]);
+        self.hold(offsets[n]);
+        Self::send_fix(ch, self.held().0, |j| choice_bits[j])?;
         meanwhile(self, ch)?;
         // One pad per OT: the XOR of its `log_n[i]` keys (blocks may split an OT).
-        let hash = self.hash();
+        let (t, hash) = self.held();
         let parts = pieces(n, 1, |r| {
             let mut pads = Zeroizing::new(Vec::with_capacity(r.len()));
             let (c0, c1) = (offsets[r.start], offsets[r.end]);
@@ -560,6 +571,7 @@ impl Receiver {
             });
             pads
         });
+        self.release();
         let pads: Zeroizing<Vec<u128>> =
             Zeroizing::new(parts.iter().flat_map(|p| p.iter().copied()).collect());
         let total: usize = bits

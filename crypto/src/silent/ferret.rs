@@ -274,6 +274,9 @@ struct Core {
     buf: Zeroizing<Vec<u128>>,
     pos: usize,
     end: usize,
+    /// Outputs handed out but kept in place for their caller (`Core::hold`): the start and
+    /// length of a run before `pos` that compaction keeps.
+    held: Option<(usize, usize)>,
     /// Next OT-pad tweak serial (GGM level OTs and derived OTs share it, in call order).
     serial: u64,
 }
@@ -293,6 +296,7 @@ impl Core {
             buf: Zeroizing::new(Vec::new()),
             pos: 0,
             end: 0,
+            held: None,
             serial: 0,
         }
     }
@@ -317,12 +321,16 @@ impl Core {
     /// room behind them is short, and grows (into a fresh allocation, the old one erased) only
     /// when that is not enough.
     fn room(&mut self, len: usize) -> usize {
-        if self.pos == self.end {
+        if self.pos == self.end && self.held.is_none() {
             (self.pos, self.end) = (0, 0);
         }
-        if self.end + len > self.buf.len() && self.pos > 0 {
-            self.buf.copy_within(self.pos..self.end, 0);
-            (self.pos, self.end) = (0, self.end - self.pos);
+        let keep = self.held.map_or(self.pos, |(at, _)| at);
+        if self.end + len > self.buf.len() && keep > 0 {
+            self.buf.copy_within(keep..self.end, 0);
+            (self.pos, self.end) = (self.pos - keep, self.end - keep);
+            if let Some((at, _)) = &mut self.held {
+                *at -= keep;
+            }
         }
         if self.end + len > self.buf.len() {
             let mut grown = Zeroizing::new(vec![0u128; self.end + len]);
@@ -396,6 +404,30 @@ impl Core {
         );
         self.pos += n;
         (&self.buf[self.pos - n..self.pos], &self.hash)
+    }
+
+    /// Hands out the next `n` buffered outputs but keeps them in place, for [`Core::held`],
+    /// while later chunks are generated behind them (a hold left by a call that failed half-way
+    /// is replaced).
+    ///
+    /// # Panics
+    /// If fewer than `n` are buffered (the caller buffers them first).
+    fn hold(&mut self, n: usize) {
+        assert!(
+            self.buffered() >= n,
+            "COTs are buffered before they are held"
+        );
+        self.held = Some((self.pos, n));
+        self.pos += n;
+    }
+
+    /// The outputs of the last [`Core::hold`], with the hash.
+    ///
+    /// # Panics
+    /// If nothing is held.
+    fn held(&self) -> (&[u128], &FixedKeyHash) {
+        let (at, n) = self.held.expect("COTs are held before they are used");
+        (&self.buf[at..at + n], &self.hash)
     }
 
     /// Appends buffered outputs to `out` until it holds `n`.
@@ -538,8 +570,8 @@ fn mask(bit: u128) -> u128 {
 }
 
 /// The two roles' chunk generators, for [`fill`].
-/// The accessors both roles forward to their [`Core`]: the parameters, the hash and the next
-/// `n` tweaks of the derived OTs built on this correlation.
+/// The accessors both roles forward to their [`Core`]: the parameters, the hash, the next
+/// `n` tweaks of the derived OTs built on this correlation, and buffered COTs in place.
 macro_rules! core_accessors {
     () => {
         /// The parameters.
@@ -553,6 +585,37 @@ macro_rules! core_accessors {
 
         pub(crate) fn tweaks(&mut self, n: usize) -> u64 {
             self.core.tweaks(n)
+        }
+
+        /// The next `n` COTs in place, with the hash (see [`buffer_both`]).
+        ///
+        /// # Panics
+        /// If fewer than `n` are buffered.
+        pub(crate) fn lend(&mut self, n: usize) -> (&[u128], &FixedKeyHash) {
+            self.core.lend(n)
+        }
+
+        /// Hands out the next `n` buffered COTs but keeps them in place while later chunks are
+        /// generated (see [`Core::hold`]); [`Self::held`] reads them, [`Self::release`] lets
+        /// the buffer reuse their room.
+        ///
+        /// # Panics
+        /// If fewer than `n` are buffered.
+        pub(crate) fn hold(&mut self, n: usize) {
+            self.core.hold(n);
+        }
+
+        /// The COTs of the last [`Self::hold`], with the hash.
+        ///
+        /// # Panics
+        /// If nothing is held.
+        pub(crate) fn held(&self) -> (&[u128], &FixedKeyHash) {
+            self.core.held()
+        }
+
+        /// Ends the last [`Self::hold`].
+        pub(crate) fn release(&mut self) {
+            self.core.held = None;
         }
     };
 }
@@ -718,14 +781,6 @@ impl Sender {
         draw(self, ch, n)
     }
 
-    /// The next `n` COTs in place, with the hash (see [`buffer_both`]).
-    ///
-    /// # Panics
-    /// If fewer than `n` are buffered.
-    pub(crate) fn lend(&mut self, n: usize) -> (&[u128], &FixedKeyHash) {
-        self.core.lend(n)
-    }
-
     /// Generates (and sends) whole chunks ahead until at least `count` COTs are buffered for
     /// later draws; the receiver calls [`Receiver::buffer_ahead`] with the same `count` before
     /// it receives anything this side sends after this call.
@@ -845,14 +900,6 @@ impl Receiver {
     /// As [`Receiver::receive_cot`].
     pub(crate) fn cots(&mut self, ch: &mut Channel, n: usize) -> Result<Cots, Error> {
         draw(self, ch, n)
-    }
-
-    /// The next `n` COTs in place, with the hash (see [`buffer_both`]).
-    ///
-    /// # Panics
-    /// If fewer than `n` are buffered.
-    pub(crate) fn lend(&mut self, n: usize) -> (&[u128], &FixedKeyHash) {
-        self.core.lend(n)
     }
 
     /// Receives and generates whole chunks ahead until at least `count` COTs are buffered:
