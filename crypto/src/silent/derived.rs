@@ -93,16 +93,6 @@ fn cot_offsets(log_n: &[u32]) -> Vec<usize> {
 }
 
 impl Sender {
-    /// Draws `n` COTs and their tweak serial.
-    fn cots_and_serial(
-        &mut self,
-        ch: &mut Channel,
-        n: usize,
-    ) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
-        let q = self.cots(ch, n)?;
-        Ok((q, self.tweaks(n)))
-    }
-
     /// Receives the receiver's `n` choice corrections.
     fn corrections(ch: &mut Channel, n: usize) -> Result<Vec<bool>, Error> {
         ch.recv_with(kind::FIX, n.div_ceil(8), |r| {
@@ -406,16 +396,6 @@ impl Receiver {
         let cots = self.cots_and_serial(ch, n)?;
         Self::send_fix(ch, &cots.0, choice)?;
         Ok(cots)
-    }
-
-    /// Draws `n` COTs and their tweak serial.
-    fn cots_and_serial(
-        &mut self,
-        ch: &mut Channel,
-        n: usize,
-    ) -> Result<(Zeroizing<Vec<u128>>, u64), Error> {
-        let t = self.cots(ch, n)?;
-        Ok((t, self.tweaks(n)))
     }
 
     /// Sends the corrections `c_i ⊕ b_i` of the COTs `t` for the choices `choice(i)`.

@@ -587,6 +587,27 @@ macro_rules! core_accessors {
             self.core.tweaks(n)
         }
 
+        /// The next `n` COTs in a new vector (see [`draw`]).
+        ///
+        /// # Errors
+        /// Channel and wire errors of the chunks generated for them.
+        pub(crate) fn cots(&mut self, ch: &mut Channel, n: usize) -> Result<Cots, Error> {
+            draw(self, ch, n)
+        }
+
+        /// [`Self::cots`] and the tweak serial of the first (taken after their chunks').
+        ///
+        /// # Errors
+        /// As [`Self::cots`].
+        pub(crate) fn cots_and_serial(
+            &mut self,
+            ch: &mut Channel,
+            n: usize,
+        ) -> Result<(Cots, u64), Error> {
+            let cots = self.cots(ch, n)?;
+            Ok((cots, self.tweaks(n)))
+        }
+
         /// The next `n` COTs in place, with the hash (see [`buffer_both`]).
         ///
         /// # Panics
@@ -773,14 +794,6 @@ impl Sender {
         fill(self, ch, out)
     }
 
-    /// [`Sender::send_cot`] into a new vector of `n` (see [`draw`]).
-    ///
-    /// # Errors
-    /// Channel errors.
-    pub(crate) fn cots(&mut self, ch: &mut Channel, n: usize) -> Result<Cots, Error> {
-        draw(self, ch, n)
-    }
-
     /// Generates (and sends) whole chunks ahead until at least `count` COTs are buffered for
     /// later draws; the receiver calls [`Receiver::buffer_ahead`] with the same `count` before
     /// it receives anything this side sends after this call.
@@ -892,14 +905,6 @@ impl Receiver {
     /// Channel errors; [`crate::wire::WireError`] if a chunk message has the wrong length.
     pub fn receive_cot(&mut self, ch: &mut Channel, out: &mut [u128]) -> Result<(), Error> {
         fill(self, ch, out)
-    }
-
-    /// [`Receiver::receive_cot`] into a new vector of `n` (see [`draw`]).
-    ///
-    /// # Errors
-    /// As [`Receiver::receive_cot`].
-    pub(crate) fn cots(&mut self, ch: &mut Channel, n: usize) -> Result<Cots, Error> {
-        draw(self, ch, n)
     }
 
     /// Receives and generates whole chunks ahead until at least `count` COTs are buffered:
