@@ -569,7 +569,6 @@ fn mask(bit: u128) -> u128 {
     std::hint::black_box(bit).wrapping_neg()
 }
 
-/// The two roles' chunk generators, for [`fill`].
 /// The accessors both roles forward to their [`Core`]: the parameters, the hash, the next
 /// `n` tweaks of the derived OTs built on this correlation, and buffered COTs in place.
 macro_rules! core_accessors {
@@ -641,6 +640,7 @@ macro_rules! core_accessors {
     };
 }
 
+/// The two roles' chunk generators, for [`fill`], [`draw`] and the run-ahead.
 trait Chunks {
     fn core(&mut self) -> &mut Core;
     /// Generates the next chunk, into `direct` when given (it then feeds no base), else into
